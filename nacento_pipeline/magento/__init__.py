@@ -1,0 +1,1 @@
+"""Magento 2.4.8 database adapter (SQLAlchemy Core)."""

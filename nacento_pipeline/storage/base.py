@@ -1,0 +1,94 @@
+"""The small object-store protocol every storage backend implements, and its request counter."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+REQUEST_KINDS = ("LIST", "HEAD", "GET", "PUT", "COPY", "DELETE")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object as a listing or HEAD reports it. `etag` never carries quotes."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime | None = None
+
+
+class StorageError(RuntimeError):
+    """A storage call failed in a way the caller should report (names the key/prefix)."""
+
+
+class RequestCounter:
+    """Thread-safe count of requests by kind (LIST pages, HEAD, GET, PUT, COPY, DELETE calls)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[kind] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {kind: self._counts.get(kind, 0) for kind in REQUEST_KINDS}
+
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        now = self.snapshot()
+        return {kind: now[kind] - before.get(kind, 0) for kind in REQUEST_KINDS}
+
+
+def strip_etag(raw: str | None) -> str:
+    """ETags are compared without their quotes (S3 returns `"abc"`, sometimes `W/"abc"`)."""
+    if not raw:
+        return ""
+    value = raw.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """What the pipeline needs from a bucket. Keys never start with '/'."""
+
+    requests: RequestCounter
+
+    @property
+    def display_name(self) -> str:
+        """`s3://bucket` or `file:///path`, for logs and metadata (never credentials)."""
+        ...
+
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Objects under `prefix` in key order, lazily paginated (one LIST request counted per page)."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """The object's info, or None when it does not exist (one HEAD request)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The object's content; raises KeyError when missing."""
+        ...
+
+    def open(self, key: str) -> Iterator[bytes]:
+        """The object's content as a stream of chunks, for large bunch files."""
+        ...
+
+    def put(self, key: str, data: bytes) -> ObjectInfo:
+        ...
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        ...
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Delete keys (missing keys are not an error); batched 1000 per request on S3."""
+        ...
