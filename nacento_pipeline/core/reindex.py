@@ -1,0 +1,390 @@
+"""Reindex decision per indexer: a chain of purposes (on-save, reindex-required, threshold) -> full/partial/none.
+
+Pure: the indexer facts come in as `IndexerState` values read by `magento.indexers`; triggers live in
+`magento.reindex_trigger`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+from nacento_pipeline.core.frames import WRITE_ACTIONS
+
+DECISIONS = ("full", "partial", "none")
+
+# Indexer -> mview view id. In Magento the view id usually equals the indexer id.
+DEFAULT_VIEW_MAP: Mapping[str, str] = {
+    "catalog_product_attribute": "catalog_product_attribute",
+    "catalogsearch_fulltext": "catalogsearch_fulltext",
+    "catalog_product_flat": "catalog_product_flat",
+    "catalogrule_product": "catalogrule_product",
+}
+
+# --- Reindex decisions frame: one row per indexer considered (output of decisions_frame) ------------------
+# indexer         indexer id (indexer_state.indexer_id)
+# view_id         mview view id whose changelog carries the ids
+# decision        "full" | "partial" | "none"
+# purpose         name of the purpose that decided ("on-save", "reindex-required", "threshold", ...)
+# reason          human-readable sentence with the compared numbers
+# changed         distinct entity ids this batch changed
+# backlog         distinct entity ids in the changelog above mview_state.version_id
+# delta           |changed ∪ backlog|
+# threshold       absolute threshold compared with delta (a fraction setting is already multiplied out)
+# threshold_setting  configured value (< 1 fraction of the catalog, >= 1 absolute count)
+# catalog_size    catalog_product_entity row count
+# status          indexer_state.status ("" when not installed)
+# mview_mode      mview_state.mode ("" when the view has no row)
+# mview_status    mview_state.status ("" when the view has no row)
+# held            True when Magento is busy with this indexer: triggers only append changelog ids
+# entity_ids      ids a partial reindex covers (empty for full/none)
+# notes           extra remarks joined by "; "
+REINDEX_DECISION_COLUMNS = (
+    "indexer", "view_id", "decision", "purpose", "reason", "changed", "backlog", "delta", "threshold",
+    "threshold_setting", "catalog_size", "status", "mview_mode", "mview_status", "held", "entity_ids", "notes",
+)
+
+
+@dataclass(frozen=True)
+class IndexerState:
+    """What Magento's tables say about one indexer and its mview view."""
+
+    indexer_id: str
+    view_id: str
+    installed: bool = True  # a row exists in indexer_state
+    status: str = "valid"  # indexer_state.status: valid | invalid | working
+    mview_mode: str = "enabled"  # mview_state.mode: enabled (Update by Schedule) | disabled (Update on Save)
+    mview_status: str = "idle"  # mview_state.status: idle | working | suspended
+    version_id: int = 0  # mview_state.version_id: changelog rows above it are not applied yet
+    changelog_exists: bool = True
+    backlog_ids: frozenset[int] = frozenset()
+
+    @property
+    def scheduled(self) -> bool:
+        """Update by Schedule: Magento's cron applies the changelog. No mview row means Update on Save."""
+        return self.mview_mode == "enabled"
+
+    @property
+    def held(self) -> bool:
+        """Magento is rebuilding the indexer or has suspended its view: do not fight its cron."""
+        return self.status == "working" or self.mview_status == "suspended"
+
+
+@dataclass(frozen=True)
+class PurposeInput:
+    """The facts one purpose looks at for one indexer."""
+
+    state: IndexerState
+    changed_ids: frozenset[int]
+    delta_ids: frozenset[int]  # changed ∪ backlog
+    threshold: float  # absolute
+    threshold_setting: float
+    catalog_size: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: str  # one of DECISIONS
+    reason: str
+
+
+class Purpose(Protocol):
+    """One link of the chain: returns a verdict, or None to let the next purpose decide."""
+
+    name: str
+
+    def __call__(self, facts: PurposeInput) -> Verdict | None: ...
+
+
+@dataclass(frozen=True)
+class ReindexDecision:
+    """The decision for one indexer, the purpose that made it and the numbers it compared."""
+
+    indexer_id: str
+    view_id: str
+    decision: str
+    purpose: str
+    reason: str
+    changed: int
+    backlog: int
+    delta: int
+    threshold: float
+    threshold_setting: float
+    catalog_size: int
+    state: IndexerState
+    entity_ids: tuple[int, ...] = ()  # for partial: the ids this batch changed, sorted
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def held(self) -> bool:
+        return self.decision != "none" and self.state.held
+
+
+# --- Purposes ---------------------------------------------------------------------------------------------
+
+
+class NotInstalled:
+    """Indexer without an indexer_state row: nothing to do, but say so."""
+
+    name = "not-installed"
+
+    def __call__(self, facts: PurposeInput) -> Verdict | None:
+        if facts.state.installed:
+            return None
+        return Verdict("none", f"indexer {facts.state.indexer_id} is not in indexer_state")
+
+
+class NoChange:
+    """The batch changed no product: Magento's own cron handles whatever backlog there is."""
+
+    name = "no-change"
+
+    def __call__(self, facts: PurposeInput) -> Verdict | None:
+        if facts.changed_ids:
+            return None
+        return Verdict("none", f"batch changed no product (backlog {len(facts.delta_ids)} left to Magento's cron)")
+
+
+class OnSave:
+    """Update on Save: direct database writes fire no save events, so only a full reindex refreshes it."""
+
+    name = "on-save"
+
+    def __call__(self, facts: PurposeInput) -> Verdict | None:
+        if facts.state.scheduled:
+            return None
+        mode = facts.state.mview_mode or "no mview_state row"
+        return Verdict("full", f"indexer is Update on Save (mview mode {mode})")
+
+
+class ReindexRequired:
+    """Magento already marked the indexer invalid: it needs a full rebuild anyway."""
+
+    name = "reindex-required"
+
+    def __call__(self, facts: PurposeInput) -> Verdict | None:
+        if facts.state.status != "invalid":
+            return None
+        return Verdict("full", "indexer_state.status is invalid")
+
+
+class Threshold:
+    """Full when the delta (changed ∪ backlog) is greater than the threshold, partial otherwise."""
+
+    name = "threshold"
+
+    def __call__(self, facts: PurposeInput) -> Verdict | None:
+        delta = len(facts.delta_ids)
+        limit = _format_number(facts.threshold)
+        if delta > facts.threshold:
+            return Verdict("full", f"delta {delta} > threshold {limit}")
+        return Verdict("partial", f"delta {delta} <= threshold {limit}")
+
+
+class Fallback:
+    """End of a custom chain that decided nothing: partial, the cheapest safe choice."""
+
+    name = "fallback"
+
+    def __call__(self, facts: PurposeInput) -> Verdict | None:
+        return Verdict("partial", "no purpose decided")
+
+
+PURPOSES: dict[str, Callable[[], Purpose]] = {
+    "not-installed": NotInstalled,
+    "no-change": NoChange,
+    "on-save": OnSave,
+    "reindex-required": ReindexRequired,
+    "threshold": Threshold,
+    "fallback": Fallback,
+}
+DEFAULT_PURPOSE_NAMES = ("not-installed", "no-change", "on-save", "reindex-required", "threshold")
+DEFAULT_PURPOSES: tuple[Purpose, ...] = tuple(PURPOSES[name]() for name in DEFAULT_PURPOSE_NAMES)
+
+
+class UnknownPurposeError(ValueError):
+    """A configured purpose name is not registered in PURPOSES."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown reindex purpose {name!r}; known: {', '.join(PURPOSES)}")
+        self.name = name
+
+
+def build_purposes(names: Iterable[str]) -> tuple[Purpose, ...]:
+    """A purpose chain from registered names, e.g. from configuration."""
+    chain = []
+    for name in names:
+        if name not in PURPOSES:
+            raise UnknownPurposeError(name)
+        chain.append(PURPOSES[name]())
+    return tuple(chain)
+
+
+# --- Decision ---------------------------------------------------------------------------------------------
+
+ThresholdSource = Callable[[str], float] | Mapping[str, float] | float
+
+
+def absolute_threshold(setting: float, catalog_size: int) -> float:
+    """Values below 1 are a fraction of the catalog, values from 1 an absolute count of entities."""
+    if setting >= 1:
+        return float(setting)
+    # rounding keeps 0.29 * 100 at 29 rather than 28.999999999999996
+    return round(setting * max(catalog_size, 0), 9)
+
+
+def _threshold_setting(source: ThresholdSource, indexer_id: str, default: float) -> float:
+    if callable(source):
+        return float(source(indexer_id))
+    if isinstance(source, Mapping):
+        return float(source.get(indexer_id, default))
+    return float(source)
+
+
+def _format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _notes(state: IndexerState, decision: str) -> tuple[str, ...]:
+    if decision == "none":
+        return ()
+    notes = []
+    if state.status == "working":
+        notes.append("Magento is rebuilding this indexer (status working): ids go to the changelog, "
+                     "indexer state left alone")
+    if state.mview_status == "suspended":
+        notes.append("view is suspended: ids go to the changelog and apply when Magento resumes it")
+    elif state.mview_status == "working":
+        notes.append("Magento's cron is applying the changelog right now")
+    if state.scheduled and not state.changelog_exists:
+        notes.append(f"changelog table {state.view_id}_cl is missing")
+    return tuple(notes)
+
+
+def decide_reindex(
+    changed_entity_ids: Iterable[int],
+    states: Sequence[IndexerState],
+    catalog_size: int,
+    thresholds: ThresholdSource = 0.2,
+    purposes: Sequence[Purpose] = DEFAULT_PURPOSES,
+    default_threshold: float = 0.2,
+) -> list[ReindexDecision]:
+    """One decision per indexer state, in the given order; the first purpose with a verdict wins.
+
+    `thresholds` is `Settings.threshold_for`, a mapping indexer -> setting (missing -> default_threshold),
+    or one number for all indexers.
+    """
+    changed = frozenset(int(i) for i in changed_entity_ids)
+    decisions = []
+    for state in states:
+        setting = _threshold_setting(thresholds, state.indexer_id, default_threshold)
+        delta_ids = changed | state.backlog_ids
+        facts = PurposeInput(
+            state=state,
+            changed_ids=changed,
+            delta_ids=delta_ids,
+            threshold=absolute_threshold(setting, catalog_size),
+            threshold_setting=setting,
+            catalog_size=catalog_size,
+        )
+        purpose_name, verdict = "fallback", None
+        for purpose in purposes:
+            verdict = purpose(facts)
+            if verdict is not None:
+                purpose_name = purpose.name
+                break
+        if verdict is None:
+            verdict = Fallback()(facts)
+        decisions.append(
+            ReindexDecision(
+                indexer_id=state.indexer_id,
+                view_id=state.view_id,
+                decision=verdict.decision,
+                purpose=purpose_name,
+                reason=verdict.reason,
+                changed=len(changed),
+                backlog=len(state.backlog_ids),
+                delta=len(delta_ids),
+                threshold=facts.threshold,
+                threshold_setting=setting,
+                catalog_size=catalog_size,
+                state=state,
+                entity_ids=tuple(sorted(changed)) if verdict.decision == "partial" else (),
+                notes=_notes(state, verdict.decision),
+            )
+        )
+    return decisions
+
+
+def changed_entity_ids(delta: pd.DataFrame, roles: pd.DataFrame | None = None) -> set[int]:
+    """Product ids the batch wrote: delta rows with a write action (DELTA_COLUMNS) plus the role plan."""
+    ids: set[int] = set()
+    if len(delta):
+        written = delta[delta["action"].isin(WRITE_ACTIONS)]
+        ids.update(int(i) for i in written["entity_id"] if int(i) > 0)
+    if roles is not None and len(roles):
+        ids.update(int(i) for i in roles["entity_id"] if int(i) > 0)
+    return ids
+
+
+# --- Reporting --------------------------------------------------------------------------------------------
+
+
+def _ids_preview(ids: Sequence[int], limit: int = 20) -> str:
+    shown = ",".join(str(i) for i in ids[:limit])
+    return f"{shown},… (+{len(ids) - limit})" if len(ids) > limit else shown
+
+
+def decision_rows(decisions: Sequence[ReindexDecision], ids_limit: int = 20) -> list[dict[str, object]]:
+    """One flat dict per decision with REINDEX_DECISION_COLUMNS (entity ids shortened for display)."""
+    return [
+        {
+            "indexer": d.indexer_id,
+            "view_id": d.view_id,
+            "decision": d.decision,
+            "purpose": d.purpose,
+            "reason": d.reason,
+            "changed": d.changed,
+            "backlog": d.backlog,
+            "delta": d.delta,
+            "threshold": d.threshold,
+            "threshold_setting": d.threshold_setting,
+            "catalog_size": d.catalog_size,
+            "status": d.state.status,
+            "mview_mode": d.state.mview_mode,
+            "mview_status": d.state.mview_status,
+            "held": d.held,
+            "entity_ids": _ids_preview(d.entity_ids, ids_limit),
+            "notes": "; ".join(d.notes),
+        }
+        for d in decisions
+    ]
+
+
+def decisions_frame(decisions: Sequence[ReindexDecision]) -> pd.DataFrame:
+    """The decisions as a frame with REINDEX_DECISION_COLUMNS."""
+    rows = decision_rows(decisions)
+    if not rows:
+        return pd.DataFrame({name: pd.Series(dtype="object") for name in REINDEX_DECISION_COLUMNS})
+    return pd.DataFrame(rows, columns=list(REINDEX_DECISION_COLUMNS))
+
+
+MARKDOWN_COLUMNS = ("indexer", "decision", "purpose", "reason", "changed", "backlog", "delta", "threshold",
+                    "held", "notes")
+
+
+def decisions_markdown(decisions: Sequence[ReindexDecision]) -> str:
+    """A markdown table of the decisions, for Dagster metadata."""
+    if not decisions:
+        return "_no indexer considered_"
+    header = "| " + " | ".join(MARKDOWN_COLUMNS) + " |"
+    rule = "|" + "---|" * len(MARKDOWN_COLUMNS)
+    lines = [header, rule]
+    for row in decision_rows(decisions):
+        row["threshold"] = _format_number(float(row["threshold"]))  # type: ignore[arg-type]
+        cells = (str(row[c]).replace("|", "\\|") for c in MARKDOWN_COLUMNS)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
