@@ -1,0 +1,179 @@
+"""S3-compatible object store (AWS S3, Cloudflare R2, MinIO) behind the ObjectStore protocol, via boto3.
+
+Credentials come from the standard AWS chain (env, profile, instance role) and are never logged.
+MinIO needs `path_style=True`; R2 and MinIO need `endpoint_url`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from nacento_pipeline.storage.base import ObjectInfo, RequestCounter, StorageError, strip_etag
+
+LIST_PAGE_SIZE = 1000  # ListObjectsV2 MaxKeys and DeleteObjects batch limit
+STREAM_CHUNK_BYTES = 1024 * 1024
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3ObjectStore:
+    """One bucket on an S3-compatible endpoint; counts every request it makes in `requests`."""
+
+    list_page_size = LIST_PAGE_SIZE
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        path_style: bool = False,
+        client: Any = None,
+        max_pool_connections: int = 32,
+    ) -> None:
+        if not bucket:
+            raise ValueError("S3ObjectStore needs a bucket name")
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.requests = RequestCounter()
+        if client is None:
+            config = Config(
+                retries={"mode": "adaptive", "max_attempts": 8},
+                s3={"addressing_style": "path" if path_style else "auto"},
+                max_pool_connections=max_pool_connections,
+            )
+            # A private session: boto3's default session is not safe to share across threads.
+            client = boto3.session.Session().client(
+                "s3", endpoint_url=endpoint_url, region_name=region, config=config
+            )
+        self._client = client
+
+    @property
+    def display_name(self) -> str:
+        if not self.endpoint_url:
+            return f"s3://{self.bucket}"
+        host = urlparse(self.endpoint_url).netloc.rsplit("@", 1)[-1] or self.endpoint_url
+        return f"s3://{self.bucket} ({host})"
+
+    def _fail(self, operation: str, key: str, exc: Exception) -> StorageError:
+        detail = _error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+        return StorageError(f"{operation} s3://{self.bucket}/{key} failed: {detail}: {exc}")
+
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE_SIZE}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        while True:
+            try:
+                page = self._client.list_objects_v2(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail("LIST", prefix, exc) from exc
+            self.requests.add("LIST")
+            for item in page.get("Contents", ()):
+                yield ObjectInfo(
+                    key=item["Key"],
+                    etag=strip_etag(item.get("ETag")),
+                    size=int(item.get("Size", 0)),
+                    last_modified=item.get("LastModified"),
+                )
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            kwargs["ContinuationToken"] = token
+
+    def head(self, key: str) -> ObjectInfo | None:
+        self.requests.add("HEAD")
+        try:
+            resp = self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND_CODES:
+                return None
+            raise self._fail("HEAD", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("HEAD", key, exc) from exc
+        return ObjectInfo(
+            key=key,
+            etag=strip_etag(resp.get("ETag")),
+            size=int(resp.get("ContentLength", 0)),
+            last_modified=resp.get("LastModified"),
+        )
+
+    def _get_body(self, key: str) -> Any:
+        self.requests.add("GET")
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND_CODES:
+                raise KeyError(f"s3://{self.bucket}/{key} does not exist") from exc
+            raise self._fail("GET", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("GET", key, exc) from exc
+
+    def get(self, key: str) -> bytes:
+        body = self._get_body(key)
+        try:
+            return body.read()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("GET", key, exc) from exc
+        finally:
+            body.close()
+
+    def open(self, key: str) -> Iterator[bytes]:
+        body = self._get_body(key)
+        try:
+            yield from body.iter_chunks(STREAM_CHUNK_BYTES)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("GET", key, exc) from exc
+        finally:
+            body.close()
+
+    def put(self, key: str, data: bytes) -> ObjectInfo:
+        self.requests.add("PUT")
+        try:
+            resp = self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("PUT", key, exc) from exc
+        return ObjectInfo(key=key, etag=strip_etag(resp.get("ETag")), size=len(data))
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Server-side CopyObject (single request; objects up to 5 GB, far above any image)."""
+        self.requests.add("COPY")
+        try:
+            self._client.copy_object(
+                Bucket=self.bucket, Key=dst_key, CopySource={"Bucket": self.bucket, "Key": src_key}
+            )
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND_CODES:
+                raise KeyError(f"s3://{self.bucket}/{src_key} does not exist") from exc
+            raise self._fail(f"COPY to {dst_key} from", src_key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail(f"COPY to {dst_key} from", src_key, exc) from exc
+
+    def delete(self, keys: Sequence[str]) -> None:
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), LIST_PAGE_SIZE):
+            batch = unique[start : start + LIST_PAGE_SIZE]
+            self.requests.add("DELETE")
+            try:
+                resp = self._client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail("DELETE", batch[0], exc) from exc
+            errors = [e for e in resp.get("Errors", ()) if e.get("Code") not in _NOT_FOUND_CODES]
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"DELETE s3://{self.bucket}/{first.get('Key')} failed: {first.get('Code')}: "
+                    f"{first.get('Message')} ({len(errors)} key(s) not deleted)"
+                )

@@ -1,0 +1,1 @@
+"""Tests of the object stores and the ETag snapshot."""
