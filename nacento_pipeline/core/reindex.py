@@ -40,7 +40,7 @@ DEFAULT_VIEW_MAP: Mapping[str, str] = {
 # mview_mode      mview_state.mode ("" when the view has no row)
 # mview_status    mview_state.status ("" when the view has no row)
 # held            True when Magento is busy with this indexer: triggers only append changelog ids
-# entity_ids      ids a partial reindex covers (empty for full/none)
+# entity_ids      ids this batch changed (what a partial reindex covers; informational for full; empty for none)
 # notes           extra remarks joined by "; "
 REINDEX_DECISION_COLUMNS = (
     "indexer", "view_id", "decision", "purpose", "reason", "changed", "backlog", "delta", "threshold",
@@ -115,7 +115,9 @@ class ReindexDecision:
     threshold_setting: float
     catalog_size: int
     state: IndexerState
-    entity_ids: tuple[int, ...] = ()  # for partial: the ids this batch changed, sorted
+    # ids this batch changed, sorted: what a partial reindex covers; for full informational (and what goes
+    # to the changelog while Magento is busy with the indexer); empty for none
+    entity_ids: tuple[int, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -312,7 +314,7 @@ def decide_reindex(
                 threshold_setting=setting,
                 catalog_size=catalog_size,
                 state=state,
-                entity_ids=tuple(sorted(changed)) if verdict.decision == "partial" else (),
+                entity_ids=tuple(sorted(changed)) if verdict.decision != "none" else (),
                 notes=_notes(state, verdict.decision),
             )
         )

@@ -60,7 +60,7 @@ def test_not_installed_is_none_and_reported_first():
 
 def test_on_save_is_full():
     d = decide_one([1], state(mview_mode="disabled"))
-    assert (d.decision, d.purpose, d.entity_ids) == ("full", "on-save", ())
+    assert (d.decision, d.purpose, d.entity_ids) == ("full", "on-save", (1,))
 
 
 def test_missing_mview_row_counts_as_on_save():
@@ -91,7 +91,7 @@ def test_threshold_equal_is_not_full():
 
 def test_threshold_exceeded_is_full():
     d = decide_one(range(11), state(), threshold=10)
-    assert (d.decision, d.purpose, d.entity_ids) == ("full", "threshold", ())
+    assert (d.decision, d.purpose, d.entity_ids) == ("full", "threshold", tuple(range(11)))
     assert d.reason == "delta 11 > threshold 10"
 
 
