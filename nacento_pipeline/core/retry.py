@@ -1,0 +1,55 @@
+"""Retriable-error classification (the connector's "Errors and retries" rule) and the backoff schedule.
+
+Pure: works on any exception chain by its messages, so database and storage adapters share one rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+# Markers from the connector's rule, plus SQLite's busy/locked messages (the embedded default database).
+RETRIABLE_MARKERS = (
+    "deadlock",
+    "lock wait timeout",
+    "server has gone away",
+    "connection refused",
+    "timed out",
+    "timeout",
+    "temporarily unavailable",
+    "throttling",
+    "too many requests",
+    "service unavailable",
+    "database is locked",
+    "database is busy",
+)
+DEFAULT_ATTEMPTS = 3
+DEFAULT_BASE_DELAY_SECONDS = 0.2
+
+
+def error_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes/contexts and wrapped driver errors (`.orig`), each once."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (current.__cause__, current.__context__, getattr(current, "orig", None)):
+            if isinstance(linked, BaseException):
+                stack.append(linked)
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """True when any message in the error chain names a transient condition; everything else is permanent."""
+    for current in error_chain(exc):
+        text = f"{type(current).__name__}: {current}".lower()
+        if any(marker in text for marker in RETRIABLE_MARKERS):
+            return True
+    return False
+
+
+def backoff_delays(attempts: int = DEFAULT_ATTEMPTS, base: float = DEFAULT_BASE_DELAY_SECONDS) -> list[float]:
+    """Sleep before each retry: base, 2*base, 4*base, ... (attempts - 1 delays)."""
+    return [base * (2**i) for i in range(max(0, attempts - 1))]
