@@ -1,0 +1,197 @@
+"""ETag snapshot of the objects a batch references: LIST dense prefixes, HEAD sparse keys, concurrently.
+
+Magento's layout `media/catalog/product/<a>/<b>/<file>` puts many images of a batch under few prefixes, so
+one LIST page (1000 ETags) usually replaces up to 1000 HEAD requests. A group whose listing wades through
+unrelated objects stops once its pages would cost more than HEADing the keys still missing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from nacento_pipeline.core.frames import ETAG_COLUMNS
+from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
+
+DEFAULT_PAGE_SIZE = 1000
+MAX_HEADS_PER_TASK = 64
+
+
+class SnapshotInputError(ValueError):
+    """The frame handed to `snapshot_etags` lacks a column or carries an unusable key."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class EtagSnapshot:
+    """ETags of the wanted keys: `frame` has exactly ETAG_COLUMNS, one row per distinct key."""
+
+    frame: pd.DataFrame
+    requests: dict[str, int] = field(default_factory=dict)  # kind -> requests made by this snapshot
+    strategy: dict[str, int] = field(default_factory=dict)  # how the keys were looked up
+
+
+@dataclass(frozen=True)
+class _ListOutcome:
+    found: dict[str, ObjectInfo]
+    to_head: list[str]  # wanted keys the listing gave up on (budget)
+    pages: int
+
+
+def parent_prefix(key: str) -> str:
+    """The key's "directory": everything up to and including the last '/' ("" for top-level keys)."""
+    return key[: key.rfind("/") + 1]
+
+
+def key_before(key: str) -> str:
+    """A string sorting just before `key`, for ListObjectsV2 StartAfter (lists `key` itself first)."""
+    if not key:
+        return ""
+    last = ord(key[-1])
+    # One code point lower keeps the listing tight; code point order equals UTF-8 byte order (S3's).
+    if last > 0x20 and not 0xD800 <= last - 1 <= 0xDFFF:
+        return key[:-1] + chr(last - 1)
+    return key[:-1]
+
+
+def _list_group(store: ObjectStore, prefix: str, wanted: Sequence[str], page_size: int) -> _ListOutcome:
+    """LIST `prefix` from just before the smallest wanted key to the largest, within the HEAD budget."""
+    wanted_set = set(wanted)
+    last_wanted = wanted[-1]
+    found: dict[str, ObjectInfo] = {}
+    listed = 0
+    pages = 1  # the first LIST request is made even when nothing comes back
+    listing = store.list(prefix, start_after=key_before(wanted[0]))
+    try:
+        for info in listing:
+            if listed and listed % page_size == 0:
+                pages += 1
+            listed += 1
+            if info.key in wanted_set:
+                found[info.key] = info
+            if info.key >= last_wanted:
+                break
+            if listed % page_size == 0:
+                # Page boundary: one more page must not cost more than HEADing what is still missing.
+                remaining = len(wanted_set) - len(found)
+                if pages >= remaining:
+                    rest = [key for key in wanted if key not in found and key > info.key]
+                    return _ListOutcome(found, rest, pages)
+    finally:
+        close = getattr(listing, "close", None)
+        if close is not None:
+            close()
+    return _ListOutcome(found, [], pages)
+
+
+def _head_keys(store: ObjectStore, keys: Sequence[str]) -> dict[str, ObjectInfo | None]:
+    return {key: store.head(key) for key in keys}
+
+
+def _chunks(keys: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]
+
+
+def _distinct_keys(values_and_keys: pd.DataFrame) -> pd.DataFrame:
+    missing = [name for name in ("value", "key") if name not in values_and_keys.columns]
+    if missing:
+        raise SnapshotInputError(missing[0], "column missing from the frame of wanted objects")
+    wanted = values_and_keys.loc[:, ["value", "key"]].astype(object)
+    if wanted["key"].isna().any():
+        raise SnapshotInputError("key", "object key is missing (null)")
+    wanted["key"] = wanted["key"].astype(str).astype(object)
+    bad = wanted["key"].eq("") | wanted["key"].str.startswith("/")
+    if bad.any():
+        raise SnapshotInputError("key", f"empty or absolute object key {wanted['key'][bad].iloc[0]!r}")
+    return wanted.drop_duplicates(subset="key", keep="first").reset_index(drop=True)
+
+
+def snapshot_etags(
+    store: ObjectStore,
+    values_and_keys: pd.DataFrame,
+    *,
+    head_concurrency: int = 16,
+    list_min_keys: int = 2,
+) -> EtagSnapshot:
+    """ETag, size and existence of every distinct `key` in `values_and_keys` (columns `value`, `key`).
+
+    Keys are grouped by parent prefix; groups of at least `list_min_keys` keys are LISTed, the others
+    HEADed, all in a thread pool of `head_concurrency`. Missing objects: exists False, etag "", size 0.
+    `requests` is the store's counter difference, so it includes other traffic on the same store meanwhile.
+    """
+    wanted = _distinct_keys(values_and_keys)
+    page_size = int(getattr(store, "list_page_size", DEFAULT_PAGE_SIZE))
+    before = store.requests.snapshot()
+
+    groups: dict[str, list[str]] = {}
+    for key in wanted["key"]:
+        groups.setdefault(parent_prefix(key), []).append(key)
+    list_groups = {p: sorted(keys) for p, keys in groups.items() if len(keys) >= max(1, list_min_keys)}
+    head_first = sorted(k for p, keys in groups.items() if p not in list_groups for k in keys)
+
+    found: dict[str, ObjectInfo] = {}
+    strategy = {
+        "wanted_keys": len(wanted),
+        "prefixes": len(groups),
+        "listed_prefixes": len(list_groups),
+        "list_pages": 0,
+        "headed_keys": 0,
+        "budget_fallbacks": 0,
+        "missing_keys": 0,
+    }
+    workers = max(1, head_concurrency)
+
+    def head_chunk_size(n: int) -> int:
+        return max(1, min(MAX_HEADS_PER_TASK, math.ceil(n / (workers * 4))))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etag-snapshot") as pool:
+        pending: set[Future] = set()
+
+        def submit_heads(keys: Sequence[str]) -> None:
+            strategy["headed_keys"] += len(keys)
+            for chunk in _chunks(keys, head_chunk_size(len(keys))):
+                pending.add(pool.submit(_head_keys, store, chunk))
+
+        # Listings first: they are the long tasks, HEAD chunks fill the pool around them.
+        for prefix, keys in sorted(list_groups.items(), key=lambda item: -len(item[1])):
+            pending.add(pool.submit(_list_group, store, prefix, keys, page_size))
+        submit_heads(head_first)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    if isinstance(result, _ListOutcome):
+                        found.update(result.found)
+                        strategy["list_pages"] += result.pages
+                        if result.to_head:
+                            strategy["budget_fallbacks"] += 1
+                            submit_heads(result.to_head)
+                    else:
+                        found.update({k: info for k, info in result.items() if info is not None})
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+    infos = [found.get(key) for key in wanted["key"]]
+    frame = pd.DataFrame(
+        {
+            "value": wanted["value"].astype(object),
+            "key": wanted["key"].astype(object),
+            "exists": pd.Series([info is not None for info in infos], dtype=bool),
+            "etag": pd.Series([info.etag if info else "" for info in infos], dtype=object),
+            "size": pd.Series([info.size if info else 0 for info in infos], dtype="int64"),
+        },
+        columns=list(ETAG_COLUMNS),
+    )
+    strategy["missing_keys"] = int((~frame["exists"]).sum())
+    return EtagSnapshot(frame=frame, requests=store.requests.since(before), strategy=strategy)
