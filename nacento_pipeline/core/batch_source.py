@@ -1,0 +1,81 @@
+"""Bunch file sources: a name plus a callable that streams the content as byte chunks."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+SOURCE_CHUNK_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class BunchSource:
+    """One bunch file to parse. `chunks()` yields its content; it may be called again to re-read it."""
+
+    name: str
+    chunks: Callable[[], Iterator[bytes]]
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> BunchSource:
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, len(data), SOURCE_CHUNK_SIZE):
+                yield data[start:start + SOURCE_CHUNK_SIZE]
+
+        return cls(name, chunks)
+
+    @property
+    def extension(self) -> str:
+        """Lower-cased extension without the dot ("csv", "json", "jsonl"), "" when none."""
+        base = self.name.rsplit("/", 1)[-1]
+        return base.rsplit(".", 1)[-1].lower() if "." in base else ""
+
+
+class ChunkStream(io.RawIOBase):
+    """A read-only binary file over an iterator of byte chunks, so pandas/ijson can stream a bunch file."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = b""
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def] - memoryview/bytearray
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self.bytes_read += n
+        return n
+
+
+def peek_first_line(chunks: Iterator[bytes], limit: int = 1 << 20) -> tuple[bytes, Iterator[bytes]]:
+    """(the first non-blank line, without its newline and cut at `limit` bytes; an iterator replaying all).
+
+    Used to sniff a CSV header or tell JSON Lines from a bulk payload without reading the whole file.
+    """
+    head = b""
+    consumed: list[bytes] = []
+    for chunk in chunks:
+        consumed.append(chunk)
+        head += chunk
+        if len(head) >= limit or any(line.strip() for line in head.split(b"\n")[:-1]):
+            break
+    line = next((line for line in head.split(b"\n") if line.strip()), b"")[:limit]
+
+    def replay() -> Iterator[bytes]:
+        yield from consumed
+        yield from chunks
+
+    return line.rstrip(b"\r"), replay()
+
+
+def open_binary(chunks: Iterator[bytes]) -> io.BufferedReader:
+    return io.BufferedReader(ChunkStream(chunks), buffer_size=SOURCE_CHUNK_SIZE)

@@ -1,0 +1,133 @@
+"""Gallery path rules: turn a PIM `file_path` (path, key or URL) into Magento's canonical gallery value.
+
+The canonical value has exactly one leading slash ("/m/y/my-image.jpg"); the object key is the media prefix
+plus the value without its slash. Older tools stored values without the slash: `legacy_variant` and
+`canonical_of` let readers recognise both as the same image.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+import pandas as pd
+
+from nacento_pipeline.core.errors import InvalidPath
+
+MAX_PATH_LENGTH = 1024
+MEDIA_PREFIX = "media/catalog/product/"
+# Dropped from the front of a path, each at most once and in this order ("pub/media/catalog/product/x").
+DROPPED_PREFIXES = ("pub/media/", "media/", "catalog/product/")
+
+REASON_EMPTY = "file_path is missing or empty"
+REASON_TOO_LONG = f"file_path is longer than {MAX_PATH_LENGTH} characters"
+REASON_NUL = "file_path contains a NUL byte"
+REASON_TRAVERSAL = "file_path contains a '.' or '..' segment (path traversal)"
+REASON_NO_FILE = "file_path names no file once media prefixes are removed"
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_SCHEME_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
+_SLASHES = re.compile(r"/{2,}")
+_TRAVERSAL = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
+_TRAVERSAL_PATTERN = r"(?:^|/)\.{1,2}(?:/|$)"
+
+
+def _url_path(text: str) -> str:
+    """The path of a URL or `s3://bucket/key`: scheme, host/bucket, query and fragment dropped, %-decoded."""
+    return unquote(urlsplit(text).path)
+
+
+def _drop_prefixes(text: str) -> str:
+    for prefix in DROPPED_PREFIXES:
+        if (text + "/").startswith(prefix):
+            text = text[len(prefix):]
+    return text
+
+
+def normalize_file_path(raw: object) -> str:
+    """The canonical gallery value ("/m/y/my-image.jpg") of a payload `file_path`, or raise InvalidPath.
+
+    Rules: trim; reject empty, longer than 1024 characters, NUL byte; a URL (`https://host/...`,
+    `s3://bucket/...`) keeps only its %-decoded path (query and fragment dropped); `\\` becomes `/`, repeated
+    slashes collapse, leading/trailing slashes go; leading `pub/media/`, `media/`, `catalog/product/` are
+    dropped in that order; a `.` or `..` segment is rejected. Query-like characters in a plain key are kept
+    (S3 keys may contain `?` and `#`).
+    """
+    if raw is None:
+        raise InvalidPath(REASON_EMPTY, "")
+    original = str(raw)
+    text = original.strip()
+    if not text:
+        raise InvalidPath(REASON_EMPTY, original)
+    if len(text) > MAX_PATH_LENGTH:
+        raise InvalidPath(REASON_TOO_LONG, original)
+    if "\x00" in text:
+        raise InvalidPath(REASON_NUL, original)
+    text = text.replace("\\", "/")
+    if _SCHEME.match(text):
+        text = _url_path(text)
+        if "\x00" in text:
+            raise InvalidPath(REASON_NUL, original)
+        text = text.replace("\\", "/")
+    text = _SLASHES.sub("/", text).strip("/")
+    if _TRAVERSAL.search(text):
+        raise InvalidPath(REASON_TRAVERSAL, original)
+    text = _drop_prefixes(text)
+    if not text:
+        raise InvalidPath(REASON_NO_FILE, original)
+    return "/" + text
+
+
+def normalize_file_paths(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Vectorised `normalize_file_path` over a string Series: (values, reasons), "" where not applicable.
+
+    Gives exactly the scalar function's answers (the tests compare both); URL rows, usually few, go through
+    the scalar URL helper.
+    """
+    text = raw.fillna("").astype("str").str.strip()
+    reasons = pd.Series("", index=raw.index, dtype="str")
+
+    def reject(mask: pd.Series, reason: str) -> None:
+        hit = mask & (reasons == "")
+        if hit.any():
+            reasons[hit] = reason
+
+    reject(text == "", REASON_EMPTY)
+    reject(text.str.len() > MAX_PATH_LENGTH, REASON_TOO_LONG)
+    reject(text.str.contains("\x00", regex=False), REASON_NUL)
+    text = text.str.replace("\\", "/", regex=False)
+    is_url = text.str.match(_SCHEME_PATTERN) & (reasons == "")
+    if is_url.any():
+        decoded = text[is_url].map(_url_path).astype("str")
+        reject(decoded.str.contains("\x00", regex=False).reindex(raw.index, fill_value=False), REASON_NUL)
+        text[is_url] = decoded.str.replace("\\", "/", regex=False)
+    text = text.str.replace(r"/{2,}", "/", regex=True).str.strip("/")
+    reject(text.str.contains(_TRAVERSAL_PATTERN, regex=True), REASON_TRAVERSAL)
+    for prefix in DROPPED_PREFIXES:
+        starts = (text + "/").str.startswith(prefix)
+        if starts.any():
+            text[starts] = text[starts].str.slice(len(prefix))
+    reject(text == "", REASON_NO_FILE)
+    values = ("/" + text).where(reasons == "", "")
+    return values.astype("str"), reasons
+
+
+def legacy_variant(value: str) -> str:
+    """The same gallery value as older tools stored it: without the leading slash ("m/y/my-image.jpg")."""
+    return value.lstrip("/")
+
+
+def canonical_of(stored_value: str) -> str:
+    """The canonical form of a value read from Magento: surrounding blanks trimmed, exactly one leading slash.
+
+    Only the slash is repaired: a stored value is an existing file reference, so media prefixes are not
+    stripped from it (that is for payload input only).
+    """
+    return "/" + stored_value.strip().lstrip("/")
+
+
+def object_key(value: str, media_prefix: str = MEDIA_PREFIX) -> str:
+    """The object key of a gallery value: `media/catalog/product/m/y/my-image.jpg`."""
+    prefix = media_prefix.strip("/")
+    tail = value.lstrip("/")
+    return f"{prefix}/{tail}" if prefix else tail

@@ -1,0 +1,62 @@
+"""Role names: map the payload's role names to Magento's image attribute codes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+# Payload role name (lower-cased, trimmed) -> Magento attribute code.
+ROLE_ALIASES = {
+    "base": "image",
+    "image": "image",
+    "small": "small_image",
+    "small_image": "small_image",
+    "thumbnail": "thumbnail",
+    "swatch": "swatch_image",
+    "swatch_image": "swatch_image",
+}
+ROLE_SEPARATOR = "|"  # how roles are joined in frames (frames.IMAGE_COLUMNS "roles")
+
+_SPLIT = re.compile(r"[|,]")
+
+
+def _names(raw: object) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return _SPLIT.split(raw)
+    if isinstance(raw, Iterable):
+        names: list[str] = []
+        for item in raw:
+            names.extend(_SPLIT.split(str(item)) if item is not None else [])
+        return names
+    return [str(raw)]
+
+
+def normalize_roles(raw: object) -> tuple[list[str], list[str]]:
+    """(attribute codes in first-seen order, unknown role names) of a role list or a `|`/`,` string.
+
+    Names are trimmed, lower-cased and de-duplicated; empty names are ignored; unknown names are returned
+    (de-duplicated) so that the caller can warn about them.
+    """
+    codes: list[str] = []
+    unknown: list[str] = []
+    for name in _names(raw):
+        key = name.strip().lower()
+        if not key:
+            continue
+        code = ROLE_ALIASES.get(key)
+        if code is None:
+            if key not in unknown:
+                unknown.append(key)
+        elif code not in codes:
+            codes.append(code)
+    return codes, unknown
+
+
+@lru_cache(maxsize=4096)
+def normalize_role_text(raw: str) -> tuple[str, str]:
+    """`normalize_roles` of a cell, joined with "|": (codes, unknown). Cached: cells repeat a lot."""
+    codes, unknown = normalize_roles(raw)
+    return ROLE_SEPARATOR.join(codes), ROLE_SEPARATOR.join(unknown)
