@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from nacento_pipeline.core.reindex import DEFAULT_VIEW_MAP, IndexerState
+from nacento_pipeline.config import Settings
+from nacento_pipeline.core.reindex import DEFAULT_VIEW_MAP, IndexerState, ReindexDecision, decide_reindex
 
 DEFAULT_VIEWS = ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat", "catalogrule_product")
 CHANGELOG_CHUNK = 1000  # Magento's mview applies changelogs in chunks of 1,000 ids too
@@ -239,6 +240,22 @@ def read_indexer_states(
             )
         )
     return states
+
+
+def decide_from_database(
+    engine: sa.Engine,
+    settings: Settings,
+    changed_entity_ids: Iterable[int],
+    prefix: str | None = None,
+    view_map: Mapping[str, str] | None = None,
+) -> list[ReindexDecision]:
+    """Read the configured indexers' states and the catalog size, then run the purpose chain."""
+    prefix = settings.table_prefix if prefix is None else prefix
+    states = read_indexer_states(engine, prefix, settings.indexers, view_map)
+    return decide_reindex(
+        changed_entity_ids, states, catalog_size(engine, prefix), settings.threshold_for,
+        default_threshold=settings.default_threshold,
+    )
 
 
 # --- Writes -------------------------------------------------------------------------------------------------

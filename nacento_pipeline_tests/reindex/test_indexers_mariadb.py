@@ -14,6 +14,7 @@ from nacento_pipeline.magento.indexers import (
     append_to_changelog,
     catalog_size,
     create_indexer_tables,
+    decide_from_database,
     read_indexer_states,
 )
 from nacento_pipeline.magento.reindex_trigger import ChangelogTrigger, DryRunTrigger, make_trigger
@@ -221,3 +222,13 @@ def test_dry_run_changes_nothing(mariadb: sa.Engine):
     assert len(lines) == 3 and "catalog_product_flat -> full" in lines[2]
     assert set(status_of(mariadb).values()) == {"valid"}
     assert all(cl_rows(mariadb, v) == [] for v in INDEXERS)
+
+
+def test_decide_from_database_uses_settings(mariadb: sa.Engine):
+    make_catalog(mariadb, prefix="m_", products=20)
+    create_indexer_tables(mariadb, "m_")
+    settings = Settings(table_prefix="m_", indexers=("catalog_product_attribute", "catalogsearch_fulltext"),
+                        default_threshold=0.1, thresholds={"catalogsearch_fulltext": 5})
+    attr, search = decide_from_database(mariadb, settings, [1, 2, 3])
+    assert (attr.decision, attr.threshold, attr.catalog_size) == ("full", 2.0, 20)
+    assert (search.decision, search.threshold, search.entity_ids) == ("partial", 5.0, (1, 2, 3))
