@@ -1,0 +1,216 @@
+"""The OK-file convention of the drop prefix: parse object keys, group bunch files into batches, and say
+which batches are complete, still pending, or invalid.
+
+Names: bunch file `import-<type>_<identifier>_<counter>.<csv|json|jsonl>`, OK file
+`import-<type>_<identifier>.ok`; the batch key `<type>_<identifier>` is the Dagster partition key and must
+match `[A-Za-z0-9._-]{1,128}`. The type is the part before the first `_`, the counter the part after the last
+`_` (digits), so identifiers may themselves contain `_` and `-`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from nacento_pipeline.storage.base import ObjectInfo
+
+NAME_PREFIX = "import-"
+BUNCH_EXTENSIONS = ("csv", "json", "jsonl")
+OK_EXTENSION = "ok"
+BATCH_KEY_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class DropName:
+    """A well-formed bunch or OK file name."""
+
+    key: str
+    kind: str                  # "bunch" | "ok"
+    type: str
+    identifier: str
+    counter: int | None        # None for the OK file
+    ext: str                   # lower-cased: "csv", "json", "jsonl", "ok"
+
+    @property
+    def batch_key(self) -> str:
+        return f"{self.type}_{self.identifier}"
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class InvalidName:
+    """A file in the drop prefix that breaks the convention; `batch_key` is set when one could be read."""
+
+    key: str
+    reason: str
+    batch_key: str = ""
+
+
+@dataclass(frozen=True)
+class InvalidDrop:
+    """Files that cannot form a batch (moved aside and reported by the caller)."""
+
+    batch_key: str
+    keys: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchDrop:
+    """A complete batch: its OK file and its bunch files in counter order."""
+
+    batch_key: str
+    type: str
+    identifier: str
+    ok_key: str
+    ok_etag: str
+    ok_last_modified: datetime | None
+    bunch_keys: tuple[str, ...]
+    bunch_etags: tuple[str, ...]
+    total_size: int                      # bytes of the bunch files
+    bunch_sizes: tuple[int, ...] = ()    # per bunch file, aligned with bunch_keys
+    unlisted_keys: tuple[str, ...] = ()  # bunches present but left out by the OK file's listing
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (*self.bunch_keys, self.ok_key)
+
+
+@dataclass(frozen=True)
+class DropScan:
+    complete: list[BatchDrop]
+    pending: list[str]
+    invalid: list[InvalidDrop]
+
+
+def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None:
+    """Read one key of the drop prefix. None for keys that are not ours: outside the prefix, in a
+    sub-folder (e.g. the archive), folder markers and dot-files (`.keep`)."""
+    prefix = drop_prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if not key.startswith(prefix):
+        return None
+    name = key[len(prefix):]
+    if not name or "/" in name or name.startswith("."):
+        return None
+    if not name.startswith(NAME_PREFIX):
+        return InvalidName(key, f"name does not start with {NAME_PREFIX!r}")
+    stem, dot, ext = name[len(NAME_PREFIX):].rpartition(".")
+    ext = ext.lower()
+    if not dot or ext not in BUNCH_EXTENSIONS + (OK_EXTENSION,):
+        return InvalidName(key, "extension must be one of .csv, .json, .jsonl (bunch) or .ok")
+    counter: int | None = None
+    if ext != OK_EXTENSION:
+        stem, sep, counter_text = stem.rpartition("_")
+        if not sep or not counter_text.isdigit() or not counter_text.isascii():
+            return InvalidName(key, "bunch name must end with _<counter> of digits before the extension")
+        counter = int(counter_text)
+    type_, sep, identifier = stem.partition("_")
+    if not sep or not type_ or not identifier:
+        return InvalidName(key, "name must be import-<type>_<identifier>[_<counter>].<ext>", batch_key=stem)
+    batch_key = f"{type_}_{identifier}"
+    if not BATCH_KEY_PATTERN.fullmatch(batch_key):
+        return InvalidName(key, f"batch key {batch_key[:140]!r} must match [A-Za-z0-9._-]{{1,128}}",
+                           batch_key=batch_key)
+    return DropName(key, "ok" if ext == OK_EXTENSION else "bunch", type_, identifier, counter, ext)
+
+
+def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
+    """Group a listing of the drop prefix into complete, pending and invalid batches (each list sorted)."""
+    oks: dict[str, list[tuple[DropName, ObjectInfo]]] = {}
+    bunches: dict[str, list[tuple[DropName, ObjectInfo]]] = {}
+    bad: dict[str, list[InvalidName]] = {}
+    for info in objects:
+        parsed = parse_drop_name(info.key, drop_prefix)
+        if parsed is None:
+            continue
+        if isinstance(parsed, InvalidName):
+            bad.setdefault(parsed.batch_key or parsed.key, []).append(parsed)
+        else:
+            target = oks if parsed.kind == "ok" else bunches
+            target.setdefault(parsed.batch_key, []).append((parsed, info))
+
+    invalid = [
+        InvalidDrop("", tuple(sorted(n.key for n in names)), "; ".join(sorted({n.reason for n in names})))
+        for names in bad.values()
+    ]
+    complete: list[BatchDrop] = []
+    pending: list[str] = []
+    for batch_key in sorted(set(oks) | set(bunches)):
+        ok_files = oks.get(batch_key, [])
+        files = sorted(bunches.get(batch_key, []), key=lambda pair: (pair[0].counter, pair[0].key))
+        all_keys = tuple(sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files]))
+        if not ok_files:
+            pending += [name.key for name, _ in files]
+            continue
+        if len(ok_files) > 1:
+            invalid.append(InvalidDrop(batch_key, all_keys, "several OK files for one batch"))
+            continue
+        if not files:
+            invalid.append(InvalidDrop(batch_key, all_keys, "OK file without any bunch file"))
+            continue
+        empty = [name.name for name, info in files if info.size == 0]
+        if empty:
+            invalid.append(InvalidDrop(batch_key, all_keys, f"empty bunch file(s): {', '.join(empty)}"))
+            continue
+        ok_name, ok_info = ok_files[0]
+        complete.append(BatchDrop(
+            batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
+            ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
+            bunch_keys=tuple(info.key for _, info in files),
+            bunch_etags=tuple(info.etag for _, info in files),
+            total_size=sum(info.size for _, info in files),
+            bunch_sizes=tuple(info.size for _, info in files),
+        ))
+    invalid.sort(key=lambda drop: (drop.batch_key, drop.keys))
+    return DropScan(complete, sorted(pending), invalid)
+
+
+def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
+    """Restrict a batch to the bunch files its OK file lists (one name a line; blank lines ignored).
+
+    An empty OK file means every bunch file. A listed file that is missing makes the batch invalid;
+    bunch files present but not listed are left out and reported in `unlisted_keys`. Lines may carry a
+    full key: only the part after the last `/` counts.
+    """
+    listed: list[str] = []
+    for line in ok_text.replace("\ufeff", "").splitlines():
+        name = line.strip().rsplit("/", 1)[-1]
+        if name and name not in listed:
+            listed.append(name)
+    if not listed:
+        return drop
+    by_name = {key.rsplit("/", 1)[-1]: i for i, key in enumerate(drop.bunch_keys)}
+    missing = [name for name in listed if name not in by_name]
+    if missing:
+        return InvalidDrop(drop.batch_key, drop.keys,
+                           f"OK file lists missing bunch file(s): {', '.join(missing)}")
+    chosen = sorted(by_name[name] for name in listed)
+    sizes = tuple(drop.bunch_sizes[i] for i in chosen) if len(drop.bunch_sizes) == len(drop.bunch_keys) else ()
+    return replace(
+        drop,
+        bunch_keys=tuple(drop.bunch_keys[i] for i in chosen),
+        bunch_etags=tuple(drop.bunch_etags[i] for i in chosen),
+        total_size=sum(sizes) if sizes else drop.total_size,
+        bunch_sizes=sizes,
+        unlisted_keys=tuple(key for i, key in enumerate(drop.bunch_keys) if i not in set(chosen)),
+    )
+
+
+def archive_version(drop: BatchDrop) -> str:
+    """A folder name for this version of the batch that sorts by time: `20261122T153000Z-<etag[:12]>`."""
+    when = drop.ok_last_modified or _EPOCH
+    when = when.astimezone(UTC) if when.tzinfo else when
+    return f"{when:%Y%m%dT%H%M%SZ}-{drop.ok_etag[:12]}"
+
+
+def run_key(drop: BatchDrop) -> str:
+    """Dagster run key: a batch whose OK file changes (new ETag) is a new run."""
+    return f"{drop.batch_key}:{drop.ok_etag}"
