@@ -277,7 +277,8 @@ def append_to_changelog(
     """Make sure every id is in `<view>_cl` above the view's version_id, inserting only the missing ones.
 
     Idempotent: ids the triggers (or an earlier run) already wrote above version_id are not duplicated.
-    One query for the version, then two statements per chunk of ids, in one transaction.
+    One query for the version, one range scan for the pending ids (per chunk of ids when there are few,
+    once over the whole backlog when there are many), then one multi-row INSERT per chunk, in one transaction.
     """
     ids = sorted({int(i) for i in entity_ids})
     tables = IndexerTables(prefix)
@@ -289,14 +290,22 @@ def append_to_changelog(
             raise IndexerSchemaError(f"changelog table {cl.name} of view {view_id} does not exist")
         version = conn.execute(sa.select(mv.c.version_id).where(mv.c.view_id == view_id)).scalar()
         version = int(version or 0)
-        for chunk in _chunks(ids, chunk_size):
-            present = set(
-                conn.execute(
-                    sa.select(cl.c.entity_id).distinct().where(
-                        cl.c.version_id > version, cl.c.entity_id.in_(list(chunk))
-                    )
-                ).scalars()
+        pending: set[int] | None = None
+        if len(ids) > chunk_size:  # the backlog has no index on entity_id: scan it once, not once per chunk
+            pending = set(
+                conn.execute(sa.select(cl.c.entity_id).distinct().where(cl.c.version_id > version)).scalars()
             )
+        for chunk in _chunks(ids, chunk_size):
+            if pending is not None:
+                present = pending.intersection(chunk)
+            else:
+                present = set(
+                    conn.execute(
+                        sa.select(cl.c.entity_id).distinct().where(
+                            cl.c.version_id > version, cl.c.entity_id.in_(list(chunk))
+                        )
+                    ).scalars()
+                )
             missing = [i for i in chunk if i not in present]
             present_total += len(chunk) - len(missing)
             if missing:

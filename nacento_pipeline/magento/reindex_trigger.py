@@ -157,7 +157,16 @@ class ChangelogTrigger:
         """Append each decision's entity ids to its view's changelog (once per view)."""
         done: dict[str, tuple[int, int]] = {}
         outcomes = []
+        existing = set(sa.inspect(self.engine).get_table_names()) if decisions else set()
         for d in decisions:
+            if changelog_name(self.prefix, d.view_id) not in existing:
+                log(f"{d.indexer_id}: changelog {changelog_name(self.prefix, d.view_id)} missing, ids not queued")
+                outcomes.append(
+                    TriggerOutcome(d.indexer_id, d.decision, "skipped",
+                                   detail=f"changelog table {changelog_name(self.prefix, d.view_id)} missing; "
+                                   + "; ".join(d.notes))
+                )
+                continue
             if d.view_id not in done:
                 result = append_to_changelog(self.engine, self.prefix, d.view_id, d.entity_ids, self.chunk_size)
                 done[d.view_id] = (result.inserted, result.already_present)

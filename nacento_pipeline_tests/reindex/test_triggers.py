@@ -193,3 +193,15 @@ def test_make_trigger_by_settings(sqlite_url):
     with pytest.raises(ReindexTriggerError):
         make_trigger(Settings(), None)
     engine.dispose()
+
+
+def test_held_indexer_without_changelog_table_is_skipped(sqlite_url):
+    engine = sa.create_engine(sqlite_url)
+    create_indexer_tables(engine, views=["catalog_product_attribute"])
+    ds = decisions(attr={"status": "working"}, search={"status": "working"}, flat={"installed": False})
+    lines: list[str] = []
+    report = ChangelogTrigger(engine).apply(ds, lines.append)
+    assert [(o.action, o.changelog_inserted) for o in report.outcomes] == [
+        ("changelog", 3), ("skipped", 0), ("none", 0)]
+    assert "catalogsearch_fulltext_cl missing" in report.outcomes[1].detail
+    engine.dispose()
