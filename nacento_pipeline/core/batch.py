@@ -26,9 +26,10 @@ from nacento_pipeline.core.batch_json import looks_like_json_lines, read_json_bu
 from nacento_pipeline.core.batch_native import is_native_header, merge_native_images, read_native_csv
 from nacento_pipeline.core.batch_source import BunchSource, open_binary, peek_first_line
 from nacento_pipeline.core.batch_validate import (
-    REJECTION_KEYS,
+    ITEM_COLUMNS,
     RawChunk,
     empty_rejections,
+    items_frame,
     validate_images,
 )
 from nacento_pipeline.core.errors import BatchFileError
@@ -134,6 +135,14 @@ def _warnings(rows: pd.DataFrame, field_name: str, values: pd.Series, reasons: p
     })
 
 
+_INT_COLUMNS = ("file_idx", "item_no", "line", "seq", "position")
+
+
+def _typed_empty(columns: list[str]) -> pd.DataFrame:
+    types = {name: "int64" if name in _INT_COLUMNS else "bool" if name == "disabled" else "str" for name in columns}
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in types.items()})
+
+
 def _concat(parts: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else empty
@@ -202,8 +211,6 @@ def _assemble(
     image_parts: list[pd.DataFrame], rejection_parts: list[pd.DataFrame], value_parts: list[pd.DataFrame],
     item_parts: list[pd.DataFrame], request_ids: tuple[str, ...], stats: dict[str, int],
 ) -> ParsedBatch:
-    from nacento_pipeline.core.batch_validate import ITEM_COLUMNS, items_frame
-
     items = _concat(item_parts, items_frame({name: [] for name in ITEM_COLUMNS}))
     # Gallery CSV items (all rows of a SKU in a file) span chunks: keep their first line.
     items = items.drop_duplicates(_ITEM_KEYS, keep="first")
@@ -221,8 +228,7 @@ def _assemble(
     keys = winners[_ITEM_KEYS]
 
     columns = list(IMAGE_COLUMNS) + ["file_idx", "item_no"]
-    all_images = _concat([p[columns] for p in image_parts if len(p)], pd.DataFrame(
-        {name: pd.Series(dtype="str") for name in columns}))
+    all_images = _concat([p[columns] for p in image_parts if len(p)], _typed_empty(columns))
     images = all_images.merge(keys, on=_ITEM_KEYS, how="inner").sort_values("seq", kind="stable")
     repeated = images.duplicated(["sku", "value"], keep="last")
     if repeated.any():
@@ -234,7 +240,7 @@ def _assemble(
         "sku": "str", "value": "str", "label": "str", "position": "int64", "disabled": "bool", "roles": "str",
         "file": "str", "line": "int64", "seq": "int64"})
 
-    values = _concat(value_parts, pd.DataFrame({name: pd.Series(dtype="str") for name in _ITEM_KEYS + ["value"]}))
+    values = _concat(value_parts, _typed_empty(_ITEM_KEYS + ["value"]))
     payload_values = (values.merge(keys, on=_ITEM_KEYS, how="inner")[["sku", "value"]]
                       .drop_duplicates().reset_index(drop=True).astype("str"))
 
@@ -249,14 +255,14 @@ def _assemble(
         skus=len(winners),
         images=len(images),
         rejected_images=int(image_errors["image_seq"].nunique()),
-        rejected_items=int((rejections["level"] == "item").sum() - (~is_error & (rejections["level"] == "item")).sum()),
+        rejected_items=int(((rejections["level"] == "item") & is_error).sum()),
         warnings=int((~is_error).sum()),
         duplicate_skus=len(superseded),
         duplicate_paths=int(repeated.sum()),
         invalid_skus=len(invalid_skus),
     )
+    # The internal keys (batch_validate.REJECTION_KEYS) stop here.
     rejections = rejections[list(REJECTION_COLUMNS)].reset_index(drop=True).astype({
         "severity": "str", "file": "str", "line": "int64", "sku": "str", "field": "str", "value": "str",
         "reason": "str"})
-    assert REJECTION_KEYS  # internal columns are dropped above
     return ParsedBatch(images, rejections, request_ids, stats, invalid_skus, payload_values)

@@ -40,7 +40,8 @@ def read_csv_chunks(
     """Chunks of a CSV as string frames with normalised column names (only `wanted` columns) and a `line`.
 
     `line` counts the header as line 1; a quoted cell spanning several lines makes it a record number.
-    Blank rows are dropped. Unreadable content raises BatchFileError naming the line when known.
+    Blank rows are dropped. Unreadable content raises BatchFileError naming the line when known; a row with
+    more cells than the header is unreadable too (an unquoted separator would shift every later cell).
     """
     wanted_set = set(wanted)
     last_line = 1
@@ -48,11 +49,10 @@ def read_csv_chunks(
         reader = pd.read_csv(
             stream, dtype=str, na_filter=False, keep_default_na=False, chunksize=chunk_rows,
             encoding="utf-8-sig", skip_blank_lines=False, engine="c",
-            usecols=lambda name: column_name(str(name)) in wanted_set,
         )
         for frame in reader:
             frame.columns = [column_name(str(c)) for c in frame.columns]
-            frame = frame.loc[:, ~frame.columns.duplicated()]
+            frame = frame.loc[:, ~frame.columns.duplicated() & frame.columns.isin(wanted_set)]
             frame["line"] = (frame.index + 2).astype("int64")
             last_line = int(frame["line"].iloc[-1]) if len(frame) else last_line
             cells = frame.drop(columns="line")

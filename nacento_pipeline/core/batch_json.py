@@ -18,12 +18,12 @@ IMAGE_FIELDS = ("file_path", "label", "position", "disabled", "roles")
 
 
 def looks_like_json_lines(first_line: bytes) -> bool:
-    """A `.json` file is JSON Lines when its first non-blank line is a whole item object (not a request)."""
+    """A `.json` file is JSON Lines when its first non-blank line is a whole item object (`sku`/`images`)."""
     try:
         value = json.loads(first_line.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError):
         return False
-    return isinstance(value, dict) and "request" not in value
+    return isinstance(value, dict) and ("sku" in value or "images" in value)
 
 
 def _text(value: object, field: str) -> tuple[str, str]:

@@ -31,6 +31,7 @@ from nacento_pipeline.core.frames import ROLE_CODES
 from nacento_pipeline.core.paths import normalize_file_paths
 
 EMPTY_VALUE = "__EMPTY__VALUE__"
+NATIVE_CHUNK_ROWS = 20_000  # native exports have many columns: smaller chunks keep memory flat
 # (path column, label column, role attribute code)
 ROLE_COLUMNS = (
     ("base_image", "base_image_label", "image"),
@@ -68,7 +69,7 @@ def read_native_csv(
     """Raw rows of a native import CSV; one item per CSV row (item_no = line)."""
     if not is_native_header(header):
         raise BatchFileError(file, "CSV header has no `sku` or no image column", line=1)
-    for frame in read_csv_chunks(stream, file, NATIVE_COLUMNS, chunk_rows):
+    for frame in read_csv_chunks(stream, file, NATIVE_COLUMNS, min(chunk_rows, NATIVE_CHUNK_ROWS)):
         cols = {name: (frame[name].tolist() if name in frame.columns else [""] * len(frame))
                 for name in NATIVE_COLUMNS}
         lines = frame["line"].tolist()

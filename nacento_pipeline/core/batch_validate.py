@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from nacento_pipeline.core.frames import REJECTION_COLUMNS
 from nacento_pipeline.core.paths import normalize_file_paths
 from nacento_pipeline.core.roles import normalize_role_text
 
@@ -73,8 +74,6 @@ def reason_series(index: pd.Index, reason: str) -> pd.Series:
 
 
 def empty_rejections() -> pd.DataFrame:
-    from nacento_pipeline.core.frames import REJECTION_COLUMNS
-
     types = {"line": "int64", "file_idx": "int64", "item_no": "int64", "image_seq": "int64"}
     return pd.DataFrame({c: pd.Series(dtype=types.get(c, "str")) for c in REJECTION_COLUMNS + REJECTION_KEYS})
 

@@ -1,0 +1,98 @@
+"""core.paths: one test per normalisation/rejection rule of the connector, and the vectorised twin."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from nacento_pipeline.core.errors import InvalidPath
+from nacento_pipeline.core.paths import (
+    REASON_EMPTY,
+    REASON_NO_FILE,
+    REASON_NUL,
+    REASON_TOO_LONG,
+    REASON_TRAVERSAL,
+    canonical_of,
+    legacy_variant,
+    normalize_file_path,
+    normalize_file_paths,
+    object_key,
+)
+
+VALID = {
+    "m/y/my-image.jpg": "/m/y/my-image.jpg",
+    "  /m/y/my-image.jpg  ": "/m/y/my-image.jpg",                     # trim
+    "m\\y\\my-image.jpg": "/m/y/my-image.jpg",                         # backslashes
+    "//m///y//my-image.jpg": "/m/y/my-image.jpg",                      # repeated slashes
+    "/m/y/my-image.jpg/": "/m/y/my-image.jpg",                         # trailing slash
+    "https://cdn.example.com/media/catalog/product/m/y/a.jpg?v=3#top": "/m/y/a.jpg",  # URL
+    "http://host/pub/media/catalog/product/m/y/a.jpg": "/m/y/a.jpg",
+    "s3://catalog/media/catalog/product/m/y/a.jpg": "/m/y/a.jpg",      # s3 key
+    "https://host/m/y/my%20image.jpg": "/m/y/my image.jpg",            # %-decoded
+    "pub/media/catalog/product/a/b.jpg": "/a/b.jpg",
+    "media/catalog/product/a/b.jpg": "/a/b.jpg",
+    "catalog/product/a/b.jpg": "/a/b.jpg",
+    "media/a/b.jpg": "/a/b.jpg",
+    "a/media/b.jpg": "/a/media/b.jpg",                                 # only leading prefixes
+    "a/b?c.jpg": "/a/b?c.jpg",                                          # plain keys keep '?'
+    "a/..b/c.jpg": "/a/..b/c.jpg",                                      # '..b' is a name, not traversal
+}
+
+INVALID = {
+    "": REASON_EMPTY,
+    "   ": REASON_EMPTY,
+    "a" * 1025: REASON_TOO_LONG,
+    "a/b\x00.jpg": REASON_NUL,
+    "https://h/a%00b.jpg": REASON_NUL,
+    "../etc/passwd": REASON_TRAVERSAL,
+    "a/./b.jpg": REASON_TRAVERSAL,
+    "a/b/..": REASON_TRAVERSAL,
+    "a\\..\\b.jpg": REASON_TRAVERSAL,
+    "https://h/a/%2e%2e/b.jpg": REASON_TRAVERSAL,
+    "/": REASON_NO_FILE,
+    "media/catalog/product/": REASON_NO_FILE,
+    "https://host/": REASON_NO_FILE,
+}
+
+
+@pytest.mark.parametrize(("raw", "expected"), list(VALID.items()))
+def test_valid_paths_become_canonical_values(raw: str, expected: str) -> None:
+    assert normalize_file_path(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "reason"), list(INVALID.items()), ids=lambda v: repr(v)[:30])
+def test_invalid_paths_are_rejected_with_their_reason(raw: str, reason: str) -> None:
+    with pytest.raises(InvalidPath) as caught:
+        normalize_file_path(raw)
+    assert caught.value.reason == reason
+
+
+def test_exactly_1024_characters_is_allowed() -> None:
+    assert normalize_file_path("a" * 1024) == "/" + "a" * 1024
+
+
+def test_none_is_missing() -> None:
+    with pytest.raises(InvalidPath, match="missing"):
+        normalize_file_path(None)
+
+
+def test_vectorised_twin_gives_the_scalar_answers() -> None:
+    raws = list(VALID) + list(INVALID) + ["x.jpg"] * 3
+    values, reasons = normalize_file_paths(pd.Series(raws, dtype="str"))
+    for raw, value, reason in zip(raws, values, reasons, strict=True):
+        try:
+            expected_value, expected_reason = normalize_file_path(raw), ""
+        except InvalidPath as exc:
+            expected_value, expected_reason = "", exc.reason
+        assert (value, reason) == (expected_value, expected_reason), repr(raw)
+
+
+def test_legacy_variant_canonical_of_and_object_key() -> None:
+    assert legacy_variant("/m/y/a.jpg") == "m/y/a.jpg"
+    assert canonical_of("m/y/a.jpg") == "/m/y/a.jpg"
+    assert canonical_of("/m/y/a.jpg") == "/m/y/a.jpg"
+    assert canonical_of("//m/y/a.jpg ") == "/m/y/a.jpg"
+    assert canonical_of("media/a.jpg") == "/media/a.jpg"  # stored values are not re-interpreted
+    assert object_key("/m/y/a.jpg") == "media/catalog/product/m/y/a.jpg"
+    assert object_key("m/y/a.jpg", "assets/") == "assets/m/y/a.jpg"
+    assert object_key("/a.jpg", "") == "a.jpg"
