@@ -1,0 +1,114 @@
+"""The sync engine without Dagster: plan a batch's gallery delta (read-only) or write it, chunk by chunk.
+
+Used by the Dagster assets, the CLI and the benchmark. Totals use the connector's names (see
+core.delta.TOTAL_NAMES).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+from nacento_pipeline.core.delta import (
+    TOTAL_NAMES,
+    DeltaRequest,
+    GalleryDelta,
+    compute_delta,
+    concat_deltas,
+    to_utc_naive,
+)
+from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.gallery_reader import read_chunk_state
+from nacento_pipeline.magento.gallery_writer import WriteResult, apply_delta, sync_request
+
+__all__ = ["TOTAL_NAMES", "GalleryDelta", "WriteResult", "apply_delta", "build_request", "plan_delta", "write_gallery"]
+
+
+class BatchLike(Protocol):
+    """What the engine reads from core.batch.ParsedBatch."""
+
+    images: pd.DataFrame
+    rejections: pd.DataFrame
+
+    @property
+    def invalid_skus(self) -> set[str]: ...
+
+    @property
+    def payload_values(self) -> pd.DataFrame: ...
+
+
+def _etag_frame(etags: object) -> pd.DataFrame:
+    """An ETAG_COLUMNS frame, or a storage.etag_snapshot.EtagSnapshot (its .frame)."""
+    frame = getattr(etags, "frame", etags)
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"etags: expected a DataFrame or an EtagSnapshot, got {type(etags).__name__}")
+    return frame
+
+
+def build_request(
+    batch: BatchLike, etags: object, *, mode: str, batch_time: datetime | None = None, force: bool = False
+) -> DeltaRequest:
+    return DeltaRequest(
+        images=batch.images,
+        etags=_etag_frame(etags),
+        invalid_skus=frozenset(batch.invalid_skus),
+        payload_values=batch.payload_values,
+        mode=mode,
+        batch_time=to_utc_naive(batch_time),
+        force=force,
+        rejections=getattr(batch, "rejections", None),
+    )
+
+
+def plan_delta(
+    db: MagentoDatabase,
+    batch: BatchLike,
+    etags: object,
+    *,
+    mode: str,
+    batch_time: datetime | None = None,
+    force: bool = False,
+    chunk_size: int = 500,
+) -> GalleryDelta:
+    """The delta the batch would write now (read-only): state read per chunk of SKUs, then core.delta."""
+    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force)
+    attrs = db.attribute_ids()
+    skus = request.skus
+    parts: list[GalleryDelta] = []
+    with db.engine.connect() as conn:
+        for start in range(0, len(skus), max(1, chunk_size)):
+            sub = request.for_skus(skus[start:start + chunk_size])
+            state = read_chunk_state(conn, db.tables, attrs, sub.skus)
+            delta = compute_delta(
+                sub.images, state.products, state.gallery, state.roles, sub.etags,
+                invalid_skus=sub.invalid_skus, payload_values=sub.payload_values, mode=sub.mode,
+                batch_time=sub.batch_time, sync_state=state.sync_state, force=sub.force, rejections=sub.rejections,
+            )
+            if len(state.warnings):
+                warnings = pd.concat([delta.warnings, state.warnings], ignore_index=True)
+                delta = GalleryDelta(delta.items, delta.roles, delta.sku_results, warnings, delta.request)
+            parts.append(delta)
+    result = concat_deltas(parts, request)
+    if result.warnings.empty:
+        result = GalleryDelta(result.items, result.roles, result.sku_results, empty_frame(REJECTION_COLUMNS), request)
+    return result
+
+
+def write_gallery(
+    db: MagentoDatabase,
+    batch: BatchLike,
+    etags: object,
+    *,
+    mode: str,
+    chunk_size: int = 500,
+    batch_key: str,
+    batch_time: datetime | None = None,
+    run_id: str = "",
+    force: bool = False,
+) -> WriteResult:
+    """Write the batch: writer lock held, each chunk re-read, its delta recomputed and written in one transaction."""
+    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force)
+    return sync_request(db, request, chunk_size=chunk_size, batch_key=batch_key, batch_time=batch_time, run_id=run_id)

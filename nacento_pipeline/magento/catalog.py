@@ -1,0 +1,100 @@
+"""Product lookup by SKU in bulk: exact matches after trimming, with case/whitespace near-misses reported.
+
+`catalog_product_entity.sku` is indexed but not unique: a SKU matching several products is an error for
+that SKU rather than a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+from nacento_pipeline.core.delta import PRODUCT_COLUMNS
+from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
+from nacento_pipeline.magento.schema import MagentoTables
+
+# Bound-parameter lists stay well below SQLite's 32766 variables per statement.
+IN_LIST_SIZE = 5000
+
+
+def in_chunks(values: Sequence, size: int = IN_LIST_SIZE) -> Iterator[list]:
+    """Slices for IN lists (a chunk of SKUs normally fits in one)."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+@dataclass(frozen=True)
+class ProductLookup:
+    """products: PRODUCT_COLUMNS (only SKUs found or near-missed); warnings: REJECTION_COLUMNS."""
+
+    products: pd.DataFrame
+    warnings: pd.DataFrame
+
+
+def _product_select(tables: MagentoTables) -> sa.Select:
+    p = tables.product
+    return sa.select(p.c.sku, p.c.entity_id, p.c[tables.link].label("link_id"))
+
+
+def _current_versions(rows: pd.DataFrame) -> pd.DataFrame:
+    """With content staging several rows share an entity_id: keep the newest row_id (the current version)."""
+    return rows.sort_values("link_id").drop_duplicates(["sku", "entity_id"], keep="last")
+
+
+def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str]) -> ProductLookup:
+    """Products of `skus` (batch SKUs, already trimmed): one statement per IN list, plus one for near-misses."""
+    wanted = list(dict.fromkeys(str(s).strip() for s in skus))
+    columns = ["sku", "entity_id", "link_id"]
+    found_parts = []
+    p = tables.product
+    for part in in_chunks(wanted):
+        found_parts.append(pd.DataFrame(conn.execute(_product_select(tables).where(p.c.sku.in_(part))).all(),
+                                        columns=columns))
+    found = pd.concat(found_parts, ignore_index=True) if found_parts else pd.DataFrame(columns=columns)
+    found = _current_versions(found.astype({"sku": str})) if len(found) else found
+    # MySQL's *_ci collations match case/trailing-space variants through the same IN: split them off here.
+    wanted_set = set(wanted)
+    exact = found[found["sku"].isin(wanted_set)]
+    loose = found[~found["sku"].isin(wanted_set)]
+    missing = [s for s in wanted if s not in set(exact["sku"])]
+    if missing:
+        folded = list({s.casefold() for s in missing})
+        extra = []
+        for part in in_chunks(folded):
+            query = _product_select(tables).where(sa.func.lower(sa.func.trim(p.c.sku)).in_(part))
+            extra.append(pd.DataFrame(conn.execute(query).all(), columns=columns))
+        loose = pd.concat([loose, *extra], ignore_index=True).drop_duplicates(["sku", "entity_id", "link_id"])
+    rows: list[dict] = []
+    warnings = []
+    distinct = exact.groupby("sku")["entity_id"].nunique()
+    ambiguous = set(distinct[distinct > 1].index)
+    unique = exact[~exact["sku"].isin(ambiguous)].drop_duplicates("sku", keep="last")
+    usable = pd.DataFrame(
+        {"sku": unique["sku"], "entity_id": unique["entity_id"], "link_id": unique["link_id"], "error": ""}
+    )
+    for sku in sorted(ambiguous):
+        ids = sorted(set(exact.loc[exact["sku"] == sku, "entity_id"].astype(int)))
+        rows.append({"sku": sku, "entity_id": 0, "link_id": 0,
+                     "error": f"ambiguous SKU {sku!r}: products {ids} carry it (sku is not unique)"})
+    if missing and len(loose):
+        loose = loose.assign(key=loose["sku"].astype(str).str.strip().str.casefold())
+        near = {key: group for key, group in loose.groupby("key")}
+        for sku in missing:
+            group = near.get(sku.casefold())
+            if group is None:
+                continue
+            described = ", ".join(f"{s!r} (entity_id {int(e)})" for s, e in zip(group["sku"], group["entity_id"], strict=True))
+            message = f"unknown SKU {sku!r}; near miss {described}: SKUs must match exactly after trimming"
+            rows.append({"sku": sku, "entity_id": 0, "link_id": 0, "error": message})
+            warnings.append({"severity": "warning", "file": "", "line": 0, "sku": sku, "field": "sku",
+                             "value": sku[:200], "reason": message})
+    products = pd.concat([usable, pd.DataFrame(rows, columns=list(PRODUCT_COLUMNS))], ignore_index=True)
+    products = products[list(PRODUCT_COLUMNS)].astype({"entity_id": "int64", "link_id": "int64"})
+    return ProductLookup(
+        products=products,
+        warnings=pd.DataFrame(warnings, columns=list(REJECTION_COLUMNS)) if warnings else empty_frame(REJECTION_COLUMNS),
+    )

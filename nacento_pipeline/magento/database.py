@@ -1,0 +1,238 @@
+"""Connection to Magento's database: engine, tables, attribute ids, the writer lock and a statement counter.
+
+One `MagentoDatabase` per run. Writers serialise on `writer_lock()` because media_gallery has no unique key
+on (attribute_id, value): two concurrent writers could insert the same path twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from nacento_pipeline.core.frames import ROLE_CODES
+from nacento_pipeline.magento.schema import (
+    MagentoTables,
+    SchemaError,
+    build_tables,
+    create_own_tables,
+    detect_link_column,
+)
+
+GALLERY_ATTRIBUTE = "media_gallery"
+PRODUCT_ENTITY_TYPE = "catalog_product"
+DEFAULT_LOCK_TIMEOUT_SECONDS = 60
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class WriterLockTimeout(TimeoutError):
+    """Another writer held the gallery writer lock longer than the timeout (names the lock)."""
+
+    def __init__(self, lock_name: str, timeout: float) -> None:
+        super().__init__(f"gallery writer lock {lock_name!r} not acquired within {timeout:g}s (timeout)")
+        self.lock_name = lock_name
+
+
+@dataclass(frozen=True)
+class AttributeIds:
+    """Attribute ids of this install, looked up once per run: media_gallery and the four role codes."""
+
+    media_gallery: int
+    roles: dict[str, int]
+
+
+class StatementCounter:
+    """Counts statements the driver executes (total and INSERT/UPDATE/DELETE), via `before_cursor_execute`.
+
+    An executemany of INSERTs counts as one statement (pymysql folds it into multi-row INSERTs); an
+    executemany of UPDATE/DELETE counts once per parameter set, as the driver runs them one by one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+        self.writes = 0
+
+    def on_execute(self, conn, cursor, statement: str, parameters, context, executemany: bool) -> None:  # noqa: ANN001
+        verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+        n = len(parameters) if executemany and verb != "INSERT" and parameters else 1
+        with self._lock:
+            self.total += n
+            if verb in _WRITE_VERBS:
+                self.writes += n
+
+    def snapshot(self) -> tuple[int, int]:
+        with self._lock:
+            return self.total, self.writes
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    cursor.close()
+
+
+def create_magento_engine(url: str) -> sa.Engine:
+    """Engine with pre-ping; SQLite with foreign keys on and a busy timeout."""
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(sa_url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(sa_url, pool_pre_ping=True, pool_recycle=3600)
+
+
+_PROCESS_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(name: str) -> threading.Lock:
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(name, threading.Lock())
+
+
+class MagentoDatabase:
+    """Magento's database as the sync engine sees it."""
+
+    def __init__(self, url_or_engine: str | sa.Engine, prefix: str = "", *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> None:
+        self.engine = url_or_engine if isinstance(url_or_engine, sa.Engine) else create_magento_engine(url_or_engine)
+        if self.engine.dialect.name == "sqlite" and isinstance(url_or_engine, sa.Engine):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.prefix = prefix
+        self.lock_timeout = lock_timeout
+        self.counter = StatementCounter()
+        sa.event.listen(self.engine, "before_cursor_execute", self.counter.on_execute)
+        self._tables: MagentoTables | None = None
+        self._attribute_ids: AttributeIds | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_mysql(self) -> bool:
+        return self.dialect in ("mysql", "mariadb")
+
+    @property
+    def tables(self) -> MagentoTables:
+        """Tables with the link column detected once (entity_id, or row_id on Adobe Commerce)."""
+        if self._tables is None:
+            link = detect_link_column(self.engine, self.prefix)
+            self._tables = build_tables(self.prefix, link=link, dialect_name=self.dialect)
+        return self._tables
+
+    def refresh_schema(self) -> None:
+        """Forget detected schema facts (after creating tables)."""
+        self._tables = None
+        self._attribute_ids = None
+
+    def ensure_own_tables(self) -> None:
+        create_own_tables(self.engine, self.prefix)
+        self.refresh_schema()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def statements(self) -> tuple[int, int]:
+        """(total, write) statements executed so far on this database."""
+        return self.counter.snapshot()
+
+    def attribute_ids(self) -> AttributeIds:
+        """media_gallery and role attribute ids of catalog_product, looked up once (SchemaError if missing)."""
+        if self._attribute_ids is None:
+            t = self.tables
+            wanted = (GALLERY_ATTRIBUTE, *ROLE_CODES)
+            query = (
+                sa.select(t.attribute.c.attribute_code, t.attribute.c.attribute_id)
+                .join(t.entity_type, t.entity_type.c.entity_type_id == t.attribute.c.entity_type_id)
+                .where(t.entity_type.c.entity_type_code == PRODUCT_ENTITY_TYPE)
+                .where(t.attribute.c.attribute_code.in_(wanted))
+            )
+            try:
+                with self.engine.connect() as conn:
+                    found = {code: int(aid) for code, aid in conn.execute(query)}
+            except sa.exc.DBAPIError as exc:
+                raise SchemaError(t.attribute.name, f"cannot read attribute ids: {exc}") from exc
+            missing = [code for code in wanted if code not in found]
+            if missing:
+                raise SchemaError(t.attribute.name, f"catalog_product attributes missing: {', '.join(missing)}")
+            self._attribute_ids = AttributeIds(found[GALLERY_ATTRIBUTE], {c: found[c] for c in ROLE_CODES})
+        return self._attribute_ids
+
+    # -- writer lock -------------------------------------------------------------------------------------
+    def lock_name(self) -> str:
+        if self.dialect == "sqlite":
+            return f"sqlite:{self.engine.url.database or ':memory:'}:{self.prefix}"
+        with self.engine.connect() as conn:
+            database = conn.execute(sa.text("SELECT DATABASE()")).scalar() or ""
+        name = f"nacento_gallery:{database}:{self.prefix}"
+        # MySQL lock names are limited to 64 characters.
+        return name if len(name) <= 64 else "nacento_gallery:" + hashlib.sha1(name.encode()).hexdigest()
+
+    @contextlib.contextmanager
+    def writer_lock(self, timeout: float | None = None) -> Iterator[None]:
+        """Serialise gallery writers: MySQL GET_LOCK on a dedicated session, SQLite an exclusive file lock."""
+        timeout = self.lock_timeout if timeout is None else timeout
+        name = self.lock_name()
+        local = _process_lock(name)
+        if not local.acquire(timeout=timeout):
+            raise WriterLockTimeout(name, timeout)
+        try:
+            if self.is_mysql:
+                with self._mysql_lock(name, timeout):
+                    yield
+            elif self.dialect == "sqlite":
+                with self._file_lock(name, timeout):
+                    yield
+            else:
+                yield
+        finally:
+            local.release()
+
+    @contextlib.contextmanager
+    def _mysql_lock(self, name: str, timeout: float) -> Iterator[None]:
+        with self.engine.connect() as conn:
+            got = conn.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": int(timeout)}).scalar()
+            conn.commit()
+            if got != 1:
+                raise WriterLockTimeout(name, timeout)
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+                conn.commit()
+
+    @contextlib.contextmanager
+    def _file_lock(self, name: str, timeout: float) -> Iterator[None]:
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            yield  # in-memory: the process lock is enough
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - non-POSIX: the process lock only
+            yield
+            return
+        path = Path(f"{database}.nacento-writer.lock")
+        deadline = time.monotonic() + timeout
+        with open(path, "a+") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise WriterLockTimeout(name, timeout) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,413 @@
+"""Set-based writer of a gallery delta: per chunk of SKUs one transaction and a constant number of statements.
+
+Under the writer lock each chunk re-reads Magento's state and recomputes its delta with core.delta before
+writing, so what is written (and reported) is the truth even when the plan went stale. Upserts only where a
+real unique key exists (varchar, meta, value_to_entity, sync state); media_gallery and media_gallery_value
+are read first, inserted, then re-selected by their natural columns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from nacento_pipeline.core.delta import (
+    DeltaRequest,
+    GalleryDelta,
+    compute_delta,
+    concat_deltas,
+    summarize,
+    to_utc_naive,
+)
+from nacento_pipeline.core.frames import (
+    DELTA_ACTIONS,
+    DELTA_COLUMNS,
+    REJECTION_COLUMNS,
+    ROLE_COLUMNS,
+    SKU_RESULT_COLUMNS,
+    empty_frame,
+)
+from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable
+from nacento_pipeline.magento.catalog import in_chunks
+from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase
+from nacento_pipeline.magento.gallery_reader import ChunkState, read_chunk_state, read_shared_paths
+from nacento_pipeline.magento.schema import MagentoTables
+
+T = TypeVar("T")
+# Rows per CASE-based UPDATE: 7 bound parameters a row stays below SQLite's 32766 variables.
+CASE_ROWS = 2000
+
+
+class ChunkWriteError(RuntimeError):
+    """A chunk (or one SKU of it) could not be written; names the SKUs and keeps the cause."""
+
+    def __init__(self, skus: list[str], cause: BaseException) -> None:
+        shown = ", ".join(skus[:5]) + (" ..." if len(skus) > 5 else "")
+        super().__init__(f"writing SKUs [{shown}] failed: {type(cause).__name__}: {cause}")
+        self.skus = skus
+
+
+@dataclass
+class WriteResult:
+    """What was really written: the recomputed delta per chunk, statement counts, failures and plan drift."""
+
+    delta: GalleryDelta
+    statements: int = 0
+    write_statements: int = 0
+    errors: list[str] = field(default_factory=list)
+    plan_drift: dict[str, tuple[int, int]] = field(default_factory=dict)
+    chunks: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def items(self) -> pd.DataFrame:
+        return self.delta.items
+
+    @property
+    def sku_results(self) -> pd.DataFrame:
+        return self.delta.sku_results
+
+    @property
+    def changed_entity_ids(self) -> list[int]:
+        return self.delta.changed_entity_ids
+
+    def counts(self) -> dict[str, int]:
+        return self.delta.counts()
+
+    def totals(self) -> dict[str, int]:
+        return summarize(self.delta.sku_results)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Statements
+
+
+def _insert_for(db: MagentoDatabase, table: sa.Table):  # noqa: ANN202 - dialect-specific Insert
+    if db.is_mysql:
+        return mysql.insert(table)
+    if db.dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _upsert(
+    conn: sa.Connection, db: MagentoDatabase, table: sa.Table, rows: list[dict], keys: list[str], update: list[str],
+    touch: str | None = None,
+) -> None:
+    """INSERT ... ON DUPLICATE KEY UPDATE / ON CONFLICT DO UPDATE on a real unique key (one executemany)."""
+    if not rows:
+        return
+    stmt = _insert_for(db, table)
+    if db.is_mysql:
+        values = {c: stmt.inserted[c] for c in update} or {keys[0]: table.c[keys[0]]}
+        if touch:
+            values[touch] = sa.func.current_timestamp()
+        stmt = stmt.on_duplicate_key_update(values)
+    else:
+        values = {c: stmt.excluded[c] for c in update}
+        if touch:
+            values[touch] = sa.func.current_timestamp()
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=values) if values else stmt.on_conflict_do_nothing(index_elements=keys)
+    conn.execute(stmt, rows)
+
+
+def _case_update(conn: sa.Connection, table: sa.Table, key: str, rows: pd.DataFrame, columns: list[str]) -> None:
+    """UPDATE ... SET c = CASE key WHEN .. THEN .. END WHERE key IN (..): one statement per CASE_ROWS rows."""
+    for start in range(0, len(rows), CASE_ROWS):
+        part = rows.iloc[start:start + CASE_ROWS]
+        ids = part[key].astype(int).tolist()
+        values = {
+            column: sa.case(dict(zip(ids, part[column].tolist(), strict=True)), value=table.c[key])
+            for column in columns
+        }
+        conn.execute(sa.update(table).where(table.c[key].in_(ids)).values(values))
+
+
+def _pairs(frame: pd.DataFrame) -> list[tuple[int, int]]:
+    unique = frame[["link_id", "value_id"]].drop_duplicates()
+    return list(zip(unique["link_id"].astype(int).tolist(), unique["value_id"].astype(int).tolist(), strict=True))
+
+
+def write_chunk(
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    attrs: AttributeIds,
+    delta: GalleryDelta,
+    state: ChunkState,
+    *,
+    batch_key: str,
+    batch_time: datetime | None,
+    run_id: str,
+) -> None:
+    """Execute one chunk's delta inside the caller's transaction (a constant number of statements)."""
+    t = db.tables
+    link_of = dict(zip(state.products["entity_id"].astype(int), state.products["link_id"].astype(int), strict=True))
+    items = delta.items.copy()
+    items["link_id"] = items["entity_id"].astype(int).map(link_of).fillna(0).astype("int64")
+    _remove(conn, t, items[items["action"].isin(("purged", "deduped"))])
+    writes = items[items["action"].isin(("inserted", "updated_value", "updated_meta"))]
+    new_rows = _insert_value_rows(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)])
+    # ETags: every new value row, and every existing row whose content changed.
+    meta = pd.concat(
+        [new_rows[["record_id", "etag"]], writes.loc[(writes["record_id"] > 0) & writes["etag_changed"], ["record_id", "etag"]]]
+    )
+    _upsert(
+        conn, db, t.gallery_meta,
+        [{"record_id": int(r), "s3_etag": e} for r, e in zip(meta["record_id"], meta["etag"], strict=True)],
+        ["record_id"], ["s3_etag"], touch="updated_at",
+    )
+    changed = writes[(writes["record_id"] > 0) & writes["meta_changed"]]
+    if len(changed):
+        rows = changed[["record_id", "label", "position", "disabled"]].assign(disabled=changed["disabled"].astype(int))
+        _case_update(conn, t.media_gallery_value, "record_id", rows, ["label", "position", "disabled"])
+    _write_roles(conn, db, t, attrs, delta.roles, link_of)
+    _write_sync_state(conn, db, t, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
+
+
+def _remove(conn: sa.Connection, t: MagentoTables, removed: pd.DataFrame) -> None:
+    """Purged/deduped: the product's value rows (all stores), their meta rows and its link; never media_gallery."""
+    if removed.empty:
+        return
+    val, vte, meta = t.media_gallery_value, t.value_to_entity, t.gallery_meta
+    link = t.link
+    for part in in_chunks(_pairs(removed), 2000):
+        of_val = sa.tuple_(val.c[link], val.c.value_id).in_(part)
+        # Explicit, although the FK cascades: SQLite databases may run without foreign keys.
+        conn.execute(sa.delete(meta).where(meta.c.record_id.in_(sa.select(val.c.record_id).where(of_val))))
+        conn.execute(sa.delete(val).where(of_val))
+        conn.execute(sa.delete(vte).where(sa.tuple_(vte.c[link], vte.c.value_id).in_(part)))
+
+
+def _insert_value_rows(
+    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, rows: pd.DataFrame
+) -> pd.DataFrame:
+    """New images: reuse or insert media_gallery rows, link them, insert store-0 value rows.
+
+    Returns the rows with value_id and record_id filled in.
+    """
+    if rows.empty:
+        return rows
+    rows = rows.copy()
+    mg, val, vte = t.media_gallery, t.media_gallery_value, t.value_to_entity
+    need = sorted(set(rows.loc[rows["value_id"] == 0, "value"]))
+    value_ids: dict[str, int] = {}
+    if need:
+        shared = read_shared_paths(conn, t, attrs, need)
+        value_ids.update(zip(shared["canonical"], shared["value_id"].astype(int), strict=True))
+        fresh = [v for v in need if v not in value_ids]
+        if fresh:
+            conn.execute(
+                mg.insert(),
+                [{"attribute_id": attrs.media_gallery, "value": v, "media_type": "image", "disabled": 0} for v in fresh],
+            )
+            # Re-select: autoincrement ids are not assumed consecutive.
+            again = read_shared_paths(conn, t, attrs, fresh)
+            value_ids.update(zip(again["canonical"], again["value_id"].astype(int), strict=True))
+            lost = [v for v in fresh if v not in value_ids]
+            if lost:
+                raise RuntimeError(f"media_gallery rows not found after insert: {lost[:5]}")
+    rows["value_id"] = rows["value_id"].where(rows["value_id"] > 0, rows["value"].map(value_ids)).astype("int64")
+    keys = list(zip(rows["link_id"].astype(int), rows["value_id"].astype(int), strict=True))
+    link = t.link
+    _upsert(conn, db, vte, [{"value_id": v, link: e} for e, v in dict.fromkeys(keys)], ["value_id", link], [])
+    conn.execute(
+        val.insert(),
+        [
+            {"value_id": v, "store_id": 0, link: e, "label": label, "position": int(pos), "disabled": int(dis)}
+            for (e, v), label, pos, dis in zip(keys, rows["label"], rows["position"], rows["disabled"], strict=True)
+        ],
+    )
+    # Re-select the record ids of the new rows (the newest store-0 row of each pair).
+    found: dict[tuple[int, int], int] = {}
+    for part in in_chunks(list(dict.fromkeys(keys)), 2000):
+        query = (
+            sa.select(val.c[link], val.c.value_id, sa.func.max(val.c.record_id))
+            .where(val.c.store_id == 0, sa.tuple_(val.c[link], val.c.value_id).in_(part))
+            .group_by(val.c[link], val.c.value_id)
+        )
+        found.update({(int(e), int(v)): int(r) for e, v, r in conn.execute(query)})
+    rows["record_id"] = [found[k] for k in keys]
+    return rows
+
+
+def _write_roles(
+    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, plan: pd.DataFrame,
+    link_of: dict[int, int],
+) -> None:
+    if plan.empty:
+        return
+    rows = [
+        {"attribute_id": attrs.roles[role], "store_id": 0, t.link: link_of[int(entity)], "value": value}
+        for entity, role, value in zip(plan["entity_id"], plan["role"], plan["new_value"], strict=True)
+    ]
+    _upsert(conn, db, t.varchar, rows, [t.link, "attribute_id", "store_id"], ["value"])
+
+
+def _write_sync_state(
+    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, delta: GalleryDelta, state: ChunkState, *,
+    batch_key: str, batch_time: datetime | None, run_id: str,
+) -> None:
+    """Record the batch applied to each ok SKU, only when it differs (a re-run of the same batch writes nothing)."""
+    results = delta.sku_results
+    ok = results[(results["status"] == "ok") & (results["entity_id"].astype(int) > 0)]
+    if ok.empty:
+        return
+    when = to_utc_naive(batch_time)
+    stored = state.sync_state.set_index("sku") if len(state.sync_state) else None
+    rows = []
+    for sku, entity_id, message in zip(ok["sku"], ok["entity_id"], ok["message"], strict=True):
+        if stored is not None and sku in stored.index:
+            before = stored.loc[sku]
+            same_time = (pd.isna(before["last_batch_time"]) and when is None) or (
+                when is not None and not pd.isna(before["last_batch_time"])
+                and to_utc_naive(before["last_batch_time"]) == when
+            )
+            if before["last_batch_key"] == batch_key and same_time:
+                continue
+        rows.append({"sku": sku, "entity_id": int(entity_id), "last_batch_key": batch_key, "last_batch_time": when,
+                     "last_status": "partial" if message else "ok", "last_run_id": run_id})
+    _upsert(conn, db, t.sku_sync_state, rows, ["sku"],
+            ["entity_id", "last_batch_key", "last_batch_time", "last_status", "last_run_id"], touch="updated_at")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Chunks, retries, SKU-level fallback
+
+
+def sync_batch_chunk(
+    db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, *, batch_key: str, batch_time: datetime | None,
+    run_id: str,
+) -> GalleryDelta:
+    """One transaction: re-read the chunk's state, recompute its delta, write it; returns what was written."""
+    with db.engine.begin() as conn:
+        state = read_chunk_state(conn, db.tables, attrs, request.skus)
+        delta = compute_delta(
+            request.images, state.products, state.gallery, state.roles, request.etags,
+            invalid_skus=request.invalid_skus, payload_values=request.payload_values, mode=request.mode,
+            batch_time=request.batch_time, sync_state=state.sync_state, force=request.force,
+            rejections=request.rejections,
+        )
+        write_chunk(conn, db, attrs, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
+    if len(state.warnings):
+        delta = GalleryDelta(delta.items, delta.roles, delta.sku_results,
+                             pd.concat([delta.warnings, state.warnings], ignore_index=True), delta.request)
+    return delta
+
+
+def _with_retry(work: Callable[[], T], attempts: int, sleep: Callable[[float], None]) -> tuple[T, int]:
+    delays = backoff_delays(attempts)
+    for attempt in range(attempts):
+        try:
+            return work(), attempt
+        except Exception as exc:
+            if attempt < attempts - 1 and is_retriable(exc):
+                sleep(delays[attempt])
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryDelta:
+    """Every row of a SKU that could not be written becomes `error`, with the failure as reason."""
+    images = request.images[request.images["sku"] == sku]
+    items = pd.DataFrame({c: pd.Series(dtype=object) for c in DELTA_COLUMNS})
+    if len(images):
+        items = pd.DataFrame(
+            {"sku": sku, "value": images["value"].astype(str), "entity_id": 0, "action": "error", "reason": message,
+             "label": images["label"].astype(str), "position": images["position"].astype(int),
+             "disabled": images["disabled"].astype(bool), "roles": images["roles"].astype(str), "etag": "",
+             "stored_etag": "", "value_id": 0, "record_id": 0, "meta_changed": False, "etag_changed": False}
+        )[list(DELTA_COLUMNS)].reset_index(drop=True)
+    result = {c: 0 for c in SKU_RESULT_COLUMNS}
+    result.update({"sku": sku, "status": "error", "message": message})
+    return GalleryDelta(items, empty_frame(ROLE_COLUMNS), pd.DataFrame([result])[list(SKU_RESULT_COLUMNS)],
+                        empty_frame(REJECTION_COLUMNS), request)
+
+
+def sync_request(
+    db: MagentoDatabase,
+    request: DeltaRequest,
+    *,
+    chunk_size: int = 500,
+    batch_key: str,
+    batch_time: datetime | None = None,
+    run_id: str = "",
+    planned: GalleryDelta | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+    lock_timeout: float | None = None,
+) -> WriteResult:
+    """Write a request chunk by chunk under the writer lock; bad SKUs fall back to one transaction each."""
+    started = time.perf_counter()
+    total_before, writes_before = db.statements()
+    attrs = db.attribute_ids()
+    skus = request.skus
+    written: list[GalleryDelta] = []
+    errors: list[str] = []
+    retries = 0
+    chunks = 0
+    with db.writer_lock(lock_timeout):
+        for chunk in _chunks(skus, chunk_size):
+            chunks += 1
+            sub = request.for_skus(chunk)
+            try:
+                delta, tries = _with_retry(
+                    lambda sub=sub: sync_batch_chunk(db, attrs, sub, batch_key=batch_key, batch_time=batch_time,
+                                                     run_id=run_id),
+                    attempts, sleep,
+                )
+                retries += tries
+                written.append(delta)
+                continue
+            except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
+                errors.append(str(ChunkWriteError(chunk, exc)))
+            for sku in chunk:
+                one = request.for_skus([sku])
+                try:
+                    delta, tries = _with_retry(
+                        lambda one=one: sync_batch_chunk(db, attrs, one, batch_key=batch_key, batch_time=batch_time,
+                                                         run_id=run_id),
+                        attempts, sleep,
+                    )
+                    retries += tries
+                    written.append(delta)
+                except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
+                    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                    errors.append(f"SKU {sku!r}: {message}")
+                    written.append(_failed_sku_delta(request, sku, message))
+    result_delta = concat_deltas(written, request)
+    total_after, writes_after = db.statements()
+    drift = {}
+    if planned is not None:
+        before, after = planned.counts(), result_delta.counts()
+        drift = {a: (before[a], after[a]) for a in DELTA_ACTIONS if before[a] != after[a]}
+    return WriteResult(
+        delta=result_delta, statements=total_after - total_before, write_statements=writes_after - writes_before,
+        errors=errors, plan_drift=drift, chunks=chunks, retries=retries, seconds=time.perf_counter() - started,
+    )
+
+
+def apply_delta(
+    db: MagentoDatabase, delta: GalleryDelta, *, chunk_size: int = 500, batch_key: str,
+    batch_time: datetime | None = None, run_id: str = "",
+) -> WriteResult:
+    """Write a planned delta: each chunk is recomputed under the lock; `plan_drift` reports what moved."""
+    if delta.request is None:
+        raise ValueError("apply_delta needs a delta built by compute_delta (it carries the batch request)")
+    return sync_request(db, delta.request, chunk_size=chunk_size, batch_key=batch_key, batch_time=batch_time,
+                        run_id=run_id, planned=delta)
+
+
+def _chunks(skus: Iterable[str], size: int) -> list[list[str]]:
+    skus = list(skus)
+    size = max(1, int(size))
+    return [skus[i:i + size] for i in range(0, len(skus), size)]
+

@@ -1,0 +1,213 @@
+"""SQLAlchemy Core tables of Magento 2.4.8 the pipeline touches, plus our own two tables, with a table prefix.
+
+Types follow Magento's declarative schema (UNSIGNED through MySQL variants). `link_column` is `entity_id`
+on Magento Open Source and `row_id` on Adobe Commerce with content staging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+LINK_COLUMNS = ("entity_id", "row_id")
+
+UInt = sa.Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql", "mariadb")
+USmallInt = sa.SmallInteger().with_variant(mysql.SMALLINT(unsigned=True), "mysql", "mariadb")
+SmallInt = sa.SmallInteger()
+
+
+class SchemaError(RuntimeError):
+    """Magento's schema lacks something the pipeline needs (names the table/attribute)."""
+
+    def __init__(self, table: str, message: str) -> None:
+        super().__init__(f"{table}: {message}")
+        self.table = table
+
+
+def _short_name(constraint: sa.Constraint | sa.Index, table: sa.Table) -> str:
+    """Index/constraint names within MySQL's 64 characters, unique per database (SQLite shares one namespace)."""
+    columns = "_".join(c.name for c in constraint.columns)
+    digest = hashlib.md5(f"{table.name}:{columns}".encode()).hexdigest()[:12].upper()
+    return f"{table.name[:36]}_{digest}"
+
+
+NAMING_CONVENTION = {
+    "nacento_short": _short_name,
+    "ix": "IX_%(nacento_short)s",
+    "uq": "UQ_%(nacento_short)s",
+}
+
+
+def _timestamp_default(dialect_name: str, on_update: bool) -> sa.TextClause:
+    if on_update and dialect_name in ("mysql", "mariadb"):
+        return sa.text("CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP")
+    return sa.text("CURRENT_TIMESTAMP")
+
+
+@dataclass(frozen=True)
+class MagentoTables:
+    """The tables, named with the prefix; `link` is the value tables' product column name."""
+
+    metadata: sa.MetaData
+    prefix: str
+    link: str
+    product: sa.Table
+    entity_type: sa.Table
+    attribute: sa.Table
+    store: sa.Table
+    media_gallery: sa.Table
+    media_gallery_value: sa.Table
+    value_to_entity: sa.Table
+    varchar: sa.Table
+    gallery_meta: sa.Table
+    sku_sync_state: sa.Table
+
+    @property
+    def magento_tables(self) -> list[sa.Table]:
+        return [self.store, self.entity_type, self.attribute, self.product, self.media_gallery,
+                self.media_gallery_value, self.value_to_entity, self.varchar]
+
+    @property
+    def own_tables(self) -> list[sa.Table]:
+        return [self.gallery_meta, self.sku_sync_state]
+
+    def name(self, bare: str) -> str:
+        return f"{self.prefix}{bare}"
+
+
+def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str = "sqlite") -> MagentoTables:
+    """Table objects for `prefix`; `dialect_name` only shapes DDL defaults (ON UPDATE CURRENT_TIMESTAMP)."""
+    if link not in LINK_COLUMNS:
+        raise ValueError(f"link={link!r}: expected one of {LINK_COLUMNS}")
+    md = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    p = prefix
+
+    def fk(table: str, column: str) -> sa.ForeignKey:
+        return sa.ForeignKey(f"{p}{table}.{column}", ondelete="CASCADE")
+
+    store = sa.Table(
+        f"{p}store", md,
+        sa.Column("store_id", USmallInt, primary_key=True, autoincrement=True),
+        sa.Column("code", sa.String(32), unique=True),
+        sa.Column("website_id", USmallInt, nullable=False, server_default="0"),
+        sa.Column("group_id", USmallInt, nullable=False, server_default="0"),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("sort_order", USmallInt, nullable=False, server_default="0"),
+        sa.Column("is_active", USmallInt, nullable=False, server_default="0"),
+    )
+    entity_type = sa.Table(
+        f"{p}eav_entity_type", md,
+        sa.Column("entity_type_id", USmallInt, primary_key=True, autoincrement=True),
+        sa.Column("entity_type_code", sa.String(50), nullable=False),
+        sa.Column("entity_model", sa.String(255), nullable=False, server_default=""),
+        sa.Column("entity_table", sa.String(255)),
+    )
+    attribute = sa.Table(
+        f"{p}eav_attribute", md,
+        sa.Column("attribute_id", USmallInt, primary_key=True, autoincrement=True),
+        sa.Column("entity_type_id", USmallInt, fk("eav_entity_type", "entity_type_id"), nullable=False,
+                  server_default="0"),
+        sa.Column("attribute_code", sa.String(255), nullable=False),
+        sa.Column("backend_type", sa.String(8), nullable=False, server_default="static"),
+        sa.Column("frontend_input", sa.String(50)),
+        sa.Column("frontend_label", sa.String(255)),
+        sa.UniqueConstraint("entity_type_id", "attribute_code"),
+    )
+    product_columns: list[sa.Column] = []
+    if link == "row_id":
+        product_columns += [
+            sa.Column("row_id", UInt, primary_key=True, autoincrement=True),
+            sa.Column("entity_id", UInt, nullable=False, index=True),
+            sa.Column("created_in", sa.BigInteger, nullable=False, server_default="1"),
+            sa.Column("updated_in", sa.BigInteger, nullable=False, server_default="2147483647"),
+        ]
+    else:
+        product_columns.append(sa.Column("entity_id", UInt, primary_key=True, autoincrement=True))
+    product = sa.Table(
+        f"{p}catalog_product_entity", md,
+        *product_columns,
+        sa.Column("attribute_set_id", USmallInt, nullable=False, server_default="0"),
+        sa.Column("type_id", sa.String(32), nullable=False, server_default="simple"),
+        sa.Column("sku", sa.String(64), nullable=False, index=True),
+        sa.Column("has_options", SmallInt, nullable=False, server_default="0"),
+        sa.Column("required_options", USmallInt, nullable=False, server_default="0"),
+        sa.Column("created_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, False)),
+        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+    )
+    media_gallery = sa.Table(
+        f"{p}catalog_product_entity_media_gallery", md,
+        sa.Column("value_id", UInt, primary_key=True, autoincrement=True),
+        sa.Column("attribute_id", USmallInt, fk("eav_attribute", "attribute_id"), nullable=False,
+                  server_default="0", index=True),
+        sa.Column("value", sa.String(255)),
+        sa.Column("media_type", sa.String(32), nullable=False, server_default="image"),
+        sa.Column("disabled", USmallInt, nullable=False, server_default="0"),
+    )
+    media_gallery_value = sa.Table(
+        f"{p}catalog_product_entity_media_gallery_value", md,
+        sa.Column("value_id", UInt, fk("catalog_product_entity_media_gallery", "value_id"), nullable=False,
+                  server_default="0", index=True),
+        sa.Column("store_id", USmallInt, fk("store", "store_id"), nullable=False, server_default="0", index=True),
+        sa.Column(link, UInt, fk("catalog_product_entity", link), nullable=False, server_default="0", index=True),
+        sa.Column("label", sa.String(255)),
+        sa.Column("position", UInt),
+        sa.Column("disabled", USmallInt, nullable=False, server_default="0"),
+        sa.Column("record_id", UInt, primary_key=True, autoincrement=True),
+        sa.Index(None, link, "value_id", "store_id"),
+    )
+    value_to_entity = sa.Table(
+        f"{p}catalog_product_entity_media_gallery_value_to_entity", md,
+        sa.Column("value_id", UInt, fk("catalog_product_entity_media_gallery", "value_id"), primary_key=True),
+        sa.Column(link, UInt, fk("catalog_product_entity", link), primary_key=True, index=True),
+    )
+    varchar = sa.Table(
+        f"{p}catalog_product_entity_varchar", md,
+        sa.Column("value_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("attribute_id", USmallInt, fk("eav_attribute", "attribute_id"), nullable=False,
+                  server_default="0", index=True),
+        sa.Column("store_id", USmallInt, fk("store", "store_id"), nullable=False, server_default="0", index=True),
+        sa.Column(link, UInt, fk("catalog_product_entity", link), nullable=False, server_default="0"),
+        sa.Column("value", sa.String(255)),
+        sa.UniqueConstraint(link, "attribute_id", "store_id"),
+    )
+    gallery_meta = sa.Table(
+        f"{p}nacento_media_gallery_meta", md,
+        sa.Column("record_id", UInt, fk("catalog_product_entity_media_gallery_value", "record_id"),
+                  primary_key=True, autoincrement=False),
+        sa.Column("s3_etag", sa.String(255), nullable=True),
+        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+    )
+    sku_sync_state = sa.Table(
+        f"{p}nacento_sku_sync_state", md,
+        sa.Column("sku", sa.String(64), primary_key=True),
+        sa.Column("entity_id", UInt, nullable=True),
+        sa.Column("last_batch_key", sa.String(255), nullable=True),
+        sa.Column("last_batch_time", sa.DateTime, nullable=True),  # naive UTC: the batch's drop time
+        sa.Column("last_status", sa.String(16), nullable=True),
+        sa.Column("last_run_id", sa.String(64), nullable=True),
+        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+    )
+    return MagentoTables(
+        metadata=md, prefix=prefix, link=link, product=product, entity_type=entity_type, attribute=attribute,
+        store=store, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
+        value_to_entity=value_to_entity, varchar=varchar, gallery_meta=gallery_meta, sku_sync_state=sku_sync_state,
+    )
+
+
+def detect_link_column(engine: sa.Engine, prefix: str = "") -> str:
+    """`row_id` when the gallery value table links products by row_id (Adobe Commerce), else `entity_id`."""
+    inspector = sa.inspect(engine)
+    name = f"{prefix}catalog_product_entity_media_gallery_value"
+    if not inspector.has_table(name):
+        return "entity_id"
+    columns = {column["name"] for column in inspector.get_columns(name)}
+    return "row_id" if "row_id" in columns else "entity_id"
+
+
+def create_own_tables(engine: sa.Engine, prefix: str = "") -> None:
+    """Create nacento_media_gallery_meta and nacento_sku_sync_state when missing (never touches Magento's)."""
+    tables = build_tables(prefix, link=detect_link_column(engine, prefix), dialect_name=engine.dialect.name)
+    tables.metadata.create_all(engine, tables=tables.own_tables, checkfirst=True)

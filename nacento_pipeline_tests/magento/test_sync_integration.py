@@ -1,0 +1,265 @@
+"""The sync engine against real databases (SQLite and MariaDB): table contents after each scenario."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from nacento_pipeline.engine import plan_delta, write_gallery
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS, create_demo_schema, seed_demo_products
+from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, rejection_frame
+
+A, B, C = "/a/b/a.jpg", "/a/b/b.jpg", "/a/b/c.jpg"
+T1 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=[""], ids=["noprefix"])
+def prefix(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db(magento_url, prefix):
+    database = MagentoDatabase(magento_url, prefix=prefix)
+    create_demo_schema(database.engine, prefix)
+    database.refresh_schema()
+    seed_demo_products(database.engine, ["S1", "S2", "S3"], prefix)
+    yield database
+    database.dispose()
+
+
+def etags_for(values, version="1", missing=()):
+    return etag_frame({v: f"{version}-{v}" for v in values if v not in set(missing)}, missing)
+
+
+def sync(db, rows, *, version="1", missing=(), mode="replace", batch_key="media_1", batch_time=T1, force=False,
+         invalid_skus=(), extra_payload=(), rejections=None):
+    images = image_frame(rows)
+    batch = FakeBatch(images, invalid_skus=set(invalid_skus), extra_payload=tuple(extra_payload),
+                      **({"rejections": rejections} if rejections is not None else {}))
+    return write_gallery(db, batch, etags_for(set(images["value"]), version, missing), mode=mode, chunk_size=2,
+                         batch_key=batch_key, batch_time=batch_time, run_id="run-1", force=force)
+
+
+def gallery(db, sku):
+    """(value, label, position, disabled, etag) of the SKU's store-0 gallery, sorted by value."""
+    t = db.tables
+    q = (
+        sa.select(t.media_gallery.c.value, t.media_gallery_value.c.label, t.media_gallery_value.c.position,
+                  t.media_gallery_value.c.disabled, t.gallery_meta.c.s3_etag)
+        .select_from(t.product)
+        .join(t.value_to_entity, t.value_to_entity.c.entity_id == t.product.c.entity_id)
+        .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
+        .outerjoin(t.media_gallery_value, sa.and_(
+            t.media_gallery_value.c.value_id == t.value_to_entity.c.value_id,
+            t.media_gallery_value.c.entity_id == t.product.c.entity_id, t.media_gallery_value.c.store_id == 0))
+        .outerjoin(t.gallery_meta, t.gallery_meta.c.record_id == t.media_gallery_value.c.record_id)
+        .where(t.product.c.sku == sku)
+        .order_by(t.media_gallery.c.value)
+    )
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(q)]
+
+
+def roles(db, sku):
+    t = db.tables
+    code_of = {v: k for k, v in DEMO_ATTRIBUTE_IDS.items()}
+    q = (sa.select(t.varchar.c.attribute_id, t.varchar.c.value).join(t.product, t.product.c.entity_id == t.varchar.c.entity_id)
+         .where(t.product.c.sku == sku, t.varchar.c.store_id == 0))
+    with db.engine.connect() as conn:
+        return {code_of[a]: v for a, v in conn.execute(q)}
+
+
+def count(db, table):
+    with db.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+
+
+def test_first_sync_then_resync_writes_nothing(db):
+    rows = [("S1", A, "front", 1, False, "image|small_image"), ("S1", B, "back", 2, True, "thumbnail"),
+            ("S2", C, "", 0, False, "")]
+    first = sync(db, rows)
+    assert first.totals()["inserted"] == 3 and first.totals()["ok"] == 2 and first.errors == []
+    assert gallery(db, "S1") == [(A, "front", 1, 0, "1-" + A), (B, "back", 2, 1, "1-" + B)]
+    assert gallery(db, "S2") == [(C, "", 0, 0, "1-" + C)]
+    assert roles(db, "S1") == {"image": A, "small_image": A, "thumbnail": B, "swatch_image": "no_selection"}
+    assert roles(db, "S2") == dict.fromkeys(("image", "small_image", "thumbnail", "swatch_image"), "no_selection")
+    assert first.changed_entity_ids == sorted(first.sku_results["entity_id"].tolist())
+    with db.engine.connect() as conn:
+        state = conn.execute(sa.select(db.tables.sku_sync_state).order_by("sku")).mappings().all()
+    assert [(s["sku"], s["last_batch_key"], s["last_batch_time"]) for s in state] == [
+        ("S1", "media_1", datetime(2026, 3, 1, 12)), ("S2", "media_1", datetime(2026, 3, 1, 12))]
+
+    again = sync(db, rows)
+    assert again.write_statements == 0
+    assert set(again.items["action"]) == {"skipped_no_change"} and again.delta.roles.empty
+    assert again.changed_entity_ids == []
+
+
+def test_changed_file_and_metadata_only_change(db):
+    sync(db, [("S1", A, "x", 1), ("S1", B, "y", 2)])
+    result = sync(db, [("S1", A, "x", 1), ("S1", B, "y2", 3)], version="2", batch_key="media_2")
+    assert result.counts()["updated_value"] == 2  # ETags changed for both
+    assert gallery(db, "S1") == [(A, "x", 1, 0, "2-" + A), (B, "y2", 3, 0, "2-" + B)]
+    meta_only = sync(db, [("S1", A, "x", 1, True), ("S1", B, "y2", 3)], version="2", batch_key="media_3")
+    assert meta_only.counts()["updated_meta"] == 1 and meta_only.counts()["skipped_no_change"] == 1
+    assert gallery(db, "S1")[0] == (A, "x", 1, 1, "2-" + A)
+
+
+def test_replace_purges_but_not_missing_files_nor_empty_payloads(db):
+    sync(db, [("S1", A), ("S1", B), ("S1", C), ("S2", A)])
+    result = sync(db, [("S1", A), ("S1", B)], missing=[B], batch_key="media_2")
+    assert result.counts()["purged"] == 1 and result.counts()["invalid"] == 1
+    assert [g[0] for g in gallery(db, "S1")] == [A, B]  # C purged, B (missing file) kept
+    assert count(db, db.tables.media_gallery) == 3  # the shared media_gallery rows are never deleted
+    # S2's only payload image is missing: no valid image, nothing purged
+    sync(db, [("S2", B)], missing=[B], batch_key="media_3")
+    assert [g[0] for g in gallery(db, "S2")] == [A]
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.tables.gallery_meta)).scalar() == 3
+
+
+def test_upsert_mode_never_purges(db):
+    sync(db, [("S1", A)])
+    result = sync(db, [("S1", B)], mode="upsert", batch_key="media_2")
+    assert result.counts()["purged"] == 0
+    assert [g[0] for g in gallery(db, "S1")] == [A, B]
+
+
+def test_shared_path_between_two_skus(db):
+    sync(db, [("S1", A, "one")])
+    sync(db, [("S2", A, "two")], batch_key="media_2")
+    assert count(db, db.tables.media_gallery) == 1
+    assert count(db, db.tables.value_to_entity) == 2
+    assert gallery(db, "S1") == [(A, "one", 0, 0, "1-" + A)] and gallery(db, "S2") == [(A, "two", 0, 0, "1-" + A)]
+
+
+def _legacy_rows(db, sku, values):
+    t = db.tables
+    with db.engine.begin() as conn:
+        eid = conn.execute(sa.select(t.product.c.entity_id).where(t.product.c.sku == sku)).scalar()
+        for v in values:
+            vid = conn.execute(t.media_gallery.insert().values(attribute_id=DEMO_ATTRIBUTE_IDS["media_gallery"], value=v)
+                               ).inserted_primary_key[0]
+            conn.execute(t.value_to_entity.insert().values(value_id=vid, entity_id=eid))
+            conn.execute(t.media_gallery_value.insert().values(value_id=vid, entity_id=eid, store_id=0, label="old",
+                                                               position=0, disabled=0))
+
+
+def test_legacy_no_slash_rows_recognised_and_deduped(db):
+    _legacy_rows(db, "S1", ["a/b/a.jpg"])
+    _legacy_rows(db, "S2", ["a/b/c.jpg", C])
+    result = sync(db, [("S1", A, "old"), ("S2", C, "old")])
+    assert result.counts()["inserted"] == 0
+    assert result.counts()["deduped"] == 1 and result.totals()["deduped_path_variants"] == 1
+    assert [g[0] for g in gallery(db, "S1")] == ["a/b/a.jpg"]  # recognised, ETag stored on it
+    assert gallery(db, "S1")[0][4] == "1-" + A
+    assert [g[0] for g in gallery(db, "S2")] == [C]  # canonical row kept
+    assert count(db, db.tables.media_gallery) == 3  # shared rows untouched
+
+
+def test_unknown_sku_is_an_error_others_written(db):
+    result = sync(db, [("NOPE", A), ("S1", B)])
+    res = result.sku_results.set_index("sku")
+    assert res.loc["NOPE", "status"] == "error" and "NOPE" in res.loc["NOPE", "message"]
+    assert res.loc["S1", "status"] == "ok" and gallery(db, "S1")[0][0] == B
+    assert count(db, db.tables.media_gallery) == 1
+
+
+def test_near_miss_sku_is_reported(db):
+    seed_demo_products(db.engine, ["Case-Sku"], db.prefix)
+    result = sync(db, [("case-sku", A)])
+    res = result.sku_results.set_index("sku")
+    assert res.loc["case-sku", "status"] == "error" and "near miss" in res.loc["case-sku", "message"]
+    assert "near miss" in result.delta.warnings["reason"].iloc[0]
+    assert gallery(db, "Case-Sku") == []
+
+
+def test_missing_file_leaves_roles_untouched(db):
+    sync(db, [("S1", A, "", 0, False, "image")])
+    result = sync(db, [("S1", B, "", 0, False, "image"), ("S1", C)], missing=[C], batch_key="media_2")
+    assert result.counts()["invalid"] == 1
+    assert roles(db, "S1")["image"] == A
+    assert "role sync skipped" in result.sku_results["message"].iloc[0]
+
+
+def test_rejected_image_blocks_roles_and_purge_of_its_path(db):
+    sync(db, [("S1", A, "", 0, False, "image"), ("S1", B)])
+    result = sync(db, [("S1", C, "", 0, False, "image")], invalid_skus={"S1"}, extra_payload=[("S1", B)],
+                  rejections=rejection_frame([("S1", "label", "label too long")]), batch_key="media_2")
+    assert [g[0] for g in gallery(db, "S1")] == [B, C]  # A purged, B (rejected in payload) kept
+    assert roles(db, "S1")["image"] == A
+    assert result.sku_results["rejected"].tolist() == [1]
+
+
+def test_stale_batch_skipped_unless_forced(db):
+    sync(db, [("S1", A)], batch_key="media_new", batch_time=datetime(2026, 3, 2, tzinfo=UTC))
+    old = sync(db, [("S1", B)], batch_key="media_old", batch_time=T1)
+    assert old.sku_results["status"].tolist() == ["stale"] and old.write_statements == 0
+    assert [g[0] for g in gallery(db, "S1")] == [A]
+    forced = sync(db, [("S1", B)], batch_key="media_old", batch_time=T1, force=True)
+    assert forced.sku_results["status"].tolist() == ["ok"]
+    assert [g[0] for g in gallery(db, "S1")] == [B]
+
+
+def test_plan_is_read_only_and_matches_write(db):
+    batch = FakeBatch(image_frame([("S1", A), ("S2", B)]))
+    before = db.statements()[1]
+    plan = plan_delta(db, batch, etags_for([A, B]), mode="replace", chunk_size=1)
+    assert db.statements()[1] == before and plan.counts()["inserted"] == 2
+    assert count(db, db.tables.media_gallery) == 0
+
+
+def test_negative_positions_are_stored_shifted(db):
+    sync(db, [("S1", A, "", -3), ("S1", B, "", 2)])
+    assert [(g[0], g[2]) for g in gallery(db, "S1")] == [(A, 0), (B, 5)]
+
+
+def test_permanent_error_isolated_to_one_sku(db, monkeypatch):
+    from nacento_pipeline.magento import gallery_writer
+
+    original = gallery_writer.write_chunk
+
+    def failing(conn, db_, attrs, delta, state, **kw):
+        if "S2" in set(delta.items["sku"]):
+            raise ValueError("Data too long for column 'label'")
+        return original(conn, db_, attrs, delta, state, **kw)
+
+    monkeypatch.setattr(gallery_writer, "write_chunk", failing)
+    result = sync(db, [("S1", A), ("S2", B), ("S3", C)])
+    res = result.sku_results.set_index("sku")["status"]
+    assert (res["S1"], res["S2"], res["S3"]) == ("ok", "error", "ok")
+    assert gallery(db, "S2") == [] and [g[0] for g in gallery(db, "S1")] == [A]
+    assert any("S2" in e for e in result.errors)
+
+
+def test_retriable_error_is_retried(db, monkeypatch):
+    from nacento_pipeline.magento import gallery_writer
+
+    original = gallery_writer.write_chunk
+    calls = []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Deadlock found when trying to get lock")
+        return original(*args, **kw)
+
+    monkeypatch.setattr(gallery_writer, "write_chunk", flaky)
+    images = image_frame([("S1", A)])
+    result = gallery_writer.sync_request(
+        db, __import__("nacento_pipeline.engine", fromlist=["x"]).build_request(
+            FakeBatch(images), etags_for([A]), mode="replace"),
+        batch_key="b", sleep=lambda s: None)
+    assert result.retries == 1 and result.errors == [] and [g[0] for g in gallery(db, "S1")] == [A]
+
+
+@pytest.mark.parametrize("prefix", ["mg_"], ids=["prefix"])
+def test_table_prefix(db):
+    assert db.tables.media_gallery.name == "mg_catalog_product_entity_media_gallery"
+    sync(db, [("S1", A, "p", 0, False, "image")])
+    assert gallery(db, "S1") == [(A, "p", 0, 0, "1-" + A)]
+    assert roles(db, "S1")["image"] == A
