@@ -72,6 +72,7 @@ class Settings:
 
     # Magento database
     magento_db_url: str = ""  # empty -> sqlite file under var_dir
+    magento_db_url_from_env: bool = False  # then Dagster reads it as EnvVar, so its value is never shown
     table_prefix: str = ""
 
     # Object store
@@ -156,6 +157,7 @@ class Settings:
             kwargs["deployment"] = v
         if (v := get("NACENTO_MAGENTO_DB_URL")) is not None:
             kwargs["magento_db_url"] = v
+            kwargs["magento_db_url_from_env"] = True
         if (v := get("NACENTO_TABLE_PREFIX")) is not None:
             kwargs["table_prefix"] = v
         if (v := get("NACENTO_S3_BUCKET")) is not None:

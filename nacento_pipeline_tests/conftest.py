@@ -7,6 +7,7 @@ is unreachable the integration tests fail instead of skipping.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 MYSQL_SERVER_URL = os.environ.get("NACENTO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 POSTGRES_SERVER_URL = os.environ.get("NACENTO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")

@@ -1,0 +1,54 @@
+# One entry point for people and CI. `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DAGSTER_HOME := $(CURDIR)/var/dagster_home
+
+.PHONY: install demo dev drop tick doctor test lint bench bench-smoke clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Run the pipeline end to end on the embedded default (local folder bucket, SQLite Magento database).
+demo: install
+	$(BIN)/nacento-pipeline demo
+
+## Dagster UI + daemon on the embedded default (sensor, schedules, backfills): http://127.0.0.1:3000
+dev: install
+	mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml
+
+## Drop another sample batch (changed image content, new labels, a disabled and a removed image).
+drop: install
+	$(BIN)/nacento-pipeline drop-sample
+
+tick: install
+	$(BIN)/nacento-pipeline tick
+
+doctor: install
+	$(BIN)/nacento-pipeline doctor
+
+## Lint + the whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+## Catalog-scale benchmark (see bench/README.md for sizes and options).
+bench: install
+	$(BIN)/python bench/gallery_bench.py
+
+bench-smoke: install
+	$(BIN)/python bench/gallery_bench.py --smoke
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,50 @@
+"""Turning frames and counters into metadata a person reads in the Dagster UI."""
+
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import dagster as dg
+import pandas as pd
+
+MAX_TABLE_ROWS = 20
+
+
+def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS) -> dg.MetadataValue:
+    """The first `limit` rows of a frame as a markdown table (with a note of how many were left out)."""
+    if frame is None or frame.empty:
+        return dg.MetadataValue.md("_none_")
+    shown = frame[columns] if columns else frame
+    head = shown.head(limit)
+    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
+    for row in head.itertuples(index=False):
+        cells = [str(v).replace("|", "\\|").replace("\n", " ")[:120] for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(shown) > limit:
+        lines.append(f"\n_{len(shown) - limit} more row(s) not shown_")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def counts_table(counts: Mapping[str, int], title: str = "kind") -> dg.MetadataValue:
+    lines = [f"| {title} | count |", "|---|---:|"]
+    lines += [f"| {key} | {value} |" for key, value in counts.items()]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def int_metadata(counts: Mapping[str, int]) -> dict[str, dg.MetadataValue]:
+    return {key: dg.MetadataValue.int(int(value)) for key, value in counts.items()}
+
+
+@contextmanager
+def phase(durations: dict[str, float], name: str) -> Iterator[None]:
+    """Record how long a phase of an asset took (reported as duration_<name>_s)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        durations[name] = round(time.perf_counter() - start, 3)
+
+
+def duration_metadata(durations: Mapping[str, float]) -> dict[str, dg.MetadataValue]:
+    return {f"duration_{name}_s": dg.MetadataValue.float(value) for name, value in durations.items()}

@@ -1,0 +1,166 @@
+"""`nacento-pipeline demo | drop-sample | tick | doctor`: the laptop entry points."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nacento_pipeline.config import ConfigError, Settings
+
+REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def _instance(settings: Settings):
+    import dagster as dg
+
+    home = (settings.var_dir / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if REPO_DAGSTER_YAML.exists() and not (home / "dagster.yaml").exists():
+        shutil.copy(REPO_DAGSTER_YAML, home / "dagster.yaml")
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _store(settings: Settings):
+    from nacento_pipeline.storage.factory import make_object_store
+
+    return make_object_store(settings)
+
+
+def prepare_embedded(settings: Settings, reset: bool) -> None:
+    """Local bucket with sample images and a SQLite Magento database with the demo catalog."""
+    from nacento_pipeline.demo_data import DEMO_SKUS, put_demo_images
+    from nacento_pipeline.magento.database import MagentoDatabase
+    from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+
+    if reset and settings.var_dir.exists():
+        shutil.rmtree(settings.var_dir)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    store = _store(settings)
+    images = put_demo_images(store, settings.media_prefix)
+    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+    create_demo_schema(db.engine, settings.table_prefix)
+    seed_demo_products(db.engine, list(DEMO_SKUS), settings.table_prefix)
+    db.dispose()
+    print(f"bucket   {store.display_name}: {images} demo images under {settings.media_prefix}")
+    print(f"magento  {settings.magento_url}: demo schema with {len(DEMO_SKUS)} products")
+
+
+def _print_tick(outcome, settings: Settings) -> int:
+    from nacento_pipeline.magento.database import MagentoDatabase
+    from nacento_pipeline.magento.gallery_audit import gallery_summary
+
+    if outcome.skip_reason:
+        print(f"sensor   {outcome.skip_reason}")
+    failed = 0
+    for key, result in zip(outcome.requested, outcome.results, strict=True):
+        status = "SUCCESS" if result.success else "FAILURE"
+        failed += 0 if result.success else 1
+        print(f"run      {key}: {status} (run id {result.run_id})")
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            shown = {k: v.value for k, v in mat.metadata.items() if k in _SUMMARY_KEYS}
+            print(f"  {mat.asset_key.to_user_string():<18} {shown}")
+    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+    print("magento  " + gallery_summary(db))
+    db.dispose()
+    return failed
+
+
+_SUMMARY_KEYS = {
+    "images", "skus", "rejected", "keys", "missing", "s3_requests", "inserted", "updated_value",
+    "updated_meta", "skipped_no_change", "purged", "invalid", "error", "full", "partial", "none",
+    "write_statements",
+}
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from nacento_pipeline.definitions import build_definitions
+    from nacento_pipeline.demo_data import drop_sample_batch
+    from nacento_pipeline.local_runner import tick_and_run
+
+    if not settings.uses_local_bucket or settings.magento_db_url:
+        print("demo runs on the embedded default only: unset NACENTO_S3_BUCKET and NACENTO_MAGENTO_DB_URL",
+              file=sys.stderr)
+        return 2
+    prepare_embedded(settings, reset=not args.keep)
+    batch = drop_sample_batch(_store(settings), settings.drop_prefix, generation=0)
+    print(f"dropped  batch {batch.batch_key}: {', '.join(k.rsplit('/', 1)[-1] for k in batch.keys)}")
+    with _instance(settings) as instance:
+        outcome = tick_and_run(build_definitions(settings), instance)
+        failed = _print_tick(outcome, settings)
+    print()
+    print("Next: `make dev` (or DAGSTER_HOME=var/dagster_home dagster dev) and open http://127.0.0.1:3000;")
+    print("      `make drop` drops another sample batch (changed image, new labels, a removed image).")
+    return 1 if failed else 0
+
+
+def cmd_drop_sample(settings: Settings, args: argparse.Namespace) -> int:
+    from nacento_pipeline.demo_data import drop_sample_batch, put_demo_images
+
+    store = _store(settings)
+    generation = args.generation
+    if generation:
+        put_demo_images(store, settings.media_prefix, generation=generation)
+    batch = drop_sample_batch(store, settings.drop_prefix, generation=generation)
+    print(f"dropped batch {batch.batch_key} into {store.display_name}/{settings.drop_prefix}")
+    print("the running sensor picks it up within 30 s (or run `nacento-pipeline tick`)")
+    return 0
+
+
+def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
+    from nacento_pipeline.definitions import build_definitions
+    from nacento_pipeline.local_runner import tick_and_run
+
+    with _instance(settings) as instance:
+        outcome = tick_and_run(build_definitions(settings), instance)
+        return 1 if _print_tick(outcome, settings) else 0
+
+
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from nacento_pipeline.magento.database import MagentoDatabase
+
+    problems = 0
+    store = _store(settings)
+    try:
+        listed = sum(1 for _ in store.list(settings.drop_prefix))
+        print(f"ok    storage {store.display_name}: {listed} object(s) in {settings.drop_prefix}")
+    except Exception as exc:  # noqa: BLE001 - doctor reports every failure the same way
+        problems += 1
+        print(f"FAIL  storage {store.display_name}: {exc}")
+    try:
+        db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+        ids = db.attribute_ids()
+        db.ensure_own_tables()
+        print(f"ok    magento {db.engine.url.render_as_string(hide_password=True)}: attribute ids {ids}")
+        db.dispose()
+    except Exception as exc:  # noqa: BLE001
+        problems += 1
+        print(f"FAIL  magento: {exc}")
+    return 1 if problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nacento-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="prepare the embedded default, drop a sample batch and run it end to end")
+    demo.add_argument("--keep", action="store_true", help="keep var/ instead of starting from scratch")
+    drop = sub.add_parser("drop-sample", help="drop another sample batch into the drop prefix")
+    drop.add_argument("--generation", type=int, default=1,
+                      help="1+ changes two images' content, relabels, disables and removes some images")
+    sub.add_parser("tick", help="run the drop sensor once and execute the runs it requests, in this process")
+    sub.add_parser("doctor", help="check that storage and the Magento database are reachable and usable")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    handler = {"demo": cmd_demo, "drop-sample": cmd_drop_sample, "tick": cmd_tick, "doctor": cmd_doctor}
+    return handler[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

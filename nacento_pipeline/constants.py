@@ -1,0 +1,20 @@
+"""Names users and their scripts rely on: keep them stable."""
+
+PARTITIONS_NAME = "pim_batches"
+BATCH_JOB = "pim_batch_job"
+AUDIT_JOB = "gallery_audit_job"
+DROP_SENSOR = "pim_drop_sensor"
+STATUS_SENSOR = "pim_batch_status_sensor"
+CATCHUP_SCHEDULE = "pim_catchup_schedule"
+AUDIT_SCHEDULE = "gallery_audit_schedule"
+BATCH_GROUP = "pim_batch"
+AUDIT_GROUP = "gallery_audit"
+MAGENTO_POOL = "magento_db"
+OWNERS = ["team:catalog-data"]
+
+# Run tags (filterable in the UI's Runs page)
+TAG_OK_ETAG = "nacento/ok_etag"
+TAG_ARCHIVE_VERSION = "nacento/archive_version"
+TAG_SOURCE = "nacento/source"  # sensor | catchup | backfill/manual (absent)
+TAG_REINDEX = "nacento/reindex"  # full | partial | none
+TAG_FORCE = "nacento/force"

@@ -1,0 +1,20 @@
+"""Jobs: one run per PIM batch partition, and the daily gallery audit."""
+
+import dagster as dg
+
+from nacento_pipeline.constants import AUDIT_GROUP, AUDIT_JOB, BATCH_GROUP, BATCH_JOB
+from nacento_pipeline.partitions import gallery_audit_days, pim_batches
+
+pim_batch_job = dg.define_asset_job(
+    name=BATCH_JOB,
+    selection=dg.AssetSelection.groups(BATCH_GROUP),
+    partitions_def=pim_batches,
+    description="Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch.",
+)
+
+gallery_audit_job = dg.define_asset_job(
+    name=AUDIT_JOB,
+    selection=dg.AssetSelection.groups(AUDIT_GROUP),
+    partitions_def=gallery_audit_days,
+    description="Reconcile Magento galleries with storage for the whole catalog.",
+)

@@ -1,0 +1,154 @@
+"""Reads and small fixes for checks and the daily audit: roles vs gallery, whole-catalog gallery rows, orphans."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+
+from nacento_pipeline.core.frames import NO_SELECTION
+from nacento_pipeline.core.paths import canonical_of
+from nacento_pipeline.magento.database import MagentoDatabase
+
+CHUNK = 1000
+
+
+def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.DataFrame:
+    """Store-0 role values (not no_selection) of these products that name no path of their own gallery."""
+    t = db.tables
+    ids = sorted({int(i) for i in entity_ids})
+    attrs = db.attribute_ids()
+    code_of = {aid: code for code, aid in attrs.roles.items()}
+    link_v, link_g = t.varchar.c[t.link], t.value_to_entity.c[t.link]
+    roles, gallery = [], []
+    with db.engine.connect() as conn:
+        for chunk in _chunks(ids):
+            roles += conn.execute(
+                sa.select(link_v, t.varchar.c.attribute_id, t.varchar.c.value).where(
+                    link_v.in_(chunk), t.varchar.c.store_id == 0,
+                    t.varchar.c.attribute_id.in_(list(code_of)),
+                    t.varchar.c.value.is_not(None), t.varchar.c.value != NO_SELECTION,
+                )
+            ).all()
+            gallery += conn.execute(
+                sa.select(link_g, t.media_gallery.c.value)
+                .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
+                .where(link_g.in_(chunk))
+            ).all()
+    columns = ["entity_id", "role", "value"]
+    if not roles:
+        return pd.DataFrame(columns=columns)
+    role_frame = pd.DataFrame(roles, columns=["entity_id", "attribute_id", "value"])
+    role_frame["role"] = role_frame["attribute_id"].map(code_of)
+    role_frame["canonical"] = [canonical_of(v) for v in role_frame["value"]]
+    owned = {(int(e), canonical_of(v)) for e, v in gallery if v}
+    bad = role_frame[[(int(e), c) not in owned for e, c in zip(role_frame["entity_id"], role_frame["canonical"],
+                                                               strict=True)]]
+    return bad[columns].reset_index(drop=True)
+
+
+def gallery_summary(db: MagentoDatabase) -> str:
+    """One line of counts for people: what the gallery tables hold now."""
+    t = db.tables
+    attrs = db.attribute_ids()
+    with db.engine.connect() as conn:
+        def count(table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar() or 0)
+
+        products = int(conn.execute(
+            sa.select(sa.func.count(sa.distinct(t.value_to_entity.c[t.link])))
+        ).scalar() or 0)
+        parts = {
+            "products with images": products,
+            "gallery paths": count(t.media_gallery),
+            "store-0 image rows": count(t.media_gallery_value, t.media_gallery_value.c.store_id == 0),
+            "stored ETags": count(t.gallery_meta),
+            "roles set": count(t.varchar, t.varchar.c.store_id == 0,
+                               t.varchar.c.attribute_id.in_(list(attrs.roles.values())),
+                               t.varchar.c.value != NO_SELECTION),
+        }
+    return ", ".join(f"{value} {name}" for name, value in parts.items())
+
+
+def iter_gallery_rows(db: MagentoDatabase, chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
+    """Every store-0 gallery row of the catalog with its stored ETag, in record_id order, a chunk at a time."""
+    t = db.tables
+    v, g, m, p = t.media_gallery_value, t.media_gallery, t.gallery_meta, t.product
+    last = 0
+    columns = ["entity_id", "sku", "value_id", "value", "record_id", "s3_etag"]
+    with db.engine.connect() as conn:
+        while True:
+            rows = conn.execute(
+                sa.select(v.c[t.link], p.c.sku, v.c.value_id, g.c.value, v.c.record_id, m.c.s3_etag)
+                .join(g, g.c.value_id == v.c.value_id)
+                .join(p, p.c[t.link] == v.c[t.link])
+                .outerjoin(m, m.c.record_id == v.c.record_id)
+                .where(v.c.store_id == 0, v.c.record_id > last)
+                .order_by(v.c.record_id)
+                .limit(chunk_size)
+            ).all()
+            if not rows:
+                return
+            frame = pd.DataFrame(rows, columns=columns)
+            last = int(frame["record_id"].iloc[-1])
+            yield frame
+
+
+def orphaned_meta_record_ids(db: MagentoDatabase) -> list[int]:
+    """ETag rows whose gallery value row is gone (possible where foreign keys were not enforced)."""
+    t = db.tables
+    m, v = t.gallery_meta, t.media_gallery_value
+    with db.engine.connect() as conn:
+        return [int(r) for r in conn.execute(
+            sa.select(m.c.record_id).outerjoin(v, v.c.record_id == m.c.record_id).where(v.c.record_id.is_(None))
+        ).scalars()]
+
+
+def unlinked_gallery_value_ids(db: MagentoDatabase) -> list[int]:
+    """media_gallery rows of the media_gallery attribute that no product links any more."""
+    t = db.tables
+    g, vte = t.media_gallery, t.value_to_entity
+    with db.engine.connect() as conn:
+        return [int(r) for r in conn.execute(
+            sa.select(g.c.value_id).outerjoin(vte, vte.c.value_id == g.c.value_id)
+            .where(vte.c.value_id.is_(None), g.c.attribute_id == db.attribute_ids().media_gallery)
+        ).scalars()]
+
+
+def delete_orphans(db: MagentoDatabase, meta_record_ids: Sequence[int], gallery_value_ids: Sequence[int]) -> int:
+    """Delete orphaned ETag rows and unlinked gallery rows, one statement per chunk, under the writer lock."""
+    t = db.tables
+    deleted = 0
+    with db.writer_lock(), db.engine.begin() as conn:
+        for chunk in _chunks(list(meta_record_ids)):
+            deleted += conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(chunk))).rowcount
+        for chunk in _chunks(list(gallery_value_ids)):
+            # Re-check inside the lock: a writer may have linked the path since we looked.
+            linked = sa.select(t.value_to_entity.c.value_id).where(t.value_to_entity.c.value_id.in_(chunk))
+            deleted += conn.execute(
+                sa.delete(t.media_gallery).where(t.media_gallery.c.value_id.in_(chunk),
+                                                 t.media_gallery.c.value_id.not_in(linked))
+            ).rowcount
+    return deleted
+
+
+def refresh_etags(db: MagentoDatabase, record_etags: pd.DataFrame) -> int:
+    """Store the ETags storage reports now (columns record_id, etag): one executemany per chunk."""
+    t = db.tables
+    m = t.gallery_meta
+    rows = [{"rid": int(r), "etag": str(e)} for r, e in zip(record_etags["record_id"], record_etags["etag"],
+                                                           strict=True)]
+    updated = 0
+    with db.writer_lock(), db.engine.begin() as conn:
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start:start + CHUNK]
+            conn.execute(m.update().where(m.c.record_id == sa.bindparam("rid")).values(s3_etag=sa.bindparam("etag")),
+                         chunk)
+            updated += len(chunk)
+    return updated

@@ -1,0 +1,8 @@
+"""The dynamic partitions: one partition per PIM batch, key `<type>_<identifier>` from its OK file."""
+
+import dagster as dg
+
+from nacento_pipeline.constants import PARTITIONS_NAME
+
+pim_batches = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
+gallery_audit_days = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)

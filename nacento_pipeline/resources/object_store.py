@@ -1,0 +1,41 @@
+"""The bucket the PIM writes to: S3/R2/MinIO through boto3, or a local folder for the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.local import LocalFolderStore
+from nacento_pipeline.storage.s3 import S3ObjectStore
+
+
+class ObjectStoreResource(dg.ConfigurableResource):
+    """Where images and batches live. Credentials come from the standard AWS_* chain, never from here."""
+
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    path_style: bool = False
+    local_dir: str = "var/bucket"
+    drop_prefix: str = "pim-drop/"
+    archive_prefix: str = "pim-archive/"
+    rejected_prefix: str = "pim-rejected/"
+    media_prefix: str = "media/catalog/product/"
+    media_cache_prefix: str = "media/catalog/product/cache/"
+    head_concurrency: int = 16
+
+    _store: ObjectStore | None = PrivateAttr(default=None)
+
+    def get_store(self) -> ObjectStore:
+        if self._store is None:
+            if self.bucket:
+                self._store = S3ObjectStore(
+                    self.bucket, endpoint_url=self.endpoint_url, region=self.region, path_style=self.path_style
+                )
+            else:
+                Path(self.local_dir).mkdir(parents=True, exist_ok=True)
+                self._store = LocalFolderStore(Path(self.local_dir).resolve())
+        return self._store

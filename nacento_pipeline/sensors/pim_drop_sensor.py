@@ -1,0 +1,114 @@
+"""`pim_drop_sensor`: every complete batch in the drop prefix becomes a `pim_batches` partition and one run."""
+
+
+import json
+
+import dagster as dg
+
+from nacento_pipeline.constants import (
+    BATCH_JOB,
+    DROP_SENSOR,
+    PARTITIONS_NAME,
+    TAG_ARCHIVE_VERSION,
+    TAG_OK_ETAG,
+    TAG_SOURCE,
+)
+from nacento_pipeline.partitions import pim_batches
+from nacento_pipeline.resources.object_store import ObjectStoreResource
+from nacento_pipeline.sensors.drop_registration import DropPass, register_drops
+
+CURSOR_MEMORY = 500  # OK files remembered in the cursor (only needed while a clean-up keeps failing)
+
+
+def _load_cursor(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return dict(data.get("registered", {})) if isinstance(data, dict) else {}
+
+
+def _dump_cursor(previous: dict[str, str], outcome: DropPass) -> str:
+    registered = dict(previous)
+    for item in outcome.registered:
+        registered.pop(item.drop.ok_key, None)
+        registered[item.drop.ok_key] = item.drop.ok_etag
+    trimmed = dict(list(registered.items())[-CURSOR_MEMORY:])
+    return json.dumps({"registered": trimmed}, sort_keys=False)
+
+
+def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None:
+    for item in outcome.registered:
+        context.log.info(
+            f"registered batch {item.drop.batch_key} ({len(item.manifest.files)} bunch files, "
+            f"OK ETag {item.drop.ok_etag}) -> {item.manifest.prefix}"
+        )
+    for item in outcome.rejected:
+        context.log.warning(
+            f"rejected drop {item.label or '(bad names)'}: {item.reason}; moved to {item.moved_to}"
+        )
+    if outcome.pending:
+        context.log.info(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
+    if outcome.deferred:
+        context.log.info(f"{outcome.deferred} complete batch(es) deferred to the next tick")
+    context.log.info(f"listed {outcome.objects_listed} object(s); requests {outcome.requests}")
+
+
+@dg.sensor(
+    name=DROP_SENSOR,
+    job_name=BATCH_JOB,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Watches the drop prefix for OK files. Each complete, valid batch is archived, added as a "
+        "`pim_batches` partition and run once (run key = batch key + OK-file ETag). Invalid drops are moved "
+        "to the rejected prefix with a report."
+    ),
+)
+def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource) -> dg.SensorResult:
+    store = object_store.get_store()
+    previous = _load_cursor(context.cursor)
+    outcome = register_drops(
+        store,
+        drop_prefix=object_store.drop_prefix,
+        archive_prefix=object_store.archive_prefix,
+        rejected_prefix=object_store.rejected_prefix,
+        already_registered=previous,
+    )
+    _log_outcome(context, outcome)
+
+    new_keys = []
+    for item in outcome.registered:
+        key = item.drop.batch_key
+        if key not in new_keys and not context.instance.has_dynamic_partition(PARTITIONS_NAME, key):
+            new_keys.append(key)
+    run_requests = [
+        dg.RunRequest(
+            partition_key=item.drop.batch_key,
+            run_key=item.run_key,
+            tags={
+                TAG_OK_ETAG: item.drop.ok_etag,
+                TAG_ARCHIVE_VERSION: item.manifest.version,
+                TAG_SOURCE: "sensor",
+            },
+        )
+        for item in outcome.registered
+    ]
+    skip_reason = None
+    if not run_requests:
+        parts = [f"no complete batch in {object_store.drop_prefix}"]
+        if outcome.rejected:
+            parts.append(
+                "rejected: " + "; ".join(f"{r.label or '(bad names)'}: {r.reason}" for r in outcome.rejected)
+            )
+        if outcome.pending:
+            parts.append(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
+        skip_reason = " | ".join(parts)
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[pim_batches.build_add_request(new_keys)] if new_keys else [],
+        cursor=_dump_cursor(previous, outcome),
+        skip_reason=skip_reason,
+    )

@@ -1,0 +1,104 @@
+"""Fixtures for the Dagster-layer tests: a seeded Magento database, a bucket with images, Definitions, an instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from nacento_pipeline.config import Settings
+from nacento_pipeline.definitions import build_definitions
+from nacento_pipeline.demo_data import DEMO_SKUS, put_demo_images
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.factory import make_object_store
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    defs: dg.Definitions
+    store: ObjectStore
+    db: MagentoDatabase
+
+    def gallery(self) -> pd.DataFrame:
+        """Store-0 gallery rows: sku, value, label, position, disabled, etag."""
+        t = self.db.tables
+        v, g, p, m = t.media_gallery_value, t.media_gallery, t.product, t.gallery_meta
+        query = (
+            sa.select(p.c.sku, g.c.value, v.c.label, v.c.position, v.c.disabled, m.c.s3_etag.label("etag"))
+            .join(g, g.c.value_id == v.c.value_id)
+            .join(p, p.c[t.link] == v.c[t.link])
+            .outerjoin(m, m.c.record_id == v.c.record_id)
+            .where(v.c.store_id == 0)
+            .order_by(p.c.sku, v.c.position, g.c.value)
+        )
+        with self.db.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query).all(), columns=["sku", "value", "label", "position", "disabled",
+                                                                   "etag"])
+
+    def roles(self) -> pd.DataFrame:
+        t = self.db.tables
+        ids = self.db.attribute_ids().roles
+        code = {v: k for k, v in ids.items()}
+        query = (
+            sa.select(t.product.c.sku, t.varchar.c.attribute_id, t.varchar.c.value)
+            .join(t.product, t.product.c[t.link] == t.varchar.c[t.link])
+            .where(t.varchar.c.store_id == 0, t.varchar.c.attribute_id.in_(list(ids.values())))
+            .order_by(t.product.c.sku, t.varchar.c.attribute_id)
+        )
+        with self.db.engine.connect() as conn:
+            rows = [(s, code[a], v) for s, a, v in conn.execute(query).all()]
+        return pd.DataFrame(rows, columns=["sku", "role", "value"])
+
+    def table_snapshot(self) -> dict[str, list[tuple]]:
+        """Every row of the tables the pipeline writes, ids left out, for comparing two databases."""
+        return {
+            "gallery": sorted(map(tuple, self.gallery().astype(str).values.tolist())),
+            "roles": sorted(map(tuple, self.roles().astype(str).values.tolist())),
+        }
+
+
+def _make(tmp_path: Path, settings: Settings) -> Pipeline:
+    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+    create_demo_schema(db.engine, settings.table_prefix)
+    seed_demo_products(db.engine, list(DEMO_SKUS), settings.table_prefix)
+    db.refresh_schema()
+    store = make_object_store(settings)
+    put_demo_images(store, settings.media_prefix)
+    return Pipeline(settings=settings, defs=build_definitions(settings), store=store, db=db)
+
+
+@pytest.fixture
+def s3_mariadb_pipeline(tmp_path, mysql_url, moto_endpoint, s3_bucket) -> Iterator[Pipeline]:
+    """The production shape: MariaDB as Magento's database, a moto S3 server as the bucket."""
+    settings = Settings(
+        var_dir=tmp_path / "var", magento_db_url=mysql_url, s3_bucket=s3_bucket,
+        s3_endpoint_url=moto_endpoint, s3_region="us-east-1",
+    ).validate()
+    pipeline = _make(tmp_path, settings)
+    yield pipeline
+    pipeline.db.dispose()
+
+
+@pytest.fixture
+def local_pipeline(tmp_path) -> Iterator[Pipeline]:
+    """The embedded default: a local folder as the bucket, SQLite as Magento's database."""
+    settings = Settings(var_dir=tmp_path / "var").validate()
+    pipeline = _make(tmp_path, settings)
+    yield pipeline
+    pipeline.db.dispose()
+
+
+@pytest.fixture
+def instance(tmp_path) -> Iterator[dg.DagsterInstance]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst
