@@ -85,6 +85,17 @@ class WriteResult:
     def totals(self) -> dict[str, int]:
         return summarize(self.delta.sku_results)
 
+    def written_values(self) -> list[str]:
+        """Gallery values this write inserted or updated (for post-write checks), sorted."""
+        items = self.delta.items
+        return sorted(set(items.loc[items["action"].isin(("inserted", "updated_value", "updated_meta")), "value"]))
+
+    def entity_ids(self) -> list[int]:
+        """Products of the batch's SKUs that were found (whether or not anything changed), sorted."""
+        ids = set(self.delta.sku_results["entity_id"].astype("int64").tolist())
+        ids.discard(0)
+        return sorted(ids)
+
 
 # ------------------------------------------------------------------------------------------------------
 # Statements

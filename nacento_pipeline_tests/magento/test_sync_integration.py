@@ -263,3 +263,15 @@ def test_table_prefix(db):
     sync(db, [("S1", A, "p", 0, False, "image")])
     assert gallery(db, "S1") == [(A, "p", 0, 0, "1-" + A)]
     assert roles(db, "S1")["image"] == A
+
+
+def test_statements_per_chunk_do_not_grow_with_images(db):
+    seed_demo_products(db.engine, ["M1", "M2", "M3", "M4"], db.prefix)
+    small = sync(db, [("S1", A), ("S2", B)])
+    many = [(sku, f"/m/{sku}/{i}.jpg", f"l{i}", i) for sku in ("M1", "M2") for i in range(25)]
+    big = sync(db, many, batch_key="media_2")
+    assert big.counts()["inserted"] == 50
+    assert big.write_statements == small.write_statements
+    changed = [(sku, f"/m/{sku}/{i}.jpg", "new", i) for sku in ("M1", "M2") for i in range(25)]
+    assert sync(db, changed, batch_key="media_3").counts()["updated_meta"] == 50
+    assert [g[1] for g in gallery(db, "M1")] == ["new"] * 25
