@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -52,6 +53,25 @@ def _text(value: object, field: str) -> tuple[str, str]:
     return json.dumps(value, default=str), f"{field} must be {kind}"
 
 
+_NO_PROBLEM = ("", "", "")
+
+
+def _fast_text(value: object, field: str) -> str | None:
+    """The common, well-typed cases of `_text` without its checks; None means "ask `_text`"."""
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[return-value]
+    if value is None:
+        return ""
+    if kind is int and field != "disabled":
+        return str(value)
+    if kind is bool and field == "disabled":
+        return "1" if value else "0"
+    if kind is list and field == "roles" and all(type(v) is str for v in value):  # type: ignore[attr-defined]
+        return "|".join(value)  # type: ignore[arg-type]
+    return None
+
+
 class _ItemCollector:
     """Turns item objects into raw-row and item column lists, flushed as RawChunks."""
 
@@ -90,23 +110,28 @@ class _ItemCollector:
         if problem[0]:
             return
         assert isinstance(images, list)
+        raw = self.raw
         for image in images:
-            pre = ("", "", "")
-            fields = {name: "" for name in IMAGE_FIELDS}
-            if not isinstance(image, dict):
-                pre = ("images", json.dumps(image, default=str), "image is not an object")
+            pre = _NO_PROBLEM
+            if type(image) is dict:
+                fields = [_fast_text(image.get(name), name) for name in IMAGE_FIELDS]
+                for k, name in enumerate(IMAGE_FIELDS):
+                    if fields[k] is None:
+                        text, reason = _text(image.get(name), name)
+                        fields[k] = text
+                        if reason and pre is _NO_PROBLEM:
+                            pre = (name, text, reason)
             else:
-                for name in IMAGE_FIELDS:
-                    text, reason = _text(image.get(name), name)
-                    fields[name] = text
-                    if reason and not pre[0]:
-                        pre = (name, text, reason)
-            for key, value in zip(("item_no", "line", "sku"), (item_no, item_no, sku), strict=True):
-                self.raw[key].append(value)
-            for name in IMAGE_FIELDS:
-                self.raw[name].append(fields[name])
-            for key, value in zip(("pre_field", "pre_value", "pre_reason"), pre, strict=True):
-                self.raw[key].append(value)
+                fields = [""] * len(IMAGE_FIELDS)
+                pre = ("images", json.dumps(image, default=str), "image is not an object")
+            raw["item_no"].append(item_no)
+            raw["line"].append(item_no)
+            raw["sku"].append(sku)
+            for name, text in zip(IMAGE_FIELDS, fields, strict=True):
+                raw[name].append(text)
+            raw["pre_field"].append(pre[0])
+            raw["pre_value"].append(pre[1])
+            raw["pre_reason"].append(pre[2])
 
     @property
     def full(self) -> bool:
@@ -123,39 +148,72 @@ class _ItemCollector:
         return chunk
 
 
-def read_json_bulk(stream: io.BufferedReader, file: str, file_idx: int) -> Iterator[RawChunk]:
-    """The bulk payload `{"request": {"request_id", "items": [...]}}`; line = 1-based item number."""
-    collector = _ItemCollector(file, file_idx)
-    request_id: str | None = None
-    found_items = False
-    item_no = 0
-    builder: ijson.ObjectBuilder | None = None
+class _TailStream(io.RawIOBase):
+    """Passes a binary stream through, keeping its first and last bytes (to find `request_id` beside items)."""
+
+    def __init__(self, inner: io.BufferedReader, keep: int = 1 << 16) -> None:
+        super().__init__()
+        self._inner = inner
+        self._keep = keep
+        self.head = b""
+        self.tail = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def] - memoryview/bytearray
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if len(self.head) < self._keep:
+            self.head += data[: self._keep - len(self.head)]
+        self.tail = (self.tail + data)[-self._keep:]
+        return n
+
+
+_REQUEST_ID_AT_END = re.compile(rb'"request_id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*}\s*}\s*$')
+
+
+def _head_facts(head: bytes) -> tuple[str | None, bool]:
+    """(request_id, whether `request.items` opens) from the first bytes of a bulk payload."""
+    request_id, has_items = None, False
     try:
-        for prefix, event, value in ijson.parse(stream):
-            if builder is not None:
-                builder.event(event, value)
-                if prefix == ITEM_PREFIX and event in ("end_map", "end_array"):
-                    collector.add(item_no, builder.value)
-                    builder = None
-                    if collector.full:
-                        yield collector.flush(request_id)
-                continue
-            if prefix == ITEM_PREFIX:
-                item_no += 1
-                if event in ("start_map", "start_array"):
-                    builder = ijson.ObjectBuilder()
-                    builder.event(event, value)
-                else:
-                    collector.add(item_no, value)
-            elif prefix == "request.items" and event == "start_array":
-                found_items = True
-            elif prefix == "request.request_id" and event in ("string", "number"):
+        for prefix, event, value in ijson.parse(io.BytesIO(head)):
+            if prefix == "request.request_id" and event in ("string", "number"):
                 request_id = str(value)
+            elif prefix == "request.items" and event == "start_array":
+                has_items = True
+            if request_id is not None and has_items:
+                break
+    except ijson.JSONError:
+        pass  # the head is cut in the middle of the document
+    return request_id, has_items
+
+
+def read_json_bulk(stream: io.BufferedReader, file: str, file_idx: int) -> Iterator[RawChunk]:
+    """The bulk payload `{"request": {"request_id", "items": [...]}}`; line = 1-based item number.
+
+    Items are streamed one object at a time (ijson's C builder); `request_id` is read from the first 64 KiB,
+    or from the end of the document when the PIM writes it after the items.
+    """
+    collector = _ItemCollector(file, file_idx)
+    tee = _TailStream(stream)
+    item_no = 0
+    try:
+        for item in ijson.items(io.BufferedReader(tee), ITEM_PREFIX):
+            item_no += 1
+            collector.add(item_no, item)
+            if collector.full:
+                yield collector.flush(_head_facts(tee.head)[0])
     except ijson.JSONError as exc:
         raise BatchFileError(file, f"malformed JSON after item {item_no}: {exc}", line=0) from exc
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"not valid UTF-8 after item {item_no} ({exc.reason})") from exc
-    if not found_items:
+    request_id, has_items = _head_facts(tee.head)
+    if request_id is None:
+        found = _REQUEST_ID_AT_END.search(tee.tail)
+        request_id = str(json.loads(found.group(1))) if found else None
+    if not item_no and not has_items:
         raise BatchFileError(file, 'JSON has no "request": {"items": [...]} array')
     yield collector.flush(request_id)
 
