@@ -24,7 +24,7 @@ import pandas as pd
 from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_gallery_csv, sniff_header
 from nacento_pipeline.core.batch_json import looks_like_json_lines, read_json_bulk, read_json_lines
 from nacento_pipeline.core.batch_native import is_native_header, merge_native_images, read_native_csv
-from nacento_pipeline.core.batch_source import BunchSource, open_binary, peek_first_line
+from nacento_pipeline.core.batch_source import BunchSource, open_binary, peek_first_line, utf8_checked
 from nacento_pipeline.core.batch_validate import (
     ITEM_COLUMNS,
     RawChunk,
@@ -84,7 +84,7 @@ class ParsedBatch:
 def _read_source(source: BunchSource, file_idx: int, list_separator: str, chunk_rows: int) -> Iterator[RawChunk]:
     ext = source.extension
     name = source.name
-    chunks = source.chunks()
+    chunks = utf8_checked(source.chunks(), name)
     if ext == "csv":
         first, chunks = peek_first_line(chunks)
         if not first.strip():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from nacento_pipeline.core.errors import BatchFileError
 
 SOURCE_CHUNK_SIZE = 1 << 20
 
@@ -79,3 +82,24 @@ def peek_first_line(chunks: Iterator[bytes], limit: int = 1 << 20) -> tuple[byte
 
 def open_binary(chunks: Iterator[bytes]) -> io.BufferedReader:
     return io.BufferedReader(ChunkStream(chunks), buffer_size=SOURCE_CHUNK_SIZE)
+
+
+def utf8_checked(chunks: Iterator[bytes], file: str) -> Iterator[bytes]:
+    """Pass chunks through, raising BatchFileError with the exact line of the first byte that is not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    for chunk in chunks:
+        pending = decoder.getstate()[0]
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            at = max(0, exc.start - len(pending))
+            bad_line = line + chunk[:at].count(b"\n")
+            raise BatchFileError(file, f"not valid UTF-8 on line {bad_line} ({exc.reason})", line=bad_line) from exc
+        line += chunk.count(b"\n")
+        yield chunk
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise BatchFileError(file, f"not valid UTF-8 at the end of line {line} (truncated character)",
+                             line=line) from exc

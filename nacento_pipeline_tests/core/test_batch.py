@@ -273,6 +273,27 @@ def test_rejection_values_are_truncated_to_200_characters() -> None:
     assert len(rejected["value"].iloc[0]) == 200
 
 
+def test_request_id_written_after_the_items_is_found() -> None:
+    data = json.dumps({"request": {"items": [{"sku": "S1", "images": [{"file_path": "a.jpg"}]}],
+                                   "request_id": "late"}}).encode()
+    parsed = parse_batch([BunchSource.from_bytes("p_01.json", data)])
+    assert parsed.request_ids == ("late",)
+    assert rows(parsed, "sku") == [("S1",)]
+
+
+def test_utf8_error_line_is_exact_across_chunk_boundaries() -> None:
+    data = (HEADER + "S1,a.jpg,,,,\n" * 50 + "S2,\u00e9.jpg,,,,\n").encode()
+    data = data.replace("\u00e9".encode(), b"\xc3\x28")  # broken 2-byte sequence on line 52
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(data), 13):
+            yield data[i:i + 13]
+
+    parsed = parse_batch([BunchSource("x_01.csv", chunks)])
+    assert parsed.file_errors["line"].tolist() == [52]
+    assert parsed.images.empty
+
+
 def test_seq_is_global_payload_order_across_files() -> None:
     parsed = parse_batch([csv_source("a_01.csv", "S1,a.jpg,,,,image\nS1,b.jpg,,,,image\n"),
                           bulk_source("a_02.json", [{"sku": "S2", "images": [{"file_path": "c.jpg"}]}])])
@@ -285,7 +306,8 @@ def test_seq_is_global_payload_order_across_files() -> None:
 @pytest.mark.parametrize(
     ("name", "data", "reason", "line"),
     [
-        ("x_01.csv", (HEADER + "S1,a.jpg,,,,\nS2,b\xff.jpg,,,,\n").encode("latin-1"), "UTF-8", 0),
+        ("x_01.csv", (HEADER + "S1,a.jpg,,,,\nS2,b\xff.jpg,,,,\n").encode("latin-1"), "UTF-8 on line 3", 3),
+        ("x_01.jsonl", b'{"sku": "S1", "images": [{"file_path": "a\xe9.jpg"}]}\n', "UTF-8 on line 1", 1),
         ("x_01.csv", b"sku,label\nS1,x\n", "neither", 1),
         ("x_01.csv", b"sku,file_path,label\nS1,a.jpg\nS1,b.jpg,x,y,z\n", "line 3", 3),
         ("x_01.csv", b"", "empty", 1),
