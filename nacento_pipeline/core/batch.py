@@ -15,7 +15,7 @@ bulk payload and JSON Lines. Every format becomes raw image rows that one vector
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +51,8 @@ class ParsedBatch:
     request_ids: tuple[str, ...]
     stats: dict[str, int]
     invalid_sku_set: frozenset[str] = field(default=frozenset(), repr=False)
-    payload_value_frame: pd.DataFrame | None = field(default=None, repr=False)
+    rejected_values: pd.DataFrame | None = field(default=None, repr=False)  # sku, value, seq
+    _payload_values: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
     @property
     def invalid_skus(self) -> frozenset[str]:
@@ -64,9 +65,14 @@ class ParsedBatch:
 
         Replace mode never purges these, so an image whose label was too long is not deleted.
         """
-        if self.payload_value_frame is None:
-            return pd.DataFrame({"sku": pd.Series(dtype="str"), "value": pd.Series(dtype="str")})
-        return self.payload_value_frame
+        if self._payload_values is None:
+            parts = [self.images[["sku", "value", "seq"]]]
+            if self.rejected_values is not None:
+                parts.append(self.rejected_values[["sku", "value", "seq"]])
+            both = pd.concat(parts, ignore_index=True).sort_values("seq", kind="stable")
+            self._payload_values = (both[["sku", "value"]].drop_duplicates().reset_index(drop=True)
+                                    .astype("str"))
+        return self._payload_values
 
     @property
     def file_errors(self) -> pd.DataFrame:
@@ -178,14 +184,14 @@ def parse_batch(
                 raw = chunk.raw
                 raw["seq"] = np.arange(file_seq, file_seq + len(raw), dtype="int64")
                 file_seq += len(raw)
-                checked = validate_images(raw)
+                checked = validate_images(raw, keep_position_given=chunk.merge_paths)
                 images = checked.images
                 file_rejections.append(checked.rejections)
                 if chunk.merge_paths:
                     images, hidden_warnings = merge_native_images(images, chunk.hidden)
                     file_rejections.append(hidden_warnings)
                 file_images.append(images)
-                file_values.append(checked.payload_values)
+                file_values.append(checked.rejected_values)
                 file_items.append(chunk.items)
                 file_ignored += chunk.ignored_rows
                 if chunk.request_id and chunk.request_id not in file_request_ids:
@@ -207,6 +213,23 @@ def parse_batch(
     return _assemble(image_parts, rejection_parts, value_parts, item_parts, tuple(request_ids), stats)
 
 
+def _winner_filter(winners: pd.DataFrame, any_superseded: bool) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """A function keeping the rows of a frame (file_idx, item_no, sku) that belong to a winning item.
+
+    Rows only exist for valid items, so without superseded items every row wins (no copy is made).
+    """
+    if not any_superseded:
+        return lambda frame: frame
+    file_of = pd.Series(winners["file_idx"].to_numpy(), index=winners["sku"].to_numpy())
+    item_of = pd.Series(winners["item_no"].to_numpy(), index=winners["sku"].to_numpy())
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        wins = (frame["sku"].map(file_of) == frame["file_idx"]) & (frame["sku"].map(item_of) == frame["item_no"])
+        return frame.loc[wins]
+
+    return keep
+
+
 def _assemble(
     image_parts: list[pd.DataFrame], rejection_parts: list[pd.DataFrame], value_parts: list[pd.DataFrame],
     item_parts: list[pd.DataFrame], request_ids: tuple[str, ...], stats: dict[str, int],
@@ -225,11 +248,13 @@ def _assemble(
                    + later["line"].astype("str"))
         rejection_parts.append(_warnings(superseded, "sku", superseded["sku"],
                                          pd.Series(reasons.to_numpy(), index=superseded.index)))
-    keys = winners[_ITEM_KEYS]
+    keep = _winner_filter(winners, any_superseded=len(superseded) > 0)
 
     columns = list(IMAGE_COLUMNS) + ["file_idx", "item_no"]
-    all_images = _concat([p[columns] for p in image_parts if len(p)], _typed_empty(columns))
-    images = all_images.merge(keys, on=_ITEM_KEYS, how="inner").sort_values("seq", kind="stable")
+    images = keep(_concat([p[columns] for p in image_parts if len(p)], _typed_empty(columns)))
+    image_parts.clear()  # the caller's chunk frames: free them before the copies below
+    if not images["seq"].is_monotonic_increasing:
+        images = images.sort_values("seq", kind="stable")
     repeated = images.duplicated(["sku", "value"], keep="last")
     if repeated.any():
         rows = images.loc[repeated]
@@ -240,14 +265,15 @@ def _assemble(
         "sku": "str", "value": "str", "label": "str", "position": "int64", "disabled": "bool", "roles": "str",
         "file": "str", "line": "int64", "seq": "int64"})
 
-    values = _concat(value_parts, _typed_empty(_ITEM_KEYS + ["value"]))
-    payload_values = (values.merge(keys, on=_ITEM_KEYS, how="inner")[["sku", "value"]]
-                      .drop_duplicates().reset_index(drop=True).astype("str"))
+    values = keep(_concat(value_parts, _typed_empty(_ITEM_KEYS + ["value", "seq"])))
+    value_parts.clear()
+    rejected_values = values[["sku", "value", "seq"]].reset_index(drop=True)
+    del values
 
     rejections = _concat(rejection_parts, empty_rejections())
     rejections = rejections.sort_values(["file_idx", "line", "image_seq"], kind="stable")
     image_errors = rejections.loc[(rejections["level"] == "image") & (rejections["severity"] == "error")]
-    invalid = image_errors.merge(keys, on=_ITEM_KEYS, how="inner")["sku"]
+    invalid = keep(image_errors)["sku"]
     invalid_skus = frozenset(str(s) for s in invalid.unique() if s)
     is_error = rejections["severity"] == "error"
     stats.update(
@@ -265,4 +291,4 @@ def _assemble(
     rejections = rejections[list(REJECTION_COLUMNS)].reset_index(drop=True).astype({
         "severity": "str", "file": "str", "line": "int64", "sku": "str", "field": "str", "value": "str",
         "reason": "str"})
-    return ParsedBatch(images, rejections, request_ids, stats, invalid_skus, payload_values)
+    return ParsedBatch(images, rejections, request_ids, stats, invalid_skus, rejected_values)

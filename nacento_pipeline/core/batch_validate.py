@@ -2,7 +2,7 @@
 
 Readers turn every format into *raw rows* (RAW_COLUMNS, all strings as given); `validate_images` applies the
 connector's rules column-wise and returns the valid images, one rejection row per problem, and every
-normalisable (sku, value) pair of the chunk.
+normalisable (sku, value) pair of the rejected images (the valid ones are in the images already).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ValidatedChunk:
     images: pd.DataFrame       # file_idx, item_no, sku, value, label, position, position_given, disabled, roles,
     #                            file, line, seq
     rejections: pd.DataFrame   # REJECTION_COLUMNS + REJECTION_KEYS
-    payload_values: pd.DataFrame  # file_idx, item_no, sku, value
+    rejected_values: pd.DataFrame  # file_idx, item_no, sku, value, seq of rejected images with a normalisable path
 
 
 def clip_value(values: pd.Series) -> pd.Series:
@@ -78,8 +78,11 @@ def empty_rejections() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=types.get(c, "str")) for c in REJECTION_COLUMNS + REJECTION_KEYS})
 
 
-def validate_images(raw: pd.DataFrame) -> ValidatedChunk:
-    """Apply the image rules to a chunk of raw rows (see module docstring)."""
+def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> ValidatedChunk:
+    """Apply the image rules to a chunk of raw rows (see module docstring).
+
+    `position_given` (whether the row carried a position) is only kept on request (native CSV merging).
+    """
     sku = raw["sku"].astype("str").str.strip()
     ok = pd.Series(True, index=raw.index)
     problems: list[pd.DataFrame] = []
@@ -135,12 +138,13 @@ def validate_images(raw: pd.DataFrame) -> ValidatedChunk:
         "disabled": disabled_true, "roles": codes, "file": raw["file"], "line": raw["line"], "seq": raw["seq"],
     }).loc[ok]
 
-    normalisable = (values != "") & (sku != "")
+    normalisable = (values != "") & (sku != "") & ~ok
     payload_values = pd.DataFrame({
-        "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": values,
+        "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": values, "seq": raw["seq"],
     }).loc[normalisable]
 
     rejections = pd.concat(problems, ignore_index=True) if problems else empty_rejections()
+    images = images.drop(columns="position_given") if not keep_position_given else images
     return ValidatedChunk(images.reset_index(drop=True), rejections, payload_values.reset_index(drop=True))
 
 
