@@ -9,6 +9,8 @@ bulk payload and JSON Lines. Every format becomes raw image rows that one vector
 - Duplicate SKUs: the last valid item wins (files in counter order, then items in file order); each
   superseded item gets a warning. Images of superseded items are not written.
 - The same path twice in the winning item: the last one is kept, with a warning.
+- `invalid_skus`: SKUs whose winning item has an image rejected as an error (the writer skips their roles);
+  `payload_values`: every normalisable path of the winning items, valid or not (never purged).
 - A file that cannot be read (bad UTF-8, malformed JSON, CSV without required columns) contributes nothing
   but one rejection row with field "file"; `parse_batch(..., fail_fast=True)` raises BatchFileError instead.
 """
