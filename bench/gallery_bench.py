@@ -1,0 +1,624 @@
+"""Catalog-scale benchmark of the sync engine against a naive re-implementation of the original connector.
+
+Run `python bench/gallery_bench.py` (or `make bench`; `--smoke` for tiny sizes). Prints a table per scenario
+and the targets of issue 5; see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd
+import sqlalchemy as sa
+
+from bench.measure import Measurement, Phases, Probe, RowCounter, RssSampler
+from bench.naive_connector import naive_sync
+from bench.synthetic import (
+    LAYOUTS,
+    CatalogSpec,
+    SyntheticImageStore,
+    bunch_name,
+    bunch_ranges,
+    csv_chunks,
+    image_content,
+    is_changed,
+    ok_name,
+)
+from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
+from nacento_pipeline.core.paths import object_key
+from nacento_pipeline.engine import plan_delta, write_gallery
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.sensors.drop_registration import register_drops
+from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
+from nacento_pipeline.storage.etag_snapshot import snapshot_etags
+from nacento_pipeline.storage.s3 import S3ObjectStore
+
+DEFAULT_DB_URL = "mysql+pymysql://root@127.0.0.1:3306"
+DROP, ARCHIVE, REJECTED = "pim-drop/", "pim-archive/", "pim-rejected/"
+TICK_DROP = "pim-drop-tick/"
+NAIVE_PREFIX = "nv_"  # MariaDB names FKs <table>_ibfk_N (64 chars max): keep prefixes short
+MB = 2**20
+SMOKE = {"products": 60, "images_per_product": 3, "baseline_sample": 12, "products_per_file": 25,
+         "million_images": 3000, "tick_objects": 300}
+
+
+# ------------------------------------------------------------------------------------------------------
+# Environment: S3 endpoint (moto in a child process unless given) and the Magento database
+
+
+_MOTO_SERVER = """
+import logging, sys
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+server.start()
+print("ready", flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """ThreadedMotoServer on a free loopback port, in a child process so it does not share our GIL/RSS."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", _MOTO_SERVER, str(port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("moto server did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def bench_database(url: str) -> Iterator[str]:
+    """A database URL for the run: a named database or SQLite file is used as given; a server URL without a
+    database gets `nacento_bench_<pid>`, created here and dropped at the end; `sqlite://` a temporary file."""
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            yield url
+            return
+        with tempfile.TemporaryDirectory(prefix="nacento-bench-") as tmp:
+            yield f"sqlite:///{tmp}/magento.sqlite"
+        return
+    if sa_url.database:
+        yield url
+        return
+    name = f"nacento_bench_{os.getpid()}"
+    server = sa.create_engine(sa_url, isolation_level="AUTOCOMMIT")
+    is_mysql = sa_url.get_backend_name() in ("mysql", "mariadb")
+    with server.connect() as conn:
+        if is_mysql:
+            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"))
+        else:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        target = sa_url.set(database=name)
+        if is_mysql:
+            target = target.update_query_dict({"charset": "utf8mb4"})
+        yield target.render_as_string(hide_password=False)
+    finally:
+        with server.connect() as conn:
+            quoted = f"`{name}`" if is_mysql else f'"{name}"'
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}"))
+        server.dispose()
+
+
+def _database_version(db: MagentoDatabase) -> str:
+    query = "SELECT sqlite_version()" if db.dialect == "sqlite" else "SELECT version()"
+    with db.engine.connect() as conn:
+        return f"{db.dialect} {conn.execute(sa.text(query)).scalar()}"
+
+
+def make_store(endpoint: str, bucket: str, pool: int = 64) -> S3ObjectStore:
+    return S3ObjectStore(bucket, endpoint_url=endpoint, region="us-east-1", path_style=True,
+                         max_pool_connections=pool)
+
+
+def _parallel(work: Callable[[int], object], n: int, threads: int = 32) -> None:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for _ in pool.map(work, range(n)):
+            pass
+
+
+# ------------------------------------------------------------------------------------------------------
+# The two engines
+
+
+@dataclass
+class Context:
+    spec: CatalogSpec
+    args: argparse.Namespace
+    setup_store: S3ObjectStore
+    store: S3ObjectStore      # the pipeline's store (its counter is ours)
+    naive_store: S3ObjectStore
+    db: MagentoDatabase
+    naive_db: MagentoDatabase
+    rows: RowCounter
+    rss: RssSampler
+    sample: list[str]
+    results: list[Measurement] = field(default_factory=list)
+    setup_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def drop_batch(ctx: Context, batch_key: str, meta_percent: int = 0, meta_salt: int = 0) -> BatchManifest:
+    """The PIM's part: bunch files + OK file in the drop prefix; then one sensor pass registers the batch."""
+    names = []
+    for counter, products in enumerate(bunch_ranges(ctx.spec.products, ctx.args.products_per_file), start=1):
+        name = bunch_name(batch_key, counter)
+        ctx.setup_store.put(DROP + name, b"".join(csv_chunks(ctx.spec, products, meta_percent, meta_salt)))
+        names.append(name)
+    ctx.setup_store.put(DROP + ok_name(batch_key), ("\n".join(names) + "\n").encode())
+    outcome = register_drops(ctx.setup_store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED)
+    if len(outcome.registered) != 1 or outcome.rejected:
+        raise RuntimeError(f"batch {batch_key} was not registered: {outcome.rejected}")
+    return outcome.registered[0].manifest
+
+
+def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[Measurement, ParsedBatch]:
+    """The real path: parse_batch (from the archive) -> snapshot_etags -> plan_delta -> write_gallery."""
+    m = Measurement(scenario, "ours", ctx.spec.images)
+    phase = Phases(m.phases)
+    with Probe(m, [ctx.store], ctx.db, ctx.rows, ctx.rss):
+        with phase("parse"):
+            parsed = parse_batch(bunch_sources(ctx.store, manifest))
+        with phase("snapshot"):
+            values = pd.Series(parsed.images["value"].unique(), dtype="object")
+            wanted = pd.DataFrame({"value": values, "key": [object_key(v) for v in values]})
+            snapshot = snapshot_etags(ctx.store, wanted, head_concurrency=ctx.args.head_concurrency)
+        with phase("plan"):
+            plan_delta(ctx.db, parsed, snapshot, mode="replace", batch_time=manifest.batch_datetime,
+                       chunk_size=ctx.args.chunk_size)
+        with phase("write"):
+            result = write_gallery(ctx.db, parsed, snapshot, mode="replace", chunk_size=ctx.args.chunk_size,
+                                   batch_key=manifest.batch_key, batch_time=manifest.batch_datetime,
+                                   run_id=f"bench-{scenario}")
+    m.images = len(parsed.images)
+    m.counts = {k: v for k, v in result.counts().items() if v}
+    if result.errors:
+        m.note = f"{len(result.errors)} write error(s): {result.errors[0][:120]}"
+    ctx.results.append(m)
+    return m, parsed
+
+
+def run_naive(ctx: Context, scenario: str, parsed: ParsedBatch) -> Measurement:
+    images = parsed.images[parsed.images["sku"].isin(set(ctx.sample))]
+    m = Measurement(scenario, "baseline", len(images), note=f"sample of {len(ctx.sample)} SKUs")
+    with Probe(m, [ctx.naive_store], ctx.naive_db, ctx.rows, ctx.rss):
+        result = naive_sync(ctx.naive_db, ctx.naive_store, images, ctx.sample)
+    m.counts = {k: v for k, v in result.counts.items() if v}
+    ctx.results.append(m)
+    return m
+
+
+def change_content(ctx: Context, percent: int, salt: int) -> int:
+    """Re-upload percent% of the images with new content (same path): their ETags change."""
+    chosen = [(i, j) for i in range(ctx.spec.products) for j in range(ctx.spec.images_per_product)
+              if is_changed(i, j, percent, salt)]
+
+    def put(n: int) -> None:
+        i, j = chosen[n]
+        key = ctx.spec.key(i, j)
+        ctx.setup_store.put(key, image_content(key, 2))
+
+    _parallel(put, len(chosen))
+    return len(chosen)
+
+
+def upload_images(ctx: Context) -> None:
+    spec = ctx.spec
+
+    def put(n: int) -> None:
+        i, j = divmod(n, spec.images_per_product)
+        key = spec.key(i, j)
+        ctx.setup_store.put(key, image_content(key, 1))
+
+    _parallel(put, spec.images)
+
+
+def sensor_tick(ctx: Context, objects: int) -> Measurement:
+    """One pass of the drop sensor over a drop prefix holding `objects` objects: one complete batch (bunch
+    + OK file) among pending bunch files of batches whose OK file has not arrived yet."""
+    pending = max(0, objects - 2)
+    body = b"sku,file_path,label,position,disabled,roles\n"
+    _parallel(lambda n: ctx.setup_store.put(f"{TICK_DROP}import-media_pending{n:06d}_01.csv", body), pending)
+    sample_sku = ctx.spec.sku(0)
+    ctx.setup_store.put(f"{TICK_DROP}import-media_tick_01.csv",
+                        body + f"{sample_sku},{ctx.spec.value(0, 0)},,1,0,\n".encode())
+    ctx.setup_store.put(f"{TICK_DROP}import-media_tick.ok", b"")
+    m = Measurement("sensor tick", "ours", 0, note=f"{objects:,} objects in the drop prefix, 1 batch registered")
+    with Probe(m, [ctx.setup_store], None, None, ctx.rss):
+        outcome = register_drops(ctx.setup_store, drop_prefix=TICK_DROP, archive_prefix="pim-archive-tick/",
+                                 rejected_prefix="pim-rejected-tick/")
+    m.counts = {"objects_listed": outcome.objects_listed, "registered": len(outcome.registered),
+                "pending": len(outcome.pending)}
+    ctx.results.append(m)
+    idle = Measurement("sensor tick (idle)", "ours", 0, note="same prefix, nothing complete")
+    with Probe(idle, [ctx.setup_store], None, None, ctx.rss):
+        again = register_drops(ctx.setup_store, drop_prefix=TICK_DROP, archive_prefix="pim-archive-tick/",
+                               rejected_prefix="pim-rejected-tick/")
+    idle.counts = {"objects_listed": again.objects_listed, "registered": len(again.registered)}
+    ctx.results.append(idle)
+    return m
+
+
+# ------------------------------------------------------------------------------------------------------
+# The million-image memory scenario (a fresh child process)
+
+
+def million_child(args: argparse.Namespace) -> dict[str, object]:
+    """Parse, snapshot, plan and write a batch of `--million-images` images in this (fresh) process.
+
+    Storage is the synthetic in-process store (bunch files generated while read, LIST pages computed);
+    the Magento database is `--million-db-url` (default a temporary SQLite file).
+    """
+    ipp = args.images_per_product
+    spec = CatalogSpec(max(1, args.million_images // ipp), ipp, args.layout)
+    per_file = max(1, 100_000 // ipp)
+    bunches = {f"archive/{bunch_name('media_million', n)}": (products, 0, 0)
+               for n, products in enumerate(bunch_ranges(spec.products, per_file), start=1)}
+    store = SyntheticImageStore(spec, bunches)
+    with bench_database(args.million_db_url) as url:
+        db = MagentoDatabase(url)
+        create_demo_schema(db.engine)
+        db.refresh_schema()
+        seed_demo_products(db.engine, spec.skus())
+        rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        rows = RowCounter()
+        rows.attach(db.engine)
+        rss = RssSampler()
+        m = Measurement("1M-image batch", "ours", spec.images, note="synthetic store (see RESULTS.md)")
+        phase = Phases(m.phases)
+        sources = [BunchSource(key.rsplit("/", 1)[-1], (lambda k=key: store.open(k))) for key in sorted(bunches)]
+        with Probe(m, [store], db, rows, rss):
+            with phase("parse"):
+                parsed = parse_batch(sources)
+            with phase("snapshot"):
+                values = pd.Series(parsed.images["value"].unique(), dtype="object")
+                wanted = pd.DataFrame({"value": values, "key": [object_key(v) for v in values]})
+                del values
+                snapshot = snapshot_etags(store, wanted, head_concurrency=args.head_concurrency)
+                del wanted
+            if args.million_mode == "write":
+                with phase("write"):
+                    result = write_gallery(db, parsed, snapshot, mode="replace", chunk_size=args.chunk_size,
+                                           batch_key="media_million", run_id="bench-million")
+                counts = result.counts()
+            else:
+                with phase("plan"):
+                    counts = plan_delta(db, parsed, snapshot, mode="replace", chunk_size=args.chunk_size).counts()
+        rss.stop()
+        m.images = len(parsed.images)
+        m.counts = {k: v for k, v in counts.items() if v}
+        m.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        out = m.as_dict()
+        out["rss_after_setup_mb"] = round(rss_setup / MB, 1)
+        out["db"] = _database_version(db)
+        db.dispose()
+    return out
+
+
+def run_million(ctx_args: argparse.Namespace) -> Measurement:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--million-child",
+           "--million-images", str(ctx_args.million_images), "--images-per-product", str(ctx_args.images_per_product),
+           "--layout", ctx_args.layout, "--million-db-url", ctx_args.million_db_url,
+           "--million-mode", ctx_args.million_mode, "--chunk-size", str(ctx_args.chunk_size),
+           "--head-concurrency", str(ctx_args.head_concurrency)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=ctx_args.million_timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"million-image child failed ({done.returncode}): {done.stderr[-2000:]}")
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    m = Measurement(data["scenario"], "ours", int(data["images"]), seconds=float(data["seconds"]),
+                    requests=dict(data["requests"]), statements=int(data["statements"]), writes=int(data["writes"]),
+                    rows=dict(data["rows"]), peak_rss=int(float(data["peak_rss_mb"]) * MB), phases=dict(data["phases"]),
+                    counts=dict(data["counts"]),
+                    note=f"fresh process, synthetic store, {data['db']}, mode {ctx_args.million_mode}; "
+                         f"RSS after setup {data['rss_after_setup_mb']} MB")
+    return m
+
+
+# ------------------------------------------------------------------------------------------------------
+# Report
+
+
+def _fmt_int(n: float) -> str:
+    return f"{int(round(n)):,}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            + " |" for r in rows]
+    return "\n".join([line, sep, *body])
+
+
+def results_table(results: Sequence[Measurement]) -> str:
+    headers = ["scenario", "engine", "images", "wall s", "img/s", "LIST", "HEAD", "GET", "other S3",
+               "SQL stmts", "SQL writes", "rows written", "peak RSS MB"]
+    rows = []
+    for m in results:
+        other = sum(v for k, v in m.requests.items() if k not in ("LIST", "HEAD", "GET"))
+        rows.append([m.scenario, m.engine, _fmt_int(m.images), f"{m.seconds:.2f}",
+                     _fmt_int(m.images_per_second) if m.images else "-",
+                     _fmt_int(m.requests.get("LIST", 0)), _fmt_int(m.requests.get("HEAD", 0)),
+                     _fmt_int(m.requests.get("GET", 0)), _fmt_int(other), _fmt_int(m.statements),
+                     _fmt_int(m.writes), f"{m.gallery_rows:,}+{m.bookkeeping_rows:,}", f"{m.peak_rss / MB:,.0f}"])
+    return _table(headers, rows)
+
+
+def comparison_table(results: Sequence[Measurement]) -> str:
+    ours = {m.scenario: m for m in results if m.engine == "ours"}
+    base = {m.scenario: m for m in results if m.engine == "baseline"}
+    headers = ["scenario", "ours img/s", "baseline img/s", "ratio", "S3 req/1k img ours", "baseline",
+               "SQL stmts/1k img ours", "baseline"]
+    rows = []
+    for name, b in base.items():
+        o = ours[name]
+        ratio = o.images_per_second / b.images_per_second if b.images_per_second else float("inf")
+
+        def per_k(m: Measurement, n: int) -> str:
+            return f"{1000 * n / m.images:,.1f}" if m.images else "-"
+
+        rows.append([name, _fmt_int(o.images_per_second), _fmt_int(b.images_per_second), f"{ratio:,.1f}x",
+                     per_k(o, o.s3_requests), per_k(b, b.s3_requests), per_k(o, o.statements),
+                     per_k(b, b.statements)])
+    return _table(headers, rows)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    goal: str
+    measured: str
+    met: bool
+
+
+def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
+    ours = {m.scenario: m for m in results if m.engine == "ours"}
+    base = {m.scenario: m for m in results if m.engine == "baseline"}
+    targets = []
+    first, first_base = ours.get("first sync"), base.get("first sync")
+    if first and first_base:
+        ratio = first.images_per_second / first_base.images_per_second if first_base.images_per_second else 0.0
+        targets.append(Target("first sync throughput", ">= 20x baseline img/s",
+                              f"{ratio:,.1f}x ({first.images_per_second:,.0f} vs {first_base.images_per_second:,.0f})",
+                              ratio >= 20))
+    noop = ours.get("no-op re-sync")
+    if noop:
+        allowed = noop.images / 500
+        targets.append(Target("no-op re-sync writes", "0 write statements", f"{noop.writes} write statements",
+                              noop.writes == 0))
+        targets.append(Target("no-op re-sync S3 requests", f"<= 1 per 500 images (<= {allowed:,.0f})",
+                              f"{noop.s3_requests} (LIST {noop.requests.get('LIST', 0)}, HEAD "
+                              f"{noop.requests.get('HEAD', 0)}, GET {noop.requests.get('GET', 0)}); "
+                              f"1 per {noop.images / max(1, noop.s3_requests):,.0f} images",
+                              noop.s3_requests <= allowed))
+    for name, action in (("10% changed content", "updated_value"), ("10% metadata only", "updated_meta")):
+        m = ours.get(name)
+        if m and first:
+            changed = m.counts.get(action, 0)
+            limit = 3 * changed
+            share = m.writes / first.writes if first.writes else 0.0
+            targets.append(Target(
+                f"{name}: writes proportional to the change",
+                "gallery rows written <= 3 per changed image",
+                f"{changed:,} {action}; {m.gallery_rows:,} gallery rows ({m.gallery_rows / max(1, changed):.1f}/image) "
+                f"+ {m.bookkeeping_rows:,} sync-state rows; {m.writes} write stmts ({share:.0%} of first sync)",
+                changed > 0 and m.gallery_rows <= limit))
+    million = ours.get("1M-image batch")
+    if million:
+        targets.append(Target("1M-image batch memory", "peak RSS < 1.5 GB",
+                              f"{million.peak_rss / MB:,.0f} MB for {million.images:,} images",
+                              million.peak_rss < 1.5 * 2**30))
+    tick = ours.get("sensor tick")
+    if tick:
+        targets.append(Target("sensor tick", "< 2 s", f"{tick.seconds:.2f} s over {tick.counts.get('objects_listed', 0):,} "
+                              "objects", tick.seconds < 2.0))
+    return targets
+
+
+def targets_table(targets: Sequence[Target]) -> str:
+    return _table(["target", "goal", "measured", "status"],
+                  [[t.name, t.goal, t.measured, "met" if t.met else "MISSED"] for t in targets])
+
+
+def machine() -> dict[str, str]:
+    import dagster
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+        ram = f"{int(mem.split()[1]) / 2**20:.1f} GiB"
+    except (OSError, StopIteration):
+        ram = "?"
+    return {"nproc": str(os.cpu_count()), "ram": ram, "cpu": cpu or "?", "python": platform.python_version(),
+            "dagster": dagster.__version__, "pandas": pd.__version__, "sqlalchemy": sa.__version__,
+            "os": platform.platform()}
+
+
+# ------------------------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), for the test suite")
+    p.add_argument("--products", type=int, default=20_000)
+    p.add_argument("--images-per-product", type=int, default=5)
+    p.add_argument("--layout", choices=LAYOUTS, default="dense",
+                   help="dense: 16 dispersion folders (default); spread: all 256")
+    p.add_argument("--products-per-file", type=int, default=5_000, help="products per bunch file")
+    p.add_argument("--db-url", default=DEFAULT_DB_URL,
+                   help="SQLAlchemy URL; a server URL without database gets a temporary nacento_bench_<pid>")
+    p.add_argument("--s3-endpoint", default=os.environ.get("NACENTO_BENCH_S3_ENDPOINT"),
+                   help="S3-compatible endpoint (default: a moto server on a free loopback port)")
+    p.add_argument("--bucket", default=os.environ.get("NACENTO_BENCH_S3_BUCKET"),
+                   help="bucket to use (default: a new nacento-bench-<pid> bucket)")
+    p.add_argument("--baseline-sample", type=int, default=1_000, help="SKUs the naive baseline syncs")
+    p.add_argument("--chunk-size", type=int, default=500)
+    p.add_argument("--head-concurrency", type=int, default=16)
+    p.add_argument("--tick-objects", type=int, default=10_000)
+    p.add_argument("--skip-million", action="store_true")
+    p.add_argument("--million-images", type=int, default=1_000_000)
+    p.add_argument("--million-db-url", default="sqlite://", help="database of the 1M scenario (default temp SQLite)")
+    p.add_argument("--million-mode", choices=("write", "plan"), default="write")
+    p.add_argument("--million-timeout", type=int, default=3600)
+    p.add_argument("--million-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--json", dest="json_path", help="also write all figures to this JSON file")
+    args = p.parse_args(argv)
+    if args.smoke:
+        given = {a.dest for a in p._actions if a.option_strings and any(o in (argv or sys.argv[1:])
+                                                                         for o in a.option_strings)}
+        for name, value in SMOKE.items():
+            if name not in given:
+                setattr(args, name, value)
+    args.baseline_sample = min(args.baseline_sample, args.products)
+    return args
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    """Run every scenario; print the tables; return all figures (for the smoke test and --json)."""
+    args = parse_args(argv)
+    if args.million_child:
+        out = million_child(args)
+        print(json.dumps(out))
+        return out
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        os.environ.setdefault(name, value)
+    spec = CatalogSpec(args.products, args.images_per_product, args.layout)
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        endpoint = args.s3_endpoint or stack.enter_context(moto_server())
+        url = stack.enter_context(bench_database(args.db_url))
+        bucket = args.bucket or f"nacento-bench-{os.getpid()}-{int(time.time())}"
+        setup_store = make_store(endpoint, bucket)
+        if not args.bucket:
+            setup_store._client.create_bucket(Bucket=bucket)
+        db = MagentoDatabase(url)
+        naive_db = MagentoDatabase(url, prefix=NAIVE_PREFIX)
+        stack.callback(db.dispose)
+        stack.callback(naive_db.dispose)
+        rss = RssSampler()
+        stack.callback(rss.stop)
+        rows = RowCounter()
+        rows.attach(db.engine)
+        rows.attach(naive_db.engine)
+        ctx = Context(spec, args, setup_store, make_store(endpoint, bucket), make_store(endpoint, bucket), db,
+                      naive_db, rows, rss, spec.skus(range(args.baseline_sample)))
+        info = machine()
+        info["database"] = _database_version(db)
+        info["s3"] = "moto (ThreadedMotoServer, child process)" if not args.s3_endpoint else endpoint
+        say(f"nacento_pipeline gallery benchmark: {spec.products:,} products x {spec.images_per_product} images = "
+            f"{spec.images:,} images, layout {spec.layout}, baseline sample {args.baseline_sample:,} SKUs")
+        say("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+
+        t0 = time.perf_counter()
+        for database, prefix, skus in ((db, "", spec.skus()), (naive_db, NAIVE_PREFIX, ctx.sample)):
+            create_demo_schema(database.engine, prefix)
+            database.refresh_schema()
+            seed_demo_products(database.engine, skus, prefix)
+        ctx.setup_seconds["schema+products"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        upload_images(ctx)
+        ctx.setup_seconds["upload images"] = time.perf_counter() - t0
+        say(f"setup: {spec.images:,} images uploaded in {ctx.setup_seconds['upload images']:.1f}s")
+
+        first_manifest = drop_batch(ctx, "media_bench-first")
+        _, parsed = run_pipeline(ctx, "first sync", first_manifest)
+        run_naive(ctx, "first sync", parsed)
+        say("done: first sync")
+
+        _, parsed = run_pipeline(ctx, "no-op re-sync", first_manifest)  # the same registered batch, replayed
+        run_naive(ctx, "no-op re-sync", parsed)
+        say("done: no-op re-sync")
+
+        t0 = time.perf_counter()
+        changed = change_content(ctx, 10, salt=1)
+        ctx.setup_seconds["re-upload 10%"] = time.perf_counter() - t0
+        _, parsed = run_pipeline(ctx, "10% changed content", drop_batch(ctx, "media_bench-content"))
+        ctx.results[-1].note = f"{changed:,} objects re-uploaded with new content"
+        run_naive(ctx, "10% changed content", parsed)
+        say("done: 10% changed content")
+
+        _, parsed = run_pipeline(ctx, "10% metadata only", drop_batch(ctx, "media_bench-meta", 10, 2))
+        run_naive(ctx, "10% metadata only", parsed)
+        say("done: 10% metadata only")
+
+        sensor_tick(ctx, args.tick_objects)
+        say("done: sensor tick")
+        results = ctx.results
+    if not args.skip_million:
+        say(f"running the {args.million_images:,}-image batch in a fresh process ...")
+        results.append(run_million(args))
+
+    targets = evaluate_targets(results)
+    say("")
+    say(results_table(results))
+    say("\nrows written = rows in Magento's gallery/role tables and our ETag table + rows of our sync-state "
+        f"table (as the driver reports affected rows). Baseline: first {args.baseline_sample:,} SKUs only.")
+    say("")
+    say(comparison_table(results))
+    say("")
+    say(targets_table(targets))
+    say(f"\ntotal {time.perf_counter() - started:.0f}s; setup: "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in ctx.setup_seconds.items()))
+    out = {"machine": info, "spec": {"products": spec.products, "images_per_product": spec.images_per_product,
+                                     "layout": spec.layout, "baseline_sample": args.baseline_sample},
+           "results": [m.as_dict() for m in results],
+           "targets": [{"name": t.name, "goal": t.goal, "measured": t.measured, "met": t.met} for t in targets],
+           "setup_seconds": {k: round(v, 2) for k, v in ctx.setup_seconds.items()}}
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
