@@ -43,16 +43,27 @@ def mysql_server() -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
-def mysql_url(mysql_server: sa.Engine) -> Iterator[str]:
-    """A fresh, empty MariaDB database for one test; dropped afterwards."""
-    name = f"nacento_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with mysql_server.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"))
-    try:
-        yield f"{MYSQL_SERVER_URL}/{name}?charset=utf8mb4"
-    finally:
+def mysql_database_factory(mysql_server: sa.Engine) -> Iterator:
+    """Creates fresh, empty MariaDB databases (URLs) on demand; all are dropped after the test."""
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"nacento_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with mysql_server.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"))
+        created.append(name)
+        return f"{MYSQL_SERVER_URL}/{name}?charset=utf8mb4"
+
+    yield create
+    with mysql_server.connect() as conn:
+        for name in created:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture
+def mysql_url(mysql_database_factory) -> str:
+    """A fresh, empty MariaDB database for one test; dropped afterwards."""
+    return mysql_database_factory()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from nacento_pipeline.partitions import pim_batches
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
-from nacento_pipeline.storage.image_cache import purge_resized_images
+from nacento_pipeline.storage.image_cache import content_changed_values, purge_resized_images
 
 
 def run_reindex_tag(decisions) -> str:
@@ -39,7 +39,7 @@ def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabase
     db = magento.get_database()
     settings = reindex.settings().with_overrides(table_prefix=magento.table_prefix)
     durations: dict[str, float] = {}
-    changed = set(magento_gallery.changed_entity_ids()) if magento_gallery is not None else set()
+    changed = set(magento_gallery.changed_entity_ids) if magento_gallery is not None else set()
     with phase(durations, "decide"):
         decisions = decide_from_database(db.engine, settings, changed)
     with phase(durations, "trigger"):
@@ -48,7 +48,7 @@ def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabase
     if settings.purge_image_cache and magento_gallery is not None:
         with phase(durations, "cache_purge"):
             purge = purge_resized_images(
-                object_store.get_store(), set(magento_gallery.content_changed_values()),
+                object_store.get_store(), content_changed_values(magento_gallery.items),
                 object_store.media_cache_prefix,
             )
         metadata["cache_purged"] = dg.MetadataValue.int(purge.deleted)
