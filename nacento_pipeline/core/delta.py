@@ -233,6 +233,8 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:
 
 
 def _str(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.StringDtype):
+        return series.fillna("") if series.hasnans else series
     return series.astype("object").where(series.notna(), "").astype(str)
 
 

@@ -52,7 +52,7 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
     found_parts = []
     p = tables.product
     for part in in_chunks(wanted):
-        found_parts.append(pd.DataFrame(conn.execute(_product_select(tables).where(p.c.sku.in_(part))).all(),
+        found_parts.append(pd.DataFrame([tuple(r) for r in conn.execute(_product_select(tables).where(p.c.sku.in_(part)))],
                                         columns=columns))
     found = pd.concat(found_parts, ignore_index=True) if found_parts else pd.DataFrame(columns=columns)
     found = _current_versions(found.astype({"sku": str})) if len(found) else found
@@ -60,13 +60,14 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
     wanted_set = set(wanted)
     exact = found[found["sku"].isin(wanted_set)]
     loose = found[~found["sku"].isin(wanted_set)]
-    missing = [s for s in wanted if s not in set(exact["sku"])]
+    exact_skus = set(exact["sku"])
+    missing = [s for s in wanted if s not in exact_skus]
     if missing:
         folded = list({s.casefold() for s in missing})
         extra = []
         for part in in_chunks(folded):
             query = _product_select(tables).where(sa.func.lower(sa.func.trim(p.c.sku)).in_(part))
-            extra.append(pd.DataFrame(conn.execute(query).all(), columns=columns))
+            extra.append(pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=columns))
         loose = pd.concat([loose, *extra], ignore_index=True).drop_duplicates(["sku", "entity_id", "link_id"])
     rows: list[dict] = []
     warnings = []

@@ -21,6 +21,12 @@ from nacento_pipeline.magento.schema import MagentoTables
 SHARED_PATH_COLUMNS = ("canonical", "value_id", "value")
 
 
+def _unindexed(column: sa.ColumnElement) -> sa.ColumnElement:
+    """`column + 0`: keeps planners without statistics (SQLite) off an index that matches nearly every row
+    (every gallery row has the media_gallery attribute), so the products' links drive the join."""
+    return column + 0
+
+
 def canonical_values(values: pd.Series) -> pd.Series:
     """Vectorised core.paths.canonical_of: trimmed, exactly one leading slash."""
     return "/" + values.astype(str).str.strip().str.lstrip("/")
@@ -39,7 +45,8 @@ class ChunkState:
 
 def _frame(rows: list, columns: Iterable[str]) -> pd.DataFrame:
     columns = list(columns)
-    return pd.DataFrame(rows, columns=columns) if rows else empty_frame(tuple(columns))
+    # Plain tuples: pandas probing SQLAlchemy Row objects for attributes costs more than the query.
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns) if rows else empty_frame(tuple(columns))
 
 
 def read_gallery(
@@ -58,7 +65,7 @@ def read_gallery(
                 val.c.position, val.c.disabled, meta.c.s3_etag,
             )
             .select_from(vte)
-            .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, mg.c.attribute_id == attrs.media_gallery))
+            .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, _unindexed(mg.c.attribute_id) == attrs.media_gallery))
             .outerjoin(
                 val,
                 sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0),
@@ -90,7 +97,7 @@ def read_roles(
     rows = []
     for part in in_chunks(sorted(link_to_entity)):
         query = sa.select(vc.c[tables.link], vc.c.attribute_id, vc.c.value).where(
-            vc.c.attribute_id.in_(list(code_of)), vc.c.store_id == 0, vc.c[tables.link].in_(part)
+            _unindexed(vc.c.attribute_id).in_(list(code_of)), vc.c.store_id == 0, vc.c[tables.link].in_(part)
         )
         rows.extend(conn.execute(query).all())
     frame = _frame(rows, ["link_id", "attribute_id", "value"])
@@ -102,10 +109,15 @@ def read_roles(
     return frame[list(ROLE_STATE_COLUMNS)].reset_index(drop=True)
 
 
-def read_shared_paths(conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, values: Iterable[str]) -> pd.DataFrame:
+def read_shared_paths(
+    conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, values: Iterable[str], *,
+    above_value_id: int | None = None,
+) -> pd.DataFrame:
     """Existing media_gallery rows for canonical values, looked up under BOTH variants (with/without slash).
 
     One row per canonical value (SHARED_PATH_COLUMNS): the canonical-form row if any, else the oldest.
+    Magento has no index on `value`, so this scans media_gallery, unless `above_value_id` limits the
+    search to rows inserted after that id (the writer's re-select of the rows it just inserted).
     """
     wanted = list(dict.fromkeys(values))
     if not wanted:
@@ -114,7 +126,11 @@ def read_shared_paths(conn: sa.Connection, tables: MagentoTables, attrs: Attribu
     mg = tables.media_gallery
     rows = []
     for part in in_chunks(variants):
-        query = sa.select(mg.c.value_id, mg.c.value).where(mg.c.attribute_id == attrs.media_gallery, mg.c.value.in_(part))
+        query = sa.select(mg.c.value_id, mg.c.value).where(
+            _unindexed(mg.c.attribute_id) == attrs.media_gallery, mg.c.value.in_(part)
+        )
+        if above_value_id is not None:
+            query = query.where(mg.c.value_id > above_value_id)
         rows.extend(conn.execute(query).all())
     frame = _frame(rows, ["value_id", "value"])
     if frame.empty:

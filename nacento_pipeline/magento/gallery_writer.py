@@ -41,8 +41,8 @@ from nacento_pipeline.magento.gallery_reader import ChunkState, read_chunk_state
 from nacento_pipeline.magento.schema import MagentoTables
 
 T = TypeVar("T")
-# Rows per CASE-based UPDATE: 7 bound parameters a row stays below SQLite's 32766 variables.
-CASE_ROWS = 2000
+# Rows per bulk UPDATE: 4 bound parameters a row stays below SQLite's 32766 variables.
+BULK_UPDATE_ROWS = 5000
 
 
 class ChunkWriteError(RuntimeError):
@@ -130,16 +130,44 @@ def _upsert(
     conn.execute(stmt, rows)
 
 
-def _case_update(conn: sa.Connection, table: sa.Table, key: str, rows: pd.DataFrame, columns: list[str]) -> None:
-    """UPDATE ... SET c = CASE key WHEN .. THEN .. END WHERE key IN (..): one statement per CASE_ROWS rows."""
-    for start in range(0, len(rows), CASE_ROWS):
-        part = rows.iloc[start:start + CASE_ROWS]
-        ids = part[key].astype(int).tolist()
-        values = {
-            column: sa.case(dict(zip(ids, part[column].tolist(), strict=True)), value=table.c[key])
-            for column in columns
-        }
-        conn.execute(sa.update(table).where(table.c[key].in_(ids)).values(values))
+def _bulk_update(
+    conn: sa.Connection, db: MagentoDatabase, table: sa.Table, key: str, rows: pd.DataFrame, columns: list[str]
+) -> None:
+    """Set `columns` of the rows identified by `key` from a literal row set joined on the key.
+
+    One statement per BULK_UPDATE_ROWS rows: MySQL/MariaDB `UPDATE t JOIN (SELECT .. UNION ALL ..) v`,
+    SQLite `UPDATE t SET .. FROM (VALUES ..) v`; other dialects a CASE expression. (A CASE on thousands of
+    keys is quadratic on MySQL; the join is not.)
+    """
+    quote = db.engine.dialect.identifier_preparer.quote
+    names = [key, *columns]
+    for start in range(0, len(rows), BULK_UPDATE_ROWS):
+        part = rows.iloc[start:start + BULK_UPDATE_ROWS]
+        params: dict[str, object] = {}
+        tuples = []
+        for i, values in enumerate(zip(*(part[n].tolist() for n in names), strict=True)):
+            keys = [f"p{i}_{j}" for j in range(len(names))]
+            params.update(zip(keys, values, strict=True))
+            tuples.append(keys)
+        target = quote(table.name)
+        if db.is_mysql:
+            first = ", ".join(f":{k} AS {quote(n)}" for k, n in zip(tuples[0], names, strict=True))
+            rest = "".join(" UNION ALL SELECT " + ", ".join(f":{k}" for k in ks) for ks in tuples[1:])
+            sets = ", ".join(f"t.{quote(c)} = v.{quote(c)}" for c in columns)
+            sql = (f"UPDATE {target} AS t JOIN (SELECT {first}{rest}) AS v ON t.{quote(key)} = v.{quote(key)} "
+                   f"SET {sets}")
+        elif db.dialect == "sqlite":
+            values_sql = ", ".join("(" + ", ".join(f":{k}" for k in ks) + ")" for ks in tuples)
+            sets = ", ".join(f"{quote(c)} = v.column{j + 2}" for j, c in enumerate(columns))
+            sql = f"UPDATE {target} SET {sets} FROM (VALUES {values_sql}) AS v WHERE {target}.{quote(key)} = v.column1"
+        else:
+            ids = part[key].astype(int).tolist()
+            values = {
+                c: sa.case(dict(zip(ids, part[c].tolist(), strict=True)), value=table.c[key]) for c in columns
+            }
+            conn.execute(sa.update(table).where(table.c[key].in_(ids)).values(values))
+            continue
+        conn.execute(sa.text(sql), params)
 
 
 def _pairs(frame: pd.DataFrame) -> list[tuple[int, int]]:
@@ -177,8 +205,9 @@ def write_chunk(
     )
     changed = writes[(writes["record_id"] > 0) & writes["meta_changed"]]
     if len(changed):
-        rows = changed[["record_id", "label", "position", "disabled"]].assign(disabled=changed["disabled"].astype(int))
-        _case_update(conn, t.media_gallery_value, "record_id", rows, ["label", "position", "disabled"])
+        rows = pd.DataFrame({"record_id": changed["record_id"].astype(int), "label": changed["label"].astype(str),
+                             "position": changed["position"].astype(int), "disabled": changed["disabled"].astype(int)})
+        _bulk_update(conn, db, t.media_gallery_value, "record_id", rows, ["label", "position", "disabled"])
     _write_roles(conn, db, t, attrs, delta.roles, link_of)
     _write_sync_state(conn, db, t, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
 
@@ -215,12 +244,15 @@ def _insert_value_rows(
         value_ids.update(zip(shared["canonical"], shared["value_id"].astype(int), strict=True))
         fresh = [v for v in need if v not in value_ids]
         if fresh:
+            # Under the writer lock our new rows get ids above the current maximum; re-selecting only there
+            # avoids a second scan of media_gallery (ids are still re-read, never assumed consecutive).
+            ceiling = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.c.value_id), 0))).scalar())
             conn.execute(
                 mg.insert(),
                 [{"attribute_id": attrs.media_gallery, "value": v, "media_type": "image", "disabled": 0} for v in fresh],
             )
             # Re-select: autoincrement ids are not assumed consecutive.
-            again = read_shared_paths(conn, t, attrs, fresh)
+            again = read_shared_paths(conn, t, attrs, fresh, above_value_id=ceiling)
             value_ids.update(zip(again["canonical"], again["value_id"].astype(int), strict=True))
             lost = [v for v in fresh if v not in value_ids]
             if lost:
@@ -272,19 +304,19 @@ def _write_sync_state(
     if ok.empty:
         return
     when = to_utc_naive(batch_time)
-    stored = state.sync_state.set_index("sku") if len(state.sync_state) else None
-    rows = []
-    for sku, entity_id, message in zip(ok["sku"], ok["entity_id"], ok["message"], strict=True):
-        if stored is not None and sku in stored.index:
-            before = stored.loc[sku]
-            same_time = (pd.isna(before["last_batch_time"]) and when is None) or (
-                when is not None and not pd.isna(before["last_batch_time"])
-                and to_utc_naive(before["last_batch_time"]) == when
-            )
-            if before["last_batch_key"] == batch_key and same_time:
-                continue
-        rows.append({"sku": sku, "entity_id": int(entity_id), "last_batch_key": batch_key, "last_batch_time": when,
-                     "last_status": "partial" if message else "ok", "last_run_id": run_id})
+    ok = ok[["sku", "entity_id", "message"]]
+    stored = state.sync_state
+    if len(stored):
+        stored = stored[["sku", "last_batch_key", "last_batch_time"]].drop_duplicates("sku")
+        ok = ok.merge(stored, on="sku", how="left")
+        stored_time = pd.to_datetime(ok["last_batch_time"])
+        same_time = stored_time.isna() if when is None else (stored_time == pd.Timestamp(when))
+        ok = ok[~((ok["last_batch_key"] == batch_key) & same_time)]
+    rows = [
+        {"sku": sku, "entity_id": int(entity_id), "last_batch_key": batch_key, "last_batch_time": when,
+         "last_status": "partial" if message else "ok", "last_run_id": run_id}
+        for sku, entity_id, message in zip(ok["sku"], ok["entity_id"], ok["message"], strict=True)
+    ]
     _upsert(conn, db, t.sku_sync_state, rows, ["sku"],
             ["entity_id", "last_batch_key", "last_batch_time", "last_status", "last_run_id"], touch="updated_at")
 
