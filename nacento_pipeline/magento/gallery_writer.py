@@ -50,7 +50,7 @@ class ChunkWriteError(RuntimeError):
 
     def __init__(self, skus: list[str], cause: BaseException) -> None:
         shown = ", ".join(skus[:5]) + (" ..." if len(skus) > 5 else "")
-        super().__init__(f"writing SKUs [{shown}] failed: {type(cause).__name__}: {cause}")
+        super().__init__(f"chunk [{shown}] failed, retried one SKU per transaction: {type(cause).__name__}: {cause}")
         self.skus = skus
 
 

@@ -17,6 +17,8 @@ LINK_COLUMNS = ("entity_id", "row_id")
 UInt = sa.Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql", "mariadb")
 USmallInt = sa.SmallInteger().with_variant(mysql.SMALLINT(unsigned=True), "mysql", "mariadb")
 SmallInt = sa.SmallInteger()
+# Microseconds kept: batch times are compared for staleness and equality (plain DATETIME would round them).
+PreciseDateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 class SchemaError(RuntimeError):
@@ -185,7 +187,7 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Column("sku", sa.String(64), primary_key=True),
         sa.Column("entity_id", UInt, nullable=True),
         sa.Column("last_batch_key", sa.String(255), nullable=True),
-        sa.Column("last_batch_time", sa.DateTime, nullable=True),  # naive UTC: the batch's drop time
+        sa.Column("last_batch_time", PreciseDateTime, nullable=True),  # naive UTC: the batch's drop time
         sa.Column("last_status", sa.String(16), nullable=True),
         sa.Column("last_run_id", sa.String(64), nullable=True),
         sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),

@@ -35,6 +35,8 @@ def test_mariadb_types_follow_magento(mysql_url):
     assert "primary key (`sku`)" in state and "`sku` varchar(64) not null" in state
     assert "unique key" in _create_ddl(engine, "mg_catalog_product_entity_varchar")
     assert "unique key" not in _create_ddl(engine, "mg_catalog_product_entity_media_gallery")
+    assert "datetime(6)" in state
+    assert sa.inspect(engine).has_table("mg_indexer_state") and sa.inspect(engine).has_table("mg_mview_state")
     engine.dispose()
 
 

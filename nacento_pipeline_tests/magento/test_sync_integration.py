@@ -13,7 +13,7 @@ from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS, create_demo_schema
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, rejection_frame
 
 A, B, C = "/a/b/a.jpg", "/a/b/b.jpg", "/a/b/c.jpg"
-T1 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+T1 = datetime(2026, 3, 1, 12, 0, 0, 654321, tzinfo=UTC)
 
 
 @pytest.fixture(params=[""], ids=["noprefix"])
@@ -91,7 +91,7 @@ def test_first_sync_then_resync_writes_nothing(db):
     with db.engine.connect() as conn:
         state = conn.execute(sa.select(db.tables.sku_sync_state).order_by("sku")).mappings().all()
     assert [(s["sku"], s["last_batch_key"], s["last_batch_time"]) for s in state] == [
-        ("S1", "media_1", datetime(2026, 3, 1, 12)), ("S2", "media_1", datetime(2026, 3, 1, 12))]
+        ("S1", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321)), ("S2", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321))]
 
     again = sync(db, rows)
     assert again.write_statements == 0
