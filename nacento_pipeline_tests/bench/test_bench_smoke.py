@@ -1,0 +1,50 @@
+"""The benchmark at tiny sizes, so bench/gallery_bench.py never rots: its figures must make sense."""
+
+from __future__ import annotations
+
+from bench.gallery_bench import main
+
+
+def _by(results: list[dict], scenario: str, engine: str = "ours") -> dict:
+    return next(r for r in results if r["scenario"] == scenario and r["engine"] == engine)
+
+
+def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
+    out = main(["--smoke", "--db-url", mysql_url, "--s3-endpoint", moto_endpoint, "--bucket", s3_bucket,
+                "--million-images", "1500"])
+    printed = capsys.readouterr().out
+    assert "| first sync" in printed and "| target" in printed
+    results = out["results"]
+    images = 60 * 3
+
+    first = _by(results, "first sync")
+    assert first["images"] == images and first["counts"] == {"inserted": images}
+    assert first["requests"]["HEAD"] == 0 and 0 < first["requests"]["LIST"] <= 16  # dense layout: 16 folders
+    assert first["gallery_rows"] > 0 and first["writes"] > 0
+
+    noop = _by(results, "no-op re-sync")
+    assert noop["writes"] == 0 and noop["gallery_rows"] == 0 and noop["bookkeeping_rows"] == 0
+    assert noop["counts"] == {"skipped_no_change": images}
+
+    changed = _by(results, "10% changed content")
+    n_changed = changed["counts"]["updated_value"]
+    assert 0 < n_changed < images / 5 and changed["counts"]["skipped_no_change"] == images - n_changed
+    meta = _by(results, "10% metadata only")
+    assert 0 < meta["counts"]["updated_meta"] < images / 5
+    assert changed["writes"] < first["writes"] and meta["writes"] < first["writes"]
+
+    base = _by(results, "first sync", "baseline")
+    assert base["images"] == 12 * 3 and base["counts"]["inserted"] == 36
+    assert base["requests"]["HEAD"] == 36  # one HEAD per image, the connector's way
+    assert base["statements"] > first["statements"]
+
+    tick = _by(results, "sensor tick")
+    assert tick["counts"]["objects_listed"] == 300 and tick["counts"]["registered"] == 1
+
+    million = _by(results, "1M-image batch")
+    assert million["images"] == 1500 and million["counts"] == {"inserted": 1500}
+    assert million["requests"]["HEAD"] == 0 and million["peak_rss_mb"] > 0
+
+    names = {t["name"]: t["met"] for t in out["targets"]}
+    assert names["no-op re-sync writes"] is True
+    assert names["10% changed content: writes proportional to the change"] is True
