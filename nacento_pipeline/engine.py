@@ -17,6 +17,7 @@ from nacento_pipeline.core.delta import (
     GalleryDelta,
     compute_delta,
     concat_deltas,
+    split_request,
     to_utc_naive,
 )
 from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
@@ -76,11 +77,9 @@ def plan_delta(
     """The delta the batch would write now (read-only): state read per chunk of SKUs, then core.delta."""
     request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force)
     attrs = db.attribute_ids()
-    skus = request.skus
     parts: list[GalleryDelta] = []
     with db.engine.connect() as conn:
-        for start in range(0, len(skus), max(1, chunk_size)):
-            sub = request.for_skus(skus[start:start + chunk_size])
+        for sub in split_request(request, chunk_size):
             state = read_chunk_state(conn, db.tables, attrs, sub.skus)
             delta = compute_delta(
                 sub.images, state.products, state.gallery, state.roles, sub.etags,

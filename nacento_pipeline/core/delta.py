@@ -94,6 +94,50 @@ class DeltaRequest:
         )
 
 
+def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
+    """The request cut into chunks of `chunk_size` SKUs, each with only its own rows and ETags.
+
+    One pass over each frame (group by chunk number), so splitting stays linear in the batch size.
+    """
+    skus = request.skus
+    size = max(1, int(chunk_size))
+    if len(skus) <= size:
+        return [request] if skus else []
+    chunk_of = {sku: i // size for i, sku in enumerate(skus)}
+    count = (len(skus) + size - 1) // size
+
+    def groups(frame: pd.DataFrame | None) -> list[pd.DataFrame | None]:
+        if frame is None:
+            return [None] * count
+        numbers = frame["sku"].map(chunk_of)
+        found = {int(k): g for k, g in frame.groupby(numbers, sort=False)} if len(frame) else {}
+        return [found.get(i, frame.iloc[0:0]) for i in range(count)]
+
+    images = groups(request.images)
+    payload = groups(request.payload_values)
+    rejections = groups(request.rejections)
+    wanted = request.images[["sku", "value"]].assign(_chunk=request.images["sku"].map(chunk_of))
+    wanted = wanted[["_chunk", "value"]].drop_duplicates()
+    etags = request.etags.drop_duplicates("value", keep="last").merge(wanted, on="value", how="inner")
+    etag_groups = {int(k): g.drop(columns="_chunk") for k, g in etags.groupby("_chunk", sort=False)}
+    empty_etags = request.etags.iloc[0:0]
+    invalid = request.invalid_skus
+    parts = []
+    for i in range(count):
+        members = skus[i * size:(i + 1) * size]
+        parts.append(
+            replace(
+                request,
+                images=images[i],
+                payload_values=payload[i],
+                rejections=rejections[i],
+                etags=etag_groups.get(i, empty_etags),
+                invalid_skus=frozenset(invalid.intersection(members)),
+            )
+        )
+    return parts
+
+
 @dataclass(frozen=True)
 class GalleryDelta:
     """The plan: items (DELTA_COLUMNS), role changes (ROLE_COLUMNS), per-SKU results (SKU_RESULT_COLUMNS)."""

@@ -9,7 +9,7 @@ are read first, inserted, then re-selected by their natural columns.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -23,6 +23,7 @@ from nacento_pipeline.core.delta import (
     GalleryDelta,
     compute_delta,
     concat_deltas,
+    split_request,
     summarize,
     to_utc_naive,
 )
@@ -392,15 +393,14 @@ def sync_request(
     started = time.perf_counter()
     total_before, writes_before = db.statements()
     attrs = db.attribute_ids()
-    skus = request.skus
     written: list[GalleryDelta] = []
     errors: list[str] = []
     retries = 0
     chunks = 0
     with db.writer_lock(lock_timeout):
-        for chunk in _chunks(skus, chunk_size):
+        for sub in split_request(request, chunk_size):
+            chunk = sub.skus
             chunks += 1
-            sub = request.for_skus(chunk)
             try:
                 delta, tries = _with_retry(
                     lambda sub=sub: sync_batch_chunk(db, attrs, sub, batch_key=batch_key, batch_time=batch_time,
@@ -413,7 +413,7 @@ def sync_request(
             except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
                 errors.append(str(ChunkWriteError(chunk, exc)))
             for sku in chunk:
-                one = request.for_skus([sku])
+                one = sub.for_skus([sku])
                 try:
                     delta, tries = _with_retry(
                         lambda one=one: sync_batch_chunk(db, attrs, one, batch_key=batch_key, batch_time=batch_time,
@@ -425,7 +425,7 @@ def sync_request(
                 except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
                     message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
                     errors.append(f"SKU {sku!r}: {message}")
-                    written.append(_failed_sku_delta(request, sku, message))
+                    written.append(_failed_sku_delta(sub, sku, message))
     result_delta = concat_deltas(written, request)
     total_after, writes_after = db.statements()
     drift = {}
@@ -447,10 +447,3 @@ def apply_delta(
         raise ValueError("apply_delta needs a delta built by compute_delta (it carries the batch request)")
     return sync_request(db, delta.request, chunk_size=chunk_size, batch_key=batch_key, batch_time=batch_time,
                         run_id=run_id, planned=delta)
-
-
-def _chunks(skus: Iterable[str], size: int) -> list[list[str]]:
-    skus = list(skus)
-    size = max(1, int(size))
-    return [skus[i:i + size] for i in range(0, len(skus), size)]
-

@@ -229,3 +229,17 @@ def test_retriable_classification_follows_the_error_chain(message, expected):
             raise ValueError("chunk failed") from inner
     except ValueError as exc:
         assert is_retriable(exc) is expected
+
+
+def test_split_request_gives_each_chunk_only_its_rows_and_etags():
+    from nacento_pipeline.core.delta import split_request
+
+    images = image_frame([(f"S{i}", f"/v/{i}.jpg") for i in range(5)] + [("S0", "/v/shared.jpg"), ("S4", "/v/shared.jpg")])
+    d = delta(images, products={f"S{i}": 10 + i for i in range(5)},
+              rejections=rejection_frame([("S9", "label", "too long")]), invalid_skus={"S3"})
+    parts = split_request(d.request, 2)
+    assert [p.skus for p in parts] == [["S0", "S1"], ["S2", "S3"], ["S4", "S9"]]
+    assert sorted(parts[0].etags["value"]) == ["/v/0.jpg", "/v/1.jpg", "/v/shared.jpg"]
+    assert sorted(parts[2].etags["value"]) == ["/v/4.jpg", "/v/shared.jpg"]
+    assert parts[1].invalid_skus == frozenset({"S3"}) and parts[0].invalid_skus == frozenset()
+    assert sum(len(p.images) for p in parts) == len(images)
