@@ -89,7 +89,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     batch = drop_sample_batch(_store(settings), settings.drop_prefix, generation=0)
     print(f"dropped  batch {batch.batch_key}: {', '.join(k.rsplit('/', 1)[-1] for k in batch.keys)}")
     with _instance(settings) as instance:
-        outcome = tick_and_run(build_definitions(settings), instance)
+        outcome = tick_and_run(build_definitions(settings), instance, log_level="WARNING")
         failed = _print_tick(outcome, settings)
     print()
     print("Next: `make dev` (or DAGSTER_HOME=var/dagster_home dagster dev) and open http://127.0.0.1:3000;")
@@ -115,7 +115,7 @@ def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
     from nacento_pipeline.local_runner import tick_and_run
 
     with _instance(settings) as instance:
-        outcome = tick_and_run(build_definitions(settings), instance)
+        outcome = tick_and_run(build_definitions(settings), instance, log_level="WARNING")
         return 1 if _print_tick(outcome, settings) else 0
 
 

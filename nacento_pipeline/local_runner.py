@@ -22,7 +22,7 @@ class TickOutcome:
 
 
 def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None,
-                 raise_on_error: bool = False) -> TickOutcome:
+                 raise_on_error: bool = False, log_level: str = "DEBUG") -> TickOutcome:
     sensor = defs.resolve_sensor_def(DROP_SENSOR)
     with dg.build_sensor_context(instance=instance, definitions=defs, sensor_name=DROP_SENSOR, cursor=cursor,
                                  resources=dict(defs.resources or {})) as context:
@@ -48,7 +48,8 @@ def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str
             tags["dagster/run_key"] = request.run_key
         results.append(
             job.execute_in_process(
-                instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=raise_on_error
+                instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=raise_on_error,
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
         )
     skip = result.skip_reason.skip_message if result.skip_reason else None

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 MYSQL_SERVER_URL = os.environ.get("NACENTO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
-POSTGRES_SERVER_URL = os.environ.get("NACENTO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+POSTGRES_SERVER_URL = os.environ.get("NACENTO_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 
 
 def _unreachable(what: str, exc: Exception) -> None:

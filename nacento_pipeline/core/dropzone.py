@@ -9,6 +9,7 @@ match `[A-Za-z0-9._-]{1,128}`. The type is the part before the first `_`, the co
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -204,13 +205,25 @@ def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
     )
 
 
+def content_fingerprint(drop: BatchDrop) -> str:
+    """12 hex characters over the OK file's ETag and every bunch's name and ETag.
+
+    An empty OK file always has the same ETag, so the OK ETag alone cannot tell two drops of one batch key
+    apart: a re-drop with changed bunch files must be a new version and a new run.
+    """
+    digest = hashlib.sha256(drop.ok_etag.encode())
+    for key, etag in zip(drop.bunch_keys, drop.bunch_etags, strict=True):
+        digest.update(b"\0" + key.rsplit("/", 1)[-1].encode() + b"\0" + etag.encode())
+    return digest.hexdigest()[:12]
+
+
 def archive_version(drop: BatchDrop) -> str:
-    """A folder name for this version of the batch that sorts by time: `20261122T153000Z-<etag[:12]>`."""
+    """A folder name for this version of the batch that sorts by time: `20261122T153000Z-<fingerprint>`."""
     when = drop.ok_last_modified or _EPOCH
     when = when.astimezone(UTC) if when.tzinfo else when
-    return f"{when:%Y%m%dT%H%M%SZ}-{drop.ok_etag[:12]}"
+    return f"{when:%Y%m%dT%H%M%SZ}-{content_fingerprint(drop)}"
 
 
 def run_key(drop: BatchDrop) -> str:
-    """Dagster run key: a batch whose OK file changes (new ETag) is a new run."""
-    return f"{drop.batch_key}:{drop.ok_etag}"
+    """Dagster run key: batch key, OK-file ETag and content fingerprint; a changed drop is a new run."""
+    return f"{drop.batch_key}:{drop.ok_etag}:{content_fingerprint(drop)}"

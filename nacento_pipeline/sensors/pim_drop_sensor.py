@@ -63,8 +63,8 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Watches the drop prefix for OK files. Each complete, valid batch is archived, added as a "
-        "`pim_batches` partition and run once (run key = batch key + OK-file ETag). Invalid drops are moved "
-        "to the rejected prefix with a report."
+        "`pim_batches` partition and run once (run key = batch key + OK-file ETag + bunch fingerprint). Invalid "
+        "drops are moved to the rejected prefix with a report."
     ),
 )
 def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource) -> dg.SensorResult:

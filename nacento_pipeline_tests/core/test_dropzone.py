@@ -13,6 +13,7 @@ from nacento_pipeline.core.dropzone import (
     InvalidName,
     apply_ok_listing,
     archive_version,
+    content_fingerprint,
     parse_drop_name,
     run_key,
     scan_drop,
@@ -123,8 +124,14 @@ def test_ok_listing_naming_a_missing_file_is_invalid() -> None:
 
 def test_archive_version_and_run_key() -> None:
     drop = complete_drop()
-    assert archive_version(drop) == "20261122T153005Z-0123456789ab"
-    assert run_key(drop) == "media_a:0123456789abcdef"
+    fingerprint = content_fingerprint(drop)
+    assert len(fingerprint) == 12
+    assert archive_version(drop) == f"20261122T153005Z-{fingerprint}"
+    assert run_key(drop) == f"media_a:0123456789abcdef:{fingerprint}"
+    # same (empty) OK file, a bunch with new content: a new version and a new run
+    changed = BatchDrop(**{**drop.__dict__, "bunch_etags": ("other",) + drop.bunch_etags[1:]})
+    assert run_key(changed) != run_key(drop)
+    assert archive_version(changed) != archive_version(drop)
     later = BatchDrop(**{**drop.__dict__, "ok_last_modified": WHEN + timedelta(hours=1)})
     assert archive_version(later) > archive_version(drop)
     local = BatchDrop(**{**drop.__dict__, "ok_last_modified": datetime(2026, 11, 22, 17, 30, 5,

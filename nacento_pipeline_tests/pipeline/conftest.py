@@ -66,6 +66,7 @@ class Pipeline:
 
 
 def _make(tmp_path: Path, settings: Settings) -> Pipeline:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
     create_demo_schema(db.engine, settings.table_prefix)
     seed_demo_products(db.engine, list(DEMO_SKUS), settings.table_prefix)

@@ -29,7 +29,7 @@ def test_complete_batch_becomes_partition_and_one_run(s3_mariadb_pipeline, insta
     assert [r.partition_key for r in result.run_requests] == [batch.batch_key]
     request = result.run_requests[0]
     ok_etag = request.tags[TAG_OK_ETAG]
-    assert request.run_key == f"{batch.batch_key}:{ok_etag}"
+    assert request.run_key.startswith(f"{batch.batch_key}:{ok_etag}:")
     [add] = result.dynamic_partitions_requests
     assert list(add.partition_keys) == [batch.batch_key]
     # archived immutably with a manifest, drop prefix cleaned up
@@ -95,3 +95,20 @@ def test_invalid_batches_are_moved_aside_with_a_report(s3_mariadb_pipeline, inst
     assert any(k.endswith("import-media_binary_01.csv") for k in rejected)
     report = json.loads(p.store.get(next(k for k in reports if "/media_listed/" in k)))
     assert "import-media_listed_02.csv" in report["reason"]
+
+
+def test_changed_redrop_of_a_batch_is_a_new_run(s3_mariadb_pipeline, instance):
+    p = s3_mariadb_pipeline
+    drop = p.settings.drop_prefix
+    p.store.put(f"{drop}import-media_same_01.csv", b"sku,file_path\nNAC-1001,/n/a/nac-1001-front.png\n")
+    p.store.put(f"{drop}import-media_same.ok", b"")
+    first = _tick(p, instance)
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_same"])
+    p.store.put(f"{drop}import-media_same_01.csv", b"sku,file_path\nNAC-1001,/n/a/nac-1001-back.png\n")
+    p.store.put(f"{drop}import-media_same.ok", b"")  # same empty OK file, same OK ETag
+    second = _tick(p, instance, cursor=first.cursor)
+    assert [r.partition_key for r in second.run_requests] == ["media_same"]
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+    assert second.dynamic_partitions_requests == []  # the partition exists already
+    versions = {k.split("/")[2] for k in _keys(p.store, f"{p.settings.archive_prefix}media_same/")}
+    assert len(versions) == 2
