@@ -63,6 +63,17 @@ def parse_thresholds(name: str, raw: str) -> dict[str, float]:
     return result
 
 
+def parse_pairs(name: str, raw: str) -> dict[str, str]:
+    """Parse `key=value,other=value`."""
+    result: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{name}: {part!r} is not of the form key=value")
+        result[key.strip()] = value.strip()
+    return result
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with the embedded defaults."""
@@ -97,6 +108,9 @@ class Settings:
     indexers: tuple[str, ...] = DEFAULT_INDEXERS
     reindex_trigger: str = "changelog"
     reindex_command: str = "bin/magento indexer:reindex {indexers}"
+    reindex_partial_command: str | None = None  # with {entity_ids}: partial reindex by command, else changelog
+    reindex_purposes: tuple[str, ...] = ()  # purpose chain by name; () = the default chain
+    indexer_views: Mapping[str, str] = field(default_factory=dict)  # indexer -> mview view id, when they differ
     reindex_timeout_seconds: int = 3600
     default_threshold: float = 0.2
     thresholds: Mapping[str, float] = field(default_factory=dict)
@@ -136,6 +150,12 @@ class Settings:
                 f"NACENTO_UNKNOWN_SKU_SEVERITY={self.unknown_sku_severity!r}: "
                 f"expected one of {UNKNOWN_SKU_SEVERITIES}"
             )
+        if self.reindex_purposes:
+            from nacento_pipeline.core.reindex import PURPOSES
+
+            unknown = [name for name in self.reindex_purposes if name not in PURPOSES]
+            if unknown:
+                raise ConfigError(f"NACENTO_REINDEX_PURPOSES: unknown purpose(s) {unknown}; known: {sorted(PURPOSES)}")
         prefixes = {self.drop_prefix, self.archive_prefix, self.rejected_prefix}
         if len(prefixes) != 3 or "" in prefixes:
             raise ConfigError("drop, archive and rejected prefixes must be distinct and non-empty")
@@ -195,6 +215,12 @@ class Settings:
             kwargs["reindex_trigger"] = v.strip().lower()
         if (v := get("NACENTO_REINDEX_COMMAND")) is not None:
             kwargs["reindex_command"] = v
+        if (v := get("NACENTO_REINDEX_PARTIAL_COMMAND")) is not None:
+            kwargs["reindex_partial_command"] = v
+        if (v := get("NACENTO_REINDEX_PURPOSES")) is not None:
+            kwargs["reindex_purposes"] = tuple(filter(None, (p.strip() for p in v.split(","))))
+        if (v := get("NACENTO_INDEXER_VIEWS")) is not None:
+            kwargs["indexer_views"] = parse_pairs("NACENTO_INDEXER_VIEWS", v)
         if (v := get("NACENTO_REINDEX_TIMEOUT_SECONDS")) is not None:
             kwargs["reindex_timeout_seconds"] = _int("NACENTO_REINDEX_TIMEOUT_SECONDS", v, minimum=1)
         if (v := get("NACENTO_REINDEX_THRESHOLD")) is not None:

@@ -9,6 +9,8 @@ pim_batch_job = dg.define_asset_job(
     name=BATCH_JOB,
     selection=dg.AssetSelection.groups(BATCH_GROUP),
     partitions_def=pim_batches,
+    # The five steps form a chain: one process per run starts them ~5 s sooner each than one per step.
+    executor_def=dg.in_process_executor,
     description="Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch.",
 )
 
@@ -16,5 +18,6 @@ gallery_audit_job = dg.define_asset_job(
     name=AUDIT_JOB,
     selection=dg.AssetSelection.groups(AUDIT_GROUP),
     partitions_def=gallery_audit_days,
+    executor_def=dg.in_process_executor,
     description="Reconcile Magento galleries with storage for the whole catalog.",
 )

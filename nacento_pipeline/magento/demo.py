@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
+from nacento_pipeline.magento.indexers import create_indexer_tables
 from nacento_pipeline.magento.schema import build_tables
 
 PRODUCT_ENTITY_TYPE_ID = 4
@@ -43,11 +44,9 @@ def create_demo_schema(engine: sa.Engine, prefix: str = "", *, link: str = "enti
                     for code, aid in DEMO_ATTRIBUTE_IDS.items()
                 ],
             )
-    try:
-        from nacento_pipeline.magento.indexers import create_indexer_tables
-    except ImportError:  # the indexer module is built separately; the gallery schema works without it
-        return
-    create_indexer_tables(engine, prefix)
+    # Magento-style changelog triggers on the subscribed tables, so role writes reach the changelogs as in a
+    # real store and the reindex trigger must not duplicate them.
+    create_indexer_tables(engine, prefix, with_triggers=True)
 
 
 def seed_demo_products(engine: sa.Engine, skus: Iterable[str], prefix: str = "") -> dict[str, int]:

@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline.core.reindex import DEFAULT_VIEW_MAP, IndexerState, ReindexDecision, decide_reindex
+from nacento_pipeline.core.reindex import (
+    DEFAULT_PURPOSES,
+    DEFAULT_VIEW_MAP,
+    IndexerState,
+    ReindexDecision,
+    build_purposes,
+    decide_reindex,
+)
 
 DEFAULT_VIEWS = ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat", "catalogrule_product")
 CHANGELOG_CHUNK = 1000  # Magento's mview applies changelogs in chunks of 1,000 ids too
@@ -251,10 +258,12 @@ def decide_from_database(
 ) -> list[ReindexDecision]:
     """Read the configured indexers' states and the catalog size, then run the purpose chain."""
     prefix = settings.table_prefix if prefix is None else prefix
-    states = read_indexer_states(engine, prefix, settings.indexers, view_map)
+    views = view_map if view_map is not None else {**DEFAULT_VIEW_MAP, **settings.indexer_views}
+    states = read_indexer_states(engine, prefix, settings.indexers, views)
+    purposes = build_purposes(settings.reindex_purposes) if settings.reindex_purposes else DEFAULT_PURPOSES
     return decide_reindex(
         changed_entity_ids, states, catalog_size(engine, prefix), settings.threshold_for,
-        default_threshold=settings.default_threshold,
+        purposes=purposes, default_threshold=settings.default_threshold,
     )
 
 

@@ -431,5 +431,6 @@ def make_trigger(settings: Settings, engine: sa.Engine | None, prefix: str | Non
         return ChangelogTrigger(engine, prefix)
     if kind == "command":
         changelog = ChangelogTrigger(engine, prefix) if engine is not None else None
-        return CommandTrigger(settings.reindex_command, settings.reindex_timeout_seconds, changelog=changelog)
+        return CommandTrigger(settings.reindex_command, settings.reindex_timeout_seconds,
+                              partial_template=settings.reindex_partial_command, changelog=changelog)
     raise ReindexTriggerError(f"unknown reindex trigger {kind!r}; expected changelog, command or dry-run")

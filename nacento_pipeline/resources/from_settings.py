@@ -43,5 +43,8 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             default_threshold=settings.default_threshold,
             thresholds=dict(settings.thresholds),
             purge_image_cache=settings.purge_image_cache,
+            partial_command=settings.reindex_partial_command,
+            purposes=list(settings.reindex_purposes),
+            indexer_views=dict(settings.indexer_views),
         ),
     }

@@ -17,6 +17,9 @@ class ReindexResource(dg.ConfigurableResource):
     default_threshold: float = 0.2
     thresholds: dict[str, float] = {}
     purge_image_cache: bool = False
+    partial_command: str | None = None
+    purposes: list[str] = []
+    indexer_views: dict[str, str] = {}
 
     def settings(self, base: Settings | None = None) -> Settings:
         """These fields as the typed Settings the core and adapters take."""
@@ -28,4 +31,7 @@ class ReindexResource(dg.ConfigurableResource):
             default_threshold=self.default_threshold,
             thresholds=dict(self.thresholds),
             purge_image_cache=self.purge_image_cache,
+            reindex_partial_command=self.partial_command,
+            reindex_purposes=tuple(self.purposes),
+            indexer_views=dict(self.indexer_views),
         ).validate()

@@ -77,15 +77,27 @@ def _make(tmp_path: Path, settings: Settings) -> Pipeline:
 
 
 @pytest.fixture
-def s3_mariadb_pipeline(tmp_path, mysql_url, moto_endpoint, s3_bucket) -> Iterator[Pipeline]:
+def s3_mariadb_factory(tmp_path, mysql_database_factory, moto_endpoint, s3_bucket) -> Iterator:
+    """Pipelines of the production shape (MariaDB + moto S3), with settings overrides."""
+    made: list[Pipeline] = []
+
+    def make(**overrides) -> Pipeline:
+        settings = Settings(
+            var_dir=tmp_path / f"var{len(made)}", magento_db_url=mysql_database_factory(), s3_bucket=s3_bucket,
+            s3_endpoint_url=moto_endpoint, s3_region="us-east-1",
+        ).with_overrides(**overrides).validate()
+        made.append(_make(tmp_path, settings))
+        return made[-1]
+
+    yield make
+    for pipeline in made:
+        pipeline.db.dispose()
+
+
+@pytest.fixture
+def s3_mariadb_pipeline(s3_mariadb_factory) -> Pipeline:
     """The production shape: MariaDB as Magento's database, a moto S3 server as the bucket."""
-    settings = Settings(
-        var_dir=tmp_path / "var", magento_db_url=mysql_url, s3_bucket=s3_bucket,
-        s3_endpoint_url=moto_endpoint, s3_region="us-east-1",
-    ).validate()
-    pipeline = _make(tmp_path, settings)
-    yield pipeline
-    pipeline.db.dispose()
+    return s3_mariadb_factory()
 
 
 @pytest.fixture

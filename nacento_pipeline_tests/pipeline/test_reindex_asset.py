@@ -1,0 +1,77 @@
+"""reindex_decision in a run on MariaDB: partial -> changelog rows, full -> invalidated, cache purge, run tag."""
+
+import sqlalchemy as sa
+
+from nacento_pipeline.constants import TAG_REINDEX
+from nacento_pipeline.demo_data import drop_sample_batch, put_demo_images
+from nacento_pipeline.local_runner import tick_and_run
+from nacento_pipeline.magento.indexers import IndexerTables
+
+
+def _reindex_meta(result):
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if mat.asset_key.to_user_string() == "reindex_decision":
+            return {k: v.value for k, v in mat.metadata.items()}
+    raise AssertionError("no reindex_decision materialization")
+
+
+def _changelog_ids(p, view):
+    table = IndexerTables(p.settings.table_prefix).changelog(view)
+    with p.db.engine.connect() as conn:
+        return sorted(conn.execute(sa.select(table.c.entity_id)).scalars())
+
+
+def _status(p):
+    t = IndexerTables(p.settings.table_prefix).indexer_state
+    with p.db.engine.connect() as conn:
+        return dict(conn.execute(sa.select(t.c.indexer_id, t.c.status)).all())
+
+
+def test_small_delta_goes_to_the_changelogs(s3_mariadb_factory, instance):
+    p = s3_mariadb_factory(default_threshold=1000.0)  # 12 changed products <= 1000: partial
+    drop_sample_batch(p.store, p.settings.drop_prefix)
+    [result] = tick_and_run(p.defs, instance).results
+    meta = _reindex_meta(result)
+    assert meta["partial"] == 3 and meta["full"] == 0
+    assert "| catalog_product_attribute | partial | threshold |" in meta["decisions"]
+    with p.db.engine.connect() as conn:
+        product_ids = sorted(conn.execute(sa.select(p.db.tables.product.c.entity_id)).scalars())
+    for view in ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat"):
+        assert sorted(set(_changelog_ids(p, view))) == product_ids  # every changed product is pending
+    # The demo schema has Magento's varchar triggers: the 4 role rows of each product already put it in these
+    # changelogs (4 rows each), so the pipeline added nothing on top.
+    assert len(_changelog_ids(p, "catalog_product_attribute")) == 4 * 12
+    assert len(_changelog_ids(p, "catalogsearch_fulltext")) == 4 * 12
+    assert set(_status(p).values()) == {"valid"}
+    assert instance.get_run_by_id(result.run_id).tags[TAG_REINDEX] == "partial"
+
+
+def test_large_delta_invalidates_and_purges_resized_images(s3_mariadb_factory, instance):
+    p = s3_mariadb_factory(default_threshold=0.1, purge_image_cache=True)  # 10% of 12 products: full
+    drop_sample_batch(p.store, p.settings.drop_prefix)
+    tick_and_run(p.defs, instance)
+    cache = p.settings.media_cache_prefix
+    p.store.put(f"{cache}0123abcd/n/a/nac-1001-front.png", b"resized")
+    p.store.put(f"{cache}0123abcd/n/a/nac-1003-front.png", b"resized, unchanged image")
+    put_demo_images(p.store, p.settings.media_prefix, generation=1)  # new content for NAC-1001/1002 fronts
+    drop_sample_batch(p.store, p.settings.drop_prefix, generation=1)
+    [result] = tick_and_run(p.defs, instance).results
+    meta = _reindex_meta(result)
+    assert meta["full"] == 3
+    assert meta["cache_purged"] == 1
+    assert _status(p) == {"catalog_product_attribute": "invalid", "catalogsearch_fulltext": "invalid",
+                          "catalog_product_flat": "invalid", "catalogrule_product": "valid"}
+    left = [o.key for o in p.store.list(cache)]
+    assert left == [f"{cache}0123abcd/n/a/nac-1003-front.png"]
+    assert instance.get_run_by_id(result.run_id).tags[TAG_REINDEX] == "full"
+
+
+def test_dry_run_trigger_decides_but_touches_nothing(s3_mariadb_factory, instance):
+    p = s3_mariadb_factory(reindex_trigger="dry-run")
+    drop_sample_batch(p.store, p.settings.drop_prefix)
+    [result] = tick_and_run(p.defs, instance).results
+    meta = _reindex_meta(result)
+    assert meta["trigger"] == "dry-run" and meta["full"] == 3
+    assert set(_status(p).values()) == {"valid"}
+    assert len(_changelog_ids(p, "catalogsearch_fulltext")) == 4 * 12  # what Magento's own triggers wrote
