@@ -50,7 +50,8 @@ def _etag_frame(etags: object) -> pd.DataFrame:
 
 
 def build_request(
-    batch: BatchLike, etags: object, *, mode: str, batch_time: datetime | None = None, force: bool = False
+    batch: BatchLike, etags: object, *, mode: str, batch_time: datetime | None = None, force: bool = False,
+    batch_key: str | None = None,
 ) -> DeltaRequest:
     return DeltaRequest(
         images=batch.images,
@@ -61,6 +62,7 @@ def build_request(
         batch_time=to_utc_naive(batch_time),
         force=force,
         rejections=getattr(batch, "rejections", None),
+        batch_key=batch_key,
     )
 
 
@@ -73,9 +75,14 @@ def plan_delta(
     batch_time: datetime | None = None,
     force: bool = False,
     chunk_size: int = 500,
+    batch_key: str | None = None,
 ) -> GalleryDelta:
-    """The delta the batch would write now (read-only): state read per chunk of SKUs, then core.delta."""
-    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force)
+    """The delta the batch would write now (read-only): state read per chunk of SKUs, then core.delta.
+
+    Pass `batch_key` so that a batch tied on drop time with the last applied one is judged as the write
+    will judge it (without it, ties are never stale).
+    """
+    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key)
     attrs = db.attribute_ids()
     parts: list[GalleryDelta] = []
     with db.engine.connect() as conn:
@@ -85,6 +92,7 @@ def plan_delta(
                 sub.images, state.products, state.gallery, state.roles, sub.etags,
                 invalid_skus=sub.invalid_skus, payload_values=sub.payload_values, mode=sub.mode,
                 batch_time=sub.batch_time, sync_state=state.sync_state, force=sub.force, rejections=sub.rejections,
+                batch_key=sub.batch_key,
             )
             if len(state.warnings):
                 warnings = pd.concat([delta.warnings, state.warnings], ignore_index=True)
@@ -109,5 +117,5 @@ def write_gallery(
     force: bool = False,
 ) -> WriteResult:
     """Write the batch: writer lock held, each chunk re-read, its delta recomputed and written in one transaction."""
-    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force)
+    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key)
     return sync_request(db, request, chunk_size=chunk_size, batch_key=batch_key, batch_time=batch_time, run_id=run_id)

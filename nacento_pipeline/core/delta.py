@@ -72,6 +72,7 @@ class DeltaRequest:
     batch_time: datetime | None = None
     force: bool = False
     rejections: pd.DataFrame | None = None
+    batch_key: str | None = None  # breaks ties between batches of the same drop time (see is_stale_batch)
 
     @property
     def skus(self) -> list[str]:
@@ -214,6 +215,30 @@ def to_utc_naive(value: object) -> datetime | None:
     return ts.to_pydatetime()
 
 
+def is_stale_batch(
+    last_time: datetime | None, last_key: str | None, batch_time: datetime | None, batch_key: str | None
+) -> bool:
+    """The stale-batch rule: is a batch (batch_time, batch_key) older than the last one applied to a SKU?
+
+    Batches are ordered by drop time, then by batch key (plain string order) because S3's LastModified has
+    1-second resolution and two batches dropped in the same second tie. So the outcome does not depend on
+    which of the two runs first: the greater key wins. The same key at the same time is a re-run, never
+    stale. Unknown times (either side) or, on a tie, an unknown key are never stale.
+    """
+    if last_time is None or batch_time is None:
+        return False
+    if last_time != batch_time:
+        return last_time > batch_time
+    return bool(last_key) and batch_key is not None and str(last_key) > batch_key
+
+
+def normalize_etag(values: pd.Series) -> pd.Series:
+    """ETags compared and stored without blanks, a weak `W/` prefix or quotes; multipart ETags ("...-N")
+    stay opaque strings."""
+    text = _str(values).str.strip()
+    return text.str.replace(r"^W/", "", regex=True).str.strip('"')
+
+
 def map_positions(images: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
     """Payload positions mapped onto Magento's UNSIGNED column.
 
@@ -249,8 +274,12 @@ def compute_delta(
     sync_state: pd.DataFrame | None = None,
     force: bool = False,
     rejections: pd.DataFrame | None = None,
+    batch_key: str | None = None,
 ) -> GalleryDelta:
-    """The delta of a batch (or a chunk of it) against the current state of its products."""
+    """The delta of a batch (or a chunk of it) against the current state of its products.
+
+    `batch_time`/`batch_key` against `sync_state` decide staleness (see `is_stale_batch`); `force` replays.
+    """
     if mode not in SYNC_MODES:
         raise ValueError(f"mode={mode!r}: expected one of {SYNC_MODES}")
     request = DeltaRequest(
@@ -262,6 +291,7 @@ def compute_delta(
         batch_time=to_utc_naive(batch_time),
         force=force,
         rejections=rejections,
+        batch_key=batch_key,
     )
     return _Delta(request, products, gallery, roles, sync_state).compute()
 
@@ -396,7 +426,13 @@ class _Delta:
             last["last_batch_time"] = pd.to_datetime(last["last_batch_time"].map(to_utc_naive))
             last = last.drop_duplicates("sku", keep="last")
             img = img.merge(last, on="sku", how="left")
-            later = img["last_batch_time"].notna() & (img["last_batch_time"] > pd.Timestamp(self.request.batch_time))
+            batch_time = pd.Timestamp(self.request.batch_time)
+            known = img["last_batch_time"].notna()
+            later = known & (img["last_batch_time"] > batch_time)
+            if self.request.batch_key is not None:  # same drop time: the greater batch key wins (is_stale_batch)
+                last_key = _str(img["last_batch_key"])
+                later |= known & (img["last_batch_time"] == batch_time) & (last_key != "") & (
+                    last_key > self.request.batch_key)
             img["stale"] = later & (img["error"] == "")
             img.loc[img["stale"], "stale_reason"] = (
                 "stale: batch " + _str(img.loc[img["stale"], "last_batch_key"]) + " of "
@@ -407,6 +443,7 @@ class _Delta:
 
         etags = self.request.etags[["value", "exists", "etag"]].copy()
         etags["value"] = _str(etags["value"])
+        etags["etag"] = normalize_etag(etags["etag"])
         etags = etags.drop_duplicates("value", keep="last")
         img = img.merge(etags, on="value", how="left")
         img["exists"] = _bool(img["exists"])
@@ -426,7 +463,7 @@ class _Delta:
                 "cur_label": g["label"].astype(object),
                 "cur_position": g["position"].astype(object),
                 "cur_disabled": g["disabled"].astype(object),
-                "stored_etag": _str(g["stored_etag"]),
+                "stored_etag": normalize_etag(g["stored_etag"]),
             }
         )
         g = g[g["entity_id"].isin(entity_ids)]
@@ -497,7 +534,8 @@ class _Delta:
             | (cur_position.fillna(-1).astype("int64") != v["position"])
             | (cur_disabled != v["disabled"].astype("int64"))
         )
-        v["etag_changed"] = matched & ((v["stored_etag"] == "") | (v["stored_etag"] != v["etag"]))
+        # Both sides without quotes; an unknown ETag equal to an absent one is nothing to write.
+        v["etag_changed"] = matched & (v["stored_etag"] != v["etag"])
         v["action"] = "skipped_no_change"
         v.loc[matched & (v["meta_changed"] | v["roles_changed"]), "action"] = "updated_meta"
         v.loc[v["etag_changed"], "action"] = "updated_value"

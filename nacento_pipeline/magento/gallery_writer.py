@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -337,7 +337,7 @@ def sync_batch_chunk(
             request.images, state.products, state.gallery, state.roles, request.etags,
             invalid_skus=request.invalid_skus, payload_values=request.payload_values, mode=request.mode,
             batch_time=request.batch_time, sync_state=state.sync_state, force=request.force,
-            rejections=request.rejections,
+            rejections=request.rejections, batch_key=request.batch_key,
         )
         write_chunk(conn, db, attrs, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
     if len(state.warnings):
@@ -389,7 +389,12 @@ def sync_request(
     sleep: Callable[[float], None] = time.sleep,
     lock_timeout: float | None = None,
 ) -> WriteResult:
-    """Write a request chunk by chunk under the writer lock; bad SKUs fall back to one transaction each."""
+    """Write a request chunk by chunk under the writer lock; bad SKUs fall back to one transaction each.
+
+    Staleness ties (same drop time) are broken with `batch_key` when the request carries no key of its own.
+    """
+    if request.batch_key is None:
+        request = replace(request, batch_key=batch_key)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
     attrs = db.attribute_ids()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from nacento_pipeline.core.delta import DeltaInputError, compute_delta
+from nacento_pipeline.core.delta import DeltaInputError, compute_delta, is_stale_batch, normalize_etag
 from nacento_pipeline.core.frames import DELTA_COLUMNS, ROLE_COLUMNS, SKU_RESULT_COLUMNS
 from nacento_pipeline.core.retry import is_retriable
 from nacento_pipeline_tests.helpers import (
@@ -192,6 +192,39 @@ def test_stale_batch_writes_nothing_unless_forced():
     assert action_of(forced, A) == ["inserted"]
     newer = delta(image_frame([("S1", A)]), sync_state=state, batch_time=datetime(2026, 1, 3))
     assert action_of(newer, A) == ["inserted"]
+
+
+@pytest.mark.parametrize(
+    ("last_time", "last_key", "batch_time", "batch_key", "stale"),
+    [
+        (datetime(2026, 1, 2), "media_a", datetime(2026, 1, 1), "media_z", True),   # older time: stale
+        (datetime(2026, 1, 1), "media_z", datetime(2026, 1, 2), "media_a", False),  # newer time
+        (datetime(2026, 1, 1), "media_b", datetime(2026, 1, 1), "media_a", True),   # tie: smaller key is stale
+        (datetime(2026, 1, 1), "media_a", datetime(2026, 1, 1), "media_b", False),  # tie: greater key applies
+        (datetime(2026, 1, 1), "media_a", datetime(2026, 1, 1), "media_a", False),  # same batch: a re-run
+        (datetime(2026, 1, 1), "media_b", datetime(2026, 1, 1), None, False),       # tie without a key
+        (None, "media_b", datetime(2026, 1, 1), "media_a", False),                  # nothing applied yet
+    ],
+)
+def test_stale_rule_orders_by_time_then_batch_key(last_time, last_key, batch_time, batch_key, stale):
+    assert is_stale_batch(last_time, last_key, batch_time, batch_key) is stale
+    state = pd.DataFrame({"sku": ["S1"], "entity_id": [10], "last_batch_key": [last_key],
+                          "last_batch_time": [last_time], "last_status": ["ok"], "last_run_id": ["r"]})
+    d = delta(image_frame([("S1", A)]), sync_state=state, batch_time=batch_time, batch_key=batch_key)
+    assert (d.sku_results["status"].tolist() == ["stale"]) is stale
+
+
+def test_etags_compare_without_quotes_and_multipart_stays_opaque():
+    gallery = [(10, 1, A, 5, "", 0, 0, '"abc"'), (10, 2, B, 6, "", 0, 0, "def-2")]
+    d = delta(image_frame([("S1", A), ("S1", B)]), gallery=gallery, present={A: 'W/"abc"', B: '"def-3"'})
+    assert action_of(d, A) == ["skipped_no_change"] and action_of(d, B) == ["updated_value"]
+    assert d.items.set_index("value").loc[B, "etag"] == "def-3"
+    assert normalize_etag(pd.Series([' "x-1" ', None, "W/\"y\""])).tolist() == ["x-1", "", 'y']
+
+
+def test_unknown_etag_with_none_stored_is_not_a_change():
+    d = delta(image_frame([("S1", A)]), gallery=[(10, 1, A, 5, "", 0, 0, "")], present={A: ""})
+    assert action_of(d, A) == ["skipped_no_change"]
 
 
 def test_sku_with_every_image_rejected_is_an_error_result():
