@@ -596,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         ctx.setup_seconds["upload images"] = time.perf_counter() - t0
         say(f"setup: {spec.images:,} images uploaded in {ctx.setup_seconds['upload images']:.1f}s")
 
-        first_manifest = drop_batch(ctx, "media_bench-first")
+        first_manifest = drop_batch(ctx, "media_bench-1-first")
         _, parsed = run_pipeline(ctx, "first sync", first_manifest)
         run_naive(ctx, "first sync", parsed)
         say("done: first sync")
@@ -608,12 +608,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         t0 = time.perf_counter()
         changed = change_content(ctx, 10, salt=1)
         ctx.setup_seconds["re-upload 10%"] = time.perf_counter() - t0
-        _, parsed = run_pipeline(ctx, "10% changed content", drop_batch(ctx, "media_bench-content"))
+        _, parsed = run_pipeline(ctx, "10% changed content", drop_batch(ctx, "media_bench-2-content"))
         ctx.results[-1].note = f"{changed:,} objects re-uploaded with new content"
         run_naive(ctx, "10% changed content", parsed)
         say("done: 10% changed content")
 
-        _, parsed = run_pipeline(ctx, "10% metadata only", drop_batch(ctx, "media_bench-meta", 10, 2))
+        _, parsed = run_pipeline(ctx, "10% metadata only", drop_batch(ctx, "media_bench-3-meta", 10, 2))
         run_naive(ctx, "10% metadata only", parsed)
         say("done: 10% metadata only")
 
