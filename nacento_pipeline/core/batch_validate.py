@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from nacento_pipeline.core.frames import REJECTION_COLUMNS
-from nacento_pipeline.core.paths import normalize_file_paths
+from nacento_pipeline.core.paths import MAX_GALLERY_VALUE_LENGTH, REASON_VALUE_TOO_LONG, normalize_file_paths
 from nacento_pipeline.core.roles import normalize_role_text
 
 # Raw rows, one per payload image, every payload field as a string ("" when not given):
@@ -102,6 +102,8 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
 
     values, path_reasons = normalize_file_paths(raw["file_path"])
     reject(checked & (path_reasons != ""), "file_path", raw["file_path"], path_reasons)
+    reject(checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH), "file_path",
+           raw["file_path"], REASON_VALUE_TOO_LONG)
 
     label = raw["label"].astype("str")
     reject(checked & (label.str.len() > MAX_LABEL_LENGTH), "label", label,

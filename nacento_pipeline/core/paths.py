@@ -15,6 +15,8 @@ import pandas as pd
 from nacento_pipeline.core.errors import InvalidPath
 
 MAX_PATH_LENGTH = 1024
+# catalog_product_entity_media_gallery.value is varchar(255): a longer canonical value cannot be stored.
+MAX_GALLERY_VALUE_LENGTH = 255
 MEDIA_PREFIX = "media/catalog/product/"
 # Dropped from the front of a path, each at most once and in this order ("pub/media/catalog/product/x").
 DROPPED_PREFIXES = ("pub/media/", "media/", "catalog/product/")
@@ -24,6 +26,9 @@ REASON_TOO_LONG = f"file_path is longer than {MAX_PATH_LENGTH} characters"
 REASON_NUL = "file_path contains a NUL byte"
 REASON_TRAVERSAL = "file_path contains a '.' or '..' segment (path traversal)"
 REASON_NO_FILE = "file_path names no file once media prefixes are removed"
+REASON_VALUE_TOO_LONG = (
+    f"gallery value is longer than {MAX_GALLERY_VALUE_LENGTH} characters (Magento's media_gallery.value column)"
+)
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _SCHEME_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*://"

@@ -219,10 +219,21 @@ def test_limits_are_inclusive() -> None:
     parsed = one([{"sku": "S1", "images": [
         {"file_path": "a.jpg", "label": "x" * 255, "position": 100000},
         {"file_path": "b.jpg", "position": "-100000"},
-        {"file_path": "c" * 1024},
+        {"file_path": "https://cdn.example/c.jpg?" + "v" * 998},  # 1024 characters as given
+        {"file_path": "/" + "d" * 254},  # a gallery value of 255 characters, Magento's column size
     ]}])
-    assert rows(parsed, "position") == [(100000,), (-100000,), (0,)]
+    assert rows(parsed, "position") == [(100000,), (-100000,), (0,), (0,)]
     assert parsed.rejections.empty
+
+
+def test_gallery_value_longer_than_magentos_column_is_rejected() -> None:
+    # catalog_product_entity_media_gallery.value is varchar(255): a longer value would fail the SKU on a
+    # strict server and be silently truncated (a wrong path) on a lenient one.
+    parsed = one([{"sku": "S1", "images": [{"file_path": "ok.jpg"}, {"file_path": "m/" + "e" * 253}]}])
+    rejected = errors(parsed, "file_path")
+    assert rejected[["sku", "line"]].values.tolist() == [["S1", 1]]
+    assert "255" in rejected["reason"].iloc[0]
+    assert rows(parsed, "value") == [("/ok.jpg",)] and parsed.invalid_skus == {"S1"}
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
