@@ -11,18 +11,18 @@ import dagster as dg
 import pandas as pd
 
 from nacento_pipeline.assets.metadata import (
+    BATCH_ASSET,
     counts_table,
     duration_metadata,
     int_metadata,
     md_table,
     phase,
 )
-from nacento_pipeline.constants import BATCH_GROUP, MAGENTO_POOL, OWNERS, TAG_ARCHIVE_VERSION, TAG_FORCE
+from nacento_pipeline.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE
 from nacento_pipeline.core.batch import ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.engine import plan_delta, write_gallery
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
-from nacento_pipeline.partitions import pim_batches
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
@@ -53,9 +53,7 @@ def _batch_key(context: dg.AssetExecutionContext) -> str:
 
 
 @dg.asset(
-    partitions_def=pim_batches,
-    group_name=BATCH_GROUP,
-    owners=OWNERS,
+    **BATCH_ASSET,
     kinds={"python", "s3"},
     description=(
         "The batch as dropped by the PIM (read from its immutable archive), parsed and validated into one "
@@ -116,9 +114,7 @@ def _wanted_objects(parsed: ParsedBatch, media_prefix: str) -> pd.DataFrame:
 
 
 @dg.asset(
-    partitions_def=pim_batches,
-    group_name=BATCH_GROUP,
-    owners=OWNERS,
+    **BATCH_ASSET,
     kinds={"python", "s3"},
     description=(
         "ETag, size and existence of every image the batch references, taken with as few storage requests "
@@ -166,9 +162,7 @@ def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.Metadata
 
 
 @dg.asset(
-    partitions_def=pim_batches,
-    group_name=BATCH_GROUP,
-    owners=OWNERS,
+    **BATCH_ASSET,
     kinds={"python", "mysql"},
     description=(
         "The ETag delta: per image inserted / updated_value / updated_meta / skipped_no_change / purged / "
@@ -201,9 +195,7 @@ def gallery_delta(context: dg.AssetExecutionContext, magento: MagentoDatabaseRes
 
 
 @dg.asset(
-    partitions_def=pim_batches,
-    group_name=BATCH_GROUP,
-    owners=OWNERS,
+    **BATCH_ASSET,
     kinds={"python", "mysql"},
     pool=MAGENTO_POOL,
     description=(

@@ -8,7 +8,13 @@ from contextlib import contextmanager
 import dagster as dg
 import pandas as pd
 
+from nacento_pipeline.constants import BATCH_GROUP, OWNERS
+from nacento_pipeline.partitions import pim_batches
+
 MAX_TABLE_ROWS = 20
+
+# What every batch asset shares: one partition per PIM batch, one group in the UI, one owner.
+BATCH_ASSET = {"partitions_def": pim_batches, "group_name": BATCH_GROUP, "owners": OWNERS}
 
 
 def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS) -> dg.MetadataValue:

@@ -5,12 +5,11 @@ from collections import Counter
 
 import dagster as dg
 
-from nacento_pipeline.assets.metadata import counts_table, duration_metadata, phase
-from nacento_pipeline.constants import BATCH_GROUP, OWNERS, TAG_REINDEX
+from nacento_pipeline.assets.metadata import BATCH_ASSET, counts_table, duration_metadata, phase
+from nacento_pipeline.constants import TAG_REINDEX
 from nacento_pipeline.core.reindex import decisions_markdown
 from nacento_pipeline.magento.indexers import decide_from_database
 from nacento_pipeline.magento.reindex_trigger import make_trigger
-from nacento_pipeline.partitions import pim_batches
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
@@ -24,9 +23,7 @@ def run_reindex_tag(decisions) -> str:
 
 
 @dg.asset(
-    partitions_def=pim_batches,
-    group_name=BATCH_GROUP,
-    owners=OWNERS,
+    **BATCH_ASSET,
     kinds={"python", "mysql"},
     description=(
         "Per managed indexer: full, partial (with entity ids) or none, the purpose that decided it "
