@@ -209,7 +209,7 @@ def write_chunk(
         rows = pd.DataFrame({"record_id": changed["record_id"].astype(int), "label": changed["label"].astype(str),
                              "position": changed["position"].astype(int), "disabled": changed["disabled"].astype(int)})
         _bulk_update(conn, db, t.media_gallery_value, "record_id", rows, ["label", "position", "disabled"])
-    _write_roles(conn, db, t, attrs, delta.roles, link_of)
+    _write_roles(conn, db, t, attrs, _roles_in_stored_spelling(delta.roles, new_rows), link_of)
     _write_sync_state(conn, db, t, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
 
 
@@ -240,9 +240,11 @@ def _insert_value_rows(
     mg, val, vte = t.media_gallery, t.media_gallery_value, t.value_to_entity
     need = sorted(set(rows.loc[rows["value_id"] == 0, "value"]))
     value_ids: dict[str, int] = {}
+    spelling: dict[str, str] = {}  # canonical -> value as stored in the reused media_gallery row
     if need:
         shared = read_shared_paths(conn, t, attrs, need)
         value_ids.update(zip(shared["canonical"], shared["value_id"].astype(int), strict=True))
+        spelling.update(zip(shared["canonical"], shared["value"].astype(str), strict=True))
         fresh = [v for v in need if v not in value_ids]
         if fresh:
             # Under the writer lock our new rows get ids above the current maximum; re-selecting only there
@@ -279,7 +281,24 @@ def _insert_value_rows(
         )
         found.update({(int(e), int(v)): int(r) for e, v, r in conn.execute(query)})
     rows["record_id"] = [found[k] for k in keys]
+    rows["stored_value"] = rows["value"].map(spelling).fillna(rows["value"]).astype(str)
     return rows
+
+
+def _roles_in_stored_spelling(plan: pd.DataFrame, new_rows: pd.DataFrame) -> pd.DataFrame:
+    """Roles of newly linked images name the reused media_gallery row's own spelling (a legacy no-slash row
+    stays no-slash), as roles of existing images already do; otherwise a re-sync would rewrite them."""
+    if plan.empty or new_rows.empty or "stored_value" not in new_rows:
+        return plan
+    respelled = new_rows[new_rows["stored_value"] != new_rows["value"]]
+    if respelled.empty:
+        return plan
+    spelling = dict(zip(zip(respelled["entity_id"].astype(int), respelled["value"], strict=True), respelled["stored_value"],
+                        strict=True))
+    keys = zip(plan["entity_id"].astype(int), plan["new_value"], strict=True)
+    plan = plan.copy()
+    plan["new_value"] = [spelling.get(k, v) for k, v in zip(keys, plan["new_value"], strict=True)]
+    return plan
 
 
 def _write_roles(

@@ -179,3 +179,14 @@ def test_statements_per_chunk_are_constant_from_1_to_500_skus(db):  # noqa: F811
     assert (many_upd.statements, many_upd.write_statements) == (one_upd.statements, one_upd.write_statements)
     # Unchanged re-sync: reads only.
     assert run(skus, "b2", label="m", position=2).write_statements == 0
+
+
+def test_role_on_a_reused_legacy_shared_row_is_stable_on_resync(db):  # noqa: F811
+    _legacy_rows(db, "S2", ["a/b/a.jpg"])  # the path exists only in its no-slash spelling, on another product
+    rows = [("S1", A, "", 0, False, "image")]
+    first = sync(db, rows)
+    assert first.counts()["inserted"] == 1 and count(db, db.tables.media_gallery) == 1  # the shared row reused
+    assert _values(db, "S1") == ["a/b/a.jpg"]
+    assert roles(db, "S1")["image"] == "a/b/a.jpg"  # the role names the gallery row's own spelling
+    again = sync(db, rows)
+    assert again.write_statements == 0 and again.delta.roles.empty
