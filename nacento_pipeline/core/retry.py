@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-# Markers from the connector's rule, plus SQLite's busy/locked messages (the embedded default database).
+# Markers from the connector's rule, plus SQLite's busy/locked messages (the embedded default database) and
+# MySQL's 2013 "Lost connection to MySQL server" (the sibling of 2006 "server has gone away").
 RETRIABLE_MARKERS = (
     "deadlock",
     "lock wait timeout",
@@ -21,6 +22,7 @@ RETRIABLE_MARKERS = (
     "service unavailable",
     "database is locked",
     "database is busy",
+    "lost connection",
 )
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BASE_DELAY_SECONDS = 0.2

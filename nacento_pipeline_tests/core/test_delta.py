@@ -252,7 +252,10 @@ def test_missing_column_is_a_specific_error():
     ("message", "expected"),
     [("Deadlock found when trying to get lock", True), ("Lock wait timeout exceeded", True),
      ("MySQL server has gone away", True), ("Duplicate entry '1' for key 'PRIMARY'", False),
-     ("Data too long for column 'value'", False)],
+     ("Data too long for column 'value'", False), ("Can't connect to MySQL server (Connection refused)", True),
+     ("Read timed out", True), ("Resource temporarily unavailable", True), ("SlowDown: Throttling", True),
+     ("429 Too Many Requests", True), ("503 Service Unavailable", True),
+     ("Lost connection to MySQL server during query", True), ("Unknown column 'x'", False)],
 )
 def test_retriable_classification_follows_the_error_chain(message, expected):
     try:
