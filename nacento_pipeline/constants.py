@@ -2,12 +2,13 @@
 
 PARTITIONS_NAME = "pim_batches"
 BATCH_JOB = "pim_batch_job"
+VALIDATE_JOB = "pim_batch_validate_job"
 AUDIT_JOB = "gallery_audit_job"
 DROP_SENSOR = "pim_drop_sensor"
 STATUS_SENSOR = "pim_batch_status_sensor"
 CATCHUP_SCHEDULE = "pim_catchup_schedule"
 AUDIT_SCHEDULE = "gallery_audit_schedule"
-BATCH_GROUP = "pim_batch"
+BATCH_GROUP = "pim_batch_sync"
 AUDIT_GROUP = "gallery_audit"
 MAGENTO_POOL = "magento_db"
 OWNERS = ["team:catalog-data"]

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from nacento_pipeline.constants import AUDIT_GROUP, AUDIT_JOB, BATCH_GROUP, BATCH_JOB
+from nacento_pipeline.constants import AUDIT_GROUP, AUDIT_JOB, BATCH_GROUP, BATCH_JOB, VALIDATE_JOB
 from nacento_pipeline.partitions import gallery_audit_days, pim_batches
 
 pim_batch_job = dg.define_asset_job(
@@ -12,6 +12,17 @@ pim_batch_job = dg.define_asset_job(
     # The five steps form a chain: one process per run starts them ~5 s sooner each than one per step.
     executor_def=dg.in_process_executor,
     description="Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch.",
+)
+
+pim_batch_validate_job = dg.define_asset_job(
+    name=VALIDATE_JOB,
+    selection=dg.AssetSelection.assets("pim_batch", "image_etags", "gallery_delta"),
+    partitions_def=pim_batches,
+    executor_def=dg.in_process_executor,
+    description=(
+        "Validation only: parse the batch, snapshot ETags and plan the delta; Magento is read, never written. "
+        "Launch it for a partition to see what a batch would change before running pim_batch_job."
+    ),
 )
 
 gallery_audit_job = dg.define_asset_job(

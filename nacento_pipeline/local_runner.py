@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from nacento_pipeline.constants import BATCH_JOB, DROP_SENSOR, PARTITIONS_NAME
+from nacento_pipeline.sensors.batch_status_sensor import mark_batch
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,7 @@ class TickOutcome:
     cursor: str | None
 
 
-def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None,
-                 raise_on_error: bool = False, log_level: str = "DEBUG") -> TickOutcome:
+def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     sensor = defs.resolve_sensor_def(DROP_SENSOR)
     with dg.build_sensor_context(instance=instance, definitions=defs, sensor_name=DROP_SENSOR, cursor=cursor,
                                  resources=dict(defs.resources or {})) as context:
@@ -32,25 +32,34 @@ def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str
     for request in result.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(PARTITIONS_NAME, list(request.partition_keys))
+    return result
+
+
+def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None,
+                 raise_on_error: bool = False, log_level: str = "DEBUG") -> TickOutcome:
+    """One sensor tick, its runs, the run-status marks, then the next tick (which cleans the drop prefix)."""
     job = defs.resolve_job_def(BATCH_JOB)
-    results = []
-    already = {
-        r.tags.get("dagster/run_key")
-        for r in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB), limit=10000)
-    }
-    requested = []
-    for request in result.run_requests or []:
-        if request.run_key and request.run_key in already:
-            continue  # the daemon ignores a run key it has seen: so do we
-        requested.append(request.partition_key)
-        tags = dict(request.tags)
-        if request.run_key:
-            tags["dagster/run_key"] = request.run_key
-        results.append(
-            job.execute_in_process(
+    object_store = (defs.resources or {})["object_store"]
+    seen = {r.tags.get("dagster/run_key") for r in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB), limit=10000)}
+    requested, results, skip = [], [], None
+    for _ in range(2):
+        result = _evaluate(defs, instance, cursor)
+        cursor = result.cursor
+        if skip is None and result.skip_reason:
+            skip = result.skip_reason.skip_message
+        for request in result.run_requests or []:
+            if request.run_key and request.run_key in seen:
+                continue  # the daemon ignores a run key it has seen: so do we
+            seen.add(request.run_key)
+            requested.append(request.partition_key)
+            tags = dict(request.tags)
+            if request.run_key:
+                tags["dagster/run_key"] = request.run_key
+            run = job.execute_in_process(
                 instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=raise_on_error,
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
-        )
-    skip = result.skip_reason.skip_message if result.skip_reason else None
-    return TickOutcome(tuple(requested), tuple(results), skip, result.cursor)
+            results.append(run)
+            mark_batch(object_store, instance.get_run_by_id(run.run_id),
+                       "succeeded" if run.success else "failed")
+    return TickOutcome(tuple(requested), tuple(results), skip, cursor)

@@ -1,40 +1,36 @@
 """Scheduled partition runs: catch-up of batches that never got written, and the daily gallery audit."""
 
 
-from collections import Counter
+from collections import defaultdict
 
 import dagster as dg
 
-from nacento_pipeline.constants import BATCH_JOB, CATCHUP_SCHEDULE, PARTITIONS_NAME, TAG_SOURCE
-from nacento_pipeline.core.catchup import plan_catchup
+from nacento_pipeline.constants import (
+    AUDIT_SCHEDULE,
+    BATCH_JOB,
+    CATCHUP_SCHEDULE,
+    PARTITIONS_NAME,
+    TAG_SOURCE,
+)
+from nacento_pipeline.core.catchup import PartitionRuns, plan_catchup
 from nacento_pipeline.jobs import gallery_audit_job
-
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
-WRITE_ASSET = dg.AssetKey("magento_gallery")
 
 
 def catchup_run_requests(instance: dg.DagsterInstance, *, max_attempts: int = 3, limit: int = 20):
-    """Run requests for registered batches without a successful gallery write (plus what was left alone)."""
+    """Run requests for registered batches whose newest run did not succeed (plus what was left alone)."""
     registered = list(instance.get_dynamic_partitions(PARTITIONS_NAME))
-    materialized = instance.get_materialized_partitions(WRITE_ASSET)
-    in_flight = {
-        r.tags.get("dagster/partition")
-        for r in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB, statuses=IN_FLIGHT), limit=5000)
-    }
-    failed_runs = instance.get_runs(
-        dg.RunsFilter(job_name=BATCH_JOB, statuses=[dg.DagsterRunStatus.FAILURE]), limit=5000
-    )
-    failures = Counter(r.tags.get("dagster/partition") for r in failed_runs)
-    plan = plan_catchup(registered, materialized, in_flight, failures, max_attempts=max_attempts, limit=limit)
+    statuses: dict[str, list[str]] = defaultdict(list)
+    for run in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB), limit=10000):  # newest first
+        key = run.tags.get("dagster/partition")
+        if key:
+            statuses[key].append(run.status.value)
+    runs = {key: PartitionRuns(tuple(found)) for key, found in statuses.items()}
+    plan = plan_catchup(registered, runs, max_attempts=max_attempts, limit=limit)
     requests = [
         dg.RunRequest(
             partition_key=key,
-            run_key=f"catchup:{key}:{failures.get(key, 0)}",
+            # one key per attempt: the number of runs so far (of any status) never repeats
+            run_key=f"catchup:{key}:{len(statuses.get(key, []))}",
             tags={TAG_SOURCE: "catchup"},
         )
         for key in plan.to_run
@@ -49,8 +45,8 @@ def build_catchup_schedule(every_minutes: int = 5) -> dg.ScheduleDefinition:
         cron_schedule=f"*/{every_minutes} * * * *",
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
-            "Requests runs for registered batches whose gallery write never succeeded (daemon was down, a run "
-            "failed on a retriable error); gives up on a batch after 3 failed runs."
+            "Requests runs for registered batches whose newest run did not succeed or that never ran (daemon "
+            "was down, a run failed on a retriable error); gives up on a batch after 3 failed runs in a row."
         ),
     )
     def pim_catchup_schedule(context: dg.ScheduleEvaluationContext):
@@ -69,6 +65,8 @@ def build_catchup_schedule(every_minutes: int = 5) -> dg.ScheduleDefinition:
 
 gallery_audit_schedule = dg.build_schedule_from_partitioned_job(
     gallery_audit_job,
+    name=AUDIT_SCHEDULE,
+    description="Every day at 03:15 UTC: the gallery audit for the day that just ended.",
     hour_of_day=3,
     minute_of_hour=15,
     default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -5,6 +5,7 @@ and asset checks. The reindex decision lives in `reindex_asset.py`.
 """
 
 
+import warnings
 from dataclasses import dataclass
 
 import dagster as dg
@@ -23,12 +24,14 @@ from nacento_pipeline.core.batch import ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.engine import plan_delta, write_gallery
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
+from nacento_pipeline.partitions import pim_batches
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
 
-KINDS = {"python", "s3", "mysql"}
+# Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
 REJECTION_SHOWN = ["severity", "file", "line", "sku", "field", "value", "reason"]
 
 
@@ -40,12 +43,11 @@ class LoadedBatch:
     parsed: ParsedBatch
 
 
-class GalleryWriteConfig(dg.Config):
-    """Run config of the gallery write (Launchpad: ops > magento_gallery > config)."""
+class DeltaPlanConfig(dg.Config):
+    """Run config of the plan (Launchpad: ops > gallery_delta > config); the write applies the same settings."""
 
     force: bool = False  # write SKUs even when a newer batch already wrote them (replaying an old batch)
     mode: str | None = None  # "replace" | "upsert"; default from NACENTO_SYNC_MODE
-    dry_run: bool = False  # plan and report only; Magento is not touched
 
 
 def _batch_key(context: dg.AssetExecutionContext) -> str:
@@ -60,7 +62,7 @@ def _batch_key(context: dg.AssetExecutionContext) -> str:
         "table of images plus a table of rejections naming file, line, field and reason."
     ),
     check_specs=[
-        dg.AssetCheckSpec("no_rejected_rows", asset="pim_batch",
+        dg.AssetCheckSpec("no_rejected_rows", asset="pim_batch", partitions_def=pim_batches,
                           description="Every row of the batch was valid (warns otherwise)."),
     ],
 )
@@ -170,20 +172,25 @@ def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.Metadata
         "gallery and the stored ETags. Read-only."
     ),
     check_specs=[
-        dg.AssetCheckSpec("all_skus_known", asset="gallery_delta",
+        dg.AssetCheckSpec("all_skus_known", asset="gallery_delta", partitions_def=pim_batches,
                           description="Every SKU of the batch exists in catalog_product_entity."),
     ],
 )
-def gallery_delta(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource,
+def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, magento: MagentoDatabaseResource,
                   pim_batch: LoadedBatch, image_etags: pd.DataFrame):
     durations: dict[str, float] = {}
+    if config.force:
+        context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
     with phase(durations, "plan"):
         delta = plan_delta(
             magento.get_database(), pim_batch.parsed, image_etags,
-            mode=magento.sync_mode, batch_time=pim_batch.manifest.batch_datetime,
-            chunk_size=magento.chunk_size,
+            mode=config.mode or magento.sync_mode, batch_time=pim_batch.manifest.batch_datetime,
+            force=config.force, chunk_size=magento.chunk_size, batch_key=pim_batch.manifest.batch_key,
         )
-    yield dg.Output(delta, metadata=_delta_metadata(delta, durations))
+    metadata = _delta_metadata(delta, durations)
+    metadata["mode"] = dg.MetadataValue.text(delta.request.mode if delta.request else magento.sync_mode)
+    metadata["force"] = dg.MetadataValue.bool(config.force)
+    yield dg.Output(delta, metadata=metadata)
     unknown = delta.items[(delta.items["action"] == "error") & (delta.items["entity_id"].astype(int) == 0)]
     unknown_skus = sorted(set(unknown["sku"]))
     yield dg.AssetCheckResult(
@@ -204,39 +211,35 @@ def gallery_delta(context: dg.AssetExecutionContext, magento: MagentoDatabaseRes
         "plan can never corrupt the gallery. Roles, labels, positions, disabled flags and ETags."
     ),
     check_specs=[
-        dg.AssetCheckSpec("rows_written_match_plan", asset="magento_gallery",
+        dg.AssetCheckSpec("rows_written_match_plan", asset="magento_gallery", partitions_def=pim_batches,
                           description="What was written equals what gallery_delta planned."),
-        dg.AssetCheckSpec("written_paths_exist_in_storage", asset="magento_gallery",
+        dg.AssetCheckSpec("written_paths_exist_in_storage", asset="magento_gallery", partitions_def=pim_batches,
                           description="Every image path written is present in storage now."),
-        dg.AssetCheckSpec("roles_point_at_gallery_paths", asset="magento_gallery",
+        dg.AssetCheckSpec("roles_point_at_gallery_paths", asset="magento_gallery", partitions_def=pim_batches,
                           description="Every role (image, small_image, thumbnail, swatch_image) of the batch's "
                                       "products points at a path of the product's gallery, or no_selection."),
     ],
 )
-def magento_gallery(context: dg.AssetExecutionContext, config: GalleryWriteConfig,
-                    magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
+def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
                     pim_batch: LoadedBatch, image_etags: pd.DataFrame, gallery_delta):
     db = magento.get_database()
-    mode = config.mode or magento.sync_mode
+    plan = gallery_delta.request
+    mode = plan.mode if plan is not None else magento.sync_mode
+    force = bool(plan.force) if plan is not None else False
     durations: dict[str, float] = {}
-    if config.force:
-        context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
-    if config.dry_run:
-        with phase(durations, "plan"):
-            result = plan_delta(db, pim_batch.parsed, image_etags, mode=mode,
-                                batch_time=pim_batch.manifest.batch_datetime, force=config.force,
-                                chunk_size=magento.chunk_size)
-        context.log.info("dry run: Magento was not touched")
-        yield dg.Output(None, metadata={"dry_run": True, **_delta_metadata(result, durations)})
-        for name in ("rows_written_match_plan", "written_paths_exist_in_storage", "roles_point_at_gallery_paths"):
-            yield dg.AssetCheckResult(check_name=name, passed=True, metadata={"dry_run": True})
-        return
     with phase(durations, "write"):
         result = write_gallery(
             db, pim_batch.parsed, image_etags, mode=mode, chunk_size=magento.chunk_size,
             batch_key=pim_batch.manifest.batch_key, batch_time=pim_batch.manifest.batch_datetime,
-            run_id=context.run.run_id, force=config.force,
+            run_id=context.run.run_id, force=force,
         )
+    with phase(durations, "verify"):
+        written_values = result.written_values()
+        wanted = pd.DataFrame({"value": written_values,
+                               "key": [object_key(v, object_store.media_prefix) for v in written_values]})
+        present = snapshot_etags(object_store.get_store(), wanted, head_concurrency=object_store.head_concurrency)
+        gone = present.frame[~present.frame["exists"].astype(bool)]
+        bad_roles = roles_outside_gallery(db, result.entity_ids())
     totals = result.totals()
     metadata = {
         **int_metadata(totals),
@@ -259,20 +262,11 @@ def magento_gallery(context: dg.AssetExecutionContext, config: GalleryWriteConfi
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"differences (planned, written)": dg.MetadataValue.json({k: list(v) for k, v in diff.items()})},
     )
-
-    with phase(durations, "verify"):
-        written_values = result.written_values()
-        wanted = pd.DataFrame({"value": written_values,
-                               "key": [object_key(v, object_store.media_prefix) for v in written_values]})
-        check = snapshot_etags(object_store.get_store(), wanted, head_concurrency=object_store.head_concurrency)
-        gone = check.frame[~check.frame["exists"].astype(bool)]
     yield dg.AssetCheckResult(
         check_name="written_paths_exist_in_storage",
         passed=bool(gone.empty),
         metadata={"checked": len(wanted), "missing": len(gone), "first_missing": md_table(gone, ["value", "key"])},
     )
-
-    bad_roles = roles_outside_gallery(db, result.entity_ids())
     yield dg.AssetCheckResult(
         check_name="roles_point_at_gallery_paths",
         passed=bool(bad_roles.empty),

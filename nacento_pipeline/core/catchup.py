@@ -2,32 +2,60 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+SUCCEEDED = "SUCCESS"
+FAILED = ("FAILURE", "CANCELED")
+IN_FLIGHT = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+
+
+@dataclass(frozen=True)
+class PartitionRuns:
+    """The runs of one batch partition, newest first, as run statuses (Dagster's status names)."""
+
+    statuses: tuple[str, ...] = ()
+
+    @property
+    def failures_since_success(self) -> int:
+        count = 0
+        for status in self.statuses:
+            if status == SUCCEEDED:
+                break
+            count += status in FAILED
+        return count
 
 
 @dataclass(frozen=True)
 class CatchupPlan:
     to_run: tuple[str, ...]  # batch keys to request, oldest registration first
-    given_up: tuple[str, ...]  # failed max_attempts times: left for an operator (visible in the tick)
+    given_up: tuple[str, ...]  # failed max_attempts times in a row: left for an operator (shown in the tick)
     in_flight: tuple[str, ...]  # a run is queued or running: leave it alone
-    done: int  # already written successfully
+    done: int  # newest run succeeded
 
 
 def plan_catchup(
     registered: Sequence[str],
-    materialized: Collection[str],
-    in_flight: Collection[str],
-    failures: Mapping[str, int],
+    runs: Mapping[str, PartitionRuns],
     *,
     max_attempts: int = 3,
     limit: int = 20,
 ) -> CatchupPlan:
-    """Batches registered but never written successfully, not running now, and not failed too often."""
-    done = set(materialized)
-    pending = [key for key in registered if key not in done]
-    running = tuple(key for key in pending if key in in_flight)
-    candidates = [key for key in pending if key not in in_flight]
-    given_up = tuple(key for key in candidates if failures.get(key, 0) >= max_attempts)
-    to_run = tuple(key for key in candidates if failures.get(key, 0) < max_attempts)[:limit]
-    return CatchupPlan(to_run=to_run, given_up=given_up, in_flight=running, done=len(done & set(registered)))
+    """Batches whose newest run did not succeed (or that never ran), not running now, not failing for good.
+
+    Looking at the newest run rather than "ever materialized" matters: a changed batch re-dropped under the
+    same key whose run failed must be retried even though an older version of it was written.
+    """
+    to_run, given_up, running, done = [], [], [], 0
+    for key in registered:
+        history = runs.get(key, PartitionRuns())
+        newest = history.statuses[0] if history.statuses else None
+        if newest == SUCCEEDED:
+            done += 1
+        elif newest in IN_FLIGHT:
+            running.append(key)
+        elif history.failures_since_success >= max_attempts:
+            given_up.append(key)
+        else:
+            to_run.append(key)
+    return CatchupPlan(tuple(to_run[:limit]), tuple(given_up), tuple(running), done)

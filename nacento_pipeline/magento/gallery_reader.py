@@ -21,6 +21,8 @@ from nacento_pipeline.magento.schema import MagentoTables
 SHARED_PATH_COLUMNS = ("canonical", "value_id", "value")
 
 
+IMAGE_MEDIA_TYPE = "image"
+
 def _unindexed(column: sa.ColumnElement) -> sa.ColumnElement:
     """`column + 0`: keeps planners without statistics (SQLite) off an index that matches nearly every row
     (every gallery row has the media_gallery attribute), so the products' links drive the join."""
@@ -65,7 +67,9 @@ def read_gallery(
                 val.c.position, val.c.disabled, meta.c.s3_etag,
             )
             .select_from(vte)
-            .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, _unindexed(mg.c.attribute_id) == attrs.media_gallery))
+            # Images only: videos and other media types are not the PIM's, never updated or purged here.
+            .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, _unindexed(mg.c.attribute_id) == attrs.media_gallery,
+                              mg.c.media_type == IMAGE_MEDIA_TYPE))
             .outerjoin(
                 val,
                 sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0),
@@ -127,7 +131,8 @@ def read_shared_paths(
     rows = []
     for part in in_chunks(variants):
         query = sa.select(mg.c.value_id, mg.c.value).where(
-            _unindexed(mg.c.attribute_id) == attrs.media_gallery, mg.c.value.in_(part)
+            _unindexed(mg.c.attribute_id) == attrs.media_gallery, mg.c.value.in_(part),
+            mg.c.media_type == IMAGE_MEDIA_TYPE,
         )
         if above_value_id is not None:
             query = query.where(mg.c.value_id > above_value_id)

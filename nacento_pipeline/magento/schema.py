@@ -40,6 +40,7 @@ NAMING_CONVENTION = {
     "nacento_short": _short_name,
     "ix": "IX_%(nacento_short)s",
     "uq": "UQ_%(nacento_short)s",
+    "fk": "FK_%(nacento_short)s",  # MariaDB's own `<table>_ibfk_N` overflows 64 characters with long prefixes
 }
 
 

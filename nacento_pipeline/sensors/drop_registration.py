@@ -2,7 +2,7 @@
 aside with a report. Dagster-free, so the sensor, the CLI and the tests share it."""
 
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from nacento_pipeline.core.bunch_sniff import SNIFF_BYTES, sniff_bunch
@@ -10,10 +10,11 @@ from nacento_pipeline.core.dropzone import (
     BatchDrop,
     InvalidDrop,
     apply_ok_listing,
+    archive_version,
     run_key,
     scan_drop,
 )
-from nacento_pipeline.storage.archive import BatchManifest, archive_drop, move_aside
+from nacento_pipeline.storage.archive import MANIFEST, BatchManifest, archive_drop, move_aside, version_prefix
 from nacento_pipeline.storage.base import ObjectStore
 
 
@@ -43,6 +44,8 @@ class DropPass:
     rejected: list[Rejected] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     deferred: int = 0  # complete batches left for the next pass (per-pass limit)
+    cleaned: list[str] = field(default_factory=list)  # OK keys of drops registered earlier, now removed
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (batch key, error): left for the next pass
     objects_listed: int = 0
     requests: dict[str, int] = field(default_factory=dict)
 
@@ -83,15 +86,19 @@ def register_drops(
     drop_prefix: str,
     archive_prefix: str,
     rejected_prefix: str,
-    already_registered: Mapping[str, str] | None = None,
+    is_registered: Callable[[str], bool] | None = None,
+    archived_versions: Mapping[str, str] | None = None,
     max_batches: int = 25,
-    cleanup: bool = True,
 ) -> DropPass:
     """Scan the drop prefix once and register every complete, valid batch (oldest OK file first).
 
-    `already_registered` maps OK-file keys to the ETag registered before (a pass whose clean-up failed):
-    such a drop is not sniffed again; archiving is idempotent and its run request repeats with the same
-    run key, which Dagster ignores.
+    A drop leaves the drop prefix only once it is safe: with `is_registered` (the sensor passes "does the
+    Dagster instance have this partition?"), a pass archives and reports a drop, and a later pass deletes it
+    once its archived version exists and its partition is registered, so a tick that dies half-way never
+    loses a batch. Without `is_registered` the caller registers synchronously and drops are deleted at once.
+    A failure on one drop is reported and leaves that drop in place for the next pass; the others go on.
+    `archived_versions` (OK-file key -> archive version, the sensor's cursor) spares the manifest HEAD of
+    drops this caller archived before.
     """
     before = store.requests.snapshot()
     outcome = DropPass()
@@ -101,22 +108,41 @@ def register_drops(
     scan = scan_drop(objects, drop_prefix)
     outcome.pending = list(scan.pending)
     for invalid in scan.invalid:
-        outcome.rejected.append(_reject(store, invalid, rejected_prefix))
+        try:
+            outcome.rejected.append(_reject(store, invalid, rejected_prefix))
+        except Exception as exc:  # noqa: BLE001 - reported, retried next pass
+            outcome.failed.append((invalid.batch_key or "(bad names)", f"moving aside failed: {exc}"))
     complete = sorted(scan.complete, key=lambda d: (d.ok_last_modified is None, d.ok_last_modified, d.batch_key))
     outcome.deferred = max(0, len(complete) - max_batches)
     for drop in complete[:max_batches]:
-        seen = (already_registered or {}).get(drop.ok_key) == drop.ok_etag
-        checked = _validate(store, drop, sizes, sniff=not seen)
-        if isinstance(checked, InvalidDrop):
-            outcome.rejected.append(_reject(store, checked, rejected_prefix))
-            continue
-        manifest = archive_drop(store, checked, archive_prefix)
-        outcome.registered.append(Registered(drop=checked, manifest=manifest))
-        if cleanup:
-            # The whole batch goes, listed or not: unlisted leftovers would otherwise wait forever.
-            store.delete(list(drop.bunch_keys) + [drop.ok_key])
+        try:
+            _register_one(store, drop, sizes, archive_prefix, rejected_prefix, is_registered,
+                          archived_versions or {}, outcome)
+        except Exception as exc:  # noqa: BLE001 - one bad drop must not stop the others
+            outcome.failed.append((drop.batch_key, f"{type(exc).__name__}: {exc}"))
     outcome.requests = store.requests.since(before)
     return outcome
+
+
+def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], archive_prefix: str,
+                  rejected_prefix: str, is_registered: Callable[[str], bool] | None,
+                  archived_versions: Mapping[str, str], outcome: DropPass) -> None:
+    every_key = list(drop.bunch_keys) + [drop.ok_key]  # listed or not: unlisted leftovers would wait forever
+    version = archive_version(drop)
+    archived = archived_versions.get(drop.ok_key) == version or store.head(
+        version_prefix(archive_prefix, drop.batch_key, version) + MANIFEST) is not None
+    if archived and is_registered is not None and is_registered(drop.batch_key):
+        store.delete(every_key)
+        outcome.cleaned.append(drop.ok_key)
+        return
+    checked = _validate(store, drop, sizes, sniff=not archived)
+    if isinstance(checked, InvalidDrop):
+        outcome.rejected.append(_reject(store, checked, rejected_prefix))
+        return
+    manifest = archive_drop(store, checked, archive_prefix)
+    outcome.registered.append(Registered(drop=checked, manifest=manifest))
+    if is_registered is None:
+        store.delete(every_key)
 
 
 def _reject(store: ObjectStore, invalid: InvalidDrop, rejected_prefix: str) -> Rejected:

@@ -17,26 +17,28 @@ from nacento_pipeline.partitions import pim_batches
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.sensors.drop_registration import DropPass, register_drops
 
-CURSOR_MEMORY = 500  # OK files remembered in the cursor (only needed while a clean-up keeps failing)
+CURSOR_MEMORY = 500  # drops remembered as archived, awaiting clean-up (spares a HEAD each)
 
 
 def _load_cursor(raw: str | None) -> dict[str, str]:
+    """OK-file key -> archive version of drops this sensor archived and has not cleaned up yet."""
     if not raw:
         return {}
     try:
         data = json.loads(raw)
     except ValueError:
         return {}
-    return dict(data.get("registered", {})) if isinstance(data, dict) else {}
+    return dict(data.get("archived", {})) if isinstance(data, dict) else {}
 
 
 def _dump_cursor(previous: dict[str, str], outcome: DropPass) -> str:
-    registered = dict(previous)
+    archived = dict(previous)
     for item in outcome.registered:
-        registered.pop(item.drop.ok_key, None)
-        registered[item.drop.ok_key] = item.drop.ok_etag
-    trimmed = dict(list(registered.items())[-CURSOR_MEMORY:])
-    return json.dumps({"registered": trimmed}, sort_keys=False)
+        archived[item.drop.ok_key] = item.manifest.version
+    for ok_key in outcome.cleaned:
+        archived.pop(ok_key, None)
+    trimmed = dict(list(archived.items())[-CURSOR_MEMORY:])
+    return json.dumps({"archived": trimmed})
 
 
 def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None:
@@ -45,6 +47,11 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
             f"registered batch {item.drop.batch_key} ({len(item.manifest.files)} bunch files, "
             f"OK ETag {item.drop.ok_etag}) -> {item.manifest.prefix}"
         )
+    if outcome.cleaned:
+        names = ", ".join(k.rsplit("/", 1)[-1] for k in outcome.cleaned)
+        context.log.info(f"registered batches removed from the drop prefix: {names}")
+    for key, error in outcome.failed:
+        context.log.error(f"batch {key} left in the drop prefix for the next tick: {error}")
     for item in outcome.rejected:
         context.log.warning(
             f"rejected drop {item.label or '(bad names)'}: {item.reason}; moved to {item.moved_to}"
@@ -75,7 +82,8 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
         drop_prefix=object_store.drop_prefix,
         archive_prefix=object_store.archive_prefix,
         rejected_prefix=object_store.rejected_prefix,
-        already_registered=previous,
+        is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
+        archived_versions=previous,
     )
     _log_outcome(context, outcome)
 
@@ -105,6 +113,10 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
             )
         if outcome.pending:
             parts.append(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
+        if outcome.cleaned:
+            parts.append(f"cleaned up {len(outcome.cleaned)} registered batch(es)")
+        if outcome.failed:
+            parts.append("failed: " + "; ".join(f"{k}: {e}" for k, e in outcome.failed))
         skip_reason = " | ".join(parts)
     return dg.SensorResult(
         run_requests=run_requests,

@@ -152,3 +152,16 @@ def test_writer_lock_waits_for_another_session(magento_url, tmp_path):
     with db.writer_lock(timeout=1):
         pass
     db.dispose()
+
+
+def test_longest_magento_table_prefix_fits_mysql_identifier_limits(mysql_url):
+    from nacento_pipeline.magento.database import MagentoDatabase
+    from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+
+    prefix = "mg24_"  # Magento's installer allows at most 5 characters
+    db = MagentoDatabase(mysql_url, prefix=prefix)
+    create_demo_schema(db.engine, prefix)
+    db.refresh_schema()
+    assert seed_demo_products(db.engine, ["P1"], prefix)["P1"] > 0
+    assert db.tables.media_gallery_value.name == f"{prefix}catalog_product_entity_media_gallery_value"
+    db.dispose()

@@ -275,3 +275,19 @@ def test_statements_per_chunk_do_not_grow_with_images(db):
     changed = [(sku, f"/m/{sku}/{i}.jpg", "new", i) for sku in ("M1", "M2") for i in range(25)]
     assert sync(db, changed, batch_key="media_3").counts()["updated_meta"] == 50
     assert [g[1] for g in gallery(db, "M1")] == ["new"] * 25
+
+
+def test_product_videos_are_not_the_pims_and_are_never_purged(db):
+    sync(db, [("S1", A), ("S1", B)])
+    t = db.tables
+    with db.engine.begin() as conn:  # a video added in Magento's admin (media_type external-video)
+        video_id = conn.execute(t.media_gallery.insert().values(
+            attribute_id=db.attribute_ids().media_gallery, value="/v/i/video-thumb.jpg",
+            media_type="external-video")).inserted_primary_key[0]
+        entity_id = conn.execute(sa.select(t.product.c.entity_id).where(t.product.c.sku == "S1")).scalar()
+        conn.execute(t.value_to_entity.insert().values(value_id=video_id, entity_id=entity_id))
+        conn.execute(t.media_gallery_value.insert().values(value_id=video_id, entity_id=entity_id, store_id=0,
+                                                          label="video", position=9, disabled=0))
+    result = sync(db, [("S1", A)], batch_key="media_2")  # replace mode: B goes, the video stays
+    assert result.counts()["purged"] == 1
+    assert [g[0] for g in gallery(db, "S1")] == sorted([A, "/v/i/video-thumb.jpg"])

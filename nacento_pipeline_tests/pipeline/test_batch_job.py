@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from nacento_pipeline.constants import BATCH_JOB, PARTITIONS_NAME, TAG_REINDEX
+from nacento_pipeline.constants import BATCH_JOB, PARTITIONS_NAME, TAG_REINDEX, VALIDATE_JOB
 from nacento_pipeline.demo_data import DEMO_SKUS, VIEWS, drop_sample_batch, image_value, put_demo_images
 from nacento_pipeline.local_runner import tick_and_run
 from nacento_pipeline.sensors.drop_registration import register_drops
@@ -146,17 +146,17 @@ def test_unreadable_bunch_fails_the_run_and_changes_nothing(s3_mariadb_pipeline,
     assert key in instance.get_dynamic_partitions(PARTITIONS_NAME)
 
 
-def test_dry_run_config_plans_without_writing(s3_mariadb_pipeline, instance):
+def test_validation_job_plans_without_writing(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
     register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
                    rejected_prefix=p.settings.rejected_prefix)
     instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
-    result = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(
-        instance=instance, partition_key=batch.batch_key,
-        run_config={"ops": {"magento_gallery": {"config": {"dry_run": True}}}},
-    )
+    result = p.defs.resolve_job_def(VALIDATE_JOB).execute_in_process(instance=instance,
+                                                                     partition_key=batch.batch_key)
     assert result.success
-    meta = _materializations(result)["magento_gallery"]
-    assert meta["dry_run"] is True and meta["inserted"] == 36
+    meta = _materializations(result)
+    assert set(meta) == {"pim_batch", "image_etags", "gallery_delta"}
+    assert meta["gallery_delta"]["inserted"] == 36
     assert p.gallery().empty
+    assert instance.get_materialized_partitions(dg.AssetKey("magento_gallery")) == set()

@@ -32,36 +32,59 @@ def test_complete_batch_becomes_partition_and_one_run(s3_mariadb_pipeline, insta
     assert request.run_key.startswith(f"{batch.batch_key}:{ok_etag}:")
     [add] = result.dynamic_partitions_requests
     assert list(add.partition_keys) == [batch.batch_key]
-    # archived immutably with a manifest, drop prefix cleaned up
+    # archived immutably with a manifest
     version = request.tags[TAG_ARCHIVE_VERSION]
     archived = _keys(p.store, f"{p.settings.archive_prefix}{batch.batch_key}/{version}/")
     assert [k.rsplit("/", 1)[-1] for k in archived] == sorted(
         [k.rsplit("/", 1)[-1] for k in batch.keys] + ["manifest.json"])
-    assert _keys(p.store, p.settings.drop_prefix) == []
     manifest = json.loads(p.store.get(f"{p.settings.archive_prefix}{batch.batch_key}/{version}/manifest.json"))
     assert manifest["ok_etag"] == ok_etag and len(manifest["files"]) == 2
+    # the drop stays until the partition is registered (the daemon does that after the tick)
+    assert _keys(p.store, p.settings.drop_prefix) == sorted(batch.keys)
 
-    # second tick: nothing new
     instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
     again = _tick(p, instance, cursor=result.cursor)
     assert again.run_requests == []
     assert again.dynamic_partitions_requests == []
-    assert "no complete batch" in again.skip_reason.skip_message
+    assert _keys(p.store, p.settings.drop_prefix) == []  # cleaned up now
+    assert "cleaned up 1 registered batch" in again.skip_reason.skip_message
+
+    third = _tick(p, instance, cursor=again.cursor)
+    assert third.run_requests == [] and "no complete batch" in third.skip_reason.skip_message
 
 
-def test_cleanup_failure_is_retried_without_a_second_run(s3_mariadb_pipeline, instance):
+def test_a_tick_lost_after_archiving_loses_no_batch(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
-    # keep copies of the drop, as if the clean-up of the first tick had failed
-    saved = {k: p.store.get(k) for k in batch.keys}
-    first = _tick(p, instance)
-    for key, data in saved.items():
-        p.store.put(key, data)
-    second = _tick(p, instance, cursor=first.cursor)
+    first = _tick(p, instance)  # its result never reaches the daemon: no partition, no run
+    second = _tick(p, instance)
     assert [r.run_key for r in second.run_requests] == [r.run_key for r in first.run_requests]
-    assert second.dynamic_partitions_requests == [] or instance.has_dynamic_partition(
-        PARTITIONS_NAME, batch.batch_key) is False
-    assert _keys(p.store, p.settings.drop_prefix) == []
+    assert list(second.dynamic_partitions_requests[0].partition_keys) == [batch.batch_key]
+    assert _keys(p.store, p.settings.drop_prefix) == sorted(batch.keys)
+
+
+def test_one_failing_drop_does_not_stop_the_others(s3_mariadb_pipeline, instance, monkeypatch):
+    from nacento_pipeline.sensors import drop_registration
+
+    p = s3_mariadb_pipeline
+    drop = p.settings.drop_prefix
+    for name in ("first", "second"):
+        p.store.put(f"{drop}import-media_{name}_01.csv", b"sku,file_path\nNAC-1001,/n/a/nac-1001-front.png\n")
+        p.store.put(f"{drop}import-media_{name}.ok", b"")
+    real = drop_registration.archive_drop
+
+    def flaky(store, dropped, prefix):
+        if dropped.batch_key == "media_first":
+            raise RuntimeError("storage hiccup")
+        return real(store, dropped, prefix)
+
+    monkeypatch.setattr(drop_registration, "archive_drop", flaky)
+    result = _tick(p, instance)
+    assert [r.partition_key for r in result.run_requests] == ["media_second"]
+    assert f"{drop}import-media_first.ok" in _keys(p.store, drop)  # left for the next tick
+    monkeypatch.setattr(drop_registration, "archive_drop", real)
+    retry = _tick(p, instance, cursor=result.cursor)
+    assert "media_first" in [r.partition_key for r in retry.run_requests]
 
 
 def test_pending_bunch_waits_for_its_ok_file(s3_mariadb_pipeline, instance):
@@ -104,6 +127,7 @@ def test_changed_redrop_of_a_batch_is_a_new_run(s3_mariadb_pipeline, instance):
     p.store.put(f"{drop}import-media_same.ok", b"")
     first = _tick(p, instance)
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_same"])
+    _tick(p, instance, cursor=first.cursor)  # cleans the first drop up
     p.store.put(f"{drop}import-media_same_01.csv", b"sku,file_path\nNAC-1001,/n/a/nac-1001-back.png\n")
     p.store.put(f"{drop}import-media_same.ok", b"")  # same empty OK file, same OK ETag
     second = _tick(p, instance, cursor=first.cursor)

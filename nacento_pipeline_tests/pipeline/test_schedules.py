@@ -4,25 +4,28 @@ import dagster as dg
 from dagster._core.test_utils import create_run_for_test
 
 from nacento_pipeline.constants import BATCH_JOB, CATCHUP_SCHEDULE, PARTITIONS_NAME, TAG_SOURCE
-from nacento_pipeline.core.catchup import plan_catchup
+from nacento_pipeline.core.catchup import PartitionRuns, plan_catchup
 from nacento_pipeline.demo_data import drop_sample_batch
 from nacento_pipeline.sensors.drop_registration import register_drops
 
 
 def test_plan_catchup_rules():
-    plan = plan_catchup(
-        registered=["a", "b", "c", "d", "e"], materialized={"a"}, in_flight={"d"},
-        failures={"b": 3, "c": 1}, max_attempts=3, limit=10,
-    )
-    assert plan.to_run == ("c", "e")
-    assert plan.given_up == ("b",)
-    assert plan.in_flight == ("d",)
+    runs = {
+        "written": PartitionRuns(("SUCCESS", "FAILURE")),
+        "failing": PartitionRuns(("FAILURE", "CANCELED", "FAILURE", "SUCCESS")),
+        "once": PartitionRuns(("FAILURE",)),
+        "running": PartitionRuns(("STARTED", "FAILURE")),
+        "redropped": PartitionRuns(("FAILURE", "SUCCESS")),  # a newer version failed after an older success
+    }
+    plan = plan_catchup(["written", "failing", "once", "running", "never", "redropped"], runs, max_attempts=3)
+    assert plan.to_run == ("once", "never", "redropped")
+    assert plan.given_up == ("failing",)
+    assert plan.in_flight == ("running",)
     assert plan.done == 1
 
 
 def test_plan_catchup_limit_keeps_registration_order():
-    plan = plan_catchup(registered=[f"k{i}" for i in range(30)], materialized=set(), in_flight=set(), failures={},
-                        limit=5)
+    plan = plan_catchup([f"k{i}" for i in range(30)], {}, limit=5)
     assert plan.to_run == ("k0", "k1", "k2", "k3", "k4")
 
 
@@ -33,9 +36,8 @@ def test_catchup_schedule_requests_the_right_partitions(local_pipeline, instance
                    rejected_prefix=p.settings.rejected_prefix)
     instance.add_dynamic_partitions(PARTITIONS_NAME, [done, "media_failing", "media_missed", "media_running"])
     assert p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=done).success
-    for _ in range(3):
-        create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.FAILURE,
-                            tags={"dagster/partition": "media_failing"})
+    for status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE):
+        create_run_for_test(instance, job_name=BATCH_JOB, status=status, tags={"dagster/partition": "media_failing"})
     create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.FAILURE,
                         tags={"dagster/partition": "media_missed"})
     create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.STARTED,

@@ -66,8 +66,11 @@ def test_older_batch_does_not_overwrite_newer_unless_forced(local_pipeline, inst
     assert p.table_snapshot() == newer
 
     forced = job.execute_in_process(instance=instance, partition_key=old,
-                                    run_config={"ops": {"magento_gallery": {"config": {"force": True}}}})
+                                    run_config={"ops": {"gallery_delta": {"config": {"force": True}}}})
     assert forced.success
+    checks = {e.event_specific_data.check_name: e.event_specific_data.passed
+              for e in forced.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks["rows_written_match_plan"] is True  # the write applied exactly the forced plan
     assert instance.get_run_by_id(forced.run_id).tags[TAG_FORCE] == "true"
     assert _gallery_labels(p, "NAC-1002")[1] == "NAC-1002 back"
     assert image_value("NAC-1008", "side") in p.gallery()["value"].tolist()
