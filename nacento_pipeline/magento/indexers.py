@@ -186,10 +186,17 @@ def create_changelog_triggers(engine: sa.Engine, prefix: str, views: Sequence[st
 
 
 def catalog_size(engine: sa.Engine, prefix: str = "") -> int:
-    """Number of products (catalog_product_entity rows); thresholds below 1 are a fraction of it."""
-    entity = sa.table(f"{prefix}catalog_product_entity", sa.column("entity_id"))
+    """Number of products; thresholds below 1 are a fraction of it.
+
+    catalog_product_entity rows, or distinct entity_ids when the table has row_id (Adobe Commerce content
+    staging keeps one row per scheduled version of a product).
+    """
+    name = f"{prefix}catalog_product_entity"
+    columns = {c["name"] for c in sa.inspect(engine).get_columns(name)}
+    entity = sa.table(name, sa.column("entity_id"))
+    count = sa.func.count(sa.distinct(entity.c.entity_id)) if "row_id" in columns else sa.func.count()
     with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(entity)).scalar_one())
+        return int(conn.execute(sa.select(count).select_from(entity)).scalar_one())
 
 
 def read_indexer_states(

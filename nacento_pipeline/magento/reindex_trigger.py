@@ -7,9 +7,10 @@ changelog, so the pipeline never fights Magento's own cron.
 
 from __future__ import annotations
 
+import numbers
 import os
 import queue
-import shlex
+import re
 import signal
 import subprocess
 import threading
@@ -57,8 +58,9 @@ class ReindexCommandTimeout(ReindexCommandError):
     """The reindex command ran longer than the timeout; its process group was killed."""
 
     def __init__(self, command: str, timeout_seconds: float, tail: Sequence[str]) -> None:
+        last = "\n".join(tail)
         ReindexTriggerError.__init__(
-            self, f"reindex command timed out after {timeout_seconds:g}s and was killed: {command}"
+            self, f"reindex command timed out after {timeout_seconds:g}s and was killed: {command}\n{last}"
         )
         self.command = command
         self.returncode = -1
@@ -221,16 +223,40 @@ class ChangelogTrigger:
 # --- command ------------------------------------------------------------------------------------------------
 
 
+# Magento indexer ids are letters, digits and underscores; a little more is allowed (dots, dashes), never
+# a shell metacharacter: quoting alone is undone by a template that puts a placeholder inside double quotes.
+SAFE_INDEXER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _safe_indexer(name: str) -> str:
+    if not isinstance(name, str) or not SAFE_INDEXER_NAME.fullmatch(name):
+        raise CommandTemplateError(
+            f"indexer name {name!r} is not allowed in a reindex command (letters, digits, _ . - only)"
+        )
+    return name
+
+
+def _safe_entity_id(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise CommandTemplateError(f"entity id {value!r} is not an integer")
+    return str(int(value))
+
+
 def render_command(template: str, indexers: Sequence[str], entity_ids: Sequence[int] = ()) -> str:
-    """Fill `{indexers}` (space separated), `{indexer}` (the first) and `{entity_ids}` (comma separated)."""
+    """Fill `{indexers}` (space separated), `{indexer}` (the first) and `{entity_ids}` (comma separated).
+
+    Indexer names must match SAFE_INDEXER_NAME and entity ids must be integers, so a value can never
+    break out of the template whatever quoting the template uses around it (local shell or ssh).
+    """
+    names = [_safe_indexer(i) for i in indexers]
     values = {
-        "indexers": " ".join(shlex.quote(i) for i in indexers),
-        "indexer": shlex.quote(indexers[0]) if indexers else "",
-        "entity_ids": ",".join(str(int(i)) for i in entity_ids),
+        "indexers": " ".join(names),
+        "indexer": names[0] if names else "",
+        "entity_ids": ",".join(_safe_entity_id(i) for i in entity_ids),
     }
     try:
         return template.format_map(values)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise CommandTemplateError(
             f"reindex command template {template!r}: unknown placeholder {exc}; "
             "use {indexers}, {indexer} or {entity_ids}"
@@ -350,6 +376,9 @@ class CommandTrigger:
         report.commands.append(CommandRun(command, tuple(indexers), rc, round(seconds, 3), count))
 
     def apply(self, decisions: Sequence[ReindexDecision], log: LogFn) -> TriggerReport:
+        for d in decisions:  # refuse before anything runs, not halfway through
+            if d.decision != "none":
+                _safe_indexer(d.indexer_id)
         report = TriggerReport(self.name)
         held = [d for d in decisions if d.held]
         full = [d for d in decisions if d.decision == "full" and not d.held]

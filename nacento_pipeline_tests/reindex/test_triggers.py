@@ -169,7 +169,8 @@ def alive(pid: int) -> bool:
 def test_template_placeholders():
     assert render_command("bin/magento indexer:reindex {indexers}", ["a", "b"]) == "bin/magento indexer:reindex a b"
     assert render_command("x {indexer} --ids={entity_ids}", ["a"], [3, 1]) == "x a --ids=3,1"
-    assert render_command("bin/magento {indexers}", ["a;rm -rf"]) == "bin/magento 'a;rm -rf'"
+    with pytest.raises(CommandTemplateError, match="not allowed"):
+        render_command("bin/magento {indexers}", ["a;rm -rf"])
     with pytest.raises(CommandTemplateError, match="store"):
         CommandTrigger("bin/magento {store}")
 
