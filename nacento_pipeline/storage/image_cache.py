@@ -6,6 +6,7 @@ does, so it keeps serving the old resized images until these objects are deleted
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -46,21 +47,29 @@ def _relative(value: str) -> str:
     return value.strip().lstrip("/")
 
 
-def cached_value(key: str, cache_prefix: str, wanted: set[str]) -> str | None:
-    """The wanted relative path a cache key is a resized copy of, or None.
+_SIZE = re.compile(r"\d+x\d+")
 
-    The first segment after the prefix is Magento's hash; older layouts add more segments before the path
-    (store/type/size), so every tail after the first segment is tried. A tail that happens to equal another
-    wanted path only purges one cache object too many, which Magento regenerates.
+
+def cached_path(key: str, cache_prefix: str) -> str | None:
+    """The relative image path a cache key is a resized copy of, or None when the key is not under the prefix.
+
+    Magento 2.2+: `<hash>/<path>`. Older layouts: `<store_id>/<image type>/[<W>x<H>/]<hash>/<path>`.
     """
     if not key.startswith(cache_prefix):
         return None
     segments = key[len(cache_prefix):].split("/")
-    for start in range(1, len(segments)):
-        tail = "/".join(segments[start:])
-        if tail in wanted:
-            return tail
-    return None
+    start = 1  # after the hash
+    if len(segments) > 3 and segments[0].isdigit() and len(segments[0]) < 32:
+        start = 4 if _SIZE.fullmatch(segments[2]) else 3
+    path = "/".join(segments[start:])
+    return path or None
+
+
+def cached_value(key: str, cache_prefix: str, wanted: set[str]) -> str | None:
+    """The wanted relative path a cache key is a resized copy of, or None: exactly the path after the hash,
+    so /a/b/ax.jpg or /foo/a/b/x.jpg never purge the copies of /a/b/x.jpg (nor the other way round)."""
+    path = cached_path(key, cache_prefix)
+    return path if path in wanted else None
 
 
 def purge_resized_images(
