@@ -152,7 +152,8 @@ def create_changelog_triggers(engine: sa.Engine, prefix: str, views: Sequence[st
     dialect = engine.dialect.name
     if dialect not in ("mysql", "mariadb", "sqlite"):
         raise IndexerSchemaError(f"changelog triggers are not supported on {dialect}")
-    existing = set(sa.inspect(engine).get_table_names())
+    inspector = sa.inspect(engine)
+    existing = set(inspector.get_table_names())
     by_table: dict[str, list[tuple[str, str]]] = {}
     for view in views:
         for table, column in SUBSCRIPTIONS.get(view, {}).items():
@@ -164,11 +165,13 @@ def create_changelog_triggers(engine: sa.Engine, prefix: str, views: Sequence[st
             full_table = f"{prefix}{table}"
             if full_table not in existing:
                 continue
+            columns = {c["name"] for c in inspector.get_columns(full_table)}
             for event in TRIGGER_EVENTS:
                 row = "OLD" if event == "delete" else "NEW"
                 name = f"trg_{full_table}_after_{event}"
                 body = " ".join(
-                    f"{ignore} {changelog_name(prefix, view)} (entity_id) VALUES ({row}.{column});"
+                    f"{ignore} {changelog_name(prefix, view)} (entity_id) "
+                    + _changelog_source(prefix, row, column, columns)
                     for view, column in targets
                 )
                 conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
@@ -180,6 +183,14 @@ def create_changelog_triggers(engine: sa.Engine, prefix: str, views: Sequence[st
                 )
                 created.append(name)
     return created
+
+
+def _changelog_source(prefix: str, row: str, column: str, columns: set[str]) -> str:
+    """VALUES (NEW.entity_id), or on a row_id (content staging) table, like Adobe Commerce's triggers, the
+    entity_id looked up from catalog_product_entity by row_id."""
+    if column == "entity_id" and "entity_id" not in columns and "row_id" in columns:
+        return (f"SELECT entity_id FROM {prefix}catalog_product_entity WHERE row_id = {row}.row_id;")
+    return f"VALUES ({row}.{column});"
 
 
 # --- Reads --------------------------------------------------------------------------------------------------
