@@ -254,7 +254,10 @@ def _notes(state: IndexerState, decision: str) -> tuple[str, ...]:
     if decision == "none":
         return ()
     notes = []
-    if state.status == "working":
+    if state.status == "working" and not state.scheduled:
+        notes.append("Magento is rebuilding this indexer (status working) and it is Update on Save: Magento "
+                     "does not apply its changelog, so the rebuild may miss this batch; reindex again after it")
+    elif state.status == "working":
         notes.append("Magento is rebuilding this indexer (status working): ids go to the changelog, "
                      "indexer state left alone")
     if state.mview_status == "suspended":

@@ -111,3 +111,13 @@ def test_row_id_schema_triggers_write_the_entity_id(magento_url: str):
     with engine.connect() as conn:
         assert list(conn.execute(sa.select(cl.c.entity_id).order_by(cl.c.version_id)).scalars()) == [8, 8]
     engine.dispose()
+
+
+def test_held_update_on_save_indexer_says_the_changelog_will_not_carry_the_ids():
+    state = IndexerState("catalog_product_flat", "catalog_product_flat", status="working", mview_mode="disabled")
+    [decision] = decide_reindex([1, 2], [state], 100, thresholds=10)
+    assert (decision.decision, decision.purpose, decision.held) == ("full", "on-save", True)
+    assert any("Update on Save" in note and "reindex again" in note for note in decision.notes)
+    scheduled = IndexerState("catalog_product_flat", "catalog_product_flat", status="working")
+    [decision] = decide_reindex([1, 2], [scheduled], 100, thresholds=10)
+    assert not any("Update on Save" in note for note in decision.notes)
