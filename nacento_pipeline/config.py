@@ -7,6 +7,7 @@ The embedded default runs on a laptop: a local folder as the bucket and a SQLite
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,9 @@ DEFAULT_INDEXERS = ("catalog_product_attribute", "catalogsearch_fulltext", "cata
 SYNC_MODES = ("replace", "upsert")
 REINDEX_TRIGGERS = ("changelog", "command", "dry-run")
 UNKNOWN_SKU_SEVERITIES = ("warn", "error")
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # indexer/view ids end up in commands and SQL names
 
 
 class ConfigError(ValueError):
@@ -150,6 +154,10 @@ class Settings:
                 f"NACENTO_UNKNOWN_SKU_SEVERITY={self.unknown_sku_severity!r}: "
                 f"expected one of {UNKNOWN_SKU_SEVERITIES}"
             )
+        bad = [name for name in (*self.indexers, *self.indexer_views.values()) if not _SAFE_NAME.fullmatch(name)]
+        if bad:
+            raise ConfigError(f"NACENTO_INDEXERS / NACENTO_INDEXER_VIEWS: invalid indexer or view name(s) {bad} "
+                              "(letters, digits, '_', '.', '-')")
         if self.reindex_purposes:
             from nacento_pipeline.core.reindex import PURPOSES
 

@@ -45,9 +45,9 @@ def create_demo_schema(engine: sa.Engine, prefix: str = "", *, link: str = "enti
                 ],
             )
     # Magento-style changelog triggers on the subscribed tables, so role writes reach the changelogs as in a
-    # real store and the reindex trigger must not duplicate them. Only for entity_id schemas: the triggers
-    # write `NEW.entity_id`, which a row_id (content staging) value table does not have.
-    create_indexer_tables(engine, prefix, with_triggers=link == "entity_id")
+    # real store and the reindex trigger must not duplicate them (row_id schemas: the triggers look the
+    # entity_id up by row_id, as Adobe Commerce's do).
+    create_indexer_tables(engine, prefix, with_triggers=True)
 
 
 def seed_demo_products(engine: sa.Engine, skus: Iterable[str], prefix: str = "") -> dict[str, int]:

@@ -1,0 +1,38 @@
+"""Settings from the environment: defaults, parsing, and clear errors naming the variable."""
+
+import pytest
+
+from nacento_pipeline.config import ConfigError, Settings
+
+
+def test_embedded_defaults():
+    s = Settings.from_env({})
+    assert s.uses_local_bucket and s.magento_url.startswith("sqlite:///")
+    assert (s.drop_prefix, s.archive_prefix, s.rejected_prefix) == ("pim-drop/", "pim-archive/", "pim-rejected/")
+    assert s.sync_mode == "replace" and s.reindex_trigger == "changelog"
+    assert not s.magento_db_url_from_env
+
+
+def test_values_are_parsed_and_normalised():
+    s = Settings.from_env({
+        "NACENTO_S3_BUCKET": "catalog", "NACENTO_DROP_PREFIX": "/incoming//", "NACENTO_CHUNK_SIZE": "250",
+        "NACENTO_S3_PATH_STYLE": "yes", "NACENTO_REINDEX_THRESHOLDS": "catalogsearch_fulltext=5000,x=0.1",
+        "NACENTO_INDEXERS": "a, b", "NACENTO_MAGENTO_DB_URL": "mysql+pymysql://u:p@h/m",
+    })
+    assert s.drop_prefix == "incoming/" and s.chunk_size == 250 and s.s3_path_style
+    assert s.threshold_for("catalogsearch_fulltext") == 5000 and s.threshold_for("other") == 0.2
+    assert s.indexers == ("a", "b") and s.magento_db_url_from_env
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"NACENTO_CHUNK_SIZE": "many"}, "NACENTO_CHUNK_SIZE"),
+    ({"NACENTO_SYNC_MODE": "merge"}, "NACENTO_SYNC_MODE"),
+    ({"NACENTO_S3_PATH_STYLE": "maybe"}, "NACENTO_S3_PATH_STYLE"),
+    ({"NACENTO_REINDEX_THRESHOLDS": "a=-1"}, "NACENTO_REINDEX_THRESHOLDS"),
+    ({"NACENTO_REINDEX_PURPOSES": "on-save,bogus"}, "NACENTO_REINDEX_PURPOSES"),
+    ({"NACENTO_INDEXERS": "catalog;rm -rf /"}, "NACENTO_INDEXERS"),
+    ({"NACENTO_DROP_PREFIX": "pim-archive"}, "prefixes"),
+])
+def test_bad_values_name_the_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)
