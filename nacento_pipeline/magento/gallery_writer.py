@@ -421,31 +421,29 @@ def sync_request(
     errors: list[str] = []
     retries = 0
     chunks = 0
+
+    def write(part: DeltaRequest) -> GalleryDelta:
+        """One transaction for `part`, retried on retriable errors; counts the retries."""
+        nonlocal retries
+        delta, tries = _with_retry(
+            lambda: sync_batch_chunk(db, attrs, part, batch_key=batch_key, batch_time=batch_time, run_id=run_id),
+            attempts, sleep,
+        )
+        retries += tries
+        return delta
+
     with db.writer_lock(lock_timeout):
         for sub in split_request(request, chunk_size):
             chunk = sub.skus
             chunks += 1
             try:
-                delta, tries = _with_retry(
-                    lambda sub=sub: sync_batch_chunk(db, attrs, sub, batch_key=batch_key, batch_time=batch_time,
-                                                     run_id=run_id),
-                    attempts, sleep,
-                )
-                retries += tries
-                written.append(delta)
+                written.append(write(sub))
                 continue
             except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
                 errors.append(str(ChunkWriteError(chunk, exc)))
             for sku in chunk:
-                one = sub.for_skus([sku])
                 try:
-                    delta, tries = _with_retry(
-                        lambda one=one: sync_batch_chunk(db, attrs, one, batch_key=batch_key, batch_time=batch_time,
-                                                         run_id=run_id),
-                        attempts, sleep,
-                    )
-                    retries += tries
-                    written.append(delta)
+                    written.append(write(sub.for_skus([sku])))
                 except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
                     message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
                     errors.append(f"SKU {sku!r}: {message}")

@@ -35,16 +35,5 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             chunk_size=settings.chunk_size,
             unknown_sku_severity=settings.unknown_sku_severity,
         ),
-        "reindex": ReindexResource(
-            indexers=list(settings.indexers),
-            trigger=settings.reindex_trigger,
-            command=settings.reindex_command,
-            timeout_seconds=settings.reindex_timeout_seconds,
-            default_threshold=settings.default_threshold,
-            thresholds=dict(settings.thresholds),
-            purge_image_cache=settings.purge_image_cache,
-            partial_command=settings.reindex_partial_command,
-            purposes=list(settings.reindex_purposes),
-            indexer_views=dict(settings.indexer_views),
-        ),
+        "reindex": ReindexResource.from_settings(settings),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from nacento_pipeline.config import DEFAULT_INDEXERS, Settings
@@ -21,17 +23,37 @@ class ReindexResource(dg.ConfigurableResource):
     purposes: list[str] = []
     indexer_views: dict[str, str] = {}
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReindexResource:
+        return cls(**{field: _to_resource(getattr(settings, name)) for field, name in _SETTINGS_FIELDS.items()})
+
     def settings(self, base: Settings | None = None) -> Settings:
         """These fields as the typed Settings the core and adapters take."""
-        return (base or Settings()).with_overrides(
-            indexers=tuple(self.indexers),
-            reindex_trigger=self.trigger,
-            reindex_command=self.command,
-            reindex_timeout_seconds=self.timeout_seconds,
-            default_threshold=self.default_threshold,
-            thresholds=dict(self.thresholds),
-            purge_image_cache=self.purge_image_cache,
-            reindex_partial_command=self.partial_command,
-            reindex_purposes=tuple(self.purposes),
-            indexer_views=dict(self.indexer_views),
-        ).validate()
+        values = {name: _to_settings(getattr(self, field)) for field, name in _SETTINGS_FIELDS.items()}
+        return (base or Settings()).with_overrides(**values).validate()
+
+
+# resource field -> Settings attribute
+_SETTINGS_FIELDS = {
+    "indexers": "indexers",
+    "trigger": "reindex_trigger",
+    "command": "reindex_command",
+    "partial_command": "reindex_partial_command",
+    "timeout_seconds": "reindex_timeout_seconds",
+    "default_threshold": "default_threshold",
+    "thresholds": "thresholds",
+    "purge_image_cache": "purge_image_cache",
+    "purposes": "reindex_purposes",
+    "indexer_views": "indexer_views",
+}
+
+
+def _to_resource(value: object) -> object:
+    """Settings hold tuples and mappings; resource config wants lists and dicts."""
+    if isinstance(value, tuple):
+        return list(value)
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _to_settings(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
