@@ -43,3 +43,20 @@ def test_database_url_from_environment_is_an_env_var_secret(monkeypatch):
     resource = resources_from_settings(settings)["magento"]
     assert isinstance(resource.url, dg.EnvVar)
     assert "secret" not in repr(resource)
+
+
+def test_workspace_yaml_loads_the_code_location(tmp_path):
+    """What `dagster dev` does first: load workspace.yaml's code location (in a subprocess, like Dagster)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=repo, capture_output=True,
+        text=True, timeout=300, env={"PATH": str(dagster.parent), "DAGSTER_HOME": str(tmp_path),
+                                      "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful for code location nacento_pipeline" in done.stdout + done.stderr
