@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DAGSTER_HOME := $(CURDIR)/var/dagster_home
+NACENTO_VAR_DIR ?= var
+DAGSTER_HOME := $(abspath $(NACENTO_VAR_DIR))/dagster_home
 
 .PHONY: install demo dev drop tick doctor test lint bench bench-smoke clean
 

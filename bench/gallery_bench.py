@@ -45,7 +45,7 @@ from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.engine import plan_delta, write_gallery
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.sensors.drop_registration import register_drops
+from nacento_pipeline.registration import register_drops
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
 from nacento_pipeline.storage.s3 import S3ObjectStore
@@ -551,9 +551,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ.setdefault(name, value)
+    if not args.s3_endpoint:  # fake credentials only for our own moto server, never for a real endpoint
+        for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                            ("AWS_DEFAULT_REGION", "us-east-1")):
+            os.environ.setdefault(name, value)
     spec = CatalogSpec(args.products, args.images_per_product, args.layout)
     started = time.perf_counter()
     with ExitStack() as stack:

@@ -130,15 +130,18 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - doctor reports every failure the same way
         problems += 1
         print(f"FAIL  storage {store.display_name}: {exc}")
+    db = None
     try:
         db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
         ids = db.attribute_ids()
         db.ensure_own_tables()
         print(f"ok    magento {db.engine.url.render_as_string(hide_password=True)}: attribute ids {ids}")
-        db.dispose()
     except Exception as exc:  # noqa: BLE001
         problems += 1
         print(f"FAIL  magento: {exc}")
+    finally:
+        if db is not None:
+            db.dispose()
     return 1 if problems else 0
 
 

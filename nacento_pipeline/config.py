@@ -83,7 +83,6 @@ class Settings:
     """Everything configurable, with the embedded defaults."""
 
     var_dir: Path = Path("var")
-    deployment: str = "local"
 
     # Magento database
     magento_db_url: str = ""  # empty -> sqlite file under var_dir
@@ -181,8 +180,6 @@ class Settings:
         kwargs: dict[str, object] = {}
         if (v := get("NACENTO_VAR_DIR")) is not None:
             kwargs["var_dir"] = Path(v)
-        if (v := get("NACENTO_DEPLOYMENT")) is not None:
-            kwargs["deployment"] = v
         if (v := get("NACENTO_MAGENTO_DB_URL")) is not None:
             kwargs["magento_db_url"] = v
             kwargs["magento_db_url_from_env"] = True
@@ -239,4 +236,6 @@ class Settings:
             kwargs["purge_image_cache"] = _bool("NACENTO_PURGE_IMAGE_CACHE", v)
         if (v := get("NACENTO_CATCHUP_MINUTES")) is not None:
             kwargs["catchup_minutes"] = _int("NACENTO_CATCHUP_MINUTES", v, minimum=1)
+            if not 1 <= int(kwargs["catchup_minutes"]) <= 59:  # type: ignore[call-overload]
+                raise ConfigError(f"NACENTO_CATCHUP_MINUTES={v}: must be 1..59 (a cron */N minute step)")
         return replace(base, **kwargs).validate()  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """The sync engine without Dagster: plan a batch's gallery delta (read-only) or write it, chunk by chunk.
 
-Used by the Dagster assets, the CLI and the benchmark. Totals use the connector's names (see
+Used by the Dagster assets and the benchmark. Totals use the connector's names (see
 core.delta.TOTAL_NAMES).
 """
 

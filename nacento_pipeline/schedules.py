@@ -1,4 +1,4 @@
-"""Scheduled partition runs: catch-up of batches that never got written, and the daily gallery audit."""
+"""Scheduled partition runs: catch-up of batches whose newest run did not succeed, and the daily audit."""
 
 
 from collections import defaultdict

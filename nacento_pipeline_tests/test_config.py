@@ -36,3 +36,9 @@ def test_values_are_parsed_and_normalised():
 def test_bad_values_name_the_variable(env, variable):
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(env)
+
+
+def test_catchup_minutes_must_fit_a_cron_minute_step():
+    assert Settings.from_env({"NACENTO_CATCHUP_MINUTES": "15"}).catchup_minutes == 15
+    with pytest.raises(ConfigError, match="NACENTO_CATCHUP_MINUTES"):
+        Settings.from_env({"NACENTO_CATCHUP_MINUTES": "90"})

@@ -72,7 +72,7 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
     with phase(durations, "parse"):
         manifest = load_manifest(store, object_store.archive_prefix, _batch_key(context), version)
-        parsed = parse_batch(bunch_sources(store, manifest))
+        parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.csv_list_separator)
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from nacento_pipeline.storage.base import ObjectInfo
+from nacento_pipeline.core.objects import ObjectInfo
 
 NAME_PREFIX = "import-"
 BUNCH_EXTENSIONS = ("csv", "json", "jsonl")

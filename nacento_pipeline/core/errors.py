@@ -30,12 +30,3 @@ class BatchFileError(CoreError):
         self.line = line
         self.field = "file"
         self.reason = reason
-
-
-class DropNameError(CoreError):
-    """An object in the drop prefix whose name does not follow the drop convention."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}")
-        self.key = key
-        self.reason = reason

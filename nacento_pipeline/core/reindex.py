@@ -1,4 +1,5 @@
-"""Reindex decision per indexer: a chain of purposes (on-save, reindex-required, threshold) -> full/partial/none.
+"""Reindex decision per indexer: a chain of purposes (not-installed, no-change, on-save, reindex-required,
+threshold, then a partial fallback) -> full/partial/none.
 
 Pure: the indexer facts come in as `IndexerState` values read by `magento.indexers`; triggers live in
 `magento.reindex_trigger`.

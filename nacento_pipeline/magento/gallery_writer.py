@@ -440,6 +440,8 @@ def sync_request(
                 written.append(write(sub))
                 continue
             except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
+                if is_retriable(exc):
+                    raise  # still failing after the retries (database down...): fail the run, retry it later
                 errors.append(str(ChunkWriteError(chunk, exc)))
             for sku in chunk:
                 try:

@@ -27,6 +27,7 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             media_prefix=settings.media_prefix,
             media_cache_prefix=settings.media_cache_prefix,
             head_concurrency=settings.head_concurrency,
+            csv_list_separator=settings.csv_list_separator,
         ),
         "magento": MagentoDatabaseResource(
             url=db_url,

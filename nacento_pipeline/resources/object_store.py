@@ -26,6 +26,7 @@ class ObjectStoreResource(dg.ConfigurableResource):
     media_prefix: str = "media/catalog/product/"
     media_cache_prefix: str = "media/catalog/product/cache/"
     head_concurrency: int = 16
+    csv_list_separator: str = ","  # inside native-CSV cells (additional_images, ...)
 
     _store: ObjectStore | None = PrivateAttr(default=None)
 

@@ -39,8 +39,12 @@ def _status_sensor(name: str, run_status: dg.DagsterRunStatus, status: str):
     )
     def _sensor(context: dg.RunStatusSensorContext, object_store: ObjectStoreResource):
         key = mark_batch(object_store, context.dagster_run, status)
+        partition = context.dagster_run.tags.get("dagster/partition")
         if key:
-            context.log.info(f"batch {context.dagster_run.tags.get('dagster/partition')} marked {status}: {key}")
+            context.log.info(f"batch {partition} marked {status}: {key}")
+        else:
+            context.log.warning(f"batch {partition}: no archived version to mark {status} (not registered by "
+                                f"the sensor?)")
 
     return _sensor
 

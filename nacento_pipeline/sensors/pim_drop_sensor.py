@@ -14,8 +14,8 @@ from nacento_pipeline.constants import (
     TAG_SOURCE,
 )
 from nacento_pipeline.partitions import pim_batches
+from nacento_pipeline.registration import DropPass, register_drops
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.sensors.drop_registration import DropPass, register_drops
 
 CURSOR_MEMORY = 500  # drops remembered as archived, awaiting clean-up (spares a HEAD each)
 

@@ -5,21 +5,13 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from nacento_pipeline.core.objects import ObjectInfo
+
+__all__ = ["ObjectInfo", "ObjectStore", "RequestCounter", "StorageError", "strip_etag"]
+
 REQUEST_KINDS = ("LIST", "HEAD", "GET", "PUT", "COPY", "DELETE")
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """One object as a listing or HEAD reports it. `etag` never carries quotes."""
-
-    key: str
-    etag: str
-    size: int
-    last_modified: datetime | None = None
 
 
 class StorageError(RuntimeError):

@@ -291,3 +291,17 @@ def test_product_videos_are_not_the_pims_and_are_never_purged(db):
     result = sync(db, [("S1", A)], batch_key="media_2")  # replace mode: B goes, the video stays
     assert result.counts()["purged"] == 1
     assert [g[0] for g in gallery(db, "S1")] == sorted([A, "/v/i/video-thumb.jpg"])
+
+
+def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_sku(db, monkeypatch):
+    from nacento_pipeline.engine import build_request
+    from nacento_pipeline.magento import gallery_writer
+
+    def down(*args, **kw):
+        raise RuntimeError("Lost connection to MySQL server during query")
+
+    monkeypatch.setattr(gallery_writer, "write_chunk", down)
+    request = build_request(FakeBatch(image_frame([("S1", A), ("S2", B)])), etags_for([A, B]), mode="replace")
+    with pytest.raises(RuntimeError, match="Lost connection"):
+        gallery_writer.sync_request(db, request, batch_key="b", sleep=lambda s: None)
+    assert gallery(db, "S1") == [] and gallery(db, "S2") == []

@@ -15,7 +15,7 @@ from dagster._daemon.backfill import execute_backfill_iteration
 from nacento_pipeline.config import Settings
 from nacento_pipeline.constants import BATCH_JOB, PARTITIONS_NAME
 from nacento_pipeline.demo_data import drop_sample_batch, image_value
-from nacento_pipeline.sensors.drop_registration import register_drops
+from nacento_pipeline.registration import register_drops
 from nacento_pipeline_tests.pipeline.conftest import _make
 
 BATCH_ASSETS = ["pim_batch", "image_etags", "gallery_delta", "magento_gallery", "reindex_decision"]

@@ -5,7 +5,7 @@ import dagster as dg
 from nacento_pipeline.constants import BATCH_JOB, PARTITIONS_NAME, TAG_REINDEX, VALIDATE_JOB
 from nacento_pipeline.demo_data import DEMO_SKUS, VIEWS, drop_sample_batch, image_value, put_demo_images
 from nacento_pipeline.local_runner import tick_and_run
-from nacento_pipeline.sensors.drop_registration import register_drops
+from nacento_pipeline.registration import register_drops
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:

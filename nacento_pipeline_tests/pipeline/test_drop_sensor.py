@@ -64,7 +64,7 @@ def test_a_tick_lost_after_archiving_loses_no_batch(s3_mariadb_pipeline, instanc
 
 
 def test_one_failing_drop_does_not_stop_the_others(s3_mariadb_pipeline, instance, monkeypatch):
-    from nacento_pipeline.sensors import drop_registration
+    from nacento_pipeline import registration as drop_registration
 
     p = s3_mariadb_pipeline
     drop = p.settings.drop_prefix

@@ -6,7 +6,7 @@ from dagster._core.test_utils import create_run_for_test
 from nacento_pipeline.constants import BATCH_JOB, CATCHUP_SCHEDULE, PARTITIONS_NAME, TAG_SOURCE
 from nacento_pipeline.core.catchup import PartitionRuns, plan_catchup
 from nacento_pipeline.demo_data import drop_sample_batch
-from nacento_pipeline.sensors.drop_registration import register_drops
+from nacento_pipeline.registration import register_drops
 
 
 def test_plan_catchup_rules():

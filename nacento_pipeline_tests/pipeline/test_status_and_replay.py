@@ -7,9 +7,9 @@ import dagster as dg
 from nacento_pipeline.constants import BATCH_JOB, PARTITIONS_NAME, STATUS_SENSOR, TAG_FORCE
 from nacento_pipeline.demo_data import drop_sample_batch, image_value
 from nacento_pipeline.local_runner import tick_and_run
+from nacento_pipeline.registration import register_drops
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.sensors.batch_status_sensor import mark_batch
-from nacento_pipeline.sensors.drop_registration import register_drops
 from nacento_pipeline.storage.archive import load_manifest, read_status
 
 

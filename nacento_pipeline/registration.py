@@ -1,5 +1,5 @@
 """One pass over the drop prefix: complete batches are validated, archived and cleaned up; bad drops are moved
-aside with a report. Dagster-free, so the sensor, the CLI and the tests share it."""
+aside with a report. Dagster-free, so the sensor, the benchmark and the tests share it."""
 
 
 from collections.abc import Callable, Mapping

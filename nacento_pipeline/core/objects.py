@@ -1,0 +1,16 @@
+"""What a bucket listing says about one object: plain data shared by the drop convention and the stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object as a listing or HEAD reports it. `etag` never carries quotes."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime | None = None
