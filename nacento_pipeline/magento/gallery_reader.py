@@ -137,12 +137,16 @@ def read_shared_paths(
         if above_value_id is not None:
             query = query.where(mg.c.value_id > above_value_id)
         rows.extend(conn.execute(query).all())
-    frame = _frame(rows, ["value_id", "value"])
+    return _pick_shared(_frame(rows, ["value_id", "value"]), set(variants))
+
+
+def _pick_shared(frame: pd.DataFrame, variants: set[str]) -> pd.DataFrame:
+    """One row per canonical value: the canonical-form row if any, else the oldest (SHARED_PATH_COLUMNS)."""
     if frame.empty:
         return empty_frame(SHARED_PATH_COLUMNS)
     frame["value"] = frame["value"].astype(str)
     # A case-insensitive collation may return other spellings: keep exact variants only.
-    frame = frame[frame["value"].isin(set(variants))]
+    frame = frame[frame["value"].isin(variants)]
     frame["canonical"] = canonical_values(frame["value"])
     frame["is_canonical"] = frame["value"] == frame["canonical"]
     frame = frame.sort_values(["canonical", "is_canonical", "value_id"], ascending=[True, False, True])
@@ -178,3 +182,57 @@ def read_chunk_state(conn: sa.Connection, tables: MagentoTables, attrs: Attribut
         sync_state=read_sync_state(conn, tables, set(skus)),
         warnings=lookup.warnings if len(lookup.warnings) else empty_frame(REJECTION_COLUMNS),
     )
+
+
+class SharedPathIndex:
+    """The media_gallery rows of a whole batch's paths, read in one scan of the table.
+
+    Magento has no index on `media_gallery.value`, so looking new paths up chunk by chunk scans the table
+    once per chunk; a batch of many chunks reads it once here instead. Rows a chunk inserts are staged and
+    become visible to later chunks only once that chunk's transaction has committed.
+    """
+
+    def __init__(self, shared: pd.DataFrame) -> None:
+        self._rows: dict[str, tuple[int, str]] = {
+            c: (int(v), str(s)) for c, v, s in zip(shared["canonical"], shared["value_id"], shared["value"],
+                                                    strict=True)
+        }
+        self._staged: dict[str, tuple[int, str]] = {}
+
+    @classmethod
+    def load(cls, conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, values: Iterable[str],
+             page_rows: int = 50_000) -> SharedPathIndex:
+        wanted = set(values)
+        variants = wanted | {legacy_variant(v) for v in wanted}
+        mg = tables.media_gallery
+        query = sa.select(mg.c.value_id, mg.c.value).where(
+            _unindexed(mg.c.attribute_id) == attrs.media_gallery, mg.c.media_type == IMAGE_MEDIA_TYPE,
+        )
+        rows: list = []
+        result = conn.execution_options(stream_results=True, yield_per=page_rows).execute(query)
+        for page in result.partitions(page_rows):
+            rows.extend(r for r in page if r[1] in variants)
+        return cls(_pick_shared(_frame(rows, ["value_id", "value"]), variants))
+
+    def lookup(self, values: Iterable[str]) -> pd.DataFrame:
+        """Known rows for these canonical values (SHARED_PATH_COLUMNS); values not known are left out."""
+        found = [(c, *self._rows[c]) for c in dict.fromkeys(values) if c in self._rows]
+        if not found:
+            return empty_frame(SHARED_PATH_COLUMNS)
+        frame = pd.DataFrame(found, columns=["canonical", "value_id", "value"])
+        frame["value_id"] = frame["value_id"].astype("int64")
+        return frame[list(SHARED_PATH_COLUMNS)]
+
+    def stage(self, canonical: str, value_id: int, value: str) -> None:
+        self._staged[canonical] = (int(value_id), value)
+
+    def commit(self) -> None:
+        self._rows.update(self._staged)
+        self._staged.clear()
+
+    def discard(self) -> None:
+        self._staged.clear()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+

@@ -38,7 +38,12 @@ from nacento_pipeline.core.frames import (
 from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase
-from nacento_pipeline.magento.gallery_reader import ChunkState, read_chunk_state, read_shared_paths
+from nacento_pipeline.magento.gallery_reader import (
+    ChunkState,
+    SharedPathIndex,
+    read_chunk_state,
+    read_shared_paths,
+)
 from nacento_pipeline.magento.schema import MagentoTables
 
 T = TypeVar("T")
@@ -186,6 +191,7 @@ def write_chunk(
     batch_key: str,
     batch_time: datetime | None,
     run_id: str,
+    paths: SharedPathIndex | None = None,
 ) -> None:
     """Execute one chunk's delta inside the caller's transaction (a constant number of statements)."""
     t = db.tables
@@ -194,7 +200,8 @@ def write_chunk(
     items["link_id"] = items["entity_id"].astype(int).map(link_of).fillna(0).astype("int64")
     _remove(conn, t, items[items["action"].isin(("purged", "deduped"))])
     writes = items[items["action"].isin(("inserted", "updated_value", "updated_meta"))]
-    new_rows = _insert_value_rows(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)])
+    new_rows = _insert_value_rows(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)],
+                                  paths)
     # ETags: every new value row, and every existing row whose content changed.
     meta = pd.concat(
         [new_rows[["record_id", "etag"]], writes.loc[(writes["record_id"] > 0) & writes["etag_changed"], ["record_id", "etag"]]]
@@ -228,7 +235,8 @@ def _remove(conn: sa.Connection, t: MagentoTables, removed: pd.DataFrame) -> Non
 
 
 def _insert_value_rows(
-    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, rows: pd.DataFrame
+    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, rows: pd.DataFrame,
+    paths: SharedPathIndex | None = None,
 ) -> pd.DataFrame:
     """New images: reuse or insert media_gallery rows, link them, insert store-0 value rows.
 
@@ -242,7 +250,7 @@ def _insert_value_rows(
     value_ids: dict[str, int] = {}
     spelling: dict[str, str] = {}  # canonical -> value as stored in the reused media_gallery row
     if need:
-        shared = read_shared_paths(conn, t, attrs, need)
+        shared = paths.lookup(need) if paths is not None else read_shared_paths(conn, t, attrs, need)
         value_ids.update(zip(shared["canonical"], shared["value_id"].astype(int), strict=True))
         spelling.update(zip(shared["canonical"], shared["value"].astype(str), strict=True))
         fresh = [v for v in need if v not in value_ids]
@@ -260,6 +268,9 @@ def _insert_value_rows(
             lost = [v for v in fresh if v not in value_ids]
             if lost:
                 raise RuntimeError(f"media_gallery rows not found after insert: {lost[:5]}")
+            if paths is not None:
+                for value in fresh:
+                    paths.stage(value, value_ids[value], value)
     rows["value_id"] = rows["value_id"].where(rows["value_id"] > 0, rows["value"].map(value_ids)).astype("int64")
     keys = list(zip(rows["link_id"].astype(int), rows["value_id"].astype(int), strict=True))
     link = t.link
@@ -347,18 +358,27 @@ def _write_sync_state(
 
 def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, *, batch_key: str, batch_time: datetime | None,
-    run_id: str,
+    run_id: str, paths: SharedPathIndex | None = None,
 ) -> GalleryDelta:
     """One transaction: re-read the chunk's state, recompute its delta, write it; returns what was written."""
-    with db.engine.begin() as conn:
-        state = read_chunk_state(conn, db.tables, attrs, request.skus)
-        delta = compute_delta(
-            request.images, state.products, state.gallery, state.roles, request.etags,
-            invalid_skus=request.invalid_skus, payload_values=request.payload_values, mode=request.mode,
-            batch_time=request.batch_time, sync_state=state.sync_state, force=request.force,
-            rejections=request.rejections, batch_key=request.batch_key,
-        )
-        write_chunk(conn, db, attrs, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
+    try:
+        with db.engine.begin() as conn:
+            state = read_chunk_state(conn, db.tables, attrs, request.skus)
+            delta = compute_delta(
+                request.images, state.products, state.gallery, state.roles, request.etags,
+                invalid_skus=request.invalid_skus, payload_values=request.payload_values, mode=request.mode,
+                batch_time=request.batch_time, sync_state=state.sync_state, force=request.force,
+                rejections=request.rejections, batch_key=request.batch_key,
+            )
+            extra = {"paths": paths} if paths is not None else {}
+            write_chunk(conn, db, attrs, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id,
+                        **extra)
+    except BaseException:
+        if paths is not None:
+            paths.discard()  # the rows this chunk inserted were rolled back
+        raise
+    if paths is not None:
+        paths.commit()
     if len(state.warnings):
         delta = GalleryDelta(delta.items, delta.roles, delta.sku_results,
                              pd.concat([delta.warnings, state.warnings], ignore_index=True), delta.request)
@@ -395,6 +415,9 @@ def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryD
                         empty_frame(REJECTION_COLUMNS), request)
 
 
+INDEX_MIN_CHUNKS = 20
+
+
 def sync_request(
     db: MagentoDatabase,
     request: DeltaRequest,
@@ -426,13 +449,21 @@ def sync_request(
         """One transaction for `part`, retried on retriable errors; counts the retries."""
         nonlocal retries
         delta, tries = _with_retry(
-            lambda: sync_batch_chunk(db, attrs, part, batch_key=batch_key, batch_time=batch_time, run_id=run_id),
+            lambda: sync_batch_chunk(db, attrs, part, batch_key=batch_key, batch_time=batch_time, run_id=run_id,
+                                     paths=paths),
             attempts, sleep,
         )
         retries += tries
         return delta
 
     with db.writer_lock(lock_timeout):
+        paths = None
+        # Many chunks: one scan of media_gallery for the batch instead of one per chunk. Measured on MariaDB
+        # with 300k gallery rows: the batch scan costs about as much as 20 chunk scans (1.5 s), so below that
+        # the per-chunk lookups stay cheaper (8 chunks: 6.2 s vs 7.4 s; 40 chunks: 16.8 s vs 14.2 s).
+        if len(request.skus) > INDEX_MIN_CHUNKS * chunk_size:
+            with db.engine.connect() as conn:
+                paths = SharedPathIndex.load(conn, db.tables, attrs, request.images["value"].unique())
         for sub in split_request(request, chunk_size):
             chunk = sub.skus
             chunks += 1

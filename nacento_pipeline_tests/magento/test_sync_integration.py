@@ -305,3 +305,50 @@ def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_s
     with pytest.raises(RuntimeError, match="Lost connection"):
         gallery_writer.sync_request(db, request, batch_key="b", sleep=lambda s: None)
     assert gallery(db, "S1") == [] and gallery(db, "S2") == []
+
+
+def test_a_batch_of_many_chunks_scans_media_gallery_once(db, monkeypatch):
+    from nacento_pipeline.magento import gallery_writer
+
+    sync(db, [("S1", A)])  # an existing shared row for A
+    with db.engine.begin() as conn:  # and a legacy no-slash row for B written by an older tool
+        conn.execute(db.tables.media_gallery.insert().values(
+            attribute_id=db.attribute_ids().media_gallery, value=B.lstrip("/"), media_type="image"))
+    real = gallery_writer.read_shared_paths
+    scans = []
+
+    def counted(conn, tables, attrs, values, *, above_value_id=None):
+        if above_value_id is None:
+            scans.append(list(values))
+        return real(conn, tables, attrs, values, above_value_id=above_value_id)
+
+    monkeypatch.setattr(gallery_writer, "read_shared_paths", counted)
+    monkeypatch.setattr(gallery_writer, "INDEX_MIN_CHUNKS", 1)
+    # 3 SKUs with chunk_size=2: two chunks
+    sync(db, [("S1", A), ("S2", A), ("S2", B), ("S3", A), ("S3", C)], batch_key="media_2")
+    assert scans == []  # looked up in the batch-wide index, not per chunk
+    assert count(db, db.tables.media_gallery) == 3  # A and legacy B reused, only C inserted
+    assert [g[0] for g in gallery(db, "S2")] == sorted([A, B.lstrip("/")])
+    assert [g[0] for g in gallery(db, "S3")] == sorted([A, C])
+
+
+def test_paths_inserted_by_a_rolled_back_chunk_are_not_reused(db, monkeypatch):
+    from nacento_pipeline.magento import gallery_writer
+
+    original = gallery_writer.write_chunk
+
+    def fail_s1_after_writing(conn, db_, attrs, delta, state, **kw):
+        original(conn, db_, attrs, delta, state, **kw)
+        if "S1" in set(delta.items["sku"]):
+            raise ValueError("permanent failure after the insert")
+
+    monkeypatch.setattr(gallery_writer, "write_chunk", fail_s1_after_writing)
+    monkeypatch.setattr(gallery_writer, "INDEX_MIN_CHUNKS", 1)
+    images = image_frame([("S1", C), ("S2", C), ("S3", C)])
+    request = __import__("nacento_pipeline.engine", fromlist=["x"]).build_request(
+        FakeBatch(images), etags_for([C]), mode="replace")
+    result = gallery_writer.sync_request(db, request, chunk_size=1, batch_key="b", sleep=lambda s: None)
+    status = result.sku_results.set_index("sku")["status"]
+    assert (status["S1"], status["S2"], status["S3"]) == ("error", "ok", "ok")
+    assert gallery(db, "S1") == [] and [g[0] for g in gallery(db, "S2")] == [C] == [g[0] for g in gallery(db, "S3")]
+    assert count(db, db.tables.media_gallery) == 1  # S2 inserted C after S1's rollback; S3 reused it
