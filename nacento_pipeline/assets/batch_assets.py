@@ -50,10 +50,6 @@ class DeltaPlanConfig(dg.Config):
     mode: str | None = None  # "replace" | "upsert"; default from NACENTO_SYNC_MODE
 
 
-def _batch_key(context: dg.AssetExecutionContext) -> str:
-    return context.partition_key
-
-
 @dg.asset(
     **BATCH_ASSET,
     kinds={"python", "s3"},
@@ -71,12 +67,12 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
     with phase(durations, "parse"):
-        manifest = load_manifest(store, object_store.archive_prefix, _batch_key(context), version)
+        manifest = load_manifest(store, object_store.archive_prefix, context.partition_key, version)
         parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.csv_list_separator)
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]
-    unreadable = errors[errors["field"] == "file"]
+    unreadable = parsed.file_errors
     if not unreadable.empty:
         first = unreadable.iloc[0]
         raise dg.Failure(
@@ -188,7 +184,7 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
             force=config.force, chunk_size=magento.chunk_size, batch_key=pim_batch.manifest.batch_key,
         )
     metadata = _delta_metadata(delta, durations)
-    metadata["mode"] = dg.MetadataValue.text(delta.request.mode if delta.request else magento.sync_mode)
+    metadata["mode"] = dg.MetadataValue.text(delta.request.mode)
     metadata["force"] = dg.MetadataValue.bool(config.force)
     yield dg.Output(delta, metadata=metadata)
     unknown = delta.items[(delta.items["action"] == "error") & (delta.items["entity_id"].astype(int) == 0)]
@@ -223,15 +219,13 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
 def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
                     pim_batch: LoadedBatch, image_etags: pd.DataFrame, gallery_delta):
     db = magento.get_database()
-    plan = gallery_delta.request
-    mode = plan.mode if plan is not None else magento.sync_mode
-    force = bool(plan.force) if plan is not None else False
+    plan = gallery_delta.request  # the write applies exactly the settings the plan was made with
     durations: dict[str, float] = {}
     with phase(durations, "write"):
         result = write_gallery(
-            db, pim_batch.parsed, image_etags, mode=mode, chunk_size=magento.chunk_size,
+            db, pim_batch.parsed, image_etags, mode=plan.mode, chunk_size=magento.chunk_size,
             batch_key=pim_batch.manifest.batch_key, batch_time=pim_batch.manifest.batch_datetime,
-            run_id=context.run.run_id, force=force,
+            run_id=context.run.run_id, force=plan.force,
         )
     with phase(durations, "verify"):
         written_values = result.written_values()

@@ -36,13 +36,13 @@ def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabase
     db = magento.get_database()
     settings = reindex.settings().with_overrides(table_prefix=magento.table_prefix)
     durations: dict[str, float] = {}
-    changed = set(magento_gallery.changed_entity_ids) if magento_gallery is not None else set()
+    changed = set(magento_gallery.changed_entity_ids)
     with phase(durations, "decide"):
         decisions = decide_from_database(db.engine, settings, changed)
     with phase(durations, "trigger"):
         report = make_trigger(settings, db.engine).apply(decisions, context.log.info)
     metadata: dict[str, dg.MetadataValue] = {}
-    if settings.purge_image_cache and magento_gallery is not None:
+    if settings.purge_image_cache:
         with phase(durations, "cache_purge"):
             purge = purge_resized_images(
                 object_store.get_store(), content_changed_values(magento_gallery.items),
