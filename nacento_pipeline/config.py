@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, MODE_ALIASES, SyncModeError, normalize_mode
+
 DEFAULT_INDEXERS = ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat")
-SYNC_MODES = ("replace", "upsert")
 REINDEX_TRIGGERS = ("changelog", "command", "dry-run")
 UNKNOWN_SKU_SEVERITIES = ("warn", "error")
 
@@ -101,7 +102,7 @@ class Settings:
     media_prefix: str = "media/catalog/product/"
 
     # Sync engine
-    sync_mode: str = "replace"
+    sync_mode: str = DEFAULT_SYNC_MODE
     chunk_size: int = 500
     head_concurrency: int = 16
     unknown_sku_severity: str = "warn"
@@ -142,8 +143,10 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def validate(self) -> Settings:
-        if self.sync_mode not in SYNC_MODES:
-            raise ConfigError(f"NACENTO_SYNC_MODE={self.sync_mode!r}: expected one of {SYNC_MODES}")
+        try:
+            normalize_mode(self.sync_mode)
+        except SyncModeError as exc:
+            raise ConfigError(f"NACENTO_SYNC_MODE: {exc}") from exc
         if self.reindex_trigger not in REINDEX_TRIGGERS:
             raise ConfigError(
                 f"NACENTO_REINDEX_TRIGGER={self.reindex_trigger!r}: expected one of {REINDEX_TRIGGERS}"
@@ -206,6 +209,8 @@ class Settings:
                 kwargs[attr] = _prefix(v)
         if (v := get("NACENTO_SYNC_MODE")) is not None:
             kwargs["sync_mode"] = v.strip().lower()
+            if kwargs["sync_mode"] in MODE_ALIASES:
+                kwargs["sync_mode"] = MODE_ALIASES[kwargs["sync_mode"]]
         if (v := get("NACENTO_CHUNK_SIZE")) is not None:
             kwargs["chunk_size"] = _int("NACENTO_CHUNK_SIZE", v, minimum=1)
         if (v := get("NACENTO_HEAD_CONCURRENCY")) is not None:

@@ -19,3 +19,4 @@ TAG_ARCHIVE_VERSION = "nacento/archive_version"
 TAG_SOURCE = "nacento/source"  # sensor | catchup | backfill/manual (absent)
 TAG_REINDEX = "nacento/reindex"  # full | partial | none
 TAG_FORCE = "nacento/force"
+TAG_MODE = "nacento/mode"

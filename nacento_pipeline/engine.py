@@ -15,15 +15,13 @@ from nacento_pipeline.core.delta import (
     TOTAL_NAMES,
     DeltaRequest,
     GalleryDelta,
-    compute_delta,
     concat_deltas,
     split_request,
     to_utc_naive,
 )
-from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.gallery_reader import read_chunk_state
-from nacento_pipeline.magento.gallery_writer import WriteResult, apply_delta, sync_request
+from nacento_pipeline.magento.gallery_reader import read_stores
+from nacento_pipeline.magento.gallery_writer import WriteResult, apply_delta, chunk_delta, sync_request
 
 __all__ = ["TOTAL_NAMES", "GalleryDelta", "WriteResult", "apply_delta", "build_request", "plan_delta", "write_gallery"]
 
@@ -63,6 +61,8 @@ def build_request(
         force=force,
         rejections=getattr(batch, "rejections", None),
         batch_key=batch_key,
+        store_values=getattr(batch, "store_values", None),
+        role_scope=getattr(batch, "role_scope", None),
     )
 
 
@@ -84,24 +84,10 @@ def plan_delta(
     """
     request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key)
     attrs = db.attribute_ids()
-    parts: list[GalleryDelta] = []
     with db.engine.connect() as conn:
-        for sub in split_request(request, chunk_size):
-            state = read_chunk_state(conn, db.tables, attrs, sub.skus)
-            delta = compute_delta(
-                sub.images, state.products, state.gallery, state.roles, sub.etags,
-                invalid_skus=sub.invalid_skus, payload_values=sub.payload_values, mode=sub.mode,
-                batch_time=sub.batch_time, sync_state=state.sync_state, force=sub.force, rejections=sub.rejections,
-                batch_key=sub.batch_key,
-            )
-            if len(state.warnings):
-                warnings = pd.concat([delta.warnings, state.warnings], ignore_index=True)
-                delta = GalleryDelta(delta.items, delta.roles, delta.sku_results, warnings, delta.request)
-            parts.append(delta)
-    result = concat_deltas(parts, request)
-    if result.warnings.empty:
-        result = GalleryDelta(result.items, result.roles, result.sku_results, empty_frame(REJECTION_COLUMNS), request)
-    return result
+        stores = read_stores(conn, db.tables)
+        parts = [chunk_delta(conn, db, attrs, sub, stores)[0] for sub in split_request(request, chunk_size)]
+    return concat_deltas(parts, request)
 
 
 def write_gallery(

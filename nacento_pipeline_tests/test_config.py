@@ -9,7 +9,7 @@ def test_embedded_defaults():
     s = Settings.from_env({})
     assert s.uses_local_bucket and s.magento_url.startswith("sqlite:///")
     assert (s.drop_prefix, s.archive_prefix, s.rejected_prefix) == ("pim-drop/", "pim-archive/", "pim-rejected/")
-    assert s.sync_mode == "replace" and s.reindex_trigger == "changelog"
+    assert s.sync_mode == "replace_owned" and s.reindex_trigger == "changelog"
     assert not s.magento_db_url_from_env
 
 

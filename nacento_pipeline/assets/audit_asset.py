@@ -12,6 +12,8 @@ from nacento_pipeline.magento.gallery_audit import (
     iter_gallery_rows,
     orphaned_meta_record_ids,
     refresh_etags,
+    shared_gallery_rows,
+    split_shared_gallery_rows,
     unlinked_gallery_value_ids,
 )
 from nacento_pipeline.partitions import gallery_audit_days
@@ -24,7 +26,8 @@ _AFTER_EVERYTHING = "\U0010ffff"
 
 
 class GalleryAuditConfig(dg.Config):
-    """fix: delete orphaned ETag rows and unlinked gallery rows, and store the ETags seen now for images whose
+    """fix: delete orphaned ETag rows and unlinked gallery rows, split media_gallery rows shared between
+    products (the PHP connector's) so each product has its own, and store the ETags seen now for images whose
     content changed outside any batch. Missing files are only reported: an image is never removed by the audit."""
 
     fix: bool = False
@@ -74,14 +77,17 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             columns=["entity_id", "sku", "value_id", "value", "record_id", "s3_etag"])
         orphan_meta = orphaned_meta_record_ids(db)
         unlinked = unlinked_gallery_value_ids(db)
+        shared = shared_gallery_rows(db)
     findings = reconcile(gallery, storage, object_store.media_prefix)
-    counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked)}
+    counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked),
+              "shared_gallery_rows": len(shared)}
     fixed = {}
     if config.fix:
         with phase(durations, "fix"):
             fixed["orphans_deleted"] = delete_orphans(db, orphan_meta, unlinked)
             changed = findings.etag_changed.rename(columns={"storage_etag": "etag"})[["record_id", "etag"]]
             fixed["etags_refreshed"] = refresh_etags(db, changed)
+            fixed["shared_rows_split"] = split_shared_gallery_rows(db)
         context.log.info(f"audit fix: {fixed}")
     requests = {k: v for k, v in store.requests.since(before).items() if v}
     check = dg.AssetCheckResult(
@@ -99,6 +105,7 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             "s3_requests": dg.MetadataValue.int(sum(requests.values())),
             "first_missing_files": md_table(findings.missing_files, SHOWN),
             "first_etag_changed": md_table(findings.etag_changed, SHOWN),
+            "first_shared_gallery_rows": md_table(shared, ["value_id", "value", "products"]),
             **duration_metadata(durations),
         },
     )

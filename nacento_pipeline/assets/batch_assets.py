@@ -19,8 +19,9 @@ from nacento_pipeline.assets.metadata import (
     md_table,
     phase,
 )
-from nacento_pipeline.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE
+from nacento_pipeline.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE, TAG_MODE
 from nacento_pipeline.core.batch import ParsedBatch, parse_batch
+from nacento_pipeline.core.modes import choose_mode
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.engine import plan_delta, write_gallery
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
@@ -47,7 +48,9 @@ class DeltaPlanConfig(dg.Config):
     """Run config of the plan (Launchpad: ops > gallery_delta > config); the write applies the same settings."""
 
     force: bool = False  # write SKUs even when a newer batch already wrote them (replaying an old batch)
-    mode: str | None = None  # "replace" | "upsert"; default from NACENTO_SYNC_MODE
+    # replace_owned | replace_all | append; default: the batch's own (append for native import CSVs), else
+    # NACENTO_SYNC_MODE
+    mode: str | None = None
 
 
 @dg.asset(
@@ -177,14 +180,16 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
     durations: dict[str, float] = {}
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
+    mode, mode_source = choose_mode(config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.sync_mode)
     with phase(durations, "plan"):
         delta = plan_delta(
             magento.get_database(), pim_batch.parsed, image_etags,
-            mode=config.mode or magento.sync_mode, batch_time=pim_batch.manifest.batch_datetime,
+            mode=mode, batch_time=pim_batch.manifest.batch_datetime,
             force=config.force, chunk_size=magento.chunk_size, batch_key=pim_batch.manifest.batch_key,
         )
     metadata = _delta_metadata(delta, durations)
-    metadata["mode"] = dg.MetadataValue.text(delta.request.mode)
+    metadata["mode"] = dg.MetadataValue.text(f"{delta.request.mode} ({mode_source})")
+    context.instance.add_run_tags(context.run.run_id, {TAG_MODE: delta.request.mode})
     metadata["force"] = dg.MetadataValue.bool(config.force)
     yield dg.Output(delta, metadata=metadata)
     unknown = delta.items[(delta.items["action"] == "error") & (delta.items["entity_id"].astype(int) == 0)]
@@ -235,8 +240,12 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
         gone = present.frame[~present.frame["exists"].astype(bool)]
         bad_roles = roles_outside_gallery(db, result.entity_ids())
     totals = result.totals()
+    hidden = result.delta.warnings[result.delta.warnings["field"] == "store_view"]
     metadata = {
         **int_metadata(totals),
+        "mode": dg.MetadataValue.text(plan.mode),
+        "hidden_by_store_view": dg.MetadataValue.int(len(hidden)),
+        "first_hidden_by_store_view": md_table(hidden, ["sku", "value", "reason"]),
         "stats": counts_table(totals, "stat"),
         "write_statements": dg.MetadataValue.int(result.write_statements),
         "sql_statements": dg.MetadataValue.int(result.statements),

@@ -10,12 +10,13 @@ from decimal import Decimal
 
 import ijson
 
-from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame
+from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame, store_raw_frame
 from nacento_pipeline.core.errors import BatchFileError
 
 JSON_CHUNK_IMAGES = 50_000
 ITEM_PREFIX = "request.items.item"
 IMAGE_FIELDS = ("file_path", "label", "position", "disabled", "roles")
+STORE_FIELDS = ("label", "position", "disabled", "roles")  # of an image's `stores` map entry
 
 
 def looks_like_json_lines(first_line: bytes) -> bool:
@@ -85,6 +86,33 @@ class _ItemCollector:
                                      + ("pre_field", "pre_value", "pre_reason")}
         self.items: dict[str, list] = {k: [] for k in ("item_no", "line", "sku", "problem_field",
                                                          "problem_value", "problem_reason")}
+        self.stores: list[tuple] = []  # batch_validate.STORE_RAW_COLUMNS records
+
+    def _add_stores(self, image_row: int, line: int, stores: object) -> tuple[str, str, str]:
+        """Store-level values of one image (`{"<code>": {"label", "position", "disabled", "roles"}}`); returns
+        the image's problem when `stores` is not an object."""
+        if type(stores) is not dict:
+            return ("stores", json.dumps(stores, default=str), "stores must be an object keyed by store code")
+        for code, entry in stores.items():
+            field = f"stores.{code}"
+            pre = _NO_PROBLEM
+            label_given = ""
+            if type(entry) is dict:
+                texts = [_fast_text(entry.get(name), name) for name in STORE_FIELDS]
+                for k, name in enumerate(STORE_FIELDS):
+                    if texts[k] is None:
+                        text, reason = _text(entry.get(name), name)
+                        texts[k] = text
+                        if reason and pre is _NO_PROBLEM:
+                            pre = (f"{field}.{name}", text, reason)
+                label_given = "1" if entry.get("label") is not None else ""
+            else:
+                texts = [""] * len(STORE_FIELDS)
+                pre = (field, json.dumps(entry, default=str), "a store's values must be an object")
+            label, position, disabled, roles = texts
+            self.stores.append((image_row, line, str(code), field, field + ".", label, label_given, position,
+                                disabled, roles, *pre))
+        return _NO_PROBLEM
 
     def add(self, item_no: int, item: object) -> None:
         problem = ("", "", "")
@@ -124,6 +152,9 @@ class _ItemCollector:
             else:
                 fields = [""] * len(IMAGE_FIELDS)
                 pre = ("images", json.dumps(image, default=str), "image is not an object")
+            stores = image.get("stores") if type(image) is dict else None
+            if stores is not None and pre is _NO_PROBLEM:
+                pre = self._add_stores(len(raw["sku"]), item_no, stores)
             raw["item_no"].append(item_no)
             raw["line"].append(item_no)
             raw["sku"].append(sku)
@@ -142,6 +173,7 @@ class _ItemCollector:
         chunk = RawChunk(
             raw_frame({**self.raw, "file_idx": self.file_idx, "file": self.file}),
             items_frame({**self.items, "file_idx": [self.file_idx] * n_items, "file": [self.file] * n_items}),
+            stores=store_raw_frame(self.stores) if self.stores else None,
             request_id=request_id,
         )
         self._reset()

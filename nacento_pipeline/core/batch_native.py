@@ -1,15 +1,24 @@
-"""Magento's native product import CSV: image columns exploded into raw image rows, then merged per path.
+"""Magento's native product import CSV, read with the import's semantics (`Import/Product.php`, behaviour
+"Add/Update"): image columns exploded into raw image rows, then merged per path.
 
-Merge rules when one path appears in several columns of a row (e.g. `base_image` and `additional_images`):
-- roles: the union of the role columns naming the path (`base_image` -> image, `small_image` ->
-  small_image, `thumbnail_image` -> thumbnail, `swatch_image` -> swatch_image);
-- label: the first non-empty label in column order base, small, thumbnail, swatch, additional;
-- position: the path's entry in `additional_image_positions` when given, else its 1-based rank among the
-  row's distinct paths in order of first appearance (base, small, thumbnail, swatch, additional);
-- disabled: true when the path (normalised) is listed in `hide_from_product_page`.
-`__EMPTY__VALUE__` is an explicitly empty cell or list entry. Rows with a `store_view_code` are store-view
-overrides: the gallery is global (store 0), so they are ignored and counted. A row whose image columns are
-all empty is an item without images (rejected, field "images").
+- Only what a row gives is set: a role column (`base_image` -> image, `small_image`, `thumbnail_image` ->
+  thumbnail, `swatch_image`) that is empty, `__EMPTY__VALUE__` or `no_selection` leaves that role alone
+  (Magento's import never clears a role from a CSV); each valid item reports the roles it sets (`scope`).
+- Merge rules when one path appears in several columns of a row (e.g. `base_image` and `additional_images`):
+  roles: the union of the role columns naming it; label: the first non-empty label in column order base,
+  small, thumbnail, swatch, additional; position: its entry in `additional_image_positions` (an M2IF column)
+  when given, else not given (<NA>: the writer appends it after the product's images, in column order);
+  disabled: true when the path is listed in `hide_from_product_page`, else <NA> (not given: the import never
+  re-enables an image); label None when no label column names it (not given: an existing label stays). A
+  listed path that no image column names is added as a disabled image, as Magento does.
+- A row with a `store_view_code` carries store-level values (`stores`) of the images it names: the label
+  columns' labels, `additional_image_positions`, the role columns (roles in that store view) and
+  `hide_from_product_page` (disabled in that store view). It belongs to the item of the last valid
+  default-scope row of its SKU above it in the file; without one it is an item of its own. An image it names
+  that its item does not list is added to the gallery (no label, no role, enabled, at store 0), as Magento's
+  import adds it at the default scope. Store-view rows without image columns are ignored and counted.
+- `__EMPTY__VALUE__` is an explicitly empty cell or list entry. A default-scope row whose image columns are
+  all empty is an item without images (rejected, field "images").
 """
 
 from __future__ import annotations
@@ -17,18 +26,14 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import numpy as np
 import pandas as pd
 
 from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_csv_chunks
-from nacento_pipeline.core.batch_validate import (
-    RawChunk,
-    empty_rejections,
-    items_frame,
-    raw_frame,
-)
+from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame, store_raw_frame
 from nacento_pipeline.core.errors import BatchFileError
-from nacento_pipeline.core.frames import ROLE_CODES
-from nacento_pipeline.core.paths import normalize_file_paths
+from nacento_pipeline.core.frames import NO_SELECTION, ROLE_CODES
+from nacento_pipeline.core.roles import role_text
 
 EMPTY_VALUE = "__EMPTY__VALUE__"
 NATIVE_CHUNK_ROWS = 20_000  # native exports have many columns: smaller chunks keep memory flat
@@ -62,44 +67,87 @@ def _split(value: str, separator: str) -> list[str]:
     return [_cell(part) for part in value.split(separator)]
 
 
+def _image_cell(value: str) -> str:
+    """A path cell: "" for empty, `__EMPTY__VALUE__` and `no_selection` (Magento skips both as images)."""
+    value = _cell(value)
+    return "" if value == NO_SELECTION else value
+
+
+def _add_item(items: dict[str, list], scope: dict[str, list], item_no: int, sku: str,
+              problem: tuple[str, str, str], managed: str) -> None:
+    for key, value in zip(("item_no", "line", "sku", "problem_field", "problem_value", "problem_reason"),
+                          (item_no, item_no, sku) + problem, strict=True):
+        items[key].append(value)
+    if not problem[0]:
+        scope["item_no"].append(item_no)
+        scope["sku"].append(sku)
+        scope["managed_roles"].append(managed)
+
+
+_RAW_KEYS = ("item_no", "line", "sku", "file_path", "label", "position", "roles", "disabled", "origin")
+
+
 def read_native_csv(
     stream: io.BufferedReader, file: str, file_idx: int, header: list[str], list_separator: str = ",",
     chunk_rows: int = CSV_CHUNK_ROWS,
 ) -> Iterator[RawChunk]:
-    """Raw rows of a native import CSV; one item per CSV row (item_no = line)."""
+    """Raw rows of a native import CSV; one item per default-scope row (item_no = line), see module docstring."""
     if not is_native_header(header):
         raise BatchFileError(file, "CSV header has no `sku` or no image column", line=1)
+    item_of_sku: dict[str, int] = {}  # SKU -> item_no of its last valid default-scope row (store rows join it)
     for frame in read_csv_chunks(stream, file, NATIVE_COLUMNS, min(chunk_rows, NATIVE_CHUNK_ROWS)):
         cols = {name: (frame[name].tolist() if name in frame.columns else [""] * len(frame))
                 for name in NATIVE_COLUMNS}
         lines = frame["line"].tolist()
-        raw: dict[str, list] = {k: [] for k in ("item_no", "line", "sku", "file_path", "label", "position", "roles")}
+        raw: dict[str, list] = {k: [] for k in _RAW_KEYS}
+        stores: list[tuple] = []  # batch_validate.STORE_RAW_COLUMNS records
         items: dict[str, list] = {k: [] for k in ("item_no", "line", "sku", "problem_field", "problem_value",
                                                     "problem_reason")}
-        hidden: dict[str, list] = {k: [] for k in ("item_no", "line", "sku", "path")}
+        scope: dict[str, list] = {k: [] for k in ("item_no", "sku", "managed_roles")}
         ignored = 0
+
         for i, line in enumerate(lines):
-            if cols["store_view_code"][i].strip():
-                ignored += 1
-                continue
             sku = cols["sku"][i].strip()
-            images: list[tuple[str, str, str, str]] = []  # path, label, position, role
+            store = cols["store_view_code"][i].strip()
+            images: list[tuple[str, str, str, str, str]] = []  # path, label, position, role, disabled
             explicit_empty = False
             for path_col, label_col, role in ROLE_COLUMNS:
                 cell = cols[path_col][i]
                 explicit_empty |= cell.strip() == EMPTY_VALUE
-                path = _cell(cell)
+                path = _image_cell(cell)
                 if path:
-                    images.append((path, _cell(cols[label_col][i]), "", role))
+                    images.append((path, _cell(cols[label_col][i]), "", role, ""))
             additional = cols["additional_images"][i]
             explicit_empty |= additional.strip() == EMPTY_VALUE
             labels = _split(cols["additional_image_labels"][i], list_separator)
             positions = _split(cols["additional_image_positions"][i], list_separator)
             for k, path in enumerate(_split(additional, list_separator)):
-                if path:
+                if path and path != NO_SELECTION:
                     label = labels[k] if k < len(labels) else ""
                     position = positions[k] if k < len(positions) else ""
-                    images.append((path, label, position, ""))
+                    images.append((path, label, position, "", ""))
+            for path in _split(cols["hide_from_product_page"][i], list_separator):
+                if path and path != NO_SELECTION:
+                    images.append((path, "", "", "", "1"))
+            if store:
+                if not images:
+                    ignored += 1
+                    continue
+                item_no = item_of_sku.get(sku) if sku else None
+                if item_no is None:
+                    item_no = line
+                    problem = ("sku", cols["sku"][i], "SKU is empty") if not sku else ("", "", "")
+                    _add_item(items, scope, item_no, sku, problem, "")
+                    if problem[0]:
+                        continue
+                    item_of_sku[sku] = item_no
+                for path, label, position, role, disabled in images:
+                    stores.append((len(raw["sku"]), line, store, "store_view_code", "", label, "1" if label else "",
+                                   position, disabled, role, "", "", ""))
+                    for key, value in zip(_RAW_KEYS, (item_no, line, sku, path, "", "", "", "", "store"),
+                                          strict=True):
+                        raw[key].append(value)
+                continue
             problem = ("", "", "")
             if not sku:
                 problem = ("sku", cols["sku"][i], "SKU is empty")
@@ -107,83 +155,49 @@ def read_native_csv(
                 reason = ("all image columns are __EMPTY__VALUE__: an empty gallery is never applied"
                           if explicit_empty else "no images: every image column is empty")
                 problem = ("images", "", reason)
-            items["item_no"].append(line)
-            items["line"].append(line)
-            items["sku"].append(sku)
-            for key, value in zip(("problem_field", "problem_value", "problem_reason"), problem, strict=True):
-                items[key].append(value)
+            managed = "|".join(code for code in ROLE_CODES if any(image[3] == code for image in images))
+            _add_item(items, scope, line, sku, problem, managed)
             if problem[0]:
                 continue
-            for path, label, position, role in images:
-                for key, value in zip(("item_no", "line", "sku", "file_path", "label", "position", "roles"),
-                                      (line, line, sku, path, label, position, role), strict=True):
+            item_of_sku[sku] = line
+            for path, label, position, role, disabled in images:
+                for key, value in zip(_RAW_KEYS, (line, line, sku, path, label, position, role, disabled, ""),
+                                      strict=True):
                     raw[key].append(value)
-            for path in _split(cols["hide_from_product_page"][i], list_separator):
-                if path:
-                    for key, value in zip(("item_no", "line", "sku", "path"), (line, line, sku, path),
-                                          strict=True):
-                        hidden[key].append(value)
         raw_rows = raw_frame({**raw, "file_idx": file_idx, "file": file})
         item_rows = items_frame({**items, "file_idx": [file_idx] * len(items["sku"]),
                                  "file": [file] * len(items["sku"])})
-        hidden_rows = pd.DataFrame({**hidden, "file_idx": file_idx, "file": file}) if hidden["path"] else None
-        yield RawChunk(raw_rows, item_rows, hidden=hidden_rows, ignored_rows=ignored,
+        store_rows = store_raw_frame(stores) if stores else None
+        scope_rows = pd.DataFrame({**scope, "file_idx": file_idx}).astype(
+            {"item_no": "int64", "sku": "str", "managed_roles": "str", "file_idx": "int64"})
+        yield RawChunk(raw_rows, item_rows, stores=store_rows, scope=scope_rows, ignored_rows=ignored,
                        merge_paths=True)
 
 
-def merge_native_images(images: pd.DataFrame, hidden: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def merge_native_images(images: pd.DataFrame) -> pd.DataFrame:
     """Merge a native chunk's valid raw images per (item, value) by the module's rules.
 
-    Returns (images, warnings): warnings for `hide_from_product_page` entries that are not valid paths or
-    name no image of their row.
+    `from_store` (an image only store-view rows name) stays true only when no default-scope row names it.
     """
     keys = ["file_idx", "item_no", "value"]
     if images.empty:
-        merged = images.drop(columns=[], errors="ignore")
-    else:
-        ordered = images.sort_values("seq", kind="stable")
-        role_flags = pd.DataFrame({code: ordered["roles"] == code for code in ROLE_CODES})
-        grouped = pd.concat([ordered[keys], role_flags], axis=1).groupby(keys, sort=False)[list(ROLE_CODES)].any()
-        first = ordered.drop_duplicates(keys, keep="first").set_index(keys)
-        label = ordered.assign(label=ordered["label"].where(ordered["label"] != ""))
-        label = label.groupby(keys, sort=False)["label"].first()
-        explicit = ordered.loc[ordered["position_given"]].groupby(keys, sort=False)["position"].first()
-        merged = first.copy()
-        merged["label"] = label.reindex(merged.index).fillna("").astype("str")
-        roles = pd.Series("", index=merged.index, dtype="str")
-        for code in ROLE_CODES:
-            has = grouped[code].reindex(merged.index).fillna(False).astype(bool)
-            roles = roles.where(~has, roles.where(roles == "", roles + "|") + code)
-        merged["roles"] = roles
-        merged = merged.reset_index().sort_values("seq", kind="stable")
-        rank = merged.groupby(["file_idx", "item_no"], sort=False).cumcount() + 1
-        given = explicit.reindex(pd.MultiIndex.from_frame(merged[keys]))
-        merged["position"] = pd.Series(given.to_numpy(), index=merged.index).fillna(rank).astype("int64")
-        merged["position_given"] = True
-        merged["disabled"] = False
-    warnings = empty_rejections()
-    if hidden is not None and not hidden.empty:
-        values, reasons = normalize_file_paths(hidden["path"])
-        hidden = hidden.assign(value=values, reason=reasons)
-        known = merged[keys].assign(known=True) if not merged.empty else None
-        if known is not None:
-            hidden = hidden.merge(known, on=keys, how="left")
-            hidden["known"] = hidden["known"].fillna(False).astype(bool)
-            hit = hidden.loc[hidden["known"], keys].drop_duplicates().assign(hide=True)
-            merged = merged.merge(hit, on=keys, how="left")
-            merged["disabled"] = merged["hide"].fillna(False).astype(bool)
-            merged = merged.drop(columns="hide")
-        else:
-            hidden["known"] = False
-        bad = hidden.loc[~hidden["known"]]
-        if not bad.empty:
-            warnings = pd.DataFrame({
-                "severity": "warning", "file": bad["file"], "line": bad["line"].astype("int64"),
-                "sku": bad["sku"].astype("str"), "field": "disabled",
-                "value": bad["path"].astype("str").str.slice(0, 200),
-                "reason": ("hide_from_product_page entry ignored: "
-                           + bad["reason"].where(bad["reason"] != "", "no image of this row has that path")),
-                "file_idx": bad["file_idx"].astype("int64"), "item_no": bad["item_no"].astype("int64"),
-                "level": "image", "image_seq": 0,
-            })
-    return merged.reset_index(drop=True), warnings
+        return images.reset_index(drop=True)
+    ordered = images.sort_values("seq", kind="stable")
+    flags = pd.DataFrame({code: ordered["roles"] == code for code in ROLE_CODES})
+    flags["disabled"] = ordered["disabled"]
+    flags["from_store"] = ordered["from_store"]
+    flags["label"] = ordered["label"].where(ordered["label"] != "")
+    # Groups in order of first appearance: the same order as the first rows kept below.
+    grouped = pd.concat([ordered[keys], flags], axis=1).groupby(keys, sort=False)
+    anyof = grouped[[*ROLE_CODES, "disabled"]].any()
+    merged = ordered.drop_duplicates(keys, keep="first").set_index(keys)
+    # Magento's import changes only what the CSV says: no label and not hidden mean "leave as it is"
+    # (None / <NA>), so an existing image keeps its label and an admin's disabled flag.
+    merged["label"] = grouped["label"].first().astype(object).where(grouped["label"].first().notna(), None).to_numpy()
+    merged["roles"] = role_text(anyof[list(ROLE_CODES)].to_numpy())
+    merged["disabled"] = pd.array(np.where(anyof["disabled"].to_numpy(), True, None), dtype="boolean")
+    merged["from_store"] = grouped["from_store"].all().to_numpy()
+    explicit = ordered.loc[ordered["position_given"]].groupby(keys, sort=False)["position"].first()
+    merged["position"] = explicit.reindex(merged.index).astype("Int64")
+    merged["position_given"] = merged["position"].notna()
+    return merged.reset_index().sort_values("seq", kind="stable").reset_index(drop=True)

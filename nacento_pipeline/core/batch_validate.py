@@ -21,8 +21,20 @@ from nacento_pipeline.core.roles import normalize_role_text
 # line               1-based line (CSV/JSONL) or item number (JSON bulk)
 # seq                global payload order
 # pre_field/pre_value/pre_reason   a problem the reader already found (e.g. a JSON object where a string is due)
+# origin             "" or "store": an image a native-CSV store-view row names (added to the gallery only when
+#                    its item does not list it; its values are store-level, see STORE_RAW_COLUMNS)
 RAW_COLUMNS = (
     "file_idx", "item_no", "line", "seq", "file", "sku", "file_path", "label", "position", "disabled", "roles",
+    "pre_field", "pre_value", "pre_reason", "origin",
+)
+# Raw store-level values, one per (image, store), strings as given ("" when not given):
+# image_row          position of the image's raw row in its chunk (the image they belong to)
+# line               1-based line of the row that gave them
+# store              store code as given; code_field: the field naming it ("stores.de", "store_view_code")
+# prefix             prefix of the other fields in rejections ("stores.de." for JSON, "" for native CSV)
+# label_given        "1" when a label was given (an empty label given is "" at store level, not "not set")
+STORE_RAW_COLUMNS = (
+    "image_row", "line", "store", "code_field", "prefix", "label", "label_given", "position", "disabled", "roles",
     "pre_field", "pre_value", "pre_reason",
 )
 # Internal columns kept beside REJECTION_COLUMNS until the batch is assembled.
@@ -31,14 +43,17 @@ REJECTION_KEYS = ("file_idx", "item_no", "level", "image_seq")
 MAX_LABEL_LENGTH = 255
 MIN_POSITION, MAX_POSITION = -100_000, 100_000
 MAX_VALUE_LENGTH = 200
+# Magento's store codes: a letter, then letters, digits or '_' (StoreCodeValidator), at most 32 (store.code).
+STORE_CODE_PATTERN = r"[A-Za-z][A-Za-z0-9_]{0,31}"
+ADMIN_STORE_CODE = "admin"  # store 0, the default scope: its values are the image's own
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
 
 @dataclass
 class ValidatedChunk:
-    images: pd.DataFrame       # file_idx, item_no, sku, value, label, position, position_given, disabled, roles,
-    #                            file, line, seq
+    images: pd.DataFrame       # file_idx, item_no, sku, value, label, position (Int64), disabled, roles, file,
+    #                            line, seq; native CSV also position_given and from_store (origin "store")
     rejections: pd.DataFrame   # REJECTION_COLUMNS + REJECTION_KEYS
     rejected_values: pd.DataFrame  # file_idx, item_no, sku, value, seq of rejected images with a normalisable path
 
@@ -111,11 +126,8 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
 
     position_text = raw["position"].astype("str").str.strip()
     position_given = position_text != ""
-    is_integer = position_text.str.fullmatch(r"[+-]?\d+") | ~position_given
-    reject(checked & ~is_integer, "position", position_text, "position is not an integer")
-    number = pd.to_numeric(position_text.where(is_integer & position_given, "0"), errors="coerce")
-    number = number.astype("float64")
-    out_of_range = is_integer & ((number < MIN_POSITION) | (number > MAX_POSITION))
+    number, not_integer, out_of_range = _position_check(position_text)
+    reject(checked & not_integer, "position", position_text, "position is not an integer")
     reject(checked & out_of_range, "position", position_text,
            f"position is outside {MIN_POSITION}..{MAX_POSITION}")
 
@@ -134,9 +146,11 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
         problems.append(rejection_rows(raw, warn, "roles", role_text,
                                        "unknown role(s) ignored: " + unknown, severity="warning", sku=sku))
 
+    # Not given (or rejected) is <NA>: the writer places such images after the product's current maximum.
+    position = number.where(ok).astype("Int64")
     images = pd.DataFrame({
         "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": values,
-        "label": label, "position": number.fillna(0).astype("int64"), "position_given": position_given,
+        "label": label, "position": position, "position_given": position_given,
         "disabled": disabled_true, "roles": codes, "file": raw["file"], "line": raw["line"], "seq": raw["seq"],
     }).loc[ok]
 
@@ -146,8 +160,92 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
     }).loc[normalisable]
 
     rejections = pd.concat(problems, ignore_index=True) if problems else empty_rejections()
-    images = images.drop(columns="position_given") if not keep_position_given else images
+    if keep_position_given:
+        images["from_store"] = (raw["origin"] == "store").loc[ok]
+    else:
+        images = images.drop(columns="position_given")
     return ValidatedChunk(images.reset_index(drop=True), rejections, payload_values.reset_index(drop=True))
+
+
+def _position_check(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(number as float, not-an-integer mask, out-of-range mask) of stripped position texts; "" is not given."""
+    given = text != ""
+    is_integer = text.str.fullmatch(r"[+-]?\d+") | ~given
+    number = pd.to_numeric(text.where(is_integer & given, "0"), errors="coerce").astype("float64")
+    out_of_range = is_integer & ((number < MIN_POSITION) | (number > MAX_POSITION))
+    return number.where(given), ~is_integer, out_of_range
+
+
+@dataclass
+class ValidatedStores:
+    rows: pd.DataFrame         # file_idx, item_no, sku, seq (of the image), store, label, position, disabled,
+    #                            roles, file, line
+    rejections: pd.DataFrame   # REJECTION_COLUMNS + REJECTION_KEYS; image_seq = the image's seq
+    rejected_seqs: pd.Series   # seqs of the images rejected for a store-level value
+
+
+def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedStores:
+    """Apply the image rules to store-level values (STORE_RAW_COLUMNS) of a chunk whose raw rows have seqs.
+
+    A store-level problem rejects its image, like a default-scope field: the field names the store
+    (`stores.de.label`, `store_view_code`). Store codes are checked for syntax only; `admin` (store 0) is not
+    a store view. Label None = not set; position <NA> = not set; disabled <NA> = not set.
+    """
+    rows = raw.iloc[stores["image_row"].to_numpy()]
+    ctx = pd.DataFrame({
+        "file_idx": rows["file_idx"].to_numpy(), "item_no": rows["item_no"].to_numpy(),
+        "line": stores["line"].astype("int64").to_numpy(), "seq": rows["seq"].to_numpy(),
+        "file": rows["file"].to_numpy(), "sku": rows["sku"].astype("str").str.strip().to_numpy(),
+    }, index=stores.index)
+    ok = pd.Series(True, index=stores.index)
+    problems: list[pd.DataFrame] = []
+    prefix = stores["prefix"].astype("str")
+
+    def reject(mask: pd.Series, field: pd.Series | str, values: pd.Series, reasons: pd.Series | str) -> None:
+        nonlocal ok
+        mask = mask & ok
+        if mask.any():
+            problems.append(rejection_rows(ctx, mask, field, values, reasons))
+            ok &= ~mask
+
+    reject(stores["pre_field"] != "", stores["pre_field"], stores["pre_value"], stores["pre_reason"])
+    code = stores["store"].astype("str")
+    reject(~code.str.fullmatch(STORE_CODE_PATTERN), stores["code_field"], code,
+           "store code must start with a letter, then letters, digits or '_', at most 32 characters")
+    reject(code.str.lower() == ADMIN_STORE_CODE, stores["code_field"], code,
+           "'admin' is the default scope (store 0), not a store view: give default values on the image itself")
+    label = stores["label"].astype("str")
+    label_given = stores["label_given"] != ""
+    reject(label_given & (label.str.len() > MAX_LABEL_LENGTH), prefix + "label", label,
+           f"label is longer than {MAX_LABEL_LENGTH} characters")
+    position_text = stores["position"].astype("str").str.strip()
+    number, not_integer, out_of_range = _position_check(position_text)
+    reject(not_integer, prefix + "position", position_text, "position is not an integer")
+    reject(out_of_range, prefix + "position", position_text, f"position is outside {MIN_POSITION}..{MAX_POSITION}")
+    disabled_text = stores["disabled"].astype("str").str.strip().str.lower()
+    disabled_given = disabled_text != ""
+    reject(disabled_given & ~disabled_text.isin(TRUE_WORDS + FALSE_WORDS), prefix + "disabled", stores["disabled"],
+           "disabled is not a boolean (true/false, 1/0, yes/no, on/off)")
+    role_text = stores["roles"].astype("str")
+    mapping = {text: normalize_role_text(text) for text in role_text.unique()}
+    codes = role_text.map({text: pair[0] for text, pair in mapping.items()}).astype("str")
+    unknown = role_text.map({text: pair[1] for text, pair in mapping.items()}).astype("str")
+    warn = (unknown != "") & ok
+    if warn.any():
+        problems.append(rejection_rows(ctx, warn, prefix + "roles", role_text, "unknown role(s) ignored: " + unknown,
+                                       severity="warning"))
+
+    disabled = pd.array(disabled_text.isin(TRUE_WORDS), dtype="boolean")
+    disabled[~disabled_given.to_numpy()] = pd.NA
+    result = pd.DataFrame({
+        "file_idx": ctx["file_idx"], "item_no": ctx["item_no"], "sku": ctx["sku"], "seq": ctx["seq"],
+        "store": code, "label": label.astype("object").where(label_given, None),
+        "position": number.where(ok).astype("Int64"), "disabled": pd.Series(disabled, index=stores.index),
+        "roles": codes, "file": ctx["file"], "line": ctx["line"],
+    }).loc[ok]
+    rejections = pd.concat(problems, ignore_index=True) if problems else empty_rejections()
+    errors = rejections.loc[rejections["severity"] == "error", "image_seq"]
+    return ValidatedStores(result.reset_index(drop=True), rejections, errors.drop_duplicates())
 
 
 def raw_frame(columns: dict[str, object], index: pd.Index | None = None) -> pd.DataFrame:
@@ -166,15 +264,22 @@ def raw_frame(columns: dict[str, object], index: pd.Index | None = None) -> pd.D
 _INT_RAW = ("file_idx", "item_no", "line", "seq")
 
 
+def store_raw_frame(records: list[tuple]) -> pd.DataFrame:
+    """A raw store-values frame from records holding the STORE_RAW_COLUMNS in order."""
+    frame = pd.DataFrame.from_records(records, columns=list(STORE_RAW_COLUMNS))
+    return frame.astype({name: "int64" if name in ("image_row", "line") else "str" for name in STORE_RAW_COLUMNS})
+
+
 @dataclass
 class RawChunk:
     """What a reader yields: raw image rows, the items they belong to, and format extras."""
 
     raw: pd.DataFrame                  # RAW_COLUMNS (seq assigned by the batch assembler)
     items: pd.DataFrame                # ITEM_COLUMNS
-    hidden: pd.DataFrame | None = None  # native CSV: file_idx, item_no, line, sku, path (hide_from_product_page)
+    stores: pd.DataFrame | None = None  # STORE_RAW_COLUMNS: store-level values of the raw images
+    scope: pd.DataFrame | None = None   # native CSV: file_idx, item_no, sku, managed_roles of each valid item
     request_id: str | None = None
-    ignored_rows: int = 0              # rows deliberately skipped (native CSV store-view rows)
+    ignored_rows: int = 0              # rows deliberately skipped (native CSV store-view rows without images)
     merge_paths: bool = False          # native CSV: rows of one path in one item are merged, not deduplicated
 
 

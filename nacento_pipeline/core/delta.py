@@ -1,8 +1,10 @@
 """ETag delta: what a batch changes in Magento's galleries and roles, computed from frames (pure).
 
-Every per-SKU rule of the connector (see reference/connector-behaviour.md) lives here as set-based pandas
-work; the writer only executes the resulting plan. Input frames other than those of `core.frames` are
-described by the *_COLUMNS tuples below.
+Every per-SKU rule lives here as set-based pandas work, and the writer only executes the resulting plan:
+the connector's rules (validation, ETag comparison, stale batches, path variants) and what Magento itself
+does around a gallery change (one media_gallery row per product and path, removal with its roles,
+store-level rows, role labels, positions after the maximum). Input frames other than those of `core.frames`
+are described by the *_COLUMNS tuples below.
 """
 
 from __future__ import annotations
@@ -16,14 +18,20 @@ import pandas as pd
 from nacento_pipeline.core.frames import (
     DELTA_ACTIONS,
     DELTA_COLUMNS,
+    IMAGE_COLUMNS,
     NO_SELECTION,
     REJECTION_COLUMNS,
     ROLE_CODES,
     ROLE_COLUMNS,
+    ROLE_LABEL_CODES,
+    ROLE_SCOPE_COLUMNS,
     SKU_RESULT_COLUMNS,
+    STORE_VALUE_COLUMNS,
+    STORE_WRITE_COLUMNS,
     WRITE_ACTIONS,
     empty_frame,
 )
+from nacento_pipeline.core.modes import APPEND, DEFAULT_SYNC_MODE, REPLACE_OWNED, normalize_mode
 
 # --- Inputs read from Magento (magento.catalog / magento.gallery_reader) --------------------------------
 # Products of the batch: sku (batch SKU), entity_id, link_id (entity_id, or row_id on Adobe Commerce),
@@ -31,23 +39,28 @@ from nacento_pipeline.core.frames import (
 PRODUCT_COLUMNS = ("sku", "entity_id", "link_id", "error")
 # Gallery state at store 0, one row per (product, media_gallery row) linked in value_to_entity:
 # value as stored (with or without leading slash), canonical = canonical_of(value), record_id 0 when the
-# product has no store-0 value row, stored_etag "" when nacento_media_gallery_meta has none.
+# product has no store-0 value row, stored_etag "" when nacento_media_gallery_meta has none, owned = a meta
+# row exists (this pipeline or the PHP connector wrote the image), links = products linked to the row.
 GALLERY_COLUMNS = (
     "entity_id", "value_id", "value", "canonical", "record_id", "label", "position", "disabled", "stored_etag",
+    "owned", "links",
 )
-# Current store-0 role values (catalog_product_entity_varchar): value None when the row holds NULL.
-ROLE_STATE_COLUMNS = ("entity_id", "role", "value")
+# Store-level (store_id > 0) value rows of the products' images.
+STORE_STATE_COLUMNS = ("entity_id", "value_id", "store_id", "record_id", "label", "position", "disabled")
+# Current values of the role attributes and their `*_label` attributes in every store
+# (catalog_product_entity_varchar): value None when the row holds NULL.
+ROLE_STATE_COLUMNS = ("entity_id", "role", "store_id", "value")
 # nacento_sku_sync_state rows: last_batch_time is a naive UTC datetime (the batch's drop time).
 SYNC_STATE_COLUMNS = ("sku", "entity_id", "last_batch_key", "last_batch_time", "last_status", "last_run_id")
 PAYLOAD_VALUE_COLUMNS = ("sku", "value")
 
-SYNC_MODES = ("replace", "upsert")
 # Magento's media_gallery_value.position is INT UNSIGNED; the payload allows -100000..100000.
 POSITION_MIN, POSITION_MAX = 0, 4_294_967_295
 
 TOTAL_NAMES = (
     "skus_seen", "ok", "error", "stale", "inserted", "updated_value", "updated_meta", "skipped_no_change",
-    "invalid", "rejected", "purged", "deduped_path_variants", "roles_assigned",
+    "invalid", "rejected", "purged", "deduped_path_variants", "roles_assigned", "split_shared_rows",
+    "store_values",
 )
 
 
@@ -68,11 +81,16 @@ class DeltaRequest:
     etags: pd.DataFrame
     invalid_skus: frozenset[str]
     payload_values: pd.DataFrame
-    mode: str = "replace"
+    mode: str = DEFAULT_SYNC_MODE
     batch_time: datetime | None = None
     force: bool = False
     rejections: pd.DataFrame | None = None
     batch_key: str | None = None  # breaks ties between batches of the same drop time (see is_stale_batch)
+    store_values: pd.DataFrame | None = None  # STORE_VALUE_COLUMNS
+    role_scope: pd.DataFrame | None = None  # ROLE_SCOPE_COLUMNS (None: every SKU manages all roles)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", normalize_mode(self.mode))
 
     @property
     def skus(self) -> list[str]:
@@ -83,15 +101,18 @@ class DeltaRequest:
 
     def for_skus(self, skus: Iterable[str]) -> DeltaRequest:
         wanted = set(skus)
-        rejections = None
-        if self.rejections is not None:
-            rejections = self.rejections[self.rejections["sku"].isin(wanted)]
+
+        def only(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            return None if frame is None else frame[frame["sku"].isin(wanted)]
+
         return replace(
             self,
             images=self.images[self.images["sku"].isin(wanted)],
             payload_values=self.payload_values[self.payload_values["sku"].isin(wanted)],
             invalid_skus=frozenset(self.invalid_skus & wanted),
-            rejections=rejections,
+            rejections=only(self.rejections),
+            store_values=only(self.store_values),
+            role_scope=only(self.role_scope),
         )
 
 
@@ -117,6 +138,8 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
     images = groups(request.images)
     payload = groups(request.payload_values)
     rejections = groups(request.rejections)
+    store_values = groups(request.store_values)
+    role_scope = groups(request.role_scope)
     wanted = request.images[["sku", "value"]].assign(_chunk=request.images["sku"].map(chunk_of))
     wanted = wanted[["_chunk", "value"]].drop_duplicates()
     etags = request.etags.drop_duplicates("value", keep="last").merge(wanted, on="value", how="inner")
@@ -132,6 +155,8 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
                 images=images[i],
                 payload_values=payload[i],
                 rejections=rejections[i],
+                store_values=store_values[i],
+                role_scope=role_scope[i],
                 etags=etag_groups.get(i, empty_etags),
                 invalid_skus=frozenset(invalid.intersection(members)),
             )
@@ -141,13 +166,22 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
 
 @dataclass(frozen=True)
 class GalleryDelta:
-    """The plan: items (DELTA_COLUMNS), role changes (ROLE_COLUMNS), per-SKU results (SKU_RESULT_COLUMNS)."""
+    """The plan: items (DELTA_COLUMNS), role and label changes (ROLE_COLUMNS), per-SKU results
+    (SKU_RESULT_COLUMNS), store-level value rows to write (STORE_WRITE_COLUMNS)."""
 
     items: pd.DataFrame
     roles: pd.DataFrame
     sku_results: pd.DataFrame
     warnings: pd.DataFrame = field(default_factory=lambda: empty_frame(REJECTION_COLUMNS))
     request: DeltaRequest | None = None
+    store_values: pd.DataFrame = field(default_factory=lambda: empty_frame(STORE_WRITE_COLUMNS))
+
+    def with_warnings(self, extra: pd.DataFrame) -> GalleryDelta:
+        """The same plan with more warning rows (REJECTION_COLUMNS)."""
+        if extra.empty:
+            return self
+        warnings = pd.concat([w for w in (self.warnings, extra) if len(w)], ignore_index=True)
+        return replace(self, warnings=warnings)
 
     def counts(self) -> dict[str, int]:
         """Rows per action (every action of DELTA_ACTIONS present, 0 when none)."""
@@ -159,6 +193,7 @@ class GalleryDelta:
         """Products whose gallery or roles this delta changes, sorted."""
         written = self.items.loc[self.items["action"].isin(WRITE_ACTIONS), "entity_id"]
         ids = set(written.astype("int64").tolist()) | set(self.roles["entity_id"].astype("int64").tolist())
+        ids |= set(self.store_values["entity_id"].astype("int64").tolist())
         ids.discard(0)
         return sorted(ids)
 
@@ -196,6 +231,7 @@ def concat_deltas(deltas: list[GalleryDelta], request: DeltaRequest | None = Non
         sku_results=cat([d.sku_results for d in deltas], SKU_RESULT_COLUMNS),
         warnings=cat([d.warnings for d in deltas], REJECTION_COLUMNS),
         request=request,
+        store_values=cat([d.store_values for d in deltas], STORE_WRITE_COLUMNS),
     )
 
 
@@ -240,21 +276,22 @@ def normalize_etag(values: pd.Series) -> pd.Series:
 
 
 def map_positions(images: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-    """Payload positions mapped onto Magento's UNSIGNED column.
+    """Payload positions mapped onto Magento's UNSIGNED column; positions not given stay <NA>.
 
-    Choice: a SKU with negative positions has all its positions shifted up by -min(position), which keeps
-    the PIM's order within the gallery (clamping would tie them); other SKUs are untouched. Each shifted
-    SKU is reported as a warning. Returns (mapped positions aligned with `images`, warnings).
+    Choice: a SKU with negative positions has all its given positions shifted up by -min(position), which
+    keeps the PIM's order within the gallery (clamping would tie them); other SKUs are untouched. Each
+    shifted SKU is reported as a warning. Returns (mapped Int64 positions aligned with `images`, warnings).
     """
-    position = pd.to_numeric(images["position"]).astype("int64")
+    position = pd.to_numeric(images["position"], errors="coerce").astype("Int64")
     minimum = position.groupby(images["sku"]).transform("min")
-    shift = (-minimum).clip(lower=0)
+    shift = (-minimum).clip(lower=0).fillna(0).astype("int64")
     mapped = (position + shift).clip(lower=POSITION_MIN, upper=POSITION_MAX)
-    shifted = images.loc[shift > 0, ["sku", "file", "line"]].drop_duplicates("sku")
+    shifted_rows = shift > 0
+    shifted = images.loc[shifted_rows, ["sku", "file", "line"]].drop_duplicates("sku")
     warnings = _warnings(
         shifted,
         field_name="position",
-        value=(-minimum[shift > 0]).loc[shifted.index].astype(str),
+        value=shift[shifted_rows].loc[shifted.index].astype(str),
         reason="negative positions shifted up by this amount (Magento's position column is unsigned)",
     )
     return mapped, warnings
@@ -269,19 +306,22 @@ def compute_delta(
     *,
     invalid_skus: Iterable[str] = (),
     payload_values: pd.DataFrame | None = None,
-    mode: str = "replace",
+    mode: str = DEFAULT_SYNC_MODE,
     batch_time: datetime | None = None,
     sync_state: pd.DataFrame | None = None,
     force: bool = False,
     rejections: pd.DataFrame | None = None,
     batch_key: str | None = None,
+    store_values: pd.DataFrame | None = None,
+    role_scope: pd.DataFrame | None = None,
+    store_state: pd.DataFrame | None = None,
+    stores: dict[str, int] | None = None,
 ) -> GalleryDelta:
     """The delta of a batch (or a chunk of it) against the current state of its products.
 
     `batch_time`/`batch_key` against `sync_state` decide staleness (see `is_stale_batch`); `force` replays.
+    `store_state` holds the products' store-level value rows and `stores` maps store codes to ids.
     """
-    if mode not in SYNC_MODES:
-        raise ValueError(f"mode={mode!r}: expected one of {SYNC_MODES}")
     request = DeltaRequest(
         images=images,
         etags=etags,
@@ -292,8 +332,28 @@ def compute_delta(
         force=force,
         rejections=rejections,
         batch_key=batch_key,
+        store_values=store_values,
+        role_scope=role_scope,
     )
-    return _Delta(request, products, gallery, roles, sync_state).compute()
+    state = MagentoState(products, gallery, roles, sync_state, store_state, stores or {})
+    return delta_for(request, state)
+
+
+@dataclass(frozen=True)
+class MagentoState:
+    """What Magento holds for the products of a request (frames of the *_COLUMNS above)."""
+
+    products: pd.DataFrame
+    gallery: pd.DataFrame
+    roles: pd.DataFrame
+    sync_state: pd.DataFrame | None = None
+    store_values: pd.DataFrame | None = None
+    stores: dict[str, int] = field(default_factory=dict)
+
+
+def delta_for(request: DeltaRequest, state: MagentoState) -> GalleryDelta:
+    """The delta of a request against Magento's state (the one entry point the engine and writer use)."""
+    return _Delta(request, state).compute()
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -314,6 +374,16 @@ def _str(series: pd.Series) -> pd.Series:
 
 def _int(series: pd.Series, default: int = 0) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").fillna(default).astype("int64")
+
+
+def _nullable_int(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series.astype(object), errors="coerce").astype("Int64")
+
+
+def _label_or_none(series: pd.Series) -> pd.Series:
+    """Labels as Magento stores them: NULL for an empty label."""
+    text = _str(series)
+    return text.astype(object).where(text != "", None)
 
 
 def _bool(series: pd.Series) -> pd.Series:
@@ -351,30 +421,55 @@ def _canonical(values: pd.Series) -> pd.Series:
 
 
 class _Delta:
-    """One computation; methods are steps over whole frames (no per-image Python loops)."""
+    """One computation; methods are steps over whole frames (no per-image Python loops), read top to bottom
+    in `compute`."""
 
-    def __init__(
-        self,
-        request: DeltaRequest,
-        products: pd.DataFrame,
-        gallery: pd.DataFrame,
-        roles: pd.DataFrame,
-        sync_state: pd.DataFrame | None,
-    ) -> None:
-        from nacento_pipeline.core.frames import IMAGE_COLUMNS
-
+    def __init__(self, request: DeltaRequest, state: MagentoState) -> None:
         _require(request.images, IMAGE_COLUMNS, "images")
-        _require(products, ("sku", "entity_id"), "products")
-        _require(gallery, GALLERY_COLUMNS, "gallery")
-        _require(roles, ROLE_STATE_COLUMNS, "roles")
+        _require(state.products, ("sku", "entity_id"), "products")
+        _require(state.gallery, GALLERY_COLUMNS, "gallery")
+        _require(state.roles, ROLE_STATE_COLUMNS, "roles")
         _require(request.etags, ("value", "exists", "etag"), "etags")
         _require(request.payload_values, PAYLOAD_VALUE_COLUMNS, "payload_values")
+        if request.store_values is not None:
+            _require(request.store_values, STORE_VALUE_COLUMNS, "store_values")
+        if request.role_scope is not None:
+            _require(request.role_scope, ROLE_SCOPE_COLUMNS, "role_scope")
         self.request = request
-        self.products = products
-        self.gallery = gallery
-        self.role_state = roles
-        self.sync_state = sync_state
+        self.state = state
+        self.role_state = _role_state(state.roles)
         self.warnings: list[pd.DataFrame] = []
+
+    # -- the steps ----------------------------------------------------------------------------------------
+    def compute(self) -> GalleryDelta:
+        img = self._images()
+        img = self._statuses(img)
+        usable = (img["error"] == "") & ~img["stale"]
+        valid = usable & img["exists"]
+        gallery = self._gallery(set(img.loc[usable, "entity_id"].tolist()))
+        v = self._match_existing(img[valid], gallery)
+        v = self._inherit_unset(v, gallery)
+        blocked = self._role_blocked_skus(img)
+        role_plan = self._role_plan(img, v, blocked)
+        v = self._actions(v, role_plan)
+        sku_of = img[usable].drop_duplicates("entity_id").set_index("entity_id")["sku"]
+        removed = self._removals(img, v, gallery, blocked)
+        roles = self._with_removal_roles(role_plan, removed, gallery, sku_of)
+        store_writes, store_roles = self._store_values(v)
+        roles = _merge_role_rows(roles, store_roles)
+        roles = _merge_role_rows(roles, self._label_plan(img, v, roles, blocked, store_writes))
+        self._warn_hidden_by_store_views(v, roles, store_writes, gallery)
+        items = self._items(img[~valid], v, removed, sku_of)
+        sku_results = self._sku_results(img, items, roles, store_writes)
+        warnings = [w for w in self.warnings if len(w)]
+        return GalleryDelta(
+            items=items,
+            roles=roles,
+            sku_results=sku_results,
+            warnings=pd.concat(warnings, ignore_index=True) if warnings else empty_frame(REJECTION_COLUMNS),
+            request=self.request,
+            store_values=store_writes,
+        )
 
     # -- step 1: images of the batch with their product, staleness and storage state --------------------
     def _images(self) -> pd.DataFrame:
@@ -384,8 +479,10 @@ class _Delta:
                 "sku": _str(src["sku"]),
                 "value": _str(src["value"]),
                 "label": _str(src["label"]),
-                "position": _int(src["position"]),
+                "label_given": src["label"].notna().to_numpy(),
+                "position": _nullable_int(src["position"]),
                 "disabled": _bool(src["disabled"]),
+                "disabled_given": src["disabled"].notna().to_numpy(),
                 "roles": _str(src["roles"]),
                 "file": _str(src["file"]),
                 "line": _int(src["line"]),
@@ -404,10 +501,9 @@ class _Delta:
         img["position"], shifted = map_positions(img)
         self.warnings.append(shifted)
 
-        prod = self.products.copy()
+        prod = self.state.products.copy()
         prod["sku"] = _str(prod["sku"])
         prod["entity_id"] = _int(prod["entity_id"])
-        prod["link_id"] = _int(prod["link_id"]) if "link_id" in prod else prod["entity_id"]
         prod["error"] = _str(prod["error"]) if "error" in prod else ""
         prod = prod.drop_duplicates("sku", keep="first")[["sku", "entity_id", "error"]]
         img = img.merge(prod, on="sku", how="left")
@@ -416,30 +512,7 @@ class _Delta:
         img["error"] = _str(img["error"])
         img.loc[unknown & (img["error"] == ""), "error"] = "unknown SKU " + img["sku"].map(repr)
         img.loc[img["error"] != "", "entity_id"] = 0
-
-        img["stale"] = False
-        img["stale_reason"] = ""
-        state = self.sync_state
-        if state is not None and len(state) and self.request.batch_time is not None and not self.request.force:
-            last = state[["sku", "last_batch_time", "last_batch_key"]].copy()
-            last["sku"] = _str(last["sku"])
-            last["last_batch_time"] = pd.to_datetime(last["last_batch_time"].map(to_utc_naive))
-            last = last.drop_duplicates("sku", keep="last")
-            img = img.merge(last, on="sku", how="left")
-            batch_time = pd.Timestamp(self.request.batch_time)
-            known = img["last_batch_time"].notna()
-            later = known & (img["last_batch_time"] > batch_time)
-            if self.request.batch_key is not None:  # same drop time: the greater batch key wins (is_stale_batch)
-                last_key = _str(img["last_batch_key"])
-                later |= known & (img["last_batch_time"] == batch_time) & (last_key != "") & (
-                    last_key > self.request.batch_key)
-            img["stale"] = later & (img["error"] == "")
-            img.loc[img["stale"], "stale_reason"] = (
-                "stale: batch " + _str(img.loc[img["stale"], "last_batch_key"]) + " of "
-                + img.loc[img["stale"], "last_batch_time"].astype(str)
-                + " was already applied to this SKU (use force to replay)"
-            )
-            img = img.drop(columns=["last_batch_time", "last_batch_key"])
+        img = self._stale(img)
 
         etags = self.request.etags[["value", "exists", "etag"]].copy()
         etags["value"] = _str(etags["value"])
@@ -450,9 +523,50 @@ class _Delta:
         img["etag"] = _str(img["etag"])
         return img
 
+    def _stale(self, img: pd.DataFrame) -> pd.DataFrame:
+        """Mark images of SKUs a newer batch already wrote (see is_stale_batch, vectorised)."""
+        img["stale"] = False
+        img["stale_reason"] = ""
+        state = self.state.sync_state
+        if state is None or not len(state) or self.request.batch_time is None or self.request.force:
+            return img
+        last = state[["sku", "last_batch_time", "last_batch_key"]].copy()
+        last["sku"] = _str(last["sku"])
+        last["last_batch_time"] = pd.to_datetime(last["last_batch_time"].map(to_utc_naive))
+        last = last.drop_duplicates("sku", keep="last")
+        img = img.merge(last, on="sku", how="left")
+        batch_time = pd.Timestamp(self.request.batch_time)
+        known = img["last_batch_time"].notna()
+        later = known & (img["last_batch_time"] > batch_time)
+        if self.request.batch_key is not None:  # same drop time: the greater batch key wins (is_stale_batch)
+            last_key = _str(img["last_batch_key"])
+            later |= known & (img["last_batch_time"] == batch_time) & (last_key != "") & (
+                last_key > self.request.batch_key)
+        img["stale"] = later & (img["error"] == "")
+        img.loc[img["stale"], "stale_reason"] = (
+            "stale: batch " + _str(img.loc[img["stale"], "last_batch_key"]) + " of "
+            + img.loc[img["stale"], "last_batch_time"].astype(str)
+            + " was already applied to this SKU (use force to replay)"
+        )
+        return img.drop(columns=["last_batch_time", "last_batch_key"])
+
+    def _statuses(self, img: pd.DataFrame) -> pd.DataFrame:
+        """error / stale / invalid (file missing in storage) for the images that will not be written."""
+        img["action"] = ""
+        img["reason"] = ""
+        failed = img["error"] != ""
+        img.loc[failed, "action"] = "error"
+        img.loc[failed, "reason"] = img.loc[failed, "error"]
+        img.loc[img["stale"], "action"] = "stale"
+        img.loc[img["stale"], "reason"] = img.loc[img["stale"], "stale_reason"]
+        missing = (img["error"] == "") & ~img["stale"] & ~img["exists"]
+        img.loc[missing, "action"] = "invalid"
+        img.loc[missing, "reason"] = "file missing in storage: " + img.loc[missing, "value"]
+        return img
+
     # -- step 2: current gallery, keepers and path-variant duplicates ------------------------------------
     def _gallery(self, entity_ids: set[int]) -> pd.DataFrame:
-        g = self.gallery
+        g = self.state.gallery
         g = pd.DataFrame(
             {
                 "entity_id": _int(g["entity_id"]),
@@ -464,6 +578,8 @@ class _Delta:
                 "cur_position": g["position"].astype(object),
                 "cur_disabled": g["disabled"].astype(object),
                 "stored_etag": normalize_etag(g["stored_etag"]),
+                "owned": _bool(g["owned"]),
+                "links": _int(g["links"], 1),
             }
         )
         g = g[g["entity_id"].isin(entity_ids)]
@@ -475,27 +591,10 @@ class _Delta:
         g["keeper"] = ~g.duplicated(["entity_id", "canonical"], keep="first")
         return g.reset_index(drop=True)
 
-    def compute(self) -> GalleryDelta:
-        req = self.request
-        img = self._images()
-        usable = (img["error"] == "") & ~img["stale"]
-        valid = usable & img["exists"]
-        img["action"] = ""
-        img["reason"] = ""
-        failed = img["error"] != ""
-        img.loc[failed, "action"] = "error"
-        img.loc[failed, "reason"] = img.loc[failed, "error"]
-        img.loc[img["stale"], "action"] = "stale"
-        img.loc[img["stale"], "reason"] = img.loc[img["stale"], "stale_reason"]
-        missing = usable & ~img["exists"]
-        img.loc[missing, "action"] = "invalid"
-        img.loc[missing, "reason"] = "file missing in storage: " + img.loc[missing, "value"]
-
-        usable_entities = set(img.loc[usable, "entity_id"].tolist())
-        g = self._gallery(usable_entities)
+    def _match_existing(self, valid: pd.DataFrame, g: pd.DataFrame) -> pd.DataFrame:
+        """Valid images joined with the product's own row for the same path (if any)."""
         keepers = g[g["keeper"]]
-
-        v = img[valid].merge(
+        v = valid.merge(
             keepers.drop(columns=["keeper", "is_canonical"]),
             left_on=["entity_id", "value"],
             right_on=["entity_id", "canonical"],
@@ -504,25 +603,106 @@ class _Delta:
         v["value_id"] = _int(v["value_id"])
         v["record_id"] = _int(v["record_id"])
         v["stored_etag"] = _str(v["stored_etag"])
-        matched = v["canonical"].notna()
-        v["target_value"] = v["stored_value"].where(matched, v["value"])
+        v["matched"] = v["canonical"].notna()
+        v["target_value"] = v["stored_value"].where(v["matched"], v["value"])
+        # A row the PHP connector shared between products: this product gets its own copy first.
+        v["split"] = v["matched"] & (_int(v["links"], 1) > 1)
+        v["shared"] = v["split"]
+        return v
 
-        # -- roles (a diff: only role rows whose final value differs) ------------------------------------
-        role_plan = self._role_plan(img, v)
+    def _inherit_unset(self, v: pd.DataFrame, g: pd.DataFrame) -> pd.DataFrame:
+        """Fields the batch does not give: an existing image keeps its label and disabled flag (Magento's
+        native import changes only what the CSV says; a new image gets none and is enabled), and its position;
+        new images without a position go after the product's maximum (current rows and positions given in the
+        batch), in payload order, as Magento's import places them."""
+        keep_label = v["matched"] & ~v["label_given"]
+        v.loc[keep_label, "label"] = _str(v.loc[keep_label, "cur_label"])
+        keep_disabled = v["matched"] & ~v["disabled_given"]
+        v.loc[keep_disabled, "disabled"] = _int(v.loc[keep_disabled, "cur_disabled"]).astype(bool)
+        given = v["position"].notna()
+        current = pd.to_numeric(v["cur_position"], errors="coerce")
+        keep = ~given & v["matched"]
+        v.loc[keep, "position"] = current[keep].fillna(0).astype("int64")
+        new = ~given & ~v["matched"]
+        if new.any():
+            existing_max = pd.to_numeric(g["cur_position"], errors="coerce").groupby(g["entity_id"]).max()
+            batch_max = v.loc[given, "position"].astype("float64").groupby(v.loc[given, "entity_id"]).max()
+            ceiling = pd.concat([existing_max, batch_max], axis=1).max(axis=1)
+            rank = v.loc[new].sort_values("seq").groupby("entity_id").cumcount() + 1
+            base = v.loc[new, "entity_id"].map(ceiling).fillna(0)
+            v.loc[new, "position"] = (base + rank.reindex(v.index[new])).astype("int64")
+        v["position"] = _int(v["position"]).clip(lower=POSITION_MIN, upper=POSITION_MAX)
+        return v
+
+    # -- step 3: roles -----------------------------------------------------------------------------------
+    def _role_blocked_skus(self, img: pd.DataFrame) -> set[str]:
+        """SKUs with an error-rejected image or an image missing in storage: their roles are not reassigned
+        (a half-valid payload never wipes roles)."""
+        usable = img[(img["error"] == "") & ~img["stale"]]
+        return set(self.request.invalid_skus) | set(usable.loc[~usable["exists"], "sku"])
+
+    def _managed_roles(self, skus: pd.Series) -> pd.DataFrame:
+        """(sku, role) pairs the batch manages: all roles unless the SKU's role scope is limited."""
+        grid = pd.DataFrame({"sku": skus.unique()}).merge(pd.DataFrame({"role": list(ROLE_CODES)}), how="cross")
+        scope = self.request.role_scope
+        if scope is None or scope.empty:
+            return grid
+        scope = scope.drop_duplicates("sku", keep="last")
+        limited = dict(zip(_str(scope["sku"]), _str(scope["managed_roles"]), strict=True))
+        allowed = [sku not in limited or role in limited[sku].split("|")
+                   for sku, role in zip(grid["sku"], grid["role"], strict=True)]
+        return grid[allowed]
+
+    def _role_plan(self, img: pd.DataFrame, v: pd.DataFrame, blocked: set[str]) -> pd.DataFrame:
+        """Managed store-0 roles: no_selection unless the last payload image (highest seq) carrying the role
+        sets it. Skipped for blocked SKUs (see `_role_blocked_skus`)."""
+        usable = img[(img["error"] == "") & ~img["stale"]]
+        eligible = usable[~usable["sku"].isin(blocked)][["sku", "entity_id"]].drop_duplicates("sku")
+        if eligible.empty:
+            return empty_frame(ROLE_COLUMNS)
+        carried = v[v["sku"].isin(set(eligible["sku"])) & (v["roles"] != "")][["entity_id", "roles", "seq", "target_value"]]
+        carried = carried.assign(role=carried["roles"].str.split("|")).explode("role")
+        carried = carried[carried["role"].isin(ROLE_CODES)]
+        last = carried.sort_values("seq").drop_duplicates(["entity_id", "role"], keep="last")
+        grid = eligible.merge(self._managed_roles(eligible["sku"]), on="sku")
+        grid = grid.merge(last[["entity_id", "role", "target_value"]], on=["entity_id", "role"], how="left")
+        grid["new_value"] = grid["target_value"].fillna(NO_SELECTION).astype(str)
+        grid["store_id"] = 0
+        return self._changed_roles(grid)
+
+    def _changed_roles(self, wanted: pd.DataFrame) -> pd.DataFrame:
+        """Rows of `wanted` (sku, entity_id, role, store_id, new_value) whose value differs from Magento's."""
+        if wanted.empty:
+            return empty_frame(ROLE_COLUMNS)
+        state = self.role_state.assign(has_row=True)
+        grid = wanted.merge(state, on=["entity_id", "role", "store_id"], how="left")
+        grid["old_value"] = _str(grid["value"])
+        has_row = grid["has_row"].notna()
+        new = grid["new_value"].astype(object)
+        deleting = new.isna()
+        changed = (deleting & has_row) | (~deleting & (~has_row | grid["value"].isna() | (grid["old_value"] != new)))
+        plan = grid.loc[changed, list(ROLE_COLUMNS)].reset_index(drop=True)
+        plan["entity_id"] = plan["entity_id"].astype("int64")
+        plan["store_id"] = plan["store_id"].astype("int64")
+        plan["new_value"] = plan["new_value"].astype(object).where(plan["new_value"].notna(), None)
+        return plan
+
+    # -- step 4: what happens to each image ----------------------------------------------------------------
+    def _actions(self, v: pd.DataFrame, role_plan: pd.DataFrame) -> pd.DataFrame:
         role_paths = pd.concat(
             [
                 role_plan[["entity_id", "new_value"]].rename(columns={"new_value": "path"}),
                 role_plan[["entity_id", "old_value"]].rename(columns={"old_value": "path"}),
             ]
         )
-        role_paths = role_paths[(role_paths["path"] != "") & (role_paths["path"] != NO_SELECTION)]
+        role_paths = role_paths[role_paths["path"].notna() & (role_paths["path"] != "")
+                                & (role_paths["path"] != NO_SELECTION)]
         role_paths = pd.DataFrame(
             {"entity_id": _int(role_paths["entity_id"]), "value": _canonical(role_paths["path"]), "roles_changed": True}
         ).drop_duplicates(["entity_id", "value"])
         v = v.merge(role_paths, on=["entity_id", "value"], how="left")
         v["roles_changed"] = _bool(v["roles_changed"])
-
-        # -- existing vs new images ----------------------------------------------------------------------
+        matched = v["matched"]
         cur_label = _str(v["cur_label"])
         cur_position = pd.to_numeric(v["cur_position"], errors="coerce")
         cur_disabled = _int(v["cur_disabled"])
@@ -537,38 +717,35 @@ class _Delta:
         # Both sides without quotes; an unknown ETag equal to an absent one is nothing to write.
         v["etag_changed"] = matched & (v["stored_etag"] != v["etag"])
         v["action"] = "skipped_no_change"
-        v.loc[matched & (v["meta_changed"] | v["roles_changed"]), "action"] = "updated_meta"
+        v.loc[matched & (v["meta_changed"] | v["roles_changed"] | v["split"]), "action"] = "updated_meta"
         v.loc[v["etag_changed"], "action"] = "updated_value"
         v.loc[~matched, "action"] = "inserted"
         v.loc[~matched, "meta_changed"] = False
         v.loc[~matched, "etag_changed"] = False
+        return v
 
-        # -- removals: legacy variants of payload paths, and (replace) paths not in the payload ------------
+    # -- step 5: removals: legacy variants of payload paths, and (replace modes) paths not in the payload ------
+    def _removals(self, img: pd.DataFrame, v: pd.DataFrame, g: pd.DataFrame, blocked: set[str]) -> pd.DataFrame | None:
         wanted_pairs = v[["entity_id", "value"]].rename(columns={"value": "canonical"}).drop_duplicates()
-        sku_of = img[usable].drop_duplicates("entity_id").set_index("entity_id")["sku"]
         extras = g[~g["keeper"]].merge(wanted_pairs, on=["entity_id", "canonical"], how="inner")
-        extras = extras.assign(
+        keeper_spelling = g[g["keeper"]][["entity_id", "canonical", "stored_value"]].rename(
+            columns={"stored_value": "kept_value"})
+        extras = extras.merge(keeper_spelling, on=["entity_id", "canonical"], how="left").assign(
             action="deduped",
             reason="path variant " + extras["stored_value"].map(repr) + " collapsed into the canonical row",
         )
         removals = [extras]
-        if req.mode == "replace":
-            removals.append(self._purges(img, g, sku_of))
-        removed = pd.concat([r for r in removals if len(r)], ignore_index=True) if any(len(r) for r in removals) else None
+        if self.request.mode != APPEND:
+            removals.append(self._purges(img, g, blocked))
+        removals = [r for r in removals if len(r)]
+        return pd.concat(removals, ignore_index=True) if removals else None
 
-        items = self._items(img[~valid], v, removed, sku_of)
-        sku_results = self._sku_results(img, items, role_plan)
-        warnings = [w for w in self.warnings if len(w)]
-        return GalleryDelta(
-            items=items,
-            roles=role_plan,
-            sku_results=sku_results,
-            warnings=pd.concat(warnings, ignore_index=True) if warnings else empty_frame(REJECTION_COLUMNS),
-            request=req,
-        )
-
-    def _purges(self, img: pd.DataFrame, g: pd.DataFrame, sku_of: pd.Series) -> pd.DataFrame:
-        """Replace mode: rows of products with at least one valid image whose path the payload never named."""
+    def _purges(self, img: pd.DataFrame, g: pd.DataFrame, blocked: set[str]) -> pd.DataFrame:
+        """Rows of products with at least one valid image whose path the payload never named; in
+        replace_owned mode only rows this pipeline (or the PHP connector) wrote. A path the payload named is
+        never purged, even when its file is missing. Purge and role freeze are decided together: a SKU whose
+        roles are frozen (`blocked`) keeps the images its roles name, so no role points outside the gallery
+        and none is wiped; elsewhere roles naming a purged image are cleared with it (`_with_removal_roles`)."""
         valid = img[(img["error"] == "") & ~img["stale"] & img["exists"]]
         entities = set(valid["entity_id"].tolist())
         if not entities:
@@ -584,45 +761,241 @@ class _Delta:
             img[["sku", "entity_id"]].drop_duplicates("sku"), on="sku", how="inner"
         )[["entity_id", "canonical"]].drop_duplicates()
         candidates = g[g["entity_id"].isin(entities)]
+        if self.request.mode == REPLACE_OWNED:
+            candidates = candidates[candidates["owned"]]
         marked = candidates.merge(payload.assign(named=True), on=["entity_id", "canonical"], how="left")
         purged = marked[marked["named"].isna()].drop(columns=["named"])
-        return purged.assign(action="purged", reason="not in the payload (replace mode)")
+        frozen = set(img.loc[img["sku"].isin(blocked), "entity_id"])
+        if frozen and len(purged):
+            state = self.role_state[self.role_state["role"].isin(ROLE_CODES) & self.role_state["value"].notna()]
+            held = set(zip(state["entity_id"], _canonical(state["value"]), strict=True))
+            keep = [e in frozen and (e, c) in held for e, c in zip(purged["entity_id"], purged["canonical"], strict=True)]
+            purged = purged[~pd.Series(keep, index=purged.index, dtype=bool)]
+        reason = f"not in the payload ({self.request.mode} mode)"
+        return purged.assign(action="purged", reason=reason, kept_value="")
 
-    def _role_plan(self, img: pd.DataFrame, v: pd.DataFrame) -> pd.DataFrame:
-        """Managed roles: no_selection unless the last payload image (highest seq) carrying the role sets it.
+    def _with_removal_roles(
+        self, plan: pd.DataFrame, removed: pd.DataFrame | None, g: pd.DataFrame, sku_of: pd.Series
+    ) -> pd.DataFrame:
+        """What Magento's admin does to the roles of a removed image: store-0 roles naming it become
+        no_selection (their `*_label` is emptied), store-level roles naming it are deleted; roles naming a
+        collapsed path variant follow the kept row's spelling."""
+        if removed is None or removed.empty:
+            return plan
+        state = self.role_state[self.role_state["role"].isin(ROLE_CODES) & self.role_state["value"].notna()]
+        state = state.assign(stored=_str(state["value"]))
+        gone = removed[["entity_id", "stored_value", "action", "kept_value"]]
+        hit = state.merge(gone, left_on=["entity_id", "stored"], right_on=["entity_id", "stored_value"], how="inner")
+        if hit.empty:
+            return plan
+        purged = hit["action"] == "purged"
+        hit["new_value"] = hit["kept_value"].astype(object)
+        hit.loc[purged & (hit["store_id"] == 0), "new_value"] = NO_SELECTION
+        hit.loc[purged & (hit["store_id"] != 0), "new_value"] = None
+        hit["sku"] = hit["entity_id"].map(sku_of).astype(str)
+        rows = [hit[["sku", "entity_id", "role", "store_id", "new_value"]]]
+        cleared = hit[purged & (hit["store_id"] == 0) & hit["role"].isin(list(ROLE_LABEL_CODES))]
+        if len(cleared):
+            rows.append(cleared.assign(role=cleared["role"].map(ROLE_LABEL_CODES), new_value=None)[
+                ["sku", "entity_id", "role", "store_id", "new_value"]])
+        effects = self._changed_roles(pd.concat(rows, ignore_index=True))
+        # The plan's own decision for a (product, role, store) wins over a removal's side effect.
+        return _merge_role_rows(effects, plan)
 
-        Skipped for SKUs with an error-rejected image (invalid_skus) or an image missing in storage, so a
-        half-valid payload never wipes roles (the connector's documented rule).
-        """
-        usable = img[(img["error"] == "") & ~img["stale"]]
-        blocked = set(self.request.invalid_skus) | set(usable.loc[~usable["exists"], "sku"])
-        eligible = usable[~usable["sku"].isin(blocked)][["sku", "entity_id"]].drop_duplicates("sku")
-        if eligible.empty:
+    # -- step 6: store views -------------------------------------------------------------------------------
+    def _store_values(self, v: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Store-level rows the batch sets (labels, positions, disabled, roles per store view), only where
+        they differ from Magento's; unknown store codes are rejected with file, line and field."""
+        src = self.request.store_values
+        if src is None or src.empty or v.empty:
+            return empty_frame(STORE_WRITE_COLUMNS), empty_frame(ROLE_COLUMNS)
+        sv = src.copy()
+        sv["sku"], sv["value"], sv["store"] = _str(sv["sku"]), _str(sv["value"]), _str(sv["store"])
+        sv = sv.sort_values("seq", kind="stable").drop_duplicates(["sku", "value", "store"], keep="last")
+        sv["store_id"] = sv["store"].map(self.state.stores)
+        unknown = sv["store_id"].isna()
+        if unknown.any():
+            bad = sv[unknown]
+            self.warnings.append(pd.DataFrame({
+                "severity": "error", "file": _str(bad["file"]), "line": _int(bad["line"]), "sku": bad["sku"],
+                "field": "store", "value": bad["store"].str.slice(0, 200),
+                "reason": "unknown store code " + bad["store"].map(repr) + " (not in Magento's store table): "
+                          "this store-level value is not written",
+            })[list(REJECTION_COLUMNS)])
+        sv = sv[~unknown]
+        base = v[["sku", "value", "entity_id", "value_id", "disabled", "target_value"]].rename(
+            columns={"disabled": "base_disabled"})
+        sv = sv.merge(base, on=["sku", "value"], how="inner")
+        if sv.empty:
+            return empty_frame(STORE_WRITE_COLUMNS), empty_frame(ROLE_COLUMNS)
+        sv["store_id"] = sv["store_id"].astype("int64")
+        cur = self.state.store_values
+        if cur is not None and len(cur):
+            cur = pd.DataFrame({
+                "entity_id": _int(cur["entity_id"]), "value_id": _int(cur["value_id"]),
+                "store_id": _int(cur["store_id"]), "record_id": _int(cur["record_id"]),
+                "cur_label": cur["label"].astype(object), "cur_position": _nullable_int(cur["position"]),
+                "cur_disabled": _int(cur["disabled"]),
+            }).drop_duplicates(["entity_id", "value_id", "store_id"])
+            sv = sv.merge(cur, on=["entity_id", "value_id", "store_id"], how="left")
+        else:
+            sv = sv.assign(record_id=pd.NA, cur_label=None, cur_position=pd.NA, cur_disabled=pd.NA)
+        has_row = sv["record_id"].notna() & (sv["value_id"] > 0)
+        sv["record_id"] = _int(sv["record_id"]).where(has_row, 0)
+        label_given = sv["label"].notna()
+        sv["w_label"] = sv["label"].astype(object).where(label_given, sv["cur_label"].astype(object).where(has_row, None))
+        sv["w_label"] = _label_or_none(sv["w_label"].where(sv["w_label"].notna(), ""))
+        position_given = _nullable_int(sv["position"])
+        sv["w_position"] = position_given.where(position_given.notna(), _nullable_int(sv["cur_position"]).where(has_row))
+        disabled_given = sv["disabled"].astype("boolean")
+        fallback = _int(sv["cur_disabled"]).where(has_row, sv["base_disabled"].astype("int64"))
+        sv["w_disabled"] = disabled_given.astype("Int64").fillna(fallback).astype("int64")
+        same = has_row & (
+            (_str(sv["cur_label"]) == _str(sv["w_label"]))
+            & (_nullable_int(sv["cur_position"]).fillna(-1) == sv["w_position"].fillna(-1))
+            & (_int(sv["cur_disabled"]) == sv["w_disabled"])
+        )
+        given_any = label_given | position_given.notna() | disabled_given.notna()
+        writes = sv[given_any & ~same]
+        store_writes = pd.DataFrame({
+            "sku": writes["sku"], "entity_id": writes["entity_id"].astype("int64"), "value": writes["value"],
+            "store_id": writes["store_id"], "record_id": writes["record_id"], "label": writes["w_label"],
+            "position": writes["w_position"].astype("Int64"), "disabled": writes["w_disabled"],
+        })[list(STORE_WRITE_COLUMNS)].reset_index(drop=True)
+        carried = sv[_str(sv["roles"]) != ""]
+        carried = carried.assign(role=_str(carried["roles"]).str.split("|")).explode("role")
+        carried = carried[carried["role"].isin(ROLE_CODES)].sort_values("seq")
+        carried = carried.drop_duplicates(["entity_id", "role", "store_id"], keep="last")
+        wanted = carried[["sku", "entity_id", "role", "store_id"]].assign(new_value=carried["target_value"])
+        return store_writes, self._changed_roles(wanted)
+
+    # -- step 7: the storefront's alt text follows the role images' labels ----------------------------------
+    def _label_plan(
+        self, img: pd.DataFrame, v: pd.DataFrame, roles: pd.DataFrame, blocked: set[str], store_writes: pd.DataFrame
+    ) -> pd.DataFrame:
+        """`image_label`, `small_image_label`, `thumbnail_label` = the label of the role's image, per store,
+        as the admin keeps them; NULL (row deleted) when the role is no_selection or the label is empty.
+        Only for SKUs whose roles the batch manages and roles that name an image of the batch."""
+        usable = img[(img["error"] == "") & ~img["stale"] & ~img["sku"].isin(blocked)]
+        skus = usable[["sku", "entity_id"]].drop_duplicates("sku")
+        if skus.empty:
             return empty_frame(ROLE_COLUMNS)
-        carried = v[v["sku"].isin(set(eligible["sku"])) & (v["roles"] != "")][["entity_id", "roles", "seq", "target_value"]]
-        carried = carried.assign(role=carried["roles"].str.split("|")).explode("role")
-        carried = carried[carried["role"].isin(ROLE_CODES)]
-        last = carried.sort_values("seq").drop_duplicates(["entity_id", "role"], keep="last")
-        grid = eligible.merge(pd.DataFrame({"role": list(ROLE_CODES)}), how="cross")
-        grid = grid.merge(last[["entity_id", "role", "target_value"]], on=["entity_id", "role"], how="left")
-        grid["new_value"] = grid["target_value"].fillna(NO_SELECTION).astype(str)
-        state = self.role_state[["entity_id", "role", "value"]].copy()
-        state["entity_id"] = _int(state["entity_id"])
-        state = state.drop_duplicates(["entity_id", "role"], keep="first").assign(has_row=True)
-        grid = grid.merge(state, on=["entity_id", "role"], how="left")
-        grid["old_value"] = _str(grid["value"])
-        has_row = grid["has_row"].notna()
-        changed = ~has_row | grid["value"].isna() | (grid["old_value"] != grid["new_value"])
-        plan = grid.loc[changed, list(ROLE_COLUMNS)].reset_index(drop=True)
-        plan["entity_id"] = plan["entity_id"].astype("int64")
-        return plan
+        managed = skus.merge(self._managed_roles(skus["sku"]), on="sku")
+        managed = managed[managed["role"].isin(list(ROLE_LABEL_CODES))]
+        final = self._final_values(roles, store_id=0)
+        managed = managed.merge(final, on=["entity_id", "role"], how="left")
+        labels = v[["entity_id", "value", "label"]].rename(columns={"value": "canonical"})
+        managed["canonical"] = _canonical(managed["final"])
+        managed = managed.merge(labels, on=["entity_id", "canonical"], how="left")
+        unset = managed["final"].isna() | managed["final"].isin(["", NO_SELECTION])
+        wanted = managed[unset | managed["label"].notna()].copy()
+        wanted["new_value"] = _label_or_none(wanted["label"].where(~unset[wanted.index], ""))
+        wanted = wanted.assign(role=wanted["role"].map(ROLE_LABEL_CODES), store_id=0)
+        rows = [wanted[["sku", "entity_id", "role", "store_id", "new_value"]]]
+        if len(store_writes):
+            rows.append(self._store_label_rows(store_writes, roles))
+        return self._changed_roles(pd.concat(rows, ignore_index=True))
 
+    def _store_label_rows(self, store_writes: pd.DataFrame, roles: pd.DataFrame) -> pd.DataFrame:
+        """A store-level label of an image that is a role's image in that store becomes the role's label there."""
+        labelled = store_writes[store_writes["label"].notna()][["sku", "entity_id", "value", "store_id", "label"]]
+        if labelled.empty:
+            return pd.DataFrame(columns=["sku", "entity_id", "role", "store_id", "new_value"])
+        per_store = self._final_values(roles, store_id=None)
+        per_store = per_store[per_store["role"].isin(list(ROLE_LABEL_CODES))]
+        per_store = per_store.assign(value=_canonical(per_store["final"]))
+        hit = labelled.merge(per_store, on=["entity_id", "value", "store_id"], how="inner")
+        default = self._final_values(roles, store_id=0)
+        default = default[default["role"].isin(list(ROLE_LABEL_CODES))].assign(value=lambda f: _canonical(f["final"]))
+        inherit = labelled.merge(default.drop(columns=["final"]), on=["entity_id", "value"], how="inner")
+        overridden = per_store[["entity_id", "role", "store_id"]].assign(own=True)
+        inherit = inherit.merge(overridden, on=["entity_id", "role", "store_id"], how="left")
+        inherit = inherit[inherit["own"].isna()]
+        both = pd.concat([hit, inherit], ignore_index=True)
+        return pd.DataFrame({"sku": both["sku"], "entity_id": both["entity_id"], "role": both["role"].map(ROLE_LABEL_CODES),
+                             "store_id": both["store_id"], "new_value": both["label"].astype(object)})
+
+    def _final_values(self, plan: pd.DataFrame, store_id: int | None) -> pd.DataFrame:
+        """(entity_id, role, store_id, final) role values after the plan: planned value, else Magento's."""
+        state = self.role_state[self.role_state["role"].isin(ROLE_CODES)][["entity_id", "role", "store_id", "value"]]
+        planned = plan[plan["role"].isin(ROLE_CODES)][["entity_id", "role", "store_id", "new_value"]]
+        both = state.merge(planned, on=["entity_id", "role", "store_id"], how="outer", indicator=True)
+        in_plan = both["_merge"] != "left_only"
+        both["final"] = both["new_value"].astype(object).where(in_plan, both["value"].astype(object))
+        deleted = plan[plan["role"].isin(ROLE_CODES) & plan["new_value"].isna()][["entity_id", "role", "store_id"]]
+        if len(deleted):
+            both = both.merge(deleted.assign(gone=True), on=["entity_id", "role", "store_id"], how="left")
+            both = both[both["gone"].isna()]
+        both = both[both["final"].notna()]
+        if store_id is not None:
+            both = both[both["store_id"] == store_id].drop(columns=["store_id"])
+            return both[["entity_id", "role", "final"]]
+        both = both[both["store_id"] != 0]
+        return both[["entity_id", "role", "store_id", "final"]]
+
+    # -- step 8: what a store view would still hide --------------------------------------------------------
+    def _warn_hidden_by_store_views(
+        self, v: pd.DataFrame, roles: pd.DataFrame, store_writes: pd.DataFrame, g: pd.DataFrame
+    ) -> None:
+        """Store-level rows we did not write override store 0 (Magento reads IFNULL(store, default)): when one
+        hides a change of this batch, say so (warning with the store and the field)."""
+        code_of = {sid: code for code, sid in self.state.stores.items()}
+        cur = self.state.store_values
+        hidden = []
+        changed = v[v["matched"] & v["meta_changed"]]
+        if cur is not None and len(cur) and len(changed):
+            rows = pd.DataFrame({
+                "entity_id": _int(cur["entity_id"]), "value_id": _int(cur["value_id"]), "store_id": _int(cur["store_id"]),
+                "s_label": cur["label"].astype(object), "s_position": _nullable_int(cur["position"]),
+                "s_disabled": _int(cur["disabled"]),
+            })
+            both = changed.merge(rows, on=["entity_id", "value_id"], how="inner")
+            if len(store_writes):
+                ours = store_writes[["entity_id", "value", "store_id"]].assign(ours=True)
+                both = both.merge(ours, on=["entity_id", "value", "store_id"], how="left")
+                both = both[both["ours"].isna()]
+            label_hidden = both["s_label"].notna() & (_str(both["cur_label"]) != both["label"]) & (
+                _str(both["s_label"]) != both["label"])
+            position_hidden = both["s_position"].notna() & (
+                pd.to_numeric(both["cur_position"], errors="coerce").fillna(-1) != both["position"]) & (
+                both["s_position"].fillna(-1) != both["position"])
+            disabled_hidden = (_int(both["cur_disabled"]) != both["disabled"].astype("int64")) & (
+                both["s_disabled"] != both["disabled"].astype("int64"))
+            for mask, name in ((label_hidden, "label"), (position_hidden, "position"), (disabled_hidden, "disabled")):
+                part = both[mask]
+                if len(part):
+                    hidden.append(pd.DataFrame({"sku": part["sku"], "file": part["file"], "line": part["line"],
+                                                "store_id": part["store_id"], "what": name + " of " + part["value"]}))
+        role_changes = roles[(roles["store_id"] == 0) & roles["role"].isin(ROLE_CODES)]
+        if len(role_changes):
+            state = self.role_state[(self.role_state["store_id"] != 0) & self.role_state["role"].isin(ROLE_CODES)]
+            over = role_changes.merge(state, on=["entity_id", "role"], how="inner", suffixes=("", "_store"))
+            written = roles[roles["store_id"] != 0][["entity_id", "role", "store_id"]].assign(ours=True)
+            over = over.merge(written, left_on=["entity_id", "role", "store_id_store"],
+                              right_on=["entity_id", "role", "store_id"], how="left", suffixes=("", "_w"))
+            over = over[over["ours"].isna() & (_str(over["value"]) != _str(over["new_value"]))]
+            if len(over):
+                hidden.append(pd.DataFrame({"sku": over["sku"], "file": "", "line": 0,
+                                            "store_id": over["store_id_store"], "what": "role " + over["role"]}))
+        if not hidden:
+            return
+        h = pd.concat(hidden, ignore_index=True)
+        store = h["store_id"].astype("int64").map(code_of).fillna(h["store_id"].astype(str))
+        self.warnings.append(pd.DataFrame({
+            "severity": "warning", "file": _str(h["file"]), "line": _int(h["line"]), "sku": _str(h["sku"]),
+            "field": "store_view", "value": store.astype(str),
+            "reason": "hidden by store view " + store.map(repr) + ": a store-level value this batch did not set "
+                      "overrides the new " + h["what"].astype(str) + " there",
+        })[list(REJECTION_COLUMNS)])
+
+    # -- step 9: the result frames -------------------------------------------------------------------------
     def _items(
         self, rest: pd.DataFrame, v: pd.DataFrame, removed: pd.DataFrame | None, sku_of: pd.Series
     ) -> pd.DataFrame:
         parts = []
         if len(rest):
-            parts.append(rest.assign(stored_etag="", value_id=0, record_id=0, meta_changed=False, etag_changed=False))
+            parts.append(rest.assign(stored_etag="", value_id=0, record_id=0, meta_changed=False, etag_changed=False,
+                                     split=False, shared=False, position=_int(rest["position"])))
         if len(v):
             parts.append(v)
         if removed is not None and len(removed):
@@ -644,6 +1017,8 @@ class _Delta:
                         "record_id": removed["record_id"],
                         "meta_changed": False,
                         "etag_changed": False,
+                        "split": False,
+                        "shared": _int(removed["links"], 1) > 1,
                     }
                 )
             )
@@ -652,13 +1027,15 @@ class _Delta:
         items = pd.concat([p[list(DELTA_COLUMNS)] for p in parts], ignore_index=True)
         for column in ("entity_id", "position", "value_id", "record_id"):
             items[column] = _int(items[column])
-        for column in ("disabled", "meta_changed", "etag_changed"):
+        for column in ("disabled", "meta_changed", "etag_changed", "split", "shared"):
             items[column] = _bool(items[column])
         for column in ("sku", "value", "action", "reason", "label", "roles", "etag", "stored_etag"):
             items[column] = _str(items[column])
         return items
 
-    def _sku_results(self, img: pd.DataFrame, items: pd.DataFrame, role_plan: pd.DataFrame) -> pd.DataFrame:
+    def _sku_results(
+        self, img: pd.DataFrame, items: pd.DataFrame, role_plan: pd.DataFrame, store_writes: pd.DataFrame
+    ) -> pd.DataFrame:
         first = img.drop_duplicates("sku", keep="first").set_index("sku")
         skus = list(dict.fromkeys(img["sku"]))
         rejected_only = _rejected_only_skus(self.request.rejections, set(skus))
@@ -676,7 +1053,12 @@ class _Delta:
             out["rejected"] = out["sku"].map(per_sku).fillna(0).astype("int64")
         else:
             out["rejected"] = 0
-        out["roles_assigned"] = out["entity_id"].map(role_plan.groupby("entity_id").size()).fillna(0).astype("int64")
+        roles_only = role_plan[role_plan["role"].isin(ROLE_CODES)]
+        out["roles_assigned"] = out["entity_id"].map(roles_only.groupby("entity_id").size()).fillna(0).astype("int64")
+        splits = items[items["split"]].groupby("sku").size() if len(items) else pd.Series(dtype="int64")
+        out["split_shared_rows"] = out["sku"].map(splits).fillna(0).astype("int64")
+        stored = store_writes.groupby("sku").size() if len(store_writes) else pd.Series(dtype="int64")
+        out["store_values"] = out["sku"].map(stored).fillna(0).astype("int64")
         out.loc[out["sku"].isin(rejected_only), "entity_id"] = 0
 
         out["status"] = "ok"
@@ -696,3 +1078,24 @@ class _Delta:
         blocked = ok & (out["sku"].isin(self.request.invalid_skus) | (out["invalid"] > 0))
         out.loc[blocked, "message"] = "role sync skipped: an image of this SKU was rejected or is missing in storage"
         return out[list(SKU_RESULT_COLUMNS)].reset_index(drop=True)
+
+
+def _role_state(roles: pd.DataFrame) -> pd.DataFrame:
+    """ROLE_STATE_COLUMNS typed, one row per (entity_id, role, store_id)."""
+    state = roles[list(ROLE_STATE_COLUMNS)].copy()
+    state["entity_id"] = _int(state["entity_id"])
+    state["store_id"] = _int(state["store_id"])
+    state["role"] = _str(state["role"])
+    state["value"] = state["value"].astype(object).where(state["value"].notna(), None)
+    return state.drop_duplicates(["entity_id", "role", "store_id"], keep="first").reset_index(drop=True)
+
+
+def _merge_role_rows(base: pd.DataFrame, override: pd.DataFrame) -> pd.DataFrame:
+    """Role plan rows of both; for the same (entity_id, role, store_id) the `override` row wins."""
+    frames = [f for f in (base, override) if len(f)]
+    if not frames:
+        return empty_frame(ROLE_COLUMNS)
+    both = pd.concat(frames, ignore_index=True)
+    both = both.drop_duplicates(["entity_id", "role", "store_id"], keep="last").reset_index(drop=True)
+    both["new_value"] = both["new_value"].astype(object).where(both["new_value"].notna(), None)
+    return both[list(ROLE_COLUMNS)]

@@ -12,9 +12,11 @@ import pandas as pd
 # --- Batch images: one row per valid image of the batch (output of core.batch) --------------------------
 # sku       str   trimmed SKU as given by the PIM
 # value     str   canonical gallery value, one leading slash: "/m/y/my-image.jpg"
-# label     str   "" when not given
-# position  int   -100000..100000 (mapped to Magento's unsigned column by the writer)
-# disabled  bool
+# label     str   "" when empty (written as NULL, as Magento's admin does); None = not given (native import
+#                 CSV only: an existing image keeps its label)
+# position  Int64 -100000..100000, <NA> when not given (the writer places such images after the product's
+#                 current maximum position, as Magento's import does); mapped to the unsigned column
+# disabled  boolean  <NA> = not given (native import CSV only: the import never re-enables an image)
 # roles     str   Magento attribute codes joined by "|", in payload order, e.g. "image|small_image"; "" = none
 # file      str   bunch file name the image came from
 # line      int   1-based line (CSV/JSONL) or item number (JSON bulk) within that file
@@ -27,7 +29,8 @@ IMAGE_COLUMNS = ("sku", "value", "label", "position", "disabled", "roles", "file
 # line      int   1-based line or item number (0 when unknown / batch-wide)
 # sku       str   SKU when known, else ""
 # field     str   payload field at fault: "sku", "images", "file_path", "label", "position", "disabled",
-#                 "roles", or "file" for a whole unreadable file
+#                 "roles", "stores", a store-level field ("stores.de", "stores.de.label"), "store_view_code",
+#                 or "file" for a whole unreadable file
 # value     str   offending value, truncated to 200 characters
 # reason    str   human-readable reason
 REJECTION_COLUMNS = ("severity", "file", "line", "sku", "field", "value", "reason")
@@ -45,15 +48,19 @@ ETAG_COLUMNS = ("value", "key", "exists", "etag", "size")
 # entity_id           Magento product id (0 when the SKU is unknown)
 # action              one of DELTA_ACTIONS
 # reason              why (for invalid / error / purged / rejected rows), "" otherwise
-# label, position, disabled, roles   wanted state (from the batch; the current state for purged rows)
+# label, position, disabled, roles   wanted state at store 0 (from the batch; the current state for
+#                     purged rows); position is final (images without one are placed after the maximum)
 # etag                ETag seen in storage now ("" when unknown)
 # stored_etag         ETag stored in nacento_media_gallery_meta ("" when none)
 # value_id, record_id existing Magento ids (0 when none yet)
 # meta_changed        label/position/disabled differ from the store-0 value row
 # etag_changed        storage ETag differs from the stored one
+# split               the product's media_gallery row is shared with other products (written by the PHP
+#                     connector): the product gets its own row before anything else is written
+# shared              the media_gallery row is linked to other products too (removal only unlinks it)
 DELTA_COLUMNS = (
     "sku", "value", "entity_id", "action", "reason", "label", "position", "disabled", "roles",
-    "etag", "stored_etag", "value_id", "record_id", "meta_changed", "etag_changed",
+    "etag", "stored_etag", "value_id", "record_id", "meta_changed", "etag_changed", "split", "shared",
 )
 DELTA_ACTIONS = (
     "inserted",            # new image for this product
@@ -68,18 +75,48 @@ DELTA_ACTIONS = (
 )
 WRITE_ACTIONS = ("inserted", "updated_value", "updated_meta", "purged", "deduped")
 
-# --- Role plan: one row per (product, role) whose store-0 value must change -------------------------------
-# sku, entity_id, role (attribute code), old_value ("" when no row), new_value (path or "no_selection")
-ROLE_COLUMNS = ("sku", "entity_id", "role", "old_value", "new_value")
+# --- Role plan: one row per (product, attribute, store) whose value must change ---------------------------
+# sku, entity_id, role (attribute code: a role, or a role's `*_label`), store_id (0 = default scope),
+# old_value ("" when no row), new_value (path, "no_selection" or a label; None = delete the row, as Magento
+# does for a store-level role of a removed image and for an emptied label)
+ROLE_COLUMNS = ("sku", "entity_id", "role", "store_id", "old_value", "new_value")
+
+# --- Store-level value rows to write: one row per (product, image, store) --------------------------------
+# entity_id, value (canonical), store_id; record_id 0 = insert; label None = NULL (inherit store 0);
+# position <NA> = NULL (inherit); disabled int (Magento's column is NOT NULL: a store row always decides it)
+STORE_WRITE_COLUMNS = ("sku", "entity_id", "value", "store_id", "record_id", "label", "position", "disabled")
 
 # --- SKU results: one row per SKU of the batch, connector-style statistics -------------------------------
 # status: "ok" | "error" | "stale" ; message: reason for error/stale
 SKU_RESULT_COLUMNS = (
     "sku", "entity_id", "status", "message", "inserted", "updated_value", "updated_meta",
     "skipped_no_change", "invalid", "rejected", "purged", "deduped_path_variants", "roles_assigned",
+    "split_shared_rows", "store_values",
 )
 
+# --- Store-level values: one row per (sku, value, store) the batch sets for a store view ---------------------
+# Input from native-CSV `store_view_code` rows and the `stores` map of JSON/JSONL images. The image itself
+# (store 0) is in the images frame; these rows only override it in one store view.
+# sku, value    as in IMAGE_COLUMNS (the image must also be in the images frame)
+# store         store code as given (resolved to a store_id through Magento's `store` table by the writer)
+# label         object  None = not set at store level (the store shows store 0's label)
+# position      Int64   <NA> = not set at store level
+# disabled      boolean <NA> = not set at store level
+# roles         str     role attribute codes "|"-joined that point to this image in that store; "" = none
+# file, line, seq   where it came from
+STORE_VALUE_COLUMNS = ("sku", "value", "store", "label", "position", "disabled", "roles", "file", "line", "seq")
+
+# --- Role scope: which roles a batch manages for a SKU --------------------------------------------------
+# Gallery formats manage all four roles (a role no image carries becomes no_selection); Magento's native
+# import sets only the role columns present. One row per SKU whose scope is limited; a SKU absent from this
+# frame has all ROLE_CODES managed.
+# sku             str
+# managed_roles   str   "|"-joined role attribute codes the batch sets for this SKU ("" = none)
+ROLE_SCOPE_COLUMNS = ("sku", "managed_roles")
+
 ROLE_CODES = ("image", "small_image", "thumbnail", "swatch_image")
+# The storefront's alt text of each role image (varchar attributes kept in sync with the image's label).
+ROLE_LABEL_CODES = {"image": "image_label", "small_image": "small_image_label", "thumbnail": "thumbnail_label"}
 NO_SELECTION = "no_selection"
 
 

@@ -35,6 +35,9 @@ _SCHEME_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
 _SLASHES = re.compile(r"/{2,}")
 _TRAVERSAL = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
 _TRAVERSAL_PATTERN = r"(?:^|/)\.{1,2}(?:/|$)"
+# A query string or fragment of a relative path ("a.jpg?v=2", "a.jpg#x"), as a URL's are dropped.
+_QUERY = re.compile(r"[?#].*", re.DOTALL)
+_QUERY_PATTERN = r"[?#].*"
 
 
 def _url_path(text: str) -> str:
@@ -53,10 +56,10 @@ def normalize_file_path(raw: object) -> str:
     """The canonical gallery value ("/m/y/my-image.jpg") of a payload `file_path`, or raise InvalidPath.
 
     Rules: trim; reject empty, longer than 1024 characters, NUL byte; a URL (`https://host/...`,
-    `s3://bucket/...`) keeps only its %-decoded path (query and fragment dropped); `\\` becomes `/`, repeated
-    slashes collapse, leading/trailing slashes go; leading `pub/media/`, `media/`, `catalog/product/` are
-    dropped in that order; a `.` or `..` segment is rejected. Query-like characters in a plain key are kept
-    (S3 keys may contain `?` and `#`).
+    `s3://bucket/...`) keeps only its %-decoded path; a relative path loses everything from its first `?` or
+    `#` (query and fragment are dropped from both: a cache-busting `?v=2` is no part of the file name);
+    `\\` becomes `/`, repeated slashes collapse, leading/trailing slashes go; leading `pub/media/`, `media/`,
+    `catalog/product/` are dropped in that order; a `.` or `..` segment is rejected.
     """
     if raw is None:
         raise InvalidPath(REASON_EMPTY, "")
@@ -74,6 +77,8 @@ def normalize_file_path(raw: object) -> str:
         if "\x00" in text:
             raise InvalidPath(REASON_NUL, original)
         text = text.replace("\\", "/")
+    else:
+        text = _QUERY.sub("", text)
     text = _SLASHES.sub("/", text).strip("/")
     if _TRAVERSAL.search(text):
         raise InvalidPath(REASON_TRAVERSAL, original)
@@ -106,6 +111,9 @@ def normalize_file_paths(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         decoded = text[is_url].map(_url_path).astype("str")
         reject(decoded.str.contains("\x00", regex=False).reindex(raw.index, fill_value=False), REASON_NUL)
         text[is_url] = decoded.str.replace("\\", "/", regex=False)
+    relative = ~is_url & text.str.contains(r"[?#]", regex=True)
+    if relative.any():
+        text[relative] = text[relative].str.replace(_QUERY_PATTERN, "", regex=True)
     text = text.str.replace(r"/{2,}", "/", regex=True).str.strip("/")
     reject(text.str.contains(_TRAVERSAL_PATTERN, regex=True), REASON_TRAVERSAL)
     for prefix in DROPPED_PREFIXES:

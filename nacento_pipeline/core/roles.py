@@ -6,6 +6,10 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+import numpy as np
+
+from nacento_pipeline.core.frames import ROLE_CODES
+
 # Payload role name (lower-cased, trimmed) -> Magento attribute code.
 ROLE_ALIASES = {
     "base": "image",
@@ -60,3 +64,10 @@ def normalize_role_text(raw: str) -> tuple[str, str]:
     """`normalize_roles` of a cell, joined with "|": (codes, unknown). Cached: cells repeat a lot."""
     codes, unknown = normalize_roles(raw)
     return ROLE_SEPARATOR.join(codes), ROLE_SEPARATOR.join(unknown)
+
+
+def role_text(flags: np.ndarray) -> np.ndarray:
+    """Codes "|"-joined in ROLE_CODES order, one per row of a boolean matrix with a column per ROLE_CODES entry."""
+    table = np.array([ROLE_SEPARATOR.join(code for k, code in enumerate(ROLE_CODES) if bits >> k & 1)
+                      for bits in range(1 << len(ROLE_CODES))], dtype=object)
+    return table[flags.astype("int64") @ (1 << np.arange(len(ROLE_CODES)))]

@@ -6,6 +6,7 @@ that SKU rather than a guess.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -36,12 +37,19 @@ class ProductLookup:
 
 
 def _product_select(tables: MagentoTables) -> sa.Select:
+    """sku, entity_id, link_id; on content-staging schemas only the live version of each product: the row
+    whose [created_in, updated_in) holds the current time (Magento's staging versions are Unix times; the
+    default version runs from 1 to 2147483647), as Magento's own reads select it."""
     p = tables.product
-    return sa.select(p.c.sku, p.c.entity_id, p.c[tables.link].label("link_id"))
+    query = sa.select(p.c.sku, p.c.entity_id, p.c[tables.link].label("link_id"))
+    if "created_in" in p.c:
+        now = int(time.time())
+        query = query.where(p.c.created_in <= now, p.c.updated_in > now)
+    return query
 
 
 def _current_versions(rows: pd.DataFrame) -> pd.DataFrame:
-    """With content staging several rows share an entity_id: keep the newest row_id (the current version)."""
+    """One row per (sku, entity_id): the live version (the query filters it), the newest row_id on a tie."""
     return rows.sort_values("link_id").drop_duplicates(["sku", "entity_id"], keep="last")
 
 

@@ -11,12 +11,12 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from nacento_pipeline.core.frames import ROLE_CODES
+from nacento_pipeline.core.frames import ROLE_CODES, ROLE_LABEL_CODES
 from nacento_pipeline.magento.schema import (
     MagentoTables,
     SchemaError,
@@ -42,10 +42,16 @@ class WriterLockTimeout(TimeoutError):
 
 @dataclass(frozen=True)
 class AttributeIds:
-    """Attribute ids of this install, looked up once per run: media_gallery and the four role codes."""
+    """Attribute ids of this install, looked up once per run: media_gallery, the four roles and the role
+    labels (`image_label`, `small_image_label`, `thumbnail_label`: the storefront's alt text)."""
 
     media_gallery: int
     roles: dict[str, int]
+    labels: dict[str, int] = field(default_factory=dict)
+
+    def varchar_codes(self) -> dict[str, int]:
+        """Every varchar attribute the writer reads and writes: roles and labels (code -> id)."""
+        return {**self.roles, **self.labels}
 
 
 class StatementCounter:
@@ -149,7 +155,7 @@ class MagentoDatabase:
         """media_gallery and role attribute ids of catalog_product, looked up once (SchemaError if missing)."""
         if self._attribute_ids is None:
             t = self.tables
-            wanted = (GALLERY_ATTRIBUTE, *ROLE_CODES)
+            wanted = (GALLERY_ATTRIBUTE, *ROLE_CODES, *ROLE_LABEL_CODES.values())
             query = (
                 sa.select(t.attribute.c.attribute_code, t.attribute.c.attribute_id)
                 .join(t.entity_type, t.entity_type.c.entity_type_id == t.attribute.c.entity_type_id)
@@ -161,10 +167,11 @@ class MagentoDatabase:
                     found = {code: int(aid) for code, aid in conn.execute(query)}
             except sa.exc.DBAPIError as exc:
                 raise SchemaError(t.attribute.name, f"cannot read attribute ids: {exc}") from exc
-            missing = [code for code in wanted if code not in found]
+            missing = [code for code in (GALLERY_ATTRIBUTE, *ROLE_CODES) if code not in found]
             if missing:
                 raise SchemaError(t.attribute.name, f"catalog_product attributes missing: {', '.join(missing)}")
-            self._attribute_ids = AttributeIds(found[GALLERY_ATTRIBUTE], {c: found[c] for c in ROLE_CODES})
+            labels = {c: found[c] for c in ROLE_LABEL_CODES.values() if c in found}
+            self._attribute_ids = AttributeIds(found[GALLERY_ATTRIBUTE], {c: found[c] for c in ROLE_CODES}, labels)
         return self._attribute_ids
 
     # -- writer lock -------------------------------------------------------------------------------------

@@ -13,8 +13,16 @@ from nacento_pipeline.magento.indexers import create_indexer_tables
 from nacento_pipeline.magento.schema import build_tables
 
 PRODUCT_ENTITY_TYPE_ID = 4
-DEMO_ATTRIBUTE_IDS = {"media_gallery": 90, "image": 87, "small_image": 113, "thumbnail": 106, "swatch_image": 139}
-_FRONTEND_INPUT = {"media_gallery": "gallery"}
+DEMO_ATTRIBUTE_IDS = {
+    "media_gallery": 90, "image": 87, "small_image": 113, "thumbnail": 106, "swatch_image": 139,
+    "image_label": 112, "small_image_label": 114, "thumbnail_label": 107, "name": 73,
+}
+_FRONTEND_INPUT = {"media_gallery": "gallery", "image_label": "text", "small_image_label": "text",
+                   "thumbnail_label": "text", "name": "text"}
+# Two websites' store views besides the admin store 0, as a multi-language shop has them.
+DEMO_STORES = ({"store_id": 1, "code": "default", "name": "Default Store View", "website_id": 1, "group_id": 1},
+               {"store_id": 2, "code": "de", "name": "German", "website_id": 1, "group_id": 1},
+               {"store_id": 3, "code": "fr", "name": "French", "website_id": 1, "group_id": 1})
 
 
 def create_demo_schema(engine: sa.Engine, prefix: str = "", *, link: str = "entity_id") -> None:
@@ -27,6 +35,7 @@ def create_demo_schema(engine: sa.Engine, prefix: str = "", *, link: str = "enti
                 # Magento installs with NO_AUTO_VALUE_ON_ZERO so that store_id 0 (admin) can be inserted.
                 conn.execute(sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"))
             conn.execute(tables.store.insert(), [{"store_id": 0, "code": "admin", "name": "Admin", "is_active": 1}])
+            conn.execute(tables.store.insert(), [{**row, "is_active": 1} for row in DEMO_STORES])
         if conn.execute(sa.select(sa.func.count()).select_from(tables.entity_type)).scalar() == 0:
             conn.execute(
                 tables.entity_type.insert(),

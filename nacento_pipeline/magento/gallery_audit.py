@@ -152,3 +152,41 @@ def refresh_etags(db: MagentoDatabase, record_etags: pd.DataFrame) -> int:
                          chunk)
             updated += len(chunk)
     return updated
+
+
+def shared_gallery_rows(db: MagentoDatabase) -> pd.DataFrame:
+    """media_gallery rows linked to more than one product (value_id, value, products): the PHP connector
+    shared them; Magento never does, and one admin removal on such a row empties every sharer's gallery."""
+    t = db.tables
+    vte, mg = t.value_to_entity, t.media_gallery
+    counts = sa.select(vte.c.value_id, sa.func.count().label("products")).group_by(vte.c.value_id).having(
+        sa.func.count() > 1).subquery()
+    query = sa.select(counts.c.value_id, mg.c.value, counts.c.products).join(mg, mg.c.value_id == counts.c.value_id)
+    with db.engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(query.order_by(counts.c.value_id))]
+    return pd.DataFrame(rows, columns=["value_id", "value", "products"])
+
+
+def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> int:
+    """Give every product but the first (lowest link id) of each shared row a row of its own, under the
+    writer lock, a chunk of rows per transaction. Returns the number of products moved to their own row."""
+    from nacento_pipeline.magento.gallery_writer import split_rows
+
+    t = db.tables
+    vte = t.value_to_entity
+    attrs = db.attribute_ids()
+    moved = 0
+    with db.writer_lock():
+        shared = shared_gallery_rows(db)["value_id"].astype(int).tolist()
+        for part in _chunks(shared, chunk_size):
+            with db.engine.begin() as conn:
+                links = pd.DataFrame(
+                    [tuple(r) for r in conn.execute(sa.select(vte.c[t.link], vte.c.value_id).where(vte.c.value_id.in_(part)))],
+                    columns=["link_id", "value_id"],
+                )
+                first = links.groupby("value_id")["link_id"].transform("min")
+                others = links[links["link_id"] != first]
+                if len(others):
+                    split_rows(conn, db, attrs, others)
+                    moved += len(others)
+    return moved

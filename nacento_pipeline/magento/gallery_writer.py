@@ -1,9 +1,11 @@
 """Set-based writer of a gallery delta: per chunk of SKUs one transaction and a constant number of statements.
 
 Under the writer lock each chunk re-reads Magento's state and recomputes its delta with core.delta before
-writing, so what is written (and reported) is the truth even when the plan went stale. Upserts only where a
-real unique key exists (varchar, meta, value_to_entity, sync state); media_gallery and media_gallery_value
-are read first, inserted, then re-selected by their natural columns.
+writing, so what is written (and reported) is the truth even when the plan went stale. The rows look as
+Magento's admin and import write them: one media_gallery row per product and path, removal of the
+product's own row with its roles, store-level rows, role labels, updated_at. Upserts only where a real
+unique key exists (varchar, meta, value_to_entity, sync state); media_gallery and media_gallery_value rows
+are inserted, then re-selected above the previous maximum id.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from nacento_pipeline.core.delta import (
     DeltaRequest,
     GalleryDelta,
-    compute_delta,
     concat_deltas,
+    delta_for,
     split_request,
     summarize,
     to_utc_naive,
@@ -39,10 +41,10 @@ from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_ret
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase
 from nacento_pipeline.magento.gallery_reader import (
+    IMAGE_MEDIA_TYPE,
     ChunkState,
-    SharedPathIndex,
     read_chunk_state,
-    read_shared_paths,
+    read_stores,
 )
 from nacento_pipeline.magento.schema import MagentoTables
 
@@ -137,41 +139,46 @@ def _upsert(
 
 
 def _bulk_update(
-    conn: sa.Connection, db: MagentoDatabase, table: sa.Table, key: str, rows: pd.DataFrame, columns: list[str]
+    conn: sa.Connection, db: MagentoDatabase, table: sa.Table, keys: list[str], rows: pd.DataFrame,
+    columns: dict[str, str],
 ) -> None:
-    """Set `columns` of the rows identified by `key` from a literal row set joined on the key.
+    """Set `table.<target> = rows.<source>` (columns: target -> source) for the rows matched on `keys`.
 
     One statement per BULK_UPDATE_ROWS rows: MySQL/MariaDB `UPDATE t JOIN (SELECT .. UNION ALL ..) v`,
-    SQLite `UPDATE t SET .. FROM (VALUES ..) v`; other dialects a CASE expression. (A CASE on thousands of
+    SQLite `UPDATE t SET .. FROM (VALUES ..) v`; other dialects one UPDATE per row. (A CASE on thousands of
     keys is quadratic on MySQL; the join is not.)
     """
+    if rows.empty:
+        return
     quote = db.engine.dialect.identifier_preparer.quote
-    names = [key, *columns]
+    names = [*keys, *columns.values()]
+    aliases = [f"k{j}" for j in range(len(keys))] + [f"c{j}" for j in range(len(columns))]
+    target = quote(table.name)
     for start in range(0, len(rows), BULK_UPDATE_ROWS):
         part = rows.iloc[start:start + BULK_UPDATE_ROWS]
         params: dict[str, object] = {}
         tuples = []
         for i, values in enumerate(zip(*(part[n].tolist() for n in names), strict=True)):
-            keys = [f"p{i}_{j}" for j in range(len(names))]
-            params.update(zip(keys, values, strict=True))
-            tuples.append(keys)
-        target = quote(table.name)
+            marks = [f"p{i}_{j}" for j in range(len(names))]
+            params.update(zip(marks, (None if pd.isna(x) else x for x in values), strict=True))
+            tuples.append(marks)
         if db.is_mysql:
-            first = ", ".join(f":{k} AS {quote(n)}" for k, n in zip(tuples[0], names, strict=True))
+            first = ", ".join(f":{k} AS {a}" for k, a in zip(tuples[0], aliases, strict=True))
             rest = "".join(" UNION ALL SELECT " + ", ".join(f":{k}" for k in ks) for ks in tuples[1:])
-            sets = ", ".join(f"t.{quote(c)} = v.{quote(c)}" for c in columns)
-            sql = (f"UPDATE {target} AS t JOIN (SELECT {first}{rest}) AS v ON t.{quote(key)} = v.{quote(key)} "
-                   f"SET {sets}")
+            on = " AND ".join(f"t.{quote(k)} = v.k{j}" for j, k in enumerate(keys))
+            sets = ", ".join(f"t.{quote(c)} = v.c{j}" for j, c in enumerate(columns))
+            sql = f"UPDATE {target} AS t JOIN (SELECT {first}{rest}) AS v ON {on} SET {sets}"
         elif db.dialect == "sqlite":
             values_sql = ", ".join("(" + ", ".join(f":{k}" for k in ks) + ")" for ks in tuples)
-            sets = ", ".join(f"{quote(c)} = v.column{j + 2}" for j, c in enumerate(columns))
-            sql = f"UPDATE {target} SET {sets} FROM (VALUES {values_sql}) AS v WHERE {target}.{quote(key)} = v.column1"
+            on = " AND ".join(f"{target}.{quote(k)} = v.column{j + 1}" for j, k in enumerate(keys))
+            sets = ", ".join(f"{quote(c)} = v.column{len(keys) + j + 1}" for j, c in enumerate(columns))
+            sql = f"UPDATE {target} SET {sets} FROM (VALUES {values_sql}) AS v WHERE {on}"
         else:
-            ids = part[key].astype(int).tolist()
-            values = {
-                c: sa.case(dict(zip(ids, part[c].tolist(), strict=True)), value=table.c[key]) for c in columns
-            }
-            conn.execute(sa.update(table).where(table.c[key].in_(ids)).values(values))
+            for marks in tuples:
+                row = [params[m] for m in marks]
+                where = [table.c[k] == row[j] for j, k in enumerate(keys)]
+                values = {c: row[len(keys) + j] for j, c in enumerate(columns)}
+                conn.execute(sa.update(table).where(*where).values(values))
             continue
         conn.execute(sa.text(sql), params)
 
@@ -191,17 +198,16 @@ def write_chunk(
     batch_key: str,
     batch_time: datetime | None,
     run_id: str,
-    paths: SharedPathIndex | None = None,
 ) -> None:
     """Execute one chunk's delta inside the caller's transaction (a constant number of statements)."""
     t = db.tables
     link_of = dict(zip(state.products["entity_id"].astype(int), state.products["link_id"].astype(int), strict=True))
     items = delta.items.copy()
     items["link_id"] = items["entity_id"].astype(int).map(link_of).fillna(0).astype("int64")
+    items = _split_shared_rows(conn, db, t, attrs, items)
     _remove(conn, t, items[items["action"].isin(("purged", "deduped"))])
     writes = items[items["action"].isin(("inserted", "updated_value", "updated_meta"))]
-    new_rows = _insert_value_rows(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)],
-                                  paths)
+    new_rows = _insert_images(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)])
     # ETags: every new value row, and every existing row whose content changed.
     meta = pd.concat(
         [new_rows[["record_id", "etag"]], writes.loc[(writes["record_id"] > 0) & writes["etag_changed"], ["record_id", "etag"]]]
@@ -212,16 +218,109 @@ def write_chunk(
         ["record_id"], ["s3_etag"], touch="updated_at",
     )
     changed = writes[(writes["record_id"] > 0) & writes["meta_changed"]]
-    if len(changed):
-        rows = pd.DataFrame({"record_id": changed["record_id"].astype(int), "label": changed["label"].astype(str),
-                             "position": changed["position"].astype(int), "disabled": changed["disabled"].astype(int)})
-        _bulk_update(conn, db, t.media_gallery_value, "record_id", rows, ["label", "position", "disabled"])
-    _write_roles(conn, db, t, attrs, _roles_in_stored_spelling(delta.roles, new_rows), link_of)
+    rows = pd.DataFrame({"record_id": changed["record_id"].astype(int), "label": _nullable_labels(changed["label"]),
+                         "position": changed["position"].astype(int), "disabled": changed["disabled"].astype(int)})
+    _bulk_update(conn, db, t.media_gallery_value, ["record_id"], rows,
+                 {"label": "label", "position": "position", "disabled": "disabled"})
+    value_ids = pd.concat([writes.loc[writes["value_id"] > 0, ["entity_id", "value", "value_id"]],
+                           new_rows[["entity_id", "value", "value_id"]]])
+    _write_store_values(conn, db, t, delta.store_values, value_ids, link_of)
+    _write_roles(conn, db, t, attrs, delta.roles, link_of)
+    _touch_products(conn, t, [link_of[e] for e in delta.changed_entity_ids if e in link_of])
     _write_sync_state(conn, db, t, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
 
 
+def _nullable_labels(labels: pd.Series) -> pd.Series:
+    """Magento stores an empty label as NULL."""
+    text = labels.astype(str)
+    return text.astype(object).where(text != "", None)
+
+
+def _insert_gallery_rows(
+    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, rows: pd.DataFrame
+) -> pd.Series:
+    """One new media_gallery row per row of `rows` (columns link_id, stored): Magento never shares a row
+    between products. Returns the new value_ids aligned with `rows`.
+
+    Inserted in (value, link) order in one statement and re-selected above the previous maximum id under the
+    writer lock; the n-th new row of a value is the n-th row asked for (ids grow in insertion order, they are
+    not assumed consecutive)."""
+    mg = t.media_gallery
+    order = rows[["link_id", "stored"]].assign(_pos=range(len(rows))).sort_values(["stored", "link_id", "_pos"])
+    ceiling = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.c.value_id), 0))).scalar())
+    conn.execute(
+        mg.insert(),
+        [{"attribute_id": attrs.media_gallery, "value": v, "media_type": IMAGE_MEDIA_TYPE, "disabled": 0}
+         for v in order["stored"]],
+    )
+    again = pd.DataFrame(
+        [tuple(r) for r in conn.execute(
+            sa.select(mg.c.value_id, mg.c.value).where(mg.c.value_id > ceiling).order_by(mg.c.value_id))],
+        columns=["value_id", "stored"],
+    )
+    again = again[again["stored"].isin(set(order["stored"]))]
+    if len(again) != len(order):
+        raise RuntimeError(f"media_gallery: inserted {len(order)} rows, found {len(again)} (a concurrent writer?)")
+    again["_n"] = again.groupby("stored").cumcount()
+    order["_n"] = order.groupby("stored").cumcount()
+    matched = order.merge(again, on=["stored", "_n"], how="left").set_index("_pos")["value_id"]
+    return pd.Series(matched.reindex(range(len(rows))).astype("int64").to_numpy(), index=rows.index)
+
+
+def _split_shared_rows(
+    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, items: pd.DataFrame
+) -> pd.DataFrame:
+    """Give each product of the chunk whose media_gallery row is shared with other products (the PHP
+    connector's rows) a row of its own before anything else is written (see `split_rows`)."""
+    split = items[items["split"] & (items["value_id"] > 0)]
+    if split.empty:
+        return items
+    pairs = split_rows(conn, db, attrs, split[["link_id", "value_id"]])
+    moved = dict(zip(zip(pairs["link_id"].astype(int), pairs["value_id"].astype(int), strict=True),
+                     pairs["new_id"].astype(int), strict=True))
+    items = items.copy()
+    keys = zip(items["link_id"].astype(int), items["value_id"].astype(int), strict=True)
+    items["value_id"] = [moved.get(k, k[1]) if s else k[1] for k, s in zip(keys, items["split"], strict=True)]
+    return items
+
+
+def split_rows(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Move products off shared media_gallery rows: for each (link_id, value_id) a copy of the row is
+    inserted, the product's value rows (every store, so its meta rows and labels follow) and its link move to
+    the copy, the other products keep the old row, and a row left without products is deleted. Roles name
+    paths, not rows, so they stay valid. Returns the pairs with `new_id`."""
+    t = db.tables
+    mg = t.media_gallery
+    pairs = pairs[["link_id", "value_id"]].drop_duplicates().reset_index(drop=True)
+    old_ids = sorted(set(pairs["value_id"].astype(int)))
+    stored: dict[int, str] = {}
+    for part in in_chunks(old_ids):
+        stored.update(conn.execute(sa.select(mg.c.value_id, mg.c.value).where(mg.c.value_id.in_(part))).all())
+    pairs["stored"] = pairs["value_id"].map(stored).astype(str)
+    pairs["new_id"] = _insert_gallery_rows(conn, db, t, attrs, pairs)
+    link = t.link
+    _bulk_update(conn, db, t.media_gallery_value, [link, "value_id"],
+                 pairs.rename(columns={"link_id": link}), {"value_id": "new_id"})
+    vte = t.value_to_entity
+    for part in in_chunks(_pairs(pairs), 2000):
+        conn.execute(sa.delete(vte).where(sa.tuple_(vte.c[link], vte.c.value_id).in_(part)))
+    conn.execute(vte.insert(), [{"value_id": int(n), link: int(e)} for e, n in zip(pairs["link_id"], pairs["new_id"],
+                                                                                     strict=True)])
+    _delete_unlinked(conn, t, old_ids)
+    return pairs
+
+
+def _delete_unlinked(conn: sa.Connection, t: MagentoTables, value_ids: list[int]) -> None:
+    """Delete those media_gallery rows no product is linked to any more (never a row another product uses)."""
+    mg, vte = t.media_gallery, t.value_to_entity
+    for part in in_chunks(value_ids, 2000):
+        linked = sa.select(vte.c.value_id).where(vte.c.value_id == mg.c.value_id).exists()
+        conn.execute(sa.delete(mg).where(mg.c.value_id.in_(part), ~linked))
+
+
 def _remove(conn: sa.Connection, t: MagentoTables, removed: pd.DataFrame) -> None:
-    """Purged/deduped: the product's value rows (all stores), their meta rows and its link; never media_gallery."""
+    """Purged/deduped, as Magento's admin removes an image: the product's value rows (all stores), their
+    meta rows and its link, then the media_gallery row itself unless another product still uses it."""
     if removed.empty:
         return
     val, vte, meta = t.media_gallery_value, t.value_to_entity, t.gallery_meta
@@ -232,97 +331,120 @@ def _remove(conn: sa.Connection, t: MagentoTables, removed: pd.DataFrame) -> Non
         conn.execute(sa.delete(meta).where(meta.c.record_id.in_(sa.select(val.c.record_id).where(of_val))))
         conn.execute(sa.delete(val).where(of_val))
         conn.execute(sa.delete(vte).where(sa.tuple_(vte.c[link], vte.c.value_id).in_(part)))
+    _delete_unlinked(conn, t, sorted(set(removed["value_id"].astype(int))))
 
 
-def _insert_value_rows(
+def _insert_images(
     conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, rows: pd.DataFrame,
-    paths: SharedPathIndex | None = None,
 ) -> pd.DataFrame:
-    """New images: reuse or insert media_gallery rows, link them, insert store-0 value rows.
+    """New images: a media_gallery row of the product's own, its link and its store-0 value row.
 
+    Rows that already have a media_gallery row (value_id > 0, no store-0 value row) only get the value row.
     Returns the rows with value_id and record_id filled in.
     """
     if rows.empty:
-        return rows
+        return rows.assign(value_id=pd.Series(dtype="int64"))
     rows = rows.copy()
-    mg, val, vte = t.media_gallery, t.media_gallery_value, t.value_to_entity
-    need = sorted(set(rows.loc[rows["value_id"] == 0, "value"]))
-    value_ids: dict[str, int] = {}
-    spelling: dict[str, str] = {}  # canonical -> value as stored in the reused media_gallery row
-    if need:
-        shared = paths.lookup(need) if paths is not None else read_shared_paths(conn, t, attrs, need)
-        value_ids.update(zip(shared["canonical"], shared["value_id"].astype(int), strict=True))
-        spelling.update(zip(shared["canonical"], shared["value"].astype(str), strict=True))
-        fresh = [v for v in need if v not in value_ids]
-        if fresh:
-            # Under the writer lock our new rows get ids above the current maximum; re-selecting only there
-            # avoids a second scan of media_gallery (ids are still re-read, never assumed consecutive).
-            ceiling = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.c.value_id), 0))).scalar())
-            conn.execute(
-                mg.insert(),
-                [{"attribute_id": attrs.media_gallery, "value": v, "media_type": "image", "disabled": 0} for v in fresh],
-            )
-            # Re-select: autoincrement ids are not assumed consecutive.
-            again = read_shared_paths(conn, t, attrs, fresh, above_value_id=ceiling)
-            value_ids.update(zip(again["canonical"], again["value_id"].astype(int), strict=True))
-            lost = [v for v in fresh if v not in value_ids]
-            if lost:
-                raise RuntimeError(f"media_gallery rows not found after insert: {lost[:5]}")
-            if paths is not None:
-                for value in fresh:
-                    paths.stage(value, value_ids[value], value)
-    rows["value_id"] = rows["value_id"].where(rows["value_id"] > 0, rows["value"].map(value_ids)).astype("int64")
+    val, vte = t.media_gallery_value, t.value_to_entity
+    fresh = rows["value_id"] == 0
+    if fresh.any():
+        rows.loc[fresh, "value_id"] = _insert_gallery_rows(conn, db, t, attrs, rows.loc[fresh].assign(
+            stored=rows.loc[fresh, "value"]))
+    rows["value_id"] = rows["value_id"].astype("int64")
     keys = list(zip(rows["link_id"].astype(int), rows["value_id"].astype(int), strict=True))
     link = t.link
     _upsert(conn, db, vte, [{"value_id": v, link: e} for e, v in dict.fromkeys(keys)], ["value_id", link], [])
     conn.execute(
         val.insert(),
         [
-            {"value_id": v, "store_id": 0, link: e, "label": label, "position": int(pos), "disabled": int(dis)}
+            {"value_id": v, "store_id": 0, link: e, "label": label or None, "position": int(pos), "disabled": int(dis)}
             for (e, v), label, pos, dis in zip(keys, rows["label"], rows["position"], rows["disabled"], strict=True)
         ],
     )
-    # Re-select the record ids of the new rows (the newest store-0 row of each pair).
-    found: dict[tuple[int, int], int] = {}
-    for part in in_chunks(list(dict.fromkeys(keys)), 2000):
-        query = (
-            sa.select(val.c[link], val.c.value_id, sa.func.max(val.c.record_id))
-            .where(val.c.store_id == 0, sa.tuple_(val.c[link], val.c.value_id).in_(part))
-            .group_by(val.c[link], val.c.value_id)
-        )
-        found.update({(int(e), int(v)): int(r) for e, v, r in conn.execute(query)})
-    rows["record_id"] = [found[k] for k in keys]
-    rows["stored_value"] = rows["value"].map(spelling).fillna(rows["value"]).astype(str)
+    rows["record_id"] = _new_record_ids(conn, t, keys, store_id=0)
     return rows
 
 
-def _roles_in_stored_spelling(plan: pd.DataFrame, new_rows: pd.DataFrame) -> pd.DataFrame:
-    """Roles of newly linked images name the reused media_gallery row's own spelling (a legacy no-slash row
-    stays no-slash), as roles of existing images already do; otherwise a re-sync would rewrite them."""
-    if plan.empty or new_rows.empty or "stored_value" not in new_rows:
-        return plan
-    respelled = new_rows[new_rows["stored_value"] != new_rows["value"]]
-    if respelled.empty:
-        return plan
-    spelling = dict(zip(zip(respelled["entity_id"].astype(int), respelled["value"], strict=True), respelled["stored_value"],
-                        strict=True))
-    keys = zip(plan["entity_id"].astype(int), plan["new_value"], strict=True)
-    plan = plan.copy()
-    plan["new_value"] = [spelling.get(k, v) for k, v in zip(keys, plan["new_value"], strict=True)]
-    return plan
+def _new_record_ids(conn: sa.Connection, t: MagentoTables, keys: list[tuple[int, int]], *, store_id: int | None) -> list[int]:
+    """Record ids of the value rows just inserted for (link, value_id) pairs (the newest row of each pair;
+    per store when `store_id` is None, keys then being (link, value_id, store_id))."""
+    val, link = t.media_gallery_value, t.link
+    found: dict[tuple, int] = {}
+    for part in in_chunks(list(dict.fromkeys(keys)), 2000):
+        if store_id is None:
+            match = sa.tuple_(val.c[link], val.c.value_id, val.c.store_id).in_(part)
+            query = (sa.select(val.c[link], val.c.value_id, val.c.store_id, sa.func.max(val.c.record_id))
+                     .where(match).group_by(val.c[link], val.c.value_id, val.c.store_id))
+            found.update({(int(e), int(v), int(s)): int(r) for e, v, s, r in conn.execute(query)})
+        else:
+            query = (
+                sa.select(val.c[link], val.c.value_id, sa.func.max(val.c.record_id))
+                .where(val.c.store_id == store_id, sa.tuple_(val.c[link], val.c.value_id).in_(part))
+                .group_by(val.c[link], val.c.value_id)
+            )
+            found.update({(int(e), int(v)): int(r) for e, v, r in conn.execute(query)})
+    return [found[k] for k in keys]
+
+
+def _write_store_values(
+    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, plan: pd.DataFrame, value_ids: pd.DataFrame,
+    link_of: dict[int, int],
+) -> None:
+    """Store-level value rows the batch sets: insert the missing ones, update the others."""
+    if plan.empty:
+        return
+    ids = {(int(e), str(v)): int(i) for e, v, i in zip(value_ids["entity_id"], value_ids["value"], value_ids["value_id"],
+                                                          strict=True)}
+    plan = plan.assign(value_id=[ids.get((int(e), str(v)), 0) for e, v in zip(plan["entity_id"], plan["value"],
+                                                                                 strict=True)])
+    plan = plan[plan["value_id"] > 0]
+    link = t.link
+    new = plan[plan["record_id"] == 0]
+    if len(new):
+        conn.execute(t.media_gallery_value.insert(), [
+            {"value_id": int(v), "store_id": int(s), link: link_of[int(e)], "label": label,
+             "position": None if pd.isna(pos) else int(pos), "disabled": int(dis)}
+            for e, v, s, label, pos, dis in zip(new["entity_id"], new["value_id"], new["store_id"], new["label"],
+                                                 new["position"], new["disabled"], strict=True)
+        ])
+    old = plan[plan["record_id"] > 0]
+    rows = pd.DataFrame({"record_id": old["record_id"].astype(int), "label": old["label"],
+                         "position": old["position"].astype(object), "disabled": old["disabled"].astype(int)})
+    _bulk_update(conn, db, t.media_gallery_value, ["record_id"], rows,
+                 {"label": "label", "position": "position", "disabled": "disabled"})
 
 
 def _write_roles(
     conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, plan: pd.DataFrame,
     link_of: dict[int, int],
 ) -> None:
+    """Role and label values: upserted where set, deleted where the plan says None (Magento deletes a
+    store-level role of a removed image and an emptied label)."""
     if plan.empty:
         return
+    codes = attrs.varchar_codes()
+    plan = plan[plan["role"].isin(list(codes))]
+    setting = plan[plan["new_value"].notna()]
     rows = [
-        {"attribute_id": attrs.roles[role], "store_id": 0, t.link: link_of[int(entity)], "value": value}
-        for entity, role, value in zip(plan["entity_id"], plan["role"], plan["new_value"], strict=True)
+        {"attribute_id": codes[role], "store_id": int(store), t.link: link_of[int(entity)], "value": value}
+        for entity, role, store, value in zip(setting["entity_id"], setting["role"], setting["store_id"],
+                                              setting["new_value"], strict=True)
     ]
     _upsert(conn, db, t.varchar, rows, [t.link, "attribute_id", "store_id"], ["value"])
+    deleting = plan[plan["new_value"].isna()]
+    if len(deleting):
+        vc = t.varchar
+        keys = [(link_of[int(e)], codes[r], int(s)) for e, r, s in zip(deleting["entity_id"], deleting["role"],
+                                                                        deleting["store_id"], strict=True)]
+        for part in in_chunks(keys, 2000):
+            conn.execute(sa.delete(vc).where(sa.tuple_(vc.c[t.link], vc.c.attribute_id, vc.c.store_id).in_(part)))
+
+
+def _touch_products(conn: sa.Connection, t: MagentoTables, links: list[int]) -> None:
+    """Every product save sets catalog_product_entity.updated_at; so does a gallery or role change here."""
+    product = t.product
+    for part in in_chunks(sorted(set(links)), 2000):
+        conn.execute(sa.update(product).where(product.c[t.link].in_(part)).values(updated_at=sa.func.current_timestamp()))
 
 
 def _write_sync_state(
@@ -356,32 +478,22 @@ def _write_sync_state(
 # Chunks, retries, SKU-level fallback
 
 
+def chunk_delta(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest,
+                stores: dict[str, int] | None = None) -> tuple[GalleryDelta, ChunkState]:
+    """Read a chunk's state and compute its delta (the one place the engine and the writer do this)."""
+    state = read_chunk_state(conn, db.tables, attrs, request.skus, stores)
+    delta = delta_for(request, state.as_magento_state()).with_warnings(state.warnings)
+    return delta, state
+
+
 def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, *, batch_key: str, batch_time: datetime | None,
-    run_id: str, paths: SharedPathIndex | None = None,
+    run_id: str, stores: dict[str, int] | None = None,
 ) -> GalleryDelta:
     """One transaction: re-read the chunk's state, recompute its delta, write it; returns what was written."""
-    try:
-        with db.engine.begin() as conn:
-            state = read_chunk_state(conn, db.tables, attrs, request.skus)
-            delta = compute_delta(
-                request.images, state.products, state.gallery, state.roles, request.etags,
-                invalid_skus=request.invalid_skus, payload_values=request.payload_values, mode=request.mode,
-                batch_time=request.batch_time, sync_state=state.sync_state, force=request.force,
-                rejections=request.rejections, batch_key=request.batch_key,
-            )
-            extra = {"paths": paths} if paths is not None else {}
-            write_chunk(conn, db, attrs, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id,
-                        **extra)
-    except BaseException:
-        if paths is not None:
-            paths.discard()  # the rows this chunk inserted were rolled back
-        raise
-    if paths is not None:
-        paths.commit()
-    if len(state.warnings):
-        delta = GalleryDelta(delta.items, delta.roles, delta.sku_results,
-                             pd.concat([delta.warnings, state.warnings], ignore_index=True), delta.request)
+    with db.engine.begin() as conn:
+        delta, state = chunk_delta(conn, db, attrs, request, stores)
+        write_chunk(conn, db, attrs, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
     return delta
 
 
@@ -407,15 +519,13 @@ def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryD
             {"sku": sku, "value": images["value"].astype(str), "entity_id": 0, "action": "error", "reason": message,
              "label": images["label"].astype(str), "position": images["position"].astype(int),
              "disabled": images["disabled"].astype(bool), "roles": images["roles"].astype(str), "etag": "",
-             "stored_etag": "", "value_id": 0, "record_id": 0, "meta_changed": False, "etag_changed": False}
+             "stored_etag": "", "value_id": 0, "record_id": 0, "meta_changed": False, "etag_changed": False,
+             "split": False, "shared": False}
         )[list(DELTA_COLUMNS)].reset_index(drop=True)
     result = {c: 0 for c in SKU_RESULT_COLUMNS}
     result.update({"sku": sku, "status": "error", "message": message})
     return GalleryDelta(items, empty_frame(ROLE_COLUMNS), pd.DataFrame([result])[list(SKU_RESULT_COLUMNS)],
                         empty_frame(REJECTION_COLUMNS), request)
-
-
-INDEX_MIN_CHUNKS = 20
 
 
 def sync_request(
@@ -450,20 +560,15 @@ def sync_request(
         nonlocal retries
         delta, tries = _with_retry(
             lambda: sync_batch_chunk(db, attrs, part, batch_key=batch_key, batch_time=batch_time, run_id=run_id,
-                                     paths=paths),
+                                     stores=stores),
             attempts, sleep,
         )
         retries += tries
         return delta
 
     with db.writer_lock(lock_timeout):
-        paths = None
-        # Many chunks: one scan of media_gallery for the batch instead of one per chunk. Measured on MariaDB
-        # with 300k gallery rows: the batch scan costs about as much as 20 chunk scans (1.5 s), so below that
-        # the per-chunk lookups stay cheaper (8 chunks: 6.2 s vs 7.4 s; 40 chunks: 16.8 s vs 14.2 s).
-        if len(request.skus) > INDEX_MIN_CHUNKS * chunk_size:
-            with db.engine.connect() as conn:
-                paths = SharedPathIndex.load(conn, db.tables, attrs, request.images["value"].unique())
+        with db.engine.connect() as conn:
+            stores = read_stores(conn, db.tables)
         for sub in split_request(request, chunk_size):
             chunk = sub.skus
             chunks += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
+from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE
 from nacento_pipeline.magento.database import MagentoDatabase
 
 
@@ -13,7 +14,7 @@ class MagentoDatabaseResource(dg.ConfigurableResource):
 
     url: str
     table_prefix: str = ""
-    sync_mode: str = "replace"
+    sync_mode: str = DEFAULT_SYNC_MODE
     chunk_size: int = 500
     unknown_sku_severity: str = "warn"
     create_own_tables: bool = True

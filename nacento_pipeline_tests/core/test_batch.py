@@ -36,8 +36,14 @@ def warnings(parsed: ParsedBatch) -> pd.DataFrame:
     return parsed.rejections.loc[parsed.rejections["severity"] == "warning"]
 
 
+def plain(frame: pd.DataFrame) -> list[tuple]:
+    """Rows as tuples, <NA>/None as None (so that "not given" compares)."""
+    values = frame.astype("object")
+    return list(values.where(values.notna(), None).itertuples(index=False, name=None))
+
+
 def rows(parsed: ParsedBatch, *columns: str) -> list[tuple]:
-    return list(parsed.images[list(columns)].itertuples(index=False, name=None))
+    return plain(parsed.images[list(columns)])
 
 
 # --- formats -----------------------------------------------------------------------------------------
@@ -51,7 +57,7 @@ def test_gallery_csv_with_bom_quoted_roles_and_defaults() -> None:
     assert tuple(parsed.rejections.columns) == REJECTION_COLUMNS
     assert rows(parsed, "sku", "value", "label", "position", "disabled", "roles", "line") == [
         ("S1", "/m/y/a.jpg", "Front", 1, False, "image|thumbnail", 2),
-        ("S1", "/m/y/b.jpg", "", 0, False, "small_image|swatch_image", 3),
+        ("S1", "/m/y/b.jpg", "", None, False, "small_image|swatch_image", 3),  # position not given: <NA>
     ]
     assert parsed.images["seq"].tolist() == [0, 1]
     assert parsed.rejections.empty
@@ -110,13 +116,21 @@ def test_native_csv_merges_paths_across_columns() -> None:
             '"/n/a.jpg,/n/c.jpg,/n/d.jpg","Other,Side,","","n/c.jpg"\n'
             'N1,Hemd,de,/n/z.jpg,,,,,,,,,,\n')
     parsed = parse_batch([csv_source("n_01.csv", body, NATIVE_HEADER)])
+    # Positions not given stay <NA> (the writer appends them in this order, as Magento's import does); the
+    # de row's /n/z.jpg is not in the default row: Magento adds it to the gallery, without label or role.
     assert rows(parsed, "sku", "value", "label", "position", "disabled", "roles") == [
-        ("N1", "/n/a.jpg", "Front", 1, False, "image|small_image"),
-        ("N1", "/n/b.jpg", "Thumb", 2, False, "thumbnail"),
-        ("N1", "/n/c.jpg", "Side", 3, True, ""),
-        ("N1", "/n/d.jpg", "", 4, False, ""),
+        ("N1", "/n/a.jpg", "Front", None, None, "image|small_image"),  # label/disabled not given: None
+        ("N1", "/n/b.jpg", "Thumb", None, None, "thumbnail"),
+        ("N1", "/n/c.jpg", "Side", None, True, ""),
+        ("N1", "/n/d.jpg", None, None, None, ""),
+        ("N1", "/n/z.jpg", None, None, None, ""),
     ]
-    assert parsed.stats["store_view_rows_ignored"] == 1
+    assert plain(parsed.store_values[["sku", "value", "store", "label", "position", "disabled", "roles", "line"]]) \
+        == [("N1", "/n/z.jpg", "de", None, None, None, "image", 3)]
+    assert parsed.stats["store_view_rows_ignored"] == 0
+    # swatch_image was __EMPTY__VALUE__: Magento leaves the role alone, so this row sets three roles.
+    assert plain(parsed.role_scope) == [("N1", "image|small_image|thumbnail")]
+    assert parsed.default_mode == "append"
     assert parsed.rejections.empty
 
 
@@ -126,14 +140,17 @@ def test_native_csv_explicit_positions_and_custom_separator() -> None:
     assert rows(parsed, "value", "label", "position") == [("/a.jpg", "A", 5), ("/b.jpg", "B", 7)]
 
 
-def test_native_csv_rows_without_images_and_unknown_hidden_paths() -> None:
+def test_native_csv_rows_without_images_and_hidden_paths_not_in_the_row() -> None:
     header = "sku,base_image,additional_images,hide_from_product_page\n"
-    body = "N1,,,\nN2,__EMPTY__VALUE__,__EMPTY__VALUE__,\nN3,a.jpg,,zz.jpg\n"
+    body = "N1,,,\nN2,__EMPTY__VALUE__,__EMPTY__VALUE__,\nN3,a.jpg,,zz.jpg\nN4,,,h.jpg\n"
     parsed = parse_batch([csv_source("n_01.csv", body, header)])
     assert errors(parsed, "images")[["sku", "line"]].values.tolist() == [["N1", 2], ["N2", 3]]
     assert "never applied" in errors(parsed, "images")["reason"].iloc[1]
-    assert warnings(parsed)[["sku", "field", "value"]].values.tolist() == [["N3", "disabled", "zz.jpg"]]
-    assert rows(parsed, "sku", "value", "disabled") == [("N3", "/a.jpg", False)]
+    # A hide_from_product_page path that no image column names is added, disabled (Magento's import).
+    assert rows(parsed, "sku", "value", "disabled", "roles", "position") == [
+        ("N3", "/a.jpg", None, "image", None), ("N3", "/zz.jpg", True, "", None), ("N4", "/h.jpg", True, "", None)]
+    assert plain(parsed.role_scope) == [("N3", "image"), ("N4", "")]
+    assert warnings(parsed).empty
 
 
 # --- validation and normalisation (connector-behaviour.md) ------------------------------------------------
@@ -222,7 +239,7 @@ def test_limits_are_inclusive() -> None:
         {"file_path": "https://cdn.example/c.jpg?" + "v" * 998},  # 1024 characters as given
         {"file_path": "/" + "d" * 254},  # a gallery value of 255 characters, Magento's column size
     ]}])
-    assert rows(parsed, "position") == [(100000,), (-100000,), (0,), (0,)]
+    assert rows(parsed, "position") == [(100000,), (-100000,), (None,), (None,)]
     assert parsed.rejections.empty
 
 

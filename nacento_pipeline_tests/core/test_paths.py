@@ -34,7 +34,11 @@ VALID = {
     "catalog/product/a/b.jpg": "/a/b.jpg",
     "media/a/b.jpg": "/a/b.jpg",
     "a/media/b.jpg": "/a/media/b.jpg",                                 # only leading prefixes
-    "a/b?c.jpg": "/a/b?c.jpg",                                          # plain keys keep '?'
+    "a/b?c.jpg": "/a/b",                                                # query dropped from relative paths too
+    "media/catalog/product/0/1/a.jpg?v=2": "/0/1/a.jpg",
+    "/0/1/a.jpg?v=2#x": "/0/1/a.jpg",
+    "0/1/a.jpg#x?y": "/0/1/a.jpg",                                      # fragment first
+    "pub\\media\\catalog\\product\\0\\1\\a.jpg?v=2": "/0/1/a.jpg",
     "a/..b/c.jpg": "/a/..b/c.jpg",                                      # '..b' is a name, not traversal
 }
 
@@ -52,6 +56,8 @@ INVALID = {
     "/": REASON_NO_FILE,
     "media/catalog/product/": REASON_NO_FILE,
     "https://host/": REASON_NO_FILE,
+    "?v=2": REASON_NO_FILE,                                             # nothing before the query
+    "media/catalog/product/#x": REASON_NO_FILE,
 }
 
 

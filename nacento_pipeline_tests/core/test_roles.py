@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from nacento_pipeline.core.roles import normalize_role_text, normalize_roles
+from nacento_pipeline.core.roles import normalize_role_text, normalize_roles, role_text
 
 
 @pytest.mark.parametrize(
@@ -39,3 +40,10 @@ def test_none_and_empty() -> None:
     assert normalize_roles(None) == ([], [])
     assert normalize_roles("") == ([], [])
     assert normalize_role_text("base|x") == ("image", "x")
+
+
+def test_role_text_joins_flagged_codes_in_role_order() -> None:
+    flags = np.array([[False, False, False, False], [True, False, True, False], [True, True, True, True],
+                      [False, False, False, True]])
+    assert role_text(flags).tolist() == ["", "image|thumbnail", "image|small_image|thumbnail|swatch_image",
+                                         "swatch_image"]

@@ -95,7 +95,9 @@ def test_resync_after_legacy_variants_and_dedup_writes_nothing(db):  # noqa: F81
 
 def _add_store(db, store_id=1):  # noqa: F811
     with db.engine.begin() as conn:
-        conn.execute(db.tables.store.insert().values(store_id=store_id, code=f"s{store_id}", name="Store"))
+        exists = conn.execute(sa.select(db.tables.store.c.store_id).where(db.tables.store.c.store_id == store_id))
+        if exists.first() is None:
+            conn.execute(db.tables.store.insert().values(store_id=store_id, code=f"s{store_id}", name="Store"))
 
 
 def _store_rows(db, sku, store_id):  # noqa: F811
@@ -112,20 +114,26 @@ def test_purge_removes_every_store_row_and_the_link_of_that_product_only(db):  #
     _add_store(db)
     sync(db, [("S1", A, "one"), ("S1", B), ("S2", A, "two")])
     t = db.tables
-    with db.engine.begin() as conn:  # store-1 labels for the shared path on both products
+    with db.engine.begin() as conn:  # store-1 labels for path A on both products (each has its own row)
         ids = dict(conn.execute(sa.select(t.product.c.sku, t.product.c.entity_id)).all())
-        vid = conn.execute(sa.select(t.media_gallery.c.value_id).where(t.media_gallery.c.value == A)).scalar()
+        vid = dict(conn.execute(
+            sa.select(t.value_to_entity.c.entity_id, t.media_gallery.c.value_id)
+            .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
+            .where(t.media_gallery.c.value == A)).all())
         conn.execute(t.media_gallery_value.insert(), [
-            {"value_id": vid, "store_id": 1, "entity_id": ids["S1"], "label": "s1-store1", "position": 0, "disabled": 0},
-            {"value_id": vid, "store_id": 1, "entity_id": ids["S2"], "label": "s2-store1", "position": 0, "disabled": 0},
+            {"value_id": vid[ids["S1"]], "store_id": 1, "entity_id": ids["S1"], "label": "s1-store1", "position": 0,
+             "disabled": 0},
+            {"value_id": vid[ids["S2"]], "store_id": 1, "entity_id": ids["S2"], "label": "s2-store1", "position": 0,
+             "disabled": 0},
         ])
     result = sync(db, [("S1", B)], batch_key="media_2")
     assert result.counts()["purged"] == 1
     assert _values(db, "S1") == [B] and _store_rows(db, "S1", 1) == []
     assert gallery(db, "S2") == [(A, "two", 0, 0, "1-" + A)] and _store_rows(db, "S2", 1) == [(A, "s2-store1")]
-    assert count(db, t.media_gallery) == 2  # shared rows never deleted
+    assert count(db, t.media_gallery) == 2  # S1's own row for A deleted with it, as the admin does
     with db.engine.connect() as conn:
-        links = conn.execute(sa.select(t.value_to_entity.c.entity_id).where(t.value_to_entity.c.value_id == vid)).all()
+        links = conn.execute(sa.select(t.value_to_entity.c.entity_id).where(t.value_to_entity.c.value_id.in_(
+            list(vid.values())))).all()
     assert [r[0] for r in links] == [ids["S2"]]
 
 
@@ -181,12 +189,12 @@ def test_statements_per_chunk_are_constant_from_1_to_500_skus(db):  # noqa: F811
     assert run(skus, "b2", label="m", position=2).write_statements == 0
 
 
-def test_role_on_a_reused_legacy_shared_row_is_stable_on_resync(db):  # noqa: F811
+def test_a_path_another_product_holds_in_legacy_spelling_gets_a_canonical_row_of_its_own(db):  # noqa: F811
     _legacy_rows(db, "S2", ["a/b/a.jpg"])  # the path exists only in its no-slash spelling, on another product
     rows = [("S1", A, "", 0, False, "image")]
     first = sync(db, rows)
-    assert first.counts()["inserted"] == 1 and count(db, db.tables.media_gallery) == 1  # the shared row reused
-    assert _values(db, "S1") == ["a/b/a.jpg"]
-    assert roles(db, "S1")["image"] == "a/b/a.jpg"  # the role names the gallery row's own spelling
+    assert first.counts()["inserted"] == 1 and count(db, db.tables.media_gallery) == 2  # never shared
+    assert _values(db, "S1") == [A] and _values(db, "S2") == ["a/b/a.jpg"]
+    assert roles(db, "S1")["image"] == A
     again = sync(db, rows)
     assert again.write_statements == 0 and again.delta.roles.empty

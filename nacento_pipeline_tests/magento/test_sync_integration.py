@@ -84,8 +84,9 @@ def test_first_sync_then_resync_writes_nothing(db):
     first = sync(db, rows)
     assert first.totals()["inserted"] == 3 and first.totals()["ok"] == 2 and first.errors == []
     assert gallery(db, "S1") == [(A, "front", 1, 0, "1-" + A), (B, "back", 2, 1, "1-" + B)]
-    assert gallery(db, "S2") == [(C, "", 0, 0, "1-" + C)]
-    assert roles(db, "S1") == {"image": A, "small_image": A, "thumbnail": B, "swatch_image": "no_selection"}
+    assert gallery(db, "S2") == [(C, None, 0, 0, "1-" + C)]  # an empty label is NULL, as Magento writes it
+    assert roles(db, "S1") == {"image": A, "small_image": A, "thumbnail": B, "swatch_image": "no_selection",
+                               "image_label": "front", "small_image_label": "front", "thumbnail_label": "back"}
     assert roles(db, "S2") == dict.fromkeys(("image", "small_image", "thumbnail", "swatch_image"), "no_selection")
     assert first.changed_entity_ids == sorted(first.sku_results["entity_id"].tolist())
     with db.engine.connect() as conn:
@@ -114,7 +115,7 @@ def test_replace_purges_but_not_missing_files_nor_empty_payloads(db):
     result = sync(db, [("S1", A), ("S1", B)], missing=[B], batch_key="media_2")
     assert result.counts()["purged"] == 1 and result.counts()["invalid"] == 1
     assert [g[0] for g in gallery(db, "S1")] == [A, B]  # C purged, B (missing file) kept
-    assert count(db, db.tables.media_gallery) == 3  # the shared media_gallery rows are never deleted
+    assert count(db, db.tables.media_gallery) == 3  # one row per product and path (4), C's deleted with it
     # S2's only payload image is missing: no valid image, nothing purged
     sync(db, [("S2", B)], missing=[B], batch_key="media_3")
     assert [g[0] for g in gallery(db, "S2")] == [A]
@@ -129,11 +130,14 @@ def test_upsert_mode_never_purges(db):
     assert [g[0] for g in gallery(db, "S1")] == [A, B]
 
 
-def test_shared_path_between_two_skus(db):
+def test_two_skus_with_the_same_path_get_a_row_each(db):
     sync(db, [("S1", A, "one")])
     sync(db, [("S2", A, "two")], batch_key="media_2")
-    assert count(db, db.tables.media_gallery) == 1
+    assert count(db, db.tables.media_gallery) == 2  # Magento never shares a media_gallery row
     assert count(db, db.tables.value_to_entity) == 2
+    with db.engine.connect() as conn:
+        t = db.tables
+        assert conn.execute(sa.select(sa.func.count(sa.distinct(t.value_to_entity.c.value_id)))).scalar() == 2
     assert gallery(db, "S1") == [(A, "one", 0, 0, "1-" + A)] and gallery(db, "S2") == [(A, "two", 0, 0, "1-" + A)]
 
 
@@ -158,7 +162,7 @@ def test_legacy_no_slash_rows_recognised_and_deduped(db):
     assert [g[0] for g in gallery(db, "S1")] == ["a/b/a.jpg"]  # recognised, ETag stored on it
     assert gallery(db, "S1")[0][4] == "1-" + A
     assert [g[0] for g in gallery(db, "S2")] == [C]  # canonical row kept
-    assert count(db, db.tables.media_gallery) == 3  # shared rows untouched
+    assert count(db, db.tables.media_gallery) == 2  # the collapsed variant was S2's own row: deleted with it
 
 
 def test_unknown_sku_is_an_error_others_written(db):
@@ -187,10 +191,11 @@ def test_missing_file_leaves_roles_untouched(db):
 
 
 def test_rejected_image_blocks_roles_and_purge_of_its_path(db):
-    sync(db, [("S1", A, "", 0, False, "image"), ("S1", B)])
+    sync(db, [("S1", A, "", 0, False, "image"), ("S1", B), ("S1", "/a/b/d.jpg")])
     result = sync(db, [("S1", C, "", 0, False, "image")], invalid_skus={"S1"}, extra_payload=[("S1", B)],
                   rejections=rejection_frame([("S1", "label", "label too long")]), batch_key="media_2")
-    assert [g[0] for g in gallery(db, "S1")] == [B, C]  # A purged, B (rejected in payload) kept
+    # d purged; B (rejected in payload) kept; A kept because the frozen image role still names it
+    assert [g[0] for g in gallery(db, "S1")] == [A, B, C]
     assert roles(db, "S1")["image"] == A
     assert result.sku_results["rejected"].tolist() == [1]
 
@@ -307,32 +312,23 @@ def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_s
     assert gallery(db, "S1") == [] and gallery(db, "S2") == []
 
 
-def test_a_batch_of_many_chunks_scans_media_gallery_once(db, monkeypatch):
-    from nacento_pipeline.magento import gallery_writer
-
-    sync(db, [("S1", A)])  # an existing shared row for A
-    with db.engine.begin() as conn:  # and a legacy no-slash row for B written by an older tool
+def test_a_new_image_never_reuses_another_products_row_nor_an_orphan(db):
+    sync(db, [("S1", A)])
+    with db.engine.begin() as conn:  # a legacy no-slash row for B that no product uses any more
         conn.execute(db.tables.media_gallery.insert().values(
             attribute_id=db.attribute_ids().media_gallery, value=B.lstrip("/"), media_type="image"))
-    real = gallery_writer.read_shared_paths
-    scans = []
-
-    def counted(conn, tables, attrs, values, *, above_value_id=None):
-        if above_value_id is None:
-            scans.append(list(values))
-        return real(conn, tables, attrs, values, above_value_id=above_value_id)
-
-    monkeypatch.setattr(gallery_writer, "read_shared_paths", counted)
-    monkeypatch.setattr(gallery_writer, "INDEX_MIN_CHUNKS", 1)
-    # 3 SKUs with chunk_size=2: two chunks
     sync(db, [("S1", A), ("S2", A), ("S2", B), ("S3", A), ("S3", C)], batch_key="media_2")
-    assert scans == []  # looked up in the batch-wide index, not per chunk
-    assert count(db, db.tables.media_gallery) == 3  # A and legacy B reused, only C inserted
-    assert [g[0] for g in gallery(db, "S2")] == sorted([A, B.lstrip("/")])
+    assert count(db, db.tables.media_gallery) == 6  # S1's A, the orphan, and one row per new (product, path)
+    assert [g[0] for g in gallery(db, "S2")] == sorted([A, B])
     assert [g[0] for g in gallery(db, "S3")] == sorted([A, C])
+    t = db.tables
+    with db.engine.connect() as conn:
+        per_row = conn.execute(sa.select(t.value_to_entity.c.value_id, sa.func.count())
+                               .group_by(t.value_to_entity.c.value_id)).all()
+    assert {n for _, n in per_row} == {1}
 
 
-def test_paths_inserted_by_a_rolled_back_chunk_are_not_reused(db, monkeypatch):
+def test_rows_inserted_by_a_rolled_back_chunk_leave_nothing_behind(db, monkeypatch):
     from nacento_pipeline.magento import gallery_writer
 
     original = gallery_writer.write_chunk
@@ -343,7 +339,6 @@ def test_paths_inserted_by_a_rolled_back_chunk_are_not_reused(db, monkeypatch):
             raise ValueError("permanent failure after the insert")
 
     monkeypatch.setattr(gallery_writer, "write_chunk", fail_s1_after_writing)
-    monkeypatch.setattr(gallery_writer, "INDEX_MIN_CHUNKS", 1)
     images = image_frame([("S1", C), ("S2", C), ("S3", C)])
     request = __import__("nacento_pipeline.engine", fromlist=["x"]).build_request(
         FakeBatch(images), etags_for([C]), mode="replace")
@@ -351,4 +346,4 @@ def test_paths_inserted_by_a_rolled_back_chunk_are_not_reused(db, monkeypatch):
     status = result.sku_results.set_index("sku")["status"]
     assert (status["S1"], status["S2"], status["S3"]) == ("error", "ok", "ok")
     assert gallery(db, "S1") == [] and [g[0] for g in gallery(db, "S2")] == [C] == [g[0] for g in gallery(db, "S3")]
-    assert count(db, db.tables.media_gallery) == 1  # S2 inserted C after S1's rollback; S3 reused it
+    assert count(db, db.tables.media_gallery) == 2  # S2's and S3's own rows; S1's insert was rolled back

@@ -41,8 +41,8 @@ def test_small_delta_goes_to_the_changelogs(s3_mariadb_factory, instance):
         assert sorted(set(_changelog_ids(p, view))) == product_ids  # every changed product is pending
     # The demo schema has Magento's varchar triggers: the 4 role rows of each product already put it in these
     # changelogs (4 rows each), so the pipeline added nothing on top.
-    assert len(_changelog_ids(p, "catalog_product_attribute")) == 4 * 12
-    assert len(_changelog_ids(p, "catalogsearch_fulltext")) == 4 * 12
+    assert len(_changelog_ids(p, "catalog_product_attribute")) == 7 * 12  # 4 roles + 3 role labels each
+    assert len(_changelog_ids(p, "catalogsearch_fulltext")) == 7 * 12
     assert set(_status(p).values()) == {"valid"}
     assert instance.get_run_by_id(result.run_id).tags[TAG_REINDEX] == "partial"
 
@@ -74,4 +74,4 @@ def test_dry_run_trigger_decides_but_touches_nothing(s3_mariadb_factory, instanc
     meta = _reindex_meta(result)
     assert meta["trigger"] == "dry-run" and meta["full"] == 3
     assert set(_status(p).values()) == {"valid"}
-    assert len(_changelog_ids(p, "catalogsearch_fulltext")) == 4 * 12  # what Magento's own triggers wrote
+    assert len(_changelog_ids(p, "catalogsearch_fulltext")) == 7 * 12  # what Magento's own triggers wrote
