@@ -14,9 +14,11 @@ from pathlib import Path
 
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, MODE_ALIASES, SyncModeError, normalize_mode
 
-DEFAULT_INDEXERS = ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat")
+# The indexers that consume images (Magento's mview.xml subscriptions to the gallery tables); see core.reindex
+DEFAULT_INDEXERS = ("catalog_product_flat", "catalogrule_product")
 REINDEX_TRIGGERS = ("changelog", "command", "dry-run")
 UNKNOWN_SKU_SEVERITIES = ("warn", "error")
+CACHE_BACKENDS = ("none", "varnish", "redis", "command")
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # indexer/view ids end up in commands and SQL names
@@ -121,6 +123,18 @@ class Settings:
     purge_image_cache: bool = False
     media_cache_prefix: str = "media/catalog/product/cache/"
 
+    # Storefront cache invalidation (nacento_pipeline.cache)
+    cache_backend: str = "none"
+    cache_hosts: tuple[str, ...] = ()  # varnish: host or host:port (env.php http_cache_hosts)
+    cache_redis_url: str = "redis://127.0.0.1:6379/1"  # full_page frontend: server and database number
+    cache_redis_prefix: str = ""  # env.php cache/frontend/page_cache/id_prefix
+    cache_redis_default_url: str | None = None  # default frontend (app cache, IMG_INFO): unset = not cleaned
+    cache_redis_default_prefix: str = ""  # env.php cache/frontend/default/id_prefix
+    cache_command: str = "bin/magento cache:clean full_page"
+    cache_images_command: str | None = None  # with {images}: the changed gallery values
+    cache_retries: int = 3
+    cache_timeout_seconds: int = 10
+
     # Schedules
     catchup_minutes: int = 5
 
@@ -166,6 +180,10 @@ class Settings:
             unknown = [name for name in self.reindex_purposes if name not in PURPOSES]
             if unknown:
                 raise ConfigError(f"NACENTO_REINDEX_PURPOSES: unknown purpose(s) {unknown}; known: {sorted(PURPOSES)}")
+        if self.cache_backend not in CACHE_BACKENDS:
+            raise ConfigError(f"NACENTO_CACHE_BACKEND={self.cache_backend!r}: expected one of {CACHE_BACKENDS}")
+        if self.cache_backend == "varnish" and not self.cache_hosts:
+            raise ConfigError("NACENTO_CACHE_HOSTS: the varnish backend needs at least one host[:port]")
         prefixes = {self.drop_prefix, self.archive_prefix, self.rejected_prefix}
         if len(prefixes) != 3 or "" in prefixes:
             raise ConfigError("drop, archive and rejected prefixes must be distinct and non-empty")
@@ -239,6 +257,24 @@ class Settings:
             kwargs["thresholds"] = parse_thresholds("NACENTO_REINDEX_THRESHOLDS", v)
         if (v := get("NACENTO_PURGE_IMAGE_CACHE")) is not None:
             kwargs["purge_image_cache"] = _bool("NACENTO_PURGE_IMAGE_CACHE", v)
+        if (v := get("NACENTO_CACHE_BACKEND")) is not None:
+            kwargs["cache_backend"] = v.strip().lower()
+        if (v := get("NACENTO_CACHE_HOSTS")) is not None:
+            kwargs["cache_hosts"] = tuple(filter(None, (p.strip() for p in v.split(","))))
+        for name, attr in (
+            ("NACENTO_CACHE_REDIS_URL", "cache_redis_url"),
+            ("NACENTO_CACHE_REDIS_PREFIX", "cache_redis_prefix"),
+            ("NACENTO_CACHE_REDIS_DEFAULT_URL", "cache_redis_default_url"),
+            ("NACENTO_CACHE_REDIS_DEFAULT_PREFIX", "cache_redis_default_prefix"),
+            ("NACENTO_CACHE_COMMAND", "cache_command"),
+            ("NACENTO_CACHE_IMAGES_COMMAND", "cache_images_command"),
+        ):
+            if (v := get(name)) is not None:
+                kwargs[attr] = v.strip()
+        if (v := get("NACENTO_CACHE_RETRIES")) is not None:
+            kwargs["cache_retries"] = _int("NACENTO_CACHE_RETRIES", v, minimum=1)
+        if (v := get("NACENTO_CACHE_TIMEOUT_SECONDS")) is not None:
+            kwargs["cache_timeout_seconds"] = _int("NACENTO_CACHE_TIMEOUT_SECONDS", v, minimum=1)
         if (v := get("NACENTO_CATCHUP_MINUTES")) is not None:
             kwargs["catchup_minutes"] = _int("NACENTO_CATCHUP_MINUTES", v, minimum=1)
             if not 1 <= int(kwargs["catchup_minutes"]) <= 59:  # type: ignore[call-overload]
