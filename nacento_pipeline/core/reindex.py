@@ -1,5 +1,5 @@
 """Reindex decision per indexer: a chain of purposes (not-installed, no-change, on-save, reindex-required,
-threshold, then a partial fallback) -> full/partial/none.
+queued-by-triggers, threshold, then a partial fallback) -> full/partial/none.
 
 Pure: the indexer facts come in as `IndexerState` values read by `magento.indexers`; triggers live in
 `magento.reindex_trigger`.
@@ -24,6 +24,12 @@ DEFAULT_VIEW_MAP: Mapping[str, str] = {
     "catalog_product_flat": "catalog_product_flat",
     "catalogrule_product": "catalogrule_product",
 }
+
+# Indexers whose index holds gallery data (roles and gallery values copied into catalog_product_flat_<store>):
+# only these need a full rebuild when they are Update on Save, since a direct write fires no save event.
+# catalogrule_product subscribes to the gallery tables (rule conditions may use any attribute) but its index
+# holds rule/product matches, not images; the attribute and search indexes hold no image data at all.
+GALLERY_INDEXERS = frozenset({"catalog_product_flat"})
 
 # --- Reindex decisions frame: one row per indexer considered (output of decisions_frame) ------------------
 # indexer         indexer id (indexer_state.indexer_id)
@@ -152,7 +158,8 @@ class NoChange:
 
 
 class OnSave:
-    """Update on Save: direct database writes fire no save events, so only a full reindex refreshes it."""
+    """Update on Save: direct database writes fire no save events, so only a full reindex refreshes an index
+    that holds gallery data (GALLERY_INDEXERS); any other on-save index has nothing of the batch in it."""
 
     name = "on-save"
 
@@ -160,7 +167,25 @@ class OnSave:
         if facts.state.scheduled:
             return None
         mode = facts.state.mview_mode or "no mview_state row"
-        return Verdict("full", f"indexer is Update on Save (mview mode {mode})")
+        if facts.state.indexer_id not in GALLERY_INDEXERS:
+            return Verdict("none", f"Update on Save (mview mode {mode}) but its index holds no gallery data: "
+                                   "nothing to rebuild for an image batch")
+        return Verdict("full", f"Update on Save (mview mode {mode}) and its index holds gallery data: "
+                               "a direct write fires no save event")
+
+
+class QueuedByTriggers:
+    """Update by Schedule and Magento's own triggers already put every changed id in the changelog: its cron
+    applies them in chunks of 1,000 (Magento's mview never escalates to a full reindex), nothing to add."""
+
+    name = "queued-by-triggers"
+
+    def __call__(self, facts: PurposeInput) -> Verdict | None:
+        state = facts.state
+        if not state.scheduled or not facts.changed_ids or not facts.changed_ids <= state.backlog_ids:
+            return None
+        return Verdict("partial", f"Magento's triggers already queued all {len(facts.changed_ids)} changed ids "
+                                  f"in {state.view_id}_cl; its cron applies them (nothing added)")
 
 
 class ReindexRequired:
@@ -201,10 +226,11 @@ PURPOSES: dict[str, Callable[[], Purpose]] = {
     "no-change": NoChange,
     "on-save": OnSave,
     "reindex-required": ReindexRequired,
+    "queued-by-triggers": QueuedByTriggers,
     "threshold": Threshold,
     "fallback": Fallback,
 }
-DEFAULT_PURPOSE_NAMES = ("not-installed", "no-change", "on-save", "reindex-required", "threshold")
+DEFAULT_PURPOSE_NAMES = ("not-installed", "no-change", "on-save", "reindex-required", "queued-by-triggers", "threshold")
 DEFAULT_PURPOSES: tuple[Purpose, ...] = tuple(PURPOSES[name]() for name in DEFAULT_PURPOSE_NAMES)
 
 

@@ -28,8 +28,13 @@ def _status(p):
         return dict(conn.execute(sa.select(t.c.indexer_id, t.c.status)).all())
 
 
+# The pre-issue-10 indexer list and chain (no queued-by-triggers purpose): threshold decides
+OLD_CHAIN = {"indexers": ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat"),
+             "reindex_purposes": ("not-installed", "no-change", "on-save", "reindex-required", "threshold")}
+
+
 def test_small_delta_goes_to_the_changelogs(s3_mariadb_factory, instance):
-    p = s3_mariadb_factory(default_threshold=1000.0)  # 12 changed products <= 1000: partial
+    p = s3_mariadb_factory(default_threshold=1000.0, **OLD_CHAIN)  # 12 changed products <= 1000: partial
     drop_sample_batch(p.store, p.settings.drop_prefix)
     [result] = tick_and_run(p.defs, instance).results
     meta = _reindex_meta(result)
@@ -48,7 +53,7 @@ def test_small_delta_goes_to_the_changelogs(s3_mariadb_factory, instance):
 
 
 def test_large_delta_invalidates_and_purges_resized_images(s3_mariadb_factory, instance):
-    p = s3_mariadb_factory(default_threshold=0.1, purge_image_cache=True)  # 10% of 12 products: full
+    p = s3_mariadb_factory(default_threshold=0.1, purge_image_cache=True, **OLD_CHAIN)  # 10% of 12 products: full
     drop_sample_batch(p.store, p.settings.drop_prefix)
     tick_and_run(p.defs, instance)
     cache = p.settings.media_cache_prefix
@@ -68,10 +73,31 @@ def test_large_delta_invalidates_and_purges_resized_images(s3_mariadb_factory, i
 
 
 def test_dry_run_trigger_decides_but_touches_nothing(s3_mariadb_factory, instance):
-    p = s3_mariadb_factory(reindex_trigger="dry-run")
+    p = s3_mariadb_factory(reindex_trigger="dry-run", **OLD_CHAIN)
     drop_sample_batch(p.store, p.settings.drop_prefix)
     [result] = tick_and_run(p.defs, instance).results
     meta = _reindex_meta(result)
     assert meta["trigger"] == "dry-run" and meta["full"] == 3
     assert set(_status(p).values()) == {"valid"}
     assert len(_changelog_ids(p, "catalogsearch_fulltext")) == 7 * 12  # what Magento's own triggers wrote
+
+
+def test_image_indexers_by_default_ride_on_magentos_triggers(s3_mariadb_factory, instance):
+    """Default indexers (flat, catalogrule_product) on the demo schema with Magento's triggers: every changed
+    id is already queued, so the decision is partial by queued-by-triggers even above the threshold, and the
+    pipeline adds no changelog row."""
+    p = s3_mariadb_factory(default_threshold=0.1)  # 12 changed > 10% of 12: the threshold would say full
+    drop_sample_batch(p.store, p.settings.drop_prefix)
+    [result] = tick_and_run(p.defs, instance).results
+    meta = _reindex_meta(result)
+    assert (meta["partial"], meta["full"], meta["none"]) == (2, 0, 0)
+    assert "| catalog_product_flat | partial | queued-by-triggers |" in meta["decisions"]
+    assert "| catalogrule_product | partial | queued-by-triggers |" in meta["decisions"]
+    with p.db.engine.connect() as conn:
+        product_ids = sorted(conn.execute(sa.select(p.db.tables.product.c.entity_id)).scalars())
+    # exactly what Magento's triggers wrote, nothing on top: per product 7 varchar rows (4 roles, 3 labels)
+    # and 3 gallery value rows; catalogrule_product also gets the 36 new media_gallery rows' value_ids
+    assert len(_changelog_ids(p, "catalog_product_flat")) == 12 * (7 + 3)
+    assert len(_changelog_ids(p, "catalogrule_product")) == 12 * (7 + 3) + 36
+    assert sorted(set(_changelog_ids(p, "catalog_product_flat"))) == product_ids
+    assert set(_status(p).values()) == {"valid"}

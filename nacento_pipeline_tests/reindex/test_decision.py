@@ -25,7 +25,7 @@ from nacento_pipeline.core.reindex import (
 )
 
 
-def state(indexer: str = "catalog_product_attribute", **kwargs) -> IndexerState:
+def state(indexer: str = "catalog_product_flat", **kwargs) -> IndexerState:
     return IndexerState(indexer_id=indexer, view_id=indexer, **kwargs)
 
 
@@ -182,7 +182,8 @@ def test_custom_chain_by_name_and_by_code():
             return Verdict("none", "frozen by operator") if facts.state.indexer_id == "catalog_product_flat" else None
 
     chain = (Frozen(), *DEFAULT_PURPOSES)
-    flat, attr = decide_reindex([1], [state("catalog_product_flat"), state()], 100, 10, purposes=chain)
+    flat, attr = decide_reindex([1], [state("catalog_product_flat"), state("catalog_product_attribute")], 100, 10,
+                                purposes=chain)
     assert (flat.decision, flat.purpose, attr.purpose) == ("none", "frozen", "threshold")
     # an exhausted chain falls back to partial
     d = decide_one([1], state(), purposes=build_purposes(["no-change"]))

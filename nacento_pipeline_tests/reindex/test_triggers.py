@@ -100,17 +100,17 @@ def test_partial_without_entity_ids_goes_to_changelog_and_held_is_not_run(fake_m
     script, calls, _ = fake_magento
     engine = sa.create_engine(sqlite_url)
     create_indexer_tables(engine)
-    ds = decisions(changed=(4, 5), search={"status": "working", "mview_mode": "disabled"},
-                   flat={"mview_mode": "disabled"})
-    assert [(d.decision, d.held) for d in ds] == [("partial", False), ("full", True), ("full", False)]
+    ds = decisions(changed=(4, 5), flat={"status": "working", "mview_mode": "disabled"},
+                   attr={"status": "invalid"})
+    assert [(d.decision, d.held) for d in ds] == [("full", False), ("partial", False), ("full", True)]
     trigger = CommandTrigger(f"{script} indexer:reindex {{indexers}}", changelog=ChangelogTrigger(engine))
     report = trigger.apply(ds, lambda _: None)
     # only the non-held full indexer gets a full reindex; the others ride on the changelog
-    assert calls.read_text().splitlines() == ["indexer:reindex catalog_product_flat"]
-    assert [o.action for o in report.outcomes] == ["changelog", "changelog", "command"]
+    assert calls.read_text().splitlines() == ["indexer:reindex catalog_product_attribute"]
+    assert [o.action for o in report.outcomes] == ["command", "changelog", "changelog"]
     tables = IndexerTables()
     with engine.connect() as conn:
-        for view in ("catalog_product_attribute", "catalogsearch_fulltext"):
+        for view in ("catalogsearch_fulltext", "catalog_product_flat"):
             assert list(conn.execute(sa.select(tables.changelog(view).c.entity_id)).scalars()) == [4, 5]
     engine.dispose()
 
