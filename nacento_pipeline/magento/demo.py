@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.indexers import create_indexer_tables
+from nacento_pipeline.magento.product_relations import create_relation_tables
 from nacento_pipeline.magento.schema import build_tables
 
 PRODUCT_ENTITY_TYPE_ID = 4
@@ -57,6 +58,7 @@ def create_demo_schema(engine: sa.Engine, prefix: str = "", *, link: str = "enti
     # real store and the reindex trigger must not duplicate them (row_id schemas: the triggers look the
     # entity_id up by row_id, as Adobe Commerce's do).
     create_indexer_tables(engine, prefix, with_triggers=True)
+    create_relation_tables(engine, prefix)  # parents of configurable/grouped/bundle products (cache tags)
 
 
 def seed_demo_products(engine: sa.Engine, skus: Iterable[str], prefix: str = "") -> dict[str, int]:
