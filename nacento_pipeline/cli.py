@@ -63,6 +63,9 @@ def _print_tick(outcome, settings: Settings) -> int:
             mat = event.event_specific_data.materialization
             shown = {k: v.value for k, v in mat.metadata.items() if k in _SUMMARY_KEYS}
             print(f"  {mat.asset_key.to_user_string():<18} {shown}")
+        for check in result.get_asset_check_evaluations():
+            if check.check_name == "storefront_fresh":
+                print(f"  {'storefront_fresh':<18} {check.description}")
     db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
     print("magento  " + gallery_summary(db))
     db.dispose()
@@ -72,7 +75,7 @@ def _print_tick(outcome, settings: Settings) -> int:
 _SUMMARY_KEYS = {
     "images", "skus", "rejected", "keys", "missing", "s3_requests", "inserted", "updated_value",
     "updated_meta", "skipped_no_change", "purged", "invalid", "error", "full", "partial", "none",
-    "write_statements",
+    "write_statements", "backend", "status", "tags", "parent_products", "requests",
 }
 
 
