@@ -127,6 +127,7 @@ class Settings:
     cache_backend: str = "none"
     cache_hosts: tuple[str, ...] = ()  # varnish: host or host:port (env.php http_cache_hosts)
     cache_redis_url: str = "redis://127.0.0.1:6379/1"  # full_page frontend: server and database number
+    cache_redis_urls_from_env: bool = False  # then Dagster reads them as EnvVar (they may hold a password)
     cache_redis_prefix: str = ""  # env.php cache/frontend/page_cache/id_prefix
     cache_redis_default_url: str | None = None  # default frontend (app cache, IMG_INFO): unset = not cleaned
     cache_redis_default_prefix: str = ""  # env.php cache/frontend/default/id_prefix
@@ -261,6 +262,7 @@ class Settings:
             kwargs["cache_backend"] = v.strip().lower()
         if (v := get("NACENTO_CACHE_HOSTS")) is not None:
             kwargs["cache_hosts"] = tuple(filter(None, (p.strip() for p in v.split(","))))
+        kwargs["cache_redis_urls_from_env"] = False
         for name, attr in (
             ("NACENTO_CACHE_REDIS_URL", "cache_redis_url"),
             ("NACENTO_CACHE_REDIS_PREFIX", "cache_redis_prefix"),
@@ -271,6 +273,7 @@ class Settings:
         ):
             if (v := get(name)) is not None:
                 kwargs[attr] = v.strip()
+                kwargs["cache_redis_urls_from_env"] |= attr in ("cache_redis_url", "cache_redis_default_url")
         if (v := get("NACENTO_CACHE_RETRIES")) is not None:
             kwargs["cache_retries"] = _int("NACENTO_CACHE_RETRIES", v, minimum=1)
         if (v := get("NACENTO_CACHE_TIMEOUT_SECONDS")) is not None:

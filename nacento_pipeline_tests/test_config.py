@@ -42,3 +42,25 @@ def test_catchup_minutes_must_fit_a_cron_minute_step():
     assert Settings.from_env({"NACENTO_CATCHUP_MINUTES": "15"}).catchup_minutes == 15
     with pytest.raises(ConfigError, match="NACENTO_CATCHUP_MINUTES"):
         Settings.from_env({"NACENTO_CATCHUP_MINUTES": "90"})
+
+
+def test_cache_settings_from_env_and_backend_registry():
+    from nacento_pipeline.cache import make_backend
+    from nacento_pipeline.cache.varnish import VarnishHost
+    from nacento_pipeline.resources.cache import CacheResource
+
+    s = Settings.from_env({"NACENTO_CACHE_BACKEND": "Varnish", "NACENTO_CACHE_HOSTS": "v1:6081, v2",
+                           "NACENTO_CACHE_RETRIES": "5"})
+    assert (s.cache_backend, s.cache_hosts, s.cache_retries) == ("varnish", ("v1:6081", "v2"), 5)
+    backend = make_backend(s)
+    assert backend.hosts == (VarnishHost("v1", 6081), VarnishHost("v2", 80))
+    assert make_backend(CacheResource.from_settings(s).settings()).hosts == backend.hosts
+    assert Settings().indexers == ("catalog_product_flat", "catalogrule_product")
+    with pytest.raises(ConfigError, match="NACENTO_CACHE_BACKEND"):
+        Settings.from_env({"NACENTO_CACHE_BACKEND": "memcached"})
+    with pytest.raises(ConfigError, match="NACENTO_CACHE_HOSTS"):
+        Settings.from_env({"NACENTO_CACHE_BACKEND": "varnish"})
+    secret = Settings.from_env({"NACENTO_CACHE_BACKEND": "redis",
+                                "NACENTO_CACHE_REDIS_URL": "redis://:pw@r:6379/1"})
+    assert secret.cache_redis_urls_from_env
+    assert "pw" not in repr(CacheResource.from_settings(secret).redis_url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from nacento_pipeline.cache import CacheBackend, make_backend
@@ -24,8 +26,15 @@ class CacheResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CacheResource:
-        return cls(**{field: list(v) if isinstance(v := getattr(settings, name), tuple) else v
-                      for field, name in _SETTINGS_FIELDS.items()})
+        """Redis URLs set in the environment stay EnvVar, so Dagster never shows a password in them."""
+        values: dict[str, Any] = {field: list(v) if isinstance(v := getattr(settings, name), tuple) else v
+                                  for field, name in _SETTINGS_FIELDS.items()}
+        if settings.cache_redis_urls_from_env:
+            values["redis_url"] = dg.EnvVar("NACENTO_CACHE_REDIS_URL") if values["redis_url"] != \
+                Settings().cache_redis_url else values["redis_url"]
+            if values["redis_default_url"]:
+                values["redis_default_url"] = dg.EnvVar("NACENTO_CACHE_REDIS_DEFAULT_URL")
+        return cls(**values)
 
     def settings(self, base: Settings | None = None) -> Settings:
         values = {name: tuple(v) if isinstance(v := getattr(self, field), list) else v
