@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.config import Settings
 from nacento_pipeline.constants import BATCH_JOB
-from nacento_pipeline.demo_data import drop_sample_batch
+from nacento_pipeline.demo_data import drop_sample_batch, put_demo_images
 from nacento_pipeline.local_runner import tick_and_run
 from nacento_pipeline.magento.indexers import IndexerTables
 from nacento_pipeline.magento.product_relations import relation_tables
@@ -32,12 +32,15 @@ def _fresh(result) -> tuple[bool, str]:
     return evaluation.passed, evaluation.description or ""
 
 
-def _pipeline(tmp_path: Path, command: str):
+def _pipeline(tmp_path: Path, command: str, **overrides):
     script = tmp_path / "record.py"
     script.write_text(RECORDER)
     calls = tmp_path / "calls.txt"
+    overrides = {k: v.format(python=sys.executable, script=script, calls=calls) if isinstance(v, str) else v
+                 for k, v in overrides.items()}
     settings = Settings(var_dir=tmp_path / "var", cache_backend="command",
-                        cache_command=command.format(python=sys.executable, script=script, calls=calls)).validate()
+                        cache_command=command.format(python=sys.executable, script=script, calls=calls),
+                        **overrides).validate()
     return _make(tmp_path, settings), calls
 
 
@@ -82,3 +85,20 @@ def test_failing_cache_never_fails_the_write(tmp_path, instance):
     assert meta["status"] == "failed" and meta["retries"] == 2 and "exited 3" in meta["errors"]
     passed, description = _fresh(result)
     assert not passed and "exited 3" in description
+
+
+def test_changed_image_files_reach_the_images_command(tmp_path, instance):
+    """With the opt-in purge, the files whose content changed under the same path go to the backend's image
+    cleaning (here `{images}` of NACENTO_CACHE_IMAGES_COMMAND), the unchanged ones do not."""
+    p, calls = _pipeline(tmp_path, "{python} {script} {calls} tags", purge_image_cache=True,
+                         cache_images_command="{python} {script} {calls} images {{images}}")
+    drop_sample_batch(p.store, p.settings.drop_prefix)
+    tick_and_run(p.defs, instance)
+    assert [line.split()[0] for line in calls.read_text().splitlines()] == ["tags"]  # first sync: no image changed
+    put_demo_images(p.store, p.settings.media_prefix, generation=1)  # new content for the first 2 fronts
+    drop_sample_batch(p.store, p.settings.drop_prefix, generation=1)
+    [result] = tick_and_run(p.defs, instance).results
+    images = [line.split()[1:] for line in calls.read_text().splitlines() if line.startswith("images")]
+    assert images == [["/n/a/nac-1001-front.png", "/n/a/nac-1002-front.png"]]
+    meta = _meta(result, "storefront_cache")
+    assert (meta["status"], meta["image_values"]) == ("ok", 2)
