@@ -146,7 +146,9 @@ def create_indexer_tables(
 def create_changelog_triggers(engine: sa.Engine, prefix: str, views: Sequence[str]) -> list[str]:
     """(Re)create one trigger per subscribed table and event writing into the views' changelogs.
 
-    Like Magento, one trigger per (table, event) holds the inserts for every subscribed view.
+    Like Magento, one trigger per (table, event) holds the inserts for every subscribed view, and an UPDATE
+    writes to the changelogs only when some column's value really changed (`NOT(NEW.c <=> OLD.c) OR ...`,
+    Magento's Mview View/Subscription::buildStatement).
     Tables that do not exist yet are skipped. MariaDB/MySQL and SQLite.
     """
     dialect = engine.dialect.name
@@ -174,11 +176,19 @@ def create_changelog_triggers(engine: sa.Engine, prefix: str, views: Sequence[st
                     + _changelog_source(prefix, row, column, columns)
                     for view, column in targets
                 )
+                when = ""
+                if event == "update":  # Magento's Mview Subscription: only when some column really changed
+                    ordered = [c["name"] for c in inspector.get_columns(full_table)]
+                    if dialect == "sqlite":
+                        when = " WHEN " + " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in ordered)
+                    else:
+                        body = ("IF (" + " OR ".join(f"NOT(NEW.`{c}` <=> OLD.`{c}`)" for c in ordered)
+                                + f") THEN {body} END IF;")
                 conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
                 conn.execute(
                     sa.text(
                         f"CREATE TRIGGER {name} AFTER {event.upper()} ON {full_table} "
-                        f"FOR EACH ROW BEGIN {body} END"
+                        f"FOR EACH ROW{when} BEGIN {body} END"
                     )
                 )
                 created.append(name)
