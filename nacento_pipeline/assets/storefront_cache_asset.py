@@ -17,7 +17,7 @@ TAGS_SHOWN = 50
 
 @dg.asset(
     **BATCH_ASSET,
-    kinds={"python", "redis"},
+    kinds={"python"},
     deps=["reindex_decision"],
     description=(
         "Cleans Magento's page cache for the products the write changed and their parents (cat_p_<id>, as "
