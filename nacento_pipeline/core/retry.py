@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 # Markers from the connector's rule, plus SQLite's busy/locked messages (the embedded default database) and
-# MySQL's 2013 "Lost connection to MySQL server" (the sibling of 2006 "server has gone away").
+# MySQL's 2013 "Lost connection to MySQL server" (the sibling of 2006 "server has gone away") and MariaDB's
+# 1927 "Connection was killed" (the writer's session killed mid-statement: its transaction rolled back).
 RETRIABLE_MARKERS = (
     "deadlock",
     "lock wait timeout",
@@ -23,6 +24,7 @@ RETRIABLE_MARKERS = (
     "database is locked",
     "database is busy",
     "lost connection",
+    "connection was killed",
 )
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BASE_DELAY_SECONDS = 0.2

@@ -125,7 +125,7 @@ def delete_orphans(db: MagentoDatabase, meta_record_ids: Sequence[int], gallery_
     """Delete orphaned ETag rows and unlinked gallery rows, one statement per chunk, under the writer lock."""
     t = db.tables
     deleted = 0
-    with db.writer_lock(), db.engine.begin() as conn:
+    with db.writer_lock() as lock, lock.transaction() as conn:
         for chunk in _chunks(list(meta_record_ids)):
             deleted += conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(chunk))).rowcount
         for chunk in _chunks(list(gallery_value_ids)):
@@ -145,7 +145,7 @@ def refresh_etags(db: MagentoDatabase, record_etags: pd.DataFrame) -> int:
     rows = [{"rid": int(r), "etag": str(e)} for r, e in zip(record_etags["record_id"], record_etags["etag"],
                                                            strict=True)]
     updated = 0
-    with db.writer_lock(), db.engine.begin() as conn:
+    with db.writer_lock() as lock, lock.transaction() as conn:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start:start + CHUNK]
             conn.execute(m.update().where(m.c.record_id == sa.bindparam("rid")).values(s3_etag=sa.bindparam("etag")),
@@ -176,10 +176,10 @@ def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> in
     vte = t.value_to_entity
     attrs = db.attribute_ids()
     moved = 0
-    with db.writer_lock():
+    with db.writer_lock() as lock:
         shared = shared_gallery_rows(db)["value_id"].astype(int).tolist()
         for part in _chunks(shared, chunk_size):
-            with db.engine.begin() as conn:
+            with lock.transaction() as conn:
                 links = pd.DataFrame(
                     [tuple(r) for r in conn.execute(sa.select(vte.c[t.link], vte.c.value_id).where(vte.c.value_id.in_(part)))],
                     columns=["link_id", "value_id"],
