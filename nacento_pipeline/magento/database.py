@@ -100,9 +100,29 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN00
     cursor.close()
 
 
+class DatabaseUrlError(ValueError):
+    """The Magento database URL cannot be used; the message never contains the URL or any part of it."""
+
+
+def parse_database_url(url: str) -> sa.URL:
+    """The URL parsed, refusing what would put a piece of the password into later errors: an unparsable URL
+    (SQLAlchemy's error repeats the whole string) and an unencoded `@` in the password (the text after it
+    would be taken for the host and shown in every connection error)."""
+    try:
+        sa_url = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise DatabaseUrlError("NACENTO_MAGENTO_DB_URL is not a valid SQLAlchemy URL (value not shown)") from None
+    if sa_url.host and "@" in sa_url.host:
+        raise DatabaseUrlError(
+            "NACENTO_MAGENTO_DB_URL: the host part contains '@', so the password (or user name) holds an unencoded "
+            "'@': percent-encode it as %40 (value not shown)"
+        )
+    return sa_url
+
+
 def create_magento_engine(url: str) -> sa.Engine:
     """Engine with pre-ping; SQLite with foreign keys on and a busy timeout."""
-    sa_url = sa.make_url(url)
+    sa_url = parse_database_url(url)
     if sa_url.get_backend_name() == "sqlite":
         engine = sa.create_engine(sa_url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
