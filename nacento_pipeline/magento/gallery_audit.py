@@ -20,7 +20,8 @@ def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
 
 
 def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.DataFrame:
-    """Store-0 role values (not no_selection) of these products that name no path of their own gallery."""
+    """Role values (not no_selection), in every store, of these products that name no path of their own
+    gallery (a store-level role is shown in its store as much as a store-0 one)."""
     t = db.tables
     ids = sorted({int(i) for i in entity_ids})
     attrs = db.attribute_ids()
@@ -30,8 +31,8 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.
     with db.engine.connect() as conn:
         for chunk in _chunks(ids):
             roles += conn.execute(
-                sa.select(link_v, t.varchar.c.attribute_id, t.varchar.c.value).where(
-                    link_v.in_(chunk), t.varchar.c.store_id == 0,
+                sa.select(link_v, t.varchar.c.attribute_id, t.varchar.c.value, t.varchar.c.store_id).where(
+                    link_v.in_(chunk),
                     t.varchar.c.attribute_id.in_(list(code_of)),
                     t.varchar.c.value.is_not(None), t.varchar.c.value != NO_SELECTION,
                 )
@@ -41,10 +42,10 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.
                 .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
                 .where(link_g.in_(chunk))
             ).all()
-    columns = ["entity_id", "role", "value"]
+    columns = ["entity_id", "role", "value", "store_id"]
     if not roles:
         return pd.DataFrame(columns=columns)
-    role_frame = pd.DataFrame(roles, columns=["entity_id", "attribute_id", "value"])
+    role_frame = pd.DataFrame(roles, columns=["entity_id", "attribute_id", "value", "store_id"])
     role_frame["role"] = role_frame["attribute_id"].map(code_of)
     role_frame["canonical"] = [canonical_of(v) for v in role_frame["value"]]
     owned = {(int(e), canonical_of(v)) for e, v in gallery if v}
