@@ -49,7 +49,7 @@ def prepare(url: str) -> MagentoDatabase:
     return db
 
 
-def gallery_state(db: MagentoDatabase) -> dict[str, tuple]:
+def gallery_state(db: MagentoDatabase, skus: list[str] | None = None) -> dict[str, tuple]:
     """sku -> (sorted gallery rows, sorted store-0 roles, last batch key)."""
     t = db.tables
     attrs = db.attribute_ids()
@@ -73,7 +73,7 @@ def gallery_state(db: MagentoDatabase) -> dict[str, tuple]:
         ).all()
         synced = dict(conn.execute(sa.select(t.sku_sync_state.c.sku, t.sku_sync_state.c.last_batch_key)).all())
     state: dict[str, tuple] = {}
-    for sku in SKUS:
+    for sku in SKUS if skus is None else skus:
         rows = sorted(tuple(str(x) for x in r[1:]) for r in gallery if r[0] == sku)
         sku_roles = sorted((code_of[int(a)], str(v)) for s, a, v in roles if s == sku)
         state[sku] = (tuple(rows), tuple(sku_roles), synced.get(sku))
