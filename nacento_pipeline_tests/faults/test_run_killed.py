@@ -30,7 +30,7 @@ from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline_tests.faults.scenario import gallery_state
 
 ROOT = Path(__file__).resolve().parents[2]
-SKUS = [f"K{i:04d}" for i in range(600)]
+SKUS = [f"K{i:04d}" for i in range(200)]
 KEY = "media_killed"
 
 
@@ -43,7 +43,7 @@ def prepare_magento(url: str) -> MagentoDatabase:
 
 
 def drop_batch(bucket: Path) -> None:
-    """600 SKUs x 3 images in the local bucket and one gallery-CSV batch for them in the drop prefix."""
+    """200 SKUs x 3 images in the local bucket and one gallery-CSV batch for them in the drop prefix."""
     lines = ["sku,file_path,label,position,disabled,roles"]
     for sku in SKUS:
         for i in range(3):
@@ -62,11 +62,15 @@ def sync_state_rows(db: MagentoDatabase) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(db.tables.sku_sync_state)).scalar()
 
 
+STARTED = time.monotonic()
+
+
 def wait_for(what: str, predicate, timeout: float, every: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
+            print(f"{time.monotonic() - STARTED:6.1f}s {what}", file=sys.stderr)  # noqa: T201
             return value
         time.sleep(every)
     pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
@@ -103,7 +107,7 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
             return runs[-1] if runs else None
 
         run = wait_for("the sensor's run", first_run, 120, every=0.5)
-        wait_for("some chunks committed", lambda: sync_state_rows(db) >= 30, 180, every=0.05)
+        wait_for("some chunks committed", lambda: sync_state_rows(db) >= 10, 180, every=0.05)
         pid = wait_for("the run worker's pid", lambda: worker_pid(instance, run.run_id), 10)
         written_when_killed = sync_state_rows(db)
         os.kill(pid, signal.SIGKILL)
@@ -132,7 +136,7 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
 
     # The same batch, uninterrupted, on a fresh database (read from the archive the daemon's sensor made).
     ref = prepare_magento(ref_url)
-    settings = Settings(var_dir=var, magento_db_url=ref_url, chunk_size=5, reindex_trigger="dry-run").validate()
+    settings = Settings(var_dir=var, magento_db_url=ref_url, chunk_size=100, reindex_trigger="dry-run").validate()
     with dg.instance_for_test() as clean:
         clean.add_dynamic_partitions(PARTITIONS_NAME, [KEY])
         job = build_definitions(settings).resolve_job_def(BATCH_JOB)
