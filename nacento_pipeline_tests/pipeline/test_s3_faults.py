@@ -1,5 +1,5 @@
 """S3 faults through a loopback proxy in front of moto: a whole sensor tick and run (archive copies, LIST,
-HEAD, GET, the post-write check) with 5xx, throttling, dropped connections and delays on ~28% of requests
+HEAD, GET, the post-write check) with 5xx, throttling, dropped connections and delays on ~35% of requests
 ends in the tables of a run without faults, every fault absorbed by the retries."""
 
 from __future__ import annotations
