@@ -9,7 +9,8 @@ from collections.abc import Iterator, Sequence
 
 # Markers from the connector's rule, plus SQLite's busy/locked messages (the embedded default database) and
 # MySQL's 2013 "Lost connection to MySQL server" (the sibling of 2006 "server has gone away") and MariaDB's
-# 1927 "Connection was killed" (the writer's session killed mid-statement: its transaction rolled back).
+# 1927 "Connection was killed" (the writer's session killed mid-statement: its transaction rolled back),
+# and the gallery writer's own "writer lock lost" (the chunk rolled back; the lock is taken again).
 RETRIABLE_MARKERS = (
     "deadlock",
     "lock wait timeout",
@@ -25,6 +26,7 @@ RETRIABLE_MARKERS = (
     "database is busy",
     "lost connection",
     "connection was killed",
+    "writer lock lost",
 )
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BASE_DELAY_SECONDS = 0.2

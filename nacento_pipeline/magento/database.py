@@ -48,8 +48,8 @@ class WriterLockLost(RuntimeError):
     def __init__(self, lock_name: str, holder: object) -> None:
         who = "nobody" if holder is None else f"session {holder}"
         super().__init__(
-            f"gallery writer lock {lock_name!r} lost (now held by {who}): the chunk was rolled back, nothing of "
-            "it was written"
+            f"gallery writer lock lost: {lock_name!r} is now held by {who}; the chunk was rolled back, nothing "
+            "of it was written"
         )
         self.lock_name = lock_name
 
@@ -283,7 +283,8 @@ class WriterSession:
     together: the chunk rolls back, the error is retriable, and the next transaction takes the lock again on
     a new connection (the writer re-reads each chunk under the lock, so what another writer did in between
     is seen). Before each commit `IS_USED_LOCK(name) = CONNECTION_ID()` is checked once more; a session that
-    does not hold the lock raises `WriterLockLost` and its transaction rolls back. Other dialects: a plain
+    does not hold the lock raises `WriterLockLost` (retriable) and its transaction rolls back; the next
+    transaction waits for the lock on a new session. Other dialects: a plain
     transaction (SQLite is serialised by the file lock held around the session).
     """
 
@@ -328,6 +329,9 @@ class WriterSession:
                 holder = conn.execute(sa.text("SELECT IS_USED_LOCK(:name), CONNECTION_ID()"), {"name": self.name}).one()
                 if holder[0] != holder[1]:
                     raise WriterLockLost(self.name, holder[0])
+        except WriterLockLost:
+            self._drop()  # the next transaction waits for the lock on a new session
+            raise
         except BaseException:
             if conn.invalidated or conn.closed:
                 self._drop()

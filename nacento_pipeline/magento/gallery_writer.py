@@ -39,7 +39,7 @@ from nacento_pipeline.core.frames import (
 )
 from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable
 from nacento_pipeline.magento.catalog import in_chunks
-from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, WriterLockLost, WriterSession
+from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, WriterSession
 from nacento_pipeline.magento.gallery_reader import (
     IMAGE_MEDIA_TYPE,
     ChunkState,
@@ -577,8 +577,8 @@ def sync_request(
                 written.append(write(sub))
                 continue
             except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
-                if is_retriable(exc) or isinstance(exc, WriterLockLost):
-                    raise  # still failing after the retries (database down...) or the lock is gone: fail the run
+                if is_retriable(exc):
+                    raise  # still failing after the retries (database down, lock lost...): fail the run
                 errors.append(str(ChunkWriteError(chunk, exc)))
             for sku in chunk:
                 try:

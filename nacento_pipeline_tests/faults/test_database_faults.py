@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -91,19 +92,26 @@ def test_lock_session_killed_mid_chunk(urls, killer):
 
 
 def test_lost_lock_aborts_the_chunk_and_rolls_it_back(mysql_url, mysql_server):
-    """A session that no longer holds the lock at commit time (taken by another) writes nothing."""
+    """A session that no longer holds the lock at commit time (taken by another) writes nothing; the next
+    transaction waits for the lock on a new session."""
     db = prepare(mysql_url)
     write_version(db, 1)
     before = gallery_state(db)
     t = db.tables
     other = mysql_server.connect()
     try:
-        with (pytest.raises(WriterLockLost, match="lost .*rolled back"), db.writer_lock() as lock,
-              lock.transaction() as conn):
-            conn.execute(sa.delete(t.value_to_entity))
-            conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock.name})
-            assert other.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock.name}).scalar() == 1
-        assert gallery_state(db) == before
+        with db.writer_lock() as lock:
+            with pytest.raises(WriterLockLost, match="writer lock lost.*rolled back"), lock.transaction() as conn:
+                conn.execute(sa.delete(t.value_to_entity))
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock.name})
+                assert other.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock.name}).scalar() == 1
+            assert gallery_state(db) == before
+            release = threading.Timer(0.5, lambda: other.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock.name}))
+            release.start()
+            with lock.transaction() as conn:  # waits for the other session, then holds the lock again
+                assert conn.execute(sa.text("SELECT IS_USED_LOCK(:n) = CONNECTION_ID()"), {"n": lock.name}).scalar()
+            release.join()
+            assert lock.acquisitions == 2
     finally:
         other.close()
         db.dispose()
