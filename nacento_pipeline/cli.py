@@ -136,8 +136,8 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     db = None
     try:
         db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+        db.ensure_own_tables()  # first: a wrong prefix is named as the missing Magento table
         ids = db.attribute_ids()
-        db.ensure_own_tables()
         print(f"ok    magento {db.engine.url.render_as_string(hide_password=True)}: attribute ids {ids}")
     except Exception as exc:  # noqa: BLE001
         problems += 1

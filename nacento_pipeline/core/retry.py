@@ -5,10 +5,12 @@ Pure: works on any exception chain by its messages, so database and storage adap
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 # Markers from the connector's rule, plus SQLite's busy/locked messages (the embedded default database) and
-# MySQL's 2013 "Lost connection to MySQL server" (the sibling of 2006 "server has gone away").
+# MySQL's 2013 "Lost connection to MySQL server" (the sibling of 2006 "server has gone away") and MariaDB's
+# 1927 "Connection was killed" (the writer's session killed mid-statement: its transaction rolled back),
+# and the gallery writer's own "writer lock lost" (the chunk rolled back; the lock is taken again).
 RETRIABLE_MARKERS = (
     "deadlock",
     "lock wait timeout",
@@ -23,6 +25,8 @@ RETRIABLE_MARKERS = (
     "database is locked",
     "database is busy",
     "lost connection",
+    "connection was killed",
+    "writer lock lost",
 )
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BASE_DELAY_SECONDS = 0.2
@@ -45,11 +49,21 @@ def error_chain(exc: BaseException) -> Iterator[BaseException]:
 
 def is_retriable(exc: BaseException) -> bool:
     """True when any message in the error chain names a transient condition; everything else is permanent."""
-    for current in error_chain(exc):
-        text = f"{type(current).__name__}: {current}".lower()
-        if any(marker in text for marker in RETRIABLE_MARKERS):
-            return True
-    return False
+    return any(is_retriable_text(f"{type(current).__name__}: {current}") for current in error_chain(exc))
+
+
+def is_retriable_text(text: str) -> bool:
+    """The same rule for an error known only by its text (a failed run's recorded step error)."""
+    lowered = text.lower()
+    return any(marker in lowered for marker in RETRIABLE_MARKERS)
+
+
+def run_failure_is_permanent(step_errors: Sequence[str]) -> bool:
+    """Whether a failed run must not be run again for the same drop: some step failed (errors as text, causes
+    included) and none of them for a transient cause. A run that failed with no step error (its worker was
+    killed, the host restarted, monitoring marked it failed) is retriable: running it again can succeed,
+    while a parse error of an immutable archived batch, an unknown table or a bad config cannot."""
+    return bool(step_errors) and not any(is_retriable_text(error) for error in step_errors)
 
 
 def backoff_delays(attempts: int = DEFAULT_ATTEMPTS, base: float = DEFAULT_BASE_DELAY_SECONDS) -> list[float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ PRODUCT_ENTITY_TYPE = "catalog_product"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 60
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+log = logging.getLogger(__name__)
 
 
 class WriterLockTimeout(TimeoutError):
@@ -37,6 +39,18 @@ class WriterLockTimeout(TimeoutError):
 
     def __init__(self, lock_name: str, timeout: float) -> None:
         super().__init__(f"gallery writer lock {lock_name!r} not acquired within {timeout:g}s (timeout)")
+        self.lock_name = lock_name
+
+
+class WriterLockLost(RuntimeError):
+    """The writer's MySQL session no longer holds the gallery writer lock: the transaction was rolled back."""
+
+    def __init__(self, lock_name: str, holder: object) -> None:
+        who = "nobody" if holder is None else f"session {holder}"
+        super().__init__(
+            f"gallery writer lock lost: {lock_name!r} is now held by {who}; the chunk was rolled back, nothing "
+            "of it was written"
+        )
         self.lock_name = lock_name
 
 
@@ -86,9 +100,29 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN00
     cursor.close()
 
 
+class DatabaseUrlError(ValueError):
+    """The Magento database URL cannot be used; the message never contains the URL or any part of it."""
+
+
+def parse_database_url(url: str) -> sa.URL:
+    """The URL parsed, refusing what would put a piece of the password into later errors: an unparsable URL
+    (SQLAlchemy's error repeats the whole string) and an unencoded `@` in the password (the text after it
+    would be taken for the host and shown in every connection error)."""
+    try:
+        sa_url = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise DatabaseUrlError("NACENTO_MAGENTO_DB_URL is not a valid SQLAlchemy URL (value not shown)") from None
+    if sa_url.host and "@" in sa_url.host:
+        raise DatabaseUrlError(
+            "NACENTO_MAGENTO_DB_URL: the host part contains '@', so the password (or user name) holds an unencoded "
+            "'@': percent-encode it as %40 (value not shown)"
+        )
+    return sa_url
+
+
 def create_magento_engine(url: str) -> sa.Engine:
     """Engine with pre-ping; SQLite with foreign keys on and a busy timeout."""
-    sa_url = sa.make_url(url)
+    sa_url = parse_database_url(url)
     if sa_url.get_backend_name() == "sqlite":
         engine = sa.create_engine(sa_url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -185,8 +219,13 @@ class MagentoDatabase:
         return name if len(name) <= 64 else "nacento_gallery:" + hashlib.sha1(name.encode()).hexdigest()
 
     @contextlib.contextmanager
-    def writer_lock(self, timeout: float | None = None) -> Iterator[None]:
-        """Serialise gallery writers: MySQL GET_LOCK on a dedicated session, SQLite an exclusive file lock."""
+    def writer_lock(self, timeout: float | None = None) -> Iterator[WriterSession]:
+        """Serialise gallery writers; write through the yielded session's `transaction()`.
+
+        MySQL: GET_LOCK on the very connection that carries the writes, so the lock cannot be lost while a
+        transaction goes on (see `WriterSession`). SQLite: an exclusive file lock. A release failure after
+        the work is logged, never raised: the server frees a lock whose session is gone.
+        """
         timeout = self.lock_timeout if timeout is None else timeout
         name = self.lock_name()
         local = _process_lock(name)
@@ -194,28 +233,19 @@ class MagentoDatabase:
             raise WriterLockTimeout(name, timeout)
         try:
             if self.is_mysql:
-                with self._mysql_lock(name, timeout):
-                    yield
+                session = WriterSession(self, name, timeout)
+                try:
+                    session.acquire()
+                    yield session
+                finally:
+                    session.release()
             elif self.dialect == "sqlite":
                 with self._file_lock(name, timeout):
-                    yield
+                    yield WriterSession(self, name, timeout)
             else:
-                yield
+                yield WriterSession(self, name, timeout)
         finally:
             local.release()
-
-    @contextlib.contextmanager
-    def _mysql_lock(self, name: str, timeout: float) -> Iterator[None]:
-        with self.engine.connect() as conn:
-            got = conn.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": int(timeout)}).scalar()
-            conn.commit()
-            if got != 1:
-                raise WriterLockTimeout(name, timeout)
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
-                conn.commit()
 
     @contextlib.contextmanager
     def _file_lock(self, name: str, timeout: float) -> Iterator[None]:
@@ -243,3 +273,91 @@ class MagentoDatabase:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class WriterSession:
+    """The holder of the gallery writer lock; every write transaction goes through `transaction()`.
+
+    MySQL/MariaDB: the lock is taken with GET_LOCK on one connection and every transaction runs on that same
+    connection. A session that dies (KILL, network, server restart) loses its lock and its open transaction
+    together: the chunk rolls back, the error is retriable, and the next transaction takes the lock again on
+    a new connection (the writer re-reads each chunk under the lock, so what another writer did in between
+    is seen). Before each commit `IS_USED_LOCK(name) = CONNECTION_ID()` is checked once more; a session that
+    does not hold the lock raises `WriterLockLost` (retriable) and its transaction rolls back; the next
+    transaction waits for the lock on a new session. Other dialects: a plain
+    transaction (SQLite is serialised by the file lock held around the session).
+    """
+
+    def __init__(self, db: MagentoDatabase, name: str, timeout: float) -> None:
+        self.db = db
+        self.name = name
+        self.timeout = timeout
+        self._conn: sa.Connection | None = None
+        self.acquisitions = 0
+
+    def acquire(self) -> sa.Connection:
+        """The live lock-holding connection (MySQL), taking the lock on a new connection when it was lost."""
+        if self._conn is not None and not self._conn.invalidated and not self._conn.closed:
+            return self._conn
+        self._drop()
+        conn = self.db.engine.connect()
+        try:
+            got = conn.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"),
+                               {"name": self.name, "timeout": int(self.timeout)}).scalar()
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if got != 1:
+            conn.close()
+            raise WriterLockTimeout(self.name, self.timeout)
+        self._conn = conn
+        self.acquisitions += 1
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One transaction under the lock: committed when the block ends, rolled back on any error."""
+        if not self.db.is_mysql:
+            with self.db.engine.begin() as conn:
+                yield conn
+            return
+        conn = self.acquire()
+        try:
+            with conn.begin():
+                yield conn
+                holder = conn.execute(sa.text("SELECT IS_USED_LOCK(:name), CONNECTION_ID()"), {"name": self.name}).one()
+                if holder[0] != holder[1]:
+                    raise WriterLockLost(self.name, holder[0])
+        except WriterLockLost:
+            self._drop()  # the next transaction waits for the lock on a new session
+            raise
+        except BaseException:
+            if conn.invalidated or conn.closed:
+                self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def release(self) -> None:
+        """RELEASE_LOCK; a failure (session already gone) is logged and the connection discarded, never raised."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if not conn.invalidated and not conn.closed:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": self.name})
+                conn.commit()
+                conn.close()
+                return
+        except Exception as exc:  # noqa: BLE001 - the work is done; the server frees a dead session's lock
+            log.warning("gallery writer lock %r: release failed (%s); the server frees it with the session",
+                        self.name, type(exc).__name__)
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+        with contextlib.suppress(Exception):
+            conn.close()

@@ -20,7 +20,8 @@ def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
 
 
 def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.DataFrame:
-    """Store-0 role values (not no_selection) of these products that name no path of their own gallery."""
+    """Role values (not no_selection), in every store, of these products that name no path of their own
+    gallery (a store-level role is shown in its store as much as a store-0 one)."""
     t = db.tables
     ids = sorted({int(i) for i in entity_ids})
     attrs = db.attribute_ids()
@@ -30,8 +31,8 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.
     with db.engine.connect() as conn:
         for chunk in _chunks(ids):
             roles += conn.execute(
-                sa.select(link_v, t.varchar.c.attribute_id, t.varchar.c.value).where(
-                    link_v.in_(chunk), t.varchar.c.store_id == 0,
+                sa.select(link_v, t.varchar.c.attribute_id, t.varchar.c.value, t.varchar.c.store_id).where(
+                    link_v.in_(chunk),
                     t.varchar.c.attribute_id.in_(list(code_of)),
                     t.varchar.c.value.is_not(None), t.varchar.c.value != NO_SELECTION,
                 )
@@ -41,10 +42,10 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.
                 .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
                 .where(link_g.in_(chunk))
             ).all()
-    columns = ["entity_id", "role", "value"]
+    columns = ["entity_id", "role", "value", "store_id"]
     if not roles:
         return pd.DataFrame(columns=columns)
-    role_frame = pd.DataFrame(roles, columns=["entity_id", "attribute_id", "value"])
+    role_frame = pd.DataFrame(roles, columns=["entity_id", "attribute_id", "value", "store_id"])
     role_frame["role"] = role_frame["attribute_id"].map(code_of)
     role_frame["canonical"] = [canonical_of(v) for v in role_frame["value"]]
     owned = {(int(e), canonical_of(v)) for e, v in gallery if v}
@@ -125,7 +126,7 @@ def delete_orphans(db: MagentoDatabase, meta_record_ids: Sequence[int], gallery_
     """Delete orphaned ETag rows and unlinked gallery rows, one statement per chunk, under the writer lock."""
     t = db.tables
     deleted = 0
-    with db.writer_lock(), db.engine.begin() as conn:
+    with db.writer_lock() as lock, lock.transaction() as conn:
         for chunk in _chunks(list(meta_record_ids)):
             deleted += conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(chunk))).rowcount
         for chunk in _chunks(list(gallery_value_ids)):
@@ -145,7 +146,7 @@ def refresh_etags(db: MagentoDatabase, record_etags: pd.DataFrame) -> int:
     rows = [{"rid": int(r), "etag": str(e)} for r, e in zip(record_etags["record_id"], record_etags["etag"],
                                                            strict=True)]
     updated = 0
-    with db.writer_lock(), db.engine.begin() as conn:
+    with db.writer_lock() as lock, lock.transaction() as conn:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start:start + CHUNK]
             conn.execute(m.update().where(m.c.record_id == sa.bindparam("rid")).values(s3_etag=sa.bindparam("etag")),
@@ -176,10 +177,10 @@ def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> in
     vte = t.value_to_entity
     attrs = db.attribute_ids()
     moved = 0
-    with db.writer_lock():
+    with db.writer_lock() as lock:
         shared = shared_gallery_rows(db)["value_id"].astype(int).tolist()
         for part in _chunks(shared, chunk_size):
-            with db.engine.begin() as conn:
+            with lock.transaction() as conn:
                 links = pd.DataFrame(
                     [tuple(r) for r in conn.execute(sa.select(vte.c[t.link], vte.c.value_id).where(vte.c.value_id.in_(part)))],
                     columns=["link_id", "value_id"],

@@ -39,7 +39,7 @@ from nacento_pipeline.core.frames import (
 )
 from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable
 from nacento_pipeline.magento.catalog import in_chunks
-from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase
+from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, WriterSession
 from nacento_pipeline.magento.gallery_reader import (
     IMAGE_MEDIA_TYPE,
     ChunkState,
@@ -488,10 +488,11 @@ def chunk_delta(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, r
 
 def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, *, batch_key: str, batch_time: datetime | None,
-    run_id: str, stores: dict[str, int] | None = None,
+    run_id: str, stores: dict[str, int] | None = None, lock: WriterSession,
 ) -> GalleryDelta:
-    """One transaction: re-read the chunk's state, recompute its delta, write it; returns what was written."""
-    with db.engine.begin() as conn:
+    """One transaction under the writer lock: re-read the chunk's state, recompute its delta, write it;
+    returns what was written."""
+    with lock.transaction() as conn:
         delta, state = chunk_delta(conn, db, attrs, request, stores)
         write_chunk(conn, db, attrs, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
     return delta
@@ -560,13 +561,13 @@ def sync_request(
         nonlocal retries
         delta, tries = _with_retry(
             lambda: sync_batch_chunk(db, attrs, part, batch_key=batch_key, batch_time=batch_time, run_id=run_id,
-                                     stores=stores),
+                                     stores=stores, lock=lock),
             attempts, sleep,
         )
         retries += tries
         return delta
 
-    with db.writer_lock(lock_timeout):
+    with db.writer_lock(lock_timeout) as lock:
         with db.engine.connect() as conn:
             stores = read_stores(conn, db.tables)
         for sub in split_request(request, chunk_size):
@@ -577,7 +578,7 @@ def sync_request(
                 continue
             except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
                 if is_retriable(exc):
-                    raise  # still failing after the retries (database down...): fail the run, retry it later
+                    raise  # still failing after the retries (database down, lock lost...): fail the run
                 errors.append(str(ChunkWriteError(chunk, exc)))
             for sku in chunk:
                 try:

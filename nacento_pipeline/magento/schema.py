@@ -210,7 +210,25 @@ def detect_link_column(engine: sa.Engine, prefix: str = "") -> str:
     return "row_id" if "row_id" in columns else "entity_id"
 
 
+MAGENTO_CORE_TABLES = ("catalog_product_entity", "catalog_product_entity_media_gallery",
+                       "catalog_product_entity_media_gallery_value", "catalog_product_entity_varchar")
+
+
+def require_magento_tables(engine: sa.Engine, prefix: str = "") -> None:
+    """SchemaError naming the first of Magento's core catalog tables missing under this prefix."""
+    existing = set(sa.inspect(engine).get_table_names())
+    for base in MAGENTO_CORE_TABLES:
+        name = f"{prefix}{base}"
+        if name not in existing:
+            raise SchemaError(name, f"Magento table `{name}` not found (is NACENTO_TABLE_PREFIX={prefix!r} right, and "
+                                    "does the URL name Magento's database?)")
+
+
 def create_own_tables(engine: sa.Engine, prefix: str = "") -> None:
-    """Create nacento_media_gallery_meta and nacento_sku_sync_state when missing (never touches Magento's)."""
+    """Create nacento_media_gallery_meta and nacento_sku_sync_state when missing (never touches Magento's).
+
+    Magento's tables they reference must exist first: a wrong table prefix is reported as the missing
+    Magento table, not as the database's complaint about our foreign keys."""
+    require_magento_tables(engine, prefix)
     tables = build_tables(prefix, link=detect_link_column(engine, prefix), dialect_name=engine.dialect.name)
     tables.metadata.create_all(engine, tables=tables.own_tables, checkfirst=True)

@@ -63,3 +63,67 @@ def test_catchup_schedule_skips_when_everything_is_written(local_pipeline, insta
         skip = schedule(ctx)
     assert isinstance(skip, dg.SkipReason)
     assert "1 batch(es) written" in skip.skip_message
+
+
+def test_plan_catchup_never_reruns_a_permanent_failure():
+    runs = {"parse_error": PartitionRuns(("FAILURE",), newest_failure_permanent=True),
+            "killed": PartitionRuns(("FAILURE",), newest_failure_permanent=False)}
+    plan = plan_catchup(["parse_error", "killed"], runs)
+    assert plan.to_run == ("killed",) and plan.permanent == ("parse_error",)
+
+
+def test_run_failure_classification_is_core_retry():
+    from nacento_pipeline.core.retry import run_failure_is_permanent
+
+    assert run_failure_is_permanent(["BatchError: import-media_x_01.csv line 3, field position: not a number"])
+    assert not run_failure_is_permanent(["OperationalError: (2013, 'Lost connection to MySQL server')"])
+    assert not run_failure_is_permanent([])  # no step failed: the worker died, running again can succeed
+
+
+def test_catchup_schedule_reads_the_cause_of_real_step_failures(instance):
+    """Runs of the batch job whose step failed: a parse error is left alone, a lost connection re-run."""
+    from nacento_pipeline.schedules import catchup_run_requests
+
+    @dg.op
+    def write(context) -> None:
+        if context.run.tags["dagster/partition"] == "media_parse":
+            raise ValueError("import-media_parse_01.csv line 7, field sku: empty")
+        raise ConnectionError("(2013, 'Lost connection to MySQL server during query')")
+
+    @dg.job(name=BATCH_JOB)
+    def fake_batch_job():
+        write()
+
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_parse", "media_conn"])
+    for key in ("media_parse", "media_conn"):
+        result = fake_batch_job.execute_in_process(instance=instance, tags={"dagster/partition": key},
+                                                   raise_on_error=False)
+        assert not result.success
+    requests, plan = catchup_run_requests(instance)
+    assert [r.partition_key for r in requests] == ["media_conn"]
+    assert plan.permanent == ("media_parse",)
+
+
+def test_shipped_instance_configs_monitor_and_retry_runs(tmp_path, monkeypatch):
+    """Both instance configs load, with the launcher that lets run monitoring see a dead run worker."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from nacento_pipeline.run_launcher import LocalRunLauncher
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("dagster.yaml", "deploy/dagster.postgres.yaml"):
+        config = yaml.safe_load((root / name).read_text())
+        assert config["run_monitoring"]["enabled"] is True, name
+        assert config["run_launcher"]["class"] == "LocalRunLauncher", name
+        assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(root / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as inst:
+        assert isinstance(inst.run_launcher, LocalRunLauncher)
+        assert inst.run_launcher.supports_check_run_worker_health
+        assert inst.run_monitoring_enabled and inst.run_retries_enabled
