@@ -40,7 +40,10 @@ def sniff_header(first_line: bytes, file: str) -> list[str]:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"header is not valid UTF-8 ({exc.reason})", line=1) from exc
-    row = next(csv.reader(io.StringIO(text)), [])
+    try:
+        row = next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as exc:
+        raise BatchFileError(file, f"header cannot be parsed as CSV ({exc})", line=1) from exc
     return [column_name(cell) for cell in row]
 
 
