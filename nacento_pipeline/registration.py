@@ -59,25 +59,24 @@ def _read_head(store: ObjectStore, key: str) -> bytes:
     return bytes(head[:SNIFF_BYTES])
 
 
-def _validate(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], sniff: bool
-              ) -> BatchDrop | InvalidDrop:
-    ok_text = store.get(drop.ok_key).decode("utf-8", errors="replace")
-    checked = apply_ok_listing(drop, ok_text)
-    if isinstance(checked, InvalidDrop) or not sniff:
-        return checked
+def _listed(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int]) -> BatchDrop | InvalidDrop:
+    """The drop restricted to the bunch files its OK file lists (an empty OK file lists every one)."""
+    if not sizes.get(drop.ok_key):
+        return drop
+    return apply_ok_listing(drop, store.get(drop.ok_key).decode("utf-8", errors="replace"))
+
+
+def _sniffed(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int]) -> BatchDrop | InvalidDrop:
+    """The drop, or an InvalidDrop naming every bunch file the parser would refuse as unreadable."""
     problems = []
-    for key in checked.bunch_keys:
+    for key in drop.bunch_keys:
         name = key.rsplit("/", 1)[-1]
         reason = sniff_bunch(name, _read_head(store, key) if sizes[key] else b"", sizes[key])
         if reason:
             problems.append(reason)
     if problems:
-        return InvalidDrop(
-            batch_key=drop.batch_key,
-            keys=tuple(drop.bunch_keys) + (drop.ok_key,),
-            reason="; ".join(problems),
-        )
-    return checked
+        return InvalidDrop(batch_key=drop.batch_key, keys=drop.keys, reason="; ".join(problems))
+    return drop
 
 
 def register_drops(
@@ -127,22 +126,40 @@ def register_drops(
 def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], archive_prefix: str,
                   rejected_prefix: str, is_registered: Callable[[str], bool] | None,
                   archived_versions: Mapping[str, str], outcome: DropPass) -> None:
-    every_key = list(drop.bunch_keys) + [drop.ok_key]  # listed or not: unlisted leftovers would wait forever
-    version = archive_version(drop)
+    listed = _listed(store, drop, sizes)
+    if isinstance(listed, InvalidDrop):
+        outcome.rejected.append(_reject(store, listed, rejected_prefix))
+        return
+    # The version of what is archived: the listed files only, so a partial listing is archived once.
+    version = archive_version(listed)
     archived = archived_versions.get(drop.ok_key) == version or store.head(
         version_prefix(archive_prefix, drop.batch_key, version) + MANIFEST) is not None
     if archived and is_registered is not None and is_registered(drop.batch_key):
-        store.delete(every_key)
+        _set_aside_unlisted(store, listed, rejected_prefix, outcome)
+        store.delete(list(listed.keys))
         outcome.cleaned.append(drop.ok_key)
         return
-    checked = _validate(store, drop, sizes, sniff=not archived)
+    checked = listed if archived else _sniffed(store, listed, sizes)
     if isinstance(checked, InvalidDrop):
         outcome.rejected.append(_reject(store, checked, rejected_prefix))
+        _set_aside_unlisted(store, listed, rejected_prefix, outcome)
         return
     manifest = archive_drop(store, checked, archive_prefix)
     outcome.registered.append(Registered(drop=checked, manifest=manifest))
+    _set_aside_unlisted(store, listed, rejected_prefix, outcome)
     if is_registered is None:
-        store.delete(every_key)
+        store.delete(list(listed.keys))
+
+
+def _set_aside_unlisted(store: ObjectStore, listed: BatchDrop, rejected_prefix: str, outcome: DropPass) -> None:
+    """Bunch files of the batch that its OK file does not list leave the drop prefix, with their report."""
+    if not listed.unlisted_keys:
+        return
+    ok_name = listed.ok_key.rsplit("/", 1)[-1]
+    names = ", ".join(key.rsplit("/", 1)[-1] for key in listed.unlisted_keys)
+    unlisted = InvalidDrop(batch_key=listed.batch_key, keys=listed.unlisted_keys,
+                           reason=f"not listed by the OK file {ok_name}, so not part of the batch: {names}")
+    outcome.rejected.append(_reject(store, unlisted, rejected_prefix))
 
 
 def _reject(store: ObjectStore, invalid: InvalidDrop, rejected_prefix: str) -> Rejected:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_gallery_csv, sniff_header
+from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, GALLERY_REQUIRED, read_gallery_csv, sniff_header
 from nacento_pipeline.core.batch_json import looks_like_json_lines, read_json_bulk, read_json_lines
 from nacento_pipeline.core.batch_native import is_native_header, merge_native_images, read_native_csv
 from nacento_pipeline.core.batch_source import BunchSource, open_binary, peek_first_line, utf8_checked
@@ -120,6 +120,21 @@ def _empty_role_scope() -> pd.DataFrame:
 
 
 NATIVE_FORMAT = "native"
+GALLERY_FORMAT = "gallery"
+
+
+def csv_format(header: list[str], file: str) -> str:
+    """GALLERY_FORMAT or NATIVE_FORMAT from a CSV's normalised header; BatchFileError when it is neither."""
+    if "file_path" in header:
+        missing = [name for name in GALLERY_REQUIRED if name not in header]
+        if missing:
+            raise BatchFileError(file, f"CSV header lacks required column(s): {', '.join(missing)}", line=1)
+        return GALLERY_FORMAT
+    if is_native_header(header):
+        return NATIVE_FORMAT
+    raise BatchFileError(
+        file, "CSV header has neither `sku,file_path` (gallery CSV) nor `sku` with image columns "
+        "(native import CSV)", line=1)
 
 
 def _read_source(
@@ -134,17 +149,13 @@ def _read_source(
         if not first.strip():
             raise BatchFileError(name, "CSV file is empty (no header line)", line=1)
         header = sniff_header(first, name)
+        kind = csv_format(header, name)
+        formats.append(kind)
         stream = open_binary(chunks)
-        if "file_path" in header:
-            formats.append("gallery")
+        if kind == GALLERY_FORMAT:
             yield from read_gallery_csv(stream, name, file_idx, header, chunk_rows)
-        elif is_native_header(header):
-            formats.append(NATIVE_FORMAT)
-            yield from read_native_csv(stream, name, file_idx, header, list_separator, chunk_rows)
         else:
-            raise BatchFileError(
-                name, "CSV header has neither `sku,file_path` (gallery CSV) nor `sku` with image columns "
-                "(native import CSV)", line=1)
+            yield from read_native_csv(stream, name, file_idx, header, list_separator, chunk_rows)
     elif ext == "jsonl":
         formats.append("json")
         yield from read_json_lines(open_binary(chunks), name, file_idx)

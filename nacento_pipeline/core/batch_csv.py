@@ -17,6 +17,16 @@ GALLERY_OPTIONAL = ("label", "position", "disabled", "roles")
 CSV_CHUNK_ROWS = 100_000
 
 _LINE_IN_MESSAGE = re.compile(r"line (\d+)")
+_ROW_IN_MESSAGE = re.compile(r"row (\d+)")  # pandas' 0-based record number, the header being row 0
+
+
+def _line_of_parser_error(message: str) -> int:
+    """The 1-based line a pandas ParserError names ("line 3" as is, "row 3" counting the header as row 0)."""
+    found = _LINE_IN_MESSAGE.search(message)
+    if found:
+        return int(found.group(1))
+    found = _ROW_IN_MESSAGE.search(message)
+    return int(found.group(1)) + 1 if found else 0
 
 
 def column_name(raw: str) -> str:
@@ -30,7 +40,10 @@ def sniff_header(first_line: bytes, file: str) -> list[str]:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"header is not valid UTF-8 ({exc.reason})", line=1) from exc
-    row = next(csv.reader(io.StringIO(text)), [])
+    try:
+        row = next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as exc:
+        raise BatchFileError(file, f"header cannot be parsed as CSV ({exc})", line=1) from exc
     return [column_name(cell) for cell in row]
 
 
@@ -51,6 +64,10 @@ def read_csv_chunks(
             encoding="utf-8-sig", skip_blank_lines=False, engine="c",
         )
         for frame in reader:
+            if not isinstance(frame.index, pd.RangeIndex):
+                # pandas takes the first cell as an index when the first data row has one cell too many.
+                raise BatchFileError(file, "row has more cells than the header (an unquoted separator?)",
+                                     line=2)
             frame.columns = [column_name(str(c)) for c in frame.columns]
             frame = frame.loc[:, ~frame.columns.duplicated() & frame.columns.isin(wanted_set)]
             frame["line"] = (frame.index + 2).astype("int64")
@@ -60,12 +77,13 @@ def read_csv_chunks(
             if blank is not None and blank.any():
                 frame = frame.loc[~blank]
             yield frame
+    except BatchFileError:
+        raise
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"not valid UTF-8 after line {last_line} ({exc.reason})",
                              line=last_line + 1) from exc
     except (pd.errors.ParserError, ValueError) as exc:
-        found = _LINE_IN_MESSAGE.search(str(exc))
-        line = int(found.group(1)) if found else 0
+        line = _line_of_parser_error(str(exc))
         raise BatchFileError(file, f"CSV cannot be parsed: {exc}", line=line) from exc
 
 

@@ -23,7 +23,7 @@ def looks_like_json_lines(first_line: bytes) -> bool:
     """A `.json` file is JSON Lines when its first non-blank line is a whole item object (`sku`/`images`)."""
     try:
         value = json.loads(first_line.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return False
     return isinstance(value, dict) and ("sku" in value or "images" in value)
 
@@ -180,6 +180,44 @@ class _ItemCollector:
         return chunk
 
 
+def _add_item(collector: _ItemCollector, line: int, item: object, file: str) -> None:
+    """collector.add, refusing an item nested too deeply to be turned back into text (json.dumps recurses)."""
+    try:
+        collector.add(line, item)
+    except RecursionError as exc:
+        raise BatchFileError(file, f"JSON nested too deeply in item {line}", line=line) from exc
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class _BomSkipper(io.RawIOBase):
+    """A binary stream without its leading UTF-8 BOM (ijson, unlike Python's utf-8-sig codec, refuses one)."""
+
+    def __init__(self, inner: io.BufferedReader) -> None:
+        super().__init__()
+        self._inner = inner
+        head = inner.read(len(_BOM))
+        self._pending = b"" if head == _BOM else head
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def] - memoryview/bytearray
+        if self._pending:
+            n = min(len(buffer), len(self._pending))
+            buffer[:n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            return n
+        data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _without_bom(stream: io.BufferedReader) -> io.BufferedReader:
+    return io.BufferedReader(_BomSkipper(stream))
+
+
 class _TailStream(io.RawIOBase):
     """Passes a binary stream through, keeping its first and last bytes (to find `request_id` beside items)."""
 
@@ -229,16 +267,18 @@ def read_json_bulk(stream: io.BufferedReader, file: str, file_idx: int) -> Itera
     or from the end of the document when the PIM writes it after the items.
     """
     collector = _ItemCollector(file, file_idx)
-    tee = _TailStream(stream)
+    tee = _TailStream(_without_bom(stream))
     item_no = 0
     try:
         for item in ijson.items(io.BufferedReader(tee), ITEM_PREFIX):
             item_no += 1
-            collector.add(item_no, item)
+            _add_item(collector, item_no, item, file)
             if collector.full:
                 yield collector.flush(_head_facts(tee.head)[0])
     except ijson.JSONError as exc:
-        raise BatchFileError(file, f"malformed JSON after item {item_no}: {exc}", line=0) from exc
+        raise BatchFileError(file, f"malformed JSON after item {item_no}: {exc}", line=item_no + 1) from exc
+    except RecursionError as exc:
+        raise BatchFileError(file, f"JSON nested too deeply in item {item_no + 1}", line=item_no + 1) from exc
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"not valid UTF-8 after item {item_no} ({exc.reason})") from exc
     request_id, has_items = _head_facts(tee.head)
@@ -263,7 +303,9 @@ def read_json_lines(stream: io.BufferedReader, file: str, file_idx: int) -> Iter
                 item = json.loads(content)
             except ValueError as exc:
                 raise BatchFileError(file, f"malformed JSON on line {line}: {exc}", line=line) from exc
-            collector.add(line, item)
+            except RecursionError as exc:
+                raise BatchFileError(file, f"JSON nested too deeply on line {line}", line=line) from exc
+            _add_item(collector, line, item, file)
             if collector.full:
                 yield collector.flush()
     except UnicodeDecodeError as exc:

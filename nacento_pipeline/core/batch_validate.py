@@ -170,7 +170,7 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
 def _position_check(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(number as float, not-an-integer mask, out-of-range mask) of stripped position texts; "" is not given."""
     given = text != ""
-    is_integer = text.str.fullmatch(r"[+-]?\d+") | ~given
+    is_integer = text.str.fullmatch(r"[+-]?[0-9]+") | ~given  # ASCII digits only: "٣" is no position
     number = pd.to_numeric(text.where(is_integer & given, "0"), errors="coerce").astype("float64")
     out_of_range = is_integer & ((number < MIN_POSITION) | (number > MAX_POSITION))
     return number.where(given), ~is_integer, out_of_range

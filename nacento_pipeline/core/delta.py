@@ -31,6 +31,7 @@ from nacento_pipeline.core.frames import (
     WRITE_ACTIONS,
     empty_frame,
 )
+from nacento_pipeline.core.image_sanity import not_an_image_reasons
 from nacento_pipeline.core.modes import APPEND, DEFAULT_SYNC_MODE, REPLACE_OWNED, normalize_mode
 
 # --- Inputs read from Magento (magento.catalog / magento.gallery_reader) --------------------------------
@@ -517,9 +518,15 @@ class _Delta:
         etags = self.request.etags[["value", "exists", "etag"]].copy()
         etags["value"] = _str(etags["value"])
         etags["etag"] = normalize_etag(etags["etag"])
+        # An object whose metadata says it is no image counts as missing, with its own reason.
+        size = self.request.etags["size"] if "size" in self.request.etags else pd.Series(pd.NA, index=etags.index)
+        kind = self.request.etags["content_type"] if "content_type" in self.request.etags else \
+            pd.Series("", index=etags.index)
+        etags["not_image"] = not_an_image_reasons(size, kind).where(_bool(etags["exists"]), "")
         etags = etags.drop_duplicates("value", keep="last")
         img = img.merge(etags, on="value", how="left")
-        img["exists"] = _bool(img["exists"])
+        img["not_image"] = _str(img["not_image"])
+        img["exists"] = _bool(img["exists"]) & (img["not_image"] == "")
         img["etag"] = _str(img["etag"])
         return img
 
@@ -551,7 +558,8 @@ class _Delta:
         return img.drop(columns=["last_batch_time", "last_batch_key"])
 
     def _statuses(self, img: pd.DataFrame) -> pd.DataFrame:
-        """error / stale / invalid (file missing in storage) for the images that will not be written."""
+        """error / stale / invalid (file missing in storage, or no image by its metadata) for the images that
+        will not be written."""
         img["action"] = ""
         img["reason"] = ""
         failed = img["error"] != ""
@@ -562,6 +570,9 @@ class _Delta:
         missing = (img["error"] == "") & ~img["stale"] & ~img["exists"]
         img.loc[missing, "action"] = "invalid"
         img.loc[missing, "reason"] = "file missing in storage: " + img.loc[missing, "value"]
+        refused = missing & (img["not_image"] != "")
+        img.loc[refused, "reason"] = ("not an image: " + img.loc[refused, "not_image"] + ": "
+                                      + img.loc[refused, "value"])
         return img
 
     # -- step 2: current gallery, keepers and path-variant duplicates ------------------------------------

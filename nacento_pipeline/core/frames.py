@@ -41,7 +41,7 @@ REJECTION_COLUMNS = ("severity", "file", "line", "sku", "field", "value", "reaso
 # exists    bool  False when the object is missing from storage
 # etag      str   ETag without quotes ("" when missing); multipart ETags ("...-N") are opaque strings
 # size      int   bytes (0 when missing)
-ETAG_COLUMNS = ("value", "key", "exists", "etag", "size")
+ETAG_COLUMNS = ("value", "key", "exists", "etag", "size", "content_type")
 
 # --- Delta: one row per (sku, value) the batch touches or purges (output of core.delta) -----------------
 # sku, value          as above (value canonical)

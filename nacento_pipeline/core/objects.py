@@ -14,3 +14,4 @@ class ObjectInfo:
     etag: str
     size: int
     last_modified: datetime | None = None
+    content_type: str = ""  # HEAD reports it, a listing does not ("")

@@ -190,6 +190,7 @@ def snapshot_etags(
             "exists": pd.Series([info is not None for info in infos], dtype=bool),
             "etag": pd.Series([info.etag if info else "" for info in infos], dtype=object),
             "size": pd.Series([info.size if info else 0 for info in infos], dtype="int64"),
+            "content_type": pd.Series([info.content_type if info else "" for info in infos], dtype=object),
         },
         columns=list(ETAG_COLUMNS),
     )

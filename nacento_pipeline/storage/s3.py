@@ -105,6 +105,7 @@ class S3ObjectStore:
             etag=strip_etag(resp.get("ETag")),
             size=int(resp.get("ContentLength", 0)),
             last_modified=resp.get("LastModified"),
+            content_type=str(resp.get("ContentType") or ""),
         )
 
     def _get_body(self, key: str) -> Any:

@@ -110,7 +110,7 @@ def test_invalid_batches_are_moved_aside_with_a_report(s3_mariadb_pipeline, inst
     assert result.run_requests == []
     reason = result.skip_reason.skip_message
     assert "import-media_listed_02.csv" in reason
-    assert "not UTF-8" in reason
+    assert "not valid UTF-8" in reason
     assert _keys(p.store, drop) == []
     rejected = _keys(p.store, p.settings.rejected_prefix)
     reports = [k for k in rejected if k.endswith("report.json")]
