@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nacento_pipeline.config import ConfigError, Settings
+from nacento_pipeline.config import ConfigError, Settings, variables_help
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
@@ -29,14 +29,16 @@ def _store(settings: Settings):
     return make_object_store(settings)
 
 
-def prepare_embedded(settings: Settings, reset: bool) -> None:
+def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
     """Local bucket with sample images and a SQLite Magento database with the demo catalog."""
     from nacento_pipeline.demo_data import DEMO_SKUS, put_demo_images
     from nacento_pipeline.magento.database import MagentoDatabase
     from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 
-    if reset and settings.var_dir.exists():
-        shutil.rmtree(settings.var_dir)
+    if reset_magento:
+        # Only the demo's own SQLite Magento: the Dagster home (run history) and the bucket (archive,
+        # rejected drops) are never deleted by the demo.
+        Path(settings.magento_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     store = _store(settings)
     images = put_demo_images(store, settings.media_prefix)
@@ -85,7 +87,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         print("demo runs on the embedded default only: unset NACENTO_S3_BUCKET and NACENTO_MAGENTO_DB_URL",
               file=sys.stderr)
         return 2
-    prepare_embedded(settings, reset=not args.keep)
+    prepare_embedded(settings, reset_magento=args.reset_magento)
     batch = drop_sample_batch(_store(settings), settings.drop_prefix, generation=0)
     print(f"dropped  batch {batch.batch_key}: {', '.join(k.rsplit('/', 1)[-1] for k in batch.keys)}")
     with _instance(settings) as instance:
@@ -135,7 +137,10 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
         ids = db.attribute_ids()
         db.ensure_own_tables()
-        print(f"ok    magento {db.engine.url.render_as_string(hide_password=True)}: attribute ids {ids}")
+        print(f"ok    magento {db.engine.url.render_as_string(hide_password=True)}")
+        print(f"        media_gallery attribute id {ids.media_gallery}")
+        print("        roles  " + ", ".join(f"{code}={aid}" for code, aid in ids.roles.items()))
+        print("        labels " + (", ".join(f"{code}={aid}" for code, aid in ids.labels.items()) or "-"))
     except Exception as exc:  # noqa: BLE001
         problems += 1
         print(f"FAIL  magento: {exc}")
@@ -146,10 +151,12 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nacento-pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="nacento-pipeline", description=__doc__, epilog=variables_help(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="prepare the embedded default, drop a sample batch and run it end to end")
-    demo.add_argument("--keep", action="store_true", help="keep var/ instead of starting from scratch")
+    demo.add_argument("--reset-magento", action="store_true",
+                      help="start from a fresh demo Magento database (run history and archive are always kept)")
     drop = sub.add_parser("drop-sample", help="drop another sample batch into the drop prefix")
     drop.add_argument("--generation", type=int, default=1,
                       help="1+ changes two images' content, relabels, disables and removes some images")

@@ -20,3 +20,4 @@ TAG_SOURCE = "nacento/source"  # sensor | catchup | backfill/manual (absent)
 TAG_REINDEX = "nacento/reindex"  # full | partial | none
 TAG_FORCE = "nacento/force"
 TAG_MODE = "nacento/mode"
+TAG_MAGENTO_DB = "nacento/magento_db"  # host/database a run writes: one writing run per value (deploy/)

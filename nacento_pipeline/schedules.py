@@ -4,6 +4,7 @@
 from collections import defaultdict
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from nacento_pipeline.constants import (
     AUDIT_SCHEDULE,
@@ -13,7 +14,6 @@ from nacento_pipeline.constants import (
     TAG_SOURCE,
 )
 from nacento_pipeline.core.catchup import PartitionRuns, plan_catchup
-from nacento_pipeline.jobs import gallery_audit_job
 
 
 def catchup_run_requests(instance: dg.DagsterInstance, *, max_attempts: int = 3, limit: int = 20):
@@ -63,11 +63,12 @@ def build_catchup_schedule(every_minutes: int = 5) -> dg.ScheduleDefinition:
     return pim_catchup_schedule
 
 
-gallery_audit_schedule = dg.build_schedule_from_partitioned_job(
-    gallery_audit_job,
-    name=AUDIT_SCHEDULE,
-    description="Every day at 03:15 UTC: the gallery audit for the day that just ended.",
-    hour_of_day=3,
-    minute_of_hour=15,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+def build_audit_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=AUDIT_SCHEDULE,
+        job=job,
+        cron_schedule="15 3 * * *",
+        execution_timezone="UTC",
+        description="Every day at 03:15 UTC: the gallery audit of the whole catalog as it is then (no partitions).",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )

@@ -32,6 +32,23 @@ def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int =
     return dg.MetadataValue.md("\n".join(lines))
 
 
+# How a person names what the write did to an image (the delta's action -> the word shown in the UI).
+CHANGE_WORDS = {
+    "inserted": "added",
+    "updated_value": "updated (content)",
+    "updated_meta": "updated (label/position/roles)",
+    "purged": "purged (not in the batch)",
+    "deduped": "removed (duplicate path)",
+}
+CHANGED_SHOWN = ["change", "sku", "value", "reason"]
+
+
+def changed_images(items: pd.DataFrame) -> pd.DataFrame:
+    """The images the write changed, one row each with `change` in the words of CHANGE_WORDS."""
+    changed = items[items["action"].isin(list(CHANGE_WORDS))]
+    return changed.assign(change=changed["action"].map(CHANGE_WORDS)).sort_values(["sku", "value"], kind="stable")
+
+
 def counts_table(counts: Mapping[str, int], title: str = "kind") -> dg.MetadataValue:
     lines = [f"| {title} | count |", "|---|---:|"]
     lines += [f"| {key} | {value} |" for key, value in counts.items()]
