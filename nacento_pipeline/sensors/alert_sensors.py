@@ -21,7 +21,8 @@ from nacento_pipeline.config import Settings
 RUN_FAILURE_EMAIL = "nacento_run_failure_email"
 RUN_FAILURE_SLACK = "nacento_run_failure_slack"
 CHECK_FAILURE_ALERT = "nacento_check_failure_alert"
-CHECK_EVENTS_PER_TICK = 200
+RUNS_PER_TICK = 100
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
 
 
 class AlertSlackResource(SlackResource):
@@ -41,6 +42,11 @@ def _run_failure_text(context: dg.RunFailureSensorContext, settings: Settings) -
     run = context.dagster_run
     partition = run.tags.get("dagster/partition", "-")
     message = context.failure_event.message or "run failed"
+    steps = context.get_step_failure_events()
+    if steps and steps[0].step_failure_data.error is not None:  # the cause, not only "steps failed: [...]"
+        error = steps[0].step_failure_data.error
+        cause = error.cause.message if error.cause is not None else error.message
+        message += f" {steps[0].step_key}: {cause.strip()}"
     return (f"Run of {run.job_name} for partition {partition} failed: {message}\n"
             f"{settings.dagster_url}/runs/{run.run_id}")
 
@@ -106,38 +112,38 @@ def alert_resources(settings: Settings) -> dict[str, AlertSlackResource]:
 
 
 def _check_failure_sensor(settings: Settings) -> dg.SensorDefinition:
-    required = {"alert_slack"} if settings.alert_slack_token else set()
-
     @dg.sensor(name=CHECK_FAILURE_ALERT, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-               required_resource_keys=required,
                description="Sends an alert for every failed asset check (ERROR and WARN) since its last tick.")
     def check_failure_alert(context: dg.SensorEvaluationContext):
-        cursor = int(context.cursor) if context.cursor else None
-        if cursor is None:  # first tick: start from now, do not alert on history
-            latest = context.instance.get_event_records(
-                dg.EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION), limit=1)
-            context.update_cursor(str(latest[0].storage_id if latest else 0))
+        # Runs finished since the cursor, then their check results: works on every event log storage
+        # (the embedded SQLite one is sharded per run and cannot be scanned across runs by storage id).
+        if not context.cursor:  # first tick: start from now, do not alert on history
+            context.update_cursor(dt.datetime.now(dt.UTC).isoformat())
             return dg.SkipReason("alerting on check failures from now on")
-        records = context.instance.get_event_records(
-            dg.EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=cursor),
-            limit=CHECK_EVENTS_PER_TICK, ascending=True,
+        records = context.instance.get_run_records(
+            dg.RunsFilter(statuses=FINISHED, updated_after=dt.datetime.fromisoformat(context.cursor)),
+            limit=RUNS_PER_TICK, order_by="update_timestamp", ascending=True,
         )
         failed = []
+        checked = 0
         for record in records:
-            entry = record.event_log_entry
-            evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
-            if evaluation is not None and not evaluation.passed:
-                failed.append(_check_failure_text(evaluation, entry.run_id, settings))
+            for entry in context.instance.all_logs(record.dagster_run.run_id,
+                                                   of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+                checked += 1
+                evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
+                if evaluation is not None and not evaluation.passed:
+                    failed.append(_check_failure_text(evaluation, entry.run_id, settings))
         if records:
-            context.update_cursor(str(records[-1].storage_id))
+            context.update_cursor(records[-1].update_timestamp.isoformat())
         if not failed:
-            return dg.SkipReason(f"{len(records)} check result(s), none failed")
+            return dg.SkipReason(f"{checked} check result(s) in {len(records)} finished run(s), none failed")
         subject = f"[nacento] {len(failed)} asset check(s) failed"
         body = "\n\n".join(failed)
         if settings.alert_email_to:
             send_alert_email(settings, subject, body)
         if settings.alert_slack_token:
-            context.resources.alert_slack.get_client().chat_postMessage(
+            slack = AlertSlackResource(token=settings.alert_slack_token, base_url=settings.alert_slack_base_url)
+            slack.get_client().chat_postMessage(
                 channel=settings.alert_slack_channel, text=f"{subject}\n{body}")
         return dg.SkipReason(f"alerted on {len(failed)} failed check(s)")
 
