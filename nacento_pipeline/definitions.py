@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_shared.record import copy
 
-from nacento_pipeline.assets import AUDIT_ASSETS, BATCH_ASSETS
+from nacento_pipeline.assets import AUDIT_ASSETS, BATCH_ASSETS, DROP_ASSETS
 from nacento_pipeline.config import Settings
 from nacento_pipeline.constants import TAG_MAGENTO_DB
 from nacento_pipeline.jobs import gallery_audit_job, pim_batch_job, pim_batch_validate_job
@@ -21,7 +21,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     writes = {TAG_MAGENTO_DB: settings.magento_db_label}
     audit_job = copy(gallery_audit_job, run_tags=writes)
     return dg.Definitions(
-        assets=[*BATCH_ASSETS, *AUDIT_ASSETS],
+        assets=[*BATCH_ASSETS, *AUDIT_ASSETS, *DROP_ASSETS],
         jobs=[copy(pim_batch_job, run_tags=writes), pim_batch_validate_job, audit_job],
         sensors=[*SENSORS, *build_alert_sensors(settings)],
         schedules=[build_catchup_schedule(settings.catchup_minutes), build_audit_schedule(audit_job)],
