@@ -54,10 +54,12 @@ def build_catchup_schedule(every_minutes: int = 5) -> dg.ScheduleDefinition:
         if plan.given_up:
             context.log.warning(f"left for an operator after repeated failures: {', '.join(plan.given_up)}")
         if not requests:
-            return dg.SkipReason(
-                f"nothing to catch up ({plan.done} batch(es) written, {len(plan.in_flight)} running, "
-                f"{len(plan.given_up)} given up)"
-            )
+            summary = (f"nothing to catch up ({plan.done} batch(es) written, {len(plan.in_flight)} running, "
+                       f"{len(plan.given_up)} given up)")
+            if plan.given_up:  # first, so the tick list shows which batches need an operator
+                shown = ", ".join(plan.given_up[:10]) + (" ..." if len(plan.given_up) > 10 else "")
+                summary = f"GIVEN UP on {len(plan.given_up)} batch(es), an operator must look: {shown} | {summary}"
+            return dg.SkipReason(summary)
         return requests
 
     return pim_catchup_schedule

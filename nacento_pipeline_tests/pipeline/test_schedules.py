@@ -63,3 +63,14 @@ def test_catchup_schedule_skips_when_everything_is_written(local_pipeline, insta
         skip = schedule(ctx)
     assert isinstance(skip, dg.SkipReason)
     assert "1 batch(es) written" in skip.skip_message
+
+
+def test_catchup_tick_names_the_batches_it_gave_up_on(local_pipeline, instance):
+    p = local_pipeline
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_broken"])
+    for _ in range(3):
+        create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.FAILURE,
+                            tags={"dagster/partition": "media_broken"})
+    with dg.build_schedule_context(instance=instance) as ctx:
+        skip = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)(ctx)
+    assert skip.skip_message.startswith("GIVEN UP on 1 batch(es), an operator must look: media_broken |")
