@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 from collections.abc import Sequence
@@ -13,14 +14,19 @@ from nacento_pipeline.config import ConfigError, Settings, variables_help
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
-def _instance(settings: Settings):
-    import dagster as dg
-
+def dagster_home(settings: Settings) -> Path:
+    """`<var>/dagster_home` with the repository's dagster.yaml (copied once; a local edit there is kept)."""
     home = (settings.var_dir / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     if REPO_DAGSTER_YAML.exists() and not (home / "dagster.yaml").exists():
         shutil.copy(REPO_DAGSTER_YAML, home / "dagster.yaml")
-    return dg.DagsterInstance.from_config(str(home))
+    return home
+
+
+def _instance(settings: Settings):
+    import dagster as dg
+
+    return dg.DagsterInstance.from_config(str(dagster_home(settings)))
 
 
 def _store(settings: Settings):
@@ -150,6 +156,61 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    """The Dagster webserver and daemon on `<var>/dagster_home`, the two processes `dagster dev` would start,
+    without its deprecation notice and with a prompt stop: SIGTERM or Ctrl-C stops both within seconds."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    home = dagster_home(settings)
+    workspace = str(REPO_DAGSTER_YAML.parent / "workspace.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "NACENTO_VAR_DIR": str(settings.var_dir.resolve())}
+    bin_dir = Path(sys.executable).parent
+    commands = {
+        "webserver": [str(bin_dir / "dagster-webserver"), "-h", args.host, "-p", str(args.port), "-w", workspace],
+        "daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
+    }
+    stop = {"signal": 0}
+
+    def request_stop(signum, _frame):
+        stop["signal"] = signum
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    procs = {name: subprocess.Popen(cmd, env=env, cwd=home, start_new_session=True)
+             for name, cmd in commands.items()}
+    print(f"dagster  webserver http://{args.host}:{args.port} and daemon on DAGSTER_HOME={home} "
+          f"(pids {procs['webserver'].pid}, {procs['daemon'].pid})", flush=True)
+    code = 0
+    try:
+        while not stop["signal"]:
+            dead = [name for name, p in procs.items() if p.poll() is not None]
+            if dead:
+                print(f"dagster  {dead[0]} exited with code {procs[dead[0]].returncode}", file=sys.stderr)
+                code = 1
+                break
+            time.sleep(0.2)
+    finally:
+        for p in procs.values():  # each leads its own process group: its code server goes with it
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + args.stop_timeout
+        for p in procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for p in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)  # what is left of its group (code servers)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    print("dagster  stopped", flush=True)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nacento-pipeline", description=__doc__, epilog=variables_help(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,13 +223,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="1+ changes two images' content, relabels, disables and removes some images")
     sub.add_parser("tick", help="run the drop sensor once and execute the runs it requests, in this process")
     sub.add_parser("doctor", help="check that storage and the Magento database are reachable and usable")
+    dev = sub.add_parser("dev", help="Dagster webserver + daemon on <var>/dagster_home (what `make dev` runs)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--stop-timeout", type=float, default=4.0,
+                     help="seconds the webserver and daemon get to stop before they are killed")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    handler = {"demo": cmd_demo, "drop-sample": cmd_drop_sample, "tick": cmd_tick, "doctor": cmd_doctor}
+    handler = {"demo": cmd_demo, "drop-sample": cmd_drop_sample, "tick": cmd_tick, "doctor": cmd_doctor,
+               "dev": cmd_dev}
     return handler[args.command](settings, args)
 
 
