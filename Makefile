@@ -35,13 +35,15 @@ tick: install
 doctor: install
 	$(BIN)/nacento-pipeline doctor
 
-## Lint + the whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
+## Lint, types and the whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## Catalog-scale benchmark (see bench/README.md for sizes and options).
 bench: install

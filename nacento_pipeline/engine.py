@@ -6,6 +6,7 @@ core.delta.TOTAL_NAMES).
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Protocol
 
@@ -33,7 +34,7 @@ class BatchLike(Protocol):
     rejections: pd.DataFrame
 
     @property
-    def invalid_skus(self) -> set[str]: ...
+    def invalid_skus(self) -> AbstractSet[str]: ...
 
     @property
     def payload_values(self) -> pd.DataFrame: ...

@@ -189,8 +189,9 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
             force=config.force, chunk_size=magento.chunk_size, batch_key=pim_batch.manifest.batch_key,
         )
     metadata = _delta_metadata(delta, durations)
-    metadata["mode"] = dg.MetadataValue.text(f"{delta.request.mode} ({mode_source})")
-    context.instance.add_run_tags(context.run.run_id, {TAG_MODE: delta.request.mode})
+    planned_mode = delta.request.mode if delta.request is not None else mode
+    metadata["mode"] = dg.MetadataValue.text(f"{planned_mode} ({mode_source})")
+    context.instance.add_run_tags(context.run.run_id, {TAG_MODE: planned_mode})
     metadata["force"] = dg.MetadataValue.bool(config.force)
     yield dg.Output(delta, metadata=metadata)
     unknown = delta.items[(delta.items["action"] == "error") & (delta.items["entity_id"].astype(int) == 0)]

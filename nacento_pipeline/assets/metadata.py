@@ -4,6 +4,7 @@
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -14,7 +15,7 @@ from nacento_pipeline.partitions import pim_batches
 MAX_TABLE_ROWS = 20
 
 # What every batch asset shares: one partition per PIM batch, one group in the UI, one owner.
-BATCH_ASSET = {"partitions_def": pim_batches, "group_name": BATCH_GROUP, "owners": OWNERS}
+BATCH_ASSET: dict[str, Any] = {"partitions_def": pim_batches, "group_name": BATCH_GROUP, "owners": OWNERS}
 
 
 def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS) -> dg.MetadataValue:

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from nacento_pipeline.config import Settings
+from nacento_pipeline.resources.io_manager import PathlessFilesystemIOManager
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
@@ -37,4 +38,5 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             unknown_sku_severity=settings.unknown_sku_severity,
         ),
         "reindex": ReindexResource.from_settings(settings),
+        "io_manager": PathlessFilesystemIOManager(),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from dagster._core.events import DagsterEventType
 from dagster._utils.alert import EMAIL_MESSAGE, send_email_via_ssl, send_email_via_starttls
 from dagster_slack import SlackResource
@@ -51,7 +52,7 @@ def _run_failure_text(context: dg.RunFailureSensorContext, settings: Settings) -
             f"{settings.dagster_url}/runs/{run.run_id}")
 
 
-def _check_failure_text(evaluation, run_id: str, settings: Settings) -> str:
+def _check_failure_text(evaluation: AssetCheckEvaluation, run_id: str, settings: Settings) -> str:
     where = f" partition {evaluation.partition}" if evaluation.partition else ""
     return (f"Check {evaluation.check_name} on {evaluation.asset_key.to_user_string()}{where} failed "
             f"({evaluation.severity.value}): {evaluation.description or 'see the run'}\n"
@@ -131,7 +132,7 @@ def _check_failure_sensor(settings: Settings) -> dg.SensorDefinition:
                                                    of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
                 checked += 1
                 evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
-                if evaluation is not None and not evaluation.passed:
+                if isinstance(evaluation, AssetCheckEvaluation) and not evaluation.passed:
                     failed.append(_check_failure_text(evaluation, entry.run_id, settings))
         if records:
             context.update_cursor(records[-1].update_timestamp.isoformat())

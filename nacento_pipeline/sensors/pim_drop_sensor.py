@@ -53,9 +53,9 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
         context.log.info(f"registered batches removed from the drop prefix: {names}")
     for key, error in outcome.failed:
         context.log.error(f"batch {key} left in the drop prefix for the next tick: {error}")
-    for item in outcome.rejected:
+    for rejected in outcome.rejected:
         context.log.warning(
-            f"rejected drop {item.label or '(bad names)'}: {item.reason}; moved to {item.moved_to}"
+            f"rejected drop {rejected.label or '(bad names)'}: {rejected.reason}; moved to {rejected.moved_to}"
         )
     if outcome.pending:
         context.log.info(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
