@@ -232,7 +232,7 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
         result = write_gallery(
             db, pim_batch.parsed, image_etags, mode=plan.mode, chunk_size=magento.chunk_size,
             batch_key=pim_batch.manifest.batch_key, batch_time=pim_batch.manifest.batch_datetime,
-            run_id=context.run.run_id, force=plan.force,
+            run_id=context.run.run_id, force=plan.force, progress=context.log.info,
         )
     with phase(durations, "verify"):
         written_values = result.written_values()

@@ -37,6 +37,7 @@ from nacento_pipeline.core.frames import (
     SKU_RESULT_COLUMNS,
     empty_frame,
 )
+from nacento_pipeline.core.progress import progress_line
 from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase
@@ -540,8 +541,10 @@ def sync_request(
     attempts: int = DEFAULT_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
     lock_timeout: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> WriteResult:
     """Write a request chunk by chunk under the writer lock; bad SKUs fall back to one transaction each.
+    `progress` gets one line per chunk (x of y SKUs, rate, ETA) when there is more than one chunk.
 
     Staleness ties (same drop time) are broken with `batch_key` when the request carries no key of its own.
     """
@@ -569,23 +572,28 @@ def sync_request(
     with db.writer_lock(lock_timeout):
         with db.engine.connect() as conn:
             stores = read_stores(conn, db.tables)
-        for sub in split_request(request, chunk_size):
+        parts = split_request(request, chunk_size)
+        total_skus = sum(len(p.skus) for p in parts)
+        done_skus = 0
+        for sub in parts:
             chunk = sub.skus
             chunks += 1
             try:
                 written.append(write(sub))
-                continue
             except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
                 if is_retriable(exc):
                     raise  # still failing after the retries (database down...): fail the run, retry it later
                 errors.append(str(ChunkWriteError(chunk, exc)))
-            for sku in chunk:
-                try:
-                    written.append(write(sub.for_skus([sku])))
-                except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
-                    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                    errors.append(f"SKU {sku!r}: {message}")
-                    written.append(_failed_sku_delta(sub, sku, message))
+                for sku in chunk:
+                    try:
+                        written.append(write(sub.for_skus([sku])))
+                    except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
+                        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                        errors.append(f"SKU {sku!r}: {message}")
+                        written.append(_failed_sku_delta(sub, sku, message))
+            done_skus += len(chunk)
+            if progress is not None and len(parts) > 1:
+                progress(progress_line(done_skus, total_skus, time.perf_counter() - started, chunks, len(parts)))
     result_delta = concat_deltas(written, request)
     total_after, writes_after = db.statements()
     drift = {}
