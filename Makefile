@@ -23,8 +23,7 @@ demo: install
 
 ## Dagster UI + daemon on the embedded default (sensor, schedules, backfills): http://127.0.0.1:3000
 dev: install
-	mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml || true
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml
+	NACENTO_VAR_DIR=$(NACENTO_VAR_DIR) exec $(BIN)/nacento-pipeline dev
 
 ## Drop another sample batch (changed image content, new labels, a disabled and a removed image).
 drop: install
@@ -36,13 +35,15 @@ tick: install
 doctor: install
 	$(BIN)/nacento-pipeline doctor
 
-## Lint + the whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
+## Lint, types and the whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## Catalog-scale benchmark (see bench/README.md for sizes and options).
 bench: install

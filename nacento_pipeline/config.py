@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -139,9 +139,32 @@ class Settings:
     # Schedules
     catchup_minutes: int = 5
 
+    # Alerts (off unless a recipient or a Slack token is set)
+    dagster_url: str = "http://127.0.0.1:3000"
+    alert_email_to: tuple[str, ...] = ()
+    alert_email_from: str = "nacento-pipeline@localhost"
+    alert_smtp_host: str = "localhost"
+    alert_smtp_port: int = 587
+    alert_smtp_type: str = "starttls"
+    alert_smtp_user: str | None = None
+    alert_smtp_password: str = ""
+    alert_slack_token: str | None = None
+    alert_slack_channel: str = "#nacento-alerts"
+    alert_slack_base_url: str = "https://slack.com/api/"
+
     @property
     def magento_url(self) -> str:
         return self.magento_db_url or f"sqlite:///{(self.var_dir / 'magento.sqlite').resolve()}"
+
+    @property
+    def magento_db_label(self) -> str:
+        """Which Magento database this is, without credentials: `host:port/name` (sqlite: the file name)."""
+        import sqlalchemy as sa
+
+        url = sa.make_url(self.magento_url)
+        if url.get_backend_name() == "sqlite":
+            return f"sqlite/{Path(url.database or 'memory').name}"
+        return f"{url.host or 'localhost'}:{url.port or 3306}/{url.database or ''}"
 
     @property
     def bucket_dir(self) -> Path:
@@ -185,6 +208,8 @@ class Settings:
             raise ConfigError(f"NACENTO_CACHE_BACKEND={self.cache_backend!r}: expected one of {CACHE_BACKENDS}")
         if self.cache_backend == "varnish" and not self.cache_hosts:
             raise ConfigError("NACENTO_CACHE_HOSTS: the varnish backend needs at least one host[:port]")
+        if self.alert_smtp_type not in ("ssl", "starttls", "plain"):
+            raise ConfigError(f"NACENTO_ALERT_SMTP_TYPE={self.alert_smtp_type!r}: expected SSL, STARTTLS or PLAIN")
         prefixes = {self.drop_prefix, self.archive_prefix, self.rejected_prefix}
         if len(prefixes) != 3 or "" in prefixes:
             raise ConfigError("drop, archive and rejected prefixes must be distinct and non-empty")
@@ -193,93 +218,177 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        base = cls()
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value if value not in (None, "") else None
-
         kwargs: dict[str, object] = {}
-        if (v := get("NACENTO_VAR_DIR")) is not None:
-            kwargs["var_dir"] = Path(v)
-        if (v := get("NACENTO_MAGENTO_DB_URL")) is not None:
-            kwargs["magento_db_url"] = v
-            kwargs["magento_db_url_from_env"] = True
-        if (v := get("NACENTO_TABLE_PREFIX")) is not None:
-            kwargs["table_prefix"] = v
-        if (v := get("NACENTO_S3_BUCKET")) is not None:
-            kwargs["s3_bucket"] = v
-        if (v := get("NACENTO_S3_ENDPOINT_URL")) is not None:
-            kwargs["s3_endpoint_url"] = v
-        if (v := get("NACENTO_S3_REGION") or get("AWS_REGION") or get("AWS_DEFAULT_REGION")) is not None:
-            kwargs["s3_region"] = v
-        if (v := get("NACENTO_S3_PATH_STYLE")) is not None:
-            kwargs["s3_path_style"] = _bool("NACENTO_S3_PATH_STYLE", v)
-        if (v := get("NACENTO_LOCAL_BUCKET_DIR")) is not None:
-            kwargs["local_bucket_dir"] = Path(v)
-        for name, attr in (
-            ("NACENTO_DROP_PREFIX", "drop_prefix"),
-            ("NACENTO_ARCHIVE_PREFIX", "archive_prefix"),
-            ("NACENTO_REJECTED_PREFIX", "rejected_prefix"),
-            ("NACENTO_MEDIA_PREFIX", "media_prefix"),
-            ("NACENTO_MEDIA_CACHE_PREFIX", "media_cache_prefix"),
-        ):
-            if (v := get(name)) is not None:
-                kwargs[attr] = _prefix(v)
-        if (v := get("NACENTO_SYNC_MODE")) is not None:
-            kwargs["sync_mode"] = v.strip().lower()
-            if kwargs["sync_mode"] in MODE_ALIASES:
-                kwargs["sync_mode"] = MODE_ALIASES[kwargs["sync_mode"]]
-        if (v := get("NACENTO_CHUNK_SIZE")) is not None:
-            kwargs["chunk_size"] = _int("NACENTO_CHUNK_SIZE", v, minimum=1)
-        if (v := get("NACENTO_HEAD_CONCURRENCY")) is not None:
-            kwargs["head_concurrency"] = _int("NACENTO_HEAD_CONCURRENCY", v, minimum=1)
-        if (v := get("NACENTO_UNKNOWN_SKU_SEVERITY")) is not None:
-            kwargs["unknown_sku_severity"] = v.strip().lower()
-        if (v := get("NACENTO_CSV_LIST_SEPARATOR")) is not None:
-            kwargs["csv_list_separator"] = v
-        if (v := get("NACENTO_INDEXERS")) is not None:
-            kwargs["indexers"] = tuple(filter(None, (p.strip() for p in v.split(","))))
-        if (v := get("NACENTO_REINDEX_TRIGGER")) is not None:
-            kwargs["reindex_trigger"] = v.strip().lower()
-        if (v := get("NACENTO_REINDEX_COMMAND")) is not None:
-            kwargs["reindex_command"] = v
-        if (v := get("NACENTO_REINDEX_PARTIAL_COMMAND")) is not None:
-            kwargs["reindex_partial_command"] = v
-        if (v := get("NACENTO_REINDEX_PURPOSES")) is not None:
-            kwargs["reindex_purposes"] = tuple(filter(None, (p.strip() for p in v.split(","))))
-        if (v := get("NACENTO_INDEXER_VIEWS")) is not None:
-            kwargs["indexer_views"] = parse_pairs("NACENTO_INDEXER_VIEWS", v)
-        if (v := get("NACENTO_REINDEX_TIMEOUT_SECONDS")) is not None:
-            kwargs["reindex_timeout_seconds"] = _int("NACENTO_REINDEX_TIMEOUT_SECONDS", v, minimum=1)
-        if (v := get("NACENTO_REINDEX_THRESHOLD")) is not None:
-            kwargs["default_threshold"] = parse_thresholds("NACENTO_REINDEX_THRESHOLD", f"*={v}")["*"]
-        if (v := get("NACENTO_REINDEX_THRESHOLDS")) is not None:
-            kwargs["thresholds"] = parse_thresholds("NACENTO_REINDEX_THRESHOLDS", v)
-        if (v := get("NACENTO_PURGE_IMAGE_CACHE")) is not None:
-            kwargs["purge_image_cache"] = _bool("NACENTO_PURGE_IMAGE_CACHE", v)
-        if (v := get("NACENTO_CACHE_BACKEND")) is not None:
-            kwargs["cache_backend"] = v.strip().lower()
-        if (v := get("NACENTO_CACHE_HOSTS")) is not None:
-            kwargs["cache_hosts"] = tuple(filter(None, (p.strip() for p in v.split(","))))
-        kwargs["cache_redis_urls_from_env"] = False
-        for name, attr in (
-            ("NACENTO_CACHE_REDIS_URL", "cache_redis_url"),
-            ("NACENTO_CACHE_REDIS_PREFIX", "cache_redis_prefix"),
-            ("NACENTO_CACHE_REDIS_DEFAULT_URL", "cache_redis_default_url"),
-            ("NACENTO_CACHE_REDIS_DEFAULT_PREFIX", "cache_redis_default_prefix"),
-            ("NACENTO_CACHE_COMMAND", "cache_command"),
-            ("NACENTO_CACHE_IMAGES_COMMAND", "cache_images_command"),
-        ):
-            if (v := get(name)) is not None:
-                kwargs[attr] = v.strip()
-                kwargs["cache_redis_urls_from_env"] |= attr in ("cache_redis_url", "cache_redis_default_url")
-        if (v := get("NACENTO_CACHE_RETRIES")) is not None:
-            kwargs["cache_retries"] = _int("NACENTO_CACHE_RETRIES", v, minimum=1)
-        if (v := get("NACENTO_CACHE_TIMEOUT_SECONDS")) is not None:
-            kwargs["cache_timeout_seconds"] = _int("NACENTO_CACHE_TIMEOUT_SECONDS", v, minimum=1)
-        if (v := get("NACENTO_CATCHUP_MINUTES")) is not None:
-            kwargs["catchup_minutes"] = _int("NACENTO_CATCHUP_MINUTES", v, minimum=1)
-            if not 1 <= int(kwargs["catchup_minutes"]) <= 59:  # type: ignore[call-overload]
-                raise ConfigError(f"NACENTO_CATCHUP_MINUTES={v}: must be 1..59 (a cron */N minute step)")
-        return replace(base, **kwargs).validate()  # type: ignore[arg-type]
+        for var in VARIABLES:
+            raw = next((env[n] for n in (var.name, *var.fallbacks) if env.get(n) not in (None, "")), None)
+            if raw is not None:
+                kwargs[var.attr] = var.parse(var.name, raw)
+        if "magento_db_url" in kwargs:
+            kwargs["magento_db_url_from_env"] = True  # then Dagster reads it as EnvVar, never shows it
+        if "cache_redis_url" in kwargs or "cache_redis_default_url" in kwargs:
+            kwargs["cache_redis_urls_from_env"] = True  # they may hold a password: EnvVar too
+        return replace(cls(), **kwargs).validate()  # type: ignore[arg-type]
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(filter(None, (p.strip() for p in raw.split(","))))
+
+
+def _stripped(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _lower(name: str, raw: str) -> str:
+    return raw.strip().lower()
+
+
+def _sync_mode(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    return MODE_ALIASES.get(value, value)
+
+
+def _positive(name: str, raw: str) -> int:
+    return _int(name, raw, minimum=1)
+
+
+def _optional_port(name: str, raw: str) -> int:
+    return _int(name, raw, minimum=1)
+
+
+def _threshold(name: str, raw: str) -> float:
+    return parse_thresholds(name, f"*={raw}")["*"]
+
+
+def _minutes(name: str, raw: str) -> int:
+    value = _int(name, raw, minimum=1)
+    if not 1 <= value <= 59:
+        raise ConfigError(f"{name}={raw}: must be 1..59 (a cron */N minute step)")
+    return value
+
+
+def _prefix_var(name: str, raw: str) -> str:
+    return _prefix(raw)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One `NACENTO_*` variable: the single source for parsing, `--help` and the README table's test."""
+
+    name: str
+    attr: str
+    parse: Callable[[str, str], object]
+    default: str
+    help: str
+    fallbacks: tuple[str, ...] = ()
+    secret: bool = False
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("NACENTO_MAGENTO_DB_URL", "magento_db_url", _text, "sqlite:///var/magento.sqlite",
+             "SQLAlchemy URL of Magento's database (a secret: passed to Dagster as EnvVar, never shown)",
+             secret=True),
+    Variable("NACENTO_TABLE_PREFIX", "table_prefix", _text, "empty", "Magento's table prefix"),
+    Variable("NACENTO_S3_BUCKET", "s3_bucket", _text, "unset = local folder var/bucket",
+             "the bucket the PIM writes to"),
+    Variable("NACENTO_S3_ENDPOINT_URL", "s3_endpoint_url", _text, "AWS", "S3-compatible endpoint (R2, MinIO)"),
+    Variable("NACENTO_S3_REGION", "s3_region", _text, "AWS_REGION / AWS_DEFAULT_REGION", "region (auto for R2)",
+             fallbacks=("AWS_REGION", "AWS_DEFAULT_REGION")),
+    Variable("NACENTO_S3_PATH_STYLE", "s3_path_style", _bool, "false", "path-style addressing (MinIO)"),
+    Variable("NACENTO_DROP_PREFIX", "drop_prefix", _prefix_var, "pim-drop/", "where the PIM drops batches"),
+    Variable("NACENTO_ARCHIVE_PREFIX", "archive_prefix", _prefix_var, "pim-archive/",
+             "immutable copies of registered batches"),
+    Variable("NACENTO_REJECTED_PREFIX", "rejected_prefix", _prefix_var, "pim-rejected/",
+             "invalid drops, moved aside with REPORT.md / report.json"),
+    Variable("NACENTO_MEDIA_PREFIX", "media_prefix", _prefix_var, "media/catalog/product/",
+             "where image keys live (object key = prefix + gallery value)"),
+    Variable("NACENTO_SYNC_MODE", "sync_mode", _sync_mode, "replace_owned",
+             "replace_owned, replace_all or append (replace/upsert: old names)"),
+    Variable("NACENTO_CHUNK_SIZE", "chunk_size", _positive, "500", "SKUs per transaction"),
+    Variable("NACENTO_HEAD_CONCURRENCY", "head_concurrency", _positive, "16",
+             "parallel storage requests for the ETag snapshot"),
+    Variable("NACENTO_UNKNOWN_SKU_SEVERITY", "unknown_sku_severity", _lower, "warn",
+             "severity of the all_skus_known check (warn or error)"),
+    Variable("NACENTO_CSV_LIST_SEPARATOR", "csv_list_separator", _text, ",",
+             "list separator inside native-CSV cells"),
+    Variable("NACENTO_INDEXERS", "indexers", _list, ",".join(DEFAULT_INDEXERS),
+             "indexers the reindex decision manages"),
+    Variable("NACENTO_REINDEX_TRIGGER", "reindex_trigger", _lower, "changelog", "changelog, command or dry-run"),
+    Variable("NACENTO_REINDEX_COMMAND", "reindex_command", _text, "bin/magento indexer:reindex {indexers}",
+             "command template for the command trigger"),
+    Variable("NACENTO_REINDEX_PARTIAL_COMMAND", "reindex_partial_command", _text, "unset",
+             "command template for partial decisions, with {entity_ids}"),
+    Variable("NACENTO_REINDEX_TIMEOUT_SECONDS", "reindex_timeout_seconds", _positive, "3600",
+             "timeout of that command"),
+    Variable("NACENTO_REINDEX_PURPOSES", "reindex_purposes", _list,
+             "not-installed,no-change,on-save,reindex-required,threshold", "the purpose chain, first match wins"),
+    Variable("NACENTO_INDEXER_VIEWS", "indexer_views", parse_pairs, "view id = indexer id",
+             "mview view per indexer where they differ (indexer=view,...)"),
+    Variable("NACENTO_REINDEX_THRESHOLD", "default_threshold", _threshold, "0.2",
+             "full-reindex threshold: < 1 a fraction of the catalog, >= 1 a number of products"),
+    Variable("NACENTO_REINDEX_THRESHOLDS", "thresholds", parse_thresholds, "empty",
+             "per indexer, e.g. catalogsearch_fulltext=5000,catalog_product_attribute=0.1"),
+    Variable("NACENTO_PURGE_IMAGE_CACHE", "purge_image_cache", _bool, "false",
+             "delete Magento's resized copies of images whose content changed"),
+    Variable("NACENTO_MEDIA_CACHE_PREFIX", "media_cache_prefix", _prefix_var, "media/catalog/product/cache/",
+             "where those resized copies live"),
+    Variable("NACENTO_CACHE_BACKEND", "cache_backend", _lower, "none",
+             "storefront cache cleaning after a write: none, varnish, redis or command"),
+    Variable("NACENTO_CACHE_HOSTS", "cache_hosts", _list, "empty",
+             "varnish: host[:port],... that receive Magento's PURGE (env.php http_cache_hosts)"),
+    Variable("NACENTO_CACHE_REDIS_URL", "cache_redis_url", _stripped, "redis://127.0.0.1:6379/1",
+             "redis: the full_page cache's server and database (a secret if it holds a password)", secret=True),
+    Variable("NACENTO_CACHE_REDIS_PREFIX", "cache_redis_prefix", _stripped, "empty",
+             "redis: env.php page_cache id_prefix"),
+    Variable("NACENTO_CACHE_REDIS_DEFAULT_URL", "cache_redis_default_url", _stripped, "unset = not cleaned",
+             "redis: the default cache (cleaned as a product save cleans it; IMG_INFO of purged copies)",
+             secret=True),
+    Variable("NACENTO_CACHE_REDIS_DEFAULT_PREFIX", "cache_redis_default_prefix", _stripped, "empty",
+             "redis: env.php default cache id_prefix"),
+    Variable("NACENTO_CACHE_COMMAND", "cache_command", _stripped, "bin/magento cache:clean full_page",
+             "command backend: template ({tags} = the cache tags), may be ssh ..."),
+    Variable("NACENTO_CACHE_IMAGES_COMMAND", "cache_images_command", _stripped, "unset",
+             "command backend: template run for purged resized copies ({images} = the gallery values)"),
+    Variable("NACENTO_CACHE_RETRIES", "cache_retries", _positive, "3", "attempts per cache request"),
+    Variable("NACENTO_CACHE_TIMEOUT_SECONDS", "cache_timeout_seconds", _positive, "10",
+             "timeout of one cache request or command"),
+    Variable("NACENTO_CATCHUP_MINUTES", "catchup_minutes", _minutes, "5",
+             "how often the catch-up schedule runs (1..59)"),
+    Variable("NACENTO_VAR_DIR", "var_dir", _path, "var", "where the embedded default keeps its files"),
+    Variable("NACENTO_LOCAL_BUCKET_DIR", "local_bucket_dir", _path, "$NACENTO_VAR_DIR/bucket",
+             "the local folder used as the bucket when NACENTO_S3_BUCKET is unset"),
+    Variable("NACENTO_DAGSTER_URL", "dagster_url", _text, "http://127.0.0.1:3000",
+             "the Dagster webserver's address, for links in alerts"),
+    Variable("NACENTO_ALERT_EMAIL_TO", "alert_email_to", _list, "unset = no e-mail alerts",
+             "comma-separated recipients of run-failure and check-failure e-mails"),
+    Variable("NACENTO_ALERT_EMAIL_FROM", "alert_email_from", _text, "nacento-pipeline@localhost",
+             "sender of alert e-mails"),
+    Variable("NACENTO_ALERT_SMTP_HOST", "alert_smtp_host", _text, "localhost", "SMTP server for alert e-mails"),
+    Variable("NACENTO_ALERT_SMTP_PORT", "alert_smtp_port", _optional_port, "587", "its port"),
+    Variable("NACENTO_ALERT_SMTP_TYPE", "alert_smtp_type", _lower, "STARTTLS", "SSL, STARTTLS or PLAIN"),
+    Variable("NACENTO_ALERT_SMTP_USER", "alert_smtp_user", _text, "the sender", "SMTP login"),
+    Variable("NACENTO_ALERT_SMTP_PASSWORD", "alert_smtp_password", _text, "empty", "SMTP password (a secret)",
+             secret=True),
+    Variable("NACENTO_ALERT_SLACK_TOKEN", "alert_slack_token", _text, "unset = no Slack alerts",
+             "Slack bot token (xoxb-..., a secret)", secret=True),
+    Variable("NACENTO_ALERT_SLACK_CHANNEL", "alert_slack_channel", _text, "#nacento-alerts",
+             "Slack channel for alerts"),
+    Variable("NACENTO_ALERT_SLACK_BASE_URL", "alert_slack_base_url", _text, "https://slack.com/api/",
+             "Slack Web API base URL (a proxy, or a test endpoint)"),
+)
+
+
+def variables_help() -> str:
+    """The `--help` epilog: every variable, its default and meaning, from VARIABLES."""
+    width = max(len(v.name) for v in VARIABLES)
+    lines = ["environment variables (unset = embedded default):"]
+    for var in VARIABLES:
+        lines.append(f"  {var.name:<{width}}  {var.help} [default: {var.default}]")
+    return "\n".join(lines)

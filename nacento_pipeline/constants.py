@@ -11,6 +11,7 @@ AUDIT_SCHEDULE = "gallery_audit_schedule"
 BATCH_GROUP = "pim_batch_sync"
 AUDIT_GROUP = "gallery_audit"
 MAGENTO_POOL = "magento_db"
+REJECTIONS_ASSET = "pim_drop_rejections"  # external asset: one event per drop the sensor rejected
 OWNERS = ["team:catalog-data"]
 
 # Run tags (filterable in the UI's Runs page)
@@ -20,3 +21,4 @@ TAG_SOURCE = "nacento/source"  # sensor | catchup | backfill/manual (absent)
 TAG_REINDEX = "nacento/reindex"  # full | partial | none
 TAG_FORCE = "nacento/force"
 TAG_MODE = "nacento/mode"
+TAG_MAGENTO_DB = "nacento/magento_db"  # host/database a run writes: one writing run per value (deploy/)

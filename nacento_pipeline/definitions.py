@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster_shared.record import copy
 
-from nacento_pipeline.assets import AUDIT_ASSETS, BATCH_ASSETS
+from nacento_pipeline.assets import AUDIT_ASSETS, BATCH_ASSETS, DROP_ASSETS
 from nacento_pipeline.config import Settings
+from nacento_pipeline.constants import TAG_MAGENTO_DB
 from nacento_pipeline.jobs import gallery_audit_job, pim_batch_job, pim_batch_validate_job
 from nacento_pipeline.resources import resources_from_settings
-from nacento_pipeline.schedules import build_catchup_schedule, gallery_audit_schedule
+from nacento_pipeline.schedules import build_audit_schedule, build_catchup_schedule
 from nacento_pipeline.sensors import SENSORS
+from nacento_pipeline.sensors.alert_sensors import alert_resources, build_alert_sensors
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    # Every run that writes Magento carries the database it writes (host/name, never credentials): a
+    # QueuedRunCoordinator tag limit of 1 per value (deploy/) then lets one store's runs write one at a time.
+    writes = {TAG_MAGENTO_DB: settings.magento_db_label}
+    audit_job = copy(gallery_audit_job, run_tags=writes)
     return dg.Definitions(
-        assets=[*BATCH_ASSETS, *AUDIT_ASSETS],
-        jobs=[pim_batch_job, pim_batch_validate_job, gallery_audit_job],
-        sensors=SENSORS,
-        schedules=[build_catchup_schedule(settings.catchup_minutes), gallery_audit_schedule],
-        resources=resources_from_settings(settings),
+        assets=[*BATCH_ASSETS, *AUDIT_ASSETS, *DROP_ASSETS],
+        jobs=[copy(pim_batch_job, run_tags=writes), pim_batch_validate_job, audit_job],
+        sensors=[*SENSORS, *build_alert_sensors(settings)],
+        schedules=[build_catchup_schedule(settings.catchup_minutes), build_audit_schedule(audit_job)],
+        resources={**resources_from_settings(settings), **alert_resources(settings)},
     )
 
 

@@ -6,6 +6,8 @@ core.delta.TOTAL_NAMES).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Protocol
 
@@ -33,7 +35,7 @@ class BatchLike(Protocol):
     rejections: pd.DataFrame
 
     @property
-    def invalid_skus(self) -> set[str]: ...
+    def invalid_skus(self) -> AbstractSet[str]: ...
 
     @property
     def payload_values(self) -> pd.DataFrame: ...
@@ -101,7 +103,10 @@ def write_gallery(
     batch_time: datetime | None = None,
     run_id: str = "",
     force: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> WriteResult:
-    """Write the batch: writer lock held, each chunk re-read, its delta recomputed and written in one transaction."""
+    """Write the batch: writer lock held, each chunk re-read, its delta recomputed and written in one transaction.
+    `progress` receives one line per chunk (x of y SKUs, rate, ETA) on multi-chunk writes."""
     request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key)
-    return sync_request(db, request, chunk_size=chunk_size, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
+    return sync_request(db, request, chunk_size=chunk_size, batch_key=batch_key, batch_time=batch_time, run_id=run_id,
+                        progress=progress)

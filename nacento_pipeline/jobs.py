@@ -1,9 +1,10 @@
-"""Jobs: one run per PIM batch partition, and the daily gallery audit."""
+"""Jobs: one run per PIM batch partition, and the gallery audit (unpartitioned: it reads the whole catalog
+as it is now, so a day partition would only be a label)."""
 
 import dagster as dg
 
 from nacento_pipeline.constants import AUDIT_GROUP, AUDIT_JOB, BATCH_GROUP, BATCH_JOB, VALIDATE_JOB
-from nacento_pipeline.partitions import gallery_audit_days, pim_batches
+from nacento_pipeline.partitions import pim_batches
 
 pim_batch_job = dg.define_asset_job(
     name=BATCH_JOB,
@@ -28,7 +29,6 @@ pim_batch_validate_job = dg.define_asset_job(
 gallery_audit_job = dg.define_asset_job(
     name=AUDIT_JOB,
     selection=dg.AssetSelection.groups(AUDIT_GROUP),
-    partitions_def=gallery_audit_days,
     executor_def=dg.in_process_executor,
     description="Reconcile Magento galleries with storage for the whole catalog.",
 )

@@ -41,7 +41,9 @@ def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str
     job = defs.resolve_job_def(BATCH_JOB)
     object_store = (defs.resources or {})["object_store"]
     seen = {r.tags.get("dagster/run_key") for r in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB), limit=10000)}
-    requested, results, skip = [], [], None
+    requested: list[str] = []
+    results: list = []
+    skip: str | None = None
     for _ in range(2):
         result = _evaluate(defs, instance, cursor)
         cursor = result.cursor
@@ -51,7 +53,7 @@ def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str
             if request.run_key and request.run_key in seen:
                 continue  # the daemon ignores a run key it has seen: so do we
             seen.add(request.run_key)
-            requested.append(request.partition_key)
+            requested.append(str(request.partition_key))
             tags = dict(request.tags)
             if request.run_key:
                 tags["dagster/run_key"] = request.run_key
@@ -60,6 +62,5 @@ def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
             results.append(run)
-            mark_batch(object_store, instance.get_run_by_id(run.run_id),
-                       "succeeded" if run.success else "failed")
+            mark_batch(object_store, run.dagster_run, "succeeded" if run.success else "failed")
     return TickOutcome(tuple(requested), tuple(results), skip, cursor)

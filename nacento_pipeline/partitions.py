@@ -5,4 +5,3 @@ import dagster as dg
 from nacento_pipeline.constants import PARTITIONS_NAME
 
 pim_batches = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
-gallery_audit_days = dg.DailyPartitionsDefinition(start_date="2026-11-01")

@@ -4,6 +4,7 @@
 from collections import defaultdict
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from nacento_pipeline.constants import (
     AUDIT_SCHEDULE,
@@ -14,7 +15,6 @@ from nacento_pipeline.constants import (
 )
 from nacento_pipeline.core.catchup import FAILED, PartitionRuns, plan_catchup
 from nacento_pipeline.core.retry import run_failure_is_permanent
-from nacento_pipeline.jobs import gallery_audit_job
 
 
 def step_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
@@ -75,20 +75,23 @@ def build_catchup_schedule(every_minutes: int = 5) -> dg.ScheduleDefinition:
         if plan.permanent:
             context.log.warning(f"not re-run, failed for a permanent cause: {', '.join(plan.permanent)}")
         if not requests:
-            return dg.SkipReason(
-                f"nothing to catch up ({plan.done} batch(es) written, {len(plan.in_flight)} running, "
-                f"{len(plan.given_up)} given up, {len(plan.permanent)} failed for a permanent cause)"
-            )
+            summary = (f"nothing to catch up ({plan.done} batch(es) written, {len(plan.in_flight)} running, "
+                       f"{len(plan.given_up)} given up, {len(plan.permanent)} failed for a permanent cause)")
+            if plan.given_up:  # first, so the tick list shows which batches need an operator
+                shown = ", ".join(plan.given_up[:10]) + (" ..." if len(plan.given_up) > 10 else "")
+                summary = f"GIVEN UP on {len(plan.given_up)} batch(es), an operator must look: {shown} | {summary}"
+            return dg.SkipReason(summary)
         return requests
 
     return pim_catchup_schedule
 
 
-gallery_audit_schedule = dg.build_schedule_from_partitioned_job(
-    gallery_audit_job,
-    name=AUDIT_SCHEDULE,
-    description="Every day at 03:15 UTC: the gallery audit for the day that just ended.",
-    hour_of_day=3,
-    minute_of_hour=15,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+def build_audit_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=AUDIT_SCHEDULE,
+        job=job,
+        cron_schedule="15 3 * * *",
+        execution_timezone="UTC",
+        description="Every day at 03:15 UTC: the gallery audit of the whole catalog as it is then (no partitions).",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )

@@ -16,7 +16,6 @@ from nacento_pipeline.magento.gallery_audit import (
     split_shared_gallery_rows,
     unlinked_gallery_value_ids,
 )
-from nacento_pipeline.partitions import gallery_audit_days
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.base import ObjectStore
@@ -50,7 +49,6 @@ def list_media(store: ObjectStore, media_prefix: str, cache_prefix: str) -> pd.D
 
 
 @dg.asset(
-    partitions_def=gallery_audit_days,
     group_name=AUDIT_GROUP,
     owners=OWNERS,
     kinds={"python", "s3", "mysql"},

@@ -13,6 +13,8 @@ import pandas as pd
 
 from nacento_pipeline.assets.metadata import (
     BATCH_ASSET,
+    CHANGED_SHOWN,
+    changed_images,
     counts_table,
     duration_metadata,
     int_metadata,
@@ -153,7 +155,6 @@ def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.Metadata
     problems = items[items["action"].isin(["error", "invalid", "stale"])]
     return {
         **int_metadata(counts),
-        "by_action": counts_table(counts, "action"),
         "skus": dg.MetadataValue.int(len(delta.sku_results)),
         "changed_products": dg.MetadataValue.int(len(delta.changed_entity_ids)),
         "role_changes": dg.MetadataValue.int(len(delta.roles)),
@@ -188,8 +189,9 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
             force=config.force, chunk_size=magento.chunk_size, batch_key=pim_batch.manifest.batch_key,
         )
     metadata = _delta_metadata(delta, durations)
-    metadata["mode"] = dg.MetadataValue.text(f"{delta.request.mode} ({mode_source})")
-    context.instance.add_run_tags(context.run.run_id, {TAG_MODE: delta.request.mode})
+    planned_mode = delta.request.mode if delta.request is not None else mode
+    metadata["mode"] = dg.MetadataValue.text(f"{planned_mode} ({mode_source})")
+    context.instance.add_run_tags(context.run.run_id, {TAG_MODE: planned_mode})
     metadata["force"] = dg.MetadataValue.bool(config.force)
     yield dg.Output(delta, metadata=metadata)
     unknown = delta.items[(delta.items["action"] == "error") & (delta.items["entity_id"].astype(int) == 0)]
@@ -230,7 +232,7 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
         result = write_gallery(
             db, pim_batch.parsed, image_etags, mode=plan.mode, chunk_size=magento.chunk_size,
             batch_key=pim_batch.manifest.batch_key, batch_time=pim_batch.manifest.batch_datetime,
-            run_id=context.run.run_id, force=plan.force,
+            run_id=context.run.run_id, force=plan.force, progress=context.log.info,
         )
     with phase(durations, "verify"):
         written_values = result.written_values()
@@ -246,11 +248,13 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
         "mode": dg.MetadataValue.text(plan.mode),
         "hidden_by_store_view": dg.MetadataValue.int(len(hidden)),
         "first_hidden_by_store_view": md_table(hidden, ["sku", "value", "reason"]),
-        "stats": counts_table(totals, "stat"),
         "write_statements": dg.MetadataValue.int(result.write_statements),
         "sql_statements": dg.MetadataValue.int(result.statements),
-        "first_sku_errors": md_table(result.sku_results[result.sku_results["status"] != "ok"],
-                                     ["sku", "status", "message"]),
+        "changed_images": md_table(changed_images(result.items), CHANGED_SHOWN),
+        "first_sku_errors": md_table(result.sku_results[result.sku_results["status"] == "error"],
+                                     ["sku", "message"]),
+        "first_stale_skus": md_table(result.sku_results[result.sku_results["status"] == "stale"],
+                                     ["sku", "message"]),
         **duration_metadata(durations),
     }
     yield dg.Output(result, metadata=metadata)

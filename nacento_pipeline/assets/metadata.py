@@ -4,6 +4,7 @@
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -14,7 +15,7 @@ from nacento_pipeline.partitions import pim_batches
 MAX_TABLE_ROWS = 20
 
 # What every batch asset shares: one partition per PIM batch, one group in the UI, one owner.
-BATCH_ASSET = {"partitions_def": pim_batches, "group_name": BATCH_GROUP, "owners": OWNERS}
+BATCH_ASSET: dict[str, Any] = {"partitions_def": pim_batches, "group_name": BATCH_GROUP, "owners": OWNERS}
 
 
 def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS) -> dg.MetadataValue:
@@ -30,6 +31,23 @@ def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int =
     if len(shown) > limit:
         lines.append(f"\n_{len(shown) - limit} more row(s) not shown_")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+# How a person names what the write did to an image (the delta's action -> the word shown in the UI).
+CHANGE_WORDS = {
+    "inserted": "added",
+    "updated_value": "updated (content)",
+    "updated_meta": "updated (label/position/roles)",
+    "purged": "purged (not in the batch)",
+    "deduped": "removed (duplicate path)",
+}
+CHANGED_SHOWN = ["change", "sku", "value", "reason"]
+
+
+def changed_images(items: pd.DataFrame) -> pd.DataFrame:
+    """The images the write changed, one row each with `change` in the words of CHANGE_WORDS."""
+    changed = items[items["action"].isin(list(CHANGE_WORDS))]
+    return changed.assign(change=changed["action"].map(CHANGE_WORDS)).sort_values(["sku", "value"], kind="stable")
 
 
 def counts_table(counts: Mapping[str, int], title: str = "kind") -> dg.MetadataValue:

@@ -5,7 +5,7 @@ from collections import Counter
 
 import dagster as dg
 
-from nacento_pipeline.assets.metadata import BATCH_ASSET, counts_table, duration_metadata, phase
+from nacento_pipeline.assets.metadata import BATCH_ASSET, duration_metadata, phase
 from nacento_pipeline.constants import TAG_REINDEX
 from nacento_pipeline.core.reindex import decisions_markdown
 from nacento_pipeline.magento.indexers import decide_from_database
@@ -62,7 +62,6 @@ def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabase
             "full": dg.MetadataValue.int(counts.get("full", 0)),
             "partial": dg.MetadataValue.int(counts.get("partial", 0)),
             "none": dg.MetadataValue.int(counts.get("none", 0)),
-            "by_decision": counts_table(dict(counts), "decision"),
             "run_tag": dg.MetadataValue.text(f"{TAG_REINDEX}={tag}"),
             **metadata,
             **duration_metadata(durations),

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import ijson
 
@@ -141,6 +142,7 @@ class _ItemCollector:
         raw = self.raw
         for image in images:
             pre = _NO_PROBLEM
+            fields: list[str | None]
             if type(image) is dict:
                 fields = [_fast_text(image.get(name), name) for name in IMAGE_FIELDS]
                 for k, name in enumerate(IMAGE_FIELDS):
@@ -158,8 +160,8 @@ class _ItemCollector:
             raw["item_no"].append(item_no)
             raw["line"].append(item_no)
             raw["sku"].append(sku)
-            for name, text in zip(IMAGE_FIELDS, fields, strict=True):
-                raw[name].append(text)
+            for name, value in zip(IMAGE_FIELDS, fields, strict=True):
+                raw[name].append(value)
             raw["pre_field"].append(pre[0])
             raw["pre_value"].append(pre[1])
             raw["pre_reason"].append(pre[2])
@@ -231,7 +233,7 @@ class _TailStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def] - memoryview/bytearray
+    def readinto(self, buffer: Any) -> int:  # a writable buffer (bytearray, memoryview)
         data = self._inner.read(len(buffer))
         n = len(data)
         buffer[:n] = data

@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
-import numpy as np
 import pandas as pd
 
 from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_csv_chunks
@@ -195,7 +194,9 @@ def merge_native_images(images: pd.DataFrame) -> pd.DataFrame:
     # (None / <NA>), so an existing image keeps its label and an admin's disabled flag.
     merged["label"] = grouped["label"].first().astype(object).where(grouped["label"].first().notna(), None).to_numpy()
     merged["roles"] = role_text(anyof[list(ROLE_CODES)].to_numpy())
-    merged["disabled"] = pd.array(np.where(anyof["disabled"].to_numpy(), True, None), dtype="boolean")
+    disabled = anyof["disabled"].to_numpy().astype(object)
+    disabled[disabled != True] = None  # noqa: E712 - elementwise: True stays, anything else is "not set"
+    merged["disabled"] = pd.array(disabled, dtype="boolean")
     merged["from_store"] = grouped["from_store"].all().to_numpy()
     explicit = ordered.loc[ordered["position_given"]].groupby(keys, sort=False)["position"].first()
     merged["position"] = explicit.reindex(merged.index).astype("Int64")

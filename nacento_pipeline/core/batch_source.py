@@ -6,6 +6,7 @@ import codecs
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from nacento_pipeline.core.errors import BatchFileError
 
@@ -46,7 +47,7 @@ class ChunkStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def] - memoryview/bytearray
+    def readinto(self, buffer: Any) -> int:  # a writable buffer (bytearray, memoryview)
         while not self._pending:
             try:
                 self._pending = next(self._chunks)

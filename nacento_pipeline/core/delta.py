@@ -244,9 +244,9 @@ def empty_delta(request: DeltaRequest | None = None) -> GalleryDelta:
 
 def to_utc_naive(value: object) -> datetime | None:
     """Batch times are compared and stored as naive UTC datetimes."""
-    if value is None or value is pd.NaT or (not isinstance(value, datetime) and pd.isna(value)):  # type: ignore[arg-type]
+    if value is None or value is pd.NaT or (not isinstance(value, datetime) and pd.isna(value)):
         return None
-    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    ts = pd.Timestamp(value)
     if ts.tzinfo is not None:
         ts = ts.tz_convert(UTC).tz_localize(None)
     return ts.to_pydatetime()

@@ -217,7 +217,7 @@ class Fallback:
 
     name = "fallback"
 
-    def __call__(self, facts: PurposeInput) -> Verdict | None:
+    def __call__(self, facts: PurposeInput) -> Verdict:
         return Verdict("partial", "no purpose decided")
 
 
@@ -322,14 +322,13 @@ def decide_reindex(
             threshold_setting=setting,
             catalog_size=catalog_size,
         )
-        purpose_name, verdict = "fallback", None
+        purpose_name, found = "fallback", None
         for purpose in purposes:
-            verdict = purpose(facts)
-            if verdict is not None:
+            found = purpose(facts)
+            if found is not None:
                 purpose_name = purpose.name
                 break
-        if verdict is None:
-            verdict = Fallback()(facts)
+        verdict = found if found is not None else Fallback()(facts)
         decisions.append(
             ReindexDecision(
                 indexer_id=state.indexer_id,

@@ -73,7 +73,7 @@ def seed_demo_products(engine: sa.Engine, skus: Iterable[str], prefix: str = "")
         new = [s for s in wanted if s not in existing]
         if new:
             if tables.link == "row_id":
-                start = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(product.c.entity_id), 0))).scalar())
+                start = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(product.c.entity_id), 0))).scalar_one())
                 rows = [{"sku": s, "entity_id": start + i + 1, "attribute_set_id": 4} for i, s in enumerate(new)]
             else:
                 rows = [{"sku": s, "attribute_set_id": 4} for s in new]

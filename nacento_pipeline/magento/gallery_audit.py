@@ -27,7 +27,8 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.
     attrs = db.attribute_ids()
     code_of = {aid: code for code, aid in attrs.roles.items()}
     link_v, link_g = t.varchar.c[t.link], t.value_to_entity.c[t.link]
-    roles, gallery = [], []
+    roles: list[tuple] = []
+    gallery: list[tuple] = []
     with db.engine.connect() as conn:
         for chunk in _chunks(ids):
             roles += conn.execute(

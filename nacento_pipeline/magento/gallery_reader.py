@@ -71,7 +71,7 @@ def read_gallery(
         return empty_frame(GALLERY_COLUMNS)
     mg, val, vte, meta = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity, tables.gallery_meta
     link = tables.link
-    rows = []
+    rows: list[pd.DataFrame] = []
     for part in in_chunks(sorted(link_to_entity)):
         query = (
             sa.select(
@@ -122,7 +122,7 @@ def read_store_values(
         return empty_frame(STORE_STATE_COLUMNS)
     mg, val = tables.media_gallery, tables.media_gallery_value
     link = tables.link
-    rows = []
+    rows: list[pd.DataFrame] = []
     for part in in_chunks(sorted(link_to_entity)):
         query = (
             sa.select(val.c[link], val.c.value_id, val.c.store_id, val.c.record_id, val.c.label, val.c.position,
@@ -146,7 +146,7 @@ def read_roles(
         return empty_frame(ROLE_STATE_COLUMNS)
     vc = tables.varchar
     code_of = {aid: code for code, aid in attrs.varchar_codes().items()}
-    rows = []
+    rows: list[pd.DataFrame] = []
     for part in in_chunks(sorted(link_to_entity)):
         query = sa.select(vc.c[tables.link], vc.c.attribute_id, vc.c.store_id, vc.c.value).where(
             _unindexed(vc.c.attribute_id).in_(list(code_of)), vc.c[tables.link].in_(part)
@@ -172,7 +172,7 @@ def read_sync_state(conn: sa.Connection, tables: MagentoTables, skus: Iterable[s
     """nacento_sku_sync_state rows of these SKUs (SYNC_STATE_COLUMNS)."""
     st = tables.sku_sync_state
     wanted = list(dict.fromkeys(skus))
-    rows = []
+    rows: list[pd.DataFrame] = []
     for part in in_chunks(wanted):
         query = sa.select(*(st.c[name] for name in SYNC_STATE_COLUMNS)).where(st.c.sku.in_(part))
         rows.extend(conn.execute(query).all())

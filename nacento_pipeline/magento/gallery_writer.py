@@ -37,6 +37,7 @@ from nacento_pipeline.core.frames import (
     SKU_RESULT_COLUMNS,
     empty_frame,
 )
+from nacento_pipeline.core.progress import progress_line
 from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, WriterSession
@@ -177,8 +178,8 @@ def _bulk_update(
             for marks in tuples:
                 row = [params[m] for m in marks]
                 where = [table.c[k] == row[j] for j, k in enumerate(keys)]
-                values = {c: row[len(keys) + j] for j, c in enumerate(columns)}
-                conn.execute(sa.update(table).where(*where).values(values))
+                changes = {c: row[len(keys) + j] for j, c in enumerate(columns)}
+                conn.execute(sa.update(table).where(*where).values(changes))
             continue
         conn.execute(sa.text(sql), params)
 
@@ -247,7 +248,7 @@ def _insert_gallery_rows(
     not assumed consecutive)."""
     mg = t.media_gallery
     order = rows[["link_id", "stored"]].assign(_pos=range(len(rows))).sort_values(["stored", "link_id", "_pos"])
-    ceiling = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.c.value_id), 0))).scalar())
+    ceiling = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.c.value_id), 0))).scalar_one())
     conn.execute(
         mg.insert(),
         [{"attribute_id": attrs.media_gallery, "value": v, "media_type": IMAGE_MEDIA_TYPE, "disabled": 0}
@@ -369,7 +370,7 @@ def _new_record_ids(conn: sa.Connection, t: MagentoTables, keys: list[tuple[int,
     """Record ids of the value rows just inserted for (link, value_id) pairs (the newest row of each pair;
     per store when `store_id` is None, keys then being (link, value_id, store_id))."""
     val, link = t.media_gallery_value, t.link
-    found: dict[tuple, int] = {}
+    found: dict[tuple[int, ...], int] = {}
     for part in in_chunks(list(dict.fromkeys(keys)), 2000):
         if store_id is None:
             match = sa.tuple_(val.c[link], val.c.value_id, val.c.store_id).in_(part)
@@ -377,12 +378,12 @@ def _new_record_ids(conn: sa.Connection, t: MagentoTables, keys: list[tuple[int,
                      .where(match).group_by(val.c[link], val.c.value_id, val.c.store_id))
             found.update({(int(e), int(v), int(s)): int(r) for e, v, s, r in conn.execute(query)})
         else:
-            query = (
+            pairs = (
                 sa.select(val.c[link], val.c.value_id, sa.func.max(val.c.record_id))
                 .where(val.c.store_id == store_id, sa.tuple_(val.c[link], val.c.value_id).in_(part))
                 .group_by(val.c[link], val.c.value_id)
             )
-            found.update({(int(e), int(v)): int(r) for e, v, r in conn.execute(query)})
+            found.update({(int(e), int(v)): int(r) for e, v, r in conn.execute(pairs)})
     return [found[k] for k in keys]
 
 
@@ -523,7 +524,7 @@ def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryD
              "stored_etag": "", "value_id": 0, "record_id": 0, "meta_changed": False, "etag_changed": False,
              "split": False, "shared": False}
         )[list(DELTA_COLUMNS)].reset_index(drop=True)
-    result = {c: 0 for c in SKU_RESULT_COLUMNS}
+    result: dict[str, object] = {c: 0 for c in SKU_RESULT_COLUMNS}
     result.update({"sku": sku, "status": "error", "message": message})
     return GalleryDelta(items, empty_frame(ROLE_COLUMNS), pd.DataFrame([result])[list(SKU_RESULT_COLUMNS)],
                         empty_frame(REJECTION_COLUMNS), request)
@@ -541,8 +542,10 @@ def sync_request(
     attempts: int = DEFAULT_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
     lock_timeout: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> WriteResult:
     """Write a request chunk by chunk under the writer lock; bad SKUs fall back to one transaction each.
+    `progress` gets one line per chunk (x of y SKUs, rate, ETA) when there is more than one chunk.
 
     Staleness ties (same drop time) are broken with `batch_key` when the request carries no key of its own.
     """
@@ -570,23 +573,28 @@ def sync_request(
     with db.writer_lock(lock_timeout) as lock:
         with db.engine.connect() as conn:
             stores = read_stores(conn, db.tables)
-        for sub in split_request(request, chunk_size):
+        parts = split_request(request, chunk_size)
+        total_skus = sum(len(p.skus) for p in parts)
+        done_skus = 0
+        for sub in parts:
             chunk = sub.skus
             chunks += 1
             try:
                 written.append(write(sub))
-                continue
             except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
                 if is_retriable(exc):
                     raise  # still failing after the retries (database down, lock lost...): fail the run
                 errors.append(str(ChunkWriteError(chunk, exc)))
-            for sku in chunk:
-                try:
-                    written.append(write(sub.for_skus([sku])))
-                except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
-                    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                    errors.append(f"SKU {sku!r}: {message}")
-                    written.append(_failed_sku_delta(sub, sku, message))
+                for sku in chunk:
+                    try:
+                        written.append(write(sub.for_skus([sku])))
+                    except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
+                        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                        errors.append(f"SKU {sku!r}: {message}")
+                        written.append(_failed_sku_delta(sub, sku, message))
+            done_skus += len(chunk)
+            if progress is not None and len(parts) > 1:
+                progress(progress_line(done_skus, total_skus, time.perf_counter() - started, chunks, len(parts)))
     result_delta = concat_deltas(written, request)
     total_after, writes_after = db.statements()
     drift = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -31,12 +32,12 @@ class SchemaError(RuntimeError):
 
 def _short_name(constraint: sa.Constraint | sa.Index, table: sa.Table) -> str:
     """Index/constraint names within MySQL's 64 characters, unique per database (SQLite shares one namespace)."""
-    columns = "_".join(c.name for c in constraint.columns)
+    columns = "_".join(c.name for c in constraint.columns)  # type: ignore[union-attr]  # every Constraint we name is a ColumnCollectionConstraint
     digest = hashlib.md5(f"{table.name}:{columns}".encode()).hexdigest()[:12].upper()
     return f"{table.name[:36]}_{digest}"
 
 
-NAMING_CONVENTION = {
+NAMING_CONVENTION: dict[str, Any] = {
     "nacento_short": _short_name,
     "ix": "IX_%(nacento_short)s",
     "uq": "UQ_%(nacento_short)s",

@@ -8,6 +8,7 @@ import dagster as dg
 
 from nacento_pipeline.config import Settings
 from nacento_pipeline.resources.cache import CacheResource
+from nacento_pipeline.resources.io_manager import PathlessFilesystemIOManager
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
@@ -39,4 +40,5 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
         ),
         "reindex": ReindexResource.from_settings(settings),
         "cache": CacheResource.from_settings(settings),
+        "io_manager": PathlessFilesystemIOManager(),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
@@ -25,7 +26,8 @@ class ReindexResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReindexResource:
-        return cls(**{field: _to_resource(getattr(settings, name)) for field, name in _SETTINGS_FIELDS.items()})
+        values: dict[str, Any] = {field: _to_resource(getattr(settings, name)) for field, name in _SETTINGS_FIELDS.items()}
+        return cls(**values)
 
     def settings(self, base: Settings | None = None) -> Settings:
         """These fields as the typed Settings the core and adapters take."""

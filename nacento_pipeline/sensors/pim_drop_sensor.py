@@ -9,12 +9,13 @@ from nacento_pipeline.constants import (
     BATCH_JOB,
     DROP_SENSOR,
     PARTITIONS_NAME,
+    REJECTIONS_ASSET,
     TAG_ARCHIVE_VERSION,
     TAG_OK_ETAG,
     TAG_SOURCE,
 )
 from nacento_pipeline.partitions import pim_batches
-from nacento_pipeline.registration import DropPass, register_drops
+from nacento_pipeline.registration import DropPass, Rejected, register_drops
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 
 CURSOR_MEMORY = 500  # drops remembered as archived, awaiting clean-up (spares a HEAD each)
@@ -52,9 +53,9 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
         context.log.info(f"registered batches removed from the drop prefix: {names}")
     for key, error in outcome.failed:
         context.log.error(f"batch {key} left in the drop prefix for the next tick: {error}")
-    for item in outcome.rejected:
+    for rejected in outcome.rejected:
         context.log.warning(
-            f"rejected drop {item.label or '(bad names)'}: {item.reason}; moved to {item.moved_to}"
+            f"rejected drop {rejected.label or '(bad names)'}: {rejected.reason}; moved to {rejected.moved_to}"
         )
     if outcome.pending:
         context.log.info(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
@@ -107,10 +108,9 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
     skip_reason = None
     if not run_requests:
         parts = [f"no complete batch in {object_store.drop_prefix}"]
-        if outcome.rejected:
-            parts.append(
-                "rejected: " + "; ".join(f"{r.label or '(bad names)'}: {r.reason}" for r in outcome.rejected)
-            )
+        if outcome.rejected:  # first, so the tick list shows it: a rejection is not an idle tick
+            parts.insert(0, f"REJECTED {len(outcome.rejected)} drop(s): " + "; ".join(
+                f"{r.label or '(bad names)'}: {r.reason} (report {r.moved_to}REPORT.md)" for r in outcome.rejected))
         if outcome.pending:
             parts.append(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
         if outcome.cleaned:
@@ -123,4 +123,22 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
         dynamic_partitions_requests=[pim_batches.build_add_request(new_keys)] if new_keys else [],
         cursor=_dump_cursor(previous, outcome),
         skip_reason=skip_reason,
+        asset_events=[rejection_event(item, store.display_name) for item in outcome.rejected],
+    )
+
+
+def rejection_event(item: Rejected, store_name: str) -> dg.AssetMaterialization:
+    """One event of the `pim_drop_rejections` asset per rejected drop, linking to its REPORT.md."""
+    return dg.AssetMaterialization(
+        asset_key=REJECTIONS_ASSET,
+        partition=None,
+        description=f"rejected drop {item.label or '(bad names)'}: {item.reason}",
+        metadata={
+            "drop": dg.MetadataValue.text(item.label or "(bad names)"),
+            "reason": dg.MetadataValue.text(item.reason),
+            "report": dg.MetadataValue.url(f"{store_name}/{item.moved_to}REPORT.md"),
+            "moved_to": dg.MetadataValue.text(item.moved_to),
+            "files": dg.MetadataValue.int(len(item.keys)),
+            "first_files": dg.MetadataValue.text(", ".join(k.rsplit("/", 1)[-1] for k in item.keys[:10])),
+        },
     )

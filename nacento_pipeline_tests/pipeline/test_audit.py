@@ -6,12 +6,10 @@ from nacento_pipeline.constants import AUDIT_JOB
 from nacento_pipeline.demo_data import drop_sample_batch, image_value, png
 from nacento_pipeline.local_runner import tick_and_run
 
-DAY = "2026-11-22"
-
 
 def _audit(p, instance, fix=False):
     result = p.defs.resolve_job_def(AUDIT_JOB).execute_in_process(
-        instance=instance, partition_key=DAY,
+        instance=instance,
         run_config={"ops": {"gallery_audit": {"config": {"fix": fix}}}},
     )
     assert result.success

@@ -116,6 +116,12 @@ def test_invalid_batches_are_moved_aside_with_a_report(s3_mariadb_pipeline, inst
     reports = [k for k in rejected if k.endswith("report.json")]
     assert len(reports) == 2
     assert any(k.endswith("import-media_binary_01.csv") for k in rejected)
+    assert reason.startswith("REJECTED 2 drop(s): ") and "REPORT.md" in reason
+    events = {e.metadata["drop"].value: e for e in result.asset_events}
+    assert set(events) == {"media_listed", "media_binary"}
+    assert all(e.asset_key == dg.AssetKey("pim_drop_rejections") for e in events.values())
+    report_url = events["media_listed"].metadata["report"].value
+    assert report_url.endswith("REPORT.md") and p.settings.rejected_prefix in report_url
     report = json.loads(p.store.get(next(k for k in reports if "/media_listed/" in k)))
     assert "import-media_listed_02.csv" in report["reason"]
 

@@ -127,3 +127,12 @@ def test_shipped_instance_configs_monitor_and_retry_runs(tmp_path, monkeypatch):
         assert isinstance(inst.run_launcher, LocalRunLauncher)
         assert inst.run_launcher.supports_check_run_worker_health
         assert inst.run_monitoring_enabled and inst.run_retries_enabled
+def test_catchup_tick_names_the_batches_it_gave_up_on(local_pipeline, instance):
+    p = local_pipeline
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_broken"])
+    for _ in range(3):
+        create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.FAILURE,
+                            tags={"dagster/partition": "media_broken"})
+    with dg.build_schedule_context(instance=instance) as ctx:
+        skip = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)(ctx)
+    assert skip.skip_message.startswith("GIVEN UP on 1 batch(es), an operator must look: media_broken |")
