@@ -17,6 +17,7 @@ from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, MODE_ALIASES, SyncMod
 DEFAULT_INDEXERS = ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat")
 REINDEX_TRIGGERS = ("changelog", "command", "dry-run")
 UNKNOWN_SKU_SEVERITIES = ("warn", "error")
+DROP_EVENT_MODES = ("off", "sqs")
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # indexer/view ids end up in commands and SQL names
@@ -100,6 +101,10 @@ class Settings:
     archive_prefix: str = "pim-archive/"
     rejected_prefix: str = "pim-rejected/"
     media_prefix: str = "media/catalog/product/"
+    drop_events: str = "off"  # "sqs": the drop sensor reads the bucket's event notifications from a queue
+    drop_events_queue_url: str | None = None
+    drop_events_endpoint_url: str | None = None  # None -> the AWS endpoint of s3_region
+    drop_events_reconcile_minutes: int = 15  # full LIST of the drop prefix at least this often in event mode
 
     # Sync engine
     sync_mode: str = DEFAULT_SYNC_MODE
@@ -166,6 +171,10 @@ class Settings:
             unknown = [name for name in self.reindex_purposes if name not in PURPOSES]
             if unknown:
                 raise ConfigError(f"NACENTO_REINDEX_PURPOSES: unknown purpose(s) {unknown}; known: {sorted(PURPOSES)}")
+        if self.drop_events not in DROP_EVENT_MODES:
+            raise ConfigError(f"NACENTO_DROP_EVENTS={self.drop_events!r}: expected one of {DROP_EVENT_MODES}")
+        if self.drop_events != "off" and (self.uses_local_bucket or not self.drop_events_queue_url):
+            raise ConfigError("NACENTO_DROP_EVENTS=sqs needs NACENTO_S3_BUCKET and NACENTO_DROP_EVENTS_QUEUE_URL")
         prefixes = {self.drop_prefix, self.archive_prefix, self.rejected_prefix}
         if len(prefixes) != 3 or "" in prefixes:
             raise ConfigError("drop, archive and rejected prefixes must be distinct and non-empty")
@@ -207,6 +216,14 @@ class Settings:
         ):
             if (v := get(name)) is not None:
                 kwargs[attr] = _prefix(v)
+        if (v := get("NACENTO_DROP_EVENTS")) is not None:
+            kwargs["drop_events"] = v.strip().lower()
+        if (v := get("NACENTO_DROP_EVENTS_QUEUE_URL")) is not None:
+            kwargs["drop_events_queue_url"] = v.strip()
+        if (v := get("NACENTO_DROP_EVENTS_ENDPOINT_URL")) is not None:
+            kwargs["drop_events_endpoint_url"] = v.strip()
+        if (v := get("NACENTO_DROP_EVENTS_RECONCILE_MINUTES")) is not None:
+            kwargs["drop_events_reconcile_minutes"] = _int("NACENTO_DROP_EVENTS_RECONCILE_MINUTES", v, minimum=1)
         if (v := get("NACENTO_SYNC_MODE")) is not None:
             kwargs["sync_mode"] = v.strip().lower()
             if kwargs["sync_mode"] in MODE_ALIASES:
