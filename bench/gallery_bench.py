@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable from t
 import pandas as pd
 import sqlalchemy as sa
 
+from bench.ceiling import measure_ceiling
 from bench.measure import CpuClock, Measurement, Phases, Probe, RowCounter, RssSampler
 from bench.naive_connector import naive_sync
 from bench.synthetic import (
@@ -212,7 +213,7 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
         with phase("plan"):
             plan_delta(ctx.db, parsed, snapshot, mode="replace", batch_time=manifest.batch_datetime,
                        chunk_size=ctx.args.chunk_size)
-        with phase("write"):
+        with phase("write"), CpuSplit(m, "write", ctx.server_pid):
             result = write_gallery(ctx.db, parsed, snapshot, mode="replace", chunk_size=ctx.args.chunk_size,
                                    batch_key=manifest.batch_key, batch_time=manifest.batch_datetime,
                                    run_id=f"bench-{scenario}")
@@ -222,6 +223,17 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
         m.note = f"{len(result.errors)} write error(s): {result.errors[0][:120]}"
     ctx.results.append(m)
     return m, parsed
+
+
+def run_ceiling(ctx: Context, url: str, first: Measurement, parsed: ParsedBatch) -> Measurement:
+    """The first sync's rows again, as plain multi-row INSERTs (bench/ceiling.py): the database's ceiling."""
+    ceiling = measure_ceiling(ctx.db, url, list(dict.fromkeys(parsed.images["sku"])), ctx.args.chunk_size)
+    m = Measurement("first sync", "ceiling", first.images, seconds=ceiling.seconds, statements=ceiling.statements,
+                    writes=ceiling.statements, rows=ceiling.rows, cpu_client=ceiling.cpu_client,
+                    note=f"plain multi-row INSERTs of the rows ours wrote, {ceiling.chunks} chunks, triggers on")
+    m.figures = {"write_s": ceiling.seconds}
+    ctx.results.append(m)
+    return m
 
 
 def run_naive(ctx: Context, scenario: str, parsed: ParsedBatch) -> Measurement:
@@ -525,6 +537,17 @@ def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
         targets.append(Target("first sync throughput", ">= 20x baseline img/s",
                               f"{ratio:,.1f}x ({first.images_per_second:,.0f} vs {first_base.images_per_second:,.0f})",
                               ratio >= 20))
+    ceiling = next((m for m in results if m.engine == "ceiling" and m.scenario == "first sync"), None)
+    if first and ceiling and ceiling.seconds:
+        write = first.phases.get("write", 0.0)
+        non_s3 = sum(first.phases.get(k, 0.0) for k in ("parse", "plan", "write"))
+        targets.append(Target("write phase vs the ceiling", "<= 1.5x plain multi-row INSERT",
+                              f"{write / ceiling.seconds:.1f}x ({write:.1f} s vs {ceiling.seconds:.1f} s; client CPU "
+                              f"{first.figures.get('write_cpu_client_s', 0):.1f} s vs {ceiling.cpu_client:.1f} s)",
+                              write <= 1.5 * ceiling.seconds))
+        targets.append(Target("first sync non-S3 time vs the ceiling", "<= 2x (parse + plan + write; verify "
+                              "not in the bench path)", f"{non_s3 / ceiling.seconds:.1f}x ({non_s3:.1f} s)",
+                              non_s3 <= 2 * ceiling.seconds))
     noop = ours.get("no-op re-sync")
     if noop:
         allowed = noop.images / 500
@@ -640,6 +663,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="objects in the drop prefix of the event-mode tick (moto only; 0 skips it)")
     p.add_argument("--parse-pages", type=int, default=20, help="LIST pages of the botocore/fast parse comparison")
     p.add_argument("--skip-million", action="store_true")
+    p.add_argument("--skip-ceiling", action="store_true", help="skip the plain-INSERT ceiling (MySQL/MariaDB only)")
     p.add_argument("--million-images", type=int, default=1_000_000)
     p.add_argument("--million-db-url", default="sqlite://", help="database of the 1M scenario (default temp SQLite)")
     p.add_argument("--million-mode", choices=("write", "plan"), default="write")
@@ -718,7 +742,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         say(f"setup: {spec.images:,} images uploaded in {ctx.setup_seconds['upload images']:.1f}s")
 
         first_manifest = drop_batch(ctx, "media_bench-1-first")
-        _, parsed = run_pipeline(ctx, "first sync", first_manifest)
+        first, parsed = run_pipeline(ctx, "first sync", first_manifest)
+        if db.dialect in ("mysql", "mariadb") and not args.skip_ceiling:
+            run_ceiling(ctx, url, first, parsed)
         run_naive(ctx, "first sync", parsed)
         say("done: first sync")
 
