@@ -33,6 +33,7 @@ class EventPass:
     batches: list[str] = field(default_factory=list)  # batch keys looked at (events + carried state)
     unreadable: list[str] = field(default_factory=list)  # messages that were not event notifications
     reconciled: bool = False  # the whole drop prefix was listed
+    gone: list[str] = field(default_factory=list)  # batch keys looked at that have no file in the drop prefix
     queue_calls: dict[str, int] = field(default_factory=dict)
 
 
@@ -80,13 +81,19 @@ def register_from_events(
         batches.append(key)
     batches = list(dict.fromkeys(batches))
     objects: list[ObjectInfo] | None = None
+    gone: list[str] = []
     if not reconcile:
-        objects = [info for key in batches for info in batch_objects(store, drop_prefix, key)]
+        objects = []
+        for key in batches:
+            found = batch_objects(store, drop_prefix, key)
+            objects += found
+            if not found:
+                gone.append(key)
     outcome = register_drops(store, drop_prefix=drop_prefix, archive_prefix=archive_prefix,
                              rejected_prefix=rejected_prefix, is_registered=is_registered,
                              archived_versions=archived_versions, max_batches=max_batches, objects=objects)
     queue.ack([m.receipt for m in messages])
     outcome.requests = store.requests.since(before)
     return EventPass(drop=outcome, messages=len(messages), events=events, batches=batches,
-                     unreadable=unreadable, reconciled=reconcile,
+                     unreadable=unreadable, reconciled=reconcile, gone=gone,
                      queue_calls={k: v - calls_before.get(k, 0) for k, v in queue.calls.items()})

@@ -53,8 +53,9 @@ def _events_pass(context: dg.SensorEvaluationContext, object_store: ObjectStoreR
     now = time.time()
     last_full = float(state.get("last_full_scan", 0) or 0)
     reconcile = bool(state.get("reconcile", False)) or now - last_full >= object_store.drop_events_reconcile_minutes * 60
-    carried = [parsed.batch_key for ok_key in previous
-               if isinstance(parsed := parse_drop_name(ok_key, object_store.drop_prefix), DropName)]
+    batch_of = {ok_key: parsed.batch_key for ok_key in previous
+                if isinstance(parsed := parse_drop_name(ok_key, object_store.drop_prefix), DropName)}
+    carried = list(batch_of.values())
     carried += [key for key in state.get("retry", []) if isinstance(key, str)]
     passed: EventPass = register_from_events(
         store, queue,
@@ -67,6 +68,8 @@ def _events_pass(context: dg.SensorEvaluationContext, object_store: ObjectStoreR
         archived_versions=previous,
     )
     outcome = passed.drop
+    for ok_key in [k for k, batch_key in batch_of.items() if batch_key in passed.gone]:
+        previous.pop(ok_key)  # its files left the drop prefix some other way: stop looking at it
     retry = [key for key, _ in outcome.failed if BATCH_KEY_PATTERN.fullmatch(key)]
     context.log.info(
         f"event mode: {passed.messages} message(s), {passed.events} event(s), {len(passed.batches)} batch(es) "

@@ -115,3 +115,18 @@ def test_a_lost_message_is_caught_by_the_periodic_full_list(events_pipeline, ins
     cursor["events"]["last_full_scan"] -= p.settings.drop_events_reconcile_minutes * 60 + 1
     caught = _tick(p, instance, cursor=json.dumps(cursor))
     assert [r.partition_key for r in caught.run_requests] == [batch.batch_key]
+
+
+def test_an_archived_batch_deleted_by_hand_is_no_longer_looked_at(events_pipeline, instance, listed):
+    p = events_pipeline
+    first = _tick(p, instance)
+    batch = drop_sample_batch(p.store, p.settings.drop_prefix)
+    registered = _tick(p, instance, cursor=first.cursor)
+    assert json.loads(registered.cursor)["archived"]  # awaiting clean-up
+    p.store.delete(list(batch.keys))  # someone removed the drop before its partition was registered
+    listed.clear()
+    gone = _tick(p, instance, cursor=registered.cursor)
+    assert listed == [f"{p.settings.drop_prefix}import-{batch.batch_key}"] and json.loads(gone.cursor)["archived"] == {}
+    listed.clear()
+    _tick(p, instance, cursor=gone.cursor)
+    assert listed == []
