@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable from t
 import pandas as pd
 import sqlalchemy as sa
 
+from bench import list_parse
 from bench.ceiling import measure_ceiling
 from bench.measure import CpuClock, Measurement, Phases, Probe, RowCounter, RssSampler
 from bench.naive_connector import naive_sync
@@ -782,6 +783,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         results.append(run_million(args))
 
     targets = evaluate_targets(results)
+    parse = list_parse.measure(3 if args.smoke else 20)
     say("")
     say(results_table(results))
     say("\nrows written = rows in Magento's gallery/role tables and our ETag table + rows of our sync-state "
@@ -790,6 +792,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     say(comparison_table(results))
     say("\nS3 cost, client vs server (server CPU = the moto child's; '-' when the endpoint is not ours):")
     say(s3_cost_table(results))
+    say(f"LIST page parse without a server (1,000 keys, client CPU): botocore {parse['botocore_ms_per_page']:.1f} ms, "
+        f"ours {parse['ours_ms_per_page']:.1f} ms")
     say("")
     say(targets_table(targets))
     say(f"\ntotal {time.perf_counter() - started:.0f}s; setup: "
@@ -798,7 +802,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
                                      "layout": spec.layout, "baseline_sample": args.baseline_sample},
            "results": [m.as_dict() for m in results],
            "targets": [{"name": t.name, "goal": t.goal, "measured": t.measured, "met": t.met} for t in targets],
-           "setup_seconds": {k: round(v, 2) for k, v in ctx.setup_seconds.items()}}
+           "setup_seconds": {k: round(v, 2) for k, v in ctx.setup_seconds.items()},
+           "list_parse_ms_per_page": {k: round(v, 2) for k, v in parse.items()}}
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(out, indent=2))
     return out
