@@ -7,9 +7,12 @@ and the targets of issue 5; see bench/README.md.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import resource
 import subprocess
 import sys
@@ -214,10 +217,19 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
         with phase("plan"):
             plan_delta(ctx.db, parsed, snapshot, mode="replace", batch_time=manifest.batch_datetime,
                        chunk_size=ctx.args.chunk_size)
+        profiler = cProfile.Profile() if ctx.args.profile_write and scenario == "first sync" else None
         with phase("write"), CpuSplit(m, "write", ctx.server_pid):
+            if profiler:
+                profiler.enable()
             result = write_gallery(ctx.db, parsed, snapshot, mode="replace", chunk_size=ctx.args.chunk_size,
                                    batch_key=manifest.batch_key, batch_time=manifest.batch_datetime,
                                    run_id=f"bench-{scenario}")
+            if profiler:
+                profiler.disable()
+        if profiler:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+            say(f"cProfile of the first sync's write phase (top 25 by own time):\n{out.getvalue()}")
     m.images = len(parsed.images)
     m.counts = {k: v for k, v in result.counts().items() if v}
     if result.errors:
@@ -599,7 +611,7 @@ def s3_cost_table(results: Sequence[Measurement]) -> str:
 
     def row(name: str, n: float, wall: float, client: float, server: float | None, lists: int) -> list[str]:
         return [name, _fmt_int(n), f"{wall:.2f}", _fmt_int(n / wall) if wall else "-", f"{client:.2f}",
-                f"{1000 * client / n:.1f}" if n else "-", "-" if server is None else f"{server:.2f}",
+                f"{1e6 * client / n:.1f}" if n else "-", "-" if server is None else f"{server:.2f}",
                 _fmt_int(lists)]
 
     for m in results:
@@ -664,6 +676,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="objects in the drop prefix of the event-mode tick (moto only; 0 skips it)")
     p.add_argument("--parse-pages", type=int, default=20, help="LIST pages of the botocore/fast parse comparison")
     p.add_argument("--skip-million", action="store_true")
+    p.add_argument("--profile-write", action="store_true", help="print a cProfile of the first sync's write phase")
     p.add_argument("--skip-ceiling", action="store_true", help="skip the plain-INSERT ceiling (MySQL/MariaDB only)")
     p.add_argument("--million-images", type=int, default=1_000_000)
     p.add_argument("--million-db-url", default="sqlite://", help="database of the 1M scenario (default temp SQLite)")
