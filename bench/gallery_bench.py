@@ -7,9 +7,12 @@ and the targets of issue 5; see bench/README.md.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import resource
 import subprocess
 import sys
@@ -27,7 +30,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable from t
 import pandas as pd
 import sqlalchemy as sa
 
-from bench.measure import Measurement, Phases, Probe, RowCounter, RssSampler
+from bench import list_parse
+from bench.ceiling import measure_ceiling
+from bench.measure import CpuClock, Measurement, Phases, Probe, RowCounter, RssSampler
 from bench.naive_connector import naive_sync
 from bench.synthetic import (
     LAYOUTS,
@@ -43,11 +48,14 @@ from bench.synthetic import (
 from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.engine import plan_delta, write_gallery
+from nacento_pipeline.event_registration import register_from_events
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.registration import register_drops
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
+from nacento_pipeline.storage.event_queue import SqsEventQueue
 from nacento_pipeline.storage.s3 import S3ObjectStore
 
 DEFAULT_DB_URL = "mysql+pymysql://root@127.0.0.1:3306"
@@ -56,7 +64,7 @@ TICK_DROP = "pim-drop-tick/"
 NAIVE_PREFIX = "nv_"  # MariaDB names FKs <table>_ibfk_N (64 chars max): keep prefixes short
 MB = 2**20
 SMOKE = {"products": 60, "images_per_product": 3, "baseline_sample": 12, "products_per_file": 25,
-         "million_images": 3000, "tick_objects": 300}
+         "million_images": 3000, "tick_objects": 300, "event_objects": 300, "parse_pages": 1}
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -175,6 +183,10 @@ class Context:
     results: list[Measurement] = field(default_factory=list)
     setup_seconds: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def server_pid(self) -> int | None:
+        return self.moto.proc.pid if self.moto else None
+
 
 def drop_batch(ctx: Context, batch_key: str, meta_percent: int = 0, meta_salt: int = 0) -> BatchManifest:
     """The PIM's part: bunch files + OK file in the drop prefix; then one sensor pass registers the batch."""
@@ -194,20 +206,39 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
     """The real path: parse_batch (from the archive) -> snapshot_etags -> plan_delta -> write_gallery."""
     m = Measurement(scenario, "ours", ctx.spec.images)
     phase = Phases(m.phases)
-    with Probe(m, [ctx.store], ctx.db, ctx.rows, ctx.rss):
+    with Probe(m, [ctx.store], ctx.db, ctx.rows, ctx.rss, ctx.server_pid):
         with phase("parse"):
             parsed = parse_batch(bunch_sources(ctx.store, manifest))
-        with phase("snapshot"):
+        with phase("snapshot"), CpuSplit(m, "snapshot", ctx.server_pid):
             values = pd.Series(parsed.images["value"].unique(), dtype="object")
             wanted = pd.DataFrame({"value": values, "key": [object_key(v) for v in values]})
             snapshot = snapshot_etags(ctx.store, wanted, head_concurrency=ctx.args.head_concurrency)
+        m.figures["snapshot_etags"] = len(snapshot.frame)
+        m.figures["snapshot_list_ranges"] = snapshot.strategy.get("list_ranges", 0)
         with phase("plan"):
             plan_delta(ctx.db, parsed, snapshot, mode="replace", batch_time=manifest.batch_datetime,
                        chunk_size=ctx.args.chunk_size)
-        with phase("write"):
+        profiler = cProfile.Profile() if ctx.args.profile_write and scenario == "first sync" else None
+        with phase("write"), CpuSplit(m, "write", ctx.server_pid):
+            if profiler:
+                profiler.enable()
             result = write_gallery(ctx.db, parsed, snapshot, mode="replace", chunk_size=ctx.args.chunk_size,
                                    batch_key=manifest.batch_key, batch_time=manifest.batch_datetime,
                                    run_id=f"bench-{scenario}")
+            if profiler:
+                profiler.disable()
+        if profiler:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+            say(f"cProfile of the first sync's write phase (top 25 by own time):\n{out.getvalue()}")
+    # What the magento_gallery asset checks after its write (written paths present, roles in the gallery):
+    # timed apart, outside the scenario's wall time and request counts (comparable with earlier runs).
+    with phase("verify"), CpuSplit(m, "verify", ctx.server_pid):
+        written = result.written_values()
+        present = snapshot_etags(ctx.store, pd.DataFrame({"value": written, "key": [object_key(v) for v in written]}),
+                                 head_concurrency=ctx.args.head_concurrency)
+        roles_outside_gallery(ctx.db, result.entity_ids())
+    m.figures["verify_keys"] = len(present.frame)
     m.images = len(parsed.images)
     m.counts = {k: v for k, v in result.counts().items() if v}
     if result.errors:
@@ -216,10 +247,21 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
     return m, parsed
 
 
+def run_ceiling(ctx: Context, url: str, first: Measurement, parsed: ParsedBatch) -> Measurement:
+    """The first sync's rows again, as plain multi-row INSERTs (bench/ceiling.py): the database's ceiling."""
+    ceiling = measure_ceiling(ctx.db, url, list(dict.fromkeys(parsed.images["sku"])), ctx.args.chunk_size)
+    m = Measurement("first sync", "ceiling", first.images, seconds=ceiling.seconds, statements=ceiling.statements,
+                    writes=ceiling.statements, rows=ceiling.rows, cpu_client=ceiling.cpu_client,
+                    note=f"plain multi-row INSERTs of the rows ours wrote, {ceiling.chunks} chunks, triggers on")
+    m.figures = {"write_s": ceiling.seconds}
+    ctx.results.append(m)
+    return m
+
+
 def run_naive(ctx: Context, scenario: str, parsed: ParsedBatch) -> Measurement:
     images = parsed.images[parsed.images["sku"].isin(set(ctx.sample))]
     m = Measurement(scenario, "baseline", len(images), note=f"sample of {len(ctx.sample)} SKUs")
-    with Probe(m, [ctx.naive_store], ctx.naive_db, ctx.rows, ctx.rss):
+    with Probe(m, [ctx.naive_store], ctx.naive_db, ctx.rows, ctx.rss, ctx.server_pid):
         result = naive_sync(ctx.naive_db, ctx.naive_store, images, ctx.sample)
     m.counts = {k: v for k, v in result.counts.items() if v}
     ctx.results.append(m)
@@ -275,19 +317,98 @@ def fill_tick_prefix(ctx: Context, store: S3ObjectStore, objects: int) -> None:
     store.put(f"{TICK_DROP}import-media_tick.ok", b"")
 
 
+class CpuSplit:
+    """Wall, client CPU and (moto child) server CPU of one phase, into `m.figures` as `<name>_...`."""
+
+    def __init__(self, m: Measurement, name: str, server_pid: int | None) -> None:
+        self.m, self.name = m, name
+        self.server = CpuClock(server_pid) if server_pid else None
+
+    def __enter__(self) -> None:
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        self.s0 = self.server.seconds() if self.server else 0.0
+
+    def __exit__(self, *exc: object) -> None:
+        self.m.figures[f"{self.name}_s"] = time.perf_counter() - self.t0
+        self.m.figures[f"{self.name}_cpu_client_s"] = time.process_time() - self.c0
+        if self.server:
+            self.m.figures[f"{self.name}_cpu_server_s"] = self.server.seconds() - self.s0
+
+
+def event_tick(ctx: Context, endpoint: str, bucket: str, objects: int) -> Measurement | None:
+    """The drop sensor in event mode: `objects` objects lie in the drop prefix (no events: they were there
+    before), then one batch (bunch + OK file) is dropped through the API, whose event notifications reach
+    an SQS queue; one pass reads them and registers the batch; then an idle pass."""
+    import boto3
+
+    store = make_store(endpoint, bucket)
+    store._client.create_bucket(Bucket=bucket)
+    body = "sku,file_path,label,position,disabled,roles\n"
+    names = "import-media_pending{n:06d}_01.csv"
+    if ctx.moto:
+        ctx.moto.command(op="fill", bucket=bucket, prefix=TICK_DROP, names=names, count=objects - 2, body=body)
+    else:
+        _parallel(lambda n: store.put(TICK_DROP + names.format(n=n), body.encode()), objects - 2)
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    url = sqs.create_queue(QueueName=f"{bucket}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    store._client.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": TICK_DROP}]}}}]})
+    queue = SqsEventQueue(url, endpoint_url=endpoint, region="us-east-1")
+    queue.ack([msg.receipt for msg in queue.receive()])  # the s3:TestEvent of the configuration
+    row = f"{ctx.spec.sku(0)},{ctx.spec.value(0, 0)},,1,0,\n"
+    store.put(f"{TICK_DROP}import-media_tick_01.csv", (body + row).encode())
+    store.put(f"{TICK_DROP}import-media_tick.ok", b"")
+    kwargs = {"drop_prefix": TICK_DROP, "archive_prefix": "pim-archive-tick/", "rejected_prefix": "pim-rejected-tick/"}
+    m = Measurement("sensor tick, event mode", "ours", 0,
+                    note=f"{objects:,} objects in the drop prefix, 1 batch registered from 2 events")
+    with Probe(m, [store], None, None, ctx.rss, ctx.server_pid):
+        passed = register_from_events(store, queue, **kwargs)
+    m.counts = {"objects_listed": passed.drop.objects_listed, "registered": len(passed.drop.registered),
+                "messages": passed.messages, "events": passed.events,
+                "sqs_calls": sum(passed.queue_calls.values())}
+    ctx.results.append(m)
+    idle = Measurement("sensor tick, event mode, idle", "ours", 0, note="queue empty")
+    with Probe(idle, [store], None, None, ctx.rss, ctx.server_pid):
+        again = register_from_events(store, queue, **kwargs)
+    idle.counts = {"objects_listed": again.drop.objects_listed, "messages": again.messages,
+                   "sqs_calls": sum(again.queue_calls.values())}
+    ctx.results.append(idle)
+    return m
+
+
+def list_parse_comparison(ctx: Context, pages: int) -> None:
+    """LIST `pages` pages of the images with botocore's parser and with ours, same endpoint: client CPU per
+    1,000 keys, server CPU separately."""
+    from itertools import islice
+
+    import boto3
+
+    plain = S3ObjectStore(ctx.store.bucket, client=boto3.session.Session().client(
+        "s3", endpoint_url=ctx.store.endpoint_url, region_name="us-east-1"))
+    for label, store in (("botocore parse", plain), ("fast parse (ours)", make_store(ctx.store.endpoint_url,
+                                                                                    ctx.store.bucket))):
+        m = Measurement(f"LIST pages, {label}", "ours", 0, note=f"{pages} pages of the image bucket")
+        with Probe(m, [store], None, None, ctx.rss, ctx.server_pid):
+            n = sum(1 for _ in islice(store.list("media/"), pages * 1000))
+        m.counts = {"objects_listed": n}
+        ctx.results.append(m)
+
+
 def sensor_tick(ctx: Context, store: S3ObjectStore, objects: int, where: str) -> Measurement:
     """One pass of the drop sensor (register_drops) over the filled tick prefix, then an idle pass."""
     fill_tick_prefix(ctx, store, objects)
     name = "sensor tick" + (f" ({where})" if where else "")
     m = Measurement(name, "ours", 0, note=f"{objects:,} objects in the drop prefix, 1 batch registered")
-    with Probe(m, [store], None, None, ctx.rss):
+    with Probe(m, [store], None, None, ctx.rss, ctx.server_pid):
         outcome = register_drops(store, drop_prefix=TICK_DROP, archive_prefix="pim-archive-tick/",
                                  rejected_prefix="pim-rejected-tick/")
     m.counts = {"objects_listed": outcome.objects_listed, "registered": len(outcome.registered),
                 "pending": len(outcome.pending)}
     ctx.results.append(m)
     idle = Measurement(name + ", idle", "ours", 0, note="same prefix, nothing complete")
-    with Probe(idle, [store], None, None, ctx.rss):
+    with Probe(idle, [store], None, None, ctx.rss, ctx.server_pid):
         again = register_drops(store, drop_prefix=TICK_DROP, archive_prefix="pim-archive-tick/",
                                rejected_prefix="pim-rejected-tick/")
     idle.counts = {"objects_listed": again.objects_listed, "registered": len(again.registered)}
@@ -438,6 +559,21 @@ def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
         targets.append(Target("first sync throughput", ">= 20x baseline img/s",
                               f"{ratio:,.1f}x ({first.images_per_second:,.0f} vs {first_base.images_per_second:,.0f})",
                               ratio >= 20))
+    if first and first.phases.get("verify") is not None and first.phases.get("write"):
+        share = first.phases["verify"] / first.phases["write"]
+        targets.append(Target("post-write verification", "<= 10% of the write time",
+                              f"{share:.0%} ({first.phases['verify']:.1f} s for {first.figures.get('verify_keys', 0):,.0f} "
+                              f"written paths vs {first.phases['write']:.1f} s of write)", share <= 0.10))
+    ceiling = next((m for m in results if m.engine == "ceiling" and m.scenario == "first sync"), None)
+    if first and ceiling and ceiling.seconds:
+        write = first.phases.get("write", 0.0)
+        non_s3 = sum(first.phases.get(k, 0.0) for k in ("parse", "plan", "write", "verify"))
+        targets.append(Target("write phase vs the ceiling", "<= 1.5x plain multi-row INSERT",
+                              f"{write / ceiling.seconds:.1f}x ({write:.1f} s vs {ceiling.seconds:.1f} s; client CPU "
+                              f"{first.figures.get('write_cpu_client_s', 0):.1f} s vs {ceiling.cpu_client:.1f} s)",
+                              write <= 1.5 * ceiling.seconds))
+        targets.append(Target("first sync non-S3 time vs the ceiling", "<= 2x (parse + plan + write + verify)", f"{non_s3 / ceiling.seconds:.1f}x ({non_s3:.1f} s)",
+                              non_s3 <= 2 * ceiling.seconds))
     noop = ours.get("no-op re-sync")
     if noop:
         allowed = noop.images / 500
@@ -471,7 +607,37 @@ def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
             continue
         targets.append(Target(name, "< 2 s", f"{tick.seconds:.2f} s over {tick.counts.get('objects_listed', 0):,} "
                               f"objects ({tick.requests.get('LIST', 0)} LIST pages)", tick.seconds < 2.0))
+    event = ours.get("sensor tick, event mode")
+    if event:
+        targets.append(Target("sensor tick, event mode", "< 0.5 s",
+                              f"{event.seconds:.2f} s with {event.note.split(' objects')[0]} objects in the prefix "
+                              f"({event.requests.get('LIST', 0)} LIST page, {event.counts.get('objects_listed', 0)} "
+                              f"objects listed, {event.counts.get('sqs_calls', 0)} SQS calls)", event.seconds < 0.5))
     return targets
+
+
+def s3_cost_table(results: Sequence[Measurement]) -> str:
+    """Objects (ETags) per second and client CPU per 1,000 of them, the S3 server's CPU apart."""
+    headers = ["scenario", "objects", "wall s", "objects/s", "client CPU s", "client ms/1k", "server CPU s",
+               "LIST"]
+    rows = []
+
+    def row(name: str, n: float, wall: float, client: float, server: float | None, lists: int) -> list[str]:
+        return [name, _fmt_int(n), f"{wall:.2f}", _fmt_int(n / wall) if wall else "-", f"{client:.2f}",
+                f"{1e6 * client / n:.1f}" if n else "-", "-" if server is None else f"{server:.2f}",
+                _fmt_int(lists)]
+
+    for m in results:
+        if m.engine != "ours":
+            continue
+        if "snapshot_s" in m.figures:
+            rows.append(row(f"{m.scenario}: ETag snapshot", m.figures.get("snapshot_etags", 0), m.figures["snapshot_s"],
+                            m.figures["snapshot_cpu_client_s"], m.figures.get("snapshot_cpu_server_s"),
+                            m.requests.get("LIST", 0)))
+        elif "objects_listed" in m.counts:
+            rows.append(row(m.scenario, m.counts["objects_listed"], m.seconds, m.cpu_client, m.cpu_server,
+                            m.requests.get("LIST", 0)))
+    return _table(headers, rows)
 
 
 def targets_table(targets: Sequence[Target]) -> str:
@@ -519,7 +685,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--chunk-size", type=int, default=500)
     p.add_argument("--head-concurrency", type=int, default=16)
     p.add_argument("--tick-objects", type=int, default=10_000)
+    p.add_argument("--event-objects", type=int, default=100_000,
+                   help="objects in the drop prefix of the event-mode tick (moto only; 0 skips it)")
+    p.add_argument("--parse-pages", type=int, default=20, help="LIST pages of the botocore/fast parse comparison")
     p.add_argument("--skip-million", action="store_true")
+    p.add_argument("--profile-write", action="store_true", help="print a cProfile of the first sync's write phase")
+    p.add_argument("--skip-ceiling", action="store_true", help="skip the plain-INSERT ceiling (MySQL/MariaDB only)")
     p.add_argument("--million-images", type=int, default=1_000_000)
     p.add_argument("--million-db-url", default="sqlite://", help="database of the 1M scenario (default temp SQLite)")
     p.add_argument("--million-mode", choices=("write", "plan"), default="write")
@@ -598,7 +769,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         say(f"setup: {spec.images:,} images uploaded in {ctx.setup_seconds['upload images']:.1f}s")
 
         first_manifest = drop_batch(ctx, "media_bench-1-first")
-        _, parsed = run_pipeline(ctx, "first sync", first_manifest)
+        first, parsed = run_pipeline(ctx, "first sync", first_manifest)
+        if db.dialect in ("mysql", "mariadb") and not args.skip_ceiling:
+            run_ceiling(ctx, url, first, parsed)
         run_naive(ctx, "first sync", parsed)
         say("done: first sync")
 
@@ -624,18 +797,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             tick_store._client.create_bucket(Bucket=tick_store.bucket)
             sensor_tick(ctx, tick_store, args.tick_objects, "drop bucket alone")
         say("done: sensor tick")
+        if args.event_objects and (moto or "127.0.0.1" in endpoint or "localhost" in endpoint):
+            event_tick(ctx, endpoint, f"{bucket}-events", args.event_objects)
+            say("done: event-mode sensor tick")
+        if args.parse_pages:
+            list_parse_comparison(ctx, args.parse_pages)
+            say("done: LIST parse comparison")
         results = ctx.results
     if not args.skip_million:
         say(f"running the {args.million_images:,}-image batch in a fresh process ...")
         results.append(run_million(args))
 
     targets = evaluate_targets(results)
+    parse = list_parse.measure(3 if args.smoke else 20)
     say("")
     say(results_table(results))
     say("\nrows written = rows in Magento's gallery/role tables and our ETag table + rows of our sync-state "
         f"table (as the driver reports affected rows). Baseline: first {args.baseline_sample:,} SKUs only.")
     say("")
     say(comparison_table(results))
+    say("\nS3 cost, client vs server (server CPU = the moto child's; '-' when the endpoint is not ours):")
+    say(s3_cost_table(results))
+    say(f"LIST page parse without a server (1,000 keys, client CPU): botocore {parse['botocore_ms_per_page']:.1f} ms, "
+        f"ours {parse['ours_ms_per_page']:.1f} ms")
     say("")
     say(targets_table(targets))
     say(f"\ntotal {time.perf_counter() - started:.0f}s; setup: "
@@ -644,7 +828,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
                                      "layout": spec.layout, "baseline_sample": args.baseline_sample},
            "results": [m.as_dict() for m in results],
            "targets": [{"name": t.name, "goal": t.goal, "measured": t.measured, "met": t.met} for t in targets],
-           "setup_seconds": {k: round(v, 2) for k, v in ctx.setup_seconds.items()}}
+           "setup_seconds": {k: round(v, 2) for k, v in ctx.setup_seconds.items()},
+           "list_parse_ms_per_page": {k: round(v, 2) for k, v in parse.items()}}
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(out, indent=2))
     return out

@@ -84,6 +84,9 @@ class Measurement:
     phases: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    cpu_client: float = 0.0  # CPU seconds of this process (user + system) during the scenario
+    cpu_server: float | None = None  # CPU seconds of the S3 server's process (moto child only), else None
+    figures: dict[str, float] = field(default_factory=dict)  # scenario-specific figures
 
     @property
     def images_per_second(self) -> float:
@@ -108,7 +111,9 @@ class Measurement:
             "requests": self.requests, "statements": self.statements, "writes": self.writes,
             "rows": self.rows, "gallery_rows": self.gallery_rows, "bookkeeping_rows": self.bookkeeping_rows,
             "peak_rss_mb": round(self.peak_rss / 2**20, 1), "phases": {k: round(v, 3) for k, v in self.phases.items()},
-            "counts": self.counts, "note": self.note,
+            "counts": self.counts, "note": self.note, "cpu_client_s": round(self.cpu_client, 3),
+            "cpu_server_s": None if self.cpu_server is None else round(self.cpu_server, 3),
+            "figures": {k: round(v, 4) for k, v in self.figures.items()},
         }
 
 
@@ -116,9 +121,10 @@ class Probe:
     """Context manager filling a Measurement from counter differences around the block."""
 
     def __init__(self, measurement: Measurement, stores: list[ObjectStore], db: MagentoDatabase | None,
-                 rows: RowCounter | None, rss: RssSampler | None) -> None:
+                 rows: RowCounter | None, rss: RssSampler | None, server_pid: int | None = None) -> None:
         self.m = measurement
         self._stores, self._db, self._rows, self._rss = stores, db, rows, rss
+        self._server = CpuClock(server_pid) if server_pid else None
 
     def __enter__(self) -> Measurement:
         self._requests = [s.requests.snapshot() for s in self._stores]
@@ -126,11 +132,16 @@ class Probe:
         self._rows_before = self._rows.snapshot() if self._rows else Counter()
         if self._rss:
             self._rss.reset()
+        self._cpu = time.process_time()
+        self._server_cpu = self._server.seconds() if self._server else 0.0
         self._started = time.perf_counter()
         return self.m
 
     def __exit__(self, *exc: object) -> None:
         self.m.seconds = time.perf_counter() - self._started
+        self.m.cpu_client = time.process_time() - self._cpu
+        if self._server:
+            self.m.cpu_server = self._server.seconds() - self._server_cpu
         total: Counter[str] = Counter()
         for store, before in zip(self._stores, self._requests, strict=True):
             total.update(store.requests.since(before))
@@ -145,6 +156,17 @@ class Probe:
             self.m.rows = {k: v for k, v in sorted(diff.items()) if v}
         if self._rss:
             self.m.peak_rss = self._rss.peak()
+
+
+class CpuClock:
+    """CPU seconds (user + system) used so far by another process, e.g. the moto server's child."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+
+    def seconds(self) -> float:
+        times = self._process.cpu_times()
+        return times.user + times.system
 
 
 class Phases:

@@ -19,6 +19,7 @@ DEFAULT_INDEXERS = ("catalog_product_flat", "catalogrule_product")
 REINDEX_TRIGGERS = ("changelog", "command", "dry-run")
 UNKNOWN_SKU_SEVERITIES = ("warn", "error")
 CACHE_BACKENDS = ("none", "varnish", "redis", "command")
+DROP_EVENT_MODES = ("off", "sqs")
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # indexer/view ids end up in commands and SQL names
@@ -102,6 +103,10 @@ class Settings:
     archive_prefix: str = "pim-archive/"
     rejected_prefix: str = "pim-rejected/"
     media_prefix: str = "media/catalog/product/"
+    drop_events: str = "off"  # "sqs": the drop sensor reads the bucket's event notifications from a queue
+    drop_events_queue_url: str | None = None
+    drop_events_endpoint_url: str | None = None  # None -> the AWS endpoint of s3_region
+    drop_events_reconcile_minutes: int = 15  # full LIST of the drop prefix at least this often in event mode
 
     # Sync engine
     sync_mode: str = DEFAULT_SYNC_MODE
@@ -204,6 +209,10 @@ class Settings:
             unknown = [name for name in self.reindex_purposes if name not in PURPOSES]
             if unknown:
                 raise ConfigError(f"NACENTO_REINDEX_PURPOSES: unknown purpose(s) {unknown}; known: {sorted(PURPOSES)}")
+        if self.drop_events not in DROP_EVENT_MODES:
+            raise ConfigError(f"NACENTO_DROP_EVENTS={self.drop_events!r}: expected one of {DROP_EVENT_MODES}")
+        if self.drop_events != "off" and (self.uses_local_bucket or not self.drop_events_queue_url):
+            raise ConfigError("NACENTO_DROP_EVENTS=sqs needs NACENTO_S3_BUCKET and NACENTO_DROP_EVENTS_QUEUE_URL")
         if self.cache_backend not in CACHE_BACKENDS:
             raise ConfigError(f"NACENTO_CACHE_BACKEND={self.cache_backend!r}: expected one of {CACHE_BACKENDS}")
         if self.cache_backend == "varnish" and not self.cache_hosts:
@@ -309,6 +318,14 @@ VARIABLES: tuple[Variable, ...] = (
              "invalid drops, moved aside with REPORT.md / report.json"),
     Variable("NACENTO_MEDIA_PREFIX", "media_prefix", _prefix_var, "media/catalog/product/",
              "where image keys live (object key = prefix + gallery value)"),
+    Variable("NACENTO_DROP_EVENTS", "drop_events", _lower, "off",
+             "off (LIST the drop prefix every tick) or sqs (read the bucket's event notifications from a queue)"),
+    Variable("NACENTO_DROP_EVENTS_QUEUE_URL", "drop_events_queue_url", _stripped, "unset",
+             "sqs: the queue receiving the bucket's ObjectCreated notifications"),
+    Variable("NACENTO_DROP_EVENTS_ENDPOINT_URL", "drop_events_endpoint_url", _stripped, "AWS",
+             "sqs: endpoint of the queue service (R2 queue consumer, ElasticMQ, ...)"),
+    Variable("NACENTO_DROP_EVENTS_RECONCILE_MINUTES", "drop_events_reconcile_minutes", _positive, "15",
+             "sqs: a full LIST of the drop prefix at least this often (no drop lost with a message)"),
     Variable("NACENTO_SYNC_MODE", "sync_mode", _sync_mode, "replace_owned",
              "replace_owned, replace_all or append (replace/upsert: old names)"),
     Variable("NACENTO_CHUNK_SIZE", "chunk_size", _positive, "500", "SKUs per transaction"),

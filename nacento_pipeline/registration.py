@@ -2,7 +2,7 @@
 aside with a report. Dagster-free, so the sensor, the benchmark and the tests share it."""
 
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nacento_pipeline.core.bunch_sniff import SNIFF_BYTES, sniff_bunch
@@ -15,7 +15,7 @@ from nacento_pipeline.core.dropzone import (
     scan_drop,
 )
 from nacento_pipeline.storage.archive import MANIFEST, BatchManifest, archive_drop, move_aside, version_prefix
-from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,7 @@ def register_drops(
     is_registered: Callable[[str], bool] | None = None,
     archived_versions: Mapping[str, str] | None = None,
     max_batches: int = 25,
+    objects: Iterable[ObjectInfo] | None = None,
 ) -> DropPass:
     """Scan the drop prefix once and register every complete, valid batch (oldest OK file first).
 
@@ -97,11 +98,12 @@ def register_drops(
     loses a batch. Without `is_registered` the caller registers synchronously and drops are deleted at once.
     A failure on one drop is reported and leaves that drop in place for the next pass; the others go on.
     `archived_versions` (OK-file key -> archive version, the sensor's cursor) spares the manifest HEAD of
-    drops this caller archived before.
+    drops this caller archived before. `objects` replaces the LIST of the drop prefix (the event-mode sensor
+    passes the objects of the batches its events named).
     """
     before = store.requests.snapshot()
     outcome = DropPass()
-    objects = list(store.list(drop_prefix))
+    objects = list(store.list(drop_prefix) if objects is None else objects)
     outcome.objects_listed = len(objects)
     sizes = {o.key: o.size for o in objects}
     scan = scan_drop(objects, drop_prefix)

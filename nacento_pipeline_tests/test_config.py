@@ -64,3 +64,16 @@ def test_cache_settings_from_env_and_backend_registry():
                                 "NACENTO_CACHE_REDIS_URL": "redis://:pw@r:6379/1"})
     assert secret.cache_redis_urls_from_env
     assert "pw" not in repr(CacheResource.from_settings(secret).redis_url)
+def test_drop_events_settings():
+    assert Settings.from_env({}).drop_events == "off"
+    s = Settings.from_env({"NACENTO_S3_BUCKET": "catalog", "NACENTO_DROP_EVENTS": "SQS",
+                           "NACENTO_DROP_EVENTS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/drops",
+                           "NACENTO_DROP_EVENTS_RECONCILE_MINUTES": "30"})
+    assert (s.drop_events, s.drop_events_queue_url, s.drop_events_reconcile_minutes) == (
+        "sqs", "https://sqs.eu-west-1.amazonaws.com/1/drops", 30)
+    with pytest.raises(ConfigError, match="NACENTO_DROP_EVENTS="):
+        Settings.from_env({"NACENTO_DROP_EVENTS": "kafka"})
+    with pytest.raises(ConfigError, match="NACENTO_DROP_EVENTS_QUEUE_URL"):
+        Settings.from_env({"NACENTO_S3_BUCKET": "catalog", "NACENTO_DROP_EVENTS": "sqs"})
+    with pytest.raises(ConfigError, match="NACENTO_DROP_EVENTS_RECONCILE_MINUTES"):
+        Settings.from_env({"NACENTO_DROP_EVENTS_RECONCILE_MINUTES": "0"})

@@ -30,6 +30,10 @@ def resources_from_settings(settings: Settings) -> dict[str, Any]:
             media_cache_prefix=settings.media_cache_prefix,
             head_concurrency=settings.head_concurrency,
             csv_list_separator=settings.csv_list_separator,
+            drop_events=settings.drop_events,
+            drop_events_queue_url=settings.drop_events_queue_url,
+            drop_events_endpoint_url=settings.drop_events_endpoint_url,
+            drop_events_reconcile_minutes=settings.drop_events_reconcile_minutes,
         ),
         "magento": MagentoDatabaseResource(
             url=db_url,

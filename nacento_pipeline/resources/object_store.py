@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.event_queue import SqsEventQueue
 from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline.storage.s3 import S3ObjectStore
 
@@ -27,8 +28,13 @@ class ObjectStoreResource(dg.ConfigurableResource):
     media_cache_prefix: str = "media/catalog/product/cache/"
     head_concurrency: int = 16
     csv_list_separator: str = ","  # inside native-CSV cells (additional_images, ...)
+    drop_events: str = "off"  # "sqs": the drop sensor reads event notifications (see event_registration)
+    drop_events_queue_url: str | None = None
+    drop_events_endpoint_url: str | None = None
+    drop_events_reconcile_minutes: int = 15
 
     _store: ObjectStore | None = PrivateAttr(default=None)
+    _queue: SqsEventQueue | None = PrivateAttr(default=None)
 
     def get_store(self) -> ObjectStore:
         if self._store is None:
@@ -40,3 +46,12 @@ class ObjectStoreResource(dg.ConfigurableResource):
                 Path(self.local_dir).mkdir(parents=True, exist_ok=True)
                 self._store = LocalFolderStore(Path(self.local_dir).resolve())
         return self._store
+
+    def get_event_queue(self) -> SqsEventQueue | None:
+        """The queue of the bucket's event notifications, or None when the sensor scans by LIST only."""
+        if self.drop_events == "off" or not self.drop_events_queue_url:
+            return None
+        if self._queue is None:
+            self._queue = SqsEventQueue(self.drop_events_queue_url, endpoint_url=self.drop_events_endpoint_url,
+                                        region=self.region)
+        return self._queue

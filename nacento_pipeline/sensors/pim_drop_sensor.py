@@ -2,6 +2,7 @@
 
 
 import json
+import time
 
 import dagster as dg
 
@@ -14,6 +15,8 @@ from nacento_pipeline.constants import (
     TAG_OK_ETAG,
     TAG_SOURCE,
 )
+from nacento_pipeline.core.dropzone import BATCH_KEY_PATTERN, DropName, parse_drop_name
+from nacento_pipeline.event_registration import EventPass, register_from_events
 from nacento_pipeline.partitions import pim_batches
 from nacento_pipeline.registration import DropPass, Rejected, register_drops
 from nacento_pipeline.resources.object_store import ObjectStoreResource
@@ -32,14 +35,69 @@ def _load_cursor(raw: str | None) -> dict[str, str]:
     return dict(data.get("archived", {})) if isinstance(data, dict) else {}
 
 
-def _dump_cursor(previous: dict[str, str], outcome: DropPass) -> str:
+def _load_event_state(raw: str | None) -> dict:
+    """Event mode: when the drop prefix was last listed in full, batches to retry, a full scan owed."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {}
+    state = data.get("events") if isinstance(data, dict) else None
+    return state if isinstance(state, dict) else {}
+
+
+def _events_pass(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource,
+                 previous: dict[str, str]) -> tuple[DropPass, dict]:
+    """One event-mode pass: the batches the queue's events name, plus those the cursor carries."""
+    store, queue = object_store.get_store(), object_store.get_event_queue()
+    assert queue is not None
+    state = _load_event_state(context.cursor)
+    now = time.time()
+    last_full = float(state.get("last_full_scan", 0) or 0)
+    reconcile = bool(state.get("reconcile", False)) or now - last_full >= object_store.drop_events_reconcile_minutes * 60
+    batch_of = {ok_key: parsed.batch_key for ok_key in previous
+                if isinstance(parsed := parse_drop_name(ok_key, object_store.drop_prefix), DropName)}
+    carried = list(batch_of.values())
+    carried += [key for key in state.get("retry", []) if isinstance(key, str)]
+    passed: EventPass = register_from_events(
+        store, queue,
+        drop_prefix=object_store.drop_prefix,
+        archive_prefix=object_store.archive_prefix,
+        rejected_prefix=object_store.rejected_prefix,
+        carried=carried,
+        reconcile=reconcile,
+        is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
+        archived_versions=previous,
+    )
+    outcome = passed.drop
+    for ok_key in [k for k, batch_key in batch_of.items() if batch_key in passed.gone]:
+        previous.pop(ok_key)  # its files left the drop prefix some other way: stop looking at it
+    retry = [key for key, _ in outcome.failed if BATCH_KEY_PATTERN.fullmatch(key)]
+    context.log.info(
+        f"event mode: {passed.messages} message(s), {passed.events} event(s), {len(passed.batches)} batch(es) "
+        f"looked at{', full LIST of the drop prefix' if passed.reconciled else ''}; queue calls {passed.queue_calls}"
+    )
+    for error in passed.unreadable:
+        context.log.warning(f"not a bucket event notification, dropped: {error}")
+    new_state = {
+        "last_full_scan": now if passed.reconciled else last_full,
+        "retry": retry,
+        # deferred batches and failures without a batch key are found again by a full LIST
+        "reconcile": bool(outcome.deferred) or len(retry) < len(outcome.failed),
+    }
+    return outcome, new_state
+
+
+def _dump_cursor(previous: dict[str, str], outcome: DropPass, events: dict | None = None) -> str:
     archived = dict(previous)
     for item in outcome.registered:
         archived[item.drop.ok_key] = item.manifest.version
     for ok_key in outcome.cleaned:
         archived.pop(ok_key, None)
     trimmed = dict(list(archived.items())[-CURSOR_MEMORY:])
-    return json.dumps({"archived": trimmed})
+    data: dict[str, object] = {"archived": trimmed}
+    if events is not None:
+        data["events"] = events
+    return json.dumps(data)
 
 
 def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None:
@@ -72,20 +130,25 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
     description=(
         "Watches the drop prefix for OK files. Each complete, valid batch is archived, added as a "
         "`pim_batches` partition and run once (run key = batch key + OK-file ETag + bunch fingerprint). Invalid "
-        "drops are moved to the rejected prefix with a report."
+        "drops are moved to the rejected prefix with a report. With NACENTO_DROP_EVENTS=sqs it reads the bucket's "
+        "event notifications instead and lists only the batches they name (plus a periodic full LIST)."
     ),
 )
 def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource) -> dg.SensorResult:
     store = object_store.get_store()
     previous = _load_cursor(context.cursor)
-    outcome = register_drops(
-        store,
-        drop_prefix=object_store.drop_prefix,
-        archive_prefix=object_store.archive_prefix,
-        rejected_prefix=object_store.rejected_prefix,
-        is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
-        archived_versions=previous,
-    )
+    events_state: dict | None = None
+    if object_store.get_event_queue() is not None:
+        outcome, events_state = _events_pass(context, object_store, previous)
+    else:
+        outcome = register_drops(
+            store,
+            drop_prefix=object_store.drop_prefix,
+            archive_prefix=object_store.archive_prefix,
+            rejected_prefix=object_store.rejected_prefix,
+            is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
+            archived_versions=previous,
+        )
     _log_outcome(context, outcome)
 
     new_keys = []
@@ -121,7 +184,7 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[pim_batches.build_add_request(new_keys)] if new_keys else [],
-        cursor=_dump_cursor(previous, outcome),
+        cursor=_dump_cursor(previous, outcome, events_state),
         skip_reason=skip_reason,
         asset_events=[rejection_event(item, store.display_name) for item in outcome.rejected],
     )

@@ -2,7 +2,9 @@
 
 Magento's layout `media/catalog/product/<a>/<b>/<file>` puts many images of a batch under few prefixes, so
 one LIST page (1000 ETags) usually replaces up to 1000 HEAD requests. A group whose listing wades through
-unrelated objects stops once its pages would cost more than HEADing the keys still missing.
+unrelated objects stops once its pages would cost more than HEADing the keys still missing. A prefix holding
+many wanted keys is split into key ranges (each listed from just before its first key to its last), so one
+big folder is listed by several threads at once instead of page after page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_HEADS_PER_TASK = 64
+MIN_PAGES_PER_RANGE = 4  # a range boundary may cost one extra page: keep that overhead <= 25%
 
 
 class SnapshotInputError(ValueError):
@@ -138,16 +141,20 @@ def snapshot_etags(
     head_first = sorted(k for p, keys in groups.items() if p not in list_groups for k in keys)
 
     found: dict[str, ObjectInfo] = {}
+    workers = max(1, head_concurrency)
+    listed_keys = sum(len(keys) for keys in list_groups.values())
+    range_keys = max(MIN_PAGES_PER_RANGE * page_size, math.ceil(listed_keys / workers))
+    list_ranges = [(prefix, part) for prefix, keys in list_groups.items() for part in _chunks(keys, range_keys)]
     strategy = {
         "wanted_keys": len(wanted),
         "prefixes": len(groups),
         "listed_prefixes": len(list_groups),
+        "list_ranges": len(list_ranges),
         "list_pages": 0,
         "headed_keys": 0,
         "budget_fallbacks": 0,
         "missing_keys": 0,
     }
-    workers = max(1, head_concurrency)
 
     def head_chunk_size(n: int) -> int:
         return max(1, min(MAX_HEADS_PER_TASK, math.ceil(n / (workers * 4))))
@@ -161,7 +168,7 @@ def snapshot_etags(
                 pending.add(pool.submit(_head_keys, store, chunk))
 
         # Listings first: they are the long tasks, HEAD chunks fill the pool around them.
-        for prefix, keys in sorted(list_groups.items(), key=lambda item: -len(item[1])):
+        for prefix, keys in sorted(list_ranges, key=lambda item: -len(item[1])):
             pending.add(pool.submit(_list_group, store, prefix, keys, page_size))
         submit_heads(head_first)
         try:

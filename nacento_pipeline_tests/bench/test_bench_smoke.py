@@ -41,6 +41,16 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
     tick = _by(results, "sensor tick")
     assert tick["counts"]["objects_listed"] == 300 and tick["counts"]["registered"] == 1
 
+    event = _by(results, "sensor tick, event mode")
+    assert event["counts"]["registered"] == 1 and event["counts"]["events"] == 2
+    assert event["requests"]["LIST"] == 1 and event["counts"]["objects_listed"] == 2  # not the 300 in the prefix
+    assert _by(results, "sensor tick, event mode, idle")["requests"]["LIST"] == 0
+
+    ceiling = _by(results, "first sync", "ceiling")
+    assert ceiling["rows"] == {**first["rows"]} and ceiling["seconds"] > 0  # exactly the rows ours wrote
+    fast, plain = _by(results, "LIST pages, fast parse (ours)"), _by(results, "LIST pages, botocore parse")
+    assert fast["counts"] == plain["counts"] == {"objects_listed": images}
+
     million = _by(results, "1M-image batch")
     assert million["images"] == 1500 and million["counts"] == {"inserted": 1500}
     assert million["requests"]["HEAD"] == 0 and million["peak_rss_mb"] > 0
@@ -48,3 +58,4 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
     names = {t["name"]: t["met"] for t in out["targets"]}
     assert names["no-op re-sync writes"] is True
     assert names["10% changed content: writes proportional to the change"] is True
+    assert names["sensor tick, event mode"] in (True, False) and "write phase vs the ceiling" in names

@@ -227,3 +227,30 @@ def test_listing_from_key_before_starts_at_the_key(local_store: LocalFolderStore
 def test_parent_prefix() -> None:
     assert parent_prefix(f"{MEDIA}m/y/my.jpg") == f"{MEDIA}m/y/"
     assert parent_prefix("top.jpg") == ""
+
+
+def test_a_big_folder_is_listed_in_concurrent_key_ranges(local_store: LocalFolderStore, monkeypatch) -> None:
+    monkeypatch.setattr(local_store, "list_page_size", 100, raising=False)
+    keys = [f"{MEDIA}a/b/ab-{i:05d}.jpg" for i in range(2000)]
+    _seed(local_store, {key: key.encode() for key in keys})
+    _seed(local_store, {f"{MEDIA}a/b/zz-unwanted-{i}.jpg": b"x" for i in range(300)})  # after the last range
+    running, peak, lock = [0], [0], threading.Lock()
+    original = local_store.list
+
+    def slow_list(prefix, start_after=None):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            time.sleep(0.05)
+            yield from original(prefix, start_after)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(local_store, "list", slow_list)
+    snap = snapshot_etags(local_store, _wanted(keys), head_concurrency=4)
+    assert snap.strategy["list_ranges"] == 4 and snap.strategy["listed_prefixes"] == 1  # 2000 keys / 4 workers
+    assert snap.frame["exists"].all() and list(snap.frame["etag"]) == [_md5(k.encode()) for k in keys]
+    assert snap.strategy["headed_keys"] == 0 and peak[0] > 1
+    assert snap.strategy["list_pages"] <= 2000 // 100 + 4  # at most one extra page per range
