@@ -53,7 +53,7 @@ class LocalRunLauncher(DefaultRunLauncher):
         if not records or records[0].event_log_entry.dagster_event is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "worker not started yet")
         entry = records[0].event_log_entry
-        pid = entry.dagster_event.pid
+        pid = entry.dagster_event.pid if entry.dagster_event is not None else None
         if pid is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "run start event has no pid: cannot tell")
         if worker_alive(int(pid), entry.timestamp):

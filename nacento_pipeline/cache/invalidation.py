@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -80,7 +81,7 @@ def invalidate_storefront(
         if not items:
             continue
         try:
-            report, used = with_retries(lambda c=call, i=items: c(i), attempts, backoff_seconds, on_retry)
+            report, used = with_retries(partial(call, items), attempts, backoff_seconds, on_retry)
             reports.append(CacheReport(**{**report.__dict__, "attempts": used}))
         except CacheError as exc:
             errors.append(f"{what}: {exc}")

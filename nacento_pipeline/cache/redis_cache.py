@@ -11,6 +11,7 @@ Set-based: one pipelined round trip per 1,000 tags or ids.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import redis
 
@@ -106,7 +107,7 @@ class RedisCache:
         trips = 0
         for chunk in _chunks(list(tags)):
             keys = [redis_tag_key(t, self.default.prefix) for t in chunk]
-            ids.update(client.sunion(keys))
+            ids.update(cast(list[str], client.sunion(keys)))
             trips += 1
         removed, more = self._unlink_entries(client, sorted(ids))
         for chunk in _chunks(list(tags)):
@@ -136,7 +137,7 @@ class RedisCache:
         removed = trips = 0
         for tag in (IMG_INFO_TAG, FLYSYSTEM_TAG):
             key = redis_tag_key(tag, self.default.prefix)
-            members = [m for m in client.smembers(key) if matches_image(m, suffixes)]
+            members = [m for m in cast(set[str], client.smembers(key)) if matches_image(m, suffixes)]
             trips += 1
             if members:
                 more, more_trips = self._unlink_entries(client, sorted(members))

@@ -205,7 +205,7 @@ class _BomSkipper(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def] - memoryview/bytearray
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if self._pending:
             n = min(len(buffer), len(self._pending))
             buffer[:n] = self._pending[:n]

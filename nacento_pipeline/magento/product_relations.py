@@ -58,7 +58,7 @@ def read_parents(engine: sa.Engine, child_ids: Iterable[int], prefix: str = "") 
         return parents
     with engine.connect() as conn:
         for _table, child, parent in sources:
-            parent_col = parent
+            parent_col: sa.ColumnElement[int] = parent
             query_from = None
             if staged:  # parent_id is a row_id: any version of the parent maps to its entity_id
                 p = sa.table(product, sa.column("row_id"), sa.column("entity_id"))
