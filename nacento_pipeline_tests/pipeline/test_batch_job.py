@@ -52,7 +52,10 @@ def test_first_run_writes_every_gallery_and_reports_it(s3_mariadb_pipeline, inst
     assert meta["gallery_delta"]["inserted"] == 36
     assert meta["magento_gallery"]["inserted"] == 36
     assert meta["reindex_decision"]["partial"] + meta["reindex_decision"]["full"] >= 1
-    assert all(_checks(result).values()), _checks(result)
+    checks = _checks(result)
+    # no Magento cron here: the changelog ids stay pending, so the batch is written but not yet fresh
+    assert checks.pop("storefront_fresh") is False
+    assert all(checks.values()), checks
     run = instance.get_run_by_id(result.run_id)
     assert run.tags[TAG_REINDEX] in ("full", "partial")
 
