@@ -122,6 +122,8 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
 
         runs = wait_for("a run of the batch to succeed", recovered, 180, every=1)
         assert not [r for r in runs if r.status in (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING)]
+        # Recovered by run retries: the run that succeeded re-executes the killed one.
+        assert any(r.root_run_id == run.run_id for r in runs if r.status == dg.DagsterRunStatus.SUCCESS)
         final = gallery_state(db, SKUS)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
