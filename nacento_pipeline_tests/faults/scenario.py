@@ -1,4 +1,4 @@
-"""The fault tests' shared scenario: 120 SKUs x 3 images in 10 chunks, a first batch, then a second one that relabels,
+"""The fault tests' shared scenario: 60 SKUs x 3 images in 10 chunks, a first batch, then a second one that relabels,
 replaces one image per SKU (a purge and an insert) and moves roles; plus what "the same tables" means.
 
 `gallery_state` reads, per SKU, everything a write decides (gallery rows with their store-0 values and ETags,
@@ -17,9 +17,9 @@ from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
-SKUS = [f"F{i:03d}" for i in range(120)]
+SKUS = [f"F{i:03d}" for i in range(60)]
 TIMES = {1: datetime(2026, 3, 1, tzinfo=UTC), 2: datetime(2026, 3, 2, tzinfo=UTC), 3: datetime(2026, 3, 3, tzinfo=UTC)}
-CHUNK = 12
+CHUNK = 6
 
 
 def rows_for(version: int, skus: list[str]) -> list[tuple]:

@@ -133,15 +133,15 @@ def test_release_failure_after_a_complete_write_is_not_an_error(mysql_url, mysql
 
 
 def test_two_concurrent_writers_with_overlapping_skus_end_in_a_serial_order(urls):
-    """Writer A (another process) writes version 2 of SKUs 0-89 while writer B writes version 3 of SKUs 30-119:
+    """Writer A (another process) writes version 2 of SKUs 0-44 while writer B writes version 3 of SKUs 15-59:
     the result is the serial one, whichever took the lock first (the newer batch wins on the overlap)."""
     url, ref_url = urls
     db = prepare(url)
     write_version(db, 1)
     before = gallery_state(db)
-    other = subprocess.Popen([sys.executable, "-m", "nacento_pipeline_tests.faults.scenario", url, "2", "0", "90"])
+    other = subprocess.Popen([sys.executable, "-m", "nacento_pipeline_tests.faults.scenario", url, "2", "0", "45"])
     try:
-        write_version(db, 3, SKUS[30:])
+        write_version(db, 3, SKUS[15:])
         assert other.wait(timeout=120) == 0
     finally:
         if other.poll() is None:
@@ -149,6 +149,6 @@ def test_two_concurrent_writers_with_overlapping_skus_end_in_a_serial_order(urls
             other.wait()
     final = gallery_state(db)
     db.dispose()
-    expected = reference_state(ref_url, [(1, None), (2, SKUS[:90]), (3, SKUS[30:])])
+    expected = reference_state(ref_url, [(1, None), (2, SKUS[:45]), (3, SKUS[15:])])
     assert final == expected
     assert half_written(final, before, expected) == []

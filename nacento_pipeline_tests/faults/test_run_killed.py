@@ -95,13 +95,15 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
     env = {**os.environ, "DAGSTER_HOME": str(home), "NACENTO_VAR_DIR": str(var), "NACENTO_MAGENTO_DB_URL": url,
            "NACENTO_CHUNK_SIZE": "5", "NACENTO_REINDEX_TRIGGER": "dry-run"}
     env.pop("NACENTO_S3_BUCKET", None)
+    # The instance (and its SQLite storage) is created here, before the daemon opens it: never both at once.
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    instance.get_runs(limit=1)
+    instance.all_instigator_state()
+    instance.get_dynamic_partitions(PARTITIONS_NAME)
     daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w",
                                str(ROOT / "workspace.yaml")], cwd=ROOT, env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "wb"))  # noqa: SIM115
-    instance = None
     try:
-        instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-
         def first_run():
             runs = instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB))
             return runs[-1] if runs else None
@@ -122,6 +124,8 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
 
         runs = wait_for("a run of the batch to succeed", recovered, 180, every=1)
         assert not [r for r in runs if r.status in (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING)]
+        # Recovered by run retries: the run that succeeded re-executes the killed one.
+        assert any(r.root_run_id == run.run_id for r in runs if r.status == dg.DagsterRunStatus.SUCCESS)
         final = gallery_state(db, SKUS)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
@@ -130,8 +134,7 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
-        if instance is not None:
-            instance.dispose()
+        instance.dispose()
         db.dispose()
 
     # The same batch, uninterrupted, on a fresh database (read from the archive the daemon's sensor made).
