@@ -10,11 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 import ijson
+import numpy as np
 
 from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame, store_raw_frame
 from nacento_pipeline.core.errors import BatchFileError
 
 JSON_CHUNK_IMAGES = 50_000
+MAX_JSON_DEPTH = 64  # a bulk payload needs 8 (request, items, item, images, image, stores, store, roles)
 ITEM_PREFIX = "request.items.item"
 IMAGE_FIELDS = ("file_path", "label", "position", "disabled", "roles")
 STORE_FIELDS = ("label", "position", "disabled", "roles")  # of an image's `stores` map entry
@@ -216,6 +218,77 @@ class _BomSkipper(io.RawIOBase):
         return len(data)
 
 
+class _TooDeep(Exception):
+    """Raised by _DepthGuard: the document nests deeper than MAX_JSON_DEPTH."""
+
+
+class _DepthGuard(io.RawIOBase):
+    """Passes a JSON byte stream through, raising _TooDeep once it nests deeper than `limit`.
+
+    ijson's builder takes time quadratic in the nesting depth (50,000 levels: seconds, 100 KiB more: minutes),
+    so depth is checked on the bytes first, vectorised: brackets outside strings, a quote escaped by an odd
+    run of backslashes not closing its string.
+    """
+
+    def __init__(self, inner: io.BufferedReader, limit: int = MAX_JSON_DEPTH) -> None:
+        super().__init__()
+        self._inner = inner
+        self._limit = limit
+        self._depth = 0
+        self._in_string = False
+        self._backslashes = 0  # run of backslashes at the end of the previous read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def] - memoryview/bytearray
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self._check(np.frombuffer(data, dtype=np.uint8))
+        return n
+
+    def _check(self, b: np.ndarray) -> None:
+        kinds = _BYTE_KIND[b]  # 0 other, 1 opening bracket, 2 closing bracket, 3 quote, 4 backslash
+        quotes = np.flatnonzero(kinds == 3)
+        if len(quotes):
+            escaped = np.zeros(len(quotes), dtype=bool)
+            for k in np.flatnonzero(_backslash_before(kinds, quotes, self._backslashes)):
+                at, run = int(quotes[k]) - 1, 0  # rare: count the run of backslashes before this quote
+                while at >= 0 and kinds[at] == 4:
+                    run, at = run + 1, at - 1
+                escaped[k] = (run + (self._backslashes if at < 0 else 0)) % 2 == 1
+            quotes = quotes[~escaped]
+        brackets = np.flatnonzero((kinds == 1) | (kinds == 2))
+        inside = (np.searchsorted(quotes, brackets) + self._in_string) % 2 == 1
+        steps = np.where(kinds[brackets] == 1, 1, -1)[~inside]
+        if len(steps):
+            depth = self._depth + np.cumsum(steps)
+            if int(depth.max()) > self._limit:
+                raise _TooDeep()
+            self._depth = int(depth[-1])
+        self._in_string = (len(quotes) + self._in_string) % 2 == 1
+        tail = len(b) - 1 - int(np.flatnonzero(kinds != 4)[-1]) if (kinds != 4).any() else len(b) + self._backslashes
+        self._backslashes = tail
+
+
+_BYTE_KIND = np.zeros(256, dtype=np.int8)
+_BYTE_KIND[[0x5B, 0x7B]] = 1
+_BYTE_KIND[[0x5D, 0x7D]] = 2
+_BYTE_KIND[0x22] = 3
+_BYTE_KIND[0x5C] = 4
+
+
+def _backslash_before(kinds: np.ndarray, positions: np.ndarray, carried: int) -> np.ndarray:
+    """Whether the byte before each position is a backslash (at position 0: one carried from before)."""
+    before = np.zeros(len(positions), dtype=bool)
+    inner = positions > 0
+    before[inner] = kinds[positions[inner] - 1] == 4
+    before[~inner] = carried > 0
+    return before
+
+
 def _without_bom(stream: io.BufferedReader) -> io.BufferedReader:
     return io.BufferedReader(_BomSkipper(stream))
 
@@ -269,7 +342,7 @@ def read_json_bulk(stream: io.BufferedReader, file: str, file_idx: int) -> Itera
     or from the end of the document when the PIM writes it after the items.
     """
     collector = _ItemCollector(file, file_idx)
-    tee = _TailStream(_without_bom(stream))
+    tee = _TailStream(io.BufferedReader(_DepthGuard(_without_bom(stream))))
     item_no = 0
     try:
         for item in ijson.items(io.BufferedReader(tee), ITEM_PREFIX):
@@ -279,8 +352,9 @@ def read_json_bulk(stream: io.BufferedReader, file: str, file_idx: int) -> Itera
                 yield collector.flush(_head_facts(tee.head)[0])
     except ijson.JSONError as exc:
         raise BatchFileError(file, f"malformed JSON after item {item_no}: {exc}", line=item_no + 1) from exc
-    except RecursionError as exc:
-        raise BatchFileError(file, f"JSON nested too deeply in item {item_no + 1}", line=item_no + 1) from exc
+    except (RecursionError, _TooDeep) as exc:
+        raise BatchFileError(file, f"JSON nested too deeply in item {item_no + 1} (more than {MAX_JSON_DEPTH} "
+                             "levels)", line=item_no + 1) from exc
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"not valid UTF-8 after item {item_no} ({exc.reason})") from exc
     request_id, has_items = _head_facts(tee.head)

@@ -83,7 +83,7 @@ def _add_item(items: dict[str, list], scope: dict[str, list], item_no: int, sku:
         scope["managed_roles"].append(managed)
 
 
-_RAW_KEYS = ("item_no", "line", "sku", "file_path", "label", "position", "roles", "disabled", "origin")
+_RAW_KEYS = ("item_no", "line", "sku", "file_path", "label", "position", "roles", "disabled", "origin", "column")
 
 
 def read_native_csv(
@@ -108,14 +108,14 @@ def read_native_csv(
         for i, line in enumerate(lines):
             sku = cols["sku"][i].strip()
             store = cols["store_view_code"][i].strip()
-            images: list[tuple[str, str, str, str, str]] = []  # path, label, position, role, disabled
+            images: list[tuple[str, str, str, str, str, str]] = []  # path, label, position, role, disabled, column
             explicit_empty = False
             for path_col, label_col, role in ROLE_COLUMNS:
                 cell = cols[path_col][i]
                 explicit_empty |= cell.strip() == EMPTY_VALUE
                 path = _image_cell(cell)
                 if path:
-                    images.append((path, _cell(cols[label_col][i]), "", role, ""))
+                    images.append((path, _cell(cols[label_col][i]), "", role, "", path_col))
             additional = cols["additional_images"][i]
             explicit_empty |= additional.strip() == EMPTY_VALUE
             labels = _split(cols["additional_image_labels"][i], list_separator)
@@ -124,10 +124,10 @@ def read_native_csv(
                 if path and path != NO_SELECTION:
                     label = labels[k] if k < len(labels) else ""
                     position = positions[k] if k < len(positions) else ""
-                    images.append((path, label, position, "", ""))
+                    images.append((path, label, position, "", "", "additional_images"))
             for path in _split(cols["hide_from_product_page"][i], list_separator):
                 if path and path != NO_SELECTION:
-                    images.append((path, "", "", "", "1"))
+                    images.append((path, "", "", "", "1", "hide_from_product_page"))
             if store:
                 if not images:
                     ignored += 1
@@ -140,10 +140,10 @@ def read_native_csv(
                     if problem[0]:
                         continue
                     item_of_sku[sku] = item_no
-                for path, label, position, role, disabled in images:
+                for path, label, position, role, disabled, column in images:
                     stores.append((len(raw["sku"]), line, store, "store_view_code", "", label, "1" if label else "",
                                    position, disabled, role, "", "", ""))
-                    for key, value in zip(_RAW_KEYS, (item_no, line, sku, path, "", "", "", "", "store"),
+                    for key, value in zip(_RAW_KEYS, (item_no, line, sku, path, "", "", "", "", "store", column),
                                           strict=True):
                         raw[key].append(value)
                 continue
@@ -159,8 +159,8 @@ def read_native_csv(
             if problem[0]:
                 continue
             item_of_sku[sku] = line
-            for path, label, position, role, disabled in images:
-                for key, value in zip(_RAW_KEYS, (line, line, sku, path, label, position, role, disabled, ""),
+            for path, label, position, role, disabled, column in images:
+                for key, value in zip(_RAW_KEYS, (line, line, sku, path, label, position, role, disabled, "", column),
                                       strict=True):
                     raw[key].append(value)
         raw_rows = raw_frame({**raw, "file_idx": file_idx, "file": file})

@@ -23,10 +23,17 @@ from nacento_pipeline.core.roles import normalize_role_text
 # pre_field/pre_value/pre_reason   a problem the reader already found (e.g. a JSON object where a string is due)
 # origin             "" or "store": an image a native-CSV store-view row names (added to the gallery only when
 #                    its item does not list it; its values are store-level, see STORE_RAW_COLUMNS)
+# column             native CSV: the column that named the image (`base_image`, `additional_images`, ...), so
+#                    refusals name the file's own columns; "" for the other formats
 RAW_COLUMNS = (
     "file_idx", "item_no", "line", "seq", "file", "sku", "file_path", "label", "position", "disabled", "roles",
-    "pre_field", "pre_value", "pre_reason", "origin",
+    "pre_field", "pre_value", "pre_reason", "origin", "column",
 )
+# Native CSV: the label and position columns belonging to each image column (refusals name them).
+NATIVE_LABEL_COLUMNS = {"base_image": "base_image_label", "small_image": "small_image_label",
+                        "thumbnail_image": "thumbnail_image_label", "swatch_image": "swatch_image_label",
+                        "additional_images": "additional_image_labels"}
+NATIVE_POSITION_COLUMNS = {"additional_images": "additional_image_positions"}
 # Raw store-level values, one per (image, store), strings as given ("" when not given):
 # image_row          position of the image's raw row in its chunk (the image they belong to)
 # line               1-based line of the row that gave them
@@ -115,20 +122,21 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
 
     reject(checked & (sku == ""), "sku", raw["sku"], "SKU is empty")
 
+    path_field, label_field, position_field = _field_names(raw)
     values, path_reasons = normalize_file_paths(raw["file_path"])
-    reject(checked & (path_reasons != ""), "file_path", raw["file_path"], path_reasons)
-    reject(checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH), "file_path",
+    reject(checked & (path_reasons != ""), path_field, raw["file_path"], path_reasons)
+    reject(checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH), path_field,
            raw["file_path"], REASON_VALUE_TOO_LONG)
 
     label = raw["label"].astype("str")
-    reject(checked & (label.str.len() > MAX_LABEL_LENGTH), "label", label,
+    reject(checked & (label.str.len() > MAX_LABEL_LENGTH), label_field, label,
            f"label is longer than {MAX_LABEL_LENGTH} characters")
 
     position_text = raw["position"].astype("str").str.strip()
     position_given = position_text != ""
     number, not_integer, out_of_range = _position_check(position_text)
-    reject(checked & not_integer, "position", position_text, "position is not an integer")
-    reject(checked & out_of_range, "position", position_text,
+    reject(checked & not_integer, position_field, position_text, "position is not an integer")
+    reject(checked & out_of_range, position_field, position_text,
            f"position is outside {MIN_POSITION}..{MAX_POSITION}")
 
     disabled_text = raw["disabled"].astype("str").str.strip().str.lower()
@@ -165,6 +173,18 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
     else:
         images = images.drop(columns="position_given")
     return ValidatedChunk(images.reset_index(drop=True), rejections, payload_values.reset_index(drop=True))
+
+
+def _field_names(raw: pd.DataFrame) -> tuple[pd.Series | str, pd.Series | str, pd.Series | str]:
+    """The names refusals give the path, label and position of each raw row: the payload's field names, or
+    for native CSV rows the columns they came from."""
+    column = raw["column"].astype("str") if "column" in raw else None
+    if column is None or not (column != "").any():
+        return "file_path", "label", "position"
+    path = column.where(column != "", "file_path")
+    label = column.map(NATIVE_LABEL_COLUMNS).fillna("label").astype("str")
+    position = column.map(NATIVE_POSITION_COLUMNS).fillna("position").astype("str")
+    return path, label, position
 
 
 def _position_check(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:

@@ -322,7 +322,7 @@ def test_hide_from_product_page_disables_listed_images_and_adds_unlisted_ones() 
 
 def test_hidden_path_that_is_invalid_is_rejected_like_any_image_path() -> None:
     parsed = parse_batch([native("n_01.csv", native_row("N1", base="a.jpg", hide="../etc/passwd"))])
-    assert problems(parsed) == [("n_01.csv", 2, "N1", "file_path", "../etc/passwd")]
+    assert problems(parsed) == [("n_01.csv", 2, "N1", "hide_from_product_page", "../etc/passwd")]
     assert images(parsed, "value", "disabled") == [("/a.jpg", None)]  # not hidden: left as it is
 
 

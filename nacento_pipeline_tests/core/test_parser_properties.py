@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
+from nacento_pipeline.core.batch_json import _DepthGuard, _TooDeep
 from nacento_pipeline.core.bunch_sniff import SNIFF_BYTES, sniff_bunch
 from nacento_pipeline.core.dropzone import BatchDrop, InvalidDrop, apply_ok_listing, parse_drop_name
 from nacento_pipeline.core.frames import REJECTION_COLUMNS
@@ -34,10 +36,12 @@ NATIVE_HEADER = (b"sku,store_view_code,base_image,base_image_label,small_image,a
                  b"additional_image_labels,additional_image_positions,hide_from_product_page\n")
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
+    | st.sampled_from(['[[{"', '\\"]', "\\\\", '\\\\"{']),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(
         st.sampled_from(["sku", "images", "file_path", "label", "position", "disabled", "roles", "stores",
-                         "de", "request", "items", "request_id"]) | st.text(max_size=5), children, max_size=5),
+                         "de", "request", "items", "request_id", '"[{', "\\"]) | st.text(max_size=5), children,
+        max_size=5),
     max_leaves=25,
 )
 
@@ -159,3 +163,25 @@ def test_a_batch_applied_twice_writes_nothing_the_second_time_and_its_delta_is_t
             assert planned.counts().get("purged", 0) == 0
         finally:
             db.dispose()
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=json_values, read_size=st.integers(1, 9), limit=st.integers(1, 4))
+def test_depth_guard_measures_nesting_outside_strings_across_reads(value, read_size, limit):
+    text = json.dumps(value, ensure_ascii=False).encode()
+    guard = _DepthGuard(io.BufferedReader(io.BytesIO(text)), limit=limit)
+    try:
+        while guard.read(read_size):
+            pass
+        too_deep = False
+    except _TooDeep:
+        too_deep = True
+    assert too_deep == (_depth(value) > limit)

@@ -136,15 +136,29 @@ def test_checks_fail_when_they_should(s3_mariadb_pipeline, instance):
     assert key in instance.get_dynamic_partitions(PARTITIONS_NAME)
 
 
-def test_unreadable_bunch_fails_the_run_and_changes_nothing(s3_mariadb_pipeline, instance):
+def test_unreadable_header_is_rejected_by_the_sensor_without_a_run(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     key = _drop(p, "broken", "sku,label\nNAC-1001,no file_path column\n")
+    outcome = tick_and_run(p.defs, instance)
+    assert not outcome.results
+    reports = [k for k in (o.key for o in p.store.list(p.settings.rejected_prefix)) if k.endswith("REPORT.md")]
+    assert len(reports) == 1 and "import-media_broken_01.csv:1: CSV header has neither" in \
+        p.store.get(reports[0]).decode()
+    assert p.gallery().empty
+    assert key not in instance.get_dynamic_partitions(PARTITIONS_NAME)
+
+
+def test_unreadable_bunch_fails_the_run_and_changes_nothing(s3_mariadb_pipeline, instance):
+    p = s3_mariadb_pipeline
+    # Broken past the 64 KiB the sensor reads: registered, then refused by the run.
+    rows = "".join(f"NAC-1001,/n/a/nac-{i}.png\n" for i in range(4000))
+    key = _drop(p, "broken", "sku,file_path\n" + rows + 'NAC-1002,"/n/a/open.png\n')
     outcome = tick_and_run(p.defs, instance)
     [result] = outcome.results
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.event_specific_data.error.message + str(failure.event_specific_data.user_failure_data)
-    assert "import-media_broken_01.csv" in message
+    assert "import-media_broken_01.csv" in message and "4002" in message
     assert p.gallery().empty
     assert key in instance.get_dynamic_partitions(PARTITIONS_NAME)
 
