@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NACENTO_VAR_DIR ?= var
-DAGSTER_HOME := $(abspath $(NACENTO_VAR_DIR))/dagster_home
 
 .PHONY: install demo dev drop tick doctor test lint bench bench-smoke bench-cache clean
 

@@ -103,7 +103,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         outcome = tick_and_run(build_definitions(settings), instance, log_level="WARNING")
         failed = _print_tick(outcome, settings)
     print()
-    print("Next: `make dev` (or DAGSTER_HOME=var/dagster_home dagster dev) and open http://127.0.0.1:3000;")
+    print("Next: `make dev` (or .venv/bin/nacento-pipeline dev) and open http://127.0.0.1:3000;")
     print("      `make drop` drops another sample batch (changed image, new labels, a removed image).")
     return 1 if failed else 0
 
