@@ -241,7 +241,7 @@ class _DepthGuard(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def] - memoryview/bytearray
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self._inner.read(len(buffer))
         n = len(data)
         buffer[:n] = data
