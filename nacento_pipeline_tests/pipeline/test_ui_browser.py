@@ -129,6 +129,10 @@ def _page(driver, url: str, *expected: str, timeout: float = 30) -> str:
         missing = [e for e in expected if e not in text]
         raise AssertionError(f"{url} does not show {missing}; it shows: {text[:1500]}") from exc
     time.sleep(0.5)  # let late-loading panels settle before the screenshot
+    # the first-visit prompt may open after the page's text has loaded: close it before the screenshot
+    for button in driver.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
+        button.click()
+        time.sleep(0.5)
     return text
 
 
