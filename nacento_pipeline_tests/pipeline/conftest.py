@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.config import Settings
+from nacento_pipeline.constants import DROP_SENSOR
 from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.demo_data import DEMO_SKUS, put_demo_images
 from nacento_pipeline.magento.database import MagentoDatabase
@@ -26,6 +27,15 @@ class Pipeline:
     defs: dg.Definitions
     store: ObjectStore
     db: MagentoDatabase
+
+    def tick(self, instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
+        """One evaluation of the drop sensor with this pipeline's resources."""
+        sensor = self.defs.resolve_sensor_def(DROP_SENSOR)
+        with dg.build_sensor_context(instance=instance, definitions=self.defs, sensor_name=DROP_SENSOR,
+                                     resources=dict(self.defs.resources or {}), cursor=cursor) as ctx:
+            result = sensor(ctx)
+        assert isinstance(result, dg.SensorResult)
+        return result
 
     def gallery(self) -> pd.DataFrame:
         """Store-0 gallery rows: sku, value, label, position, disabled, etag."""

@@ -6,22 +6,12 @@ import json
 import uuid
 
 import boto3
-import dagster as dg
 import pytest
 
-from nacento_pipeline.constants import DROP_SENSOR, PARTITIONS_NAME
+from nacento_pipeline.constants import PARTITIONS_NAME
 from nacento_pipeline.demo_data import drop_sample_batch
 
 PENDING = 300  # bunch files lying in the drop prefix (no OK file): a LIST scan would page through them
-
-
-def _tick(pipeline, instance, cursor=None):
-    sensor = pipeline.defs.resolve_sensor_def(DROP_SENSOR)
-    with dg.build_sensor_context(instance=instance, definitions=pipeline.defs, sensor_name=DROP_SENSOR,
-                                 resources=dict(pipeline.defs.resources or {}), cursor=cursor) as ctx:
-        result = sensor(ctx)
-    assert isinstance(result, dg.SensorResult)
-    return result
 
 
 def _seed_quietly(bucket: str, keys: list[str]) -> None:
@@ -75,13 +65,13 @@ def listed(monkeypatch) -> list[str]:
 
 def test_batch_registers_from_events_without_listing_the_prefix(events_pipeline, instance, listed):
     p = events_pipeline
-    first = _tick(p, instance)  # no cursor yet: one full LIST (whatever dropped before events were on)
+    first = p.tick(instance)  # no cursor yet: one full LIST (whatever dropped before events were on)
     assert first.run_requests == [] and json.loads(first.cursor)["events"]["last_full_scan"] > 0
 
     assert listed == [p.settings.drop_prefix]
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)  # 3 PUTs -> 3 event notifications
     listed.clear()
-    result = _tick(p, instance, cursor=first.cursor)
+    result = p.tick(instance, cursor=first.cursor)
     assert [r.partition_key for r in result.run_requests] == [batch.batch_key]
     # one LIST, of the batch's own names: never the drop prefix with its 300 pending files
     assert listed == [f"{p.settings.drop_prefix}import-{batch.batch_key}"]
@@ -90,7 +80,7 @@ def test_batch_registers_from_events_without_listing_the_prefix(events_pipeline,
     # the queue is drained: the next tick registers nothing again, and cleans up once the partition exists
     instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
     listed.clear()
-    again = _tick(p, instance, cursor=result.cursor)
+    again = p.tick(instance, cursor=result.cursor)
     assert again.run_requests == []
     assert "cleaned up 1 registered batch" in again.skip_reason.skip_message
     assert listed == [f"{p.settings.drop_prefix}import-{batch.batch_key}"]
@@ -98,35 +88,35 @@ def test_batch_registers_from_events_without_listing_the_prefix(events_pipeline,
     assert len(remaining) == PENDING and not set(batch.keys) & set(remaining)
 
     listed.clear()
-    idle = _tick(p, instance, cursor=again.cursor)
+    idle = p.tick(instance, cursor=again.cursor)
     assert idle.run_requests == [] and listed == []  # nothing new: no LIST at all
 
 
 def test_a_lost_message_is_caught_by_the_periodic_full_list(events_pipeline, instance, queue_url, moto_endpoint):
     p = events_pipeline
-    first = _tick(p, instance)
+    first = p.tick(instance)
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
     boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1").purge_queue(QueueUrl=queue_url)
 
-    missed = _tick(p, instance, cursor=first.cursor)
+    missed = p.tick(instance, cursor=first.cursor)
     assert missed.run_requests == []  # the events are gone and the full LIST is not due yet
 
     cursor = json.loads(missed.cursor)
     cursor["events"]["last_full_scan"] -= p.settings.drop_events_reconcile_minutes * 60 + 1
-    caught = _tick(p, instance, cursor=json.dumps(cursor))
+    caught = p.tick(instance, cursor=json.dumps(cursor))
     assert [r.partition_key for r in caught.run_requests] == [batch.batch_key]
 
 
 def test_an_archived_batch_deleted_by_hand_is_no_longer_looked_at(events_pipeline, instance, listed):
     p = events_pipeline
-    first = _tick(p, instance)
+    first = p.tick(instance)
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
-    registered = _tick(p, instance, cursor=first.cursor)
+    registered = p.tick(instance, cursor=first.cursor)
     assert json.loads(registered.cursor)["archived"]  # awaiting clean-up
     p.store.delete(list(batch.keys))  # someone removed the drop before its partition was registered
     listed.clear()
-    gone = _tick(p, instance, cursor=registered.cursor)
+    gone = p.tick(instance, cursor=registered.cursor)
     assert listed == [f"{p.settings.drop_prefix}import-{batch.batch_key}"] and json.loads(gone.cursor)["archived"] == {}
     listed.clear()
-    _tick(p, instance, cursor=gone.cursor)
+    p.tick(instance, cursor=gone.cursor)
     assert listed == []

@@ -4,17 +4,8 @@ import json
 
 import dagster as dg
 
-from nacento_pipeline.constants import DROP_SENSOR, PARTITIONS_NAME, TAG_ARCHIVE_VERSION, TAG_OK_ETAG
+from nacento_pipeline.constants import PARTITIONS_NAME, TAG_ARCHIVE_VERSION, TAG_OK_ETAG
 from nacento_pipeline.demo_data import drop_sample_batch
-
-
-def _tick(pipeline, instance, cursor=None):
-    sensor = pipeline.defs.resolve_sensor_def(DROP_SENSOR)
-    with dg.build_sensor_context(instance=instance, definitions=pipeline.defs, sensor_name=DROP_SENSOR,
-                                 resources=dict(pipeline.defs.resources or {}), cursor=cursor) as ctx:
-        result = sensor(ctx)
-    assert isinstance(result, dg.SensorResult)
-    return result
 
 
 def _keys(store, prefix):
@@ -24,7 +15,7 @@ def _keys(store, prefix):
 def test_complete_batch_becomes_partition_and_one_run(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
-    result = _tick(p, instance)
+    result = p.tick(instance)
 
     assert [r.partition_key for r in result.run_requests] == [batch.batch_key]
     request = result.run_requests[0]
@@ -43,21 +34,21 @@ def test_complete_batch_becomes_partition_and_one_run(s3_mariadb_pipeline, insta
     assert _keys(p.store, p.settings.drop_prefix) == sorted(batch.keys)
 
     instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
-    again = _tick(p, instance, cursor=result.cursor)
+    again = p.tick(instance, cursor=result.cursor)
     assert again.run_requests == []
     assert again.dynamic_partitions_requests == []
     assert _keys(p.store, p.settings.drop_prefix) == []  # cleaned up now
     assert "cleaned up 1 registered batch" in again.skip_reason.skip_message
 
-    third = _tick(p, instance, cursor=again.cursor)
+    third = p.tick(instance, cursor=again.cursor)
     assert third.run_requests == [] and "no complete batch" in third.skip_reason.skip_message
 
 
 def test_a_tick_lost_after_archiving_loses_no_batch(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
-    first = _tick(p, instance)  # its result never reaches the daemon: no partition, no run
-    second = _tick(p, instance)
+    first = p.tick(instance)  # its result never reaches the daemon: no partition, no run
+    second = p.tick(instance)
     assert [r.run_key for r in second.run_requests] == [r.run_key for r in first.run_requests]
     assert list(second.dynamic_partitions_requests[0].partition_keys) == [batch.batch_key]
     assert _keys(p.store, p.settings.drop_prefix) == sorted(batch.keys)
@@ -79,18 +70,18 @@ def test_one_failing_drop_does_not_stop_the_others(s3_mariadb_pipeline, instance
         return real(store, dropped, prefix)
 
     monkeypatch.setattr(drop_registration, "archive_drop", flaky)
-    result = _tick(p, instance)
+    result = p.tick(instance)
     assert [r.partition_key for r in result.run_requests] == ["media_second"]
     assert f"{drop}import-media_first.ok" in _keys(p.store, drop)  # left for the next tick
     monkeypatch.setattr(drop_registration, "archive_drop", real)
-    retry = _tick(p, instance, cursor=result.cursor)
+    retry = p.tick(instance, cursor=result.cursor)
     assert "media_first" in [r.partition_key for r in retry.run_requests]
 
 
 def test_pending_bunch_waits_for_its_ok_file(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     p.store.put(f"{p.settings.drop_prefix}import-media_later_01.csv", b"sku,file_path\nNAC-1001,/n/a/x.png\n")
-    result = _tick(p, instance)
+    result = p.tick(instance)
     assert result.run_requests == []
     assert "wait for their OK file" in result.skip_reason.skip_message
     assert _keys(p.store, p.settings.drop_prefix) == [f"{p.settings.drop_prefix}import-media_later_01.csv"]
@@ -105,7 +96,7 @@ def test_invalid_batches_are_moved_aside_with_a_report(s3_mariadb_pipeline, inst
     # a bunch that is not text
     p.store.put(f"{drop}import-media_binary_01.csv", b"\xff\xfe\x00garbage")
     p.store.put(f"{drop}import-media_binary.ok", b"")
-    result = _tick(p, instance)
+    result = p.tick(instance)
 
     assert result.run_requests == []
     reason = result.skip_reason.skip_message
@@ -131,12 +122,12 @@ def test_changed_redrop_of_a_batch_is_a_new_run(s3_mariadb_pipeline, instance):
     drop = p.settings.drop_prefix
     p.store.put(f"{drop}import-media_same_01.csv", b"sku,file_path\nNAC-1001,/n/a/nac-1001-front.png\n")
     p.store.put(f"{drop}import-media_same.ok", b"")
-    first = _tick(p, instance)
+    first = p.tick(instance)
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_same"])
-    _tick(p, instance, cursor=first.cursor)  # cleans the first drop up
+    p.tick(instance, cursor=first.cursor)  # cleans the first drop up
     p.store.put(f"{drop}import-media_same_01.csv", b"sku,file_path\nNAC-1001,/n/a/nac-1001-back.png\n")
     p.store.put(f"{drop}import-media_same.ok", b"")  # same empty OK file, same OK ETag
-    second = _tick(p, instance, cursor=first.cursor)
+    second = p.tick(instance, cursor=first.cursor)
     assert [r.partition_key for r in second.run_requests] == ["media_same"]
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
     assert second.dynamic_partitions_requests == []  # the partition exists already
