@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, MODE_ALIASES, SyncModeError, normalize_mode
+from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES
 
 # The indexers that consume images (Magento's mview.xml subscriptions to the gallery tables); see core.reindex
 DEFAULT_INDEXERS = ("catalog_product_flat", "catalogrule_product")
@@ -345,7 +346,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("NACENTO_REINDEX_TIMEOUT_SECONDS", "reindex_timeout_seconds", _positive, "3600",
              "timeout of that command"),
     Variable("NACENTO_REINDEX_PURPOSES", "reindex_purposes", _list,
-             "not-installed,no-change,on-save,reindex-required,threshold", "the purpose chain, first match wins"),
+             ",".join(DEFAULT_PURPOSE_NAMES), "the purpose chain, first match wins"),
     Variable("NACENTO_INDEXER_VIEWS", "indexer_views", parse_pairs, "view id = indexer id",
              "mview view per indexer where they differ (indexer=view,...)"),
     Variable("NACENTO_REINDEX_THRESHOLD", "default_threshold", _threshold, "0.2",
