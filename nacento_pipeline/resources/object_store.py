@@ -9,8 +9,7 @@ from pydantic import PrivateAttr
 
 from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.event_queue import SqsEventQueue
-from nacento_pipeline.storage.local import LocalFolderStore
-from nacento_pipeline.storage.s3 import S3ObjectStore
+from nacento_pipeline.storage.factory import open_object_store
 
 
 class ObjectStoreResource(dg.ConfigurableResource):
@@ -38,13 +37,10 @@ class ObjectStoreResource(dg.ConfigurableResource):
 
     def get_store(self) -> ObjectStore:
         if self._store is None:
-            if self.bucket:
-                self._store = S3ObjectStore(
-                    self.bucket, endpoint_url=self.endpoint_url, region=self.region, path_style=self.path_style
-                )
-            else:
-                Path(self.local_dir).mkdir(parents=True, exist_ok=True)
-                self._store = LocalFolderStore(Path(self.local_dir).resolve())
+            self._store = open_object_store(
+                bucket=self.bucket, endpoint_url=self.endpoint_url, region=self.region, path_style=self.path_style,
+                local_dir=Path(self.local_dir), head_concurrency=self.head_concurrency,
+            )
         return self._store
 
     def get_event_queue(self) -> SqsEventQueue | None:

@@ -1,6 +1,11 @@
-"""Builds the configured object store: a local folder by default, an S3-compatible bucket when one is set."""
+"""Builds the configured object store: a local folder by default, an S3-compatible bucket when one is set.
+
+`open_object_store` is the one place a store is built from its settings (the CLI, the benchmark and the
+Dagster resource all come here), so the S3 connection pool always fits the snapshot's concurrency."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from nacento_pipeline.config import Settings
 from nacento_pipeline.storage.base import ObjectStore
@@ -8,15 +13,23 @@ from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline.storage.s3 import S3ObjectStore
 
 
+def s3_pool_size(head_concurrency: int) -> int:
+    """Connections the S3 client may keep: every snapshot thread gets one, plus headroom for the run's others."""
+    return max(32, head_concurrency * 2)
+
+
+def open_object_store(*, bucket: str | None, endpoint_url: str | None, region: str | None, path_style: bool,
+                      local_dir: Path, head_concurrency: int) -> ObjectStore:
+    """An `S3ObjectStore` when a bucket is named, else a `LocalFolderStore` on `local_dir` (created)."""
+    if bucket:
+        return S3ObjectStore(bucket, endpoint_url=endpoint_url, region=region, path_style=path_style,
+                             max_pool_connections=s3_pool_size(head_concurrency))
+    local_dir.mkdir(parents=True, exist_ok=True)
+    return LocalFolderStore(local_dir.resolve())
+
+
 def make_object_store(settings: Settings) -> ObjectStore:
-    """`LocalFolderStore(settings.bucket_dir)` when no S3 bucket is configured, else `S3ObjectStore`."""
-    if settings.uses_local_bucket:
-        return LocalFolderStore(settings.bucket_dir)
-    assert settings.s3_bucket  # uses_local_bucket is False only when a bucket name is set
-    return S3ObjectStore(
-        settings.s3_bucket,
-        endpoint_url=settings.s3_endpoint_url,
-        region=settings.s3_region,
-        path_style=settings.s3_path_style,
-        max_pool_connections=max(32, settings.head_concurrency * 2),
-    )
+    """The store `settings` describe (see `open_object_store`)."""
+    return open_object_store(bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
+                             region=settings.s3_region, path_style=settings.s3_path_style,
+                             local_dir=settings.bucket_dir, head_concurrency=settings.head_concurrency)

@@ -138,3 +138,16 @@ def test_factory_builds_s3_store_from_settings(moto_endpoint: str, s3_bucket: st
     assert store._client.meta.config.s3["addressing_style"] == "path"
     store.put("via-factory.txt", b"ok")
     assert store.get("via-factory.txt") == b"ok"
+
+
+def test_the_resource_and_the_settings_build_the_same_store(tmp_path):
+    """One builder: a head concurrency above 16 gets a pool that fits it, through the resource too."""
+    from nacento_pipeline.resources.from_settings import resources_from_settings
+
+    settings = Settings.from_env({"NACENTO_S3_BUCKET": "catalog", "NACENTO_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+                                  "NACENTO_HEAD_CONCURRENCY": "40", "NACENTO_VAR_DIR": str(tmp_path)})
+    via_settings = make_object_store(settings)
+    via_resource = resources_from_settings(settings)["object_store"].get_store()
+    for store in (via_settings, via_resource):
+        assert isinstance(store, S3ObjectStore) and store.bucket == "catalog"
+        assert store._client.meta.config.max_pool_connections == 80
