@@ -10,7 +10,7 @@ Set-based: one pipelined round trip per 1,000 tags or ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import cast
 
 import redis
@@ -28,13 +28,9 @@ from nacento_pipeline.core.cache_tags import (
     redis_data_key,
     redis_tag_key,
 )
+from nacento_pipeline.core.chunks import chunked
 
 ROUND_TRIP = 1000  # tags or keys per pipelined round trip
-
-
-def _chunks(values: Sequence[str], size: int = ROUND_TRIP) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 def _public_url(url: str) -> str:
@@ -80,7 +76,7 @@ class RedisCache:
         scope = redis_tag_key(FPC_SCOPE_TAG, self.page.prefix)
         ids: set[str] = set()
         trips = 0
-        for chunk in _chunks(list(tags)):
+        for chunk in chunked(tags, ROUND_TRIP):
             pipe = client.pipeline(transaction=False)
             for tag in chunk:
                 pipe.sinter([redis_tag_key(tag, self.page.prefix), scope])
@@ -92,7 +88,7 @@ class RedisCache:
 
     def _unlink_entries(self, client: redis.Redis, ids: Sequence[str]) -> tuple[int, int]:
         removed = trips = 0
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids, ROUND_TRIP):
             pipe = client.pipeline(transaction=False)
             pipe.unlink(*[redis_data_key(i) for i in chunk])
             pipe.srem(REDIS_ALL_IDS_KEY, *chunk)  # kept only with notMatchingTags; harmless otherwise
@@ -105,12 +101,12 @@ class RedisCache:
         assert self.default is not None
         ids: set[str] = set()
         trips = 0
-        for chunk in _chunks(list(tags)):
+        for chunk in chunked(tags, ROUND_TRIP):
             keys = [redis_tag_key(t, self.default.prefix) for t in chunk]
             ids.update(cast(list[str], client.sunion(keys)))
             trips += 1
         removed, more = self._unlink_entries(client, sorted(ids))
-        for chunk in _chunks(list(tags)):
+        for chunk in chunked(tags, ROUND_TRIP):
             pipe = client.pipeline(transaction=False)
             pipe.unlink(*[redis_tag_key(t, self.default.prefix) for t in chunk])
             pipe.srem(REDIS_ALL_TAGS_KEY, *[cache_id(t, self.default.prefix) for t in chunk])
@@ -141,7 +137,7 @@ class RedisCache:
             trips += 1
             if members:
                 more, more_trips = self._unlink_entries(client, sorted(members))
-                for chunk in _chunks(sorted(members)):
+                for chunk in chunked(sorted(members), ROUND_TRIP):
                     client.srem(key, *chunk)
                     trips += 1
                 removed, trips = removed + more, trips + more_trips

@@ -7,12 +7,13 @@ that SKU rather than a guess.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
 
+from nacento_pipeline.core.chunks import T, chunked
 from nacento_pipeline.core.delta import PRODUCT_COLUMNS
 from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
 from nacento_pipeline.magento.schema import MagentoTables
@@ -21,11 +22,9 @@ from nacento_pipeline.magento.schema import MagentoTables
 IN_LIST_SIZE = 5000
 
 
-def in_chunks(values: Sequence, size: int = IN_LIST_SIZE) -> Iterator[list]:
+def in_chunks(values: Iterable[T], size: int = IN_LIST_SIZE) -> Iterator[list[T]]:
     """Slices for IN lists (a chunk of SKUs normally fits in one)."""
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
+    return chunked(values, size)
 
 
 @dataclass(frozen=True)

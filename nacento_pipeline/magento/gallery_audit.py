@@ -7,16 +7,12 @@ from collections.abc import Iterable, Iterator, Sequence
 import pandas as pd
 import sqlalchemy as sa
 
+from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.frames import NO_SELECTION
 from nacento_pipeline.core.paths import canonical_of
 from nacento_pipeline.magento.database import MagentoDatabase
 
 CHUNK = 1000
-
-
-def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield list(items[start:start + size])
 
 
 def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.DataFrame:
@@ -30,7 +26,7 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.
     roles: list[tuple] = []
     gallery: list[tuple] = []
     with db.engine.connect() as conn:
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids, CHUNK):
             roles += conn.execute(
                 sa.select(link_v, t.varchar.c.attribute_id, t.varchar.c.value, t.varchar.c.store_id).where(
                     link_v.in_(chunk),
@@ -128,9 +124,9 @@ def delete_orphans(db: MagentoDatabase, meta_record_ids: Sequence[int], gallery_
     t = db.tables
     deleted = 0
     with db.writer_lock() as lock, lock.transaction() as conn:
-        for chunk in _chunks(list(meta_record_ids)):
+        for chunk in chunked(meta_record_ids, CHUNK):
             deleted += conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(chunk))).rowcount
-        for chunk in _chunks(list(gallery_value_ids)):
+        for chunk in chunked(gallery_value_ids, CHUNK):
             # Re-check inside the lock: a writer may have linked the path since we looked.
             linked = sa.select(t.value_to_entity.c.value_id).where(t.value_to_entity.c.value_id.in_(chunk))
             deleted += conn.execute(
@@ -180,7 +176,7 @@ def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> in
     moved = 0
     with db.writer_lock() as lock:
         shared = shared_gallery_rows(db)["value_id"].astype(int).tolist()
-        for part in _chunks(shared, chunk_size):
+        for part in chunked(shared, chunk_size):
             with lock.transaction() as conn:
                 links = pd.DataFrame(
                     [tuple(r) for r in conn.execute(sa.select(vte.c[t.link], vte.c.value_id).where(vte.c.value_id.in_(part)))],

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from nacento_pipeline.config import Settings
+from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.reindex import (
     DEFAULT_PURPOSES,
     DEFAULT_VIEW_MAP,
@@ -95,11 +96,6 @@ class IndexerTables:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 # --- Schema (demo and tests) ------------------------------------------------------------------------------
@@ -332,7 +328,7 @@ def append_to_changelog(
             pending = set(
                 conn.execute(sa.select(cl.c.entity_id).distinct().where(cl.c.version_id > version)).scalars()
             )
-        for chunk in _chunks(ids, chunk_size):
+        for chunk in chunked(ids, chunk_size):
             if pending is not None:
                 present = pending.intersection(chunk)
             else:

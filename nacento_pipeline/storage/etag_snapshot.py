@@ -10,12 +10,13 @@ big folder is listed by several threads at once instead of page after page.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.frames import ETAG_COLUMNS
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 
@@ -98,11 +99,6 @@ def _head_keys(store: ObjectStore, keys: Sequence[str]) -> dict[str, ObjectInfo 
     return {key: store.head(key) for key in keys}
 
 
-def _chunks(keys: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(keys), size):
-        yield keys[start : start + size]
-
-
 def _distinct_keys(values_and_keys: pd.DataFrame) -> pd.DataFrame:
     missing = [name for name in ("value", "key") if name not in values_and_keys.columns]
     if missing:
@@ -144,7 +140,7 @@ def snapshot_etags(
     workers = max(1, head_concurrency)
     listed_keys = sum(len(keys) for keys in list_groups.values())
     range_keys = max(MIN_PAGES_PER_RANGE * page_size, math.ceil(listed_keys / workers))
-    list_ranges = [(prefix, part) for prefix, keys in list_groups.items() for part in _chunks(keys, range_keys)]
+    list_ranges = [(prefix, part) for prefix, keys in list_groups.items() for part in chunked(keys, range_keys)]
     strategy = {
         "wanted_keys": len(wanted),
         "prefixes": len(groups),
@@ -164,7 +160,7 @@ def snapshot_etags(
 
         def submit_heads(keys: Sequence[str]) -> None:
             strategy["headed_keys"] += len(keys)
-            for chunk in _chunks(keys, head_chunk_size(len(keys))):
+            for chunk in chunked(keys, head_chunk_size(len(keys))):
                 pending.add(pool.submit(_head_keys, store, chunk))
 
         # Listings first: they are the long tasks, HEAD chunks fill the pool around them.
