@@ -7,13 +7,12 @@ The embedded default runs on a laptop: a local folder as the bucket and a SQLite
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, MODE_ALIASES, SyncModeError, normalize_mode
-from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES
+from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, SAFE_INDEXER_NAME
 
 # The indexers that consume images (Magento's mview.xml subscriptions to the gallery tables); see core.reindex
 DEFAULT_INDEXERS = ("catalog_product_flat", "catalogrule_product")
@@ -23,7 +22,6 @@ CACHE_BACKENDS = ("none", "varnish", "redis", "command")
 DROP_EVENT_MODES = ("off", "sqs")
 
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # indexer/view ids end up in commands and SQL names
 
 
 class ConfigError(ValueError):
@@ -200,7 +198,7 @@ class Settings:
                 f"NACENTO_UNKNOWN_SKU_SEVERITY={self.unknown_sku_severity!r}: "
                 f"expected one of {UNKNOWN_SKU_SEVERITIES}"
             )
-        bad = [name for name in (*self.indexers, *self.indexer_views.values()) if not _SAFE_NAME.fullmatch(name)]
+        bad = [name for name in (*self.indexers, *self.indexer_views.values()) if not SAFE_INDEXER_NAME.fullmatch(name)]
         if bad:
             raise ConfigError(f"NACENTO_INDEXERS / NACENTO_INDEXER_VIEWS: invalid indexer or view name(s) {bad} "
                               "(letters, digits, '_', '.', '-')")

@@ -33,6 +33,7 @@ from nacento_pipeline.core.frames import (
 )
 from nacento_pipeline.core.image_sanity import not_an_image_reasons
 from nacento_pipeline.core.modes import APPEND, DEFAULT_SYNC_MODE, REPLACE_OWNED, normalize_mode
+from nacento_pipeline.core.objects import strip_etag
 
 # --- Inputs read from Magento (magento.catalog / magento.gallery_reader) --------------------------------
 # Products of the batch: sku (batch SKU), entity_id, link_id (entity_id, or row_id on Adobe Commerce),
@@ -270,10 +271,9 @@ def is_stale_batch(
 
 
 def normalize_etag(values: pd.Series) -> pd.Series:
-    """ETags compared and stored without blanks, a weak `W/` prefix or quotes; multipart ETags ("...-N")
-    stay opaque strings."""
-    text = _str(values).str.strip()
-    return text.str.replace(r"^W/", "", regex=True).str.strip('"')
+    """`strip_etag` over a column (stored ETags may come from older tools with quotes)."""
+    text = _str(values)
+    return text.map(strip_etag).astype(text.dtype)
 
 
 def map_positions(images: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:

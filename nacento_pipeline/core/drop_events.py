@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote_plus
 
-from nacento_pipeline.core.objects import ObjectInfo
+from nacento_pipeline.core.objects import ObjectInfo, strip_etag
 
 R2_CREATE_ACTIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload"})
 R2_REMOVE_ACTIONS = frozenset({"DeleteObject", "LifecycleDeletion"})
@@ -47,7 +47,7 @@ def _time(raw: object) -> datetime | None:
 
 
 def _info(obj: dict, key: str, when: datetime | None) -> ObjectInfo:
-    etag = str(obj.get("eTag") or obj.get("etag") or "").strip('"')
+    etag = strip_etag(str(obj.get("eTag") or obj.get("etag") or ""))
     try:
         size = int(obj.get("size") or 0)
     except (TypeError, ValueError):

@@ -15,3 +15,14 @@ class ObjectInfo:
     size: int
     last_modified: datetime | None = None
     content_type: str = ""  # HEAD reports it, a listing does not ("")
+
+
+def strip_etag(raw: str | None) -> str:
+    """ETags are compared and stored without blanks, a weak `W/` prefix or quotes (S3 returns `"abc"`, some
+    servers `W/"abc"`); multipart ETags ("...-N") stay opaque strings."""
+    if not raw:
+        return ""
+    value = raw.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')

@@ -7,6 +7,7 @@ Pure: the indexer facts come in as `IndexerState` values read by `magento.indexe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -230,6 +231,11 @@ PURPOSES: dict[str, Callable[[], Purpose]] = {
     "threshold": Threshold,
     "fallback": Fallback,
 }
+# Magento indexer ids are letters, digits and underscores; a little more is allowed (dots, dashes), never
+# a shell metacharacter (ids end up in commands and SQL names; quoting alone is undone by a template that puts
+# a placeholder inside double quotes).
+SAFE_INDEXER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
 DEFAULT_PURPOSE_NAMES = ("not-installed", "no-change", "on-save", "reindex-required", "queued-by-triggers", "threshold")
 DEFAULT_PURPOSES: tuple[Purpose, ...] = tuple(PURPOSES[name]() for name in DEFAULT_PURPOSE_NAMES)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numbers
 import os
 import queue
-import re
 import signal
 import subprocess
 import threading
@@ -24,7 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline.core.reindex import ReindexDecision
+from nacento_pipeline.core.reindex import SAFE_INDEXER_NAME, ReindexDecision
 from nacento_pipeline.magento.indexers import (
     CHANGELOG_CHUNK,
     append_to_changelog,
@@ -223,9 +222,6 @@ class ChangelogTrigger:
 # --- command ------------------------------------------------------------------------------------------------
 
 
-# Magento indexer ids are letters, digits and underscores; a little more is allowed (dots, dashes), never
-# a shell metacharacter: quoting alone is undone by a template that puts a placeholder inside double quotes.
-SAFE_INDEXER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def _safe_indexer(name: str) -> str:

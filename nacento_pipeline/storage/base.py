@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
-from nacento_pipeline.core.objects import ObjectInfo
+from nacento_pipeline.core.objects import ObjectInfo, strip_etag
 
 __all__ = ["ObjectInfo", "ObjectStore", "RequestCounter", "StorageError", "strip_etag"]
 
@@ -36,16 +36,6 @@ class RequestCounter:
     def since(self, before: dict[str, int]) -> dict[str, int]:
         now = self.snapshot()
         return {kind: now[kind] - before.get(kind, 0) for kind in REQUEST_KINDS}
-
-
-def strip_etag(raw: str | None) -> str:
-    """ETags are compared without their quotes (S3 returns `"abc"`, sometimes `W/"abc"`)."""
-    if not raw:
-        return ""
-    value = raw.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"')
 
 
 @runtime_checkable
