@@ -23,9 +23,9 @@ from nacento_pipeline.core.delta import (
 )
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery_reader import read_stores
-from nacento_pipeline.magento.gallery_writer import WriteResult, apply_delta, chunk_delta, sync_request
+from nacento_pipeline.magento.gallery_writer import WriteResult, chunk_delta, sync_request
 
-__all__ = ["TOTAL_NAMES", "GalleryDelta", "WriteResult", "apply_delta", "build_request", "plan_delta", "write_gallery"]
+__all__ = ["TOTAL_NAMES", "GalleryDelta", "WriteResult", "build_request", "plan_delta", "write_gallery"]
 
 
 class BatchLike(Protocol):

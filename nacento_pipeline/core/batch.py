@@ -53,7 +53,6 @@ from nacento_pipeline.core.roles import role_text
 
 __all__ = ["BatchFileError", "BunchSource", "ParsedBatch", "parse_batch"]
 
-SUPPORTED_EXTENSIONS = ("csv", "json", "jsonl")
 _ITEM_KEYS = ["file_idx", "item_no", "sku"]
 
 

@@ -605,14 +605,3 @@ def sync_request(
         delta=result_delta, statements=total_after - total_before, write_statements=writes_after - writes_before,
         errors=errors, plan_drift=drift, chunks=chunks, retries=retries, seconds=time.perf_counter() - started,
     )
-
-
-def apply_delta(
-    db: MagentoDatabase, delta: GalleryDelta, *, chunk_size: int = 500, batch_key: str,
-    batch_time: datetime | None = None, run_id: str = "",
-) -> WriteResult:
-    """Write a planned delta: each chunk is recomputed under the lock; `plan_drift` reports what moved."""
-    if delta.request is None:
-        raise ValueError("apply_delta needs a delta built by compute_delta (it carries the batch request)")
-    return sync_request(db, delta.request, chunk_size=chunk_size, batch_key=batch_key, batch_time=batch_time,
-                        run_id=run_id, planned=delta)
