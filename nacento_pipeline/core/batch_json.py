@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -76,6 +76,21 @@ def _fast_text(value: object, field: str) -> str | None:
     return None
 
 
+
+def _texts(obj: dict, names: Sequence[str], prefix: str) -> tuple[list[str], tuple[str, str, str]]:
+    """The fields `names` of one JSON object as text, and its first problem (field named with `prefix`), or
+    `_NO_PROBLEM`."""
+    texts: list[str] = []
+    problem = _NO_PROBLEM
+    for name in names:
+        text = _fast_text(obj.get(name), name)
+        if text is None:
+            text, reason = _text(obj.get(name), name)
+            if reason and problem is _NO_PROBLEM:
+                problem = (prefix + name, text, reason)
+        texts.append(text)
+    return texts, problem
+
 class _ItemCollector:
     """Turns item objects into raw-row and item column lists, flushed as RawChunks."""
 
@@ -98,16 +113,9 @@ class _ItemCollector:
             return ("stores", json.dumps(stores, default=str), "stores must be an object keyed by store code")
         for code, entry in stores.items():
             field = f"stores.{code}"
-            pre = _NO_PROBLEM
             label_given = ""
             if type(entry) is dict:
-                texts = [_fast_text(entry.get(name), name) for name in STORE_FIELDS]
-                for k, name in enumerate(STORE_FIELDS):
-                    if texts[k] is None:
-                        text, reason = _text(entry.get(name), name)
-                        texts[k] = text
-                        if reason and pre is _NO_PROBLEM:
-                            pre = (f"{field}.{name}", text, reason)
+                texts, pre = _texts(entry, STORE_FIELDS, f"{field}.")
                 label_given = "1" if entry.get("label") is not None else ""
             else:
                 texts = [""] * len(STORE_FIELDS)
@@ -143,16 +151,9 @@ class _ItemCollector:
         assert isinstance(images, list)
         raw = self.raw
         for image in images:
-            pre = _NO_PROBLEM
-            fields: list[str | None]
+            fields: list[str]
             if type(image) is dict:
-                fields = [_fast_text(image.get(name), name) for name in IMAGE_FIELDS]
-                for k, name in enumerate(IMAGE_FIELDS):
-                    if fields[k] is None:
-                        text, reason = _text(image.get(name), name)
-                        fields[k] = text
-                        if reason and pre is _NO_PROBLEM:
-                            pre = (name, text, reason)
+                fields, pre = _texts(image, IMAGE_FIELDS, "")
             else:
                 fields = [""] * len(IMAGE_FIELDS)
                 pre = ("images", json.dumps(image, default=str), "image is not an object")

@@ -146,9 +146,7 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
            "disabled is not a boolean (true/false, 1/0, yes/no, on/off)")
 
     role_text = raw["roles"].astype("str")
-    mapping = {text: normalize_role_text(text) for text in role_text.unique()}
-    codes = role_text.map({text: pair[0] for text, pair in mapping.items()}).astype("str")
-    unknown = role_text.map({text: pair[1] for text, pair in mapping.items()}).astype("str")
+    codes, unknown = _role_columns(role_text)
     warn = (unknown != "") & ok
     if warn.any():
         problems.append(rejection_rows(raw, warn, "roles", role_text,
@@ -247,9 +245,7 @@ def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedS
     reject(disabled_given & ~disabled_text.isin(TRUE_WORDS + FALSE_WORDS), prefix + "disabled", stores["disabled"],
            "disabled is not a boolean (true/false, 1/0, yes/no, on/off)")
     role_text = stores["roles"].astype("str")
-    mapping = {text: normalize_role_text(text) for text in role_text.unique()}
-    codes = role_text.map({text: pair[0] for text, pair in mapping.items()}).astype("str")
-    unknown = role_text.map({text: pair[1] for text, pair in mapping.items()}).astype("str")
+    codes, unknown = _role_columns(role_text)
     warn = (unknown != "") & ok
     if warn.any():
         problems.append(rejection_rows(ctx, warn, prefix + "roles", role_text, "unknown role(s) ignored: " + unknown,
@@ -316,3 +312,11 @@ def items_frame(columns: dict[str, list]) -> pd.DataFrame:
         dtype = "int64" if name in ("file_idx", "item_no", "line") else "str"
         data[name] = pd.Series(values, dtype=dtype)
     return pd.DataFrame(data)
+
+
+def _role_columns(role_text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """`normalize_role_text` over a column, once per distinct text: (role codes, unknown role names)."""
+    mapping = {text: normalize_role_text(text) for text in role_text.unique()}
+    codes = role_text.map({text: pair[0] for text, pair in mapping.items()}).astype("str")
+    unknown = role_text.map({text: pair[1] for text, pair in mapping.items()}).astype("str")
+    return codes, unknown

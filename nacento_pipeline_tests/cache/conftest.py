@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -20,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.product_relations import create_relation_tables, relation_tables
+from nacento_pipeline_tests.processes import stop_process
 
 VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"
 REDIS_TEST_DB = 11  # dedicated to these tests; flushed before and after
@@ -146,13 +146,7 @@ def varnish(tmp_path: Path) -> Iterator[Varnish]:
                 time.sleep(0.1)
         yield Varnish(port=port, shop=shop, pid=proc.pid)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process(proc, timeout=15)
         log.close()
         server.shutdown()
         server.server_close()

@@ -28,6 +28,7 @@ from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline_tests.faults.scenario import gallery_state
+from nacento_pipeline_tests.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SKUS = [f"K{i:04d}" for i in range(200)]
@@ -128,12 +129,7 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
         assert any(r.root_run_id == run.run_id for r in runs if r.status == dg.DagsterRunStatus.SUCCESS)
         final = gallery_state(db, SKUS)
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        stop_process(daemon, group=True, timeout=30)
         instance.dispose()
         db.dispose()
 

@@ -1,9 +1,7 @@
 """deploy/: the team instance (PostgreSQL + QueuedRunCoordinator) runs a dropped batch through a real daemon."""
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,23 +20,11 @@ from nacento_pipeline.constants import BATCH_JOB, TAG_MAGENTO_DB
 from nacento_pipeline.demo_data import drop_sample_batch
 from nacento_pipeline.storage.factory import make_object_store
 from nacento_pipeline_tests.pipeline.test_postgres_instance import postgres_url  # noqa: F401 - fixture
+from nacento_pipeline_tests.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 HELM_VALUES = DEPLOY / "helm" / "values.yaml"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the daemon's process group (its own PID: it was started in a new session), then SIGKILL."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    with contextlib.suppress(ProcessLookupError):  # run workers it started share its process group
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_deploy_instance_queues_and_runs_a_batch_through_the_daemon(postgres_url, tmp_path):  # noqa: F811
@@ -91,7 +77,7 @@ def test_deploy_instance_queues_and_runs_a_batch_through_the_daemon(postgres_url
                 else:
                     os.environ[k] = v
     finally:
-        _stop(proc)
+        stop_process(proc, group=True)
         log.close()
     assert proc.returncode is not None
 
