@@ -8,6 +8,7 @@ store-0 roles and the sync state), by value rather than by id, so two databases 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -40,12 +41,12 @@ def write_version(db: MagentoDatabase, version: int, skus: list[str] | None = No
                          batch_key=f"media_v{version}", batch_time=TIMES[version], run_id=f"run-v{version}")
 
 
-def prepare(url: str) -> MagentoDatabase:
-    """The demo schema and 200 products (no gallery yet)."""
+def prepare(url: str, skus: Sequence[str] = SKUS) -> MagentoDatabase:
+    """The demo schema and the scenario's products (no gallery yet)."""
     db = MagentoDatabase(url)
     create_demo_schema(db.engine)
     db.refresh_schema()
-    seed_demo_products(db.engine, SKUS)
+    seed_demo_products(db.engine, list(skus))
     return db
 
 

@@ -26,21 +26,12 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.constants import BATCH_JOB, PARTITIONS_NAME
 from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline_tests.faults.scenario import gallery_state
+from nacento_pipeline_tests.faults.scenario import gallery_state, prepare
 from nacento_pipeline_tests.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SKUS = [f"K{i:04d}" for i in range(200)]
 KEY = "media_killed"
-
-
-def prepare_magento(url: str) -> MagentoDatabase:
-    db = MagentoDatabase(url)
-    create_demo_schema(db.engine)
-    db.refresh_schema()
-    seed_demo_products(db.engine, SKUS)
-    return db
 
 
 def drop_batch(bucket: Path) -> None:
@@ -86,7 +77,7 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
     url, ref_url = mysql_database_factory(), mysql_database_factory()
     var = tmp_path / "var"
     drop_batch(var / "bucket")
-    db = prepare_magento(url)
+    db = prepare(url, SKUS)
 
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -134,7 +125,7 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
         db.dispose()
 
     # The same batch, uninterrupted, on a fresh database (read from the archive the daemon's sensor made).
-    ref = prepare_magento(ref_url)
+    ref = prepare(ref_url, SKUS)
     settings = Settings(var_dir=var, magento_db_url=ref_url, chunk_size=100, reindex_trigger="dry-run").validate()
     with dg.instance_for_test() as clean:
         clean.add_dynamic_partitions(PARTITIONS_NAME, [KEY])
