@@ -47,15 +47,15 @@ from bench.synthetic import (
 )
 from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import object_key
-from nacento_pipeline.engine import plan_delta, write_gallery
-from nacento_pipeline.event_registration import register_from_events
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
-from nacento_pipeline.registration import register_drops
+from nacento_pipeline.magento.gallery_sync import plan_delta, write_gallery
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
+from nacento_pipeline.storage.drop_registration import register_drops
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
 from nacento_pipeline.storage.event_queue import SqsEventQueue
+from nacento_pipeline.storage.event_registration import register_from_events
 from nacento_pipeline.storage.s3 import S3ObjectStore
 
 DEFAULT_DB_URL = "mysql+pymysql://root@127.0.0.1:3306"

@@ -37,9 +37,9 @@ def _store(settings: Settings):
 
 def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
     """Local bucket with sample images and a SQLite Magento database with the demo catalog."""
-    from nacento_pipeline.demo_data import DEMO_SKUS, put_demo_images
     from nacento_pipeline.magento.database import MagentoDatabase
     from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+    from nacento_pipeline.storage.sample_drop import DEMO_SKUS, put_demo_images
 
     if reset_magento:
         # Only the demo's own SQLite Magento: the Dagster home (run history) and the bucket (archive,
@@ -89,8 +89,8 @@ _SUMMARY_KEYS = {
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from nacento_pipeline.definitions import build_definitions
-    from nacento_pipeline.demo_data import drop_sample_batch
-    from nacento_pipeline.local_runner import tick_and_run
+    from nacento_pipeline.defs.local_runner import tick_and_run
+    from nacento_pipeline.storage.sample_drop import drop_sample_batch
 
     if not settings.uses_local_bucket or settings.magento_db_url:
         print("demo runs on the embedded default only: unset NACENTO_S3_BUCKET and NACENTO_MAGENTO_DB_URL",
@@ -109,7 +109,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_drop_sample(settings: Settings, args: argparse.Namespace) -> int:
-    from nacento_pipeline.demo_data import drop_sample_batch, put_demo_images
+    from nacento_pipeline.storage.sample_drop import drop_sample_batch, put_demo_images
 
     store = _store(settings)
     generation = args.generation
@@ -123,7 +123,7 @@ def cmd_drop_sample(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
     from nacento_pipeline.definitions import build_definitions
-    from nacento_pipeline.local_runner import tick_and_run
+    from nacento_pipeline.defs.local_runner import tick_and_run
 
     with _instance(settings) as instance:
         outcome = tick_and_run(build_definitions(settings), instance, log_level="WARNING")

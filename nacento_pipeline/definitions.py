@@ -5,14 +5,14 @@ from __future__ import annotations
 import dagster as dg
 from dagster_shared.record import copy
 
-from nacento_pipeline.assets import AUDIT_ASSETS, BATCH_ASSETS, DROP_ASSETS
 from nacento_pipeline.config import Settings
-from nacento_pipeline.constants import TAG_MAGENTO_DB
-from nacento_pipeline.jobs import gallery_audit_job, pim_batch_job, pim_batch_validate_job
+from nacento_pipeline.defs.assets import AUDIT_ASSETS, BATCH_ASSETS, DROP_ASSETS
+from nacento_pipeline.defs.constants import TAG_MAGENTO_DB
+from nacento_pipeline.defs.jobs import gallery_audit_job, pim_batch_job, pim_batch_validate_job
+from nacento_pipeline.defs.schedules import build_audit_schedule, build_catchup_schedule
+from nacento_pipeline.defs.sensors import SENSORS
+from nacento_pipeline.defs.sensors.alert_sensors import alert_resources, build_alert_sensors
 from nacento_pipeline.resources import resources_from_settings
-from nacento_pipeline.schedules import build_audit_schedule, build_catchup_schedule
-from nacento_pipeline.sensors import SENSORS
-from nacento_pipeline.sensors.alert_sensors import alert_resources, build_alert_sensors
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

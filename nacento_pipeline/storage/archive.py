@@ -144,6 +144,18 @@ def write_status(store: ObjectStore, manifest: BatchManifest, status: dict[str, 
     store.put(manifest.prefix + STATUS, json.dumps(status, indent=2, sort_keys=True, default=str).encode())
 
 
+def mark_batch(store: ObjectStore, archive_prefix: str, batch_key: str, version: str | None, status: str,
+               run_id: str) -> str | None:
+    """Write a run's outcome next to the archived batch; returns the status key, or None if it is not archived."""
+    try:
+        manifest = load_manifest(store, archive_prefix, batch_key, version)
+    except ArchiveError:
+        return None
+    write_status(store, manifest,
+                 {"status": status, "run_id": run_id, "at": datetime.now(UTC).isoformat(), "batch_key": batch_key})
+    return manifest.prefix + STATUS
+
+
 def read_status(store: ObjectStore, manifest: BatchManifest) -> dict[str, object] | None:
     try:
         return json.loads(store.get(manifest.prefix + STATUS))

@@ -25,9 +25,9 @@ from nacento_pipeline.core.batch_json import _DepthGuard, _TooDeep
 from nacento_pipeline.core.bunch_sniff import SNIFF_BYTES, sniff_bunch
 from nacento_pipeline.core.dropzone import BatchDrop, InvalidDrop, apply_ok_listing, parse_drop_name
 from nacento_pipeline.core.frames import REJECTION_COLUMNS
-from nacento_pipeline.engine import plan_delta, write_gallery
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.magento.gallery_sync import plan_delta, write_gallery
 from nacento_pipeline_tests.helpers import etag_frame
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

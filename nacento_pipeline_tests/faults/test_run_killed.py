@@ -23,8 +23,8 @@ import yaml
 from dagster._core.instance.ref import InstanceRef
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline.constants import BATCH_JOB, PARTITIONS_NAME
 from nacento_pipeline.definitions import build_definitions
+from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline_tests.faults.scenario import gallery_state, prepare
 from nacento_pipeline_tests.processes import stop_process

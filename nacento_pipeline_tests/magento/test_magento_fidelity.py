@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.core.paths import object_key
-from nacento_pipeline.engine import write_gallery
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_audit import shared_gallery_rows, split_shared_gallery_rows
+from nacento_pipeline.magento.gallery_sync import write_gallery
 from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, store_value_frame
 from nacento_pipeline_tests.magento.magento_admin import (

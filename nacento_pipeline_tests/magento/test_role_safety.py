@@ -8,12 +8,16 @@ import sqlalchemy as sa
 
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
-from nacento_pipeline_tests.magento.test_sync_integration import db, gallery, prefix, roles, sync  # noqa: F401
+from nacento_pipeline_tests.magento.gallery_helpers import (
+    gallery,
+    roles,
+    sync,
+)
 
 A, B, C, D, E, F = (f"/r/s/{n}.jpg" for n in "abcdef")
 
 
-def store_roles(db, sku):  # noqa: F811
+def store_roles(db, sku):
     t = db.tables
     code_of = {v: k for k, v in DEMO_ATTRIBUTE_IDS.items()}
     q = (sa.select(t.varchar.c.store_id, t.varchar.c.attribute_id, t.varchar.c.value)
@@ -23,14 +27,14 @@ def store_roles(db, sku):  # noqa: F811
         return {(s, code_of[a]): v for s, a, v in conn.execute(q)}
 
 
-def entity_ids(db, *skus):  # noqa: F811
+def entity_ids(db, *skus):
     t = db.tables
     with db.engine.connect() as conn:
         return conn.execute(sa.select(t.product.c.entity_id).where(t.product.c.sku.in_(skus))).scalars().all()
 
 
 @pytest.mark.parametrize("mode", ["replace", "replace_owned"])
-def test_missing_image_freezes_roles_and_keeps_every_image_they_name(db, mode):  # noqa: F811
+def test_missing_image_freezes_roles_and_keeps_every_image_they_name(db, mode):
     sync(db, [("S1", A, "a", 1, False, "image|small_image"), ("S1", B, "b", 2, False, "thumbnail"),
               ("S1", C, "c", 3), ("S1", D, "d", 4)])
     t = db.tables
@@ -51,7 +55,7 @@ def test_missing_image_freezes_roles_and_keeps_every_image_they_name(db, mode): 
     assert roles_outside_gallery(db, [link]).empty
 
 
-def test_once_the_file_is_back_roles_move_and_purge_completes(db):  # noqa: F811
+def test_once_the_file_is_back_roles_move_and_purge_completes(db):
     sync(db, [("S1", A, "a", 1, False, "image"), ("S1", B, "b", 2)])
     sync(db, [("S1", E, "e", 1, False, "image"), ("S1", F, "f", 2)], missing=[F], batch_key="media_2")
     assert [g[0] for g in gallery(db, "S1")] == [A, E]
@@ -61,7 +65,7 @@ def test_once_the_file_is_back_roles_move_and_purge_completes(db):  # noqa: F811
     assert roles_outside_gallery(db, entity_ids(db, "S1")).empty
 
 
-def test_roles_outside_gallery_sees_store_level_roles(db):  # noqa: F811
+def test_roles_outside_gallery_sees_store_level_roles(db):
     sync(db, [("S1", A, "a", 1, False, "image")])
     t = db.tables
     link = entity_ids(db, "S1")[0]

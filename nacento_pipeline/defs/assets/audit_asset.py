@@ -1,0 +1,109 @@
+"""`gallery_audit`: daily reconciliation of every Magento gallery row with storage, with an optional fix."""
+
+
+import dagster as dg
+import pandas as pd
+
+from nacento_pipeline.core.audit import reconcile
+from nacento_pipeline.defs.assets.metadata import duration_metadata, int_metadata, md_table, phase
+from nacento_pipeline.defs.constants import AUDIT_GROUP, OWNERS
+from nacento_pipeline.magento.gallery_audit import (
+    delete_orphans,
+    iter_gallery_rows,
+    orphaned_meta_record_ids,
+    refresh_etags,
+    shared_gallery_rows,
+    split_shared_gallery_rows,
+    unlinked_gallery_value_ids,
+)
+from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
+from nacento_pipeline.resources.object_store import ObjectStoreResource
+from nacento_pipeline.storage.base import ObjectStore
+
+SHOWN = ["sku", "value", "key", "s3_etag", "storage_etag"]
+_AFTER_EVERYTHING = "\U0010ffff"
+
+
+class GalleryAuditConfig(dg.Config):
+    """fix: delete orphaned ETag rows and unlinked gallery rows, split media_gallery rows shared between
+    products (the PHP connector's) so each product has its own, and store the ETags seen now for images whose
+    content changed outside any batch. Missing files are only reported: an image is never removed by the audit."""
+
+    fix: bool = False
+
+
+def list_media(store: ObjectStore, media_prefix: str, cache_prefix: str) -> pd.DataFrame:
+    """Every object under the media prefix except Magento's resized cache (skipped with one StartAfter)."""
+    keys, etags = [], []
+    start_after = None
+    while True:
+        jumped = False
+        for info in store.list(media_prefix, start_after=start_after):
+            if cache_prefix and info.key.startswith(cache_prefix):
+                start_after, jumped = cache_prefix + _AFTER_EVERYTHING, True
+                break
+            keys.append(info.key)
+            etags.append(info.etag)
+        if not jumped:
+            return pd.DataFrame({"key": keys, "etag": etags})
+
+
+@dg.asset(
+    group_name=AUDIT_GROUP,
+    owners=OWNERS,
+    kinds={"python", "s3", "mysql"},
+    description=(
+        "Reconciles all Magento gallery rows with storage: files missing from the bucket, ETags changed "
+        "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec("gallery_files_present", asset="gallery_audit",
+                          description="Every image in Magento's gallery exists in storage."),
+    ],
+)
+def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
+                  magento: MagentoDatabaseResource, object_store: ObjectStoreResource):
+    db = magento.get_database()
+    store = object_store.get_store()
+    durations: dict[str, float] = {}
+    before = store.requests.snapshot()
+    with phase(durations, "list_storage"):
+        storage = list_media(store, object_store.media_prefix, object_store.media_cache_prefix)
+    with phase(durations, "read_gallery"):
+        frames = list(iter_gallery_rows(db))
+        gallery = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["entity_id", "sku", "value_id", "value", "record_id", "s3_etag"])
+        orphan_meta = orphaned_meta_record_ids(db)
+        unlinked = unlinked_gallery_value_ids(db)
+        shared = shared_gallery_rows(db)
+    findings = reconcile(gallery, storage, object_store.media_prefix)
+    counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked),
+              "shared_gallery_rows": len(shared)}
+    fixed = {}
+    if config.fix:
+        with phase(durations, "fix"):
+            fixed["orphans_deleted"] = delete_orphans(db, orphan_meta, unlinked)
+            changed = findings.etag_changed.rename(columns={"storage_etag": "etag"})[["record_id", "etag"]]
+            fixed["etags_refreshed"] = refresh_etags(db, changed)
+            fixed["shared_rows_split"] = split_shared_gallery_rows(db)
+        context.log.info(f"audit fix: {fixed}")
+    requests = {k: v for k, v in store.requests.since(before).items() if v}
+    check = dg.AssetCheckResult(
+        check_name="gallery_files_present",
+        passed=bool(findings.missing_files.empty),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"missing_files": len(findings.missing_files)},
+    )
+    return dg.MaterializeResult(
+        check_results=[check],
+        metadata={
+            **int_metadata(counts),
+            **int_metadata(fixed),
+            "fix": dg.MetadataValue.bool(config.fix),
+            "s3_requests": dg.MetadataValue.int(sum(requests.values())),
+            "first_missing_files": md_table(findings.missing_files, SHOWN),
+            "first_etag_changed": md_table(findings.etag_changed, SHOWN),
+            "first_shared_gallery_rows": md_table(shared, ["value_id", "value", "products"]),
+            **duration_metadata(durations),
+        },
+    )

@@ -1,0 +1,74 @@
+"""Turning frames and counters into metadata a person reads in the Dagster UI."""
+
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from nacento_pipeline.defs.constants import BATCH_GROUP, OWNERS
+from nacento_pipeline.defs.partitions import pim_batches
+
+MAX_TABLE_ROWS = 20
+
+# What every batch asset shares: one partition per PIM batch, one group in the UI, one owner.
+BATCH_ASSET: dict[str, Any] = {"partitions_def": pim_batches, "group_name": BATCH_GROUP, "owners": OWNERS}
+
+
+def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS) -> dg.MetadataValue:
+    """The first `limit` rows of a frame as a markdown table (with a note of how many were left out)."""
+    if frame is None or frame.empty:
+        return dg.MetadataValue.md("_none_")
+    shown = frame[columns] if columns else frame
+    head = shown.head(limit)
+    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
+    for row in head.itertuples(index=False):
+        cells = [str(v).replace("|", "\\|").replace("\n", " ")[:120] for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(shown) > limit:
+        lines.append(f"\n_{len(shown) - limit} more row(s) not shown_")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+# How a person names what the write did to an image (the delta's action -> the word shown in the UI).
+CHANGE_WORDS = {
+    "inserted": "added",
+    "updated_value": "updated (content)",
+    "updated_meta": "updated (label/position/roles)",
+    "purged": "purged (not in the batch)",
+    "deduped": "removed (duplicate path)",
+}
+CHANGED_SHOWN = ["change", "sku", "value", "reason"]
+
+
+def changed_images(items: pd.DataFrame) -> pd.DataFrame:
+    """The images the write changed, one row each with `change` in the words of CHANGE_WORDS."""
+    changed = items[items["action"].isin(list(CHANGE_WORDS))]
+    return changed.assign(change=changed["action"].map(CHANGE_WORDS)).sort_values(["sku", "value"], kind="stable")
+
+
+def counts_table(counts: Mapping[str, int], title: str = "kind") -> dg.MetadataValue:
+    lines = [f"| {title} | count |", "|---|---:|"]
+    lines += [f"| {key} | {value} |" for key, value in counts.items()]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def int_metadata(counts: Mapping[str, int]) -> dict[str, dg.MetadataValue]:
+    return {key: dg.MetadataValue.int(int(value)) for key, value in counts.items()}
+
+
+@contextmanager
+def phase(durations: dict[str, float], name: str) -> Iterator[None]:
+    """Record how long a phase of an asset took (reported as duration_<name>_s)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        durations[name] = round(time.perf_counter() - start, 3)
+
+
+def duration_metadata(durations: Mapping[str, float]) -> dict[str, dg.MetadataValue]:
+    return {f"duration_{name}_s": dg.MetadataValue.float(value) for name, value in durations.items()}

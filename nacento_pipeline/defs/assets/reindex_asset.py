@@ -1,0 +1,69 @@
+"""`reindex_decision`: per indexer full / partial / none after the gallery write, explained, and triggered."""
+
+
+from collections import Counter
+
+import dagster as dg
+
+from nacento_pipeline.core.reindex import decisions_markdown
+from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, duration_metadata, phase
+from nacento_pipeline.defs.constants import TAG_REINDEX
+from nacento_pipeline.magento.indexers import decide_from_database
+from nacento_pipeline.magento.reindex_trigger import make_trigger
+from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
+from nacento_pipeline.resources.object_store import ObjectStoreResource
+from nacento_pipeline.resources.reindex import ReindexResource
+from nacento_pipeline.storage.image_cache import content_changed_values, purge_resized_images
+
+
+def run_reindex_tag(decisions) -> str:
+    """The strongest decision of the run: `full` beats `partial` beats `none` (operators filter on it)."""
+    kinds = {d.decision for d in decisions}
+    return "full" if "full" in kinds else "partial" if "partial" in kinds else "none"
+
+
+@dg.asset(
+    **BATCH_ASSET,
+    kinds={"python", "mysql"},
+    description=(
+        "Per managed indexer: full, partial (with entity ids) or none, the purpose that decided it "
+        "(on-save, reindex-required, threshold) and the numbers compared; then triggered (changelog rows, "
+        "invalidation, or a command) and optionally Magento's resized-image cache purged."
+    ),
+)
+def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource,
+                     reindex: ReindexResource, object_store: ObjectStoreResource, magento_gallery):
+    db = magento.get_database()
+    settings = reindex.settings().with_overrides(table_prefix=magento.table_prefix)
+    durations: dict[str, float] = {}
+    changed = set(magento_gallery.changed_entity_ids)
+    with phase(durations, "decide"):
+        decisions = decide_from_database(db.engine, settings, changed)
+    with phase(durations, "trigger"):
+        report = make_trigger(settings, db.engine).apply(decisions, context.log.info)
+    metadata: dict[str, dg.MetadataValue] = {}
+    if settings.purge_image_cache:
+        with phase(durations, "cache_purge"):
+            purge = purge_resized_images(
+                object_store.get_store(), content_changed_values(magento_gallery.items),
+                object_store.media_cache_prefix,
+            )
+        metadata["cache_purged"] = dg.MetadataValue.int(purge.deleted)
+        metadata["cache_purge"] = dg.MetadataValue.text(purge.summary())
+    counts = Counter(d.decision for d in decisions)
+    tag = run_reindex_tag(decisions)
+    context.instance.add_run_tags(context.run.run_id, {TAG_REINDEX: tag})
+    return dg.MaterializeResult(
+        metadata={
+            "decisions": dg.MetadataValue.md(decisions_markdown(decisions)),
+            "trigger": dg.MetadataValue.text(settings.reindex_trigger),
+            "trigger_report": dg.MetadataValue.md(report.markdown()),
+            "changed_products": dg.MetadataValue.int(len(changed)),
+            "full": dg.MetadataValue.int(counts.get("full", 0)),
+            "partial": dg.MetadataValue.int(counts.get("partial", 0)),
+            "none": dg.MetadataValue.int(counts.get("none", 0)),
+            "run_tag": dg.MetadataValue.text(f"{TAG_REINDEX}={tag}"),
+            **metadata,
+            **duration_metadata(durations),
+        }
+    )

@@ -1,0 +1,138 @@
+"""Catch-up schedule: runs for registered batches never written, not running, not failed too often."""
+
+import dagster as dg
+from dagster._core.test_utils import create_run_for_test
+
+from nacento_pipeline.core.catchup import PartitionRuns, plan_catchup
+from nacento_pipeline.defs.constants import BATCH_JOB, CATCHUP_SCHEDULE, PARTITIONS_NAME, TAG_SOURCE
+from nacento_pipeline.storage.drop_registration import register_drops
+from nacento_pipeline.storage.sample_drop import drop_sample_batch
+
+
+def test_plan_catchup_rules():
+    runs = {
+        "written": PartitionRuns(("SUCCESS", "FAILURE")),
+        "failing": PartitionRuns(("FAILURE", "CANCELED", "FAILURE", "SUCCESS")),
+        "once": PartitionRuns(("FAILURE",)),
+        "running": PartitionRuns(("STARTED", "FAILURE")),
+        "redropped": PartitionRuns(("FAILURE", "SUCCESS")),  # a newer version failed after an older success
+    }
+    plan = plan_catchup(["written", "failing", "once", "running", "never", "redropped"], runs, max_attempts=3)
+    assert plan.to_run == ("once", "never", "redropped")
+    assert plan.given_up == ("failing",)
+    assert plan.in_flight == ("running",)
+    assert plan.done == 1
+
+
+def test_plan_catchup_limit_keeps_registration_order():
+    plan = plan_catchup([f"k{i}" for i in range(30)], {}, limit=5)
+    assert plan.to_run == ("k0", "k1", "k2", "k3", "k4")
+
+
+def test_catchup_schedule_requests_the_right_partitions(local_pipeline, instance):
+    p = local_pipeline
+    done = drop_sample_batch(p.store, p.settings.drop_prefix).batch_key
+    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
+                   rejected_prefix=p.settings.rejected_prefix)
+    instance.add_dynamic_partitions(PARTITIONS_NAME, [done, "media_failing", "media_missed", "media_running"])
+    assert p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=done).success
+    for status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE):
+        create_run_for_test(instance, job_name=BATCH_JOB, status=status, tags={"dagster/partition": "media_failing"})
+    create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.FAILURE,
+                        tags={"dagster/partition": "media_missed"})
+    create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.STARTED,
+                        tags={"dagster/partition": "media_running"})
+
+    schedule = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)
+    with dg.build_schedule_context(instance=instance) as ctx:
+        requests = schedule(ctx)
+    assert [r.partition_key for r in requests] == ["media_missed"]
+    assert requests[0].run_key == "catchup:media_missed:1"
+    assert requests[0].tags[TAG_SOURCE] == "catchup"
+
+
+def test_catchup_schedule_skips_when_everything_is_written(local_pipeline, instance):
+    p = local_pipeline
+    key = drop_sample_batch(p.store, p.settings.drop_prefix).batch_key
+    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
+                   rejected_prefix=p.settings.rejected_prefix)
+    instance.add_dynamic_partitions(PARTITIONS_NAME, [key])
+    assert p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=key).success
+    schedule = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)
+    with dg.build_schedule_context(instance=instance) as ctx:
+        skip = schedule(ctx)
+    assert isinstance(skip, dg.SkipReason)
+    assert "1 batch(es) written" in skip.skip_message
+
+
+def test_plan_catchup_never_reruns_a_permanent_failure():
+    runs = {"parse_error": PartitionRuns(("FAILURE",), newest_failure_permanent=True),
+            "killed": PartitionRuns(("FAILURE",), newest_failure_permanent=False)}
+    plan = plan_catchup(["parse_error", "killed"], runs)
+    assert plan.to_run == ("killed",) and plan.permanent == ("parse_error",)
+
+
+def test_run_failure_classification_is_core_retry():
+    from nacento_pipeline.core.retry import run_failure_is_permanent
+
+    assert run_failure_is_permanent(["BatchError: import-media_x_01.csv line 3, field position: not a number"])
+    assert not run_failure_is_permanent(["OperationalError: (2013, 'Lost connection to MySQL server')"])
+    assert not run_failure_is_permanent([])  # no step failed: the worker died, running again can succeed
+
+
+def test_catchup_schedule_reads_the_cause_of_real_step_failures(instance):
+    """Runs of the batch job whose step failed: a parse error is left alone, a lost connection re-run."""
+    from nacento_pipeline.defs.schedules import catchup_run_requests
+
+    @dg.op
+    def write(context) -> None:
+        if context.run.tags["dagster/partition"] == "media_parse":
+            raise ValueError("import-media_parse_01.csv line 7, field sku: empty")
+        raise ConnectionError("(2013, 'Lost connection to MySQL server during query')")
+
+    @dg.job(name=BATCH_JOB)
+    def fake_batch_job():
+        write()
+
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_parse", "media_conn"])
+    for key in ("media_parse", "media_conn"):
+        result = fake_batch_job.execute_in_process(instance=instance, tags={"dagster/partition": key},
+                                                   raise_on_error=False)
+        assert not result.success
+    requests, plan = catchup_run_requests(instance)
+    assert [r.partition_key for r in requests] == ["media_conn"]
+    assert plan.permanent == ("media_parse",)
+
+
+def test_shipped_instance_configs_monitor_and_retry_runs(tmp_path, monkeypatch):
+    """Both instance configs load, with the launcher that lets run monitoring see a dead run worker."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from nacento_pipeline.defs.run_launcher import LocalRunLauncher
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("dagster.yaml", "deploy/dagster.postgres.yaml"):
+        config = yaml.safe_load((root / name).read_text())
+        assert config["run_monitoring"]["enabled"] is True, name
+        assert config["run_launcher"]["class"] == "LocalRunLauncher", name
+        assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(root / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as inst:
+        assert isinstance(inst.run_launcher, LocalRunLauncher)
+        assert inst.run_launcher.supports_check_run_worker_health
+        assert inst.run_monitoring_enabled and inst.run_retries_enabled
+def test_catchup_tick_names_the_batches_it_gave_up_on(local_pipeline, instance):
+    p = local_pipeline
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_broken"])
+    for _ in range(3):
+        create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.FAILURE,
+                            tags={"dagster/partition": "media_broken"})
+    with dg.build_schedule_context(instance=instance) as ctx:
+        skip = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)(ctx)
+    assert skip.skip_message.startswith("GIVEN UP on 1 batch(es), an operator must look: media_broken |")

@@ -1,0 +1,23 @@
+"""Fixtures of the Magento adapter tests: a demo Magento database (SQLite and MariaDB) with three products."""
+
+from __future__ import annotations
+
+import pytest
+
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+
+
+@pytest.fixture(params=[""], ids=["noprefix"])
+def prefix(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db(magento_url, prefix):
+    database = MagentoDatabase(magento_url, prefix=prefix)
+    create_demo_schema(database.engine, prefix)
+    database.refresh_schema()
+    seed_demo_products(database.engine, ["S1", "S2", "S3"], prefix)
+    yield database
+    database.dispose()

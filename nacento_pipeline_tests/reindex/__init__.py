@@ -1,1 +1,0 @@
-"""Tests for the reindex decision, indexer adapter, triggers and resized-image cache purge."""

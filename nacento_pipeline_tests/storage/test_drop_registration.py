@@ -1,0 +1,80 @@
+"""Registration of drops: an OK file listing only some bunch files, and bunch files the sniff refuses."""
+
+from __future__ import annotations
+
+import json
+
+from nacento_pipeline.storage.drop_registration import register_drops
+from nacento_pipeline.storage.local import LocalFolderStore
+
+DROP, ARCHIVE, REJECTED = "pim-drop/", "pim-archive/", "pim-rejected/"
+GOOD_CSV = b"sku,file_path\nA,/a/b/a.jpg\n"
+
+
+def _pass(store: LocalFolderStore, registered: set[str]):
+    return register_drops(store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
+                          is_registered=lambda key: key in registered)
+
+
+def _keys(store: LocalFolderStore, prefix: str) -> list[str]:
+    return sorted(info.key for info in store.list(prefix))
+
+
+def test_partial_ok_listing_is_archived_once_and_unlisted_files_are_reported_and_leave(tmp_path):
+    store = LocalFolderStore(tmp_path)
+    store.put(DROP + "import-media_p_01.csv", GOOD_CSV)
+    store.put(DROP + "import-media_p_02.csv", b"sku,file_path\nB,/a/b/b.jpg\n")
+    store.put(DROP + "import-media_p_03.csv", b"sku,file_path\nC,/a/b/c.jpg\n")
+    store.put(DROP + "import-media_p.ok", b"import-media_p_01.csv\nimport-media_p_03.csv\n")
+    registered: set[str] = set()
+
+    first = _pass(store, registered)
+    assert [r.drop.batch_key for r in first.registered] == ["media_p"]
+    assert [k.rsplit("/", 1)[-1] for k in first.registered[0].drop.bunch_keys] == [
+        "import-media_p_01.csv", "import-media_p_03.csv"]
+    unlisted = [r for r in first.rejected if "not listed" in r.reason]
+    assert len(unlisted) == 1 and unlisted[0].keys == (DROP + "import-media_p_02.csv",)
+    report = store.get(unlisted[0].moved_to + "REPORT.md").decode()
+    assert "import-media_p_02.csv" in report and "import-media_p.ok" in report
+    assert DROP + "import-media_p_02.csv" not in _keys(store, DROP)
+
+    # Once its partition is registered, the next pass finds the archived (filtered) version and cleans up.
+    registered.add("media_p")
+    last = _pass(store, registered)
+    assert last.cleaned == [DROP + "import-media_p.ok"] and last.registered == []
+    assert _keys(store, DROP) == []
+    versions = {k.split("/")[2] for k in _keys(store, ARCHIVE + "media_p/")}
+    assert len(versions) == 1
+
+
+def test_unreadable_header_is_rejected_before_registration_with_the_parsers_reason(tmp_path):
+    store = LocalFolderStore(tmp_path)
+    store.put(DROP + "import-media_h_01.csv", b"sku;file_path\nA;/a/b/a.jpg\n")  # wrong separator
+    store.put(DROP + "import-media_h.ok", b"")
+    store.put(DROP + "import-media_q_01.csv", b'sku,file_path,label\nA,/a/b/a.jpg,"open\n')
+    store.put(DROP + "import-media_q.ok", b"")
+    store.put(DROP + "import-media_j_01.json", b"\xef\xbb\xbf" + json.dumps(
+        {"request": {"request_id": "r", "items": [{"sku": "A", "images": [{"file_path": "/a/b/a.jpg"}]}]}}
+    ).encode())
+    store.put(DROP + "import-media_j.ok", b"")
+    outcome = _pass(store, set())
+    assert [r.drop.batch_key for r in outcome.registered] == ["media_j"]  # a BOM before JSON is fine
+    reasons = {r.label: r.reason for r in outcome.rejected}
+    assert reasons["media_h"].startswith("import-media_h_01.csv:1: CSV header has neither")
+    assert reasons["media_q"].startswith("import-media_q_01.csv:2: CSV cannot be parsed")
+    report = json.loads(store.get(next(r.moved_to for r in outcome.rejected if r.label == "media_h")
+                                  + "report.json"))
+    assert report["files"] == [DROP + "import-media_h_01.csv", DROP + "import-media_h.ok"]
+    assert _keys(store, ARCHIVE + "media_h/") == []
+
+
+def test_large_file_is_sniffed_from_its_start(tmp_path):
+    store = LocalFolderStore(tmp_path)
+    rows = b"".join(b"SKU%d,/a/b/%d.jpg\n" % (i, i) for i in range(8000))
+    store.put(DROP + "import-media_big_01.csv", b"sku,file_path\n" + rows)
+    store.put(DROP + "import-media_big.ok", b"")
+    store.put(DROP + "import-media_bad_01.jsonl", b'{"sku": "A", "images": []}\n{"sku": \n' + rows)
+    store.put(DROP + "import-media_bad.ok", b"")
+    outcome = _pass(store, set())
+    assert [r.drop.batch_key for r in outcome.registered] == ["media_big"]
+    assert [r.reason for r in outcome.rejected][0].startswith("import-media_bad_01.jsonl:2: malformed JSON")
