@@ -34,6 +34,7 @@ from nacento_pipeline.core.frames import (
 from nacento_pipeline.core.image_sanity import not_an_image_reasons
 from nacento_pipeline.core.modes import APPEND, DEFAULT_SYNC_MODE, REPLACE_OWNED, normalize_mode
 from nacento_pipeline.core.objects import strip_etag
+from nacento_pipeline.core.paths import canonical_values
 
 # --- Inputs read from Magento (magento.catalog / magento.gallery_reader) --------------------------------
 # Products of the batch: sku (batch SKU), entity_id, link_id (entity_id, or row_id on Adobe Commerce),
@@ -87,7 +88,7 @@ class DeltaRequest:
     batch_time: datetime | None = None
     force: bool = False
     rejections: pd.DataFrame | None = None
-    batch_key: str | None = None  # breaks ties between batches of the same drop time (see is_stale_batch)
+    batch_key: str | None = None  # breaks ties between batches of the same drop time (see _Delta._stale)
     store_values: pd.DataFrame | None = None  # STORE_VALUE_COLUMNS
     role_scope: pd.DataFrame | None = None  # ROLE_SCOPE_COLUMNS (None: every SKU manages all roles)
 
@@ -177,6 +178,8 @@ class GalleryDelta:
     warnings: pd.DataFrame = field(default_factory=lambda: empty_frame(REJECTION_COLUMNS))
     request: DeltaRequest | None = None
     store_values: pd.DataFrame = field(default_factory=lambda: empty_frame(STORE_WRITE_COLUMNS))
+    # SKUs of the batch no product carries (ambiguous and near-miss SKUs are errors of their own, not unknown).
+    unknown_skus: tuple[str, ...] = ()
 
     def with_warnings(self, extra: pd.DataFrame) -> GalleryDelta:
         """The same plan with more warning rows (REJECTION_COLUMNS)."""
@@ -234,6 +237,7 @@ def concat_deltas(deltas: list[GalleryDelta], request: DeltaRequest | None = Non
         warnings=cat([d.warnings for d in deltas], REJECTION_COLUMNS),
         request=request,
         store_values=cat([d.store_values for d in deltas], STORE_WRITE_COLUMNS),
+        unknown_skus=tuple(sku for d in deltas for sku in d.unknown_skus),
     )
 
 
@@ -251,23 +255,6 @@ def to_utc_naive(value: object) -> datetime | None:
     if ts.tzinfo is not None:
         ts = ts.tz_convert(UTC).tz_localize(None)
     return ts.to_pydatetime()
-
-
-def is_stale_batch(
-    last_time: datetime | None, last_key: str | None, batch_time: datetime | None, batch_key: str | None
-) -> bool:
-    """The stale-batch rule: is a batch (batch_time, batch_key) older than the last one applied to a SKU?
-
-    Batches are ordered by drop time, then by batch key (plain string order) because S3's LastModified has
-    1-second resolution and two batches dropped in the same second tie. So the outcome does not depend on
-    which of the two runs first: the greater key wins. The same key at the same time is a re-run, never
-    stale. Unknown times (either side) or, on a tie, an unknown key are never stale.
-    """
-    if last_time is None or batch_time is None:
-        return False
-    if last_time != batch_time:
-        return last_time > batch_time
-    return bool(last_key) and batch_key is not None and str(last_key) > batch_key
 
 
 def normalize_etag(values: pd.Series) -> pd.Series:
@@ -320,7 +307,7 @@ def compute_delta(
 ) -> GalleryDelta:
     """The delta of a batch (or a chunk of it) against the current state of its products.
 
-    `batch_time`/`batch_key` against `sync_state` decide staleness (see `is_stale_batch`); `force` replays.
+    `batch_time`/`batch_key` against `sync_state` decide staleness (see `_Delta._stale`); `force` replays.
     `store_state` holds the products' store-level value rows and `stores` maps store codes to ids.
     """
     request = DeltaRequest(
@@ -416,11 +403,6 @@ def _rejected_only_skus(rejections: pd.DataFrame | None, known: set[str]) -> lis
     return [s for s in dict.fromkeys(_str(errors["sku"])) if s not in known]
 
 
-def _canonical(values: pd.Series) -> pd.Series:
-    """Vectorised `core.paths.canonical_of`."""
-    return "/" + _str(values).str.strip().str.lstrip("/")
-
-
 class _Delta:
     """One computation; methods are steps over whole frames (no per-image Python loops), read top to bottom
     in `compute`."""
@@ -440,40 +422,67 @@ class _Delta:
         self.state = state
         self.role_state = _role_state(state.roles)
         self.warnings: list[pd.DataFrame] = []
+        self.unknown_skus: tuple[str, ...] = ()
 
     # -- the steps ----------------------------------------------------------------------------------------
     def compute(self) -> GalleryDelta:
-        img = self._images()
-        img = self._statuses(img)
+        img = self._statuses(self._images())
         usable = (img["error"] == "") & ~img["stale"]
         valid = usable & img["exists"]
         gallery = self._gallery(set(img.loc[usable, "entity_id"].tolist()))
-        v = self._match_existing(img[valid], gallery)
-        v = self._inherit_unset(v, gallery)
         blocked = self._role_blocked_skus(img)
-        role_plan = self._role_plan(img, v, blocked)
-        v = self._actions(v, role_plan)
+        v, role_plan = self._planned_images(img, img[valid], gallery, blocked)
         sku_of = img[usable].drop_duplicates("entity_id").set_index("entity_id")["sku"]
         removed = self._removals(img, v, gallery, blocked)
+        roles, store_writes = self._planned_roles(img, v, role_plan, removed, gallery, sku_of, blocked)
+        self._warn_hidden_by_store_views(v, roles, store_writes, gallery)
+        items = self._items(img[~valid], v, removed, sku_of)
+        return self._delta(img, items, roles, store_writes)
+
+    def _planned_images(
+        self, img: pd.DataFrame, valid: pd.DataFrame, gallery: pd.DataFrame, blocked: set[str]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The valid images matched with the product's rows, unset fields inherited, and their actions; with the
+        role plan the actions depend on."""
+        v = self._inherit_unset(self._match_existing(valid, gallery), gallery)
+        role_plan = self._role_plan(img, v, blocked)
+        return self._actions(v, role_plan), role_plan
+
+    def _planned_roles(
+        self, img: pd.DataFrame, v: pd.DataFrame, role_plan: pd.DataFrame, removed: pd.DataFrame | None,
+        gallery: pd.DataFrame, sku_of: pd.Series, blocked: set[str],
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every role and label row to write (roles of the batch, of removed images, of store-level values,
+        the role labels) and the store-level value rows."""
         roles = self._with_removal_roles(role_plan, removed, gallery, sku_of)
         store_writes, store_roles = self._store_values(v)
         roles = _merge_role_rows(roles, store_roles)
         roles = _merge_role_rows(roles, self._label_plan(img, v, roles, blocked, store_writes))
-        self._warn_hidden_by_store_views(v, roles, store_writes, gallery)
-        items = self._items(img[~valid], v, removed, sku_of)
-        sku_results = self._sku_results(img, items, roles, store_writes)
+        return roles, store_writes
+
+    def _delta(
+        self, img: pd.DataFrame, items: pd.DataFrame, roles: pd.DataFrame, store_writes: pd.DataFrame
+    ) -> GalleryDelta:
         warnings = [w for w in self.warnings if len(w)]
         return GalleryDelta(
             items=items,
             roles=roles,
-            sku_results=sku_results,
+            sku_results=self._sku_results(img, items, roles, store_writes),
             warnings=pd.concat(warnings, ignore_index=True) if warnings else empty_frame(REJECTION_COLUMNS),
             request=self.request,
             store_values=store_writes,
+            unknown_skus=self.unknown_skus,
         )
 
     # -- step 1: images of the batch with their product, staleness and storage state --------------------
     def _images(self) -> pd.DataFrame:
+        img = self._batch_images()
+        img = self._with_products(img)
+        img = self._stale(img)
+        return self._with_storage_state(img)
+
+    def _batch_images(self) -> pd.DataFrame:
+        """The request's images typed, the last occurrence of a (SKU, path) kept, positions mapped."""
         src = self.request.images
         img = pd.DataFrame(
             {
@@ -501,7 +510,11 @@ class _Delta:
         img = img.reset_index(drop=True)
         img["position"], shifted = map_positions(img)
         self.warnings.append(shifted)
+        return img
 
+    def _with_products(self, img: pd.DataFrame) -> pd.DataFrame:
+        """Each image's product (entity_id 0 and an error when its SKU is unknown, ambiguous or a near-miss);
+        the unknown SKUs are kept in `unknown_skus`."""
         prod = self.state.products.copy()
         prod["sku"] = _str(prod["sku"])
         prod["entity_id"] = _int(prod["entity_id"])
@@ -509,12 +522,15 @@ class _Delta:
         prod = prod.drop_duplicates("sku", keep="first")[["sku", "entity_id", "error"]]
         img = img.merge(prod, on="sku", how="left")
         img["entity_id"] = _int(img["entity_id"])
-        unknown = img["error"].isna() | (img["entity_id"] == 0)
+        unknown = (img["error"].isna() | (img["entity_id"] == 0)) & (_str(img["error"]) == "")
         img["error"] = _str(img["error"])
-        img.loc[unknown & (img["error"] == ""), "error"] = "unknown SKU " + img["sku"].map(repr)
+        img.loc[unknown, "error"] = "unknown SKU " + img.loc[unknown, "sku"].map(repr)
         img.loc[img["error"] != "", "entity_id"] = 0
-        img = self._stale(img)
+        self.unknown_skus = tuple(dict.fromkeys(img.loc[unknown, "sku"]))
+        return img
 
+    def _with_storage_state(self, img: pd.DataFrame) -> pd.DataFrame:
+        """Each image's object in storage: exists (and is an image by its metadata) and its ETag."""
         etags = self.request.etags[["value", "exists", "etag"]].copy()
         etags["value"] = _str(etags["value"])
         etags["etag"] = normalize_etag(etags["etag"])
@@ -531,7 +547,13 @@ class _Delta:
         return img
 
     def _stale(self, img: pd.DataFrame) -> pd.DataFrame:
-        """Mark images of SKUs a newer batch already wrote (see is_stale_batch, vectorised)."""
+        """Mark images of SKUs a newer batch already wrote: the stale-batch rule.
+
+        Batches are ordered by drop time, then by batch key (plain string order) because S3's LastModified has
+        1-second resolution and two batches dropped in the same second tie. So the outcome does not depend on
+        which of the two runs first: the greater key wins. The same key at the same time is a re-run, never
+        stale. Unknown times (either side) or, on a tie, an unknown key are never stale.
+        """
         img["stale"] = False
         img["stale_reason"] = ""
         state = self.state.sync_state
@@ -545,7 +567,7 @@ class _Delta:
         batch_time = pd.Timestamp(self.request.batch_time)
         known = img["last_batch_time"].notna()
         later = known & (img["last_batch_time"] > batch_time)
-        if self.request.batch_key is not None:  # same drop time: the greater batch key wins (is_stale_batch)
+        if self.request.batch_key is not None:  # same drop time: the greater batch key wins
             last_key = _str(img["last_batch_key"])
             later |= known & (img["last_batch_time"] == batch_time) & (last_key != "") & (
                 last_key > self.request.batch_key)
@@ -709,7 +731,7 @@ class _Delta:
         role_paths = role_paths[role_paths["path"].notna() & (role_paths["path"] != "")
                                 & (role_paths["path"] != NO_SELECTION)]
         role_paths = pd.DataFrame(
-            {"entity_id": _int(role_paths["entity_id"]), "value": _canonical(role_paths["path"]), "roles_changed": True}
+            {"entity_id": _int(role_paths["entity_id"]), "value": canonical_values(role_paths["path"]), "roles_changed": True}
         ).drop_duplicates(["entity_id", "value"])
         v = v.merge(role_paths, on=["entity_id", "value"], how="left")
         v["roles_changed"] = _bool(v["roles_changed"])
@@ -767,7 +789,7 @@ class _Delta:
                 img[["sku", "value"]],
             ]
         )
-        payload["canonical"] = _canonical(payload["value"])
+        payload["canonical"] = canonical_values(payload["value"])
         payload = payload.merge(
             img[["sku", "entity_id"]].drop_duplicates("sku"), on="sku", how="inner"
         )[["entity_id", "canonical"]].drop_duplicates()
@@ -779,7 +801,7 @@ class _Delta:
         frozen = set(img.loc[img["sku"].isin(blocked), "entity_id"])
         if frozen and len(purged):
             state = self.role_state[self.role_state["role"].isin(ROLE_CODES) & self.role_state["value"].notna()]
-            held = set(zip(state["entity_id"], _canonical(state["value"]), strict=True))
+            held = set(zip(state["entity_id"], canonical_values(state["value"]), strict=True))
             keep = [e in frozen and (e, c) in held for e, c in zip(purged["entity_id"], purged["canonical"], strict=True)]
             purged = purged[~pd.Series(keep, index=purged.index, dtype=bool)]
         reason = f"not in the payload ({self.request.mode} mode)"
@@ -896,7 +918,7 @@ class _Delta:
         final = self._final_values(roles, store_id=0)
         managed = managed.merge(final, on=["entity_id", "role"], how="left")
         labels = v[["entity_id", "value", "label"]].rename(columns={"value": "canonical"})
-        managed["canonical"] = _canonical(managed["final"])
+        managed["canonical"] = canonical_values(managed["final"])
         managed = managed.merge(labels, on=["entity_id", "canonical"], how="left")
         unset = managed["final"].isna() | managed["final"].isin(["", NO_SELECTION])
         wanted = managed[unset | managed["label"].notna()].copy()
@@ -914,10 +936,10 @@ class _Delta:
             return pd.DataFrame(columns=["sku", "entity_id", "role", "store_id", "new_value"])
         per_store = self._final_values(roles, store_id=None)
         per_store = per_store[per_store["role"].isin(list(ROLE_LABEL_CODES))]
-        per_store = per_store.assign(value=_canonical(per_store["final"]))
+        per_store = per_store.assign(value=canonical_values(per_store["final"]))
         hit = labelled.merge(per_store, on=["entity_id", "value", "store_id"], how="inner")
         default = self._final_values(roles, store_id=0)
-        default = default[default["role"].isin(list(ROLE_LABEL_CODES))].assign(value=lambda f: _canonical(f["final"]))
+        default = default[default["role"].isin(list(ROLE_LABEL_CODES))].assign(value=lambda f: canonical_values(f["final"]))
         inherit = labelled.merge(default.drop(columns=["final"]), on=["entity_id", "value"], how="inner")
         overridden = per_store[["entity_id", "role", "store_id"]].assign(own=True)
         inherit = inherit.merge(overridden, on=["entity_id", "role", "store_id"], how="left")

@@ -139,6 +139,12 @@ def canonical_of(stored_value: str) -> str:
     return "/" + stored_value.strip().lstrip("/")
 
 
+def canonical_values(values: pd.Series) -> pd.Series:
+    """`canonical_of` over a column of stored values (missing values count as empty)."""
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    return text.map(canonical_of).astype(str)
+
+
 def object_key(value: str, media_prefix: str = MEDIA_PREFIX) -> str:
     """The object key of a gallery value: `media/catalog/product/m/y/my-image.jpg`."""
     prefix = media_prefix.strip("/")

@@ -5,6 +5,7 @@ Each read is one statement per IN list (a chunk of SKUs fits one), never one per
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,21 +20,18 @@ from nacento_pipeline.core.delta import (
     MagentoState,
 )
 from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
+from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento.catalog import in_chunks, read_products
 from nacento_pipeline.magento.database import AttributeIds
 from nacento_pipeline.magento.schema import MagentoTables
 
 IMAGE_MEDIA_TYPE = "image"
 
+
 def _unindexed(column: sa.ColumnElement) -> sa.ColumnElement:
     """`column + 0`: keeps planners without statistics (SQLite) off an index that matches nearly every row
     (every gallery row has the media_gallery attribute), so the products' links drive the join."""
     return column + 0
-
-
-def canonical_values(values: pd.Series) -> pd.Series:
-    """Vectorised core.paths.canonical_of: trimmed, exactly one leading slash."""
-    return "/" + values.astype(str).str.strip().str.lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,28 @@ class ChunkState:
 
     def as_magento_state(self) -> MagentoState:
         return MagentoState(self.products, self.gallery, self.roles, self.sync_state, self.store_values, self.stores)
+
+    def fingerprint(self) -> str:
+        """A digest of everything the delta reads about the chunk (products, gallery rows with their ETags and
+        link counts, store-level rows, role values, sync state, stores): equal digests, equal deltas.
+
+        Row order does not matter (rows are hashed one by one and the hashes summed), so two reads of an
+        unchanged chunk agree whatever order the database returns the rows in.
+        """
+        digest = hashlib.blake2b(digest_size=16)
+        for name, frame in (("products", self.products), ("gallery", self.gallery), ("roles", self.roles),
+                            ("sync_state", self.sync_state), ("store_values", self.store_values)):
+            digest.update(f"{name}:{_frame_digest(frame)};".encode())
+        digest.update(repr(sorted(self.stores.items())).encode())
+        return digest.hexdigest()
+
+
+def _frame_digest(frame: pd.DataFrame) -> str:
+    """Order-independent digest of a frame's rows: row count, columns and the sum of the row hashes."""
+    if frame.empty:
+        return f"0|{','.join(map(str, frame.columns))}"
+    rows = pd.util.hash_pandas_object(frame.astype(object), index=False).to_numpy(dtype="uint64")
+    return f"{len(frame)}|{','.join(map(str, frame.columns))}|{int(rows.sum(dtype='uint64'))}"
 
 
 def _frame(rows: list, columns: Iterable[str]) -> pd.DataFrame:

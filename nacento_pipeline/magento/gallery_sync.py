@@ -1,7 +1,8 @@
-"""The sync engine without Dagster: plan a batch's gallery delta (read-only) or write it, chunk by chunk.
+"""The sync engine without Dagster: plan a batch's gallery (read-only), then write the plan, chunk by chunk.
 
-Used by the Dagster assets and the benchmark. Totals use the connector's names (see
-core.delta.TOTAL_NAMES).
+`plan_gallery` reads each chunk's state once and computes its delta once; `write_gallery` writes the plan
+under the writer lock, re-checking each chunk's fingerprint (see magento.gallery_writer). Used by the Dagster
+assets, the CLI and the benchmark. Totals use the connector's names (see core.delta.TOTAL_NAMES).
 """
 
 from __future__ import annotations
@@ -13,19 +14,14 @@ from typing import Protocol
 
 import pandas as pd
 
-from nacento_pipeline.core.delta import (
-    TOTAL_NAMES,
-    DeltaRequest,
-    GalleryDelta,
-    concat_deltas,
-    split_request,
-    to_utc_naive,
-)
+from nacento_pipeline.core.delta import TOTAL_NAMES, DeltaRequest, GalleryDelta, to_utc_naive
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.gallery_reader import read_stores
-from nacento_pipeline.magento.gallery_writer import WriteResult, chunk_delta, sync_request
+from nacento_pipeline.magento.gallery_writer import GalleryPlan, WriteResult, plan_chunks, sync_request
 
-__all__ = ["TOTAL_NAMES", "GalleryDelta", "WriteResult", "build_request", "plan_delta", "write_gallery"]
+__all__ = [
+    "TOTAL_NAMES", "GalleryDelta", "GalleryPlan", "WriteResult", "build_request", "plan_gallery",
+    "sync_gallery", "write_gallery",
+]
 
 
 class BatchLike(Protocol):
@@ -68,7 +64,7 @@ def build_request(
     )
 
 
-def plan_delta(
+def plan_gallery(
     db: MagentoDatabase,
     batch: BatchLike,
     etags: object,
@@ -78,21 +74,26 @@ def plan_delta(
     force: bool = False,
     chunk_size: int = 500,
     batch_key: str | None = None,
-) -> GalleryDelta:
-    """The delta the batch would write now (read-only): state read per chunk of SKUs, then core.delta.
+) -> GalleryPlan:
+    """The plan of the batch (read-only): per chunk of SKUs the state read, its fingerprint and its delta.
 
     Pass `batch_key` so that a batch tied on drop time with the last applied one is judged as the write
-    will judge it (without it, ties are never stale).
+    will judge it (without it, ties are never stale); a plan is written only with one.
     """
     request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key)
-    attrs = db.attribute_ids()
-    with db.engine.connect() as conn:
-        stores = read_stores(conn, db.tables)
-        parts = [chunk_delta(conn, db, attrs, sub, stores)[0] for sub in split_request(request, chunk_size)]
-    return concat_deltas(parts, request)
+    return plan_chunks(db, request, chunk_size)
 
 
 def write_gallery(
+    db: MagentoDatabase, plan: GalleryPlan, *, run_id: str = "", progress: Callable[[str], None] | None = None,
+) -> WriteResult:
+    """Write a plan: writer lock held, each chunk's fingerprint re-checked, the chunk planned again only
+    when its products changed since the plan, one transaction per chunk. `progress` receives one line per
+    chunk (x of y SKUs, rate, ETA) on multi-chunk writes."""
+    return sync_request(db, plan, run_id=run_id, progress=progress)
+
+
+def sync_gallery(
     db: MagentoDatabase,
     batch: BatchLike,
     etags: object,
@@ -105,8 +106,7 @@ def write_gallery(
     force: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> WriteResult:
-    """Write the batch: writer lock held, each chunk re-read, its delta recomputed and written in one transaction.
-    `progress` receives one line per chunk (x of y SKUs, rate, ETA) on multi-chunk writes."""
-    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key)
-    return sync_request(db, request, chunk_size=chunk_size, batch_key=batch_key, batch_time=batch_time, run_id=run_id,
-                        progress=progress)
+    """Plan and write the batch in one call (the CLI, the tests and the benchmark's engine path)."""
+    plan = plan_gallery(db, batch, etags, mode=mode, batch_time=batch_time, force=force, chunk_size=chunk_size,
+                        batch_key=batch_key)
+    return write_gallery(db, plan, run_id=run_id, progress=progress)

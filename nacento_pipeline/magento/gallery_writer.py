@@ -1,11 +1,12 @@
-"""Set-based writer of a gallery delta: per chunk of SKUs one transaction and a constant number of statements.
+"""Set-based writer of a gallery plan: per chunk of SKUs one transaction and a constant number of statements.
 
-Under the writer lock each chunk re-reads Magento's state and recomputes its delta with core.delta before
-writing, so what is written (and reported) is the truth even when the plan went stale. The rows look as
-Magento's admin and import write them: one media_gallery row per product and path, removal of the
-product's own row with its roles, store-level rows, role labels, updated_at. Upserts only where a real
-unique key exists (varchar, meta, value_to_entity, sync state); media_gallery and media_gallery_value rows
-are inserted, then re-selected above the previous maximum id.
+Under the writer lock each chunk re-reads Magento's state and compares its fingerprint with the one the plan
+was computed from: equal, the planned delta is written as it is; different (the products changed between
+plan and write), that chunk's delta is computed again from what was just read. Either way what is written
+(and reported) is the truth. The rows look as Magento's admin and import write them: one media_gallery row
+per product and path, removal of the product's own row with its roles, store-level rows, role labels,
+updated_at. Upserts only where a real unique key exists (varchar, meta, value_to_entity, sync state);
+media_gallery and media_gallery_value rows are inserted, then re-selected above the previous maximum id.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import TypeVar
 
 import pandas as pd
@@ -30,7 +32,6 @@ from nacento_pipeline.core.delta import (
     to_utc_naive,
 )
 from nacento_pipeline.core.frames import (
-    DELTA_ACTIONS,
     DELTA_COLUMNS,
     REJECTION_COLUMNS,
     ROLE_COLUMNS,
@@ -54,25 +55,17 @@ T = TypeVar("T")
 BULK_UPDATE_ROWS = 5000
 
 
-class ChunkWriteError(RuntimeError):
-    """A chunk (or one SKU of it) could not be written; names the SKUs and keeps the cause."""
-
-    def __init__(self, skus: list[str], cause: BaseException) -> None:
-        shown = ", ".join(skus[:5]) + (" ..." if len(skus) > 5 else "")
-        super().__init__(f"chunk [{shown}] failed, retried one SKU per transaction: {type(cause).__name__}: {cause}")
-        self.skus = skus
-
-
 @dataclass
 class WriteResult:
-    """What was really written: the recomputed delta per chunk, statement counts, failures and plan drift."""
+    """What was really written: the delta per chunk (planned, or recomputed where the chunk changed since the
+    plan), statement counts, failures, and how many chunks had to be planned again under the lock."""
 
     delta: GalleryDelta
     statements: int = 0
     write_statements: int = 0
     errors: list[str] = field(default_factory=list)
-    plan_drift: dict[str, tuple[int, int]] = field(default_factory=dict)
     chunks: int = 0
+    replanned_chunks: int = 0
     retries: int = 0
     seconds: float = 0.0
 
@@ -104,6 +97,76 @@ class WriteResult:
         ids = set(self.delta.sku_results["entity_id"].astype("int64").tolist())
         ids.discard(0)
         return sorted(ids)
+
+
+@dataclass(frozen=True)
+class PlannedChunk:
+    """One chunk of a plan: its SKUs, the delta computed from what was read, and the digest of that read
+    (ChunkState.fingerprint). The delta carries no request (the plan holds it once)."""
+
+    skus: tuple[str, ...]
+    delta: GalleryDelta
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class GalleryPlan:
+    """A batch's delta, planned chunk by chunk (read-only), ready to be written: the request, the chunk size it
+    was cut with and, per chunk, the delta and the fingerprint of the state it was computed from. Picklable.
+
+    Reads like a GalleryDelta (counts, items, roles, sku_results, warnings, totals, unknown_skus, mode)
+    through `delta`, the chunks' deltas joined once.
+    """
+
+    request: DeltaRequest
+    chunk_size: int
+    chunks: tuple[PlannedChunk, ...]
+
+    @cached_property
+    def delta(self) -> GalleryDelta:
+        return concat_deltas([c.delta for c in self.chunks], self.request)
+
+    @property
+    def mode(self) -> str:
+        return self.request.mode
+
+    @property
+    def items(self) -> pd.DataFrame:
+        return self.delta.items
+
+    @property
+    def roles(self) -> pd.DataFrame:
+        return self.delta.roles
+
+    @property
+    def sku_results(self) -> pd.DataFrame:
+        return self.delta.sku_results
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        return self.delta.warnings
+
+    @property
+    def changed_entity_ids(self) -> list[int]:
+        return self.delta.changed_entity_ids
+
+    @property
+    def unknown_skus(self) -> tuple[str, ...]:
+        return self.delta.unknown_skus
+
+    def counts(self) -> dict[str, int]:
+        return self.delta.counts()
+
+    def totals(self) -> dict[str, int]:
+        return self.delta.totals()
+
+    def parts(self) -> list[tuple[DeltaRequest, PlannedChunk]]:
+        """Each chunk's request (the request cut again with the plan's chunk size) with its planned chunk."""
+        requests = split_request(self.request, self.chunk_size)
+        for sub, chunk in zip(requests, self.chunks, strict=True):
+            if tuple(sub.skus) != chunk.skus:
+                raise ValueError("plan and request disagree on the chunks' SKUs")
+        return list(zip(requests, self.chunks, strict=True))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -476,27 +539,51 @@ def _write_sync_state(
 
 
 # ------------------------------------------------------------------------------------------------------
-# Chunks, retries, SKU-level fallback
+# Plan, chunks, retries, SKU-level fallback
 
 
 def chunk_delta(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest,
                 stores: dict[str, int] | None = None) -> tuple[GalleryDelta, ChunkState]:
-    """Read a chunk's state and compute its delta (the one place the engine and the writer do this)."""
+    """Read a chunk's state and compute its delta (the one place a delta is computed from Magento's tables)."""
     state = read_chunk_state(conn, db.tables, attrs, request.skus, stores)
     delta = delta_for(request, state.as_magento_state()).with_warnings(state.warnings)
     return delta, state
 
 
+def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> GalleryPlan:
+    """The plan of a request (read-only): per chunk of SKUs, the state read, its fingerprint and its delta."""
+    attrs = db.attribute_ids()
+    chunks = []
+    with db.engine.connect() as conn:
+        stores = read_stores(conn, db.tables)
+        for sub in split_request(request, chunk_size):
+            delta, state = chunk_delta(conn, db, attrs, sub, stores)
+            chunks.append(PlannedChunk(tuple(sub.skus), replace(delta, request=None), state.fingerprint()))
+    return GalleryPlan(request, chunk_size, tuple(chunks))
+
+
 def sync_batch_chunk(
-    db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, *, batch_key: str, batch_time: datetime | None,
-    run_id: str, stores: dict[str, int] | None = None, lock: WriterSession,
-) -> GalleryDelta:
-    """One transaction under the writer lock: re-read the chunk's state, recompute its delta, write it;
-    returns what was written."""
+    db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, planned: PlannedChunk | None, *,
+    run_id: str, stores: dict[str, int], lock: WriterSession,
+) -> tuple[GalleryDelta, bool]:
+    """One transaction under the writer lock: re-read the chunk's state; when its fingerprint is the plan's,
+    write the planned delta, otherwise (the products changed since the plan, or no plan) compute the delta
+    again from what was read and write that. Returns what was written and whether it was planned again."""
     with lock.transaction() as conn:
-        delta, state = chunk_delta(conn, db, attrs, request, stores)
-        write_chunk(conn, db, attrs, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
-    return delta
+        state = read_chunk_state(conn, db.tables, attrs, request.skus, stores)
+        if planned is not None and state.fingerprint() == planned.fingerprint:
+            delta, replanned = replace(planned.delta, request=request), False
+        else:
+            delta, replanned = delta_for(request, state.as_magento_state()).with_warnings(state.warnings), True
+        write_chunk(conn, db, attrs, delta, state, batch_key=_batch_key(request), batch_time=request.batch_time,
+                    run_id=run_id)
+    return delta, replanned
+
+
+def _batch_key(request: DeltaRequest) -> str:
+    if request.batch_key is None:
+        raise ValueError("a plan to be written needs a batch_key (recorded in the SKUs' sync state)")
+    return request.batch_key
 
 
 def _with_retry(work: Callable[[], T], attempts: int, sleep: Callable[[float], None]) -> tuple[T, int]:
@@ -530,78 +617,99 @@ def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryD
                         empty_frame(REJECTION_COLUMNS), request)
 
 
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+
+
+def _chunk_failure(skus: list[str], exc: BaseException) -> str:
+    shown = ", ".join(skus[:5]) + (" ..." if len(skus) > 5 else "")
+    return f"chunk [{shown}] failed, retried one SKU per transaction: {type(exc).__name__}: {exc}"
+
+
+@dataclass
+class _ChunkWriter:
+    """Writes the chunks of one plan under one writer lock and keeps the tallies of the WriteResult."""
+
+    db: MagentoDatabase
+    lock: WriterSession
+    stores: dict[str, int]
+    run_id: str
+    attempts: int
+    sleep: Callable[[float], None]
+    attrs: AttributeIds = field(init=False)
+    written: list[GalleryDelta] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    retries: int = 0
+    replanned: int = 0
+
+    def __post_init__(self) -> None:
+        self.attrs = self.db.attribute_ids()
+
+    def chunk(self, request: DeltaRequest, planned: PlannedChunk) -> None:
+        """The chunk in one transaction; on a permanent error, each of its SKUs in a transaction of its own."""
+        try:
+            delta, replanned = self._transaction(request, planned)
+        except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
+            if is_retriable(exc):
+                raise  # still failing after the retries (database down, lock lost...): fail the run
+            self.errors.append(_chunk_failure(request.skus, exc))
+            for sku in request.skus:
+                self._single_sku(request, sku)
+            return
+        self.written.append(delta)
+        self.replanned += int(replanned)
+
+    def _single_sku(self, request: DeltaRequest, sku: str) -> None:
+        """One SKU of a failed chunk, planned again under the lock; its failure becomes the SKU's error."""
+        part = request.for_skus([sku])
+        try:
+            self.written.append(self._transaction(part, None)[0])
+        except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
+            self.errors.append(f"SKU {sku!r}: {_first_line(exc)}")
+            self.written.append(_failed_sku_delta(part, sku, _first_line(exc)))
+
+    def _transaction(self, request: DeltaRequest, planned: PlannedChunk | None) -> tuple[GalleryDelta, bool]:
+        """sync_batch_chunk, retried on retriable errors (the retries counted)."""
+        result, tries = _with_retry(
+            lambda: sync_batch_chunk(self.db, self.attrs, request, planned, run_id=self.run_id, stores=self.stores,
+                                     lock=self.lock),
+            self.attempts, self.sleep,
+        )
+        self.retries += tries
+        return result
+
+
 def sync_request(
     db: MagentoDatabase,
-    request: DeltaRequest,
+    plan: GalleryPlan,
     *,
-    chunk_size: int = 500,
-    batch_key: str,
-    batch_time: datetime | None = None,
     run_id: str = "",
-    planned: GalleryDelta | None = None,
     attempts: int = DEFAULT_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
     lock_timeout: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> WriteResult:
-    """Write a request chunk by chunk under the writer lock; bad SKUs fall back to one transaction each.
-    `progress` gets one line per chunk (x of y SKUs, rate, ETA) when there is more than one chunk.
-
-    Staleness ties (same drop time) are broken with `batch_key` when the request carries no key of its own.
-    """
-    if request.batch_key is None:
-        request = replace(request, batch_key=batch_key)
+    """Write a plan chunk by chunk under the writer lock (see sync_batch_chunk); a chunk that fails for good
+    falls back to one transaction per SKU. `progress` gets one line per chunk (x of y SKUs, rate, ETA) when
+    there is more than one chunk."""
+    _batch_key(plan.request)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
-    attrs = db.attribute_ids()
-    written: list[GalleryDelta] = []
-    errors: list[str] = []
-    retries = 0
-    chunks = 0
-
-    def write(part: DeltaRequest) -> GalleryDelta:
-        """One transaction for `part`, retried on retriable errors; counts the retries."""
-        nonlocal retries
-        delta, tries = _with_retry(
-            lambda: sync_batch_chunk(db, attrs, part, batch_key=batch_key, batch_time=batch_time, run_id=run_id,
-                                     stores=stores, lock=lock),
-            attempts, sleep,
-        )
-        retries += tries
-        return delta
-
+    parts = plan.parts()
+    total_skus = sum(len(chunk.skus) for _, chunk in parts)
     with db.writer_lock(lock_timeout) as lock:
         with db.engine.connect() as conn:
             stores = read_stores(conn, db.tables)
-        parts = split_request(request, chunk_size)
-        total_skus = sum(len(p.skus) for p in parts)
+        writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep)
         done_skus = 0
-        for sub in parts:
-            chunk = sub.skus
-            chunks += 1
-            try:
-                written.append(write(sub))
-            except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)
-                if is_retriable(exc):
-                    raise  # still failing after the retries (database down, lock lost...): fail the run
-                errors.append(str(ChunkWriteError(chunk, exc)))
-                for sku in chunk:
-                    try:
-                        written.append(write(sub.for_skus([sku])))
-                    except Exception as exc:  # noqa: BLE001 - reported as the SKU's error, others proceed
-                        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                        errors.append(f"SKU {sku!r}: {message}")
-                        written.append(_failed_sku_delta(sub, sku, message))
-            done_skus += len(chunk)
+        for number, (request, planned) in enumerate(parts, start=1):
+            writer.chunk(request, planned)
+            done_skus += len(planned.skus)
             if progress is not None and len(parts) > 1:
-                progress(progress_line(done_skus, total_skus, time.perf_counter() - started, chunks, len(parts)))
-    result_delta = concat_deltas(written, request)
+                progress(progress_line(done_skus, total_skus, time.perf_counter() - started, number, len(parts)))
     total_after, writes_after = db.statements()
-    drift = {}
-    if planned is not None:
-        before, after = planned.counts(), result_delta.counts()
-        drift = {a: (before[a], after[a]) for a in DELTA_ACTIONS if before[a] != after[a]}
     return WriteResult(
-        delta=result_delta, statements=total_after - total_before, write_statements=writes_after - writes_before,
-        errors=errors, plan_drift=drift, chunks=chunks, retries=retries, seconds=time.perf_counter() - started,
+        delta=concat_deltas(writer.written, plan.request), statements=total_after - total_before,
+        write_statements=writes_after - writes_before, errors=writer.errors, chunks=len(parts),
+        replanned_chunks=writer.replanned, retries=writer.retries, seconds=time.perf_counter() - started,
     )

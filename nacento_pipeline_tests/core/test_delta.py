@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from nacento_pipeline.core.delta import DeltaInputError, compute_delta, is_stale_batch, normalize_etag
+from nacento_pipeline.core.delta import DeltaInputError, compute_delta, normalize_etag
 from nacento_pipeline.core.frames import DELTA_COLUMNS, ROLE_COLUMNS, SKU_RESULT_COLUMNS
 from nacento_pipeline.core.retry import is_retriable
 from nacento_pipeline_tests.helpers import (
@@ -207,7 +207,6 @@ def test_stale_batch_writes_nothing_unless_forced():
     ],
 )
 def test_stale_rule_orders_by_time_then_batch_key(last_time, last_key, batch_time, batch_key, stale):
-    assert is_stale_batch(last_time, last_key, batch_time, batch_key) is stale
     state = pd.DataFrame({"sku": ["S1"], "entity_id": [10], "last_batch_key": [last_key],
                           "last_batch_time": [last_time], "last_status": ["ok"], "last_run_id": ["r"]})
     d = delta(image_frame([("S1", A)]), sync_state=state, batch_time=batch_time, batch_key=batch_key)

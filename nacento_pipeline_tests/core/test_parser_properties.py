@@ -27,7 +27,7 @@ from nacento_pipeline.core.dropzone import BatchDrop, InvalidDrop, apply_ok_list
 from nacento_pipeline.core.frames import REJECTION_COLUMNS
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import plan_delta, write_gallery
+from nacento_pipeline.magento.gallery_sync import plan_gallery, sync_gallery
 from nacento_pipeline_tests.helpers import etag_frame
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,15 +150,15 @@ def test_a_batch_applied_twice_writes_nothing_the_second_time_and_its_delta_is_t
         try:
             when = datetime(2026, 11, 22, 12, tzinfo=UTC)
             older = _batch(first)
-            write_gallery(db, older, _etags(older, set()), mode=mode, batch_key="media_1", batch_time=when)
+            sync_gallery(db, older, _etags(older, set()), mode=mode, batch_key="media_1", batch_time=when)
             batch = _batch(second)
             etags = _etags(batch, {"/" + p.lstrip("/") for p in missing})
             later = datetime(2026, 11, 22, 13, tzinfo=UTC)
-            write_gallery(db, batch, etags, mode=mode, batch_key="media_2", batch_time=later)
-            again = write_gallery(db, batch, etags, mode=mode, batch_key="media_2", batch_time=later)
+            sync_gallery(db, batch, etags, mode=mode, batch_key="media_2", batch_time=later)
+            again = sync_gallery(db, batch, etags, mode=mode, batch_key="media_2", batch_time=later)
             assert again.write_statements == 0, again.items[["sku", "value", "action", "reason"]]
             assert again.errors == []
-            planned = plan_delta(db, batch, etags, mode=mode, batch_key="media_2", batch_time=later)
+            planned = plan_gallery(db, batch, etags, mode=mode, batch_key="media_2", batch_time=later)
             assert planned.changed_entity_ids == [], planned.items[["sku", "value", "action"]]
             assert planned.counts().get("purged", 0) == 0
         finally:

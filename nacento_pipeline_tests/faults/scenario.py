@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import write_gallery
+from nacento_pipeline.magento.gallery_sync import sync_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
 SKUS = [f"F{i:03d}" for i in range(60)]
@@ -37,7 +37,7 @@ def rows_for(version: int, skus: list[str]) -> list[tuple]:
 def write_version(db: MagentoDatabase, version: int, skus: list[str] | None = None, *, chunk_size: int = CHUNK):
     images = image_frame(rows_for(version, SKUS if skus is None else skus))
     etags = etag_frame({v: f"etag-{v}" for v in images["value"]})
-    return write_gallery(db, FakeBatch(images), etags, mode="replace", chunk_size=chunk_size,
+    return sync_gallery(db, FakeBatch(images), etags, mode="replace", chunk_size=chunk_size,
                          batch_key=f"media_v{version}", batch_time=TIMES[version], run_id=f"run-v{version}")
 
 

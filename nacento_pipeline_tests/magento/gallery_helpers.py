@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS
-from nacento_pipeline.magento.gallery_sync import write_gallery
+from nacento_pipeline.magento.gallery_sync import sync_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
 A, B, C = "/a/b/a.jpg", "/a/b/b.jpg", "/a/b/c.jpg"
@@ -25,7 +25,7 @@ def sync(db, rows, *, version="1", missing=(), mode="replace", batch_key="media_
     images = image_frame(rows)
     batch = FakeBatch(images, invalid_skus=set(invalid_skus), extra_payload=tuple(extra_payload),
                       **({"rejections": rejections} if rejections is not None else {}))
-    return write_gallery(db, batch, etags_for(set(images["value"]), version, missing), mode=mode, chunk_size=2,
+    return sync_gallery(db, batch, etags_for(set(images["value"]), version, missing), mode=mode, chunk_size=2,
                          batch_key=batch_key, batch_time=batch_time, run_id="run-1", force=force)
 
 

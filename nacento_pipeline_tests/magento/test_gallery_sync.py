@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.demo import seed_demo_products
-from nacento_pipeline.magento.gallery_sync import plan_delta
+from nacento_pipeline.magento.gallery_sync import plan_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, image_frame, rejection_frame
 from nacento_pipeline_tests.magento.gallery_helpers import (
     T1,
@@ -149,7 +149,7 @@ def test_stale_batch_skipped_unless_forced(db):
 def test_plan_is_read_only_and_matches_write(db):
     batch = FakeBatch(image_frame([("S1", A), ("S2", B)]))
     before = db.statements()[1]
-    plan = plan_delta(db, batch, etags_for([A, B]), mode="replace", chunk_size=1)
+    plan = plan_gallery(db, batch, etags_for([A, B]), mode="replace", chunk_size=1)
     assert db.statements()[1] == before and plan.counts()["inserted"] == 2
     assert count(db, db.tables.media_gallery) == 0
 
@@ -191,10 +191,8 @@ def test_retriable_error_is_retried(db, monkeypatch):
 
     monkeypatch.setattr(gallery_writer, "write_chunk", flaky)
     images = image_frame([("S1", A)])
-    result = gallery_writer.sync_request(
-        db, __import__("nacento_pipeline.magento.gallery_sync", fromlist=["x"]).build_request(
-            FakeBatch(images), etags_for([A]), mode="replace"),
-        batch_key="b", sleep=lambda s: None)
+    plan = plan_gallery(db, FakeBatch(images), etags_for([A]), mode="replace", batch_key="b")
+    result = gallery_writer.sync_request(db, plan, sleep=lambda s: None)
     assert result.retries == 1 and result.errors == [] and [g[0] for g in gallery(db, "S1")] == [A]
 
 
@@ -236,15 +234,15 @@ def test_product_videos_are_not_the_pims_and_are_never_purged(db):
 
 def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_sku(db, monkeypatch):
     from nacento_pipeline.magento import gallery_writer
-    from nacento_pipeline.magento.gallery_sync import build_request
 
     def down(*args, **kw):
         raise RuntimeError("Lost connection to MySQL server during query")
 
     monkeypatch.setattr(gallery_writer, "write_chunk", down)
-    request = build_request(FakeBatch(image_frame([("S1", A), ("S2", B)])), etags_for([A, B]), mode="replace")
+    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B)])), etags_for([A, B]), mode="replace",
+                        batch_key="b")
     with pytest.raises(RuntimeError, match="Lost connection"):
-        gallery_writer.sync_request(db, request, batch_key="b", sleep=lambda s: None)
+        gallery_writer.sync_request(db, plan, sleep=lambda s: None)
     assert gallery(db, "S1") == [] and gallery(db, "S2") == []
 
 
@@ -276,9 +274,8 @@ def test_rows_inserted_by_a_rolled_back_chunk_leave_nothing_behind(db, monkeypat
 
     monkeypatch.setattr(gallery_writer, "write_chunk", fail_s1_after_writing)
     images = image_frame([("S1", C), ("S2", C), ("S3", C)])
-    request = __import__("nacento_pipeline.magento.gallery_sync", fromlist=["x"]).build_request(
-        FakeBatch(images), etags_for([C]), mode="replace")
-    result = gallery_writer.sync_request(db, request, chunk_size=1, batch_key="b", sleep=lambda s: None)
+    plan = plan_gallery(db, FakeBatch(images), etags_for([C]), mode="replace", chunk_size=1, batch_key="b")
+    result = gallery_writer.sync_request(db, plan, sleep=lambda s: None)
     status = result.sku_results.set_index("sku")["status"]
     assert (status["S1"], status["S2"], status["S3"]) == ("error", "ok", "ok")
     assert gallery(db, "S1") == [] and [g[0] for g in gallery(db, "S2")] == [C] == [g[0] for g in gallery(db, "S3")]

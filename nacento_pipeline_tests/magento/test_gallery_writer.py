@@ -65,13 +65,13 @@ def test_quoted_stored_etag_is_the_same_etag(db):
 
 
 def test_multipart_etag_is_opaque(db):
-    from nacento_pipeline.magento.gallery_sync import write_gallery
+    from nacento_pipeline.magento.gallery_sync import sync_gallery
     from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
     batch = FakeBatch(image_frame([("S1", A)]))
-    write_gallery(db, batch, etag_frame({A: "abc-3"}), mode="replace", batch_key="b1")
-    same = write_gallery(db, batch, etag_frame({A: "abc-3"}), mode="replace", batch_key="b1")
-    other = write_gallery(db, batch, etag_frame({A: "abc-4"}), mode="replace", batch_key="b2")
+    sync_gallery(db, batch, etag_frame({A: "abc-3"}), mode="replace", batch_key="b1")
+    same = sync_gallery(db, batch, etag_frame({A: "abc-3"}), mode="replace", batch_key="b1")
+    other = sync_gallery(db, batch, etag_frame({A: "abc-4"}), mode="replace", batch_key="b2")
     assert same.write_statements == 0
     assert other.counts()["updated_value"] == 1 and gallery(db, "S1")[0][4] == "abc-4"
 
@@ -161,14 +161,14 @@ def test_statements_per_chunk_are_constant_from_1_to_500_skus(db):
     seed_demo_products(db.engine, skus, db.prefix)
 
     def run(members, key, label="l", position=1):
-        from nacento_pipeline.magento.gallery_sync import write_gallery
+        from nacento_pipeline.magento.gallery_sync import sync_gallery
         from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
         rows = [(s, f"/k/{s}/{i}.jpg", label, position + i, False, "image" if i == 0 else "") for s in members
                 for i in range(3)]
         images = image_frame(rows)
         etags = etag_frame({v: "e" for v in images["value"]})
-        return write_gallery(db, FakeBatch(images), etags, mode="replace", chunk_size=500, batch_key=key,
+        return sync_gallery(db, FakeBatch(images), etags, mode="replace", chunk_size=500, batch_key=key,
                              batch_time=datetime(2026, 3, 1, tzinfo=UTC))
 
     db.attribute_ids()  # the one-time schema look-ups of a run are not per-chunk statements

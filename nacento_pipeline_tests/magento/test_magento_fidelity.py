@@ -15,7 +15,7 @@ from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_audit import shared_gallery_rows, split_shared_gallery_rows
-from nacento_pipeline.magento.gallery_sync import write_gallery
+from nacento_pipeline.magento.gallery_sync import sync_gallery
 from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, store_value_frame
 from nacento_pipeline_tests.magento.magento_admin import (
@@ -47,7 +47,7 @@ def sync(db, rows, *, batch_key="media_1", mode="replace_owned", version="1", st
     images = image_frame(rows)
     etags = etag_frame({v: f"{version}-{v}" for v in set(images["value"]) if v not in set(missing)}, missing)
     batch = FakeBatch(images, store_values=store_values, role_scope=role_scope)
-    return write_gallery(db, batch, etags, mode=mode, chunk_size=2, batch_key=batch_key, batch_time=T1,
+    return sync_gallery(db, batch, etags, mode=mode, chunk_size=2, batch_key=batch_key, batch_time=T1,
                          run_id="run-1")
 
 
@@ -243,7 +243,7 @@ def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
     mode, source = choose_mode(None, parsed.default_mode, "replace_owned")
     assert (mode, source) == ("append", "batch format")
     etags = etag_frame({v: "1-" + v for v in (A, B, C)})
-    result = write_gallery(db, parsed, etags, mode=mode, batch_key="media_n", batch_time=T1)
+    result = sync_gallery(db, parsed, etags, mode=mode, batch_key="media_n", batch_time=T1)
     assert result.counts()["purged"] == 0 and result.counts()["inserted"] == 1
     after = varchar(db, "S1")
     assert after["image"] == C and "image_label" not in after  # the new base image has no label

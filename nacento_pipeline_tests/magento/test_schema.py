@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.magento.database import MagentoDatabase, WriterLockTimeout
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS, create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import write_gallery
+from nacento_pipeline.magento.gallery_sync import sync_gallery
 from nacento_pipeline.magento.schema import SchemaError, build_tables, create_own_tables
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
@@ -73,7 +73,7 @@ def test_meta_row_cascades_with_its_value_row(magento_url):
     db = MagentoDatabase(magento_url)
     create_demo_schema(db.engine)
     seed_demo_products(db.engine, ["S1"])
-    write_gallery(db, FakeBatch(image_frame([("S1", "/x/y/z.jpg")])), etag_frame({"/x/y/z.jpg": "e"}),
+    sync_gallery(db, FakeBatch(image_frame([("S1", "/x/y/z.jpg")])), etag_frame({"/x/y/z.jpg": "e"}),
                   mode="replace", batch_key="b")
     t = db.tables
     with db.engine.begin() as conn:
@@ -92,7 +92,7 @@ def test_row_id_schema_is_detected_and_written_by_row_id(magento_url):
     with db.engine.begin() as conn:  # entity 7 has two staged versions: rows 40 (old) and 41 (current)
         conn.execute(t.product.insert(), [{"row_id": 40, "entity_id": 7, "sku": "R1", "created_in": 1, "updated_in": 5},
                                           {"row_id": 41, "entity_id": 7, "sku": "R1", "created_in": 5, "updated_in": 2147483647}])
-    result = write_gallery(db, FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
+    result = sync_gallery(db, FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
                            etag_frame({"/r/1.jpg": "e"}), mode="replace", batch_key="b")
     assert result.sku_results["entity_id"].tolist() == [7] and result.counts()["inserted"] == 1
     with db.engine.connect() as conn:
@@ -100,7 +100,7 @@ def test_row_id_schema_is_detected_and_written_by_row_id(magento_url):
         assert conn.execute(sa.select(t.media_gallery_value.c.row_id)).scalars().all() == [41]
         assert conn.execute(sa.select(t.varchar.c.row_id, t.varchar.c.value)
                             .where(t.varchar.c.attribute_id == DEMO_ATTRIBUTE_IDS["image"])).all() == [(41, "/r/1.jpg")]
-    again = write_gallery(db, FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
+    again = sync_gallery(db, FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
                           etag_frame({"/r/1.jpg": "e"}), mode="replace", batch_key="b")
     assert again.write_statements == 0 and set(again.items["action"]) == {"skipped_no_change"}
     db.dispose()

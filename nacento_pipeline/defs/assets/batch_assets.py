@@ -27,7 +27,7 @@ from nacento_pipeline.defs.assets.metadata import (
 from nacento_pipeline.defs.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE, TAG_MODE
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
-from nacento_pipeline.magento.gallery_sync import plan_delta, write_gallery
+from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
@@ -183,19 +183,17 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
     mode, mode_source = choose_mode(config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.sync_mode)
     with phase(durations, "plan"):
-        delta = plan_delta(
+        delta = plan_gallery(
             magento.get_database(), pim_batch.parsed, image_etags,
             mode=mode, batch_time=pim_batch.manifest.batch_datetime,
             force=config.force, chunk_size=magento.chunk_size, batch_key=pim_batch.manifest.batch_key,
         )
     metadata = _delta_metadata(delta, durations)
-    planned_mode = delta.request.mode if delta.request is not None else mode
-    metadata["mode"] = dg.MetadataValue.text(f"{planned_mode} ({mode_source})")
-    context.instance.add_run_tags(context.run.run_id, {TAG_MODE: planned_mode})
+    metadata["mode"] = dg.MetadataValue.text(f"{delta.mode} ({mode_source})")
+    context.instance.add_run_tags(context.run.run_id, {TAG_MODE: delta.mode})
     metadata["force"] = dg.MetadataValue.bool(config.force)
     yield dg.Output(delta, metadata=metadata)
-    unknown = delta.items[(delta.items["action"] == "error") & (delta.items["entity_id"].astype(int) == 0)]
-    unknown_skus = sorted(set(unknown["sku"]))
+    unknown_skus = sorted(delta.unknown_skus)
     yield dg.AssetCheckResult(
         check_name="all_skus_known",
         passed=not unknown_skus,
@@ -226,14 +224,10 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
 def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
                     pim_batch: LoadedBatch, image_etags: pd.DataFrame, gallery_delta):
     db = magento.get_database()
-    plan = gallery_delta.request  # the write applies exactly the settings the plan was made with
+    plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
     with phase(durations, "write"):
-        result = write_gallery(
-            db, pim_batch.parsed, image_etags, mode=plan.mode, chunk_size=magento.chunk_size,
-            batch_key=pim_batch.manifest.batch_key, batch_time=pim_batch.manifest.batch_datetime,
-            run_id=context.run.run_id, force=plan.force, progress=context.log.info,
-        )
+        result = write_gallery(db, plan, run_id=context.run.run_id, progress=context.log.info)
     with phase(durations, "verify"):
         written_values = result.written_values()
         wanted = pd.DataFrame({"value": written_values,
