@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.demo import seed_demo_products
-from nacento_pipeline.magento.gallery_sync import plan_gallery
+from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, image_frame, rejection_frame
 from nacento_pipeline_tests.magento.gallery_helpers import (
     T1,
@@ -22,6 +23,7 @@ from nacento_pipeline_tests.magento.gallery_helpers import (
     roles,
     sync,
 )
+from nacento_pipeline_tests.magento.magento_admin import admin_remove_image
 
 
 def test_first_sync_then_resync_writes_nothing(db):
@@ -280,3 +282,80 @@ def test_rows_inserted_by_a_rolled_back_chunk_leave_nothing_behind(db, monkeypat
     assert (status["S1"], status["S2"], status["S3"]) == ("error", "ok", "ok")
     assert gallery(db, "S1") == [] and [g[0] for g in gallery(db, "S2")] == [C] == [g[0] for g in gallery(db, "S3")]
     assert count(db, db.tables.media_gallery) == 2  # S2's and S3's own rows; S1's insert was rolled back
+
+
+def _counting_delta_calls(monkeypatch) -> list[int]:
+    """Count the delta computations of the engine (plan and write)."""
+    from nacento_pipeline.magento import gallery_writer
+
+    calls: list[int] = []
+    original = gallery_writer.delta_for
+
+    def counted(*args, **kw):
+        calls.append(1)
+        return original(*args, **kw)
+
+    monkeypatch.setattr(gallery_writer, "delta_for", counted)
+    return calls
+
+
+def test_each_chunks_delta_is_computed_once_from_plan_to_write(db, monkeypatch):
+    calls = _counting_delta_calls(monkeypatch)
+    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B), ("S3", C)])), etags_for([A, B, C]),
+                        mode="replace", chunk_size=1, batch_key="media_1", batch_time=T1)
+    result = write_gallery(db, plan, run_id="run-1")
+    assert len(calls) == len(plan.chunks) == result.chunks == 3 and result.replanned_chunks == 0
+    assert result.counts() == plan.counts() and result.counts()["inserted"] == 3
+    assert [g[0] for g in gallery(db, "S1")] == [A] and [g[0] for g in gallery(db, "S3")] == [C]
+
+
+def test_a_plan_survives_pickling_and_writes_the_same(db):
+    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A, "front", 1, False, "image")])), etags_for([A]),
+                        mode="replace", batch_key="media_1", batch_time=T1)
+    result = write_gallery(db, pickle.loads(pickle.dumps(plan)), run_id="run-1")
+    assert result.replanned_chunks == 0 and result.counts()["inserted"] == 1
+    assert gallery(db, "S1") == [(A, "front", 1, 0, "1-" + A)] and roles(db, "S1")["image"] == A
+
+
+def test_an_admin_edit_between_plan_and_write_replans_that_chunk_only(db, monkeypatch):
+    sync(db, [("S1", A, "old", 1, False, "image"), ("S1", B, "b", 2), ("S2", C)])
+    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A, "new", 1, False, "image"), ("S2", C, "c", 0)])),
+                        etags_for([A, C]), mode="replace", chunk_size=1, batch_key="media_2", batch_time=T1)
+    assert plan.counts()["updated_meta"] == 2 and plan.counts()["purged"] == 1 and plan.counts()["inserted"] == 0
+    admin_remove_image(db, "S1", A)  # between plan and write: A leaves S1's gallery and its roles
+    calls = _counting_delta_calls(monkeypatch)
+    result = write_gallery(db, plan, run_id="run-2")
+    assert result.replanned_chunks == 1 and len(calls) == 1  # S1's chunk, planned again; S2's as planned
+    actions = result.items.set_index(["sku", "value"])["action"]
+    assert (actions[("S1", A)], actions[("S1", B)], actions[("S2", C)]) == ("inserted", "purged", "updated_meta")
+    assert gallery(db, "S1") == [(A, "new", 1, 0, "1-" + A)] and roles(db, "S1")["image"] == A
+    assert gallery(db, "S2") == [(C, "c", 0, 0, "1-" + C)]
+
+
+def test_a_no_op_resync_issues_no_write_statement_and_no_second_delta(db, monkeypatch):
+    rows = [("S1", A, "front", 1, False, "image|small_image"), ("S1", B, "back", 2, True, "thumbnail"),
+            ("S2", C, "", 0, False, "")]
+    sync(db, rows)
+    t = db.tables
+    with db.engine.connect() as conn:
+        stamps = conn.execute(sa.select(t.product.c.sku, t.product.c.updated_at).order_by(t.product.c.sku)).all()
+        state = conn.execute(sa.select(t.sku_sync_state).order_by(t.sku_sync_state.c.sku)).all()
+    calls = _counting_delta_calls(monkeypatch)
+    writes_before = db.statements()[1]
+    again = sync(db, rows)  # plan and write, chunks of 2 SKUs
+    assert db.statements()[1] - writes_before == 0 == again.write_statements
+    assert len(calls) == again.chunks == 1 and again.replanned_chunks == 0
+    assert set(again.items["action"]) == {"skipped_no_change"}
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(t.product.c.sku, t.product.c.updated_at).order_by(t.product.c.sku)).all() == stamps
+        assert conn.execute(sa.select(t.sku_sync_state).order_by(t.sku_sync_state.c.sku)).all() == state
+
+
+def test_unknown_skus_are_those_no_product_carries(db):
+    with db.engine.begin() as conn:  # a second product carrying S2: ambiguous, an error but not unknown
+        conn.execute(db.tables.product.insert().values(sku="S2", attribute_set_id=4))
+    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B), ("NOPE", C)])), etags_for([A, B, C]),
+                        mode="replace", chunk_size=2)
+    status = plan.sku_results.set_index("sku")["status"]
+    assert (status["S2"], status["NOPE"]) == ("error", "error")
+    assert plan.unknown_skus == ("NOPE",)
