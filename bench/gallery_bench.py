@@ -47,10 +47,11 @@ from bench.synthetic import (
 )
 from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import object_key
+from nacento_pipeline.magento import gallery_writer
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
-from nacento_pipeline.magento.gallery_sync import plan_delta, write_gallery
+from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
 from nacento_pipeline.storage.drop_registration import register_drops
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
@@ -203,7 +204,7 @@ def drop_batch(ctx: Context, batch_key: str, meta_percent: int = 0, meta_salt: i
 
 
 def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[Measurement, ParsedBatch]:
-    """The real path: parse_batch (from the archive) -> snapshot_etags -> plan_delta -> write_gallery."""
+    """The real path: parse_batch (from the archive) -> snapshot_etags -> plan_gallery -> write_gallery."""
     m = Measurement(scenario, "ours", ctx.spec.images)
     phase = Phases(m.phases)
     with Probe(m, [ctx.store], ctx.db, ctx.rows, ctx.rss, ctx.server_pid):
@@ -215,18 +216,17 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
             snapshot = snapshot_etags(ctx.store, wanted, head_concurrency=ctx.args.head_concurrency)
         m.figures["snapshot_etags"] = len(snapshot.frame)
         m.figures["snapshot_list_ranges"] = snapshot.strategy.get("list_ranges", 0)
-        with phase("plan"):
-            plan_delta(ctx.db, parsed, snapshot, mode="replace", batch_time=manifest.batch_datetime,
-                       chunk_size=ctx.args.chunk_size)
+        with phase("plan"), counting_delta_calls() as delta_calls:
+            plan = plan_gallery(ctx.db, parsed, snapshot, mode="replace", batch_time=manifest.batch_datetime,
+                                chunk_size=ctx.args.chunk_size, batch_key=manifest.batch_key)
         profiler = cProfile.Profile() if ctx.args.profile_write and scenario == "first sync" else None
-        with phase("write"), CpuSplit(m, "write", ctx.server_pid):
+        with phase("write"), CpuSplit(m, "write", ctx.server_pid), counting_delta_calls() as write_delta_calls:
             if profiler:
                 profiler.enable()
-            result = write_gallery(ctx.db, parsed, snapshot, mode="replace", chunk_size=ctx.args.chunk_size,
-                                   batch_key=manifest.batch_key, batch_time=manifest.batch_datetime,
-                                   run_id=f"bench-{scenario}")
+            result = write_gallery(ctx.db, plan, run_id=f"bench-{scenario}")
             if profiler:
                 profiler.disable()
+        m.figures.update(delta_call_figures(result, delta_calls, write_delta_calls))
         if profiler:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
@@ -245,6 +245,42 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
         m.note = f"{len(result.errors)} write error(s): {result.errors[0][:120]}"
     ctx.results.append(m)
     return m, parsed
+
+
+@contextmanager
+def counting_delta_calls() -> Iterator[list[int]]:
+    """Counts the engine's delta computations (core.delta via gallery_writer.delta_for) inside the block."""
+    calls: list[int] = []
+    original = gallery_writer.delta_for
+
+    def counted(*args, **kw):  # noqa: ANN002, ANN003, ANN202 - a transparent wrapper
+        calls.append(1)
+        return original(*args, **kw)
+
+    gallery_writer.delta_for = counted  # type: ignore[assignment]
+    try:
+        yield calls
+    finally:
+        gallery_writer.delta_for = original  # type: ignore[assignment]
+
+
+def delta_call_figures(result: gallery_writer.WriteResult, plan_calls: list[int], write_calls: list[int]) -> dict:
+    """Delta computations per chunk (plan + write; 1.0 when the write re-planned nothing) and re-planned chunks."""
+    chunks = max(1, result.chunks)
+    return {"delta_calls_per_chunk": (len(plan_calls) + len(write_calls)) / chunks,
+            "write_delta_calls": len(write_calls), "replanned_chunks": result.replanned_chunks}
+
+
+def plan_reuse_table(results: Sequence[Measurement]) -> str:
+    """Per scenario of ours: delta computations per chunk, chunks re-planned under the lock, write statements,
+    seconds and the share of the first sync's time (issue 13, targets 2 and 4)."""
+    ours = [m for m in results if m.engine == "ours" and "delta_calls_per_chunk" in m.figures]
+    first = next((m for m in ours if m.scenario == "first sync"), None)
+    rows = [[m.scenario, f"{m.figures['delta_calls_per_chunk']:.2f}", _fmt_int(m.figures["replanned_chunks"]),
+             _fmt_int(m.writes), f"{m.seconds:.2f}",
+             f"{m.seconds / first.seconds:.1%}" if first and first.seconds else "-"] for m in ours]
+    return _table(["scenario", "delta calls/chunk", "replanned chunks", "write stmts", "seconds", "of first sync"],
+                  rows)
 
 
 def run_ceiling(ctx: Context, url: str, first: Measurement, parsed: ParsedBatch) -> Measurement:
@@ -455,12 +491,13 @@ def million_child(args: argparse.Namespace) -> dict[str, object]:
                 del wanted
             if args.million_mode == "write":
                 with phase("write"):
-                    result = write_gallery(db, parsed, snapshot, mode="replace", chunk_size=args.chunk_size,
-                                           batch_key="media_million", run_id="bench-million")
+                    plan = plan_gallery(db, parsed, snapshot, mode="replace", chunk_size=args.chunk_size,
+                                        batch_key="media_million")
+                    result = write_gallery(db, plan, run_id="bench-million")
                 counts = result.counts()
             else:
                 with phase("plan"):
-                    counts = plan_delta(db, parsed, snapshot, mode="replace", chunk_size=args.chunk_size).counts()
+                    counts = plan_gallery(db, parsed, snapshot, mode="replace", chunk_size=args.chunk_size).counts()
         rss.stop()
         m.images = len(parsed.images)
         m.counts = {k: v for k, v in counts.items() if v}
@@ -584,6 +621,15 @@ def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
                               f"{noop.requests.get('HEAD', 0)}, GET {noop.requests.get('GET', 0)}); "
                               f"1 per {noop.images / max(1, noop.s3_requests):,.0f} images",
                               noop.s3_requests <= allowed))
+    if noop and first and first.seconds:
+        targets.append(Target("no-op re-sync time", "<= 5% of the first sync's time",
+                              f"{noop.seconds / first.seconds:.1%} ({noop.seconds:.2f} s vs {first.seconds:.2f} s)",
+                              noop.seconds <= 0.05 * first.seconds))
+    planned = [m for m in ours.values() if "delta_calls_per_chunk" in m.figures]
+    if planned:
+        worst = max(m.figures["delta_calls_per_chunk"] for m in planned)
+        targets.append(Target("delta of a chunk computed once", "1 delta computation per chunk (plan to write)",
+                              f"at most {worst:.2f} per chunk over {len(planned)} scenarios", worst <= 1.0))
     for name, action in (("10% changed content", "updated_value"), ("10% metadata only", "updated_meta")):
         m = ours.get(name)
         if m and first:
@@ -816,6 +862,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         f"table (as the driver reports affected rows). Baseline: first {args.baseline_sample:,} SKUs only.")
     say("")
     say(comparison_table(results))
+    say("\nPlan reuse (each chunk's delta computed once; the write re-checks a fingerprint per chunk):")
+    say(plan_reuse_table(results))
     say("\nS3 cost, client vs server (server CPU = the moto child's; '-' when the endpoint is not ours):")
     say(s3_cost_table(results))
     say(f"LIST page parse without a server (1,000 keys, client CPU): botocore {parse['botocore_ms_per_page']:.1f} ms, "
