@@ -277,10 +277,10 @@ def plan_reuse_table(results: Sequence[Measurement]) -> str:
     ours = [m for m in results if m.engine == "ours" and "delta_calls_per_chunk" in m.figures]
     first = next((m for m in ours if m.scenario == "first sync"), None)
     rows = [[m.scenario, f"{m.figures['delta_calls_per_chunk']:.2f}", _fmt_int(m.figures["replanned_chunks"]),
-             _fmt_int(m.writes), f"{m.seconds:.2f}",
-             f"{m.seconds / first.seconds:.1%}" if first and first.seconds else "-"] for m in ours]
-    return _table(["scenario", "delta calls/chunk", "replanned chunks", "write stmts", "seconds", "of first sync"],
-                  rows)
+             _fmt_int(m.writes), f"{m.phases.get('plan', 0.0):.2f}", f"{m.phases.get('write', 0.0):.2f}",
+             f"{m.seconds:.2f}", f"{m.seconds / first.seconds:.1%}" if first and first.seconds else "-"] for m in ours]
+    return _table(["scenario", "delta calls/chunk", "replanned chunks", "write stmts", "plan s", "write s", "seconds",
+                   "of first sync"], rows)
 
 
 def run_ceiling(ctx: Context, url: str, first: Measurement, parsed: ParsedBatch) -> Measurement:

@@ -126,6 +126,10 @@ class GalleryPlan:
     def delta(self) -> GalleryDelta:
         return concat_deltas([c.delta for c in self.chunks], self.request)
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the joined delta (rebuilt on demand): the chunks hold the same rows."""
+        return {k: v for k, v in self.__dict__.items() if k != "delta"}
+
     @property
     def mode(self) -> str:
         return self.request.mode

@@ -312,6 +312,8 @@ def test_each_chunks_delta_is_computed_once_from_plan_to_write(db, monkeypatch):
 def test_a_plan_survives_pickling_and_writes_the_same(db):
     plan = plan_gallery(db, FakeBatch(image_frame([("S1", A, "front", 1, False, "image")])), etags_for([A]),
                         mode="replace", batch_key="media_1", batch_time=T1)
+    assert plan.counts()["inserted"] == 1  # the joined delta, cached, is not part of the pickle
+    assert "delta" in vars(plan) and "delta" not in vars(pickle.loads(pickle.dumps(plan)))
     result = write_gallery(db, pickle.loads(pickle.dumps(plan)), run_id="run-1")
     assert result.replanned_chunks == 0 and result.counts()["inserted"] == 1
     assert gallery(db, "S1") == [(A, "front", 1, 0, "1-" + A)] and roles(db, "S1")["image"] == A

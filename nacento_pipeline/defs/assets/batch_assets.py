@@ -243,6 +243,7 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
         "hidden_by_store_view": dg.MetadataValue.int(len(hidden)),
         "first_hidden_by_store_view": md_table(hidden, ["sku", "value", "reason"]),
         "write_statements": dg.MetadataValue.int(result.write_statements),
+        "replanned_chunks": dg.MetadataValue.int(result.replanned_chunks),
         "sql_statements": dg.MetadataValue.int(result.statements),
         "changed_images": md_table(changed_images(result.items), CHANGED_SHOWN),
         "first_sku_errors": md_table(result.sku_results[result.sku_results["status"] == "error"],
