@@ -5,7 +5,9 @@ Each read is one statement per IN list (a chunk of SKUs fits one), never one per
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -220,3 +222,87 @@ def read_chunk_state(
         store_values=read_store_values(conn, tables, attrs, link_to_entity),
         stores=read_stores(conn, tables) if stores is None else stores,
     )
+
+
+# ------------------------------------------------------------------------------------------------------
+# The fingerprint of a chunk's state in one statement (the writer's re-check under its lock)
+
+# Dialects whose SQL can digest rows: MySQL/MariaDB's CRC32, and SQLite's once the connection has it.
+FINGERPRINT_DIALECTS = ("mysql", "mariadb", "sqlite")
+_NULL = "\x00"  # stands for NULL inside a digested row (CONCAT would drop or propagate it)
+
+
+def state_fingerprint(
+    conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, skus: Iterable[str], products: pd.DataFrame,
+) -> str:
+    """A digest of the rows the delta of a chunk of `skus` depends on, `products` being the chunk's products
+    as read_chunk_state found them; computed by the database in one aggregate statement (count and sum of a
+    CRC32 per row, for each kind of row). Other dialects: the digest of a fresh read (ChunkState.fingerprint).
+
+    The rows are those `read_chunk_state` reads: the products carrying the SKUs (and, for SKUs without a
+    usable product, their near misses), the gallery rows of the products with their store-0 values and ETags,
+    the links of those rows to any product, the store-level rows, the role values, the SKUs' sync state and
+    the store views. Equal before and after, the chunk's delta is unchanged.
+    """
+    skus = list(dict.fromkeys(str(s).strip() for s in skus))
+    if conn.dialect.name not in FINGERPRINT_DIALECTS:
+        return read_chunk_state(conn, tables, attrs, skus).fingerprint()
+    if conn.dialect.name == "sqlite":
+        conn.connection.dbapi_connection.create_function(  # type: ignore[union-attr]
+            "crc32", 1, lambda text: None if text is None else zlib.crc32(text.encode()), deterministic=True)
+    usable = products[products["error"] == ""]
+    found = set(usable["sku"].astype(str))
+    missing = sorted({s.casefold() for s in skus if s not in found})
+    links = sorted(set(usable["link_id"].astype(int).tolist()))
+    query = sa.union_all(*_fingerprint_parts(tables, attrs, skus, missing, links))
+    rows = sorted((str(name), int(n), int(total or 0)) for name, n, total in conn.execute(query))
+    return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+
+
+def _digest(name: str, query: sa.Select) -> sa.Select:
+    """(name, rows, sum of CRC32 of each row's columns) over the rows of `query`."""
+    sub = query.subquery()
+    fields: list[sa.ColumnElement[str]] = [sa.func.coalesce(sa.cast(c, sa.String), _NULL) for c in sub.c]
+    text = functools.reduce(lambda left, right: left + sa.literal("|") + right, fields)
+    return sa.select(sa.literal(name), sa.func.count(), sa.func.sum(sa.func.crc32(text))).select_from(sub)
+
+
+def _fingerprint_parts(
+    tables: MagentoTables, attrs: AttributeIds, skus: list[str], missing: list[str], links: list[int],
+) -> list[sa.Select]:
+    p, mg, val, vte = tables.product, tables.media_gallery, tables.media_gallery_value, tables.value_to_entity
+    meta, vc, st, link = tables.gallery_meta, tables.varchar, tables.sku_sync_state, tables.link
+    staging = [p.c.created_in, p.c.updated_in] if "created_in" in p.c else []
+    found: sa.ColumnElement[bool] = p.c.sku.in_(skus)
+    if missing:
+        found = sa.or_(found, sa.func.lower(sa.func.trim(p.c.sku)).in_(missing))
+    image = sa.and_(_unindexed(mg.c.attribute_id) == attrs.media_gallery, mg.c.media_type == IMAGE_MEDIA_TYPE)
+    of_links = vte.c[link].in_(links)
+    gallery = (
+        sa.select(vte.c[link], mg.c.value_id, mg.c.value, val.c.record_id, val.c.label, val.c.position,
+                  val.c.disabled, meta.c.s3_etag)
+        .select_from(vte)
+        .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, image))
+        .outerjoin(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
+        .outerjoin(meta, meta.c.record_id == val.c.record_id)
+        .where(of_links)
+    )
+    shared = sa.select(vte.c.value_id, vte.c[link]).where(
+        vte.c.value_id.in_(sa.select(vte.c.value_id).where(of_links).scalar_subquery()))
+    store_rows = (
+        sa.select(val.c[link], val.c.value_id, val.c.store_id, val.c.record_id, val.c.label, val.c.position,
+                  val.c.disabled)
+        .join(mg, sa.and_(mg.c.value_id == val.c.value_id, mg.c.media_type == IMAGE_MEDIA_TYPE))
+        .where(val.c[link].in_(links), val.c.store_id > 0)
+    )
+    roles = sa.select(vc.c[link], vc.c.attribute_id, vc.c.store_id, vc.c.value).where(
+        _unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())), vc.c[link].in_(links))
+    return [
+        _digest("products", sa.select(p.c.sku, p.c.entity_id, p.c[link], *staging).where(found)),
+        _digest("gallery", gallery),
+        _digest("links", shared),
+        _digest("store_values", store_rows),
+        _digest("roles", roles),
+        _digest("sync_state", sa.select(*(st.c[name] for name in SYNC_STATE_COLUMNS)).where(st.c.sku.in_(skus))),
+        _digest("stores", sa.select(tables.store.c.code, tables.store.c.store_id)),
+    ]

@@ -1,8 +1,8 @@
 """Set-based writer of a gallery plan: per chunk of SKUs one transaction and a constant number of statements.
 
-Under the writer lock each chunk re-reads Magento's state and compares its fingerprint with the one the plan
-was computed from: equal, the planned delta is written as it is; different (the products changed between
-plan and write), that chunk's delta is computed again from what was just read. Either way what is written
+Under the writer lock each chunk's fingerprint (one aggregate statement over the rows its delta depends on) is
+compared with the one the plan was computed from: equal, the planned delta is written as it is; different
+(the products changed between plan and write), that chunk's state is read again and its delta recomputed. Either way what is written
 (and reported) is the truth. The rows look as Magento's admin and import write them: one media_gallery row
 per product and path, removal of the product's own row with its roles, store-level rows, role labels,
 updated_at. Upserts only where a real unique key exists (varchar, meta, value_to_entity, sync state);
@@ -47,6 +47,7 @@ from nacento_pipeline.magento.gallery_reader import (
     ChunkState,
     read_chunk_state,
     read_stores,
+    state_fingerprint,
 )
 from nacento_pipeline.magento.schema import MagentoTables
 
@@ -101,12 +102,24 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class PlannedChunk:
-    """One chunk of a plan: its SKUs, the delta computed from what was read, and the digest of that read
-    (ChunkState.fingerprint). The delta carries no request (the plan holds it once)."""
+    """One chunk of a plan: its SKUs, the delta computed from what was read, the fingerprint of that state
+    (gallery_reader.state_fingerprint) and the parts of it the write needs (products, sync state). The delta
+    carries no request (the plan holds it once)."""
 
     skus: tuple[str, ...]
     delta: GalleryDelta
     fingerprint: str
+    products: pd.DataFrame
+    sync_state: pd.DataFrame
+
+    @classmethod
+    def of(cls, skus: list[str], delta: GalleryDelta, state: ChunkState, fingerprint: str) -> PlannedChunk:
+        return cls(tuple(skus), replace(delta, request=None), fingerprint, state.products, state.sync_state)
+
+    def state(self) -> ChunkState:
+        """What write_chunk reads of the chunk's state (the products' links, the sync state)."""
+        empty = empty_frame(REJECTION_COLUMNS)
+        return ChunkState(self.products, empty, empty, self.sync_state, empty)
 
 
 @dataclass(frozen=True)
@@ -562,7 +575,8 @@ def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> 
         stores = read_stores(conn, db.tables)
         for sub in split_request(request, chunk_size):
             delta, state = chunk_delta(conn, db, attrs, sub, stores)
-            chunks.append(PlannedChunk(tuple(sub.skus), replace(delta, request=None), state.fingerprint()))
+            fingerprint = state_fingerprint(conn, db.tables, attrs, sub.skus, state.products)
+            chunks.append(PlannedChunk.of(sub.skus, delta, state, fingerprint))
     return GalleryPlan(request, chunk_size, tuple(chunks))
 
 
@@ -570,18 +584,23 @@ def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, planned: PlannedChunk | None, *,
     run_id: str, stores: dict[str, int], lock: WriterSession,
 ) -> tuple[GalleryDelta, bool]:
-    """One transaction under the writer lock: re-read the chunk's state; when its fingerprint is the plan's,
-    write the planned delta, otherwise (the products changed since the plan, or no plan) compute the delta
-    again from what was read and write that. Returns what was written and whether it was planned again."""
+    """One transaction under the writer lock: when the chunk's fingerprint is still the plan's (one aggregate
+    statement), write the planned delta; otherwise (the products changed since the plan, or no plan) read the
+    chunk's state, compute its delta again and write that. Returns what was written and whether it was
+    planned again."""
     with lock.transaction() as conn:
-        state = read_chunk_state(conn, db.tables, attrs, request.skus, stores)
-        if planned is not None and state.fingerprint() == planned.fingerprint:
-            delta, replanned = replace(planned.delta, request=request), False
+        if planned is not None and _unchanged(conn, db, attrs, planned):
+            delta, state, replanned = replace(planned.delta, request=request), planned.state(), False
         else:
-            delta, replanned = delta_for(request, state.as_magento_state()).with_warnings(state.warnings), True
+            (delta, state), replanned = chunk_delta(conn, db, attrs, request, stores), True
         write_chunk(conn, db, attrs, delta, state, batch_key=_batch_key(request), batch_time=request.batch_time,
                     run_id=run_id)
     return delta, replanned
+
+
+def _unchanged(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, planned: PlannedChunk) -> bool:
+    """Is the chunk's fingerprint still the one its delta was planned from?"""
+    return state_fingerprint(conn, db.tables, attrs, planned.skus, planned.products) == planned.fingerprint
 
 
 def _batch_key(request: DeltaRequest) -> str:

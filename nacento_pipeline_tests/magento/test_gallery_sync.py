@@ -361,3 +361,55 @@ def test_unknown_skus_are_those_no_product_carries(db):
     status = plan.sku_results.set_index("sku")["status"]
     assert (status["S2"], status["NOPE"]) == ("error", "error")
     assert plan.unknown_skus == ("NOPE",)
+
+
+def _edit_label(db, t):
+    with db.engine.begin() as conn:  # same length: only a digest of the content sees it
+        conn.execute(sa.update(t.media_gallery_value).where(t.media_gallery_value.c.label == "front").values(label="back!"))
+
+
+def _edit_etag(db, t):
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(t.gallery_meta).values(s3_etag="1-/a/b/X.jpg"))
+
+
+def _edit_role(db, t):
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(t.varchar).where(t.varchar.c.value == B).values(value=A))
+
+
+def _edit_sync_state(db, t):
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(t.sku_sync_state).values(last_run_id="other"))
+
+
+def _share_with_another_product(db, t):
+    with db.engine.begin() as conn:  # S3 gets linked to one of S1's media_gallery rows
+        value_id = conn.execute(sa.select(sa.func.min(t.value_to_entity.c.value_id))).scalar()
+        s3 = conn.execute(sa.select(t.product.c.entity_id).where(t.product.c.sku == "S3")).scalar()
+        conn.execute(t.value_to_entity.insert().values(value_id=value_id, entity_id=s3))
+
+
+def _create_missing_product(db, t):
+    seed_demo_products(db.engine, ["NEW"], db.prefix)
+
+
+@pytest.mark.parametrize("edit", [_edit_label, _edit_etag, _edit_role, _edit_sync_state, _share_with_another_product,
+                                  _create_missing_product])
+def test_the_chunk_fingerprint_sees_every_kind_of_edit_and_nothing_else(db, edit):
+    from nacento_pipeline.magento.gallery_reader import read_chunk_state, state_fingerprint
+
+    sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2, False, "thumbnail")])
+    attrs, t = db.attribute_ids(), db.tables
+
+    with db.engine.connect() as conn:  # the products as the plan found them ("NEW" has none yet)
+        products = read_chunk_state(conn, t, attrs, ["S1", "NEW"]).products
+
+    def fingerprint():
+        with db.engine.connect() as conn:
+            return state_fingerprint(conn, t, attrs, ["S1", "NEW"], products)
+
+    before = fingerprint()
+    assert fingerprint() == before
+    edit(db, t)
+    assert fingerprint() != before
