@@ -435,7 +435,7 @@ class _Delta:
         sku_of = img[usable].drop_duplicates("entity_id").set_index("entity_id")["sku"]
         removed = self._removals(img, v, gallery, blocked)
         roles, store_writes = self._planned_roles(img, v, role_plan, removed, gallery, sku_of, blocked)
-        self._warn_hidden_by_store_views(v, roles, store_writes, gallery)
+        self._warn_hidden_by_store_views(v, roles, store_writes)
         items = self._items(img[~valid], v, removed, sku_of)
         return self._delta(img, items, roles, store_writes)
 
@@ -842,6 +842,18 @@ class _Delta:
         src = self.request.store_values
         if src is None or src.empty or v.empty:
             return empty_frame(STORE_WRITE_COLUMNS), empty_frame(ROLE_COLUMNS)
+        base = v[["sku", "value", "entity_id", "value_id", "disabled", "target_value"]].rename(
+            columns={"disabled": "base_disabled"})
+        sv = self._known_store_rows(src).merge(base, on=["sku", "value"], how="inner")
+        if sv.empty:
+            return empty_frame(STORE_WRITE_COLUMNS), empty_frame(ROLE_COLUMNS)
+        sv["store_id"] = sv["store_id"].astype("int64")
+        sv = self._with_current_store_rows(sv)
+        return self._store_writes(sv), self._store_roles(sv)
+
+    def _known_store_rows(self, src: pd.DataFrame) -> pd.DataFrame:
+        """The batch's store-level rows (last one per SKU, path and store) of store codes Magento knows, with
+        their store_id; the others are rejected."""
         sv = src.copy()
         sv["sku"], sv["value"], sv["store"] = _str(sv["sku"]), _str(sv["value"]), _str(sv["store"])
         sv = sv.sort_values("seq", kind="stable").drop_duplicates(["sku", "value", "store"], keep="last")
@@ -855,13 +867,10 @@ class _Delta:
                 "reason": "unknown store code " + bad["store"].map(repr) + " (not in Magento's store table): "
                           "this store-level value is not written",
             })[list(REJECTION_COLUMNS)])
-        sv = sv[~unknown]
-        base = v[["sku", "value", "entity_id", "value_id", "disabled", "target_value"]].rename(
-            columns={"disabled": "base_disabled"})
-        sv = sv.merge(base, on=["sku", "value"], how="inner")
-        if sv.empty:
-            return empty_frame(STORE_WRITE_COLUMNS), empty_frame(ROLE_COLUMNS)
-        sv["store_id"] = sv["store_id"].astype("int64")
+        return sv[~unknown]
+
+    def _with_current_store_rows(self, sv: pd.DataFrame) -> pd.DataFrame:
+        """Magento's store-level row of each (product, image, store): record_id (0 when none) and cur_* fields."""
         cur = self.state.store_values
         if cur is not None and len(cur):
             cur = pd.DataFrame({
@@ -873,8 +882,15 @@ class _Delta:
             sv = sv.merge(cur, on=["entity_id", "value_id", "store_id"], how="left")
         else:
             sv = sv.assign(record_id=pd.NA, cur_label=None, cur_position=pd.NA, cur_disabled=pd.NA)
-        has_row = sv["record_id"].notna() & (sv["value_id"] > 0)
-        sv["record_id"] = _int(sv["record_id"]).where(has_row, 0)
+        sv["has_row"] = sv["record_id"].notna() & (sv["value_id"] > 0)
+        sv["record_id"] = _int(sv["record_id"]).where(sv["has_row"], 0)
+        return sv
+
+    @staticmethod
+    def _store_writes(sv: pd.DataFrame) -> pd.DataFrame:
+        """The store-level rows to write (STORE_WRITE_COLUMNS): fields the batch gives, the others kept (or the
+        default's disabled flag for a new row); rows equal to Magento's are left out."""
+        has_row = sv["has_row"]
         label_given = sv["label"].notna()
         sv["w_label"] = sv["label"].astype(object).where(label_given, sv["cur_label"].astype(object).where(has_row, None))
         sv["w_label"] = _label_or_none(sv["w_label"].where(sv["w_label"].notna(), ""))
@@ -890,17 +906,20 @@ class _Delta:
         )
         given_any = label_given | position_given.notna() | disabled_given.notna()
         writes = sv[given_any & ~same]
-        store_writes = pd.DataFrame({
+        return pd.DataFrame({
             "sku": writes["sku"], "entity_id": writes["entity_id"].astype("int64"), "value": writes["value"],
             "store_id": writes["store_id"], "record_id": writes["record_id"], "label": writes["w_label"],
             "position": writes["w_position"].astype("Int64"), "disabled": writes["w_disabled"],
         })[list(STORE_WRITE_COLUMNS)].reset_index(drop=True)
+
+    def _store_roles(self, sv: pd.DataFrame) -> pd.DataFrame:
+        """Roles a store-level row gives its image in that store (the last row wins), where they change."""
         carried = sv[_str(sv["roles"]) != ""]
         carried = carried.assign(role=_str(carried["roles"]).str.split("|")).explode("role")
         carried = carried[carried["role"].isin(ROLE_CODES)].sort_values("seq")
         carried = carried.drop_duplicates(["entity_id", "role", "store_id"], keep="last")
         wanted = carried[["sku", "entity_id", "role", "store_id"]].assign(new_value=carried["target_value"])
-        return store_writes, self._changed_roles(wanted)
+        return self._changed_roles(wanted)
 
     # -- step 7: the storefront's alt text follows the role images' labels ----------------------------------
     def _label_plan(
@@ -967,51 +986,13 @@ class _Delta:
         return both[["entity_id", "role", "store_id", "final"]]
 
     # -- step 8: what a store view would still hide --------------------------------------------------------
-    def _warn_hidden_by_store_views(
-        self, v: pd.DataFrame, roles: pd.DataFrame, store_writes: pd.DataFrame, g: pd.DataFrame
-    ) -> None:
+    def _warn_hidden_by_store_views(self, v: pd.DataFrame, roles: pd.DataFrame, store_writes: pd.DataFrame) -> None:
         """Store-level rows we did not write override store 0 (Magento reads IFNULL(store, default)): when one
         hides a change of this batch, say so (warning with the store and the field)."""
-        code_of = {sid: code for code, sid in self.state.stores.items()}
-        cur = self.state.store_values
-        hidden = []
-        changed = v[v["matched"] & v["meta_changed"]]
-        if cur is not None and len(cur) and len(changed):
-            rows = pd.DataFrame({
-                "entity_id": _int(cur["entity_id"]), "value_id": _int(cur["value_id"]), "store_id": _int(cur["store_id"]),
-                "s_label": cur["label"].astype(object), "s_position": _nullable_int(cur["position"]),
-                "s_disabled": _int(cur["disabled"]),
-            })
-            both = changed.merge(rows, on=["entity_id", "value_id"], how="inner")
-            if len(store_writes):
-                ours = store_writes[["entity_id", "value", "store_id"]].assign(ours=True)
-                both = both.merge(ours, on=["entity_id", "value", "store_id"], how="left")
-                both = both[both["ours"].isna()]
-            label_hidden = both["s_label"].notna() & (_str(both["cur_label"]) != both["label"]) & (
-                _str(both["s_label"]) != both["label"])
-            position_hidden = both["s_position"].notna() & (
-                pd.to_numeric(both["cur_position"], errors="coerce").fillna(-1) != both["position"]) & (
-                both["s_position"].fillna(-1) != both["position"])
-            disabled_hidden = (_int(both["cur_disabled"]) != both["disabled"].astype("int64")) & (
-                both["s_disabled"] != both["disabled"].astype("int64"))
-            for mask, name in ((label_hidden, "label"), (position_hidden, "position"), (disabled_hidden, "disabled")):
-                part = both[mask]
-                if len(part):
-                    hidden.append(pd.DataFrame({"sku": part["sku"], "file": part["file"], "line": part["line"],
-                                                "store_id": part["store_id"], "what": name + " of " + part["value"]}))
-        role_changes = roles[(roles["store_id"] == 0) & roles["role"].isin(ROLE_CODES)]
-        if len(role_changes):
-            state = self.role_state[(self.role_state["store_id"] != 0) & self.role_state["role"].isin(ROLE_CODES)]
-            over = role_changes.merge(state, on=["entity_id", "role"], how="inner", suffixes=("", "_store"))
-            written = roles[roles["store_id"] != 0][["entity_id", "role", "store_id"]].assign(ours=True)
-            over = over.merge(written, left_on=["entity_id", "role", "store_id_store"],
-                              right_on=["entity_id", "role", "store_id"], how="left", suffixes=("", "_w"))
-            over = over[over["ours"].isna() & (_str(over["value"]) != _str(over["new_value"]))]
-            if len(over):
-                hidden.append(pd.DataFrame({"sku": over["sku"], "file": "", "line": 0,
-                                            "store_id": over["store_id_store"], "what": "role " + over["role"]}))
+        hidden = [h for h in (self._hidden_store_values(v, store_writes), self._hidden_store_roles(roles)) if len(h)]
         if not hidden:
             return
+        code_of = {sid: code for code, sid in self.state.stores.items()}
         h = pd.concat(hidden, ignore_index=True)
         store = h["store_id"].astype("int64").map(code_of).fillna(h["store_id"].astype(str))
         self.warnings.append(pd.DataFrame({
@@ -1020,6 +1001,51 @@ class _Delta:
             "reason": "hidden by store view " + store.map(repr) + ": a store-level value this batch did not set "
                       "overrides the new " + h["what"].astype(str) + " there",
         })[list(REJECTION_COLUMNS)])
+
+    def _hidden_store_values(self, v: pd.DataFrame, store_writes: pd.DataFrame) -> pd.DataFrame:
+        """(sku, file, line, store_id, what) of label/position/disabled changes a store-level row hides."""
+        cur = self.state.store_values
+        changed = v[v["matched"] & v["meta_changed"]]
+        if cur is None or not len(cur) or not len(changed):
+            return pd.DataFrame()
+        rows = pd.DataFrame({
+            "entity_id": _int(cur["entity_id"]), "value_id": _int(cur["value_id"]), "store_id": _int(cur["store_id"]),
+            "s_label": cur["label"].astype(object), "s_position": _nullable_int(cur["position"]),
+            "s_disabled": _int(cur["disabled"]),
+        })
+        both = changed.merge(rows, on=["entity_id", "value_id"], how="inner")
+        if len(store_writes):
+            ours = store_writes[["entity_id", "value", "store_id"]].assign(ours=True)
+            both = both.merge(ours, on=["entity_id", "value", "store_id"], how="left")
+            both = both[both["ours"].isna()]
+        label_hidden = both["s_label"].notna() & (_str(both["cur_label"]) != both["label"]) & (
+            _str(both["s_label"]) != both["label"])
+        position_hidden = both["s_position"].notna() & (
+            pd.to_numeric(both["cur_position"], errors="coerce").fillna(-1) != both["position"]) & (
+            both["s_position"].fillna(-1) != both["position"])
+        disabled_hidden = (_int(both["cur_disabled"]) != both["disabled"].astype("int64")) & (
+            both["s_disabled"] != both["disabled"].astype("int64"))
+        parts = [
+            pd.DataFrame({"sku": part["sku"], "file": part["file"], "line": part["line"], "store_id": part["store_id"],
+                          "what": name + " of " + part["value"]})
+            for mask, name in ((label_hidden, "label"), (position_hidden, "position"), (disabled_hidden, "disabled"))
+            if len(part := both[mask])
+        ]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def _hidden_store_roles(self, roles: pd.DataFrame) -> pd.DataFrame:
+        """(sku, file, line, store_id, what) of store-0 role changes a store-level role value hides."""
+        role_changes = roles[(roles["store_id"] == 0) & roles["role"].isin(ROLE_CODES)]
+        if not len(role_changes):
+            return pd.DataFrame()
+        state = self.role_state[(self.role_state["store_id"] != 0) & self.role_state["role"].isin(ROLE_CODES)]
+        over = role_changes.merge(state, on=["entity_id", "role"], how="inner", suffixes=("", "_store"))
+        written = roles[roles["store_id"] != 0][["entity_id", "role", "store_id"]].assign(ours=True)
+        over = over.merge(written, left_on=["entity_id", "role", "store_id_store"],
+                          right_on=["entity_id", "role", "store_id"], how="left", suffixes=("", "_w"))
+        over = over[over["ours"].isna() & (_str(over["value"]) != _str(over["new_value"]))]
+        return pd.DataFrame({"sku": over["sku"], "file": "", "line": 0, "store_id": over["store_id_store"],
+                             "what": "role " + over["role"]})
 
     # -- step 9: the result frames -------------------------------------------------------------------------
     def _items(
