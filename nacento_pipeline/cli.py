@@ -30,7 +30,7 @@ def _instance(settings: Settings):
 
 
 def _store(settings: Settings):
-    from nacento_pipeline.storage.factory import make_object_store
+    from nacento_pipeline.resources.wiring import make_object_store
 
     return make_object_store(settings)
 

@@ -298,16 +298,16 @@ class Settings:
     alert_slack_base_url: str = setting("NACENTO_ALERT_SLACK_BASE_URL", _text, "https://slack.com/api/",
                                         "Slack Web API base URL (a proxy, or a test endpoint)")
 
-    # Secret fields whose value came from the environment: Dagster then reads them as EnvVar, never shows them
-    secrets_from_env: frozenset[str] = frozenset()
+    # Secret fields whose value came from the environment (Dagster then reads them as EnvVar, never shows them)
+    env_sourced: frozenset[str] = frozenset()
 
     @property
     def magento_db_url_from_env(self) -> bool:
-        return "magento_db_url" in self.secrets_from_env
+        return "magento_db_url" in self.env_sourced
 
     @property
     def cache_redis_urls_from_env(self) -> bool:
-        return bool({"cache_redis_url", "cache_redis_default_url"} & self.secrets_from_env)
+        return bool({"cache_redis_url", "cache_redis_default_url"} & self.env_sourced)
 
     @property
     def magento_url(self) -> str:
@@ -355,7 +355,7 @@ class Settings:
         """Read every variable of the table from `environ` (default os.environ), parse, then validate once."""
         values = dict(_parsed_values(os.environ if environ is None else environ))
         secrets = frozenset(var.attr for var in VARIABLES if var.secret and var.attr in values)
-        return cls(**values, secrets_from_env=secrets).validate()  # type: ignore[arg-type]
+        return cls(**values, env_sourced=secrets).validate()  # type: ignore[arg-type]
 
 
 # --- Reading the environment: one small step each -----------------------------------------------------------
