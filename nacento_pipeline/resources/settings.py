@@ -1,7 +1,8 @@
 """`SettingsResource`: the one `Settings` object, as the Dagster configuration every resource reads.
 
-Non-secret settings travel as one JSON mapping (`values`, exactly the Settings fields); the secret ones are
-their own fields so that, when read from the environment, they reach Dagster as `EnvVar` and are never shown.
+Non-secret settings travel as one JSON mapping (`values`: the Settings fields; unset ones are left out, as
+Dagster's config maps take no null and every optional setting defaults to unset). The secret ones are their
+own fields so that, when read from the environment, they reach Dagster as `EnvVar` and are never shown.
 The other resources hold this one (a nested resource) and add behaviour, not fields.
 """
 
@@ -33,8 +34,9 @@ class SettingsResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsResource:
-        values = _SETTINGS.dump_python(settings, mode="json")
-        secrets = {name: values.pop(name) for name in SECRET_FIELDS}
+        dumped = _SETTINGS.dump_python(settings, mode="json")
+        secrets = {name: dumped.pop(name) for name in SECRET_FIELDS}
+        values = {name: value for name, value in dumped.items() if value is not None}  # None = the default
         for name in settings.env_sourced:
             secrets[name] = dg.EnvVar(_ENV_NAMES[name])
         return cls(values=values, **secrets)
