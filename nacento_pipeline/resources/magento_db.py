@@ -5,23 +5,17 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
-from nacento_pipeline.config import Settings
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.resources.settings import SettingsResource
+from nacento_pipeline.resources.settings import ReadsSettings
 from nacento_pipeline.resources.wiring import make_database
 
 
-class MagentoDatabaseResource(dg.ConfigurableResource):
+class MagentoDatabaseResource(ReadsSettings):
     """The database NACENTO_MAGENTO_DB_URL names (a secret: EnvVar), with NACENTO_TABLE_PREFIX."""
 
-    nacento: SettingsResource
     create_own_tables: bool = True
 
     _db: MagentoDatabase | None = PrivateAttr(default=None)
-
-    @property
-    def settings(self) -> Settings:
-        return self.nacento.get()
 
     @property
     def url(self) -> str:

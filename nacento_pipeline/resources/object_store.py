@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import dagster as dg
 from pydantic import PrivateAttr
 
-from nacento_pipeline.config import Settings
-from nacento_pipeline.resources.settings import SettingsResource
+from nacento_pipeline.resources.settings import ReadsSettings
 from nacento_pipeline.resources.wiring import make_event_queue, make_object_store
 from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.event_queue import SqsEventQueue
 
 
-class ObjectStoreResource(dg.ConfigurableResource):
+class ObjectStoreResource(ReadsSettings):
     """Where images and batches live (NACENTO_S3_*, the prefixes). Credentials come from the AWS_* chain."""
-
-    nacento: SettingsResource
 
     _store: ObjectStore | None = PrivateAttr(default=None)
     _queue: SqsEventQueue | None = PrivateAttr(default=None)
-
-    @property
-    def settings(self) -> Settings:
-        return self.nacento.get()
 
     def get_store(self) -> ObjectStore:
         if self._store is None:

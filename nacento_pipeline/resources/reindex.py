@@ -4,25 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
-from nacento_pipeline.config import Settings
 from nacento_pipeline.core.reindex import ReindexDecision
 from nacento_pipeline.magento.reindex_trigger import ReindexTrigger
-from nacento_pipeline.resources.settings import SettingsResource
+from nacento_pipeline.resources.settings import ReadsSettings
 from nacento_pipeline.resources.wiring import make_trigger, pending_indexers_for, reindex_decisions
 
 
-class ReindexResource(dg.ConfigurableResource):
+class ReindexResource(ReadsSettings):
     """Reindex decisions and their trigger (`changelog`, `command` or `dry-run`)."""
-
-    nacento: SettingsResource
-
-    @property
-    def settings(self) -> Settings:
-        return self.nacento.get()
 
     def decide(self, engine: sa.Engine, changed_entity_ids: Iterable[int]) -> list[ReindexDecision]:
         return reindex_decisions(self.settings, engine, changed_entity_ids)

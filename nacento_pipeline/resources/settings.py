@@ -47,3 +47,13 @@ class SettingsResource(dg.ConfigurableResource):
             secrets = {name: getattr(self, name) for name in SECRET_FIELDS}
             self._settings = _SETTINGS.validate_python({**self.values, **secrets}).validate()
         return self._settings
+
+
+class ReadsSettings(dg.ConfigurableResource):
+    """Base of the thin resources: they hold the one SettingsResource and read their values from it."""
+
+    nacento: SettingsResource
+
+    @property
+    def settings(self) -> Settings:
+        return self.nacento.get()
