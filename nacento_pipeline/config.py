@@ -17,9 +17,9 @@ from typing import Any
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, MODE_ALIASES, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
 
-# The indexers the reindex decision manages unless NACENTO_INDEXERS says otherwise: the ones that consume
-# images (Magento's mview.xml subscriptions to the gallery tables; see core.reindex.DEFAULT_VIEW_MAP for the
-# view each indexer's changelog is named after).
+# The *indexers* the reindex decision manages unless NACENTO_INDEXERS says otherwise: the ones whose index
+# holds or matches on images. Not the mview *views* (magento.indexers.SUBSCRIBED_VIEWS): an indexer's view id
+# is its own id unless NACENTO_INDEXER_VIEWS maps it to another.
 DEFAULT_INDEXERS = ("catalog_product_flat", "catalogrule_product")
 REINDEX_TRIGGERS = ("changelog", "command", "dry-run")
 UNKNOWN_SKU_SEVERITIES = ("warn", "error")
@@ -330,13 +330,6 @@ class Settings:
     @property
     def uses_local_bucket(self) -> bool:
         return not self.s3_bucket
-
-    @property
-    def view_map(self) -> dict[str, str]:
-        """Indexer -> mview view id: Magento's defaults, overridden by NACENTO_INDEXER_VIEWS."""
-        from nacento_pipeline.core.reindex import DEFAULT_VIEW_MAP
-
-        return {**DEFAULT_VIEW_MAP, **self.indexer_views}
 
     def threshold_for(self, indexer: str) -> float:
         return float(self.thresholds.get(indexer, self.default_threshold))

@@ -16,7 +16,6 @@ from sqlalchemy.dialects import mysql
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.reindex import (
     DEFAULT_PURPOSES,
-    DEFAULT_VIEW_MAP,
     IndexerState,
     Purpose,
     ReindexDecision,
@@ -43,7 +42,7 @@ SUBSCRIPTIONS: Mapping[str, Mapping[str, str]] = {
 }
 TRIGGER_EVENTS = ("insert", "update", "delete")
 # The mview views whose changelog a gallery write reaches (the keys above): what the demo schema creates.
-# Not the managed *indexers* (config.DEFAULT_INDEXERS): an indexer names its view in core.reindex.DEFAULT_VIEW_MAP.
+# Not the managed *indexers* (config.DEFAULT_INDEXERS); an indexer's view is named in read_indexer_states' view_map.
 SUBSCRIBED_VIEWS = tuple(SUBSCRIPTIONS)
 
 _UINT = sa.Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql", "mariadb")
@@ -230,7 +229,7 @@ def read_indexer_states(
     (distinct entity ids above mview_state.version_id). Missing tables/rows read as not installed /
     no mview row (Update on Save).
     """
-    views = {indexer: (view_map or DEFAULT_VIEW_MAP).get(indexer, indexer) for indexer in indexers}
+    views = {indexer: (view_map or {}).get(indexer, indexer) for indexer in indexers}  # view id = indexer id unless mapped
     tables = IndexerTables(prefix)
     existing = set(sa.inspect(engine).get_table_names())
     with engine.connect() as conn:

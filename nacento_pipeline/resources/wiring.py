@@ -69,14 +69,14 @@ def make_trigger(settings: Settings, engine: sa.Engine | None, prefix: str | Non
 def reindex_decisions(settings: Settings, engine: sa.Engine, changed_entity_ids: Iterable[int]) -> list[ReindexDecision]:
     """The managed indexers' decisions for these changed products (NACENTO_INDEXERS, _PURPOSES, _THRESHOLD*)."""
     purposes = build_purposes(settings.reindex_purposes) if settings.reindex_purposes else DEFAULT_PURPOSES
-    return decide_from_database(engine, settings.table_prefix, settings.indexers, settings.view_map,
+    return decide_from_database(engine, settings.table_prefix, settings.indexers, settings.indexer_views,
                                 changed_entity_ids, settings.threshold_for, purposes=purposes,
                                 default_threshold=settings.default_threshold)
 
 
 def pending_indexers_for(settings: Settings, engine: sa.Engine, changed_entity_ids: Iterable[int]) -> pd.DataFrame:
     """Which managed indexers do not show these products yet (see magento.freshness)."""
-    return pending_indexers(engine, settings.table_prefix, settings.indexers, settings.view_map, changed_entity_ids)
+    return pending_indexers(engine, settings.table_prefix, settings.indexers, settings.indexer_views, changed_entity_ids)
 
 
 # --- Storefront cache ---------------------------------------------------------------------------------------
