@@ -23,7 +23,7 @@ from nacento_pipeline.magento.reindex_command import (
     render_command,
     run_command,
 )
-from nacento_pipeline.magento.reindex_trigger import ChangelogTrigger, CommandTrigger, DryRunTrigger
+from nacento_pipeline.magento.reindex_trigger import ChangelogTrigger, CommandTrigger, DryRunTrigger, route
 from nacento_pipeline.resources.wiring import make_trigger
 
 SCRIPT = """#!{python}
@@ -233,3 +233,11 @@ def test_timeout_error_message_carries_the_output_tail():
                     kill_grace_seconds=1)
     assert info.value.tail == ("line-first", "line-last")
     assert "line-last" in str(info.value)
+
+
+def test_route_sorts_the_decisions_once_for_every_trigger():
+    ds = decisions(attr={"status": "invalid"}, search={"status": "working"}, flat={"installed": False})
+    routed = route(ds)
+    assert [d.indexer_id for d in routed.full] == ["catalog_product_attribute"]
+    assert [(d.indexer_id, d.decision) for d in routed.held] == [("catalogsearch_fulltext", "partial")]
+    assert [d.indexer_id for d in routed.none] == ["catalog_product_flat"] and routed.partial == []
