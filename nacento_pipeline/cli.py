@@ -30,14 +30,20 @@ def _instance(settings: Settings):
 
 
 def _store(settings: Settings):
-    from nacento_pipeline.storage.factory import make_object_store
+    from nacento_pipeline.resources.wiring import make_object_store
 
     return make_object_store(settings)
 
 
+def _database(settings: Settings):
+    """Magento's database as configured, without the pipeline's own tables (doctor creates them itself)."""
+    from nacento_pipeline.resources.wiring import make_database
+
+    return make_database(settings, create_own_tables=False)
+
+
 def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
     """Local bucket with sample images and a SQLite Magento database with the demo catalog."""
-    from nacento_pipeline.magento.database import MagentoDatabase
     from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
     from nacento_pipeline.storage.sample_drop import DEMO_SKUS, put_demo_images
 
@@ -48,7 +54,7 @@ def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     store = _store(settings)
     images = put_demo_images(store, settings.media_prefix)
-    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+    db = _database(settings)
     create_demo_schema(db.engine, settings.table_prefix)
     seed_demo_products(db.engine, list(DEMO_SKUS), settings.table_prefix)
     db.dispose()
@@ -57,7 +63,6 @@ def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
 
 
 def _print_tick(outcome, settings: Settings) -> int:
-    from nacento_pipeline.magento.database import MagentoDatabase
     from nacento_pipeline.magento.gallery_audit import gallery_summary
 
     if outcome.skip_reason:
@@ -74,7 +79,7 @@ def _print_tick(outcome, settings: Settings) -> int:
         for check in result.get_asset_check_evaluations():
             if check.check_name == "storefront_fresh":
                 print(f"  {'storefront_fresh':<18} {check.description}")
-    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+    db = _database(settings)
     print("magento  " + gallery_summary(db))
     db.dispose()
     return failed
@@ -131,7 +136,6 @@ def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
-    from nacento_pipeline.magento.database import MagentoDatabase
 
     problems = 0
     store = _store(settings)
@@ -143,7 +147,7 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         print(f"FAIL  storage {store.display_name}: {exc}")
     db = None
     try:
-        db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+        db = _database(settings)
         db.ensure_own_tables()  # first: a wrong prefix is named as the missing Magento table
         ids = db.attribute_ids()
         print(f"ok    magento {db.engine.url.render_as_string(hide_password=True)}")

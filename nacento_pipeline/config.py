@@ -1,31 +1,58 @@
 """Typed settings for the whole pipeline, built from `NACENTO_*` environment variables in one place.
 
-Nothing else in the project reads `os.environ`: code receives a `Settings` (or the values it needs).
+The `Settings` dataclass *is* the variables table: each field that a `NACENTO_*` variable sets is declared
+with `setting(name, parser, default, help)`, so its name, default and help are stated once; `VARIABLES`,
+`--help` and the README test read them from the fields. Nothing else in the project reads `os.environ`.
 The embedded default runs on a laptop: a local folder as the bucket and a SQLite file as Magento's database.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, MODE_ALIASES, SyncModeError, normalize_mode
-from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, SAFE_INDEXER_NAME
+from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
 
-# The indexers that consume images (Magento's mview.xml subscriptions to the gallery tables); see core.reindex
+# The *indexers* the reindex decision manages unless NACENTO_INDEXERS says otherwise: the ones whose index
+# holds or matches on images. Not the mview *views* (magento.indexers.SUBSCRIBED_VIEWS): an indexer's view id
+# is its own id unless NACENTO_INDEXER_VIEWS maps it to another.
 DEFAULT_INDEXERS = ("catalog_product_flat", "catalogrule_product")
 REINDEX_TRIGGERS = ("changelog", "command", "dry-run")
 UNKNOWN_SKU_SEVERITIES = ("warn", "error")
 CACHE_BACKENDS = ("none", "varnish", "redis", "command")
 DROP_EVENT_MODES = ("off", "sqs")
-
-
+SMTP_TYPES = ("ssl", "starttls", "plain")
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
+
+
+# --- Parsers: (variable name, raw text) -> typed value, raising ConfigError naming the variable -------------
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _stripped(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _lower(name: str, raw: str) -> str:
+    return raw.strip().lower()
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(filter(None, (p.strip() for p in raw.split(","))))
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -47,10 +74,26 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
     return value
 
 
-def _prefix(raw: str) -> str:
+def _positive(name: str, raw: str) -> int:
+    return _int(name, raw, minimum=1)
+
+
+def _minutes(name: str, raw: str) -> int:
+    value = _positive(name, raw)
+    if not 1 <= value <= 59:
+        raise ConfigError(f"{name}={raw}: must be 1..59 (a cron */N minute step)")
+    return value
+
+
+def _prefix(name: str, raw: str) -> str:
     """Object-store prefixes are kept without a leading slash and with exactly one trailing slash."""
     stripped = raw.strip().strip("/")
     return f"{stripped}/" if stripped else ""
+
+
+def _sync_mode(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    return MODE_ALIASES.get(value, value)
 
 
 def parse_thresholds(name: str, raw: str) -> dict[str, float]:
@@ -70,6 +113,10 @@ def parse_thresholds(name: str, raw: str) -> dict[str, float]:
     return result
 
 
+def _threshold(name: str, raw: str) -> float:
+    return parse_thresholds(name, f"*={raw}")["*"]
+
+
 def parse_pairs(name: str, raw: str) -> dict[str, str]:
     """Parse `key=value,other=value`."""
     result: dict[str, str] = {}
@@ -81,80 +128,186 @@ def parse_pairs(name: str, raw: str) -> dict[str, str]:
     return result
 
 
+# --- The table: one `setting(...)` per variable, declared on the Settings field it sets ----------------------
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One `NACENTO_*` variable: the single source for parsing, `--help` and the README table's test."""
+
+    name: str
+    attr: str
+    parse: Callable[[str, str], object]
+    default: str  # as shown in --help and the README
+    help: str
+    fallbacks: tuple[str, ...] = ()
+    secret: bool = False  # read from the environment, it reaches Dagster as EnvVar (never shown)
+
+
+_VARIABLE = "nacento_variable"
+
+
+def _shown(default: object) -> str:
+    """How a typed default reads in `--help`: empty, unset, true/false, a comma-separated list."""
+    if default is None:
+        return "unset"
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, tuple):
+        return ",".join(default) or "empty"
+    return str(default) or "empty"
+
+
+def setting(name: str, parse: Callable[[str, str], object], default: Any, help: str, *, shown: str | None = None,
+            fallbacks: tuple[str, ...] = (), secret: bool = False) -> Any:
+    """A Settings field set by the variable `name`: its default, parser and help, stated once here."""
+    variable = Variable(name, "", parse, _shown(default) if shown is None else shown, help, fallbacks, secret)
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={_VARIABLE: variable})
+    return field(default=default, metadata={_VARIABLE: variable})
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable, with the embedded defaults."""
-
-    var_dir: Path = Path("var")
+    """Everything configurable, with the embedded defaults; each field names the variable that sets it."""
 
     # Magento database
-    magento_db_url: str = ""  # empty -> sqlite file under var_dir
-    magento_db_url_from_env: bool = False  # then Dagster reads it as EnvVar, so its value is never shown
-    table_prefix: str = ""
+    magento_db_url: str = setting(
+        "NACENTO_MAGENTO_DB_URL", _text, "", shown="sqlite:///var/magento.sqlite", secret=True,
+        help="SQLAlchemy URL of Magento's database (a secret: passed to Dagster as EnvVar, never shown)")
+    table_prefix: str = setting("NACENTO_TABLE_PREFIX", _text, "", "Magento's table prefix")
 
     # Object store
-    s3_bucket: str | None = None  # None -> local folder bucket under var_dir
-    s3_endpoint_url: str | None = None
-    s3_region: str | None = None
-    s3_path_style: bool = False
-    local_bucket_dir: Path | None = None  # None -> var_dir / "bucket"
-    drop_prefix: str = "pim-drop/"
-    archive_prefix: str = "pim-archive/"
-    rejected_prefix: str = "pim-rejected/"
-    media_prefix: str = "media/catalog/product/"
-    drop_events: str = "off"  # "sqs": the drop sensor reads the bucket's event notifications from a queue
-    drop_events_queue_url: str | None = None
-    drop_events_endpoint_url: str | None = None  # None -> the AWS endpoint of s3_region
-    drop_events_reconcile_minutes: int = 15  # full LIST of the drop prefix at least this often in event mode
+    s3_bucket: str | None = setting("NACENTO_S3_BUCKET", _text, None, "the bucket the PIM writes to",
+                                    shown="unset = local folder var/bucket")
+    s3_endpoint_url: str | None = setting("NACENTO_S3_ENDPOINT_URL", _text, None,
+                                          "S3-compatible endpoint (R2, MinIO)", shown="AWS")
+    s3_region: str | None = setting("NACENTO_S3_REGION", _text, None, "region (auto for R2)",
+                                    shown="AWS_REGION / AWS_DEFAULT_REGION", fallbacks=("AWS_REGION", "AWS_DEFAULT_REGION"))
+    s3_path_style: bool = setting("NACENTO_S3_PATH_STYLE", _bool, False, "path-style addressing (MinIO)")
+    drop_prefix: str = setting("NACENTO_DROP_PREFIX", _prefix, "pim-drop/", "where the PIM drops batches")
+    archive_prefix: str = setting("NACENTO_ARCHIVE_PREFIX", _prefix, "pim-archive/",
+                                  "immutable copies of registered batches")
+    rejected_prefix: str = setting("NACENTO_REJECTED_PREFIX", _prefix, "pim-rejected/",
+                                   "invalid drops, moved aside with REPORT.md / report.json")
+    media_prefix: str = setting("NACENTO_MEDIA_PREFIX", _prefix, "media/catalog/product/",
+                                "where image keys live (object key = prefix + gallery value)")
+    drop_events: str = setting(
+        "NACENTO_DROP_EVENTS", _lower, "off",
+        "off (LIST the drop prefix every tick) or sqs (read the bucket's event notifications from a queue)")
+    drop_events_queue_url: str | None = setting(
+        "NACENTO_DROP_EVENTS_QUEUE_URL", _stripped, None, "sqs: the queue receiving the bucket's ObjectCreated notifications")
+    drop_events_endpoint_url: str | None = setting(
+        "NACENTO_DROP_EVENTS_ENDPOINT_URL", _stripped, None, shown="AWS",
+        help="sqs: endpoint of the queue service (R2 queue consumer, ElasticMQ, ...)")
+    drop_events_reconcile_minutes: int = setting(
+        "NACENTO_DROP_EVENTS_RECONCILE_MINUTES", _positive, 15,
+        "sqs: a full LIST of the drop prefix at least this often (no drop lost with a message)")
 
     # Sync engine
-    sync_mode: str = DEFAULT_SYNC_MODE
-    chunk_size: int = 500
-    head_concurrency: int = 16
-    unknown_sku_severity: str = "warn"
-    csv_list_separator: str = ","
+    sync_mode: str = setting("NACENTO_SYNC_MODE", _sync_mode, DEFAULT_SYNC_MODE,
+                             "replace_owned, replace_all or append (replace/upsert: old names)")
+    chunk_size: int = setting("NACENTO_CHUNK_SIZE", _positive, 500, "SKUs per transaction")
+    head_concurrency: int = setting("NACENTO_HEAD_CONCURRENCY", _positive, 16,
+                                    "parallel storage requests for the ETag snapshot")
+    unknown_sku_severity: str = setting("NACENTO_UNKNOWN_SKU_SEVERITY", _lower, "warn",
+                                        "severity of the all_skus_known check (warn or error)")
+    csv_list_separator: str = setting("NACENTO_CSV_LIST_SEPARATOR", _text, ",",
+                                      "list separator inside native-CSV cells")
 
     # Reindex
-    indexers: tuple[str, ...] = DEFAULT_INDEXERS
-    reindex_trigger: str = "changelog"
-    reindex_command: str = "bin/magento indexer:reindex {indexers}"
-    reindex_partial_command: str | None = None  # with {entity_ids}: partial reindex by command, else changelog
-    reindex_purposes: tuple[str, ...] = ()  # purpose chain by name; () = the default chain
-    indexer_views: Mapping[str, str] = field(default_factory=dict)  # indexer -> mview view id, when they differ
-    reindex_timeout_seconds: int = 3600
-    default_threshold: float = 0.2
-    thresholds: Mapping[str, float] = field(default_factory=dict)
-    purge_image_cache: bool = False
-    media_cache_prefix: str = "media/catalog/product/cache/"
+    indexers: tuple[str, ...] = setting("NACENTO_INDEXERS", _list, DEFAULT_INDEXERS,
+                                        "indexers the reindex decision manages")
+    reindex_trigger: str = setting("NACENTO_REINDEX_TRIGGER", _lower, "changelog", "changelog, command or dry-run")
+    reindex_command: str = setting("NACENTO_REINDEX_COMMAND", _text, "bin/magento indexer:reindex {indexers}",
+                                   "command template for the command trigger")
+    reindex_partial_command: str | None = setting(  # with {entity_ids}: partial reindex by command, else changelog
+        "NACENTO_REINDEX_PARTIAL_COMMAND", _text, None, "command template for partial decisions, with {entity_ids}")
+    reindex_timeout_seconds: int = setting("NACENTO_REINDEX_TIMEOUT_SECONDS", _positive, 3600,
+                                           "timeout of that command")
+    reindex_purposes: tuple[str, ...] = setting(  # () = the default chain
+        "NACENTO_REINDEX_PURPOSES", _list, (), "the purpose chain, first match wins", shown=",".join(DEFAULT_PURPOSE_NAMES))
+    indexer_views: Mapping[str, str] = setting(
+        "NACENTO_INDEXER_VIEWS", parse_pairs, {}, "mview view per indexer where they differ (indexer=view,...)",
+        shown="view id = indexer id")
+    default_threshold: float = setting(
+        "NACENTO_REINDEX_THRESHOLD", _threshold, 0.2,
+        "full-reindex threshold: < 1 a fraction of the catalog, >= 1 a number of products")
+    thresholds: Mapping[str, float] = setting(
+        "NACENTO_REINDEX_THRESHOLDS", parse_thresholds, {}, shown="empty",
+        help="per indexer, e.g. catalogsearch_fulltext=5000,catalog_product_attribute=0.1")
+    purge_image_cache: bool = setting("NACENTO_PURGE_IMAGE_CACHE", _bool, False,
+                                      "delete Magento's resized copies of images whose content changed")
+    media_cache_prefix: str = setting("NACENTO_MEDIA_CACHE_PREFIX", _prefix, "media/catalog/product/cache/",
+                                      "where those resized copies live")
 
     # Storefront cache invalidation (nacento_pipeline.cache)
-    cache_backend: str = "none"
-    cache_hosts: tuple[str, ...] = ()  # varnish: host or host:port (env.php http_cache_hosts)
-    cache_redis_url: str = "redis://127.0.0.1:6379/1"  # full_page frontend: server and database number
-    cache_redis_urls_from_env: bool = False  # then Dagster reads them as EnvVar (they may hold a password)
-    cache_redis_prefix: str = ""  # env.php cache/frontend/page_cache/id_prefix
-    cache_redis_default_url: str | None = None  # default frontend (app cache, IMG_INFO): unset = not cleaned
-    cache_redis_default_prefix: str = ""  # env.php cache/frontend/default/id_prefix
-    cache_command: str = "bin/magento cache:clean full_page"
-    cache_images_command: str | None = None  # with {images}: the changed gallery values
-    cache_retries: int = 3
-    cache_timeout_seconds: int = 10
+    cache_backend: str = setting("NACENTO_CACHE_BACKEND", _lower, "none",
+                                 "storefront cache cleaning after a write: none, varnish, redis or command")
+    cache_hosts: tuple[str, ...] = setting(
+        "NACENTO_CACHE_HOSTS", _list, (), "varnish: host[:port],... that receive Magento's PURGE (env.php http_cache_hosts)")
+    cache_redis_url: str = setting(
+        "NACENTO_CACHE_REDIS_URL", _stripped, "redis://127.0.0.1:6379/1", secret=True,
+        help="redis: the full_page cache's server and database (a secret if it holds a password)")
+    cache_redis_prefix: str = setting("NACENTO_CACHE_REDIS_PREFIX", _stripped, "",
+                                      "redis: env.php page_cache id_prefix")
+    cache_redis_default_url: str | None = setting(
+        "NACENTO_CACHE_REDIS_DEFAULT_URL", _stripped, None, shown="unset = not cleaned", secret=True,
+        help="redis: the default cache (cleaned as a product save cleans it; IMG_INFO of purged copies)")
+    cache_redis_default_prefix: str = setting("NACENTO_CACHE_REDIS_DEFAULT_PREFIX", _stripped, "",
+                                              "redis: env.php default cache id_prefix")
+    cache_command: str = setting("NACENTO_CACHE_COMMAND", _stripped, "bin/magento cache:clean full_page",
+                                 "command backend: template ({tags} = the cache tags), may be ssh ...")
+    cache_images_command: str | None = setting(
+        "NACENTO_CACHE_IMAGES_COMMAND", _stripped, None,
+        "command backend: template run for purged resized copies ({images} = the gallery values)")
+    cache_retries: int = setting("NACENTO_CACHE_RETRIES", _positive, 3, "attempts per cache request")
+    cache_timeout_seconds: int = setting("NACENTO_CACHE_TIMEOUT_SECONDS", _positive, 10,
+                                         "timeout of one cache request or command")
 
     # Schedules
-    catchup_minutes: int = 5
+    catchup_minutes: int = setting("NACENTO_CATCHUP_MINUTES", _minutes, 5,
+                                   "how often the catch-up schedule runs (1..59)")
+
+    # Files of the embedded default
+    var_dir: Path = setting("NACENTO_VAR_DIR", _path, Path("var"), "where the embedded default keeps its files")
+    local_bucket_dir: Path | None = setting(
+        "NACENTO_LOCAL_BUCKET_DIR", _path, None, shown="$NACENTO_VAR_DIR/bucket",
+        help="the local folder used as the bucket when NACENTO_S3_BUCKET is unset")
 
     # Alerts (off unless a recipient or a Slack token is set)
-    dagster_url: str = "http://127.0.0.1:3000"
-    alert_email_to: tuple[str, ...] = ()
-    alert_email_from: str = "nacento-pipeline@localhost"
-    alert_smtp_host: str = "localhost"
-    alert_smtp_port: int = 587
-    alert_smtp_type: str = "starttls"
-    alert_smtp_user: str | None = None
-    alert_smtp_password: str = ""
-    alert_slack_token: str | None = None
-    alert_slack_channel: str = "#nacento-alerts"
-    alert_slack_base_url: str = "https://slack.com/api/"
+    dagster_url: str = setting("NACENTO_DAGSTER_URL", _text, "http://127.0.0.1:3000",
+                               "the Dagster webserver's address, for links in alerts")
+    alert_email_to: tuple[str, ...] = setting(
+        "NACENTO_ALERT_EMAIL_TO", _list, (), "comma-separated recipients of run-failure and check-failure e-mails",
+        shown="unset = no e-mail alerts")
+    alert_email_from: str = setting("NACENTO_ALERT_EMAIL_FROM", _text, "nacento-pipeline@localhost",
+                                    "sender of alert e-mails")
+    alert_smtp_host: str = setting("NACENTO_ALERT_SMTP_HOST", _text, "localhost", "SMTP server for alert e-mails")
+    alert_smtp_port: int = setting("NACENTO_ALERT_SMTP_PORT", _positive, 587, "its port")
+    alert_smtp_type: str = setting("NACENTO_ALERT_SMTP_TYPE", _lower, "starttls", "SSL, STARTTLS or PLAIN",
+                                   shown="STARTTLS")
+    alert_smtp_user: str | None = setting("NACENTO_ALERT_SMTP_USER", _text, None, "SMTP login", shown="the sender")
+    alert_smtp_password: str = setting("NACENTO_ALERT_SMTP_PASSWORD", _text, "", "SMTP password (a secret)",
+                                       secret=True)
+    alert_slack_token: str | None = setting("NACENTO_ALERT_SLACK_TOKEN", _text, None,
+                                            "Slack bot token (xoxb-..., a secret)", shown="unset = no Slack alerts",
+                                            secret=True)
+    alert_slack_channel: str = setting("NACENTO_ALERT_SLACK_CHANNEL", _text, "#nacento-alerts",
+                                       "Slack channel for alerts")
+    alert_slack_base_url: str = setting("NACENTO_ALERT_SLACK_BASE_URL", _text, "https://slack.com/api/",
+                                        "Slack Web API base URL (a proxy, or a test endpoint)")
+
+    # Secret fields whose value came from the environment (Dagster then reads them as EnvVar, never shows them)
+    env_sourced: frozenset[str] = frozenset()
+
+    @property
+    def magento_db_url_from_env(self) -> bool:
+        return "magento_db_url" in self.env_sourced
+
+    @property
+    def cache_redis_urls_from_env(self) -> bool:
+        return bool({"cache_redis_url", "cache_redis_default_url"} & self.env_sourced)
 
     @property
     def magento_url(self) -> str:
@@ -185,220 +338,40 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def validate(self) -> Settings:
-        try:
-            normalize_mode(self.sync_mode)
-        except SyncModeError as exc:
-            raise ConfigError(f"NACENTO_SYNC_MODE: {exc}") from exc
-        if self.reindex_trigger not in REINDEX_TRIGGERS:
-            raise ConfigError(
-                f"NACENTO_REINDEX_TRIGGER={self.reindex_trigger!r}: expected one of {REINDEX_TRIGGERS}"
-            )
-        if self.unknown_sku_severity not in UNKNOWN_SKU_SEVERITIES:
-            raise ConfigError(
-                f"NACENTO_UNKNOWN_SKU_SEVERITY={self.unknown_sku_severity!r}: "
-                f"expected one of {UNKNOWN_SKU_SEVERITIES}"
-            )
-        bad = [name for name in (*self.indexers, *self.indexer_views.values()) if not SAFE_INDEXER_NAME.fullmatch(name)]
-        if bad:
-            raise ConfigError(f"NACENTO_INDEXERS / NACENTO_INDEXER_VIEWS: invalid indexer or view name(s) {bad} "
-                              "(letters, digits, '_', '.', '-')")
-        if self.reindex_purposes:
-            from nacento_pipeline.core.reindex import PURPOSES
-
-            unknown = [name for name in self.reindex_purposes if name not in PURPOSES]
-            if unknown:
-                raise ConfigError(f"NACENTO_REINDEX_PURPOSES: unknown purpose(s) {unknown}; known: {sorted(PURPOSES)}")
-        if self.drop_events not in DROP_EVENT_MODES:
-            raise ConfigError(f"NACENTO_DROP_EVENTS={self.drop_events!r}: expected one of {DROP_EVENT_MODES}")
-        if self.drop_events != "off" and (self.uses_local_bucket or not self.drop_events_queue_url):
-            raise ConfigError("NACENTO_DROP_EVENTS=sqs needs NACENTO_S3_BUCKET and NACENTO_DROP_EVENTS_QUEUE_URL")
-        if self.cache_backend not in CACHE_BACKENDS:
-            raise ConfigError(f"NACENTO_CACHE_BACKEND={self.cache_backend!r}: expected one of {CACHE_BACKENDS}")
-        if self.cache_backend == "varnish" and not self.cache_hosts:
-            raise ConfigError("NACENTO_CACHE_HOSTS: the varnish backend needs at least one host[:port]")
-        if self.alert_smtp_type not in ("ssl", "starttls", "plain"):
-            raise ConfigError(f"NACENTO_ALERT_SMTP_TYPE={self.alert_smtp_type!r}: expected SSL, STARTTLS or PLAIN")
-        prefixes = {self.drop_prefix, self.archive_prefix, self.rejected_prefix}
-        if len(prefixes) != 3 or "" in prefixes:
-            raise ConfigError("drop, archive and rejected prefixes must be distinct and non-empty")
+        """Raise ConfigError (naming the variable) for the first check this configuration fails."""
+        for check in _CHECKS:
+            check(self)
         return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        kwargs: dict[str, object] = {}
-        for var in VARIABLES:
-            raw = next((env[n] for n in (var.name, *var.fallbacks) if env.get(n) not in (None, "")), None)
-            if raw is not None:
-                kwargs[var.attr] = var.parse(var.name, raw)
-        if "magento_db_url" in kwargs:
-            kwargs["magento_db_url_from_env"] = True  # then Dagster reads it as EnvVar, never shows it
-        if "cache_redis_url" in kwargs or "cache_redis_default_url" in kwargs:
-            kwargs["cache_redis_urls_from_env"] = True  # they may hold a password: EnvVar too
-        return replace(cls(), **kwargs).validate()  # type: ignore[arg-type]
+        """Read every variable of the table from `environ` (default os.environ), parse, then validate once."""
+        values = dict(_parsed_values(os.environ if environ is None else environ))
+        secrets = frozenset(var.attr for var in VARIABLES if var.secret and var.attr in values)
+        return cls(**values, env_sourced=secrets).validate()  # type: ignore[arg-type]
 
 
-def _text(name: str, raw: str) -> str:
-    return raw
+# --- Reading the environment: one small step each -----------------------------------------------------------
 
 
-def _path(name: str, raw: str) -> Path:
-    return Path(raw)
+def _raw_value(env: Mapping[str, str], var: Variable) -> str | None:
+    """The variable's text, else the first fallback's; empty counts as unset."""
+    return next((env[n] for n in (var.name, *var.fallbacks) if env.get(n) not in (None, "")), None)
 
 
-def _list(name: str, raw: str) -> tuple[str, ...]:
-    return tuple(filter(None, (p.strip() for p in raw.split(","))))
+def _parsed_values(env: Mapping[str, str]) -> Iterator[tuple[str, object]]:
+    """(field, typed value) for each variable set in `env`."""
+    for var in VARIABLES:
+        raw = _raw_value(env, var)
+        if raw is not None:
+            yield var.attr, var.parse(var.name, raw)
 
 
-def _stripped(name: str, raw: str) -> str:
-    return raw.strip()
+def _variables(settings_fields: tuple[Field[Any], ...]) -> tuple[Variable, ...]:
+    return tuple(replace(f.metadata[_VARIABLE], attr=f.name) for f in settings_fields if _VARIABLE in f.metadata)
 
 
-def _lower(name: str, raw: str) -> str:
-    return raw.strip().lower()
-
-
-def _sync_mode(name: str, raw: str) -> str:
-    value = raw.strip().lower()
-    return MODE_ALIASES.get(value, value)
-
-
-def _positive(name: str, raw: str) -> int:
-    return _int(name, raw, minimum=1)
-
-
-def _optional_port(name: str, raw: str) -> int:
-    return _int(name, raw, minimum=1)
-
-
-def _threshold(name: str, raw: str) -> float:
-    return parse_thresholds(name, f"*={raw}")["*"]
-
-
-def _minutes(name: str, raw: str) -> int:
-    value = _int(name, raw, minimum=1)
-    if not 1 <= value <= 59:
-        raise ConfigError(f"{name}={raw}: must be 1..59 (a cron */N minute step)")
-    return value
-
-
-def _prefix_var(name: str, raw: str) -> str:
-    return _prefix(raw)
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One `NACENTO_*` variable: the single source for parsing, `--help` and the README table's test."""
-
-    name: str
-    attr: str
-    parse: Callable[[str, str], object]
-    default: str
-    help: str
-    fallbacks: tuple[str, ...] = ()
-    secret: bool = False
-
-
-VARIABLES: tuple[Variable, ...] = (
-    Variable("NACENTO_MAGENTO_DB_URL", "magento_db_url", _text, "sqlite:///var/magento.sqlite",
-             "SQLAlchemy URL of Magento's database (a secret: passed to Dagster as EnvVar, never shown)",
-             secret=True),
-    Variable("NACENTO_TABLE_PREFIX", "table_prefix", _text, "empty", "Magento's table prefix"),
-    Variable("NACENTO_S3_BUCKET", "s3_bucket", _text, "unset = local folder var/bucket",
-             "the bucket the PIM writes to"),
-    Variable("NACENTO_S3_ENDPOINT_URL", "s3_endpoint_url", _text, "AWS", "S3-compatible endpoint (R2, MinIO)"),
-    Variable("NACENTO_S3_REGION", "s3_region", _text, "AWS_REGION / AWS_DEFAULT_REGION", "region (auto for R2)",
-             fallbacks=("AWS_REGION", "AWS_DEFAULT_REGION")),
-    Variable("NACENTO_S3_PATH_STYLE", "s3_path_style", _bool, "false", "path-style addressing (MinIO)"),
-    Variable("NACENTO_DROP_PREFIX", "drop_prefix", _prefix_var, "pim-drop/", "where the PIM drops batches"),
-    Variable("NACENTO_ARCHIVE_PREFIX", "archive_prefix", _prefix_var, "pim-archive/",
-             "immutable copies of registered batches"),
-    Variable("NACENTO_REJECTED_PREFIX", "rejected_prefix", _prefix_var, "pim-rejected/",
-             "invalid drops, moved aside with REPORT.md / report.json"),
-    Variable("NACENTO_MEDIA_PREFIX", "media_prefix", _prefix_var, "media/catalog/product/",
-             "where image keys live (object key = prefix + gallery value)"),
-    Variable("NACENTO_DROP_EVENTS", "drop_events", _lower, "off",
-             "off (LIST the drop prefix every tick) or sqs (read the bucket's event notifications from a queue)"),
-    Variable("NACENTO_DROP_EVENTS_QUEUE_URL", "drop_events_queue_url", _stripped, "unset",
-             "sqs: the queue receiving the bucket's ObjectCreated notifications"),
-    Variable("NACENTO_DROP_EVENTS_ENDPOINT_URL", "drop_events_endpoint_url", _stripped, "AWS",
-             "sqs: endpoint of the queue service (R2 queue consumer, ElasticMQ, ...)"),
-    Variable("NACENTO_DROP_EVENTS_RECONCILE_MINUTES", "drop_events_reconcile_minutes", _positive, "15",
-             "sqs: a full LIST of the drop prefix at least this often (no drop lost with a message)"),
-    Variable("NACENTO_SYNC_MODE", "sync_mode", _sync_mode, "replace_owned",
-             "replace_owned, replace_all or append (replace/upsert: old names)"),
-    Variable("NACENTO_CHUNK_SIZE", "chunk_size", _positive, "500", "SKUs per transaction"),
-    Variable("NACENTO_HEAD_CONCURRENCY", "head_concurrency", _positive, "16",
-             "parallel storage requests for the ETag snapshot"),
-    Variable("NACENTO_UNKNOWN_SKU_SEVERITY", "unknown_sku_severity", _lower, "warn",
-             "severity of the all_skus_known check (warn or error)"),
-    Variable("NACENTO_CSV_LIST_SEPARATOR", "csv_list_separator", _text, ",",
-             "list separator inside native-CSV cells"),
-    Variable("NACENTO_INDEXERS", "indexers", _list, ",".join(DEFAULT_INDEXERS),
-             "indexers the reindex decision manages"),
-    Variable("NACENTO_REINDEX_TRIGGER", "reindex_trigger", _lower, "changelog", "changelog, command or dry-run"),
-    Variable("NACENTO_REINDEX_COMMAND", "reindex_command", _text, "bin/magento indexer:reindex {indexers}",
-             "command template for the command trigger"),
-    Variable("NACENTO_REINDEX_PARTIAL_COMMAND", "reindex_partial_command", _text, "unset",
-             "command template for partial decisions, with {entity_ids}"),
-    Variable("NACENTO_REINDEX_TIMEOUT_SECONDS", "reindex_timeout_seconds", _positive, "3600",
-             "timeout of that command"),
-    Variable("NACENTO_REINDEX_PURPOSES", "reindex_purposes", _list,
-             ",".join(DEFAULT_PURPOSE_NAMES), "the purpose chain, first match wins"),
-    Variable("NACENTO_INDEXER_VIEWS", "indexer_views", parse_pairs, "view id = indexer id",
-             "mview view per indexer where they differ (indexer=view,...)"),
-    Variable("NACENTO_REINDEX_THRESHOLD", "default_threshold", _threshold, "0.2",
-             "full-reindex threshold: < 1 a fraction of the catalog, >= 1 a number of products"),
-    Variable("NACENTO_REINDEX_THRESHOLDS", "thresholds", parse_thresholds, "empty",
-             "per indexer, e.g. catalogsearch_fulltext=5000,catalog_product_attribute=0.1"),
-    Variable("NACENTO_PURGE_IMAGE_CACHE", "purge_image_cache", _bool, "false",
-             "delete Magento's resized copies of images whose content changed"),
-    Variable("NACENTO_MEDIA_CACHE_PREFIX", "media_cache_prefix", _prefix_var, "media/catalog/product/cache/",
-             "where those resized copies live"),
-    Variable("NACENTO_CACHE_BACKEND", "cache_backend", _lower, "none",
-             "storefront cache cleaning after a write: none, varnish, redis or command"),
-    Variable("NACENTO_CACHE_HOSTS", "cache_hosts", _list, "empty",
-             "varnish: host[:port],... that receive Magento's PURGE (env.php http_cache_hosts)"),
-    Variable("NACENTO_CACHE_REDIS_URL", "cache_redis_url", _stripped, "redis://127.0.0.1:6379/1",
-             "redis: the full_page cache's server and database (a secret if it holds a password)", secret=True),
-    Variable("NACENTO_CACHE_REDIS_PREFIX", "cache_redis_prefix", _stripped, "empty",
-             "redis: env.php page_cache id_prefix"),
-    Variable("NACENTO_CACHE_REDIS_DEFAULT_URL", "cache_redis_default_url", _stripped, "unset = not cleaned",
-             "redis: the default cache (cleaned as a product save cleans it; IMG_INFO of purged copies)",
-             secret=True),
-    Variable("NACENTO_CACHE_REDIS_DEFAULT_PREFIX", "cache_redis_default_prefix", _stripped, "empty",
-             "redis: env.php default cache id_prefix"),
-    Variable("NACENTO_CACHE_COMMAND", "cache_command", _stripped, "bin/magento cache:clean full_page",
-             "command backend: template ({tags} = the cache tags), may be ssh ..."),
-    Variable("NACENTO_CACHE_IMAGES_COMMAND", "cache_images_command", _stripped, "unset",
-             "command backend: template run for purged resized copies ({images} = the gallery values)"),
-    Variable("NACENTO_CACHE_RETRIES", "cache_retries", _positive, "3", "attempts per cache request"),
-    Variable("NACENTO_CACHE_TIMEOUT_SECONDS", "cache_timeout_seconds", _positive, "10",
-             "timeout of one cache request or command"),
-    Variable("NACENTO_CATCHUP_MINUTES", "catchup_minutes", _minutes, "5",
-             "how often the catch-up schedule runs (1..59)"),
-    Variable("NACENTO_VAR_DIR", "var_dir", _path, "var", "where the embedded default keeps its files"),
-    Variable("NACENTO_LOCAL_BUCKET_DIR", "local_bucket_dir", _path, "$NACENTO_VAR_DIR/bucket",
-             "the local folder used as the bucket when NACENTO_S3_BUCKET is unset"),
-    Variable("NACENTO_DAGSTER_URL", "dagster_url", _text, "http://127.0.0.1:3000",
-             "the Dagster webserver's address, for links in alerts"),
-    Variable("NACENTO_ALERT_EMAIL_TO", "alert_email_to", _list, "unset = no e-mail alerts",
-             "comma-separated recipients of run-failure and check-failure e-mails"),
-    Variable("NACENTO_ALERT_EMAIL_FROM", "alert_email_from", _text, "nacento-pipeline@localhost",
-             "sender of alert e-mails"),
-    Variable("NACENTO_ALERT_SMTP_HOST", "alert_smtp_host", _text, "localhost", "SMTP server for alert e-mails"),
-    Variable("NACENTO_ALERT_SMTP_PORT", "alert_smtp_port", _optional_port, "587", "its port"),
-    Variable("NACENTO_ALERT_SMTP_TYPE", "alert_smtp_type", _lower, "STARTTLS", "SSL, STARTTLS or PLAIN"),
-    Variable("NACENTO_ALERT_SMTP_USER", "alert_smtp_user", _text, "the sender", "SMTP login"),
-    Variable("NACENTO_ALERT_SMTP_PASSWORD", "alert_smtp_password", _text, "empty", "SMTP password (a secret)",
-             secret=True),
-    Variable("NACENTO_ALERT_SLACK_TOKEN", "alert_slack_token", _text, "unset = no Slack alerts",
-             "Slack bot token (xoxb-..., a secret)", secret=True),
-    Variable("NACENTO_ALERT_SLACK_CHANNEL", "alert_slack_channel", _text, "#nacento-alerts",
-             "Slack channel for alerts"),
-    Variable("NACENTO_ALERT_SLACK_BASE_URL", "alert_slack_base_url", _text, "https://slack.com/api/",
-             "Slack Web API base URL (a proxy, or a test endpoint)"),
-)
+VARIABLES: tuple[Variable, ...] = _variables(fields(Settings))
 
 
 def variables_help() -> str:
@@ -408,3 +381,58 @@ def variables_help() -> str:
     for var in VARIABLES:
         lines.append(f"  {var.name:<{width}}  {var.help} [default: {var.default}]")
     return "\n".join(lines)
+
+
+# --- Validation: one check per rule, each naming the variable it concerns ------------------------------------
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r}: expected one of {allowed}")
+
+
+def _check_sync(s: Settings) -> None:
+    try:
+        normalize_mode(s.sync_mode)
+    except SyncModeError as exc:
+        raise ConfigError(f"NACENTO_SYNC_MODE: {exc}") from exc
+    _one_of("NACENTO_UNKNOWN_SKU_SEVERITY", s.unknown_sku_severity, UNKNOWN_SKU_SEVERITIES)
+
+
+def _check_reindex(s: Settings) -> None:
+    _one_of("NACENTO_REINDEX_TRIGGER", s.reindex_trigger, REINDEX_TRIGGERS)
+    bad = [name for name in (*s.indexers, *s.indexer_views.values()) if not SAFE_INDEXER_NAME.fullmatch(name)]
+    if bad:
+        raise ConfigError(f"NACENTO_INDEXERS / NACENTO_INDEXER_VIEWS: invalid indexer or view name(s) {bad} "
+                          "(letters, digits, '_', '.', '-')")
+    unknown = [name for name in s.reindex_purposes if name not in PURPOSES]
+    if unknown:
+        raise ConfigError(f"NACENTO_REINDEX_PURPOSES: unknown purpose(s) {unknown}; known: {sorted(PURPOSES)}")
+
+
+def _check_drop_events(s: Settings) -> None:
+    _one_of("NACENTO_DROP_EVENTS", s.drop_events, DROP_EVENT_MODES)
+    if s.drop_events != "off" and (s.uses_local_bucket or not s.drop_events_queue_url):
+        raise ConfigError("NACENTO_DROP_EVENTS=sqs needs NACENTO_S3_BUCKET and NACENTO_DROP_EVENTS_QUEUE_URL")
+
+
+def _check_cache(s: Settings) -> None:
+    _one_of("NACENTO_CACHE_BACKEND", s.cache_backend, CACHE_BACKENDS)
+    if s.cache_backend == "varnish" and not s.cache_hosts:
+        raise ConfigError("NACENTO_CACHE_HOSTS: the varnish backend needs at least one host[:port]")
+
+
+def _check_alerts(s: Settings) -> None:
+    if s.alert_smtp_type not in SMTP_TYPES:
+        raise ConfigError(f"NACENTO_ALERT_SMTP_TYPE={s.alert_smtp_type!r}: expected SSL, STARTTLS or PLAIN")
+
+
+def _check_prefixes(s: Settings) -> None:
+    prefixes = {s.drop_prefix, s.archive_prefix, s.rejected_prefix}
+    if len(prefixes) != 3 or "" in prefixes:
+        raise ConfigError("drop, archive and rejected prefixes must be distinct and non-empty")
+
+
+_CHECKS: tuple[Callable[[Settings], None], ...] = (
+    _check_sync, _check_reindex, _check_drop_events, _check_cache, _check_alerts, _check_prefixes,
+)

@@ -45,16 +45,17 @@ def test_catchup_minutes_must_fit_a_cron_minute_step():
 
 
 def test_cache_settings_from_env_and_backend_registry():
-    from nacento_pipeline.cache import make_backend
     from nacento_pipeline.cache.varnish import VarnishHost
-    from nacento_pipeline.resources.cache import CacheResource
+    from nacento_pipeline.resources import resources_from_settings
+    from nacento_pipeline.resources.settings import SettingsResource
+    from nacento_pipeline.resources.wiring import make_backend
 
     s = Settings.from_env({"NACENTO_CACHE_BACKEND": "Varnish", "NACENTO_CACHE_HOSTS": "v1:6081, v2",
                            "NACENTO_CACHE_RETRIES": "5"})
     assert (s.cache_backend, s.cache_hosts, s.cache_retries) == ("varnish", ("v1:6081", "v2"), 5)
     backend = make_backend(s)
     assert backend.hosts == (VarnishHost("v1", 6081), VarnishHost("v2", 80))
-    assert make_backend(CacheResource.from_settings(s).settings()).hosts == backend.hosts
+    assert resources_from_settings(s)["cache"].get_backend().hosts == backend.hosts
     assert Settings().indexers == ("catalog_product_flat", "catalogrule_product")
     with pytest.raises(ConfigError, match="NACENTO_CACHE_BACKEND"):
         Settings.from_env({"NACENTO_CACHE_BACKEND": "memcached"})
@@ -63,7 +64,7 @@ def test_cache_settings_from_env_and_backend_registry():
     secret = Settings.from_env({"NACENTO_CACHE_BACKEND": "redis",
                                 "NACENTO_CACHE_REDIS_URL": "redis://:pw@r:6379/1"})
     assert secret.cache_redis_urls_from_env
-    assert "pw" not in repr(CacheResource.from_settings(secret).redis_url)
+    assert "pw" not in repr(SettingsResource.from_settings(secret).cache_redis_url)
 def test_drop_events_settings():
     assert Settings.from_env({}).drop_events == "off"
     s = Settings.from_env({"NACENTO_S3_BUCKET": "catalog", "NACENTO_DROP_EVENTS": "SQS",

@@ -18,14 +18,6 @@ from nacento_pipeline.core.frames import WRITE_ACTIONS
 
 DECISIONS = ("full", "partial", "none")
 
-# Indexer -> mview view id. In Magento the view id usually equals the indexer id.
-DEFAULT_VIEW_MAP: Mapping[str, str] = {
-    "catalog_product_attribute": "catalog_product_attribute",
-    "catalogsearch_fulltext": "catalogsearch_fulltext",
-    "catalog_product_flat": "catalog_product_flat",
-    "catalogrule_product": "catalogrule_product",
-}
-
 # Indexers whose index holds gallery data (roles and gallery values copied into catalog_product_flat_<store>):
 # only these need a full rebuild when they are Update on Save, since a direct write fires no save event.
 # catalogrule_product subscribes to the gallery tables (rule conditions may use any attribute) but its index

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
 
-from nacento_pipeline.config import Settings
-from nacento_pipeline.core.reindex import DEFAULT_VIEW_MAP
 from nacento_pipeline.magento.indexers import read_indexer_states
 
 PENDING_COLUMNS = ("indexer", "view_id", "pending_ids", "reason")
 
 
-def pending_indexers(engine: sa.Engine, settings: Settings, changed_ids: Iterable[int]) -> pd.DataFrame:
-    """One row (PENDING_COLUMNS) per installed managed indexer that does not show the batch yet: invalid or
-    working (a rebuild is due or running), or, when scheduled, some changed ids still in its changelog
-    above mview_state.version_id (Magento's cron has not applied them)."""
+def pending_indexers(engine: sa.Engine, prefix: str, indexers: Sequence[str], view_map: Mapping[str, str],
+                     changed_ids: Iterable[int]) -> pd.DataFrame:
+    """One row (PENDING_COLUMNS) per installed managed indexer (`indexers`, their views in `view_map`) that
+    does not show the batch yet: invalid or working (a rebuild is due or running), or, when scheduled, some
+    changed ids still in its changelog above mview_state.version_id (Magento's cron has not applied them)."""
     ids = frozenset(int(i) for i in changed_ids)
     rows = []
     if ids:
-        views = {**DEFAULT_VIEW_MAP, **settings.indexer_views}
-        for state in read_indexer_states(engine, settings.table_prefix, settings.indexers, views):
+        for state in read_indexer_states(engine, prefix, indexers, view_map):
             if not state.installed:
                 continue
             waiting = ids & state.backlog_ids if state.scheduled else frozenset()

@@ -13,18 +13,16 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from nacento_pipeline.config import Settings
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.reindex import (
     DEFAULT_PURPOSES,
-    DEFAULT_VIEW_MAP,
     IndexerState,
+    Purpose,
     ReindexDecision,
-    build_purposes,
+    ThresholdSource,
     decide_reindex,
 )
 
-DEFAULT_VIEWS = ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat", "catalogrule_product")
 CHANGELOG_CHUNK = 1000  # Magento's mview applies changelogs in chunks of 1,000 ids too
 
 # Which gallery/role tables each view subscribes to (Magento's mview.xml), with the column whose value
@@ -43,6 +41,9 @@ SUBSCRIPTIONS: Mapping[str, Mapping[str, str]] = {
     },
 }
 TRIGGER_EVENTS = ("insert", "update", "delete")
+# The mview views whose changelog a gallery write reaches (the keys above): what the demo schema creates.
+# Not the managed *indexers* (config.DEFAULT_INDEXERS); an indexer's view is named in read_indexer_states' view_map.
+SUBSCRIBED_VIEWS = tuple(SUBSCRIPTIONS)
 
 _UINT = sa.Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql", "mariadb")
 
@@ -104,7 +105,7 @@ def _now() -> datetime:
 def create_indexer_tables(
     engine: sa.Engine,
     prefix: str = "",
-    views: Sequence[str] = DEFAULT_VIEWS,
+    views: Sequence[str] = SUBSCRIBED_VIEWS,
     with_triggers: bool = False,
 ) -> list[str]:
     """Create indexer_state, mview_state and a changelog per view, seeded like a fresh Magento install.
@@ -228,7 +229,7 @@ def read_indexer_states(
     (distinct entity ids above mview_state.version_id). Missing tables/rows read as not installed /
     no mview row (Update on Save).
     """
-    views = {indexer: (view_map or DEFAULT_VIEW_MAP).get(indexer, indexer) for indexer in indexers}
+    views = {indexer: (view_map or {}).get(indexer, indexer) for indexer in indexers}  # view id = indexer id unless mapped
     tables = IndexerTables(prefix)
     existing = set(sa.inspect(engine).get_table_names())
     with engine.connect() as conn:
@@ -275,20 +276,18 @@ def read_indexer_states(
 
 def decide_from_database(
     engine: sa.Engine,
-    settings: Settings,
+    prefix: str,
+    indexers: Sequence[str],
+    view_map: Mapping[str, str],
     changed_entity_ids: Iterable[int],
-    prefix: str | None = None,
-    view_map: Mapping[str, str] | None = None,
+    thresholds: ThresholdSource,
+    purposes: Sequence[Purpose] = DEFAULT_PURPOSES,
+    default_threshold: float = 0.2,
 ) -> list[ReindexDecision]:
-    """Read the configured indexers' states and the catalog size, then run the purpose chain."""
-    prefix = settings.table_prefix if prefix is None else prefix
-    views = view_map if view_map is not None else {**DEFAULT_VIEW_MAP, **settings.indexer_views}
-    states = read_indexer_states(engine, prefix, settings.indexers, views)
-    purposes = build_purposes(settings.reindex_purposes) if settings.reindex_purposes else DEFAULT_PURPOSES
-    return decide_reindex(
-        changed_entity_ids, states, catalog_size(engine, prefix), settings.threshold_for,
-        purposes=purposes, default_threshold=settings.default_threshold,
-    )
+    """Read `indexers`' states (their views in `view_map`) and the catalog size, then run the purpose chain."""
+    states = read_indexer_states(engine, prefix, indexers, view_map)
+    return decide_reindex(changed_entity_ids, states, catalog_size(engine, prefix), thresholds,
+                          purposes=purposes, default_threshold=default_threshold)
 
 
 # --- Writes -------------------------------------------------------------------------------------------------

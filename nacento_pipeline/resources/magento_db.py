@@ -5,28 +5,26 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
-from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE
 from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.resources.settings import ReadsSettings
+from nacento_pipeline.resources.wiring import make_database
 
 
-class MagentoDatabaseResource(dg.ConfigurableResource):
-    """A SQLAlchemy URL (a secret: pass it as EnvVar) plus how the sync engine writes."""
+class MagentoDatabaseResource(ReadsSettings):
+    """The database NACENTO_MAGENTO_DB_URL names (a secret: EnvVar), with NACENTO_TABLE_PREFIX."""
 
-    url: str
-    table_prefix: str = ""
-    sync_mode: str = DEFAULT_SYNC_MODE
-    chunk_size: int = 500
-    unknown_sku_severity: str = "warn"
     create_own_tables: bool = True
 
     _db: MagentoDatabase | None = PrivateAttr(default=None)
 
+    @property
+    def url(self) -> str:
+        """The URL as configured: an EnvVar when it came from the environment (so it is never shown)."""
+        return self.nacento.magento_db_url
+
     def get_database(self) -> MagentoDatabase:
         if self._db is None:
-            db = MagentoDatabase(self.url, prefix=self.table_prefix)
-            if self.create_own_tables:
-                db.ensure_own_tables()
-            self._db = db
+            self._db = make_database(self.settings, self.create_own_tables)
         return self._db
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

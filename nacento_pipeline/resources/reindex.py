@@ -1,61 +1,26 @@
-"""How Magento is told to reindex: the indexers we manage, their thresholds and the trigger mode."""
+"""How Magento is told to reindex: the managed indexers' decisions and the configured trigger (NACENTO_REINDEX_*)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable
 
-import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
 
-from nacento_pipeline.config import DEFAULT_INDEXERS, Settings
-
-
-class ReindexResource(dg.ConfigurableResource):
-    """Reindex decision inputs and trigger (`changelog`, `command` or `dry-run`)."""
-
-    indexers: list[str] = list(DEFAULT_INDEXERS)
-    trigger: str = "changelog"
-    command: str = "bin/magento indexer:reindex {indexers}"
-    timeout_seconds: int = 3600
-    default_threshold: float = 0.2
-    thresholds: dict[str, float] = {}
-    purge_image_cache: bool = False
-    partial_command: str | None = None
-    purposes: list[str] = []
-    indexer_views: dict[str, str] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ReindexResource:
-        values: dict[str, Any] = {field: _to_resource(getattr(settings, name)) for field, name in _SETTINGS_FIELDS.items()}
-        return cls(**values)
-
-    def settings(self, base: Settings | None = None) -> Settings:
-        """These fields as the typed Settings the core and adapters take."""
-        values = {name: _to_settings(getattr(self, field)) for field, name in _SETTINGS_FIELDS.items()}
-        return (base or Settings()).with_overrides(**values).validate()
+from nacento_pipeline.core.reindex import ReindexDecision
+from nacento_pipeline.magento.reindex_trigger import ReindexTrigger
+from nacento_pipeline.resources.settings import ReadsSettings
+from nacento_pipeline.resources.wiring import make_trigger, pending_indexers_for, reindex_decisions
 
 
-# resource field -> Settings attribute
-_SETTINGS_FIELDS = {
-    "indexers": "indexers",
-    "trigger": "reindex_trigger",
-    "command": "reindex_command",
-    "partial_command": "reindex_partial_command",
-    "timeout_seconds": "reindex_timeout_seconds",
-    "default_threshold": "default_threshold",
-    "thresholds": "thresholds",
-    "purge_image_cache": "purge_image_cache",
-    "purposes": "reindex_purposes",
-    "indexer_views": "indexer_views",
-}
+class ReindexResource(ReadsSettings):
+    """Reindex decisions and their trigger (`changelog`, `command` or `dry-run`)."""
 
+    def decide(self, engine: sa.Engine, changed_entity_ids: Iterable[int]) -> list[ReindexDecision]:
+        return reindex_decisions(self.settings, engine, changed_entity_ids)
 
-def _to_resource(value: object) -> object:
-    """Settings hold tuples and mappings; resource config wants lists and dicts."""
-    if isinstance(value, tuple):
-        return list(value)
-    return dict(value) if isinstance(value, Mapping) else value
+    def trigger(self, engine: sa.Engine) -> ReindexTrigger:
+        return make_trigger(self.settings, engine)
 
-
-def _to_settings(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
+    def pending_indexers(self, engine: sa.Engine, changed_entity_ids: Iterable[int]) -> pd.DataFrame:
+        return pending_indexers_for(self.settings, engine, changed_entity_ids)

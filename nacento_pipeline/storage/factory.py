@@ -1,13 +1,13 @@
-"""Builds the configured object store: a local folder by default, an S3-compatible bucket when one is set.
+"""Builds an object store from plain values: a local folder by default, an S3-compatible bucket when one is set.
 
-`open_object_store` is the one place a store is built from its settings (the CLI, the benchmark and the
-Dagster resource all come here), so the S3 connection pool always fits the snapshot's concurrency."""
+`open_object_store` is the one place a store is built (`resources.wiring.make_object_store` maps the
+settings onto it for the CLI, the benchmark and the Dagster resource), so the S3 connection pool always fits
+the snapshot's concurrency."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from nacento_pipeline.config import Settings
 from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline.storage.s3 import S3ObjectStore
@@ -26,10 +26,3 @@ def open_object_store(*, bucket: str | None, endpoint_url: str | None, region: s
                              max_pool_connections=s3_pool_size(head_concurrency))
     local_dir.mkdir(parents=True, exist_ok=True)
     return LocalFolderStore(local_dir.resolve())
-
-
-def make_object_store(settings: Settings) -> ObjectStore:
-    """The store `settings` describe (see `open_object_store`)."""
-    return open_object_store(bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
-                             region=settings.s3_region, path_style=settings.s3_path_style,
-                             local_dir=settings.bucket_dir, head_concurrency=settings.head_concurrency)

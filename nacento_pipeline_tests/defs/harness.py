@@ -14,8 +14,8 @@ from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.defs.constants import DROP_SENSOR
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.resources.wiring import make_object_store
 from nacento_pipeline.storage.base import ObjectStore
-from nacento_pipeline.storage.factory import make_object_store
 from nacento_pipeline.storage.sample_drop import DEMO_SKUS, put_demo_images
 
 

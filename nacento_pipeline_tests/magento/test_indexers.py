@@ -9,15 +9,15 @@ import sqlalchemy as sa
 from nacento_pipeline.config import Settings
 from nacento_pipeline.core.reindex import decide_reindex
 from nacento_pipeline.magento.indexers import (
-    DEFAULT_VIEWS,
+    SUBSCRIBED_VIEWS,
     IndexerTables,
     append_to_changelog,
     catalog_size,
     create_indexer_tables,
-    decide_from_database,
     read_indexer_states,
 )
-from nacento_pipeline.magento.reindex_trigger import ChangelogTrigger, DryRunTrigger, make_trigger
+from nacento_pipeline.magento.reindex_trigger import ChangelogTrigger, DryRunTrigger
+from nacento_pipeline.resources.wiring import make_trigger, reindex_decisions
 
 INDEXERS = ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat")
 
@@ -76,7 +76,7 @@ def test_create_indexer_tables_seeds_and_is_idempotent(magento_url: str, prefix:
     create_indexer_tables(engine, prefix)  # second call: nothing duplicated
     names = set(sa.inspect(engine).get_table_names())
     assert {f"{prefix}indexer_state", f"{prefix}mview_state"} <= names
-    assert {f"{prefix}{v}_cl" for v in DEFAULT_VIEWS} <= names
+    assert {f"{prefix}{v}_cl" for v in SUBSCRIBED_VIEWS} <= names
     tables = IndexerTables(prefix)
     with engine.connect() as conn:
         states = conn.execute(sa.select(tables.indexer_state.c.indexer_id, tables.indexer_state.c.status)).all()
@@ -84,8 +84,8 @@ def test_create_indexer_tables_seeds_and_is_idempotent(magento_url: str, prefix:
             sa.select(tables.mview_state.c.view_id, tables.mview_state.c.mode,
                       tables.mview_state.c.status, tables.mview_state.c.version_id)
         ).all()
-    assert sorted(states) == sorted((v, "valid") for v in DEFAULT_VIEWS)
-    assert sorted(views) == sorted((v, "enabled", "idle", 0) for v in DEFAULT_VIEWS)
+    assert sorted(states) == sorted((v, "valid") for v in SUBSCRIBED_VIEWS)
+    assert sorted(views) == sorted((v, "enabled", "idle", 0) for v in SUBSCRIBED_VIEWS)
     engine.dispose()
 
 
@@ -229,7 +229,7 @@ def test_decide_from_database_uses_settings(mariadb: sa.Engine):
     create_indexer_tables(mariadb, "m_")
     settings = Settings(table_prefix="m_", indexers=("catalog_product_attribute", "catalogsearch_fulltext"),
                         default_threshold=0.1, thresholds={"catalogsearch_fulltext": 5})
-    attr, search = decide_from_database(mariadb, settings, [1, 2, 3])
+    attr, search = reindex_decisions(settings, mariadb, [1, 2, 3])
     assert (attr.decision, attr.threshold, attr.catalog_size) == ("full", 2.0, 20)
     assert (search.decision, search.threshold, search.entity_ids) == ("partial", 5.0, (1, 2, 3))
 

@@ -15,18 +15,16 @@ import sqlalchemy as sa
 from nacento_pipeline.config import Settings
 from nacento_pipeline.core.reindex import IndexerState, decide_reindex
 from nacento_pipeline.magento.indexers import IndexerTables, create_indexer_tables
-from nacento_pipeline.magento.reindex_trigger import (
-    ChangelogTrigger,
+from nacento_pipeline.magento.reindex_command import (
     CommandTemplateError,
-    CommandTrigger,
-    DryRunTrigger,
     ReindexCommandError,
     ReindexCommandTimeout,
     ReindexTriggerError,
-    make_trigger,
     render_command,
     run_command,
 )
+from nacento_pipeline.magento.reindex_trigger import ChangelogTrigger, CommandTrigger, DryRunTrigger, route
+from nacento_pipeline.resources.wiring import make_trigger
 
 SCRIPT = """#!{python}
 import os, sys, time
@@ -181,7 +179,7 @@ def test_dry_run_reports_every_decision():
     report = DryRunTrigger().apply(decisions(changed=(), attr={"status": "invalid"}), lines.append)
     assert [o.action for o in report.outcomes] == ["dry-run"] * 3
     assert all("-> none" in line for line in lines)
-    assert report.frame()["decision"].tolist() == ["none"] * 3
+    assert [o.decision for o in report.outcomes] == ["none"] * 3
 
 
 def test_make_trigger_by_settings(sqlite_url):
@@ -235,3 +233,11 @@ def test_timeout_error_message_carries_the_output_tail():
                     kill_grace_seconds=1)
     assert info.value.tail == ("line-first", "line-last")
     assert "line-last" in str(info.value)
+
+
+def test_route_sorts_the_decisions_once_for_every_trigger():
+    ds = decisions(attr={"status": "invalid"}, search={"status": "working"}, flat={"installed": False})
+    routed = route(ds)
+    assert [d.indexer_id for d in routed.full] == ["catalog_product_attribute"]
+    assert [(d.indexer_id, d.decision) for d in routed.held] == [("catalogsearch_fulltext", "partial")]
+    assert [d.indexer_id for d in routed.none] == ["catalog_product_flat"] and routed.partial == []

@@ -9,8 +9,8 @@ from datetime import UTC
 import pytest
 
 from nacento_pipeline.config import Settings
+from nacento_pipeline.resources.wiring import make_object_store
 from nacento_pipeline.storage.base import ObjectStore
-from nacento_pipeline.storage.factory import make_object_store
 from nacento_pipeline.storage.local import TMP_MARKER, LocalFolderStore, UnsafeKeyError
 
 # Keys whose S3 (byte) order differs from a naive directory walk: '-' and '.' sort before '/'.

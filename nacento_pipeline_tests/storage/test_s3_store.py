@@ -9,8 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from nacento_pipeline.config import Settings
+from nacento_pipeline.resources.wiring import make_object_store
 from nacento_pipeline.storage.base import ObjectStore, StorageError
-from nacento_pipeline.storage.factory import make_object_store
 from nacento_pipeline.storage.s3 import S3ObjectStore
 
 

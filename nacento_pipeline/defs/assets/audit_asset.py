@@ -68,7 +68,7 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
     durations: dict[str, float] = {}
     before = store.requests.snapshot()
     with phase(durations, "list_storage"):
-        storage = list_media(store, object_store.media_prefix, object_store.media_cache_prefix)
+        storage = list_media(store, object_store.settings.media_prefix, object_store.settings.media_cache_prefix)
     with phase(durations, "read_gallery"):
         frames = list(iter_gallery_rows(db))
         gallery = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
@@ -76,7 +76,7 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
         orphan_meta = orphaned_meta_record_ids(db)
         unlinked = unlinked_gallery_value_ids(db)
         shared = shared_gallery_rows(db)
-    findings = reconcile(gallery, storage, object_store.media_prefix)
+    findings = reconcile(gallery, storage, object_store.settings.media_prefix)
     counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked),
               "shared_gallery_rows": len(shared)}
     fixed = {}

@@ -72,8 +72,8 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
     with phase(durations, "parse"):
-        manifest = load_manifest(store, object_store.archive_prefix, context.partition_key, version)
-        parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.csv_list_separator)
+        manifest = load_manifest(store, object_store.settings.archive_prefix, context.partition_key, version)
+        parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.settings.csv_list_separator)
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]
@@ -128,9 +128,9 @@ def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
                 pim_batch: LoadedBatch) -> dg.Output[pd.DataFrame]:
     store = object_store.get_store()
     durations: dict[str, float] = {}
-    wanted = _wanted_objects(pim_batch.parsed, object_store.media_prefix)
+    wanted = _wanted_objects(pim_batch.parsed, object_store.settings.media_prefix)
     with phase(durations, "snapshot"):
-        snapshot = snapshot_etags(store, wanted, head_concurrency=object_store.head_concurrency)
+        snapshot = snapshot_etags(store, wanted, head_concurrency=object_store.settings.head_concurrency)
     frame = snapshot.frame
     missing = frame[~frame["exists"].astype(bool)]
     requests = {k: v for k, v in snapshot.requests.items() if v}
@@ -181,12 +181,12 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
     durations: dict[str, float] = {}
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
-    mode, mode_source = choose_mode(config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.sync_mode)
+    mode, mode_source = choose_mode(config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.settings.sync_mode)
     with phase(durations, "plan"):
         delta = plan_gallery(
             magento.get_database(), pim_batch.parsed, image_etags,
             mode=mode, batch_time=pim_batch.manifest.batch_datetime,
-            force=config.force, chunk_size=magento.chunk_size, batch_key=pim_batch.manifest.batch_key,
+            force=config.force, chunk_size=magento.settings.chunk_size, batch_key=pim_batch.manifest.batch_key,
         )
     metadata = _delta_metadata(delta, durations)
     metadata["mode"] = dg.MetadataValue.text(f"{delta.mode} ({mode_source})")
@@ -197,7 +197,7 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
     yield dg.AssetCheckResult(
         check_name="all_skus_known",
         passed=not unknown_skus,
-        severity=dg.AssetCheckSeverity.ERROR if magento.unknown_sku_severity == "error" else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if magento.settings.unknown_sku_severity == "error" else dg.AssetCheckSeverity.WARN,
         metadata={"unknown_skus": len(unknown_skus), "first": ", ".join(unknown_skus[:20]) or "-"},
     )
 
@@ -231,8 +231,8 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
     with phase(durations, "verify"):
         written_values = result.written_values()
         wanted = pd.DataFrame({"value": written_values,
-                               "key": [object_key(v, object_store.media_prefix) for v in written_values]})
-        present = snapshot_etags(object_store.get_store(), wanted, head_concurrency=object_store.head_concurrency)
+                               "key": [object_key(v, object_store.settings.media_prefix) for v in written_values]})
+        present = snapshot_etags(object_store.get_store(), wanted, head_concurrency=object_store.settings.head_concurrency)
         gone = present.frame[~present.frame["exists"].astype(bool)]
         bad_roles = roles_outside_gallery(db, result.entity_ids())
     totals = result.totals()

@@ -8,8 +8,6 @@ import dagster as dg
 from nacento_pipeline.core.reindex import decisions_markdown
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, duration_metadata, phase
 from nacento_pipeline.defs.constants import TAG_REINDEX
-from nacento_pipeline.magento.indexers import decide_from_database
-from nacento_pipeline.magento.reindex_trigger import make_trigger
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
@@ -34,19 +32,19 @@ def run_reindex_tag(decisions) -> str:
 def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource,
                      reindex: ReindexResource, object_store: ObjectStoreResource, magento_gallery):
     db = magento.get_database()
-    settings = reindex.settings().with_overrides(table_prefix=magento.table_prefix)
+    settings = reindex.settings
     durations: dict[str, float] = {}
     changed = set(magento_gallery.changed_entity_ids)
     with phase(durations, "decide"):
-        decisions = decide_from_database(db.engine, settings, changed)
+        decisions = reindex.decide(db.engine, changed)
     with phase(durations, "trigger"):
-        report = make_trigger(settings, db.engine).apply(decisions, context.log.info)
+        report = reindex.trigger(db.engine).apply(decisions, context.log.info)
     metadata: dict[str, dg.MetadataValue] = {}
     if settings.purge_image_cache:
         with phase(durations, "cache_purge"):
             purge = purge_resized_images(
                 object_store.get_store(), content_changed_values(magento_gallery.items),
-                object_store.media_cache_prefix,
+                settings.media_cache_prefix,
             )
         metadata["cache_purged"] = dg.MetadataValue.int(purge.deleted)
         metadata["cache_purge"] = dg.MetadataValue.text(purge.summary())

@@ -6,7 +6,6 @@ import dagster as dg
 from nacento_pipeline.cache.invalidation import invalidate_storefront
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, md_table
 from nacento_pipeline.defs.partitions import pim_batches
-from nacento_pipeline.magento.freshness import pending_indexers
 from nacento_pipeline.resources.cache import CacheResource
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.reindex import ReindexResource
@@ -38,7 +37,7 @@ TAGS_SHOWN = 50
 def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, cache: CacheResource,
                      reindex: ReindexResource, magento_gallery):
     db = magento.get_database()
-    settings = reindex.settings().with_overrides(table_prefix=magento.table_prefix)
+    settings = reindex.settings
     images = sorted(content_changed_values(magento_gallery.items)) if settings.purge_image_cache else []
     try:
         backend = cache.get_backend()
@@ -48,15 +47,15 @@ def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabase
         setup_error = ""
     if backend is not None:
         done = invalidate_storefront(
-            db.engine, backend, magento_gallery.changed_entity_ids, images, prefix=magento.table_prefix,
-            attempts=cache.retries, log=context.log.warning,
+            db.engine, backend, magento_gallery.changed_entity_ids, images, prefix=settings.table_prefix,
+            attempts=settings.cache_retries, log=context.log.warning,
         )
         errors = list(done.errors)
     else:
         done, errors = None, [setup_error]
     for error in errors:
         context.log.error(f"storefront cache not cleaned: {error}")
-    metadata: dict[str, dg.MetadataValue] = {"backend": dg.MetadataValue.text(cache.backend),
+    metadata: dict[str, dg.MetadataValue] = {"backend": dg.MetadataValue.text(settings.cache_backend),
                                               "status": dg.MetadataValue.text("failed" if errors else "ok")}
     if done is not None:
         metadata.update({
@@ -79,7 +78,7 @@ def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabase
         metadata["errors"] = dg.MetadataValue.text("; ".join(errors))
     yield dg.MaterializeResult(metadata=metadata)
 
-    pending = pending_indexers(db.engine, settings, magento_gallery.changed_entity_ids)
+    pending = reindex.pending_indexers(db.engine, magento_gallery.changed_entity_ids)
     reasons = list(errors)
     if not pending.empty:
         reasons.append("indexers pending: " + ", ".join(f"{r.indexer} ({r.reason})" for r in pending.itertuples()))

@@ -14,7 +14,7 @@ def mark_batch(object_store: ObjectStoreResource, run: dg.DagsterRun, status: st
     partition = run.tags.get("dagster/partition")
     if not partition:
         return None
-    return mark_archived_batch(object_store.get_store(), object_store.archive_prefix, partition,
+    return mark_archived_batch(object_store.get_store(), object_store.settings.archive_prefix, partition,
                                run.tags.get(TAG_ARCHIVE_VERSION), status, run.run_id)
 
 

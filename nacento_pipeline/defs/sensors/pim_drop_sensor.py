@@ -53,16 +53,16 @@ def _events_pass(context: dg.SensorEvaluationContext, object_store: ObjectStoreR
     state = _load_event_state(context.cursor)
     now = time.time()
     last_full = float(state.get("last_full_scan", 0) or 0)
-    reconcile = bool(state.get("reconcile", False)) or now - last_full >= object_store.drop_events_reconcile_minutes * 60
+    reconcile = bool(state.get("reconcile", False)) or now - last_full >= object_store.settings.drop_events_reconcile_minutes * 60
     batch_of = {ok_key: parsed.batch_key for ok_key in previous
-                if isinstance(parsed := parse_drop_name(ok_key, object_store.drop_prefix), DropName)}
+                if isinstance(parsed := parse_drop_name(ok_key, object_store.settings.drop_prefix), DropName)}
     carried = list(batch_of.values())
     carried += [key for key in state.get("retry", []) if isinstance(key, str)]
     passed: EventPass = register_from_events(
         store, queue,
-        drop_prefix=object_store.drop_prefix,
-        archive_prefix=object_store.archive_prefix,
-        rejected_prefix=object_store.rejected_prefix,
+        drop_prefix=object_store.settings.drop_prefix,
+        archive_prefix=object_store.settings.archive_prefix,
+        rejected_prefix=object_store.settings.rejected_prefix,
         carried=carried,
         reconcile=reconcile,
         is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
@@ -143,9 +143,9 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
     else:
         outcome = register_drops(
             store,
-            drop_prefix=object_store.drop_prefix,
-            archive_prefix=object_store.archive_prefix,
-            rejected_prefix=object_store.rejected_prefix,
+            drop_prefix=object_store.settings.drop_prefix,
+            archive_prefix=object_store.settings.archive_prefix,
+            rejected_prefix=object_store.settings.rejected_prefix,
             is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
             archived_versions=previous,
         )
@@ -170,7 +170,7 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
     ]
     skip_reason = None
     if not run_requests:
-        parts = [f"no complete batch in {object_store.drop_prefix}"]
+        parts = [f"no complete batch in {object_store.settings.drop_prefix}"]
         if outcome.rejected:  # first, so the tick list shows it: a rejection is not an idle tick
             parts.insert(0, f"REJECTED {len(outcome.rejected)} drop(s): " + "; ".join(
                 f"{r.label or '(bad names)'}: {r.reason} (report {r.moved_to}REPORT.md)" for r in outcome.rejected))
