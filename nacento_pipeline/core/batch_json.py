@@ -193,7 +193,12 @@ def _add_item(collector: _ItemCollector, line: int, item: object, file: str) -> 
         raise BatchFileError(file, f"JSON nested too deeply in item {line}", line=line) from exc
 
 
-_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def without_bom(data: bytes) -> bytes:
+    """The bytes without a leading UTF-8 BOM."""
+    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
 
 
 class _BomSkipper(io.RawIOBase):
@@ -202,8 +207,7 @@ class _BomSkipper(io.RawIOBase):
     def __init__(self, inner: io.BufferedReader) -> None:
         super().__init__()
         self._inner = inner
-        head = inner.read(len(_BOM))
-        self._pending = b"" if head == _BOM else head
+        self._pending = without_bom(inner.read(len(UTF8_BOM)))
 
     def readable(self) -> bool:
         return True
@@ -290,7 +294,7 @@ def _backslash_before(kinds: np.ndarray, positions: np.ndarray, carried: int) ->
     return before
 
 
-def _without_bom(stream: io.BufferedReader) -> io.BufferedReader:
+def _bom_skipped(stream: io.BufferedReader) -> io.BufferedReader:
     return io.BufferedReader(_BomSkipper(stream))
 
 
@@ -343,7 +347,7 @@ def read_json_bulk(stream: io.BufferedReader, file: str, file_idx: int) -> Itera
     or from the end of the document when the PIM writes it after the items.
     """
     collector = _ItemCollector(file, file_idx)
-    tee = _TailStream(io.BufferedReader(_DepthGuard(_without_bom(stream))))
+    tee = _TailStream(io.BufferedReader(_DepthGuard(_bom_skipped(stream))))
     item_no = 0
     try:
         for item in ijson.items(io.BufferedReader(tee), ITEM_PREFIX):

@@ -28,12 +28,6 @@ class BunchSource:
 
         return cls(name, chunks)
 
-    @property
-    def extension(self) -> str:
-        """Lower-cased extension without the dot ("csv", "json", "jsonl"), "" when none."""
-        base = self.name.rsplit("/", 1)[-1]
-        return base.rsplit(".", 1)[-1].lower() if "." in base else ""
-
 
 class ChunkStream(io.RawIOBase):
     """A read-only binary file over an iterator of byte chunks, so pandas/ijson can stream a bunch file."""

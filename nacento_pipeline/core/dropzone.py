@@ -1,7 +1,8 @@
 """The OK-file convention of the drop prefix: parse object keys, group bunch files into batches, and say
 which batches are complete, still pending, or invalid.
 
-Names: bunch file `import-<type>_<identifier>_<counter>.<csv|json|jsonl>`, OK file
+Names: bunch file `import-<type>_<identifier>_<counter>.<ext>` with the extension of a registered bunch format
+(core.formats: csv, json, jsonl), OK file
 `import-<type>_<identifier>.ok`; the batch key `<type>_<identifier>` is the Dagster partition key and must
 match `[A-Za-z0-9._-]{1,128}`. The type is the part before the first `_`, the counter the part after the last
 `_` (digits), so identifiers may themselves contain `_` and `-`.
@@ -15,11 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from nacento_pipeline.core.objects import ObjectInfo
+from nacento_pipeline.core.formats import OK_EXTENSION, bunch_extensions, extension_of, registered_formats
+from nacento_pipeline.core.objects import ObjectInfo, key_name
 
 NAME_PREFIX = "import-"
-BUNCH_EXTENSIONS = ("csv", "json", "jsonl")
-OK_EXTENSION = "ok"
 BATCH_KEY_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -33,7 +33,7 @@ class DropName:
     type: str
     identifier: str
     counter: int | None        # None for the OK file
-    ext: str                   # lower-cased: "csv", "json", "jsonl", "ok"
+    ext: str                   # lower-cased: a registered bunch format's extension or "ok"
 
     @property
     def batch_key(self) -> str:
@@ -41,7 +41,7 @@ class DropName:
 
     @property
     def name(self) -> str:
-        return self.key.rsplit("/", 1)[-1]
+        return key_name(self.key)
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,12 @@ def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None
         return None
     if not name.startswith(NAME_PREFIX):
         return InvalidName(key, f"name does not start with {NAME_PREFIX!r}")
-    stem, dot, ext = name[len(NAME_PREFIX):].rpartition(".")
-    ext = ext.lower()
-    if not dot or ext not in BUNCH_EXTENSIONS + (OK_EXTENSION,):
-        return InvalidName(key, "extension must be one of .csv, .json, .jsonl (bunch) or .ok")
+    rest = name[len(NAME_PREFIX):]
+    ext = extension_of(rest)
+    if ext != OK_EXTENSION and ext not in bunch_extensions():
+        return InvalidName(key, f"extension must be one of the registered bunch formats ({registered_formats()}) "
+                                f"or .{OK_EXTENSION} for the OK file")
+    stem = rest[: -len(ext) - 1]
     counter: int | None = None
     if ext != OK_EXTENSION:
         stem, sep, counter_text = stem.rpartition("_")
@@ -183,12 +185,12 @@ def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
     """
     listed: list[str] = []
     for line in ok_text.replace("\ufeff", "").splitlines():
-        name = line.strip().rsplit("/", 1)[-1]
+        name = key_name(line.strip())
         if name and name not in listed:
             listed.append(name)
     if not listed:
         return drop
-    by_name = {key.rsplit("/", 1)[-1]: i for i, key in enumerate(drop.bunch_keys)}
+    by_name = {key_name(key): i for i, key in enumerate(drop.bunch_keys)}
     missing = [name for name in listed if name not in by_name]
     if missing:
         return InvalidDrop(drop.batch_key, drop.keys,
@@ -213,7 +215,7 @@ def content_fingerprint(drop: BatchDrop) -> str:
     """
     digest = hashlib.sha256(drop.ok_etag.encode())
     for key, etag in zip(drop.bunch_keys, drop.bunch_etags, strict=True):
-        digest.update(b"\0" + key.rsplit("/", 1)[-1].encode() + b"\0" + etag.encode())
+        digest.update(b"\0" + key_name(key).encode() + b"\0" + etag.encode())
     return digest.hexdigest()[:12]
 
 

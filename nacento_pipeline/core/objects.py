@@ -26,3 +26,8 @@ def strip_etag(raw: str | None) -> str:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"')
+
+
+def key_name(key: str) -> str:
+    """The file name of an object key: the part after the last `/`."""
+    return key.rsplit("/", 1)[-1]

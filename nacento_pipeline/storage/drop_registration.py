@@ -14,6 +14,7 @@ from nacento_pipeline.core.dropzone import (
     run_key,
     scan_drop,
 )
+from nacento_pipeline.core.objects import key_name
 from nacento_pipeline.storage.archive import MANIFEST, BatchManifest, archive_drop, move_aside, version_prefix
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 
@@ -70,8 +71,7 @@ def _sniffed(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int]) -> B
     """The drop, or an InvalidDrop naming every bunch file the parser would refuse as unreadable."""
     problems = []
     for key in drop.bunch_keys:
-        name = key.rsplit("/", 1)[-1]
-        reason = sniff_bunch(name, _read_head(store, key) if sizes[key] else b"", sizes[key])
+        reason = sniff_bunch(key_name(key), _read_head(store, key) if sizes[key] else b"", sizes[key])
         if reason:
             problems.append(reason)
     if problems:
@@ -157,8 +157,8 @@ def _set_aside_unlisted(store: ObjectStore, listed: BatchDrop, rejected_prefix: 
     """Bunch files of the batch that its OK file does not list leave the drop prefix, with their report."""
     if not listed.unlisted_keys:
         return
-    ok_name = listed.ok_key.rsplit("/", 1)[-1]
-    names = ", ".join(key.rsplit("/", 1)[-1] for key in listed.unlisted_keys)
+    ok_name = key_name(listed.ok_key)
+    names = ", ".join(key_name(key) for key in listed.unlisted_keys)
     unlisted = InvalidDrop(batch_key=listed.batch_key, keys=listed.unlisted_keys,
                            reason=f"not listed by the OK file {ok_name}, so not part of the batch: {names}")
     outcome.rejected.append(_reject(store, unlisted, rejected_prefix))
