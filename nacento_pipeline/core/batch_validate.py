@@ -55,6 +55,10 @@ STORE_CODE_PATTERN = r"[A-Za-z][A-Za-z0-9_]{0,31}"
 ADMIN_STORE_CODE = "admin"  # store 0, the default scope: its values are the image's own
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
+REASON_LABEL_TOO_LONG = f"label is longer than {MAX_LABEL_LENGTH} characters"
+REASON_POSITION_NOT_INTEGER = "position is not an integer"
+REASON_POSITION_RANGE = f"position is outside {MIN_POSITION}..{MAX_POSITION}"
+REASON_NOT_BOOLEAN = "disabled is not a boolean (true/false, 1/0, yes/no, on/off)"
 
 
 @dataclass
@@ -129,28 +133,19 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
            raw["file_path"], REASON_VALUE_TOO_LONG)
 
     label = raw["label"].astype("str")
-    reject(checked & (label.str.len() > MAX_LABEL_LENGTH), label_field, label,
-           f"label is longer than {MAX_LABEL_LENGTH} characters")
+    reject(checked & _label_too_long(label), label_field, label, REASON_LABEL_TOO_LONG)
 
     position_text = raw["position"].astype("str").str.strip()
     position_given = position_text != ""
-    number, not_integer, out_of_range = _position_check(position_text)
-    reject(checked & not_integer, position_field, position_text, "position is not an integer")
-    reject(checked & out_of_range, position_field, position_text,
-           f"position is outside {MIN_POSITION}..{MAX_POSITION}")
+    number, position_problems = _position_check(position_text)
+    for mask, reason in position_problems:
+        reject(checked & mask, position_field, position_text, reason)
 
-    disabled_text = raw["disabled"].astype("str").str.strip().str.lower()
-    disabled_true = disabled_text.isin(TRUE_WORDS)
-    bad_disabled = ~(disabled_true | disabled_text.isin(FALSE_WORDS))
-    reject(checked & bad_disabled, "disabled", raw["disabled"],
-           "disabled is not a boolean (true/false, 1/0, yes/no, on/off)")
+    disabled_true, _, not_boolean = _disabled_check(raw["disabled"])
+    reject(checked & not_boolean, "disabled", raw["disabled"], REASON_NOT_BOOLEAN)
 
-    role_text = raw["roles"].astype("str")
-    codes, unknown = _role_columns(role_text)
-    warn = (unknown != "") & ok
-    if warn.any():
-        problems.append(rejection_rows(raw, warn, "roles", role_text,
-                                       "unknown role(s) ignored: " + unknown, severity="warning", sku=sku))
+    codes, role_warnings = _unknown_role_warnings(raw, ok, "roles", raw["roles"], sku=sku)
+    problems += role_warnings
 
     # Not given (or rejected) is <NA>: the writer places such images after the product's current maximum.
     position = number.where(ok).astype("Int64")
@@ -185,13 +180,36 @@ def _field_names(raw: pd.DataFrame) -> tuple[pd.Series | str, pd.Series | str, p
     return path, label, position
 
 
-def _position_check(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(number as float, not-an-integer mask, out-of-range mask) of stripped position texts; "" is not given."""
+def _label_too_long(label: pd.Series) -> pd.Series:
+    return label.str.len() > MAX_LABEL_LENGTH
+
+
+def _position_check(text: pd.Series) -> tuple[pd.Series, list[tuple[pd.Series, str]]]:
+    """(number as float, [(mask, reason)] of the refused ones) of stripped position texts; "" is not given."""
     given = text != ""
     is_integer = text.str.fullmatch(r"[+-]?[0-9]+") | ~given  # ASCII digits only: "٣" is no position
     number = pd.to_numeric(text.where(is_integer & given, "0"), errors="coerce").astype("float64")
     out_of_range = is_integer & ((number < MIN_POSITION) | (number > MAX_POSITION))
-    return number.where(given), ~is_integer, out_of_range
+    return number.where(given), [(~is_integer, REASON_POSITION_NOT_INTEGER), (out_of_range, REASON_POSITION_RANGE)]
+
+
+def _disabled_check(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(true, given, not a boolean) masks of `disabled` values; an empty value is given as nothing (false)."""
+    text = values.astype("str").str.strip().str.lower()
+    return text.isin(TRUE_WORDS), text != "", ~text.isin(TRUE_WORDS + FALSE_WORDS)
+
+
+def _unknown_role_warnings(
+    rows: pd.DataFrame, ok: pd.Series, field: pd.Series | str, roles: pd.Series, sku: pd.Series | None = None,
+) -> tuple[pd.Series, list[pd.DataFrame]]:
+    """(the role codes of each row, a warning naming the unknown roles of each row still valid)."""
+    role_text = roles.astype("str")
+    codes, unknown = _role_columns(role_text)
+    warn = (unknown != "") & ok
+    if not warn.any():
+        return codes, []
+    return codes, [rejection_rows(rows, warn, field, role_text, "unknown role(s) ignored: " + unknown,
+                                  severity="warning", sku=sku)]
 
 
 @dataclass
@@ -234,24 +252,17 @@ def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedS
            "'admin' is the default scope (store 0), not a store view: give default values on the image itself")
     label = stores["label"].astype("str")
     label_given = stores["label_given"] != ""
-    reject(label_given & (label.str.len() > MAX_LABEL_LENGTH), prefix + "label", label,
-           f"label is longer than {MAX_LABEL_LENGTH} characters")
+    reject(label_given & _label_too_long(label), prefix + "label", label, REASON_LABEL_TOO_LONG)
     position_text = stores["position"].astype("str").str.strip()
-    number, not_integer, out_of_range = _position_check(position_text)
-    reject(not_integer, prefix + "position", position_text, "position is not an integer")
-    reject(out_of_range, prefix + "position", position_text, f"position is outside {MIN_POSITION}..{MAX_POSITION}")
-    disabled_text = stores["disabled"].astype("str").str.strip().str.lower()
-    disabled_given = disabled_text != ""
-    reject(disabled_given & ~disabled_text.isin(TRUE_WORDS + FALSE_WORDS), prefix + "disabled", stores["disabled"],
-           "disabled is not a boolean (true/false, 1/0, yes/no, on/off)")
-    role_text = stores["roles"].astype("str")
-    codes, unknown = _role_columns(role_text)
-    warn = (unknown != "") & ok
-    if warn.any():
-        problems.append(rejection_rows(ctx, warn, prefix + "roles", role_text, "unknown role(s) ignored: " + unknown,
-                                       severity="warning"))
+    number, position_problems = _position_check(position_text)
+    for mask, reason in position_problems:
+        reject(mask, prefix + "position", position_text, reason)
+    disabled_true, disabled_given, not_boolean = _disabled_check(stores["disabled"])
+    reject(not_boolean, prefix + "disabled", stores["disabled"], REASON_NOT_BOOLEAN)
+    codes, role_warnings = _unknown_role_warnings(ctx, ok, prefix + "roles", stores["roles"])
+    problems += role_warnings
 
-    disabled = pd.array(disabled_text.isin(TRUE_WORDS), dtype="boolean")
+    disabled = pd.array(disabled_true, dtype="boolean")
     disabled[~disabled_given.to_numpy()] = pd.NA
     result = pd.DataFrame({
         "file_idx": ctx["file_idx"], "item_no": ctx["item_no"], "sku": ctx["sku"], "seq": ctx["seq"],
