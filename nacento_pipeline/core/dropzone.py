@@ -125,10 +125,39 @@ def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None
     return DropName(key, "ok" if ext == OK_EXTENSION else "bunch", type_, identifier, counter, ext)
 
 
+_Named = tuple[DropName, ObjectInfo]
+
+
 def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
     """Group a listing of the drop prefix into complete, pending and invalid batches (each list sorted)."""
-    oks: dict[str, list[tuple[DropName, ObjectInfo]]] = {}
-    bunches: dict[str, list[tuple[DropName, ObjectInfo]]] = {}
+    oks, bunches, bad = _group_names(objects, drop_prefix)
+    invalid = [
+        InvalidDrop("", tuple(sorted(n.key for n in names)), "; ".join(sorted({n.reason for n in names})))
+        for names in bad.values()
+    ]
+    complete: list[BatchDrop] = []
+    pending: list[str] = []
+    for batch_key in sorted(set(oks) | set(bunches)):
+        ok_files = oks.get(batch_key, [])
+        files = sorted(bunches.get(batch_key, []), key=lambda pair: (pair[0].counter, pair[0].key))
+        if not ok_files:
+            pending += [name.key for name, _ in files]
+            continue
+        batch = _batch_of(batch_key, ok_files, files)
+        if isinstance(batch, BatchDrop):
+            complete.append(batch)
+        else:
+            invalid.append(batch)
+    invalid.sort(key=lambda drop: (drop.batch_key, drop.keys))
+    return DropScan(complete, sorted(pending), invalid)
+
+
+def _group_names(
+    objects: Iterable[ObjectInfo], drop_prefix: str,
+) -> tuple[dict[str, list[_Named]], dict[str, list[_Named]], dict[str, list[InvalidName]]]:
+    """(OK files by batch key, bunch files by batch key, names breaking the convention by batch key or key)."""
+    oks: dict[str, list[_Named]] = {}
+    bunches: dict[str, list[_Named]] = {}
     bad: dict[str, list[InvalidName]] = {}
     for info in objects:
         parsed = parse_drop_name(info.key, drop_prefix)
@@ -139,41 +168,28 @@ def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
         else:
             target = oks if parsed.kind == "ok" else bunches
             target.setdefault(parsed.batch_key, []).append((parsed, info))
+    return oks, bunches, bad
 
-    invalid = [
-        InvalidDrop("", tuple(sorted(n.key for n in names)), "; ".join(sorted({n.reason for n in names})))
-        for names in bad.values()
-    ]
-    complete: list[BatchDrop] = []
-    pending: list[str] = []
-    for batch_key in sorted(set(oks) | set(bunches)):
-        ok_files = oks.get(batch_key, [])
-        files = sorted(bunches.get(batch_key, []), key=lambda pair: (pair[0].counter, pair[0].key))
-        all_keys = tuple(sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files]))
-        if not ok_files:
-            pending += [name.key for name, _ in files]
-            continue
-        if len(ok_files) > 1:
-            invalid.append(InvalidDrop(batch_key, all_keys, "several OK files for one batch"))
-            continue
-        if not files:
-            invalid.append(InvalidDrop(batch_key, all_keys, "OK file without any bunch file"))
-            continue
-        empty = [name.name for name, info in files if info.size == 0]
-        if empty:
-            invalid.append(InvalidDrop(batch_key, all_keys, f"empty bunch file(s): {', '.join(empty)}"))
-            continue
-        ok_name, ok_info = ok_files[0]
-        complete.append(BatchDrop(
-            batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
-            ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
-            bunch_keys=tuple(info.key for _, info in files),
-            bunch_etags=tuple(info.etag for _, info in files),
-            total_size=sum(info.size for _, info in files),
-            bunch_sizes=tuple(info.size for _, info in files),
-        ))
-    invalid.sort(key=lambda drop: (drop.batch_key, drop.keys))
-    return DropScan(complete, sorted(pending), invalid)
+
+def _batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named]) -> BatchDrop | InvalidDrop:
+    """The complete batch of one OK file and its bunch files (in counter order), or why it cannot be one."""
+    all_keys = tuple(sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files]))
+    if len(ok_files) > 1:
+        return InvalidDrop(batch_key, all_keys, "several OK files for one batch")
+    if not files:
+        return InvalidDrop(batch_key, all_keys, "OK file without any bunch file")
+    empty = [name.name for name, info in files if info.size == 0]
+    if empty:
+        return InvalidDrop(batch_key, all_keys, f"empty bunch file(s): {', '.join(empty)}")
+    ok_name, ok_info = ok_files[0]
+    return BatchDrop(
+        batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
+        ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
+        bunch_keys=tuple(info.key for _, info in files),
+        bunch_etags=tuple(info.etag for _, info in files),
+        total_size=sum(info.size for _, info in files),
+        bunch_sizes=tuple(info.size for _, info in files),
+    )
 
 
 def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
