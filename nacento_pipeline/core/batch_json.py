@@ -12,7 +12,15 @@ from typing import Any
 import ijson
 import numpy as np
 
-from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame, store_raw_frame
+from nacento_pipeline.core.batch_validate import (
+    NO_PROBLEM,
+    RawChunk,
+    append_item,
+    item_lists,
+    items_frame,
+    raw_frame,
+    store_raw_frame,
+)
 from nacento_pipeline.core.errors import BatchFileError
 
 JSON_CHUNK_IMAGES = 50_000
@@ -57,7 +65,6 @@ def _text(value: object, field: str) -> tuple[str, str]:
     return json.dumps(value, default=str), f"{field} must be {kind}"
 
 
-_NO_PROBLEM = ("", "", "")
 
 
 def _fast_text(value: object, field: str) -> str | None:
@@ -79,17 +86,20 @@ def _fast_text(value: object, field: str) -> str | None:
 
 def _texts(obj: dict, names: Sequence[str], prefix: str) -> tuple[list[str], tuple[str, str, str]]:
     """The fields `names` of one JSON object as text, and its first problem (field named with `prefix`), or
-    `_NO_PROBLEM`."""
+    `NO_PROBLEM`."""
     texts: list[str] = []
-    problem = _NO_PROBLEM
+    problem = NO_PROBLEM
     for name in names:
         text = _fast_text(obj.get(name), name)
         if text is None:
             text, reason = _text(obj.get(name), name)
-            if reason and problem is _NO_PROBLEM:
+            if reason and problem is NO_PROBLEM:
                 problem = (prefix + name, text, reason)
         texts.append(text)
     return texts, problem
+
+_RAW_KEYS = ("item_no", "line", "sku", *IMAGE_FIELDS, "pre_field", "pre_value", "pre_reason")
+
 
 class _ItemCollector:
     """Turns item objects into raw-row and item column lists, flushed as RawChunks."""
@@ -100,10 +110,8 @@ class _ItemCollector:
         self._reset()
 
     def _reset(self) -> None:
-        self.raw: dict[str, list] = {k: [] for k in ("item_no", "line", "sku") + IMAGE_FIELDS
-                                     + ("pre_field", "pre_value", "pre_reason")}
-        self.items: dict[str, list] = {k: [] for k in ("item_no", "line", "sku", "problem_field",
-                                                         "problem_value", "problem_reason")}
+        self.raw: dict[str, list] = {k: [] for k in _RAW_KEYS}
+        self.items: dict[str, list] = item_lists()
         self.stores: list[tuple] = []  # batch_validate.STORE_RAW_COLUMNS records
 
     def _add_stores(self, image_row: int, line: int, stores: object) -> tuple[str, str, str]:
@@ -123,51 +131,30 @@ class _ItemCollector:
             label, position, disabled, roles = texts
             self.stores.append((image_row, line, str(code), field, field + ".", label, label_given, position,
                                 disabled, roles, *pre))
-        return _NO_PROBLEM
+        return NO_PROBLEM
 
     def add(self, item_no: int, item: object) -> None:
-        problem = ("", "", "")
-        sku = ""
-        images: object = None
-        if not isinstance(item, dict):
-            problem = ("sku", json.dumps(item, default=str)[:200], "item is not an object")
-        else:
-            sku_text, sku_problem = _text(item.get("sku"), "sku")
-            sku = sku_text.strip()
-            images = item.get("images")
-            if sku_problem or not sku:
-                problem = ("sku", sku_text, "SKU is empty" if not sku_problem else "SKU must be a string")
-                sku = "" if sku_problem else sku
-            elif not isinstance(images, list):
-                problem = ("images", json.dumps(images, default=str)[:200],
-                           "images is missing" if images is None else "images must be a list")
-            elif not images:
-                problem = ("images", "[]", "no images")
-        for key, value in zip(("item_no", "line", "sku", "problem_field", "problem_value", "problem_reason"),
-                              (item_no, item_no, sku) + problem, strict=True):
-            self.items[key].append(value)
+        """One item (line = item number or physical line): recorded with its problem, or with its images."""
+        sku, images, problem = _item_problem(item)
+        append_item(self.items, item_no, item_no, sku, problem)
         if problem[0]:
             return
-        assert isinstance(images, list)
-        raw = self.raw
         for image in images:
-            fields: list[str]
-            if type(image) is dict:
-                fields, pre = _texts(image, IMAGE_FIELDS, "")
-            else:
-                fields = [""] * len(IMAGE_FIELDS)
-                pre = ("images", json.dumps(image, default=str), "image is not an object")
-            stores = image.get("stores") if type(image) is dict else None
-            if stores is not None and pre is _NO_PROBLEM:
-                pre = self._add_stores(len(raw["sku"]), item_no, stores)
-            raw["item_no"].append(item_no)
-            raw["line"].append(item_no)
-            raw["sku"].append(sku)
-            for name, value in zip(IMAGE_FIELDS, fields, strict=True):
-                raw[name].append(value)
-            raw["pre_field"].append(pre[0])
-            raw["pre_value"].append(pre[1])
-            raw["pre_reason"].append(pre[2])
+            self._add_image(item_no, sku, image)
+
+    def _add_image(self, item_no: int, sku: str, image: object) -> None:
+        fields: list[str]
+        if type(image) is dict:
+            fields, pre = _texts(image, IMAGE_FIELDS, "")
+        else:
+            fields = [""] * len(IMAGE_FIELDS)
+            pre = ("images", json.dumps(image, default=str), "image is not an object")
+        stores = image.get("stores") if type(image) is dict else None
+        raw = self.raw
+        if stores is not None and pre is NO_PROBLEM:
+            pre = self._add_stores(len(raw["sku"]), item_no, stores)
+        for name, value in zip(_RAW_KEYS, (item_no, item_no, sku, *fields, *pre), strict=True):
+            raw[name].append(value)
 
     @property
     def full(self) -> bool:
@@ -183,6 +170,24 @@ class _ItemCollector:
         )
         self._reset()
         return chunk
+
+
+def _item_problem(item: object) -> tuple[str, list, tuple[str, str, str]]:
+    """(SKU, images, problem) of one item object; the problem is NO_PROBLEM for an item to import."""
+    if not isinstance(item, dict):
+        return "", [], ("sku", json.dumps(item, default=str)[:200], "item is not an object")
+    sku_text, sku_problem = _text(item.get("sku"), "sku")
+    sku = sku_text.strip()
+    images = item.get("images")
+    if sku_problem or not sku:
+        return ("" if sku_problem else sku, [],
+                ("sku", sku_text, "SKU is empty" if not sku_problem else "SKU must be a string"))
+    if not isinstance(images, list):
+        return sku, [], ("images", json.dumps(images, default=str)[:200],
+                         "images is missing" if images is None else "images must be a list")
+    if not images:
+        return sku, [], ("images", "[]", "no images")
+    return sku, images, NO_PROBLEM
 
 
 def _add_item(collector: _ItemCollector, line: int, item: object, file: str) -> None:

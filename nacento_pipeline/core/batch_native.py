@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_csv_chunks
-from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame, store_raw_frame
+from nacento_pipeline.core.batch_validate import (
+    NO_PROBLEM,
+    RawChunk,
+    append_item,
+    item_lists,
+    items_frame,
+    raw_frame,
+    store_raw_frame,
+)
 from nacento_pipeline.core.errors import BatchFileError
 from nacento_pipeline.core.frames import NO_SELECTION, ROLE_CODES
 from nacento_pipeline.core.roles import role_text
@@ -74,9 +82,7 @@ def _is_image(path: str) -> bool:
 
 def _add_item(items: dict[str, list], scope: dict[str, list], item_no: int, sku: str,
               problem: tuple[str, str, str], managed: str) -> None:
-    for key, value in zip(("item_no", "line", "sku", "problem_field", "problem_value", "problem_reason"),
-                          (item_no, item_no, sku) + problem, strict=True):
-        items[key].append(value)
+    append_item(items, item_no, item_no, sku, problem)
     if not problem[0]:
         scope["item_no"].append(item_no)
         scope["sku"].append(sku)
@@ -84,10 +90,9 @@ def _add_item(items: dict[str, list], scope: dict[str, list], item_no: int, sku:
 
 
 def _sku_problem(given: str, sku: str) -> tuple[str, str, str]:
-    return ("sku", given, "SKU is empty") if not sku else _NO_PROBLEM
+    return ("sku", given, "SKU is empty") if not sku else NO_PROBLEM
 
 
-_NO_PROBLEM = ("", "", "")
 _RAW_KEYS = ("item_no", "line", "sku", "file_path", "label", "position", "roles", "disabled", "origin", "column")
 _Image = tuple[str, str, str, str, str, str]  # path, label, position, role, disabled, column
 
@@ -98,8 +103,7 @@ class _ChunkRows:
 
     raw: dict[str, list] = field(default_factory=lambda: {k: [] for k in _RAW_KEYS})
     stores: list[tuple] = field(default_factory=list)  # batch_validate.STORE_RAW_COLUMNS records
-    items: dict[str, list] = field(default_factory=lambda: {k: [] for k in (
-        "item_no", "line", "sku", "problem_field", "problem_value", "problem_reason")})
+    items: dict[str, list] = field(default_factory=item_lists)
     scope: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("item_no", "sku", "managed_roles")})
     ignored: int = 0
 

@@ -313,6 +313,18 @@ class RawChunk:
 # Items: one row per gallery item seen. problem_* is "" for a valid item, else why the item is rejected
 # (field "sku" or "images").
 ITEM_COLUMNS = ("file_idx", "item_no", "line", "file", "sku", "problem_field", "problem_value", "problem_reason")
+ITEM_LIST_KEYS = ("item_no", "line", "sku", "problem_field", "problem_value", "problem_reason")
+NO_PROBLEM = ("", "", "")  # (field, value, reason) of an item or image without a problem
+
+
+def item_lists() -> dict[str, list]:
+    """Empty ITEM_LIST_KEYS column lists that a reader fills with `append_item` (file, file_idx come later)."""
+    return {key: [] for key in ITEM_LIST_KEYS}
+
+
+def append_item(items: dict[str, list], item_no: int, line: int, sku: str, problem: tuple[str, str, str]) -> None:
+    for key, value in zip(ITEM_LIST_KEYS, (item_no, line, sku, *problem), strict=True):
+        items[key].append(value)
 
 
 def items_frame(columns: dict[str, list]) -> pd.DataFrame:
