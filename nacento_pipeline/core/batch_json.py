@@ -153,8 +153,14 @@ class _ItemCollector:
         raw = self.raw
         if stores is not None and pre is NO_PROBLEM:
             pre = self._add_stores(len(raw["sku"]), item_no, stores)
-        for name, value in zip(_RAW_KEYS, (item_no, item_no, sku, *fields, *pre), strict=True):
+        raw["item_no"].append(item_no)  # appended one by one: this runs once per image
+        raw["line"].append(item_no)
+        raw["sku"].append(sku)
+        for name, value in zip(IMAGE_FIELDS, fields, strict=True):
             raw[name].append(value)
+        raw["pre_field"].append(pre[0])
+        raw["pre_value"].append(pre[1])
+        raw["pre_reason"].append(pre[2])
 
     @property
     def full(self) -> bool:
