@@ -108,11 +108,7 @@ def register_drops(
     sizes = {o.key: o.size for o in objects}
     scan = scan_drop(objects, drop_prefix)
     outcome.pending = list(scan.pending)
-    for invalid in scan.invalid:
-        try:
-            outcome.rejected.append(_reject(store, invalid, rejected_prefix))
-        except Exception as exc:  # noqa: BLE001 - reported, retried next pass
-            outcome.failed.append((invalid.batch_key or "(bad names)", f"moving aside failed: {exc}"))
+    _move_aside_invalid(store, scan.invalid, rejected_prefix, outcome)
     complete = sorted(scan.complete, key=lambda d: (d.ok_last_modified is None, d.ok_last_modified, d.batch_key))
     outcome.deferred = max(0, len(complete) - max_batches)
     for drop in complete[:max_batches]:
@@ -123,6 +119,16 @@ def register_drops(
             outcome.failed.append((drop.batch_key, f"{type(exc).__name__}: {exc}"))
     outcome.requests = store.requests.since(before)
     return outcome
+
+
+def _move_aside_invalid(store: ObjectStore, invalid: Iterable[InvalidDrop], rejected_prefix: str,
+                        outcome: DropPass) -> None:
+    """Files that cannot form a batch go to the rejected prefix with their report; a failure is retried."""
+    for drop in invalid:
+        try:
+            outcome.rejected.append(_reject(store, drop, rejected_prefix))
+        except Exception as exc:  # noqa: BLE001 - reported, retried next pass
+            outcome.failed.append((drop.batch_key or "(bad names)", f"moving aside failed: {exc}"))
 
 
 def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], archive_prefix: str,
