@@ -93,13 +93,8 @@ class DropScan:
 def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None:
     """Read one key of the drop prefix. None for keys that are not ours: outside the prefix, in a
     sub-folder (e.g. the archive), folder markers and dot-files (`.keep`)."""
-    prefix = drop_prefix.lstrip("/")
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    if not key.startswith(prefix):
-        return None
-    name = key[len(prefix):]
-    if not name or "/" in name or name.startswith("."):
+    name = _name_in_drop(key, drop_prefix)
+    if name is None:
         return None
     if not name.startswith(NAME_PREFIX):
         return InvalidName(key, f"name does not start with {NAME_PREFIX!r}")
@@ -123,6 +118,19 @@ def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None
         return InvalidName(key, f"batch key {batch_key[:140]!r} must match [A-Za-z0-9._-]{{1,128}}",
                            batch_key=batch_key)
     return DropName(key, "ok" if ext == OK_EXTENSION else "bunch", type_, identifier, counter, ext)
+
+
+def _name_in_drop(key: str, drop_prefix: str) -> str | None:
+    """The file name of a key lying directly in the drop prefix, None for other keys and dot-files."""
+    prefix = drop_prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if not key.startswith(prefix):
+        return None
+    name = key[len(prefix):]
+    if not name or "/" in name or name.startswith("."):
+        return None
+    return name
 
 
 _Named = tuple[DropName, ObjectInfo]
