@@ -1,8 +1,9 @@
 """Parse and validate the bunch files of one batch into one table of images plus rejections and warnings.
 
-Formats (drop convention): gallery CSV (row per image), Magento's native import CSV, the connector's JSON
-bulk payload and JSON Lines. Every format becomes raw image rows that one vectorised validator checks
-(batch_validate); this module reads the files in order, assembles the chunks and applies the batch rules:
+Formats are those of the registry (core.formats): gallery CSV (row per image), Magento's native import CSV,
+the connector's JSON bulk payload and JSON Lines. Each file is read by its format's reader into raw image
+rows that one vectorised validator checks (batch_validate); this module reads the files in order, assembles
+the chunks and applies the batch rules:
 
 - an *item* is one SKU with its images: a JSON object / JSONL line / native CSV row, or every row of one SKU
   within one gallery CSV file. An item with an empty SKU or no images is rejected as a whole.
