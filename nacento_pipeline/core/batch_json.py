@@ -7,11 +7,13 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from itertools import chain
 
 import ijson
 import numpy as np
 
+from nacento_pipeline.core.batch_source import SOURCE_CHUNK_SIZE, PassThroughStream, open_binary
 from nacento_pipeline.core.batch_validate import (
     NO_PROBLEM,
     RawChunk,
@@ -212,33 +214,11 @@ def without_bom(data: bytes) -> bytes:
     return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
 
 
-class _BomSkipper(io.RawIOBase):
-    """A binary stream without its leading UTF-8 BOM (ijson, unlike Python's utf-8-sig codec, refuses one)."""
-
-    def __init__(self, inner: io.BufferedReader) -> None:
-        super().__init__()
-        self._inner = inner
-        self._pending = without_bom(inner.read(len(UTF8_BOM)))
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._pending:
-            n = min(len(buffer), len(self._pending))
-            buffer[:n] = self._pending[:n]
-            self._pending = self._pending[n:]
-            return n
-        data = self._inner.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
 class _TooDeep(Exception):
     """Raised by _DepthGuard: the document nests deeper than MAX_JSON_DEPTH."""
 
 
-class _DepthGuard(io.RawIOBase):
+class _DepthGuard(PassThroughStream):
     """Passes a JSON byte stream through, raising _TooDeep once it nests deeper than `limit`.
 
     ijson's builder takes time quadratic in the nesting depth (50,000 levels: seconds, 100 KiB more: minutes),
@@ -247,25 +227,14 @@ class _DepthGuard(io.RawIOBase):
     """
 
     def __init__(self, inner: io.BufferedReader, limit: int = MAX_JSON_DEPTH) -> None:
-        super().__init__()
-        self._inner = inner
+        super().__init__(inner)
         self._limit = limit
         self._depth = 0
         self._in_string = False
         self._backslashes = 0  # run of backslashes at the end of the previous read
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if n:
-            self._check(np.frombuffer(data, dtype=np.uint8))
-        return n
-
-    def _check(self, b: np.ndarray) -> None:
+    def seen(self, data: bytes) -> None:
+        b = np.frombuffer(data, dtype=np.uint8)
         kinds = _BYTE_KIND[b]  # 0 other, 1 opening bracket, 2 closing bracket, 3 quote, 4 backslash
         quotes = np.flatnonzero(kinds == 3)
         if len(quotes):
@@ -306,30 +275,24 @@ def _backslash_before(kinds: np.ndarray, positions: np.ndarray, carried: int) ->
 
 
 def _bom_skipped(stream: io.BufferedReader) -> io.BufferedReader:
-    return io.BufferedReader(_BomSkipper(stream))
+    """The stream without its leading UTF-8 BOM (ijson, unlike Python's utf-8-sig codec, refuses one)."""
+    first = without_bom(stream.read(len(UTF8_BOM)))
+    return open_binary(chain([first], iter(partial(stream.read, SOURCE_CHUNK_SIZE), b"")))
 
 
-class _TailStream(io.RawIOBase):
+class _TailStream(PassThroughStream):
     """Passes a binary stream through, keeping its first and last bytes (to find `request_id` beside items)."""
 
     def __init__(self, inner: io.BufferedReader, keep: int = 1 << 16) -> None:
-        super().__init__()
-        self._inner = inner
+        super().__init__(inner)
         self._keep = keep
         self.head = b""
         self.tail = b""
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:  # a writable buffer (bytearray, memoryview)
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
+    def seen(self, data: bytes) -> None:
         if len(self.head) < self._keep:
             self.head += data[: self._keep - len(self.head)]
         self.tail = (self.tail + data)[-self._keep:]
-        return n
 
 
 _REQUEST_ID_AT_END = re.compile(rb'"request_id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*}\s*}\s*$')

@@ -54,6 +54,28 @@ class ChunkStream(io.RawIOBase):
         return n
 
 
+class PassThroughStream(io.RawIOBase):
+    """A read-only binary stream reading through `inner`; subclasses watch each piece read in `seen`."""
+
+    def __init__(self, inner: io.BufferedReader) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:  # a writable buffer (bytearray, memoryview)
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self.seen(data)
+        return n
+
+    def seen(self, data: bytes) -> None:
+        """Called with every non-empty piece read."""
+
+
 def peek_first_line(chunks: Iterator[bytes], limit: int = 1 << 20) -> tuple[bytes, Iterator[bytes]]:
     """(the first non-blank line, without its newline and cut at `limit` bytes; an iterator replaying all).
 
