@@ -1,8 +1,9 @@
 """Parse and validate the bunch files of one batch into one table of images plus rejections and warnings.
 
-Formats (drop convention): gallery CSV (row per image), Magento's native import CSV, the connector's JSON
-bulk payload and JSON Lines. Every format becomes raw image rows that one vectorised validator checks
-(batch_validate); this module reads the files in order, assembles the chunks and applies the batch rules:
+Formats are those of the registry (core.formats): gallery CSV (row per image), Magento's native import CSV,
+the connector's JSON bulk payload and JSON Lines. Each file is read by its format's reader into raw image
+rows that one vectorised validator checks (batch_validate); this module reads the files in order, assembles
+the chunks and applies the batch rules:
 
 - an *item* is one SKU with its images: a JSON object / JSONL line / native CSV row, or every row of one SKU
   within one gallery CSV file. An item with an empty SKU or no images is rejected as a whole.
@@ -28,10 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, GALLERY_REQUIRED, read_gallery_csv, sniff_header
-from nacento_pipeline.core.batch_json import looks_like_json_lines, read_json_bulk, read_json_lines
-from nacento_pipeline.core.batch_native import is_native_header, merge_native_images, read_native_csv
-from nacento_pipeline.core.batch_source import BunchSource, open_binary, peek_first_line, utf8_checked
+from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS
+from nacento_pipeline.core.batch_native import merge_native_images
+from nacento_pipeline.core.batch_source import BunchSource, utf8_checked
 from nacento_pipeline.core.batch_validate import (
     ITEM_COLUMNS,
     RawChunk,
@@ -41,6 +41,7 @@ from nacento_pipeline.core.batch_validate import (
     validate_store_values,
 )
 from nacento_pipeline.core.errors import BatchFileError
+from nacento_pipeline.core.formats import NATIVE_KIND, ReadContext, format_of
 from nacento_pipeline.core.frames import (
     IMAGE_COLUMNS,
     REJECTION_COLUMNS,
@@ -101,13 +102,6 @@ class ParsedBatch:
         """Rejection rows of whole unreadable files (field "file")."""
         return self.rejections.loc[self.rejections["field"] == "file"]
 
-    def raise_for_unreadable(self) -> None:
-        """Raise BatchFileError for the first unreadable file, for callers that fail fast."""
-        errors = self.file_errors
-        if len(errors):
-            row = errors.iloc[0]
-            raise BatchFileError(str(row["file"]), str(row["reason"]), int(row["line"]))
-
 
 def _empty_store_values() -> pd.DataFrame:
     types = {"position": "Int64", "disabled": "boolean", "label": "object", "line": "int64", "seq": "int64"}
@@ -118,55 +112,10 @@ def _empty_role_scope() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype="str") for name in ROLE_SCOPE_COLUMNS})
 
 
-NATIVE_FORMAT = "native"
-GALLERY_FORMAT = "gallery"
-
-
-def csv_format(header: list[str], file: str) -> str:
-    """GALLERY_FORMAT or NATIVE_FORMAT from a CSV's normalised header; BatchFileError when it is neither."""
-    if "file_path" in header:
-        missing = [name for name in GALLERY_REQUIRED if name not in header]
-        if missing:
-            raise BatchFileError(file, f"CSV header lacks required column(s): {', '.join(missing)}", line=1)
-        return GALLERY_FORMAT
-    if is_native_header(header):
-        return NATIVE_FORMAT
-    raise BatchFileError(
-        file, "CSV header has neither `sku,file_path` (gallery CSV) nor `sku` with image columns "
-        "(native import CSV)", line=1)
-
-
-def _read_source(
-    source: BunchSource, file_idx: int, list_separator: str, chunk_rows: int, formats: list[str],
-) -> Iterator[RawChunk]:
-    """The raw chunks of one bunch file; appends the file's format ("gallery", "native", "json") to `formats`."""
-    ext = source.extension
-    name = source.name
-    chunks = utf8_checked(source.chunks(), name)
-    if ext == "csv":
-        first, chunks = peek_first_line(chunks)
-        if not first.strip():
-            raise BatchFileError(name, "CSV file is empty (no header line)", line=1)
-        header = sniff_header(first, name)
-        kind = csv_format(header, name)
-        formats.append(kind)
-        stream = open_binary(chunks)
-        if kind == GALLERY_FORMAT:
-            yield from read_gallery_csv(stream, name, file_idx, header, chunk_rows)
-        else:
-            yield from read_native_csv(stream, name, file_idx, header, list_separator, chunk_rows)
-    elif ext == "jsonl":
-        formats.append("json")
-        yield from read_json_lines(open_binary(chunks), name, file_idx)
-    elif ext == "json":
-        formats.append("json")
-        first, chunks = peek_first_line(chunks)
-        if looks_like_json_lines(first):
-            yield from read_json_lines(open_binary(chunks), name, file_idx)
-        else:
-            yield from read_json_bulk(open_binary(chunks), name, file_idx)
-    else:
-        raise BatchFileError(name, f"unsupported extension {ext!r} (expected csv, json or jsonl)")
+def _read_source(source: BunchSource, context: ReadContext) -> Iterator[RawChunk]:
+    """The raw chunks of one bunch file, read by its registered format (core.formats) once known to be UTF-8."""
+    bunch_format = format_of(source.name)
+    yield from bunch_format.read(utf8_checked(source.chunks(), source.name), context)
 
 
 def _file_rejection(file_idx: int, exc: BatchFileError) -> pd.DataFrame:
@@ -207,6 +156,33 @@ def _concat(parts: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else empty
 
 
+@dataclass
+class _Parts:
+    """The frames read from bunch files, gathered until the batch is assembled."""
+
+    images: list[pd.DataFrame] = field(default_factory=list)
+    rejections: list[pd.DataFrame] = field(default_factory=list)
+    values: list[pd.DataFrame] = field(default_factory=list)
+    items: list[pd.DataFrame] = field(default_factory=list)
+    stores: list[pd.DataFrame] = field(default_factory=list)
+    scopes: list[pd.DataFrame] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+    image_rows: int = 0
+    ignored_rows: int = 0
+
+    def add(self, other: _Parts) -> None:
+        """Take in the parts of one more file (read whole, so an unreadable file contributes nothing)."""
+        self.images += other.images
+        self.rejections += other.rejections
+        self.values += other.values
+        self.items += other.items
+        self.stores += other.stores
+        self.scopes += other.scopes
+        self.request_ids += [r for r in other.request_ids if r not in self.request_ids]
+        self.image_rows += other.image_rows
+        self.ignored_rows += other.ignored_rows
+
+
 def parse_batch(
     files: Iterable[BunchSource], *, list_separator: str = ",", chunk_rows: int = CSV_CHUNK_ROWS,
     fail_fast: bool = False,
@@ -217,69 +193,57 @@ def parse_batch(
     rejected_images, rejected_items, warnings, duplicate_skus (superseded items), duplicate_paths,
     store_view_rows_ignored, invalid_skus, store_values.
     """
-    image_parts: list[pd.DataFrame] = []
-    rejection_parts: list[pd.DataFrame] = []
-    value_parts: list[pd.DataFrame] = []
-    item_parts: list[pd.DataFrame] = []
-    store_parts: list[pd.DataFrame] = []
-    scope_parts: list[pd.DataFrame] = []
-    formats: list[str] = []
-    request_ids: list[str] = []
-    stats = dict.fromkeys(("files", "files_unreadable", "image_rows", "store_view_rows_ignored"), 0)
-    seq = 0
+    batch = _Parts()
+    kinds: list[str] = []
+    stats = dict.fromkeys(("files", "files_unreadable"), 0)
     for file_idx, source in enumerate(files):
         stats["files"] += 1
-        file_images: list[pd.DataFrame] = []
-        file_rejections: list[pd.DataFrame] = []
-        file_values: list[pd.DataFrame] = []
-        file_items: list[pd.DataFrame] = []
-        file_stores: list[pd.DataFrame] = []
-        file_scopes: list[pd.DataFrame] = []
-        file_request_ids: list[str] = []
-        file_seq, file_ignored = seq, 0
+        context = ReadContext(source.name, file_idx, list_separator, chunk_rows)
         try:
-            for chunk in _read_source(source, file_idx, list_separator, chunk_rows, formats):
-                raw = chunk.raw
-                raw["seq"] = np.arange(file_seq, file_seq + len(raw), dtype="int64")
-                file_seq += len(raw)
-                checked = validate_images(raw, keep_position_given=chunk.merge_paths)
-                images = checked.images
-                file_rejections.append(checked.rejections)
-                file_values.append(checked.rejected_values)
-                if chunk.stores is not None:
-                    images, stores, store_rejections, dropped = _with_store_values(images, chunk.stores, raw)
-                    file_rejections.append(store_rejections)
-                    file_stores.append(stores)
-                    file_values.append(dropped)
-                images = merge_native_images(images) if chunk.merge_paths else images.assign(from_store=False)
-                file_images.append(images)
-                file_items.append(chunk.items)
-                if chunk.scope is not None:
-                    file_scopes.append(chunk.scope)
-                file_ignored += chunk.ignored_rows
-                if chunk.request_id and chunk.request_id not in file_request_ids:
-                    file_request_ids.append(chunk.request_id)
+            batch.add(_read_file(source, context, first_seq=batch.image_rows))
         except BatchFileError as exc:
             if fail_fast:
                 raise
-            rejection_parts.append(_file_rejection(file_idx, exc))
+            batch.rejections.append(_file_rejection(file_idx, exc))
             stats["files_unreadable"] += 1
-            continue
-        image_parts += file_images
-        rejection_parts += file_rejections
-        value_parts += file_values
-        item_parts += file_items
-        store_parts += file_stores
-        scope_parts += file_scopes
-        stats["image_rows"] += file_seq - seq
-        stats["store_view_rows_ignored"] += file_ignored
-        seq = file_seq
-        request_ids += [r for r in file_request_ids if r not in request_ids]
-    parsed = _assemble(image_parts, rejection_parts, value_parts, item_parts, tuple(request_ids), stats,
-                       store_parts, scope_parts)
-    if formats and len(formats) == stats["files"] and all(kind == NATIVE_FORMAT for kind in formats):
+        if context.kind:
+            kinds.append(context.kind)
+    stats.update(image_rows=batch.image_rows, store_view_rows_ignored=batch.ignored_rows)
+    parsed = _assemble(batch, stats)
+    if kinds and len(kinds) == stats["files"] and all(kind == NATIVE_KIND for kind in kinds):
         parsed.default_mode = APPEND
     return parsed
+
+
+def _read_file(source: BunchSource, context: ReadContext, first_seq: int) -> _Parts:
+    """Read and validate one bunch file chunk by chunk; its raw images are numbered from `first_seq`."""
+    parts = _Parts()
+    for chunk in _read_source(source, context):
+        seq = first_seq + parts.image_rows
+        chunk.raw["seq"] = np.arange(seq, seq + len(chunk.raw), dtype="int64")
+        parts.image_rows += len(chunk.raw)
+        _add_chunk(parts, chunk)
+    return parts
+
+
+def _add_chunk(parts: _Parts, chunk: RawChunk) -> None:
+    """Validate one chunk's images (and store-level values) and keep what it yields."""
+    checked = validate_images(chunk.raw, keep_position_given=chunk.merge_paths)
+    images = checked.images
+    parts.rejections.append(checked.rejections)
+    parts.values.append(checked.rejected_values)
+    if chunk.stores is not None:
+        images, stores, store_rejections, dropped = _with_store_values(images, chunk.stores, chunk.raw)
+        parts.rejections.append(store_rejections)
+        parts.stores.append(stores)
+        parts.values.append(dropped)
+    parts.images.append(merge_native_images(images) if chunk.merge_paths else images.assign(from_store=False))
+    parts.items.append(chunk.items)
+    if chunk.scope is not None:
+        parts.scopes.append(chunk.scope)
+    parts.ignored_rows += chunk.ignored_rows
+    if chunk.request_id and chunk.request_id not in parts.request_ids:
+        parts.request_ids.append(chunk.request_id)
 
 
 def _with_store_values(
@@ -315,88 +279,123 @@ def _winner_filter(winners: pd.DataFrame, any_superseded: bool) -> Callable[[pd.
     return keep
 
 
-def _assemble(
-    image_parts: list[pd.DataFrame], rejection_parts: list[pd.DataFrame], value_parts: list[pd.DataFrame],
-    item_parts: list[pd.DataFrame], request_ids: tuple[str, ...], stats: dict[str, int],
-    store_parts: list[pd.DataFrame], scope_parts: list[pd.DataFrame],
-) -> ParsedBatch:
-    items = _concat(item_parts, items_frame({name: [] for name in ITEM_COLUMNS}))
-    # Gallery CSV items (all rows of a SKU in a file) span chunks: keep their first line.
-    items = items.drop_duplicates(_ITEM_KEYS, keep="first")
-    rejection_parts = rejection_parts + [_item_rejections(items)]
+@dataclass(frozen=True)
+class _Items:
+    """The items of a batch: each once (`problem_*` set for rejected ones), the winner of each SKU (its last
+    valid item) and the valid items a later one of their SKU supersedes."""
 
-    valid = items.loc[items["problem_field"] == ""].sort_values(["file_idx", "item_no"], kind="stable")
-    winners = valid.drop_duplicates("sku", keep="last")
-    superseded = valid.loc[~valid.index.isin(winners.index)]
-    if len(superseded):
-        later = superseded[["sku"]].merge(winners[["sku", "file", "line"]], on="sku", how="left")
-        reasons = ("duplicate SKU: superseded by the item in " + later["file"] + " line "
-                   + later["line"].astype("str"))
-        rejection_parts.append(_warnings(superseded, "sku", superseded["sku"],
-                                         pd.Series(reasons.to_numpy(), index=superseded.index)))
-    keep = _winner_filter(winners, any_superseded=len(superseded) > 0)
+    seen: pd.DataFrame
+    winners: pd.DataFrame
+    superseded: pd.DataFrame
 
-    columns = list(IMAGE_COLUMNS) + ["file_idx", "item_no", "from_store"]
-    images = keep(_concat([p[columns] for p in image_parts if len(p)], _typed_empty(columns)))
-    image_parts.clear()  # the caller's chunk frames: free them before the copies below
-    if not images["seq"].is_monotonic_increasing:
-        images = images.sort_values("seq", kind="stable")
-    if images["from_store"].any():
-        # A native store-view row's image joins the gallery only when its item lists it nowhere else (the
-        # item's default-scope row may sit in an earlier chunk).
-        from_store = images["from_store"].astype(bool)
-        listed = images.loc[~from_store, ["sku", "value"]].drop_duplicates().assign(_listed=True)
-        flags = images[["sku", "value"]].merge(listed, on=["sku", "value"], how="left")["_listed"]
-        extra = from_store.to_numpy() & (flags.fillna(False).astype(bool).to_numpy()
-                                         | images.duplicated(["sku", "value"], keep="first").to_numpy())
-        images = images.loc[~extra]
-    repeated = images.duplicated(["sku", "value"], keep="last")
-    if repeated.any():
-        rows = images.loc[repeated]
-        rejection_parts.append(_warnings(rows, "file_path", rows["value"],
+
+def _assemble(parts: _Parts, stats: dict[str, int]) -> ParsedBatch:
+    items = _items(parts.items)
+    keep = _winner_filter(items.winners, any_superseded=len(items.superseded) > 0)
+    images, repeated = _winning_images(parts.images, keep)
+    rejection_parts = [*parts.rejections, _item_rejections(items.seen), *_superseded_warnings(items)]
+    if len(repeated):
+        rejection_parts.append(_warnings(repeated, "file_path", repeated["value"],
                                          "same path twice in the item: the last one is kept"))
-        images = images.loc[~repeated]
-    images = images[list(IMAGE_COLUMNS)].reset_index(drop=True).astype({
-        "sku": "str", "value": "str", "label": "object", "position": "Int64", "disabled": "boolean", "roles": "str",
-        "file": "str", "line": "int64", "seq": "int64"})
-
-    values = keep(_concat(value_parts, _typed_empty(_ITEM_KEYS + ["value", "seq"])))
-    value_parts.clear()
-    rejected_values = values[["sku", "value", "seq"]].reset_index(drop=True)
-    del values
-
-    store_values = _store_values(keep(pd.concat(store_parts, ignore_index=True)), images) if store_parts else \
-        _empty_store_values()
-    store_parts.clear()
-    scope = keep(_concat(scope_parts, _typed_empty(_ITEM_KEYS))) if scope_parts else None
-    role_scope = (_empty_role_scope() if scope is None or scope.empty else
-                  scope.drop_duplicates("sku", keep="last")[list(ROLE_SCOPE_COLUMNS)].reset_index(drop=True)
-                  .astype("str"))
+    rejected_values = _rejected_values(parts.values, keep)
+    store_values = _store_values(keep(pd.concat(parts.stores, ignore_index=True)), images) if parts.stores \
+        else _empty_store_values()
+    parts.stores.clear()
+    role_scope = _role_scope(parts.scopes, keep)
 
     rejections = _concat(rejection_parts, empty_rejections())
     rejections = rejections.sort_values(["file_idx", "line", "image_seq"], kind="stable")
     image_errors = rejections.loc[(rejections["level"] == "image") & (rejections["severity"] == "error")]
-    invalid = keep(image_errors)["sku"]
-    invalid_skus = frozenset(str(s) for s in invalid.unique() if s)
+    invalid_skus = frozenset(str(s) for s in keep(image_errors)["sku"].unique() if s)
     is_error = rejections["severity"] == "error"
     stats.update(
-        items_seen=len(items),
-        skus=len(winners),
+        items_seen=len(items.seen),
+        skus=len(items.winners),
         images=len(images),
         rejected_images=int(image_errors["image_seq"].nunique()),
         rejected_items=int(((rejections["level"] == "item") & is_error).sum()),
         warnings=int((~is_error).sum()),
-        duplicate_skus=len(superseded),
-        duplicate_paths=int(repeated.sum()),
+        duplicate_skus=len(items.superseded),
+        duplicate_paths=len(repeated),
         invalid_skus=len(invalid_skus),
         store_values=len(store_values),
     )
-    # The internal keys (batch_validate.REJECTION_KEYS) stop here.
-    rejections = rejections[list(REJECTION_COLUMNS)].reset_index(drop=True).astype({
+    return ParsedBatch(images, _public_rejections(rejections), tuple(parts.request_ids), stats, invalid_skus,
+                       rejected_values, store_values, role_scope)
+
+
+def _items(item_parts: list[pd.DataFrame]) -> _Items:
+    items = _concat(item_parts, items_frame({name: [] for name in ITEM_COLUMNS}))
+    # Gallery CSV items (all rows of a SKU in a file) span chunks: keep their first line.
+    items = items.drop_duplicates(_ITEM_KEYS, keep="first")
+    valid = items.loc[items["problem_field"] == ""].sort_values(["file_idx", "item_no"], kind="stable")
+    winners = valid.drop_duplicates("sku", keep="last")
+    return _Items(items, winners, valid.loc[~valid.index.isin(winners.index)])
+
+
+def _superseded_warnings(items: _Items) -> list[pd.DataFrame]:
+    """One warning per superseded item, naming the item that wins."""
+    superseded = items.superseded
+    if not len(superseded):
+        return []
+    later = superseded[["sku"]].merge(items.winners[["sku", "file", "line"]], on="sku", how="left")
+    reasons = "duplicate SKU: superseded by the item in " + later["file"] + " line " + later["line"].astype("str")
+    return [_warnings(superseded, "sku", superseded["sku"], pd.Series(reasons.to_numpy(), index=superseded.index))]
+
+
+def _winning_images(
+    image_parts: list[pd.DataFrame], keep: Callable[[pd.DataFrame], pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the winning items' images in payload order as IMAGE_COLUMNS, the rows dropped as a path repeated
+    later in their item). Empties `image_parts` (the chunk frames) before the copies."""
+    columns = list(IMAGE_COLUMNS) + ["file_idx", "item_no", "from_store"]
+    images = keep(_concat([p[columns] for p in image_parts if len(p)], _typed_empty(columns)))
+    image_parts.clear()
+    if not images["seq"].is_monotonic_increasing:
+        images = images.sort_values("seq", kind="stable")
+    images = _without_store_images_listed_elsewhere(images)
+    repeated = images.duplicated(["sku", "value"], keep="last")
+    repeated_rows = images.loc[repeated]
+    images = images.loc[~repeated] if repeated.any() else images
+    images = images[list(IMAGE_COLUMNS)].reset_index(drop=True).astype({
+        "sku": "str", "value": "str", "label": "object", "position": "Int64", "disabled": "boolean", "roles": "str",
+        "file": "str", "line": "int64", "seq": "int64"})
+    return images, repeated_rows
+
+
+def _without_store_images_listed_elsewhere(images: pd.DataFrame) -> pd.DataFrame:
+    """A native store-view row's image joins the gallery only when its item lists it nowhere else (the item's
+    default-scope row may sit in an earlier chunk)."""
+    if not images["from_store"].any():
+        return images
+    from_store = images["from_store"].astype(bool)
+    listed = images.loc[~from_store, ["sku", "value"]].drop_duplicates().assign(_listed=True)
+    flags = images[["sku", "value"]].merge(listed, on=["sku", "value"], how="left")["_listed"]
+    extra = from_store.to_numpy() & (flags.fillna(False).astype(bool).to_numpy()
+                                     | images.duplicated(["sku", "value"], keep="first").to_numpy())
+    return images.loc[~extra]
+
+
+def _rejected_values(value_parts: list[pd.DataFrame], keep: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """(sku, value, seq) of the winning items' paths that were rejected. Empties `value_parts`."""
+    values = keep(_concat(value_parts, _typed_empty(_ITEM_KEYS + ["value", "seq"])))
+    value_parts.clear()
+    return values[["sku", "value", "seq"]].reset_index(drop=True)
+
+
+def _role_scope(scope_parts: list[pd.DataFrame], keep: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """ROLE_SCOPE_COLUMNS of the winning native-CSV items."""
+    scope = keep(_concat(scope_parts, _typed_empty(_ITEM_KEYS))) if scope_parts else None
+    if scope is None or scope.empty:
+        return _empty_role_scope()
+    return scope.drop_duplicates("sku", keep="last")[list(ROLE_SCOPE_COLUMNS)].reset_index(drop=True).astype("str")
+
+
+def _public_rejections(rejections: pd.DataFrame) -> pd.DataFrame:
+    """REJECTION_COLUMNS only: the internal keys (batch_validate.REJECTION_KEYS) stop here."""
+    return rejections[list(REJECTION_COLUMNS)].reset_index(drop=True).astype({
         "severity": "str", "file": "str", "line": "int64", "sku": "str", "field": "str", "value": "str",
         "reason": "str"})
-    return ParsedBatch(images, rejections, request_ids, stats, invalid_skus, rejected_values, store_values,
-                       role_scope)
 
 
 def _store_values(rows: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,13 @@ def sniff_header(first_line: bytes, file: str) -> list[str]:
     return [column_name(cell) for cell in row]
 
 
+def check_gallery_header(header: list[str], file: str) -> None:
+    """BatchFileError when a gallery CSV's normalised header lacks a required column."""
+    missing = [name for name in GALLERY_REQUIRED if name not in header]
+    if missing:
+        raise BatchFileError(file, f"CSV header lacks required column(s): {', '.join(missing)}", line=1)
+
+
 def read_csv_chunks(
     stream: io.BufferedReader, file: str, wanted: Iterable[str], chunk_rows: int = CSV_CHUNK_ROWS,
 ) -> Iterator[pd.DataFrame]:
@@ -94,9 +101,7 @@ def read_gallery_csv(
 
     An item is every row of one SKU in the file (item_no 0), so a SKU's rows need not be adjacent.
     """
-    missing = [name for name in GALLERY_REQUIRED if name not in header]
-    if missing:
-        raise BatchFileError(file, f"CSV header lacks required column(s): {', '.join(missing)}", line=1)
+    check_gallery_header(header, file)
     for frame in read_csv_chunks(stream, file, GALLERY_REQUIRED + GALLERY_OPTIONAL, chunk_rows):
         n = len(frame)
         if not n:

@@ -7,12 +7,22 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from itertools import chain
 
 import ijson
 import numpy as np
 
-from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame, store_raw_frame
+from nacento_pipeline.core.batch_source import SOURCE_CHUNK_SIZE, PassThroughStream, open_binary
+from nacento_pipeline.core.batch_validate import (
+    NO_PROBLEM,
+    RawChunk,
+    append_item,
+    item_lists,
+    items_frame,
+    raw_frame,
+    store_raw_frame,
+)
 from nacento_pipeline.core.errors import BatchFileError
 
 JSON_CHUNK_IMAGES = 50_000
@@ -57,7 +67,6 @@ def _text(value: object, field: str) -> tuple[str, str]:
     return json.dumps(value, default=str), f"{field} must be {kind}"
 
 
-_NO_PROBLEM = ("", "", "")
 
 
 def _fast_text(value: object, field: str) -> str | None:
@@ -79,17 +88,20 @@ def _fast_text(value: object, field: str) -> str | None:
 
 def _texts(obj: dict, names: Sequence[str], prefix: str) -> tuple[list[str], tuple[str, str, str]]:
     """The fields `names` of one JSON object as text, and its first problem (field named with `prefix`), or
-    `_NO_PROBLEM`."""
+    `NO_PROBLEM`."""
     texts: list[str] = []
-    problem = _NO_PROBLEM
+    problem = NO_PROBLEM
     for name in names:
         text = _fast_text(obj.get(name), name)
         if text is None:
             text, reason = _text(obj.get(name), name)
-            if reason and problem is _NO_PROBLEM:
+            if reason and problem is NO_PROBLEM:
                 problem = (prefix + name, text, reason)
         texts.append(text)
     return texts, problem
+
+_RAW_KEYS = ("item_no", "line", "sku", *IMAGE_FIELDS, "pre_field", "pre_value", "pre_reason")
+
 
 class _ItemCollector:
     """Turns item objects into raw-row and item column lists, flushed as RawChunks."""
@@ -100,10 +112,8 @@ class _ItemCollector:
         self._reset()
 
     def _reset(self) -> None:
-        self.raw: dict[str, list] = {k: [] for k in ("item_no", "line", "sku") + IMAGE_FIELDS
-                                     + ("pre_field", "pre_value", "pre_reason")}
-        self.items: dict[str, list] = {k: [] for k in ("item_no", "line", "sku", "problem_field",
-                                                         "problem_value", "problem_reason")}
+        self.raw: dict[str, list] = {k: [] for k in _RAW_KEYS}
+        self.items: dict[str, list] = item_lists()
         self.stores: list[tuple] = []  # batch_validate.STORE_RAW_COLUMNS records
 
     def _add_stores(self, image_row: int, line: int, stores: object) -> tuple[str, str, str]:
@@ -123,51 +133,36 @@ class _ItemCollector:
             label, position, disabled, roles = texts
             self.stores.append((image_row, line, str(code), field, field + ".", label, label_given, position,
                                 disabled, roles, *pre))
-        return _NO_PROBLEM
+        return NO_PROBLEM
 
     def add(self, item_no: int, item: object) -> None:
-        problem = ("", "", "")
-        sku = ""
-        images: object = None
-        if not isinstance(item, dict):
-            problem = ("sku", json.dumps(item, default=str)[:200], "item is not an object")
-        else:
-            sku_text, sku_problem = _text(item.get("sku"), "sku")
-            sku = sku_text.strip()
-            images = item.get("images")
-            if sku_problem or not sku:
-                problem = ("sku", sku_text, "SKU is empty" if not sku_problem else "SKU must be a string")
-                sku = "" if sku_problem else sku
-            elif not isinstance(images, list):
-                problem = ("images", json.dumps(images, default=str)[:200],
-                           "images is missing" if images is None else "images must be a list")
-            elif not images:
-                problem = ("images", "[]", "no images")
-        for key, value in zip(("item_no", "line", "sku", "problem_field", "problem_value", "problem_reason"),
-                              (item_no, item_no, sku) + problem, strict=True):
-            self.items[key].append(value)
+        """One item (line = item number or physical line): recorded with its problem, or with its images."""
+        sku, images, problem = _item_problem(item)
+        append_item(self.items, item_no, item_no, sku, problem)
         if problem[0]:
             return
-        assert isinstance(images, list)
-        raw = self.raw
         for image in images:
-            fields: list[str]
-            if type(image) is dict:
-                fields, pre = _texts(image, IMAGE_FIELDS, "")
-            else:
-                fields = [""] * len(IMAGE_FIELDS)
-                pre = ("images", json.dumps(image, default=str), "image is not an object")
-            stores = image.get("stores") if type(image) is dict else None
-            if stores is not None and pre is _NO_PROBLEM:
-                pre = self._add_stores(len(raw["sku"]), item_no, stores)
-            raw["item_no"].append(item_no)
-            raw["line"].append(item_no)
-            raw["sku"].append(sku)
-            for name, value in zip(IMAGE_FIELDS, fields, strict=True):
-                raw[name].append(value)
-            raw["pre_field"].append(pre[0])
-            raw["pre_value"].append(pre[1])
-            raw["pre_reason"].append(pre[2])
+            self._add_image(item_no, sku, image)
+
+    def _add_image(self, item_no: int, sku: str, image: object) -> None:
+        fields: list[str]
+        if type(image) is dict:
+            fields, pre = _texts(image, IMAGE_FIELDS, "")
+        else:
+            fields = [""] * len(IMAGE_FIELDS)
+            pre = ("images", json.dumps(image, default=str), "image is not an object")
+        stores = image.get("stores") if type(image) is dict else None
+        raw = self.raw
+        if stores is not None and pre is NO_PROBLEM:
+            pre = self._add_stores(len(raw["sku"]), item_no, stores)
+        raw["item_no"].append(item_no)  # appended one by one: this runs once per image
+        raw["line"].append(item_no)
+        raw["sku"].append(sku)
+        for name, value in zip(IMAGE_FIELDS, fields, strict=True):
+            raw[name].append(value)
+        raw["pre_field"].append(pre[0])
+        raw["pre_value"].append(pre[1])
+        raw["pre_reason"].append(pre[2])
 
     @property
     def full(self) -> bool:
@@ -185,6 +180,24 @@ class _ItemCollector:
         return chunk
 
 
+def _item_problem(item: object) -> tuple[str, list, tuple[str, str, str]]:
+    """(SKU, images, problem) of one item object; the problem is NO_PROBLEM for an item to import."""
+    if not isinstance(item, dict):
+        return "", [], ("sku", json.dumps(item, default=str)[:200], "item is not an object")
+    sku_text, sku_problem = _text(item.get("sku"), "sku")
+    sku = sku_text.strip()
+    images = item.get("images")
+    if sku_problem or not sku:
+        return ("" if sku_problem else sku, [],
+                ("sku", sku_text, "SKU is empty" if not sku_problem else "SKU must be a string"))
+    if not isinstance(images, list):
+        return sku, [], ("images", json.dumps(images, default=str)[:200],
+                         "images is missing" if images is None else "images must be a list")
+    if not images:
+        return sku, [], ("images", "[]", "no images")
+    return sku, images, NO_PROBLEM
+
+
 def _add_item(collector: _ItemCollector, line: int, item: object, file: str) -> None:
     """collector.add, refusing an item nested too deeply to be turned back into text (json.dumps recurses)."""
     try:
@@ -193,37 +206,19 @@ def _add_item(collector: _ItemCollector, line: int, item: object, file: str) -> 
         raise BatchFileError(file, f"JSON nested too deeply in item {line}", line=line) from exc
 
 
-_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
-class _BomSkipper(io.RawIOBase):
-    """A binary stream without its leading UTF-8 BOM (ijson, unlike Python's utf-8-sig codec, refuses one)."""
-
-    def __init__(self, inner: io.BufferedReader) -> None:
-        super().__init__()
-        self._inner = inner
-        head = inner.read(len(_BOM))
-        self._pending = b"" if head == _BOM else head
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if self._pending:
-            n = min(len(buffer), len(self._pending))
-            buffer[:n] = self._pending[:n]
-            self._pending = self._pending[n:]
-            return n
-        data = self._inner.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+def without_bom(data: bytes) -> bytes:
+    """The bytes without a leading UTF-8 BOM."""
+    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
 
 
 class _TooDeep(Exception):
     """Raised by _DepthGuard: the document nests deeper than MAX_JSON_DEPTH."""
 
 
-class _DepthGuard(io.RawIOBase):
+class _DepthGuard(PassThroughStream):
     """Passes a JSON byte stream through, raising _TooDeep once it nests deeper than `limit`.
 
     ijson's builder takes time quadratic in the nesting depth (50,000 levels: seconds, 100 KiB more: minutes),
@@ -232,25 +227,14 @@ class _DepthGuard(io.RawIOBase):
     """
 
     def __init__(self, inner: io.BufferedReader, limit: int = MAX_JSON_DEPTH) -> None:
-        super().__init__()
-        self._inner = inner
+        super().__init__(inner)
         self._limit = limit
         self._depth = 0
         self._in_string = False
         self._backslashes = 0  # run of backslashes at the end of the previous read
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if n:
-            self._check(np.frombuffer(data, dtype=np.uint8))
-        return n
-
-    def _check(self, b: np.ndarray) -> None:
+    def seen(self, data: bytes) -> None:
+        b = np.frombuffer(data, dtype=np.uint8)
         kinds = _BYTE_KIND[b]  # 0 other, 1 opening bracket, 2 closing bracket, 3 quote, 4 backslash
         quotes = np.flatnonzero(kinds == 3)
         if len(quotes):
@@ -290,31 +274,25 @@ def _backslash_before(kinds: np.ndarray, positions: np.ndarray, carried: int) ->
     return before
 
 
-def _without_bom(stream: io.BufferedReader) -> io.BufferedReader:
-    return io.BufferedReader(_BomSkipper(stream))
+def _bom_skipped(stream: io.BufferedReader) -> io.BufferedReader:
+    """The stream without its leading UTF-8 BOM (ijson, unlike Python's utf-8-sig codec, refuses one)."""
+    first = without_bom(stream.read(len(UTF8_BOM)))
+    return open_binary(chain([first], iter(partial(stream.read, SOURCE_CHUNK_SIZE), b"")))
 
 
-class _TailStream(io.RawIOBase):
+class _TailStream(PassThroughStream):
     """Passes a binary stream through, keeping its first and last bytes (to find `request_id` beside items)."""
 
     def __init__(self, inner: io.BufferedReader, keep: int = 1 << 16) -> None:
-        super().__init__()
-        self._inner = inner
+        super().__init__(inner)
         self._keep = keep
         self.head = b""
         self.tail = b""
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:  # a writable buffer (bytearray, memoryview)
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
+    def seen(self, data: bytes) -> None:
         if len(self.head) < self._keep:
             self.head += data[: self._keep - len(self.head)]
         self.tail = (self.tail + data)[-self._keep:]
-        return n
 
 
 _REQUEST_ID_AT_END = re.compile(rb'"request_id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*}\s*}\s*$')
@@ -343,7 +321,7 @@ def read_json_bulk(stream: io.BufferedReader, file: str, file_idx: int) -> Itera
     or from the end of the document when the PIM writes it after the items.
     """
     collector = _ItemCollector(file, file_idx)
-    tee = _TailStream(io.BufferedReader(_DepthGuard(_without_bom(stream))))
+    tee = _TailStream(io.BufferedReader(_DepthGuard(_bom_skipped(stream))))
     item_no = 0
     try:
         for item in ijson.items(io.BufferedReader(tee), ITEM_PREFIX):

@@ -25,11 +25,20 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_csv_chunks
-from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame, store_raw_frame
+from nacento_pipeline.core.batch_validate import (
+    NO_PROBLEM,
+    RawChunk,
+    append_item,
+    item_lists,
+    items_frame,
+    raw_frame,
+    store_raw_frame,
+)
 from nacento_pipeline.core.errors import BatchFileError
 from nacento_pipeline.core.frames import NO_SELECTION, ROLE_CODES
 from nacento_pipeline.core.roles import role_text
@@ -66,24 +75,117 @@ def _split(value: str, separator: str) -> list[str]:
     return [_cell(part) for part in value.split(separator)]
 
 
-def _image_cell(value: str) -> str:
-    """A path cell: "" for empty, `__EMPTY__VALUE__` and `no_selection` (Magento skips both as images)."""
-    value = _cell(value)
-    return "" if value == NO_SELECTION else value
+def _is_image(path: str) -> bool:
+    """Magento skips empty cells, `__EMPTY__VALUE__` (already "" after _cell) and `no_selection` as images."""
+    return bool(path) and path != NO_SELECTION
 
 
 def _add_item(items: dict[str, list], scope: dict[str, list], item_no: int, sku: str,
               problem: tuple[str, str, str], managed: str) -> None:
-    for key, value in zip(("item_no", "line", "sku", "problem_field", "problem_value", "problem_reason"),
-                          (item_no, item_no, sku) + problem, strict=True):
-        items[key].append(value)
+    append_item(items, item_no, item_no, sku, problem)
     if not problem[0]:
         scope["item_no"].append(item_no)
         scope["sku"].append(sku)
         scope["managed_roles"].append(managed)
 
 
+def _sku_problem(given: str, sku: str) -> tuple[str, str, str]:
+    return ("sku", given, "SKU is empty") if not sku else NO_PROBLEM
+
+
 _RAW_KEYS = ("item_no", "line", "sku", "file_path", "label", "position", "roles", "disabled", "origin", "column")
+_Image = tuple[str, str, str, str, str, str]  # path, label, position, role, disabled, column
+
+
+@dataclass
+class _ChunkRows:
+    """The rows one chunk of a native CSV adds: raw images, store-level values, items and their role scope."""
+
+    raw: dict[str, list] = field(default_factory=lambda: {k: [] for k in _RAW_KEYS})
+    stores: list[tuple] = field(default_factory=list)  # batch_validate.STORE_RAW_COLUMNS records
+    items: dict[str, list] = field(default_factory=item_lists)
+    scope: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("item_no", "sku", "managed_roles")})
+    ignored: int = 0
+
+    def add_raw(self, values: tuple) -> None:
+        for key, value in zip(_RAW_KEYS, values, strict=True):
+            self.raw[key].append(value)
+
+    def to_chunk(self, file: str, file_idx: int) -> RawChunk:
+        raw_rows = raw_frame({**self.raw, "file_idx": file_idx, "file": file})
+        n_items = len(self.items["sku"])
+        item_rows = items_frame({**self.items, "file_idx": [file_idx] * n_items, "file": [file] * n_items})
+        store_rows = store_raw_frame(self.stores) if self.stores else None
+        scope_rows = pd.DataFrame({**self.scope, "file_idx": file_idx}).astype(
+            {"item_no": "int64", "sku": "str", "managed_roles": "str", "file_idx": "int64"})
+        return RawChunk(raw_rows, item_rows, stores=store_rows, scope=scope_rows, ignored_rows=self.ignored,
+                        merge_paths=True)
+
+
+def _row_images(cols: dict[str, list[str]], i: int, list_separator: str) -> tuple[list[_Image], bool]:
+    """(the images row `i` names: role columns, additional images, hidden paths; whether an image column holds
+    `__EMPTY__VALUE__`)."""
+    images: list[_Image] = []
+    explicit_empty = False
+    for path_col, label_col, role in ROLE_COLUMNS:
+        cell = cols[path_col][i]
+        explicit_empty |= cell.strip() == EMPTY_VALUE
+        path = _cell(cell)
+        if _is_image(path):
+            images.append((path, _cell(cols[label_col][i]), "", role, "", path_col))
+    additional = cols["additional_images"][i]
+    explicit_empty |= additional.strip() == EMPTY_VALUE
+    labels = _split(cols["additional_image_labels"][i], list_separator)
+    positions = _split(cols["additional_image_positions"][i], list_separator)
+    for k, path in enumerate(_split(additional, list_separator)):
+        if _is_image(path):
+            label = labels[k] if k < len(labels) else ""
+            position = positions[k] if k < len(positions) else ""
+            images.append((path, label, position, "", "", "additional_images"))
+    for path in _split(cols["hide_from_product_page"][i], list_separator):
+        if _is_image(path):
+            images.append((path, "", "", "", "1", "hide_from_product_page"))
+    return images, explicit_empty
+
+
+def _add_store_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, given_sku: str, store: str,
+                   images: list[_Image]) -> None:
+    """A store-view row: its images' values for `store`, joining the SKU's last default-scope item (or an item
+    of its own when there is none); a row without images is ignored and counted."""
+    if not images:
+        rows.ignored += 1
+        return
+    sku = given_sku.strip()
+    item_no = item_of_sku.get(sku) if sku else None
+    if item_no is None:
+        item_no = line
+        problem = _sku_problem(given_sku, sku)
+        _add_item(rows.items, rows.scope, item_no, sku, problem, "")
+        if problem[0]:
+            return
+        item_of_sku[sku] = item_no
+    for path, label, position, role, disabled, column in images:
+        rows.stores.append((len(rows.raw["sku"]), line, store, "store_view_code", "", label, "1" if label else "",
+                            position, disabled, role, "", "", ""))
+        rows.add_raw((item_no, line, sku, path, "", "", "", "", "store", column))
+
+
+def _add_default_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, given_sku: str,
+                     images: list[_Image], explicit_empty: bool) -> None:
+    """A default-scope row: one item (item_no = line) with its images, or rejected as a whole."""
+    sku = given_sku.strip()
+    problem = _sku_problem(given_sku, sku)
+    if not problem[0] and not images:
+        reason = ("all image columns are __EMPTY__VALUE__: an empty gallery is never applied"
+                  if explicit_empty else "no images: every image column is empty")
+        problem = ("images", "", reason)
+    managed = "|".join(code for code in ROLE_CODES if any(image[3] == code for image in images))
+    _add_item(rows.items, rows.scope, line, sku, problem, managed)
+    if problem[0]:
+        return
+    item_of_sku[sku] = line
+    for path, label, position, role, disabled, column in images:
+        rows.add_raw((line, line, sku, path, label, position, role, disabled, "", column))
 
 
 def read_native_csv(
@@ -97,80 +199,15 @@ def read_native_csv(
     for frame in read_csv_chunks(stream, file, NATIVE_COLUMNS, min(chunk_rows, NATIVE_CHUNK_ROWS)):
         cols = {name: (frame[name].tolist() if name in frame.columns else [""] * len(frame))
                 for name in NATIVE_COLUMNS}
-        lines = frame["line"].tolist()
-        raw: dict[str, list] = {k: [] for k in _RAW_KEYS}
-        stores: list[tuple] = []  # batch_validate.STORE_RAW_COLUMNS records
-        items: dict[str, list] = {k: [] for k in ("item_no", "line", "sku", "problem_field", "problem_value",
-                                                    "problem_reason")}
-        scope: dict[str, list] = {k: [] for k in ("item_no", "sku", "managed_roles")}
-        ignored = 0
-
-        for i, line in enumerate(lines):
-            sku = cols["sku"][i].strip()
+        rows = _ChunkRows()
+        for i, line in enumerate(frame["line"].tolist()):
+            images, explicit_empty = _row_images(cols, i, list_separator)
             store = cols["store_view_code"][i].strip()
-            images: list[tuple[str, str, str, str, str, str]] = []  # path, label, position, role, disabled, column
-            explicit_empty = False
-            for path_col, label_col, role in ROLE_COLUMNS:
-                cell = cols[path_col][i]
-                explicit_empty |= cell.strip() == EMPTY_VALUE
-                path = _image_cell(cell)
-                if path:
-                    images.append((path, _cell(cols[label_col][i]), "", role, "", path_col))
-            additional = cols["additional_images"][i]
-            explicit_empty |= additional.strip() == EMPTY_VALUE
-            labels = _split(cols["additional_image_labels"][i], list_separator)
-            positions = _split(cols["additional_image_positions"][i], list_separator)
-            for k, path in enumerate(_split(additional, list_separator)):
-                if path and path != NO_SELECTION:
-                    label = labels[k] if k < len(labels) else ""
-                    position = positions[k] if k < len(positions) else ""
-                    images.append((path, label, position, "", "", "additional_images"))
-            for path in _split(cols["hide_from_product_page"][i], list_separator):
-                if path and path != NO_SELECTION:
-                    images.append((path, "", "", "", "1", "hide_from_product_page"))
             if store:
-                if not images:
-                    ignored += 1
-                    continue
-                item_no = item_of_sku.get(sku) if sku else None
-                if item_no is None:
-                    item_no = line
-                    problem = ("sku", cols["sku"][i], "SKU is empty") if not sku else ("", "", "")
-                    _add_item(items, scope, item_no, sku, problem, "")
-                    if problem[0]:
-                        continue
-                    item_of_sku[sku] = item_no
-                for path, label, position, role, disabled, column in images:
-                    stores.append((len(raw["sku"]), line, store, "store_view_code", "", label, "1" if label else "",
-                                   position, disabled, role, "", "", ""))
-                    for key, value in zip(_RAW_KEYS, (item_no, line, sku, path, "", "", "", "", "store", column),
-                                          strict=True):
-                        raw[key].append(value)
-                continue
-            problem = ("", "", "")
-            if not sku:
-                problem = ("sku", cols["sku"][i], "SKU is empty")
-            elif not images:
-                reason = ("all image columns are __EMPTY__VALUE__: an empty gallery is never applied"
-                          if explicit_empty else "no images: every image column is empty")
-                problem = ("images", "", reason)
-            managed = "|".join(code for code in ROLE_CODES if any(image[3] == code for image in images))
-            _add_item(items, scope, line, sku, problem, managed)
-            if problem[0]:
-                continue
-            item_of_sku[sku] = line
-            for path, label, position, role, disabled, column in images:
-                for key, value in zip(_RAW_KEYS, (line, line, sku, path, label, position, role, disabled, "", column),
-                                      strict=True):
-                    raw[key].append(value)
-        raw_rows = raw_frame({**raw, "file_idx": file_idx, "file": file})
-        item_rows = items_frame({**items, "file_idx": [file_idx] * len(items["sku"]),
-                                 "file": [file] * len(items["sku"])})
-        store_rows = store_raw_frame(stores) if stores else None
-        scope_rows = pd.DataFrame({**scope, "file_idx": file_idx}).astype(
-            {"item_no": "int64", "sku": "str", "managed_roles": "str", "file_idx": "int64"})
-        yield RawChunk(raw_rows, item_rows, stores=store_rows, scope=scope_rows, ignored_rows=ignored,
-                       merge_paths=True)
+                _add_store_row(rows, item_of_sku, line, cols["sku"][i], store, images)
+            else:
+                _add_default_row(rows, item_of_sku, line, cols["sku"][i], images, explicit_empty)
+        yield rows.to_chunk(file, file_idx)
 
 
 def merge_native_images(images: pd.DataFrame) -> pd.DataFrame:

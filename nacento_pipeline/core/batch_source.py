@@ -28,12 +28,6 @@ class BunchSource:
 
         return cls(name, chunks)
 
-    @property
-    def extension(self) -> str:
-        """Lower-cased extension without the dot ("csv", "json", "jsonl"), "" when none."""
-        base = self.name.rsplit("/", 1)[-1]
-        return base.rsplit(".", 1)[-1].lower() if "." in base else ""
-
 
 class ChunkStream(io.RawIOBase):
     """A read-only binary file over an iterator of byte chunks, so pandas/ijson can stream a bunch file."""
@@ -58,6 +52,28 @@ class ChunkStream(io.RawIOBase):
         self._pending = self._pending[n:]
         self.bytes_read += n
         return n
+
+
+class PassThroughStream(io.RawIOBase):
+    """A read-only binary stream reading through `inner`; subclasses watch each piece read in `seen`."""
+
+    def __init__(self, inner: io.BufferedReader) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:  # a writable buffer (bytearray, memoryview)
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if n:
+            self.seen(data)
+        return n
+
+    def seen(self, data: bytes) -> None:
+        """Called with every non-empty piece read."""
 
 
 def peek_first_line(chunks: Iterator[bytes], limit: int = 1 << 20) -> tuple[bytes, Iterator[bytes]]:

@@ -55,6 +55,10 @@ STORE_CODE_PATTERN = r"[A-Za-z][A-Za-z0-9_]{0,31}"
 ADMIN_STORE_CODE = "admin"  # store 0, the default scope: its values are the image's own
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
+REASON_LABEL_TOO_LONG = f"label is longer than {MAX_LABEL_LENGTH} characters"
+REASON_POSITION_NOT_INTEGER = "position is not an integer"
+REASON_POSITION_RANGE = f"position is outside {MIN_POSITION}..{MAX_POSITION}"
+REASON_NOT_BOOLEAN = "disabled is not a boolean (true/false, 1/0, yes/no, on/off)"
 
 
 @dataclass
@@ -100,77 +104,99 @@ def empty_rejections() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=types.get(c, "str")) for c in REJECTION_COLUMNS + REJECTION_KEYS})
 
 
+class _Refusals:
+    """The rejection rows a chunk's rules produce; `ok` marks the rows no rule has refused yet.
+
+    With `first_only`, a row refused once is not checked again (store-level values report one problem)."""
+
+    def __init__(self, rows: pd.DataFrame, sku: pd.Series | None = None, first_only: bool = False) -> None:
+        self.rows = rows
+        self.sku = sku
+        self.first_only = first_only
+        self.ok = pd.Series(True, index=rows.index)
+        self.parts: list[pd.DataFrame] = []
+
+    def reject(self, mask: pd.Series, field: pd.Series | str, values: pd.Series, reasons: pd.Series | str) -> None:
+        if self.first_only:
+            mask = mask & self.ok
+        if mask.any():
+            self.parts.append(rejection_rows(self.rows, mask, field, values, reasons, sku=self.sku))
+            self.ok &= ~mask
+
+    def warn_unknown_roles(self, field: pd.Series | str, roles: pd.Series) -> pd.Series:
+        """The role codes of each row; a warning names the unknown roles of each row still valid."""
+        role_text = roles.astype("str")
+        codes, unknown = _role_columns(role_text)
+        warn = (unknown != "") & self.ok
+        if warn.any():
+            self.parts.append(rejection_rows(self.rows, warn, field, role_text, "unknown role(s) ignored: " + unknown,
+                                             severity="warning", sku=self.sku))
+        return codes
+
+    def frame(self) -> pd.DataFrame:
+        return pd.concat(self.parts, ignore_index=True) if self.parts else empty_rejections()
+
+
+@dataclass(frozen=True)
+class _ImageFields:
+    values: pd.Series          # canonical gallery value ("" when the path cannot be one)
+    label: pd.Series
+    number: pd.Series          # position as float, NaN when not given
+    position_given: pd.Series
+    disabled: pd.Series
+    roles: pd.Series           # role codes
+
+
 def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> ValidatedChunk:
     """Apply the image rules to a chunk of raw rows (see module docstring).
 
     `position_given` (whether the row carried a position) is only kept on request (native CSV merging).
     """
     sku = raw["sku"].astype("str").str.strip()
-    ok = pd.Series(True, index=raw.index)
-    problems: list[pd.DataFrame] = []
-
-    def reject(mask: pd.Series, field: pd.Series | str, values: pd.Series, reasons: pd.Series | str) -> None:
-        nonlocal ok
-        if mask.any():
-            problems.append(rejection_rows(raw, mask, field, values, reasons, sku=sku))
-            ok &= ~mask
-
+    refusals = _Refusals(raw, sku=sku)
     # A problem the reader already found is the image's only reported problem (its other fields are void).
     pre = raw["pre_field"] != ""
-    reject(pre, raw["pre_field"], raw["pre_value"], raw["pre_reason"])
-    checked = ~pre
-
-    reject(checked & (sku == ""), "sku", raw["sku"], "SKU is empty")
-
-    path_field, label_field, position_field = _field_names(raw)
-    values, path_reasons = normalize_file_paths(raw["file_path"])
-    reject(checked & (path_reasons != ""), path_field, raw["file_path"], path_reasons)
-    reject(checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH), path_field,
-           raw["file_path"], REASON_VALUE_TOO_LONG)
-
-    label = raw["label"].astype("str")
-    reject(checked & (label.str.len() > MAX_LABEL_LENGTH), label_field, label,
-           f"label is longer than {MAX_LABEL_LENGTH} characters")
-
-    position_text = raw["position"].astype("str").str.strip()
-    position_given = position_text != ""
-    number, not_integer, out_of_range = _position_check(position_text)
-    reject(checked & not_integer, position_field, position_text, "position is not an integer")
-    reject(checked & out_of_range, position_field, position_text,
-           f"position is outside {MIN_POSITION}..{MAX_POSITION}")
-
-    disabled_text = raw["disabled"].astype("str").str.strip().str.lower()
-    disabled_true = disabled_text.isin(TRUE_WORDS)
-    bad_disabled = ~(disabled_true | disabled_text.isin(FALSE_WORDS))
-    reject(checked & bad_disabled, "disabled", raw["disabled"],
-           "disabled is not a boolean (true/false, 1/0, yes/no, on/off)")
-
-    role_text = raw["roles"].astype("str")
-    codes, unknown = _role_columns(role_text)
-    warn = (unknown != "") & ok
-    if warn.any():
-        problems.append(rejection_rows(raw, warn, "roles", role_text,
-                                       "unknown role(s) ignored: " + unknown, severity="warning", sku=sku))
+    refusals.reject(pre, raw["pre_field"], raw["pre_value"], raw["pre_reason"])
+    refusals.reject(~pre & (sku == ""), "sku", raw["sku"], "SKU is empty")
+    fields = _checked_image_fields(raw, ~pre, refusals)
+    ok = refusals.ok
 
     # Not given (or rejected) is <NA>: the writer places such images after the product's current maximum.
-    position = number.where(ok).astype("Int64")
     images = pd.DataFrame({
-        "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": values,
-        "label": label, "position": position, "position_given": position_given,
-        "disabled": disabled_true, "roles": codes, "file": raw["file"], "line": raw["line"], "seq": raw["seq"],
+        "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": fields.values,
+        "label": fields.label, "position": fields.number.where(ok).astype("Int64"),
+        "position_given": fields.position_given, "disabled": fields.disabled, "roles": fields.roles,
+        "file": raw["file"], "line": raw["line"], "seq": raw["seq"],
     }).loc[ok]
-
-    normalisable = (values != "") & (sku != "") & ~ok
+    normalisable = (fields.values != "") & (sku != "") & ~ok
     payload_values = pd.DataFrame({
-        "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": values, "seq": raw["seq"],
+        "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": fields.values,
+        "seq": raw["seq"],
     }).loc[normalisable]
-
-    rejections = pd.concat(problems, ignore_index=True) if problems else empty_rejections()
     if keep_position_given:
         images["from_store"] = (raw["origin"] == "store").loc[ok]
     else:
         images = images.drop(columns="position_given")
-    return ValidatedChunk(images.reset_index(drop=True), rejections, payload_values.reset_index(drop=True))
+    return ValidatedChunk(images.reset_index(drop=True), refusals.frame(), payload_values.reset_index(drop=True))
+
+
+def _checked_image_fields(raw: pd.DataFrame, checked: pd.Series, refusals: _Refusals) -> _ImageFields:
+    """Path, label, position, disabled and roles of the `checked` rows, each refused by its own rule."""
+    path_field, label_field, position_field = _field_names(raw)
+    values, path_reasons = normalize_file_paths(raw["file_path"])
+    refusals.reject(checked & (path_reasons != ""), path_field, raw["file_path"], path_reasons)
+    refusals.reject(checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH), path_field,
+                    raw["file_path"], REASON_VALUE_TOO_LONG)
+    label = raw["label"].astype("str")
+    refusals.reject(checked & _label_too_long(label), label_field, label, REASON_LABEL_TOO_LONG)
+    position_text = raw["position"].astype("str").str.strip()
+    number, position_problems = _position_check(position_text)
+    for mask, reason in position_problems:
+        refusals.reject(checked & mask, position_field, position_text, reason)
+    disabled_true, _, not_boolean = _disabled_check(raw["disabled"])
+    refusals.reject(checked & not_boolean, "disabled", raw["disabled"], REASON_NOT_BOOLEAN)
+    roles = refusals.warn_unknown_roles("roles", raw["roles"])
+    return _ImageFields(values, label, number, position_text != "", disabled_true, roles)
 
 
 def _field_names(raw: pd.DataFrame) -> tuple[pd.Series | str, pd.Series | str, pd.Series | str]:
@@ -185,13 +211,23 @@ def _field_names(raw: pd.DataFrame) -> tuple[pd.Series | str, pd.Series | str, p
     return path, label, position
 
 
-def _position_check(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(number as float, not-an-integer mask, out-of-range mask) of stripped position texts; "" is not given."""
+def _label_too_long(label: pd.Series) -> pd.Series:
+    return label.str.len() > MAX_LABEL_LENGTH
+
+
+def _position_check(text: pd.Series) -> tuple[pd.Series, list[tuple[pd.Series, str]]]:
+    """(number as float, [(mask, reason)] of the refused ones) of stripped position texts; "" is not given."""
     given = text != ""
     is_integer = text.str.fullmatch(r"[+-]?[0-9]+") | ~given  # ASCII digits only: "٣" is no position
     number = pd.to_numeric(text.where(is_integer & given, "0"), errors="coerce").astype("float64")
     out_of_range = is_integer & ((number < MIN_POSITION) | (number > MAX_POSITION))
-    return number.where(given), ~is_integer, out_of_range
+    return number.where(given), [(~is_integer, REASON_POSITION_NOT_INTEGER), (out_of_range, REASON_POSITION_RANGE)]
+
+
+def _disabled_check(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(true, given, not a boolean) masks of `disabled` values; an empty value is given as nothing (false)."""
+    text = values.astype("str").str.strip().str.lower()
+    return text.isin(TRUE_WORDS), text != "", ~text.isin(TRUE_WORDS + FALSE_WORDS)
 
 
 @dataclass
@@ -209,59 +245,49 @@ def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedS
     (`stores.de.label`, `store_view_code`). Store codes are checked for syntax only; `admin` (store 0) is not
     a store view. Label None = not set; position <NA> = not set; disabled <NA> = not set.
     """
-    rows = raw.iloc[stores["image_row"].to_numpy()]
-    ctx = pd.DataFrame({
-        "file_idx": rows["file_idx"].to_numpy(), "item_no": rows["item_no"].to_numpy(),
-        "line": stores["line"].astype("int64").to_numpy(), "seq": rows["seq"].to_numpy(),
-        "file": rows["file"].to_numpy(), "sku": rows["sku"].astype("str").str.strip().to_numpy(),
-    }, index=stores.index)
-    ok = pd.Series(True, index=stores.index)
-    problems: list[pd.DataFrame] = []
+    ctx = _store_rows_context(stores, raw)
+    refusals = _Refusals(ctx, first_only=True)
     prefix = stores["prefix"].astype("str")
-
-    def reject(mask: pd.Series, field: pd.Series | str, values: pd.Series, reasons: pd.Series | str) -> None:
-        nonlocal ok
-        mask = mask & ok
-        if mask.any():
-            problems.append(rejection_rows(ctx, mask, field, values, reasons))
-            ok &= ~mask
-
-    reject(stores["pre_field"] != "", stores["pre_field"], stores["pre_value"], stores["pre_reason"])
+    refusals.reject(stores["pre_field"] != "", stores["pre_field"], stores["pre_value"], stores["pre_reason"])
     code = stores["store"].astype("str")
-    reject(~code.str.fullmatch(STORE_CODE_PATTERN), stores["code_field"], code,
-           "store code must start with a letter, then letters, digits or '_', at most 32 characters")
-    reject(code.str.lower() == ADMIN_STORE_CODE, stores["code_field"], code,
-           "'admin' is the default scope (store 0), not a store view: give default values on the image itself")
+    refusals.reject(~code.str.fullmatch(STORE_CODE_PATTERN), stores["code_field"], code,
+                    "store code must start with a letter, then letters, digits or '_', at most 32 characters")
+    refusals.reject(code.str.lower() == ADMIN_STORE_CODE, stores["code_field"], code,
+                    "'admin' is the default scope (store 0), not a store view: give default values on the image "
+                    "itself")
     label = stores["label"].astype("str")
     label_given = stores["label_given"] != ""
-    reject(label_given & (label.str.len() > MAX_LABEL_LENGTH), prefix + "label", label,
-           f"label is longer than {MAX_LABEL_LENGTH} characters")
+    refusals.reject(label_given & _label_too_long(label), prefix + "label", label, REASON_LABEL_TOO_LONG)
     position_text = stores["position"].astype("str").str.strip()
-    number, not_integer, out_of_range = _position_check(position_text)
-    reject(not_integer, prefix + "position", position_text, "position is not an integer")
-    reject(out_of_range, prefix + "position", position_text, f"position is outside {MIN_POSITION}..{MAX_POSITION}")
-    disabled_text = stores["disabled"].astype("str").str.strip().str.lower()
-    disabled_given = disabled_text != ""
-    reject(disabled_given & ~disabled_text.isin(TRUE_WORDS + FALSE_WORDS), prefix + "disabled", stores["disabled"],
-           "disabled is not a boolean (true/false, 1/0, yes/no, on/off)")
-    role_text = stores["roles"].astype("str")
-    codes, unknown = _role_columns(role_text)
-    warn = (unknown != "") & ok
-    if warn.any():
-        problems.append(rejection_rows(ctx, warn, prefix + "roles", role_text, "unknown role(s) ignored: " + unknown,
-                                       severity="warning"))
+    number, position_problems = _position_check(position_text)
+    for mask, reason in position_problems:
+        refusals.reject(mask, prefix + "position", position_text, reason)
+    disabled_true, disabled_given, not_boolean = _disabled_check(stores["disabled"])
+    refusals.reject(not_boolean, prefix + "disabled", stores["disabled"], REASON_NOT_BOOLEAN)
+    codes = refusals.warn_unknown_roles(prefix + "roles", stores["roles"])
 
-    disabled = pd.array(disabled_text.isin(TRUE_WORDS), dtype="boolean")
+    disabled = pd.array(disabled_true, dtype="boolean")
     disabled[~disabled_given.to_numpy()] = pd.NA
+    ok = refusals.ok
     result = pd.DataFrame({
         "file_idx": ctx["file_idx"], "item_no": ctx["item_no"], "sku": ctx["sku"], "seq": ctx["seq"],
         "store": code, "label": label.astype("object").where(label_given, None),
         "position": number.where(ok).astype("Int64"), "disabled": pd.Series(disabled, index=stores.index),
         "roles": codes, "file": ctx["file"], "line": ctx["line"],
     }).loc[ok]
-    rejections = pd.concat(problems, ignore_index=True) if problems else empty_rejections()
+    rejections = refusals.frame()
     errors = rejections.loc[rejections["severity"] == "error", "image_seq"]
     return ValidatedStores(result.reset_index(drop=True), rejections, errors.drop_duplicates())
+
+
+def _store_rows_context(stores: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """Per store row, what its rejections name: the image's file, item, seq and SKU, the row's own line."""
+    rows = raw.iloc[stores["image_row"].to_numpy()]
+    return pd.DataFrame({
+        "file_idx": rows["file_idx"].to_numpy(), "item_no": rows["item_no"].to_numpy(),
+        "line": stores["line"].astype("int64").to_numpy(), "seq": rows["seq"].to_numpy(),
+        "file": rows["file"].to_numpy(), "sku": rows["sku"].astype("str").str.strip().to_numpy(),
+    }, index=stores.index)
 
 
 def raw_frame(columns: dict[str, object], index: pd.Index | None = None) -> pd.DataFrame:
@@ -302,6 +328,18 @@ class RawChunk:
 # Items: one row per gallery item seen. problem_* is "" for a valid item, else why the item is rejected
 # (field "sku" or "images").
 ITEM_COLUMNS = ("file_idx", "item_no", "line", "file", "sku", "problem_field", "problem_value", "problem_reason")
+ITEM_LIST_KEYS = ("item_no", "line", "sku", "problem_field", "problem_value", "problem_reason")
+NO_PROBLEM = ("", "", "")  # (field, value, reason) of an item or image without a problem
+
+
+def item_lists() -> dict[str, list]:
+    """Empty ITEM_LIST_KEYS column lists that a reader fills with `append_item` (file, file_idx come later)."""
+    return {key: [] for key in ITEM_LIST_KEYS}
+
+
+def append_item(items: dict[str, list], item_no: int, line: int, sku: str, problem: tuple[str, str, str]) -> None:
+    for key, value in zip(ITEM_LIST_KEYS, (item_no, line, sku, *problem), strict=True):
+        items[key].append(value)
 
 
 def items_frame(columns: dict[str, list]) -> pd.DataFrame:

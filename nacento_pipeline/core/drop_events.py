@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote_plus
 
-from nacento_pipeline.core.objects import ObjectInfo, strip_etag
+from nacento_pipeline.core.objects import ObjectInfo, parse_object_time, strip_etag
 
 R2_CREATE_ACTIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload"})
 R2_REMOVE_ACTIONS = frozenset({"DeleteObject", "LifecycleDeletion"})
@@ -35,15 +35,6 @@ class BucketEvent:
 
 class UnreadableEvent(ValueError):
     """A queue message that is not a bucket event notification; the message names what is wrong."""
-
-
-def _time(raw: object) -> datetime | None:
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _info(obj: dict, key: str, when: datetime | None) -> ObjectInfo:
@@ -65,7 +56,7 @@ def _s3_record(record: dict) -> BucketEvent | None:
     key = unquote_plus(str(s3["object"]["key"]))
     bucket = str((s3.get("bucket") or {}).get("name", ""))
     return BucketEvent(bucket, name.startswith("ObjectCreated:"),
-                       _info(s3["object"], key, _time(record.get("eventTime"))))
+                       _info(s3["object"], key, parse_object_time(record.get("eventTime"))))
 
 
 def _r2_message(data: dict) -> BucketEvent | None:
@@ -76,7 +67,7 @@ def _r2_message(data: dict) -> BucketEvent | None:
     if action not in R2_CREATE_ACTIONS | R2_REMOVE_ACTIONS:
         return None
     return BucketEvent(str(data.get("bucket", "")), action in R2_CREATE_ACTIONS,
-                       _info(obj, str(obj["key"]), _time(data.get("eventTime"))))
+                       _info(obj, str(obj["key"]), parse_object_time(data.get("eventTime"))))
 
 
 def parse_event_message(body: str | bytes | dict) -> list[BucketEvent]:

@@ -1,7 +1,8 @@
 """The OK-file convention of the drop prefix: parse object keys, group bunch files into batches, and say
 which batches are complete, still pending, or invalid.
 
-Names: bunch file `import-<type>_<identifier>_<counter>.<csv|json|jsonl>`, OK file
+Names: bunch file `import-<type>_<identifier>_<counter>.<ext>` with the extension of a registered bunch format
+(core.formats: csv, json, jsonl), OK file
 `import-<type>_<identifier>.ok`; the batch key `<type>_<identifier>` is the Dagster partition key and must
 match `[A-Za-z0-9._-]{1,128}`. The type is the part before the first `_`, the counter the part after the last
 `_` (digits), so identifiers may themselves contain `_` and `-`.
@@ -15,11 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from nacento_pipeline.core.objects import ObjectInfo
+from nacento_pipeline.core.formats import OK_EXTENSION, bunch_extensions, extension_of, registered_formats
+from nacento_pipeline.core.objects import ObjectInfo, key_name
 
 NAME_PREFIX = "import-"
-BUNCH_EXTENSIONS = ("csv", "json", "jsonl")
-OK_EXTENSION = "ok"
 BATCH_KEY_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -33,7 +33,7 @@ class DropName:
     type: str
     identifier: str
     counter: int | None        # None for the OK file
-    ext: str                   # lower-cased: "csv", "json", "jsonl", "ok"
+    ext: str                   # lower-cased: a registered bunch format's extension or "ok"
 
     @property
     def batch_key(self) -> str:
@@ -41,7 +41,7 @@ class DropName:
 
     @property
     def name(self) -> str:
-        return self.key.rsplit("/", 1)[-1]
+        return key_name(self.key)
 
 
 @dataclass(frozen=True)
@@ -93,20 +93,17 @@ class DropScan:
 def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None:
     """Read one key of the drop prefix. None for keys that are not ours: outside the prefix, in a
     sub-folder (e.g. the archive), folder markers and dot-files (`.keep`)."""
-    prefix = drop_prefix.lstrip("/")
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    if not key.startswith(prefix):
-        return None
-    name = key[len(prefix):]
-    if not name or "/" in name or name.startswith("."):
+    name = _name_in_drop(key, drop_prefix)
+    if name is None:
         return None
     if not name.startswith(NAME_PREFIX):
         return InvalidName(key, f"name does not start with {NAME_PREFIX!r}")
-    stem, dot, ext = name[len(NAME_PREFIX):].rpartition(".")
-    ext = ext.lower()
-    if not dot or ext not in BUNCH_EXTENSIONS + (OK_EXTENSION,):
-        return InvalidName(key, "extension must be one of .csv, .json, .jsonl (bunch) or .ok")
+    rest = name[len(NAME_PREFIX):]
+    ext = extension_of(rest)
+    if ext != OK_EXTENSION and ext not in bunch_extensions():
+        return InvalidName(key, f"extension must be one of the registered bunch formats ({registered_formats()}) "
+                                f"or .{OK_EXTENSION} for the OK file")
+    stem = rest[: -len(ext) - 1]
     counter: int | None = None
     if ext != OK_EXTENSION:
         stem, sep, counter_text = stem.rpartition("_")
@@ -123,10 +120,52 @@ def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None
     return DropName(key, "ok" if ext == OK_EXTENSION else "bunch", type_, identifier, counter, ext)
 
 
+def _name_in_drop(key: str, drop_prefix: str) -> str | None:
+    """The file name of a key lying directly in the drop prefix, None for other keys and dot-files."""
+    prefix = drop_prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if not key.startswith(prefix):
+        return None
+    name = key[len(prefix):]
+    if not name or "/" in name or name.startswith("."):
+        return None
+    return name
+
+
+_Named = tuple[DropName, ObjectInfo]
+
+
 def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
     """Group a listing of the drop prefix into complete, pending and invalid batches (each list sorted)."""
-    oks: dict[str, list[tuple[DropName, ObjectInfo]]] = {}
-    bunches: dict[str, list[tuple[DropName, ObjectInfo]]] = {}
+    oks, bunches, bad = _group_names(objects, drop_prefix)
+    invalid = [
+        InvalidDrop("", tuple(sorted(n.key for n in names)), "; ".join(sorted({n.reason for n in names})))
+        for names in bad.values()
+    ]
+    complete: list[BatchDrop] = []
+    pending: list[str] = []
+    for batch_key in sorted(set(oks) | set(bunches)):
+        ok_files = oks.get(batch_key, [])
+        files = sorted(bunches.get(batch_key, []), key=lambda pair: (pair[0].counter, pair[0].key))
+        if not ok_files:
+            pending += [name.key for name, _ in files]
+            continue
+        batch = _batch_of(batch_key, ok_files, files)
+        if isinstance(batch, BatchDrop):
+            complete.append(batch)
+        else:
+            invalid.append(batch)
+    invalid.sort(key=lambda drop: (drop.batch_key, drop.keys))
+    return DropScan(complete, sorted(pending), invalid)
+
+
+def _group_names(
+    objects: Iterable[ObjectInfo], drop_prefix: str,
+) -> tuple[dict[str, list[_Named]], dict[str, list[_Named]], dict[str, list[InvalidName]]]:
+    """(OK files by batch key, bunch files by batch key, names breaking the convention by batch key or key)."""
+    oks: dict[str, list[_Named]] = {}
+    bunches: dict[str, list[_Named]] = {}
     bad: dict[str, list[InvalidName]] = {}
     for info in objects:
         parsed = parse_drop_name(info.key, drop_prefix)
@@ -137,41 +176,28 @@ def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
         else:
             target = oks if parsed.kind == "ok" else bunches
             target.setdefault(parsed.batch_key, []).append((parsed, info))
+    return oks, bunches, bad
 
-    invalid = [
-        InvalidDrop("", tuple(sorted(n.key for n in names)), "; ".join(sorted({n.reason for n in names})))
-        for names in bad.values()
-    ]
-    complete: list[BatchDrop] = []
-    pending: list[str] = []
-    for batch_key in sorted(set(oks) | set(bunches)):
-        ok_files = oks.get(batch_key, [])
-        files = sorted(bunches.get(batch_key, []), key=lambda pair: (pair[0].counter, pair[0].key))
-        all_keys = tuple(sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files]))
-        if not ok_files:
-            pending += [name.key for name, _ in files]
-            continue
-        if len(ok_files) > 1:
-            invalid.append(InvalidDrop(batch_key, all_keys, "several OK files for one batch"))
-            continue
-        if not files:
-            invalid.append(InvalidDrop(batch_key, all_keys, "OK file without any bunch file"))
-            continue
-        empty = [name.name for name, info in files if info.size == 0]
-        if empty:
-            invalid.append(InvalidDrop(batch_key, all_keys, f"empty bunch file(s): {', '.join(empty)}"))
-            continue
-        ok_name, ok_info = ok_files[0]
-        complete.append(BatchDrop(
-            batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
-            ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
-            bunch_keys=tuple(info.key for _, info in files),
-            bunch_etags=tuple(info.etag for _, info in files),
-            total_size=sum(info.size for _, info in files),
-            bunch_sizes=tuple(info.size for _, info in files),
-        ))
-    invalid.sort(key=lambda drop: (drop.batch_key, drop.keys))
-    return DropScan(complete, sorted(pending), invalid)
+
+def _batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named]) -> BatchDrop | InvalidDrop:
+    """The complete batch of one OK file and its bunch files (in counter order), or why it cannot be one."""
+    all_keys = tuple(sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files]))
+    if len(ok_files) > 1:
+        return InvalidDrop(batch_key, all_keys, "several OK files for one batch")
+    if not files:
+        return InvalidDrop(batch_key, all_keys, "OK file without any bunch file")
+    empty = [name.name for name, info in files if info.size == 0]
+    if empty:
+        return InvalidDrop(batch_key, all_keys, f"empty bunch file(s): {', '.join(empty)}")
+    ok_name, ok_info = ok_files[0]
+    return BatchDrop(
+        batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
+        ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
+        bunch_keys=tuple(info.key for _, info in files),
+        bunch_etags=tuple(info.etag for _, info in files),
+        total_size=sum(info.size for _, info in files),
+        bunch_sizes=tuple(info.size for _, info in files),
+    )
 
 
 def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
@@ -183,12 +209,12 @@ def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
     """
     listed: list[str] = []
     for line in ok_text.replace("\ufeff", "").splitlines():
-        name = line.strip().rsplit("/", 1)[-1]
+        name = key_name(line.strip())
         if name and name not in listed:
             listed.append(name)
     if not listed:
         return drop
-    by_name = {key.rsplit("/", 1)[-1]: i for i, key in enumerate(drop.bunch_keys)}
+    by_name = {key_name(key): i for i, key in enumerate(drop.bunch_keys)}
     missing = [name for name in listed if name not in by_name]
     if missing:
         return InvalidDrop(drop.batch_key, drop.keys,
@@ -213,7 +239,7 @@ def content_fingerprint(drop: BatchDrop) -> str:
     """
     digest = hashlib.sha256(drop.ok_etag.encode())
     for key, etag in zip(drop.bunch_keys, drop.bunch_etags, strict=True):
-        digest.update(b"\0" + key.rsplit("/", 1)[-1].encode() + b"\0" + etag.encode())
+        digest.update(b"\0" + key_name(key).encode() + b"\0" + etag.encode())
     return digest.hexdigest()[:12]
 
 

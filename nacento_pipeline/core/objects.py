@@ -26,3 +26,19 @@ def strip_etag(raw: str | None) -> str:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"')
+
+
+def parse_object_time(raw: object) -> datetime | None:
+    """An object's time as S3 listings and event notifications give it (ISO 8601, `Z` for UTC); None when
+    absent or unreadable."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def key_name(key: str) -> str:
+    """The file name of an object key: the part after the last `/`."""
+    return key.rsplit("/", 1)[-1]

@@ -14,6 +14,7 @@ from nacento_pipeline.core.dropzone import (
     run_key,
     scan_drop,
 )
+from nacento_pipeline.core.objects import key_name
 from nacento_pipeline.storage.archive import MANIFEST, BatchManifest, archive_drop, move_aside, version_prefix
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 
@@ -70,8 +71,7 @@ def _sniffed(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int]) -> B
     """The drop, or an InvalidDrop naming every bunch file the parser would refuse as unreadable."""
     problems = []
     for key in drop.bunch_keys:
-        name = key.rsplit("/", 1)[-1]
-        reason = sniff_bunch(name, _read_head(store, key) if sizes[key] else b"", sizes[key])
+        reason = sniff_bunch(key_name(key), _read_head(store, key) if sizes[key] else b"", sizes[key])
         if reason:
             problems.append(reason)
     if problems:
@@ -108,11 +108,7 @@ def register_drops(
     sizes = {o.key: o.size for o in objects}
     scan = scan_drop(objects, drop_prefix)
     outcome.pending = list(scan.pending)
-    for invalid in scan.invalid:
-        try:
-            outcome.rejected.append(_reject(store, invalid, rejected_prefix))
-        except Exception as exc:  # noqa: BLE001 - reported, retried next pass
-            outcome.failed.append((invalid.batch_key or "(bad names)", f"moving aside failed: {exc}"))
+    _move_aside_invalid(store, scan.invalid, rejected_prefix, outcome)
     complete = sorted(scan.complete, key=lambda d: (d.ok_last_modified is None, d.ok_last_modified, d.batch_key))
     outcome.deferred = max(0, len(complete) - max_batches)
     for drop in complete[:max_batches]:
@@ -123,6 +119,16 @@ def register_drops(
             outcome.failed.append((drop.batch_key, f"{type(exc).__name__}: {exc}"))
     outcome.requests = store.requests.since(before)
     return outcome
+
+
+def _move_aside_invalid(store: ObjectStore, invalid: Iterable[InvalidDrop], rejected_prefix: str,
+                        outcome: DropPass) -> None:
+    """Files that cannot form a batch go to the rejected prefix with their report; a failure is retried."""
+    for drop in invalid:
+        try:
+            outcome.rejected.append(_reject(store, drop, rejected_prefix))
+        except Exception as exc:  # noqa: BLE001 - reported, retried next pass
+            outcome.failed.append((drop.batch_key or "(bad names)", f"moving aside failed: {exc}"))
 
 
 def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], archive_prefix: str,
@@ -157,8 +163,8 @@ def _set_aside_unlisted(store: ObjectStore, listed: BatchDrop, rejected_prefix: 
     """Bunch files of the batch that its OK file does not list leave the drop prefix, with their report."""
     if not listed.unlisted_keys:
         return
-    ok_name = listed.ok_key.rsplit("/", 1)[-1]
-    names = ", ".join(key.rsplit("/", 1)[-1] for key in listed.unlisted_keys)
+    ok_name = key_name(listed.ok_key)
+    names = ", ".join(key_name(key) for key in listed.unlisted_keys)
     unlisted = InvalidDrop(batch_key=listed.batch_key, keys=listed.unlisted_keys,
                            reason=f"not listed by the OK file {ok_name}, so not part of the batch: {names}")
     outcome.rejected.append(_reject(store, unlisted, rejected_prefix))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from nacento_pipeline.core.dropzone import NAME_PREFIX, DropName, InvalidName, parse_drop_name
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 from nacento_pipeline.storage.drop_registration import DropPass, register_drops
-from nacento_pipeline.storage.event_queue import SqsEventQueue
+from nacento_pipeline.storage.event_queue import QueueMessage, SqsEventQueue
 
 DEFAULT_MAX_MESSAGES = 1000
 
@@ -66,9 +66,26 @@ def register_from_events(
     before = store.requests.snapshot()
     calls_before = dict(queue.calls)
     messages = queue.receive(max_messages)
+    named, events, names_invalid = _batches_named(messages, drop_prefix)
+    batches = list(dict.fromkeys([*named, *carried]))
+    reconcile = reconcile or names_invalid
+    objects, gone = (None, []) if reconcile else _objects_of_batches(store, drop_prefix, batches)
+    outcome = register_drops(store, drop_prefix=drop_prefix, archive_prefix=archive_prefix,
+                             rejected_prefix=rejected_prefix, is_registered=is_registered,
+                             archived_versions=archived_versions, max_batches=max_batches, objects=objects)
+    queue.ack([m.receipt for m in messages])
+    outcome.requests = store.requests.since(before)
+    return EventPass(drop=outcome, messages=len(messages), events=events, batches=batches,
+                     unreadable=[m.error for m in messages if m.error], reconciled=reconcile, gone=gone,
+                     queue_calls={k: v - calls_before.get(k, 0) for k, v in queue.calls.items()})
+
+
+def _batches_named(messages: Iterable[QueueMessage], drop_prefix: str) -> tuple[list[str], int, bool]:
+    """(batch keys the messages' events name, in order; how many events; whether an event names a key that
+    breaks the drop convention, which only the full scan moves aside with its report)."""
     batches: list[str] = []
     events = 0
-    unreadable = [m.error for m in messages if m.error]
+    names_invalid = False
     for message in messages:
         for event in message.events:
             events += 1
@@ -76,24 +93,19 @@ def register_from_events(
             if isinstance(parsed, DropName):
                 batches.append(parsed.batch_key)
             elif isinstance(parsed, InvalidName):
-                reconcile = True  # moved aside by the full scan, with its report
-    for key in carried:
-        batches.append(key)
-    batches = list(dict.fromkeys(batches))
-    objects: list[ObjectInfo] | None = None
+                names_invalid = True
+    return batches, events, names_invalid
+
+
+def _objects_of_batches(
+    store: ObjectStore, drop_prefix: str, batches: Iterable[str],
+) -> tuple[list[ObjectInfo], list[str]]:
+    """(the objects of the batches, one LIST each; the batch keys that have no file in the drop prefix)."""
+    objects: list[ObjectInfo] = []
     gone: list[str] = []
-    if not reconcile:
-        objects = []
-        for key in batches:
-            found = batch_objects(store, drop_prefix, key)
-            objects += found
-            if not found:
-                gone.append(key)
-    outcome = register_drops(store, drop_prefix=drop_prefix, archive_prefix=archive_prefix,
-                             rejected_prefix=rejected_prefix, is_registered=is_registered,
-                             archived_versions=archived_versions, max_batches=max_batches, objects=objects)
-    queue.ack([m.receipt for m in messages])
-    outcome.requests = store.requests.since(before)
-    return EventPass(drop=outcome, messages=len(messages), events=events, batches=batches,
-                     unreadable=unreadable, reconciled=reconcile, gone=gone,
-                     queue_calls={k: v - calls_before.get(k, 0) for k, v in queue.calls.items()})
+    for key in batches:
+        found = batch_objects(store, drop_prefix, key)
+        objects += found
+        if not found:
+            gone.append(key)
+    return objects, gone

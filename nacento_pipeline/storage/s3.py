@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
@@ -16,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from nacento_pipeline.core.objects import parse_object_time
 from nacento_pipeline.storage.base import ObjectInfo, RequestCounter, StorageError, strip_etag
 
 LIST_PAGE_SIZE = 1000  # ListObjectsV2 MaxKeys and DeleteObjects batch limit
@@ -28,13 +28,6 @@ _FAST_LIST = "NacentoObjects"  # where the fast LIST-page parse leaves its Objec
 
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _time(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-    except ValueError:
-        return None
 
 
 def fast_list_parse(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
@@ -58,7 +51,7 @@ def fast_list_parse(response_dict: dict[str, Any], customized_response_dict: dic
                 key=unquote_plus(key) if encoded else key,
                 etag=strip_etag(node.findtext(f"{ns}ETag")),
                 size=int(node.findtext(f"{ns}Size") or 0),
-                last_modified=_time(node.findtext(f"{ns}LastModified")),
+                last_modified=parse_object_time(node.findtext(f"{ns}LastModified")),
             ))
         for node in nodes:
             root.remove(node)

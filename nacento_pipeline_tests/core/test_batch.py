@@ -355,8 +355,9 @@ def test_unreadable_file_is_one_file_rejection(name: str, data: bytes, reason: s
     if line:
         assert broken["line"].iloc[0] == line
     assert parsed.stats["files_unreadable"] == 1
-    with pytest.raises(BatchFileError):
-        parsed.raise_for_unreadable()
+    with pytest.raises(BatchFileError) as caught:  # fail-fast callers get the same refusal raised
+        parse_batch([good, BunchSource.from_bytes(name, data)], fail_fast=True)
+    assert caught.value.file == name and reason in caught.value.reason
 
 
 def test_fail_fast_raises_with_file_and_line() -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+from nacento_pipeline.core.batch import parse_batch
+from nacento_pipeline.storage.archive import bunch_sources
 from nacento_pipeline.storage.drop_registration import register_drops
 from nacento_pipeline.storage.local import LocalFolderStore
+from nacento_pipeline_tests.core.toy_format import TOY_SHAPE, toy_format_registered
 
 DROP, ARCHIVE, REJECTED = "pim-drop/", "pim-archive/", "pim-rejected/"
 GOOD_CSV = b"sku,file_path\nA,/a/b/a.jpg\n"
@@ -78,3 +81,32 @@ def test_large_file_is_sniffed_from_its_start(tmp_path):
     outcome = _pass(store, set())
     assert [r.drop.batch_key for r in outcome.registered] == ["media_big"]
     assert [r.reason for r in outcome.rejected][0].startswith("import-media_bad_01.jsonl:2: malformed JSON")
+
+
+def test_a_registered_toy_format_is_accepted_sniffed_registered_and_parsed(tmp_path):
+    store = LocalFolderStore(tmp_path)
+    store.put(DROP + "import-media_t_01.toy", b"A\t/a/b/a.jpg\tfront\nB\t/a/b/b.jpg\n")
+    store.put(DROP + "import-media_t_02.csv", b"sku,file_path\nC,/a/b/c.jpg\n")
+    store.put(DROP + "import-media_t.ok", b"")
+    store.put(DROP + "import-media_u_01.toy", b"A\t/a/b/a.jpg\nno tab\n")
+    store.put(DROP + "import-media_u.ok", b"")
+    with toy_format_registered():  # the registry plus the toy reader: nothing else knows the format
+        outcome = _pass(store, set())
+        parsed = parse_batch(bunch_sources(store, outcome.registered[0].manifest))
+    assert [r.drop.batch_key for r in outcome.registered] == ["media_t"]
+    assert [(r.label, r.reason) for r in outcome.rejected] == [("media_u", f"import-media_u_01.toy:2: {TOY_SHAPE}")]
+    assert parsed.images[["sku", "value", "label", "file"]].values.tolist() == [
+        ["A", "/a/b/a.jpg", "front", "import-media_t_01.toy"], ["B", "/a/b/b.jpg", "", "import-media_t_01.toy"],
+        ["C", "/a/b/c.jpg", "", "import-media_t_02.csv"]]
+    assert parsed.rejections.empty
+
+
+def test_a_drop_of_an_unregistered_format_is_moved_aside_naming_the_registered_formats(tmp_path):
+    store = LocalFolderStore(tmp_path)
+    store.put(DROP + "import-media_t_01.toy", b"A\t/a/b/a.jpg\n")
+    store.put(DROP + "import-media_t.ok", b"")
+    outcome = _pass(store, set())
+    assert outcome.registered == []
+    moved = [r for r in outcome.rejected if r.keys == (DROP + "import-media_t_01.toy",)]
+    assert len(moved) == 1 and "registered bunch formats (.csv (" in moved[0].reason
+    assert DROP + "import-media_t_01.toy" not in _keys(store, DROP)
