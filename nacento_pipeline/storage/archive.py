@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from nacento_pipeline.core.batch_source import BunchSource
 from nacento_pipeline.core.dropzone import BatchDrop, archive_version
+from nacento_pipeline.core.objects import key_name
 from nacento_pipeline.storage.base import ObjectStore
 
 MANIFEST = "manifest.json"
@@ -64,10 +65,6 @@ class BatchManifest:
         return cls(files=files, **raw)
 
 
-def _name(key: str) -> str:
-    return key.rsplit("/", 1)[-1]
-
-
 def version_prefix(archive_prefix: str, batch_key: str, version: str) -> str:
     return f"{archive_prefix}{batch_key}/{version}/"
 
@@ -78,13 +75,13 @@ def archive_drop(store: ObjectStore, drop: BatchDrop, archive_prefix: str) -> Ba
     prefix = version_prefix(archive_prefix, drop.batch_key, version)
     files = []
     for key in drop.bunch_keys:
-        target = prefix + _name(key)
+        target = prefix + key_name(key)
         store.copy(key, target)
         info = store.head(target)
         if info is None:
             raise ArchiveError(f"batch {drop.batch_key}: copy of {key} to {target} is missing")
-        files.append(ArchivedFile(name=_name(key), key=target, etag=info.etag, size=info.size))
-    store.copy(drop.ok_key, prefix + _name(drop.ok_key))
+        files.append(ArchivedFile(name=key_name(key), key=target, etag=info.etag, size=info.size))
+    store.copy(drop.ok_key, prefix + key_name(drop.ok_key))
     batch_time = drop.ok_last_modified or datetime.now(UTC)
     if batch_time.tzinfo is None:
         batch_time = batch_time.replace(tzinfo=UTC)
@@ -96,7 +93,7 @@ def archive_drop(store: ObjectStore, drop: BatchDrop, archive_prefix: str) -> Ba
         registered_at=datetime.now(UTC).isoformat(),
         prefix=prefix,
         files=tuple(files),
-        ok_file=_name(drop.ok_key),
+        ok_file=key_name(drop.ok_key),
     )
     store.put(prefix + MANIFEST, manifest.to_json())
     return manifest
@@ -170,7 +167,7 @@ def move_aside(store: ObjectStore, keys: Sequence[str], rejected_prefix: str, la
     label = _SAFE_LABEL.sub("_", label)[:128] or "unnamed"
     folder = f"{rejected_prefix}{label}/{stamp}/"
     for key in keys:
-        store.copy(key, folder + _name(key))
+        store.copy(key, folder + key_name(key))
     details = list(details)
     report = {"label": label, "reason": reason, "files": list(keys), "details": details, "moved_at": stamp}
     store.put(folder + "report.json", json.dumps(report, indent=2).encode())
