@@ -12,10 +12,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import pandas as pd
-
-from nacento_pipeline.core.frames import WRITE_ACTIONS
-
 DECISIONS = ("full", "partial", "none")
 
 # Indexers whose index holds gallery data (roles and gallery values copied into catalog_product_flat_<store>):
@@ -24,7 +20,7 @@ DECISIONS = ("full", "partial", "none")
 # holds rule/product matches, not images; the attribute and search indexes hold no image data at all.
 GALLERY_INDEXERS = frozenset({"catalog_product_flat"})
 
-# --- Reindex decisions frame: one row per indexer considered (output of decisions_frame) ------------------
+# --- Reindex decision rows: one per indexer considered (output of decision_rows) --------------------------
 # indexer         indexer id (indexer_state.indexer_id)
 # view_id         mview view id whose changelog carries the ids
 # decision        "full" | "partial" | "none"
@@ -348,17 +344,6 @@ def decide_reindex(
     return decisions
 
 
-def changed_entity_ids(delta: pd.DataFrame, roles: pd.DataFrame | None = None) -> set[int]:
-    """Product ids the batch wrote: delta rows with a write action (DELTA_COLUMNS) plus the role plan."""
-    ids: set[int] = set()
-    if len(delta):
-        written = delta[delta["action"].isin(WRITE_ACTIONS)]
-        ids.update(int(i) for i in written["entity_id"] if int(i) > 0)
-    if roles is not None and len(roles):
-        ids.update(int(i) for i in roles["entity_id"] if int(i) > 0)
-    return ids
-
-
 # --- Reporting --------------------------------------------------------------------------------------------
 
 
@@ -391,14 +376,6 @@ def decision_rows(decisions: Sequence[ReindexDecision], ids_limit: int = 20) -> 
         }
         for d in decisions
     ]
-
-
-def decisions_frame(decisions: Sequence[ReindexDecision]) -> pd.DataFrame:
-    """The decisions as a frame with REINDEX_DECISION_COLUMNS."""
-    rows = decision_rows(decisions)
-    if not rows:
-        return pd.DataFrame({name: pd.Series(dtype="object") for name in REINDEX_DECISION_COLUMNS})
-    return pd.DataFrame(rows, columns=list(REINDEX_DECISION_COLUMNS))
 
 
 MARKDOWN_COLUMNS = ("indexer", "decision", "purpose", "reason", "changed", "backlog", "delta", "threshold",

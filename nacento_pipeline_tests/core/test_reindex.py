@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline.core.frames import DELTA_COLUMNS, ROLE_COLUMNS, empty_frame
 from nacento_pipeline.core.reindex import (
     DEFAULT_PURPOSES,
     REINDEX_DECISION_COLUMNS,
@@ -18,9 +16,8 @@ from nacento_pipeline.core.reindex import (
     UnknownPurposeError,
     absolute_threshold,
     build_purposes,
-    changed_entity_ids,
     decide_reindex,
-    decisions_frame,
+    decision_rows,
     decisions_markdown,
 )
 
@@ -190,35 +187,19 @@ def test_custom_chain_by_name_and_by_code():
     assert (d.decision, d.purpose) == ("partial", "fallback")
 
 
-def test_changed_entity_ids_from_delta_and_roles():
-    delta = pd.DataFrame(
-        [
-            {"sku": "A", "entity_id": 1, "action": "inserted"},
-            {"sku": "B", "entity_id": 2, "action": "skipped_no_change"},
-            {"sku": "C", "entity_id": 3, "action": "purged"},
-            {"sku": "D", "entity_id": 0, "action": "error"},
-            {"sku": "E", "entity_id": 4, "action": "updated_value"},
-        ],
-    ).reindex(columns=list(DELTA_COLUMNS))
-    roles = pd.DataFrame([{"sku": "B", "entity_id": 2, "role": "image", "old_value": "", "new_value": "/a.jpg"}])
-    assert changed_entity_ids(delta) == {1, 3, 4}
-    assert changed_entity_ids(delta, roles) == {1, 2, 3, 4}
-    assert changed_entity_ids(empty_frame(DELTA_COLUMNS), empty_frame(ROLE_COLUMNS)) == set()
-
-
-def test_frame_and_markdown():
+def test_decision_rows_and_markdown():
     decisions = decide_reindex(
         range(30), [state(), state("catalogsearch_fulltext", status="invalid"),
                     state("catalog_product_flat", installed=False)], 1000, 0.1,
     )
-    frame = decisions_frame(decisions)
-    assert tuple(frame.columns) == REINDEX_DECISION_COLUMNS
-    assert list(frame["decision"]) == ["partial", "full", "none"]
-    assert frame.loc[0, "entity_ids"].endswith("(+10)")
-    assert frame.loc[0, "threshold"] == 100.0
+    rows = decision_rows(decisions)
+    assert all(tuple(row) == REINDEX_DECISION_COLUMNS for row in rows)
+    assert [row["decision"] for row in rows] == ["partial", "full", "none"]
+    assert str(rows[0]["entity_ids"]).endswith("(+10)")
+    assert rows[0]["threshold"] == 100.0
     md = decisions_markdown(decisions)
     assert md.count("\n") == 4 and "| catalogsearch_fulltext | full | reindex-required |" in md
-    assert tuple(decisions_frame([]).columns) == REINDEX_DECISION_COLUMNS
+    assert decision_rows([]) == []
 
 
 def test_held_update_on_save_indexer_says_the_changelog_will_not_carry_the_ids():
