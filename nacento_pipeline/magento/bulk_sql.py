@@ -92,20 +92,19 @@ def _read_settings(conn: sa.Connection) -> BulkSettings:
 # Columns
 
 
-def _columns(columns: Mapping[str, Column]) -> tuple[dict[str, Any], int]:
-    """Column arrays (Series kept, sequences as lists) and the row count; scalars and Sql are broadcast."""
+def _columns(*mappings: Mapping[str, Column]) -> tuple[list[tuple[str, Any]], int]:
+    """(name, column) pairs (sequences as Series, scalars and Sql kept for broadcasting) and the row count."""
     n = None
-    out: dict[str, Any] = {}
-    for name, values in columns.items():
+    out: list[tuple[str, Any]] = []
+    for name, values in (pair for mapping in mappings for pair in mapping.items()):
         if isinstance(values, (pd.Series, np.ndarray, list, tuple)):
             size = len(values)
             if n is not None and size != n:
                 raise ValueError(f"column {name!r} has {size} values, expected {n}")
             n = size
-            out[name] = values if isinstance(values, pd.Series) else pd.Series(
+            values = values if isinstance(values, pd.Series) else pd.Series(
                 values, dtype=object if isinstance(values, (list, tuple)) else None)
-        else:
-            out[name] = values
+        out.append((name, values))
     return out, n or 0
 
 
@@ -165,10 +164,10 @@ def _execute(conn: sa.Connection, sql: str, params: tuple[Any, ...] | None = Non
     return conn.exec_driver_sql(sql, params)
 
 
-def _mysql_rows(conn: sa.Connection, columns: dict[str, Any], n: int) -> tuple[list[list[str]], list[str]]:
+def _mysql_rows(conn: sa.Connection, columns: list[tuple[str, Any]], n: int) -> tuple[list[list[str]], list[str]]:
     """Literals per column and the rows as `(lit,lit,...)` texts."""
     escape = conn.connection.dbapi_connection.escape  # type: ignore[union-attr]
-    texts = [_mysql_texts(v, n, escape) for v in columns.values()]
+    texts = [_mysql_texts(v, n, escape) for _name, v in columns]
     return texts, ["(" + ",".join(r) + ")" for r in zip(*texts, strict=True)]
 
 
@@ -186,22 +185,26 @@ def _groups(rows: list[str], budget: int, max_rows: int | None = None) -> Iterat
         yield range(start, len(rows))
 
 
-def _sqlite_row_groups(table: sa.Table, conn: sa.Connection, columns: dict[str, Any], n: int, limits: BulkSettings,
+def _sqlite_row_groups(table: sa.Table, conn: sa.Connection, columns: list[tuple[str, Any]], n: int, limits: BulkSettings,
                        max_rows: int | None = None) -> Iterator[tuple[int, tuple[Any, ...]]]:
-    """(rows, flat parameters) per statement, below SQLite's bound-variable limit."""
-    if not columns:
-        return
+    """(rows, flat parameters) per statement, below SQLite's bound-variable limit (Sql columns are inline)."""
     values = []
-    for name, col in columns.items():
+    for name, col in columns:
+        if isinstance(col, Sql):
+            continue
         process = table.c[name].type._cached_bind_processor(conn.dialect) if name in table.c else None
         values.append(_sqlite_values(col, n, process))
     rows = list(zip(*values, strict=True))
-    step = max(1, limits.max_variables // len(columns))
+    step = max(1, limits.max_variables // max(1, len(values)))
     if max_rows is not None:
         step = min(step, max_rows)
     for start in range(0, n, step):
         part = rows[start:start + step]
         yield len(part), tuple(v for row in part for v in row)
+
+
+def _sqlite_marks(columns: list[tuple[str, Any]]) -> str:
+    return "(" + ", ".join(c.text if isinstance(c, Sql) else "?" for _name, c in columns) + ")"
 
 
 def _insert_statements(
@@ -212,14 +215,14 @@ def _insert_statements(
     if n == 0:
         return
     limits = settings(conn)
-    names = ", ".join(_quote(conn, c) for c in cols)
+    names = ", ".join(_quote(conn, c) for c, _values in cols)
     head = f"INSERT INTO {_quote(conn, table.name)} ({names}) VALUES "
     if limits.dialect == "mysql":
         _texts, rows = _mysql_rows(conn, cols, n)
         for part in _groups(rows, limits.max_statement_bytes - len(head) - len(tail)):
             yield head + ",".join(rows[part.start:part.stop]) + tail, None, len(part)
     else:
-        marks = "(" + ", ".join("?" * len(cols)) + ")"
+        marks = _sqlite_marks(cols)
         for count, params in _sqlite_row_groups(table, conn, cols, n, limits):
             yield head + ", ".join([marks] * count) + tail, params, count
 
@@ -275,25 +278,23 @@ def upsert(
         _execute(conn, sql, params)
 
 
-def update(conn: sa.Connection, table: sa.Table, keys: Sequence[str], columns: Mapping[str, Column]) -> None:
-    """Set each row's non-key `columns` where the `keys` columns match (both given in `columns`): MySQL/MariaDB
-    `UPDATE t JOIN (SELECT .. UNION ALL ..) v`, SQLite `UPDATE t SET .. FROM (VALUES ..) v`."""
-    cols, n = _columns(columns)
+def update(conn: sa.Connection, table: sa.Table, keys: Mapping[str, Column], values: Mapping[str, Column]) -> None:
+    """Set `table.<name> = values[name]` on the rows where every `table.<key> = keys[key]` (row by row of the
+    arrays): MySQL/MariaDB `UPDATE t JOIN (SELECT .. UNION ALL ..) v`, SQLite `UPDATE t SET .. FROM (VALUES ..) v`.
+    (A CASE on thousands of keys is quadratic on MySQL; the join is not.)"""
+    cols, n = _columns(keys, values)
     if n == 0:
         return
     q = conn.dialect.identifier_preparer.quote
     limits = settings(conn)
-    keys = list(keys)
-    targets = [c for c in cols if c not in keys]
-    ordered = {c: cols[c] for c in [*keys, *targets]}
     name = q(table.name)
     if limits.dialect == "mysql":
-        aliases = [f"k{j}" for j in range(len(keys))] + [f"c{j}" for j in range(len(targets))]
+        aliases = [f"k{j}" for j in range(len(keys))] + [f"c{j}" for j in range(len(values))]
         on = " AND ".join(f"t.{q(k)} = v.k{j}" for j, k in enumerate(keys))
-        sets = ", ".join(f"t.{q(c)} = v.c{j}" for j, c in enumerate(targets))
+        sets = ", ".join(f"t.{q(c)} = v.c{j}" for j, c in enumerate(values))
         tail = f") AS v ON {on} SET {sets}"
         head = f"UPDATE {name} AS t JOIN (SELECT "
-        texts, rows = _mysql_rows(conn, ordered, n)
+        texts, rows = _mysql_rows(conn, cols, n)
         budget = limits.max_statement_bytes - len(head) - len(tail) - 64 * len(aliases)
         for part in _groups(rows, budget, MAX_UPDATE_ROWS):
             first = ", ".join(f"{col[part.start]} AS {a}" for col, a in zip(texts, aliases, strict=True))
@@ -301,9 +302,8 @@ def update(conn: sa.Connection, table: sa.Table, keys: Sequence[str], columns: M
             _execute(conn, head + first + rest + tail)
         return
     on = " AND ".join(f"{name}.{q(k)} = v.column{j + 1}" for j, k in enumerate(keys))
-    sets = ", ".join(f"{q(c)} = v.column{len(keys) + j + 1}" for j, c in enumerate(targets))
-    marks = "(" + ", ".join("?" * len(ordered)) + ")"
-    for count, params in _sqlite_row_groups(table, conn, ordered, n, limits, MAX_UPDATE_ROWS):
-        values = ", ".join([marks] * count)
-        _execute(conn, f"UPDATE {name} SET {sets} FROM (VALUES {values}) AS v WHERE {on}", params)
-
+    sets = ", ".join(f"{q(c)} = v.column{len(keys) + j + 1}" for j, c in enumerate(values))
+    marks = _sqlite_marks(cols)
+    for count, params in _sqlite_row_groups(table, conn, cols, n, limits, MAX_UPDATE_ROWS):
+        rows_sql = ", ".join([marks] * count)
+        _execute(conn, f"UPDATE {name} SET {sets} FROM (VALUES {rows_sql}) AS v WHERE {on}", params)
