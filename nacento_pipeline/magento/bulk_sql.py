@@ -132,7 +132,7 @@ def _mysql_texts(values: Any, n: int, escape: Any) -> list[str]:
         return values.to_numpy(dtype="int64").astype(str).tolist()
     if kind == "b" and not values.hasnans:
         return np.where(values.to_numpy(dtype=bool), "1", "0").tolist()
-    return [escape(_plain(v)) for v in values.tolist()]
+    return [escape(v) if type(v) is str else escape(_plain(v)) for v in values.tolist()]
 
 
 def _sqlite_values(values: Any, n: int, process: Any) -> list[Any]:
