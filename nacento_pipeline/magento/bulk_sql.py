@@ -7,8 +7,10 @@ SQLite: `?` parameters, statements split to stay below the bound-variable limit.
 
 New auto-increment ids come without a re-select where the database guarantees consecutive ids for a
 multi-row INSERT: MySQL/MariaDB with `innodb_autoinc_lock_mode` 0 or 1 (first id from the driver, step
-`auto_increment_increment`), SQLite (a new rowid is the largest rowid + 1, the database is write-locked by the
-transaction). Otherwise `insert_with_ids` returns None and the caller re-selects.
+`auto_increment_increment`), SQLite (a new rowid is the largest rowid + 1 until the largest possible rowid is
+used, and the transaction holds the database's write lock; the driver reports the last id). Otherwise
+`insert_with_ids` returns None and the caller re-selects. Every insert checks that the driver reports as many
+rows as were sent.
 """
 
 from __future__ import annotations

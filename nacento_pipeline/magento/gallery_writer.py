@@ -5,7 +5,8 @@ writing, so what is written (and reported) is the truth even when the plan went 
 Magento's admin and import write them: one media_gallery row per product and path, removal of the
 product's own row with its roles, store-level rows, role labels, updated_at. Upserts only where a real
 unique key exists (varchar, meta, value_to_entity, sync state); media_gallery and media_gallery_value rows
-are inserted, then re-selected above the previous maximum id.
+are inserted, their ids taken from the driver where the database makes a multi-row INSERT's ids consecutive,
+re-selected otherwise. Statements are built from column arrays by bulk_sql.
 """
 
 from __future__ import annotations
