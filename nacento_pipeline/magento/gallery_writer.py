@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -126,7 +127,8 @@ def _as_columns(rows: list[dict] | pd.DataFrame | dict[str, bulk_sql.Column]) ->
         return {c: rows[c] for c in rows.columns} if len(rows) else {}
     if isinstance(rows, list):
         return {c: [r[c] for r in rows] for c in rows[0]} if rows else {}
-    return rows if any(len(v) for v in rows.values() if isinstance(v, (pd.Series, list))) else {}
+    arrays = [v for v in rows.values() if isinstance(v, (pd.Series, np.ndarray, list, tuple))]
+    return rows if arrays and len(arrays[0]) else {}
 
 
 def _bulk_update(
