@@ -272,7 +272,7 @@ def upsert(
         tail = " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
     else:
         sets = [f"{q(c)} = excluded.{q(c)}" for c in update]
-        if touch and sets:
+        if touch:
             sets.append(f"{q(touch)} = CURRENT_TIMESTAMP")
         conflict = f" ON CONFLICT ({', '.join(q(k) for k in keys)}) DO "
         tail = conflict + ("UPDATE SET " + ", ".join(sets) if sets else "NOTHING")
