@@ -2,11 +2,13 @@
 
 Under the writer lock each chunk's fingerprint (one aggregate statement over the rows its delta depends on) is
 compared with the one the plan was computed from: equal, the planned delta is written as it is; different
-(the products changed between plan and write), that chunk's state is read again and its delta recomputed. Either way what is written
-(and reported) is the truth. The rows look as Magento's admin and import write them: one media_gallery row
-per product and path, removal of the product's own row with its roles, store-level rows, role labels,
-updated_at. Upserts only where a real unique key exists (varchar, meta, value_to_entity, sync state);
-media_gallery and media_gallery_value rows are inserted, then re-selected above the previous maximum id.
+(the products changed between plan and write), that chunk's state is read again and its delta recomputed.
+Either way what is written (and reported) is the truth. The rows look as Magento's admin and import write
+them: one media_gallery row per product and path, removal of the product's own row with its roles,
+store-level rows, role labels, updated_at. Upserts only where a real unique key exists (varchar, meta,
+value_to_entity, sync state); media_gallery and media_gallery_value rows are inserted, their ids taken from
+the driver where the database makes a multi-row INSERT's ids consecutive, re-selected otherwise. Statements
+are built from column arrays by bulk_sql.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from datetime import datetime
 from functools import cached_property
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from nacento_pipeline.core.delta import (
     DeltaRequest,
@@ -40,6 +42,7 @@ from nacento_pipeline.core.frames import (
 )
 from nacento_pipeline.core.progress import progress_line
 from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable
+from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, WriterSession
 from nacento_pipeline.magento.gallery_reader import (
@@ -52,8 +55,6 @@ from nacento_pipeline.magento.gallery_reader import (
 from nacento_pipeline.magento.schema import MagentoTables
 
 T = TypeVar("T")
-# Rows per bulk UPDATE: 4 bound parameters a row stays below SQLite's 32766 variables.
-BULK_UPDATE_ROWS = 5000
 
 
 @dataclass
@@ -190,78 +191,36 @@ class GalleryPlan:
 # Statements
 
 
-def _insert_for(db: MagentoDatabase, table: sa.Table):  # noqa: ANN202 - dialect-specific Insert
-    if db.is_mysql:
-        return mysql.insert(table)
-    if db.dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 def _upsert(
-    conn: sa.Connection, db: MagentoDatabase, table: sa.Table, rows: list[dict], keys: list[str], update: list[str],
-    touch: str | None = None,
+    conn: sa.Connection, db: MagentoDatabase, table: sa.Table, rows: list[dict] | pd.DataFrame | dict[str, bulk_sql.Column],
+    keys: list[str], update: list[str], touch: str | None = None,
 ) -> None:
-    """INSERT ... ON DUPLICATE KEY UPDATE / ON CONFLICT DO UPDATE on a real unique key (one executemany)."""
-    if not rows:
-        return
-    stmt = _insert_for(db, table)
-    if db.is_mysql:
-        values = {c: stmt.inserted[c] for c in update} or {keys[0]: table.c[keys[0]]}
-        if touch:
-            values[touch] = sa.func.current_timestamp()
-        stmt = stmt.on_duplicate_key_update(values)
-    else:
-        values = {c: stmt.excluded[c] for c in update}
-        if touch:
-            values[touch] = sa.func.current_timestamp()
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=values) if values else stmt.on_conflict_do_nothing(index_elements=keys)
-    conn.execute(stmt, rows)
+    """INSERT ... ON DUPLICATE KEY UPDATE / ON CONFLICT DO UPDATE on a real unique key, from column arrays
+    (a frame, a dict of columns, or row dicts), multi-row statements (bulk_sql)."""
+    columns = _as_columns(rows)
+    if columns:
+        bulk_sql.upsert(conn, table, columns, keys, update, touch)
+
+
+def _as_columns(rows: list[dict] | pd.DataFrame | dict[str, bulk_sql.Column]) -> dict[str, bulk_sql.Column]:
+    """Column arrays of `rows` ({} when there is no row)."""
+    if isinstance(rows, pd.DataFrame):
+        return {c: rows[c] for c in rows.columns} if len(rows) else {}
+    if isinstance(rows, list):
+        return {c: [r[c] for r in rows] for c in rows[0]} if rows else {}
+    arrays = [v for v in rows.values() if isinstance(v, (pd.Series, np.ndarray, list, tuple))]
+    return rows if arrays and len(arrays[0]) else {}
 
 
 def _bulk_update(
     conn: sa.Connection, db: MagentoDatabase, table: sa.Table, keys: list[str], rows: pd.DataFrame,
     columns: dict[str, str],
 ) -> None:
-    """Set `table.<target> = rows.<source>` (columns: target -> source) for the rows matched on `keys`.
-
-    One statement per BULK_UPDATE_ROWS rows: MySQL/MariaDB `UPDATE t JOIN (SELECT .. UNION ALL ..) v`,
-    SQLite `UPDATE t SET .. FROM (VALUES ..) v`; other dialects one UPDATE per row. (A CASE on thousands of
-    keys is quadratic on MySQL; the join is not.)
-    """
+    """Set `table.<target> = rows.<source>` (columns: target -> source) for the rows matched on `keys`:
+    one joined UPDATE per statement-size part (bulk_sql.update)."""
     if rows.empty:
         return
-    quote = db.engine.dialect.identifier_preparer.quote
-    names = [*keys, *columns.values()]
-    aliases = [f"k{j}" for j in range(len(keys))] + [f"c{j}" for j in range(len(columns))]
-    target = quote(table.name)
-    for start in range(0, len(rows), BULK_UPDATE_ROWS):
-        part = rows.iloc[start:start + BULK_UPDATE_ROWS]
-        params: dict[str, object] = {}
-        tuples = []
-        for i, values in enumerate(zip(*(part[n].tolist() for n in names), strict=True)):
-            marks = [f"p{i}_{j}" for j in range(len(names))]
-            params.update(zip(marks, (None if pd.isna(x) else x for x in values), strict=True))
-            tuples.append(marks)
-        if db.is_mysql:
-            first = ", ".join(f":{k} AS {a}" for k, a in zip(tuples[0], aliases, strict=True))
-            rest = "".join(" UNION ALL SELECT " + ", ".join(f":{k}" for k in ks) for ks in tuples[1:])
-            on = " AND ".join(f"t.{quote(k)} = v.k{j}" for j, k in enumerate(keys))
-            sets = ", ".join(f"t.{quote(c)} = v.c{j}" for j, c in enumerate(columns))
-            sql = f"UPDATE {target} AS t JOIN (SELECT {first}{rest}) AS v ON {on} SET {sets}"
-        elif db.dialect == "sqlite":
-            values_sql = ", ".join("(" + ", ".join(f":{k}" for k in ks) + ")" for ks in tuples)
-            on = " AND ".join(f"{target}.{quote(k)} = v.column{j + 1}" for j, k in enumerate(keys))
-            sets = ", ".join(f"{quote(c)} = v.column{len(keys) + j + 1}" for j, c in enumerate(columns))
-            sql = f"UPDATE {target} SET {sets} FROM (VALUES {values_sql}) AS v WHERE {on}"
-        else:
-            for marks in tuples:
-                row = [params[m] for m in marks]
-                where = [table.c[k] == row[j] for j, k in enumerate(keys)]
-                changes = {c: row[len(keys) + j] for j, c in enumerate(columns)}
-                conn.execute(sa.update(table).where(*where).values(changes))
-            continue
-        conn.execute(sa.text(sql), params)
+    bulk_sql.update(conn, table, {k: rows[k] for k in keys}, {target: rows[source] for target, source in columns.items()})
 
 
 def _pairs(frame: pd.DataFrame) -> list[tuple[int, int]]:
@@ -323,17 +282,18 @@ def _insert_gallery_rows(
     """One new media_gallery row per row of `rows` (columns link_id, stored): Magento never shares a row
     between products. Returns the new value_ids aligned with `rows`.
 
-    Inserted in (value, link) order in one statement and re-selected above the previous maximum id under the
-    writer lock; the n-th new row of a value is the n-th row asked for (ids grow in insertion order, they are
-    not assumed consecutive)."""
+    One multi-row INSERT. Where the database gives it consecutive ids (bulk_sql.settings) they come from the
+    driver; otherwise the rows go in (value, link) order and are re-selected above the previous maximum id
+    under the writer lock, the n-th new row of a value being the n-th row asked for."""
     mg = t.media_gallery
+    if bulk_sql.settings(conn).consecutive_ids:
+        ids = bulk_sql.insert_with_ids(conn, mg, _gallery_columns(attrs, rows["stored"]))
+        if ids is None:
+            raise RuntimeError("media_gallery: the driver did not report the new rows' ids")
+        return pd.Series(ids, index=rows.index, dtype="int64")
     order = rows[["link_id", "stored"]].assign(_pos=range(len(rows))).sort_values(["stored", "link_id", "_pos"])
     ceiling = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.c.value_id), 0))).scalar_one())
-    conn.execute(
-        mg.insert(),
-        [{"attribute_id": attrs.media_gallery, "value": v, "media_type": IMAGE_MEDIA_TYPE, "disabled": 0}
-         for v in order["stored"]],
-    )
+    bulk_sql.insert(conn, mg, _gallery_columns(attrs, order["stored"]))
     again = pd.DataFrame(
         [tuple(r) for r in conn.execute(
             sa.select(mg.c.value_id, mg.c.value).where(mg.c.value_id > ceiling).order_by(mg.c.value_id))],
@@ -346,6 +306,10 @@ def _insert_gallery_rows(
     order["_n"] = order.groupby("stored").cumcount()
     matched = order.merge(again, on=["stored", "_n"], how="left").set_index("_pos")["value_id"]
     return pd.Series(matched.reindex(range(len(rows))).astype("int64").to_numpy(), index=rows.index)
+
+
+def _gallery_columns(attrs: AttributeIds, stored: pd.Series) -> dict[str, bulk_sql.Column]:
+    return {"attribute_id": attrs.media_gallery, "value": stored, "media_type": IMAGE_MEDIA_TYPE, "disabled": 0}
 
 
 def _split_shared_rows(
@@ -385,8 +349,7 @@ def split_rows(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, pa
     vte = t.value_to_entity
     for part in in_chunks(_pairs(pairs), 2000):
         conn.execute(sa.delete(vte).where(sa.tuple_(vte.c[link], vte.c.value_id).in_(part)))
-    conn.execute(vte.insert(), [{"value_id": int(n), link: int(e)} for e, n in zip(pairs["link_id"], pairs["new_id"],
-                                                                                     strict=True)])
+    bulk_sql.insert(conn, vte, {"value_id": pairs["new_id"].astype("int64"), link: pairs["link_id"].astype("int64")})
     _delete_unlinked(conn, t, old_ids)
     return pairs
 
@@ -432,18 +395,30 @@ def _insert_images(
         rows.loc[fresh, "value_id"] = _insert_gallery_rows(conn, db, t, attrs, rows.loc[fresh].assign(
             stored=rows.loc[fresh, "value"]))
     rows["value_id"] = rows["value_id"].astype("int64")
-    keys = list(zip(rows["link_id"].astype(int), rows["value_id"].astype(int), strict=True))
     link = t.link
-    _upsert(conn, db, vte, [{"value_id": v, link: e} for e, v in dict.fromkeys(keys)], ["value_id", link], [])
-    conn.execute(
-        val.insert(),
-        [
-            {"value_id": v, "store_id": 0, link: e, "label": label or None, "position": int(pos), "disabled": int(dis)}
-            for (e, v), label, pos, dis in zip(keys, rows["label"], rows["position"], rows["disabled"], strict=True)
-        ],
-    )
+    pairs = rows[["link_id", "value_id"]].drop_duplicates()
+    _upsert(conn, db, vte, {"value_id": pairs["value_id"], link: pairs["link_id"].astype("int64")}, ["value_id", link], [])
+    values: dict[str, bulk_sql.Column] = {
+        "value_id": rows["value_id"], "store_id": 0, link: rows["link_id"].astype("int64"),
+        "label": _empty_as_null(rows["label"]), "position": rows["position"].astype("int64"),
+        "disabled": rows["disabled"].astype("int64"),
+    }
+    if bulk_sql.settings(conn).consecutive_ids:
+        ids = bulk_sql.insert_with_ids(conn, val, values)
+        if ids is None:
+            raise RuntimeError("media_gallery_value: the driver did not report the new rows' ids")
+        rows["record_id"] = ids
+        return rows
+    bulk_sql.insert(conn, val, values)
+    keys = list(zip(rows["link_id"].astype(int), rows["value_id"].astype(int), strict=True))
     rows["record_id"] = _new_record_ids(conn, t, keys, store_id=0)
     return rows
+
+
+def _empty_as_null(labels: pd.Series) -> pd.Series:
+    """Labels with empty (and missing) ones as NULL, as `label or None` did."""
+    values = labels.astype(object)
+    return values.where(values.notna() & (values != ""), None)
 
 
 def _new_record_ids(conn: sa.Connection, t: MagentoTables, keys: list[tuple[int, int]], *, store_id: int | None) -> list[int]:
@@ -474,25 +449,37 @@ def _write_store_values(
     """Store-level value rows the batch sets: insert the missing ones, update the others."""
     if plan.empty:
         return
-    ids = {(int(e), str(v)): int(i) for e, v, i in zip(value_ids["entity_id"], value_ids["value"], value_ids["value_id"],
-                                                          strict=True)}
-    plan = plan.assign(value_id=[ids.get((int(e), str(v)), 0) for e, v in zip(plan["entity_id"], plan["value"],
-                                                                                 strict=True)])
+    plan = _with_value_ids(plan, value_ids)
     plan = plan[plan["value_id"] > 0]
-    link = t.link
     new = plan[plan["record_id"] == 0]
-    if len(new):
-        conn.execute(t.media_gallery_value.insert(), [
-            {"value_id": int(v), "store_id": int(s), link: link_of[int(e)], "label": label,
-             "position": None if pd.isna(pos) else int(pos), "disabled": int(dis)}
-            for e, v, s, label, pos, dis in zip(new["entity_id"], new["value_id"], new["store_id"], new["label"],
-                                                 new["position"], new["disabled"], strict=True)
-        ])
+    bulk_sql.insert(conn, t.media_gallery_value, {
+        "value_id": new["value_id"], "store_id": new["store_id"].astype("int64"),
+        t.link: new["entity_id"].astype("int64").map(link_of).astype("int64"), "label": new["label"],
+        "position": _nullable_ints(new["position"]), "disabled": new["disabled"].astype("int64"),
+    })
     old = plan[plan["record_id"] > 0]
     rows = pd.DataFrame({"record_id": old["record_id"].astype(int), "label": old["label"],
-                         "position": old["position"].astype(object), "disabled": old["disabled"].astype(int)})
+                         "position": _nullable_ints(old["position"]), "disabled": old["disabled"].astype(int)})
     _bulk_update(conn, db, t.media_gallery_value, ["record_id"], rows,
                  {"label": "label", "position": "position", "disabled": "disabled"})
+
+
+def _with_value_ids(plan: pd.DataFrame, value_ids: pd.DataFrame) -> pd.DataFrame:
+    """`plan` with the value_id of its (entity_id, value) from `value_ids` (the last one listed), 0 when none."""
+    ids = pd.DataFrame({"_e": value_ids["entity_id"].astype("int64").to_numpy(),
+                        "_v": value_ids["value"].astype(str).to_numpy(),
+                        "value_id": value_ids["value_id"].astype("int64").to_numpy()}).drop_duplicates(["_e", "_v"],
+                                                                                                       keep="last")
+    keyed = plan.drop(columns=["value_id"], errors="ignore").assign(_e=plan["entity_id"].astype("int64").to_numpy(),
+                                                                    _v=plan["value"].astype(str).to_numpy())
+    merged = keyed.merge(ids, on=["_e", "_v"], how="left").drop(columns=["_e", "_v"])
+    merged["value_id"] = merged["value_id"].fillna(0).astype("int64")
+    return merged
+
+
+def _nullable_ints(values: pd.Series) -> pd.Series:
+    """Whole numbers with missing ones as NA (NULL in the database)."""
+    return pd.to_numeric(values.astype(object), errors="coerce").round().astype("Int64")
 
 
 def _write_roles(
@@ -506,12 +493,11 @@ def _write_roles(
     codes = attrs.varchar_codes()
     plan = plan[plan["role"].isin(list(codes))]
     setting = plan[plan["new_value"].notna()]
-    rows = [
-        {"attribute_id": codes[role], "store_id": int(store), t.link: link_of[int(entity)], "value": value}
-        for entity, role, store, value in zip(setting["entity_id"], setting["role"], setting["store_id"],
-                                              setting["new_value"], strict=True)
-    ]
-    _upsert(conn, db, t.varchar, rows, [t.link, "attribute_id", "store_id"], ["value"])
+    columns: dict[str, bulk_sql.Column] = {
+        "attribute_id": setting["role"].map(codes).astype("int64"), "store_id": setting["store_id"].astype("int64"),
+        t.link: setting["entity_id"].astype("int64").map(link_of).astype("int64"), "value": setting["new_value"],
+    }
+    _upsert(conn, db, t.varchar, columns, [t.link, "attribute_id", "store_id"], ["value"])
     deleting = plan[plan["new_value"].isna()]
     if len(deleting):
         vc = t.varchar
@@ -546,12 +532,12 @@ def _write_sync_state(
         stored_time = pd.to_datetime(ok["last_batch_time"])
         same_time = stored_time.isna() if when is None else (stored_time == pd.Timestamp(when))
         ok = ok[~((ok["last_batch_key"] == batch_key) & same_time)]
-    rows = [
-        {"sku": sku, "entity_id": int(entity_id), "last_batch_key": batch_key, "last_batch_time": when,
-         "last_status": "partial" if message else "ok", "last_run_id": run_id}
-        for sku, entity_id, message in zip(ok["sku"], ok["entity_id"], ok["message"], strict=True)
-    ]
-    _upsert(conn, db, t.sku_sync_state, rows, ["sku"],
+    columns: dict[str, bulk_sql.Column] = {
+        "sku": ok["sku"], "entity_id": ok["entity_id"].astype("int64"), "last_batch_key": batch_key,
+        "last_batch_time": when, "last_status": ["partial" if message else "ok" for message in ok["message"]],
+        "last_run_id": run_id,
+    }
+    _upsert(conn, db, t.sku_sync_state, columns, ["sku"],
             ["entity_id", "last_batch_key", "last_batch_time", "last_status", "last_run_id"], touch="updated_at")
 
 
