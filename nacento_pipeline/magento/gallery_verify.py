@@ -1,0 +1,85 @@
+"""Post-write verification in the database: does Magento hold what the write says it wrote?
+
+Set-based: one SELECT per chunk of products reads every gallery link of those products with its store-0 value
+row and stored ETag; pandas compares that with the written rows. No storage request is made here (what storage
+holds was snapshotted before the plan; see `defs/assets/batch_assets.py` for the bounded storage re-check).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from nacento_pipeline.core.chunks import chunked
+from nacento_pipeline.core.paths import canonical_of
+from nacento_pipeline.magento.database import MagentoDatabase
+
+CHUNK = 1000  # products per SELECT (about 5,000 gallery rows at 5 images per product)
+
+# Actions after which the (product, path) link must exist with a store-0 row and the written ETag.
+KEPT_ACTIONS = ("inserted", "updated_value", "updated_meta")
+# Actions after which the (product, path) link must be gone.
+REMOVED_ACTIONS = ("purged",)
+MISMATCH_COLUMNS = ["sku", "value", "action", "problem"]
+
+
+def _links_query(db: MagentoDatabase, entity_ids: list[int]) -> sa.Select:
+    """Every gallery link of these products with its store-0 value row (record_id) and stored ETag."""
+    t = db.tables
+    vte, g, v, m = t.value_to_entity, t.media_gallery, t.media_gallery_value, t.gallery_meta
+    link = vte.c[t.link]
+    return (
+        sa.select(link, g.c.value, v.c.record_id, m.c.s3_etag)
+        .join(g, g.c.value_id == vte.c.value_id)
+        .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
+        .outerjoin(m, m.c.record_id == v.c.record_id)
+        .where(link.in_(entity_ids), g.c.attribute_id == db.attribute_ids().media_gallery)
+    )
+
+
+def _gallery_links(db: MagentoDatabase, entity_ids: list[int]) -> pd.DataFrame:
+    """entity_id, value (canonical), has_row (a store-0 value row), s3_etag of every gallery link of the products."""
+    rows: list[tuple] = []
+    with db.engine.connect() as conn:
+        for chunk in chunked(entity_ids, CHUNK):
+            rows += [tuple(r) for r in conn.execute(_links_query(db, chunk))]
+    frame = pd.DataFrame(rows, columns=["entity_id", "value", "record_id", "s3_etag"])
+    frame["entity_id"] = frame["entity_id"].astype("int64")
+    frame["value"] = [canonical_of(v) for v in frame["value"]]
+    frame["has_row"] = frame["record_id"].notna()
+    frame["s3_etag"] = frame["s3_etag"].fillna("").astype(str)
+    # a path linked twice (legacy duplicates) counts once: the row with an ETag wins
+    frame = frame.sort_values("s3_etag", ascending=False, kind="stable")
+    return frame.drop_duplicates(["entity_id", "value"])[["entity_id", "value", "has_row", "s3_etag"]]
+
+
+def _problem(action: str, linked: bool, has_row: bool, written_etag: str, stored_etag: str) -> str:
+    if action in REMOVED_ACTIONS:
+        return "still linked" if linked else ""
+    if not linked:
+        return "not linked to the product"
+    if not has_row:
+        return "no store-0 value row"
+    if written_etag and stored_etag != written_etag:
+        return f"stored ETag {stored_etag or '-'} != written {written_etag}"
+    return ""
+
+
+def written_rows_mismatches(db: MagentoDatabase, items: pd.DataFrame) -> pd.DataFrame:
+    """Written delta rows (KEPT_ACTIONS / REMOVED_ACTIONS of `items`, core.frames.DELTA_COLUMNS) that the
+    database does not reflect now: sku, value, action, problem. Empty when the write is all there."""
+    written = items[items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)]
+    if written.empty:
+        return pd.DataFrame(columns=MISMATCH_COLUMNS)
+    written = written.assign(entity_id=written["entity_id"].astype("int64"),
+                             value=[canonical_of(v) for v in written["value"]],
+                             etag=written["etag"].fillna("").astype(str))
+    links = _gallery_links(db, sorted(set(written["entity_id"].tolist())))
+    merged = written.merge(links, on=["entity_id", "value"], how="left", indicator=True)
+    merged["problem"] = [
+        _problem(a, found == "both", bool(r) if found == "both" else False, e, s)
+        for a, found, r, e, s in zip(merged["action"], merged["_merge"], merged["has_row"], merged["etag"],
+                                     merged["s3_etag"], strict=True)
+    ]
+    bad = merged[merged["problem"] != ""]
+    return bad[MISMATCH_COLUMNS].sort_values(["sku", "value"], kind="stable").reset_index(drop=True)
