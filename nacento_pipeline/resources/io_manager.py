@@ -8,6 +8,10 @@ the steps that did not succeed, which is what Dagster's "re-execute from failure
 dagster.yaml) load; the partition's next successful run overwrites and then deletes them. What stays for good
 is the materialization metadata: counts and first-N tables.
 
+An asset whose output the partition's later runs read (a downstream asset re-materialized alone, e.g.
+`storefront_cache` to re-evaluate freshness) carries the op tag KEEP_OUTPUT_TAG: its output is kept (one file
+per partition, overwritten by the partition's next run), so it must be a summary, not a frame.
+
 The `path` metadata Dagster adds to every output is left out: an asset's metadata is about the catalog.
 """
 
@@ -20,6 +24,8 @@ import dagster as dg
 from dagster._core.snap.execution_plan_snapshot import ExecutionPlanSnapshot
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from upath import UPath
+
+KEEP_OUTPUT_TAG = "nacento/keep_output"
 
 
 class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
@@ -66,7 +72,8 @@ def _succeeded_steps(instance: dg.DagsterInstance, run_id: str) -> set[str]:
 
 
 def released_outputs(plan: ExecutionPlanSnapshot, done: set[str]) -> list[dg.AssetKey]:
-    """Asset outputs of finished steps whose readers in this plan have all finished (no reader: released)."""
+    """Asset outputs of finished steps whose readers in this plan have all finished (no reader: released),
+    except those of steps tagged KEEP_OUTPUT_TAG."""
     planned = set(plan.step_keys_to_execute or [s.key for s in plan.steps])
     readers: dict[tuple[str, str], set[str]] = {}
     for step in plan.steps:
@@ -77,7 +84,7 @@ def released_outputs(plan: ExecutionPlanSnapshot, done: set[str]) -> list[dg.Ass
                 readers.setdefault((handle.step_key, handle.output_name), set()).add(step.key)
     released = []
     for step in plan.steps:
-        if step.key not in done or step.key not in planned:
+        if step.key not in done or step.key not in planned or (step.tags or {}).get(KEEP_OUTPUT_TAG):
             continue
         for output in step.outputs:
             key = output.properties.asset_key if output.properties else None

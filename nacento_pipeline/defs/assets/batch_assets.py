@@ -30,10 +30,12 @@ from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_sync import WriteResult, plan_delta, write_gallery
 from nacento_pipeline.magento.gallery_verify import KEPT_ACTIONS, REMOVED_ACTIONS, written_rows_mismatches
+from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
+from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
@@ -206,6 +208,16 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
     )
 
 
+@dataclass(frozen=True)
+class GalleryChanges:
+    """magento_gallery's output: what the write changed, as much as the assets after it read. Small (product ids
+    and content-changed paths, no frame): it is the one output kept per partition, so that re-materializing
+    storefront_cache or reindex_decision for a batch later still works (resources/io_manager.py)."""
+
+    changed_entity_ids: list[int]
+    content_changed_values: list[str]  # paths whose content changed under the same name (resized cache)
+
+
 # How many written paths the post-write check HEADs in storage (see _storage_sample for why a sample).
 STORAGE_SAMPLE = 64
 
@@ -324,6 +336,7 @@ def _write_checks(planned: dict[str, int], result: WriteResult, found: Verificat
     **BATCH_ASSET,
     kinds={"python", "mysql"},
     pool=MAGENTO_POOL,
+    op_tags={KEEP_OUTPUT_TAG: "partition"},
     description=(
         "The write: applies the delta to Magento's gallery tables in chunks of SKUs (one transaction each, "
         "a constant number of statements per chunk), re-reading each chunk under the writer lock so a stale "
@@ -348,5 +361,7 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
         result = _write(context, magento, pim_batch, image_etags, plan)
     with phase(durations, "verify"):
         found = _verify(context, magento, object_store, result)
-    yield dg.Output(result, metadata=_write_metadata(result, plan.mode, durations))
+    changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
+                             content_changed_values=sorted(content_changed_values(result.items)))
+    yield dg.Output(changes, metadata=_write_metadata(result, plan.mode, durations))
     yield from _write_checks(gallery_delta.counts(), result, found)

@@ -1,9 +1,13 @@
 """What a run leaves in Dagster's storage: frames passed between assets are gone once the run no longer needs
 them (resources/io_manager.py); a failed run keeps exactly what re-executing its failed step would load."""
 
+import pickle
 from pathlib import Path
 
+import dagster as dg
+
 from nacento_pipeline.defs.assets import batch_assets
+from nacento_pipeline.defs.assets.batch_assets import GalleryChanges
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, VALIDATE_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.storage.drop_registration import register_drops
@@ -20,18 +24,32 @@ def _frames(root: Path, partition: str) -> set[str]:
     return {asset for asset in FRAME_ASSETS if (root / asset / partition).exists()}
 
 
-def test_a_successful_run_leaves_no_frame_in_storage(s3_mariadb_pipeline, instance):
+def test_a_successful_run_leaves_only_the_writes_summary_in_storage(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
     [result] = tick_and_run(p.defs, instance).results
     assert result.success
     root = Path(instance.storage_directory())
-    assert _frames(root, batch.batch_key) == set()
+    # the frames are gone; magento_gallery's summary (changed product ids, content-changed paths) stays
+    assert _frames(root, batch.batch_key) == {"magento_gallery"}
+    summary = pickle.loads((root / "magento_gallery" / batch.batch_key).read_bytes())
+    assert isinstance(summary, GalleryChanges) and len(summary.changed_entity_ids) == 12
+    assert (root / "magento_gallery" / batch.batch_key).stat().st_size < 1024
     files = _files(root)
-    # what is left is the run's compute logs: small text, no pickle of a frame
+    # the rest is the run's compute logs: small text
     assert all(size < 64 * 1024 for size in files.values()), files
     assert sum(files.values()) < 256 * 1024, files
-    assert not any(name.split("/")[0] in FRAME_ASSETS for name in files), files
+
+
+def test_a_downstream_asset_re_materialized_alone_reads_the_kept_summary(s3_mariadb_pipeline, instance):
+    p = s3_mariadb_pipeline
+    batch = drop_sample_batch(p.store, p.settings.drop_prefix)
+    [result] = tick_and_run(p.defs, instance).results
+    assert result.success
+    again = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(
+        instance=instance, partition_key=batch.batch_key, asset_selection=[dg.AssetKey("storefront_cache")])
+    assert again.success
+    assert _frames(Path(instance.storage_directory()), batch.batch_key) == {"magento_gallery"}
 
 
 def test_a_failed_write_keeps_the_inputs_a_re_execution_loads(s3_mariadb_pipeline, instance, monkeypatch):
@@ -52,7 +70,8 @@ def test_a_failed_write_keeps_the_inputs_a_re_execution_loads(s3_mariadb_pipelin
     monkeypatch.undo()
     rerun = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=batch.batch_key)
     assert rerun.success
-    assert _frames(root, batch.batch_key) == set()  # the partition's next successful run releases them
+    # the partition's next successful run releases them
+    assert _frames(root, batch.batch_key) == {"magento_gallery"}
 
 
 def test_a_validation_run_leaves_no_frame_either(s3_mariadb_pipeline, instance):
