@@ -1,0 +1,130 @@
+"""A synthetic batch through the real Dagster job (pim_batch_job): peak RSS of the run and what it leaves in
+DAGSTER_HOME/storage (issue 13, target 5).
+
+    python bench/dagster_job.py --images 100000 [--db-url mysql+pymysql://root@127.0.0.1:3306/] [--keep-frames]
+
+Setup (images in a local-folder bucket, products in Magento, the bunch files registered) runs in this process;
+the job runs in a fresh child process, so its peak RSS is the run's own. `--keep-frames` swaps in Dagster's
+plain filesystem IO manager (every frame kept), for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import dagster as dg
+
+from bench.gallery_bench import bench_database
+from bench.synthetic import CatalogSpec, bunch_name, bunch_ranges, csv_chunks, image_content, ok_name
+from nacento_pipeline.config import Settings
+from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.storage.drop_registration import register_drops
+from nacento_pipeline.storage.factory import make_object_store
+
+MB = 1024 * 1024
+BATCH = "media_jobbench"
+
+
+def _settings(var_dir: Path, db_url: str) -> Settings:
+    return Settings(var_dir=var_dir, magento_db_url=db_url).validate()
+
+
+def prepare(var_dir: Path, db_url: str, spec: CatalogSpec) -> str:
+    """Images in the bucket, products in Magento, the batch dropped and registered; returns the batch key."""
+    settings = _settings(var_dir, db_url)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    db = MagentoDatabase(settings.magento_db_url)
+    create_demo_schema(db.engine)
+    seed_demo_products(db.engine, spec.skus())
+    db.dispose()
+    store = make_object_store(settings)
+    for i in range(spec.products):
+        for j in range(spec.images_per_product):
+            key = spec.key(i, j)
+            store.put(key, image_content(key, 0))
+    for n, products in enumerate(bunch_ranges(spec.products, max(1, 100_000 // spec.images_per_product)), start=1):
+        store.put(settings.drop_prefix + bunch_name(BATCH, n), b"".join(csv_chunks(spec, products)))
+    store.put(settings.drop_prefix + ok_name(BATCH), b"")
+    done = register_drops(store, drop_prefix=settings.drop_prefix, archive_prefix=settings.archive_prefix,
+                          rejected_prefix=settings.rejected_prefix)
+    if not done.registered:
+        raise SystemExit(f"the synthetic batch was not registered: {done.rejected or done.failed or done.pending}")
+    return done.registered[0].manifest.batch_key
+
+
+def run_job(var_dir: Path, db_url: str, home: Path, partition: str, keep_frames: bool) -> dict[str, object]:
+    """The job for the partition in this process: success, seconds, peak RSS."""
+    from nacento_pipeline.definitions import build_definitions
+
+    defs = build_definitions(_settings(var_dir, db_url))
+    job = defs.resolve_job_def(BATCH_JOB)
+    resources = {"io_manager": dg.FilesystemIOManager()} if keep_frames else None
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
+        start = time.perf_counter()
+        if resources:
+            job = dg.Definitions.merge(defs, dg.Definitions(resources=resources)).resolve_job_def(BATCH_JOB)
+        result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False,
+                                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        seconds = time.perf_counter() - start
+        storage = Path(instance.storage_directory())
+    return {"success": result.success, "seconds": round(seconds, 1), "storage": str(storage),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def storage_left(storage: Path) -> dict[str, object]:
+    files = {str(p.relative_to(storage)): p.stat().st_size for p in storage.rglob("*") if p.is_file()}
+    by_top: dict[str, int] = {}
+    for name, size in files.items():
+        top = name.split("/")[0] if "/" in name else name
+        top = "compute logs" if len(top) == 36 and top.count("-") == 4 else top  # run-id folders
+        by_top[top] = by_top.get(top, 0) + size
+    return {"files": len(files), "total_mb": round(sum(files.values()) / MB, 3),
+            "by_folder_kb": {k: round(v / 1024, 1) for k, v in sorted(by_top.items())}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=100_000)
+    p.add_argument("--images-per-product", type=int, default=5)
+    p.add_argument("--db-url", default="sqlite://", help="Magento database (default a temporary SQLite file)")
+    p.add_argument("--keep-frames", action="store_true", help="Dagster's plain filesystem IO manager")
+    p.add_argument("--child", nargs=3, metavar=("VAR_DIR", "HOME", "PARTITION"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        var_dir, home, partition = args.child
+        print(json.dumps(run_job(Path(var_dir), args.db_url, Path(home), partition, args.keep_frames)))
+        return
+    spec = CatalogSpec(max(1, args.images // args.images_per_product), args.images_per_product, "dense")
+    with bench_database(args.db_url) as url, tempfile.TemporaryDirectory(prefix="nacento-jobbench-") as tmp:
+        var_dir, home = Path(tmp) / "var", Path(tmp) / "dagster_home"
+        home.mkdir()
+        start = time.perf_counter()
+        partition = prepare(var_dir, url, spec)
+        print(f"setup: {spec.images:,} images, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--db-url", url, "--child", str(var_dir), str(home),
+               partition] + (["--keep-frames"] if args.keep_frames else [])
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "DAGSTER_HOME": str(home)})
+        if done.returncode:
+            raise SystemExit(f"job child failed ({done.returncode}): {done.stderr[-3000:]}")
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        out.update(images=spec.images, keep_frames=args.keep_frames, db=url.split(":", 1)[0],
+                   left=storage_left(Path(str(out["storage"]))))
+        print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
