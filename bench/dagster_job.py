@@ -81,8 +81,18 @@ def run_job(var_dir: Path, db_url: str, home: Path, partition: str, keep_frames:
                                         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
         seconds = time.perf_counter() - start
         storage = Path(instance.storage_directory())
+        written = _metadata(result, "magento_gallery")
     return {"success": result.success, "seconds": round(seconds, 1), "storage": str(storage),
+            "write_s": written.get("duration_write_s"), "verify_s": written.get("duration_verify_s"),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        if mat.asset_key == dg.AssetKey(asset):
+            return {k: v.value for k, v in mat.metadata.items()}
+    return {}
 
 
 def storage_left(storage: Path) -> dict[str, object]:
