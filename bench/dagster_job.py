@@ -68,15 +68,14 @@ def prepare(var_dir: Path, db_url: str, spec: CatalogSpec) -> str:
 def run_job(var_dir: Path, db_url: str, home: Path, partition: str, keep_frames: bool) -> dict[str, object]:
     """The job for the partition in this process: success, seconds, peak RSS."""
     from nacento_pipeline.definitions import build_definitions
+    from nacento_pipeline.resources import from_settings
 
-    defs = build_definitions(_settings(var_dir, db_url))
-    job = defs.resolve_job_def(BATCH_JOB)
-    resources = {"io_manager": dg.FilesystemIOManager()} if keep_frames else None
+    if keep_frames:  # the old behaviour: Dagster's own pickle IO manager, nothing ever deleted
+        from_settings.PathlessFilesystemIOManager = dg.FilesystemIOManager  # type: ignore[assignment,misc]
+    job = build_definitions(_settings(var_dir, db_url)).resolve_job_def(BATCH_JOB)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
         start = time.perf_counter()
-        if resources:
-            job = dg.Definitions.merge(defs, dg.Definitions(resources=resources)).resolve_job_def(BATCH_JOB)
         result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False,
                                         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
         seconds = time.perf_counter() - start
