@@ -82,7 +82,7 @@ def run_job(var_dir: Path, db_url: str, home: Path, partition: str, keep_frames:
         storage = Path(instance.storage_directory())
         written = _metadata(result, "magento_gallery")
     return {"success": result.success, "seconds": round(seconds, 1), "storage": str(storage),
-            "write_s": written.get("duration_write_s"), "verify_s": written.get("duration_verify_s"),
+            **{k.removeprefix("duration_"): v for k, v in written.items() if k.startswith("duration_")},
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 

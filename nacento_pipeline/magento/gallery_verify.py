@@ -7,11 +7,11 @@ holds was snapshotted before the plan; see `defs/assets/batch_assets.py` for the
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
-from nacento_pipeline.core.paths import canonical_of
 from nacento_pipeline.magento.database import MagentoDatabase
 
 CHUNK = 1000  # products per SELECT (about 5,000 gallery rows at 5 images per product)
@@ -45,7 +45,7 @@ def _gallery_links(db: MagentoDatabase, entity_ids: list[int]) -> pd.DataFrame:
             rows += [tuple(r) for r in conn.execute(_links_query(db, chunk))]
     frame = pd.DataFrame(rows, columns=["entity_id", "value", "record_id", "s3_etag"])
     frame["entity_id"] = frame["entity_id"].astype("int64")
-    frame["value"] = [canonical_of(v) for v in frame["value"]]
+    frame["value"] = _canonical(frame["value"])
     frame["has_row"] = frame["record_id"].notna()
     frame["s3_etag"] = frame["s3_etag"].fillna("").astype(str)
     # a path linked twice (legacy duplicates) counts once: the row with an ETag wins
@@ -53,16 +53,23 @@ def _gallery_links(db: MagentoDatabase, entity_ids: list[int]) -> pd.DataFrame:
     return frame.drop_duplicates(["entity_id", "value"])[["entity_id", "value", "has_row", "s3_etag"]]
 
 
-def _problem(action: str, linked: bool, has_row: bool, written_etag: str, stored_etag: str) -> str:
-    if action in REMOVED_ACTIONS:
-        return "still linked" if linked else ""
-    if not linked:
-        return "not linked to the product"
-    if not has_row:
-        return "no store-0 value row"
-    if written_etag and stored_etag != written_etag:
-        return f"stored ETag {stored_etag or '-'} != written {written_etag}"
-    return ""
+def _canonical(values: pd.Series) -> pd.Series:
+    """core.paths.canonical_of over a column (blanks trimmed, exactly one leading slash)."""
+    return "/" + values.astype(str).str.strip().str.lstrip("/")
+
+
+def _problems(merged: pd.DataFrame) -> pd.Series:
+    """Why each written row (merged with the links read back) is not reflected, "" when it is."""
+    linked = merged["_merge"] == "both"
+    has_row = merged["has_row"].astype("boolean").fillna(False).astype(bool)
+    stored = merged["s3_etag"].fillna("").astype(str)
+    written = merged["etag"]
+    removed = merged["action"].isin(REMOVED_ACTIONS)
+    etag_differs = (written != "") & (stored != written)
+    conditions = [removed & linked, removed, ~linked, ~has_row, etag_differs]
+    choices = ["still linked", "", "not linked to the product", "no store-0 value row",
+               "stored ETag " + stored.where(stored != "", "-") + " != written " + written]
+    return pd.Series(np.select(conditions, choices, default=""), index=merged.index, dtype=object)
 
 
 def written_rows_mismatches(db: MagentoDatabase, items: pd.DataFrame) -> pd.DataFrame:
@@ -71,15 +78,10 @@ def written_rows_mismatches(db: MagentoDatabase, items: pd.DataFrame) -> pd.Data
     written = items[items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)]
     if written.empty:
         return pd.DataFrame(columns=MISMATCH_COLUMNS)
-    written = written.assign(entity_id=written["entity_id"].astype("int64"),
-                             value=[canonical_of(v) for v in written["value"]],
+    written = written.assign(entity_id=written["entity_id"].astype("int64"), value=_canonical(written["value"]),
                              etag=written["etag"].fillna("").astype(str))
     links = _gallery_links(db, sorted(set(written["entity_id"].tolist())))
     merged = written.merge(links, on=["entity_id", "value"], how="left", indicator=True)
-    merged["problem"] = [
-        _problem(a, found == "both", bool(r) if found == "both" else False, e, s)
-        for a, found, r, e, s in zip(merged["action"], merged["_merge"], merged["has_row"], merged["etag"],
-                                     merged["s3_etag"], strict=True)
-    ]
+    merged["problem"] = _problems(merged)
     bad = merged[merged["problem"] != ""]
     return bad[MISMATCH_COLUMNS].sort_values(["sku", "value"], kind="stable").reset_index(drop=True)

@@ -262,19 +262,24 @@ def _storage_sample(written_values: list[str], media_prefix: str, seed: str, siz
 
 
 def _verify(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
-            result: WriteResult) -> Verification:
+            result: WriteResult, durations: dict[str, float]) -> Verification:
     """The database holds what the write says (one SELECT per chunk of products), a bounded sample of the
     written paths is still in storage, and the batch's products' roles point at their gallery."""
     db = magento.get_database()
-    sampled = _storage_sample(result.written_values(), object_store.media_prefix, context.run.run_id)
-    present = snapshot_etags(object_store.get_store(), sampled, head_concurrency=object_store.head_concurrency)
+    with phase(durations, "verify_database"):
+        not_in_database = written_rows_mismatches(db, result.items)
+    with phase(durations, "verify_storage_sample"):
+        sampled = _storage_sample(result.written_values(), object_store.media_prefix, context.run.run_id)
+        present = snapshot_etags(object_store.get_store(), sampled, head_concurrency=object_store.head_concurrency)
     entity_ids = result.entity_ids()
+    with phase(durations, "verify_roles"):
+        bad_roles = roles_outside_gallery(db, entity_ids)
     return Verification(
         checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
-        not_in_database=written_rows_mismatches(db, result.items),
+        not_in_database=not_in_database,
         sampled=sampled,
         gone=present.frame.loc[~present.frame["exists"].astype(bool), ["value", "key"]],
-        bad_roles=roles_outside_gallery(db, entity_ids),
+        bad_roles=bad_roles,
         products=len(entity_ids),
     )
 
@@ -360,7 +365,7 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
     with phase(durations, "write"):
         result = _write(context, magento, pim_batch, image_etags, plan)
     with phase(durations, "verify"):
-        found = _verify(context, magento, object_store, result)
+        found = _verify(context, magento, object_store, result, durations)
     changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
                              content_changed_values=sorted(content_changed_values(result.items)))
     yield dg.Output(changes, metadata=_write_metadata(result, plan.mode, durations))

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.magento import gallery_verify
 from nacento_pipeline.magento.gallery_verify import written_rows_mismatches
-from nacento_pipeline.storage.sample_drop import drop_sample_batch, image_value
+from nacento_pipeline.storage.sample_drop import drop_sample_batch, image_value, put_demo_images
 
 
 def _written_items(p) -> pd.DataFrame:
@@ -48,6 +48,19 @@ def test_the_check_reads_the_database_and_only_a_sample_of_storage(s3_mariadb_pi
     assert chunks == [5, 5, 2]  # one statement per chunk of products, whatever the number of images
     # the run's storage requests: the sensor, the archive, the snapshot and the small re-check, no 2nd snapshot
     assert p.store.requests.since(before)["HEAD"] <= 36
+
+
+def test_a_second_batch_updating_and_purging_verifies_clean(s3_mariadb_pipeline, instance):
+    p = s3_mariadb_pipeline
+    drop_sample_batch(p.store, p.settings.drop_prefix)
+    tick_and_run(p.defs, instance)
+    put_demo_images(p.store, p.settings.media_prefix, generation=1)
+    drop_sample_batch(p.store, p.settings.drop_prefix, generation=1)
+    [result] = tick_and_run(p.defs, instance).results
+    assert result.success
+    passed, meta = _check_metadata(result, "written_paths_exist_in_storage")
+    assert passed and meta["not_in_database"] == 0 and meta["missing"] == 0
+    assert meta["checked"] >= 3  # 2 new contents, relabelled backs, 1 purged: each compared with the database
 
 
 def test_what_the_database_does_not_hold_is_reported(s3_mariadb_pipeline, instance):
