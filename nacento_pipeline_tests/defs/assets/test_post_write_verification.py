@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.magento import gallery_verify
+from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_verify import written_rows_mismatches
 from nacento_pipeline.storage.sample_drop import drop_sample_batch, image_value, put_demo_images
 
@@ -95,3 +96,23 @@ def test_what_the_database_does_not_hold_is_reported(s3_mariadb_pipeline, instan
     assert problems[changed].startswith("stored ETag 000")
     assert problems[unlinked] == "not linked to the product"
     assert problems[kept] == "still linked"
+
+
+def test_roles_compare_paths_byte_for_byte_on_mariadb(s3_mariadb_pipeline, instance):
+    """MariaDB compares strings case-insensitively (and a NOT EXISTS with CAST(... AS BINARY) gave wrong
+    answers on 10.11 when tried as a prefilter): the roles check keeps comparing paths in Python."""
+    p = s3_mariadb_pipeline
+    drop_sample_batch(p.store, p.settings.drop_prefix)
+    [result] = tick_and_run(p.defs, instance).results
+    assert result.success
+    t = p.db.tables
+    with p.db.engine.begin() as conn:
+        link = conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == "NAC-1001")).scalar_one()
+        conn.execute(t.varchar.insert().values(**{t.link: link}, attribute_id=p.db.attribute_ids().roles["thumbnail"],
+                                               store_id=1, value=image_value("NAC-1001", "front").upper()))
+        conn.execute(t.varchar.insert().values(**{t.link: link}, attribute_id=p.db.attribute_ids().roles["image"],
+                                               store_id=1, value=image_value("NAC-1001", "back").lstrip("/")))
+    bad = roles_outside_gallery(p.db, [link])
+    # a case-different path is another file; a missing leading slash is the same path (canonical form)
+    assert bad[["role", "value", "store_id"]].values.tolist() == [
+        ["thumbnail", image_value("NAC-1001", "front").upper(), 1]]
