@@ -7,6 +7,8 @@ holds was snapshotted before the plan; see `defs/assets/batch_assets.py` for the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
@@ -37,8 +39,10 @@ def _links_query(db: MagentoDatabase, entity_ids: list[int]) -> sa.Select:
     )
 
 
-def _gallery_links(db: MagentoDatabase, entity_ids: list[int]) -> pd.DataFrame:
-    """entity_id, value (canonical), has_row (a store-0 value row), s3_etag of every gallery link of the products."""
+def read_gallery_links(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.DataFrame:
+    """entity_id, value (canonical), has_row (a store-0 value row), s3_etag of every gallery link of the
+    products: one SELECT per CHUNK products. Read once after a write, for this check and the roles check."""
+    entity_ids = sorted({int(i) for i in entity_ids})
     rows: list[tuple] = []
     with db.engine.connect() as conn:
         for chunk in chunked(entity_ids, CHUNK):
@@ -72,15 +76,15 @@ def _problems(merged: pd.DataFrame) -> pd.Series:
     return pd.Series(np.select(conditions, choices, default=""), index=merged.index, dtype=object)
 
 
-def written_rows_mismatches(db: MagentoDatabase, items: pd.DataFrame) -> pd.DataFrame:
+def written_rows_mismatches(items: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
     """Written delta rows (KEPT_ACTIONS / REMOVED_ACTIONS of `items`, core.frames.DELTA_COLUMNS) that the
-    database does not reflect now: sku, value, action, problem. Empty when the write is all there."""
+    gallery links read back (`read_gallery_links` of at least the written products) do not reflect:
+    sku, value, action, problem. Empty when the write is all there."""
     written = items[items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)]
     if written.empty:
         return pd.DataFrame(columns=MISMATCH_COLUMNS)
     written = written.assign(entity_id=written["entity_id"].astype("int64"), value=_canonical(written["value"]),
                              etag=written["etag"].fillna("").astype(str))
-    links = _gallery_links(db, sorted(set(written["entity_id"].tolist())))
     merged = written.merge(links, on=["entity_id", "value"], how="left", indicator=True)
     merged["problem"] = _problems(merged)
     bad = merged[merged["problem"] != ""]

@@ -29,7 +29,12 @@ from nacento_pipeline.defs.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, T
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_sync import WriteResult, plan_delta, write_gallery
-from nacento_pipeline.magento.gallery_verify import KEPT_ACTIONS, REMOVED_ACTIONS, written_rows_mismatches
+from nacento_pipeline.magento.gallery_verify import (
+    KEPT_ACTIONS,
+    REMOVED_ACTIONS,
+    read_gallery_links,
+    written_rows_mismatches,
+)
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
@@ -266,14 +271,15 @@ def _verify(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource,
     """The database holds what the write says (one SELECT per chunk of products), a bounded sample of the
     written paths is still in storage, and the batch's products' roles point at their gallery."""
     db = magento.get_database()
+    entity_ids = result.entity_ids()
     with phase(durations, "verify_database"):
-        not_in_database = written_rows_mismatches(db, result.items)
+        links = read_gallery_links(db, entity_ids)
+        not_in_database = written_rows_mismatches(result.items, links)
     with phase(durations, "verify_storage_sample"):
         sampled = _storage_sample(result.written_values(), object_store.media_prefix, context.run.run_id)
         present = snapshot_etags(object_store.get_store(), sampled, head_concurrency=object_store.head_concurrency)
-    entity_ids = result.entity_ids()
     with phase(durations, "verify_roles"):
-        bad_roles = roles_outside_gallery(db, entity_ids)
+        bad_roles = roles_outside_gallery(db, entity_ids, gallery_links=links)
     return Verification(
         checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
         not_in_database=not_in_database,
