@@ -2,6 +2,7 @@
 DAGSTER_HOME/storage (issue 13, target 5).
 
     python bench/dagster_job.py --images 100000 [--db-url mysql+pymysql://root@127.0.0.1:3306/] [--keep-frames]
+                                [--in-process]
 
 Setup (images in a local-folder bucket, products in Magento, the bunch files registered) runs in this process;
 the job runs in a fresh child process, so its peak RSS is the run's own. `--keep-frames` swaps in Dagster's
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -65,29 +67,45 @@ def prepare(var_dir: Path, db_url: str, spec: CatalogSpec) -> str:
     return done.registered[0].manifest.batch_key
 
 
-def run_job(var_dir: Path, db_url: str, home: Path, partition: str, keep_frames: bool) -> dict[str, object]:
-    """The job for the partition in this process: success, seconds, peak RSS."""
+def bench_job() -> dg.JobDefinition:
+    """pim_batch_job as a run worker builds it (the child's BENCH_* environment names the bucket and database)."""
     from nacento_pipeline.definitions import build_definitions
     from nacento_pipeline.resources import from_settings
 
-    if keep_frames:  # the old behaviour: Dagster's own pickle IO manager, nothing ever deleted
+    if os.environ.get("BENCH_KEEP_FRAMES"):  # the old behaviour: Dagster's own pickle IO manager
         from_settings.PathlessFilesystemIOManager = dg.FilesystemIOManager  # type: ignore[assignment,misc]
-    job = build_definitions(_settings(var_dir, db_url)).resolve_job_def(BATCH_JOB)
+    settings = _settings(Path(os.environ["BENCH_VAR_DIR"]), os.environ["BENCH_DB_URL"])
+    return build_definitions(settings).resolve_job_def(BATCH_JOB)
+
+
+def run_job(home: Path, partition: str, in_process: bool) -> dict[str, object]:
+    """The job for the partition in this process: success, seconds, phases of magento_gallery, peak RSS.
+
+    Default: `execute_job`, what a run worker does (outputs pass through the IO manager only).
+    `in_process`: `execute_in_process` (the local runner's way), which also keeps every step output in
+    memory for the result object until the run ends."""
+    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
         start = time.perf_counter()
-        result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False,
-                                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        if in_process:
+            result = bench_job().execute_in_process(instance=instance, partition_key=partition,
+                                                    raise_on_error=False, run_config=config)
+            success, events = result.success, result.get_asset_materialization_events()
+        else:
+            with dg.execute_job(dg.reconstructable(bench_job), instance, run_config=config,
+                                tags={"dagster/partition": partition}) as job_result:
+                success, events = job_result.success, job_result.get_asset_materialization_events()
         seconds = time.perf_counter() - start
         storage = Path(instance.storage_directory())
-        written = _metadata(result, "magento_gallery")
-    return {"success": result.success, "seconds": round(seconds, 1), "storage": str(storage),
+        written = _metadata(events, "magento_gallery")
+    return {"success": success, "seconds": round(seconds, 1), "storage": str(storage),
             **{k.removeprefix("duration_"): v for k, v in written.items() if k.startswith("duration_")},
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
-    for event in result.get_asset_materialization_events():
+def _metadata(events: Sequence[dg.DagsterEvent], asset: str) -> dict[str, object]:
+    for event in events:
         mat = event.step_materialization_data.materialization
         if mat.asset_key == dg.AssetKey(asset):
             return {k: v.value for k, v in mat.metadata.items()}
@@ -111,11 +129,12 @@ def main() -> None:
     p.add_argument("--images-per-product", type=int, default=5)
     p.add_argument("--db-url", default="sqlite://", help="Magento database (default a temporary SQLite file)")
     p.add_argument("--keep-frames", action="store_true", help="Dagster's plain filesystem IO manager")
-    p.add_argument("--child", nargs=3, metavar=("VAR_DIR", "HOME", "PARTITION"), help=argparse.SUPPRESS)
+    p.add_argument("--in-process", action="store_true", help="execute_in_process (keeps outputs in memory)")
+    p.add_argument("--child", nargs=2, metavar=("HOME", "PARTITION"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        var_dir, home, partition = args.child
-        print(json.dumps(run_job(Path(var_dir), args.db_url, Path(home), partition, args.keep_frames)))
+        home, partition = args.child
+        print(json.dumps(run_job(Path(home), partition, args.in_process)))
         return
     spec = CatalogSpec(max(1, args.images // args.images_per_product), args.images_per_product, "dense")
     with bench_database(args.db_url) as url, tempfile.TemporaryDirectory(prefix="nacento-jobbench-") as tmp:
@@ -124,13 +143,16 @@ def main() -> None:
         start = time.perf_counter()
         partition = prepare(var_dir, url, spec)
         print(f"setup: {spec.images:,} images, {time.perf_counter() - start:.0f} s", file=sys.stderr)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--db-url", url, "--child", str(var_dir), str(home),
-               partition] + (["--keep-frames"] if args.keep_frames else [])
-        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "DAGSTER_HOME": str(home)})
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(home), partition] + (
+            ["--in-process"] if args.in_process else [])
+        env = {**os.environ, "DAGSTER_HOME": str(home), "BENCH_VAR_DIR": str(var_dir), "BENCH_DB_URL": url,
+               **({"BENCH_KEEP_FRAMES": "1"} if args.keep_frames else {})}
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode:
             raise SystemExit(f"job child failed ({done.returncode}): {done.stderr[-3000:]}")
         out = json.loads(done.stdout.strip().splitlines()[-1])
-        out.update(images=spec.images, keep_frames=args.keep_frames, db=url.split(":", 1)[0],
+        out.update(images=spec.images, keep_frames=args.keep_frames, in_process=args.in_process,
+                   db=url.split(":", 1)[0],
                    left=storage_left(Path(str(out["storage"]))))
         print(json.dumps(out, indent=2))
 
