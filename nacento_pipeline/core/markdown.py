@@ -23,9 +23,10 @@ def markdown_table(
     *,
     right_aligned: Collection[str] = (),
     empty: str = EMPTY,
+    max_cell: int = MAX_CELL_CHARS,
 ) -> str:
     """The first `limit` rows (all when None) of `columns` (all when None) of a frame as a markdown table,
-    with a note of how many rows were left out; `empty` for no rows."""
+    with a note of how many rows were left out; `empty` for no rows; cells cut at `max_cell` characters."""
     if frame is None or frame.empty:
         return empty
     shown = frame[list(columns)] if columns else frame
@@ -35,7 +36,8 @@ def markdown_table(
         "| " + " | ".join(names) + " |",
         "|" + "".join("---:|" if name in right_aligned else "---|" for name in names),
     ]
-    lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in head.itertuples(index=False)]
+    lines += ["| " + " | ".join(markdown_cell(v, max_cell) for v in row) + " |"
+              for row in head.itertuples(index=False)]
     if len(shown) > len(head):
         lines.append(f"\n_{len(shown) - len(head)} more row(s) not shown_")
     return "\n".join(lines)
