@@ -15,9 +15,12 @@ from nacento_pipeline.magento.database import MagentoDatabase
 CHUNK = 1000
 
 
-def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.DataFrame:
+def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int],
+                          gallery_links: pd.DataFrame | None = None) -> pd.DataFrame:
     """Role values (not no_selection), in every store, of these products that name no path of their own
-    gallery (a store-level role is shown in its store as much as a store-0 one)."""
+    gallery (a store-level role is shown in its store as much as a store-0 one). `gallery_links`
+    (entity_id, canonical value; e.g. magento.gallery_verify.read_gallery_links of these products) spares
+    reading the galleries again."""
     t = db.tables
     ids = sorted({int(i) for i in entity_ids})
     attrs = db.attribute_ids()
@@ -34,17 +37,20 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.
                     t.varchar.c.value.is_not(None), t.varchar.c.value != NO_SELECTION,
                 )
             ).all()
-            gallery += conn.execute(
-                sa.select(link_g, t.media_gallery.c.value)
-                .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
-                .where(link_g.in_(chunk))
-            ).all()
+            if gallery_links is None:
+                gallery += conn.execute(
+                    sa.select(link_g, t.media_gallery.c.value)
+                    .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
+                    .where(link_g.in_(chunk))
+                ).all()
     columns = ["entity_id", "role", "value", "store_id"]
     if not roles:
         return pd.DataFrame(columns=columns)
     role_frame = pd.DataFrame(roles, columns=["entity_id", "attribute_id", "value", "store_id"])
     role_frame["role"] = role_frame["attribute_id"].map(code_of)
     role_frame["canonical"] = [canonical_of(v) for v in role_frame["value"]]
+    if gallery_links is not None:
+        gallery = list(zip(gallery_links["entity_id"].tolist(), gallery_links["value"].tolist(), strict=True))
     owned = {(int(e), canonical_of(v)) for e, v in gallery if v}
     bad = role_frame[[(int(e), c) not in owned for e, c in zip(role_frame["entity_id"], role_frame["canonical"],
                                                                strict=True)]]

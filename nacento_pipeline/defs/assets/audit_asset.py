@@ -18,10 +18,9 @@ from nacento_pipeline.magento.gallery_audit import (
 )
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.media_listing import list_media
 
 SHOWN = ["sku", "value", "key", "s3_etag", "storage_etag"]
-_AFTER_EVERYTHING = "\U0010ffff"
 
 
 class GalleryAuditConfig(dg.Config):
@@ -30,22 +29,6 @@ class GalleryAuditConfig(dg.Config):
     content changed outside any batch. Missing files are only reported: an image is never removed by the audit."""
 
     fix: bool = False
-
-
-def list_media(store: ObjectStore, media_prefix: str, cache_prefix: str) -> pd.DataFrame:
-    """Every object under the media prefix except Magento's resized cache (skipped with one StartAfter)."""
-    keys, etags = [], []
-    start_after = None
-    while True:
-        jumped = False
-        for info in store.list(media_prefix, start_after=start_after):
-            if cache_prefix and info.key.startswith(cache_prefix):
-                start_after, jumped = cache_prefix + _AFTER_EVERYTHING, True
-                break
-            keys.append(info.key)
-            etags.append(info.etag)
-        if not jumped:
-            return pd.DataFrame({"key": keys, "etag": etags})
 
 
 @dg.asset(

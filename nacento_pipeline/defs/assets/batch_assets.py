@@ -5,6 +5,7 @@ and asset checks. The reindex decision lives in `reindex_asset.py`.
 """
 
 
+import random
 import warnings
 from dataclasses import dataclass
 
@@ -27,11 +28,19 @@ from nacento_pipeline.defs.assets.metadata import (
 from nacento_pipeline.defs.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE, TAG_MODE
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
-from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery_verify import (
+    KEPT_ACTIONS,
+    REMOVED_ACTIONS,
+    read_gallery_links,
+    written_rows_mismatches,
+)
+from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
+from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
@@ -202,10 +211,132 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
     )
 
 
+@dataclass(frozen=True)
+class GalleryChanges:
+    """magento_gallery's output: what the write changed, as much as the assets after it read. Small (product ids
+    and content-changed paths, no frame): it is the one output kept per partition, so that re-materializing
+    storefront_cache or reindex_decision for a batch later still works (resources/io_manager.py)."""
+
+    changed_entity_ids: list[int]
+    content_changed_values: list[str]  # paths whose content changed under the same name (resized cache)
+
+
+# How many written paths the post-write check HEADs in storage (see _storage_sample for why a sample).
+STORAGE_SAMPLE = 64
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the post-write check found: the database against the write, a storage sample, the roles."""
+
+    checked: int  # written (product, path) rows compared with the database
+    not_in_database: pd.DataFrame  # sku, value, action, problem (magento.gallery_verify)
+    sampled: pd.DataFrame  # value, key: the written paths looked up in storage now
+    gone: pd.DataFrame  # value, key: sampled paths storage no longer has
+    bad_roles: pd.DataFrame  # entity_id, role, value, store_id
+    products: int  # products whose roles were checked
+
+
+def _storage_sample(written_values: list[str], media_prefix: str, seed: str, size: int = STORAGE_SAMPLE
+                    ) -> pd.DataFrame:
+    """A bounded random sample (value, key) of the written paths to look up in storage again.
+
+    Why a sample and not every path: the ETags the write stored were read from storage by `image_etags`
+    moments before, and the write touches only the database, so a written path can be missing now only if
+    something deleted it from the bucket during the run. Re-listing every path (as the check once did) cost
+    more than the write itself (a second snapshot) and still raced with deletions made after it. A sample of
+    at most STORAGE_SAMPLE keys (a LIST page or a few HEADs, well under a second) catches what goes wrong
+    wholesale (a wrong bucket or prefix, a lifecycle rule or a cleanup emptying the folder); a single file
+    deleted mid-run is the daily `gallery_audit`'s job, which lists the whole media prefix anyway.
+    The sample is seeded by the run id: a re-execution checks the same paths."""
+    chosen = written_values if len(written_values) <= size else sorted(random.Random(seed).sample(written_values,
+                                                                                                 size))
+    return pd.DataFrame({"value": chosen, "key": [object_key(v, media_prefix) for v in chosen]}, dtype=object)
+
+
+def _verify(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
+            result: WriteResult, durations: dict[str, float]) -> Verification:
+    """The database holds what the write says (one SELECT per chunk of products), a bounded sample of the
+    written paths is still in storage, and the batch's products' roles point at their gallery."""
+    db = magento.get_database()
+    entity_ids = result.entity_ids()
+    with phase(durations, "verify_database"):
+        links = read_gallery_links(db, entity_ids)
+        not_in_database = written_rows_mismatches(result.items, links)
+    with phase(durations, "verify_storage_sample"):
+        sampled = _storage_sample(result.written_values(), object_store.settings.media_prefix, context.run.run_id)
+        present = snapshot_etags(object_store.get_store(), sampled, head_concurrency=object_store.settings.head_concurrency)
+    with phase(durations, "verify_roles"):
+        bad_roles = roles_outside_gallery(db, entity_ids, gallery_links=links)
+    return Verification(
+        checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
+        not_in_database=not_in_database,
+        sampled=sampled,
+        gone=present.frame.loc[~present.frame["exists"].astype(bool), ["value", "key"]],
+        bad_roles=bad_roles,
+        products=len(entity_ids),
+    )
+
+
+def _write_metadata(result: WriteResult, mode: str, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
+    hidden = result.delta.warnings[result.delta.warnings["field"] == "store_view"]
+    statuses = result.sku_results["status"]
+    return {
+        **int_metadata(result.totals()),
+        "mode": dg.MetadataValue.text(mode),
+        "hidden_by_store_view": dg.MetadataValue.int(len(hidden)),
+        "first_hidden_by_store_view": md_table(hidden, ["sku", "value", "reason"]),
+        "write_statements": dg.MetadataValue.int(result.write_statements),
+        "replanned_chunks": dg.MetadataValue.int(result.replanned_chunks),
+        "sql_statements": dg.MetadataValue.int(result.statements),
+        "changed_images": md_table(changed_images(result.items), CHANGED_SHOWN),
+        "first_sku_errors": md_table(result.sku_results[statuses == "error"], ["sku", "message"]),
+        "first_stale_skus": md_table(result.sku_results[statuses == "stale"], ["sku", "message"]),
+        **duration_metadata(durations),
+    }
+
+
+def _plan_difference(planned: dict[str, int], written: dict[str, int]) -> dict[str, list[int]]:
+    """Counts by action that differ between the plan and the write: action -> [planned, written]."""
+    return {k: [planned.get(k, 0), written.get(k, 0)] for k in sorted(set(planned) | set(written))
+            if planned.get(k, 0) != written.get(k, 0)}
+
+
+def _write_checks(planned: dict[str, int], result: WriteResult, found: Verification) -> list[dg.AssetCheckResult]:
+    diff = _plan_difference(planned, result.counts())
+    return [
+        dg.AssetCheckResult(
+            check_name="rows_written_match_plan",
+            passed=not diff,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"differences (planned, written)": dg.MetadataValue.json(diff)},
+        ),
+        dg.AssetCheckResult(
+            check_name="written_paths_exist_in_storage",
+            passed=bool(found.gone.empty and found.not_in_database.empty),
+            metadata={
+                "checked": found.checked,
+                "not_in_database": len(found.not_in_database),
+                "first_not_in_database": md_table(found.not_in_database),
+                "sampled_in_storage": len(found.sampled),
+                "missing": len(found.gone),
+                "first_missing": md_table(found.gone, ["value", "key"]),
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="roles_point_at_gallery_paths",
+            passed=bool(found.bad_roles.empty),
+            metadata={"products_checked": found.products, "bad_roles": len(found.bad_roles),
+                      "first_bad_roles": md_table(found.bad_roles)},
+        ),
+    ]
+
+
 @dg.asset(
     **BATCH_ASSET,
     kinds={"python", "mysql"},
     pool=MAGENTO_POOL,
+    op_tags={KEEP_OUTPUT_TAG: "partition"},
     description=(
         "The write: applies the delta to Magento's gallery tables in chunks of SKUs (one transaction each, "
         "a constant number of statements per chunk), re-reading each chunk under the writer lock so a stale "
@@ -215,63 +346,22 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
         dg.AssetCheckSpec("rows_written_match_plan", asset="magento_gallery", partitions_def=pim_batches,
                           description="What was written equals what gallery_delta planned."),
         dg.AssetCheckSpec("written_paths_exist_in_storage", asset="magento_gallery", partitions_def=pim_batches,
-                          description="Every image path written is present in storage now."),
+                          description="Every path written is in the database with the ETag written, and a "
+                                      f"sample of them (up to {STORAGE_SAMPLE}) is present in storage now."),
         dg.AssetCheckSpec("roles_point_at_gallery_paths", asset="magento_gallery", partitions_def=pim_batches,
                           description="Every role (image, small_image, thumbnail, swatch_image) of the batch's "
                                       "products points at a path of the product's gallery, or no_selection."),
     ],
 )
 def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
-                    pim_batch: LoadedBatch, image_etags: pd.DataFrame, gallery_delta):
-    db = magento.get_database()
+                    gallery_delta: GalleryPlan):
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
     with phase(durations, "write"):
-        result = write_gallery(db, plan, run_id=context.run.run_id, progress=context.log.info)
+        result = write_gallery(magento.get_database(), plan, run_id=context.run.run_id, progress=context.log.info)
     with phase(durations, "verify"):
-        written_values = result.written_values()
-        wanted = pd.DataFrame({"value": written_values,
-                               "key": [object_key(v, object_store.settings.media_prefix) for v in written_values]})
-        present = snapshot_etags(object_store.get_store(), wanted, head_concurrency=object_store.settings.head_concurrency)
-        gone = present.frame[~present.frame["exists"].astype(bool)]
-        bad_roles = roles_outside_gallery(db, result.entity_ids())
-    totals = result.totals()
-    hidden = result.delta.warnings[result.delta.warnings["field"] == "store_view"]
-    metadata = {
-        **int_metadata(totals),
-        "mode": dg.MetadataValue.text(plan.mode),
-        "hidden_by_store_view": dg.MetadataValue.int(len(hidden)),
-        "first_hidden_by_store_view": md_table(hidden, ["sku", "value", "reason"]),
-        "write_statements": dg.MetadataValue.int(result.write_statements),
-        "replanned_chunks": dg.MetadataValue.int(result.replanned_chunks),
-        "sql_statements": dg.MetadataValue.int(result.statements),
-        "changed_images": md_table(changed_images(result.items), CHANGED_SHOWN),
-        "first_sku_errors": md_table(result.sku_results[result.sku_results["status"] == "error"],
-                                     ["sku", "message"]),
-        "first_stale_skus": md_table(result.sku_results[result.sku_results["status"] == "stale"],
-                                     ["sku", "message"]),
-        **duration_metadata(durations),
-    }
-    yield dg.Output(result, metadata=metadata)
-
-    planned = gallery_delta.counts()
-    written = result.counts()
-    compared = sorted(set(planned) | set(written))
-    diff = {k: (planned.get(k, 0), written.get(k, 0)) for k in compared if planned.get(k, 0) != written.get(k, 0)}
-    yield dg.AssetCheckResult(
-        check_name="rows_written_match_plan",
-        passed=not diff,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"differences (planned, written)": dg.MetadataValue.json({k: list(v) for k, v in diff.items()})},
-    )
-    yield dg.AssetCheckResult(
-        check_name="written_paths_exist_in_storage",
-        passed=bool(gone.empty),
-        metadata={"checked": len(wanted), "missing": len(gone), "first_missing": md_table(gone, ["value", "key"])},
-    )
-    yield dg.AssetCheckResult(
-        check_name="roles_point_at_gallery_paths",
-        passed=bool(bad_roles.empty),
-        metadata={"products_checked": len(result.entity_ids()), "bad_roles": len(bad_roles),
-                  "first_bad_roles": md_table(bad_roles)},
-    )
+        found = _verify(context, magento, object_store, result, durations)
+    changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
+                             content_changed_values=sorted(content_changed_values(result.items)))
+    yield dg.Output(changes, metadata=_write_metadata(result, plan.mode, durations))
+    yield from _write_checks(gallery_delta.counts(), result, found)

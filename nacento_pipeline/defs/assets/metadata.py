@@ -9,10 +9,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from nacento_pipeline.core.markdown import MAX_TABLE_ROWS, counts_markdown, markdown_table
 from nacento_pipeline.defs.constants import BATCH_GROUP, OWNERS
 from nacento_pipeline.defs.partitions import pim_batches
-
-MAX_TABLE_ROWS = 20
 
 # What every batch asset shares: one partition per PIM batch, one group in the UI, one owner.
 BATCH_ASSET: dict[str, Any] = {"partitions_def": pim_batches, "group_name": BATCH_GROUP, "owners": OWNERS}
@@ -20,17 +19,7 @@ BATCH_ASSET: dict[str, Any] = {"partitions_def": pim_batches, "group_name": BATC
 
 def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS) -> dg.MetadataValue:
     """The first `limit` rows of a frame as a markdown table (with a note of how many were left out)."""
-    if frame is None or frame.empty:
-        return dg.MetadataValue.md("_none_")
-    shown = frame[columns] if columns else frame
-    head = shown.head(limit)
-    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
-    for row in head.itertuples(index=False):
-        cells = [str(v).replace("|", "\\|").replace("\n", " ")[:120] for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    if len(shown) > limit:
-        lines.append(f"\n_{len(shown) - limit} more row(s) not shown_")
-    return dg.MetadataValue.md("\n".join(lines))
+    return dg.MetadataValue.md(markdown_table(frame, columns, limit))
 
 
 # How a person names what the write did to an image (the delta's action -> the word shown in the UI).
@@ -51,9 +40,7 @@ def changed_images(items: pd.DataFrame) -> pd.DataFrame:
 
 
 def counts_table(counts: Mapping[str, int], title: str = "kind") -> dg.MetadataValue:
-    lines = [f"| {title} | count |", "|---|---:|"]
-    lines += [f"| {key} | {value} |" for key, value in counts.items()]
-    return dg.MetadataValue.md("\n".join(lines))
+    return dg.MetadataValue.md(counts_markdown(counts, title))
 
 
 def int_metadata(counts: Mapping[str, int]) -> dict[str, dg.MetadataValue]:

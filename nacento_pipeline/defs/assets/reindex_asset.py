@@ -11,7 +11,7 @@ from nacento_pipeline.defs.constants import TAG_REINDEX
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
-from nacento_pipeline.storage.image_cache import content_changed_values, purge_resized_images
+from nacento_pipeline.storage.image_cache import purge_resized_images
 
 
 def run_reindex_tag(decisions) -> str:
@@ -43,7 +43,7 @@ def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabase
     if settings.purge_image_cache:
         with phase(durations, "cache_purge"):
             purge = purge_resized_images(
-                object_store.get_store(), content_changed_values(magento_gallery.items),
+                object_store.get_store(), magento_gallery.content_changed_values,
                 settings.media_cache_prefix,
             )
         metadata["cache_purged"] = dg.MetadataValue.int(purge.deleted)

@@ -9,7 +9,6 @@ from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.resources.cache import CacheResource
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.reindex import ReindexResource
-from nacento_pipeline.storage.image_cache import content_changed_values
 
 TAGS_SHOWN = 50
 
@@ -38,7 +37,7 @@ def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabase
                      reindex: ReindexResource, magento_gallery):
     db = magento.get_database()
     settings = reindex.settings
-    images = sorted(content_changed_values(magento_gallery.items)) if settings.purge_image_cache else []
+    images = sorted(magento_gallery.content_changed_values) if settings.purge_image_cache else []
     try:
         backend = cache.get_backend()
     except Exception as exc:  # a misconfigured backend must not fail the committed write either

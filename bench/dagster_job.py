@@ -1,0 +1,170 @@
+"""A synthetic batch through the real Dagster job (pim_batch_job): peak RSS of the run and what it leaves in
+DAGSTER_HOME/storage (issue 13, target 5).
+
+    python bench/dagster_job.py --images 100000 [--db-url mysql+pymysql://root@127.0.0.1:3306/] [--keep-frames]
+                                [--in-process]
+
+Setup (images in a local-folder bucket, products in Magento, the bunch files registered) runs in this process;
+the job runs in a fresh child process, so its peak RSS is the run's own. `--keep-frames` swaps in Dagster's
+plain filesystem IO manager (every frame kept), for comparison.
+
+Measured (2-core VM shared with other jobs, MariaDB 10.11, local-folder bucket, 5 images per product):
+- left in DAGSTER_HOME/storage: 100,000 images 0.057 MB, 200,000 images 0.114 MB (magento_gallery's
+  GalleryChanges summary, ~0.6 KB per 1,000 images; -> ~0.6 MB at 1M); with --keep-frames 91 MB per 100,000.
+- peak RSS: 708 MB (execute_job) / 761-765 MB (execute_in_process) at 100,000; 1,268 MB at 200,000
+  (in process): ~500 MB per 100,000 images above a ~250 MB base, i.e. ~5 GB at 1M by extrapolation. The
+  Dagster layer is not what grows: it is the engine's frames in magento_gallery's step.
+- magento_gallery: write 16.0-16.4 s, verify 1.9-2.4 s per 100,000 (database 0.5-1.0 s, storage sample
+  0.4 s, roles 0.9-1.1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import dagster as dg
+
+from bench.gallery_bench import bench_database
+from bench.synthetic import CatalogSpec, bunch_name, bunch_ranges, csv_chunks, image_content, ok_name
+from nacento_pipeline.config import Settings
+from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.storage.drop_registration import register_drops
+from nacento_pipeline.storage.factory import make_object_store
+
+MB = 1024 * 1024
+BATCH = "media_jobbench"
+
+
+def _settings(var_dir: Path, db_url: str) -> Settings:
+    return Settings(var_dir=var_dir, magento_db_url=db_url).validate()
+
+
+def prepare(var_dir: Path, db_url: str, spec: CatalogSpec) -> str:
+    """Images in the bucket, products in Magento, the batch dropped and registered; returns the batch key."""
+    settings = _settings(var_dir, db_url)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    db = MagentoDatabase(settings.magento_db_url)
+    create_demo_schema(db.engine)
+    seed_demo_products(db.engine, spec.skus())
+    db.dispose()
+    store = make_object_store(settings)
+    for i in range(spec.products):
+        for j in range(spec.images_per_product):
+            key = spec.key(i, j)
+            store.put(key, image_content(key, 0))
+    for n, products in enumerate(bunch_ranges(spec.products, max(1, 100_000 // spec.images_per_product)), start=1):
+        store.put(settings.drop_prefix + bunch_name(BATCH, n), b"".join(csv_chunks(spec, products)))
+    store.put(settings.drop_prefix + ok_name(BATCH), b"")
+    done = register_drops(store, drop_prefix=settings.drop_prefix, archive_prefix=settings.archive_prefix,
+                          rejected_prefix=settings.rejected_prefix)
+    if not done.registered:
+        raise SystemExit(f"the synthetic batch was not registered: {done.rejected or done.failed or done.pending}")
+    return done.registered[0].manifest.batch_key
+
+
+def bench_job() -> dg.JobDefinition:
+    """pim_batch_job as a run worker builds it (the child's BENCH_* environment names the bucket and database)."""
+    from nacento_pipeline.definitions import build_definitions
+    from nacento_pipeline.resources import from_settings
+
+    if os.environ.get("BENCH_KEEP_FRAMES"):  # the old behaviour: Dagster's own pickle IO manager
+        from_settings.PathlessFilesystemIOManager = dg.FilesystemIOManager  # type: ignore[assignment,misc]
+    settings = _settings(Path(os.environ["BENCH_VAR_DIR"]), os.environ["BENCH_DB_URL"])
+    return build_definitions(settings).resolve_job_def(BATCH_JOB)
+
+
+def run_job(home: Path, partition: str, in_process: bool) -> dict[str, object]:
+    """The job for the partition in this process: success, seconds, phases of magento_gallery, peak RSS.
+
+    Default: `execute_job`, what a run worker does (outputs pass through the IO manager only).
+    `in_process`: `execute_in_process` (the local runner's way), which also keeps every step output in
+    memory for the result object until the run ends."""
+    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
+        start = time.perf_counter()
+        if in_process:
+            result = bench_job().execute_in_process(instance=instance, partition_key=partition,
+                                                    raise_on_error=False, run_config=config)
+            success, events = result.success, result.get_asset_materialization_events()
+        else:
+            with dg.execute_job(dg.reconstructable(bench_job), instance, run_config=config,
+                                tags={"dagster/partition": partition}) as job_result:
+                success, events = job_result.success, job_result.get_asset_materialization_events()
+        seconds = time.perf_counter() - start
+        storage = Path(instance.storage_directory())
+        written = _metadata(events, "magento_gallery")
+    return {"success": success, "seconds": round(seconds, 1), "storage": str(storage),
+            **{k.removeprefix("duration_"): v for k, v in written.items() if k.startswith("duration_")},
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _metadata(events: Sequence[dg.DagsterEvent], asset: str) -> dict[str, object]:
+    for event in events:
+        mat = event.step_materialization_data.materialization
+        if mat.asset_key == dg.AssetKey(asset):
+            return {k: v.value for k, v in mat.metadata.items()}
+    return {}
+
+
+def storage_left(storage: Path) -> dict[str, object]:
+    files = {str(p.relative_to(storage)): p.stat().st_size for p in storage.rglob("*") if p.is_file()}
+    by_top: dict[str, int] = {}
+    for name, size in files.items():
+        top = name.split("/")[0] if "/" in name else name
+        top = "compute logs" if len(top) == 36 and top.count("-") == 4 else top  # run-id folders
+        by_top[top] = by_top.get(top, 0) + size
+    return {"files": len(files), "total_mb": round(sum(files.values()) / MB, 3),
+            "by_folder_kb": {k: round(v / 1024, 1) for k, v in sorted(by_top.items())}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=100_000)
+    p.add_argument("--images-per-product", type=int, default=5)
+    p.add_argument("--db-url", default="sqlite://", help="Magento database (default a temporary SQLite file)")
+    p.add_argument("--keep-frames", action="store_true", help="Dagster's plain filesystem IO manager")
+    p.add_argument("--in-process", action="store_true", help="execute_in_process (keeps outputs in memory)")
+    p.add_argument("--child", nargs=2, metavar=("HOME", "PARTITION"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        home, partition = args.child
+        print(json.dumps(run_job(Path(home), partition, args.in_process)))
+        return
+    spec = CatalogSpec(max(1, args.images // args.images_per_product), args.images_per_product, "dense")
+    with bench_database(args.db_url) as url, tempfile.TemporaryDirectory(prefix="nacento-jobbench-") as tmp:
+        var_dir, home = Path(tmp) / "var", Path(tmp) / "dagster_home"
+        home.mkdir()
+        start = time.perf_counter()
+        partition = prepare(var_dir, url, spec)
+        print(f"setup: {spec.images:,} images, {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(home), partition] + (
+            ["--in-process"] if args.in_process else [])
+        env = {**os.environ, "DAGSTER_HOME": str(home), "BENCH_VAR_DIR": str(var_dir), "BENCH_DB_URL": url,
+               **({"BENCH_KEEP_FRAMES": "1"} if args.keep_frames else {})}
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if done.returncode:
+            raise SystemExit(f"job child failed ({done.returncode}): {done.stderr[-3000:]}")
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        out.update(images=spec.images, keep_frames=args.keep_frames, in_process=args.in_process,
+                   db=url.split(":", 1)[0],
+                   left=storage_left(Path(str(out["storage"]))))
+        print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
