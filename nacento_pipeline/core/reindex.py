@@ -12,6 +12,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import pandas as pd
+
+from nacento_pipeline.core.markdown import markdown_table
+
 DECISIONS = ("full", "partial", "none")
 
 # Indexers whose index holds gallery data (roles and gallery values copied into catalog_product_flat_<store>):
@@ -384,13 +388,8 @@ MARKDOWN_COLUMNS = ("indexer", "decision", "purpose", "reason", "changed", "back
 
 def decisions_markdown(decisions: Sequence[ReindexDecision]) -> str:
     """A markdown table of the decisions, for Dagster metadata."""
-    if not decisions:
-        return "_no indexer considered_"
-    header = "| " + " | ".join(MARKDOWN_COLUMNS) + " |"
-    rule = "|" + "---|" * len(MARKDOWN_COLUMNS)
-    lines = [header, rule]
-    for row in decision_rows(decisions):
+    rows = decision_rows(decisions)
+    for row in rows:
         row["threshold"] = _format_number(float(row["threshold"]))  # type: ignore[arg-type]
-        cells = (str(row[c]).replace("|", "\\|") for c in MARKDOWN_COLUMNS)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    frame = pd.DataFrame(rows, columns=list(REINDEX_DECISION_COLUMNS))
+    return markdown_table(frame, MARKDOWN_COLUMNS, limit=None, empty="_no indexer considered_", max_cell=10_000)

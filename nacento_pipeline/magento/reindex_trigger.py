@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import pandas as pd
 import sqlalchemy as sa
 
+from nacento_pipeline.core.markdown import markdown_table
 from nacento_pipeline.core.reindex import ReindexDecision
 from nacento_pipeline.magento.indexers import (
     CHANGELOG_CHUNK,
@@ -54,6 +56,9 @@ class CommandRun:
     output_lines: int
 
 
+REPORT_COLUMNS = ("indexer", "decision", "action", "changelog +rows", "detail")
+
+
 @dataclass
 class TriggerReport:
     """Outcome per indexer plus the commands run, for Dagster metadata."""
@@ -73,13 +78,12 @@ class TriggerReport:
         return self
 
     def markdown(self) -> str:
-        lines = ["| indexer | decision | action | changelog +rows | detail |", "|---|---|---|---|---|"]
-        lines += [
-            f"| {o.indexer_id} | {o.decision} | {o.action} | {o.changelog_inserted} | "
-            f"{o.detail.replace('|', '/')} |"
-            for o in self.outcomes
-        ]
-        return "\n".join(lines)
+        frame = pd.DataFrame(
+            [(o.indexer_id, o.decision, o.action, o.changelog_inserted, o.detail) for o in self.outcomes],
+            columns=list(REPORT_COLUMNS),
+        )
+        header = "| " + " | ".join(REPORT_COLUMNS) + " |\n" + "|---" * len(REPORT_COLUMNS) + "|"
+        return markdown_table(frame, limit=None, empty=header, max_cell=10_000)
 
 
 class ReindexTrigger(Protocol):
