@@ -14,7 +14,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, MODE_ALIASES, SyncModeError, normalize_mode
+from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
 
 # The *indexers* the reindex decision manages unless NACENTO_INDEXERS says otherwise: the ones whose index
@@ -92,8 +92,10 @@ def _prefix(name: str, raw: str) -> str:
 
 
 def _sync_mode(name: str, raw: str) -> str:
-    value = raw.strip().lower()
-    return MODE_ALIASES.get(value, value)
+    try:
+        return normalize_mode(raw)
+    except SyncModeError as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
 
 
 def parse_thresholds(name: str, raw: str) -> dict[str, float]:

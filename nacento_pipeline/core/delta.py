@@ -207,6 +207,42 @@ class GalleryDelta:
         return summarize(self.sku_results)
 
 
+class DeltaView:
+    """Reads like a GalleryDelta through its `delta` (a plan, a write result)."""
+
+    delta: GalleryDelta
+
+    @property
+    def items(self) -> pd.DataFrame:
+        return self.delta.items
+
+    @property
+    def roles(self) -> pd.DataFrame:
+        return self.delta.roles
+
+    @property
+    def sku_results(self) -> pd.DataFrame:
+        return self.delta.sku_results
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        return self.delta.warnings
+
+    @property
+    def changed_entity_ids(self) -> list[int]:
+        return self.delta.changed_entity_ids
+
+    @property
+    def unknown_skus(self) -> tuple[str, ...]:
+        return self.delta.unknown_skus
+
+    def counts(self) -> dict[str, int]:
+        return self.delta.counts()
+
+    def totals(self) -> dict[str, int]:
+        return self.delta.totals()
+
+
 def summarize(sku_results: pd.DataFrame) -> dict[str, int]:
     """skus_seen, ok, error, stale and the summed per-SKU counters of SKU_RESULT_COLUMNS."""
     status = sku_results["status"].value_counts()

@@ -26,11 +26,11 @@ import sqlalchemy as sa
 
 from nacento_pipeline.core.delta import (
     DeltaRequest,
+    DeltaView,
     GalleryDelta,
     concat_deltas,
     delta_for,
     split_request,
-    summarize,
     to_utc_naive,
 )
 from nacento_pipeline.core.frames import (
@@ -58,7 +58,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class WriteResult:
+class WriteResult(DeltaView):
     """What was really written: the delta per chunk (planned, or recomputed where the chunk changed since the
     plan), statement counts, failures, and how many chunks had to be planned again under the lock."""
 
@@ -70,24 +70,6 @@ class WriteResult:
     replanned_chunks: int = 0
     retries: int = 0
     seconds: float = 0.0
-
-    @property
-    def items(self) -> pd.DataFrame:
-        return self.delta.items
-
-    @property
-    def sku_results(self) -> pd.DataFrame:
-        return self.delta.sku_results
-
-    @property
-    def changed_entity_ids(self) -> list[int]:
-        return self.delta.changed_entity_ids
-
-    def counts(self) -> dict[str, int]:
-        return self.delta.counts()
-
-    def totals(self) -> dict[str, int]:
-        return summarize(self.delta.sku_results)
 
     def written_values(self) -> list[str]:
         """Gallery values this write inserted or updated (for post-write checks), sorted."""
@@ -124,7 +106,7 @@ class PlannedChunk:
 
 
 @dataclass(frozen=True)
-class GalleryPlan:
+class GalleryPlan(DeltaView):
     """A batch's delta, planned chunk by chunk (read-only), ready to be written: the request, the chunk size it
     was cut with and, per chunk, the delta and the fingerprint of the state it was computed from. Picklable.
 
@@ -137,7 +119,7 @@ class GalleryPlan:
     chunks: tuple[PlannedChunk, ...]
 
     @cached_property
-    def delta(self) -> GalleryDelta:
+    def delta(self) -> GalleryDelta:  # type: ignore[override]  # DeltaView reads it; here joined once, on demand
         return concat_deltas([c.delta for c in self.chunks], self.request)
 
     def __getstate__(self) -> dict[str, object]:
@@ -147,36 +129,6 @@ class GalleryPlan:
     @property
     def mode(self) -> str:
         return self.request.mode
-
-    @property
-    def items(self) -> pd.DataFrame:
-        return self.delta.items
-
-    @property
-    def roles(self) -> pd.DataFrame:
-        return self.delta.roles
-
-    @property
-    def sku_results(self) -> pd.DataFrame:
-        return self.delta.sku_results
-
-    @property
-    def warnings(self) -> pd.DataFrame:
-        return self.delta.warnings
-
-    @property
-    def changed_entity_ids(self) -> list[int]:
-        return self.delta.changed_entity_ids
-
-    @property
-    def unknown_skus(self) -> tuple[str, ...]:
-        return self.delta.unknown_skus
-
-    def counts(self) -> dict[str, int]:
-        return self.delta.counts()
-
-    def totals(self) -> dict[str, int]:
-        return self.delta.totals()
 
     def parts(self) -> list[tuple[DeltaRequest, PlannedChunk]]:
         """Each chunk's request (the request cut again with the plan's chunk size) with its planned chunk."""
