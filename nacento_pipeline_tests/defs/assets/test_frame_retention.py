@@ -63,8 +63,9 @@ def test_a_failed_write_keeps_the_inputs_a_re_execution_loads(s3_mariadb_pipelin
     [result] = tick_and_run(p.defs, instance).results
     assert not result.success
     root = Path(instance.storage_directory())
-    # magento_gallery failed: its three inputs stay for "re-execute from failure", nothing else was made
-    assert _frames(root, batch.batch_key) == {"pim_batch", "image_etags", "gallery_delta"}
+    # magento_gallery failed: its one input (the plan) stays for "re-execute from failure"; the batch and the
+    # ETags, read by no remaining step, are gone; nothing else was made
+    assert _frames(root, batch.batch_key) == {"gallery_delta"}
     assert p.gallery().empty
 
     monkeypatch.undo()
