@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from bench.gallery_bench import main
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def _by(results: list[dict], scenario: str, engine: str = "ours") -> dict:
@@ -59,3 +67,17 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
     assert names["no-op re-sync writes"] is True
     assert names["10% changed content: writes proportional to the change"] is True
     assert names["sensor tick, event mode"] in (True, False) and "write phase vs the ceiling" in names
+
+
+@pytest.mark.parametrize(("script", "args", "first_words"), [
+    ("gallery_bench.py", ["--help"], "usage:"),
+    ("dagster_job.py", ["--help"], "usage:"),
+    ("cache_bench.py", ["--help"], "usage:"),
+    ("list_parse.py", [], "LIST page parse"),  # no options: it runs in well under a second
+])
+def test_every_bench_script_starts(script: str, args: list[str], first_words: str):
+    """The scripts are not type-checked with the package: an import that moved breaks them at start-up."""
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          timeout=120, cwd=BENCH.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(first_words)
