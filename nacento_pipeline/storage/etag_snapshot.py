@@ -113,60 +113,48 @@ def _distinct_keys(values_and_keys: pd.DataFrame) -> pd.DataFrame:
     return wanted.drop_duplicates(subset="key", keep="first").reset_index(drop=True)
 
 
-def snapshot_etags(
-    store: ObjectStore,
-    values_and_keys: pd.DataFrame,
-    *,
-    head_concurrency: int = 16,
-    list_min_keys: int = 2,
-) -> EtagSnapshot:
-    """ETag, size and existence of every distinct `key` in `values_and_keys` (columns `value`, `key`).
+@dataclass
+class _LookupPlan:
+    """Which keys are LISTed (as key ranges of a prefix) and which HEADed, with the strategy counters."""
 
-    Keys are grouped by parent prefix; groups of at least `list_min_keys` keys are LISTed, the others
-    HEADed, all in a thread pool of `head_concurrency`. Missing objects: exists False, etag "", size 0.
-    `requests` is the store's counter difference, so it includes other traffic on the same store meanwhile.
-    """
-    wanted = _distinct_keys(values_and_keys)
-    page_size = int(getattr(store, "list_page_size", DEFAULT_PAGE_SIZE))
-    before = store.requests.snapshot()
+    list_ranges: list[tuple[str, list[str]]]
+    head_first: list[str]
+    strategy: dict[str, int]
 
+
+def _plan_lookups(keys: Sequence[str], workers: int, page_size: int, list_min_keys: int) -> _LookupPlan:
+    """Group the keys by parent prefix: dense groups are LISTed in key ranges (several threads share a big
+    folder), the sparse rest HEADed."""
     groups: dict[str, list[str]] = {}
-    for key in wanted["key"]:
+    for key in keys:
         groups.setdefault(parent_prefix(key), []).append(key)
-    list_groups = {p: sorted(keys) for p, keys in groups.items() if len(keys) >= max(1, list_min_keys)}
-    head_first = sorted(k for p, keys in groups.items() if p not in list_groups for k in keys)
-
-    found: dict[str, ObjectInfo] = {}
-    workers = max(1, head_concurrency)
-    listed_keys = sum(len(keys) for keys in list_groups.values())
+    list_groups = {p: sorted(ks) for p, ks in groups.items() if len(ks) >= max(1, list_min_keys)}
+    head_first = sorted(k for p, ks in groups.items() if p not in list_groups for k in ks)
+    listed_keys = sum(len(ks) for ks in list_groups.values())
     range_keys = max(MIN_PAGES_PER_RANGE * page_size, math.ceil(listed_keys / workers))
-    list_ranges = [(prefix, part) for prefix, keys in list_groups.items() for part in chunked(keys, range_keys)]
-    strategy = {
-        "wanted_keys": len(wanted),
-        "prefixes": len(groups),
-        "listed_prefixes": len(list_groups),
-        "list_ranges": len(list_ranges),
-        "list_pages": 0,
-        "headed_keys": 0,
-        "budget_fallbacks": 0,
-        "missing_keys": 0,
-    }
+    list_ranges = [(prefix, part) for prefix, ks in list_groups.items() for part in chunked(ks, range_keys)]
+    strategy = {"wanted_keys": len(keys), "prefixes": len(groups), "listed_prefixes": len(list_groups),
+                "list_ranges": len(list_ranges), "list_pages": 0, "headed_keys": 0, "budget_fallbacks": 0,
+                "missing_keys": 0}
+    return _LookupPlan(list_ranges, head_first, strategy)
 
-    def head_chunk_size(n: int) -> int:
-        return max(1, min(MAX_HEADS_PER_TASK, math.ceil(n / (workers * 4))))
 
+def _run_lookups(store: ObjectStore, plan: _LookupPlan, workers: int, page_size: int) -> dict[str, ObjectInfo]:
+    """LIST the ranges (longest first: they are the long tasks) and HEAD the rest around them in one pool; a
+    listing that gives up on its budget hands its remaining keys to HEADs."""
+    found: dict[str, ObjectInfo] = {}
+    strategy = plan.strategy
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etag-snapshot") as pool:
         pending: set[Future] = set()
 
         def submit_heads(keys: Sequence[str]) -> None:
             strategy["headed_keys"] += len(keys)
-            for chunk in chunked(keys, head_chunk_size(len(keys))):
-                pending.add(pool.submit(_head_keys, store, chunk))
+            per_task = max(1, min(MAX_HEADS_PER_TASK, math.ceil(len(keys) / (workers * 4))))
+            pending.update(pool.submit(_head_keys, store, chunk) for chunk in chunked(keys, per_task))
 
-        # Listings first: they are the long tasks, HEAD chunks fill the pool around them.
-        for prefix, keys in sorted(list_ranges, key=lambda item: -len(item[1])):
+        for prefix, keys in sorted(plan.list_ranges, key=lambda item: -len(item[1])):
             pending.add(pool.submit(_list_group, store, prefix, keys, page_size))
-        submit_heads(head_first)
+        submit_heads(plan.head_first)
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -184,9 +172,13 @@ def snapshot_etags(
             for future in pending:
                 future.cancel()
             raise
+    return found
 
+
+def _snapshot_frame(wanted: pd.DataFrame, found: dict[str, ObjectInfo]) -> pd.DataFrame:
+    """One ETAG_COLUMNS row per wanted key; a key not found: exists False, etag "", size 0."""
     infos = [found.get(key) for key in wanted["key"]]
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "value": wanted["value"].astype(object),
             "key": wanted["key"].astype(object),
@@ -197,5 +189,26 @@ def snapshot_etags(
         },
         columns=list(ETAG_COLUMNS),
     )
-    strategy["missing_keys"] = int((~frame["exists"]).sum())
-    return EtagSnapshot(frame=frame, requests=store.requests.since(before), strategy=strategy)
+
+
+def snapshot_etags(
+    store: ObjectStore,
+    values_and_keys: pd.DataFrame,
+    *,
+    head_concurrency: int = 16,
+    list_min_keys: int = 2,
+) -> EtagSnapshot:
+    """ETag, size and existence of every distinct `key` in `values_and_keys` (columns `value`, `key`).
+
+    Keys are grouped by parent prefix; groups of at least `list_min_keys` keys are LISTed, the others
+    HEADed, all in a thread pool of `head_concurrency`. Missing objects: exists False, etag "", size 0.
+    `requests` is the store's counter difference, so it includes other traffic on the same store meanwhile.
+    """
+    wanted = _distinct_keys(values_and_keys)
+    page_size = int(getattr(store, "list_page_size", DEFAULT_PAGE_SIZE))
+    workers = max(1, head_concurrency)
+    before = store.requests.snapshot()
+    plan = _plan_lookups(list(wanted["key"]), workers, page_size, list_min_keys)
+    frame = _snapshot_frame(wanted, _run_lookups(store, plan, workers, page_size))
+    plan.strategy["missing_keys"] = int((~frame["exists"]).sum())
+    return EtagSnapshot(frame=frame, requests=store.requests.since(before), strategy=plan.strategy)
