@@ -42,8 +42,8 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.storage.drop_registration import register_drops
 from nacento_pipeline.resources.wiring import make_object_store
+from nacento_pipeline.storage.drop_registration import register_drops
 
 MB = 1024 * 1024
 BATCH = "media_jobbench"

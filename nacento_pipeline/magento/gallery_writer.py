@@ -29,10 +29,10 @@ from nacento_pipeline.core.delta import (
     DeltaView,
     GalleryDelta,
     concat_deltas,
-    delta_for,
     split_request,
     to_utc_naive,
 )
+from nacento_pipeline.core.delta_rules import delta_for
 from nacento_pipeline.core.frames import (
     DELTA_COLUMNS,
     REJECTION_COLUMNS,
