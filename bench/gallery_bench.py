@@ -46,11 +46,11 @@ from bench.synthetic import (
     ok_name,
 )
 from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
-from nacento_pipeline.core.paths import object_key
+from nacento_pipeline.core.paths import MEDIA_PREFIX, object_key
+from nacento_pipeline.defs.assets.batch_assets import verify_write
 from nacento_pipeline.magento import gallery_writer
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
 from nacento_pipeline.storage.drop_registration import register_drops
@@ -234,11 +234,9 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
     # What the magento_gallery asset checks after its write (written paths present, roles in the gallery):
     # timed apart, outside the scenario's wall time and request counts (comparable with earlier runs).
     with phase("verify"), CpuSplit(m, "verify", ctx.server_pid):
-        written = result.written_values()
-        present = snapshot_etags(ctx.store, pd.DataFrame({"value": written, "key": [object_key(v) for v in written]}),
-                                 head_concurrency=ctx.args.head_concurrency)
-        roles_outside_gallery(ctx.db, result.entity_ids())
-    m.figures["verify_keys"] = len(present.frame)
+        found = verify_write(ctx.db, ctx.store, result, media_prefix=MEDIA_PREFIX,
+                             head_concurrency=ctx.args.head_concurrency, seed=f"bench-{scenario}", durations={})
+    m.figures["verify_keys"] = found.checked
     m.images = len(parsed.images)
     m.counts = {k: v for k, v in result.counts().items() if v}
     if result.errors:

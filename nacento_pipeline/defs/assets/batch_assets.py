@@ -27,6 +27,7 @@ from nacento_pipeline.defs.assets.metadata import (
 )
 from nacento_pipeline.defs.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE, TAG_MODE
 from nacento_pipeline.defs.partitions import pim_batches
+from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
 from nacento_pipeline.magento.gallery_verify import (
@@ -39,6 +40,7 @@ from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
+from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
 from nacento_pipeline.storage.image_cache import content_changed_values
 
@@ -254,18 +256,18 @@ def _storage_sample(written_values: list[str], media_prefix: str, seed: str, siz
     return pd.DataFrame({"value": chosen, "key": [object_key(v, media_prefix) for v in chosen]}, dtype=object)
 
 
-def _verify(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
-            result: WriteResult, durations: dict[str, float]) -> Verification:
+def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *, media_prefix: str,
+                 head_concurrency: int, seed: str, durations: dict[str, float]) -> Verification:
     """The database holds what the write says (one SELECT per chunk of products), a bounded sample of the
-    written paths is still in storage, and the batch's products' roles point at their gallery."""
-    db = magento.get_database()
+    written paths is still in storage, and the batch's products' roles point at their gallery (the asset's
+    post-write check; the benchmark times it too)."""
     entity_ids = result.entity_ids()
     with phase(durations, "verify_database"):
         links = read_gallery_links(db, entity_ids)
         not_in_database = written_rows_mismatches(result.items, links)
     with phase(durations, "verify_storage_sample"):
-        sampled = _storage_sample(result.written_values(), object_store.settings.media_prefix, context.run.run_id)
-        present = snapshot_etags(object_store.get_store(), sampled, head_concurrency=object_store.settings.head_concurrency)
+        sampled = _storage_sample(result.written_values(), media_prefix, seed)
+        present = snapshot_etags(store, sampled, head_concurrency=head_concurrency)
     with phase(durations, "verify_roles"):
         bad_roles = roles_outside_gallery(db, entity_ids, gallery_links=links)
     return Verification(
@@ -360,7 +362,10 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
     with phase(durations, "write"):
         result = write_gallery(magento.get_database(), plan, run_id=context.run.run_id, progress=context.log.info)
     with phase(durations, "verify"):
-        found = _verify(context, magento, object_store, result, durations)
+        found = verify_write(magento.get_database(), object_store.get_store(), result,
+                             media_prefix=object_store.settings.media_prefix,
+                             head_concurrency=object_store.settings.head_concurrency, seed=context.run.run_id,
+                             durations=durations)
     changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
                              content_changed_values=sorted(content_changed_values(result.items)))
     yield dg.Output(changes, metadata=_write_metadata(result, plan.mode, durations))
