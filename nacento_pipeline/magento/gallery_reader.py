@@ -93,12 +93,16 @@ def read_gallery(
         return empty_frame(GALLERY_COLUMNS)
     mg, val, vte, meta = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity, tables.gallery_meta
     link = tables.link
+    others = vte.alias("links_of_row")
+    links = (sa.select(sa.func.count()).select_from(others).where(others.c.value_id == vte.c.value_id)
+             .scalar_subquery())  # products linked to the row: an index range on value_to_entity's key
     rows: list[pd.DataFrame] = []
     for part in in_chunks(sorted(link_to_entity)):
         query = (
             sa.select(
                 vte.c[link].label("link_id"), mg.c.value_id, mg.c.value, val.c.record_id, val.c.label,
                 val.c.position, val.c.disabled, meta.c.s3_etag, meta.c.record_id.is_not(None).label("owned"),
+                links.label("links"),
             )
             .select_from(vte)
             # Images only: videos and other media types are not the PIM's, never updated or purged here.
@@ -112,7 +116,8 @@ def read_gallery(
             .where(vte.c[link].in_(part))
         )
         rows.extend(conn.execute(query).all())
-    columns = ["link_id", "value_id", "value", "record_id", "label", "position", "disabled", "stored_etag", "owned"]
+    columns = ["link_id", "value_id", "value", "record_id", "label", "position", "disabled", "stored_etag", "owned",
+               "links"]
     frame = _frame(rows, columns)
     if frame.empty:
         return empty_frame(GALLERY_COLUMNS)
@@ -122,18 +127,8 @@ def read_gallery(
     frame["record_id"] = pd.to_numeric(frame["record_id"]).fillna(0).astype("int64")
     frame["stored_etag"] = frame["stored_etag"].astype(object).where(frame["stored_etag"].notna(), "").astype(str)
     frame["owned"] = frame["owned"].fillna(False).astype(bool)
-    frame["links"] = frame["value_id"].map(_link_counts(conn, tables, frame["value_id"])).fillna(1).astype("int64")
+    frame["links"] = pd.to_numeric(frame["links"]).fillna(1).astype("int64")
     return frame[list(GALLERY_COLUMNS)].reset_index(drop=True)
-
-
-def _link_counts(conn: sa.Connection, tables: MagentoTables, value_ids: pd.Series) -> pd.Series:
-    """How many products each media_gallery row is linked to (value_id -> count)."""
-    vte = tables.value_to_entity
-    counts: dict[int, int] = {}
-    for part in in_chunks(sorted(set(value_ids.astype(int).tolist()))):
-        query = sa.select(vte.c.value_id, sa.func.count()).where(vte.c.value_id.in_(part)).group_by(vte.c.value_id)
-        counts.update({int(v): int(n) for v, n in conn.execute(query)})
-    return pd.Series(counts, dtype="int64")
 
 
 def read_store_values(
