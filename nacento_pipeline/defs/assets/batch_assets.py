@@ -340,8 +340,9 @@ def _write_checks(planned: dict[str, int], result: WriteResult, found: Verificat
     pool=MAGENTO_POOL,
     op_tags={KEEP_OUTPUT_TAG: "partition"},
     description=(
-        "The write: applies the delta to Magento's gallery tables in chunks of SKUs (one transaction each, "
-        "a constant number of statements per chunk), re-reading each chunk under the writer lock so a stale "
+        "The write: applies gallery_delta's plan to Magento's gallery tables in chunks of SKUs (one "
+        "transaction each, a constant number of statements per chunk). Under the writer lock each chunk's "
+        "fingerprint is compared with the plan's; a chunk someone changed since is planned again, so a stale "
         "plan can never corrupt the gallery. Roles, labels, positions, disabled flags and ETags."
     ),
     check_specs=[
