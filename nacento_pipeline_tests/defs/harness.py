@@ -11,12 +11,13 @@ import sqlalchemy as sa
 
 from nacento_pipeline.config import Settings
 from nacento_pipeline.definitions import build_definitions
-from nacento_pipeline.defs.constants import DROP_SENSOR
+from nacento_pipeline.defs.constants import DROP_SENSOR, PARTITIONS_NAME, VALIDATE_JOB
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.resources.wiring import make_object_store
 from nacento_pipeline.storage.base import ObjectStore
-from nacento_pipeline.storage.sample_drop import DEMO_SKUS, put_demo_images
+from nacento_pipeline.storage.drop_registration import register_drops
+from nacento_pipeline.storage.sample_drop import DEMO_SKUS, drop_sample_batch, put_demo_images
 
 
 @dataclass
@@ -34,6 +35,15 @@ class Pipeline:
             result = sensor(ctx)
         assert isinstance(result, dg.SensorResult)
         return result
+
+    def validate_sample_batch(self, instance: dg.DagsterInstance) -> tuple[str, dg.ExecuteInProcessResult]:
+        """Drop and register the sample batch, then run the validation job on it: (batch key, result)."""
+        batch = drop_sample_batch(self.store, self.settings.drop_prefix)
+        register_drops(self.store, drop_prefix=self.settings.drop_prefix, archive_prefix=self.settings.archive_prefix,
+                       rejected_prefix=self.settings.rejected_prefix)
+        instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
+        job = self.defs.resolve_job_def(VALIDATE_JOB)
+        return batch.batch_key, job.execute_in_process(instance=instance, partition_key=batch.batch_key)
 
     def gallery(self) -> pd.DataFrame:
         """Store-0 gallery rows: sku, value, label, position, disabled, etag."""

@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, TAG_REINDEX, VALIDATE_JOB
+from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, TAG_REINDEX
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.drop_registration import register_drops
 from nacento_pipeline.storage.sample_drop import (
     DEMO_SKUS,
     VIEWS,
@@ -171,12 +170,7 @@ def test_unreadable_bunch_fails_the_run_and_changes_nothing(s3_mariadb_pipeline,
 
 def test_validation_job_plans_without_writing(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
-    batch = drop_sample_batch(p.store, p.settings.drop_prefix)
-    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
-                   rejected_prefix=p.settings.rejected_prefix)
-    instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
-    result = p.defs.resolve_job_def(VALIDATE_JOB).execute_in_process(instance=instance,
-                                                                     partition_key=batch.batch_key)
+    batch_key, result = p.validate_sample_batch(instance)
     assert result.success
     meta = _materializations(result)
     assert set(meta) == {"pim_batch", "image_etags", "gallery_delta"}

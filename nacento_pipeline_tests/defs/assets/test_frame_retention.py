@@ -8,9 +8,8 @@ import dagster as dg
 
 from nacento_pipeline.defs.assets import batch_assets
 from nacento_pipeline.defs.assets.batch_assets import GalleryChanges
-from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, VALIDATE_JOB
+from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.drop_registration import register_drops
 from nacento_pipeline.storage.sample_drop import drop_sample_batch
 
 FRAME_ASSETS = ("pim_batch", "image_etags", "gallery_delta", "magento_gallery")
@@ -77,12 +76,7 @@ def test_a_failed_write_keeps_the_inputs_a_re_execution_loads(s3_mariadb_pipelin
 
 def test_a_validation_run_leaves_no_frame_either(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
-    batch = drop_sample_batch(p.store, p.settings.drop_prefix)
-    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
-                   rejected_prefix=p.settings.rejected_prefix)
-    instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
-    result = p.defs.resolve_job_def(VALIDATE_JOB).execute_in_process(instance=instance,
-                                                                     partition_key=batch.batch_key)
+    batch_key, result = p.validate_sample_batch(instance)
     assert result.success
     # gallery_delta has no reader in this job: released as soon as its step succeeded
-    assert _frames(Path(instance.storage_directory()), batch.batch_key) == set()
+    assert _frames(Path(instance.storage_directory()), batch_key) == set()
