@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+
+from nacento_pipeline.core.retry import backoff_delays, retry_call
 
 
 class CacheError(RuntimeError):
@@ -55,13 +56,6 @@ T = TypeVar("T")
 def with_retries(call: Callable[[], T], attempts: int = 3, backoff_seconds: float = 0.5,
                  on_retry: Callable[[int, Exception], None] | None = None) -> tuple[T, int]:
     """`call()` retried on TransientCacheError (exponential backoff); returns (result, attempts used)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return call(), attempt
-        except TransientCacheError as exc:
-            if attempt == attempts:
-                raise
-            if on_retry is not None:
-                on_retry(attempt, exc)
-            time.sleep(backoff_seconds * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+    result, retries = retry_call(call, backoff_delays(attempts, backoff_seconds),
+                                 lambda exc: isinstance(exc, TransientCacheError), on_retry=on_retry)
+    return result, retries + 1

@@ -1,11 +1,14 @@
-"""Retriable-error classification (the connector's "Errors and retries" rule) and the backoff schedule.
+"""Retriable-error classification (the connector's "Errors and retries" rule), the backoff schedule and
+the one retry loop.
 
 Pure: works on any exception chain by its messages, so database and storage adapters share one rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 # Markers from the connector's rule, plus SQLite's busy/locked messages (the embedded default database) and
 # MySQL's 2013 "Lost connection to MySQL server" (the sibling of 2006 "server has gone away") and MariaDB's
@@ -69,3 +72,27 @@ def run_failure_is_permanent(step_errors: Sequence[str]) -> bool:
 def backoff_delays(attempts: int = DEFAULT_ATTEMPTS, base: float = DEFAULT_BASE_DELAY_SECONDS) -> list[float]:
     """Sleep before each retry: base, 2*base, 4*base, ... (attempts - 1 delays)."""
     return [base * (2**i) for i in range(max(0, attempts - 1))]
+
+
+T = TypeVar("T")
+
+
+def retry_call(
+    work: Callable[[], T],
+    delays: Sequence[float],
+    retriable: Callable[[Exception], bool] = is_retriable,
+    sleep: Callable[[float], None] | None = None,
+    on_retry: Callable[[int, Exception], None] | None = None,
+) -> tuple[T, int]:
+    """`work()`, run again after each delay of `delays` while it fails with a retriable error; returns
+    (result, retries made). The last failure, or a failure that is not retriable, is raised."""
+    for retries, delay in enumerate(delays):
+        try:
+            return work(), retries
+        except Exception as exc:
+            if not retriable(exc):
+                raise
+            if on_retry is not None:
+                on_retry(retries + 1, exc)
+            (sleep or time.sleep)(delay)
+    return work(), len(delays)

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -41,7 +40,7 @@ from nacento_pipeline.core.frames import (
     empty_frame,
 )
 from nacento_pipeline.core.progress import progress_line
-from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable
+from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_retriable, retry_call
 from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, WriterSession
@@ -53,8 +52,6 @@ from nacento_pipeline.magento.gallery_reader import (
     state_fingerprint,
 )
 from nacento_pipeline.magento.schema import MagentoTables
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -206,11 +203,11 @@ def write_chunk(
     )
     _upsert(
         conn, db, t.gallery_meta,
-        [{"record_id": int(r), "s3_etag": e} for r, e in zip(meta["record_id"], meta["etag"], strict=True)],
+        {"record_id": meta["record_id"].astype("int64"), "s3_etag": meta["etag"]},
         ["record_id"], ["s3_etag"], touch="updated_at",
     )
     changed = writes[(writes["record_id"] > 0) & writes["meta_changed"]]
-    rows = pd.DataFrame({"record_id": changed["record_id"].astype(int), "label": _nullable_labels(changed["label"]),
+    rows = pd.DataFrame({"record_id": changed["record_id"].astype(int), "label": _empty_as_null(changed["label"]),
                          "position": changed["position"].astype(int), "disabled": changed["disabled"].astype(int)})
     _bulk_update(conn, db, t.media_gallery_value, ["record_id"], rows,
                  {"label": "label", "position": "position", "disabled": "disabled"})
@@ -220,12 +217,6 @@ def write_chunk(
     _write_roles(conn, db, t, attrs, delta.roles, link_of)
     _touch_products(conn, t, [link_of[e] for e in delta.changed_entity_ids if e in link_of])
     _write_sync_state(conn, db, t, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
-
-
-def _nullable_labels(labels: pd.Series) -> pd.Series:
-    """Magento stores an empty label as NULL."""
-    text = labels.astype(str)
-    return text.astype(object).where(text != "", None)
 
 
 def _insert_gallery_rows(
@@ -547,19 +538,6 @@ def _batch_key(request: DeltaRequest) -> str:
     return request.batch_key
 
 
-def _with_retry(work: Callable[[], T], attempts: int, sleep: Callable[[float], None]) -> tuple[T, int]:
-    delays = backoff_delays(attempts)
-    for attempt in range(attempts):
-        try:
-            return work(), attempt
-        except Exception as exc:
-            if attempt < attempts - 1 and is_retriable(exc):
-                sleep(delays[attempt])
-                continue
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryDelta:
     """Every row of a SKU that could not be written becomes `error`, with the failure as reason."""
     images = request.images[request.images["sku"] == sku]
@@ -631,10 +609,10 @@ class _ChunkWriter:
 
     def _transaction(self, request: DeltaRequest, planned: PlannedChunk | None) -> tuple[GalleryDelta, bool]:
         """sync_batch_chunk, retried on retriable errors (the retries counted)."""
-        result, tries = _with_retry(
+        result, tries = retry_call(
             lambda: sync_batch_chunk(self.db, self.attrs, request, planned, run_id=self.run_id, stores=self.stores,
                                      lock=self.lock),
-            self.attempts, self.sleep,
+            backoff_delays(self.attempts), sleep=self.sleep,
         )
         self.retries += tries
         return result

@@ -70,6 +70,8 @@ def mariadb(mysql_url: str):
 
 
 @pytest.mark.parametrize("prefix", ["", "mg_"])
+
+
 def test_create_indexer_tables_seeds_and_is_idempotent(magento_url: str, prefix: str):
     engine = sa.create_engine(magento_url)
     assert create_indexer_tables(engine, prefix) == []
@@ -234,29 +236,32 @@ def test_decide_from_database_uses_settings(mariadb: sa.Engine):
     assert (search.decision, search.threshold, search.entity_ids) == ("partial", 5.0, (1, 2, 3))
 
 
-def test_catalog_size_counts_distinct_entities_on_row_id_schemas(magento_url: str):
-    engine = sa.create_engine(magento_url)
-    md = sa.MetaData()
-    entity = sa.Table(
+def _row_id_products(md: sa.MetaData) -> sa.Table:
+    """catalog_product_entity as Adobe Commerce's content staging shapes it: one row per version (row_id)."""
+    return sa.Table(
         "catalog_product_entity", md,
         sa.Column("row_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("entity_id", sa.Integer, nullable=False),
-        sa.Column("created_in", sa.BigInteger, nullable=False),
+        sa.Column("created_in", sa.BigInteger, nullable=False, server_default="1"),
     )
+
+
+def test_catalog_size_counts_distinct_entities_on_row_id_schemas(magento_url: str):
+    engine = sa.create_engine(magento_url)
+    md = sa.MetaData()
+    entity = _row_id_products(md)
     md.create_all(engine)
     with engine.begin() as conn:  # product 1 has a staged update: two rows, one product
         conn.execute(entity.insert(), [{"entity_id": 1, "created_in": 1}, {"entity_id": 1, "created_in": 5},
                                        {"entity_id": 2, "created_in": 1}])
     assert catalog_size(engine) == 2
     engine.dispose()
+
+
 def test_row_id_schema_triggers_write_the_entity_id(magento_url: str):
     engine = sa.create_engine(magento_url)
     md = sa.MetaData()
-    entity = sa.Table(
-        "catalog_product_entity", md,
-        sa.Column("row_id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("entity_id", sa.Integer, nullable=False),
-    )
+    entity = _row_id_products(md)
     varchar = sa.Table(
         "catalog_product_entity_varchar", md,
         sa.Column("value_id", sa.Integer, primary_key=True, autoincrement=True),

@@ -221,12 +221,16 @@ def test_indexer_names_are_validated_not_only_quoted(tmp_path: Path):
     # Magento indexer ids (letters, digits, underscore) still render
     assert render_command('ssh m "bin/magento indexer:reindex {indexers}"', ["cde_products_feed", "catalog_product_flat"]) \
         == 'ssh m "bin/magento indexer:reindex cde_products_feed catalog_product_flat"'
+
+
 def test_entity_ids_must_be_integers():
     with pytest.raises(CommandTemplateError, match="entity id"):
         render_command("x {entity_ids}", ["a"], ["1;reboot"])  # type: ignore[list-item]
     with pytest.raises(CommandTemplateError, match="entity id"):
         render_command("x {entity_ids}", ["a"], [True])  # type: ignore[list-item]
     assert render_command("x {entity_ids}", ["a"], [3, 1]) == "x 3,1"
+
+
 def test_timeout_error_message_carries_the_output_tail():
     with pytest.raises(ReindexCommandTimeout) as info:
         run_command("for w in first last; do echo line-$w; done; sleep 30", lambda _: None, timeout_seconds=1,
