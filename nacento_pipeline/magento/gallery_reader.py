@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -80,6 +80,57 @@ def _frame(rows: list, columns: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=columns) if rows else empty_frame(tuple(columns))
 
 
+def _gallery_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int]) -> sa.Select:
+    """Image rows linked to these product links, with their store-0 values, stored ETags, whether we own
+    them and how many products each row is linked to (read_gallery's columns, in its order)."""
+    mg, val, vte, meta = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity, tables.gallery_meta
+    link = tables.link
+    others = vte.alias("links_of_row")
+    linked = (sa.select(sa.func.count()).select_from(others).where(others.c.value_id == vte.c.value_id)
+              .scalar_subquery())  # products linked to the row: an index range on value_to_entity's key
+    return (
+        sa.select(
+            vte.c[link].label("link_id"), mg.c.value_id, mg.c.value, val.c.record_id, val.c.label,
+            val.c.position, val.c.disabled, meta.c.s3_etag, meta.c.record_id.is_not(None).label("owned"),
+            linked.label("links"),
+        )
+        .select_from(vte)
+        # Images only: videos and other media types are not the PIM's, never updated or purged here.
+        .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, _unindexed(mg.c.attribute_id) == attrs.media_gallery,
+                          mg.c.media_type == IMAGE_MEDIA_TYPE))
+        .outerjoin(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
+        .outerjoin(meta, meta.c.record_id == val.c.record_id)
+        .where(vte.c[link].in_(links))
+    )
+
+
+def _store_rows_query(tables: MagentoTables, links: Sequence[int]) -> sa.Select:
+    """Store-level (store_id > 0) value rows of these product links' images."""
+    mg, val = tables.media_gallery, tables.media_gallery_value
+    return (
+        sa.select(val.c[tables.link], val.c.value_id, val.c.store_id, val.c.record_id, val.c.label, val.c.position,
+                  val.c.disabled)
+        .join(mg, sa.and_(mg.c.value_id == val.c.value_id, mg.c.media_type == IMAGE_MEDIA_TYPE))
+        .where(val.c[tables.link].in_(links), val.c.store_id > 0)
+    )
+
+
+def _roles_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int]) -> sa.Select:
+    """Role and role-label values of these product links in every store."""
+    vc = tables.varchar
+    return sa.select(vc.c[tables.link], vc.c.attribute_id, vc.c.store_id, vc.c.value).where(
+        _unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())), vc.c[tables.link].in_(links))
+
+
+def _sync_state_query(tables: MagentoTables, skus: Sequence[str]) -> sa.Select:
+    st = tables.sku_sync_state
+    return sa.select(*(st.c[name] for name in SYNC_STATE_COLUMNS)).where(st.c.sku.in_(skus))
+
+
+def _stores_query(tables: MagentoTables) -> sa.Select:
+    return sa.select(tables.store.c.code, tables.store.c.store_id)
+
+
 def read_gallery(
     conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, link_to_entity: dict[int, int]
 ) -> pd.DataFrame:
@@ -91,31 +142,9 @@ def read_gallery(
     """
     if not link_to_entity:
         return empty_frame(GALLERY_COLUMNS)
-    mg, val, vte, meta = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity, tables.gallery_meta
-    link = tables.link
-    others = vte.alias("links_of_row")
-    links = (sa.select(sa.func.count()).select_from(others).where(others.c.value_id == vte.c.value_id)
-             .scalar_subquery())  # products linked to the row: an index range on value_to_entity's key
     rows: list[pd.DataFrame] = []
     for part in in_chunks(sorted(link_to_entity)):
-        query = (
-            sa.select(
-                vte.c[link].label("link_id"), mg.c.value_id, mg.c.value, val.c.record_id, val.c.label,
-                val.c.position, val.c.disabled, meta.c.s3_etag, meta.c.record_id.is_not(None).label("owned"),
-                links.label("links"),
-            )
-            .select_from(vte)
-            # Images only: videos and other media types are not the PIM's, never updated or purged here.
-            .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, _unindexed(mg.c.attribute_id) == attrs.media_gallery,
-                              mg.c.media_type == IMAGE_MEDIA_TYPE))
-            .outerjoin(
-                val,
-                sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0),
-            )
-            .outerjoin(meta, meta.c.record_id == val.c.record_id)
-            .where(vte.c[link].in_(part))
-        )
-        rows.extend(conn.execute(query).all())
+        rows.extend(conn.execute(_gallery_query(tables, attrs, part)).all())
     columns = ["link_id", "value_id", "value", "record_id", "label", "position", "disabled", "stored_etag", "owned",
                "links"]
     frame = _frame(rows, columns)
@@ -137,17 +166,9 @@ def read_store_values(
     """Store-level (store_id > 0) value rows of these products' images (STORE_STATE_COLUMNS)."""
     if not link_to_entity:
         return empty_frame(STORE_STATE_COLUMNS)
-    mg, val = tables.media_gallery, tables.media_gallery_value
-    link = tables.link
     rows: list[pd.DataFrame] = []
     for part in in_chunks(sorted(link_to_entity)):
-        query = (
-            sa.select(val.c[link], val.c.value_id, val.c.store_id, val.c.record_id, val.c.label, val.c.position,
-                      val.c.disabled)
-            .join(mg, sa.and_(mg.c.value_id == val.c.value_id, mg.c.media_type == IMAGE_MEDIA_TYPE))
-            .where(val.c[link].in_(part), val.c.store_id > 0)
-        )
-        rows.extend(conn.execute(query).all())
+        rows.extend(conn.execute(_store_rows_query(tables, part)).all())
     frame = _frame(rows, ["link_id", "value_id", "store_id", "record_id", "label", "position", "disabled"])
     if frame.empty:
         return empty_frame(STORE_STATE_COLUMNS)
@@ -161,14 +182,10 @@ def read_roles(
     """Values of the role attributes and their `*_label` attributes in every store (ROLE_STATE_COLUMNS)."""
     if not link_to_entity:
         return empty_frame(ROLE_STATE_COLUMNS)
-    vc = tables.varchar
     code_of = {aid: code for code, aid in attrs.varchar_codes().items()}
     rows: list[pd.DataFrame] = []
     for part in in_chunks(sorted(link_to_entity)):
-        query = sa.select(vc.c[tables.link], vc.c.attribute_id, vc.c.store_id, vc.c.value).where(
-            _unindexed(vc.c.attribute_id).in_(list(code_of)), vc.c[tables.link].in_(part)
-        )
-        rows.extend(conn.execute(query).all())
+        rows.extend(conn.execute(_roles_query(tables, attrs, part)).all())
     frame = _frame(rows, ["link_id", "attribute_id", "store_id", "value"])
     if frame.empty:
         return empty_frame(ROLE_STATE_COLUMNS)
@@ -181,18 +198,15 @@ def read_roles(
 
 def read_stores(conn: sa.Connection, tables: MagentoTables) -> dict[str, int]:
     """Store code -> store_id of every store view (the admin store 0 excluded)."""
-    st = tables.store
-    return {str(code): int(sid) for code, sid in conn.execute(sa.select(st.c.code, st.c.store_id)) if int(sid) != 0}
+    return {str(code): int(sid) for code, sid in conn.execute(_stores_query(tables)) if int(sid) != 0}
 
 
 def read_sync_state(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str]) -> pd.DataFrame:
     """nacento_sku_sync_state rows of these SKUs (SYNC_STATE_COLUMNS)."""
-    st = tables.sku_sync_state
     wanted = list(dict.fromkeys(skus))
     rows: list[pd.DataFrame] = []
     for part in in_chunks(wanted):
-        query = sa.select(*(st.c[name] for name in SYNC_STATE_COLUMNS)).where(st.c.sku.in_(part))
-        rows.extend(conn.execute(query).all())
+        rows.extend(conn.execute(_sync_state_query(tables, part)).all())
     frame = _frame(rows, SYNC_STATE_COLUMNS)
     if len(frame):
         frame = frame[frame["sku"].isin(set(wanted))]  # *_ci collations match other spellings
@@ -265,39 +279,19 @@ def _digest(name: str, query: sa.Select) -> sa.Select:
 def _fingerprint_parts(
     tables: MagentoTables, attrs: AttributeIds, skus: list[str], missing: list[str], links: list[int],
 ) -> list[sa.Select]:
-    p, mg, val, vte = tables.product, tables.media_gallery, tables.media_gallery_value, tables.value_to_entity
-    meta, vc, st, link = tables.gallery_meta, tables.varchar, tables.sku_sync_state, tables.link
+    p, vte, link = tables.product, tables.value_to_entity, tables.link
     staging = [p.c.created_in, p.c.updated_in] if "created_in" in p.c else []
     found: sa.ColumnElement[bool] = p.c.sku.in_(skus)
     if missing:
         found = sa.or_(found, sa.func.lower(sa.func.trim(p.c.sku)).in_(missing))
-    image = sa.and_(_unindexed(mg.c.attribute_id) == attrs.media_gallery, mg.c.media_type == IMAGE_MEDIA_TYPE)
-    of_links = vte.c[link].in_(links)
-    gallery = (
-        sa.select(vte.c[link], mg.c.value_id, mg.c.value, val.c.record_id, val.c.label, val.c.position,
-                  val.c.disabled, meta.c.s3_etag)
-        .select_from(vte)
-        .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, image))
-        .outerjoin(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
-        .outerjoin(meta, meta.c.record_id == val.c.record_id)
-        .where(of_links)
-    )
     shared = sa.select(vte.c.value_id, vte.c[link]).where(
-        vte.c.value_id.in_(sa.select(vte.c.value_id).where(of_links).scalar_subquery()))
-    store_rows = (
-        sa.select(val.c[link], val.c.value_id, val.c.store_id, val.c.record_id, val.c.label, val.c.position,
-                  val.c.disabled)
-        .join(mg, sa.and_(mg.c.value_id == val.c.value_id, mg.c.media_type == IMAGE_MEDIA_TYPE))
-        .where(val.c[link].in_(links), val.c.store_id > 0)
-    )
-    roles = sa.select(vc.c[link], vc.c.attribute_id, vc.c.store_id, vc.c.value).where(
-        _unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())), vc.c[link].in_(links))
+        vte.c.value_id.in_(sa.select(vte.c.value_id).where(vte.c[link].in_(links)).scalar_subquery()))
     return [
         _digest("products", sa.select(p.c.sku, p.c.entity_id, p.c[link], *staging).where(found)),
-        _digest("gallery", gallery),
+        _digest("gallery", _gallery_query(tables, attrs, links)),
         _digest("links", shared),
-        _digest("store_values", store_rows),
-        _digest("roles", roles),
-        _digest("sync_state", sa.select(*(st.c[name] for name in SYNC_STATE_COLUMNS)).where(st.c.sku.in_(skus))),
-        _digest("stores", sa.select(tables.store.c.code, tables.store.c.store_id)),
+        _digest("store_values", _store_rows_query(tables, links)),
+        _digest("roles", _roles_query(tables, attrs, links)),
+        _digest("sync_state", _sync_state_query(tables, skus)),
+        _digest("stores", _stores_query(tables)),
     ]
