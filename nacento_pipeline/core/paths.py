@@ -142,7 +142,7 @@ def canonical_of(stored_value: str) -> str:
 def canonical_values(values: pd.Series) -> pd.Series:
     """`canonical_of` over a column of stored values (missing values count as empty)."""
     text = values.astype(object).where(values.notna(), "").astype(str)
-    return text.map(canonical_of).astype(str)
+    return ("/" + text.str.strip().str.lstrip("/")).astype(str)
 
 
 def object_key(value: str, media_prefix: str = MEDIA_PREFIX) -> str:

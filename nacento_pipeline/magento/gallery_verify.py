@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
+from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento.database import MagentoDatabase
 
 CHUNK = 1000  # products per SELECT (about 5,000 gallery rows at 5 images per product)
@@ -49,17 +50,12 @@ def read_gallery_links(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.Dat
             rows += [tuple(r) for r in conn.execute(_links_query(db, chunk))]
     frame = pd.DataFrame(rows, columns=["entity_id", "value", "record_id", "s3_etag"])
     frame["entity_id"] = frame["entity_id"].astype("int64")
-    frame["value"] = _canonical(frame["value"])
+    frame["value"] = canonical_values(frame["value"])
     frame["has_row"] = frame["record_id"].notna()
     frame["s3_etag"] = frame["s3_etag"].fillna("").astype(str)
     # a path linked twice (legacy duplicates) counts once: the row with an ETag wins
     frame = frame.sort_values("s3_etag", ascending=False, kind="stable")
     return frame.drop_duplicates(["entity_id", "value"])[["entity_id", "value", "has_row", "s3_etag"]]
-
-
-def _canonical(values: pd.Series) -> pd.Series:
-    """core.paths.canonical_of over a column (blanks trimmed, exactly one leading slash)."""
-    return "/" + values.astype(str).str.strip().str.lstrip("/")
 
 
 def _problems(merged: pd.DataFrame) -> pd.Series:
@@ -83,7 +79,7 @@ def written_rows_mismatches(items: pd.DataFrame, links: pd.DataFrame) -> pd.Data
     written = items[items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)]
     if written.empty:
         return pd.DataFrame(columns=MISMATCH_COLUMNS)
-    written = written.assign(entity_id=written["entity_id"].astype("int64"), value=_canonical(written["value"]),
+    written = written.assign(entity_id=written["entity_id"].astype("int64"), value=canonical_values(written["value"]),
                              etag=written["etag"].fillna("").astype(str))
     merged = written.merge(links, on=["entity_id", "value"], how="left", indicator=True)
     merged["problem"] = _problems(merged)
