@@ -1,4 +1,7 @@
-"""Keeping the checks tab truthful after a failed run.
+"""The jobs' hooks: stored frames released once consumed, and the checks tab kept truthful after a failed run.
+
+`release_consumed_frames` (a success hook) applies the IO manager's retention policy (see
+`resources/io_manager.py`).
 
 Dagster records every check of a run as planned when the run starts; when the run fails before a check's
 step runs (a batch that fails in `pim_batch`), that planned record resolves to "Execution failed" and
@@ -25,17 +28,29 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
+from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG, RunScopedPickleIOManager
+
 PARTITION_TAG = "dagster/partition"
 REAL_RESULTS = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+
+
+def output_readers(plan: ExecutionPlanSnapshot, steps: set[str] | None = None) -> dict[tuple[str, str], set[str]]:
+    """(step key, output name) -> the steps of the plan (of `steps` when given) that read that output."""
+    readers: dict[tuple[str, str], set[str]] = {}
+    for step in plan.steps:
+        if steps is not None and step.key not in steps:
+            continue
+        for step_input in step.inputs:
+            for handle in step_input.upstream_output_handles:
+                readers.setdefault((handle.step_key, handle.output_name), set()).add(step.key)
+    return readers
 
 
 def downstream_steps(plan: ExecutionPlanSnapshot, step_key: str) -> set[str]:
     """The step and every step of the plan that reads from it, directly or not."""
     readers: dict[str, set[str]] = {}
-    for step in plan.steps:
-        for step_input in step.inputs:
-            for handle in step_input.upstream_output_handles:
-                readers.setdefault(handle.step_key, set()).add(step.key)
+    for (writer, _output), steps in output_readers(plan).items():
+        readers.setdefault(writer, set()).update(steps)
     found, todo = {step_key}, [step_key]
     while todo:
         for reader in readers.get(todo.pop(), set()) - found:
@@ -94,3 +109,39 @@ def carry_over_check_results(context: dg.HookContext) -> None:
         if carried is not None:
             instance.report_runless_asset_event(carried)
             context.log.info(f"check {key.to_user_string()} [{partition}]: last real result carried over")
+
+
+def _succeeded_steps(instance: dg.DagsterInstance, run_id: str) -> set[str]:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
+    return {r.event_log_entry.step_key for r in records if r.event_log_entry.step_key}
+
+
+def released_outputs(plan: ExecutionPlanSnapshot, done: set[str]) -> list[dg.AssetKey]:
+    """Asset outputs of finished steps whose readers in this plan have all finished (no reader: released),
+    except those of steps tagged KEEP_OUTPUT_TAG."""
+    planned = set(plan.step_keys_to_execute or [s.key for s in plan.steps])
+    readers = output_readers(plan, planned)
+    released = []
+    for step in plan.steps:
+        if step.key not in done or step.key not in planned or (step.tags or {}).get(KEEP_OUTPUT_TAG):
+            continue
+        for output in step.outputs:
+            key = output.properties.asset_key if output.properties else None
+            if key is not None and readers.get((step.key, output.name), set()) <= done:
+                released.append(key)
+    return released
+
+
+@dg.success_hook(required_resource_keys={"io_manager"})
+def release_consumed_frames(context: dg.HookContext) -> None:
+    """After each step: delete the run's stored frames that no step of the run still has to read."""
+    io_manager = context.resources.io_manager
+    run = context.instance.get_run_by_id(context.run_id)
+    if not isinstance(io_manager, RunScopedPickleIOManager) or run is None or not run.execution_plan_snapshot_id:
+        return
+    plan = context.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    done = _succeeded_steps(context.instance, context.run_id) | {context.step_key}
+    partition = run.tags.get(PARTITION_TAG)
+    deleted = io_manager.delete_frames(released_outputs(plan, done), partition)
+    if deleted:
+        context.log.debug(f"released {len(deleted)} stored frame(s): {', '.join(deleted)}")

@@ -4,9 +4,8 @@ as it is now, so a day partition would only be a label)."""
 import dagster as dg
 
 from nacento_pipeline.defs.constants import AUDIT_GROUP, AUDIT_JOB, BATCH_GROUP, BATCH_JOB, VALIDATE_JOB
-from nacento_pipeline.defs.hooks import carry_over_check_results
+from nacento_pipeline.defs.hooks import carry_over_check_results, release_consumed_frames
 from nacento_pipeline.defs.partitions import pim_batches
-from nacento_pipeline.resources.io_manager import release_consumed_frames
 
 # Frames passed between assets are deleted once the run no longer needs them (resources/io_manager.py); a
 # failed batch run keeps the checks tab on the last real verdicts (defs/hooks.py).

@@ -1,7 +1,7 @@
 """Frames between the batch assets: Dagster's pickle files under `<DAGSTER_HOME>/storage/<asset>/<partition>`,
 kept only as long as a run needs them.
 
-Retention policy (`release_consumed_frames`, a success hook on the jobs): an output's file is deleted as soon
+Retention policy (`defs.hooks.release_consumed_frames`, a success hook on the jobs): an output's file is deleted as soon
 as every step of the same run that reads it has succeeded (an output nobody in the run reads is deleted when
 its own step succeeds). So a successful run leaves no frame behind; a failed run keeps exactly the inputs of
 the steps that did not succeed, which is what Dagster's "re-execute from failure" (and the run retries of
@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
-from dagster._core.snap.execution_plan_snapshot import ExecutionPlanSnapshot
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from upath import UPath
 
@@ -59,50 +58,8 @@ class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
 
 
 class PathlessFilesystemIOManager(dg.FilesystemIOManager):
-    """The jobs' io_manager: pickles without the path metadata, deleted per `release_consumed_frames`."""
+    """The jobs' io_manager: pickles without the path metadata, deleted per `defs.hooks.release_consumed_frames`."""
 
     def create_io_manager(self, context: dg.InitResourceContext) -> PickledObjectFilesystemIOManager:
         base_dir = self.base_dir or (context.instance.storage_directory() if context.instance else None)
         return RunScopedPickleIOManager(base_dir=base_dir)
-
-
-def _succeeded_steps(instance: dg.DagsterInstance, run_id: str) -> set[str]:
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records
-    return {r.event_log_entry.step_key for r in records if r.event_log_entry.step_key}
-
-
-def released_outputs(plan: ExecutionPlanSnapshot, done: set[str]) -> list[dg.AssetKey]:
-    """Asset outputs of finished steps whose readers in this plan have all finished (no reader: released),
-    except those of steps tagged KEEP_OUTPUT_TAG."""
-    planned = set(plan.step_keys_to_execute or [s.key for s in plan.steps])
-    readers: dict[tuple[str, str], set[str]] = {}
-    for step in plan.steps:
-        if step.key not in planned:
-            continue
-        for step_input in step.inputs:
-            for handle in step_input.upstream_output_handles:
-                readers.setdefault((handle.step_key, handle.output_name), set()).add(step.key)
-    released = []
-    for step in plan.steps:
-        if step.key not in done or step.key not in planned or (step.tags or {}).get(KEEP_OUTPUT_TAG):
-            continue
-        for output in step.outputs:
-            key = output.properties.asset_key if output.properties else None
-            if key is not None and readers.get((step.key, output.name), set()) <= done:
-                released.append(key)
-    return released
-
-
-@dg.success_hook(required_resource_keys={"io_manager"})
-def release_consumed_frames(context: dg.HookContext) -> None:
-    """After each step: delete the run's stored frames that no step of the run still has to read."""
-    io_manager = context.resources.io_manager
-    run = context.instance.get_run_by_id(context.run_id)
-    if not isinstance(io_manager, RunScopedPickleIOManager) or run is None or not run.execution_plan_snapshot_id:
-        return
-    plan = context.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-    done = _succeeded_steps(context.instance, context.run_id) | {context.step_key}
-    partition = run.tags.get("dagster/partition")
-    deleted = io_manager.delete_frames(released_outputs(plan, done), partition)
-    if deleted:
-        context.log.debug(f"released {len(deleted)} stored frame(s): {', '.join(deleted)}")
