@@ -106,3 +106,23 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
         products=products,
         warnings=pd.DataFrame(warnings, columns=list(REJECTION_COLUMNS)) if warnings else empty_frame(REJECTION_COLUMNS),
     )
+
+
+def live_link_ids(conn: sa.Connection, tables: MagentoTables, entity_ids: Iterable[int]) -> dict[int, int]:
+    """entity_id -> the link id its gallery, value and attribute rows carry (`tables.link`): the entity id
+    itself, or on content-staging schemas the row_id of the live version (as `read_products` picks it). The one
+    mapping the checks after a write and the audit use before selecting rows by link column; entity ids with
+    no live version are left out."""
+    ids = sorted({int(i) for i in entity_ids})
+    if tables.link == "entity_id":
+        return {i: i for i in ids}
+    columns = ["sku", "entity_id", "link_id"]
+    entity = tables.product.c.entity_id
+    parts = [pd.DataFrame([tuple(r) for r in conn.execute(_product_select(tables).where(entity.in_(part)))],
+                          columns=columns) for part in in_chunks(ids)]
+    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    if found.empty:
+        return {}
+    live = found.astype({"entity_id": "int64", "link_id": "int64"}).sort_values("link_id")
+    live = live.drop_duplicates("entity_id", keep="last")
+    return dict(zip(live["entity_id"].tolist(), live["link_id"].tolist(), strict=True))

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,15 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN00
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
+
+
+def ensure_crc32(conn: sa.Connection) -> None:
+    """Give a SQLite connection MySQL's CRC32 (zlib's: the same checksum of the same UTF-8 bytes), so that the
+    aggregate digests of the writer's fingerprint and of the post-write check run in SQL on both. Registered on
+    the connection in hand, since a pooled connection may predate this database's connect listener."""
+    if conn.dialect.name == "sqlite":
+        conn.connection.dbapi_connection.create_function(  # type: ignore[union-attr]
+            "crc32", 1, lambda text: None if text is None else zlib.crc32(str(text).encode()), deterministic=True)
 
 
 class DatabaseUrlError(ValueError):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.frames import NO_SELECTION
 from nacento_pipeline.core.paths import canonical_of
+from nacento_pipeline.magento.catalog import live_link_ids
 from nacento_pipeline.magento.database import MagentoDatabase
 
 CHUNK = 1000
@@ -20,16 +21,17 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int],
     """Role values (not no_selection), in every store, of these products that name no path of their own
     gallery (a store-level role is shown in its store as much as a store-0 one). `gallery_links`
     (entity_id, canonical value; e.g. magento.gallery_verify.read_gallery_links of these products) spares
-    reading the galleries again."""
+    reading the galleries again. Rows are selected by link column (row_id on content-staging schemas) through
+    catalog.live_link_ids and reported by entity_id."""
     t = db.tables
-    ids = sorted({int(i) for i in entity_ids})
     attrs = db.attribute_ids()
     code_of = {aid: code for code, aid in attrs.roles.items()}
     link_v, link_g = t.varchar.c[t.link], t.value_to_entity.c[t.link]
     roles: list[tuple] = []
     gallery: list[tuple] = []
     with db.engine.connect() as conn:
-        for chunk in chunked(ids, CHUNK):
+        entity_of = {link: entity for entity, link in live_link_ids(conn, t, entity_ids).items()}
+        for chunk in chunked(sorted(entity_of), CHUNK):
             roles += conn.execute(
                 sa.select(link_v, t.varchar.c.attribute_id, t.varchar.c.value, t.varchar.c.store_id).where(
                     link_v.in_(chunk),
@@ -46,12 +48,15 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int],
     columns = ["entity_id", "role", "value", "store_id"]
     if not roles:
         return pd.DataFrame(columns=columns)
-    role_frame = pd.DataFrame(roles, columns=["entity_id", "attribute_id", "value", "store_id"])
+    role_frame = pd.DataFrame(roles, columns=["link_id", "attribute_id", "value", "store_id"])
+    role_frame["entity_id"] = role_frame["link_id"].astype("int64").map(entity_of)
     role_frame["role"] = role_frame["attribute_id"].map(code_of)
     role_frame["canonical"] = [canonical_of(v) for v in role_frame["value"]]
     if gallery_links is not None:
-        gallery = list(zip(gallery_links["entity_id"].tolist(), gallery_links["value"].tolist(), strict=True))
-    owned = {(int(e), canonical_of(v)) for e, v in gallery if v}
+        owned = {(int(e), canonical_of(v)) for e, v in zip(gallery_links["entity_id"].tolist(),
+                                                           gallery_links["value"].tolist(), strict=True) if v}
+    else:
+        owned = {(entity_of[int(link)], canonical_of(v)) for link, v in gallery if v}
     bad = role_frame[[(int(e), c) not in owned for e, c in zip(role_frame["entity_id"], role_frame["canonical"],
                                                                strict=True)]]
     return bad[columns].reset_index(drop=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +23,7 @@ from nacento_pipeline.core.delta import (
 from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
 from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento.catalog import in_chunks, read_products
-from nacento_pipeline.magento.database import AttributeIds
+from nacento_pipeline.magento.database import AttributeIds, ensure_crc32
 from nacento_pipeline.magento.schema import MagentoTables
 
 IMAGE_MEDIA_TYPE = "image"
@@ -256,9 +255,7 @@ def state_fingerprint(
     skus = list(dict.fromkeys(str(s).strip() for s in skus))
     if conn.dialect.name not in FINGERPRINT_DIALECTS:
         return read_chunk_state(conn, tables, attrs, skus).fingerprint()
-    if conn.dialect.name == "sqlite":
-        conn.connection.dbapi_connection.create_function(  # type: ignore[union-attr]
-            "crc32", 1, lambda text: None if text is None else zlib.crc32(text.encode()), deterministic=True)
+    ensure_crc32(conn)
     usable = products[products["error"] == ""]
     found = set(usable["sku"].astype(str))
     missing = sorted({s.casefold() for s in skus if s not in found})

@@ -1,33 +1,48 @@
 """Post-write verification in the database: does Magento hold what the write says it wrote?
 
-Set-based: one SELECT per chunk of products reads every gallery link of those products with its store-0 value
-row and stored ETag; pandas compares that with the written rows. No storage request is made here (what storage
-holds was snapshotted before the plan; see `defs/assets/batch_assets.py` for the bounded storage re-check).
+Set-based, in two speeds. The fast path (`check_written`): per chunk of products ONE aggregate statement makes
+the database count and checksum what it holds for the written rows (the kept links with their store-0 value
+row and ETag, the purged links still there, the role values outside the product's gallery) and Python compares
+those few numbers with the ones it computes from the write's rows. Only a chunk whose numbers disagree takes
+the slow path: every gallery link of its products read back into pandas (`read_gallery_links`) and compared
+row by row (`written_rows_mismatches`, and the audit's `roles_outside_gallery`), so a real mismatch is still
+reported with sku, value, action and problem. Anything the fast path cannot vouch for byte for byte (a legacy
+value in another form, a duplicated link, a case-different path on a case-insensitive collation) only makes
+the numbers differ: that chunk is checked the slow way, never passed unseen.
+
+No storage request is made here (what storage holds was snapshotted before the plan; see
+`defs/assets/batch_assets.py` for the bounded storage re-check).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
+from nacento_pipeline.core.frames import NO_SELECTION
 from nacento_pipeline.core.paths import canonical_values
-from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.catalog import live_link_ids
+from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
+from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 
-CHUNK = 1000  # products per SELECT (about 5,000 gallery rows at 5 images per product)
+CHUNK = 1000  # products per statement (about 5,000 gallery rows at 5 images per product)
 
 # Actions after which the (product, path) link must exist with a store-0 row and the written ETag.
 KEPT_ACTIONS = ("inserted", "updated_value", "updated_meta")
 # Actions after which the (product, path) link must be gone.
 REMOVED_ACTIONS = ("purged",)
 MISMATCH_COLUMNS = ["sku", "value", "action", "problem"]
+BAD_ROLE_COLUMNS = ["entity_id", "role", "value", "store_id"]
 
 
-def _links_query(db: MagentoDatabase, entity_ids: list[int]) -> sa.Select:
-    """Every gallery link of these products with its store-0 value row (record_id) and stored ETag."""
+def _links_query(db: MagentoDatabase, link_ids: list[int]) -> sa.Select:
+    """Every gallery link of these product links with its store-0 value row (record_id) and stored ETag."""
     t = db.tables
     vte, g, v, m = t.value_to_entity, t.media_gallery, t.media_gallery_value, t.gallery_meta
     link = vte.c[t.link]
@@ -36,20 +51,21 @@ def _links_query(db: MagentoDatabase, entity_ids: list[int]) -> sa.Select:
         .join(g, g.c.value_id == vte.c.value_id)
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
-        .where(link.in_(entity_ids), g.c.attribute_id == db.attribute_ids().media_gallery)
+        .where(link.in_(link_ids), g.c.attribute_id == db.attribute_ids().media_gallery)
     )
 
 
 def read_gallery_links(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.DataFrame:
     """entity_id, value (canonical), has_row (a store-0 value row), s3_etag of every gallery link of the
-    products: one SELECT per CHUNK products. Read once after a write, for this check and the roles check."""
-    entity_ids = sorted({int(i) for i in entity_ids})
+    products: one SELECT per CHUNK products, by link column (catalog.live_link_ids). The slow path of the
+    check after a write, read once for the written-rows and the roles comparison."""
     rows: list[tuple] = []
     with db.engine.connect() as conn:
-        for chunk in chunked(entity_ids, CHUNK):
+        entity_of = {link: entity for entity, link in live_link_ids(conn, db.tables, entity_ids).items()}
+        for chunk in chunked(sorted(entity_of), CHUNK):
             rows += [tuple(r) for r in conn.execute(_links_query(db, chunk))]
-    frame = pd.DataFrame(rows, columns=["entity_id", "value", "record_id", "s3_etag"])
-    frame["entity_id"] = frame["entity_id"].astype("int64")
+    frame = pd.DataFrame(rows, columns=["link_id", "value", "record_id", "s3_etag"])
+    frame["entity_id"] = frame["link_id"].astype("int64").map(entity_of).astype("int64")
     frame["value"] = canonical_values(frame["value"])
     frame["has_row"] = frame["record_id"].notna()
     frame["s3_etag"] = frame["s3_etag"].fillna("").astype(str)
@@ -72,16 +88,173 @@ def _problems(merged: pd.DataFrame) -> pd.Series:
     return pd.Series(np.select(conditions, choices, default=""), index=merged.index, dtype=object)
 
 
+def _written_rows(items: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `items` the write says it wrote or removed, with int entity_id, canonical value, str etag."""
+    written = items[items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)]
+    return written.assign(entity_id=written["entity_id"].astype("int64"), value=canonical_values(written["value"]),
+                          etag=written["etag"].fillna("").astype(str))
+
+
 def written_rows_mismatches(items: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
     """Written delta rows (KEPT_ACTIONS / REMOVED_ACTIONS of `items`, core.frames.DELTA_COLUMNS) that the
     gallery links read back (`read_gallery_links` of at least the written products) do not reflect:
     sku, value, action, problem. Empty when the write is all there."""
-    written = items[items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)]
+    written = _written_rows(items)
     if written.empty:
         return pd.DataFrame(columns=MISMATCH_COLUMNS)
-    written = written.assign(entity_id=written["entity_id"].astype("int64"), value=canonical_values(written["value"]),
-                             etag=written["etag"].fillna("").astype(str))
     merged = written.merge(links, on=["entity_id", "value"], how="left", indicator=True)
     merged["problem"] = _problems(merged)
     bad = merged[merged["problem"] != ""]
     return bad[MISMATCH_COLUMNS].sort_values(["sku", "value"], kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------------
+# The fast path: a few numbers per chunk of products, computed by the database and by Python
+
+
+@dataclass(frozen=True)
+class WrittenCheck:
+    """What `check_written` found: the mismatches and bad roles (both empty when the write is all there), the
+    chunks of products checked and how many of them took the slow path."""
+
+    mismatches: pd.DataFrame  # MISMATCH_COLUMNS
+    bad_roles: pd.DataFrame  # BAD_ROLE_COLUMNS
+    chunks: int
+    slow_chunks: int
+
+
+def _kept_digest_text(links: pd.Series, values: pd.Series, etags: pd.Series) -> list[str]:
+    """The text the database's kept-links digest checksums per row, as Python builds it."""
+    return (links.astype("int64").astype(str) + "|" + values + "|" + etags).tolist()
+
+
+def checksum(texts: Iterable[str]) -> int:
+    """Order-independent checksum: the sum of the CRC32 of each text's UTF-8 bytes (MySQL's SUM(CRC32(..)),
+    SQLite's with magento.database.ensure_crc32)."""
+    return sum(zlib.crc32(text.encode()) for text in texts)
+
+
+def _expected_numbers(written: pd.DataFrame, link_of: dict[int, int]) -> dict[str, tuple[int, int]] | None:
+    """(rows, checksum) the database must report for this chunk's written rows if the write is all there, or
+    None when the numbers cannot vouch for them (a kept row written without an ETag, a product with no live
+    link): the chunk then takes the slow path."""
+    kept = written[written["action"].isin(KEPT_ACTIONS)].drop_duplicates(["entity_id", "value"])
+    links = written["entity_id"].map(link_of)
+    if links.isna().any() or (kept["etag"] == "").any():
+        return None
+    texts = _kept_digest_text(kept["entity_id"].map(link_of), kept["value"], kept["etag"])
+    return {"kept": (len(kept), checksum(texts)), "purged": (0, 0), "roles_outside": (0, 0)}
+
+
+def _kept_numbers(db: MagentoDatabase, links: list[int], values: list[str]) -> sa.Select:
+    """Links of these products to these paths that have a store-0 value row and an ETag row: how many, and the
+    sum of CRC32(link|value|ETag) over them (the stored bytes, so any other form or ETag changes the sum)."""
+    t = db.tables
+    vte, g, v, m = t.value_to_entity, t.media_gallery, t.media_gallery_value, t.gallery_meta
+    link = vte.c[t.link]
+    text = sa.cast(link, sa.String) + sa.literal("|") + g.c.value + sa.literal("|") + m.c.s3_etag
+    return (
+        sa.select(sa.literal("kept"), sa.func.count(), sa.func.sum(sa.func.crc32(text)))
+        .select_from(vte)
+        .join(g, sa.and_(g.c.value_id == vte.c.value_id, g.c.attribute_id == db.attribute_ids().media_gallery))
+        .join(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
+        .join(m, m.c.record_id == v.c.record_id)
+        .where(link.in_(links), g.c.value.in_(values))
+    )
+
+
+def _purged_numbers(db: MagentoDatabase, links: list[int], values: list[str]) -> sa.Select:
+    """Links of these products to these paths (canonical, and without the leading slash a legacy row may lack)
+    that still exist: must be none."""
+    t = db.tables
+    vte, g = t.value_to_entity, t.media_gallery
+    forms = sorted(set(values) | {v.lstrip("/") for v in values})
+    return (
+        sa.select(sa.literal("purged"), sa.func.count(), sa.literal(0))
+        .select_from(vte)
+        .join(g, sa.and_(g.c.value_id == vte.c.value_id, g.c.attribute_id == db.attribute_ids().media_gallery))
+        .where(vte.c[t.link].in_(links), g.c.value.in_(forms))
+    )
+
+
+def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
+    """Role values (not no_selection, any store) of these products that name no path of the product's own
+    gallery byte for byte: must be none. HEX on both sides, because MariaDB's collations compare paths
+    case-insensitively and a case-different path is another file; a value in another form (no leading
+    slash) counts here and is settled by the slow path's canonical comparison."""
+    t = db.tables
+    r, own, g = t.varchar, t.value_to_entity.alias("own_links"), t.media_gallery.alias("own_paths")
+    in_gallery = sa.exists().where(
+        own.c[t.link] == r.c[t.link], g.c.value_id == own.c.value_id,
+        g.c.attribute_id == db.attribute_ids().media_gallery,
+        g.c.value == r.c.value, sa.func.hex(g.c.value) == sa.func.hex(r.c.value),
+    )
+    return sa.select(sa.literal("roles_outside"), sa.func.count(), sa.literal(0)).where(
+        r.c[t.link].in_(links), r.c.attribute_id.in_(list(db.attribute_ids().roles.values())),
+        r.c.value.is_not(None), r.c.value != NO_SELECTION, ~in_gallery,
+    )
+
+
+def _links_of(rows: pd.DataFrame, link_of: dict[int, int]) -> list[int]:
+    return sorted({link_of[int(e)] for e in rows["entity_id"].tolist()})
+
+
+def _chunk_numbers_query(db: MagentoDatabase, links: list[int], written: pd.DataFrame, link_of: dict[int, int]
+                         ) -> sa.CompoundSelect:
+    """The chunk's numbers in ONE statement: (name, rows, checksum) for kept links, purged links, roles."""
+    kept = written[written["action"].isin(KEPT_ACTIONS)]
+    purged = written[written["action"].isin(REMOVED_ACTIONS)]
+    parts = [_roles_outside_numbers(db, links)]
+    if len(kept):
+        parts.append(_kept_numbers(db, _links_of(kept, link_of), sorted(set(kept["value"]))))
+    if len(purged):
+        parts.append(_purged_numbers(db, _links_of(purged, link_of), sorted(set(purged["value"]))))
+    return sa.union_all(*parts)
+
+
+def _chunk_agrees(conn: sa.Connection, db: MagentoDatabase, entity_ids: list[int], written: pd.DataFrame,
+                  link_of: dict[int, int]) -> bool:
+    """The database's numbers for this chunk equal the ones the write's rows imply."""
+    expected = _expected_numbers(written, link_of)
+    if expected is None:
+        return False
+    links = sorted({link_of[e] for e in entity_ids if e in link_of})
+    found = {name: (int(n), int(total or 0))
+             for name, n, total in conn.execute(_chunk_numbers_query(db, links, written, link_of))}
+    return all(found.get(name, (0, 0)) == numbers for name, numbers in expected.items())
+
+
+def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable[int]) -> WrittenCheck:
+    """The write's rows (`items`, core.frames.DELTA_COLUMNS) against the database, and the roles of the
+    products (`entity_ids`, the batch's) against their galleries: one aggregate statement per CHUNK products,
+    the detailed read-back and comparison only for the chunks whose numbers disagree."""
+    written = _written_rows(items)
+    ids = np.array(sorted({int(i) for i in entity_ids} | set(written["entity_id"].tolist())), dtype="int64")
+    chunk_of = np.searchsorted(ids, written["entity_id"].to_numpy(dtype="int64")) // CHUNK
+    rows_of = dict(tuple(written.groupby(chunk_of)))
+    raw_of = dict(tuple(items.loc[written.index].groupby(chunk_of)))
+    empty = written.iloc[:0]
+    slow: list[tuple[list[int], pd.DataFrame]] = []
+    with db.engine.connect() as conn:
+        ensure_crc32(conn)
+        link_of = live_link_ids(conn, db.tables, ids.tolist())
+        for n, chunk in enumerate(chunked(ids.tolist(), CHUNK)):
+            if not _chunk_agrees(conn, db, chunk, rows_of.get(n, empty), link_of):
+                slow.append((chunk, raw_of.get(n, items.iloc[:0])))
+    mismatches, bad_roles = [pd.DataFrame(columns=MISMATCH_COLUMNS)], [pd.DataFrame(columns=BAD_ROLE_COLUMNS)]
+    for chunk, raw in slow:
+        links = read_gallery_links(db, chunk)
+        mismatches.append(written_rows_mismatches(raw, links))
+        bad_roles.append(roles_outside_gallery(db, chunk, gallery_links=links))
+    return WrittenCheck(
+        mismatches=_concat(mismatches).sort_values(["sku", "value"], kind="stable").reset_index(drop=True),
+        bad_roles=_concat(bad_roles).reset_index(drop=True),
+        chunks=-(-len(ids) // CHUNK),
+        slow_chunks=len(slow),
+    )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of the same columns one after the other (the first, empty, gives the columns)."""
+    filled = [f for f in frames[1:] if len(f)]
+    return pd.concat(filled, ignore_index=True) if filled else frames[0]

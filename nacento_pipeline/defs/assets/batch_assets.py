@@ -28,13 +28,11 @@ from nacento_pipeline.defs.assets.metadata import (
 from nacento_pipeline.defs.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE, TAG_MODE
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
 from nacento_pipeline.magento.gallery_verify import (
     KEPT_ACTIONS,
     REMOVED_ACTIONS,
-    read_gallery_links,
-    written_rows_mismatches,
+    check_written,
 )
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
@@ -237,6 +235,7 @@ class Verification:
     gone: pd.DataFrame  # value, key: sampled paths storage no longer has
     bad_roles: pd.DataFrame  # entity_id, role, value, store_id
     products: int  # products whose roles were checked
+    slow_chunks: int = 0  # chunks of products whose numbers disagreed: compared row by row (gallery_verify)
 
 
 def _storage_sample(written_values: list[str], media_prefix: str, seed: str, size: int = STORAGE_SAMPLE
@@ -258,27 +257,25 @@ def _storage_sample(written_values: list[str], media_prefix: str, seed: str, siz
 
 def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *, media_prefix: str,
                  head_concurrency: int, seed: str, durations: dict[str, float]) -> Verification:
-    """The database holds what the write says (one SELECT per chunk of products), a bounded sample of the
-    written paths is still in storage, and the batch's products' roles point at their gallery (the asset's
-    post-write check; the benchmark times it too)."""
-    entity_ids = result.entity_ids()
+    """The database holds what the write says and the batch's products' roles point at their gallery (one
+    aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
+    disagree: magento.gallery_verify.check_written), and a bounded sample of the written paths is still in
+    storage (the asset's post-write check; the benchmark times it too)."""
     with phase(durations, "verify_database"):
-        links = read_gallery_links(db, entity_ids)
-        not_in_database = written_rows_mismatches(result.items, links)
+        written = check_written(db, result.items, result.entity_ids())
     with phase(durations, "verify_storage_sample"):
         sampled = _storage_sample(result.written_values(), media_prefix, seed)
         # HEADs only: a sample spread over many folders costs one cheap request per key, where a LIST per
         # folder would page through the folder's other objects.
         present = snapshot_etags(store, sampled, head_concurrency=head_concurrency, list_min_keys=len(sampled) + 1)
-    with phase(durations, "verify_roles"):
-        bad_roles = roles_outside_gallery(db, entity_ids, gallery_links=links)
     return Verification(
         checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
-        not_in_database=not_in_database,
+        not_in_database=written.mismatches,
         sampled=sampled,
         gone=present.frame.loc[~present.frame["exists"].astype(bool), ["value", "key"]],
-        bad_roles=bad_roles,
-        products=len(entity_ids),
+        bad_roles=written.bad_roles,
+        products=len(result.entity_ids()),
+        slow_chunks=written.slow_chunks,
     )
 
 

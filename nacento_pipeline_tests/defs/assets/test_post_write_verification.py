@@ -31,13 +31,19 @@ def test_the_check_reads_the_database_and_only_a_sample_of_storage(s3_mariadb_pi
     p = s3_mariadb_pipeline
     monkeypatch.setattr(gallery_verify, "CHUNK", 5)  # 12 products: 3 statements, one per chunk
     chunks: list[int] = []
-    links_query = gallery_verify._links_query
+    read_back: list[int] = []
+    numbers_query, links_query = gallery_verify._chunk_numbers_query, gallery_verify._links_query
 
-    def counted(db, entity_ids):
-        chunks.append(len(entity_ids))
-        return links_query(db, entity_ids)
+    def counted(db, links, written, link_of):
+        chunks.append(len(links))
+        return numbers_query(db, links, written, link_of)
 
-    monkeypatch.setattr(gallery_verify, "_links_query", counted)
+    def counted_read_back(db, links):
+        read_back.append(len(links))
+        return links_query(db, links)
+
+    monkeypatch.setattr(gallery_verify, "_chunk_numbers_query", counted)
+    monkeypatch.setattr(gallery_verify, "_links_query", counted_read_back)
     before = p.store.requests.snapshot()
     drop_sample_batch(p.store, p.settings.drop_prefix)
     [result] = tick_and_run(p.defs, instance).results
@@ -47,6 +53,7 @@ def test_the_check_reads_the_database_and_only_a_sample_of_storage(s3_mariadb_pi
     assert meta["checked"] == 36 and meta["not_in_database"] == 0
     assert meta["sampled_in_storage"] == 36 and meta["missing"] == 0  # 36 <= the sample size: all of them
     assert chunks == [5, 5, 2]  # one statement per chunk of products, whatever the number of images
+    assert read_back == []  # every chunk's numbers agreed: no row-by-row read-back (the slow path)
     # the run's storage requests: the sensor, the archive, the snapshot and the small re-check, no 2nd snapshot
     assert p.store.requests.since(before)["HEAD"] <= 36
 
