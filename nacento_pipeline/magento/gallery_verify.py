@@ -179,19 +179,22 @@ def _purged_numbers(db: MagentoDatabase, links: list[int], values: list[str]) ->
 
 def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
     """Role values (not no_selection, any store) of these products that name no path of the product's own
-    gallery byte for byte: must be none. HEX on both sides, because MariaDB's collations compare paths
-    case-insensitively and a case-different path is another file; a value in another form (no leading
-    slash) counts here and is settled by the slow path's canonical comparison."""
+    gallery byte for byte: must be none. Byte for byte (HEX on both sides) because MariaDB's collations
+    compare paths case-insensitively and a case-different path is another file. An anti-join, not NOT EXISTS:
+    MariaDB caches a correlated subquery's result by its outer values compared under their collation, so a
+    case-different role of the same product got the cached answer of the right one (the wrong answers the
+    roles check once saw with CAST AS BINARY). A value in another form (no leading slash) counts here and is
+    settled by the slow path's canonical comparison."""
     t = db.tables
     r, own, g = t.varchar, t.value_to_entity.alias("own_links"), t.media_gallery.alias("own_paths")
-    in_gallery = sa.exists().where(
-        own.c[t.link] == r.c[t.link], g.c.value_id == own.c.value_id,
-        g.c.attribute_id == db.attribute_ids().media_gallery,
-        g.c.value == r.c.value, sa.func.hex(g.c.value) == sa.func.hex(r.c.value),
-    )
-    return sa.select(sa.literal("roles_outside"), sa.func.count(), sa.literal(0)).where(
-        r.c[t.link].in_(links), r.c.attribute_id.in_(list(db.attribute_ids().roles.values())),
-        r.c.value.is_not(None), r.c.value != NO_SELECTION, ~in_gallery,
+    gallery = own.join(g, sa.and_(g.c.value_id == own.c.value_id,
+                                  g.c.attribute_id == db.attribute_ids().media_gallery))
+    return (
+        sa.select(sa.literal("roles_outside"), sa.func.count(), sa.literal(0))
+        .select_from(r.outerjoin(gallery, sa.and_(own.c[t.link] == r.c[t.link],
+                                                  sa.func.hex(g.c.value) == sa.func.hex(r.c.value))))
+        .where(r.c[t.link].in_(links), r.c.attribute_id.in_(list(db.attribute_ids().roles.values())),
+               r.c.value.is_not(None), r.c.value != NO_SELECTION, own.c.value_id.is_(None))
     )
 
 

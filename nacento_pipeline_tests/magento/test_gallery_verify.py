@@ -1,0 +1,171 @@
+"""The post-write check's fast path (magento/gallery_verify.check_written): one aggregate statement per chunk
+of products; a chunk whose numbers disagree, and only that one, is compared row by row and reported as before."""
+
+from __future__ import annotations
+
+import time
+import zlib
+
+import pytest
+import sqlalchemy as sa
+
+from nacento_pipeline.magento import gallery_verify
+from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
+from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS, create_demo_schema
+from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
+from nacento_pipeline.magento.gallery_verify import check_written, checksum
+from nacento_pipeline_tests.magento.gallery_helpers import sync
+
+A, B, C = "/v/f/a.jpg", "/v/f/b.jpg", "/v/f/c.jpg"
+NON_ASCII = "/ñ/ü/ñandú-straße-日本.jpg"
+SKUS = ("S1", "S2", "S3")
+
+
+@pytest.fixture
+def one_product_per_chunk(monkeypatch):
+    monkeypatch.setattr(gallery_verify, "CHUNK", 1)
+
+
+def _link(db, sku: str) -> int:
+    t = db.tables
+    with db.engine.connect() as conn:
+        return conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == sku)).scalar_one()
+
+
+def _two_writes(db):
+    """A and B for each product, then a replace with A and C (C inserted with roles, B purged): the second
+    write's result, the one checked."""
+    sync(db, [(s, v) for s in SKUS for v in (A, B)])
+    result = sync(db, [(s, v, "", 0, False, "image|small_image|thumbnail" if v == C else "")
+                       for s in SKUS for v in (A, C)], batch_key="media_2")
+    assert result.counts()["inserted"] == 3 and result.counts()["purged"] == 3
+    return result
+
+
+def _value_id(conn, db, value: str, link: int) -> int:
+    t = db.tables
+    vte, g = t.value_to_entity, t.media_gallery
+    return conn.execute(sa.select(g.c.value_id).join(vte, vte.c.value_id == g.c.value_id)
+                        .where(g.c.value == value, vte.c[t.link] == link)).scalar_one()
+
+
+def _record_id(conn, db, value: str, link: int) -> int:
+    t = db.tables
+    v = t.media_gallery_value
+    return conn.execute(sa.select(v.c.record_id).where(
+        v.c.value_id == _value_id(conn, db, value, link), v.c[t.link] == link, v.c.store_id == 0)).scalar_one()
+
+
+def test_a_correct_write_is_verified_by_the_numbers_alone(db, one_product_per_chunk, monkeypatch):
+    result = _two_writes(db)
+    read_back: list[int] = []
+    monkeypatch.setattr(gallery_verify, "read_gallery_links", lambda *a: read_back.append(1))
+    found = check_written(db, result.items, result.entity_ids())
+    assert found.mismatches.empty and found.bad_roles.empty
+    assert (found.chunks, found.slow_chunks) == (3, 0) and read_back == []
+
+
+def _delete_link(conn, db, link):
+    t = db.tables
+    conn.execute(t.value_to_entity.delete().where(t.value_to_entity.c.value_id == _value_id(conn, db, C, link),
+                                                  t.value_to_entity.c[t.link] == link))
+
+
+def _delete_store0_row(conn, db, link):
+    t = db.tables
+    record = _record_id(conn, db, C, link)
+    conn.execute(t.gallery_meta.delete().where(t.gallery_meta.c.record_id == record))
+    conn.execute(t.media_gallery_value.delete().where(t.media_gallery_value.c.record_id == record))
+
+
+def _change_etag(conn, db, link):
+    t = db.tables
+    conn.execute(t.gallery_meta.update().where(t.gallery_meta.c.record_id == _record_id(conn, db, C, link))
+                 .values(s3_etag="0" * 32))
+
+
+def _relink_purged(conn, db, link):
+    t = db.tables
+    value_id = conn.execute(t.media_gallery.insert().values(attribute_id=DEMO_ATTRIBUTE_IDS["media_gallery"],
+                                                            value=B)).inserted_primary_key[0]
+    conn.execute(t.value_to_entity.insert().values(value_id=value_id, **{t.link: link}))
+
+
+def _role_outside(value: str):
+    def damage(conn, db, link):
+        t = db.tables
+        conn.execute(t.varchar.insert().values(attribute_id=DEMO_ATTRIBUTE_IDS["thumbnail"], store_id=1,
+                                               value=value, **{t.link: link}))
+    return damage
+
+
+ROLES_OF_C = [["image", C, 0], ["small_image", C, 0], ["thumbnail", C, 0]]
+
+
+@pytest.mark.parametrize(("damage", "mismatches", "bad_roles"), [
+    (_delete_link, [[C, "inserted", "not linked to the product"]], ROLES_OF_C),  # its roles now point outside
+    (_delete_store0_row, [[C, "inserted", "no store-0 value row"]], []),
+    (_change_etag, [[C, "inserted", "stored ETag " + "0" * 32 + " != written 1-" + C]], []),
+    (_relink_purged, [[B, "purged", "still linked"]], []),
+    (_role_outside("/x/y/elsewhere.jpg"), [], [["thumbnail", "/x/y/elsewhere.jpg", 1]]),
+    (_role_outside(C.upper()), [], [["thumbnail", C.upper(), 1]]),  # another file, though MariaDB's collation agrees
+], ids=["link_deleted", "store0_row_deleted", "etag_changed", "purged_relinked", "role_outside", "role_case"])
+def test_damage_sends_only_its_chunk_to_the_slow_path_and_is_reported(db, one_product_per_chunk, damage,
+                                                                      mismatches, bad_roles):
+    result = _two_writes(db)
+    link = _link(db, "S2")
+    with db.engine.begin() as conn:
+        damage(conn, db, link)
+    found = check_written(db, result.items, result.entity_ids())
+    assert (found.chunks, found.slow_chunks) == (3, 1)
+    assert found.mismatches.values.tolist() == [["S2", *row] for row in mismatches]
+    assert sorted(found.bad_roles.values.tolist()) == sorted([link, *row] for row in bad_roles)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "mariadb"])
+def test_crc32_of_python_and_the_databases_agree_on_non_ascii(request, dialect):
+    url = request.getfixturevalue("sqlite_url" if dialect == "sqlite" else "mysql_url")
+    engine = MagentoDatabase(url).engine
+    texts = [NON_ASCII, "12|" + NON_ASCII + "|\"etag\"", "plain"]
+    with engine.connect() as conn:
+        ensure_crc32(conn)
+        found = [conn.execute(sa.select(sa.func.crc32(sa.literal(t, sa.String)))).scalar_one() for t in texts]
+    assert [int(f) for f in found] == [zlib.crc32(t.encode()) for t in texts]
+    assert checksum(texts) == sum(found)
+    engine.dispose()
+
+
+def test_a_non_ascii_path_is_verified_by_the_numbers_alone(db):
+    result = sync(db, [("S1", NON_ASCII, "", 0, False, "image"), ("S2", A)])
+    found = check_written(db, result.items, result.entity_ids())
+    assert found.mismatches.empty and found.bad_roles.empty and found.slow_chunks == 0
+
+
+def test_row_id_schema_is_checked_by_the_live_row_id(magento_url):
+    """Content staging: links carry row_id, the write reports entity_id; the two differ here."""
+    db = MagentoDatabase(magento_url)
+    create_demo_schema(db.engine, link="row_id")
+    db.refresh_schema()
+    t = db.tables
+    now = int(time.time())
+    with db.engine.begin() as conn:  # R1's live version is row 10 (a newer one is scheduled); R2 is row 12
+        conn.execute(t.product.insert(), [
+            {"row_id": 10, "entity_id": 5, "sku": "R1", "created_in": 1, "updated_in": now + 7 * 86400},
+            {"row_id": 11, "entity_id": 5, "sku": "R1", "created_in": now + 7 * 86400, "updated_in": 2147483647},
+            {"row_id": 12, "entity_id": 6, "sku": "R2", "created_in": 1, "updated_in": 2147483647},
+        ])
+    result = sync(db, [("R1", A, "", 1, False, "image"), ("R1", B), ("R2", C, "", 1, False, "thumbnail")])
+    assert result.entity_ids() == [5, 6]
+    found = check_written(db, result.items, result.entity_ids())
+    assert found.mismatches.empty and found.bad_roles.empty and found.slow_chunks == 0
+    assert roles_outside_gallery(db, [5, 6]).empty
+
+    with db.engine.begin() as conn:  # R1 loses B and gets a role outside its gallery
+        conn.execute(t.value_to_entity.delete().where(t.value_to_entity.c.value_id == _value_id(conn, db, B, 10)))
+        conn.execute(t.varchar.insert().values(attribute_id=DEMO_ATTRIBUTE_IDS["thumbnail"], store_id=1,
+                                               value="/x/y/z.jpg", row_id=10))
+    found = check_written(db, result.items, result.entity_ids())
+    assert found.mismatches.values.tolist() == [["R1", B, "inserted", "not linked to the product"]]
+    assert found.bad_roles.values.tolist() == [[5, "thumbnail", "/x/y/z.jpg", 1]]
+    assert roles_outside_gallery(db, [5, 6]).values.tolist() == [[5, "thumbnail", "/x/y/z.jpg", 1]]
+    db.dispose()
