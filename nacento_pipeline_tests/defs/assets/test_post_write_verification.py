@@ -34,9 +34,9 @@ def test_the_check_reads_the_database_and_only_a_sample_of_storage(s3_mariadb_pi
     read_back: list[int] = []
     numbers_query, links_query = gallery_verify._chunk_numbers_query, gallery_verify._links_query
 
-    def counted(db, links, written, link_of):
+    def counted(db, links, expected):
         chunks.append(len(links))
-        return numbers_query(db, links, written, link_of)
+        return numbers_query(db, links, expected)
 
     def counted_read_back(db, links):
         read_back.append(len(links))
