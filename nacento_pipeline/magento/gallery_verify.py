@@ -32,6 +32,9 @@ from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 
 CHUNK = 1000  # products per statement (about 5,000 gallery rows at 5 images per product)
+# Written rows per fast-path statement at most (a chunk closes early on products with many images): keeps
+# the IN lists of written paths well below SQLite's 32,766 bound parameters.
+ROWS_PER_STATEMENT = 5000
 
 # Actions after which the (product, path) link must exist with a store-0 row and the written ETag.
 KEPT_ACTIONS = ("inserted", "updated_value", "updated_meta")
@@ -227,20 +230,38 @@ def _chunk_agrees(conn: sa.Connection, db: MagentoDatabase, links: list[int], ex
     return found == {"links": (expected.kept, expected.kept_checksum, 0), "roles_outside": (0, 0, 0)}
 
 
+def _product_chunks(ids: list[int], rows_of: dict[int, int]) -> list[list[int]]:
+    """Consecutive chunks of the sorted product ids: at most CHUNK products and, unless a single product has
+    more, at most ROWS_PER_STATEMENT written rows each."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    rows = 0
+    for entity in ids:
+        n = rows_of.get(entity, 0)
+        if current and (len(current) == CHUNK or rows + n > ROWS_PER_STATEMENT):
+            chunks.append(current)
+            current, rows = [], 0
+        current.append(entity)
+        rows += n
+    return [*chunks, current] if current else chunks
+
+
 def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable[int]) -> WrittenCheck:
     """The write's rows (`items`, core.frames.DELTA_COLUMNS) against the database, and the roles of the
     products (`entity_ids`, the batch's) against their galleries: one aggregate statement per CHUNK products,
     the detailed read-back and comparison only for the chunks whose numbers disagree."""
     written = _written_rows(items)
-    ids = np.array(sorted({int(i) for i in entity_ids} | set(written["entity_id"].tolist())), dtype="int64")
-    written = written.assign(chunk=np.searchsorted(ids, written["entity_id"].to_numpy(dtype="int64")) // CHUNK)
+    ids = sorted({int(i) for i in entity_ids} | set(written["entity_id"].tolist()))
+    chunks = _product_chunks(ids, written["entity_id"].value_counts().to_dict())
+    chunk_of = {entity: n for n, chunk in enumerate(chunks) for entity in chunk}
+    written = written.assign(chunk=written["entity_id"].map(chunk_of))
     nothing = _Expected(0, 0, [], [])
     slow: list[list[int]] = []
     with db.engine.connect() as conn:
         ensure_crc32(conn)
-        link_of = live_link_ids(conn, db.tables, ids.tolist())
+        link_of = live_link_ids(conn, db.tables, ids)
         expected = _expected_by_chunk(written, link_of)
-        for n, chunk in enumerate(chunked(ids.tolist(), CHUNK)):
+        for n, chunk in enumerate(chunks):
             links = sorted({link_of[e] for e in chunk if e in link_of})
             if not _chunk_agrees(conn, db, links, expected.get(n, nothing)):
                 slow.append(chunk)
@@ -252,7 +273,7 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
     return WrittenCheck(
         mismatches=_concat(mismatches).sort_values(["sku", "value"], kind="stable").reset_index(drop=True),
         bad_roles=_concat(bad_roles).reset_index(drop=True),
-        chunks=-(-len(ids) // CHUNK),
+        chunks=len(chunks),
         slow_chunks=len(slow),
     )
 

@@ -65,6 +65,22 @@ def test_a_correct_write_is_verified_by_the_numbers_alone(db, one_product_per_ch
     assert (found.chunks, found.slow_chunks) == (3, 0) and read_back == []
 
 
+def test_a_write_that_changed_nothing_is_verified_by_the_numbers_alone(db):
+    _two_writes(db)
+    again = sync(db, [(s, v, "", 0, False, "image|small_image|thumbnail" if v == C else "")
+                      for s in SKUS for v in (A, C)], batch_key="media_3")
+    assert again.counts()["inserted"] == again.counts()["purged"] == 0
+    found = check_written(db, again.items, again.entity_ids())
+    assert found.mismatches.empty and found.bad_roles.empty and (found.chunks, found.slow_chunks) == (1, 0)
+
+
+def test_a_chunk_closes_early_on_products_with_many_written_rows(db, monkeypatch):
+    monkeypatch.setattr(gallery_verify, "ROWS_PER_STATEMENT", 3)  # 2 written rows per product: one per chunk
+    result = _two_writes(db)
+    found = check_written(db, result.items, result.entity_ids())
+    assert found.mismatches.empty and (found.chunks, found.slow_chunks) == (3, 0)
+
+
 def _delete_link(conn, db, link):
     t = db.tables
     conn.execute(t.value_to_entity.delete().where(t.value_to_entity.c.value_id == _value_id(conn, db, C, link),
