@@ -94,10 +94,14 @@ def _delete_store0_row(conn, db, link):
     conn.execute(t.media_gallery_value.delete().where(t.media_gallery_value.c.record_id == record))
 
 
-def _change_etag(conn, db, link):
+def _change_etag_of(conn, db, value, link):
     t = db.tables
-    conn.execute(t.gallery_meta.update().where(t.gallery_meta.c.record_id == _record_id(conn, db, C, link))
+    conn.execute(t.gallery_meta.update().where(t.gallery_meta.c.record_id == _record_id(conn, db, value, link))
                  .values(s3_etag="0" * 32))
+
+
+def _change_etag(conn, db, link):
+    _change_etag_of(conn, db, C, link)
 
 
 def _relink_purged(conn, db, link):
@@ -151,10 +155,17 @@ def test_crc32_of_python_and_the_databases_agree_on_non_ascii(request, dialect):
     engine.dispose()
 
 
-def test_a_non_ascii_path_is_verified_by_the_numbers_alone(db):
-    result = sync(db, [("S1", NON_ASCII, "", 0, False, "image"), ("S2", A)])
+QUOTED = "/q/u/o'neil\\back.jpg"  # a quote and a backslash: the paths are rendered into the statement
+
+
+def test_non_ascii_and_quoted_paths_are_verified_by_the_numbers_alone(db):
+    result = sync(db, [("S1", NON_ASCII, "", 0, False, "image"), ("S2", A), ("S3", QUOTED, "", 0, False, "image")])
     found = check_written(db, result.items, result.entity_ids())
     assert found.mismatches.empty and found.bad_roles.empty and found.slow_chunks == 0
+    with db.engine.begin() as conn:  # and a damaged one is still found
+        _change_etag_of(conn, db, QUOTED, _link(db, "S3"))
+    found = check_written(db, result.items, result.entity_ids())
+    assert found.mismatches[["sku", "value"]].values.tolist() == [["S3", QUOTED]] and found.slow_chunks == 1
 
 
 def test_row_id_schema_is_checked_by_the_live_row_id(magento_url):
