@@ -158,8 +158,7 @@ def _expected_by_chunk(written: pd.DataFrame, link_of: dict[int, int]) -> dict[i
     kept = kept.assign(crc=np.array(_crc32s(texts.to_numpy(dtype=object)), dtype="int64"))
     sums = kept.groupby("chunk")["crc"].agg(["size", "sum"])
     skipped = set(written.loc[unverifiable, "chunk"].tolist())
-    values = written["value"].to_numpy(dtype=object)
-    keyed = written.assign(key=_crc32s(values), bare_key=_crc32s(v.lstrip("/") for v in values))
+    keyed = written.assign(key=_crc32s(written["value"].to_numpy(dtype=object)))
     expected: dict[int, _Expected | None] = {}
     for n, rows in keyed.groupby("chunk"):
         if n in skipped:
@@ -169,7 +168,7 @@ def _expected_by_chunk(written: pd.DataFrame, link_of: dict[int, int]) -> dict[i
         size, total = (int(sums.at[n, "size"]), int(sums.at[n, "sum"])) if n in sums.index else (0, 0)
         purged = rows[~done]
         expected[int(n)] = _Expected(size, total, rows.loc[done, "key"].tolist(),
-                                     purged["key"].tolist() + purged["bare_key"].tolist())
+                                     purged["key"].tolist() + _crc32s(v.lstrip("/") for v in purged["value"].tolist()))
     return expected
 
 
