@@ -29,7 +29,7 @@ from nacento_pipeline.magento.schema import MagentoTables
 IMAGE_MEDIA_TYPE = "image"
 
 
-def _unindexed(column: sa.ColumnElement) -> sa.ColumnElement:
+def unindexed(column: sa.ColumnElement) -> sa.ColumnElement:
     """`column + 0`: keeps planners without statistics (SQLite) off an index that matches nearly every row
     (every gallery row has the media_gallery attribute), so the products' links drive the join."""
     return column + 0
@@ -95,7 +95,7 @@ def _gallery_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[i
         )
         .select_from(vte)
         # Images only: videos and other media types are not the PIM's, never updated or purged here.
-        .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, _unindexed(mg.c.attribute_id) == attrs.media_gallery,
+        .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, unindexed(mg.c.attribute_id) == attrs.media_gallery,
                           mg.c.media_type == IMAGE_MEDIA_TYPE))
         .outerjoin(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
         .outerjoin(meta, meta.c.record_id == val.c.record_id)
@@ -118,7 +118,7 @@ def _roles_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int
     """Role and role-label values of these product links in every store."""
     vc = tables.varchar
     return sa.select(vc.c[tables.link], vc.c.attribute_id, vc.c.store_id, vc.c.value).where(
-        _unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())), vc.c[tables.link].in_(links))
+        unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())), vc.c[tables.link].in_(links))
 
 
 def _sync_state_query(tables: MagentoTables, skus: Sequence[str]) -> sa.Select:

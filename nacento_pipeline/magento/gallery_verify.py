@@ -30,6 +30,7 @@ from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento.catalog import live_link_ids
 from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
+from nacento_pipeline.magento.gallery_reader import unindexed
 
 CHUNK = 1000  # products per statement (about 5,000 gallery rows at 5 images per product)
 # Written rows per fast-path statement at most (a chunk closes early on products with many images): keeps
@@ -54,7 +55,7 @@ def _links_query(db: MagentoDatabase, link_ids: list[int]) -> sa.Select:
         .join(g, g.c.value_id == vte.c.value_id)
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
-        .where(link.in_(link_ids), g.c.attribute_id == db.attribute_ids().media_gallery)
+        .where(link.in_(link_ids), unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery)
     )
 
 
@@ -201,7 +202,7 @@ def _links_numbers(db: MagentoDatabase, links: list[int], expected: _Expected) -
                   sa.func.sum(sa.case((kept, sa.func.crc32(text)), else_=0)),
                   sa.func.sum(sa.case((purged, 1), else_=0)))
         .select_from(vte)
-        .join(g, sa.and_(g.c.value_id == vte.c.value_id, g.c.attribute_id == db.attribute_ids().media_gallery))
+        .join(g, sa.and_(g.c.value_id == vte.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery))
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
         .where(_in_ints(link, links))
@@ -217,15 +218,19 @@ def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
     roles check once saw with CAST AS BINARY). A value in another form (no leading slash) counts here and is
     settled by the slow path's canonical comparison."""
     t = db.tables
-    r, own, g = t.varchar, t.value_to_entity.alias("own_links"), t.media_gallery.alias("own_paths")
-    gallery = own.join(g, sa.and_(g.c.value_id == own.c.value_id,
-                                  g.c.attribute_id == db.attribute_ids().media_gallery))
+    r, own, g = t.varchar, t.value_to_entity, t.media_gallery
+    gallery = (
+        sa.select(own.c[t.link].label("link_id"), g.c.value)
+        .join(g, sa.and_(g.c.value_id == own.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery))
+        .where(_in_ints(own.c[t.link], links))
+        .subquery("own_paths")
+    )  # the chunk's galleries only: SQLite materialises a joined table here, so it is bounded by the links
     return (
         sa.select(sa.literal("roles_outside"), sa.func.count(), sa.literal(0), sa.literal(0))
-        .select_from(r.outerjoin(gallery, sa.and_(own.c[t.link] == r.c[t.link],
-                                                  sa.func.hex(g.c.value) == sa.func.hex(r.c.value))))
+        .select_from(r.outerjoin(gallery, sa.and_(gallery.c.link_id == r.c[t.link],
+                                                  sa.func.hex(gallery.c.value) == sa.func.hex(r.c.value))))
         .where(_in_ints(r.c[t.link], links), r.c.attribute_id.in_(list(db.attribute_ids().roles.values())),
-               r.c.value.is_not(None), r.c.value != NO_SELECTION, own.c.value_id.is_(None))
+               r.c.value.is_not(None), r.c.value != NO_SELECTION, gallery.c.link_id.is_(None))
     )
 
 
