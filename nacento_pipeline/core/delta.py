@@ -112,6 +112,16 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
     size = max(1, int(chunk_size))
     if len(skus) <= size:
         return [request] if skus else []
+    return cut_request(request, size, skus)
+
+
+def cut_request(request: DeltaRequest, chunk_size: int, skus: list[str] | None = None) -> list[DeltaRequest]:
+    """split_request, but always cut: each part keeps only the rows of its own SKUs, even when the request
+    fits one part (a part then holds what split_request would give its chunks together)."""
+    skus = request.skus if skus is None else skus
+    size = max(1, int(chunk_size))
+    if not skus:
+        return []
     chunk_of = {sku: i // size for i, sku in enumerate(skus)}
     count = (len(skus) + size - 1) // size
 
@@ -239,6 +249,38 @@ def summarize(sku_results: pd.DataFrame) -> dict[str, int]:
     for name in TOTAL_NAMES[4:]:
         totals[name] = int(pd.to_numeric(sku_results[name]).sum()) if len(sku_results) else 0
     return totals
+
+
+_SPLIT_FRAMES = (("items", DELTA_COLUMNS), ("roles", ROLE_COLUMNS), ("sku_results", SKU_RESULT_COLUMNS),
+                 ("warnings", REJECTION_COLUMNS), ("store_values", STORE_WRITE_COLUMNS))
+
+
+def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[GalleryDelta] | None:
+    """The delta of `skus` cut into the deltas of its chunks of `chunk_size` SKUs (in order), without request:
+    each row goes to the chunk of its SKU, keeping its order. Every rule of a delta is per SKU (a product
+    carries one SKU of a batch), so each part is the delta its chunk alone would have, and concat_deltas
+    joins them back. None when a row names no SKU of `skus` (it would belong to no chunk)."""
+    size = max(1, int(chunk_size))
+    count = (len(skus) + size - 1) // size
+    chunk_of = {sku: i // size for i, sku in enumerate(skus)}
+    if any(sku not in chunk_of for sku in delta.unknown_skus):
+        return None
+    numbers = {name: getattr(delta, name)["sku"].map(chunk_of) for name, _ in _SPLIT_FRAMES}
+    if any(n.isna().any() for n in numbers.values()):
+        return None
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for name, columns in _SPLIT_FRAMES:
+        frame = getattr(delta, name)
+        found = {int(k): g.reset_index(drop=True) for k, g in frame.groupby(numbers[name], sort=False)}
+        parts[name] = [found[i] if i in found else empty_frame(columns) for i in range(count)]
+    unknown: list[list[str]] = [[] for _ in range(count)]
+    for sku in delta.unknown_skus:
+        unknown[chunk_of[sku]].append(sku)
+    return [
+        GalleryDelta(parts["items"][i], parts["roles"][i], parts["sku_results"][i], parts["warnings"][i], None,
+                     parts["store_values"][i], tuple(unknown[i]))
+        for i in range(count)
+    ]
 
 
 def concat_deltas(deltas: list[GalleryDelta], request: DeltaRequest | None = None) -> GalleryDelta:

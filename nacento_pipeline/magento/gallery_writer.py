@@ -28,6 +28,8 @@ from nacento_pipeline.core.delta import (
     DeltaView,
     GalleryDelta,
     concat_deltas,
+    cut_request,
+    split_delta,
     split_request,
     to_utc_naive,
 )
@@ -496,17 +498,66 @@ def chunk_delta(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, r
     return delta, state
 
 
+# SKUs whose state is read and whose delta is computed together when planning (a multiple of the chunk size):
+# pandas and the driver cost much per call and little per row, so 20 chunks of 500 planned at once cost little
+# more than one. The delta is then cut into the chunks' deltas (core.delta.split_delta).
+PLAN_GROUP_SKUS = 10_000
+
+
 def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> GalleryPlan:
-    """The plan of a request (read-only): per chunk of SKUs, the state read, its fingerprint and its delta."""
+    """The plan of a request (read-only): per chunk of SKUs, the state read, its fingerprint and its delta.
+
+    The state is read and the delta computed per group of chunks (PLAN_GROUP_SKUS), then cut per chunk; each
+    chunk gets its own fingerprint, the one its write re-checks."""
     attrs = db.attribute_ids()
-    chunks = []
+    size = max(1, int(chunk_size))
+    chunks: list[PlannedChunk] = []
     with db.engine.connect() as conn:
         stores = read_stores(conn, db.tables)
-        for sub in split_request(request, chunk_size):
-            delta, state = chunk_delta(conn, db, attrs, sub, stores)
-            fingerprint = state_fingerprint(conn, db.tables, attrs, sub.skus, state.products)
-            chunks.append(PlannedChunk.of(sub.skus, delta, state, fingerprint))
+        for group in _plan_groups(request, size):
+            chunks.extend(_plan_group(conn, db, attrs, group, size, stores))
     return GalleryPlan(request, chunk_size, tuple(chunks))
+
+
+def _plan_groups(request: DeltaRequest, size: int) -> list[DeltaRequest]:
+    """The request cut into groups of whole chunks, each group with only its own SKUs' rows (as its chunks
+    would have them); a request of one chunk as it is (as split_request gives it)."""
+    if len(request.skus) <= size:
+        return split_request(request, size)
+    return cut_request(request, max(size, PLAN_GROUP_SKUS // size * size))
+
+
+def _plan_group(
+    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, group: DeltaRequest, size: int,
+    stores: dict[str, int],
+) -> list[PlannedChunk]:
+    """The planned chunks of a group: one state read and one delta for the group, cut per chunk; per chunk
+    when a row of the delta names no SKU of the group (it could not be placed in a chunk)."""
+    skus = group.skus
+    delta, state = chunk_delta(conn, db, attrs, group, stores)
+    parts = split_delta(delta, skus, size) if len(skus) > size else [replace(delta, request=None)]
+    if parts is None:
+        return [_plan_chunk(conn, db, attrs, sub, stores) for sub in split_request(group, size)]
+    planned = []
+    for number, part in enumerate(parts):
+        members = skus[number * size:(number + 1) * size]
+        products = _rows_of(state.products, members)
+        fingerprint = state_fingerprint(conn, db.tables, attrs, members, products)
+        planned.append(PlannedChunk(tuple(members), part, fingerprint, products, _rows_of(state.sync_state, members)))
+    return planned
+
+
+def _plan_chunk(
+    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, stores: dict[str, int],
+) -> PlannedChunk:
+    delta, state = chunk_delta(conn, db, attrs, request, stores)
+    fingerprint = state_fingerprint(conn, db.tables, attrs, request.skus, state.products)
+    return PlannedChunk.of(request.skus, delta, state, fingerprint)
+
+
+def _rows_of(frame: pd.DataFrame, skus: list[str]) -> pd.DataFrame:
+    """The rows of `frame` whose sku is one of `skus`, reindexed."""
+    return frame[frame["sku"].isin(set(skus))].reset_index(drop=True)
 
 
 def sync_batch_chunk(
