@@ -50,6 +50,7 @@ from nacento_pipeline.magento.gallery_sync import GalleryPlan, plan_gallery, wri
 # (module, attribute, label) of the functions timed; a class attribute as "Class.method".
 TIMED: tuple[tuple[str, str, str], ...] = (
     ("nacento_pipeline.magento.gallery_writer", "split_request", "split request"),
+    ("nacento_pipeline.magento.gallery_writer", "cut_request", "cut request in groups"),
     ("nacento_pipeline.magento.gallery_writer", "read_request_state", "state read (whole request)"),
     ("nacento_pipeline.magento.gallery_writer", "read_chunk_state", "state read"),
     ("nacento_pipeline.magento.gallery_reader", "read_products", "  products"),
@@ -75,7 +76,8 @@ TIMED: tuple[tuple[str, str, str], ...] = (
     ("nacento_pipeline.core.delta_rules", "_Delta._warn_hidden_by_store_views", "  hidden by store views"),
     ("nacento_pipeline.core.delta_rules", "_Delta._items", "  items"),
     ("nacento_pipeline.core.delta_rules", "_Delta._delta", "  sku results"),
-    ("nacento_pipeline.core.delta", "concat_deltas", "join chunk deltas"),
+    ("nacento_pipeline.magento.gallery_writer", "split_delta", "cut delta per chunk"),
+    ("nacento_pipeline.magento.gallery_writer", "concat_deltas", "join chunk deltas"),
 )
 DELTA_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -79,10 +80,11 @@ class DeltaRequest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", normalize_mode(self.mode))
 
-    @property
+    @cached_property
     def skus(self) -> list[str]:
-        """SKUs the request is about: those with images, then those whose every image was rejected."""
-        seen = list(dict.fromkeys(self.images["sku"].astype(str)))
+        """SKUs the request is about: those with images, then those whose every image was rejected (worked out
+        once per request: planning reads them many times, and a request's frames are never changed)."""
+        seen = self.images["sku"].astype(str).unique().tolist()
         known = set(seen)
         return seen + [s for s in rejected_only_skus(self.rejections, known)]
 
@@ -259,8 +261,7 @@ def summarize(sku_results: pd.DataFrame) -> dict[str, int]:
     return totals
 
 
-_SPLIT_FRAMES = (("items", DELTA_COLUMNS), ("roles", ROLE_COLUMNS), ("sku_results", SKU_RESULT_COLUMNS),
-                 ("warnings", REJECTION_COLUMNS), ("store_values", STORE_WRITE_COLUMNS))
+_SPLIT_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values")
 
 
 def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[GalleryDelta] | None:
@@ -274,14 +275,14 @@ def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[G
     if any(sku not in chunk_of for sku in delta.unknown_skus):
         return None
     index = pd.Index(skus)
-    numbers = {name: chunk_numbers(getattr(delta, name)["sku"], index, size) for name, _ in _SPLIT_FRAMES}
+    numbers = {name: chunk_numbers(getattr(delta, name)["sku"], index, size) for name in _SPLIT_FRAMES}
     if any(n.isna().any() for n in numbers.values()):
         return None
     parts: dict[str, list[pd.DataFrame]] = {}
-    for name, columns in _SPLIT_FRAMES:
+    for name in _SPLIT_FRAMES:
         frame = getattr(delta, name)
         found = {int(k): g.reset_index(drop=True) for k, g in frame.groupby(numbers[name], sort=False)}
-        parts[name] = [found[i] if i in found else empty_frame(columns) for i in range(count)]
+        parts[name] = [found[i] if i in found else frame.iloc[0:0] for i in range(count)]
     unknown: list[list[str]] = [[] for _ in range(count)]
     for sku in delta.unknown_skus:
         unknown[chunk_of[sku]].append(sku)

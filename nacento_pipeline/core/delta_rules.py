@@ -871,7 +871,7 @@ class _Delta:
         all_skus = skus + rejected_only
         out = pd.DataFrame({"sku": all_skus})
         out["entity_id"] = out["sku"].map(first["entity_id"]).fillna(0).astype("int64")
-        counts = pd.crosstab(items["sku"], items["action"]) if len(items) else pd.DataFrame()
+        counts = items.groupby(["sku", "action"]).size().unstack(fill_value=0) if len(items) else pd.DataFrame()
         for action in DELTA_ACTIONS:
             column = "deduped_path_variants" if action == "deduped" else action
             found = counts[action] if action in counts.columns else pd.Series(dtype="int64")
