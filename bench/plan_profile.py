@@ -24,8 +24,10 @@ import os
 import pickle
 import pstats
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,7 +62,7 @@ TIMED: tuple[tuple[str, str, str], ...] = (
     ("nacento_pipeline.magento.gallery_reader", "read_store_values", "  store rows"),
     ("nacento_pipeline.magento.gallery_writer", "state_fingerprint", "fingerprint"),
     ("nacento_pipeline.magento.gallery_writer", "request_fingerprints", "fingerprints (whole request)"),
-    ("nacento_pipeline.magento.gallery_writer", "delta_for", "delta rules"),
+    ("nacento_pipeline.magento.gallery_writer", "delta_for", "delta rules (worker thread: overlaps)"),
     ("nacento_pipeline.core.delta_rules", "_Delta._images", "  images (products, stale, ETags)"),
     ("nacento_pipeline.core.delta_rules", "_Delta._statuses", "  statuses"),
     ("nacento_pipeline.core.delta_rules", "_Delta._gallery", "  gallery"),
@@ -76,7 +78,8 @@ TIMED: tuple[tuple[str, str, str], ...] = (
     ("nacento_pipeline.core.delta_rules", "_Delta._warn_hidden_by_store_views", "  hidden by store views"),
     ("nacento_pipeline.core.delta_rules", "_Delta._items", "  items"),
     ("nacento_pipeline.core.delta_rules", "_Delta._delta", "  sku results"),
-    ("nacento_pipeline.magento.gallery_writer", "split_delta", "cut delta per chunk"),
+    ("nacento_pipeline.magento.gallery_writer", "_planned_group", "wait for delta, cut per chunk"),
+    ("nacento_pipeline.magento.gallery_writer", "split_delta", "  cut delta per chunk"),
     ("nacento_pipeline.magento.gallery_writer", "concat_deltas", "join chunk deltas"),
 )
 DELTA_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values")
@@ -89,9 +92,16 @@ class PhaseClock:
     seconds: dict[str, float] = field(default_factory=dict)
     sql: dict[str, float] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
-    active: list[str] = field(default_factory=list)
+    local: threading.local = field(default_factory=threading.local)  # the labels active in each thread
+    lock: threading.Lock = field(default_factory=threading.Lock)
     sql_total: float = 0.0
     statements: int = 0
+
+    @property
+    def active(self) -> list[str]:
+        if not hasattr(self.local, "labels"):
+            self.local.labels = []
+        return self.local.labels
 
     def timed(self, label: str, func: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -100,17 +110,19 @@ class PhaseClock:
             try:
                 return func(*args, **kwargs)
             finally:
-                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
-                self.calls[label] = self.calls.get(label, 0) + 1
+                with self.lock:
+                    self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+                    self.calls[label] = self.calls.get(label, 0) + 1
                 self.active.pop()
 
         return wrapper
 
     def add_sql(self, seconds: float) -> None:
-        self.sql_total += seconds
-        self.statements += 1
-        for label in set(self.active):
-            self.sql[label] = self.sql.get(label, 0.0) + seconds
+        with self.lock:
+            self.sql_total += seconds
+            self.statements += 1
+            for label in set(self.active):
+                self.sql[label] = self.sql.get(label, 0.0) + seconds
 
 
 @contextmanager
@@ -149,8 +161,9 @@ def timing(engine: sa.Engine) -> Iterator[PhaseClock]:
             setattr(owner, name, original)
 
 
-def phase_table(title: str, total: float, clock: PhaseClock) -> str:
-    lines = [f"{title}: {total:.2f} s wall, {clock.statements} statements, SQL {clock.sql_total:.2f} s",
+def phase_table(title: str, total: float, cpu: float, clock: PhaseClock) -> str:
+    lines = [f"{title}: {total:.2f} s wall, {cpu:.2f} s CPU of this process, {clock.statements} statements, "
+             f"SQL {clock.sql_total:.2f} s",
              f"  {'phase':<36} {'calls':>6} {'total s':>8} {'SQL s':>7} {'other s':>8} {'share':>6}"]
     for _, _, label in TIMED:
         if label not in clock.seconds:
@@ -187,7 +200,7 @@ def profiled_plan(
     with its joined delta built (timed with it) and the wall time."""
     profiler = cProfile.Profile() if args.cprofile else None
     with timing(db.engine) as clock:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
         plan = plan_gallery(db, parsed, etags, mode="replace", batch_time=BATCH_TIME, chunk_size=args.chunk_size,
@@ -195,13 +208,66 @@ def profiled_plan(
         plan.delta  # noqa: B018 - the chunks' deltas joined: part of what a caller of the plan pays
         if profiler:
             profiler.disable()
-        total = time.perf_counter() - started
-    print(phase_table(title, total, clock))
+        total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(phase_table(title, total, cpu, clock))
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.cprofile)
         print(f"cProfile of {title} (top {args.cprofile} by cumulative time):\n{out.getvalue()}")
     return plan, total
+
+
+class InlineExecutor:
+    """A ThreadPoolExecutor stand-in running each job at submit (the plan without its worker thread)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def submit(self, func: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(func(*args))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller as a thread pool would
+            future.set_exception(exc)
+        return future
+
+
+@contextmanager
+def without_worker(active: bool) -> Iterator[None]:
+    """The plan's delta computed in the calling thread (no overlap with the database) while the block runs."""
+    from nacento_pipeline.magento import gallery_writer
+
+    original = getattr(gallery_writer, "ThreadPoolExecutor", None)
+    if active and original is not None:
+        gallery_writer.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        if active and original is not None:
+            gallery_writer.ThreadPoolExecutor = original  # type: ignore[misc]
+
+
+def overlap_ab(db: MagentoDatabase, parsed: ParsedBatch, etags: pd.DataFrame, args: argparse.Namespace,
+               title: str) -> None:
+    """Wall and CPU time of the plan with and without its worker thread, interleaved (--ab-overlap runs each)."""
+    figures: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(args.ab_overlap):
+        for inline in (False, True):
+            with without_worker(inline):
+                started, cpu = time.perf_counter(), time.process_time()
+                plan_gallery(db, parsed, etags, mode="replace", batch_time=BATCH_TIME, chunk_size=args.chunk_size,
+                             batch_key=BATCH_KEY)
+                figures[inline].append((time.perf_counter() - started, time.process_time() - cpu))
+    for inline, runs in figures.items():
+        walls = ", ".join(f"{w:.2f}" for w, _ in runs)
+        cpus = ", ".join(f"{c:.2f}" for _, c in runs)
+        print(f"{title}, delta {'inline' if inline else 'in worker'}: wall {walls} s; CPU {cpus} s")
 
 
 def delta_summary(plan: GalleryPlan) -> dict[str, object]:
@@ -238,6 +304,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--db-url", default=DEFAULT_DB_URL)
     parser.add_argument("--cprofile", type=int, default=0, help="print cProfile's top N (cumulative) per plan")
     parser.add_argument("--repeat", type=int, default=1, help="plans per scenario (the table of each printed)")
+    parser.add_argument("--ab-overlap", type=int, default=0,
+                        help="N plans per scenario with and without the worker thread, interleaved")
     parser.add_argument("--save-delta", help="pickle both plans' deltas here")
     parser.add_argument("--compare-delta", help="compare both plans' deltas with this pickle")
     return parser.parse_args(argv)
@@ -266,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
             plan, _ = profiled_plan(db, parsed, etags, args, f"first sync plan #{n + 1}")
             first_plans.append(plan)
         summaries["first"] = delta_summary(first_plans[0])
+        if args.ab_overlap:
+            overlap_ab(db, parsed, etags, args, "first sync")
         started = time.perf_counter()
         result = write_gallery(db, first_plans[0], run_id="plan-profile")
         print(f"write: {time.perf_counter() - started:.2f} s, {result.counts()['inserted']:,} inserted, "
@@ -273,6 +343,8 @@ def main(argv: list[str] | None = None) -> None:
         for n in range(args.repeat):
             plan, _ = profiled_plan(db, parsed, etags, args, f"no-op re-sync plan #{n + 1}")
         summaries["noop"] = delta_summary(plan)
+        if args.ab_overlap:
+            overlap_ab(db, parsed, etags, args, "no-op re-sync")
         print("counts: first " + str({k: v for k, v in first_plans[0].counts().items() if v})
               + ", no-op " + str({k: v for k, v in plan.counts().items() if v}))
     if args.save_delta:

@@ -302,7 +302,8 @@ def _digest(name: str, query: sa.Select) -> sa.Select:
 
 def _fingerprint_parts(tables: MagentoTables, attrs: AttributeIds, near_misses: bool) -> list[sa.Select]:
     p, vte, link = tables.product, tables.value_to_entity, tables.link
-    skus, links = sa.bindparam("skus", expanding=True), sa.bindparam("links", expanding=True)
+    skus: sa.BindParameter[list[str]] = sa.bindparam("skus", expanding=True)
+    links: sa.BindParameter[list[int]] = sa.bindparam("links", expanding=True)
     staging = [p.c.created_in, p.c.updated_in] if "created_in" in p.c else []
     found: sa.ColumnElement[bool] = p.c.sku.in_(skus)
     if near_misses:

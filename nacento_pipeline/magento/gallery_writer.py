@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -492,10 +493,15 @@ def _write_sync_state(
 
 def chunk_delta(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest,
                 stores: dict[str, int] | None = None) -> tuple[GalleryDelta, ChunkState]:
-    """Read a chunk's state and compute its delta (the one place a delta is computed from Magento's tables)."""
+    """Read a chunk's state and compute its delta."""
     state = read_chunk_state(conn, db.tables, attrs, request.skus, stores)
-    delta = delta_for(request, state.as_magento_state()).with_warnings(state.warnings)
-    return delta, state
+    return state_delta(request, state), state
+
+
+def state_delta(request: DeltaRequest, state: ChunkState) -> GalleryDelta:
+    """The delta of a request against the state read for it, with the read's warnings (the one place a delta
+    is computed from Magento's tables)."""
+    return delta_for(request, state.as_magento_state()).with_warnings(state.warnings)
 
 
 # SKUs whose state is read and whose delta is computed together when planning (a multiple of the chunk size):
@@ -508,14 +514,15 @@ def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> 
     """The plan of a request (read-only): per chunk of SKUs, the state read, its fingerprint and its delta.
 
     The state is read and the delta computed per group of chunks (PLAN_GROUP_SKUS), then cut per chunk; each
-    chunk gets its own fingerprint, the one its write re-checks."""
+    chunk gets its own fingerprint, the one its write re-checks. A group's delta is computed in a worker
+    thread while the connection fingerprints its chunks and reads the next group: pandas works while the
+    database does, every statement still on the one connection (one consistent view of the tables)."""
     attrs = db.attribute_ids()
     size = max(1, int(chunk_size))
-    chunks: list[PlannedChunk] = []
-    with db.engine.connect() as conn:
+    with db.engine.connect() as conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-delta") as worker:
         stores = read_stores(conn, db.tables)
-        for group in _plan_groups(request, size):
-            chunks.extend(_plan_group(conn, db, attrs, group, size, stores))
+        groups = [_read_group(conn, db, attrs, group, size, stores, worker) for group in _plan_groups(request, size)]
+        chunks = [chunk for group in groups for chunk in _planned_group(conn, db, attrs, group, size, stores)]
     return GalleryPlan(request, chunk_size, tuple(chunks))
 
 
@@ -527,24 +534,49 @@ def _plan_groups(request: DeltaRequest, size: int) -> list[DeltaRequest]:
     return cut_request(request, max(size, PLAN_GROUP_SKUS // size * size))
 
 
-def _plan_group(
+@dataclass
+class _GroupRead:
+    """A group of chunks as read: its request, per chunk the SKUs, products, sync state and fingerprint, and
+    the group's delta (being computed by the worker)."""
+
+    request: DeltaRequest
+    members: list[list[str]]
+    products: list[pd.DataFrame]
+    sync_states: list[pd.DataFrame]
+    fingerprints: list[str]
+    delta: Future[GalleryDelta]
+
+
+def _read_group(
     conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, group: DeltaRequest, size: int,
+    stores: dict[str, int], worker: ThreadPoolExecutor,
+) -> _GroupRead:
+    """Read the group's state, hand its delta to the worker, then fingerprint each chunk. The chunks' products
+    and sync state are cut before: the worker alone reads the state from then on."""
+    skus = group.skus
+    state = read_chunk_state(conn, db.tables, attrs, skus, stores)
+    members = [skus[start:start + size] for start in range(0, len(skus), size)]
+    products = [_rows_of(state.products, chunk) for chunk in members]
+    sync_states = [_rows_of(state.sync_state, chunk) for chunk in members]
+    delta = worker.submit(state_delta, group, state)
+    fingerprints = [state_fingerprint(conn, db.tables, attrs, chunk, rows)
+                    for chunk, rows in zip(members, products, strict=True)]
+    return _GroupRead(group, members, products, sync_states, fingerprints, delta)
+
+
+def _planned_group(
+    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, group: _GroupRead, size: int,
     stores: dict[str, int],
 ) -> list[PlannedChunk]:
-    """The planned chunks of a group: one state read and one delta for the group, cut per chunk; per chunk
-    when a row of the delta names no SKU of the group (it could not be placed in a chunk)."""
-    skus = group.skus
-    delta, state = chunk_delta(conn, db, attrs, group, stores)
-    parts = split_delta(delta, skus, size) if len(skus) > size else [replace(delta, request=None)]
+    """The planned chunks of a group: its delta cut per chunk; each chunk read and computed alone instead when
+    a row of the delta names no SKU of the group (it could not be placed in a chunk)."""
+    delta = group.delta.result()
+    parts = split_delta(delta, group.request.skus, size) if len(group.members) > 1 else [replace(delta, request=None)]
     if parts is None:
-        return [_plan_chunk(conn, db, attrs, sub, stores) for sub in split_request(group, size)]
-    planned = []
-    for number, part in enumerate(parts):
-        members = skus[number * size:(number + 1) * size]
-        products = _rows_of(state.products, members)
-        fingerprint = state_fingerprint(conn, db.tables, attrs, members, products)
-        planned.append(PlannedChunk(tuple(members), part, fingerprint, products, _rows_of(state.sync_state, members)))
-    return planned
+        return [_plan_chunk(conn, db, attrs, sub, stores) for sub in split_request(group.request, size)]
+    return [PlannedChunk(tuple(chunk), part, fingerprint, products, sync_state)
+            for chunk, part, fingerprint, products, sync_state in zip(
+                group.members, parts, group.fingerprints, group.products, group.sync_states, strict=True)]
 
 
 def _plan_chunk(
