@@ -463,7 +463,8 @@ class _Delta:
         eligible = usable[~usable["sku"].isin(blocked)][["sku", "entity_id"]].drop_duplicates("sku")
         if eligible.empty:
             return empty_frame(ROLE_COLUMNS)
-        carried = v[v["sku"].isin(set(eligible["sku"])) & (v["roles"] != "")][["entity_id", "roles", "seq", "target_value"]]
+        of_eligible = pd.Index(eligible["sku"]).get_indexer(v["sku"]) >= 0  # SKUs unique: an index lookup
+        carried = v[of_eligible & (v["roles"] != "")][["entity_id", "roles", "seq", "target_value"]]
         carried = carried.assign(role=carried["roles"].str.split("|")).explode("role")
         carried = carried[carried["role"].isin(ROLE_CODES)]
         last = carried.sort_values("seq").drop_duplicates(["entity_id", "role"], keep="last")

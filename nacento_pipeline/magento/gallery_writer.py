@@ -28,6 +28,7 @@ from nacento_pipeline.core.delta import (
     DeltaRequest,
     DeltaView,
     GalleryDelta,
+    chunk_numbers,
     concat_deltas,
     cut_request,
     split_delta,
@@ -556,8 +557,8 @@ def _read_group(
     skus = group.skus
     state = read_chunk_state(conn, db.tables, attrs, skus, stores)
     members = [skus[start:start + size] for start in range(0, len(skus), size)]
-    products = [_rows_of(state.products, chunk) for chunk in members]
-    sync_states = [_rows_of(state.sync_state, chunk) for chunk in members]
+    products = _rows_per_chunk(state.products, skus, size)
+    sync_states = _rows_per_chunk(state.sync_state, skus, size)
     delta = worker.submit(state_delta, group, state)
     fingerprints = [state_fingerprint(conn, db.tables, attrs, chunk, rows)
                     for chunk, rows in zip(members, products, strict=True)]
@@ -587,9 +588,12 @@ def _plan_chunk(
     return PlannedChunk.of(request.skus, delta, state, fingerprint)
 
 
-def _rows_of(frame: pd.DataFrame, skus: list[str]) -> pd.DataFrame:
-    """The rows of `frame` whose sku is one of `skus`, reindexed."""
-    return frame[frame["sku"].isin(set(skus))].reset_index(drop=True)
+def _rows_per_chunk(frame: pd.DataFrame, skus: list[str], size: int) -> list[pd.DataFrame]:
+    """The rows of `frame` of each chunk of `skus` (by their sku), reindexed; rows of other SKUs dropped."""
+    numbers = chunk_numbers(frame["sku"], pd.Index(skus), size)
+    found = {int(k): g.reset_index(drop=True) for k, g in frame.groupby(numbers, sort=False)}
+    return [found[i] if i in found else frame.iloc[0:0].reset_index(drop=True)
+            for i in range((len(skus) + size - 1) // size)]
 
 
 def sync_batch_chunk(
