@@ -14,6 +14,7 @@ are built from column arrays by bulk_sql.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -520,10 +521,16 @@ def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> 
     database does, every statement still on the one connection (one consistent view of the tables)."""
     attrs = db.attribute_ids()
     size = max(1, int(chunk_size))
+    chunks: list[PlannedChunk] = []
     with db.engine.connect() as conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-delta") as worker:
         stores = read_stores(conn, db.tables)
-        groups = [_read_group(conn, db, attrs, group, size, stores, worker) for group in _plan_groups(request, size)]
-        chunks = [chunk for group in groups for chunk in _planned_group(conn, db, attrs, group, size, stores)]
+        pending: deque[_GroupRead] = deque()
+        for group in _plan_groups(request, size):
+            pending.append(_read_group(conn, db, attrs, group, size, stores, worker))
+            if len(pending) > 1:  # two groups' states at most in memory: the previous group's delta is due
+                chunks.extend(_planned_group(conn, db, attrs, pending.popleft(), size, stores))
+        while pending:
+            chunks.extend(_planned_group(conn, db, attrs, pending.popleft(), size, stores))
     return GalleryPlan(request, chunk_size, tuple(chunks))
 
 
