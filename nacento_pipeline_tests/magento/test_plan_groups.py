@@ -102,3 +102,14 @@ def test_groups_cut_on_chunk_boundaries(db, monkeypatch):
     assert [c.fingerprint for c in cut.chunks] == [c.fingerprint for c in alone.chunks]
     for name in FRAMES:
         _same_frame(getattr(cut.delta, name), getattr(alone.delta, name))
+
+
+def test_a_group_whose_delta_cannot_be_cut_is_planned_chunk_by_chunk(db, monkeypatch):
+    _shop(db)
+    alone = _plan(db, monkeypatch, 1, "replace")
+    monkeypatch.setattr(gallery_writer, "split_delta", lambda *args: None)  # a row no chunk of the group holds
+    fallback = _plan(db, monkeypatch, 10_000, "replace")
+    assert [c.skus for c in fallback.chunks] == [c.skus for c in alone.chunks]
+    assert [c.fingerprint for c in fallback.chunks] == [c.fingerprint for c in alone.chunks]
+    for name in FRAMES:
+        _same_frame(getattr(fallback.delta, name), getattr(alone.delta, name), dtypes=False)
