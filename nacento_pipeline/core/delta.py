@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 
 import pandas as pd
 
@@ -79,10 +80,11 @@ class DeltaRequest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", normalize_mode(self.mode))
 
-    @property
+    @cached_property
     def skus(self) -> list[str]:
-        """SKUs the request is about: those with images, then those whose every image was rejected."""
-        seen = list(dict.fromkeys(self.images["sku"].astype(str)))
+        """SKUs the request is about: those with images, then those whose every image was rejected (worked out
+        once per request: planning reads them many times, and a request's frames are never changed)."""
+        seen = self.images["sku"].astype(str).unique().tolist()
         known = set(seen)
         return seen + [s for s in rejected_only_skus(self.rejections, known)]
 
@@ -112,13 +114,23 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
     size = max(1, int(chunk_size))
     if len(skus) <= size:
         return [request] if skus else []
-    chunk_of = {sku: i // size for i, sku in enumerate(skus)}
+    return cut_request(request, size, skus)
+
+
+def cut_request(request: DeltaRequest, chunk_size: int, skus: list[str] | None = None) -> list[DeltaRequest]:
+    """split_request, but always cut: each part keeps only the rows of its own SKUs, even when the request
+    fits one part (a part then holds what split_request would give its chunks together)."""
+    skus = request.skus if skus is None else skus
+    size = max(1, int(chunk_size))
+    if not skus:
+        return []
     count = (len(skus) + size - 1) // size
+    index = pd.Index(skus)
 
     def groups(frame: pd.DataFrame | None) -> list[pd.DataFrame | None]:
         if frame is None:
             return [None] * count
-        numbers = frame["sku"].map(chunk_of)
+        numbers = chunk_numbers(frame["sku"], index, size)
         found = {int(k): g for k, g in frame.groupby(numbers, sort=False)} if len(frame) else {}
         return [found.get(i, frame.iloc[0:0]) for i in range(count)]
 
@@ -127,7 +139,7 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
     rejections = groups(request.rejections)
     store_values = groups(request.store_values)
     role_scope = groups(request.role_scope)
-    wanted = request.images[["sku", "value"]].assign(_chunk=request.images["sku"].map(chunk_of))
+    wanted = request.images[["sku", "value"]].assign(_chunk=chunk_numbers(request.images["sku"], index, size))
     wanted = wanted[["_chunk", "value"]].drop_duplicates()
     etags = request.etags.drop_duplicates("value", keep="last").merge(wanted, on="value", how="inner")
     etag_groups = {int(k): g.drop(columns="_chunk") for k, g in etags.groupby("_chunk", sort=False)}
@@ -149,6 +161,14 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
             )
         )
     return parts
+
+
+def chunk_numbers(sku: pd.Series, skus: pd.Index, chunk_size: int) -> pd.Series:
+    """The chunk of each value of `sku` when the SKUs `skus` (unique) are cut in order into chunks of
+    `chunk_size`; NaN for a SKU not among them. One hash lookup per row, no Python call per row."""
+    positions = skus.get_indexer(sku)
+    numbers = pd.Series(positions // max(1, int(chunk_size)), index=sku.index)
+    return numbers.where(positions >= 0) if (positions < 0).any() else numbers
 
 
 @dataclass(frozen=True)
@@ -239,6 +259,38 @@ def summarize(sku_results: pd.DataFrame) -> dict[str, int]:
     for name in TOTAL_NAMES[4:]:
         totals[name] = int(pd.to_numeric(sku_results[name]).sum()) if len(sku_results) else 0
     return totals
+
+
+_SPLIT_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values")
+
+
+def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[GalleryDelta] | None:
+    """The delta of `skus` cut into the deltas of its chunks of `chunk_size` SKUs (in order), without request:
+    each row goes to the chunk of its SKU, keeping its order. Every rule of a delta is per SKU (a product
+    carries one SKU of a batch), so each part is the delta its chunk alone would have, and concat_deltas
+    joins them back. None when a row names no SKU of `skus` (it would belong to no chunk)."""
+    size = max(1, int(chunk_size))
+    count = (len(skus) + size - 1) // size
+    chunk_of = {sku: i // size for i, sku in enumerate(skus)}
+    if any(sku not in chunk_of for sku in delta.unknown_skus):
+        return None
+    index = pd.Index(skus)
+    numbers = {name: chunk_numbers(getattr(delta, name)["sku"], index, size) for name in _SPLIT_FRAMES}
+    if any(n.isna().any() for n in numbers.values()):
+        return None
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for name in _SPLIT_FRAMES:
+        frame = getattr(delta, name)
+        found = {int(k): g.reset_index(drop=True) for k, g in frame.groupby(numbers[name], sort=False)}
+        parts[name] = [found[i] if i in found else frame.iloc[0:0] for i in range(count)]
+    unknown: list[list[str]] = [[] for _ in range(count)]
+    for sku in delta.unknown_skus:
+        unknown[chunk_of[sku]].append(sku)
+    return [
+        GalleryDelta(parts["items"][i], parts["roles"][i], parts["sku_results"][i], parts["warnings"][i], None,
+                     parts["store_values"][i], tuple(unknown[i]))
+        for i in range(count)
+    ]
 
 
 def concat_deltas(deltas: list[GalleryDelta], request: DeltaRequest | None = None) -> GalleryDelta:

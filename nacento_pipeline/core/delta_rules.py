@@ -463,7 +463,8 @@ class _Delta:
         eligible = usable[~usable["sku"].isin(blocked)][["sku", "entity_id"]].drop_duplicates("sku")
         if eligible.empty:
             return empty_frame(ROLE_COLUMNS)
-        carried = v[v["sku"].isin(set(eligible["sku"])) & (v["roles"] != "")][["entity_id", "roles", "seq", "target_value"]]
+        of_eligible = pd.Index(eligible["sku"]).get_indexer(v["sku"]) >= 0  # SKUs unique: an index lookup
+        carried = v[of_eligible & (v["roles"] != "")][["entity_id", "roles", "seq", "target_value"]]
         carried = carried.assign(role=carried["roles"].str.split("|")).explode("role")
         carried = carried[carried["role"].isin(ROLE_CODES)]
         last = carried.sort_values("seq").drop_duplicates(["entity_id", "role"], keep="last")
@@ -871,7 +872,7 @@ class _Delta:
         all_skus = skus + rejected_only
         out = pd.DataFrame({"sku": all_skus})
         out["entity_id"] = out["sku"].map(first["entity_id"]).fillna(0).astype("int64")
-        counts = pd.crosstab(items["sku"], items["action"]) if len(items) else pd.DataFrame()
+        counts = items.groupby(["sku", "action"]).size().unstack(fill_value=0) if len(items) else pd.DataFrame()
         for action in DELTA_ACTIONS:
             column = "deduped_path_variants" if action == "deduped" else action
             found = counts[action] if action in counts.columns else pd.Series(dtype="int64")

@@ -64,9 +64,10 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
     found = pd.concat(found_parts, ignore_index=True) if found_parts else pd.DataFrame(columns=columns)
     found = _current_versions(found.astype({"sku": str})) if len(found) else found
     # MySQL's *_ci collations match case/trailing-space variants through the same IN: split them off here.
-    wanted_set = set(wanted)
-    exact = found[found["sku"].isin(wanted_set)]
-    loose = found[~found["sku"].isin(wanted_set)]
+    # `wanted` is unique: one index lookup per row (isin on pyarrow text converts each wanted SKU one by one)
+    is_wanted = pd.Index(wanted).get_indexer(found["sku"]) >= 0
+    exact = found[is_wanted]
+    loose = found[~is_wanted]
     exact_skus = set(exact["sku"])
     missing = [s for s in wanted if s not in exact_skus]
     if missing:

@@ -73,13 +73,25 @@ def _frame_digest(frame: pd.DataFrame) -> str:
     return f"{len(frame)}|{','.join(map(str, frame.columns))}|{int(rows.sum(dtype='uint64'))}"
 
 
+def _driver_rows(conn: sa.Connection, query: sa.Select) -> list[tuple]:
+    """The rows of `query` as the driver returns them (its cursor's tuples). For large reads whose columns
+    need no conversion (ints, text; a flag as 0/1): SQLAlchemy's Row objects cost more than the query."""
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall()) if result.returns_rows else []
+    finally:
+        result.close()
+
+
 def _frame(rows: list, columns: Iterable[str]) -> pd.DataFrame:
     columns = list(columns)
     # Plain tuples: pandas probing SQLAlchemy Row objects for attributes costs more than the query.
-    return pd.DataFrame([tuple(r) for r in rows], columns=columns) if rows else empty_frame(tuple(columns))
+    if not rows:
+        return empty_frame(tuple(columns))
+    return pd.DataFrame(rows if type(rows[0]) is tuple else [tuple(r) for r in rows], columns=columns)
 
 
-def _gallery_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int]) -> sa.Select:
+def _gallery_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter) -> sa.Select:
     """Image rows linked to these product links, with their store-0 values, stored ETags, whether we own
     them and how many products each row is linked to (read_gallery's columns, in its order)."""
     mg, val, vte, meta = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity, tables.gallery_meta
@@ -103,7 +115,7 @@ def _gallery_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[i
     )
 
 
-def _store_rows_query(tables: MagentoTables, links: Sequence[int]) -> sa.Select:
+def _store_rows_query(tables: MagentoTables, links: Sequence[int] | sa.BindParameter) -> sa.Select:
     """Store-level (store_id > 0) value rows of these product links' images."""
     mg, val = tables.media_gallery, tables.media_gallery_value
     return (
@@ -114,14 +126,14 @@ def _store_rows_query(tables: MagentoTables, links: Sequence[int]) -> sa.Select:
     )
 
 
-def _roles_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int]) -> sa.Select:
+def _roles_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter) -> sa.Select:
     """Role and role-label values of these product links in every store."""
     vc = tables.varchar
     return sa.select(vc.c[tables.link], vc.c.attribute_id, vc.c.store_id, vc.c.value).where(
         unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())), vc.c[tables.link].in_(links))
 
 
-def _sync_state_query(tables: MagentoTables, skus: Sequence[str]) -> sa.Select:
+def _sync_state_query(tables: MagentoTables, skus: Sequence[str] | sa.BindParameter) -> sa.Select:
     st = tables.sku_sync_state
     return sa.select(*(st.c[name] for name in SYNC_STATE_COLUMNS)).where(st.c.sku.in_(skus))
 
@@ -141,9 +153,9 @@ def read_gallery(
     """
     if not link_to_entity:
         return empty_frame(GALLERY_COLUMNS)
-    rows: list[pd.DataFrame] = []
+    rows: list[tuple] = []
     for part in in_chunks(sorted(link_to_entity)):
-        rows.extend(conn.execute(_gallery_query(tables, attrs, part)).all())
+        rows.extend(_driver_rows(conn, _gallery_query(tables, attrs, part)))
     columns = ["link_id", "value_id", "value", "record_id", "label", "position", "disabled", "stored_etag", "owned",
                "links"]
     frame = _frame(rows, columns)
@@ -165,9 +177,9 @@ def read_store_values(
     """Store-level (store_id > 0) value rows of these products' images (STORE_STATE_COLUMNS)."""
     if not link_to_entity:
         return empty_frame(STORE_STATE_COLUMNS)
-    rows: list[pd.DataFrame] = []
+    rows: list[tuple] = []
     for part in in_chunks(sorted(link_to_entity)):
-        rows.extend(conn.execute(_store_rows_query(tables, part)).all())
+        rows.extend(_driver_rows(conn, _store_rows_query(tables, part)))
     frame = _frame(rows, ["link_id", "value_id", "store_id", "record_id", "label", "position", "disabled"])
     if frame.empty:
         return empty_frame(STORE_STATE_COLUMNS)
@@ -182,9 +194,9 @@ def read_roles(
     if not link_to_entity:
         return empty_frame(ROLE_STATE_COLUMNS)
     code_of = {aid: code for code, aid in attrs.varchar_codes().items()}
-    rows: list[pd.DataFrame] = []
+    rows: list[tuple] = []
     for part in in_chunks(sorted(link_to_entity)):
-        rows.extend(conn.execute(_roles_query(tables, attrs, part)).all())
+        rows.extend(_driver_rows(conn, _roles_query(tables, attrs, part)))
     frame = _frame(rows, ["link_id", "attribute_id", "store_id", "value"])
     if frame.empty:
         return empty_frame(ROLE_STATE_COLUMNS)
@@ -208,7 +220,8 @@ def read_sync_state(conn: sa.Connection, tables: MagentoTables, skus: Iterable[s
         rows.extend(conn.execute(_sync_state_query(tables, part)).all())
     frame = _frame(rows, SYNC_STATE_COLUMNS)
     if len(frame):
-        frame = frame[frame["sku"].isin(set(wanted))]  # *_ci collations match other spellings
+        # *_ci collations match other spellings; `wanted` is unique: an index lookup per row
+        frame = frame[pd.Index(wanted).get_indexer(frame["sku"]) >= 0]
     return frame.reset_index(drop=True)
 
 
@@ -260,9 +273,21 @@ def state_fingerprint(
     found = set(usable["sku"].astype(str))
     missing = sorted({s.casefold() for s in skus if s not in found})
     links = sorted(set(usable["link_id"].astype(int).tolist()))
-    query = sa.union_all(*_fingerprint_parts(tables, attrs, skus, missing, links))
-    rows = sorted((str(name), int(n), int(total or 0)) for name, n, total in conn.execute(query))
+    query = _fingerprint_statement(tables, attrs.media_gallery, tuple(sorted(attrs.varchar_codes().items())),
+                                   bool(missing))
+    params: dict[str, list] = {"skus": skus, "links": links, **({"missing": missing} if missing else {})}
+    rows = sorted((str(name), int(n), int(total or 0)) for name, n, total in conn.execute(query, params))
     return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint_statement(
+    tables: MagentoTables, media_gallery: int, varchar: tuple[tuple[str, int], ...], near_misses: bool,
+) -> sa.CompoundSelect:
+    """The fingerprint statement of a schema, its SKUs and links bound at execution (`skus`, `links` and, with
+    near misses, `missing`): built once, not once per chunk (building and keying it costs more than running it)."""
+    attrs = AttributeIds(media_gallery, dict(varchar))
+    return sa.union_all(*_fingerprint_parts(tables, attrs, near_misses))
 
 
 def _digest(name: str, query: sa.Select) -> sa.Select:
@@ -273,14 +298,14 @@ def _digest(name: str, query: sa.Select) -> sa.Select:
     return sa.select(sa.literal(name), sa.func.count(), sa.func.sum(sa.func.crc32(text))).select_from(sub)
 
 
-def _fingerprint_parts(
-    tables: MagentoTables, attrs: AttributeIds, skus: list[str], missing: list[str], links: list[int],
-) -> list[sa.Select]:
+def _fingerprint_parts(tables: MagentoTables, attrs: AttributeIds, near_misses: bool) -> list[sa.Select]:
     p, vte, link = tables.product, tables.value_to_entity, tables.link
+    skus: sa.BindParameter[list[str]] = sa.bindparam("skus", expanding=True)
+    links: sa.BindParameter[list[int]] = sa.bindparam("links", expanding=True)
     staging = [p.c.created_in, p.c.updated_in] if "created_in" in p.c else []
     found: sa.ColumnElement[bool] = p.c.sku.in_(skus)
-    if missing:
-        found = sa.or_(found, sa.func.lower(sa.func.trim(p.c.sku)).in_(missing))
+    if near_misses:
+        found = sa.or_(found, sa.func.lower(sa.func.trim(p.c.sku)).in_(sa.bindparam("missing", expanding=True)))
     shared = sa.select(vte.c.value_id, vte.c[link]).where(
         vte.c.value_id.in_(sa.select(vte.c.value_id).where(vte.c[link].in_(links)).scalar_subquery()))
     return [

@@ -14,7 +14,9 @@ are built from column arrays by bulk_sql.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -27,7 +29,10 @@ from nacento_pipeline.core.delta import (
     DeltaRequest,
     DeltaView,
     GalleryDelta,
+    chunk_numbers,
     concat_deltas,
+    cut_request,
+    split_delta,
     split_request,
     to_utc_naive,
 )
@@ -490,23 +495,112 @@ def _write_sync_state(
 
 def chunk_delta(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest,
                 stores: dict[str, int] | None = None) -> tuple[GalleryDelta, ChunkState]:
-    """Read a chunk's state and compute its delta (the one place a delta is computed from Magento's tables)."""
+    """Read a chunk's state and compute its delta."""
     state = read_chunk_state(conn, db.tables, attrs, request.skus, stores)
-    delta = delta_for(request, state.as_magento_state()).with_warnings(state.warnings)
-    return delta, state
+    return state_delta(request, state), state
+
+
+def state_delta(request: DeltaRequest, state: ChunkState) -> GalleryDelta:
+    """The delta of a request against the state read for it, with the read's warnings (the one place a delta
+    is computed from Magento's tables)."""
+    return delta_for(request, state.as_magento_state()).with_warnings(state.warnings)
+
+
+# SKUs whose state is read and whose delta is computed together when planning (a multiple of the chunk size):
+# pandas and the driver cost much per call and little per row, so 20 chunks of 500 planned at once cost little
+# more than one. The delta is then cut into the chunks' deltas (core.delta.split_delta).
+PLAN_GROUP_SKUS = 10_000
 
 
 def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> GalleryPlan:
-    """The plan of a request (read-only): per chunk of SKUs, the state read, its fingerprint and its delta."""
+    """The plan of a request (read-only): per chunk of SKUs, the state read, its fingerprint and its delta.
+
+    The state is read and the delta computed per group of chunks (PLAN_GROUP_SKUS), then cut per chunk; each
+    chunk gets its own fingerprint, the one its write re-checks. A group's delta is computed in a worker
+    thread while the connection fingerprints its chunks and reads the next group: pandas works while the
+    database does, every statement still on the one connection (one consistent view of the tables)."""
     attrs = db.attribute_ids()
-    chunks = []
-    with db.engine.connect() as conn:
+    size = max(1, int(chunk_size))
+    chunks: list[PlannedChunk] = []
+    with db.engine.connect() as conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-delta") as worker:
         stores = read_stores(conn, db.tables)
-        for sub in split_request(request, chunk_size):
-            delta, state = chunk_delta(conn, db, attrs, sub, stores)
-            fingerprint = state_fingerprint(conn, db.tables, attrs, sub.skus, state.products)
-            chunks.append(PlannedChunk.of(sub.skus, delta, state, fingerprint))
+        pending: deque[_GroupRead] = deque()
+        for group in _plan_groups(request, size):
+            pending.append(_read_group(conn, db, attrs, group, size, stores, worker))
+            if len(pending) > 1:  # two groups' states at most in memory: the previous group's delta is due
+                chunks.extend(_planned_group(conn, db, attrs, pending.popleft(), size, stores))
+        while pending:
+            chunks.extend(_planned_group(conn, db, attrs, pending.popleft(), size, stores))
     return GalleryPlan(request, chunk_size, tuple(chunks))
+
+
+def _plan_groups(request: DeltaRequest, size: int) -> list[DeltaRequest]:
+    """The request cut into groups of whole chunks, each group with only its own SKUs' rows (as its chunks
+    would have them); a request of one chunk as it is (as split_request gives it)."""
+    if len(request.skus) <= size:
+        return split_request(request, size)
+    return cut_request(request, max(size, PLAN_GROUP_SKUS // size * size))
+
+
+@dataclass
+class _GroupRead:
+    """A group of chunks as read: its request, per chunk the SKUs, products, sync state and fingerprint, and
+    the group's delta (being computed by the worker)."""
+
+    request: DeltaRequest
+    members: list[list[str]]
+    products: list[pd.DataFrame]
+    sync_states: list[pd.DataFrame]
+    fingerprints: list[str]
+    delta: Future[GalleryDelta]
+
+
+def _read_group(
+    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, group: DeltaRequest, size: int,
+    stores: dict[str, int], worker: ThreadPoolExecutor,
+) -> _GroupRead:
+    """Read the group's state, hand its delta to the worker, then fingerprint each chunk. The chunks' products
+    and sync state are cut before: the worker alone reads the state from then on."""
+    skus = group.skus
+    state = read_chunk_state(conn, db.tables, attrs, skus, stores)
+    members = [skus[start:start + size] for start in range(0, len(skus), size)]
+    products = _rows_per_chunk(state.products, skus, size)
+    sync_states = _rows_per_chunk(state.sync_state, skus, size)
+    delta = worker.submit(state_delta, group, state)
+    fingerprints = [state_fingerprint(conn, db.tables, attrs, chunk, rows)
+                    for chunk, rows in zip(members, products, strict=True)]
+    return _GroupRead(group, members, products, sync_states, fingerprints, delta)
+
+
+def _planned_group(
+    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, group: _GroupRead, size: int,
+    stores: dict[str, int],
+) -> list[PlannedChunk]:
+    """The planned chunks of a group: its delta cut per chunk; each chunk read and computed alone instead when
+    a row of the delta names no SKU of the group (it could not be placed in a chunk)."""
+    delta = group.delta.result()
+    parts = split_delta(delta, group.request.skus, size) if len(group.members) > 1 else [replace(delta, request=None)]
+    if parts is None:
+        return [_plan_chunk(conn, db, attrs, sub, stores) for sub in split_request(group.request, size)]
+    return [PlannedChunk(tuple(chunk), part, fingerprint, products, sync_state)
+            for chunk, part, fingerprint, products, sync_state in zip(
+                group.members, parts, group.fingerprints, group.products, group.sync_states, strict=True)]
+
+
+def _plan_chunk(
+    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, stores: dict[str, int],
+) -> PlannedChunk:
+    delta, state = chunk_delta(conn, db, attrs, request, stores)
+    fingerprint = state_fingerprint(conn, db.tables, attrs, request.skus, state.products)
+    return PlannedChunk.of(request.skus, delta, state, fingerprint)
+
+
+def _rows_per_chunk(frame: pd.DataFrame, skus: list[str], size: int) -> list[pd.DataFrame]:
+    """The rows of `frame` of each chunk of `skus` (by their sku), reindexed; rows of other SKUs dropped."""
+    numbers = chunk_numbers(frame["sku"], pd.Index(skus), size)
+    found = {int(k): g.reset_index(drop=True) for k, g in frame.groupby(numbers, sort=False)}
+    return [found[i] if i in found else frame.iloc[0:0].reset_index(drop=True)
+            for i in range((len(skus) + size - 1) // size)]
 
 
 def sync_batch_chunk(

@@ -279,3 +279,28 @@ def test_split_request_gives_each_chunk_only_its_rows_and_etags():
     assert sorted(parts[2].etags["value"]) == ["/v/4.jpg", "/v/shared.jpg"]
     assert parts[1].invalid_skus == frozenset({"S3"}) and parts[0].invalid_skus == frozenset()
     assert sum(len(p.images) for p in parts) == len(images)
+
+
+def test_split_delta_gives_each_chunk_the_rows_of_its_skus_and_joins_back():
+    from dataclasses import replace
+
+    from nacento_pipeline.core.delta import concat_deltas, split_delta
+
+    images = image_frame([(f"S{i}", f"/v/{i}.jpg", "", 0, False, "image") for i in range(5)] + [("NOPE", "/v/x.jpg")])
+    d = delta(images, products={f"S{i}": 10 + i for i in range(5)},
+              rejections=rejection_frame([("S9", "label", "too long")]))
+    skus = d.request.skus
+    parts = split_delta(d, skus, 2)
+    assert parts is not None and [sorted(set(p.sku_results["sku"])) for p in parts] == [
+        ["S0", "S1"], ["S2", "S3"], ["NOPE", "S4"], ["S9"]]
+    assert [p.unknown_skus for p in parts] == [(), (), ("NOPE",), ()] and all(p.request is None for p in parts)
+    assert [sorted(set(p.roles["sku"])) for p in parts] == [["S0", "S1"], ["S2", "S3"], ["S4"], []]
+    joined = concat_deltas(parts)
+    chunk_of = {sku: n // 2 for n, sku in enumerate(skus)}
+    for name in ("items", "roles", "sku_results"):  # the same rows, chunk after chunk, in their order within each
+        whole = getattr(d, name)
+        expected = whole.iloc[whole["sku"].map(chunk_of).argsort(kind="stable")].reset_index(drop=True)
+        pd.testing.assert_frame_equal(getattr(joined, name), expected)
+    # a row naming no SKU of the list belongs to no chunk: no cut
+    assert split_delta(d, [s for s in skus if s != "S4"], 2) is None
+    assert split_delta(replace(d, unknown_skus=("ELSEWHERE",)), skus, 2) is None
