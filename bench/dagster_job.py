@@ -2,7 +2,7 @@
 DAGSTER_HOME/storage (issue 13, target 5).
 
     python bench/dagster_job.py --images 100000 [--db-url mysql+pymysql://root@127.0.0.1:3306/] [--keep-frames]
-                                [--in-process]
+                                [--in-process] [--step-processes]
 
 Setup (images in a local-folder bucket, products in Magento, the bunch files registered) runs in this process;
 the job runs in a fresh child process, so its peak RSS is the run's own. `--keep-frames` swaps in Dagster's
@@ -40,6 +40,7 @@ from bench.gallery_bench import bench_database
 from bench.synthetic import CatalogSpec, bunch_name, bunch_ranges, csv_chunks, image_content, ok_name
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
+from nacento_pipeline.defs.jobs import STEP_PROCESSES_CONFIG
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.resources.wiring import make_object_store
@@ -87,13 +88,17 @@ def bench_job() -> dg.JobDefinition:
     return build_definitions(settings).resolve_job_def(BATCH_JOB)
 
 
-def run_job(home: Path, partition: str, in_process: bool) -> dict[str, object]:
+def run_job(home: Path, partition: str, in_process: bool, step_processes: bool) -> dict[str, object]:
     """The job for the partition in this process: success, seconds, phases of magento_gallery, peak RSS.
 
     Default: `execute_job`, what a run worker does (outputs pass through the IO manager only).
     `in_process`: `execute_in_process` (the local runner's way), which also keeps every step output in
-    memory for the result object until the run ends."""
-    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    memory for the result object until the run ends. `step_processes`: the drop sensor's run config for a big
+    batch (one process per step); the step processes are joined by the run's process, so RUSAGE_CHILDREN's
+    ru_maxrss is the biggest of them."""
+    config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    if step_processes:
+        config.update(STEP_PROCESSES_CONFIG)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
         start = time.perf_counter()
@@ -110,7 +115,15 @@ def run_job(home: Path, partition: str, in_process: bool) -> dict[str, object]:
         written = _metadata(events, "magento_gallery")
     return {"success": success, "seconds": round(seconds, 1), "storage": str(storage),
             **{k.removeprefix("duration_"): v for k, v in written.items() if k.startswith("duration_")},
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            **peak_rss()}
+
+
+def peak_rss() -> dict[str, float]:
+    """Peak RSS of this process, of its biggest waited-for descendant (step processes), and the max of both."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"run_process_rss_mb": round(own, 1), "step_processes_rss_mb": round(children, 1),
+            "peak_rss_mb": round(max(own, children), 1)}
 
 
 def _metadata(events: Sequence[dg.DagsterEvent], asset: str) -> dict[str, object]:
@@ -139,11 +152,13 @@ def main() -> None:
     p.add_argument("--db-url", default="sqlite://", help="Magento database (default a temporary SQLite file)")
     p.add_argument("--keep-frames", action="store_true", help="Dagster's plain filesystem IO manager")
     p.add_argument("--in-process", action="store_true", help="execute_in_process (keeps outputs in memory)")
+    p.add_argument("--step-processes", action="store_true",
+                   help="one process per step (the drop sensor's run config for a big batch)")
     p.add_argument("--child", nargs=2, metavar=("HOME", "PARTITION"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         home, partition = args.child
-        print(json.dumps(run_job(Path(home), partition, args.in_process)))
+        print(json.dumps(run_job(Path(home), partition, args.in_process, args.step_processes)))
         return
     spec = CatalogSpec(max(1, args.images // args.images_per_product), args.images_per_product, "dense")
     with bench_database(args.db_url) as url, tempfile.TemporaryDirectory(prefix="nacento-jobbench-") as tmp:
@@ -153,7 +168,7 @@ def main() -> None:
         partition = prepare(var_dir, url, spec)
         print(f"setup: {spec.images:,} images, {time.perf_counter() - start:.0f} s", file=sys.stderr)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(home), partition] + (
-            ["--in-process"] if args.in_process else [])
+            ["--in-process"] if args.in_process else []) + (["--step-processes"] if args.step_processes else [])
         env = {**os.environ, "DAGSTER_HOME": str(home), "BENCH_VAR_DIR": str(var_dir), "BENCH_DB_URL": url,
                **({"BENCH_KEEP_FRAMES": "1"} if args.keep_frames else {})}
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -161,6 +176,7 @@ def main() -> None:
             raise SystemExit(f"job child failed ({done.returncode}): {done.stderr[-3000:]}")
         out = json.loads(done.stdout.strip().splitlines()[-1])
         out.update(images=spec.images, keep_frames=args.keep_frames, in_process=args.in_process,
+                   step_processes=args.step_processes,
                    db=url.split(":", 1)[0],
                    left=storage_left(Path(str(out["storage"]))))
         print(json.dumps(out, indent=2))
