@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,20 +103,23 @@ def run_job(home: Path, partition: str, in_process: bool, step_processes: bool) 
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
         start = time.perf_counter()
+        by_step: dict[str, float] = {}
         if in_process:
             result = bench_job().execute_in_process(instance=instance, partition_key=partition,
                                                     raise_on_error=False, run_config=config)
             success, events = result.success, result.get_asset_materialization_events()
         else:
-            with dg.execute_job(dg.reconstructable(bench_job), instance, run_config=config,
-                                tags={"dagster/partition": partition}) as job_result:
+            with ChildPeaks() as children, dg.execute_job(
+                    dg.reconstructable(bench_job), instance, run_config=config,
+                    tags={"dagster/partition": partition}) as job_result:
                 success, events = job_result.success, job_result.get_asset_materialization_events()
+                by_step = step_peaks(job_result.all_events, children.peaks)
         seconds = time.perf_counter() - start
         storage = Path(instance.storage_directory())
         written = _metadata(events, "magento_gallery")
     return {"success": success, "seconds": round(seconds, 1), "storage": str(storage),
             **{k.removeprefix("duration_"): v for k, v in written.items() if k.startswith("duration_")},
-            **peak_rss()}
+            **peak_rss(), **({"step_peak_rss_mb": by_step} if by_step else {})}
 
 
 def peak_rss() -> dict[str, float]:
@@ -124,6 +128,56 @@ def peak_rss() -> dict[str, float]:
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"run_process_rss_mb": round(own, 1), "step_processes_rss_mb": round(children, 1),
             "peak_rss_mb": round(max(own, children), 1)}
+
+
+class ChildPeaks:
+    """Samples the high-water RSS (VmHWM) of this process's children while a run goes: with step processes,
+    each step's own peak (the run's STEP_WORKER_STARTED events name the step of each pid)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.peaks: dict[int, float] = {}
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self._interval):
+            for pid in _children(me):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peaks[pid] = max(self.peaks.get(pid, 0.0), int(line.split()[1]) / 1024)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def step_peaks(events: Sequence[dg.DagsterEvent], peaks: dict[int, float]) -> dict[str, float]:
+    """Step key -> peak RSS of the process that ran it (step processes only)."""
+    return {e.step_key: round(peaks[e.pid], 1) for e in events
+            if e.event_type == dg.DagsterEventType.STEP_WORKER_STARTED and e.step_key and e.pid in peaks}
 
 
 def _metadata(events: Sequence[dg.DagsterEvent], asset: str) -> dict[str, object]:
