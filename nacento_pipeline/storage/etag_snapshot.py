@@ -225,14 +225,16 @@ def _snapshot_frame(wanted: pd.DataFrame, found: _Found) -> pd.DataFrame:
     etags[rows] = found.etags
     sizes[rows] = np.frombuffer(found.sizes, dtype="int64") if len(found) else 0
     content_types[rows] = found.content_types
+    # Text as pandas' string dtype (Arrow buffers), not Python objects: ~60% smaller, and the frame is held by
+    # three steps (this one, the plan's request, the write's plan).
     return pd.DataFrame(
         {
-            "value": wanted["value"].astype(object),
-            "key": wanted["key"].astype(object),
+            "value": wanted["value"].astype("str"),
+            "key": wanted["key"].astype("str"),
             "exists": exists,
-            "etag": pd.Series(etags, dtype=object),
+            "etag": pd.Series(etags, dtype="str"),
             "size": sizes,
-            "content_type": pd.Series(content_types, dtype=object),
+            "content_type": pd.Series(content_types, dtype="str"),
         },
         columns=list(ETAG_COLUMNS),
     )
