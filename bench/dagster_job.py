@@ -8,14 +8,24 @@ Setup (images in a local-folder bucket, products in Magento, the bunch files reg
 the job runs in a fresh child process, so its peak RSS is the run's own. `--keep-frames` swaps in Dagster's
 plain filesystem IO manager (every frame kept), for comparison.
 
-Measured (2-core VM shared with other jobs, MariaDB 10.11, local-folder bucket, 5 images per product):
+`--step-processes` runs it with the drop sensor's run config for a big batch (one process per step); the
+peak is then the biggest step process's (the run's process joins them, so RUSAGE_CHILDREN counts them), and
+each step's own peak is reported.
+
+Measured (2-core VM shared with other jobs, local-folder bucket, 5 images per product, execute_job):
 - left in DAGSTER_HOME/storage: 100,000 images 0.057 MB, 200,000 images 0.114 MB (magento_gallery's
   GalleryChanges summary, ~0.6 KB per 1,000 images; -> ~0.6 MB at 1M); with --keep-frames 91 MB per 100,000.
-- peak RSS: 708 MB (execute_job) / 761-765 MB (execute_in_process) at 100,000; 1,268 MB at 200,000
-  (in process): ~500 MB per 100,000 images above a ~250 MB base, i.e. ~5 GB at 1M by extrapolation. The
-  Dagster layer is not what grows: it is the engine's frames in magento_gallery's step.
-- magento_gallery: write 16.0-16.4 s, verify 1.9-2.4 s per 100,000 (database 0.5-1.0 s, storage sample
-  0.4 s, roles 0.9-1.1 s).
+- peak RSS, MariaDB 10.11 (before: without the columnar ETag snapshot, the lighter local-folder listing and
+  the step processes; same VM, same hour):
+      images    in process before   in process after   step processes after (biggest step)   seconds in/steps
+      100,000   658 MB              631 MB             502 MB (gallery_delta)                  25 / 48
+      200,000   1,093 MB            980 MB             770 MB (gallery_delta)                  42 / 92
+  Step processes at 100,000 / 200,000: pim_batch 338 / 384, image_etags 386 / 495, gallery_delta 502 / 770,
+  magento_gallery 446 / 643, reindex_decision and storefront_cache ~245 MB (a step process starts at ~220 MB: Dagster, pandas,
+  SQLAlchemy, boto3). gallery_delta grows ~270 MB per 100,000 images: ~2.6 GB at 1M by extrapolation, so
+  1,000,000 was not run; the plan (core/delta_rules.py, magento/gallery_writer.py) is what still grows.
+  SQLite: 100,000 images in process 654 MB before (its post-write database check took 246 s there).
+- magento_gallery: write 9.1-9.2 s, verify 1.9-2.8 s per 100,000 (MariaDB).
 """
 
 from __future__ import annotations
