@@ -258,8 +258,6 @@ def snapshot_etags(
     workers = max(1, head_concurrency)
     before = store.requests.snapshot()
     plan = _plan_lookups(list(wanted["key"]), workers, page_size, list_min_keys)
-    found = _run_lookups(store, plan, workers, page_size)
-    frame = _snapshot_frame(wanted, found)
-    del found
+    frame = _snapshot_frame(wanted, _run_lookups(store, plan, workers, page_size))
     plan.strategy["missing_keys"] = int((~frame["exists"]).sum())
     return EtagSnapshot(frame=frame, requests=store.requests.since(before), strategy=plan.strategy)
