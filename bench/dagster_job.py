@@ -2,20 +2,30 @@
 DAGSTER_HOME/storage (issue 13, target 5).
 
     python bench/dagster_job.py --images 100000 [--db-url mysql+pymysql://root@127.0.0.1:3306/] [--keep-frames]
-                                [--in-process]
+                                [--in-process] [--step-processes]
 
 Setup (images in a local-folder bucket, products in Magento, the bunch files registered) runs in this process;
 the job runs in a fresh child process, so its peak RSS is the run's own. `--keep-frames` swaps in Dagster's
 plain filesystem IO manager (every frame kept), for comparison.
 
-Measured (2-core VM shared with other jobs, MariaDB 10.11, local-folder bucket, 5 images per product):
+`--step-processes` runs it with the drop sensor's run config for a big batch (one process per step); the
+peak is then the biggest step process's (the run's process joins them, so RUSAGE_CHILDREN counts them), and
+each step's own peak is reported.
+
+Measured (2-core VM shared with other jobs, local-folder bucket, 5 images per product, execute_job):
 - left in DAGSTER_HOME/storage: 100,000 images 0.057 MB, 200,000 images 0.114 MB (magento_gallery's
   GalleryChanges summary, ~0.6 KB per 1,000 images; -> ~0.6 MB at 1M); with --keep-frames 91 MB per 100,000.
-- peak RSS: 708 MB (execute_job) / 761-765 MB (execute_in_process) at 100,000; 1,268 MB at 200,000
-  (in process): ~500 MB per 100,000 images above a ~250 MB base, i.e. ~5 GB at 1M by extrapolation. The
-  Dagster layer is not what grows: it is the engine's frames in magento_gallery's step.
-- magento_gallery: write 16.0-16.4 s, verify 1.9-2.4 s per 100,000 (database 0.5-1.0 s, storage sample
-  0.4 s, roles 0.9-1.1 s).
+- peak RSS, MariaDB 10.11 (before: without the columnar ETag snapshot, the lighter local-folder listing and
+  the step processes; same VM, same hour):
+      images    in process before   in process after   step processes after (biggest step)   seconds in/steps
+      100,000   658 MB              631 MB             502 MB (gallery_delta)                  25 / 48
+      200,000   1,093 MB            980 MB             770 MB (gallery_delta)                  42 / 92
+  Step processes at 100,000 / 200,000: pim_batch 338 / 384, image_etags 386 / 495, gallery_delta 502 / 770,
+  magento_gallery 446 / 643, reindex_decision and storefront_cache ~245 MB (a step process starts at ~220 MB: Dagster, pandas,
+  SQLAlchemy, boto3). gallery_delta grows ~270 MB per 100,000 images: ~2.6 GB at 1M by extrapolation, so
+  1,000,000 was not run; the plan (core/delta_rules.py, magento/gallery_writer.py) is what still grows.
+  SQLite: 100,000 images in process 654 MB before (its post-write database check took 246 s there).
+- magento_gallery: write 9.1-9.2 s, verify 1.9-2.8 s per 100,000 (MariaDB).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +51,7 @@ from bench.gallery_bench import bench_database
 from bench.synthetic import CatalogSpec, bunch_name, bunch_ranges, csv_chunks, image_content, ok_name
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
+from nacento_pipeline.defs.jobs import STEP_PROCESSES_CONFIG
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.resources.wiring import make_object_store
@@ -87,30 +99,95 @@ def bench_job() -> dg.JobDefinition:
     return build_definitions(settings).resolve_job_def(BATCH_JOB)
 
 
-def run_job(home: Path, partition: str, in_process: bool) -> dict[str, object]:
+def run_job(home: Path, partition: str, in_process: bool, step_processes: bool) -> dict[str, object]:
     """The job for the partition in this process: success, seconds, phases of magento_gallery, peak RSS.
 
     Default: `execute_job`, what a run worker does (outputs pass through the IO manager only).
     `in_process`: `execute_in_process` (the local runner's way), which also keeps every step output in
-    memory for the result object until the run ends."""
-    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    memory for the result object until the run ends. `step_processes`: the drop sensor's run config for a big
+    batch (one process per step); the step processes are joined by the run's process, so RUSAGE_CHILDREN's
+    ru_maxrss is the biggest of them."""
+    config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    if step_processes:
+        config.update(STEP_PROCESSES_CONFIG)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
         start = time.perf_counter()
+        by_step: dict[str, float] = {}
         if in_process:
             result = bench_job().execute_in_process(instance=instance, partition_key=partition,
                                                     raise_on_error=False, run_config=config)
             success, events = result.success, result.get_asset_materialization_events()
         else:
-            with dg.execute_job(dg.reconstructable(bench_job), instance, run_config=config,
-                                tags={"dagster/partition": partition}) as job_result:
+            with ChildPeaks() as children, dg.execute_job(
+                    dg.reconstructable(bench_job), instance, run_config=config,
+                    tags={"dagster/partition": partition}) as job_result:
                 success, events = job_result.success, job_result.get_asset_materialization_events()
+                by_step = step_peaks(job_result.all_events, children.peaks)
         seconds = time.perf_counter() - start
         storage = Path(instance.storage_directory())
         written = _metadata(events, "magento_gallery")
     return {"success": success, "seconds": round(seconds, 1), "storage": str(storage),
             **{k.removeprefix("duration_"): v for k, v in written.items() if k.startswith("duration_")},
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            **peak_rss(), **({"step_peak_rss_mb": by_step} if by_step else {})}
+
+
+def peak_rss() -> dict[str, float]:
+    """Peak RSS of this process, of its biggest waited-for descendant (step processes), and the max of both."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"run_process_rss_mb": round(own, 1), "step_processes_rss_mb": round(children, 1),
+            "peak_rss_mb": round(max(own, children), 1)}
+
+
+class ChildPeaks:
+    """Samples the high-water RSS (VmHWM) of this process's children while a run goes: with step processes,
+    each step's own peak (the run's STEP_WORKER_STARTED events name the step of each pid)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.peaks: dict[int, float] = {}
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self._interval):
+            for pid in _children(me):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peaks[pid] = max(self.peaks.get(pid, 0.0), int(line.split()[1]) / 1024)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def step_peaks(events: Sequence[dg.DagsterEvent], peaks: dict[int, float]) -> dict[str, float]:
+    """Step key -> peak RSS of the process that ran it (step processes only)."""
+    return {e.step_key: round(peaks[e.pid], 1) for e in events
+            if e.event_type == dg.DagsterEventType.STEP_WORKER_STARTED and e.step_key and e.pid in peaks}
 
 
 def _metadata(events: Sequence[dg.DagsterEvent], asset: str) -> dict[str, object]:
@@ -139,11 +216,13 @@ def main() -> None:
     p.add_argument("--db-url", default="sqlite://", help="Magento database (default a temporary SQLite file)")
     p.add_argument("--keep-frames", action="store_true", help="Dagster's plain filesystem IO manager")
     p.add_argument("--in-process", action="store_true", help="execute_in_process (keeps outputs in memory)")
+    p.add_argument("--step-processes", action="store_true",
+                   help="one process per step (the drop sensor's run config for a big batch)")
     p.add_argument("--child", nargs=2, metavar=("HOME", "PARTITION"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         home, partition = args.child
-        print(json.dumps(run_job(Path(home), partition, args.in_process)))
+        print(json.dumps(run_job(Path(home), partition, args.in_process, args.step_processes)))
         return
     spec = CatalogSpec(max(1, args.images // args.images_per_product), args.images_per_product, "dense")
     with bench_database(args.db_url) as url, tempfile.TemporaryDirectory(prefix="nacento-jobbench-") as tmp:
@@ -153,7 +232,7 @@ def main() -> None:
         partition = prepare(var_dir, url, spec)
         print(f"setup: {spec.images:,} images, {time.perf_counter() - start:.0f} s", file=sys.stderr)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(home), partition] + (
-            ["--in-process"] if args.in_process else [])
+            ["--in-process"] if args.in_process else []) + (["--step-processes"] if args.step_processes else [])
         env = {**os.environ, "DAGSTER_HOME": str(home), "BENCH_VAR_DIR": str(var_dir), "BENCH_DB_URL": url,
                **({"BENCH_KEEP_FRAMES": "1"} if args.keep_frames else {})}
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -161,6 +240,7 @@ def main() -> None:
             raise SystemExit(f"job child failed ({done.returncode}): {done.stderr[-3000:]}")
         out = json.loads(done.stdout.strip().splitlines()[-1])
         out.update(images=spec.images, keep_frames=args.keep_frames, in_process=args.in_process,
+                   step_processes=args.step_processes,
                    db=url.split(":", 1)[0],
                    left=storage_left(Path(str(out["storage"]))))
         print(json.dumps(out, indent=2))

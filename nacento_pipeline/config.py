@@ -212,6 +212,10 @@ class Settings:
     chunk_size: int = setting("NACENTO_CHUNK_SIZE", _positive, 500, "SKUs per transaction")
     head_concurrency: int = setting("NACENTO_HEAD_CONCURRENCY", _positive, 16,
                                     "parallel storage requests for the ETag snapshot")
+    step_processes_above_mb: int = setting(
+        "NACENTO_STEP_PROCESSES_ABOVE_MB", _int, 5,
+        "the drop sensor runs a batch whose bunch files exceed this many MB with one process per step (0: every "
+        "batch)")
     unknown_sku_severity: str = setting("NACENTO_UNKNOWN_SKU_SEVERITY", _lower, "warn",
                                         "severity of the all_skus_known check (warn or error)")
     csv_list_separator: str = setting("NACENTO_CSV_LIST_SEPARATOR", _text, ",",

@@ -1,7 +1,10 @@
 """Jobs: one run per PIM batch partition, and the gallery audit (unpartitioned: it reads the whole catalog
 as it is now, so a day partition would only be a label)."""
 
+from typing import Any
+
 import dagster as dg
+from dagster._core.definitions.executor_definition import IN_PROC_CONFIG, MULTI_PROC_CONFIG
 
 from nacento_pipeline.defs.constants import AUDIT_GROUP, AUDIT_JOB, BATCH_GROUP, BATCH_JOB, VALIDATE_JOB
 from nacento_pipeline.defs.hooks import carry_over_check_results, release_consumed_frames
@@ -11,12 +14,32 @@ from nacento_pipeline.defs.partitions import pim_batches
 # failed batch run keeps the checks tab on the last real verdicts (defs/hooks.py).
 BATCH_HOOKS = {release_consumed_frames, carry_over_check_results}
 
+# Run config selecting each executor of STEP_EXECUTOR. The five steps form a chain, so one step process at a time.
+IN_PROCESS_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
+STEP_PROCESSES_CONFIG: dict[str, Any] = {"execution": {"config": {"multiprocess": {"max_concurrent": 1}}}}
+
+
+def _as_given(config: dict[str, Any]) -> dict[str, Any]:
+    return config
+
+
+# Dagster's multi_or_in_process_executor, defaulting to in_process instead of multiprocess: one process per run
+# starts the five steps ~5 s sooner each, but every step's allocator-held memory then adds up in that process.
+# A big batch's run config (the drop sensor's, see STEP_PROCESSES_CONFIG) runs each step in a process of its
+# own, whose memory returns to the OS when the step ends: the run's peak is its biggest step, not their sum.
+STEP_EXECUTOR = dg.multi_or_in_process_executor.configured(
+    _as_given,
+    config_schema=dg.Field(
+        dg.Selector({"multiprocess": MULTI_PROC_CONFIG, "in_process": IN_PROC_CONFIG}),
+        default_value={"in_process": {}},
+    ),
+)
+
 pim_batch_job = dg.define_asset_job(
     name=BATCH_JOB,
     selection=dg.AssetSelection.groups(BATCH_GROUP),
     partitions_def=pim_batches,
-    # The five steps form a chain: one process per run starts them ~5 s sooner each than one per step.
-    executor_def=dg.in_process_executor,
+    executor_def=STEP_EXECUTOR,  # in_process unless the run config asks for step processes
     hooks=BATCH_HOOKS,
     description="Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch.",
 )
@@ -25,7 +48,7 @@ pim_batch_validate_job = dg.define_asset_job(
     name=VALIDATE_JOB,
     selection=dg.AssetSelection.assets("pim_batch", "image_etags", "gallery_delta"),
     partitions_def=pim_batches,
-    executor_def=dg.in_process_executor,
+    executor_def=STEP_EXECUTOR,
     hooks=BATCH_HOOKS,
     description=(
         "Validation only: parse the batch, snapshot ETags and plan the delta; Magento is read, never written. "

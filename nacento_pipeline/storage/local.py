@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,9 @@ from nacento_pipeline.storage.base import ObjectInfo, RequestCounter, StorageErr
 LIST_PAGE_SIZE = 1000  # counted like S3: one LIST request per 1000 keys listed
 STREAM_CHUNK_BYTES = 1024 * 1024
 TMP_MARKER = ".nacento-tmp-"  # in-flight writes; never listed, never a valid key segment
+# MD5s remembered (least recently used dropped first): a listing of a million images must not keep a million
+# entries (~250 bytes each) for the store's lifetime; re-hashing a file evicted is one read of it.
+MD5_CACHE_ENTRIES = 65_536
 
 
 class UnsafeKeyError(StorageError, ValueError):
@@ -55,7 +59,7 @@ class LocalFolderStore:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.requests = RequestCounter()
-        self._md5_cache: dict[str, tuple[int, int, str]] = {}
+        self._md5_cache: OrderedDict[str, tuple[int, int, str]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @property
@@ -83,6 +87,8 @@ class LocalFolderStore:
         """MD5 hex of the content (S3's single-part ETag), cached by (path, size, mtime_ns)."""
         with self._cache_lock:
             cached = self._md5_cache.get(path)
+            if cached is not None:
+                self._md5_cache.move_to_end(path)
         if cached is not None and cached[0] == size and cached[1] == mtime_ns:
             return cached[2]
         digest = hashlib.md5(usedforsecurity=False)
@@ -90,9 +96,15 @@ class LocalFolderStore:
             while chunk := handle.read(STREAM_CHUNK_BYTES):
                 digest.update(chunk)
         etag = digest.hexdigest()
+        self._remember_md5(path, size, mtime_ns, etag)
+        return etag
+
+    def _remember_md5(self, path: str, size: int, mtime_ns: int, etag: str) -> None:
         with self._cache_lock:
             self._md5_cache[path] = (size, mtime_ns, etag)
-        return etag
+            self._md5_cache.move_to_end(path)
+            while len(self._md5_cache) > MD5_CACHE_ENTRIES:
+                self._md5_cache.popitem(last=False)
 
     def _info(self, key: str, path: str, stat: os.stat_result) -> ObjectInfo:
         return ObjectInfo(
@@ -103,13 +115,14 @@ class LocalFolderStore:
         )
 
     # --- listing -----------------------------------------------------------------------------------------
-    def _walk(
-        self, folder: str, dir_key: str, prefix: str, start_after: str | None
-    ) -> Iterator[tuple[str, os.DirEntry[str]]]:
-        """Files under `folder` in S3 key order.
+    def _walk(self, folder: str, dir_key: str, prefix: str, start_after: str | None) -> Iterator[tuple[str, str]]:
+        """(key, path) of the files under `folder` in S3 key order.
 
         A sub-folder sorts as `name/`: every key below it shares that prefix, so sorting siblings by
-        `name` (files) and `name/` (folders) and descending depth-first yields full keys in byte order.
+        `name` (files) and `name/` (folders) and descending depth-first yields full keys in byte order. A
+        folder's names are held while it is walked, not its DirEntry objects (each caches a stat result:
+        ~1 KB per file, times every folder the snapshot's threads list at once), and files outside the
+        prefix or not after `start_after` are not held at all.
         """
         try:
             with os.scandir(folder) as scan:
@@ -118,33 +131,36 @@ class LocalFolderStore:
                     if entry.name.startswith(TMP_MARKER):
                         continue
                     if entry.is_dir(follow_symlinks=False):
-                        entries.append((f"{dir_key}{entry.name}/", True, entry))
+                        entries.append((f"{dir_key}{entry.name}/", True))
                     elif entry.is_file():
-                        entries.append((f"{dir_key}{entry.name}", False, entry))
+                        key = f"{dir_key}{entry.name}"
+                        if key.startswith(prefix) and (start_after is None or key > start_after):
+                            entries.append((key, False))
         except (FileNotFoundError, NotADirectoryError):
             return
         entries.sort(key=lambda item: item[0])
-        for key, is_dir, entry in entries:
-            if is_dir:
-                if not (key.startswith(prefix) or prefix.startswith(key)):
-                    continue
-                # Whole sub-tree sorts at or before start_after unless start_after lies inside it.
-                if start_after is not None and start_after >= key and not start_after.startswith(key):
-                    continue
-                yield from self._walk(entry.path, key, prefix, start_after)
-            elif key.startswith(prefix) and (start_after is None or key > start_after):
-                yield key, entry
+        for key, is_dir in entries:
+            path = os.path.join(folder, key[len(dir_key):].rstrip("/"))
+            if not is_dir:
+                yield key, path
+                continue
+            if not (key.startswith(prefix) or prefix.startswith(key)):
+                continue
+            # Whole sub-tree sorts at or before start_after unless start_after lies inside it.
+            if start_after is not None and start_after >= key and not start_after.startswith(key):
+                continue
+            yield from self._walk(path, key, prefix, start_after)
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
         folder, dir_key = self._prefix_dir(prefix)
         self.requests.add("LIST")
         listed = 0
-        for key, entry in self._walk(str(folder), dir_key, prefix, start_after):
+        for key, path in self._walk(str(folder), dir_key, prefix, start_after):
             if listed and listed % LIST_PAGE_SIZE == 0:
                 self.requests.add("LIST")
             listed += 1
             try:
-                yield self._info(key, entry.path, entry.stat())
+                yield self._info(key, path, os.stat(path))
             except FileNotFoundError:
                 continue  # deleted while listing: S3 would not have listed it either
 
@@ -202,8 +218,7 @@ class LocalFolderStore:
         self.requests.add("PUT")
         stat = self._atomic_write(path, key, lambda tmp: tmp.write_bytes(data))
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        with self._cache_lock:
-            self._md5_cache[str(path)] = (stat.st_size, stat.st_mtime_ns, etag)
+        self._remember_md5(str(path), stat.st_size, stat.st_mtime_ns, etag)
         return ObjectInfo(
             key=key,
             etag=etag,

@@ -169,6 +169,23 @@ def test_md5_is_cached_until_the_file_changes(store: LocalFolderStore, monkeypat
     assert store.head("c/b.jpg").etag == hashlib.md5(b"changed content, new size").hexdigest()
 
 
+def test_md5_cache_keeps_the_most_recent_files_only(store: LocalFolderStore, monkeypatch) -> None:
+    import nacento_pipeline.storage.local as local_module
+
+    monkeypatch.setattr(local_module, "MD5_CACHE_ENTRIES", 3)
+    contents = {f"d/{n}.jpg": f"image {n}".encode() for n in range(5)}
+    for key, data in contents.items():
+        (store.root / "d").mkdir(exist_ok=True)
+        (store.root / key).write_bytes(data)
+    listed = {info.key: info.etag for info in store.list("d/")}
+    assert listed == {key: hashlib.md5(data).hexdigest() for key, data in contents.items()}
+    assert len(store._md5_cache) == 3  # the last three listed
+    assert [p.rsplit("/", 1)[-1] for p in store._md5_cache] == ["2.jpg", "3.jpg", "4.jpg"]
+    # an evicted file is hashed again, with the same result
+    assert store.head("d/0.jpg").etag == hashlib.md5(b"image 0").hexdigest()
+    assert [p.rsplit("/", 1)[-1] for p in store._md5_cache] == ["3.jpg", "4.jpg", "0.jpg"]
+
+
 def test_factory_builds_local_store_by_default(tmp_path) -> None:
     settings = Settings(var_dir=tmp_path, local_bucket_dir=tmp_path / "my-bucket")
     store = make_object_store(settings)

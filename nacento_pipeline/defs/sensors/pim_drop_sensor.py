@@ -16,12 +16,21 @@ from nacento_pipeline.defs.constants import (
     TAG_OK_ETAG,
     TAG_SOURCE,
 )
+from nacento_pipeline.defs.jobs import IN_PROCESS_CONFIG, STEP_PROCESSES_CONFIG
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.storage.drop_registration import DropPass, Rejected, register_drops
+from nacento_pipeline.storage.drop_registration import DropPass, Registered, Rejected, register_drops
 from nacento_pipeline.storage.event_registration import EventPass, register_from_events
 
 CURSOR_MEMORY = 500  # drops remembered as archived, awaiting clean-up (spares a HEAD each)
+MB = 1024 * 1024
+
+
+def run_config_for(item: Registered, step_processes_above_mb: int) -> dict:
+    """In-process run config for a small batch; one process per step for a batch whose bunch files exceed the
+    setting, so each step's memory returns to the OS when it ends and the run peaks at its biggest step."""
+    big = item.drop.total_size > step_processes_above_mb * MB
+    return STEP_PROCESSES_CONFIG if big else IN_PROCESS_CONFIG
 
 
 def _load_cursor(raw: str | None) -> dict[str, str]:
@@ -160,6 +169,7 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
         dg.RunRequest(
             partition_key=item.drop.batch_key,
             run_key=item.run_key,
+            run_config=run_config_for(item, object_store.settings.step_processes_above_mb),
             tags={
                 TAG_OK_ETAG: item.drop.ok_etag,
                 TAG_ARCHIVE_VERSION: item.manifest.version,
