@@ -162,6 +162,7 @@ class MagentoDatabase:
         sa.event.listen(self.engine, "before_cursor_execute", self.counter.on_execute)
         self._tables: MagentoTables | None = None
         self._attribute_ids: AttributeIds | None = None
+        self._link_keys: dict[str, str | None] = {}
 
     @property
     def dialect(self) -> str:
@@ -183,6 +184,26 @@ class MagentoDatabase:
         """Forget detected schema facts (after creating tables)."""
         self._tables = None
         self._attribute_ids = None
+        self._link_keys = {}
+
+    def link_key_hint(self, table: sa.Table) -> str | None:
+        """`FORCE INDEX (<name>)` for MySQL/MariaDB naming `table`'s unique key led by the link column
+        (Magento's `<table>_ENTITY_ID_ATTRIBUTE_ID_STORE_ID`, or its row_id form), looked up once; None on
+        other databases or when there is none. For statements selecting a chunk of products by an id list
+        right after a big write: the table's statistics may still be those of the nearly empty table, and the
+        optimizer then scans the whole table for every chunk."""
+        if not self.is_mysql:
+            return None
+        if table.name not in self._link_keys:
+            query = sa.text(
+                "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+                "AND TABLE_NAME = :table AND COLUMN_NAME = :column AND SEQ_IN_INDEX = 1 AND NON_UNIQUE = 0 "
+                "ORDER BY INDEX_NAME LIMIT 1")
+            with self.engine.connect() as conn:
+                name = conn.execute(query, {"table": table.name, "column": self.tables.link}).scalar()
+            quoted = self.engine.dialect.identifier_preparer.quote_identifier(str(name)) if name else None
+            self._link_keys[table.name] = f"FORCE INDEX ({quoted})" if quoted else None
+        return self._link_keys[table.name]
 
     def ensure_own_tables(self) -> None:
         create_own_tables(self.engine, self.prefix)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,10 +33,12 @@ from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_reader import unindexed
 
-CHUNK = 1000  # products per statement (about 5,000 gallery rows at 5 images per product)
+CHUNK = 500  # products per statement (about 2,500 gallery rows at 5 images per product)
 # Written rows per fast-path statement at most (a chunk closes early on products with many images): keeps
 # the IN lists of written paths well below SQLite's 32,766 bound parameters.
 ROWS_PER_STATEMENT = 5000
+# Chunks checked at once on MySQL/MariaDB (one connection each).
+PARALLEL_STATEMENTS = 2
 
 # Actions after which the (product, path) link must exist with a store-0 row and the written ETag.
 KEPT_ACTIONS = ("inserted", "updated_value", "updated_meta")
@@ -225,13 +228,15 @@ def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
         .where(_in_ints(own.c[t.link], links))
         .subquery("own_paths")
     )  # the chunk's galleries only: SQLite materialises a joined table here, so it is bounded by the links
-    return (
+    query = (
         sa.select(sa.literal("roles_outside"), sa.func.count(), sa.literal(0), sa.literal(0))
         .select_from(r.outerjoin(gallery, sa.and_(gallery.c.link_id == r.c[t.link],
                                                   sa.func.hex(gallery.c.value) == sa.func.hex(r.c.value))))
         .where(_in_ints(r.c[t.link], links), r.c.attribute_id.in_(list(db.attribute_ids().roles.values())),
                r.c.value.is_not(None), r.c.value != NO_SELECTION, gallery.c.link_id.is_(None))
     )
+    hint = db.link_key_hint(r)
+    return query.with_hint(r, hint, dialect_name=db.dialect) if hint else query
 
 
 def _chunk_numbers_query(db: MagentoDatabase, links: list[int], expected: _Expected) -> sa.CompoundSelect:
@@ -247,6 +252,24 @@ def _chunk_agrees(conn: sa.Connection, db: MagentoDatabase, links: list[int], ex
     found = {str(name): (int(a or 0), int(b or 0), int(c or 0))
              for name, a, b, c in conn.execute(_chunk_numbers_query(db, links, expected))}
     return found == {"links": (expected.kept, expected.kept_checksum, 0), "roles_outside": (0, 0, 0)}
+
+
+def _lanes(db: MagentoDatabase, chunks: int) -> int:
+    """Connections the fast path spreads its chunks over: the server computes a chunk's numbers on one core,
+    so on MySQL/MariaDB two chunks run at once (each on its own connection); SQLite, one file or memory
+    shared by the process, gets one."""
+    return max(1, min(chunks, PARALLEL_STATEMENTS if db.engine.dialect.name in ("mysql", "mariadb") else 1))
+
+
+def _agreeing_lane(db: MagentoDatabase, work: list[tuple[int, list[int], _Expected | None]],
+                   ) -> list[tuple[int, bool]]:
+    """Each chunk of `work` (number, its products' links, expected numbers) with whether the database agrees,
+    on one connection of its own."""
+    if not work:
+        return []
+    with db.engine.connect() as conn:
+        ensure_crc32(conn)
+        return [(n, _chunk_agrees(conn, db, links, expected)) for n, links, expected in work]
 
 
 def _product_chunks(ids: list[int], rows_of: dict[int, int]) -> list[list[int]]:
@@ -274,16 +297,16 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
     chunks = _product_chunks(ids, written["entity_id"].value_counts().to_dict())
     chunk_of = {entity: n for n, chunk in enumerate(chunks) for entity in chunk}
     written = written.assign(chunk=written["entity_id"].map(chunk_of))
-    nothing = _Expected(0, 0, [], [])
-    slow: list[list[int]] = []
     with db.engine.connect() as conn:
-        ensure_crc32(conn)
         link_of = live_link_ids(conn, db.tables, ids)
-        expected = _expected_by_chunk(written, link_of)
-        for n, chunk in enumerate(chunks):
-            links = sorted({link_of[e] for e in chunk if e in link_of})
-            if not _chunk_agrees(conn, db, links, expected.get(n, nothing)):
-                slow.append(chunk)
+    expected = _expected_by_chunk(written, link_of)
+    nothing = _Expected(0, 0, [], [])
+    work = [(n, sorted({link_of[e] for e in chunk if e in link_of}), expected.get(n, nothing))
+            for n, chunk in enumerate(chunks)]
+    lanes = _lanes(db, len(work))
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="verify") as pool:
+        agreed = pool.map(lambda lane: _agreeing_lane(db, work[lane::lanes]), range(lanes))
+        slow = [chunks[n] for n in sorted(n for lane in agreed for n, ok in lane if not ok)]
     mismatches, bad_roles = [pd.DataFrame(columns=MISMATCH_COLUMNS)], [pd.DataFrame(columns=BAD_ROLE_COLUMNS)]
     for chunk in slow:
         links_read = read_gallery_links(db, chunk)

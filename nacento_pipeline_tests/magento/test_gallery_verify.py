@@ -186,6 +186,8 @@ def test_row_id_schema_is_checked_by_the_live_row_id(magento_url):
     found = check_written(db, result.items, result.entity_ids())
     assert found.mismatches.empty and found.bad_roles.empty and found.slow_chunks == 0
     assert roles_outside_gallery(db, [5, 6]).empty
+    if db.is_mysql:  # the roles statement's index hint names the row_id key
+        assert _unique_key_columns(db, db.link_key_hint(t.varchar)[len("FORCE INDEX ("):-1].strip("`"))[0] == "row_id"
 
     with db.engine.begin() as conn:  # R1 loses B and gets a role outside its gallery
         conn.execute(t.value_to_entity.delete().where(t.value_to_entity.c.value_id == _value_id(conn, db, B, 10)))
@@ -196,3 +198,27 @@ def test_row_id_schema_is_checked_by_the_live_row_id(magento_url):
     assert found.bad_roles.values.tolist() == [[5, "thumbnail", "/x/y/z.jpg", 1]]
     assert roles_outside_gallery(db, [5, 6]).values.tolist() == [[5, "thumbnail", "/x/y/z.jpg", 1]]
     db.dispose()
+
+
+def _unique_key_columns(db, name: str) -> list[str]:
+    with db.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+            f"AND TABLE_NAME = '{db.tables.varchar.name}' AND INDEX_NAME = '{name}' ORDER BY SEQ_IN_INDEX")
+        return [r[0] for r in rows]
+
+
+def test_the_roles_statement_is_pinned_to_the_unique_key_of_the_link_column(db):
+    """Right after a big write MariaDB's statistics may be the empty table's and it would scan the varchar table
+    per chunk: the roles statement names the (link, attribute_id, store_id) unique key on MySQL/MariaDB."""
+    hint = db.link_key_hint(db.tables.varchar)
+    if not db.is_mysql:
+        assert hint is None
+        return
+    assert hint is not None and hint.startswith("FORCE INDEX (")
+    name = hint[len("FORCE INDEX ("):-1].strip("`")
+    assert _unique_key_columns(db, name) == [db.tables.link, "attribute_id", "store_id"]
+    sql = str(gallery_verify._roles_outside_numbers(db, [1, 2]).compile(db.engine))
+    assert hint in sql
+    with db.engine.connect() as conn:  # the hinted statement runs
+        assert conn.execute(gallery_verify._roles_outside_numbers(db, [1, 2])).one()[1] == 0

@@ -7,6 +7,7 @@ and asset checks. The reindex decision lives in `reindex_asset.py`.
 
 import random
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dagster as dg
@@ -39,7 +40,7 @@ from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.base import ObjectStore
-from nacento_pipeline.storage.etag_snapshot import snapshot_etags
+from nacento_pipeline.storage.etag_snapshot import EtagSnapshot, snapshot_etags
 from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
@@ -255,19 +256,27 @@ def _storage_sample(written_values: list[str], media_prefix: str, seed: str, siz
     return pd.DataFrame({"value": chosen, "key": [object_key(v, media_prefix) for v in chosen]}, dtype=object)
 
 
+def _still_in_storage(store: ObjectStore, sampled: pd.DataFrame, head_concurrency: int,
+                      durations: dict[str, float]) -> EtagSnapshot:
+    """The sampled written paths looked up in storage again. HEADs only: a sample spread over many folders costs
+    one cheap request per key, where a LIST per folder would page through the folder's other objects."""
+    with phase(durations, "verify_storage_sample"):
+        return snapshot_etags(store, sampled, head_concurrency=head_concurrency, list_min_keys=len(sampled) + 1)
+
+
 def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *, media_prefix: str,
                  head_concurrency: int, seed: str, durations: dict[str, float]) -> Verification:
     """The database holds what the write says and the batch's products' roles point at their gallery (one
     aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
     disagree: magento.gallery_verify.check_written), and a bounded sample of the written paths is still in
     storage (the asset's post-write check; the benchmark times it too)."""
-    with phase(durations, "verify_database"):
-        written = check_written(db, result.items, result.entity_ids())
-    with phase(durations, "verify_storage_sample"):
-        sampled = _storage_sample(result.written_values(), media_prefix, seed)
-        # HEADs only: a sample spread over many folders costs one cheap request per key, where a LIST per
-        # folder would page through the folder's other objects.
-        present = snapshot_etags(store, sampled, head_concurrency=head_concurrency, list_min_keys=len(sampled) + 1)
+    sampled = _storage_sample(result.written_values(), media_prefix, seed)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-storage") as pool:
+        # The storage sample waits on the object store while the database check waits on the database: at once.
+        storage = pool.submit(_still_in_storage, store, sampled, head_concurrency, durations)
+        with phase(durations, "verify_database"):
+            written = check_written(db, result.items, result.entity_ids())
+        present = storage.result()
     return Verification(
         checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
         not_in_database=written.mismatches,
