@@ -21,3 +21,13 @@ def db(magento_url, prefix):
     seed_demo_products(database.engine, ["S1", "S2", "S3"], prefix)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def row_id_db(magento_url):
+    """Adobe Commerce's content-staging schema (links carry row_id), no products: each test seeds its versions."""
+    database = MagentoDatabase(magento_url)
+    create_demo_schema(database.engine, link="row_id")
+    database.refresh_schema()
+    yield database
+    database.dispose()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.magento import gallery_verify
 from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
-from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS, create_demo_schema
+from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_verify import check_written, checksum
 from nacento_pipeline_tests.magento.gallery_helpers import sync
@@ -168,11 +168,9 @@ def test_non_ascii_and_quoted_paths_are_verified_by_the_numbers_alone(db):
     assert found.mismatches[["sku", "value"]].values.tolist() == [["S3", QUOTED]] and found.slow_chunks == 1
 
 
-def test_row_id_schema_is_checked_by_the_live_row_id(magento_url):
+def test_row_id_schema_is_checked_by_the_live_row_id(row_id_db):
     """Content staging: links carry row_id, the write reports entity_id; the two differ here."""
-    db = MagentoDatabase(magento_url)
-    create_demo_schema(db.engine, link="row_id")
-    db.refresh_schema()
+    db = row_id_db
     t = db.tables
     now = int(time.time())
     with db.engine.begin() as conn:  # R1's live version is row 10 (a newer one is scheduled); R2 is row 12
@@ -197,7 +195,6 @@ def test_row_id_schema_is_checked_by_the_live_row_id(magento_url):
     assert found.mismatches.values.tolist() == [["R1", B, "inserted", "not linked to the product"]]
     assert found.bad_roles.values.tolist() == [[5, "thumbnail", "/x/y/z.jpg", 1]]
     assert roles_outside_gallery(db, [5, 6]).values.tolist() == [[5, "thumbnail", "/x/y/z.jpg", 1]]
-    db.dispose()
 
 
 def _unique_key_columns(db, name: str) -> list[str]:

@@ -213,10 +213,8 @@ def test_updated_at_is_set_for_changed_products_only(db):
     assert stamps["S1"] > old and stamps["S2"] == stamps["S3"] == old
 
 
-def test_content_staging_writes_the_live_version(magento_url):
-    db = MagentoDatabase(magento_url)
-    create_demo_schema(db.engine, link="row_id")
-    db.refresh_schema()
+def test_content_staging_writes_the_live_version(row_id_db):
+    db = row_id_db
     t = db.tables
     now = int(time.time())
     with db.engine.begin() as conn:  # the live version, and a newer row_id scheduled for next week
@@ -229,7 +227,6 @@ def test_content_staging_writes_the_live_version(magento_url):
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(t.value_to_entity.c.row_id)).scalars().all() == [10]
         assert set(conn.execute(sa.select(t.varchar.c.row_id)).scalars().all()) == {10}
-    db.dispose()
 
 
 def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
