@@ -2,13 +2,15 @@
 
 Set-based, in two speeds. The fast path (`check_written`): per chunk of products ONE aggregate statement makes
 the database count and checksum what it holds for the written rows (the kept links with their store-0 value
-row and ETag, the purged links still there, the role values outside the product's gallery) and Python compares
-those few numbers with the ones it computes from the write's rows. Only a chunk whose numbers disagree takes
-the slow path: every gallery link of its products read back into pandas (`read_gallery_links`) and compared
-row by row (`written_rows_mismatches`, and the audit's `roles_outside_gallery`), so a real mismatch is still
-reported with sku, value, action and problem. Anything the fast path cannot vouch for byte for byte (a legacy
-value in another form, a duplicated link, a case-different path on a case-insensitive collation) only makes
-the numbers differ: that chunk is checked the slow way, never passed unseen.
+row and ETag, the role values outside the product's gallery) and Python compares those few numbers with the
+ones it computes from the write's rows. Only a chunk whose numbers disagree takes the slow path: every gallery
+link of its products read back into pandas (`read_gallery_links`) and compared row by row
+(`written_rows_mismatches`, and the audit's `roles_outside_gallery`), so a real mismatch is still reported
+with sku, value, action and problem. Anything the fast path cannot vouch for byte for byte (a legacy value in
+another form, a duplicated link, a case-different path on a case-insensitive collation) only makes the numbers
+differ: that chunk is checked the slow way, never passed unseen. Purges are the exception, since what must be
+gone may be spelled any way: the products with a purged row (few, usually) have their links read back and
+compared on canonical paths (`_purges_left`).
 
 No storage request is made here (what storage holds was snapshotted before the plan; see
 `defs/assets/batch_assets.py` for the bounded storage re-check).
@@ -147,7 +149,6 @@ class _Expected:
     kept: int  # kept (product, path) links with a store-0 value row and an ETag row
     kept_checksum: int  # sum of CRC32(link|value|ETag) over them
     kept_keys: list[int]  # CRC32 of the kept paths
-    purged_keys: list[int]  # CRC32 of the purged paths, and of their forms without the leading slash
 
 
 def _expected_by_chunk(written: pd.DataFrame, link_of: dict[int, int]) -> dict[int, _Expected | None]:
@@ -170,9 +171,7 @@ def _expected_by_chunk(written: pd.DataFrame, link_of: dict[int, int]) -> dict[i
             continue
         done = rows["action"].isin(KEPT_ACTIONS)
         size, total = (int(sums.at[n, "size"]), int(sums.at[n, "sum"])) if n in sums.index else (0, 0)
-        purged = rows[~done]
-        expected[int(n)] = _Expected(size, total, rows.loc[done, "key"].tolist(),
-                                     purged["key"].tolist() + _crc32s(v.lstrip("/") for v in purged["value"].tolist()))
+        expected[int(n)] = _Expected(size, total, rows.loc[done, "key"].tolist())
     return expected
 
 
@@ -190,20 +189,18 @@ def _links_numbers(db: MagentoDatabase, links: list[int], expected: _Expected) -
     """One pass over every gallery link of the chunk's products (restricted by link; the written paths
     recognised in CASEs by their CRC32, a byte-exact key cheaper to pass and compare than the paths): the kept
     links to a written path with a store-0 value row and an ETag row, how many and the sum of
-    CRC32(link|value|ETag) over their stored bytes (any other form, duplicate or ETag changes the numbers);
-    and the links still there to a purged path (canonical, or without the leading slash a legacy row may
-    lack): must be none. A checksum collision can only add to a count, so it sends the chunk to the slow
-    path, never past it."""
+    CRC32(link|value|ETag) over their stored bytes (any other form, duplicate or ETag changes the numbers).
+    A checksum collision can only add to the count, so it sends the chunk to the slow path, never past it.
+    Purged paths are not looked for here: a link left in another spelling of the path (`//p`, ` /p`) has
+    other bytes, so no checksum of the canonical path could see it (see `_purges_left`)."""
     t = db.tables
     vte, g, v, m = t.value_to_entity, t.media_gallery, t.media_gallery_value, t.gallery_meta
     link = vte.c[t.link]
     kept = sa.and_(_in_ints(sa.func.crc32(g.c.value), expected.kept_keys), m.c.s3_etag.is_not(None))
-    purged = _in_ints(sa.func.crc32(g.c.value), expected.purged_keys)
     text = sa.cast(link, sa.String) + sa.literal("|") + g.c.value + sa.literal("|") + m.c.s3_etag
     return (
         sa.select(sa.literal("links"), sa.func.sum(sa.case((kept, 1), else_=0)),
-                  sa.func.sum(sa.case((kept, sa.func.crc32(text)), else_=0)),
-                  sa.func.sum(sa.case((purged, 1), else_=0)))
+                  sa.func.sum(sa.case((kept, sa.func.crc32(text)), else_=0)))
         .select_from(vte)
         .join(g, sa.and_(g.c.value_id == vte.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery))
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
@@ -229,7 +226,7 @@ def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
         .subquery("own_paths")
     )  # the chunk's galleries only: SQLite materialises a joined table here, so it is bounded by the links
     query = (
-        sa.select(sa.literal("roles_outside"), sa.func.count(), sa.literal(0), sa.literal(0))
+        sa.select(sa.literal("roles_outside"), sa.func.count(), sa.literal(0))
         .select_from(r.outerjoin(gallery, sa.and_(gallery.c.link_id == r.c[t.link],
                                                   sa.func.hex(gallery.c.value) == sa.func.hex(r.c.value))))
         .where(_in_ints(r.c[t.link], links), r.c.attribute_id.in_(list(db.attribute_ids().roles.values())),
@@ -240,8 +237,8 @@ def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
 
 
 def _chunk_numbers_query(db: MagentoDatabase, links: list[int], expected: _Expected) -> sa.CompoundSelect:
-    """The chunk's numbers in ONE statement: (name, kept links, their checksum, purged links still there)
-    over the gallery links, and (name, role values outside the gallery, 0, 0)."""
+    """The chunk's numbers in ONE statement: (name, kept links, their checksum) over the gallery links, and
+    (name, role values outside the gallery, 0)."""
     return sa.union_all(_links_numbers(db, links, expected), _roles_outside_numbers(db, links))
 
 
@@ -249,9 +246,9 @@ def _chunk_agrees(conn: sa.Connection, db: MagentoDatabase, links: list[int], ex
     """The database's numbers for this chunk equal the ones the write's rows imply."""
     if expected is None:
         return False
-    found = {str(name): (int(a or 0), int(b or 0), int(c or 0))
-             for name, a, b, c in conn.execute(_chunk_numbers_query(db, links, expected))}
-    return found == {"links": (expected.kept, expected.kept_checksum, 0), "roles_outside": (0, 0, 0)}
+    found = {str(name): (int(a or 0), int(b or 0))
+             for name, a, b in conn.execute(_chunk_numbers_query(db, links, expected))}
+    return found == {"links": (expected.kept, expected.kept_checksum), "roles_outside": (0, 0)}
 
 
 def _lanes(db: MagentoDatabase, chunks: int) -> int:
@@ -288,6 +285,19 @@ def _product_chunks(ids: list[int], rows_of: dict[int, int]) -> list[list[int]]:
     return [*chunks, current] if current else chunks
 
 
+def _purges_left(db: MagentoDatabase, items: pd.DataFrame, written: pd.DataFrame, checked: set[int]
+                 ) -> pd.DataFrame:
+    """Purged rows still linked, compared on canonical paths: the links of the products with a purged row (those
+    not already read back by the slow path, `checked`) read back and compared row by row. A link left as `//p`
+    or ` /p` is the same image to Magento's storefront and must be reported; its bytes differ from any
+    spelling the fast path's checksums could name."""
+    purging = sorted(set(written.loc[written["action"].isin(REMOVED_ACTIONS), "entity_id"].tolist()) - checked)
+    if not purging:
+        return pd.DataFrame(columns=MISMATCH_COLUMNS)
+    removed = items[items["action"].isin(REMOVED_ACTIONS) & items["entity_id"].astype("int64").isin(purging)]
+    return written_rows_mismatches(removed, read_gallery_links(db, purging))
+
+
 def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable[int]) -> WrittenCheck:
     """The write's rows (`items`, core.frames.DELTA_COLUMNS) against the database, and the roles of the
     products (`entity_ids`, the batch's) against their galleries: one aggregate statement per CHUNK products,
@@ -300,7 +310,7 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
     with db.engine.connect() as conn:
         link_of = live_link_ids(conn, db.tables, ids)
     expected = _expected_by_chunk(written, link_of)
-    nothing = _Expected(0, 0, [], [])
+    nothing = _Expected(0, 0, [])
     work = [(n, sorted({link_of[e] for e in chunk if e in link_of}), expected.get(n, nothing))
             for n, chunk in enumerate(chunks)]
     lanes = _lanes(db, len(work))
@@ -308,6 +318,7 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
         agreed = pool.map(lambda lane: _agreeing_lane(db, work[lane::lanes]), range(lanes))
         slow = [chunks[n] for n in sorted(n for lane in agreed for n, ok in lane if not ok)]
     mismatches, bad_roles = [pd.DataFrame(columns=MISMATCH_COLUMNS)], [pd.DataFrame(columns=BAD_ROLE_COLUMNS)]
+    mismatches.append(_purges_left(db, items, written, {e for chunk in slow for e in chunk}))
     for chunk in slow:
         links_read = read_gallery_links(db, chunk)
         mismatches.append(written_rows_mismatches(items[items["entity_id"].astype("int64").isin(chunk)], links_read))
