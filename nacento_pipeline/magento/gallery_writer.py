@@ -523,6 +523,10 @@ def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> 
     size = max(1, int(chunk_size))
     chunks: list[PlannedChunk] = []
     with db.engine.connect() as conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-delta") as worker:
+        if db.is_mysql:
+            # Every read and fingerprint of the plan in one snapshot, whatever the server's default isolation:
+            # a fingerprint taken after a concurrent commit would vouch for state the delta never saw.
+            conn.execution_options(isolation_level="REPEATABLE READ")
         stores = read_stores(conn, db.tables)
         pending: deque[_GroupRead] = deque()
         for group in _plan_groups(request, size):

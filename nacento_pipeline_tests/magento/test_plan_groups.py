@@ -7,6 +7,7 @@ import pandas as pd
 
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.magento import gallery_writer
+from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import seed_demo_products
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, plan_gallery, write_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, image_frame, rejection_frame, store_value_frame
@@ -113,3 +114,24 @@ def test_a_group_whose_delta_cannot_be_cut_is_planned_chunk_by_chunk(db, monkeyp
     assert [c.fingerprint for c in fallback.chunks] == [c.fingerprint for c in alone.chunks]
     for name in FRAMES:
         _same_frame(getattr(fallback.delta, name), getattr(alone.delta, name), dtypes=False)
+
+
+def test_the_plan_reads_in_one_snapshot_whatever_the_servers_default_isolation(db, monkeypatch):
+    """A DBA's READ COMMITTED default would let a fingerprint taken after a concurrent commit vouch for state
+    the group's delta never saw: the plan's connection runs REPEATABLE READ (one snapshot for the whole plan)."""
+    if not db.is_mysql:
+        return  # SQLite: one writer, the demo and tests only
+    _shop(db)
+    read_committed = MagentoDatabase(db.engine.execution_options(isolation_level="READ COMMITTED"))
+    with read_committed.engine.connect() as conn:  # the engine's own default here
+        assert conn.exec_driver_sql("SELECT @@tx_isolation").scalar() == "READ-COMMITTED"
+    seen: list[str] = []
+    read_stores = gallery_writer.read_stores
+
+    def spying(conn, tables):
+        seen.append(conn.exec_driver_sql("SELECT @@tx_isolation").scalar())
+        return read_stores(conn, tables)
+
+    monkeypatch.setattr(gallery_writer, "read_stores", spying)
+    plan = _plan(read_committed, monkeypatch, 10_000, "replace")
+    assert seen == ["REPEATABLE-READ"] and plan.chunks
