@@ -130,9 +130,7 @@ def cut_request(request: DeltaRequest, chunk_size: int, skus: list[str] | None =
     def groups(frame: pd.DataFrame | None) -> list[pd.DataFrame | None]:
         if frame is None:
             return [None] * count
-        numbers = chunk_numbers(frame["sku"], index, size)
-        found = {int(k): g for k, g in frame.groupby(numbers, sort=False)} if len(frame) else {}
-        return [found.get(i, frame.iloc[0:0]) for i in range(count)]
+        return list(rows_per_chunk(frame, chunk_numbers(frame["sku"], index, size), count))
 
     images = groups(request.images)
     payload = groups(request.payload_values)
@@ -169,6 +167,16 @@ def chunk_numbers(sku: pd.Series, skus: pd.Index, chunk_size: int) -> pd.Series:
     positions = skus.get_indexer(sku)
     numbers = pd.Series(positions // max(1, int(chunk_size)), index=sku.index)
     return numbers.where(positions >= 0) if (positions < 0).any() else numbers
+
+
+def rows_per_chunk(frame: pd.DataFrame, numbers: pd.Series, count: int, *, reindex: bool = False
+                   ) -> list[pd.DataFrame]:
+    """The rows of `frame` in each of `count` chunks, in order, by their chunk number (`numbers`: chunk_numbers
+    of its sku column; rows of no chunk are dropped), each keeping its rows' order; `reindex` numbers each
+    part's rows from 0."""
+    found = {int(k): g for k, g in frame.groupby(numbers, sort=False)} if len(frame) else {}
+    parts = [found.get(i, frame.iloc[0:0]) for i in range(count)]
+    return [part.reset_index(drop=True) for part in parts] if reindex else parts
 
 
 @dataclass(frozen=True)
@@ -278,11 +286,7 @@ def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[G
     numbers = {name: chunk_numbers(getattr(delta, name)["sku"], index, size) for name in _SPLIT_FRAMES}
     if any(n.isna().any() for n in numbers.values()):
         return None
-    parts: dict[str, list[pd.DataFrame]] = {}
-    for name in _SPLIT_FRAMES:
-        frame = getattr(delta, name)
-        found = {int(k): g.reset_index(drop=True) for k, g in frame.groupby(numbers[name], sort=False)}
-        parts[name] = [found[i] if i in found else frame.iloc[0:0] for i in range(count)]
+    parts = {name: rows_per_chunk(getattr(delta, name), numbers[name], count, reindex=True) for name in _SPLIT_FRAMES}
     unknown: list[list[str]] = [[] for _ in range(count)]
     for sku in delta.unknown_skus:
         unknown[chunk_of[sku]].append(sku)

@@ -124,6 +124,6 @@ def live_link_ids(conn: sa.Connection, tables: MagentoTables, entity_ids: Iterab
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     if found.empty:
         return {}
-    live = found.astype({"entity_id": "int64", "link_id": "int64"}).sort_values("link_id")
-    live = live.drop_duplicates("entity_id", keep="last")
+    live = _current_versions(found.astype({"sku": str, "entity_id": "int64", "link_id": "int64"}))
+    live = live.drop_duplicates("entity_id", keep="last")  # one link per entity (sorted by link_id already)
     return dict(zip(live["entity_id"].tolist(), live["link_id"].tolist(), strict=True))

@@ -32,6 +32,7 @@ from nacento_pipeline.core.delta import (
     chunk_numbers,
     concat_deltas,
     cut_request,
+    rows_per_chunk,
     split_delta,
     split_request,
     to_utc_naive,
@@ -601,10 +602,8 @@ def _plan_chunk(
 
 def _rows_per_chunk(frame: pd.DataFrame, skus: list[str], size: int) -> list[pd.DataFrame]:
     """The rows of `frame` of each chunk of `skus` (by their sku), reindexed; rows of other SKUs dropped."""
-    numbers = chunk_numbers(frame["sku"], pd.Index(skus), size)
-    found = {int(k): g.reset_index(drop=True) for k, g in frame.groupby(numbers, sort=False)}
-    return [found[i] if i in found else frame.iloc[0:0].reset_index(drop=True)
-            for i in range((len(skus) + size - 1) // size)]
+    count = (len(skus) + size - 1) // size
+    return rows_per_chunk(frame, chunk_numbers(frame["sku"], pd.Index(skus), size), count, reindex=True)
 
 
 def sync_batch_chunk(

@@ -270,12 +270,13 @@ def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *
     aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
     disagree: magento.gallery_verify.check_written), and a bounded sample of the written paths is still in
     storage (the asset's post-write check; the benchmark times it too)."""
+    entity_ids = result.entity_ids()
     sampled = _storage_sample(result.written_values(), media_prefix, seed)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-storage") as pool:
         # The storage sample waits on the object store while the database check waits on the database: at once.
         storage = pool.submit(_still_in_storage, store, sampled, head_concurrency, durations)
         with phase(durations, "verify_database"):
-            written = check_written(db, result.items, result.entity_ids())
+            written = check_written(db, result.items, entity_ids)
         present = storage.result()
     return Verification(
         checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
@@ -283,7 +284,7 @@ def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *
         sampled=sampled,
         gone=present.frame.loc[~present.frame["exists"].astype(bool), ["value", "key"]],
         bad_roles=written.bad_roles,
-        products=len(result.entity_ids()),
+        products=len(entity_ids),
         slow_chunks=written.slow_chunks,
     )
 
