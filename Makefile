@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 NACENTO_VAR_DIR ?= var
 
-.PHONY: install demo dev drop tick doctor test lint bench bench-smoke bench-cache clean
+.PHONY: help install services demo dev drop tick doctor test test-fast lint bench bench-smoke bench-cache clean
+
+## List the targets.
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z-]*:/{if(doc){split($$0,t,":"); printf "  make %-12s %s\n", t[1], doc}; doc=""}' $(MAKEFILE_LIST)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +18,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+## Create .venv and install the project with its test tools (again only when pyproject.toml changes).
 install: $(VENV)/.installed
+
+## Install (apt-get, as root) and start what the tests talk to: MariaDB, PostgreSQL, Redis, Varnish, Chromium.
+services:
+	scripts/services.sh
 
 ## Run the pipeline end to end on the embedded default (local folder bucket, SQLite Magento database).
 demo: install
@@ -28,18 +37,24 @@ dev: install
 drop: install
 	$(BIN)/nacento-pipeline drop-sample
 
+## One sensor tick and the runs it requests, without the daemon.
 tick: install
 	$(BIN)/nacento-pipeline tick
 
+## Check that the configured bucket and Magento database are reachable and usable.
 doctor: install
 	$(BIN)/nacento-pipeline doctor
 
-## Lint, types and the whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
-test: install
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+## Services, lint, types and the whole test suite: everything a fresh machine needs, nothing typed first.
+test: install services lint
 	$(BIN)/python -m pytest -q
 
+## The pure tests (core, settings, layers, local storage; no service, no Dagster run): under a minute.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not integration" nacento_pipeline_tests/core nacento_pipeline_tests/storage \
+		nacento_pipeline_tests/resources nacento_pipeline_tests/test_config.py nacento_pipeline_tests/test_layers.py
+
+## ruff and mypy.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -48,6 +63,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/gallery_bench.py
 
+## The benchmark on a tiny catalog (seconds): checks that it runs.
 bench-smoke: install
 	$(BIN)/python bench/gallery_bench.py --smoke
 
@@ -55,5 +71,6 @@ bench-smoke: install
 bench-cache: install
 	$(BIN)/python bench/cache_bench.py
 
+## Remove var/ (the demo's bucket, database and Dagster home) and pytest's cache.
 clean:
 	rm -rf var .pytest_cache

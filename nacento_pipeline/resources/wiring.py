@@ -27,18 +27,26 @@ from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.freshness import pending_indexers
 from nacento_pipeline.magento.indexers import decide_from_database
 from nacento_pipeline.magento.reindex_trigger import ReindexTrigger, trigger_for
+from nacento_pipeline.resources.s3_client import S3ClientResource
 from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.event_queue import SqsEventQueue
-from nacento_pipeline.storage.factory import open_object_store
+from nacento_pipeline.storage.factory import open_object_store, s3_pool_size
 
 # --- Object store -------------------------------------------------------------------------------------------
 
 
+def s3_client_resource(settings: Settings) -> S3ClientResource:
+    """dagster-aws's S3Resource for NACENTO_S3_*; the pool follows NACENTO_HEAD_CONCURRENCY."""
+    return S3ClientResource(region_name=settings.s3_region, endpoint_url=settings.s3_endpoint_url,
+                            path_style=settings.s3_path_style,
+                            max_pool_connections=s3_pool_size(settings.head_concurrency))
+
+
 def make_object_store(settings: Settings) -> ObjectStore:
-    """The bucket NACENTO_S3_* name, else the local folder; the S3 pool follows NACENTO_HEAD_CONCURRENCY."""
-    return open_object_store(bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
-                             region=settings.s3_region, path_style=settings.s3_path_style,
-                             local_dir=settings.bucket_dir, head_concurrency=settings.head_concurrency)
+    """The bucket NACENTO_S3_* name (its client from `s3_client_resource`), else the local folder."""
+    client = s3_client_resource(settings).get_client() if settings.s3_bucket else None
+    return open_object_store(bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, client=client,
+                             local_dir=settings.bucket_dir)
 
 
 def make_event_queue(settings: Settings) -> SqsEventQueue | None:

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.product_relations import create_relation_tables, relation_tables
+from nacento_pipeline_tests.conftest import unreachable
 from nacento_pipeline_tests.processes import stop_process
 
 VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"
@@ -120,7 +121,7 @@ class Varnish:
 @pytest.fixture
 def varnish(tmp_path: Path) -> Iterator[Varnish]:
     if not os.path.exists(VARNISHD):
-        pytest.fail("varnishd is not installed (apt-get install -y varnish; .ci/run does it)")
+        unreachable("Varnish", "varnishd is not installed (Debian package varnish)")
     shop = Shop(port=free_port())
     server = ThreadingHTTPServer(("127.0.0.1", shop.port), _handler(shop))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -161,7 +162,7 @@ def redis_db() -> Iterator[str]:
     try:
         client.ping()
     except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is not reachable at 127.0.0.1:6379 ({exc})")
+        unreachable("Redis", f"127.0.0.1:6379: {exc}")
     client.flushdb()
     yield url
     client.flushdb()

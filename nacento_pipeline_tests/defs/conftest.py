@@ -10,19 +10,19 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline_tests.conftest import POSTGRES_SERVER_URL, _unreachable
+from nacento_pipeline_tests.conftest import POSTGRES_SERVER_URL, unreachable
 from nacento_pipeline_tests.defs.harness import Pipeline, make_pipeline
 
 
 @pytest.fixture
-def s3_mariadb_factory(tmp_path, mysql_database_factory, moto_endpoint, s3_bucket) -> Iterator:
-    """Pipelines of the production shape (MariaDB + moto S3), with settings overrides."""
+def s3_mariadb_factory(tmp_path, mysql_database_factory, s3_endpoint, s3_bucket) -> Iterator:
+    """Pipelines of the production shape (MariaDB + an S3 server: see `s3_endpoint`), with settings overrides."""
     made: list[Pipeline] = []
 
     def make(**overrides) -> Pipeline:
         settings = Settings(
             var_dir=tmp_path / f"var{len(made)}", magento_db_url=mysql_database_factory(), s3_bucket=s3_bucket,
-            s3_endpoint_url=moto_endpoint, s3_region="us-east-1",
+            s3_endpoint_url=s3_endpoint, s3_region="us-east-1",
         ).with_overrides(**overrides).validate()
         made.append(make_pipeline(tmp_path, settings))
         return made[-1]
@@ -34,7 +34,7 @@ def s3_mariadb_factory(tmp_path, mysql_database_factory, moto_endpoint, s3_bucke
 
 @pytest.fixture
 def s3_mariadb_pipeline(s3_mariadb_factory) -> Pipeline:
-    """The production shape: MariaDB as Magento's database, a moto S3 server as the bucket."""
+    """The production shape: MariaDB as Magento's database, a bucket on an S3 server (see `s3_endpoint`)."""
     return s3_mariadb_factory()
 
 
@@ -64,7 +64,7 @@ def postgres_url():
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001
         server.dispose()
-        _unreachable("PostgreSQL", exc)
+        unreachable("PostgreSQL", exc)
     yield f"{POSTGRES_SERVER_URL}/{name}"
     with server.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

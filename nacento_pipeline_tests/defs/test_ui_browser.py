@@ -20,15 +20,22 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.resources.wiring import make_object_store
 from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline_tests.conftest import unreachable
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()) and not os.environ.get("CI"):
-    pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
-                "chromium-driver); CI installs them", allow_module_level=True)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's headless Chromium with its chromedriver (installed by `make test`)."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
+    if missing:
+        unreachable("Chromium", f"{', '.join(missing)} not installed (Debian chromium, chromium-driver)")
+    return CHROMIUM
 
 
 def _free_port() -> int:
@@ -136,7 +143,7 @@ def _page(driver, url: str, *expected: str, timeout: float = 30) -> str:
     return text
 
 
-def test_the_ui_shows_the_batch_its_counts_the_reindex_decision_and_the_rejected_drop(dev_server):
+def test_the_ui_shows_the_batch_its_counts_the_reindex_decision_and_the_rejected_drop(chromium, dev_server):
     base, home, key, proc, log_path = dev_server
     t0 = time.monotonic()
     run = _wait_for_run(home, 90)

@@ -1,4 +1,4 @@
-"""S3ObjectStore against a real S3 HTTP endpoint (moto's threaded server), spoken to through boto3."""
+"""S3ObjectStore against real S3 HTTP endpoints (moto's server and the JuiceFS gateway), spoken to through boto3."""
 
 from __future__ import annotations
 
@@ -12,26 +12,19 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.resources.wiring import make_object_store
 from nacento_pipeline.storage.base import ObjectStore, StorageError
 from nacento_pipeline.storage.s3 import S3ObjectStore
+from nacento_pipeline_tests.conftest import seed_objects
 
-
-def seed_moto(bucket: str, objects: dict[str, bytes]) -> None:
-    """Create many objects quickly: straight into the in-process moto backend (a PUT costs ~5 ms over HTTP)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.s3.models import s3_backends
-
-    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    for key, data in objects.items():
-        backend.put_object(bucket, key, data)
+pytestmark = pytest.mark.every_s3_server
 
 
 @pytest.fixture
-def store(moto_endpoint: str, s3_bucket: str) -> S3ObjectStore:
-    return S3ObjectStore(s3_bucket, endpoint_url=moto_endpoint, region="us-east-1", path_style=True)
+def store(s3_endpoint: str, s3_bucket: str) -> S3ObjectStore:
+    return S3ObjectStore(s3_bucket, endpoint_url=s3_endpoint, region="us-east-1", path_style=True)
 
 
-def test_protocol_display_name_and_config(store: S3ObjectStore, s3_bucket: str, moto_endpoint: str) -> None:
+def test_protocol_display_name_and_config(store: S3ObjectStore, s3_bucket: str, s3_endpoint: str) -> None:
     assert isinstance(store, ObjectStore)
-    host = moto_endpoint.removeprefix("http://")
+    host = s3_endpoint.removeprefix("http://")
     assert store.display_name == f"s3://{s3_bucket} ({host})"
     assert S3ObjectStore("plain-bucket", region="us-east-1").display_name == "s3://plain-bucket"
     config = store._client.meta.config
@@ -72,8 +65,8 @@ def test_missing_objects(store: S3ObjectStore) -> None:
 
 def test_list_paginates_lazily_and_counts_pages(store: S3ObjectStore, s3_bucket: str) -> None:
     keys = [f"media/catalog/product/a/b/ab-{i:05d}.jpg" for i in range(2100)]
-    seed_moto(s3_bucket, {key: key.encode() for key in keys})
-    seed_moto(s3_bucket, {"media/catalog/product/a/c/other.jpg": b"x", "pim-drop/import-x.ok": b""})
+    seed_objects(s3_bucket, {key: key.encode() for key in keys})
+    seed_objects(s3_bucket, {"media/catalog/product/a/c/other.jpg": b"x", "pim-drop/import-x.ok": b""})
 
     listed = list(store.list("media/catalog/product/a/b/"))
     assert [info.key for info in listed] == keys
@@ -100,7 +93,7 @@ def test_copy_and_delete_in_batches(store: S3ObjectStore, s3_bucket: str) -> Non
     assert store.requests.snapshot()["COPY"] == 1
 
     keys = [f"tmp/{i:04d}" for i in range(1500)]
-    seed_moto(s3_bucket, {key: b"x" for key in keys})
+    seed_objects(s3_bucket, {key: b"x" for key in keys})
     before = store.requests.snapshot()
     store.delete([*keys, "tmp/never-existed", "pim-drop/import-media_1_01.csv"])
     assert store.requests.since(before)["DELETE"] == 2
@@ -123,15 +116,15 @@ def test_errors_name_bucket_and_key_and_chain_boto_error(moto_endpoint: str) -> 
     assert "s3://no-such-bucket-nacento/a/b.jpg" in str(excinfo.value)
 
 
-def test_injected_client_is_used(moto_endpoint: str, s3_bucket: str) -> None:
-    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+def test_injected_client_is_used(s3_endpoint: str, s3_bucket: str) -> None:
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     store = S3ObjectStore(s3_bucket, client=client)
     store.put("k.txt", b"v")
     assert client.get_object(Bucket=s3_bucket, Key="k.txt")["Body"].read() == b"v"
 
 
-def test_factory_builds_s3_store_from_settings(moto_endpoint: str, s3_bucket: str) -> None:
-    settings = Settings(s3_bucket=s3_bucket, s3_endpoint_url=moto_endpoint, s3_region="us-east-1", s3_path_style=True)
+def test_factory_builds_s3_store_from_settings(s3_endpoint: str, s3_bucket: str) -> None:
+    settings = Settings(s3_bucket=s3_bucket, s3_endpoint_url=s3_endpoint, s3_region="us-east-1", s3_path_style=True)
     store = make_object_store(settings)
     assert isinstance(store, S3ObjectStore)
     assert store.bucket == s3_bucket
@@ -150,4 +143,21 @@ def test_the_resource_and_the_settings_build_the_same_store(tmp_path):
     via_resource = resources_from_settings(settings)["object_store"].get_store()
     for store in (via_settings, via_resource):
         assert isinstance(store, S3ObjectStore) and store.bucket == "catalog"
-        assert store._client.meta.config.max_pool_connections == 80
+        config = store._client.meta.config
+        assert config.max_pool_connections == 80
+        assert config.retries == {"mode": "adaptive", "total_max_attempts": 9}
+        assert store._client.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_the_client_is_built_through_dagster_aws_s3_resource():
+    from dagster_aws.s3 import S3Resource
+
+    from nacento_pipeline.resources.wiring import s3_client_resource
+
+    settings = Settings(s3_bucket="catalog", s3_endpoint_url="http://127.0.0.1:9", s3_region="auto",
+                        s3_path_style=True)
+    resource = s3_client_resource(settings)
+    assert isinstance(resource, S3Resource)
+    assert (resource.endpoint_url, resource.region_name, resource.path_style) == ("http://127.0.0.1:9", "auto", True)
+    client = resource.get_client()
+    assert client.meta.config.s3["addressing_style"] == "path" and client.meta.region_name == "auto"

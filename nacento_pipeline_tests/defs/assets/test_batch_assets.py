@@ -1,6 +1,7 @@
 """pim_batch_job end to end on MariaDB + moto S3: the galleries written, the metadata, the checks."""
 
 import dagster as dg
+import pytest
 
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, TAG_REINDEX
 from nacento_pipeline.defs.local_runner import tick_and_run
@@ -11,6 +12,8 @@ from nacento_pipeline.storage.sample_drop import (
     image_value,
     put_demo_images,
 )
+
+pytestmark = pytest.mark.every_s3_server  # moto and the JuiceFS gateway
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:

@@ -1,11 +1,14 @@
-"""pim_drop_sensor on a real S3 endpoint (moto server): registration, run requests exactly once, rejections."""
+"""pim_drop_sensor on real S3 endpoints (moto and the JuiceFS gateway): registration, run requests exactly once, rejections."""
 
 import json
 
 import dagster as dg
+import pytest
 
 from nacento_pipeline.defs.constants import PARTITIONS_NAME, TAG_ARCHIVE_VERSION, TAG_OK_ETAG
 from nacento_pipeline.storage.sample_drop import drop_sample_batch
+
+pytestmark = pytest.mark.every_s3_server  # moto and the JuiceFS gateway
 
 
 def _keys(store, prefix):
