@@ -14,6 +14,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
 
@@ -262,11 +263,17 @@ class Settings:
         help="redis: the default cache (cleaned as a product save cleans it; IMG_INFO of purged copies)")
     cache_redis_default_prefix: str = setting("NACENTO_CACHE_REDIS_DEFAULT_PREFIX", _stripped, "",
                                               "redis: env.php default cache id_prefix")
-    cache_command: str = setting("NACENTO_CACHE_COMMAND", _stripped, "bin/magento cache:clean full_page",
-                                 "command backend: template ({tags} = the cache tags), may be ssh ...")
+    cache_command: str = setting(
+        "NACENTO_CACHE_COMMAND", _stripped, "bin/magento cache:clean full_page",
+        "command backend: template; the cache tags on stdin, in {tags_file}, or as arguments ({tags}, not with ssh)")
     cache_images_command: str | None = setting(
         "NACENTO_CACHE_IMAGES_COMMAND", _stripped, None,
-        "command backend: template run for purged resized copies ({images} = the gallery values)")
+        "command backend: template run for purged resized copies; the gallery values on stdin, in {images_file}, "
+        "or as arguments ({images}, not with ssh)")
+    command_env: tuple[str, ...] = setting(
+        "NACENTO_COMMAND_ENV", _list, (), shown="empty = PATH, HOME and the variables a template names",
+        help="environment variables cache and reindex commands get besides PATH, HOME and those their template "
+             "names ($NAME)")
     cache_retries: int = setting("NACENTO_CACHE_RETRIES", _positive, 3, "attempts per cache request")
     cache_timeout_seconds: int = setting("NACENTO_CACHE_TIMEOUT_SECONDS", _positive, 10,
                                          "timeout of one cache request or command")
@@ -389,6 +396,12 @@ def variables_help() -> str:
     return "\n".join(lines)
 
 
+def command_environment(template: str, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The whole environment of a cache or reindex command: PATH, HOME, the variables `template` names and
+    `extra` (NACENTO_COMMAND_ENV), those of them that are set; never the rest (database URL, storage keys)."""
+    return {name: os.environ[name] for name in environment_names(template, extra) if name in os.environ}
+
+
 # --- Validation: one check per rule, each naming the variable it concerns ------------------------------------
 
 
@@ -426,6 +439,13 @@ def _check_cache(s: Settings) -> None:
     _one_of("NACENTO_CACHE_BACKEND", s.cache_backend, CACHE_BACKENDS)
     if s.cache_backend == "varnish" and not s.cache_hosts:
         raise ConfigError("NACENTO_CACHE_HOSTS: the varnish backend needs at least one host[:port]")
+    for variable, template, name in (("NACENTO_CACHE_COMMAND", s.cache_command, "tags"),
+                                     ("NACENTO_CACHE_IMAGES_COMMAND", s.cache_images_command, "images")):
+        if template:
+            try:
+                parse_template(template, name)
+            except CommandTemplateError as exc:
+                raise ConfigError(f"{variable}: {exc}") from exc
 
 
 def _check_alerts(s: Settings) -> None:

@@ -21,7 +21,7 @@ from nacento_pipeline.cache import (
     VarnishCache,
     VarnishHost,
 )
-from nacento_pipeline.config import Settings
+from nacento_pipeline.config import Settings, command_environment
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSES, ReindexDecision, build_purposes
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.freshness import pending_indexers
@@ -71,7 +71,9 @@ def make_trigger(settings: Settings, engine: sa.Engine | None, prefix: str | Non
     """The trigger NACENTO_REINDEX_TRIGGER names, with the command settings it needs."""
     return trigger_for(settings.reindex_trigger, engine, settings.table_prefix if prefix is None else prefix,
                        command=settings.reindex_command, partial_command=settings.reindex_partial_command,
-                       timeout_seconds=settings.reindex_timeout_seconds)
+                       timeout_seconds=settings.reindex_timeout_seconds,
+                       env=command_environment(f"{settings.reindex_command} {settings.reindex_partial_command or ''}",
+                                               settings.command_env))
 
 
 def reindex_decisions(settings: Settings, engine: sa.Engine, changed_entity_ids: Iterable[int]) -> list[ReindexDecision]:
@@ -102,7 +104,9 @@ def _redis(s: Settings) -> CacheBackend:
 
 
 def _command(s: Settings) -> CacheBackend:
-    return CommandCache(s.cache_command, s.cache_images_command, timeout=float(s.cache_timeout_seconds) * 60)
+    templates = f"{s.cache_command} {s.cache_images_command or ''}"
+    return CommandCache(s.cache_command, s.cache_images_command, timeout=float(s.cache_timeout_seconds) * 60,
+                        env=command_environment(templates, s.command_env))
 
 
 # One entry per NACENTO_CACHE_BACKEND value (config.CACHE_BACKENDS lists the accepted names)

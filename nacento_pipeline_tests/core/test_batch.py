@@ -237,7 +237,7 @@ def test_limits_are_inclusive() -> None:
         {"file_path": "a.jpg", "label": "x" * 255, "position": 100000},
         {"file_path": "b.jpg", "position": "-100000"},
         {"file_path": "https://cdn.example/c.jpg?" + "v" * 998},  # 1024 characters as given
-        {"file_path": "/" + "d" * 254},  # a gallery value of 255 characters, Magento's column size
+        {"file_path": "/" + "d" * 250 + ".jpg"},  # a gallery value of 255 characters, Magento's column size
     ]}])
     assert rows(parsed, "position") == [(100000,), (-100000,), (None,), (None,)]
     assert parsed.rejections.empty
@@ -246,7 +246,7 @@ def test_limits_are_inclusive() -> None:
 def test_gallery_value_longer_than_magentos_column_is_rejected() -> None:
     # catalog_product_entity_media_gallery.value is varchar(255): a longer value would fail the SKU on a
     # strict server and be silently truncated (a wrong path) on a lenient one.
-    parsed = one([{"sku": "S1", "images": [{"file_path": "ok.jpg"}, {"file_path": "m/" + "e" * 253}]}])
+    parsed = one([{"sku": "S1", "images": [{"file_path": "ok.jpg"}, {"file_path": "m/" + "e" * 249 + ".jpg"}]}])
     rejected = errors(parsed, "file_path")
     assert rejected[["sku", "line"]].values.tolist() == [["S1", 1]]
     assert "255" in rejected["reason"].iloc[0]
