@@ -144,11 +144,16 @@ def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
     frame = snapshot.frame
     missing = frame[~frame["exists"].astype(bool)]
     requests = {k: v for k, v in snapshot.requests.items() if v}
+    typed = int((frame["exists"].astype(bool) & (frame["content_type"] != "")).sum())
     return dg.Output(
         frame,
         metadata={
             "keys": dg.MetadataValue.int(len(frame)),
             "missing": dg.MetadataValue.int(len(missing)),
+            "content_type_known": dg.MetadataValue.int(typed),
+            "content_type_check": dg.MetadataValue.text(
+                f"Content-Type checked for {typed} of {len(frame) - len(missing)} existing objects: those looked up "
+                "by HEAD; a LIST reports no Content-Type, so listed objects were checked for size (0 bytes) only"),
             "s3_requests": dg.MetadataValue.int(sum(requests.values())),
             "requests_by_kind": counts_table(requests, "request"),
             "strategy": dg.MetadataValue.json(dict(snapshot.strategy)),

@@ -57,6 +57,10 @@ def test_first_run_writes_every_gallery_and_reports_it(s3_mariadb_pipeline, inst
     assert meta["pim_batch"]["images"] == 36 and meta["pim_batch"]["rejected"] == 0
     assert meta["image_etags"]["missing"] == 0
     assert meta["image_etags"]["s3_requests"] <= 3  # 36 dense keys: a LIST page or so, no HEAD per image
+    # a LIST carries no Content-Type: the metadata says which objects had theirs checked (issue 20)
+    assert meta["image_etags"]["content_type_known"] == 0
+    assert "0 of 36 existing objects" in meta["image_etags"]["content_type_check"]
+    assert "LIST reports no Content-Type" in meta["image_etags"]["content_type_check"]
     assert meta["gallery_delta"]["inserted"] == 36
     assert meta["magento_gallery"]["inserted"] == 36
     assert meta["reindex_decision"]["partial"] + meta["reindex_decision"]["full"] >= 1
