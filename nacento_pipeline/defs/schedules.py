@@ -5,6 +5,7 @@ from collections import defaultdict
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster._utils.error import SerializableErrorInfo
 
 from nacento_pipeline.core.catchup import FAILED, PartitionRuns, plan_catchup
 from nacento_pipeline.core.retry import run_failure_is_permanent
@@ -17,15 +18,32 @@ from nacento_pipeline.defs.constants import (
 )
 
 
-def step_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """The errors (with their causes, as text) of the run's failed steps."""
+def recorded_chain(error: SerializableErrorInfo | None) -> list[tuple[str, str]]:
+    """(class name, message without the `module.Class: ` Dagster puts before it) of a recorded error and of
+    its causes and contexts, as core.retry.recorded_error_retriable reads them."""
+    chain: list[tuple[str, str]] = []
+    todo = [error]
+    while todo and len(chain) < 20:
+        current = todo.pop()
+        if current is None:
+            continue
+        name = current.cls_name or ""
+        head, sep, rest = current.message.partition(": ")
+        message = rest if sep and name and head.rsplit(".", 1)[-1] == name else current.message
+        chain.append((name, message))
+        todo.extend((current.cause, current.context))
+    return chain
+
+
+def step_errors(instance: dg.DagsterInstance, run_id: str) -> list[list[tuple[str, str]]]:
+    """The errors of the run's failed steps, each as its recorded chain (recorded_chain)."""
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=100).records
     errors = []
     for record in records:
         event = record.event_log_entry.dagster_event
         error = event.step_failure_data.error if event is not None and event.step_failure_data else None
         if error is not None:
-            errors.append(error.to_string())
+            errors.append(recorded_chain(error))
     return errors
 
 

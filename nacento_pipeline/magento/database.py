@@ -19,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from nacento_pipeline.core.frames import ROLE_CODES, ROLE_LABEL_CODES
+from nacento_pipeline.core.retry import TransientError
 from nacento_pipeline.magento.schema import (
     MagentoTables,
     SchemaError,
@@ -43,7 +44,7 @@ class WriterLockTimeout(TimeoutError):
         self.lock_name = lock_name
 
 
-class WriterLockLost(RuntimeError):
+class WriterLockLost(TransientError, RuntimeError):
     """The writer's MySQL session no longer holds the gallery writer lock: the transaction was rolled back."""
 
     def __init__(self, lock_name: str, holder: object) -> None:

@@ -38,6 +38,7 @@ from nacento_pipeline.core.delta import (
     to_utc_naive,
 )
 from nacento_pipeline.core.delta_rules import delta_for
+from nacento_pipeline.core.failure_text import failure_text
 from nacento_pipeline.core.frames import (
     DELTA_COLUMNS,
     REJECTION_COLUMNS,
@@ -654,12 +655,12 @@ def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryD
 
 
 def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    return failure_text(exc, 500).splitlines()[0]
 
 
 def _chunk_failure(skus: list[str], exc: BaseException) -> str:
     shown = ", ".join(skus[:5]) + (" ..." if len(skus) > 5 else "")
-    return f"chunk [{shown}] failed, retried one SKU per transaction: {type(exc).__name__}: {exc}"
+    return f"chunk [{shown}] failed, retried one SKU per transaction: {failure_text(exc)}"
 
 
 @dataclass
