@@ -177,3 +177,42 @@ def test_a_step_failure_says_no_sql_value_and_the_catchup_reads_its_class(instan
     assert "TransientStepFailed" in dict(chain)
     requests, plan = catchup_run_requests(instance)
     assert [r.partition_key for r in requests] == ["media_lock"] and plan.permanent == ("media_dup",)
+
+
+def _add_runs(instance: dg.DagsterInstance, partitions: list[str], status: dg.DagsterRunStatus) -> None:
+    """Runs of the batch job, one per entry of `partitions` in order (the last the newest), written straight
+    into the run storage's tables with minimal records: tens of thousands in a second or two."""
+    import uuid
+
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster._core.storage.runs.schema import RunsTable, RunTagsTable
+    from dagster._serdes import serialize_value
+
+    runs, tags = [], []
+    for key in partitions:
+        run = DagsterRun(job_name=BATCH_JOB, run_id=str(uuid.uuid4()), status=status,
+                         tags={"dagster/partition": key})
+        runs.append({"run_id": run.run_id, "pipeline_name": BATCH_JOB, "status": status.value,
+                     "run_body": serialize_value(run), "partition": key})
+        tags.append({"run_id": run.run_id, "key": "dagster/partition", "value": key})
+    with instance.run_storage.connect() as conn:
+        conn.execute(RunsTable.insert(), runs)
+        conn.execute(RunTagsTable.insert(), tags)
+
+
+def test_catchup_sees_every_partition_past_ten_thousand_runs(instance):
+    """A batch written long ago, then 12,000 runs of other batches: it is still written, never replayed (an old
+    batch written again would revert what the Magento admin changed since); a batch that failed before them
+    all is still retried, one that failed three times still given up."""
+    from nacento_pipeline.defs.schedules import catchup_run_requests
+
+    others = [f"media_other{i:05d}" for i in range(12_000)]
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_old", "media_failed", "media_thrice", *others[:50]])
+    _add_runs(instance, ["media_old"], dg.DagsterRunStatus.SUCCESS)
+    _add_runs(instance, ["media_failed"] + ["media_thrice"] * 3, dg.DagsterRunStatus.FAILURE)
+    _add_runs(instance, others, dg.DagsterRunStatus.SUCCESS)
+    assert instance.get_runs_count(dg.RunsFilter(job_name=BATCH_JOB)) == 12_005
+    requests, plan = catchup_run_requests(instance)
+    assert [r.partition_key for r in requests] == ["media_failed"]
+    assert requests[0].run_key == "catchup:media_failed:1"
+    assert plan.given_up == ("media_thrice",) and plan.done == 51
