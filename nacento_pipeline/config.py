@@ -17,6 +17,7 @@ from typing import Any
 from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
+from nacento_pipeline.magento.database import DEFAULT_LOCK_TIMEOUT_SECONDS as WRITER_LOCK_WAIT_SECONDS
 
 # The *indexers* the reindex decision manages unless NACENTO_INDEXERS says otherwise: the ones whose index
 # holds or matches on images. Not the mview *views* (magento.indexers.SUBSCRIBED_VIEWS): an indexer's view id
@@ -179,6 +180,21 @@ class Settings:
         "NACENTO_MAGENTO_DB_URL", _text, "", shown="sqlite:///var/magento.sqlite", secret=True,
         help="SQLAlchemy URL of Magento's database (a secret: passed to Dagster as EnvVar, never shown)")
     table_prefix: str = setting("NACENTO_TABLE_PREFIX", _text, "", "Magento's table prefix")
+    db_connect_timeout_seconds: int = setting("NACENTO_DB_CONNECT_TIMEOUT_SECONDS", _positive, 10,
+                                              "MySQL/MariaDB: timeout of opening a connection")
+    db_read_timeout_seconds: int = setting(
+        "NACENTO_DB_READ_TIMEOUT_SECONDS", _positive, 600,
+        "MySQL/MariaDB: longest wait for a server's answer (a half-open connection fails after it); above the "
+        "lock-wait timeout and the writer lock's 60 s")
+    db_write_timeout_seconds: int = setting("NACENTO_DB_WRITE_TIMEOUT_SECONDS", _positive, 600,
+                                            "MySQL/MariaDB: longest wait for sending a statement")
+    db_lock_wait_timeout_seconds: int = setting(
+        "NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS", _positive, 50,
+        "MySQL/MariaDB: every session's innodb_lock_wait_timeout (row locks) and lock_wait_timeout (metadata "
+        "locks): a statement waiting longer for a lock fails with error 1205")
+    run_max_runtime_seconds: int = setting(
+        "NACENTO_RUN_MAX_RUNTIME_SECONDS", _int, 21600,
+        "batch runs carry dagster/max_runtime: run monitoring cancels a run older than this (0: no limit)")
 
     # Object store
     s3_bucket: str | None = setting("NACENTO_S3_BUCKET", _text, None, "the bucket the PIM writes to",
@@ -459,6 +475,15 @@ def _check_prefixes(s: Settings) -> None:
         raise ConfigError("drop, archive and rejected prefixes must be distinct and non-empty")
 
 
+def _check_database(s: Settings) -> None:
+    floor = max(s.db_lock_wait_timeout_seconds, WRITER_LOCK_WAIT_SECONDS)
+    if s.db_read_timeout_seconds <= floor:
+        raise ConfigError(
+            f"NACENTO_DB_READ_TIMEOUT_SECONDS={s.db_read_timeout_seconds}: must exceed the lock-wait timeout "
+            f"(NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS) and the writer lock's {WRITER_LOCK_WAIT_SECONDS} s, or a wait "
+            "for a lock would end as a lost connection instead of a lock timeout")
+
+
 _CHECKS: tuple[Callable[[Settings], None], ...] = (
-    _check_sync, _check_reindex, _check_drop_events, _check_cache, _check_alerts, _check_prefixes,
+    _check_database, _check_sync, _check_reindex, _check_drop_events, _check_cache, _check_alerts, _check_prefixes,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.storage.tags import MAX_RUNTIME_SECONDS_TAG
 from dagster_shared.record import copy
 
 from nacento_pipeline.config import Settings
@@ -20,9 +21,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # QueuedRunCoordinator tag limit of 1 per value (deploy/) then lets one store's runs write one at a time.
     writes = {TAG_MAGENTO_DB: settings.magento_db_label}
     audit_job = copy(gallery_audit_job, run_tags=writes)
+    # A batch run older than NACENTO_RUN_MAX_RUNTIME_SECONDS is cancelled by run monitoring (dagster.yaml), so a
+    # run stuck on a dead connection frees its pool slot and the writer lock even past the database timeouts.
+    limit = {MAX_RUNTIME_SECONDS_TAG: str(settings.run_max_runtime_seconds)} if settings.run_max_runtime_seconds else {}
     return dg.Definitions(
         assets=[*BATCH_ASSETS, *AUDIT_ASSETS, *DROP_ASSETS],
-        jobs=[copy(pim_batch_job, run_tags=writes), pim_batch_validate_job, audit_job],
+        jobs=[copy(pim_batch_job, run_tags={**writes, **limit}), copy(pim_batch_validate_job, run_tags=limit),
+              audit_job],
         sensors=[*SENSORS, *build_alert_sensors(settings)],
         schedules=[build_catchup_schedule(settings.catchup_minutes), build_audit_schedule(audit_job)],
         resources={**resources_from_settings(settings), **alert_resources(settings)},

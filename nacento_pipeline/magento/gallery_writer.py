@@ -38,6 +38,7 @@ from nacento_pipeline.core.delta import (
     to_utc_naive,
 )
 from nacento_pipeline.core.delta_rules import delta_for
+from nacento_pipeline.core.failure_text import failure_text
 from nacento_pipeline.core.frames import (
     DELTA_COLUMNS,
     REJECTION_COLUMNS,
@@ -610,11 +611,12 @@ def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, planned: PlannedChunk | None, *,
     run_id: str, stores: dict[str, int], lock: WriterSession,
 ) -> tuple[GalleryDelta, bool]:
-    """One transaction under the writer lock: when the chunk's fingerprint is still the plan's (one aggregate
-    statement), write the planned delta; otherwise (the products changed since the plan, or no plan) read the
-    chunk's state, compute its delta again and write that. Returns what was written and whether it was
-    planned again."""
+    """One transaction under the writer lock, its products locked first (lock_products): when the chunk's
+    fingerprint is still the plan's (one aggregate statement), write the planned delta; otherwise (the
+    products changed since the plan, or no plan) read the chunk's state, compute its delta again and write
+    that. Returns what was written and whether it was planned again."""
     with lock.transaction() as conn:
+        lock_products(conn, db, request.skus)
         if planned is not None and _unchanged(conn, db, attrs, planned):
             delta, state, replanned = replace(planned.delta, request=request), planned.state(), False
         else:
@@ -622,6 +624,20 @@ def sync_batch_chunk(
         write_chunk(conn, db, attrs, delta, state, batch_key=_batch_key(request), batch_time=request.batch_time,
                     run_id=run_id)
     return delta, replanned
+
+
+def lock_products(conn: sa.Connection, db: MagentoDatabase, skus: list[str]) -> None:
+    """The transaction's first statement: `SELECT ... FOR UPDATE` on the products carrying the chunk's SKUs
+    (every row_id version on Adobe Commerce). A Magento admin save updates its product's row in its own
+    transaction, so from here to the commit no admin save of these products can commit: one in progress is
+    waited for (up to the lock-wait timeout) and then seen by the reads that follow, which take their snapshot
+    after this statement; one that starts later waits for this transaction. The fingerprint check and the
+    write therefore see the same rows. SQLite: nothing to lock (its writers are serialised by the file lock)."""
+    if not db.is_mysql:
+        return
+    product = db.tables.product
+    for part in in_chunks(skus):
+        conn.execute(sa.select(product.c[db.tables.link]).where(product.c.sku.in_(part)).with_for_update()).all()
 
 
 def _unchanged(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, planned: PlannedChunk) -> bool:
@@ -654,12 +670,12 @@ def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryD
 
 
 def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    return failure_text(exc, 500).splitlines()[0]
 
 
 def _chunk_failure(skus: list[str], exc: BaseException) -> str:
     shown = ", ".join(skus[:5]) + (" ..." if len(skus) > 5 else "")
-    return f"chunk [{shown}] failed, retried one SKU per transaction: {type(exc).__name__}: {exc}"
+    return f"chunk [{shown}] failed, retried one SKU per transaction: {failure_text(exc)}"
 
 
 @dataclass

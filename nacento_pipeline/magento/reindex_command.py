@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from nacento_pipeline.core.reindex import SAFE_INDEXER_NAME
+from nacento_pipeline.core.retry import TransientError
 
 LogFn = Callable[[str], None]
 
@@ -39,7 +40,7 @@ class ReindexCommandError(ReindexTriggerError):
         self.tail = tuple(tail)
 
 
-class ReindexCommandTimeout(ReindexCommandError):
+class ReindexCommandTimeout(ReindexCommandError, TransientError):
     """The reindex command ran longer than the timeout; its process group was killed."""
 
     def __init__(self, command: str, timeout_seconds: float, tail: Sequence[str]) -> None:

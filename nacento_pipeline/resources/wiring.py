@@ -23,7 +23,7 @@ from nacento_pipeline.cache import (
 )
 from nacento_pipeline.config import Settings, command_environment
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSES, ReindexDecision, build_purposes
-from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.database import DatabaseTimeouts, MagentoDatabase
 from nacento_pipeline.magento.freshness import pending_indexers
 from nacento_pipeline.magento.indexers import decide_from_database
 from nacento_pipeline.magento.reindex_trigger import ReindexTrigger, trigger_for
@@ -61,7 +61,9 @@ def make_event_queue(settings: Settings) -> SqsEventQueue | None:
 
 
 def make_database(settings: Settings, create_own_tables: bool = True) -> MagentoDatabase:
-    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+    timeouts = DatabaseTimeouts(connect=settings.db_connect_timeout_seconds, read=settings.db_read_timeout_seconds,
+                                write=settings.db_write_timeout_seconds, lock_wait=settings.db_lock_wait_timeout_seconds)
+    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix, timeouts=timeouts)
     if create_own_tables:
         db.ensure_own_tables()
     return db

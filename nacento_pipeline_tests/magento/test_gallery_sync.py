@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime
 
+import pymysql
 import pytest
 import sqlalchemy as sa
 
@@ -188,7 +189,7 @@ def test_retriable_error_is_retried(db, monkeypatch):
     def flaky(*args, **kw):
         calls.append(1)
         if len(calls) == 1:
-            raise RuntimeError("Deadlock found when trying to get lock")
+            raise pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock")
         return original(*args, **kw)
 
     monkeypatch.setattr(gallery_writer, "write_chunk", flaky)
@@ -238,12 +239,12 @@ def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_s
     from nacento_pipeline.magento import gallery_writer
 
     def down(*args, **kw):
-        raise RuntimeError("Lost connection to MySQL server during query")
+        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
 
     monkeypatch.setattr(gallery_writer, "write_chunk", down)
     plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B)])), etags_for([A, B]), mode="replace",
                         batch_key="b")
-    with pytest.raises(RuntimeError, match="Lost connection"):
+    with pytest.raises(pymysql.err.OperationalError, match="Lost connection"):
         gallery_writer.sync_request(db, plan, sleep=lambda s: None)
     assert gallery(db, "S1") == [] and gallery(db, "S2") == []
 

@@ -28,6 +28,7 @@ from nacento_pipeline.defs.assets.metadata import (
 )
 from nacento_pipeline.defs.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE, TAG_MODE
 from nacento_pipeline.defs.partitions import pim_batches
+from nacento_pipeline.defs.step_failures import reported_failures
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
 from nacento_pipeline.magento.gallery_verify import (
@@ -81,7 +82,7 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
     store = object_store.get_store()
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
-    with phase(durations, "parse"):
+    with phase(durations, "parse"), reported_failures():
         manifest = load_manifest(store, object_store.settings.archive_prefix, context.partition_key, version)
         parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.settings.csv_list_separator)
     rejections = parsed.rejections
@@ -139,7 +140,7 @@ def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
     store = object_store.get_store()
     durations: dict[str, float] = {}
     wanted = _wanted_objects(pim_batch.parsed, object_store.settings.media_prefix)
-    with phase(durations, "snapshot"):
+    with phase(durations, "snapshot"), reported_failures():
         snapshot = snapshot_etags(store, wanted, head_concurrency=object_store.settings.head_concurrency)
     frame = snapshot.frame
     missing = frame[~frame["exists"].astype(bool)]
@@ -197,7 +198,7 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
     mode, mode_source = choose_mode(config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.settings.sync_mode)
-    with phase(durations, "plan"):
+    with phase(durations, "plan"), reported_failures():
         delta = plan_gallery(
             magento.get_database(), pim_batch.parsed, image_etags,
             mode=mode, batch_time=pim_batch.manifest.batch_datetime,
@@ -374,9 +375,9 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
                     gallery_delta: GalleryPlan):
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
-    with phase(durations, "write"):
+    with phase(durations, "write"), reported_failures():
         result = write_gallery(magento.get_database(), plan, run_id=context.run.run_id, progress=context.log.info)
-    with phase(durations, "verify"):
+    with phase(durations, "verify"), reported_failures():
         found = verify_write(magento.get_database(), object_store.get_store(), result,
                              media_prefix=object_store.settings.media_prefix,
                              head_concurrency=object_store.settings.head_concurrency, seed=context.run.run_id,

@@ -4,6 +4,7 @@ products and their parents; the `storefront_fresh` check says whether the shop s
 import dagster as dg
 
 from nacento_pipeline.cache.invalidation import invalidate_storefront
+from nacento_pipeline.core.failure_text import failure_text
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, md_table
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.resources.cache import CacheResource
@@ -41,7 +42,7 @@ def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabase
     try:
         backend = cache.get_backend()
     except Exception as exc:  # a misconfigured backend must not fail the committed write either
-        backend, setup_error = None, f"{type(exc).__name__}: {exc}"
+        backend, setup_error = None, failure_text(exc)
     else:
         setup_error = ""
     if backend is not None:
