@@ -76,6 +76,9 @@ class DeltaRequest:
     batch_key: str | None = None  # breaks ties between batches of the same drop time (see _Delta._stale)
     store_values: pd.DataFrame | None = None  # STORE_VALUE_COLUMNS
     role_scope: pd.DataFrame | None = None  # ROLE_SCOPE_COLUMNS (None: every SKU manages all roles)
+    # Remove an image even when it holds a role in a store view of a product in several store views (Magento's
+    # DeleteValidator refuses that removal; by default the image is kept and reported).
+    remove_store_role_images: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", normalize_mode(self.mode))

@@ -45,6 +45,7 @@ from nacento_pipeline.core.image_sanity import not_an_image_reasons
 from nacento_pipeline.core.modes import APPEND, DEFAULT_SYNC_MODE, REPLACE_OWNED
 from nacento_pipeline.core.objects import strip_etag
 from nacento_pipeline.core.paths import canonical_values
+from nacento_pipeline.core.roles import DELETE_GUARDED_ROLES
 
 # Magento's media_gallery_value.position is INT UNSIGNED; the payload allows -100000..100000.
 POSITION_MIN, POSITION_MAX = 0, 4_294_967_295
@@ -192,6 +193,7 @@ class _Delta:
         self.state = state
         self.role_state = _role_state(state.roles)
         self.warnings: list[pd.DataFrame] = []
+        self.kept_for_store_roles = pd.DataFrame(columns=["sku", "entity_id", "stored_value", "role", "store_id"])
         self.unknown_skus: tuple[str, ...] = ()
 
     # -- the steps ----------------------------------------------------------------------------------------
@@ -576,7 +578,40 @@ class _Delta:
             keep = [e in frozen and (e, c) in held for e, c in zip(purged["entity_id"], purged["canonical"], strict=True)]
             purged = purged[~pd.Series(keep, index=purged.index, dtype=bool)]
         reason = f"not in the payload ({self.request.mode} mode)"
-        return purged.assign(action="purged", reason=reason, kept_value="")
+        return self._removable(purged).assign(action="purged", reason=reason, kept_value="")
+
+    def _removable(self, purged: pd.DataFrame) -> pd.DataFrame:
+        """The purges Magento 2.4.8 would carry out (`Catalog\\Model\\Product\\Gallery\\DeleteValidator::validate`,
+        run by `CreateHandler::execute` before any removal): a product in more than one store view keeps an
+        image that a role holds in a store other than the one saved (ours: the default scope, so any store
+        view), the roles being `Gallery::getProductImages`' three (image, small_image, thumbnail), the value
+        compared as stored. The product is taken to be in every store view (catalog_product_website is not
+        read). Each image kept is a warning naming the store view and role; with the request's
+        `remove_store_role_images` every purge is carried out, as before."""
+        if self.request.remove_store_role_images or purged.empty or len(self.state.stores) < 2:
+            return purged
+        state = self.role_state
+        held = state[state["role"].isin(DELETE_GUARDED_ROLES) & (state["store_id"] != 0) & state["value"].notna()]
+        held = held.assign(stored_value=text_column(held["value"]))[["entity_id", "stored_value", "role", "store_id"]]
+        hit = purged[["entity_id", "stored_value"]].merge(held, on=["entity_id", "stored_value"], how="inner")
+        if hit.empty:
+            return purged
+        hit = hit.sort_values(["entity_id", "stored_value", "store_id", "role"], kind="stable")
+        code_of = {sid: code for code, sid in self.state.stores.items()}
+        sku_of = self.state.products.drop_duplicates("entity_id").set_index("entity_id")["sku"]
+        first = hit.drop_duplicates(["entity_id", "stored_value"])
+        self.kept_for_store_roles = first.assign(sku=first["entity_id"].map(sku_of).astype(str))
+        self.warnings.append(pd.DataFrame({
+            "severity": "warning", "file": "", "line": 0, "sku": self.kept_for_store_roles["sku"],
+            "field": "roles", "value": first["stored_value"].str.slice(0, 200),
+            "reason": "not removed: it is the " + first["role"] + " image of store view "
+                      + first["store_id"].map(code_of).fillna(first["store_id"].astype(str)).map(repr)
+                      + " and Magento refuses to remove it (DeleteValidator); "
+                      "NACENTO_REMOVE_STORE_ROLE_IMAGES=true removes it anyway",
+        })[list(REJECTION_COLUMNS)])
+        keys = set(zip(hit["entity_id"], hit["stored_value"], strict=True))
+        kept = [k in keys for k in zip(purged["entity_id"], purged["stored_value"], strict=True)]
+        return purged[~pd.Series(kept, index=purged.index, dtype=bool)]
 
     def _with_removal_roles(
         self, plan: pd.DataFrame, removed: pd.DataFrame | None, g: pd.DataFrame, sku_of: pd.Series
@@ -907,6 +942,10 @@ class _Delta:
         ok = out["status"] == "ok"
         blocked = ok & (out["sku"].isin(self.request.invalid_skus) | (out["invalid"] > 0))
         out.loc[blocked, "message"] = "role sync skipped: an image of this SKU was rejected or is missing in storage"
+        kept = self.kept_for_store_roles.groupby("sku").size()
+        warned = ok & (out["message"] == "") & out["sku"].isin(kept.index)
+        out.loc[warned, "message"] = (out.loc[warned, "sku"].map(kept).astype(str)
+                                      + " image(s) kept: a role in a store view (Magento's DeleteValidator)")
         return out[list(SKU_RESULT_COLUMNS)].reset_index(drop=True)
 
 

@@ -20,6 +20,9 @@ ROLE_ALIASES = {
     "swatch": "swatch_image",
     "swatch_image": "swatch_image",
 }
+# The roles whose store-level values make Magento refuse an image's removal: the attribute codes
+# `Catalog\Model\ResourceModel\Product\Gallery::getProductImages` reads (swatch_image is not among them).
+DELETE_GUARDED_ROLES = ("image", "small_image", "thumbnail")
 ROLE_SEPARATOR = "|"  # how roles are joined in frames (frames.IMAGE_COLUMNS "roles")
 
 _SPLIT = re.compile(r"[|,]")

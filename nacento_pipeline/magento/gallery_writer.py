@@ -59,6 +59,9 @@ from nacento_pipeline.magento.gallery_reader import (
 )
 from nacento_pipeline.magento.schema import MagentoTables
 
+# Actions after which the product keeps the image (its store rows can be written).
+KEPT_ACTIONS = ("inserted", "updated_value", "updated_meta", "skipped_no_change")
+
 
 @dataclass
 class WriteResult(DeltaView):
@@ -217,8 +220,10 @@ def write_chunk(
                          "position": changed["position"].astype(int), "disabled": changed["disabled"].astype(int)})
     _bulk_update(conn, db, t.media_gallery_value, ["record_id"], rows,
                  {"label": "label", "position": "position", "disabled": "disabled"})
-    value_ids = pd.concat([writes.loc[writes["value_id"] > 0, ["entity_id", "value", "value_id"]],
-                           new_rows[["entity_id", "value", "value_id"]]])
+    # Store rows are written for every image the product keeps, changed or not (as Magento's import and admin
+    # do: MediaGalleryProcessor::updateMediaGalleryField, CreateHandler::saveGalleryStoreValue).
+    kept = items[items["action"].isin(KEPT_ACTIONS) & (items["value_id"] > 0)]
+    value_ids = pd.concat([kept[["entity_id", "value", "value_id"]], new_rows[["entity_id", "value", "value_id"]]])
     _write_store_values(conn, db, t, delta.store_values, value_ids, link_of)
     _write_roles(conn, db, t, attrs, delta.roles, link_of)
     _touch_products(conn, t, [link_of[e] for e in delta.changed_entity_ids if e in link_of])

@@ -10,15 +10,18 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from nacento_pipeline.config import Settings
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_audit import shared_gallery_rows, split_shared_gallery_rows
 from nacento_pipeline.magento.gallery_sync import sync_gallery
+from nacento_pipeline.magento.gallery_verify import check_written
 from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, store_value_frame
 from nacento_pipeline_tests.magento.magento_admin import (
+    RemovalRefused,
     admin_add_image,
     admin_remove_image,
     admin_set_role,
@@ -43,12 +46,12 @@ def db(magento_url):
 
 
 def sync(db, rows, *, batch_key="media_1", mode="replace_owned", version="1", store_values=None, role_scope=None,
-         missing=()):
+         missing=(), remove_store_role_images=False):
     images = image_frame(rows)
     etags = etag_frame({v: f"{version}-{v}" for v in set(images["value"]) if v not in set(missing)}, missing)
     batch = FakeBatch(images, store_values=store_values, role_scope=role_scope)
     return sync_gallery(db, batch, etags, mode=mode, chunk_size=2, batch_key=batch_key, batch_time=T1,
-                         run_id="run-1")
+                         run_id="run-1", remove_store_role_images=remove_store_role_images)
 
 
 def gallery(db, sku, store_id=0):
@@ -164,10 +167,12 @@ def test_replace_owned_keeps_images_added_by_hand_replace_all_removes_them(db):
 
 
 def test_removal_clears_the_images_roles_in_every_store(db):
+    # UpdateHandler::deleteMediaAttributeValues; A is the thumbnail of "de", so only the explicit setting
+    # removes it (DeleteValidator refuses)
     sync(db, [("S1", A, "front", 1, False, "image|thumbnail"), ("S1", B, "back", 2, False, "small_image")])
     admin_set_role(db, "S1", "image", B, DE)
     admin_set_role(db, "S1", "thumbnail", A, DE)
-    sync(db, [("S1", B, "back", 2, False, "small_image")], batch_key="media_2")
+    sync(db, [("S1", B, "back", 2, False, "small_image")], batch_key="media_2", remove_store_role_images=True)
     assert varchar(db, "S1") == {"image": "no_selection", "small_image": B, "thumbnail": "no_selection",
                                  "swatch_image": "no_selection", "small_image_label": "back"}
     assert varchar(db, "S1", DE) == {"image": B}  # the store-level role naming A was deleted, B's stays
@@ -248,3 +253,78 @@ def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
         k: v for k, v in before.items() if not k.startswith("image")}
     # A and B untouched: B stays disabled (the import never re-enables), labels and positions kept
     assert gallery(db, "S1") == [(B, "back", 2, 1), (A, "front", 1, 0), (C, None, 3, 0)]
+
+
+def test_store_values_of_an_unchanged_image_are_written_once(db):
+    # Magento writes the store rows of an image whether or not its default row changed
+    # (MediaGalleryProcessor::updateMediaGalleryField, CreateHandler::saveGalleryStoreValue).
+    rows = [("S1", A, "front", 1, False, "image")]
+    sync(db, rows)
+    stores = store_value_frame([("S1", A, "de", "Vorne", 3, True)])
+    result = sync(db, rows, store_values=stores, batch_key="media_2")
+    assert result.counts()["skipped_no_change"] == 1
+    assert gallery(db, "S1", DE) == [(A, "Vorne", 3, 1)]
+    assert varchar(db, "S1", DE) == {"image_label": "Vorne"}
+    check = check_written(db, result.items, result.entity_ids(), result.delta.store_values)
+    assert check.mismatches.empty
+    again = sync(db, rows, store_values=stores, batch_key="media_2")
+    assert again.write_statements == 0 and again.delta.store_values.empty
+
+
+def test_the_post_write_check_compares_store_rows(db):
+    rows = [("S1", A, "front", 1, False, "image")]
+    stores = store_value_frame([("S1", A, "de", "Vorne", 3)])
+    result = sync(db, rows, store_values=stores)
+    assert check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches.empty
+    t = db.tables
+    with db.engine.begin() as conn:  # someone changes the store row after our write
+        conn.execute(sa.update(t.media_gallery_value).where(t.media_gallery_value.c.store_id == DE)
+                     .values(label="Hinten"))
+    found = check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches
+    assert found[["sku", "value", "action"]].values.tolist() == [["S1", A, "store_value"]]
+    assert "store 2" in found["problem"].iloc[0] and "label" in found["problem"].iloc[0]
+    with db.engine.begin() as conn:
+        conn.execute(sa.delete(t.media_gallery_value).where(t.media_gallery_value.c.store_id == DE))
+    found = check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches
+    assert found["problem"].tolist() == ["no value row in store 2"]
+
+
+def test_an_image_with_a_role_in_a_store_view_is_kept_as_magento_keeps_it(db, tmp_path):
+    # DeleteValidator::validate: the product is in three store views and B is the thumbnail of "de".
+    sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2)])
+    admin_set_role(db, "S1", "thumbnail", B, DE)
+    result = sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2")
+    assert result.counts()["purged"] == 0 and [g[0] for g in gallery(db, "S1")] == [B, A]
+    kept = result.delta.warnings[result.delta.warnings["field"] == "roles"]
+    assert kept[["severity", "sku", "value"]].values.tolist() == [["warning", "S1", B]]
+    assert "thumbnail" in kept["reason"].iloc[0] and "'de'" in kept["reason"].iloc[0]
+    assert "DeleteValidator" in result.sku_results.set_index("sku").at["S1", "message"]
+    assert varchar(db, "S1", DE) == {"thumbnail": B}
+    # Magento's admin refuses the same removal, and a re-run writes nothing
+    with pytest.raises(RemovalRefused):
+        admin_remove_image(db, "S1", B, LocalFolderStore(tmp_path / "bucket"))
+    assert sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2").write_statements == 0
+
+
+def test_removing_images_with_store_roles_is_an_explicit_setting(db):
+    sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2)])
+    admin_set_role(db, "S1", "thumbnail", B, DE)
+    images = image_frame([("S1", A, "front", 1, False, "image")])
+    result = sync_gallery(db, FakeBatch(images), etag_frame({A: "1-" + A}), mode="replace_owned",
+                          batch_key="media_2", batch_time=T1, remove_store_role_images=True)
+    assert result.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [A]
+    assert varchar(db, "S1", DE) == {}  # the store-level role naming B went with it
+    assert result.delta.warnings[result.delta.warnings["field"] == "roles"].empty
+    assert Settings.from_env({"NACENTO_REMOVE_STORE_ROLE_IMAGES": "true"}).remove_store_role_images is True
+    assert Settings.from_env({}).remove_store_role_images is False
+
+
+def test_a_single_store_view_shop_removes_images_with_store_roles(db):
+    # DeleteValidator only guards products in more than one store view
+    t = db.tables
+    with db.engine.begin() as conn:
+        conn.execute(sa.delete(t.store).where(t.store.c.store_id > 1))
+    sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2)])
+    admin_set_role(db, "S1", "thumbnail", B, 1)
+    result = sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2")
+    assert result.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [A]
