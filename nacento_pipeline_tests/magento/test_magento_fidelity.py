@@ -18,6 +18,7 @@ from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_audit import shared_gallery_rows, split_shared_gallery_rows
 from nacento_pipeline.magento.gallery_sync import sync_gallery
 from nacento_pipeline.magento.gallery_verify import check_written
+from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
 from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, store_value_frame
 from nacento_pipeline_tests.magento.magento_admin import (
@@ -27,6 +28,7 @@ from nacento_pipeline_tests.magento.magento_admin import (
     admin_set_role,
     admin_set_store_value,
     connector_shared_row,
+    count_image_uses,
     link_of,
 )
 
@@ -328,3 +330,36 @@ def test_a_single_store_view_shop_removes_images_with_store_roles(db):
     admin_set_role(db, "S1", "thumbnail", B, 1)
     result = sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2")
     assert result.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [A]
+
+
+def test_a_file_another_product_holds_in_a_legacy_spelling_gets_one_spelling(db, tmp_path):
+    # Gallery::countImageUses matches the exact value: with two spellings, an admin removal on S1 counted
+    # one use and deleted the file S2 still shows (UpdateHandler::canDeleteImage).
+    bucket = LocalFolderStore(tmp_path / "bucket")
+    bucket.put(object_key(A), b"jpeg")
+    legacy = A.lstrip("/")
+    admin_add_image(db, "S2", legacy, label="old", position=1)
+    admin_set_role(db, "S2", "image", legacy, 0)
+    result = sync(db, [("S1", A, "front", 1, False, "image")])
+    assert result.counts()["inserted"] == 1
+    assert gallery(db, "S2") == [(A, "old", 1, 0)] and varchar(db, "S2")["image"] == A
+    assert mixed_spellings(db).empty
+    assert admin_remove_image(db, "S1", A, bucket) is False  # countImageUses(A) == 2: the file stays
+    assert bucket.head(object_key(A)) is not None and gallery(db, "S2") == [(A, "old", 1, 0)]
+
+
+def test_the_audit_reports_mixed_spellings_and_its_fix_unifies_them(db):
+    legacy = A.lstrip("/")
+    admin_add_image(db, "S1", A, position=1)
+    admin_add_image(db, "S2", legacy, position=1)
+    admin_add_image(db, "S3", "//" + legacy, position=1)
+    admin_set_role(db, "S3", "thumbnail", "//" + legacy, DE)
+    admin_add_image(db, "S3", B.lstrip("/"), position=2)  # legacy, but the only spelling of its file: left alone
+    found = mixed_spellings(db)
+    assert found.values.tolist() == [[A, 3, 2]]
+    assert unify_mixed_spellings(db) == 2
+    assert mixed_spellings(db).empty
+    assert [g[0] for g in gallery(db, "S2")] == [A] and [g[0] for g in gallery(db, "S3")] == [A, B.lstrip("/")]
+    assert varchar(db, "S3", DE) == {"thumbnail": A}
+    with db.engine.connect() as conn:
+        assert count_image_uses(conn, db, A) == 3
