@@ -16,6 +16,7 @@ from nacento_pipeline.core.frames import (
     DELTA_ACTIONS,
     DELTA_COLUMNS,
     REJECTION_COLUMNS,
+    ROLE_CODES,
     ROLE_COLUMNS,
     SKU_RESULT_COLUMNS,
     STORE_WRITE_COLUMNS,
@@ -346,6 +347,8 @@ class MagentoState:
     sync_state: pd.DataFrame | None = None
     store_values: pd.DataFrame | None = None
     stores: dict[str, int] = field(default_factory=dict)
+    # The shop's role attributes (every media_image attribute; the four standard ones when not read)
+    role_codes: tuple[str, ...] = ROLE_CODES
 
 
 def rejected_only_skus(rejections: pd.DataFrame | None, known: set[str]) -> list[str]:

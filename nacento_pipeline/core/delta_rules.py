@@ -192,9 +192,33 @@ class _Delta:
         self.request = request
         self.state = state
         self.role_state = _role_state(state.roles)
+        self.role_codes = tuple(state.role_codes)
         self.warnings: list[pd.DataFrame] = []
         self.kept_for_store_roles = pd.DataFrame(columns=["sku", "entity_id", "stored_value", "role", "store_id"])
+        self._custom_roles_named = self._named_custom_roles()
         self.unknown_skus: tuple[str, ...] = ()
+
+    def _named_custom_roles(self) -> pd.DataFrame:
+        """(sku, role) of the shop's custom roles (media_image attributes besides the standard four) that the
+        batch's images or store-level rows name; the names of no role of the shop are warned about (file, line),
+        as Magento's import reports an unknown column, and ignored."""
+        frames = [self.request.images[["sku", "roles", "file", "line"]]]
+        if self.request.store_values is not None and len(self.request.store_values):
+            frames.append(self.request.store_values[["sku", "roles", "file", "line"]])
+        named = pd.concat(frames, ignore_index=True)
+        named = named[text_column(named["roles"]) != ""]
+        named = named.assign(role=text_column(named["roles"]).str.split("|")).explode("role")
+        unknown = named[~named["role"].isin(self.role_codes)].drop_duplicates(["sku", "role", "file", "line"])
+        if len(unknown):
+            self.warnings.append(pd.DataFrame({
+                "severity": "warning", "file": text_column(unknown["file"]), "line": _int(unknown["line"]),
+                "sku": text_column(unknown["sku"]), "field": "roles", "value": unknown["role"].astype(str),
+                "reason": "role " + unknown["role"].map(repr) + " ignored: no media_image attribute of this "
+                          "Magento has that code",
+            })[list(REJECTION_COLUMNS)])
+        custom = named[named["role"].isin(self.role_codes) & ~named["role"].isin(ROLE_CODES)]
+        return pd.DataFrame({"sku": text_column(custom["sku"]), "role": custom["role"].astype(str)}
+                            ).drop_duplicates().reset_index(drop=True)
 
     # -- the steps ----------------------------------------------------------------------------------------
     def compute(self) -> GalleryDelta:
@@ -447,8 +471,13 @@ class _Delta:
         return set(self.request.invalid_skus) | set(usable.loc[~usable["exists"], "sku"])
 
     def _managed_roles(self, skus: pd.Series) -> pd.DataFrame:
-        """(sku, role) pairs the batch manages: all roles unless the SKU's role scope is limited."""
-        grid = pd.DataFrame({"sku": skus.unique()}).merge(pd.DataFrame({"role": list(ROLE_CODES)}), how="cross")
+        """(sku, role) pairs the batch manages: the standard roles the shop has and the custom ones the batch
+        names for the SKU (a custom role no image of the batch names is left as it is), unless the SKU's role
+        scope is limited."""
+        standard = [c for c in self.role_codes if c in ROLE_CODES]
+        grid = pd.DataFrame({"sku": skus.unique()}).merge(pd.DataFrame({"role": standard}), how="cross")
+        named = self._custom_roles_named
+        grid = pd.concat([grid, named[named["sku"].isin(set(grid["sku"]))]], ignore_index=True)
         scope = self.request.role_scope
         if scope is None or scope.empty:
             return grid
@@ -468,7 +497,7 @@ class _Delta:
         of_eligible = pd.Index(eligible["sku"]).get_indexer(v["sku"]) >= 0  # SKUs unique: an index lookup
         carried = v[of_eligible & (v["roles"] != "")][["entity_id", "roles", "seq", "target_value"]]
         carried = carried.assign(role=carried["roles"].str.split("|")).explode("role")
-        carried = carried[carried["role"].isin(ROLE_CODES)]
+        carried = carried[carried["role"].isin(self.role_codes)]
         last = carried.sort_values("seq").drop_duplicates(["entity_id", "role"], keep="last")
         grid = eligible.merge(self._managed_roles(eligible["sku"]), on="sku")
         grid = grid.merge(last[["entity_id", "role", "target_value"]], on=["entity_id", "role"], how="left")
@@ -573,7 +602,7 @@ class _Delta:
         purged = marked[marked["named"].isna()].drop(columns=["named"])
         frozen = set(img.loc[img["sku"].isin(blocked), "entity_id"])
         if frozen and len(purged):
-            state = self.role_state[self.role_state["role"].isin(ROLE_CODES) & self.role_state["value"].notna()]
+            state = self.role_state[self.role_state["role"].isin(self.role_codes) & self.role_state["value"].notna()]
             held = set(zip(state["entity_id"], canonical_values(state["value"]), strict=True))
             keep = [e in frozen and (e, c) in held for e, c in zip(purged["entity_id"], purged["canonical"], strict=True)]
             purged = purged[~pd.Series(keep, index=purged.index, dtype=bool)]
@@ -621,7 +650,7 @@ class _Delta:
         collapsed path variant follow the kept row's spelling."""
         if removed is None or removed.empty:
             return plan
-        state = self.role_state[self.role_state["role"].isin(ROLE_CODES) & self.role_state["value"].notna()]
+        state = self.role_state[self.role_state["role"].isin(self.role_codes) & self.role_state["value"].notna()]
         state = state.assign(stored=text_column(state["value"]))
         gone = removed[["entity_id", "stored_value", "action", "kept_value"]]
         hit = state.merge(gone, left_on=["entity_id", "stored"], right_on=["entity_id", "stored_value"], how="inner")
@@ -722,7 +751,7 @@ class _Delta:
         """Roles a store-level row gives its image in that store (the last row wins), where they change."""
         carried = sv[text_column(sv["roles"]) != ""]
         carried = carried.assign(role=text_column(carried["roles"]).str.split("|")).explode("role")
-        carried = carried[carried["role"].isin(ROLE_CODES)].sort_values("seq")
+        carried = carried[carried["role"].isin(self.role_codes)].sort_values("seq")
         carried = carried.drop_duplicates(["entity_id", "role", "store_id"], keep="last")
         wanted = carried[["sku", "entity_id", "role", "store_id"]].assign(new_value=carried["target_value"])
         return self._changed_roles(wanted)
@@ -775,12 +804,12 @@ class _Delta:
 
     def _final_values(self, plan: pd.DataFrame, store_id: int | None) -> pd.DataFrame:
         """(entity_id, role, store_id, final) role values after the plan: planned value, else Magento's."""
-        state = self.role_state[self.role_state["role"].isin(ROLE_CODES)][["entity_id", "role", "store_id", "value"]]
-        planned = plan[plan["role"].isin(ROLE_CODES)][["entity_id", "role", "store_id", "new_value"]]
+        state = self.role_state[self.role_state["role"].isin(self.role_codes)][["entity_id", "role", "store_id", "value"]]
+        planned = plan[plan["role"].isin(self.role_codes)][["entity_id", "role", "store_id", "new_value"]]
         both = state.merge(planned, on=["entity_id", "role", "store_id"], how="outer", indicator=True)
         in_plan = both["_merge"] != "left_only"
         both["final"] = both["new_value"].astype(object).where(in_plan, both["value"].astype(object))
-        deleted = plan[plan["role"].isin(ROLE_CODES) & plan["new_value"].isna()][["entity_id", "role", "store_id"]]
+        deleted = plan[plan["role"].isin(self.role_codes) & plan["new_value"].isna()][["entity_id", "role", "store_id"]]
         if len(deleted):
             both = both.merge(deleted.assign(gone=True), on=["entity_id", "role", "store_id"], how="left")
             both = both[both["gone"].isna()]
@@ -841,10 +870,10 @@ class _Delta:
 
     def _hidden_store_roles(self, roles: pd.DataFrame) -> pd.DataFrame:
         """(sku, file, line, store_id, what) of store-0 role changes a store-level role value hides."""
-        role_changes = roles[(roles["store_id"] == 0) & roles["role"].isin(ROLE_CODES)]
+        role_changes = roles[(roles["store_id"] == 0) & roles["role"].isin(self.role_codes)]
         if not len(role_changes):
             return pd.DataFrame()
-        state = self.role_state[(self.role_state["store_id"] != 0) & self.role_state["role"].isin(ROLE_CODES)]
+        state = self.role_state[(self.role_state["store_id"] != 0) & self.role_state["role"].isin(self.role_codes)]
         over = role_changes.merge(state, on=["entity_id", "role"], how="inner", suffixes=("", "_store"))
         written = roles[roles["store_id"] != 0][["entity_id", "role", "store_id"]].assign(ours=True)
         over = over.merge(written, left_on=["entity_id", "role", "store_id_store"],
@@ -918,7 +947,7 @@ class _Delta:
             out["rejected"] = out["sku"].map(per_sku).fillna(0).astype("int64")
         else:
             out["rejected"] = 0
-        roles_only = role_plan[role_plan["role"].isin(ROLE_CODES)]
+        roles_only = role_plan[role_plan["role"].isin(self.role_codes)]
         out["roles_assigned"] = out["entity_id"].map(roles_only.groupby("entity_id").size()).fillna(0).astype("int64")
         splits = items[items["split"]].groupby("sku").size() if len(items) else pd.Series(dtype="int64")
         out["split_shared_rows"] = out["sku"].map(splits).fillna(0).astype("int64")

@@ -20,7 +20,7 @@ from nacento_pipeline.core.delta import (
     SYNC_STATE_COLUMNS,
     MagentoState,
 )
-from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
+from nacento_pipeline.core.frames import REJECTION_COLUMNS, ROLE_CODES, empty_frame
 from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento.catalog import in_chunks, read_products
 from nacento_pipeline.magento.database import AttributeIds, ensure_crc32
@@ -46,9 +46,11 @@ class ChunkState:
     warnings: pd.DataFrame
     store_values: pd.DataFrame = field(default_factory=lambda: empty_frame(STORE_STATE_COLUMNS))
     stores: dict[str, int] = field(default_factory=dict)
+    role_codes: tuple[str, ...] = ROLE_CODES
 
     def as_magento_state(self) -> MagentoState:
-        return MagentoState(self.products, self.gallery, self.roles, self.sync_state, self.store_values, self.stores)
+        return MagentoState(self.products, self.gallery, self.roles, self.sync_state, self.store_values, self.stores,
+                            self.role_codes)
 
     def fingerprint(self) -> str:
         """A digest of everything the delta reads about the chunk (products, gallery rows with their ETags and
@@ -242,6 +244,7 @@ def read_chunk_state(
         warnings=lookup.warnings if len(lookup.warnings) else empty_frame(REJECTION_COLUMNS),
         store_values=read_store_values(conn, tables, attrs, link_to_entity),
         stores=read_stores(conn, tables) if stores is None else stores,
+        role_codes=tuple(attrs.roles),
     )
 
 

@@ -211,7 +211,8 @@ def write_chunk(
     writes = items[items["action"].isin(("inserted", "updated_value", "updated_meta"))]
     new_rows = _insert_images(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)])
     if spellings is not None:
-        spellings.rewrite_for(conn, new_rows.loc[new_rows["action"] == "inserted", "value"].astype(str))
+        spellings.rewrite_for(conn, new_rows.loc[new_rows["action"] == "inserted", "value"].astype(str),
+                              link_of.values())
     # ETags: every new value row, and every existing row whose content changed.
     meta = pd.concat(
         [new_rows[["record_id", "etag"]], writes.loc[(writes["record_id"] > 0) & writes["etag_changed"], ["record_id", "etag"]]]

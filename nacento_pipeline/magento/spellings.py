@@ -97,15 +97,18 @@ class LegacySpellings:
     db: MagentoDatabase
     rows: pd.DataFrame | None = field(default=None, repr=False)
 
-    def rewrite_for(self, conn: sa.Connection, values: Iterable[str]) -> int:
+    def rewrite_for(self, conn: sa.Connection, values: Iterable[str], chunk_links: Iterable[int]) -> int:
         """Rewrite other products' rows of these (canonical) values to the canonical spelling, in `conn`'s
-        transaction (see `rewrite_spellings`)."""
+        transaction (see `rewrite_spellings`). The chunk's own products (`chunk_links`) are left out: their
+        rows and roles are what the chunk's delta writes. A product of a later chunk whose row is rewritten
+        has that chunk planned again under the lock (its fingerprint changed), as for any change since the plan."""
         wanted = set(values)
         if not wanted:
             return 0
         if self.rows is None:
             self.rows = legacy_spelling_rows(conn, self.db)
-        return rewrite_spellings(conn, self.db, self.rows[self.rows["canonical"].isin(wanted)])
+        rows = self.rows[self.rows["canonical"].isin(wanted) & ~self.rows["link_id"].isin(set(chunk_links))]
+        return rewrite_spellings(conn, self.db, rows)
 
 
 def mixed_spellings(db: MagentoDatabase) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from nacento_pipeline.core.frames import NO_SELECTION
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import PRODUCT_ENTITY_TYPE, MagentoDatabase
+from nacento_pipeline.magento.schema import media_image_attribute_ids
 from nacento_pipeline.storage.base import ObjectStore
 
 # Model\Product\Gallery\CreateHandler::$mediaAttributesWithLabels: the roles that have a `*_label` attribute.
@@ -34,13 +35,8 @@ def link_of(db: MagentoDatabase, sku: str) -> int:
 
 def media_attribute_ids(conn: sa.Connection, db: MagentoDatabase) -> dict[str, int]:
     """`Product\\Media\\Config::getMediaAttributeCodes`: every catalog_product attribute whose frontend input is
-    `media_image` (custom ones included), code -> attribute_id."""
-    t = db.tables
-    query = (sa.select(t.attribute.c.attribute_code, t.attribute.c.attribute_id)
-             .join(t.entity_type, t.entity_type.c.entity_type_id == t.attribute.c.entity_type_id)
-             .where(t.entity_type.c.entity_type_code == PRODUCT_ENTITY_TYPE,
-                    t.attribute.c.frontend_input == "media_image"))
-    return {str(code): int(aid) for code, aid in conn.execute(query)}
+    `media_image` (custom ones included), code -> attribute_id (the pipeline's own reading of them)."""
+    return media_image_attribute_ids(conn, db.tables)
 
 
 def _attribute_ids(conn: sa.Connection, db: MagentoDatabase, codes: tuple[str, ...]) -> dict[str, int]:

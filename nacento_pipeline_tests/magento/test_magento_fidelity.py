@@ -14,7 +14,7 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.magento.demo import PRODUCT_ENTITY_TYPE_ID, create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_audit import shared_gallery_rows, split_shared_gallery_rows
 from nacento_pipeline.magento.gallery_sync import sync_gallery
 from nacento_pipeline.magento.gallery_verify import check_written
@@ -363,3 +363,48 @@ def test_the_audit_reports_mixed_spellings_and_its_fix_unifies_them(db):
     assert varchar(db, "S3", DE) == {"thumbnail": A}
     with db.engine.connect() as conn:
         assert count_image_uses(conn, db, A) == 3
+
+
+def _add_media_image_attribute(db, code, attribute_id=201):
+    t = db.tables
+    with db.engine.begin() as conn:
+        conn.execute(t.attribute.insert().values(attribute_id=attribute_id, entity_type_id=PRODUCT_ENTITY_TYPE_ID,
+                                                 attribute_code=code, backend_type="varchar",
+                                                 frontend_input="media_image", frontend_label=code))
+    db.refresh_schema()
+
+
+def test_a_custom_media_image_attribute_is_a_role(db, tmp_path):
+    # Product\Media\Config::getMediaAttributeCodes: every media_image attribute is a role
+    _add_media_image_attribute(db, "hero_image")
+    assert list(db.attribute_ids().roles) == ["image", "small_image", "thumbnail", "swatch_image", "hero_image"]
+    sync(db, [("S1", A, "front", 1, False, "image|hero_image"), ("S1", B, "back", 2, False, "hero_image")])
+    assert varchar(db, "S1")["hero_image"] == B  # the last image carrying it
+    sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2", mode="append")
+    assert varchar(db, "S1")["hero_image"] == B  # a batch not naming it leaves it as it is
+    sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_3")
+    assert varchar(db, "S1")["hero_image"] == "no_selection"  # B removed: cleared like the four
+    # and Magento's admin clears it the same way when it removes the image
+    sync(db, [("S1", A, "front", 1, False, "image|hero_image")], batch_key="media_4")
+    admin_remove_image(db, "S1", A, LocalFolderStore(tmp_path / "bucket"))
+    assert varchar(db, "S1")["hero_image"] == "no_selection" and varchar(db, "S1")["image"] == "no_selection"
+
+
+def test_a_role_the_shop_does_not_have_is_a_warning_with_file_and_line(db):
+    result = sync(db, [("S1", A, "front", 1, False, "image|villain_image")])
+    warned = result.delta.warnings[result.delta.warnings["field"] == "roles"]
+    assert warned[["severity", "file", "line", "sku", "value"]].values.tolist() == [
+        ["warning", "import-media_t_01.csv", 2, "S1", "villain_image"]]  # line 2: after the header
+    assert varchar(db, "S1")["image"] == A and "villain_image" not in varchar(db, "S1")
+
+
+def test_without_magento_swatches_there_is_no_swatch_role_and_no_schema_error(db):
+    t = db.tables
+    with db.engine.begin() as conn:
+        conn.execute(sa.delete(t.attribute).where(t.attribute.c.attribute_code == "swatch_image"))
+    db.refresh_schema()
+    assert list(db.attribute_ids().roles) == ["image", "small_image", "thumbnail"]
+    result = sync(db, [("S1", A, "front", 1, False, "image|swatch_image")])
+    assert varchar(db, "S1") == {"image": A, "image_label": "front", "small_image": "no_selection",
+                                 "thumbnail": "no_selection"}
+    assert result.delta.warnings[result.delta.warnings["field"] == "roles"]["value"].tolist() == ["swatch_image"]
