@@ -45,6 +45,9 @@ ROLE_STATE_COLUMNS = ("entity_id", "role", "store_id", "value")
 # nacento_sku_sync_state rows: last_batch_time is a naive UTC datetime (the batch's drop time).
 SYNC_STATE_COLUMNS = ("sku", "entity_id", "last_batch_key", "last_batch_time", "last_status", "last_run_id")
 PAYLOAD_VALUE_COLUMNS = ("sku", "value")
+# Gallery rows of the products that are no images (videos: Magento_ProductVideo's `external-video`), never
+# written here: value as stored, media_type, store-0 position (None when no store-0 value row).
+OTHER_MEDIA_COLUMNS = ("entity_id", "value", "media_type", "position")
 
 TOTAL_NAMES = (
     "skus_seen", "ok", "error", "stale", "inserted", "updated_value", "updated_meta", "skipped_no_change",
@@ -349,6 +352,7 @@ class MagentoState:
     stores: dict[str, int] = field(default_factory=dict)
     # The shop's role attributes (every media_image attribute; the four standard ones when not read)
     role_codes: tuple[str, ...] = ROLE_CODES
+    other_media: pd.DataFrame | None = None  # OTHER_MEDIA_COLUMNS
 
 
 def rejected_only_skus(rejections: pd.DataFrame | None, known: set[str]) -> list[str]:

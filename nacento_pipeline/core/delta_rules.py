@@ -338,9 +338,23 @@ class _Delta:
         etags = etags.drop_duplicates("value", keep="last")
         img = img.merge(etags, on="value", how="left")
         img["not_image"] = text_column(img["not_image"])
-        img["exists"] = _bool(img["exists"]) & (img["not_image"] == "")
+        img["media_clash"] = self._media_clashes(img)
+        img["exists"] = _bool(img["exists"]) & (img["not_image"] == "") & (img["media_clash"] == "")
         img["etag"] = text_column(img["etag"])
         return img
+
+    def _media_clashes(self, img: pd.DataFrame) -> pd.Series:
+        """Per image, the media type of a gallery row of the same product and path that is no image (a video),
+        else "". Such an image is refused: a second row of the same file would be deleted by Magento's
+        `Gallery::removeDuplicates` on the next product load, and it may be the video's."""
+        other = self.state.other_media
+        if other is None or other.empty or img.empty:
+            return pd.Series("", index=img.index, dtype=object)
+        other = pd.DataFrame({"entity_id": _int(other["entity_id"]), "value": canonical_values(other["value"]),
+                              "media_clash": text_column(other["media_type"])}).drop_duplicates(["entity_id", "value"])
+        keyed = pd.DataFrame({"entity_id": img["entity_id"].to_numpy(), "value": canonical_values(img["value"]).to_numpy()})
+        found = keyed.merge(other, on=["entity_id", "value"], how="left")["media_clash"]
+        return pd.Series(found.fillna("").astype(str).to_numpy(), index=img.index, dtype=object)
 
     def _stale(self, img: pd.DataFrame) -> pd.DataFrame:
         """Mark images of SKUs a newer batch already wrote: the stale-batch rule.
@@ -391,6 +405,10 @@ class _Delta:
         refused = missing & (img["not_image"] != "")
         img.loc[refused, "reason"] = ("not an image: " + img.loc[refused, "not_image"] + ": "
                                       + img.loc[refused, "value"])
+        clash = missing & (img["media_clash"] != "")
+        img.loc[clash, "reason"] = ("the product has a " + img.loc[clash, "media_clash"] + " gallery row with this "
+                                    "value; a second row would be deleted by Magento (Gallery::removeDuplicates): "
+                                    + img.loc[clash, "value"])
         return img
 
     # -- step 2: current gallery, keepers and path-variant duplicates ------------------------------------
@@ -455,6 +473,10 @@ class _Delta:
         new = ~given & ~v["matched"]
         if new.any():
             existing_max = pd.to_numeric(g["cur_position"], errors="coerce").groupby(g["entity_id"]).max()
+            other = self.state.other_media
+            if other is not None and len(other):  # videos count (MediaGalleryProcessor::getLastMediaPositionPerProduct)
+                videos_max = pd.to_numeric(other["position"], errors="coerce").groupby(_int(other["entity_id"])).max()
+                existing_max = pd.concat([existing_max, videos_max], axis=1).max(axis=1)
             batch_max = v.loc[given, "position"].astype("float64").groupby(v.loc[given, "entity_id"]).max()
             ceiling = pd.concat([existing_max, batch_max], axis=1).max(axis=1)
             rank = v.loc[new].sort_values("seq").groupby("entity_id").cumcount() + 1

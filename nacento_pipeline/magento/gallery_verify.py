@@ -60,7 +60,8 @@ def _links_query(db: MagentoDatabase, link_ids: list[int]) -> sa.Select:
         .join(g, g.c.value_id == vte.c.value_id)
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
-        .where(link.in_(link_ids), unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery)
+        .where(link.in_(link_ids), unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+               g.c.disabled == 0)  # a row disabled at row level is not there for Magento
     )
 
 
@@ -202,7 +203,8 @@ def _links_numbers(db: MagentoDatabase, links: list[int], expected: _Expected) -
         sa.select(sa.literal("links"), sa.func.sum(sa.case((kept, 1), else_=0)),
                   sa.func.sum(sa.case((kept, sa.func.crc32(text)), else_=0)))
         .select_from(vte)
-        .join(g, sa.and_(g.c.value_id == vte.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery))
+        .join(g, sa.and_(g.c.value_id == vte.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+                         g.c.disabled == 0))
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
         .where(_in_ints(link, links))
@@ -221,7 +223,8 @@ def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
     r, own, g = t.varchar, t.value_to_entity, t.media_gallery
     gallery = (
         sa.select(own.c[t.link].label("link_id"), g.c.value)
-        .join(g, sa.and_(g.c.value_id == own.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery))
+        .join(g, sa.and_(g.c.value_id == own.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+                         g.c.disabled == 0))
         .where(_in_ints(own.c[t.link], links))
         .subquery("own_paths")
     )  # the chunk's galleries only: SQLite materialises a joined table here, so it is bounded by the links

@@ -77,6 +77,33 @@ def delete_validator_errors(conn: sa.Connection, db: MagentoDatabase, link: int,
     return []
 
 
+def load_gallery(db: MagentoDatabase, sku: str, store_id: int = 0) -> list[tuple]:
+    """What Magento's reader shows of a product in a store (`ResourceModel\\Product\\Gallery::
+    createBatchBaseSelect` through `loadProductGalleryByAttributeId`, `removeDuplicates` not applied): every
+    media_gallery row of the product not disabled at row level (`main.disabled = 0`), label, position and
+    disabled as `IFNULL(store value, default value)`, in position order (ties by value_id here): tuples of
+    (file, label, position, disabled, media_type, value_id)."""
+    t = db.tables
+    mg, vte, val = t.media_gallery, t.value_to_entity, t.media_gallery_value
+    store = val.alias("store_value")
+    default = val.alias("default_value")
+    link = link_of(db, sku)
+    position = sa.func.coalesce(store.c.position, default.c.position)
+    query = (
+        sa.select(mg.c.value, sa.func.coalesce(store.c.label, default.c.label), position,
+                  sa.func.coalesce(store.c.disabled, default.c.disabled), mg.c.media_type, mg.c.value_id)
+        .join(vte, vte.c.value_id == mg.c.value_id)
+        .outerjoin(store, sa.and_(store.c.value_id == mg.c.value_id, store.c.store_id == store_id,
+                                  store.c[t.link] == vte.c[t.link]))
+        .outerjoin(default, sa.and_(default.c.value_id == mg.c.value_id, default.c.store_id == 0,
+                                    default.c[t.link] == vte.c[t.link]))
+        .where(vte.c[t.link] == link, mg.c.attribute_id == db.attribute_ids().media_gallery, mg.c.disabled == 0)
+        .order_by(position, mg.c.value_id)
+    )
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(query)]
+
+
 def count_image_uses(conn: sa.Connection, db: MagentoDatabase, path: str) -> int:
     """`ResourceModel\\Product\\Gallery::countImageUses`: media_gallery rows whose value is the path (compared by
     the database, under the column's collation)."""

@@ -30,6 +30,7 @@ from nacento_pipeline_tests.magento.magento_admin import (
     connector_shared_row,
     count_image_uses,
     link_of,
+    load_gallery,
 )
 
 A, B, C = "/f/i/front.jpg", "/b/a/back.jpg", "/s/i/side.jpg"
@@ -408,3 +409,36 @@ def test_without_magento_swatches_there_is_no_swatch_role_and_no_schema_error(db
     assert varchar(db, "S1") == {"image": A, "image_label": "front", "small_image": "no_selection",
                                  "thumbnail": "no_selection"}
     assert result.delta.warnings[result.delta.warnings["field"] == "roles"]["value"].tolist() == ["swatch_image"]
+
+
+def test_a_gallery_row_disabled_at_row_level_is_not_present(db):
+    # Gallery::createBatchBaseSelect reads `main.disabled = 0` only: such a row shows nothing in Magento
+    admin_add_image(db, "S1", A, label="hidden", position=1)
+    t = db.tables
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(t.media_gallery).values(disabled=1))
+    assert load_gallery(db, "S1") == []
+    result = sync(db, [("S1", A, "front", 1, False, "image")])
+    assert result.counts()["inserted"] == 1
+    assert [row[:4] for row in load_gallery(db, "S1")] == [(A, "front", 1, 0)]
+    assert varchar(db, "S1")["image"] == A
+    assert sync(db, [("S1", A, "front", 1, False, "image")]).write_statements == 0
+
+
+def test_new_images_go_after_the_videos_too(db):
+    # MediaGalleryProcessor::getLastMediaPositionPerProduct reads every value row, videos included
+    sync(db, [("S1", A, "", 1)])
+    admin_add_image(db, "S1", "/v/i/video.jpg", position=5, media_type="external-video")
+    sync(db, [("S1", A, "", 1), ("S1", B, "", None)], batch_key="media_2")
+    assert [(row[0], row[2], row[4]) for row in load_gallery(db, "S1")] == [
+        (A, 1, "image"), ("/v/i/video.jpg", 5, "external-video"), (B, 6, "image")]
+
+
+def test_a_path_equal_to_a_video_of_the_product_is_refused(db):
+    # a second row of the same value would be deleted by Gallery::removeDuplicates on the next product load
+    video = "/v/i/video.jpg"
+    admin_add_image(db, "S1", video, position=1, media_type="external-video")
+    result = sync(db, [("S1", A, "", 2), ("S1", video, "", 3)])
+    item = result.items.set_index("value").loc[video]
+    assert item["action"] == "invalid" and "external-video" in item["reason"]
+    assert [(row[0], row[4]) for row in load_gallery(db, "S1")] == [(video, "external-video"), (A, "image")]
