@@ -235,6 +235,10 @@ class Settings:
         "batch)")
     unknown_sku_severity: str = setting("NACENTO_UNKNOWN_SKU_SEVERITY", _lower, "warn",
                                         "severity of the all_skus_known check (warn or error)")
+    remove_store_role_images: bool = setting(
+        "NACENTO_REMOVE_STORE_ROLE_IMAGES", _bool, False,
+        "purge an image even when it is the base, small or thumbnail image of a store view (Magento's admin "
+        "refuses that removal; by default the image is kept and the SKU warned)")
     csv_list_separator: str = setting("NACENTO_CSV_LIST_SEPARATOR", _text, ",",
                                       "list separator inside native-CSV cells")
 

@@ -45,12 +45,11 @@ from nacento_pipeline.core.formats import NATIVE_KIND, ReadContext, format_of
 from nacento_pipeline.core.frames import (
     IMAGE_COLUMNS,
     REJECTION_COLUMNS,
-    ROLE_CODES,
     ROLE_SCOPE_COLUMNS,
     STORE_VALUE_COLUMNS,
 )
 from nacento_pipeline.core.modes import APPEND
-from nacento_pipeline.core.roles import role_text
+from nacento_pipeline.core.roles import ordered_roles
 
 __all__ = ["BatchFileError", "BunchSource", "ParsedBatch", "parse_batch"]
 
@@ -402,7 +401,8 @@ def _store_values(rows: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
     """STORE_VALUE_COLUMNS of the winning items' store rows whose image is in the batch's images.
 
     A row older than its (sku, value) image belongs to a superseded duplicate path and is dropped. Several
-    rows for one (sku, value, store): per field the last one given wins, roles are united (ROLE_CODES order).
+    rows for one (sku, value, store): per field the last one given wins, roles are united (core.roles.ordered_roles
+    order).
     """
     if rows.empty:
         return _empty_store_values()
@@ -412,12 +412,11 @@ def _store_values(rows: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return _empty_store_values()
     keys = ["sku", "value", "store"]
-    codes, uniques = pd.factorize(rows["roles"])
-    table = np.array([[code in text.split("|") for code in ROLE_CODES] for text in uniques], dtype=bool)
-    role_flags = pd.DataFrame(table.reshape(-1, len(ROLE_CODES))[codes], columns=list(ROLE_CODES), index=rows.index)
     merged = rows.groupby(keys, sort=False)[["label", "position", "disabled", "file", "line", "seq"]].last()
-    has = pd.concat([rows[keys], role_flags], axis=1).groupby(keys, sort=False)[list(ROLE_CODES)].any()
-    merged["roles"] = role_text(has.to_numpy())
+    named = rows[keys].assign(role=rows["roles"].astype(str).str.split("|")).explode("role")
+    named = named[named["role"] != ""]
+    united = named.groupby(keys, sort=False)["role"].agg(lambda codes: "|".join(ordered_roles(codes)))
+    merged["roles"] = united.reindex(merged.index).fillna("").astype(str)
     merged = merged.reset_index().sort_values("seq", kind="stable")
     label = merged["label"].astype("object")
     return merged[list(STORE_VALUE_COLUMNS)].reset_index(drop=True).assign(

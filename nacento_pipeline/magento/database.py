@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from nacento_pipeline.core.frames import ROLE_CODES, ROLE_LABEL_CODES
+from nacento_pipeline.core.frames import ROLE_LABEL_CODES
 from nacento_pipeline.core.retry import TransientError
 from nacento_pipeline.magento.schema import (
     MagentoTables,
@@ -27,6 +27,7 @@ from nacento_pipeline.magento.schema import (
     build_tables,
     create_own_tables,
     detect_link_column,
+    media_image_attribute_ids,
 )
 
 GALLERY_ATTRIBUTE = "media_gallery"
@@ -59,8 +60,8 @@ class WriterLockLost(TransientError, RuntimeError):
 
 @dataclass(frozen=True)
 class AttributeIds:
-    """Attribute ids of this install, looked up once per run: media_gallery, the four roles and the role
-    labels (`image_label`, `small_image_label`, `thumbnail_label`: the storefront's alt text)."""
+    """Attribute ids of this install, looked up once per run: media_gallery, the roles (every media_image
+    attribute, in core.roles.ordered_roles order) and the role labels (`image_label`, `small_image_label`, `thumbnail_label`: the storefront's alt text)."""
 
     media_gallery: int
     roles: dict[str, int]
@@ -256,10 +257,12 @@ class MagentoDatabase:
         return self.counter.snapshot()
 
     def attribute_ids(self) -> AttributeIds:
-        """media_gallery and role attribute ids of catalog_product, looked up once (SchemaError if missing)."""
+        """media_gallery, the role attributes (every media_image attribute: schema.media_image_attribute_ids)
+        and the role labels of catalog_product, looked up once (SchemaError without media_gallery or without
+        Magento_Catalog's own roles image, small_image and thumbnail; swatch_image may be absent)."""
         if self._attribute_ids is None:
             t = self.tables
-            wanted = (GALLERY_ATTRIBUTE, *ROLE_CODES, *ROLE_LABEL_CODES.values())
+            wanted = (GALLERY_ATTRIBUTE, *ROLE_LABEL_CODES.values())
             query = (
                 sa.select(t.attribute.c.attribute_code, t.attribute.c.attribute_id)
                 .join(t.entity_type, t.entity_type.c.entity_type_id == t.attribute.c.entity_type_id)
@@ -269,13 +272,15 @@ class MagentoDatabase:
             try:
                 with self.engine.connect() as conn:
                     found = {code: int(aid) for code, aid in conn.execute(query)}
+                    roles = media_image_attribute_ids(conn, t)
             except sa.exc.DBAPIError as exc:
                 raise SchemaError(t.attribute.name, f"cannot read attribute ids: {exc}") from exc
-            missing = [code for code in (GALLERY_ATTRIBUTE, *ROLE_CODES) if code not in found]
+            missing = [code for code in (GALLERY_ATTRIBUTE,) if code not in found]
+            missing += [code for code in ROLE_LABEL_CODES if code not in roles]
             if missing:
                 raise SchemaError(t.attribute.name, f"catalog_product attributes missing: {', '.join(missing)}")
             labels = {c: found[c] for c in ROLE_LABEL_CODES.values() if c in found}
-            self._attribute_ids = AttributeIds(found[GALLERY_ATTRIBUTE], {c: found[c] for c in ROLE_CODES}, labels)
+            self._attribute_ids = AttributeIds(found[GALLERY_ATTRIBUTE], roles, labels)
         return self._attribute_ids
 
     # -- writer lock -------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def _etag_frame(etags: object) -> pd.DataFrame:
 
 def build_request(
     batch: BatchLike, etags: object, *, mode: str, batch_time: datetime | None = None, force: bool = False,
-    batch_key: str | None = None,
+    batch_key: str | None = None, remove_store_role_images: bool = False,
 ) -> DeltaRequest:
     return DeltaRequest(
         images=batch.images,
@@ -61,6 +61,7 @@ def build_request(
         batch_key=batch_key,
         store_values=getattr(batch, "store_values", None),
         role_scope=getattr(batch, "role_scope", None),
+        remove_store_role_images=remove_store_role_images,
     )
 
 
@@ -74,13 +75,17 @@ def plan_gallery(
     force: bool = False,
     chunk_size: int = 500,
     batch_key: str | None = None,
+    remove_store_role_images: bool = False,
 ) -> GalleryPlan:
     """The plan of the batch (read-only): per chunk of SKUs the state read, its fingerprint and its delta.
 
     Pass `batch_key` so that a batch tied on drop time with the last applied one is judged as the write
     will judge it (without it, ties are never stale); a plan is written only with one.
+    `remove_store_role_images`: purge images that hold a role in a store view too (Magento refuses that;
+    by default they are kept and warned about, see core.delta_rules).
     """
-    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key)
+    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key,
+                            remove_store_role_images=remove_store_role_images)
     return plan_chunks(db, request, chunk_size)
 
 
@@ -105,8 +110,9 @@ def sync_gallery(
     run_id: str = "",
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    remove_store_role_images: bool = False,
 ) -> WriteResult:
     """Plan and write the batch in one call (the CLI, the tests and the benchmark's engine path)."""
     plan = plan_gallery(db, batch, etags, mode=mode, batch_time=batch_time, force=force, chunk_size=chunk_size,
-                        batch_key=batch_key)
+                        batch_key=batch_key, remove_store_role_images=remove_store_role_images)
     return write_gallery(db, plan, run_id=run_id, progress=progress)

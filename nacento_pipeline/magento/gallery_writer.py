@@ -59,6 +59,10 @@ from nacento_pipeline.magento.gallery_reader import (
     state_fingerprint,
 )
 from nacento_pipeline.magento.schema import MagentoTables
+from nacento_pipeline.magento.spellings import LegacySpellings
+
+# Actions after which the product keeps the image (its store rows can be written).
+KEPT_ACTIONS = ("inserted", "updated_value", "updated_meta", "skipped_no_change")
 
 
 @dataclass
@@ -194,8 +198,11 @@ def write_chunk(
     batch_key: str,
     batch_time: datetime | None,
     run_id: str,
+    spellings: LegacySpellings | None = None,
 ) -> None:
-    """Execute one chunk's delta inside the caller's transaction (a constant number of statements)."""
+    """Execute one chunk's delta inside the caller's transaction (a constant number of statements). With
+    `spellings`, other products' rows of a file the chunk inserts are rewritten to its canonical spelling
+    (magento.spellings: Magento counts a file's uses by the exact value)."""
     t = db.tables
     link_of = dict(zip(state.products["entity_id"].astype(int), state.products["link_id"].astype(int), strict=True))
     items = delta.items.copy()
@@ -204,6 +211,9 @@ def write_chunk(
     _remove(conn, t, items[items["action"].isin(("purged", "deduped"))])
     writes = items[items["action"].isin(("inserted", "updated_value", "updated_meta"))]
     new_rows = _insert_images(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)])
+    if spellings is not None:
+        spellings.rewrite_for(conn, new_rows.loc[new_rows["action"] == "inserted", "value"].astype(str),
+                              link_of.values())
     # ETags: every new value row, and every existing row whose content changed.
     meta = pd.concat(
         [new_rows[["record_id", "etag"]], writes.loc[(writes["record_id"] > 0) & writes["etag_changed"], ["record_id", "etag"]]]
@@ -218,8 +228,10 @@ def write_chunk(
                          "position": changed["position"].astype(int), "disabled": changed["disabled"].astype(int)})
     _bulk_update(conn, db, t.media_gallery_value, ["record_id"], rows,
                  {"label": "label", "position": "position", "disabled": "disabled"})
-    value_ids = pd.concat([writes.loc[writes["value_id"] > 0, ["entity_id", "value", "value_id"]],
-                           new_rows[["entity_id", "value", "value_id"]]])
+    # Store rows are written for every image the product keeps, changed or not (as Magento's import and admin
+    # do: MediaGalleryProcessor::updateMediaGalleryField, CreateHandler::saveGalleryStoreValue).
+    kept = items[items["action"].isin(KEPT_ACTIONS) & (items["value_id"] > 0)]
+    value_ids = pd.concat([kept[["entity_id", "value", "value_id"]], new_rows[["entity_id", "value", "value_id"]]])
     _write_store_values(conn, db, t, delta.store_values, value_ids, link_of)
     _write_roles(conn, db, t, attrs, delta.roles, link_of)
     _touch_products(conn, t, [link_of[e] for e in delta.changed_entity_ids if e in link_of])
@@ -609,7 +621,7 @@ def _rows_per_chunk(frame: pd.DataFrame, skus: list[str], size: int) -> list[pd.
 
 def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, planned: PlannedChunk | None, *,
-    run_id: str, stores: dict[str, int], lock: WriterSession,
+    run_id: str, stores: dict[str, int], lock: WriterSession, spellings: LegacySpellings | None = None,
 ) -> tuple[GalleryDelta, bool]:
     """One transaction under the writer lock, its products locked first (lock_products): when the chunk's
     fingerprint is still the plan's (one aggregate statement), write the planned delta; otherwise (the
@@ -622,7 +634,7 @@ def sync_batch_chunk(
         else:
             (delta, state), replanned = chunk_delta(conn, db, attrs, request, stores), True
         write_chunk(conn, db, attrs, delta, state, batch_key=_batch_key(request), batch_time=request.batch_time,
-                    run_id=run_id)
+                    run_id=run_id, spellings=spellings)
     return delta, replanned
 
 
@@ -689,6 +701,7 @@ class _ChunkWriter:
     attempts: int
     sleep: Callable[[float], None]
     attrs: AttributeIds = field(init=False)
+    spellings: LegacySpellings = field(init=False)
     written: list[GalleryDelta] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     retries: int = 0
@@ -696,6 +709,7 @@ class _ChunkWriter:
 
     def __post_init__(self) -> None:
         self.attrs = self.db.attribute_ids()
+        self.spellings = LegacySpellings(self.db)
 
     def chunk(self, request: DeltaRequest, planned: PlannedChunk) -> None:
         """The chunk in one transaction; on a permanent error, each of its SKUs in a transaction of its own."""
@@ -724,7 +738,7 @@ class _ChunkWriter:
         """sync_batch_chunk, retried on retriable errors (the retries counted)."""
         result, tries = retry_call(
             lambda: sync_batch_chunk(self.db, self.attrs, request, planned, run_id=self.run_id, stores=self.stores,
-                                     lock=self.lock),
+                                     lock=self.lock, spellings=self.spellings),
             backoff_delays(self.attempts), sleep=self.sleep,
         )
         self.retries += tries

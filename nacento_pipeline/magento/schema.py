@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from nacento_pipeline.core.roles import ordered_roles
+
 LINK_COLUMNS = ("entity_id", "row_id")
 
 UInt = sa.Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql", "mariadb")
@@ -199,6 +201,24 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         store=store, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
         value_to_entity=value_to_entity, varchar=varchar, gallery_meta=gallery_meta, sku_sync_state=sku_sync_state,
     )
+
+
+MEDIA_IMAGE_INPUT = "media_image"
+
+
+def media_image_attribute_ids(conn: sa.Connection, tables: MagentoTables) -> dict[str, int]:
+    """The shop's role attributes, code -> attribute_id: every catalog_product attribute whose frontend input is
+    `media_image`, custom ones included (Magento's `Catalog\\Model\\Product\\Media\\Config::
+    getMediaAttributeCodes`). swatch_image is among them only while Magento_Swatches is installed. The one place
+    the list of roles is read; in core.roles.ordered_roles order (the four standard roles first)."""
+    attribute, entity_type = tables.attribute, tables.entity_type
+    query = (
+        sa.select(attribute.c.attribute_code, attribute.c.attribute_id)
+        .join(entity_type, entity_type.c.entity_type_id == attribute.c.entity_type_id)
+        .where(entity_type.c.entity_type_code == "catalog_product", attribute.c.frontend_input == MEDIA_IMAGE_INPUT)
+    )
+    found = {str(code): int(aid) for code, aid in conn.execute(query)}
+    return {code: found[code] for code in ordered_roles(found)}
 
 
 def detect_link_column(engine: sa.Engine, prefix: str = "") -> str:

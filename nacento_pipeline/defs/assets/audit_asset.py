@@ -16,6 +16,7 @@ from nacento_pipeline.magento.gallery_audit import (
     split_shared_gallery_rows,
     unlinked_gallery_value_ids,
 )
+from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.media_listing import list_media
@@ -25,8 +26,9 @@ SHOWN = ["sku", "value", "key", "s3_etag", "storage_etag"]
 
 class GalleryAuditConfig(dg.Config):
     """fix: delete orphaned ETag rows and unlinked gallery rows, split media_gallery rows shared between
-    products (the PHP connector's) so each product has its own, and store the ETags seen now for images whose
-    content changed outside any batch. Missing files are only reported: an image is never removed by the audit."""
+    products (the PHP connector's) so each product has its own, rewrite files spelled more than one way (`/a/b.jpg`
+    and the legacy `a/b.jpg`: Magento counts a file's uses by the exact value) to the canonical spelling, and store
+    the ETags seen now for images whose content changed outside any batch. Missing files are only reported: an image is never removed by the audit."""
 
     fix: bool = False
 
@@ -59,9 +61,10 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
         orphan_meta = orphaned_meta_record_ids(db)
         unlinked = unlinked_gallery_value_ids(db)
         shared = shared_gallery_rows(db)
+        mixed = mixed_spellings(db)
     findings = reconcile(gallery, storage, object_store.settings.media_prefix)
     counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked),
-              "shared_gallery_rows": len(shared)}
+              "shared_gallery_rows": len(shared), "mixed_spelling_files": len(mixed)}
     fixed = {}
     if config.fix:
         with phase(durations, "fix"):
@@ -69,6 +72,7 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             changed = findings.etag_changed.rename(columns={"storage_etag": "etag"})[["record_id", "etag"]]
             fixed["etags_refreshed"] = refresh_etags(db, changed)
             fixed["shared_rows_split"] = split_shared_gallery_rows(db)
+            fixed["spellings_unified"] = unify_mixed_spellings(db)
         context.log.info(f"audit fix: {fixed}")
     requests = {k: v for k, v in store.requests.since(before).items() if v}
     check = dg.AssetCheckResult(
@@ -87,6 +91,7 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             "first_missing_files": md_table(findings.missing_files, SHOWN),
             "first_etag_changed": md_table(findings.etag_changed, SHOWN),
             "first_shared_gallery_rows": md_table(shared, ["value_id", "value", "products"]),
+            "first_mixed_spelling_files": md_table(mixed, ["canonical", "spellings", "rows"]),
             **duration_metadata(durations),
         },
     )

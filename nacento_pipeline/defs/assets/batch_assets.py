@@ -203,6 +203,7 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
             magento.get_database(), pim_batch.parsed, image_etags,
             mode=mode, batch_time=pim_batch.manifest.batch_datetime,
             force=config.force, chunk_size=magento.settings.chunk_size, batch_key=pim_batch.manifest.batch_key,
+            remove_store_role_images=magento.settings.remove_store_role_images,
         )
     metadata = _delta_metadata(delta, durations)
     metadata["mode"] = dg.MetadataValue.text(f"{delta.mode} ({mode_source})")
@@ -282,7 +283,7 @@ def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *
         # The storage sample waits on the object store while the database check waits on the database: at once.
         storage = pool.submit(_still_in_storage, store, sampled, head_concurrency, durations)
         with phase(durations, "verify_database"):
-            written = check_written(db, result.items, entity_ids)
+            written = check_written(db, result.items, entity_ids, result.delta.store_values)
         present = storage.result()
     return Verification(
         checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
