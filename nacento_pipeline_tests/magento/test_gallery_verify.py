@@ -77,7 +77,7 @@ def test_a_correct_write_is_verified_by_the_numbers_and_its_purges_by_reading_ba
 def test_a_write_that_changed_nothing_is_verified_by_the_numbers_alone(db):
     _two_writes(db)
     again = sync(db, [(s, v, "", 0, False, "image|small_image|thumbnail" if v == C else "")
-                      for s in SKUS for v in (A, C)], batch_key="media_3")
+                      for s in SKUS for v in (A, C)], batch_key="media_3", force=True)  # force: planned again
     assert again.counts()["inserted"] == again.counts()["purged"] == 0
     found = check_written(db, again.items, again.entity_ids())
     assert found.mismatches.empty and found.bad_roles.empty and (found.chunks, found.slow_chunks) == (1, 0)
