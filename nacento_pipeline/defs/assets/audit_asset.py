@@ -16,6 +16,7 @@ from nacento_pipeline.magento.gallery_audit import (
     split_shared_gallery_rows,
     unlinked_gallery_value_ids,
 )
+from nacento_pipeline.magento.gallery_digest import changed_since_applied, forget
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.media_listing import list_media
@@ -26,7 +27,9 @@ SHOWN = ["sku", "value", "key", "s3_etag", "storage_etag"]
 class GalleryAuditConfig(dg.Config):
     """fix: delete orphaned ETag rows and unlinked gallery rows, split media_gallery rows shared between
     products (the PHP connector's) so each product has its own, and store the ETags seen now for images whose
-    content changed outside any batch. Missing files are only reported: an image is never removed by the audit."""
+    content changed outside any batch, and forget what was applied to products whose gallery changed outside the
+    pipeline (the next sync plans them again). Missing files are only reported: an image is never removed by the
+    audit."""
 
     fix: bool = False
 
@@ -37,7 +40,9 @@ class GalleryAuditConfig(dg.Config):
     kinds={"python", "s3", "mysql"},
     description=(
         "Reconciles all Magento gallery rows with storage: files missing from the bucket, ETags changed "
-        "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows."
+        "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows; "
+        "and products whose gallery or roles changed outside the pipeline since it wrote them (a re-sync leaves "
+        "SKUs whose batch content is unchanged alone, so it would not see such a change)."
     ),
     check_specs=[
         dg.AssetCheckSpec("gallery_files_present", asset="gallery_audit",
@@ -59,9 +64,11 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
         orphan_meta = orphaned_meta_record_ids(db)
         unlinked = unlinked_gallery_value_ids(db)
         shared = shared_gallery_rows(db)
+    with phase(durations, "compare_applied"):
+        outside = changed_since_applied(db)
     findings = reconcile(gallery, storage, object_store.settings.media_prefix)
     counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked),
-              "shared_gallery_rows": len(shared)}
+              "shared_gallery_rows": len(shared), "changed_outside_pipeline": len(outside)}
     fixed = {}
     if config.fix:
         with phase(durations, "fix"):
@@ -69,6 +76,9 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             changed = findings.etag_changed.rename(columns={"storage_etag": "etag"})[["record_id", "etag"]]
             fixed["etags_refreshed"] = refresh_etags(db, changed)
             fixed["shared_rows_split"] = split_shared_gallery_rows(db)
+            # what was applied no longer describes these products (ETags just refreshed, or edited outside)
+            fixed["applied_digests_forgotten"] = forget(
+                db, sorted(set(outside["sku"].astype(str)) | set(findings.etag_changed["sku"].astype(str))))
         context.log.info(f"audit fix: {fixed}")
     requests = {k: v for k, v in store.requests.since(before).items() if v}
     check = dg.AssetCheckResult(
@@ -87,6 +97,7 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             "first_missing_files": md_table(findings.missing_files, SHOWN),
             "first_etag_changed": md_table(findings.etag_changed, SHOWN),
             "first_shared_gallery_rows": md_table(shared, ["value_id", "value", "products"]),
+            "first_changed_outside_pipeline": md_table(outside, ["sku", "recorded", "current"]),
             **duration_metadata(durations),
         },
     )

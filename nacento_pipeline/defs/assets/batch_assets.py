@@ -166,6 +166,8 @@ def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.Metadata
     return {
         **int_metadata(counts),
         "skus": dg.MetadataValue.int(len(delta.sku_results)),
+        # left out of the plan: their digest is the one applied (magento.gallery_digest)
+        "unchanged_skus": dg.MetadataValue.int(len(getattr(delta, "unchanged_skus", ()))),
         "changed_products": dg.MetadataValue.int(len(delta.changed_entity_ids)),
         "role_changes": dg.MetadataValue.int(len(delta.roles)),
         "first_problems": md_table(problems, ["sku", "value", "action", "reason"]),
