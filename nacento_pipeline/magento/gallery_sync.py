@@ -105,11 +105,13 @@ def plan_gallery(
 
 def write_gallery(
     db: MagentoDatabase, plan: GalleryPlan, *, run_id: str = "", progress: Callable[[str], None] | None = None,
+    on_written: Callable[[GalleryDelta], None] | None = None,
 ) -> WriteResult:
     """Write a plan: writer lock held, each chunk's fingerprint re-checked, the chunk planned again only
     when its products changed since the plan, one transaction per chunk. `progress` receives one line per
-    chunk (x of y SKUs, rate, ETA) on multi-chunk writes."""
-    return sync_request(db, plan, run_id=run_id, progress=progress)
+    chunk (x of y SKUs, rate, ETA) on multi-chunk writes; `on_written` each chunk's written delta once it is
+    committed (magento.gallery_verify.ChunkVerifier checks it meanwhile)."""
+    return sync_request(db, plan, run_id=run_id, progress=progress, on_written=on_written)
 
 
 def sync_gallery(

@@ -734,10 +734,12 @@ def sync_request(
     sleep: Callable[[float], None] = time.sleep,
     lock_timeout: float | None = None,
     progress: Callable[[str], None] | None = None,
+    on_written: Callable[[GalleryDelta], None] | None = None,
 ) -> WriteResult:
     """Write a plan chunk by chunk under the writer lock (see sync_batch_chunk); a chunk that fails for good
     falls back to one transaction per SKU. `progress` gets one line per chunk (x of y SKUs, rate, ETA) when
-    there is more than one chunk."""
+    there is more than one chunk; `on_written` each delta written, once its transaction is committed (the
+    post-write check of a chunk can then run while the next one is written)."""
     _batch_key(plan.request)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
@@ -753,7 +755,11 @@ def sync_request(
         writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep, plan.digests)
         done_skus = 0
         for number, (request, planned) in enumerate(parts, start=1):
+            before = len(writer.written)
             writer.chunk(request, planned)
+            if on_written is not None:
+                for delta in writer.written[before:]:
+                    on_written(delta)
             done_skus += len(planned.skus)
             if progress is not None and len(parts) > 1:
                 progress(progress_line(done_skus, total_skus, time.perf_counter() - started, number, len(parts)))
