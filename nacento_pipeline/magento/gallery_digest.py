@@ -117,14 +117,17 @@ def record_applied(
     digest = skus.map(digests) if len(digests) else pd.Series(None, index=skus.index, dtype=object)
     link = skus.map(link_of)
     keep = clean & digest.notna() & link.notna()
-    dropped = skus[~keep & (results["status"] == "ok")].tolist()
+    partial = ~keep & (results["status"] == "ok")
     d = t.sku_digest
+    if not (keep | partial).any():
+        return
+    stored = _stored_digests(conn, d, skus[keep | partial].tolist())  # one read: no statement writes nothing
+    dropped = [s for s in skus[partial] if s in stored.index]
     for part in in_chunks(dropped):
         conn.execute(sa.delete(d).where(d.c.sku.in_(part)))
-    if keep.any():  # a row already holding the digest stays as it is, unless this write changed the product
-        stored = _stored_digests(conn, d, skus[keep].tolist())
-        touched = results["entity_id"].astype("int64").isin(list(delta.changed_entity_ids))
-        keep &= ~((skus.map(stored) == digest) & ~touched)
+    # a row already holding the digest stays as it is, unless this write changed the product
+    touched = results["entity_id"].astype("int64").isin(list(delta.changed_entity_ids))
+    keep &= ~((skus.map(stored) == digest) & ~touched)
     kept = skus[keep].tolist()
     if not kept:
         return
