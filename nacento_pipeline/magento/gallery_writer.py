@@ -51,6 +51,7 @@ from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_ret
 from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, WriterSession
+from nacento_pipeline.magento.gallery_digest import advance_unchanged, record_applied
 from nacento_pipeline.magento.gallery_reader import (
     IMAGE_MEDIA_TYPE,
     ChunkState,
@@ -125,6 +126,12 @@ class GalleryPlan(DeltaView):
     request: DeltaRequest
     chunk_size: int
     chunks: tuple[PlannedChunk, ...]
+    # sku -> digest of what is planned (core.gallery_digest), recorded by the write; None: nothing recorded
+    digests: pd.Series | None = None
+    # SKUs of the batch left out of the plan: what they would be planned with was applied already
+    unchanged_skus: tuple[str, ...] = ()
+    # those of them last written by another batch: their sync state is advanced to this one (gallery_digest)
+    advance_skus: tuple[str, ...] = ()
 
     @cached_property
     def delta(self) -> GalleryDelta:  # type: ignore[override]  # DeltaView reads it; here joined once, on demand
@@ -622,11 +629,13 @@ def _rows_per_chunk(frame: pd.DataFrame, skus: list[str], size: int) -> list[pd.
 def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, planned: PlannedChunk | None, *,
     run_id: str, stores: dict[str, int], lock: WriterSession, spellings: LegacySpellings | None = None,
+    digests: pd.Series | None = None,
 ) -> tuple[GalleryDelta, bool]:
     """One transaction under the writer lock, its products locked first (lock_products): when the chunk's
     fingerprint is still the plan's (one aggregate statement), write the planned delta; otherwise (the
     products changed since the plan, or no plan) read the chunk's state, compute its delta again and write
-    that. Returns what was written and whether it was planned again."""
+    that. Returns what was written and whether it was planned again. With `digests`, what was applied per SKU
+    is recorded in the same transaction."""
     with lock.transaction() as conn:
         lock_products(conn, db, request.skus)
         if planned is not None and _unchanged(conn, db, attrs, planned):
@@ -635,6 +644,8 @@ def sync_batch_chunk(
             (delta, state), replanned = chunk_delta(conn, db, attrs, request, stores), True
         write_chunk(conn, db, attrs, delta, state, batch_key=_batch_key(request), batch_time=request.batch_time,
                     run_id=run_id, spellings=spellings)
+        if digests is not None:
+            record_applied(conn, db, attrs, delta, state.products, digests, batch_key=_batch_key(request))
     return delta, replanned
 
 
@@ -700,6 +711,7 @@ class _ChunkWriter:
     run_id: str
     attempts: int
     sleep: Callable[[float], None]
+    digests: pd.Series | None = None
     attrs: AttributeIds = field(init=False)
     spellings: LegacySpellings = field(init=False)
     written: list[GalleryDelta] = field(default_factory=list)
@@ -738,7 +750,7 @@ class _ChunkWriter:
         """sync_batch_chunk, retried on retriable errors (the retries counted)."""
         result, tries = retry_call(
             lambda: sync_batch_chunk(self.db, self.attrs, request, planned, run_id=self.run_id, stores=self.stores,
-                                     lock=self.lock, spellings=self.spellings),
+                                     lock=self.lock, spellings=self.spellings, digests=self.digests),
             backoff_delays(self.attempts), sleep=self.sleep,
         )
         self.retries += tries
@@ -754,10 +766,12 @@ def sync_request(
     sleep: Callable[[float], None] = time.sleep,
     lock_timeout: float | None = None,
     progress: Callable[[str], None] | None = None,
+    on_written: Callable[[GalleryDelta], None] | None = None,
 ) -> WriteResult:
     """Write a plan chunk by chunk under the writer lock (see sync_batch_chunk); a chunk that fails for good
     falls back to one transaction per SKU. `progress` gets one line per chunk (x of y SKUs, rate, ETA) when
-    there is more than one chunk."""
+    there is more than one chunk; `on_written` each delta written, once its transaction is committed (the
+    post-write check of a chunk can then run while the next one is written)."""
     _batch_key(plan.request)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
@@ -766,10 +780,18 @@ def sync_request(
     with db.writer_lock(lock_timeout) as lock:
         with db.engine.connect() as conn:
             stores = read_stores(conn, db.tables)
-        writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep)
+        if plan.advance_skus:
+            with lock.transaction() as conn:
+                advance_unchanged(conn, db.tables, plan.advance_skus, batch_key=_batch_key(plan.request),
+                                  batch_time=plan.request.batch_time, run_id=run_id)
+        writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep, plan.digests)
         done_skus = 0
         for number, (request, planned) in enumerate(parts, start=1):
+            before = len(writer.written)
             writer.chunk(request, planned)
+            if on_written is not None:
+                for delta in writer.written[before:]:
+                    on_written(delta)
             done_skus += len(planned.skus)
             if progress is not None and len(parts) > 1:
                 progress(progress_line(done_skus, total_skus, time.perf_counter() - started, number, len(parts)))

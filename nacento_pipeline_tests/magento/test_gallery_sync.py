@@ -44,9 +44,11 @@ def test_first_sync_then_resync_writes_nothing(db):
         ("S1", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321)), ("S2", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321))]
 
     again = sync(db, rows)
-    assert again.write_statements == 0
-    assert set(again.items["action"]) == {"skipped_no_change"} and again.delta.roles.empty
+    assert again.write_statements == 0 and again.items.empty  # digests unchanged: no SKU planned
     assert again.changed_entity_ids == []
+    forced = sync(db, rows, force=True)  # planned again: the delta rules find nothing to change either
+    assert forced.write_statements == 0
+    assert set(forced.items["action"]) == {"skipped_no_change"} and forced.delta.roles.empty
 
 
 def test_changed_file_and_metadata_only_change(db):
@@ -346,10 +348,10 @@ def test_a_no_op_resync_issues_no_write_statement_and_no_second_delta(db, monkey
         state = conn.execute(sa.select(t.sku_sync_state).order_by(t.sku_sync_state.c.sku)).all()
     calls = _counting_delta_calls(monkeypatch)
     writes_before = db.statements()[1]
-    again = sync(db, rows)  # plan and write, chunks of 2 SKUs
+    again = sync(db, rows)  # plan and write: both SKUs' digests unchanged, nothing planned
     assert db.statements()[1] - writes_before == 0 == again.write_statements
-    assert len(calls) == again.chunks == 1 and again.replanned_chunks == 0
-    assert set(again.items["action"]) == {"skipped_no_change"}
+    assert len(calls) == again.chunks == 0 and again.replanned_chunks == 0
+    assert again.items.empty
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(t.product.c.sku, t.product.c.updated_at).order_by(t.product.c.sku)).all() == stamps
         assert conn.execute(sa.select(t.sku_sync_state).order_by(t.sku_sync_state.c.sku)).all() == state

@@ -34,6 +34,7 @@ from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan
 from nacento_pipeline.magento.gallery_verify import (
     KEPT_ACTIONS,
     REMOVED_ACTIONS,
+    ChunkVerifier,
     check_written,
 )
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
@@ -172,6 +173,8 @@ def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.Metadata
     return {
         **int_metadata(counts),
         "skus": dg.MetadataValue.int(len(delta.sku_results)),
+        # left out of the plan: their digest is the one applied (magento.gallery_digest)
+        "unchanged_skus": dg.MetadataValue.int(len(getattr(delta, "unchanged_skus", ()))),
         "changed_products": dg.MetadataValue.int(len(delta.changed_entity_ids)),
         "role_changes": dg.MetadataValue.int(len(delta.roles)),
         "first_problems": md_table(problems, ["sku", "value", "action", "reason"]),
@@ -272,18 +275,21 @@ def _still_in_storage(store: ObjectStore, sampled: pd.DataFrame, head_concurrenc
 
 
 def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *, media_prefix: str,
-                 head_concurrency: int, seed: str, durations: dict[str, float]) -> Verification:
+                 head_concurrency: int, seed: str, durations: dict[str, float],
+                 verifier: ChunkVerifier | None = None) -> Verification:
     """The database holds what the write says and the batch's products' roles point at their gallery (one
     aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
     disagree: magento.gallery_verify.check_written), and a bounded sample of the written paths is still in
-    storage (the asset's post-write check; the benchmark times it too)."""
+    storage (the asset's post-write check; the benchmark times it too). With `verifier` (given every chunk's
+    delta during the write) the database part is what it already checked, waited for here."""
     entity_ids = result.entity_ids()
     sampled = _storage_sample(result.written_values(), media_prefix, seed)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-storage") as pool:
         # The storage sample waits on the object store while the database check waits on the database: at once.
         storage = pool.submit(_still_in_storage, store, sampled, head_concurrency, durations)
         with phase(durations, "verify_database"):
-            written = check_written(db, result.items, entity_ids, result.delta.store_values)
+            written = (verifier.result() if verifier is not None
+                       else check_written(db, result.items, entity_ids, result.delta.store_values))
         present = storage.result()
     return Verification(
         checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
@@ -376,13 +382,16 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
                     gallery_delta: GalleryPlan):
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
-    with phase(durations, "write"), reported_failures():
-        result = write_gallery(magento.get_database(), plan, run_id=context.run.run_id, progress=context.log.info)
-    with phase(durations, "verify"), reported_failures():
-        found = verify_write(magento.get_database(), object_store.get_store(), result,
-                             media_prefix=object_store.settings.media_prefix,
-                             head_concurrency=object_store.settings.head_concurrency, seed=context.run.run_id,
-                             durations=durations)
+    db = magento.get_database()
+    with ChunkVerifier(db) as verifier:  # each chunk checked while the next one is written
+        with phase(durations, "write"), reported_failures():
+            result = write_gallery(db, plan, run_id=context.run.run_id, progress=context.log.info,
+                                   on_written=verifier.submit)
+        with phase(durations, "verify"), reported_failures():
+            found = verify_write(db, object_store.get_store(), result,
+                                 media_prefix=object_store.settings.media_prefix,
+                                 head_concurrency=object_store.settings.head_concurrency, seed=context.run.run_id,
+                                 durations=durations, verifier=verifier)
     changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
                              content_changed_values=sorted(content_changed_values(result.items)))
     yield dg.Output(changes, metadata=_write_metadata(result, plan.mode, durations))
