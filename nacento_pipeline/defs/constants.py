@@ -22,3 +22,4 @@ TAG_REINDEX = "nacento/reindex"  # full | partial | none
 TAG_FORCE = "nacento/force"
 TAG_MODE = "nacento/mode"
 TAG_MAGENTO_DB = "nacento/magento_db"  # host/database a run writes: one writing run per value (deploy/)
+TAG_APPROVE_BLAST_RADIUS = "nacento/approve_blast_radius"  # = <batch key>: that batch may exceed the guard's limits
