@@ -86,11 +86,12 @@ def plan_gallery(
 
 def write_gallery(
     db: MagentoDatabase, plan: GalleryPlan, *, run_id: str = "", progress: Callable[[str], None] | None = None,
+    journal: bool = True,
 ) -> WriteResult:
     """Write a plan: writer lock held, each chunk's fingerprint re-checked, the chunk planned again only
     when its products changed since the plan, one transaction per chunk. `progress` receives one line per
     chunk (x of y SKUs, rate, ETA) on multi-chunk writes."""
-    return sync_request(db, plan, run_id=run_id, progress=progress)
+    return sync_request(db, plan, run_id=run_id, progress=progress, journal=journal)
 
 
 def sync_gallery(

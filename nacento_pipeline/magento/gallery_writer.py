@@ -57,6 +57,7 @@ from nacento_pipeline.magento.gallery_reader import (
     read_stores,
     state_fingerprint,
 )
+from nacento_pipeline.magento.journal import read_before, record
 from nacento_pipeline.magento.schema import MagentoTables
 
 
@@ -193,10 +194,16 @@ def write_chunk(
     batch_key: str,
     batch_time: datetime | None,
     run_id: str,
+    journal: bool = True,
 ) -> None:
-    """Execute one chunk's delta inside the caller's transaction (a constant number of statements)."""
+    """Execute one chunk's delta inside the caller's transaction (a constant number of statements); with
+    `journal`, the before-image of every product it changes goes into the undo journal in the same
+    transaction (magento.journal)."""
     t = db.tables
     link_of = dict(zip(state.products["entity_id"].astype(int), state.products["link_id"].astype(int), strict=True))
+    sync_changes = _sync_state_changes(delta, state, batch_key=batch_key, batch_time=batch_time)
+    journaled = _journaled_products(delta, state, sync_changes) if journal else None
+    before = read_before(conn, t, attrs, journaled) if journaled is not None and len(journaled) else None
     items = delta.items.copy()
     items["link_id"] = items["entity_id"].astype(int).map(link_of).fillna(0).astype("int64")
     items = _split_shared_rows(conn, db, t, attrs, items)
@@ -222,7 +229,18 @@ def write_chunk(
     _write_store_values(conn, db, t, delta.store_values, value_ids, link_of)
     _write_roles(conn, db, t, attrs, delta.roles, link_of)
     _touch_products(conn, t, [link_of[e] for e in delta.changed_entity_ids if e in link_of])
-    _write_sync_state(conn, db, t, delta, state, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
+    _write_sync_state(conn, db, t, sync_changes, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
+    if journaled is not None and before is not None:
+        record(conn, t, attrs, journaled, before, batch_key=batch_key, run_id=run_id)
+
+
+def _journaled_products(delta: GalleryDelta, state: ChunkState, sync_changes: pd.DataFrame) -> pd.DataFrame:
+    """The chunk's products (sku, entity_id, link_id) whose rows the write changes: gallery or roles, or only
+    the sync state."""
+    wanted = set(delta.changed_entity_ids) | set(sync_changes["entity_id"].astype(int))
+    products = state.products[state.products["error"] == ""]
+    products = products[products["entity_id"].astype(int).isin(wanted)]
+    return products[["sku", "entity_id", "link_id"]].drop_duplicates("link_id").reset_index(drop=True)
 
 
 def _insert_gallery_rows(
@@ -463,15 +481,14 @@ def _touch_products(conn: sa.Connection, t: MagentoTables, links: list[int]) -> 
         conn.execute(sa.update(product).where(product.c[t.link].in_(part)).values(updated_at=sa.func.current_timestamp()))
 
 
-def _write_sync_state(
-    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, delta: GalleryDelta, state: ChunkState, *,
-    batch_key: str, batch_time: datetime | None, run_id: str,
-) -> None:
-    """Record the batch applied to each ok SKU, only when it differs (a re-run of the same batch writes nothing)."""
+def _sync_state_changes(delta: GalleryDelta, state: ChunkState, *, batch_key: str, batch_time: datetime | None
+                        ) -> pd.DataFrame:
+    """The ok SKUs (sku, entity_id, message) whose sync state this batch changes (a re-run of the same batch
+    changes none)."""
     results = delta.sku_results
     ok = results[(results["status"] == "ok") & (results["entity_id"].astype(int) > 0)]
     if ok.empty:
-        return
+        return ok[["sku", "entity_id", "message"]]
     when = to_utc_naive(batch_time)
     ok = ok[["sku", "entity_id", "message"]]
     stored = state.sync_state
@@ -481,6 +498,15 @@ def _write_sync_state(
         stored_time = pd.to_datetime(ok["last_batch_time"])
         same_time = stored_time.isna() if when is None else (stored_time == pd.Timestamp(when))
         ok = ok[~((ok["last_batch_key"] == batch_key) & same_time)]
+    return ok[["sku", "entity_id", "message"]]
+
+
+def _write_sync_state(conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, ok: pd.DataFrame, *, batch_key: str,
+                      batch_time: datetime | None, run_id: str) -> None:
+    """Record the batch applied to these SKUs (_sync_state_changes)."""
+    if ok.empty:
+        return
+    when = to_utc_naive(batch_time)
     columns: dict[str, bulk_sql.Column] = {
         "sku": ok["sku"], "entity_id": ok["entity_id"].astype("int64"), "last_batch_key": batch_key,
         "last_batch_time": when, "last_status": ["partial" if message else "ok" for message in ok["message"]],
@@ -608,7 +634,7 @@ def _rows_per_chunk(frame: pd.DataFrame, skus: list[str], size: int) -> list[pd.
 
 def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, planned: PlannedChunk | None, *,
-    run_id: str, stores: dict[str, int], lock: WriterSession,
+    run_id: str, stores: dict[str, int], lock: WriterSession, journal: bool = True,
 ) -> tuple[GalleryDelta, bool]:
     """One transaction under the writer lock: when the chunk's fingerprint is still the plan's (one aggregate
     statement), write the planned delta; otherwise (the products changed since the plan, or no plan) read the
@@ -620,7 +646,7 @@ def sync_batch_chunk(
         else:
             (delta, state), replanned = chunk_delta(conn, db, attrs, request, stores), True
         write_chunk(conn, db, attrs, delta, state, batch_key=_batch_key(request), batch_time=request.batch_time,
-                    run_id=run_id)
+                    run_id=run_id, journal=journal)
     return delta, replanned
 
 
@@ -672,6 +698,7 @@ class _ChunkWriter:
     run_id: str
     attempts: int
     sleep: Callable[[float], None]
+    journal: bool = True
     attrs: AttributeIds = field(init=False)
     written: list[GalleryDelta] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -708,7 +735,7 @@ class _ChunkWriter:
         """sync_batch_chunk, retried on retriable errors (the retries counted)."""
         result, tries = retry_call(
             lambda: sync_batch_chunk(self.db, self.attrs, request, planned, run_id=self.run_id, stores=self.stores,
-                                     lock=self.lock),
+                                     lock=self.lock, journal=self.journal),
             backoff_delays(self.attempts), sleep=self.sleep,
         )
         self.retries += tries
@@ -724,10 +751,12 @@ def sync_request(
     sleep: Callable[[float], None] = time.sleep,
     lock_timeout: float | None = None,
     progress: Callable[[str], None] | None = None,
+    journal: bool = True,
 ) -> WriteResult:
     """Write a plan chunk by chunk under the writer lock (see sync_batch_chunk); a chunk that fails for good
     falls back to one transaction per SKU. `progress` gets one line per chunk (x of y SKUs, rate, ETA) when
-    there is more than one chunk."""
+    there is more than one chunk. `journal`: the undo journal written with each chunk (off only to measure
+    its cost)."""
     _batch_key(plan.request)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
@@ -736,7 +765,7 @@ def sync_request(
     with db.writer_lock(lock_timeout) as lock:
         with db.engine.connect() as conn:
             stores = read_stores(conn, db.tables)
-        writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep)
+        writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep, journal)
         done_skus = 0
         for number, (request, planned) in enumerate(parts, start=1):
             writer.chunk(request, planned)

@@ -16,6 +16,7 @@ from nacento_pipeline.magento.gallery_audit import (
     split_shared_gallery_rows,
     unlinked_gallery_value_ids,
 )
+from nacento_pipeline.magento.journal import prune_journal
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.media_listing import list_media
@@ -37,7 +38,8 @@ class GalleryAuditConfig(dg.Config):
     kinds={"python", "s3", "mysql"},
     description=(
         "Reconciles all Magento gallery rows with storage: files missing from the bucket, ETags changed "
-        "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows."
+        "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows. "
+        "Prunes the undo journal's entries older than NACENTO_JOURNAL_RETENTION_DAYS."
     ),
     check_specs=[
         dg.AssetCheckSpec("gallery_files_present", asset="gallery_audit",
@@ -70,6 +72,9 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             fixed["etags_refreshed"] = refresh_etags(db, changed)
             fixed["shared_rows_split"] = split_shared_gallery_rows(db)
         context.log.info(f"audit fix: {fixed}")
+    retention = magento.settings.journal_retention_days
+    with phase(durations, "prune_journal"):
+        pruned = prune_journal(db, retention)
     requests = {k: v for k, v in store.requests.since(before).items() if v}
     check = dg.AssetCheckResult(
         check_name="gallery_files_present",
@@ -83,6 +88,8 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             **int_metadata(counts),
             **int_metadata(fixed),
             "fix": dg.MetadataValue.bool(config.fix),
+            "journal_rows_pruned": dg.MetadataValue.int(pruned),
+            "journal_retention_days": dg.MetadataValue.int(retention),
             "s3_requests": dg.MetadataValue.int(sum(requests.values())),
             "first_missing_files": md_table(findings.missing_files, SHOWN),
             "first_etag_changed": md_table(findings.etag_changed, SHOWN),
