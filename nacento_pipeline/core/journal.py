@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -23,35 +23,34 @@ FIRST_SHOWN = 20
 
 
 def _plain(value: Any) -> Any:
-    """A value JSON can carry exactly: None for missing, ints as ints, datetimes as ISO text."""
-    if value is None or (not isinstance(value, (str, bytes, list, dict)) and pd.isna(value)):
-        return None
+    """A value JSON can carry exactly: datetimes as ISO text, numpy scalars unwrapped."""
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
+    if hasattr(value, "item"):
         return value.item()
     return value
 
 
-def group_images(parts: Mapping[str, pd.DataFrame], key: str) -> dict[int, Image]:
-    """Per value of the `key` column (the product's link id), its rows of every part (the key column left out).
-    One pass over each frame's rows; parts a product has no row in are absent from its image."""
+def group_images(parts: Mapping[str, Iterable[Sequence[Any]]], datetime_columns: Mapping[str, Iterable[int]]
+                 ) -> dict[int, Image]:
+    """Per product, its rows of every part: `parts` holds per part the rows as read, each row's first value the
+    product's link id (left out of the image); `datetime_columns` (part -> positions, the link not counted)
+    are the columns turned into ISO text. One pass over the rows; a product has only the parts it has rows in."""
     images: dict[int, Image] = {}
-    for name, frame in parts.items():
-        if frame.empty:
-            continue
-        columns = [c for c in frame.columns if c != key]
-        keys = frame[key].astype("int64").tolist()
-        rows = frame[columns].astype(object).itertuples(index=False, name=None)
-        for owner, row in zip(keys, rows, strict=True):
-            images.setdefault(owner, {}).setdefault(name, []).append([_plain(v) for v in row])
+    for name, rows in parts.items():
+        timed = list(datetime_columns.get(name, ()))
+        for row in rows:
+            values = list(row[1:])
+            for i in timed:
+                if values[i] is not None:
+                    values[i] = _plain(values[i])
+            images.setdefault(int(row[0]), {}).setdefault(name, []).append(values)
     return images
 
 
 def encode(image: Image) -> bytes:
-    """The compressed blob of a before-image (rows sorted: equal images give equal blobs)."""
-    ordered = {name: sorted(rows, key=json.dumps) for name, rows in sorted(image.items())}
-    return zlib.compress(json.dumps(ordered, separators=(",", ":")).encode(), 6)
+    """The compressed blob of a before-image."""
+    return zlib.compress(json.dumps(image, separators=(",", ":"), default=_plain).encode(), 1)
 
 
 def decode(blob: bytes, datetime_columns: Mapping[str, Iterable[int]] | None = None) -> Image:

@@ -34,7 +34,7 @@ from nacento_pipeline.core.journal import (
 from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, ensure_crc32
-from nacento_pipeline.magento.gallery_reader import row_crc32
+from nacento_pipeline.magento.gallery_reader import row_crc32, unindexed
 from nacento_pipeline.magento.schema import MagentoTables
 
 KEY = "_link"  # the product's link id in every part read
@@ -88,48 +88,36 @@ def _queries(t: MagentoTables, attrs: AttributeIds, links: list[int]) -> dict[st
         "meta": sa.select(val.c[link].label(KEY), *meta.c).join(val, val.c.record_id == meta.c.record_id)
         .where(val.c[link].in_(links)),
         "roles": sa.select(vc.c[link].label(KEY), *vc.c).where(
-            vc.c[link].in_(links), vc.c.attribute_id.in_(list(attrs.varchar_codes().values()))),
+            vc.c[link].in_(links), unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values()))),
         "product": sa.select(p.c[link].label(KEY), p.c.updated_at).where(p.c[link].in_(links)),
     }
 
 
-def _read(conn: sa.Connection, query: sa.Select, columns: list[str]) -> pd.DataFrame:
-    rows = [tuple(r) for r in conn.execute(query)]
-    return pd.DataFrame(rows, columns=[KEY, *columns]) if rows else pd.DataFrame(columns=[KEY, *columns])
-
-
-def _sync_rows(conn: sa.Connection, t: MagentoTables, products: pd.DataFrame) -> pd.DataFrame:
-    """The sync-state rows of the products' SKUs, with the product's link as KEY."""
-    st = t.sku_sync_state
-    columns = _columns(st)
-    link_of = dict(zip(products["sku"].astype(str), products["link_id"].astype("int64"), strict=True))
-    frames = []
-    for part in in_chunks(list(link_of)):
-        frame = _read(conn, sa.select(sa.literal(0).label(KEY), *st.c).where(st.c.sku.in_(part)), columns)
-        frames.append(frame[frame["sku"].isin(link_of)])  # *_ci collations match other spellings
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[KEY, *columns])
-    rows[KEY] = rows["sku"].map(link_of)
-    return rows
+def _rows(conn: sa.Connection, query: sa.Select) -> list[tuple]:
+    return [tuple(r) for r in conn.execute(query)]
 
 
 def read_parts(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame
-               ) -> dict[str, pd.DataFrame]:
-    """Every part's rows of these products (sku, link_id), KEY = the product's link: one statement per part
-    per IN list."""
+               ) -> dict[str, list[tuple]]:
+    """Every part's rows of these products (sku, link_id), each row led by the product's link: one statement per
+    part per IN list."""
     links = sorted(set(products["link_id"].astype(int)))
-    columns = part_columns(t)
-    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in columns}
+    parts: dict[str, list[tuple]] = {name: [] for name in part_columns(t)}
     for chunk in in_chunks(links, LINK_LIST):
         for name, query in _queries(t, attrs, chunk).items():
-            parts[name].append(_read(conn, query, columns[name]))
-    out = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items() if frames}
-    out["sync"] = _sync_rows(conn, t, products)
-    return out
+            parts[name].extend(_rows(conn, query))
+    st = t.sku_sync_state
+    link_of = dict(zip(products["sku"].astype(str), products["link_id"].astype("int64"), strict=True))
+    for skus in in_chunks(list(link_of)):
+        # *_ci collations match other spellings: only the SKUs asked for
+        parts["sync"].extend((int(link_of[row[0]]), *row) for row in _rows(conn, sa.select(st).where(st.c.sku.in_(skus)))
+                             if row[0] in link_of)
+    return parts
 
 
 def read_before(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame) -> dict[int, bytes]:
     """link id -> the compressed before-image of each product (an empty image for a product with no row)."""
-    images = group_images(read_parts(conn, t, attrs, products), KEY)
+    images = group_images(read_parts(conn, t, attrs, products), _datetime_positions(t))
     return {int(link): encode(images.get(int(link), EMPTY_IMAGE)) for link in products["link_id"].astype(int)}
 
 
@@ -155,7 +143,7 @@ def _digest_queries(t: MagentoTables, attrs: AttributeIds) -> dict[str, tuple[sa
         "meta": grouped(val.c[link], [meta.c.record_id, meta.c.s3_etag],
                         sa.select(meta).join(val, val.c.record_id == meta.c.record_id).where(val.c[link].in_(links))),
         "roles": grouped(vc.c[link], list(vc.c), sa.select(vc).where(
-            vc.c[link].in_(links), vc.c.attribute_id.in_(list(attrs.varchar_codes().values())))),
+            vc.c[link].in_(links), unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())))),
         "sync": grouped(st.c.sku, untimed, sa.select(st).where(st.c.sku.in_(skus))),
     }
 
