@@ -19,8 +19,8 @@ UPDATING_ACTIONS = ("updated_value", "updated_meta")
 FIRST_PRODUCTS = 20
 
 # Current gallery rows of the touched products (what the guard reads from Magento): one row per product and
-# media_gallery row linked to it, `disabled` at store 0.
-CURRENT_COLUMNS = ("entity_id", "value_id", "disabled")
+# media_gallery row linked to it, with its store-0 label, position and `disabled`.
+CURRENT_COLUMNS = ("entity_id", "value_id", "value", "label", "position", "disabled")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _skus(items: pd.DataFrame, entity_ids: pd.Index | list[int]) -> tuple[str, .
 
 def _enabled_after(items: pd.DataFrame, current: pd.DataFrame) -> pd.Series:
     """Enabled images per touched product once the plan is written (entity_id -> count)."""
-    now = current[list(CURRENT_COLUMNS)].astype({"entity_id": "int64", "value_id": "int64"})
+    now = current[["entity_id", "value_id", "disabled"]].astype({"entity_id": "int64", "value_id": "int64"})
     key = ["entity_id", "value_id"]
     removed = items.loc[items["action"].isin(REMOVING_ACTIONS), key].astype("int64")
     kept = now.merge(removed.assign(_gone=True), on=key, how="left")

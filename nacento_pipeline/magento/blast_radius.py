@@ -8,18 +8,21 @@ import sqlalchemy as sa
 
 from nacento_pipeline.core.blast_radius import CURRENT_COLUMNS, BlastLimits, BlastRadius, measure
 from nacento_pipeline.core.frames import NO_SELECTION, empty_frame
+from nacento_pipeline.core.preview import Preview, changed_skus, preview
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery_reader import read_gallery
 from nacento_pipeline.magento.gallery_writer import GalleryPlan
 
 
-def plan_links(plan: GalleryPlan) -> dict[int, int]:
-    """link id -> entity id of the plan's usable products."""
+def plan_links(plan: GalleryPlan, skus: set[str] | None = None) -> dict[int, int]:
+    """link id -> entity id of the plan's usable products (of these SKUs only, when given)."""
     frames = [c.products for c in plan.chunks if len(c.products)]
     if not frames:
         return {}
     products = pd.concat(frames, ignore_index=True)
     products = products[products["error"] == ""]
+    if skus is not None:
+        products = products[products["sku"].astype(str).isin(skus)]
     return dict(zip(products["link_id"].astype(int), products["entity_id"].astype(int), strict=True))
 
 
@@ -48,8 +51,16 @@ def current_gallery(db: MagentoDatabase, link_to_entity: dict[int, int]) -> pd.D
     return frame
 
 
-def measure_plan(db: MagentoDatabase, plan: GalleryPlan, limits: BlastLimits) -> BlastRadius:
-    """The blast radius of writing `plan` to this database now."""
+def measure_plan(db: MagentoDatabase, plan: GalleryPlan, limits: BlastLimits) -> tuple[BlastRadius, Preview]:
+    """The blast radius of writing `plan` to this database now, and the plan's preview."""
     products, based = catalog_counts(db)
-    return measure(plan.items, plan.roles, current_gallery(db, plan_links(plan)), catalog_products=products,
-                   catalog_base_images=based, limits=limits)
+    current = current_gallery(db, plan_links(plan))
+    radius = measure(plan.items, plan.roles, current, catalog_products=products, catalog_base_images=based,
+                     limits=limits)
+    return radius, preview(plan.items, plan.roles, current)
+
+
+def preview_plan(db: MagentoDatabase, plan: GalleryPlan) -> Preview:
+    """The plan's preview, reading the galleries of the previewed products only."""
+    skus = set(changed_skus(plan.items, plan.roles))
+    return preview(plan.items, plan.roles, current_gallery(db, plan_links(plan, skus)))

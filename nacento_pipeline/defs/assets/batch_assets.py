@@ -17,6 +17,7 @@ from nacento_pipeline.core.batch import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
 from nacento_pipeline.core.modes import choose_mode
 from nacento_pipeline.core.paths import object_key
+from nacento_pipeline.core.preview import Preview
 from nacento_pipeline.defs.assets.metadata import (
     BATCH_ASSET,
     CHANGED_SHOWN,
@@ -26,6 +27,7 @@ from nacento_pipeline.defs.assets.metadata import (
     int_metadata,
     md_table,
     phase,
+    preview_metadata,
 )
 from nacento_pipeline.defs.constants import (
     MAGENTO_POOL,
@@ -35,7 +37,7 @@ from nacento_pipeline.defs.constants import (
     TAG_MODE,
 )
 from nacento_pipeline.defs.partitions import pim_batches
-from nacento_pipeline.magento.blast_radius import measure_plan
+from nacento_pipeline.magento.blast_radius import measure_plan, preview_plan
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
 from nacento_pipeline.magento.gallery_verify import (
@@ -206,7 +208,9 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
             mode=mode, batch_time=pim_batch.manifest.batch_datetime,
             force=config.force, chunk_size=magento.settings.chunk_size, batch_key=pim_batch.manifest.batch_key,
         )
-    metadata = _delta_metadata(delta, durations)
+    with phase(durations, "preview"):
+        shown = preview_plan(magento.get_database(), delta)
+    metadata = {**_delta_metadata(delta, durations), **preview_metadata(shown)}
     metadata["mode"] = dg.MetadataValue.text(f"{delta.mode} ({mode_source})")
     context.instance.add_run_tags(context.run.run_id, {TAG_MODE: delta.mode})
     metadata["force"] = dg.MetadataValue.bool(config.force)
@@ -382,15 +386,15 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
     with phase(durations, "blast_radius"):
-        radius = measure_plan(magento.get_database(), plan, magento.settings.blast_limits)
+        radius, shown = measure_plan(magento.get_database(), plan, magento.settings.blast_limits)
     approval = _approval(context, radius)
-    yield _blast_radius_check(radius, approval)
+    yield _blast_radius_check(radius, approval, shown)
     if not radius.within_limits and approval is None:
         raise dg.Failure(
             description=(f"batch {context.partition_key}: blast radius over the limit, nothing was written. "
                          f"{radius.message()}. If this is what you want, re-execute the partition with the run tag "
                          f"{TAG_APPROVE_BLAST_RADIUS}={context.partition_key}."),
-            metadata=_blast_metadata(radius, approval),
+            metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)},
         )
     with phase(durations, "write"):
         result = write_gallery(magento.get_database(), plan, run_id=context.run.run_id, progress=context.log.info)
@@ -422,7 +426,7 @@ def _blast_metadata(radius: BlastRadius, approval: str | None) -> dict[str, dg.M
     }
 
 
-def _blast_radius_check(radius: BlastRadius, approval: str | None) -> dg.AssetCheckResult:
+def _blast_radius_check(radius: BlastRadius, approval: str | None, shown: Preview) -> dg.AssetCheckResult:
     if radius.within_limits:
         description = "within every limit"
     elif approval:
@@ -430,4 +434,5 @@ def _blast_radius_check(radius: BlastRadius, approval: str | None) -> dg.AssetCh
     else:
         description = f"over the limit, nothing written: {radius.message()}"
     return dg.AssetCheckResult(check_name="blast_radius", passed=radius.within_limits or approval is not None,
-                               description=description, metadata=_blast_metadata(radius, approval))
+                               description=description,
+                               metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)})

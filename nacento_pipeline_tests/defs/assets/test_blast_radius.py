@@ -6,9 +6,10 @@ from __future__ import annotations
 import dagster as dg
 import sqlalchemy as sa
 
-from nacento_pipeline.defs.constants import BATCH_JOB, TAG_APPROVE_BLAST_RADIUS
+from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, TAG_APPROVE_BLAST_RADIUS, VALIDATE_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.magento.demo import seed_demo_products
+from nacento_pipeline.storage.drop_registration import register_drops
 from nacento_pipeline.storage.sample_drop import png
 
 PRODUCTS = [f"BR-{n:04d}" for n in range(1, 121)]
@@ -82,6 +83,8 @@ def test_a_batch_emptying_galleries_writes_nothing_and_its_check_is_red(s3_maria
     message = failure.event_specific_data.error.message
     assert "galleries_emptied: 110 galleries (limit 50)" in message and "BR-0001" in message
     assert f"{TAG_APPROVE_BLAST_RADIUS}={key}" in message
+    assert "\u2588" in check.metadata["changes_by_kind"].value  # the bar chart of the preview
+    assert "purged (not in the batch)" in check.metadata["changes_by_kind"].value
     assert "magento_gallery" not in {e.asset_key.to_user_string() for e in
                                      (m.event_specific_data.materialization for m in
                                       result.get_asset_materialization_events())}
@@ -113,3 +116,26 @@ def test_the_same_batch_approved_by_its_run_tag_writes(s3_mariadb_pipeline, inst
     written = gallery[gallery["sku"].isin(PRODUCTS[:110])]
     assert len(written) == 110 and written["disabled"].eq(1).all()
     assert instance.get_run_by_id(approved.run_id).tags[TAG_APPROVE_BLAST_RADIUS] == key
+
+
+def test_the_validation_job_previews_the_batch_before_and_after(s3_mariadb_pipeline, instance):
+    p = s3_mariadb_pipeline
+    seed_catalog(p)
+    first_sync(p, instance)
+    key = emptying_batch(p)
+    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
+                   rejected_prefix=p.settings.rejected_prefix)
+    instance.add_dynamic_partitions(PARTITIONS_NAME, [key])
+    before = dump(p)
+    result = p.defs.resolve_job_def(VALIDATE_JOB).execute_in_process(instance=instance, partition_key=key)
+    assert result.success and dump(p) == before
+    [mat] = [m.event_specific_data.materialization for m in result.get_asset_materialization_events()
+             if m.event_specific_data.materialization.asset_key == dg.AssetKey("gallery_delta")]
+    images = mat.metadata["preview_images (first 10 products)"].value
+    # BR-0001: image a disabled (was enabled, 'BR-0001 a', position 1), image b purged
+    assert f"| BR-0001 | {image('BR-0001', 'a')} | updated (label/position/roles) | pos 1, 'BR-0001 a' | " \
+           "pos 1, 'BR-0001 a', disabled |" in images
+    assert f"| BR-0001 | {image('BR-0001', 'b')} | purged (not in the batch) | pos 2, 'BR-0001 b' | - |" in images
+    assert "BR-0011" not in images  # the first 10 products only
+    chart = mat.metadata["changes_by_kind"].value
+    assert "| purged (not in the batch) | 110 |" in chart and "| updated (label/position/roles) | 110 |" in chart
