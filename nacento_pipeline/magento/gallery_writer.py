@@ -235,12 +235,14 @@ def write_chunk(
 
 
 def _journaled_products(delta: GalleryDelta, state: ChunkState, sync_changes: pd.DataFrame) -> pd.DataFrame:
-    """The chunk's products (sku, entity_id, link_id) whose rows the write changes: gallery or roles, or only
-    the sync state."""
-    wanted = set(delta.changed_entity_ids) | set(sync_changes["entity_id"].astype(int))
+    """The chunk's products (sku, entity_id, link_id, scope) whose rows the write changes: scope `gallery` for
+    those whose gallery, roles or labels change, `sync` for those whose sync state only changes (magento.journal)."""
+    changed = set(delta.changed_entity_ids)
+    wanted = changed | set(sync_changes["entity_id"].astype(int))
     products = state.products[state.products["error"] == ""]
     products = products[products["entity_id"].astype(int).isin(wanted)]
-    return products[["sku", "entity_id", "link_id"]].drop_duplicates("link_id").reset_index(drop=True)
+    products = products[["sku", "entity_id", "link_id"]].drop_duplicates("link_id").reset_index(drop=True)
+    return products.assign(scope=["gallery" if e in changed else "sync" for e in products["entity_id"].astype(int)])
 
 
 def _insert_gallery_rows(

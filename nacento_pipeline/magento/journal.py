@@ -41,6 +41,10 @@ KEY = "_link"  # the product's link id in every part read
 BATCH, REVERT = "batch", "revert"
 REVERT_PREFIX = "revert:"
 LINK_LIST = 1000  # links per IN list
+# What a journal entry covers: `gallery`, every part of the product (its gallery, roles or labels change);
+# `sync`, its sync-state row only (the batch changed nothing else of it: a new batch over an unchanged gallery).
+SCOPES: dict[str, tuple[str, ...]] = {"gallery": ("gallery", "values", "meta", "roles", "sync", "product"),
+                                      "sync": ("sync",)}
 
 
 class RevertRefused(RuntimeError):
@@ -97,15 +101,25 @@ def _rows(conn: sa.Connection, query: sa.Select) -> list[tuple]:
     return [tuple(r) for r in conn.execute(query)]
 
 
-def read_parts(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame
-               ) -> dict[str, list[tuple]]:
-    """Every part's rows of these products (sku, link_id), each row led by the product's link: one statement per
-    part per IN list."""
+def _scoped(products: pd.DataFrame) -> Iterator[tuple[tuple[str, ...], pd.DataFrame]]:
+    """(parts, products) per scope of the products (column `scope`, `gallery` when absent)."""
+    scopes = products["scope"] if "scope" in products else pd.Series("gallery", index=products.index)
+    for scope, group in products.groupby(scopes.to_numpy(), sort=True):
+        yield SCOPES[str(scope)], group
+
+
+def read_parts(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame,
+               wanted: tuple[str, ...] = SCOPES["gallery"]) -> dict[str, list[tuple]]:
+    """The `wanted` parts' rows of these products (sku, link_id), each row led by the product's link: one
+    statement per part per IN list."""
     links = sorted(set(products["link_id"].astype(int)))
     parts: dict[str, list[tuple]] = {name: [] for name in part_columns(t)}
     for chunk in in_chunks(links, LINK_LIST):
         for name, query in _queries(t, attrs, chunk).items():
-            parts[name].extend(_rows(conn, query))
+            if name in wanted:
+                parts[name].extend(_rows(conn, query))
+    if "sync" not in wanted:
+        return parts
     st = t.sku_sync_state
     link_of = dict(zip(products["sku"].astype(str), products["link_id"].astype("int64"), strict=True))
     for skus in in_chunks(list(link_of)):
@@ -116,9 +130,13 @@ def read_parts(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, produ
 
 
 def read_before(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame) -> dict[int, bytes]:
-    """link id -> the compressed before-image of each product (an empty image for a product with no row)."""
-    images = group_images(read_parts(conn, t, attrs, products), _datetime_positions(t))
-    return {int(link): encode(images.get(int(link), EMPTY_IMAGE)) for link in products["link_id"].astype(int)}
+    """link id -> the compressed before-image of each product (an empty image for a product with no row), of the
+    parts its scope covers."""
+    out: dict[int, bytes] = {}
+    for wanted, group in _scoped(products):
+        images = group_images(read_parts(conn, t, attrs, group, wanted), _datetime_positions(t))
+        out.update({int(link): encode(images.get(int(link), EMPTY_IMAGE)) for link in group["link_id"].astype(int)})
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -149,8 +167,16 @@ def _digest_queries(t: MagentoTables, attrs: AttributeIds) -> dict[str, tuple[sa
 
 
 def fingerprints(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame) -> dict[int, str]:
-    """link id -> digest of the product's gallery, links, values, ETags, roles and sync state now (one aggregate
-    statement per part per IN list)."""
+    """link id -> digest of the product's gallery, links, values, ETags, roles and sync state now, of the parts
+    its scope covers (one aggregate statement per part per IN list)."""
+    out: dict[int, str] = {}
+    for wanted, group in _scoped(products):
+        out.update(_fingerprints(conn, t, attrs, group, wanted))
+    return out
+
+
+def _fingerprints(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame,
+                  wanted: tuple[str, ...]) -> dict[int, str]:
     ensure_crc32(conn)
     link_of = dict(zip(products["sku"].astype(str), products["link_id"].astype("int64"), strict=True))
     found: dict[int, list[str]] = {int(link): [] for link in products["link_id"].astype(int)}
@@ -158,6 +184,8 @@ def fingerprints(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, pro
     for chunk in in_chunks(sorted(found), LINK_LIST):
         skus = [s for s, link in link_of.items() if int(link) in set(chunk)]
         for name, (query, _key) in queries.items():
+            if name not in wanted:
+                continue
             for key, n, total in conn.execute(query, {"links": chunk, "skus": skus or [""]}):
                 owner = link_of.get(str(key)) if name == "sync" else int(key)
                 if owner is not None and int(owner) in found:
@@ -186,6 +214,7 @@ def record(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products:
     bulk_sql.upsert(conn, j, {
         "batch_key": batch_key, "kind": kind, "sku": products["sku"].astype(str),
         "entity_id": products["entity_id"].astype("int64"), "link_id": products["link_id"].astype("int64"),
+        "scope": products["scope"].astype(str) if "scope" in products else "gallery",
         "run_id": run_id, "before_image": [before[int(link)] for link in links],
         "after_fingerprint": [after[int(link)] for link in links],
     }, ["batch_key", "link_id"], ["after_fingerprint"])
@@ -196,8 +225,17 @@ def record(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products:
 
 
 def _delete_current(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame) -> None:
-    """Delete every journaled row of these products (the rows a before-image holds), set-based."""
-    mg, vte, val, meta, vc, st = t.media_gallery, t.value_to_entity, t.media_gallery_value, t.gallery_meta, t.varchar, t.sku_sync_state
+    """Delete every journaled row of these products (the rows a before-image of their scope holds), set-based."""
+    st = t.sku_sync_state
+    for wanted, group in _scoped(products):
+        if "gallery" in wanted:
+            _delete_gallery(conn, t, attrs, group)
+        for skus in in_chunks(group["sku"].astype(str).tolist()):
+            conn.execute(sa.delete(st).where(st.c.sku.in_(skus)))
+
+
+def _delete_gallery(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame) -> None:
+    mg, vte, val, meta, vc = t.media_gallery, t.value_to_entity, t.media_gallery_value, t.gallery_meta, t.varchar
     link = t.link
     links = sorted(set(products["link_id"].astype(int)))
     for part in in_chunks(links, LINK_LIST):
@@ -210,8 +248,6 @@ def _delete_current(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, 
         for ids in in_chunks(sorted(set(value_ids)), 2000):
             linked = sa.select(vte.c.value_id).where(vte.c.value_id == mg.c.value_id).exists()
             conn.execute(sa.delete(mg).where(mg.c.value_id.in_(ids), ~linked))
-    for skus in in_chunks(products["sku"].astype(str).tolist()):
-        conn.execute(sa.delete(st).where(st.c.sku.in_(skus)))
 
 
 def _columns_of(frame: pd.DataFrame, columns: list[str]) -> dict[str, bulk_sql.Column]:
@@ -288,12 +324,12 @@ class RevertResult:
 
 def _entries(db: MagentoDatabase, batch_key: str) -> pd.DataFrame:
     j = db.tables.batch_journal
-    query = sa.select(j.c.journal_id, j.c.kind, j.c.sku, j.c.entity_id, j.c.link_id, j.c.after_fingerprint,
+    query = sa.select(j.c.journal_id, j.c.kind, j.c.scope, j.c.sku, j.c.entity_id, j.c.link_id, j.c.after_fingerprint,
                       j.c.reverted_by).where(j.c.batch_key == batch_key).order_by(j.c.journal_id)
     with db.engine.connect() as conn:
         rows = [tuple(r) for r in conn.execute(query)]
-    return pd.DataFrame(rows, columns=["journal_id", "kind", "sku", "entity_id", "link_id", "after_fingerprint",
-                                       "reverted_by"])
+    return pd.DataFrame(rows, columns=["journal_id", "kind", "scope", "sku", "entity_id", "link_id",
+                                       "after_fingerprint", "reverted_by"])
 
 
 def _blobs(conn: sa.Connection, t: MagentoTables, ids: list[int]) -> dict[int, bytes]:

@@ -203,6 +203,7 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
                   .with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
         sa.Column("batch_key", sa.String(255), nullable=False),
         sa.Column("kind", sa.String(8), nullable=False, server_default="batch"),  # batch | revert
+        sa.Column("scope", sa.String(8), nullable=False, server_default="gallery"),  # gallery | sync (magento.journal)
         sa.Column("sku", sa.String(64), nullable=False),
         sa.Column("entity_id", UInt, nullable=False),
         sa.Column("link_id", UInt, nullable=False),

@@ -132,3 +132,20 @@ def test_a_rerun_keeps_the_first_before_image_and_pruning_by_age(db):
     assert prune_journal(db, 30) == 3
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(j)).scalar_one() == 3  # the revert's own
+
+
+def test_a_new_batch_over_unchanged_galleries_journals_and_restores_the_sync_state_only(db):
+    sync(db, FIRST, batch_key="media_first")
+    after_first = dump(db)
+    sync(db, FIRST, batch_key="media_again", batch_time=T1 + timedelta(hours=1))  # same galleries, new batch
+    j = db.tables.batch_journal
+    with db.engine.connect() as conn:
+        scopes = conn.execute(sa.select(j.c.scope).where(j.c.batch_key == "media_again")).scalars().all()
+    assert scopes == ["sync"] * 3
+    admin_relabel(db, "S1", "edited by hand")  # a gallery edit: no concern of a sync-only entry
+    edited = dump(db)
+    result = revert_batch(db, "media_again", run_id="revert-1")
+    assert result.counts()["reverted"] == 3
+    state = db.tables.sku_sync_state.name
+    assert dump(db)[state] == after_first[state]
+    assert {k: v for k, v in dump(db).items() if k != state} == {k: v for k, v in edited.items() if k != state}
