@@ -14,6 +14,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from nacento_pipeline.core.blast_radius import BlastLimits
 from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
@@ -78,6 +79,17 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
 
 def _positive(name: str, raw: str) -> int:
     return _int(name, raw, minimum=1)
+
+
+def _share(name: str, raw: str) -> float:
+    """A fraction 0..1 (0.2 = 20 %); 0 turns the limit off."""
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number (a fraction: 0.2 = 20 %)") from exc
+    if not 0 <= value <= 1:
+        raise ConfigError(f"{name}={raw}: must be a fraction between 0 (off) and 1")
+    return value
 
 
 def _minutes(name: str, raw: str) -> int:
@@ -242,6 +254,22 @@ class Settings:
     csv_list_separator: str = setting("NACENTO_CSV_LIST_SEPARATOR", _text, ",",
                                       "list separator inside native-CSV cells")
 
+    # Safety net: the blast-radius guard (0 = that limit off) and the undo journal
+    guard_max_removed_share: float = setting(
+        "NACENTO_GUARD_MAX_REMOVED_SHARE", _share, 0.2,
+        "stop a batch removing (purging or disabling) more than this share of its products' images")
+    guard_max_emptied: int = setting("NACENTO_GUARD_MAX_EMPTIED", _int, 50,
+                                     "stop a batch leaving more than this many galleries without an enabled image")
+    guard_max_base_changed_share: float = setting(
+        "NACENTO_GUARD_MAX_BASE_CHANGED_SHARE", _share, 0.3,
+        "stop a batch changing more than this share of the catalog's base images")
+    guard_max_touched_share: float = setting("NACENTO_GUARD_MAX_TOUCHED_SHARE", _share, 0.0,
+                                             "stop a batch changing more than this share of the catalog's products")
+    guard_min_count: int = setting("NACENTO_GUARD_MIN_COUNT", _positive, 20,
+                                   "a share limit stops a batch only when its count reaches this too")
+    journal_retention_days: int = setting("NACENTO_JOURNAL_RETENTION_DAYS", _positive, 30,
+                                          "days the undo journal keeps a batch's before-images (pruned by the audit)")
+
     # Reindex
     indexers: tuple[str, ...] = setting("NACENTO_INDEXERS", _list, DEFAULT_INDEXERS,
                                         "indexers the reindex decision manages")
@@ -363,6 +391,11 @@ class Settings:
     @property
     def uses_local_bucket(self) -> bool:
         return not self.s3_bucket
+
+    @property
+    def blast_limits(self) -> BlastLimits:
+        return BlastLimits(self.guard_max_removed_share, self.guard_max_emptied, self.guard_max_base_changed_share,
+                           self.guard_max_touched_share, self.guard_min_count)
 
     def threshold_for(self, indexer: str) -> float:
         return float(self.thresholds.get(indexer, self.default_threshold))

@@ -10,6 +10,7 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.assets import AUDIT_ASSETS, BATCH_ASSETS, DROP_ASSETS
 from nacento_pipeline.defs.constants import TAG_MAGENTO_DB
 from nacento_pipeline.defs.jobs import gallery_audit_job, pim_batch_job, pim_batch_validate_job
+from nacento_pipeline.defs.revert_job import build_revert_job
 from nacento_pipeline.defs.schedules import build_audit_schedule, build_catchup_schedule
 from nacento_pipeline.defs.sensors import SENSORS
 from nacento_pipeline.defs.sensors.alert_sensors import alert_resources, build_alert_sensors
@@ -27,7 +28,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*BATCH_ASSETS, *AUDIT_ASSETS, *DROP_ASSETS],
         jobs=[copy(pim_batch_job, run_tags={**writes, **limit}), copy(pim_batch_validate_job, run_tags=limit),
-              audit_job],
+              audit_job, build_revert_job(writes)],
         sensors=[*SENSORS, *build_alert_sensors(settings)],
         schedules=[build_catchup_schedule(settings.catchup_minutes), build_audit_schedule(audit_job)],
         resources={**resources_from_settings(settings), **alert_resources(settings)},

@@ -111,12 +111,14 @@ def plan_gallery(
 def write_gallery(
     db: MagentoDatabase, plan: GalleryPlan, *, run_id: str = "", progress: Callable[[str], None] | None = None,
     on_written: Callable[[GalleryDelta], None] | None = None,
+    journal: bool = True,
 ) -> WriteResult:
     """Write a plan: writer lock held, each chunk's fingerprint re-checked, the chunk planned again only
     when its products changed since the plan, one transaction per chunk. `progress` receives one line per
     chunk (x of y SKUs, rate, ETA) on multi-chunk writes; `on_written` each chunk's written delta once it is
-    committed (magento.gallery_verify.ChunkVerifier checks it meanwhile)."""
-    return sync_request(db, plan, run_id=run_id, progress=progress, on_written=on_written)
+    committed (magento.gallery_verify.ChunkVerifier checks it meanwhile); `journal`: the undo journal written
+    with each chunk (off only to measure its cost)."""
+    return sync_request(db, plan, run_id=run_id, progress=progress, on_written=on_written, journal=journal)
 
 
 def sync_gallery(

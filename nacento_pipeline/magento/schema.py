@@ -71,6 +71,7 @@ class MagentoTables:
     gallery_meta: sa.Table
     sku_sync_state: sa.Table
     sku_digest: sa.Table
+    batch_journal: sa.Table
 
     @property
     def magento_tables(self) -> list[sa.Table]:
@@ -80,6 +81,7 @@ class MagentoTables:
     @property
     def own_tables(self) -> list[sa.Table]:
         return [self.gallery_meta, self.sku_sync_state, self.sku_digest]
+        return [self.gallery_meta, self.sku_sync_state, self.batch_journal]
 
     def name(self, bare: str) -> str:
         return f"{self.prefix}{bare}"
@@ -207,11 +209,32 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Column("batch_key", sa.String(255), nullable=True),
         sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
     )
+    # The undo journal: per batch and product, the compressed before-image of every row the batch's write touched
+    # (magento.journal), and the fingerprint of what the write left. No foreign key: it outlives the rows.
+    batch_journal = sa.Table(
+        f"{p}nacento_batch_journal", md,
+        sa.Column("journal_id", sa.BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+                  .with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("batch_key", sa.String(255), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False, server_default="batch"),  # batch | revert
+        sa.Column("scope", sa.String(8), nullable=False, server_default="gallery"),  # gallery | sync (magento.journal)
+        sa.Column("sku", sa.String(64), nullable=False),
+        sa.Column("entity_id", UInt, nullable=False),
+        sa.Column("link_id", UInt, nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False, server_default=""),
+        sa.Column("before_image", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
+        sa.Column("after_fingerprint", sa.String(32), nullable=False),
+        sa.Column("reverted_by", sa.String(64), nullable=True),
+        sa.Column("created_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, False)),
+        sa.UniqueConstraint("batch_key", "link_id"),
+        sa.Index(None, "created_at"),
+    )
     return MagentoTables(
         metadata=md, prefix=prefix, link=link, product=product, entity_type=entity_type, attribute=attribute,
         store=store, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
         value_to_entity=value_to_entity, varchar=varchar, gallery_meta=gallery_meta, sku_sync_state=sku_sync_state,
         sku_digest=sku_digest,
+        batch_journal=batch_journal,
     )
 
 

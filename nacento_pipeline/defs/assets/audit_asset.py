@@ -17,6 +17,7 @@ from nacento_pipeline.magento.gallery_audit import (
     unlinked_gallery_value_ids,
 )
 from nacento_pipeline.magento.gallery_digest import changed_since_applied, forget
+from nacento_pipeline.magento.journal import prune_journal
 from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
@@ -44,7 +45,8 @@ class GalleryAuditConfig(dg.Config):
         "Reconciles all Magento gallery rows with storage: files missing from the bucket, ETags changed "
         "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows; "
         "and products whose gallery or roles changed outside the pipeline since it wrote them (a re-sync leaves "
-        "SKUs whose batch content is unchanged alone, so it would not see such a change)."
+        "SKUs whose batch content is unchanged alone, so it would not see such a change). "
+        "Prunes the undo journal's entries older than NACENTO_JOURNAL_RETENTION_DAYS."
     ),
     check_specs=[
         dg.AssetCheckSpec("gallery_files_present", asset="gallery_audit",
@@ -85,6 +87,9 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             fixed["applied_digests_forgotten"] = forget(
                 db, sorted(set(outside["sku"].astype(str)) | set(findings.etag_changed["sku"].astype(str))))
         context.log.info(f"audit fix: {fixed}")
+    retention = magento.settings.journal_retention_days
+    with phase(durations, "prune_journal"):
+        pruned = prune_journal(db, retention)
     requests = {k: v for k, v in store.requests.since(before).items() if v}
     check = dg.AssetCheckResult(
         check_name="gallery_files_present",
@@ -98,6 +103,8 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             **int_metadata(counts),
             **int_metadata(fixed),
             "fix": dg.MetadataValue.bool(config.fix),
+            "journal_rows_pruned": dg.MetadataValue.int(pruned),
+            "journal_retention_days": dg.MetadataValue.int(retention),
             "s3_requests": dg.MetadataValue.int(sum(requests.values())),
             "first_missing_files": md_table(findings.missing_files, SHOWN),
             "first_etag_changed": md_table(findings.etag_changed, SHOWN),

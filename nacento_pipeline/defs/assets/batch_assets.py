@@ -14,8 +14,10 @@ import dagster as dg
 import pandas as pd
 
 from nacento_pipeline.core.batch import ParsedBatch, parse_batch
+from nacento_pipeline.core.blast_radius import BlastRadius
 from nacento_pipeline.core.modes import choose_mode
 from nacento_pipeline.core.paths import object_key
+from nacento_pipeline.core.preview import Preview
 from nacento_pipeline.defs.assets.metadata import (
     BATCH_ASSET,
     CHANGED_SHOWN,
@@ -25,10 +27,18 @@ from nacento_pipeline.defs.assets.metadata import (
     int_metadata,
     md_table,
     phase,
+    preview_metadata,
 )
-from nacento_pipeline.defs.constants import MAGENTO_POOL, TAG_ARCHIVE_VERSION, TAG_FORCE, TAG_MODE
+from nacento_pipeline.defs.constants import (
+    MAGENTO_POOL,
+    TAG_APPROVE_BLAST_RADIUS,
+    TAG_ARCHIVE_VERSION,
+    TAG_FORCE,
+    TAG_MODE,
+)
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.defs.step_failures import reported_failures
+from nacento_pipeline.magento.blast_radius import measure_plan, preview_plan
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
 from nacento_pipeline.magento.gallery_verify import (
@@ -208,7 +218,9 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
             force=config.force, chunk_size=magento.settings.chunk_size, batch_key=pim_batch.manifest.batch_key,
             remove_store_role_images=magento.settings.remove_store_role_images,
         )
-    metadata = _delta_metadata(delta, durations)
+    with phase(durations, "preview"):
+        shown = preview_plan(magento.get_database(), delta)
+    metadata = {**_delta_metadata(delta, durations), **preview_metadata(shown)}
     metadata["mode"] = dg.MetadataValue.text(f"{delta.mode} ({mode_source})")
     context.instance.add_run_tags(context.run.run_id, {TAG_MODE: delta.mode})
     metadata["force"] = dg.MetadataValue.bool(config.force)
@@ -368,6 +380,10 @@ def _write_checks(planned: dict[str, int], result: WriteResult, found: Verificat
         "plan can never corrupt the gallery. Roles, labels, positions, disabled flags and ETags."
     ),
     check_specs=[
+        dg.AssetCheckSpec("blast_radius", asset="magento_gallery", partitions_def=pim_batches,
+                          description="The batch stays within the guard's limits (images removed, galleries "
+                                      "emptied, base images changed, products touched), or was approved by the "
+                                      f"run tag {TAG_APPROVE_BLAST_RADIUS}=<batch key>. Measured before any write."),
         dg.AssetCheckSpec("rows_written_match_plan", asset="magento_gallery", partitions_def=pim_batches,
                           description="What was written equals what gallery_delta planned."),
         dg.AssetCheckSpec("written_paths_exist_in_storage", asset="magento_gallery", partitions_def=pim_batches,
@@ -382,6 +398,17 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
                     gallery_delta: GalleryPlan):
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
+    with phase(durations, "blast_radius"):
+        radius, shown = measure_plan(magento.get_database(), plan, magento.settings.blast_limits)
+    approval = _approval(context, radius)
+    yield _blast_radius_check(radius, approval, shown)
+    if not radius.within_limits and approval is None:
+        raise dg.Failure(
+            description=(f"batch {context.partition_key}: blast radius over the limit, nothing was written. "
+                         f"{radius.message()}. If this is what you want, re-execute the partition with the run tag "
+                         f"{TAG_APPROVE_BLAST_RADIUS}={context.partition_key}."),
+            metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)},
+        )
     db = magento.get_database()
     with ChunkVerifier(db) as verifier:  # each chunk checked while the next one is written
         with phase(durations, "write"), reported_failures():
@@ -394,5 +421,34 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
                                  durations=durations, verifier=verifier)
     changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
                              content_changed_values=sorted(content_changed_values(result.items)))
-    yield dg.Output(changes, metadata=_write_metadata(result, plan.mode, durations))
+    yield dg.Output(changes, metadata={**_write_metadata(result, plan.mode, durations),
+                                       **_blast_metadata(radius, approval)})
     yield from _write_checks(gallery_delta.counts(), result, found)
+
+
+def _approval(context: dg.AssetExecutionContext, radius: BlastRadius) -> str | None:
+    """How an over-limit batch was approved (None: not approved, or nothing to approve). Only the run tag naming
+    this very batch approves it: a backfill or a re-execution carrying another batch's approval does not."""
+    if radius.within_limits or context.run.tags.get(TAG_APPROVE_BLAST_RADIUS) != context.partition_key:
+        return None
+    return f"run {context.run.run_id[:8]}: {TAG_APPROVE_BLAST_RADIUS}={context.partition_key}"
+
+
+def _blast_metadata(radius: BlastRadius, approval: str | None) -> dict[str, dg.MetadataValue]:
+    return {
+        "blast_radius": dg.MetadataValue.json(radius.figures),
+        "blast_radius_exceeded": md_table(radius.table()),
+        "blast_radius_approved": dg.MetadataValue.text(approval or ("-" if radius.within_limits else "no")),
+    }
+
+
+def _blast_radius_check(radius: BlastRadius, approval: str | None, shown: Preview) -> dg.AssetCheckResult:
+    if radius.within_limits:
+        description = "within every limit"
+    elif approval:
+        description = f"over the limit, approved ({approval}): {radius.message()}"
+    else:
+        description = f"over the limit, nothing written: {radius.message()}"
+    return dg.AssetCheckResult(check_name="blast_radius", passed=radius.within_limits or approval is not None,
+                               description=description,
+                               metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)})
