@@ -34,14 +34,14 @@ def column_name(raw: str) -> str:
     return raw.replace("\ufeff", "").strip().lower()
 
 
-def sniff_header(first_line: bytes, file: str) -> list[str]:
+def sniff_header(first_line: bytes, file: str, delimiter: str = ",") -> list[str]:
     """The normalised column names of a CSV's header line."""
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"header is not valid UTF-8 ({exc.reason})", line=1) from exc
     try:
-        row = next(csv.reader(io.StringIO(text, newline="")), [])
+        row = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
     except csv.Error as exc:
         raise BatchFileError(file, f"header cannot be parsed as CSV ({exc})", line=1) from exc
     return [column_name(cell) for cell in row]
@@ -55,7 +55,7 @@ def check_gallery_header(header: list[str], file: str) -> None:
 
 
 def read_csv_chunks(
-    stream: io.BufferedReader, file: str, wanted: Iterable[str], chunk_rows: int = CSV_CHUNK_ROWS,
+    stream: io.BufferedReader, file: str, wanted: Iterable[str], chunk_rows: int = CSV_CHUNK_ROWS, sep: str = ",",
 ) -> Iterator[pd.DataFrame]:
     """Chunks of a CSV as string frames with normalised column names (only `wanted` columns) and a `line`.
 
@@ -67,7 +67,7 @@ def read_csv_chunks(
     last_line = 1
     try:
         reader = pd.read_csv(
-            stream, dtype=str, na_filter=False, keep_default_na=False, chunksize=chunk_rows,
+            stream, sep=sep, dtype=str, na_filter=False, keep_default_na=False, chunksize=chunk_rows,
             encoding="utf-8-sig", skip_blank_lines=False, engine="c",
         )
         for frame in reader:

@@ -150,3 +150,44 @@ def object_key(value: str, media_prefix: str = MEDIA_PREFIX) -> str:
     prefix = media_prefix.strip("/")
     tail = value.lstrip("/")
     return f"{prefix}/{tail}" if prefix else tail
+
+
+# --- Hardened names: what a gallery value the pipeline creates may hold ------------------------------------
+# Letters, digits, `_`, `-` and `.` in each segment, `/` between segments only (as Magento's uploader leaves
+# a file name: Uploader::getCorrectFileName replaces everything else by `_`).
+SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9_.-]+")
+MAX_SAFE_NAME_LENGTH = 120
+
+
+def safe_file_name(name: str, limit: int = MAX_SAFE_NAME_LENGTH) -> str:
+    """A file name of letters, digits, `_`, `-` and `.` only: every other run of characters becomes `_`,
+    leading dots go (no hidden or `..` names), the stem is cut so the name fits `limit` (its extension kept)."""
+    cleaned = _UNSAFE_RUN.sub("_", name.strip()).lstrip(".") or "file"
+    stem, dot, ext = cleaned.rpartition(".")
+    if not dot or not stem:
+        stem, ext = cleaned, ""
+    ext = ext[:16]
+    room = max(1, limit - (len(ext) + 1 if ext else 0))
+    stem = stem[:room].rstrip(".") or "file"
+    return f"{stem}.{ext}" if ext else stem
+
+
+def harden_gallery_value(value: str) -> str:
+    """`value` with every segment made a safe file name (`/` only between segments, one leading slash)."""
+    segments = [segment for segment in value.replace("\\", "/").split("/") if segment.strip()]
+    return "/" + "/".join(safe_file_name(segment) for segment in segments) if segments else "/file"
+
+
+def is_hardened_value(value: str) -> bool:
+    """True when a canonical gallery value holds only safe segments (`/a/b/name.jpg`)."""
+    segments = value.split("/")
+    return (len(segments) > 1 and segments[0] == "" and all(
+        SAFE_SEGMENT.fullmatch(s) and s.strip(".") for s in segments[1:]))
+
+
+def dispersion_folders(file_name: str) -> str:
+    """Magento's dispersion folders of a file name (`my.jpg` -> `m/y`): its first two characters, lower-cased,
+    each one that is not a letter or digit replaced by `_` (Uploader::getDispersionPath)."""
+    chars = [c if c.isascii() and c.isalnum() else "_" for c in file_name.lower()[:2].ljust(2, "_")]
+    return "/".join(chars)
