@@ -41,7 +41,7 @@ from nacento_pipeline.core.batch_validate import (
     store_raw_frame,
 )
 from nacento_pipeline.core.errors import BatchFileError
-from nacento_pipeline.core.formats import ReadContext, extension_of
+from nacento_pipeline.core.formats import ReadContext, extension_of, whole_lines
 
 AKENEO_KIND = "akeneo"
 CSV_DELIMITER = ";"
@@ -359,3 +359,26 @@ def export_reader(batch: AkeneoBatch) -> Callable[[BunchSource, ReadContext], It
         yield from read_export(source, context, batch)
 
     return read
+
+
+def sniff_export(name: str, head: bytes, total_size: int) -> str | None:
+    """The sensor's check of an export file (of which `head` is the start): None when it looks readable,
+    else "<file>[:<line>]: <reason>". A file seen whole is read completely (header and `enabled` cells); of a
+    larger one the header of a CSV, the archive signature of an XLSX."""
+    if total_size == 0 or not head:
+        return f"{name}: the file is empty"
+    whole = len(head) >= total_size
+    try:
+        ext = extension_of(name)
+        if ext == "xlsx" and not head.startswith(XLSX_MAGIC):
+            raise BatchFileError(name, "not an XLSX file (an XLSX export is a zip archive)")
+        if ext == "xlsx" and not whole:
+            return None
+        data = head if whole else whole_lines(head)
+        header, rows = export_frames(BunchSource.from_bytes(name, data))
+        if whole and header.has("enabled"):
+            for frame in rows(["enabled"]):
+                check_enabled_cells(frame["enabled"], frame["line"], name)
+    except BatchFileError as exc:
+        return str(exc)
+    return None
