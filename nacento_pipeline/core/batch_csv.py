@@ -34,14 +34,14 @@ def column_name(raw: str) -> str:
     return raw.replace("\ufeff", "").strip().lower()
 
 
-def sniff_header(first_line: bytes, file: str, delimiter: str = ",") -> list[str]:
+def sniff_header(first_line: bytes, file: str) -> list[str]:
     """The normalised column names of a CSV's header line."""
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"header is not valid UTF-8 ({exc.reason})", line=1) from exc
     try:
-        row = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+        row = next(csv.reader(io.StringIO(text, newline="")), [])
     except csv.Error as exc:
         raise BatchFileError(file, f"header cannot be parsed as CSV ({exc})", line=1) from exc
     return [column_name(cell) for cell in row]

@@ -28,11 +28,12 @@ def export_rows(skus: tuple[str, ...], generation: int = 0) -> tuple[list[list[s
     rows: list[list[str]] = []
     media: dict[str, bytes] = {}
     for sku in skus:
-        folder = sku.replace("/", "_")
-        front = f"files/{folder}/picture/{sku.lower()}-front.png"
-        detail_en = f"files/{folder}/image/en_US/ecommerce/{sku.lower()}-detail.png"
-        detail_de = f"files/{folder}/image/de_DE/ecommerce/{sku.lower()}-detail-de.png"
-        detail_print = f"files/{folder}/image/en_US/print/{sku.lower()}-print.png"
+        folder = sku.replace("/", "_")  # as Akeneo writes an identifier in a media path
+        name = folder.lower()
+        front = f"files/{folder}/picture/{name}-front.png"
+        detail_en = f"files/{folder}/image/en_US/ecommerce/{name}-detail.png"
+        detail_de = f"files/{folder}/image/de_DE/ecommerce/{name}-detail-de.png"
+        detail_print = f"files/{folder}/image/en_US/print/{name}-print.png"
         for path in (front, detail_en, detail_de, detail_print):
             media[path] = png(_colour(path, generation if path == front else 0))
         rows.append([sku, "master", "1", "shoes", "", "", f"{sku} Schuh", f"{sku} shoe", front, detail_de,

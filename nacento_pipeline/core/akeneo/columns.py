@@ -23,6 +23,8 @@ LOCALE_PATTERN = re.compile(r"[a-z]{2,3}(?:_[a-z]{4})?_[a-z]{2,3}")
 # A code-based header cell: codes of letters, digits and `_`, joined by `-` (at most three parts).
 _CODE_CELL = re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+){0,2}")
 BOOLEAN_CELLS = frozenset({"", "0", "1"})
+# Columns Akeneo always writes in lower case in a code-based header ("Enabled", "Family" are their labels).
+FIXED_COLUMNS = frozenset({"enabled", "family", "categories", "groups", "parent"})
 REASON_HEADER_WITH_LABEL = (
     "the header holds translated labels, not attribute codes (an export made with header_with_label): "
     "export again without `header_with_label` and `with_label`")
@@ -78,10 +80,12 @@ class ExportHeader:
 
 def read_header(cells: Sequence[str], file: str) -> ExportHeader:
     """The header of an export file; BatchFileError (line 1) when it is empty or made of labels."""
-    columns = tuple(cell.replace("\ufeff", "").strip().lower() for cell in cells)
+    given = [cell.replace("\ufeff", "").strip() for cell in cells]
+    columns = tuple(cell.lower() for cell in given)
     if not any(columns):
         raise BatchFileError(file, "the export has no header line", line=1)
-    labels = [column for column in columns if column and not _CODE_CELL.fullmatch(column)]
+    labels = [cell for cell, column in zip(given, columns, strict=True) if column and (
+        not _CODE_CELL.fullmatch(column) or (column in FIXED_COLUMNS and cell != column))]
     if labels:
         raise BatchFileError(file, f"{REASON_HEADER_WITH_LABEL} (first: {labels[0][:80]!r})", line=1)
     return ExportHeader(file, columns)

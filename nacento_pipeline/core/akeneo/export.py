@@ -13,6 +13,7 @@ built when the files were copied); a cell it lacks rejects that image, naming th
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from nacento_pipeline.core.akeneo.mapping import (
     resolve,
 )
 from nacento_pipeline.core.akeneo.media import is_export_path, relative_media_path
-from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_csv_chunks, sniff_header
+from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_csv_chunks
 from nacento_pipeline.core.batch_source import BunchSource, open_binary, peek_first_line, utf8_checked
 from nacento_pipeline.core.batch_validate import (
     NO_PROBLEM,
@@ -137,6 +138,14 @@ def _frame(header: list[str], rows: list[list[str]], lines: list[int]) -> pd.Dat
     return frame
 
 
+def _header_cells(first_line: bytes, file: str) -> list[str]:
+    """The header cells of an export CSV as written (their case tells a translated header)."""
+    try:
+        return next(csv.reader(io.StringIO(first_line.decode("utf-8-sig"), newline=""), delimiter=CSV_DELIMITER), [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BatchFileError(file, f"header cannot be read as CSV ({exc})", line=1) from exc
+
+
 def export_frames(source: BunchSource, chunk_rows: int = CSV_CHUNK_ROWS
                   ) -> tuple[ExportHeader, Callable[[list[str]], Iterator[pd.DataFrame]]]:
     """(the header of an export file, a function giving its rows as string frames of the wanted columns)."""
@@ -156,7 +165,7 @@ def export_frames(source: BunchSource, chunk_rows: int = CSV_CHUNK_ROWS
     first, chunks = peek_first_line(utf8_checked(source.chunks(), source.name))
     if not first.strip():
         raise BatchFileError(source.name, "the export has no header line", line=1)
-    header = read_header(sniff_header(first, source.name, delimiter=CSV_DELIMITER), source.name)
+    header = read_header(_header_cells(first, source.name), source.name)
 
     def csv_rows(wanted: list[str]) -> Iterator[pd.DataFrame]:
         for frame in read_csv_chunks(open_binary(chunks), source.name, wanted, chunk_rows, sep=CSV_DELIMITER):
