@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.sample_drop import png
 
+AKENEO_DEMO_SKUS = tuple(f"AKN-{n:04d}" for n in range(2001, 2005))  # the demo catalog's Akeneo products
 HEADER = ("sku", "categories", "enabled", "family", "groups", "parent", "name-de_DE", "name-en_US", "picture",
           "image-de_DE-ecommerce", "image-en_US-ecommerce", "image-en_US-print")
 
@@ -87,3 +89,11 @@ def drop_export(store: ObjectStore, drop_prefix: str, batch_key: str, files: dic
     ok_key = f"{drop_prefix}import-{batch_key}.ok"
     store.put(ok_key, ok_text)
     return ok_key
+
+
+def drop_demo_export(store: ObjectStore, drop_prefix: str, now: datetime | None = None) -> tuple[str, int]:
+    """The demo's Akeneo export folder (CSV + files/) and its OK file: (the folder's name, files written)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    files = sample_export(AKENEO_DEMO_SKUS)
+    drop_export(store, drop_prefix, f"akeneo_demo-{stamp}", files)
+    return f"import-akeneo_demo-{stamp}", len(files)
