@@ -312,6 +312,18 @@ def store_raw_frame(records: list[tuple]) -> pd.DataFrame:
     return frame.astype({name: "int64" if name in ("image_row", "line") else "str" for name in STORE_RAW_COLUMNS})
 
 
+def collected_chunk(file: str, file_idx: int, raw: dict[str, list], items: dict[str, list], stores: list[tuple],
+                    **extras: object) -> RawChunk:
+    """The RawChunk of rows a reader collected as column lists (raw rows, `item_lists` items, store records)."""
+    n_items = len(items["sku"])
+    return RawChunk(
+        raw_frame({**raw, "file_idx": file_idx, "file": file}),
+        items_frame({**items, "file_idx": [file_idx] * n_items, "file": [file] * n_items}),
+        stores=store_raw_frame(stores) if stores else None,
+        **extras,  # type: ignore[arg-type]
+    )
+
+
 @dataclass
 class RawChunk:
     """What a reader yields: raw image rows, the items they belong to, and format extras."""

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from nacento_pipeline.core.formats import OK_EXTENSION, bunch_extensions, extension_of, registered_formats
 from nacento_pipeline.core.objects import ObjectInfo, key_name
@@ -223,6 +224,17 @@ def _group_names(
     return oks, bunches, bad, folders
 
 
+def _complete(batch_key: str, ok_file: _Named, files: list[ObjectInfo], **extra: Any) -> BatchDrop:
+    """The BatchDrop of an OK file and its data files (in order)."""
+    ok_name, ok_info = ok_file
+    return BatchDrop(
+        batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
+        ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
+        bunch_keys=tuple(info.key for info in files), bunch_etags=tuple(info.etag for info in files),
+        total_size=sum(info.size for info in files), bunch_sizes=tuple(info.size for info in files), **extra,
+    )
+
+
 def _batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named]) -> BatchDrop | InvalidDrop:
     """The complete batch of one OK file and its bunch files (in counter order), or why it cannot be one."""
     all_keys = tuple(sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files]))
@@ -233,15 +245,7 @@ def _batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named]) -> Ba
     empty = [name.name for name, info in files if info.size == 0]
     if empty:
         return InvalidDrop(batch_key, all_keys, f"empty bunch file(s): {', '.join(empty)}")
-    ok_name, ok_info = ok_files[0]
-    return BatchDrop(
-        batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
-        ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
-        bunch_keys=tuple(info.key for _, info in files),
-        bunch_etags=tuple(info.etag for _, info in files),
-        total_size=sum(info.size for _, info in files),
-        bunch_sizes=tuple(info.size for _, info in files),
-    )
+    return _complete(batch_key, ok_files[0], [info for _, info in files])
 
 
 def _export_batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named], members: list[_Member],
@@ -269,14 +273,8 @@ def _export_batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named]
     empty = [path for path, info in data if info.size == 0]
     if empty:
         return InvalidDrop(batch_key, all_keys, f"empty export file(s): {', '.join(empty)}")
-    ok_name, ok_info = ok_files[0]
-    return BatchDrop(
-        batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
-        ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
-        bunch_keys=tuple(info.key for _, info in data), bunch_etags=tuple(info.etag for _, info in data),
-        total_size=sum(info.size for _, info in data), bunch_sizes=tuple(info.size for _, info in data),
-        export_folder=data[0][1].key[: -len(data[0][0])], media=media,
-    )
+    return _complete(batch_key, ok_files[0], [info for _, info in data],
+                     export_folder=data[0][1].key[: -len(data[0][0])], media=media)
 
 
 def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:

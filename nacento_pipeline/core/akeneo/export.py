@@ -36,10 +36,8 @@ from nacento_pipeline.core.batch_validate import (
     NO_PROBLEM,
     RawChunk,
     append_item,
+    collected_chunk,
     item_lists,
-    items_frame,
-    raw_frame,
-    store_raw_frame,
 )
 from nacento_pipeline.core.errors import BatchFileError
 from nacento_pipeline.core.formats import ReadContext, extension_of, whole_lines
@@ -223,13 +221,7 @@ class _Collector:
     skipped: int = 0
 
     def chunk(self) -> RawChunk:
-        n_items = len(self.items["sku"])
-        chunk = RawChunk(
-            raw_frame({**self.raw, "file_idx": self.file_idx, "file": self.file}),
-            items_frame({**self.items, "file_idx": [self.file_idx] * n_items, "file": [self.file] * n_items}),
-            stores=store_raw_frame(self.stores) if self.stores else None,
-            ignored_rows=self.skipped,
-        )
+        chunk = collected_chunk(self.file, self.file_idx, self.raw, self.items, self.stores, ignored_rows=self.skipped)
         self.raw = {k: [] for k in _RAW_KEYS}
         self.items, self.stores, self.skipped = item_lists(), [], 0
         return chunk

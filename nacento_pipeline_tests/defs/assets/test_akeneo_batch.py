@@ -1,6 +1,5 @@
 """An Akeneo export folder dropped into the S3 server, end to end: sensor, job, Magento's tables (MariaDB)."""
 
-import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
@@ -9,20 +8,13 @@ from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.storage.akeneo_sample import drop_export, sample_export
 from nacento_pipeline.storage.sample_drop import DEMO_SKUS
+from nacento_pipeline_tests.defs.harness import materializations
 
 SKUS = DEMO_SKUS[:4]
 MAPPING = {
     "akeneo_locales": {"en_US": ("default",), "de_DE": ("de",)},
     "akeneo_roles": {"image": "picture", "small_image": "picture", "thumbnail": "picture", "swatch_image": "image"},
 }
-
-
-def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
-    out = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return out
 
 
 def _store_rows(p) -> pd.DataFrame:
@@ -85,7 +77,7 @@ def test_an_export_folder_becomes_galleries_roles_and_store_view_labels(s3_maria
     assert german.loc[detail_de, "disabled"] == 0 and german.loc[detail, "disabled"] == 1
     assert stores[stores["store"] == "default"].empty  # en_US is the default locale: nothing to override
 
-    meta = _metadata(result)
+    meta = materializations(result)
     assert meta["pim_batch"]["format"] == "Akeneo export folder"
     assert meta["pim_batch"]["rejected"] == 0
     assert meta["magento_gallery"]["inserted"] == 3 * len(SKUS)
@@ -101,7 +93,7 @@ def test_an_export_folder_becomes_galleries_roles_and_store_view_labels(s3_maria
     [again] = outcome.results
     assert again.success
     assert _media_objects(p) == media  # no copy: every object keeps its ETag and its time
-    written = _metadata(again)["magento_gallery"]
+    written = materializations(again)["magento_gallery"]
     assert written["skipped_no_change"] == 3 * len(SKUS)
     assert all(written[k] == 0 for k in ("inserted", "updated_value", "updated_meta", "purged", "roles_assigned",
                                          "store_values"))
