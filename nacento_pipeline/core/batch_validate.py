@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from nacento_pipeline.core.frames import REJECTION_COLUMNS
-from nacento_pipeline.core.paths import MAX_GALLERY_VALUE_LENGTH, REASON_VALUE_TOO_LONG, normalize_file_paths
+from nacento_pipeline.core.paths import (
+    MAX_GALLERY_VALUE_LENGTH,
+    REASON_NOT_HARDENED,
+    REASON_VALUE_TOO_LONG,
+    hardened_values,
+    normalize_file_paths,
+)
 from nacento_pipeline.core.roles import normalize_role_text
 
 # Raw rows, one per payload image, every payload field as a string ("" when not given):
@@ -123,6 +129,12 @@ class _Refusals:
             self.parts.append(rejection_rows(self.rows, mask, field, values, reasons, sku=self.sku))
             self.ok &= ~mask
 
+    def warn(self, mask: pd.Series, field: pd.Series | str, values: pd.Series, reason: str) -> None:
+        """A warning for the rows of `mask` still valid (they are kept)."""
+        mask = mask & self.ok
+        if mask.any():
+            self.parts.append(rejection_rows(self.rows, mask, field, values, reason, severity="warning", sku=self.sku))
+
     def warn_unknown_roles(self, field: pd.Series | str, roles: pd.Series) -> pd.Series:
         """The role codes of each row; a warning names the unknown roles of each row still valid."""
         role_text = roles.astype("str")
@@ -187,6 +199,8 @@ def _checked_image_fields(raw: pd.DataFrame, checked: pd.Series, refusals: _Refu
     refusals.reject(checked & (path_reasons != ""), path_field, raw["file_path"], path_reasons)
     refusals.reject(checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH), path_field,
                     raw["file_path"], REASON_VALUE_TOO_LONG)
+    refusals.warn(checked & (path_reasons == "") & ~hardened_values(values), path_field, raw["file_path"],
+                  REASON_NOT_HARDENED)
     label = raw["label"].astype("str")
     refusals.reject(checked & _label_too_long(label), label_field, label, REASON_LABEL_TOO_LONG)
     position_text = raw["position"].astype("str").str.strip()

@@ -179,6 +179,16 @@ def harden_gallery_value(value: str) -> str:
     return "/" + "/".join(safe_file_name(segment) for segment in segments) if segments else "/file"
 
 
+HARDENED_VALUE_PATTERN = r"(?:/[A-Za-z0-9_.-]+)+"
+REASON_NOT_HARDENED = ("gallery value holds characters other than letters, digits, `_`, `-`, `.` and `/` between "
+                       "segments (Magento's uploader never names a file so; kept as given)")
+
+
+def hardened_values(values: pd.Series) -> pd.Series:
+    """`is_hardened_value` over a column of canonical values (traversal segments are refused before)."""
+    return values.astype("str").str.fullmatch(HARDENED_VALUE_PATTERN)
+
+
 def is_hardened_value(value: str) -> bool:
     """True when a canonical gallery value holds only safe segments (`/a/b/name.jpg`)."""
     segments = value.split("/")

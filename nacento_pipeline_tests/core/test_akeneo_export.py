@@ -188,3 +188,12 @@ def test_placed_values_are_hardened_content_named_and_dispersed():
     assert harden_gallery_value("/a b/ç/x?.jpg") == "/a_b/_/x_.jpg"
     assert not is_hardened_value("/a/../b.jpg") and not is_hardened_value("/a b.jpg")
     assert len(placed_value("e1", "x/" + "n" * 400 + ".jpeg")) < 255
+
+
+def test_every_format_warns_about_a_gallery_value_outside_the_hardened_names():
+    csv = b"sku,file_path,label\nA,/m/y/my image.jpg,x\nA,/m/y/ok-name_1.jpg,y\n"
+    parsed = parse_batch([BunchSource.from_bytes("import-media_x_01.csv", csv)])
+    assert parsed.images["value"].tolist() == ["/m/y/my image.jpg", "/m/y/ok-name_1.jpg"]  # kept as given
+    [warning] = parsed.rejections.to_dict("records")
+    assert (warning["severity"], warning["line"], warning["field"]) == ("warning", 2, "file_path")
+    assert "letters, digits" in warning["reason"]
