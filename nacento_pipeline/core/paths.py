@@ -197,7 +197,6 @@ def is_hardened_value(value: str) -> bool:
 
 
 def dispersion_folders(file_name: str) -> str:
-    """Magento's dispersion folders of a file name (`my.jpg` -> `m/y`): its first two characters, lower-cased,
-    each one that is not a letter or digit replaced by `_` (Uploader::getDispersionPath)."""
-    chars = [c if c.isascii() and c.isalnum() else "_" for c in file_name.lower()[:2].ljust(2, "_")]
-    return "/".join(chars)
+    """Magento's dispersion folders of a file name (`my.jpg` -> `m/y`, `.x` -> `_/x`): its first two characters,
+    a `.` written `_` (Framework\\File\\Uploader::getDispersionPath; the uploader lower-cases names first)."""
+    return "/".join("_" if c == "." else c for c in file_name[:2])

@@ -6,8 +6,9 @@ written as `_`); without it, the raw key of the file in Akeneo's catalog storage
 (`1/a/2/b/1a2b..._name.jpg`).
 
 An exported file is copied (server side) to a gallery value derived from its content and its name:
-`/<d>/<d>/<safe stem>-<content id>.<ext>`, the content id being the first 16 letters or digits of the file's
-ETag and the folders Magento's dispersion of that name. The same content under the same name always lands on
+`/<d>/<d>/<safe stem>-<content id>.<ext>` in lower case, as Magento's uploader saves a product image, the
+content id being the first 16 letters or digits of the file's ETag and the folders Magento's dispersion of
+that name. The same content under the same name always lands on
 the same value, so it is stored once, a second export copies nothing, and no `_1` suffix is ever needed.
 """
 
@@ -44,5 +45,5 @@ def placed_value(etag: str, source_key: str) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
-    file_name = f"{stem}-{content_id(etag) or 'x'}" + (f".{ext.lower()}" if ext else "")
+    file_name = (f"{stem}-{content_id(etag) or 'x'}" + (f".{ext}" if ext else "")).lower()  # as Magento saves names
     return f"/{dispersion_folders(file_name)}/{file_name}"
