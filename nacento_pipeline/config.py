@@ -14,6 +14,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from nacento_pipeline.core.akeneo.mapping import MODEL_IMAGE_MODES, AkeneoMapping
 from nacento_pipeline.core.blast_radius import BlastLimits
 from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
@@ -142,6 +143,24 @@ def parse_pairs(name: str, raw: str) -> dict[str, str]:
             raise ConfigError(f"{name}: {part!r} is not of the form key=value")
         result[key.strip()] = value.strip()
     return result
+
+
+def _label_pairs(name: str, raw: str) -> dict[str, str]:
+    """`name` (every image's label) or `picture=picture_alt,image=name` (per gallery attribute); a bare
+    attribute among pairs labels the gallery attributes no pair names."""
+    result: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, value = part.partition("=")
+        if sep and (not key.strip() or not value.strip()):
+            raise ConfigError(f"{name}: {part!r} is not of the form attribute or gallery_attribute=attribute")
+        result[key.strip() if sep else "*"] = (value if sep else key).strip()
+    return result
+
+
+def _locale_stores(name: str, raw: str) -> dict[str, tuple[str, ...]]:
+    """`en_US=default,de_DE=de|de_ch`: locale -> store view codes (`|` between several)."""
+    return {locale: tuple(filter(None, (c.strip() for c in codes.split("|"))))
+            for locale, codes in parse_pairs(name, raw).items()}
 
 
 # --- The table: one `setting(...)` per variable, declared on the Settings field it sets ----------------------
@@ -326,6 +345,35 @@ class Settings:
     cache_timeout_seconds: int = setting("NACENTO_CACHE_TIMEOUT_SECONDS", _positive, 10,
                                          "timeout of one cache request or command")
 
+    # Akeneo export folders (core.akeneo)
+    akeneo_gallery_attributes: tuple[str, ...] | None = setting(
+        "NACENTO_AKENEO_GALLERY_ATTRIBUTES", _list, None, shown="picture,image (those the export has)",
+        help="Akeneo image attributes forming the gallery, in order")
+    akeneo_roles: Mapping[str, str] | None = setting(
+        "NACENTO_AKENEO_ROLES", parse_pairs, None, shown="image,small_image,thumbnail = the first gallery attribute",
+        help="role=attribute,... (any role code, e.g. swatch_image=picture)")
+    akeneo_label_attribute: Mapping[str, str] | None = setting(
+        "NACENTO_AKENEO_LABEL_ATTRIBUTE", _label_pairs, None, shown="name (if the export has it)",
+        help="text attribute giving the images' labels per locale, or gallery_attribute=attribute,...")
+    akeneo_identifier: str = setting("NACENTO_AKENEO_IDENTIFIER", _stripped, "sku",
+                                     "the export's identifier column (the Magento SKU)")
+    akeneo_default_locale: str = setting("NACENTO_AKENEO_DEFAULT_LOCALE", _stripped, "en_US",
+                                         "locale of store 0's values (labels, localizable images)")
+    akeneo_default_channel: str = setting("NACENTO_AKENEO_DEFAULT_CHANNEL", _stripped, "ecommerce",
+                                          "channel of store 0's values (scopable images)")
+    akeneo_locales: Mapping[str, tuple[str, ...]] = setting(
+        "NACENTO_AKENEO_LOCALES", _locale_stores, {}, shown="empty = store 0 only",
+        help="locale=store view code(s): de_DE=de|de_ch,fr_FR=fr")
+    akeneo_channels: Mapping[str, str] = setting(
+        "NACENTO_AKENEO_CHANNELS", parse_pairs, {"ecommerce": "base"}, shown="ecommerce=base",
+        help="channel=website code")
+    akeneo_model_images: str = setting(
+        "NACENTO_AKENEO_MODEL_IMAGES", _lower, "own",
+        "own (a product model's row sets its own code's gallery) or variants (also its variants' empty images)")
+    akeneo_catalog_prefix: str = setting(
+        "NACENTO_AKENEO_CATALOG_PREFIX", _prefix, "", shown="unset = raw keys refused",
+        help="where Akeneo's catalog storage lies in the bucket (for exports without with_media)")
+
     # Schedules
     catchup_minutes: int = setting("NACENTO_CATCHUP_MINUTES", _minutes, 5,
                                    "how often the catch-up schedule runs (1..59)")
@@ -399,6 +447,16 @@ class Settings:
 
     def threshold_for(self, indexer: str) -> float:
         return float(self.thresholds.get(indexer, self.default_threshold))
+
+    def akeneo_mapping(self) -> AkeneoMapping:
+        """The Akeneo export mapping these settings describe."""
+        return AkeneoMapping(
+            gallery_attributes=self.akeneo_gallery_attributes, roles=self.akeneo_roles,
+            label_attributes=self.akeneo_label_attribute, identifier=self.akeneo_identifier,
+            default_locale=self.akeneo_default_locale, default_channel=self.akeneo_default_channel,
+            locale_stores=dict(self.akeneo_locales), channel_websites=dict(self.akeneo_channels),
+            model_images=self.akeneo_model_images,
+        )
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -506,6 +564,12 @@ def _check_alerts(s: Settings) -> None:
         raise ConfigError(f"NACENTO_ALERT_SMTP_TYPE={s.alert_smtp_type!r}: expected SSL, STARTTLS or PLAIN")
 
 
+def _check_akeneo(s: Settings) -> None:
+    _one_of("NACENTO_AKENEO_MODEL_IMAGES", s.akeneo_model_images, MODEL_IMAGE_MODES)
+    if s.akeneo_gallery_attributes == ():
+        raise ConfigError("NACENTO_AKENEO_GALLERY_ATTRIBUTES: name at least one attribute (or leave it unset)")
+
+
 def _check_prefixes(s: Settings) -> None:
     prefixes = {s.drop_prefix, s.archive_prefix, s.rejected_prefix}
     if len(prefixes) != 3 or "" in prefixes:
@@ -522,5 +586,6 @@ def _check_database(s: Settings) -> None:
 
 
 _CHECKS: tuple[Callable[[Settings], None], ...] = (
-    _check_database, _check_sync, _check_reindex, _check_drop_events, _check_cache, _check_alerts, _check_prefixes,
+    _check_database, _check_sync, _check_reindex, _check_drop_events, _check_cache, _check_alerts, _check_akeneo,
+    _check_prefixes,
 )

@@ -13,7 +13,11 @@ import numpy as np
 import pandas as pd
 
 from nacento_pipeline.core.frames import REJECTION_COLUMNS
-from nacento_pipeline.core.paths import MAX_GALLERY_VALUE_LENGTH, REASON_VALUE_TOO_LONG, normalize_file_paths
+from nacento_pipeline.core.paths import (
+    MAX_GALLERY_VALUE_LENGTH,
+    REASON_VALUE_TOO_LONG,
+    normalize_file_paths,
+)
 from nacento_pipeline.core.roles import normalize_role_text
 
 # Raw rows, one per payload image, every payload field as a string ("" when not given):
@@ -130,6 +134,12 @@ class _Refusals:
         if mask.any():
             self.parts.append(rejection_rows(self.rows, mask, field, values, reasons, sku=self.sku))
             self.ok &= ~mask
+
+    def warn(self, mask: pd.Series, field: pd.Series | str, values: pd.Series, reason: str) -> None:
+        """A warning for the rows of `mask` still valid (they are kept)."""
+        mask = mask & self.ok
+        if mask.any():
+            self.parts.append(rejection_rows(self.rows, mask, field, values, reason, severity="warning", sku=self.sku))
 
     def warn_unknown_roles(self, field: pd.Series | str, roles: pd.Series) -> pd.Series:
         """The role codes of each row; a warning names the unknown roles of each row still valid."""
@@ -344,6 +354,18 @@ def store_raw_frame(records: list[tuple]) -> pd.DataFrame:
     """A raw store-values frame from records holding the STORE_RAW_COLUMNS in order."""
     frame = pd.DataFrame.from_records(records, columns=list(STORE_RAW_COLUMNS))
     return frame.astype({name: "int64" if name in ("image_row", "line") else "str" for name in STORE_RAW_COLUMNS})
+
+
+def collected_chunk(file: str, file_idx: int, raw: dict[str, list], items: dict[str, list], stores: list[tuple],
+                    **extras: object) -> RawChunk:
+    """The RawChunk of rows a reader collected as column lists (raw rows, `item_lists` items, store records)."""
+    n_items = len(items["sku"])
+    return RawChunk(
+        raw_frame({**raw, "file_idx": file_idx, "file": file}),
+        items_frame({**items, "file_idx": [file_idx] * n_items, "file": [file] * n_items}),
+        stores=store_raw_frame(stores) if stores else None,
+        **extras,  # type: ignore[arg-type]
+    )
 
 
 @dataclass

@@ -53,7 +53,9 @@ _TRAVERSAL_PATTERN = r"(?:^|/)\.{1,2}(?:/|$)"
 # A query string or fragment of a relative path ("a.jpg?v=2", "a.jpg#x"), as a URL's are dropped.
 _QUERY = re.compile(r"[?#].*", re.DOTALL)
 _QUERY_PATTERN = r"[?#].*"
-_OTHER_CHARACTER_PATTERN = r"([^A-Za-z0-9_./\-])"
+# The characters of a file name Magento's uploader keeps (Uploader::getCorrectFileName): the one rule.
+NAME_CHARACTERS = r"A-Za-z0-9_.\-"
+_OTHER_CHARACTER_PATTERN = rf"([^{NAME_CHARACTERS}/])"
 _OTHER_CHARACTER = re.compile(_OTHER_CHARACTER_PATTERN)
 _EXTENSION_PATTERN = r"\.(?:" + "|".join(IMAGE_EXTENSIONS) + r")\Z"
 _EXTENSION = re.compile(_EXTENSION_PATTERN, re.IGNORECASE)
@@ -189,3 +191,43 @@ def object_key(value: str, media_prefix: str = MEDIA_PREFIX) -> str:
     prefix = media_prefix.strip("/")
     tail = value.lstrip("/")
     return f"{prefix}/{tail}" if prefix else tail
+
+
+# --- Hardened names: what a gallery value the pipeline creates may hold ------------------------------------
+# Letters, digits, `_`, `-` and `.` in each segment, `/` between segments only (as Magento's uploader leaves
+# a file name: Uploader::getCorrectFileName replaces everything else by `_`).
+_UNSAFE_RUN = re.compile(rf"[^{NAME_CHARACTERS}]+")
+MAX_SAFE_NAME_LENGTH = 120
+
+
+def safe_file_name(name: str, limit: int = MAX_SAFE_NAME_LENGTH) -> str:
+    """A file name of letters, digits, `_`, `-` and `.` only: every other run of characters becomes `_`,
+    leading dots go (no hidden or `..` names), the stem is cut so the name fits `limit` (its extension kept)."""
+    cleaned = _UNSAFE_RUN.sub("_", name.strip()).lstrip(".") or "file"
+    stem, dot, ext = cleaned.rpartition(".")
+    if not dot or not stem:
+        stem, ext = cleaned, ""
+    ext = ext[:16]
+    room = max(1, limit - (len(ext) + 1 if ext else 0))
+    stem = stem[:room].rstrip(".") or "file"
+    return f"{stem}.{ext}" if ext else stem
+
+
+def harden_gallery_value(value: str) -> str:
+    """`value` with every segment made a safe file name (`/` only between segments, one leading slash)."""
+    segments = [segment for segment in value.replace("\\", "/").split("/") if segment.strip()]
+    return "/" + "/".join(safe_file_name(segment) for segment in segments) if segments else "/file"
+
+
+def is_hardened_value(value: str) -> bool:
+    """True when a canonical gallery value passes the gallery value rules unchanged (`/a/b/name.jpg`)."""
+    try:
+        return normalize_file_path(value) == value
+    except InvalidPath:
+        return False
+
+
+def dispersion_folders(file_name: str) -> str:
+    """Magento's dispersion folders of a file name (`my.jpg` -> `m/y`, `.x` -> `_/x`): its first two characters,
+    a `.` written `_` (Framework\\File\\Uploader::getDispersionPath; the uploader lower-cases names first)."""
+    return "/".join("_" if c == "." else c for c in file_name[:2])

@@ -53,6 +53,7 @@ from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.etag_snapshot import EtagSnapshot, snapshot_etags
+from nacento_pipeline.storage.export_batch import parse_export_batch
 from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
@@ -94,8 +95,14 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
     with phase(durations, "parse"), reported_failures():
-        manifest = load_manifest(store, object_store.settings.archive_prefix, context.partition_key, version)
-        parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.settings.csv_list_separator)
+        settings = object_store.settings
+        manifest = load_manifest(store, settings.archive_prefix, context.partition_key, version)
+        export = parse_export_batch(
+            store, manifest, settings.akeneo_mapping(), media_prefix=settings.media_prefix,
+            catalog_prefix=settings.akeneo_catalog_prefix, concurrency=settings.head_concurrency,
+        ) if manifest.export_folder else None
+        parsed = export.parsed if export else parse_batch(bunch_sources(store, manifest),
+                                                          list_separator=settings.csv_list_separator)
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]
@@ -123,6 +130,10 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
         "first_rejections": md_table(rejections, REJECTION_SHOWN),
         **duration_metadata(durations),
     }
+    if export is not None:
+        metadata["format"] = dg.MetadataValue.text("Akeneo export folder")
+        metadata["media_files"] = dg.MetadataValue.int(export.media_files)
+        metadata["catalog_files_copied"] = dg.MetadataValue.int(export.placement.copied)
     yield dg.Output(LoadedBatch(manifest=manifest, parsed=parsed), metadata=metadata)
     yield dg.AssetCheckResult(
         check_name="no_rejected_rows",
