@@ -1,10 +1,8 @@
 """Scheduled partition runs: catch-up of batches whose newest run did not succeed, and the daily audit."""
 
-
 from collections import defaultdict
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from nacento_pipeline.core.catchup import FAILED, PartitionRuns, plan_catchup
 from nacento_pipeline.core.retry import run_failure_is_permanent
@@ -15,6 +13,7 @@ from nacento_pipeline.defs.constants import (
     PARTITIONS_NAME,
     TAG_SOURCE,
 )
+from nacento_pipeline.resources.dagster_internals import UnresolvedAssetJobDefinition
 
 
 def step_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
