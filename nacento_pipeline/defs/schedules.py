@@ -2,8 +2,6 @@
 
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._utils.error import SerializableErrorInfo
 
 from nacento_pipeline.core.catchup import FAILED, PartitionRuns, plan_catchup
 from nacento_pipeline.core.retry import run_failure_is_permanent
@@ -15,6 +13,7 @@ from nacento_pipeline.defs.constants import (
     TAG_SOURCE,
 )
 from nacento_pipeline.defs.hooks import PARTITION_TAG
+from nacento_pipeline.resources.dagster_internals import SerializableErrorInfo, UnresolvedAssetJobDefinition
 
 
 def recorded_chain(error: SerializableErrorInfo | None) -> list[tuple[str, str]]:

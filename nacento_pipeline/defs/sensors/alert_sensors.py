@@ -3,18 +3,18 @@
 Off by default: no sensor exists until `NACENTO_ALERT_EMAIL_TO` or `NACENTO_ALERT_SLACK_TOKEN` is set. Built on
 Dagster's own integrations: `make_email_on_run_failure_sensor` for failed runs by e-mail, dagster-slack's
 `SlackResource` for Slack (with the Web API base URL configurable, for a proxy or a test endpoint), and the
-same SMTP helpers Dagster's e-mail sensor uses for failed checks.
+a plain-text e-mail over the same SSL/STARTTLS login for failed checks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
+import smtplib
+import ssl
+from email.message import EmailMessage
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
-from dagster._core.events import DagsterEventType
-from dagster._utils.alert import EMAIL_MESSAGE, send_email_via_ssl, send_email_via_starttls
 from dagster_slack import SlackResource
 from slack_sdk import WebClient
 
@@ -59,7 +59,7 @@ def _run_failure_text(context: dg.RunFailureSensorContext, settings: Settings) -
                         FAILURE_TEXT_LIMIT - len(link)) + link
 
 
-def _check_failure_text(evaluation: AssetCheckEvaluation, run_id: str, settings: Settings) -> str:
+def _check_failure_text(evaluation: dg.AssetCheckEvaluation, run_id: str, settings: Settings) -> str:
     where = f" partition {evaluation.partition}" if evaluation.partition else ""
     link = f"\n{settings.dagster_url}/runs/{run_id}"
     return failure_text(f"Check {evaluation.check_name} on {evaluation.asset_key.to_user_string()}{where} failed "
@@ -77,15 +77,24 @@ def email_html(text: str) -> str:
 
 
 def send_alert_email(settings: Settings, subject: str, body: str) -> None:
-    """One e-mail to NACENTO_ALERT_EMAIL_TO, over SSL or STARTTLS as Dagster's e-mail sensor sends it."""
-    message = EMAIL_MESSAGE.format(
-        email_to=",".join(settings.alert_email_to), email_from=settings.alert_email_from, email_subject=subject,
-        email_body=email_html(body), randomness=dt.datetime.now(),
-    )
-    send = send_email_via_ssl if settings.alert_smtp_type == "ssl" else send_email_via_starttls
-    send(settings.alert_email_from, settings.alert_smtp_password, list(settings.alert_email_to), message,
-         settings.alert_smtp_host, smtp_port=settings.alert_smtp_port,
-         smtp_user=settings.alert_smtp_user or settings.alert_email_from)
+    """One HTML e-mail (the text escaped, email_html) to NACENTO_ALERT_EMAIL_TO, over SSL or STARTTLS with login,
+    as Dagster's run-failure e-mail sensor sends its own."""
+    message = EmailMessage()
+    message["From"] = settings.alert_email_from
+    message["To"] = ", ".join(settings.alert_email_to)
+    message["Subject"] = subject
+    message.set_content(email_html(body), subtype="html")
+    tls = ssl.create_default_context()
+    user = settings.alert_smtp_user or settings.alert_email_from
+    if settings.alert_smtp_type == "ssl":
+        server: smtplib.SMTP = smtplib.SMTP_SSL(settings.alert_smtp_host, settings.alert_smtp_port, context=tls)
+    else:
+        server = smtplib.SMTP(settings.alert_smtp_host, settings.alert_smtp_port)
+    with server:
+        if settings.alert_smtp_type != "ssl":
+            server.starttls(context=tls)
+        server.login(user, settings.alert_smtp_password)
+        server.send_message(message)
 
 
 def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
@@ -146,10 +155,10 @@ def _check_failure_sensor(settings: Settings) -> dg.SensorDefinition:
         checked = 0
         for record in records:
             for entry in context.instance.all_logs(record.dagster_run.run_id,
-                                                   of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+                                                   of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
                 checked += 1
                 evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
-                if isinstance(evaluation, AssetCheckEvaluation) and not evaluation.passed:
+                if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
                     failed.append(_check_failure_text(evaluation, entry.run_id, settings))
         if records:
             context.update_cursor(records[-1].update_timestamp.isoformat())
