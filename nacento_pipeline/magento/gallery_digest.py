@@ -194,11 +194,16 @@ def changed_since_applied(db: MagentoDatabase) -> pd.DataFrame:
     return pd.DataFrame(found, columns=["sku", "link_id", "recorded", "current"])
 
 
+def forget_in(conn: sa.Connection, tables: MagentoTables, skus: Sequence[str]) -> int:
+    """Delete the digest rows of these SKUs inside the caller's transaction (a revert, the audit's fix)."""
+    d = tables.sku_digest
+    deleted = 0
+    for part in chunked(list(skus), AUDIT_CHUNK):
+        deleted += conn.execute(sa.delete(d).where(d.c.sku.in_(part))).rowcount or 0
+    return deleted
+
+
 def forget(db: MagentoDatabase, skus: Sequence[str]) -> int:
     """Delete the digest rows of these SKUs (the audit's fix): the next sync plans them whatever the batch."""
-    d = db.tables.sku_digest
-    deleted = 0
     with db.writer_lock() as lock, lock.transaction() as conn:
-        for part in chunked(list(skus), AUDIT_CHUNK):
-            deleted += conn.execute(sa.delete(d).where(d.c.sku.in_(part))).rowcount or 0
-    return deleted
+        return forget_in(conn, db.tables, skus)

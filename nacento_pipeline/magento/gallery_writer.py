@@ -786,6 +786,26 @@ class _ChunkWriter:
         return result
 
 
+def _advance_unchanged(conn: sa.Connection, db: MagentoDatabase, plan: GalleryPlan, *, run_id: str,
+                       journal: bool) -> None:
+    """The sync state of the SKUs the plan left out as unchanged names this batch (gallery_digest); with
+    `journal`, their sync-state rows' before-images go into the undo journal first, so a revert restores them."""
+    skus = list(plan.advance_skus)
+    batch_key = _batch_key(plan.request)
+    products = pd.DataFrame(columns=["sku", "entity_id", "link_id", "scope"])
+    if journal:
+        t = db.tables
+        rows = [tuple(r) for part in in_chunks(skus) for r in conn.execute(
+            sa.select(t.product.c.sku, t.product.c.entity_id, t.product.c[t.link]).where(t.product.c.sku.in_(part)))]
+        products = pd.DataFrame(rows, columns=["sku", "entity_id", "link_id"]).drop_duplicates("link_id")
+        products = products.assign(scope="sync").reset_index(drop=True)
+    attrs = db.attribute_ids()
+    before = read_before(conn, db.tables, attrs, products) if len(products) else None
+    advance_unchanged(conn, db.tables, skus, batch_key=batch_key, batch_time=plan.request.batch_time, run_id=run_id)
+    if before is not None:
+        record(conn, db.tables, attrs, products, before, batch_key=batch_key, run_id=run_id)
+
+
 def sync_request(
     db: MagentoDatabase,
     plan: GalleryPlan,
@@ -813,8 +833,7 @@ def sync_request(
             stores = read_stores(conn, db.tables)
         if plan.advance_skus:
             with lock.transaction() as conn:
-                advance_unchanged(conn, db.tables, plan.advance_skus, batch_key=_batch_key(plan.request),
-                                  batch_time=plan.request.batch_time, run_id=run_id)
+                _advance_unchanged(conn, db, plan, run_id=run_id, journal=journal)
         writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep, plan.digests, journal)
         done_skus = 0
         for number, (request, planned) in enumerate(parts, start=1):
