@@ -190,10 +190,11 @@ def test_placed_values_are_hardened_content_named_and_dispersed():
     assert len(placed_value("e1", "x/" + "n" * 400 + ".jpeg")) < 255
 
 
-def test_every_format_warns_about_a_gallery_value_outside_the_hardened_names():
+def test_every_format_rejects_a_gallery_value_outside_the_names_magento_holds():
+    """The Akeneo names and every other format's values follow one rule (core.paths): a space is refused."""
     csv = b"sku,file_path,label\nA,/m/y/my image.jpg,x\nA,/m/y/ok-name_1.jpg,y\n"
     parsed = parse_batch([BunchSource.from_bytes("import-media_x_01.csv", csv)])
-    assert parsed.images["value"].tolist() == ["/m/y/my image.jpg", "/m/y/ok-name_1.jpg"]  # kept as given
-    [warning] = parsed.rejections.to_dict("records")
-    assert (warning["severity"], warning["line"], warning["field"]) == ("warning", 2, "file_path")
-    assert "letters, digits" in warning["reason"]
+    assert parsed.images["value"].tolist() == ["/m/y/ok-name_1.jpg"]
+    [refusal] = parsed.rejections.to_dict("records")
+    assert (refusal["severity"], refusal["line"], refusal["field"]) == ("error", 2, "file_path")
+    assert "letters, digits" in refusal["reason"] and is_hardened_value("/m/y/ok-name_1.jpg")
