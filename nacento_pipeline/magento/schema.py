@@ -80,8 +80,7 @@ class MagentoTables:
 
     @property
     def own_tables(self) -> list[sa.Table]:
-        return [self.gallery_meta, self.sku_sync_state, self.sku_digest]
-        return [self.gallery_meta, self.sku_sync_state, self.batch_journal]
+        return [self.gallery_meta, self.sku_sync_state, self.sku_digest, self.batch_journal]
 
     def name(self, bare: str) -> str:
         return f"{self.prefix}{bare}"
@@ -281,7 +280,7 @@ def require_magento_tables(engine: sa.Engine, prefix: str = "") -> None:
 
 
 def create_own_tables(engine: sa.Engine, prefix: str = "") -> None:
-    """Create nacento_media_gallery_meta, nacento_sku_sync_state and nacento_sku_gallery_digest when missing (never touches Magento's).
+    """Create our own tables (the ETag meta, sync state, per-SKU digests, undo journal) when missing; never Magento's.
 
     Magento's tables they reference must exist first: a wrong table prefix is reported as the missing
     Magento table, not as the database's complaint about our foreign keys."""

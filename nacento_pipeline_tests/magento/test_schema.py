@@ -169,3 +169,16 @@ def test_longest_magento_table_prefix_fits_mysql_identifier_limits(mysql_url):
     assert seed_demo_products(db.engine, ["P1"], prefix)["P1"] > 0
     assert db.tables.media_gallery_value.name == f"{prefix}catalog_product_entity_media_gallery_value"
     db.dispose()
+
+
+def test_our_own_tables_are_all_created_on_a_magento_database(tmp_path):
+    """A real Magento has none of our tables: `create_own_tables` (doctor, the resources) creates every one."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'magento.sqlite'}")
+    tables = build_tables()
+    tables.metadata.create_all(engine, tables=tables.magento_tables)
+    create_own_tables(engine)
+    present = set(sa.inspect(engine).get_table_names())
+    assert {t.name for t in tables.own_tables} <= present
+    assert {"nacento_media_gallery_meta", "nacento_sku_sync_state", "nacento_sku_gallery_digest",
+            "nacento_batch_journal"} <= present
+    engine.dispose()
