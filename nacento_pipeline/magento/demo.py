@@ -37,6 +37,11 @@ def create_demo_schema(engine: sa.Engine, prefix: str = "", *, link: str = "enti
                 conn.execute(sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"))
             conn.execute(tables.store.insert(), [{"store_id": 0, "code": "admin", "name": "Admin", "is_active": 1}])
             conn.execute(tables.store.insert(), [{**row, "is_active": 1} for row in DEMO_STORES])
+        if conn.execute(sa.select(sa.func.count()).select_from(tables.website)).scalar() == 0:
+            if engine.dialect.name in ("mysql", "mariadb"):
+                conn.execute(sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"))
+            conn.execute(tables.website.insert(), [{"website_id": 0, "code": "admin", "name": "Admin"},
+                                                   {"website_id": 1, "code": "base", "name": "Main Website"}])
         if conn.execute(sa.select(sa.func.count()).select_from(tables.entity_type)).scalar() == 0:
             conn.execute(
                 tables.entity_type.insert(),

@@ -251,6 +251,14 @@ def read_stores(conn: sa.Connection, tables: MagentoTables) -> dict[str, int]:
     return {str(code): int(sid) for code, sid in conn.execute(_stores_query(tables)) if int(sid) != 0}
 
 
+def read_store_websites(conn: sa.Connection, tables: MagentoTables) -> dict[str, str]:
+    """Store view code -> its website's code (the admin store 0 excluded; a store whose website row is missing
+    is left out)."""
+    st, w = tables.store, tables.website
+    query = sa.select(st.c.code, w.c.code).join(w, w.c.website_id == st.c.website_id).where(st.c.store_id != 0)
+    return {str(store): str(website) for store, website in conn.execute(query)}
+
+
 def read_sync_state(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str]) -> pd.DataFrame:
     """nacento_sku_sync_state rows of these SKUs (SYNC_STATE_COLUMNS)."""
     wanted = list(dict.fromkeys(skus))

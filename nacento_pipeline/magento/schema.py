@@ -64,6 +64,7 @@ class MagentoTables:
     entity_type: sa.Table
     attribute: sa.Table
     store: sa.Table
+    website: sa.Table
     media_gallery: sa.Table
     media_gallery_value: sa.Table
     value_to_entity: sa.Table
@@ -105,6 +106,12 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("sort_order", USmallInt, nullable=False, server_default="0"),
         sa.Column("is_active", USmallInt, nullable=False, server_default="0"),
+    )
+    website = sa.Table(  # the websites the store views belong to (an Akeneo channel maps to one)
+        f"{p}store_website", md,
+        sa.Column("website_id", USmallInt, primary_key=True, autoincrement=True),
+        sa.Column("code", sa.String(32), unique=True),
+        sa.Column("name", sa.String(64)),
     )
     entity_type = sa.Table(
         f"{p}eav_entity_type", md,
@@ -230,7 +237,7 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
     )
     return MagentoTables(
         metadata=md, prefix=prefix, link=link, product=product, entity_type=entity_type, attribute=attribute,
-        store=store, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
+        store=store, website=website, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
         value_to_entity=value_to_entity, varchar=varchar, gallery_meta=gallery_meta, sku_sync_state=sku_sync_state,
         sku_digest=sku_digest,
         batch_journal=batch_journal,

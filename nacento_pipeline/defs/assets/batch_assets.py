@@ -8,11 +8,13 @@ and asset checks. The reindex decision lives in `reindex_asset.py`.
 import random
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dagster as dg
 import pandas as pd
 
+from nacento_pipeline.config import Settings
+from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
 from nacento_pipeline.core.batch import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
 from nacento_pipeline.core.modes import choose_mode
@@ -40,6 +42,7 @@ from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.defs.step_failures import reported_failures
 from nacento_pipeline.magento.blast_radius import measure_plan, preview_plan
 from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.gallery_reader import read_store_websites
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
 from nacento_pipeline.magento.gallery_verify import (
     KEPT_ACTIONS,
@@ -78,6 +81,17 @@ class DeltaPlanConfig(dg.Config):
     mode: str | None = None
 
 
+
+def _akeneo_mapping(settings: Settings, magento: MagentoDatabaseResource) -> AkeneoMapping:
+    """The Akeneo mapping of the settings; with more than one channel mapped, each store view's website read from
+    Magento (`store`, `store_website`), so a store view shows the channel mapped to its website."""
+    mapping = settings.akeneo_mapping()
+    if len(mapping.channel_websites) > 1 and mapping.locale_stores:
+        db = magento.get_database()
+        with db.engine.connect() as conn:
+            mapping = replace(mapping, store_websites=read_store_websites(conn, db.tables))
+    return mapping
+
 @dg.asset(
     **BATCH_ASSET,
     kinds={"python", "s3"},
@@ -90,7 +104,7 @@ class DeltaPlanConfig(dg.Config):
                           description="Every row of the batch was valid (warns otherwise)."),
     ],
 )
-def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResource):
+def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, magento: MagentoDatabaseResource):
     store = object_store.get_store()
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
@@ -98,7 +112,7 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
         settings = object_store.settings
         manifest = load_manifest(store, settings.archive_prefix, context.partition_key, version)
         export = parse_export_batch(
-            store, manifest, settings.akeneo_mapping(), media_prefix=settings.media_prefix,
+            store, manifest, _akeneo_mapping(settings, magento), media_prefix=settings.media_prefix,
             catalog_prefix=settings.akeneo_catalog_prefix, concurrency=settings.head_concurrency,
         ) if manifest.export_folder else None
         parsed = export.parsed if export else parse_batch(bunch_sources(store, manifest),
