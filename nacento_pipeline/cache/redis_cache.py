@@ -38,7 +38,7 @@ def _public_url(url: str, connection: Mapping[str, object]) -> str:
     (scheme, host, port or socket path, db), never from the URL's text, so no password shows however it
     is written (userinfo with an unencoded `@`, a `?password=` query); `***@` says that credentials are set."""
     scheme = url.partition("://")[0].lower()
-    scheme = scheme if scheme in ("redis", "rediss", "unix", "valkey", "valkeys") else "redis"
+    scheme = scheme if scheme in ("redis", "rediss", "unix") else "redis"
     secret = "***@" if connection.get("password") or connection.get("username") else ""
     db = connection.get("db", 0)
     if "path" in connection:
