@@ -14,6 +14,12 @@ from nacento_pipeline.core.dropzone import (
     run_key,
     scan_drop,
 )
+from nacento_pipeline.core.input_limits import (
+    InputLimits,
+    bunch_files_over_limit,
+    first_invalid,
+    ok_file_over_limit,
+)
 from nacento_pipeline.core.objects import key_name
 from nacento_pipeline.storage.archive import MANIFEST, BatchManifest, archive_drop, move_aside, version_prefix
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
@@ -49,6 +55,7 @@ class DropPass:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (batch key, error): left for the next pass
     objects_listed: int = 0
     requests: dict[str, int] = field(default_factory=dict)
+    invalid_left: int = 0  # invalid names left in the drop prefix for the next passes (per-pass limit)
 
 
 def _read_head(store: ObjectStore, key: str) -> bytes:
@@ -89,6 +96,7 @@ def register_drops(
     archived_versions: Mapping[str, str] | None = None,
     max_batches: int = 25,
     objects: Iterable[ObjectInfo] | None = None,
+    limits: InputLimits | None = None,
 ) -> DropPass:
     """Scan the drop prefix once and register every complete, valid batch (oldest OK file first).
 
@@ -99,8 +107,11 @@ def register_drops(
     A failure on one drop is reported and leaves that drop in place for the next pass; the others go on.
     `archived_versions` (OK-file key -> archive version, the sensor's cursor) spares the manifest HEAD of
     drops this caller archived before. `objects` replaces the LIST of the drop prefix (the event-mode sensor
-    passes the objects of the batches its events named).
+    passes the objects of the batches its events named). `limits` (core.input_limits): a drop whose OK file
+    or a bunch file is over its cap is refused from the listed sizes before anything is read; at most so many
+    invalid names are moved aside per pass.
     """
+    limits = limits or InputLimits()
     before = store.requests.snapshot()
     outcome = DropPass()
     objects = list(store.list(drop_prefix) if objects is None else objects)
@@ -108,13 +119,14 @@ def register_drops(
     sizes = {o.key: o.size for o in objects}
     scan = scan_drop(objects, drop_prefix)
     outcome.pending = list(scan.pending)
-    _move_aside_invalid(store, scan.invalid, rejected_prefix, outcome)
+    invalid, outcome.invalid_left = first_invalid(scan.invalid, limits.invalid_names_per_pass)
+    _move_aside_invalid(store, invalid, rejected_prefix, outcome)
     complete = sorted(scan.complete, key=lambda d: (d.ok_last_modified is None, d.ok_last_modified, d.batch_key))
     outcome.deferred = max(0, len(complete) - max_batches)
     for drop in complete[:max_batches]:
         try:
             _register_one(store, drop, sizes, archive_prefix, rejected_prefix, is_registered,
-                          archived_versions or {}, outcome)
+                          archived_versions or {}, outcome, limits)
         except Exception as exc:  # noqa: BLE001 - one bad drop must not stop the others
             outcome.failed.append((drop.batch_key, f"{type(exc).__name__}: {exc}"))
     outcome.requests = store.requests.since(before)
@@ -133,7 +145,11 @@ def _move_aside_invalid(store: ObjectStore, invalid: Iterable[InvalidDrop], reje
 
 def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], archive_prefix: str,
                   rejected_prefix: str, is_registered: Callable[[str], bool] | None,
-                  archived_versions: Mapping[str, str], outcome: DropPass) -> None:
+                  archived_versions: Mapping[str, str], outcome: DropPass, limits: InputLimits) -> None:
+    too_big = ok_file_over_limit(drop, sizes.get(drop.ok_key, 0), limits)
+    if too_big is not None:
+        outcome.rejected.append(_reject(store, too_big, rejected_prefix))
+        return
     listed = _listed(store, drop, sizes)
     if isinstance(listed, InvalidDrop):
         outcome.rejected.append(_reject(store, listed, rejected_prefix))
@@ -147,7 +163,7 @@ def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int],
         store.delete(list(listed.keys))
         outcome.cleaned.append(drop.ok_key)
         return
-    checked = listed if archived else _sniffed(store, listed, sizes)
+    checked = listed if archived else (bunch_files_over_limit(listed, limits) or _sniffed(store, listed, sizes))
     if isinstance(checked, InvalidDrop):
         outcome.rejected.append(_reject(store, checked, rejected_prefix))
         _set_aside_unlisted(store, listed, rejected_prefix, outcome)

@@ -84,7 +84,8 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
     with phase(durations, "parse"), reported_failures():
         manifest = load_manifest(store, object_store.settings.archive_prefix, context.partition_key, version)
-        parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.settings.csv_list_separator)
+        parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.settings.csv_list_separator,
+                             limits=object_store.settings.input_limits)
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]

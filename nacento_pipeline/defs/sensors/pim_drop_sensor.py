@@ -76,6 +76,7 @@ def _events_pass(context: dg.SensorEvaluationContext, object_store: ObjectStoreR
         reconcile=reconcile,
         is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
         archived_versions=previous,
+        limits=object_store.settings.input_limits,
     )
     outcome = passed.drop
     for ok_key in [k for k, batch_key in batch_of.items() if batch_key in passed.gone]:
@@ -128,6 +129,8 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
         context.log.info(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
     if outcome.deferred:
         context.log.info(f"{outcome.deferred} complete batch(es) deferred to the next tick")
+    if outcome.invalid_left:
+        context.log.info(f"{outcome.invalid_left} invalid name(s) left for the next ticks (per-tick limit)")
     context.log.info(f"listed {outcome.objects_listed} object(s); requests {outcome.requests}")
 
 
@@ -157,6 +160,7 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
             rejected_prefix=object_store.settings.rejected_prefix,
             is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
             archived_versions=previous,
+            limits=object_store.settings.input_limits,
         )
     _log_outcome(context, outcome)
 
