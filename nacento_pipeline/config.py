@@ -17,6 +17,7 @@ from typing import Any
 from nacento_pipeline.core.akeneo.mapping import MODEL_IMAGE_MODES, AkeneoMapping
 from nacento_pipeline.core.blast_radius import BlastLimits
 from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
+from nacento_pipeline.core.input_limits import MIB, InputLimits
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
 from nacento_pipeline.magento.database import DEFAULT_LOCK_TIMEOUT_SECONDS as WRITER_LOCK_WAIT_SECONDS
@@ -242,6 +243,20 @@ class Settings:
                                    "invalid drops, moved aside with REPORT.md / report.json")
     media_prefix: str = setting("NACENTO_MEDIA_PREFIX", _prefix, "media/catalog/product/",
                                 "where image keys live (object key = prefix + gallery value)")
+    max_bunch_file_mb: int = setting(
+        "NACENTO_MAX_BUNCH_FILE_MB", _positive, 256,
+        "a drop with a bunch file larger than this is refused (moved to the rejected prefix) before it is read")
+    max_ok_file_kb: int = setting("NACENTO_MAX_OK_FILE_KB", _positive, 1024,
+                                  "a drop whose OK file is larger than this is refused before it is read")
+    max_invalid_names_per_tick: int = setting(
+        "NACENTO_MAX_INVALID_NAMES_PER_TICK", _positive, 200,
+        "invalid names moved to the rejected prefix per sensor tick (the rest wait for the next ticks)")
+    max_field_chars: int = setting(
+        "NACENTO_MAX_FIELD_CHARS", _positive, 65536,
+        "a bunch file with a longer field (CSV cell, JSON value) of an image row is unreadable: the run fails")
+    max_batch_images: int = setting(
+        "NACENTO_MAX_BATCH_IMAGES", _positive, 1_000_000,
+        "a batch with more image rows (all its files) is unreadable: the run fails naming the limit")
     drop_events: str = setting(
         "NACENTO_DROP_EVENTS", _lower, "off",
         "off (LIST the drop prefix every tick) or sqs (read the bucket's event notifications from a queue)")
@@ -444,6 +459,12 @@ class Settings:
     def blast_limits(self) -> BlastLimits:
         return BlastLimits(self.guard_max_removed_share, self.guard_max_emptied, self.guard_max_base_changed_share,
                            self.guard_max_touched_share, self.guard_min_count)
+
+    @property
+    def input_limits(self) -> InputLimits:
+        return InputLimits(bunch_file_bytes=self.max_bunch_file_mb * MIB, ok_file_bytes=self.max_ok_file_kb * 1024,
+                           invalid_names_per_pass=self.max_invalid_names_per_tick,
+                           field_chars=self.max_field_chars, batch_images=self.max_batch_images)
 
     def threshold_for(self, indexer: str) -> float:
         return float(self.thresholds.get(indexer, self.default_threshold))

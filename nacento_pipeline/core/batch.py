@@ -48,6 +48,7 @@ from nacento_pipeline.core.frames import (
     ROLE_SCOPE_COLUMNS,
     STORE_VALUE_COLUMNS,
 )
+from nacento_pipeline.core.input_limits import InputLimits
 from nacento_pipeline.core.modes import APPEND
 from nacento_pipeline.core.roles import ordered_roles
 
@@ -185,14 +186,17 @@ class _Parts:
 def parse_batch(
     files: Iterable[BunchSource], *, list_separator: str = ",", chunk_rows: int = CSV_CHUNK_ROWS,
     fail_fast: bool = False, read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]] | None = None,
+    limits: InputLimits | None = None,
 ) -> ParsedBatch:
     """Parse, validate and merge the bunch files of one batch, given in counter order.
 
     stats: files, files_unreadable, items_seen, image_rows (raw images read), skus (winning items), images,
     rejected_images, rejected_items, warnings, duplicate_skus (superseded items), duplicate_paths,
     store_view_rows_ignored, invalid_skus, store_values. `read` replaces the registered formats' readers (an
-    Akeneo export's files are read by core.akeneo.export with its mapping).
+    Akeneo export's files are read by core.akeneo.export with its mapping). `limits` (core.input_limits): a
+    file with a field longer than the field cap, or that takes the batch past the image-row cap, is unreadable.
     """
+    limits = limits or InputLimits()
     batch = _Parts()
     kinds: list[str] = []
     stats = dict.fromkeys(("files", "files_unreadable"), 0)
@@ -200,7 +204,8 @@ def parse_batch(
         stats["files"] += 1
         context = ReadContext(source.name, file_idx, list_separator, chunk_rows)
         try:
-            batch.add(_read_file(source, context, first_seq=batch.image_rows, read=read or _read_source))
+            batch.add(_read_file(source, context, first_seq=batch.image_rows, read=read or _read_source,
+                                 limits=limits))
         except BatchFileError as exc:
             if fail_fast:
                 raise
@@ -215,11 +220,35 @@ def parse_batch(
     return parsed
 
 
+def _check_limits(raw: pd.DataFrame, file: str, rows_before: int, limits: InputLimits) -> None:
+    """BatchFileError when a raw image row has a field longer than the cap (naming the first such line and
+    field), or when these rows take the batch past its image-row cap."""
+    if rows_before + len(raw) > limits.batch_images:
+        line = int(raw["line"].iloc[max(0, limits.batch_images - rows_before)]) if len(raw) else 0
+        raise BatchFileError(file, f"the batch has more than {limits.batch_images} image rows (limit "
+                                   "NACENTO_MAX_BATCH_IMAGES); split it into several batches", line=line)
+    for name in LIMITED_FIELDS:
+        if name not in raw.columns or not len(raw):
+            continue
+        lengths = raw[name].str.len()
+        over = lengths > limits.field_chars
+        if over.any():
+            first = int(over.to_numpy().argmax())
+            raise BatchFileError(
+                file, f"field {name} is {int(lengths.iloc[first])} characters long, over the field length limit "
+                      f"of {limits.field_chars} (NACENTO_MAX_FIELD_CHARS)", line=int(raw["line"].iloc[first]))
+
+
+# The text fields of a raw image row the field-length cap applies to (the numbers are parsed to int).
+LIMITED_FIELDS = ("sku", "file_path", "label", "position", "disabled", "roles")
+
+
 def _read_file(source: BunchSource, context: ReadContext, first_seq: int,
-               read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]]) -> _Parts:
+               read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]], limits: InputLimits) -> _Parts:
     """Read and validate one bunch file chunk by chunk; its raw images are numbered from `first_seq`."""
     parts = _Parts()
     for chunk in read(source, context):
+        _check_limits(chunk.raw, context.file, first_seq + parts.image_rows, limits)
         seq = first_seq + parts.image_rows
         chunk.raw["seq"] = np.arange(seq, seq + len(chunk.raw), dtype="int64")
         parts.image_rows += len(chunk.raw)

@@ -15,6 +15,12 @@ from nacento_pipeline.core.dropzone import (
     run_key,
     scan_drop,
 )
+from nacento_pipeline.core.input_limits import (
+    InputLimits,
+    bunch_files_over_limit,
+    first_invalid,
+    ok_file_over_limit,
+)
 from nacento_pipeline.core.objects import key_name
 from nacento_pipeline.core.paths import MEDIA_PREFIX
 from nacento_pipeline.storage.archive import MANIFEST, BatchManifest, archive_drop, move_aside, version_prefix
@@ -54,6 +60,7 @@ class DropPass:
     media_copied: int = 0  # export folder drops: image files copied to the media prefix
     media_kept: int = 0    # ... already there with the same content, not copied
     requests: dict[str, int] = field(default_factory=dict)
+    invalid_left: int = 0  # invalid names left in the drop prefix for the next passes (per-pass limit)
 
 
 def _read_head(store: ObjectStore, key: str) -> bytes:
@@ -97,6 +104,7 @@ def register_drops(
     objects: Iterable[ObjectInfo] | None = None,
     media_prefix: str = MEDIA_PREFIX,
     copy_concurrency: int = 16,
+    limits: InputLimits | None = None,
 ) -> DropPass:
     """Scan the drop prefix once and register every complete, valid batch (oldest OK file first).
 
@@ -108,8 +116,11 @@ def register_drops(
     `archived_versions` (OK-file key -> archive version, the sensor's cursor) spares the manifest HEAD of
     drops this caller archived before. `objects` replaces the LIST of the drop prefix (the event-mode sensor
     passes the objects of the batches its events named). An export folder drop's media files are copied to
-    `media_prefix` (server side, each content once) before it is archived.
+    `media_prefix` (server side, each content once) before it is archived. `limits` (core.input_limits): a
+    drop whose OK file or a bunch file is over its cap is refused from the listed sizes before anything is
+    read; at most so many invalid names are moved aside per pass.
     """
+    limits = limits or InputLimits()
     before = store.requests.snapshot()
     outcome = DropPass()
     objects = list(store.list(drop_prefix) if objects is None else objects)
@@ -117,13 +128,14 @@ def register_drops(
     sizes = {o.key: o.size for o in objects}
     scan = scan_drop(objects, drop_prefix)
     outcome.pending = list(scan.pending)
-    _move_aside_invalid(store, scan.invalid, rejected_prefix, outcome)
+    invalid, outcome.invalid_left = first_invalid(scan.invalid, limits.invalid_names_per_pass)
+    _move_aside_invalid(store, invalid, rejected_prefix, outcome)
     complete = sorted(scan.complete, key=lambda d: (d.ok_last_modified is None, d.ok_last_modified, d.batch_key))
     outcome.deferred = max(0, len(complete) - max_batches)
     for drop in complete[:max_batches]:
         try:
             _register_one(store, drop, sizes, archive_prefix, rejected_prefix, is_registered,
-                          archived_versions or {}, outcome, (media_prefix, copy_concurrency))
+                          archived_versions or {}, outcome, (media_prefix, copy_concurrency), limits)
         except Exception as exc:  # noqa: BLE001 - one bad drop must not stop the others
             outcome.failed.append((drop.batch_key, f"{type(exc).__name__}: {exc}"))
     outcome.requests = store.requests.since(before)
@@ -142,7 +154,12 @@ def _move_aside_invalid(store: ObjectStore, invalid: Iterable[InvalidDrop], reje
 
 def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], archive_prefix: str,
                   rejected_prefix: str, is_registered: Callable[[str], bool] | None,
-                  archived_versions: Mapping[str, str], outcome: DropPass, media: tuple[str, int]) -> None:
+                  archived_versions: Mapping[str, str], outcome: DropPass, media: tuple[str, int],
+                  limits: InputLimits) -> None:
+    too_big = ok_file_over_limit(drop, sizes.get(drop.ok_key, 0), limits)
+    if too_big is not None:
+        outcome.rejected.append(_reject(store, too_big, rejected_prefix))
+        return
     listed = _listed(store, drop, sizes)
     if isinstance(listed, InvalidDrop):
         outcome.rejected.append(_reject(store, listed, rejected_prefix))
@@ -156,7 +173,7 @@ def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int],
         store.delete(list(listed.keys))
         outcome.cleaned.append(drop.ok_key)
         return
-    checked = listed if archived else _sniffed(store, listed, sizes)
+    checked = listed if archived else (bunch_files_over_limit(listed, limits) or _sniffed(store, listed, sizes))
     if isinstance(checked, InvalidDrop):
         outcome.rejected.append(_reject(store, checked, rejected_prefix))
         _set_aside_unlisted(store, listed, rejected_prefix, outcome)

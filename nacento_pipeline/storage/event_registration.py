@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nacento_pipeline.core.dropzone import NAME_PREFIX, DropName, InvalidName, parse_drop_name
+from nacento_pipeline.core.input_limits import InputLimits
 from nacento_pipeline.core.paths import MEDIA_PREFIX
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 from nacento_pipeline.storage.drop_registration import DropPass, register_drops
@@ -63,6 +64,7 @@ def register_from_events(
     max_batches: int = 25,
     media_prefix: str = MEDIA_PREFIX,
     copy_concurrency: int = 16,
+    limits: InputLimits | None = None,
 ) -> EventPass:
     """Drain up to `max_messages` queue messages, register the batches they name (plus `carried` batch keys),
     then acknowledge the messages. Events of other buckets' prefixes or sub-folders are ignored."""
@@ -76,7 +78,7 @@ def register_from_events(
     outcome = register_drops(store, drop_prefix=drop_prefix, archive_prefix=archive_prefix,
                              rejected_prefix=rejected_prefix, is_registered=is_registered,
                              archived_versions=archived_versions, max_batches=max_batches, objects=objects,
-                             media_prefix=media_prefix, copy_concurrency=copy_concurrency)
+                             media_prefix=media_prefix, copy_concurrency=copy_concurrency, limits=limits)
     queue.ack([m.receipt for m in messages])
     outcome.requests = store.requests.since(before)
     return EventPass(drop=outcome, messages=len(messages), events=events, batches=batches,

@@ -418,3 +418,33 @@ def test_store_view_labels_follow_the_same_rules() -> None:
     assert rejected[["field", "line"]].values.tolist() == [["stores.de.label", 1]]
     assert "U+202E" in rejected["reason"].iloc[0]
     assert parsed.store_values["label"].tolist() == ["R\u00fcckseite"]
+
+
+@pytest.mark.parametrize("name", ["x_01.csv", "x_01.jsonl"])
+def test_a_field_over_the_length_cap_makes_the_file_unreadable_naming_line_and_field(name: str) -> None:
+    from nacento_pipeline.core.input_limits import InputLimits
+
+    long_label = "L" * 101
+    if name.endswith(".csv"):
+        data = (HEADER + "S1,a.jpg,ok,,,\nS2,b.jpg," + long_label + ",,,\n").encode()
+    else:
+        data = "\n".join(json.dumps({"sku": s, "images": [{"file_path": "a.jpg", "label": label}]})
+                         for s, label in (("S1", "ok"), ("S2", long_label))).encode() + b"\n"
+    good = csv_source("x_00.csv", "G1,g.jpg,,,,\n")
+    parsed = parse_batch([good, BunchSource.from_bytes(name, data)], limits=InputLimits(field_chars=100))
+    assert rows(parsed, "sku") == [("G1",)]
+    [error] = parsed.file_errors.to_dict("records")
+    assert error["file"] == name and error["line"] == (3 if name.endswith(".csv") else 2)
+    assert "field label is 101 characters long" in error["reason"] and "NACENTO_MAX_FIELD_CHARS" in error["reason"]
+    assert not parse_batch([BunchSource.from_bytes(name, data)], limits=InputLimits(field_chars=101)).file_errors.size
+
+
+def test_a_batch_over_the_image_row_cap_is_refused_at_the_file_that_passes_it() -> None:
+    from nacento_pipeline.core.input_limits import InputLimits
+
+    first = csv_source("x_01.csv", "".join(f"S{i},a{i}.jpg,,,,\n" for i in range(3)))
+    second = csv_source("x_02.csv", "".join(f"T{i},b{i}.jpg,,,,\n" for i in range(3)))
+    parsed = parse_batch([first, second], limits=InputLimits(batch_images=4))
+    [error] = parsed.file_errors.to_dict("records")
+    assert error["file"] == "x_02.csv" and error["line"] == 3  # the 5th image row of the batch
+    assert "more than 4 image rows" in error["reason"] and "NACENTO_MAX_BATCH_IMAGES" in error["reason"]

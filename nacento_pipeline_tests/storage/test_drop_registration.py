@@ -110,3 +110,62 @@ def test_a_drop_of_an_unregistered_format_is_moved_aside_naming_the_registered_f
     moved = [r for r in outcome.rejected if r.keys == (DROP + "import-media_t_01.toy",)]
     assert len(moved) == 1 and "registered bunch formats (.csv (" in moved[0].reason
     assert DROP + "import-media_t_01.toy" not in _keys(store, DROP)
+
+
+class _ReadsRecorded(LocalFolderStore):
+    """The local store, recording every key whose content is read."""
+
+    def __init__(self, root) -> None:
+        super().__init__(root)
+        self.read: list[str] = []
+
+    def get(self, key: str) -> bytes:
+        self.read.append(key)
+        return super().get(key)
+
+    def open(self, key: str):
+        self.read.append(key)
+        return super().open(key)
+
+
+def test_drops_over_the_input_caps_are_refused_before_anything_is_read(tmp_path):
+    from nacento_pipeline.core.input_limits import InputLimits
+
+    store = _ReadsRecorded(tmp_path)
+    store.put(DROP + "import-media_fine_01.csv", GOOD_CSV)
+    store.put(DROP + "import-media_fine.ok", b"")
+    store.put(DROP + "import-media_big_01.csv", GOOD_CSV)
+    store.put(DROP + "import-media_big_02.csv", GOOD_CSV + b"B,/a/b/" + b"x" * 200 + b".jpg\n")
+    store.put(DROP + "import-media_big.ok", b"")
+    store.put(DROP + "import-media_okbig_01.csv", GOOD_CSV)
+    store.put(DROP + "import-media_okbig.ok", b"import-media_okbig_01.csv\n" * 10)
+    limits = InputLimits(bunch_file_bytes=100, ok_file_bytes=100, invalid_names_per_pass=1000)
+    outcome = register_drops(store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
+                             limits=limits)
+    assert [r.drop.batch_key for r in outcome.registered] == ["media_fine"]
+    reasons = {r.label: r.reason for r in outcome.rejected}
+    assert "bunch file size limit" in reasons["media_big"] and "NACENTO_MAX_BUNCH_FILE_MB" in reasons["media_big"]
+    assert "import-media_big_02.csv (" in reasons["media_big"] and "import-media_big_01.csv" not in reasons["media_big"]
+    assert "OK file size limit" in reasons["media_okbig"] and "NACENTO_MAX_OK_FILE_KB" in reasons["media_okbig"]
+    assert not [k for k in store.read if "media_big" in k or "media_okbig" in k]  # refused from the listing
+    moved = _keys(store, REJECTED)
+    assert any(k.endswith("import-media_big_02.csv") for k in moved)
+    assert any(k.endswith("import-media_okbig.ok") for k in moved)
+    assert "NACENTO_MAX_BUNCH_FILE_MB" in store.get(
+        next(r.moved_to for r in outcome.rejected if r.label == "media_big") + "REPORT.md").decode()
+    assert _keys(store, DROP) == []
+
+
+def test_invalid_names_are_moved_aside_a_bounded_number_per_pass(tmp_path):
+    from nacento_pipeline.core.input_limits import InputLimits
+
+    store = LocalFolderStore(tmp_path)
+    for i in range(7):
+        store.put(DROP + f"not-a-drop-{i}.txt", b"x")
+    limits = InputLimits(invalid_names_per_pass=3)
+    passes = []
+    while _keys(store, DROP) and len(passes) < 5:
+        outcome = register_drops(store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
+                                 limits=limits)
+        passes.append((sum(len(r.keys) for r in outcome.rejected), outcome.invalid_left))
+    assert passes == [(3, 4), (3, 1), (1, 0)]

@@ -116,7 +116,8 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
             catalog_prefix=settings.akeneo_catalog_prefix, concurrency=settings.head_concurrency,
         ) if manifest.export_folder else None
         parsed = export.parsed if export else parse_batch(bunch_sources(store, manifest),
-                                                          list_separator=settings.csv_list_separator)
+                                                          list_separator=settings.csv_list_separator,
+                                                          limits=settings.input_limits)
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]

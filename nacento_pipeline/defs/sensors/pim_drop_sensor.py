@@ -78,6 +78,7 @@ def _events_pass(context: dg.SensorEvaluationContext, object_store: ObjectStoreR
         archived_versions=previous,
         media_prefix=object_store.settings.media_prefix,
         copy_concurrency=object_store.settings.head_concurrency,
+        limits=object_store.settings.input_limits,
     )
     outcome = passed.drop
     for ok_key in [k for k, batch_key in batch_of.items() if batch_key in passed.gone]:
@@ -133,6 +134,8 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
         context.log.info(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
     if outcome.deferred:
         context.log.info(f"{outcome.deferred} complete batch(es) deferred to the next tick")
+    if outcome.invalid_left:
+        context.log.info(f"{outcome.invalid_left} invalid name(s) left for the next ticks (per-tick limit)")
     context.log.info(f"listed {outcome.objects_listed} object(s); requests {outcome.requests}")
 
 
@@ -164,6 +167,7 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
             archived_versions=previous,
             media_prefix=object_store.settings.media_prefix,
             copy_concurrency=object_store.settings.head_concurrency,
+            limits=object_store.settings.input_limits,
         )
     _log_outcome(context, outcome)
 
