@@ -27,7 +27,7 @@ def test_audit_reports_drift_and_fix_repairs_what_is_safe(local_pipeline, instan
 
     clean, checks = _audit(p, instance)
     assert clean["gallery_rows"] == 36 and clean["missing_files"] == 0 and clean["etag_changed"] == 0
-    assert clean["mixed_spelling_files"] == 0
+    assert clean["mixed_spelling_files"] == 0 and clean["duplicate_default_value_rows"] == 0
     assert checks == {"gallery_files_present": True}
 
     media = p.settings.media_prefix
@@ -49,6 +49,7 @@ def test_audit_reports_drift_and_fix_repairs_what_is_safe(local_pipeline, instan
 
     fixed, _ = _audit(p, instance, fix=True)
     assert fixed["etags_refreshed"] == 1 and fixed["orphans_deleted"] == 1 and fixed["spellings_unified"] == 0
+    assert fixed["duplicate_value_rows_deleted"] == 0
     after, _ = _audit(p, instance)
     assert after["etag_changed"] == 0 and after["unlinked_gallery_rows"] == 0
     assert after["missing_files"] == 1  # the audit never removes an image
