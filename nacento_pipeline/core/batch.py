@@ -184,13 +184,14 @@ class _Parts:
 
 def parse_batch(
     files: Iterable[BunchSource], *, list_separator: str = ",", chunk_rows: int = CSV_CHUNK_ROWS,
-    fail_fast: bool = False,
+    fail_fast: bool = False, read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]] | None = None,
 ) -> ParsedBatch:
     """Parse, validate and merge the bunch files of one batch, given in counter order.
 
     stats: files, files_unreadable, items_seen, image_rows (raw images read), skus (winning items), images,
     rejected_images, rejected_items, warnings, duplicate_skus (superseded items), duplicate_paths,
-    store_view_rows_ignored, invalid_skus, store_values.
+    store_view_rows_ignored, invalid_skus, store_values. `read` replaces the registered formats' readers (an
+    Akeneo export's files are read by core.akeneo.export with its mapping).
     """
     batch = _Parts()
     kinds: list[str] = []
@@ -199,7 +200,7 @@ def parse_batch(
         stats["files"] += 1
         context = ReadContext(source.name, file_idx, list_separator, chunk_rows)
         try:
-            batch.add(_read_file(source, context, first_seq=batch.image_rows))
+            batch.add(_read_file(source, context, first_seq=batch.image_rows, read=read or _read_source))
         except BatchFileError as exc:
             if fail_fast:
                 raise
@@ -214,10 +215,11 @@ def parse_batch(
     return parsed
 
 
-def _read_file(source: BunchSource, context: ReadContext, first_seq: int) -> _Parts:
+def _read_file(source: BunchSource, context: ReadContext, first_seq: int,
+               read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]]) -> _Parts:
     """Read and validate one bunch file chunk by chunk; its raw images are numbered from `first_seq`."""
     parts = _Parts()
-    for chunk in _read_source(source, context):
+    for chunk in read(source, context):
         seq = first_seq + parts.image_rows
         chunk.raw["seq"] = np.arange(seq, seq + len(chunk.raw), dtype="int64")
         parts.image_rows += len(chunk.raw)

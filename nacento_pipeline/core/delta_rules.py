@@ -58,17 +58,38 @@ def normalize_etag(values: pd.Series) -> pd.Series:
     return text.map(strip_etag).astype(text.dtype)
 
 
-def map_positions(images: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+def position_shifts(images: pd.DataFrame, store_values: pd.DataFrame | None = None) -> pd.Series:
+    """Per SKU, how far its positions move up so that the lowest one, at any scope, is 0 (0: not moved).
+
+    One shift per SKU for its default and store-view positions alike: a store view's position replaces the
+    default one in that store, so both must stay in one order (Magento's columns are UNSIGNED at every scope).
+    """
+    positions = [pd.DataFrame({"sku": text_column(images["sku"]), "position": _nullable_int(images["position"])})]
+    if store_values is not None and len(store_values):
+        positions.append(pd.DataFrame({"sku": text_column(store_values["sku"]),
+                                       "position": _nullable_int(store_values["position"])}))
+    both = pd.concat(positions, ignore_index=True)
+    minimum = both["position"].groupby(both["sku"]).min()
+    return (-minimum).clip(lower=0).fillna(0).astype("int64")
+
+
+def shifted_positions(skus: pd.Series, positions: pd.Series, shifts: pd.Series) -> pd.Series:
+    """`positions` (Int64, <NA> = not given) moved up by their SKU's shift, within Magento's column range."""
+    shift = text_column(skus).map(shifts).fillna(0).astype("int64").to_numpy()
+    return (_nullable_int(positions) + shift).clip(lower=POSITION_MIN, upper=POSITION_MAX)
+
+
+def map_positions(images: pd.DataFrame, shifts: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
     """Payload positions mapped onto Magento's UNSIGNED column; positions not given stay <NA>.
 
-    Choice: a SKU with negative positions has all its given positions shifted up by -min(position), which
-    keeps the PIM's order within the gallery (clamping would tie them); other SKUs are untouched. Each
-    shifted SKU is reported as a warning. Returns (mapped Int64 positions aligned with `images`, warnings).
+    Choice: a SKU with negative positions (default or store-view) has all its given positions shifted up by
+    -min(position), which keeps the PIM's order within the gallery (clamping would tie them); other SKUs are
+    untouched. Each shifted SKU is reported as a warning. Returns (mapped Int64 positions aligned with
+    `images`, warnings); `shifts` come from `position_shifts`, which `shifted_positions` applies to the
+    store-view ones too.
     """
-    position = pd.to_numeric(images["position"], errors="coerce").astype("Int64")
-    minimum = position.groupby(images["sku"]).transform("min")
-    shift = (-minimum).clip(lower=0).fillna(0).astype("int64")
-    mapped = (position + shift).clip(lower=POSITION_MIN, upper=POSITION_MAX)
+    shift = text_column(images["sku"]).map(shifts).fillna(0).astype("int64")
+    mapped = shifted_positions(images["sku"], images["position"], shifts)
     shifted_rows = shift > 0
     shifted = images.loc[shifted_rows, ["sku", "file", "line"]].drop_duplicates("sku")
     warnings = _warnings(
@@ -195,6 +216,7 @@ class _Delta:
         self.role_state = _role_state(state.roles)
         self.role_codes = tuple(state.role_codes)
         self.warnings: list[pd.DataFrame] = []
+        self._position_shifts = pd.Series(dtype="int64")  # per SKU, set with the batch's images
         self.kept_for_store_roles = pd.DataFrame(columns=["sku", "entity_id", "stored_value", "role", "store_id"])
         self._custom_roles_named = self._named_custom_roles()
         self.extra_value_rows = empty_frame(EXTRA_VALUE_ROW_COLUMNS)
@@ -307,7 +329,8 @@ class _Delta:
             )
             img = img[~dup]
         img = img.reset_index(drop=True)
-        img["position"], shifted = map_positions(img)
+        self._position_shifts = position_shifts(img, self.request.store_values)
+        img["position"], shifted = map_positions(img, self._position_shifts)
         self.warnings.append(shifted)
         return img
 
@@ -726,6 +749,7 @@ class _Delta:
         sv = src.copy()
         sv["sku"], sv["value"], sv["store"] = text_column(sv["sku"]), text_column(sv["value"]), text_column(sv["store"])
         sv = sv.sort_values("seq", kind="stable").drop_duplicates(["sku", "value", "store"], keep="last")
+        sv["position"] = shifted_positions(sv["sku"], sv["position"], self._position_shifts)
         sv["store_id"] = sv["store"].map(self.state.stores)
         unknown = sv["store_id"].isna()
         if unknown.any():

@@ -4,6 +4,7 @@ PARTITIONS_NAME = "pim_batches"
 BATCH_JOB = "pim_batch_job"
 VALIDATE_JOB = "pim_batch_validate_job"
 AUDIT_JOB = "gallery_audit_job"
+REVERT_JOB = "revert_batch"
 DROP_SENSOR = "pim_drop_sensor"
 STATUS_SENSOR = "pim_batch_status_sensor"
 CATCHUP_SCHEDULE = "pim_catchup_schedule"
@@ -22,3 +23,7 @@ TAG_REINDEX = "nacento/reindex"  # full | partial | none
 TAG_FORCE = "nacento/force"
 TAG_MODE = "nacento/mode"
 TAG_MAGENTO_DB = "nacento/magento_db"  # host/database a run writes: one writing run per value (deploy/)
+TAG_APPROVE_BLAST_RADIUS = "nacento/approve_blast_radius"  # = <batch key>: that batch may exceed the guard's limits
+
+# Dagster's run tag for run monitoring's per-run time limit (seconds), set on batch runs (definitions.py).
+TAG_MAX_RUNTIME = "dagster/max_runtime"

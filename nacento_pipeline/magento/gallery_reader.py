@@ -331,12 +331,17 @@ def _fingerprint_statement(
     return sa.union_all(*_fingerprint_parts(tables, attrs, near_misses))
 
 
+def row_crc32(columns: Iterable[sa.ColumnElement]) -> sa.ColumnElement[int]:
+    """CRC32 of a row's columns joined by `|`, NULL spelt apart (the databases' part of every digest of rows;
+    SQLite needs `ensure_crc32` on the connection first)."""
+    fields: list[sa.ColumnElement[str]] = [sa.func.coalesce(sa.cast(c, sa.String), _NULL) for c in columns]
+    return sa.func.crc32(functools.reduce(lambda left, right: left + sa.literal("|") + right, fields))
+
+
 def _digest(name: str, query: sa.Select) -> sa.Select:
     """(name, rows, sum of CRC32 of each row's columns) over the rows of `query`."""
     sub = query.subquery()
-    fields: list[sa.ColumnElement[str]] = [sa.func.coalesce(sa.cast(c, sa.String), _NULL) for c in sub.c]
-    text = functools.reduce(lambda left, right: left + sa.literal("|") + right, fields)
-    return sa.select(sa.literal(name), sa.func.count(), sa.func.sum(sa.func.crc32(text))).select_from(sub)
+    return sa.select(sa.literal(name), sa.func.count(), sa.func.sum(row_crc32(sub.c))).select_from(sub)
 
 
 def _fingerprint_parts(tables: MagentoTables, attrs: AttributeIds, near_misses: bool) -> list[sa.Select]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
+from nacento_pipeline.core.delta import GalleryDelta
 from nacento_pipeline.core.frames import NO_SELECTION
 from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento.catalog import live_link_ids
@@ -391,6 +392,41 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
         chunks=len(chunks),
         slow_chunks=len(slow),
     )
+
+
+class ChunkVerifier:
+    """`check_written` chunk by chunk while the write goes on: `submit` each written delta as its transaction
+    commits (gallery_sync.write_gallery's `on_written`), and a worker thread checks it (on connections of its
+    own) while the writer's connection writes the next chunk; `result` waits for the last check and joins them.
+    Use it as a context manager (the worker stops on exit)."""
+
+    def __init__(self, db: MagentoDatabase) -> None:
+        self._db = db
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-chunks")
+        self._checks: list[Future[WrittenCheck]] = []
+
+    def __enter__(self) -> ChunkVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, delta: GalleryDelta) -> None:
+        results = delta.sku_results
+        ids = [int(i) for i in results["entity_id"].astype("int64") if int(i) > 0]
+        if ids or len(delta.items) or (delta.store_values is not None and len(delta.store_values)):
+            self._checks.append(self._pool.submit(check_written, self._db, delta.items, ids, delta.store_values))
+
+    def result(self) -> WrittenCheck:
+        found = [check.result() for check in self._checks]
+        return WrittenCheck(
+            mismatches=_concat([pd.DataFrame(columns=MISMATCH_COLUMNS), *(f.mismatches for f in found)])
+            .sort_values(["sku", "value"], kind="stable").reset_index(drop=True),
+            bad_roles=_concat([pd.DataFrame(columns=BAD_ROLE_COLUMNS), *(f.bad_roles for f in found)]
+                              ).reset_index(drop=True),
+            chunks=sum(f.chunks for f in found),
+            slow_chunks=sum(f.slow_chunks for f in found),
+        )
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -70,6 +70,8 @@ class MagentoTables:
     varchar: sa.Table
     gallery_meta: sa.Table
     sku_sync_state: sa.Table
+    sku_digest: sa.Table
+    batch_journal: sa.Table
 
     @property
     def magento_tables(self) -> list[sa.Table]:
@@ -78,7 +80,8 @@ class MagentoTables:
 
     @property
     def own_tables(self) -> list[sa.Table]:
-        return [self.gallery_meta, self.sku_sync_state]
+        return [self.gallery_meta, self.sku_sync_state, self.sku_digest]
+        return [self.gallery_meta, self.sku_sync_state, self.batch_journal]
 
     def name(self, bare: str) -> str:
         return f"{self.prefix}{bare}"
@@ -196,10 +199,42 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Column("last_run_id", sa.String(64), nullable=True),
         sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
     )
+    sku_digest = sa.Table(  # what was applied per SKU (magento.gallery_digest)
+        f"{p}nacento_sku_gallery_digest", md,
+        sa.Column("sku", sa.String(64), primary_key=True),
+        sa.Column("link_id", UInt, nullable=False),  # the product's link (entity_id, or row_id) when applied
+        sa.Column("plan_digest", sa.String(32), nullable=False),  # core.gallery_digest.planned_digests
+        sa.Column("product_updated_at", sa.TIMESTAMP, nullable=True),  # the product's updated_at right after
+        sa.Column("gallery_checksum", sa.BigInteger, nullable=True),  # its gallery rows right after
+        sa.Column("batch_key", sa.String(255), nullable=True),
+        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+    )
+    # The undo journal: per batch and product, the compressed before-image of every row the batch's write touched
+    # (magento.journal), and the fingerprint of what the write left. No foreign key: it outlives the rows.
+    batch_journal = sa.Table(
+        f"{p}nacento_batch_journal", md,
+        sa.Column("journal_id", sa.BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+                  .with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("batch_key", sa.String(255), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False, server_default="batch"),  # batch | revert
+        sa.Column("scope", sa.String(8), nullable=False, server_default="gallery"),  # gallery | sync (magento.journal)
+        sa.Column("sku", sa.String(64), nullable=False),
+        sa.Column("entity_id", UInt, nullable=False),
+        sa.Column("link_id", UInt, nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False, server_default=""),
+        sa.Column("before_image", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
+        sa.Column("after_fingerprint", sa.String(32), nullable=False),
+        sa.Column("reverted_by", sa.String(64), nullable=True),
+        sa.Column("created_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, False)),
+        sa.UniqueConstraint("batch_key", "link_id"),
+        sa.Index(None, "created_at"),
+    )
     return MagentoTables(
         metadata=md, prefix=prefix, link=link, product=product, entity_type=entity_type, attribute=attribute,
         store=store, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
         value_to_entity=value_to_entity, varchar=varchar, gallery_meta=gallery_meta, sku_sync_state=sku_sync_state,
+        sku_digest=sku_digest,
+        batch_journal=batch_journal,
     )
 
 
@@ -246,7 +281,7 @@ def require_magento_tables(engine: sa.Engine, prefix: str = "") -> None:
 
 
 def create_own_tables(engine: sa.Engine, prefix: str = "") -> None:
-    """Create nacento_media_gallery_meta and nacento_sku_sync_state when missing (never touches Magento's).
+    """Create nacento_media_gallery_meta, nacento_sku_sync_state and nacento_sku_gallery_digest when missing (never touches Magento's).
 
     Magento's tables they reference must exist first: a wrong table prefix is reported as the missing
     Magento table, not as the database's complaint about our foreign keys."""

@@ -3,7 +3,14 @@
 import dagster as dg
 
 from nacento_pipeline.definitions import defs
-from nacento_pipeline.defs.constants import BATCH_JOB, CATCHUP_SCHEDULE, DROP_SENSOR, PARTITIONS_NAME
+from nacento_pipeline.defs.constants import (
+    BATCH_JOB,
+    CATCHUP_SCHEDULE,
+    DROP_SENSOR,
+    PARTITIONS_NAME,
+    REVERT_JOB,
+    TAG_MAGENTO_DB,
+)
 
 
 def test_definitions_load_with_the_contract_names():
@@ -11,6 +18,8 @@ def test_definitions_load_with_the_contract_names():
     assert job.partitions_def.name == PARTITIONS_NAME
     assert defs.resolve_sensor_def(DROP_SENSOR).job_name == BATCH_JOB
     assert defs.resolve_schedule_def(CATCHUP_SCHEDULE).job_name == BATCH_JOB
+    revert = defs.resolve_job_def(REVERT_JOB)  # launched per batch partition; writes Magento like a batch run
+    assert revert.partitions_def.name == PARTITIONS_NAME and TAG_MAGENTO_DB in revert.run_tags
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"pim_batch", "image_etags", "gallery_delta", "magento_gallery", "reindex_decision",
             "gallery_audit"} <= keys
@@ -31,7 +40,7 @@ def test_checks_are_declared():
     checks = {c.name for a in [defs.resolve_assets_def(n) for n in
                                ("pim_batch", "gallery_delta", "magento_gallery", "gallery_audit")]
               for c in a.check_specs}
-    assert checks == {"no_rejected_rows", "all_skus_known", "rows_written_match_plan",
+    assert checks == {"no_rejected_rows", "all_skus_known", "blast_radius", "rows_written_match_plan",
                       "written_paths_exist_in_storage", "roles_point_at_gallery_paths", "gallery_files_present"}
 
 

@@ -263,6 +263,19 @@ def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
     assert gallery(db, "S1") == [(B, "back", 2, 1), (A, "front", 1, 0), (C, None, 3, 0)]
 
 
+def test_negative_store_view_positions_share_the_products_shift(db):
+    """Issue 20: a negative store-view position reached MariaDB's UNSIGNED column (error 1264) and the SKU
+    failed with a raw database error. The SKU's one shift (its lowest position at any scope becomes 0) moves
+    the store-view positions too, so the order within each store stays the PIM's."""
+    stores = store_value_frame([("S1", A, "de", None, -5)])
+    result = sync(db, [("S1", A, "front", 1), ("S1", B, "back", -2)], store_values=stores)
+    assert result.sku_results["status"].tolist() == ["ok"]
+    assert gallery(db, "S1") == [(B, "back", 3, 0), (A, "front", 6, 0)]
+    assert gallery(db, "S1", DE) == [(A, None, 0, 0)]
+    shifted = result.delta.warnings[result.delta.warnings["field"] == "position"]
+    assert shifted[["sku", "value"]].values.tolist() == [["S1", "5"]]
+
+
 def test_store_values_of_an_unchanged_image_are_written_once(db):
     # Magento writes the store rows of an image whether or not its default row changed
     # (MediaGalleryProcessor::updateMediaGalleryField, CreateHandler::saveGalleryStoreValue).

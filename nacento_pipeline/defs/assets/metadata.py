@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from nacento_pipeline.core.markdown import MAX_TABLE_ROWS, counts_markdown, markdown_table
+from nacento_pipeline.core.preview import CHANGE_WORDS, PREVIEW_PRODUCTS, Preview
 from nacento_pipeline.defs.constants import BATCH_GROUP, OWNERS
 from nacento_pipeline.defs.partitions import pim_batches
 
@@ -22,14 +23,6 @@ def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int =
     return dg.MetadataValue.md(markdown_table(frame, columns, limit))
 
 
-# How a person names what the write did to an image (the delta's action -> the word shown in the UI).
-CHANGE_WORDS = {
-    "inserted": "added",
-    "updated_value": "updated (content)",
-    "updated_meta": "updated (label/position/roles)",
-    "purged": "purged (not in the batch)",
-    "deduped": "removed (duplicate path)",
-}
 CHANGED_SHOWN = ["change", "sku", "value", "reason"]
 
 
@@ -59,3 +52,12 @@ def phase(durations: dict[str, float], name: str) -> Iterator[None]:
 
 def duration_metadata(durations: Mapping[str, float]) -> dict[str, dg.MetadataValue]:
     return {f"duration_{name}_s": dg.MetadataValue.float(value) for name, value in durations.items()}
+
+
+def preview_metadata(preview: Preview) -> dict[str, dg.MetadataValue]:
+    """A plan's preview: the first products' images and roles before -> after, the changes per kind charted."""
+    return {
+        f"preview_images (first {PREVIEW_PRODUCTS} products)": md_table(preview.images, limit=100),
+        f"preview_roles (first {PREVIEW_PRODUCTS} products)": md_table(preview.roles, limit=100),
+        "changes_by_kind": dg.MetadataValue.md(preview.chart()),
+    }

@@ -8,6 +8,7 @@ import dagster as dg
 from nacento_pipeline.core.reindex import decisions_markdown
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, duration_metadata, phase
 from nacento_pipeline.defs.constants import TAG_REINDEX
+from nacento_pipeline.defs.step_failures import reported_failures
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
@@ -31,13 +32,21 @@ def run_reindex_tag(decisions) -> str:
 )
 def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource,
                      reindex: ReindexResource, object_store: ObjectStoreResource, magento_gallery):
+    return dg.MaterializeResult(metadata=decide_and_trigger(context, magento, reindex, object_store, magento_gallery))
+
+
+def decide_and_trigger(context: dg.AssetExecutionContext | dg.OpExecutionContext, magento: MagentoDatabaseResource,
+                       reindex: ReindexResource, object_store: ObjectStoreResource, magento_gallery
+                       ) -> dict[str, dg.MetadataValue]:
+    """The reindex step after a write (a batch's, or a revert's): decide per indexer, trigger, optionally purge
+    resized images; the metadata reporting it. `magento_gallery`: what the write changed (GalleryChanges)."""
     db = magento.get_database()
     settings = reindex.settings
     durations: dict[str, float] = {}
     changed = set(magento_gallery.changed_entity_ids)
-    with phase(durations, "decide"):
+    with phase(durations, "decide"), reported_failures():
         decisions = reindex.decide(db.engine, changed)
-    with phase(durations, "trigger"):
+    with phase(durations, "trigger"), reported_failures():
         report = reindex.trigger(db.engine).apply(decisions, context.log.info)
     metadata: dict[str, dg.MetadataValue] = {}
     if settings.purge_image_cache:
@@ -51,17 +60,15 @@ def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabase
     counts = Counter(d.decision for d in decisions)
     tag = run_reindex_tag(decisions)
     context.instance.add_run_tags(context.run.run_id, {TAG_REINDEX: tag})
-    return dg.MaterializeResult(
-        metadata={
-            "decisions": dg.MetadataValue.md(decisions_markdown(decisions)),
-            "trigger": dg.MetadataValue.text(settings.reindex_trigger),
-            "trigger_report": dg.MetadataValue.md(report.markdown()),
-            "changed_products": dg.MetadataValue.int(len(changed)),
-            "full": dg.MetadataValue.int(counts.get("full", 0)),
-            "partial": dg.MetadataValue.int(counts.get("partial", 0)),
-            "none": dg.MetadataValue.int(counts.get("none", 0)),
-            "run_tag": dg.MetadataValue.text(f"{TAG_REINDEX}={tag}"),
-            **metadata,
-            **duration_metadata(durations),
-        }
-    )
+    return {
+        "decisions": dg.MetadataValue.md(decisions_markdown(decisions)),
+        "trigger": dg.MetadataValue.text(settings.reindex_trigger),
+        "trigger_report": dg.MetadataValue.md(report.markdown()),
+        "changed_products": dg.MetadataValue.int(len(changed)),
+        "full": dg.MetadataValue.int(counts.get("full", 0)),
+        "partial": dg.MetadataValue.int(counts.get("partial", 0)),
+        "none": dg.MetadataValue.int(counts.get("none", 0)),
+        "run_tag": dg.MetadataValue.text(f"{TAG_REINDEX}={tag}"),
+        **metadata,
+        **duration_metadata(durations),
+    }

@@ -1,9 +1,12 @@
 """`storefront_cache`: after the write (and the reindex trigger), Magento's caches are cleaned for the changed
 products and their parents; the `storefront_fresh` check says whether the shop shows the batch yet."""
 
+from dataclasses import dataclass
+
 import dagster as dg
 
 from nacento_pipeline.cache.invalidation import invalidate_storefront
+from nacento_pipeline.core.failure_text import failure_text
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, md_table
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.resources.cache import CacheResource
@@ -35,13 +38,33 @@ TAGS_SHOWN = 50
 )
 def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, cache: CacheResource,
                      reindex: ReindexResource, magento_gallery):
+    cleaned = clean_storefront(context, magento, cache, reindex, magento_gallery)
+    yield dg.MaterializeResult(metadata=cleaned.metadata)
+    yield dg.AssetCheckResult(check_name="storefront_fresh", passed=cleaned.fresh, severity=dg.AssetCheckSeverity.WARN,
+                              description=cleaned.freshness, metadata=cleaned.check_metadata)
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """What the cache step did (metadata) and whether the shop shows the write yet."""
+
+    metadata: dict[str, dg.MetadataValue]
+    fresh: bool
+    freshness: str
+    check_metadata: dict[str, dg.MetadataValue]
+
+
+def clean_storefront(context: dg.AssetExecutionContext | dg.OpExecutionContext, magento: MagentoDatabaseResource,
+                     cache: CacheResource, reindex: ReindexResource, magento_gallery) -> Cleaned:
+    """The cache step after a write (a batch's, or a revert's): the changed products' and their parents' pages
+    cleaned, then whether a managed indexer still has them pending. `magento_gallery`: GalleryChanges."""
     db = magento.get_database()
     settings = reindex.settings
     images = sorted(magento_gallery.content_changed_values) if settings.purge_image_cache else []
     try:
         backend = cache.get_backend()
     except Exception as exc:  # a misconfigured backend must not fail the committed write either
-        backend, setup_error = None, f"{type(exc).__name__}: {exc}"
+        backend, setup_error = None, failure_text(exc)
     else:
         setup_error = ""
     if backend is not None:
@@ -75,18 +98,13 @@ def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabase
             metadata["notes"] = dg.MetadataValue.text("; ".join(done.notes))
     if errors:
         metadata["errors"] = dg.MetadataValue.text("; ".join(errors))
-    yield dg.MaterializeResult(metadata=metadata)
-
     pending = reindex.pending_indexers(db.engine, magento_gallery.changed_entity_ids)
     reasons = list(errors)
     if not pending.empty:
         reasons.append("indexers pending: " + ", ".join(f"{r.indexer} ({r.reason})" for r in pending.itertuples()))
-    yield dg.AssetCheckResult(
-        check_name="storefront_fresh",
-        passed=not reasons,
-        severity=dg.AssetCheckSeverity.WARN,
-        description="fresh" if not reasons else "not fresh: " + "; ".join(reasons),
-        metadata={"cache_status": dg.MetadataValue.text("failed" if errors else "ok"),
-                  "pending_indexers": dg.MetadataValue.int(len(pending)),
-                  "pending": md_table(pending)},
+    return Cleaned(
+        metadata=metadata, fresh=not reasons,
+        freshness="fresh" if not reasons else "not fresh: " + "; ".join(reasons),
+        check_metadata={"cache_status": dg.MetadataValue.text("failed" if errors else "ok"),
+                        "pending_indexers": dg.MetadataValue.int(len(pending)), "pending": md_table(pending)},
     )

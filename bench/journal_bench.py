@@ -1,0 +1,119 @@
+"""What the undo journal costs the write phase: `write_gallery` with and without it, side by side.
+
+Run `python bench/journal_bench.py` (20,000 SKUs x 5 images = 100,000, MariaDB on 127.0.0.1:3306 in a database
+of its own, dropped at the end). Two copies of the catalog under two table prefixes (`nj_`: journal off, `jo_`:
+journal on) get the same batches: a first sync (every image inserted), then a batch where ~10% of the images
+carry a new label. Each batch is planned on each copy, then the two writes are timed one after the other (the
+order alternating with --repeat). The batch is parsed from the synthetic catalog's bunch files and its ETag
+frame built from the synthetic store (no S3). Prints figures, never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd
+import sqlalchemy as sa
+
+from bench.gallery_bench import DEFAULT_DB_URL, bench_database
+from bench.plan_profile import BATCH_TIME
+from bench.synthetic import CatalogSpec, SyntheticImageStore, bunch_name, bunch_ranges
+from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
+from nacento_pipeline.magento.schema import create_own_tables
+
+PREFIXES = {False: "nj_", True: "jo_"}
+
+
+def batch(spec: CatalogSpec, meta_percent: int, salt: int) -> ParsedBatch:
+    per_file = max(1, 100_000 // spec.images_per_product)
+    bunches = {f"archive/{bunch_name('media_journal', n)}": (products, meta_percent, salt)
+               for n, products in enumerate(bunch_ranges(spec.products, per_file), start=1)}
+    store = SyntheticImageStore(spec, bunches)
+    return parse_batch([BunchSource(key.rsplit("/", 1)[-1], (lambda k=key: store.open(k))) for key in sorted(bunches)])
+
+
+def _etags(spec: CatalogSpec, parsed: ParsedBatch) -> pd.DataFrame:
+    from nacento_pipeline.core.frames import ETAG_COLUMNS
+    from nacento_pipeline.core.paths import object_key
+
+    store = SyntheticImageStore(spec)
+    values = list(dict.fromkeys(parsed.images["value"].astype(str)))
+    infos = [store._info(object_key(v)) for v in values]
+    return pd.DataFrame({
+        "value": pd.Series(values, dtype=object), "key": pd.Series([i.key for i in infos], dtype=object),
+        "exists": True, "etag": pd.Series([i.etag for i in infos], dtype=object),
+        "size": pd.Series([i.size for i in infos], dtype="int64"),
+        "content_type": pd.Series([i.content_type for i in infos], dtype=object),
+    }, columns=list(ETAG_COLUMNS))
+
+
+def journal_size(db: MagentoDatabase) -> tuple[int, int]:
+    j = db.tables.batch_journal
+    with db.engine.connect() as conn:
+        rows, size = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(
+            sa.func.sum(sa.func.length(j.c.before_image)), 0)).select_from(j)).one()
+    return int(rows), int(size)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=20_000)
+    parser.add_argument("--images-per-product", type=int, default=5)
+    parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--db-url", default=DEFAULT_DB_URL)
+    args = parser.parse_args(argv)
+    spec = CatalogSpec(args.products, args.images_per_product)
+    print(f"journal bench: {spec.products:,} SKUs x {spec.images_per_product} = {spec.images:,} images, chunk "
+          f"{args.chunk_size}, load average {os.getloadavg()[0]:.1f}")
+    scenarios = [("first sync", batch(spec, 0, 0)), ("10% metadata only", batch(spec, 10, 1))]
+    etags = _etags(spec, scenarios[0][1])
+    rows: list[tuple[str, float, float, int, int, int]] = []
+    with ExitStack() as stack:
+        url = stack.enter_context(bench_database(args.db_url))
+        dbs: dict[bool, MagentoDatabase] = {}
+        for journal, prefix in PREFIXES.items():
+            db = MagentoDatabase(url, prefix=prefix)
+            stack.callback(db.dispose)
+            create_demo_schema(db.engine, prefix)
+            seed_demo_products(db.engine, spec.skus(), prefix)
+            create_own_tables(db.engine, prefix)
+            db.refresh_schema()
+            dbs[journal] = db
+        for number, (name, parsed) in enumerate(scenarios, start=1):
+            seconds: dict[bool, float] = {}
+            statements: dict[bool, int] = {}
+            order = (False, True) if number % 2 else (True, False)
+            for journal in order:
+                db = dbs[journal]
+                plan = plan_gallery(db, parsed, etags, mode="replace", batch_time=BATCH_TIME, chunk_size=args.chunk_size,
+                                    batch_key=f"media_journal-{number}")
+                started = time.perf_counter()
+                result = write_gallery(db, plan, run_id=f"bench-{number}", journal=journal)
+                seconds[journal] = time.perf_counter() - started
+                statements[journal] = result.statements
+            before = sum(r[4] for r in rows)
+            entries, size = journal_size(dbs[True])
+            rows.append((name, seconds[False], seconds[True], statements[True] - statements[False], entries - before,
+                         size))
+            print(f"{name}: write without journal {seconds[False]:.2f} s, with {seconds[True]:.2f} s "
+                  f"({seconds[True] / seconds[False] - 1:+.0%})")
+    print("\n| scenario | images | write s, no journal | write s, journal | overhead | extra statements | journal rows "
+          "| journal MB (total) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, off, on, extra, entries, size in rows:
+        print(f"| {name} | {spec.images:,} | {off:.2f} | {on:.2f} | {on / off - 1:+.0%} | {extra:,} | {entries:,} "
+              f"| {size / 1e6:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

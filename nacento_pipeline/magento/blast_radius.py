@@ -1,0 +1,66 @@
+"""What the blast-radius guard reads from Magento before a write: the touched products' gallery rows now and
+the catalog's size (products, products with a base image). One statement per IN list, two aggregates."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from nacento_pipeline.core.blast_radius import CURRENT_COLUMNS, BlastLimits, BlastRadius, measure
+from nacento_pipeline.core.frames import NO_SELECTION, empty_frame
+from nacento_pipeline.core.preview import Preview, changed_skus, preview
+from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.gallery_reader import read_gallery
+from nacento_pipeline.magento.gallery_writer import GalleryPlan
+
+
+def plan_links(plan: GalleryPlan, skus: set[str] | None = None) -> dict[int, int]:
+    """link id -> entity id of the plan's usable products (of these SKUs only, when given)."""
+    frames = [c.products for c in plan.chunks if len(c.products)]
+    if not frames:
+        return {}
+    products = pd.concat(frames, ignore_index=True)
+    products = products[products["error"] == ""]
+    if skus is not None:
+        products = products[products["sku"].astype(str).isin(skus)]
+    return dict(zip(products["link_id"].astype(int), products["entity_id"].astype(int), strict=True))
+
+
+def catalog_counts(db: MagentoDatabase) -> tuple[int, int]:
+    """(products, products with a base image at store 0) of the catalog."""
+    t = db.tables
+    vc = t.varchar
+    image = db.attribute_ids().roles["image"]
+    with db.engine.connect() as conn:
+        products = int(conn.execute(sa.select(sa.func.count(sa.distinct(t.product.c.entity_id)))).scalar_one())
+        based = int(conn.execute(
+            sa.select(sa.func.count()).select_from(vc).where(
+                vc.c.attribute_id == image, vc.c.store_id == 0, vc.c.value.is_not(None), vc.c.value != "",
+                vc.c.value != NO_SELECTION)).scalar_one())
+    return products, based
+
+
+def current_gallery(db: MagentoDatabase, link_to_entity: dict[int, int]) -> pd.DataFrame:
+    """The gallery rows of these products now (core.blast_radius.CURRENT_COLUMNS)."""
+    if not link_to_entity:
+        return empty_frame(CURRENT_COLUMNS)
+    with db.engine.connect() as conn:
+        rows = read_gallery(conn, db.tables, db.attribute_ids(), link_to_entity)
+    frame = rows[list(CURRENT_COLUMNS)].copy()
+    frame["disabled"] = pd.to_numeric(frame["disabled"]).fillna(0).astype(bool)
+    return frame
+
+
+def measure_plan(db: MagentoDatabase, plan: GalleryPlan, limits: BlastLimits) -> tuple[BlastRadius, Preview]:
+    """The blast radius of writing `plan` to this database now, and the plan's preview."""
+    products, based = catalog_counts(db)
+    current = current_gallery(db, plan_links(plan))
+    radius = measure(plan.items, plan.roles, current, catalog_products=products, catalog_base_images=based,
+                     limits=limits)
+    return radius, preview(plan.items, plan.roles, current)
+
+
+def preview_plan(db: MagentoDatabase, plan: GalleryPlan) -> Preview:
+    """The plan's preview, reading the galleries of the previewed products only."""
+    skus = set(changed_skus(plan.items, plan.roles))
+    return preview(plan.items, plan.roles, current_gallery(db, plan_links(plan, skus)))
