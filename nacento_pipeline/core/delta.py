@@ -15,6 +15,7 @@ import pandas as pd
 from nacento_pipeline.core.frames import (
     DELTA_ACTIONS,
     DELTA_COLUMNS,
+    EXTRA_VALUE_ROW_COLUMNS,
     REJECTION_COLUMNS,
     ROLE_CODES,
     ROLE_COLUMNS,
@@ -199,6 +200,7 @@ class GalleryDelta:
     store_values: pd.DataFrame = field(default_factory=lambda: empty_frame(STORE_WRITE_COLUMNS))
     # SKUs of the batch no product carries (ambiguous and near-miss SKUs are errors of their own, not unknown).
     unknown_skus: tuple[str, ...] = ()
+    extra_value_rows: pd.DataFrame = field(default_factory=lambda: empty_frame(EXTRA_VALUE_ROW_COLUMNS))
 
     def with_warnings(self, extra: pd.DataFrame) -> GalleryDelta:
         """The same plan with more warning rows (REJECTION_COLUMNS)."""
@@ -218,6 +220,7 @@ class GalleryDelta:
         written = self.items.loc[self.items["action"].isin(WRITE_ACTIONS), "entity_id"]
         ids = set(written.astype("int64").tolist()) | set(self.roles["entity_id"].astype("int64").tolist())
         ids |= set(self.store_values["entity_id"].astype("int64").tolist())
+        ids |= set(self.extra_value_rows["entity_id"].astype("int64").tolist())
         ids.discard(0)
         return sorted(ids)
 
@@ -276,7 +279,7 @@ def summarize(sku_results: pd.DataFrame) -> dict[str, int]:
     return totals
 
 
-_SPLIT_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values")
+_SPLIT_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values", "extra_value_rows")
 
 
 def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[GalleryDelta] | None:
@@ -299,7 +302,7 @@ def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[G
         unknown[chunk_of[sku]].append(sku)
     return [
         GalleryDelta(parts["items"][i], parts["roles"][i], parts["sku_results"][i], parts["warnings"][i], None,
-                     parts["store_values"][i], tuple(unknown[i]))
+                     parts["store_values"][i], tuple(unknown[i]), parts["extra_value_rows"][i])
         for i in range(count)
     ]
 
@@ -321,6 +324,7 @@ def concat_deltas(deltas: list[GalleryDelta], request: DeltaRequest | None = Non
         request=request,
         store_values=cat([d.store_values for d in deltas], STORE_WRITE_COLUMNS),
         unknown_skus=tuple(sku for d in deltas for sku in d.unknown_skus),
+        extra_value_rows=cat([d.extra_value_rows for d in deltas], EXTRA_VALUE_ROW_COLUMNS),
     )
 
 

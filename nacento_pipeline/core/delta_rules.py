@@ -29,6 +29,7 @@ from nacento_pipeline.core.delta import (
 from nacento_pipeline.core.frames import (
     DELTA_ACTIONS,
     DELTA_COLUMNS,
+    EXTRA_VALUE_ROW_COLUMNS,
     IMAGE_COLUMNS,
     NO_SELECTION,
     REJECTION_COLUMNS,
@@ -218,6 +219,7 @@ class _Delta:
         self._position_shifts = pd.Series(dtype="int64")  # per SKU, set with the batch's images
         self.kept_for_store_roles = pd.DataFrame(columns=["sku", "entity_id", "stored_value", "role", "store_id"])
         self._custom_roles_named = self._named_custom_roles()
+        self.extra_value_rows = empty_frame(EXTRA_VALUE_ROW_COLUMNS)
         self.unknown_skus: tuple[str, ...] = ()
 
     def _named_custom_roles(self) -> pd.DataFrame:
@@ -290,6 +292,7 @@ class _Delta:
             request=self.request,
             store_values=store_writes,
             unknown_skus=self.unknown_skus,
+            extra_value_rows=self.extra_value_rows,
         )
 
     # -- step 1: images of the batch with their product, staleness and storage state --------------------
@@ -453,8 +456,17 @@ class _Delta:
             }
         )
         g = g[g["entity_id"].isin(entity_ids)]
-        # No unique key protects (value_id, entity_id, store 0): keep the oldest value row of a pair.
-        g = g.sort_values(["entity_id", "value_id", "record_id"]).drop_duplicates(["entity_id", "value_id"])
+        # No unique key protects (value_id, entity_id, store 0): of several value rows of a pair, Magento shows the
+        # last in position order (createBatchBaseSelect orders by position, ReadHandler keys the rows by value_id);
+        # that one is kept, the others are deleted by the write.
+        g = g.assign(_pos=pd.to_numeric(g["cur_position"], errors="coerce").fillna(-1))
+        g = g.sort_values(["entity_id", "value_id", "_pos", "record_id"])
+        extra = g.duplicated(["entity_id", "value_id"], keep="last") & (g["record_id"] > 0)
+        sku_of = self.state.products.drop_duplicates("entity_id").set_index("entity_id")["sku"]
+        self.extra_value_rows = pd.DataFrame({
+            "sku": g.loc[extra, "entity_id"].map(sku_of).astype(str), "entity_id": g.loc[extra, "entity_id"],
+            "record_id": g.loc[extra, "record_id"]})[list(EXTRA_VALUE_ROW_COLUMNS)].reset_index(drop=True)
+        g = g.drop_duplicates(["entity_id", "value_id"], keep="last").drop(columns=["_pos"])
         g["is_canonical"] = g["stored_value"] == g["canonical"]
         # The canonical-form row wins over its legacy variant; then the oldest media_gallery row.
         g = g.sort_values(["entity_id", "canonical", "is_canonical", "value_id"], ascending=[True, True, False, True])

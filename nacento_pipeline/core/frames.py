@@ -86,6 +86,11 @@ ROLE_COLUMNS = ("sku", "entity_id", "role", "store_id", "old_value", "new_value"
 # position <NA> = NULL (inherit); disabled int (Magento's column is NOT NULL: a store row always decides it)
 STORE_WRITE_COLUMNS = ("sku", "entity_id", "value", "store_id", "record_id", "label", "position", "disabled")
 
+# --- Extra store-0 value rows: one row per duplicate store-0 value row of a product's image, deleted by the write
+# (Magento's reader shows the last of them in position order, `Gallery::createBatchBaseSelect` read through
+# `ReadHandler`; that one is kept, the others collapse into it)
+EXTRA_VALUE_ROW_COLUMNS = ("sku", "entity_id", "record_id")
+
 # --- SKU results: one row per SKU of the batch, connector-style statistics -------------------------------
 # status: "ok" | "error" | "stale" ; message: reason for error/stale
 SKU_RESULT_COLUMNS = (

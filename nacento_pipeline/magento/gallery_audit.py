@@ -199,3 +199,37 @@ def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> in
                     split_rows(conn, db, attrs, others)
                     moved += len(others)
     return moved
+
+
+def duplicate_default_value_rows(db: MagentoDatabase) -> pd.DataFrame:
+    """Store-0 value rows of a (product, image) pair that has several (no unique key prevents it): record_id,
+    link_id, value_id, position, extra (not the one Magento shows: its reader keeps the last in position order,
+    `Gallery::createBatchBaseSelect` read through `ReadHandler`, ties by record_id here)."""
+    t = db.tables
+    val = t.media_gallery_value
+    pairs = (sa.select(val.c[t.link], val.c.value_id).where(val.c.store_id == 0)
+             .group_by(val.c[t.link], val.c.value_id).having(sa.func.count() > 1).subquery())
+    query = (sa.select(val.c.record_id, val.c[t.link], val.c.value_id, val.c.position)
+             .join(pairs, sa.and_(pairs.c[t.link] == val.c[t.link], pairs.c.value_id == val.c.value_id))
+             .where(val.c.store_id == 0))
+    with db.engine.connect() as conn:
+        rows = pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=["record_id", "link_id", "value_id",
+                                                                            "position"])
+    rows["_pos"] = pd.to_numeric(rows["position"], errors="coerce").fillna(-1)
+    rows = rows.sort_values(["link_id", "value_id", "_pos", "record_id"]).drop(columns=["_pos"])
+    rows["extra"] = rows.duplicated(["link_id", "value_id"], keep="last")
+    return rows.reset_index(drop=True)
+
+
+def collapse_duplicate_default_value_rows(db: MagentoDatabase) -> int:
+    """Delete the extra store-0 value rows (`duplicate_default_value_rows`) with their ETag rows, under the
+    writer lock, one transaction; the row Magento shows stays. Returns the rows deleted."""
+    t = db.tables
+    with db.writer_lock() as lock:
+        extra = duplicate_default_value_rows(db)
+        ids = extra.loc[extra["extra"], "record_id"].astype(int).tolist()
+        with lock.transaction() as conn:
+            for chunk in chunked(ids, CHUNK):
+                conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(chunk)))
+                conn.execute(sa.delete(t.media_gallery_value).where(t.media_gallery_value.c.record_id.in_(chunk)))
+    return len(ids)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -142,16 +142,27 @@ def read_other_media(
 ) -> pd.DataFrame:
     """The products' gallery rows that are no images (OTHER_MEDIA_COLUMNS): their positions count when new
     images are placed, and their values may not be written as images."""
-    if not link_to_entity:
+    frame = _rows_by_link(conn, lambda part: _other_media_query(tables, attrs, part), link_to_entity,
+                          ["link_id", "value", "media_type", "position"])
+    if frame is None:
         return empty_frame(OTHER_MEDIA_COLUMNS)
+    return frame[list(OTHER_MEDIA_COLUMNS)].reset_index(drop=True)
+
+
+def _rows_by_link(
+    conn: sa.Connection, query_of: Callable[[list[int]], sa.Select], link_to_entity: dict[int, int],
+    columns: list[str],
+) -> pd.DataFrame | None:
+    """The rows of `query_of(links)` for these product links, one statement per part of the links, as a frame of
+    `columns` (the first being link_id) with their entity_id; None when there is none."""
     rows: list[tuple] = []
     for part in in_chunks(sorted(link_to_entity)):
-        rows.extend(_driver_rows(conn, _other_media_query(tables, attrs, part)))
-    frame = _frame(rows, ["link_id", "value", "media_type", "position"])
+        rows.extend(_driver_rows(conn, query_of(part)))
+    frame = _frame(rows, columns)
     if frame.empty:
-        return empty_frame(OTHER_MEDIA_COLUMNS)
+        return None
     frame["entity_id"] = frame["link_id"].astype("int64").map(link_to_entity)
-    return frame[list(OTHER_MEDIA_COLUMNS)].reset_index(drop=True)
+    return frame
 
 
 def _store_rows_query(tables: MagentoTables, links: Sequence[int] | sa.BindParameter) -> sa.Select:
@@ -214,15 +225,10 @@ def read_store_values(
     conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, link_to_entity: dict[int, int]
 ) -> pd.DataFrame:
     """Store-level (store_id > 0) value rows of these products' images (STORE_STATE_COLUMNS)."""
-    if not link_to_entity:
+    frame = _rows_by_link(conn, lambda part: _store_rows_query(tables, part), link_to_entity,
+                          ["link_id", "value_id", "store_id", "record_id", "label", "position", "disabled"])
+    if frame is None:
         return empty_frame(STORE_STATE_COLUMNS)
-    rows: list[tuple] = []
-    for part in in_chunks(sorted(link_to_entity)):
-        rows.extend(_driver_rows(conn, _store_rows_query(tables, part)))
-    frame = _frame(rows, ["link_id", "value_id", "store_id", "record_id", "label", "position", "disabled"])
-    if frame.empty:
-        return empty_frame(STORE_STATE_COLUMNS)
-    frame["entity_id"] = frame["link_id"].astype("int64").map(link_to_entity)
     return frame[list(STORE_STATE_COLUMNS)].reset_index(drop=True)
 
 
@@ -230,16 +236,11 @@ def read_roles(
     conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, link_to_entity: dict[int, int]
 ) -> pd.DataFrame:
     """Values of the role attributes and their `*_label` attributes in every store (ROLE_STATE_COLUMNS)."""
-    if not link_to_entity:
-        return empty_frame(ROLE_STATE_COLUMNS)
     code_of = {aid: code for code, aid in attrs.varchar_codes().items()}
-    rows: list[tuple] = []
-    for part in in_chunks(sorted(link_to_entity)):
-        rows.extend(_driver_rows(conn, _roles_query(tables, attrs, part)))
-    frame = _frame(rows, ["link_id", "attribute_id", "store_id", "value"])
-    if frame.empty:
+    frame = _rows_by_link(conn, lambda part: _roles_query(tables, attrs, part), link_to_entity,
+                          ["link_id", "attribute_id", "store_id", "value"])
+    if frame is None:
         return empty_frame(ROLE_STATE_COLUMNS)
-    frame["entity_id"] = frame["link_id"].astype("int64").map(link_to_entity)
     frame["role"] = frame["attribute_id"].astype("int64").map(code_of)
     frame["store_id"] = frame["store_id"].astype("int64")
     frame["value"] = frame["value"].astype(object)

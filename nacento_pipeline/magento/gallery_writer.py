@@ -221,6 +221,7 @@ def write_chunk(
     items = delta.items.copy()
     items["link_id"] = items["entity_id"].astype(int).map(link_of).fillna(0).astype("int64")
     items = _split_shared_rows(conn, db, t, attrs, items)
+    _delete_value_rows(conn, t, delta.extra_value_rows["record_id"].astype(int).tolist())
     _remove(conn, t, items[items["action"].isin(("purged", "deduped"))])
     writes = items[items["action"].isin(("inserted", "updated_value", "updated_meta"))]
     new_rows = _insert_images(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)])
@@ -348,6 +349,14 @@ def _delete_unlinked(conn: sa.Connection, t: MagentoTables, value_ids: list[int]
     for part in in_chunks(value_ids, 2000):
         linked = sa.select(vte.c.value_id).where(vte.c.value_id == mg.c.value_id).exists()
         conn.execute(sa.delete(mg).where(mg.c.value_id.in_(part), ~linked))
+
+
+def _delete_value_rows(conn: sa.Connection, t: MagentoTables, record_ids: list[int]) -> None:
+    """Delete these value rows (duplicate store-0 rows of an image) with their ETag rows."""
+    val, meta = t.media_gallery_value, t.gallery_meta
+    for part in in_chunks(sorted(set(record_ids)), 2000):
+        conn.execute(sa.delete(meta).where(meta.c.record_id.in_(part)))
+        conn.execute(sa.delete(val).where(val.c.record_id.in_(part)))
 
 
 def _remove(conn: sa.Connection, t: MagentoTables, removed: pd.DataFrame) -> None:

@@ -15,7 +15,12 @@ from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import PRODUCT_ENTITY_TYPE_ID, create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_audit import shared_gallery_rows, split_shared_gallery_rows
+from nacento_pipeline.magento.gallery_audit import (
+    collapse_duplicate_default_value_rows,
+    duplicate_default_value_rows,
+    shared_gallery_rows,
+    split_shared_gallery_rows,
+)
 from nacento_pipeline.magento.gallery_sync import sync_gallery
 from nacento_pipeline.magento.gallery_verify import check_written
 from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
@@ -455,3 +460,38 @@ def test_a_path_equal_to_a_video_of_the_product_is_refused(db):
     item = result.items.set_index("value").loc[video]
     assert item["action"] == "invalid" and "external-video" in item["reason"]
     assert [(row[0], row[4]) for row in load_gallery(db, "S1")] == [(video, "external-video"), (A, "image")]
+
+
+def test_duplicate_store0_value_rows_collapse_into_the_one_magento_shows(db):
+    # createBatchBaseSelect returns a row per store-0 value row; ReadHandler keys them by value_id, so the last in
+    # position order is the one shown: the write keeps that one and deletes the others
+    rows = [("S1", A, "front", 1, False, "image")]
+    sync(db, rows)
+    t = db.tables
+    with db.engine.begin() as conn:
+        value_id = conn.execute(sa.select(t.media_gallery.c.value_id)).scalar()
+        conn.execute(t.media_gallery_value.insert().values(value_id=value_id, store_id=0, label="dup", position=5,
+                                                           disabled=0, **{t.link: link_of(db, "S1")}))
+    # (read in store 0 the select joins both value rows twice: four rows, the last one "dup")
+    assert [row[:3] for row in load_gallery(db, "S1")][-1] == (A, "dup", 5)
+    # (a batch with new content for S1: one whose content was applied already is left out of the plan)
+    rows = [("S1", A, "front 2", 1, False, "image")]
+    result = sync(db, rows, batch_key="media_2")
+    # the kept row gets the batch's label and position, and the ETag row the deleted one had
+    assert len(result.delta.extra_value_rows) == 1 and result.counts()["updated_value"] == 1
+    assert [row[:3] for row in load_gallery(db, "S1")] == [(A, "front 2", 1)]
+    assert sync(db, rows, batch_key="media_2").write_statements == 0
+
+
+def test_the_audit_collapses_duplicate_store0_value_rows(db):
+    sync(db, [("S1", A, "front", 1, False, "image")])
+    t = db.tables
+    with db.engine.begin() as conn:
+        value_id = conn.execute(sa.select(t.media_gallery.c.value_id)).scalar()
+        conn.execute(t.media_gallery_value.insert().values(value_id=value_id, store_id=0, label="dup", position=5,
+                                                           disabled=0, **{t.link: link_of(db, "S1")}))
+    found = duplicate_default_value_rows(db)
+    assert found["position"].tolist() == [1, 5] and found["extra"].tolist() == [True, False]
+    assert collapse_duplicate_default_value_rows(db) == 1
+    assert duplicate_default_value_rows(db).empty
+    assert gallery(db, "S1") == [(A, "dup", 5, 0)]  # the row Magento showed stays

@@ -8,7 +8,9 @@ from nacento_pipeline.core.audit import reconcile
 from nacento_pipeline.defs.assets.metadata import duration_metadata, int_metadata, md_table, phase
 from nacento_pipeline.defs.constants import AUDIT_GROUP, OWNERS
 from nacento_pipeline.magento.gallery_audit import (
+    collapse_duplicate_default_value_rows,
     delete_orphans,
+    duplicate_default_value_rows,
     iter_gallery_rows,
     orphaned_meta_record_ids,
     refresh_etags,
@@ -30,9 +32,10 @@ class GalleryAuditConfig(dg.Config):
     """fix: delete orphaned ETag rows and unlinked gallery rows, split media_gallery rows shared between
     products (the PHP connector's) so each product has its own, rewrite files spelled more than one way (`/a/b.jpg`
     and the legacy `a/b.jpg`: Magento counts a file's uses by the exact value) to the canonical spelling, store
-    the ETags seen now for images whose content changed outside any batch, and forget what was applied to
-    products whose gallery changed outside the pipeline (the next sync plans them again). Missing files are only
-    reported: an image is never removed by the audit."""
+    the ETags seen now for images whose content changed outside any batch, delete duplicate store-0 value rows of an
+    image (the one Magento shows stays), and forget what was applied to products whose gallery changed outside the
+    pipeline (the next sync plans them again). Missing files are only reported: an image is never removed by the
+    audit."""
 
     fix: bool = False
 
@@ -69,11 +72,13 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
         unlinked = unlinked_gallery_value_ids(db)
         shared = shared_gallery_rows(db)
         mixed = mixed_spellings(db)
+        duplicates = duplicate_default_value_rows(db)
     with phase(durations, "compare_applied"):
         outside = changed_since_applied(db)
     findings = reconcile(gallery, storage, object_store.settings.media_prefix)
     counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked),
               "shared_gallery_rows": len(shared), "mixed_spelling_files": len(mixed),
+              "duplicate_default_value_rows": int(duplicates["extra"].sum()),
               "changed_outside_pipeline": len(outside)}
     fixed = {}
     if config.fix:
@@ -83,6 +88,7 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             fixed["etags_refreshed"] = refresh_etags(db, changed)
             fixed["shared_rows_split"] = split_shared_gallery_rows(db)
             fixed["spellings_unified"] = unify_mixed_spellings(db)
+            fixed["duplicate_value_rows_deleted"] = collapse_duplicate_default_value_rows(db)
             # what was applied no longer describes these products (ETags just refreshed, or edited outside)
             fixed["applied_digests_forgotten"] = forget(
                 db, sorted(set(outside["sku"].astype(str)) | set(findings.etag_changed["sku"].astype(str))))

@@ -27,7 +27,7 @@ def test_audit_reports_drift_and_fix_repairs_what_is_safe(local_pipeline, instan
 
     clean, checks = _audit(p, instance)
     assert clean["gallery_rows"] == 36 and clean["missing_files"] == 0 and clean["etag_changed"] == 0
-    assert clean["mixed_spelling_files"] == 0
+    assert clean["mixed_spelling_files"] == 0 and clean["duplicate_default_value_rows"] == 0
     assert clean["changed_outside_pipeline"] == 0
     assert checks == {"gallery_files_present": True}
 
@@ -56,6 +56,7 @@ def test_audit_reports_drift_and_fix_repairs_what_is_safe(local_pipeline, instan
 
     fixed, _ = _audit(p, instance, fix=True)
     assert fixed["etags_refreshed"] == 1 and fixed["orphans_deleted"] == 1 and fixed["spellings_unified"] == 0
+    assert fixed["duplicate_value_rows_deleted"] == 0
     assert fixed["applied_digests_forgotten"] == 2  # NAC-1002 (edited) and NAC-1004 (ETag refreshed): planned again
     after, _ = _audit(p, instance)
     assert after["etag_changed"] == 0 and after["unlinked_gallery_rows"] == 0
