@@ -7,8 +7,8 @@ equal digests mean the same request for that SKU; whether Magento still holds wh
 the database (magento.gallery_digest guards it with the product's updated_at, and the daily audit compares a
 checksum of the product's gallery rows).
 
-Computed for a whole batch at once: one hash per row (pandas, no Python call per row), summed per SKU with two
-different hash keys (128 bits). Order-independent sums, so each row carries its rank within its SKU where order
+Computed for a whole batch at once: one 64-bit hash per row (pandas, no Python call per row), summed per SKU,
+with the SKU's row count (a chance of 2**-64 that two different requests for a SKU agree). Order-independent sums, so each row carries its rank within its SKU where order
 matters (the images: the last one carrying a role wins, positions may follow the payload order).
 """
 
@@ -21,9 +21,8 @@ import pandas as pd
 
 from nacento_pipeline.core.delta import DeltaRequest
 
-# Two keys of pandas' row hash (16 characters each): two independent 64-bit sums per SKU.
-_KEYS = ("nacento-digest-1", "nacento-digest-2")
-DIGEST_LENGTH = 32  # hex characters
+_KEY = "nacento-digest-1"  # pandas' row hash key (16 characters)
+DIGEST_LENGTH = 32  # hex characters: the sum of the row hashes, then the row count
 
 _IMAGE_FIELDS = ("value", "label", "position", "disabled", "roles")
 _STORE_FIELDS = ("value", "store", "label", "position", "disabled", "roles")
@@ -40,13 +39,12 @@ def _text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
 
 
 def _row_hashes(kind: str, frame: pd.DataFrame) -> list[pd.DataFrame]:
-    """Per row of `frame` (its sku column and the rest as text): sku and the two row hashes, tagged by kind."""
+    """Per row of `frame` (its sku column and the rest as text): sku and the row's hash, tagged by kind."""
     if frame.empty:
         return []
     rows = frame.assign(_kind=kind)
-    hashes = [pd.util.hash_pandas_object(rows.drop(columns="sku"), index=False, hash_key=key).to_numpy(np.uint64)
-              for key in _KEYS]
-    return [pd.DataFrame({"sku": frame["sku"].to_numpy(), "h1": hashes[0], "h2": hashes[1]})]
+    hashes = pd.util.hash_pandas_object(rows.drop(columns="sku"), index=False, hash_key=_KEY).to_numpy(np.uint64)
+    return [pd.DataFrame({"sku": frame["sku"].to_numpy(), "h": hashes})]
 
 
 def planned_digests(request: DeltaRequest) -> pd.Series:
@@ -78,11 +76,12 @@ def planned_digests(request: DeltaRequest) -> pd.Series:
     rows = pd.concat(parts, ignore_index=True)
     wanted = pd.Index(pd.unique(skus))
     rows = rows[wanted.get_indexer(rows["sku"]) >= 0]
-    sums = rows.groupby("sku", sort=False)[["h1", "h2"]].sum()  # uint64 sums wrap: still order-independent
-    counts = rows.groupby("sku", sort=False).size()
-    h1 = sums["h1"].to_numpy(np.uint64) ^ counts.to_numpy(np.uint64)
-    digests = pd.Series([f"{a:016x}{b:016x}" for a, b in zip(h1.tolist(), sums["h2"].to_numpy(np.uint64).tolist(),
-                                                           strict=True)], index=sums.index, dtype=object)
+    grouped = rows.groupby("sku", sort=False)["h"]
+    sums = grouped.sum()  # uint64 sums wrap: still order-independent
+    counts = grouped.size().reindex(sums.index)
+    digests = pd.Series([f"{a:016x}{b:016x}" for a, b in zip(sums.to_numpy(np.uint64).tolist(),
+                                                           counts.to_numpy(np.uint64).tolist(), strict=True)],
+                        index=sums.index, dtype=object)
     digests = digests.reindex(wanted)
     always = set(request.invalid_skus) | _rejected_skus(request.rejections)
     keep = ~digests.index.isin(list(always)) if always else np.ones(len(digests), dtype=bool)
