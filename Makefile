@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NACENTO_VAR_DIR ?= var
 
-.PHONY: help install services demo dev drop tick doctor test test-fast lint bench bench-smoke bench-cache clean
+.PHONY: help install lock services demo dev drop tick doctor test test-fast lint bench bench-smoke bench-cache clean
 
 ## List the targets.
 help:
@@ -13,13 +13,22 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $@
 
-## Create .venv and install the project with its test tools (again only when pyproject.toml changes).
+## Create .venv and install the project with its test tools at the versions of requirements.lock.
 install: $(VENV)/.installed
+
+## Re-pin requirements.lock to what pyproject.toml resolves to today (then review the diff and commit it).
+lock: | $(BIN)/python
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
+	{ echo "# Pinned by 'make lock' from pyproject.toml; 'make install' installs exactly these."; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable; } > requirements.lock
+	rm -rf .lock-venv
 
 ## Install (apt-get, as root) and start what the tests talk to: MariaDB, PostgreSQL, Redis, Varnish, Chromium.
 services:

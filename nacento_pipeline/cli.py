@@ -45,6 +45,7 @@ def _database(settings: Settings):
 def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
     """Local bucket with sample images and a SQLite Magento database with the demo catalog."""
     from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+    from nacento_pipeline.storage.akeneo_sample import AKENEO_DEMO_SKUS
     from nacento_pipeline.storage.sample_drop import DEMO_SKUS, put_demo_images
 
     if reset_magento:
@@ -56,10 +57,10 @@ def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
     images = put_demo_images(store, settings.media_prefix)
     db = _database(settings)
     create_demo_schema(db.engine, settings.table_prefix)
-    seed_demo_products(db.engine, list(DEMO_SKUS), settings.table_prefix)
+    seed_demo_products(db.engine, [*DEMO_SKUS, *AKENEO_DEMO_SKUS], settings.table_prefix)
     db.dispose()
     print(f"bucket   {store.display_name}: {images} demo images under {settings.media_prefix}")
-    print(f"magento  {settings.magento_url}: demo schema with {len(DEMO_SKUS)} products")
+    print(f"magento  {settings.magento_url}: demo schema with {len(DEMO_SKUS) + len(AKENEO_DEMO_SKUS)} products")
 
 
 def _print_tick(outcome, settings: Settings) -> int:
@@ -95,6 +96,7 @@ _SUMMARY_KEYS = {
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from nacento_pipeline.definitions import build_definitions
     from nacento_pipeline.defs.local_runner import tick_and_run
+    from nacento_pipeline.storage.akeneo_sample import drop_demo_export
     from nacento_pipeline.storage.sample_drop import drop_sample_batch
 
     if not settings.uses_local_bucket or settings.magento_db_url:
@@ -104,6 +106,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     prepare_embedded(settings, reset_magento=args.reset_magento)
     batch = drop_sample_batch(_store(settings), settings.drop_prefix, generation=0)
     print(f"dropped  batch {batch.batch_key}: {', '.join(k.rsplit('/', 1)[-1] for k in batch.keys)}")
+    export_key, export_files = drop_demo_export(_store(settings), settings.drop_prefix)
+    print(f"dropped  Akeneo export folder {export_key}/: {export_files} files (export.csv + files/), and its OK file")
     with _instance(settings) as instance:
         outcome = tick_and_run(build_definitions(settings), instance, log_level="WARNING")
         failed = _print_tick(outcome, settings)

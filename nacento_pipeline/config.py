@@ -14,9 +14,12 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from nacento_pipeline.core.akeneo.mapping import MODEL_IMAGE_MODES, AkeneoMapping
 from nacento_pipeline.core.blast_radius import BlastLimits
+from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
 from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
+from nacento_pipeline.magento.database import DEFAULT_LOCK_TIMEOUT_SECONDS as WRITER_LOCK_WAIT_SECONDS
 
 # The *indexers* the reindex decision manages unless NACENTO_INDEXERS says otherwise: the ones whose index
 # holds or matches on images. Not the mview *views* (magento.indexers.SUBSCRIBED_VIEWS): an indexer's view id
@@ -142,6 +145,24 @@ def parse_pairs(name: str, raw: str) -> dict[str, str]:
     return result
 
 
+def _label_pairs(name: str, raw: str) -> dict[str, str]:
+    """`name` (every image's label) or `picture=picture_alt,image=name` (per gallery attribute); a bare
+    attribute among pairs labels the gallery attributes no pair names."""
+    result: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, value = part.partition("=")
+        if sep and (not key.strip() or not value.strip()):
+            raise ConfigError(f"{name}: {part!r} is not of the form attribute or gallery_attribute=attribute")
+        result[key.strip() if sep else "*"] = (value if sep else key).strip()
+    return result
+
+
+def _locale_stores(name: str, raw: str) -> dict[str, tuple[str, ...]]:
+    """`en_US=default,de_DE=de|de_ch`: locale -> store view codes (`|` between several)."""
+    return {locale: tuple(filter(None, (c.strip() for c in codes.split("|"))))
+            for locale, codes in parse_pairs(name, raw).items()}
+
+
 # --- The table: one `setting(...)` per variable, declared on the Settings field it sets ----------------------
 
 
@@ -190,6 +211,21 @@ class Settings:
         "NACENTO_MAGENTO_DB_URL", _text, "", shown="sqlite:///var/magento.sqlite", secret=True,
         help="SQLAlchemy URL of Magento's database (a secret: passed to Dagster as EnvVar, never shown)")
     table_prefix: str = setting("NACENTO_TABLE_PREFIX", _text, "", "Magento's table prefix")
+    db_connect_timeout_seconds: int = setting("NACENTO_DB_CONNECT_TIMEOUT_SECONDS", _positive, 10,
+                                              "MySQL/MariaDB: timeout of opening a connection")
+    db_read_timeout_seconds: int = setting(
+        "NACENTO_DB_READ_TIMEOUT_SECONDS", _positive, 600,
+        "MySQL/MariaDB: longest wait for a server's answer (a half-open connection fails after it); above the "
+        "lock-wait timeout and the writer lock's 60 s")
+    db_write_timeout_seconds: int = setting("NACENTO_DB_WRITE_TIMEOUT_SECONDS", _positive, 600,
+                                            "MySQL/MariaDB: longest wait for sending a statement")
+    db_lock_wait_timeout_seconds: int = setting(
+        "NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS", _positive, 50,
+        "MySQL/MariaDB: every session's innodb_lock_wait_timeout (row locks) and lock_wait_timeout (metadata "
+        "locks): a statement waiting longer for a lock fails with error 1205")
+    run_max_runtime_seconds: int = setting(
+        "NACENTO_RUN_MAX_RUNTIME_SECONDS", _int, 21600,
+        "batch runs carry dagster/max_runtime: run monitoring cancels a run older than this (0: no limit)")
 
     # Object store
     s3_bucket: str | None = setting("NACENTO_S3_BUCKET", _text, None, "the bucket the PIM writes to",
@@ -230,6 +266,10 @@ class Settings:
         "batch)")
     unknown_sku_severity: str = setting("NACENTO_UNKNOWN_SKU_SEVERITY", _lower, "warn",
                                         "severity of the all_skus_known check (warn or error)")
+    remove_store_role_images: bool = setting(
+        "NACENTO_REMOVE_STORE_ROLE_IMAGES", _bool, False,
+        "purge an image even when it is the base, small or thumbnail image of a store view (Magento's admin "
+        "refuses that removal; by default the image is kept and the SKU warned)")
     csv_list_separator: str = setting("NACENTO_CSV_LIST_SEPARATOR", _text, ",",
                                       "list separator inside native-CSV cells")
 
@@ -290,14 +330,49 @@ class Settings:
         help="redis: the default cache (cleaned as a product save cleans it; IMG_INFO of purged copies)")
     cache_redis_default_prefix: str = setting("NACENTO_CACHE_REDIS_DEFAULT_PREFIX", _stripped, "",
                                               "redis: env.php default cache id_prefix")
-    cache_command: str = setting("NACENTO_CACHE_COMMAND", _stripped, "bin/magento cache:clean full_page",
-                                 "command backend: template ({tags} = the cache tags), may be ssh ...")
+    cache_command: str = setting(
+        "NACENTO_CACHE_COMMAND", _stripped, "bin/magento cache:clean full_page",
+        "command backend: template; the cache tags on stdin, in {tags_file}, or as arguments ({tags}, not with ssh)")
     cache_images_command: str | None = setting(
         "NACENTO_CACHE_IMAGES_COMMAND", _stripped, None,
-        "command backend: template run for purged resized copies ({images} = the gallery values)")
+        "command backend: template run for purged resized copies; the gallery values on stdin, in {images_file}, "
+        "or as arguments ({images}, not with ssh)")
+    command_env: tuple[str, ...] = setting(
+        "NACENTO_COMMAND_ENV", _list, (), shown="empty = PATH, HOME and the variables a template names",
+        help="environment variables cache and reindex commands get besides PATH, HOME and those their template "
+             "names ($NAME)")
     cache_retries: int = setting("NACENTO_CACHE_RETRIES", _positive, 3, "attempts per cache request")
     cache_timeout_seconds: int = setting("NACENTO_CACHE_TIMEOUT_SECONDS", _positive, 10,
                                          "timeout of one cache request or command")
+
+    # Akeneo export folders (core.akeneo)
+    akeneo_gallery_attributes: tuple[str, ...] | None = setting(
+        "NACENTO_AKENEO_GALLERY_ATTRIBUTES", _list, None, shown="picture,image (those the export has)",
+        help="Akeneo image attributes forming the gallery, in order")
+    akeneo_roles: Mapping[str, str] | None = setting(
+        "NACENTO_AKENEO_ROLES", parse_pairs, None, shown="image,small_image,thumbnail = the first gallery attribute",
+        help="role=attribute,... (any role code, e.g. swatch_image=picture)")
+    akeneo_label_attribute: Mapping[str, str] | None = setting(
+        "NACENTO_AKENEO_LABEL_ATTRIBUTE", _label_pairs, None, shown="name (if the export has it)",
+        help="text attribute giving the images' labels per locale, or gallery_attribute=attribute,...")
+    akeneo_identifier: str = setting("NACENTO_AKENEO_IDENTIFIER", _stripped, "sku",
+                                     "the export's identifier column (the Magento SKU)")
+    akeneo_default_locale: str = setting("NACENTO_AKENEO_DEFAULT_LOCALE", _stripped, "en_US",
+                                         "locale of store 0's values (labels, localizable images)")
+    akeneo_default_channel: str = setting("NACENTO_AKENEO_DEFAULT_CHANNEL", _stripped, "ecommerce",
+                                          "channel of store 0's values (scopable images)")
+    akeneo_locales: Mapping[str, tuple[str, ...]] = setting(
+        "NACENTO_AKENEO_LOCALES", _locale_stores, {}, shown="empty = store 0 only",
+        help="locale=store view code(s): de_DE=de|de_ch,fr_FR=fr")
+    akeneo_channels: Mapping[str, str] = setting(
+        "NACENTO_AKENEO_CHANNELS", parse_pairs, {"ecommerce": "base"}, shown="ecommerce=base",
+        help="channel=website code")
+    akeneo_model_images: str = setting(
+        "NACENTO_AKENEO_MODEL_IMAGES", _lower, "own",
+        "own (a product model's row sets its own code's gallery) or variants (also its variants' empty images)")
+    akeneo_catalog_prefix: str = setting(
+        "NACENTO_AKENEO_CATALOG_PREFIX", _prefix, "", shown="unset = raw keys refused",
+        help="where Akeneo's catalog storage lies in the bucket (for exports without with_media)")
 
     # Schedules
     catchup_minutes: int = setting("NACENTO_CATCHUP_MINUTES", _minutes, 5,
@@ -373,6 +448,16 @@ class Settings:
     def threshold_for(self, indexer: str) -> float:
         return float(self.thresholds.get(indexer, self.default_threshold))
 
+    def akeneo_mapping(self) -> AkeneoMapping:
+        """The Akeneo export mapping these settings describe."""
+        return AkeneoMapping(
+            gallery_attributes=self.akeneo_gallery_attributes, roles=self.akeneo_roles,
+            label_attributes=self.akeneo_label_attribute, identifier=self.akeneo_identifier,
+            default_locale=self.akeneo_default_locale, default_channel=self.akeneo_default_channel,
+            locale_stores=dict(self.akeneo_locales), channel_websites=dict(self.akeneo_channels),
+            model_images=self.akeneo_model_images,
+        )
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -422,6 +507,12 @@ def variables_help() -> str:
     return "\n".join(lines)
 
 
+def command_environment(template: str, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The whole environment of a cache or reindex command: PATH, HOME, the variables `template` names and
+    `extra` (NACENTO_COMMAND_ENV), those of them that are set; never the rest (database URL, storage keys)."""
+    return {name: os.environ[name] for name in environment_names(template, extra) if name in os.environ}
+
+
 # --- Validation: one check per rule, each naming the variable it concerns ------------------------------------
 
 
@@ -459,11 +550,24 @@ def _check_cache(s: Settings) -> None:
     _one_of("NACENTO_CACHE_BACKEND", s.cache_backend, CACHE_BACKENDS)
     if s.cache_backend == "varnish" and not s.cache_hosts:
         raise ConfigError("NACENTO_CACHE_HOSTS: the varnish backend needs at least one host[:port]")
+    for variable, template, name in (("NACENTO_CACHE_COMMAND", s.cache_command, "tags"),
+                                     ("NACENTO_CACHE_IMAGES_COMMAND", s.cache_images_command, "images")):
+        if template:
+            try:
+                parse_template(template, name)
+            except CommandTemplateError as exc:
+                raise ConfigError(f"{variable}: {exc}") from exc
 
 
 def _check_alerts(s: Settings) -> None:
     if s.alert_smtp_type not in SMTP_TYPES:
         raise ConfigError(f"NACENTO_ALERT_SMTP_TYPE={s.alert_smtp_type!r}: expected SSL, STARTTLS or PLAIN")
+
+
+def _check_akeneo(s: Settings) -> None:
+    _one_of("NACENTO_AKENEO_MODEL_IMAGES", s.akeneo_model_images, MODEL_IMAGE_MODES)
+    if s.akeneo_gallery_attributes == ():
+        raise ConfigError("NACENTO_AKENEO_GALLERY_ATTRIBUTES: name at least one attribute (or leave it unset)")
 
 
 def _check_prefixes(s: Settings) -> None:
@@ -472,6 +576,16 @@ def _check_prefixes(s: Settings) -> None:
         raise ConfigError("drop, archive and rejected prefixes must be distinct and non-empty")
 
 
+def _check_database(s: Settings) -> None:
+    floor = max(s.db_lock_wait_timeout_seconds, WRITER_LOCK_WAIT_SECONDS)
+    if s.db_read_timeout_seconds <= floor:
+        raise ConfigError(
+            f"NACENTO_DB_READ_TIMEOUT_SECONDS={s.db_read_timeout_seconds}: must exceed the lock-wait timeout "
+            f"(NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS) and the writer lock's {WRITER_LOCK_WAIT_SECONDS} s, or a wait "
+            "for a lock would end as a lost connection instead of a lock timeout")
+
+
 _CHECKS: tuple[Callable[[Settings], None], ...] = (
-    _check_sync, _check_reindex, _check_drop_events, _check_cache, _check_alerts, _check_prefixes,
+    _check_database, _check_sync, _check_reindex, _check_drop_events, _check_cache, _check_alerts, _check_akeneo,
+    _check_prefixes,
 )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_shared.record import copy
 
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.assets import AUDIT_ASSETS, BATCH_ASSETS, DROP_ASSETS
-from nacento_pipeline.defs.constants import TAG_MAGENTO_DB
-from nacento_pipeline.defs.jobs import gallery_audit_job, pim_batch_job, pim_batch_validate_job
+from nacento_pipeline.defs.constants import TAG_MAGENTO_DB, TAG_MAX_RUNTIME
+from nacento_pipeline.defs.jobs import (
+    build_gallery_audit_job,
+    build_pim_batch_job,
+    build_pim_batch_validate_job,
+)
 from nacento_pipeline.defs.revert_job import build_revert_job
 from nacento_pipeline.defs.schedules import build_audit_schedule, build_catchup_schedule
 from nacento_pipeline.defs.sensors import SENSORS
@@ -20,11 +23,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # Every run that writes Magento carries the database it writes (host/name, never credentials): a
     # QueuedRunCoordinator tag limit of 1 per value (deploy/) then lets one store's runs write one at a time.
     writes = {TAG_MAGENTO_DB: settings.magento_db_label}
-    audit_job = copy(gallery_audit_job, run_tags=writes)
+    audit_job = build_gallery_audit_job(run_tags=writes)
+    # A batch run older than NACENTO_RUN_MAX_RUNTIME_SECONDS is cancelled by run monitoring (dagster.yaml), so a
+    # run stuck on a dead connection frees its pool slot and the writer lock even past the database timeouts.
+    limit = {TAG_MAX_RUNTIME: str(settings.run_max_runtime_seconds)} if settings.run_max_runtime_seconds else {}
     return dg.Definitions(
         assets=[*BATCH_ASSETS, *AUDIT_ASSETS, *DROP_ASSETS],
-        jobs=[copy(pim_batch_job, run_tags=writes), pim_batch_validate_job, audit_job,
-              build_revert_job(writes)],
+        jobs=[build_pim_batch_job(run_tags={**writes, **limit}), build_pim_batch_validate_job(run_tags=limit),
+              audit_job, build_revert_job(writes)],
         sensors=[*SENSORS, *build_alert_sensors(settings)],
         schedules=[build_catchup_schedule(settings.catchup_minutes), build_audit_schedule(audit_job)],
         resources={**resources_from_settings(settings), **alert_resources(settings)},

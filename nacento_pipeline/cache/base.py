@@ -6,14 +6,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from nacento_pipeline.core.retry import backoff_delays, retry_call
+from nacento_pipeline.core.retry import TransientError, backoff_delays, retry_call
 
 
 class CacheError(RuntimeError):
     """Cache invalidation failed for good (bad configuration, refused request)."""
 
 
-class TransientCacheError(CacheError):
+class TransientCacheError(CacheError, TransientError):
     """A failure worth retrying: connection refused or reset, timeout, HTTP 5xx, Redis connection error."""
 
 

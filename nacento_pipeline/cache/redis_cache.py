@@ -10,7 +10,7 @@ Set-based: one pipelined round trip per 1,000 tags or ids.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 import redis
@@ -33,12 +33,17 @@ from nacento_pipeline.core.chunks import chunked
 ROUND_TRIP = 1000  # tags or keys per pipelined round trip
 
 
-def _public_url(url: str) -> str:
-    """The URL without its password, for metadata."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
+def _public_url(url: str, connection: Mapping[str, object]) -> str:
+    """Where a client connects, for metadata and errors: built from the fields redis-py parsed out of `url`
+    (scheme, host, port or socket path, db), never from the URL's text, so no password shows however it
+    is written (userinfo with an unencoded `@`, a `?password=` query); `***@` says that credentials are set."""
+    scheme = url.partition("://")[0].lower()
+    scheme = scheme if scheme in ("redis", "rediss", "unix", "valkey", "valkeys") else "redis"
+    secret = "***@" if connection.get("password") or connection.get("username") else ""
+    db = connection.get("db", 0)
+    if "path" in connection:
+        return f"{scheme}://{secret}{connection['path']}?db={db}"
+    return f"{scheme}://{secret}{connection.get('host', 'localhost')}:{connection.get('port', 6379)}/{db}"
 
 
 class RedisTarget:
@@ -47,11 +52,16 @@ class RedisTarget:
     def __init__(self, url: str, prefix: str, timeout: float = 10.0) -> None:
         self.url = url
         self.prefix = prefix
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                           decode_responses=True)
+        try:
+            self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                               decode_responses=True)
+        except ValueError:  # its message may quote part of the URL, password included
+            raise CacheError("a Redis URL could not be parsed (not shown: it may hold a password); "
+                             "percent-encode '@', ':', '/', '?' and '#' in the password") from None
+        self.public_url = _public_url(url, self.client.connection_pool.connection_kwargs)
 
     def __str__(self) -> str:
-        return _public_url(self.url)
+        return self.public_url
 
 
 class RedisCache:

@@ -45,12 +45,11 @@ from nacento_pipeline.core.formats import NATIVE_KIND, ReadContext, format_of
 from nacento_pipeline.core.frames import (
     IMAGE_COLUMNS,
     REJECTION_COLUMNS,
-    ROLE_CODES,
     ROLE_SCOPE_COLUMNS,
     STORE_VALUE_COLUMNS,
 )
 from nacento_pipeline.core.modes import APPEND
-from nacento_pipeline.core.roles import role_text
+from nacento_pipeline.core.roles import ordered_roles
 
 __all__ = ["BatchFileError", "BunchSource", "ParsedBatch", "parse_batch"]
 
@@ -185,13 +184,14 @@ class _Parts:
 
 def parse_batch(
     files: Iterable[BunchSource], *, list_separator: str = ",", chunk_rows: int = CSV_CHUNK_ROWS,
-    fail_fast: bool = False,
+    fail_fast: bool = False, read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]] | None = None,
 ) -> ParsedBatch:
     """Parse, validate and merge the bunch files of one batch, given in counter order.
 
     stats: files, files_unreadable, items_seen, image_rows (raw images read), skus (winning items), images,
     rejected_images, rejected_items, warnings, duplicate_skus (superseded items), duplicate_paths,
-    store_view_rows_ignored, invalid_skus, store_values.
+    store_view_rows_ignored, invalid_skus, store_values. `read` replaces the registered formats' readers (an
+    Akeneo export's files are read by core.akeneo.export with its mapping).
     """
     batch = _Parts()
     kinds: list[str] = []
@@ -200,7 +200,7 @@ def parse_batch(
         stats["files"] += 1
         context = ReadContext(source.name, file_idx, list_separator, chunk_rows)
         try:
-            batch.add(_read_file(source, context, first_seq=batch.image_rows))
+            batch.add(_read_file(source, context, first_seq=batch.image_rows, read=read or _read_source))
         except BatchFileError as exc:
             if fail_fast:
                 raise
@@ -215,10 +215,11 @@ def parse_batch(
     return parsed
 
 
-def _read_file(source: BunchSource, context: ReadContext, first_seq: int) -> _Parts:
+def _read_file(source: BunchSource, context: ReadContext, first_seq: int,
+               read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]]) -> _Parts:
     """Read and validate one bunch file chunk by chunk; its raw images are numbered from `first_seq`."""
     parts = _Parts()
-    for chunk in _read_source(source, context):
+    for chunk in read(source, context):
         seq = first_seq + parts.image_rows
         chunk.raw["seq"] = np.arange(seq, seq + len(chunk.raw), dtype="int64")
         parts.image_rows += len(chunk.raw)
@@ -402,7 +403,8 @@ def _store_values(rows: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
     """STORE_VALUE_COLUMNS of the winning items' store rows whose image is in the batch's images.
 
     A row older than its (sku, value) image belongs to a superseded duplicate path and is dropped. Several
-    rows for one (sku, value, store): per field the last one given wins, roles are united (ROLE_CODES order).
+    rows for one (sku, value, store): per field the last one given wins, roles are united (core.roles.ordered_roles
+    order).
     """
     if rows.empty:
         return _empty_store_values()
@@ -412,12 +414,11 @@ def _store_values(rows: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return _empty_store_values()
     keys = ["sku", "value", "store"]
-    codes, uniques = pd.factorize(rows["roles"])
-    table = np.array([[code in text.split("|") for code in ROLE_CODES] for text in uniques], dtype=bool)
-    role_flags = pd.DataFrame(table.reshape(-1, len(ROLE_CODES))[codes], columns=list(ROLE_CODES), index=rows.index)
     merged = rows.groupby(keys, sort=False)[["label", "position", "disabled", "file", "line", "seq"]].last()
-    has = pd.concat([rows[keys], role_flags], axis=1).groupby(keys, sort=False)[list(ROLE_CODES)].any()
-    merged["roles"] = role_text(has.to_numpy())
+    named = rows[keys].assign(role=rows["roles"].astype(str).str.split("|")).explode("role")
+    named = named[named["role"] != ""]
+    united = named.groupby(keys, sort=False)["role"].agg(lambda codes: "|".join(ordered_roles(codes)))
+    merged["roles"] = united.reindex(merged.index).fillna("").astype(str)
     merged = merged.reset_index().sort_values("seq", kind="stable")
     label = merged["label"].astype("object")
     return merged[list(STORE_VALUE_COLUMNS)].reset_index(drop=True).assign(

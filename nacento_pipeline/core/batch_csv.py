@@ -55,7 +55,7 @@ def check_gallery_header(header: list[str], file: str) -> None:
 
 
 def read_csv_chunks(
-    stream: io.BufferedReader, file: str, wanted: Iterable[str], chunk_rows: int = CSV_CHUNK_ROWS,
+    stream: io.BufferedReader, file: str, wanted: Iterable[str], chunk_rows: int = CSV_CHUNK_ROWS, sep: str = ",",
 ) -> Iterator[pd.DataFrame]:
     """Chunks of a CSV as string frames with normalised column names (only `wanted` columns) and a `line`.
 
@@ -67,7 +67,7 @@ def read_csv_chunks(
     last_line = 1
     try:
         reader = pd.read_csv(
-            stream, dtype=str, na_filter=False, keep_default_na=False, chunksize=chunk_rows,
+            stream, sep=sep, dtype=str, na_filter=False, keep_default_na=False, chunksize=chunk_rows,
             encoding="utf-8-sig", skip_blank_lines=False, engine="c",
         )
         for frame in reader:

@@ -18,10 +18,8 @@ from nacento_pipeline.core.batch_validate import (
     NO_PROBLEM,
     RawChunk,
     append_item,
+    collected_chunk,
     item_lists,
-    items_frame,
-    raw_frame,
-    store_raw_frame,
 )
 from nacento_pipeline.core.errors import BatchFileError
 
@@ -169,13 +167,7 @@ class _ItemCollector:
         return len(self.raw["file_path"]) >= JSON_CHUNK_IMAGES
 
     def flush(self, request_id: str | None = None) -> RawChunk:
-        n_items = len(self.items["sku"])
-        chunk = RawChunk(
-            raw_frame({**self.raw, "file_idx": self.file_idx, "file": self.file}),
-            items_frame({**self.items, "file_idx": [self.file_idx] * n_items, "file": [self.file] * n_items}),
-            stores=store_raw_frame(self.stores) if self.stores else None,
-            request_id=request_id,
-        )
+        chunk = collected_chunk(self.file, self.file_idx, self.raw, self.items, self.stores, request_id=request_id)
         self._reset()
         return chunk
 

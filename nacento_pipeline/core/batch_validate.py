@@ -13,7 +13,11 @@ import numpy as np
 import pandas as pd
 
 from nacento_pipeline.core.frames import REJECTION_COLUMNS
-from nacento_pipeline.core.paths import MAX_GALLERY_VALUE_LENGTH, REASON_VALUE_TOO_LONG, normalize_file_paths
+from nacento_pipeline.core.paths import (
+    MAX_GALLERY_VALUE_LENGTH,
+    REASON_VALUE_TOO_LONG,
+    normalize_file_paths,
+)
 from nacento_pipeline.core.roles import normalize_role_text
 
 # Raw rows, one per payload image, every payload field as a string ("" when not given):
@@ -48,6 +52,13 @@ STORE_RAW_COLUMNS = (
 REJECTION_KEYS = ("file_idx", "item_no", "level", "image_seq")
 
 MAX_LABEL_LENGTH = 255
+# catalog_product_entity.sku is varchar(64); Magento\Catalog\Model\Product\Attribute\Backend\Sku::SKU_MAX_LENGTH.
+MAX_SKU_LENGTH = 64
+# C0 and C1 control characters (NUL, TAB, CR, LF, ESC, ...) and DEL.
+CONTROL_CHARACTER_PATTERN = r"([\x00-\x1f\x7f-\x9f])"
+# Bidirectional embeddings, overrides and isolates (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI): they make a
+# label display other than it reads ("Trojan Source"); ordinary right-to-left text needs none of them.
+BIDI_CONTROL_PATTERN = r"([\u202a-\u202e\u2066-\u2069])"
 MIN_POSITION, MAX_POSITION = -100_000, 100_000
 MAX_VALUE_LENGTH = 200
 # Magento's store codes: a letter, then letters, digits or '_' (StoreCodeValidator), at most 32 (store.code).
@@ -56,6 +67,7 @@ ADMIN_STORE_CODE = "admin"  # store 0, the default scope: its values are the ima
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 REASON_LABEL_TOO_LONG = f"label is longer than {MAX_LABEL_LENGTH} characters"
+REASON_SKU_TOO_LONG = f"SKU is longer than {MAX_SKU_LENGTH} characters (Magento's catalog_product_entity.sku)"
 REASON_POSITION_NOT_INTEGER = "position is not an integer"
 REASON_POSITION_RANGE = f"position is outside {MIN_POSITION}..{MAX_POSITION}"
 REASON_NOT_BOOLEAN = "disabled is not a boolean (true/false, 1/0, yes/no, on/off)"
@@ -123,6 +135,12 @@ class _Refusals:
             self.parts.append(rejection_rows(self.rows, mask, field, values, reasons, sku=self.sku))
             self.ok &= ~mask
 
+    def warn(self, mask: pd.Series, field: pd.Series | str, values: pd.Series, reason: str) -> None:
+        """A warning for the rows of `mask` still valid (they are kept)."""
+        mask = mask & self.ok
+        if mask.any():
+            self.parts.append(rejection_rows(self.rows, mask, field, values, reason, severity="warning", sku=self.sku))
+
     def warn_unknown_roles(self, field: pd.Series | str, roles: pd.Series) -> pd.Series:
         """The role codes of each row; a warning names the unknown roles of each row still valid."""
         role_text = roles.astype("str")
@@ -158,6 +176,9 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
     pre = raw["pre_field"] != ""
     refusals.reject(pre, raw["pre_field"], raw["pre_value"], raw["pre_reason"])
     refusals.reject(~pre & (sku == ""), "sku", raw["sku"], "SKU is empty")
+    refusals.reject(~pre & (sku.str.len() > MAX_SKU_LENGTH), "sku", raw["sku"], REASON_SKU_TOO_LONG)
+    sku_control = _first_match(sku, CONTROL_CHARACTER_PATTERN)
+    refusals.reject(~pre & sku_control.notna(), "sku", raw["sku"], _character_reasons("SKU", sku_control))
     fields = _checked_image_fields(raw, ~pre, refusals)
     ok = refusals.ok
 
@@ -187,8 +208,9 @@ def _checked_image_fields(raw: pd.DataFrame, checked: pd.Series, refusals: _Refu
     refusals.reject(checked & (path_reasons != ""), path_field, raw["file_path"], path_reasons)
     refusals.reject(checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH), path_field,
                     raw["file_path"], REASON_VALUE_TOO_LONG)
-    label = raw["label"].astype("str")
-    refusals.reject(checked & _label_too_long(label), label_field, label, REASON_LABEL_TOO_LONG)
+    label = raw["label"].astype("str").str.normalize("NFC")
+    for mask, reason in _label_problems(label):
+        refusals.reject(checked & mask, label_field, label, reason)
     position_text = raw["position"].astype("str").str.strip()
     number, position_problems = _position_check(position_text)
     for mask, reason in position_problems:
@@ -211,8 +233,29 @@ def _field_names(raw: pd.DataFrame) -> tuple[pd.Series | str, pd.Series | str, p
     return path, label, position
 
 
-def _label_too_long(label: pd.Series) -> pd.Series:
-    return label.str.len() > MAX_LABEL_LENGTH
+def _label_problems(label: pd.Series) -> list[tuple[pd.Series, pd.Series | str]]:
+    """[(mask, reason)] of labels (already NFC) that are too long or hold a control or bidi control character;
+    any other Unicode text is a label."""
+    problems: list[tuple[pd.Series, pd.Series | str]] = [(label.str.len() > MAX_LABEL_LENGTH, REASON_LABEL_TOO_LONG)]
+    for pattern in (CONTROL_CHARACTER_PATTERN, BIDI_CONTROL_PATTERN):
+        found = _first_match(label, pattern)
+        problems.append((found.notna(), _character_reasons("label", found)))
+    return problems
+
+
+def _first_match(text: pd.Series, pattern: str) -> pd.Series:
+    """The first character of each text that `pattern` (one group) matches; NaN where none does."""
+    return text.str.extract(pattern, expand=False)
+
+
+def _character_reasons(what: str, found: pd.Series) -> pd.Series:
+    """'<what> contains U+000A (a control character)' for each character found ("" where none was)."""
+    def reason(char: object) -> str:
+        if not isinstance(char, str):
+            return ""
+        kind = "a bidirectional control character" if "\u202a" <= char <= "\u2069" else "a control character"
+        return f"{what} contains U+{ord(char):04X} ({kind}); ordinary text is fine, control characters are not"
+    return found.map(reason).astype("str")
 
 
 def _position_check(text: pd.Series) -> tuple[pd.Series, list[tuple[pd.Series, str]]]:
@@ -255,9 +298,10 @@ def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedS
     refusals.reject(code.str.lower() == ADMIN_STORE_CODE, stores["code_field"], code,
                     "'admin' is the default scope (store 0), not a store view: give default values on the image "
                     "itself")
-    label = stores["label"].astype("str")
+    label = stores["label"].astype("str").str.normalize("NFC")
     label_given = stores["label_given"] != ""
-    refusals.reject(label_given & _label_too_long(label), prefix + "label", label, REASON_LABEL_TOO_LONG)
+    for mask, reason in _label_problems(label):
+        refusals.reject(label_given & mask, prefix + "label", label, reason)
     position_text = stores["position"].astype("str").str.strip()
     number, position_problems = _position_check(position_text)
     for mask, reason in position_problems:
@@ -310,6 +354,18 @@ def store_raw_frame(records: list[tuple]) -> pd.DataFrame:
     """A raw store-values frame from records holding the STORE_RAW_COLUMNS in order."""
     frame = pd.DataFrame.from_records(records, columns=list(STORE_RAW_COLUMNS))
     return frame.astype({name: "int64" if name in ("image_row", "line") else "str" for name in STORE_RAW_COLUMNS})
+
+
+def collected_chunk(file: str, file_idx: int, raw: dict[str, list], items: dict[str, list], stores: list[tuple],
+                    **extras: object) -> RawChunk:
+    """The RawChunk of rows a reader collected as column lists (raw rows, `item_lists` items, store records)."""
+    n_items = len(items["sku"])
+    return RawChunk(
+        raw_frame({**raw, "file_idx": file_idx, "file": file}),
+        items_frame({**items, "file_idx": [file_idx] * n_items, "file": [file] * n_items}),
+        stores=store_raw_frame(stores) if stores else None,
+        **extras,  # type: ignore[arg-type]
+    )
 
 
 @dataclass

@@ -16,6 +16,7 @@ from nacento_pipeline.core.frames import (
     DELTA_ACTIONS,
     DELTA_COLUMNS,
     REJECTION_COLUMNS,
+    ROLE_CODES,
     ROLE_COLUMNS,
     SKU_RESULT_COLUMNS,
     STORE_WRITE_COLUMNS,
@@ -44,6 +45,9 @@ ROLE_STATE_COLUMNS = ("entity_id", "role", "store_id", "value")
 # nacento_sku_sync_state rows: last_batch_time is a naive UTC datetime (the batch's drop time).
 SYNC_STATE_COLUMNS = ("sku", "entity_id", "last_batch_key", "last_batch_time", "last_status", "last_run_id")
 PAYLOAD_VALUE_COLUMNS = ("sku", "value")
+# Gallery rows of the products that are no images (videos: Magento_ProductVideo's `external-video`), never
+# written here: value as stored, media_type, store-0 position (None when no store-0 value row).
+OTHER_MEDIA_COLUMNS = ("entity_id", "value", "media_type", "position")
 
 TOTAL_NAMES = (
     "skus_seen", "ok", "error", "stale", "inserted", "updated_value", "updated_meta", "skipped_no_change",
@@ -76,6 +80,9 @@ class DeltaRequest:
     batch_key: str | None = None  # breaks ties between batches of the same drop time (see _Delta._stale)
     store_values: pd.DataFrame | None = None  # STORE_VALUE_COLUMNS
     role_scope: pd.DataFrame | None = None  # ROLE_SCOPE_COLUMNS (None: every SKU manages all roles)
+    # Remove an image even when it holds a role in a store view of a product in several store views (Magento's
+    # DeleteValidator refuses that removal; by default the image is kept and reported).
+    remove_store_role_images: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", normalize_mode(self.mode))
@@ -343,6 +350,9 @@ class MagentoState:
     sync_state: pd.DataFrame | None = None
     store_values: pd.DataFrame | None = None
     stores: dict[str, int] = field(default_factory=dict)
+    # The shop's role attributes (every media_image attribute; the four standard ones when not read)
+    role_codes: tuple[str, ...] = ROLE_CODES
+    other_media: pd.DataFrame | None = None  # OTHER_MEDIA_COLUMNS
 
 
 def rejected_only_skus(rejections: pd.DataFrame | None, known: set[str]) -> list[str]:

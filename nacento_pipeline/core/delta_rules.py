@@ -45,6 +45,7 @@ from nacento_pipeline.core.image_sanity import not_an_image_reasons
 from nacento_pipeline.core.modes import APPEND, DEFAULT_SYNC_MODE, REPLACE_OWNED
 from nacento_pipeline.core.objects import strip_etag
 from nacento_pipeline.core.paths import canonical_values
+from nacento_pipeline.core.roles import DELETE_GUARDED_ROLES
 
 # Magento's media_gallery_value.position is INT UNSIGNED; the payload allows -100000..100000.
 POSITION_MIN, POSITION_MAX = 0, 4_294_967_295
@@ -56,17 +57,38 @@ def normalize_etag(values: pd.Series) -> pd.Series:
     return text.map(strip_etag).astype(text.dtype)
 
 
-def map_positions(images: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+def position_shifts(images: pd.DataFrame, store_values: pd.DataFrame | None = None) -> pd.Series:
+    """Per SKU, how far its positions move up so that the lowest one, at any scope, is 0 (0: not moved).
+
+    One shift per SKU for its default and store-view positions alike: a store view's position replaces the
+    default one in that store, so both must stay in one order (Magento's columns are UNSIGNED at every scope).
+    """
+    positions = [pd.DataFrame({"sku": text_column(images["sku"]), "position": _nullable_int(images["position"])})]
+    if store_values is not None and len(store_values):
+        positions.append(pd.DataFrame({"sku": text_column(store_values["sku"]),
+                                       "position": _nullable_int(store_values["position"])}))
+    both = pd.concat(positions, ignore_index=True)
+    minimum = both["position"].groupby(both["sku"]).min()
+    return (-minimum).clip(lower=0).fillna(0).astype("int64")
+
+
+def shifted_positions(skus: pd.Series, positions: pd.Series, shifts: pd.Series) -> pd.Series:
+    """`positions` (Int64, <NA> = not given) moved up by their SKU's shift, within Magento's column range."""
+    shift = text_column(skus).map(shifts).fillna(0).astype("int64").to_numpy()
+    return (_nullable_int(positions) + shift).clip(lower=POSITION_MIN, upper=POSITION_MAX)
+
+
+def map_positions(images: pd.DataFrame, shifts: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
     """Payload positions mapped onto Magento's UNSIGNED column; positions not given stay <NA>.
 
-    Choice: a SKU with negative positions has all its given positions shifted up by -min(position), which
-    keeps the PIM's order within the gallery (clamping would tie them); other SKUs are untouched. Each
-    shifted SKU is reported as a warning. Returns (mapped Int64 positions aligned with `images`, warnings).
+    Choice: a SKU with negative positions (default or store-view) has all its given positions shifted up by
+    -min(position), which keeps the PIM's order within the gallery (clamping would tie them); other SKUs are
+    untouched. Each shifted SKU is reported as a warning. Returns (mapped Int64 positions aligned with
+    `images`, warnings); `shifts` come from `position_shifts`, which `shifted_positions` applies to the
+    store-view ones too.
     """
-    position = pd.to_numeric(images["position"], errors="coerce").astype("Int64")
-    minimum = position.groupby(images["sku"]).transform("min")
-    shift = (-minimum).clip(lower=0).fillna(0).astype("int64")
-    mapped = (position + shift).clip(lower=POSITION_MIN, upper=POSITION_MAX)
+    shift = text_column(images["sku"]).map(shifts).fillna(0).astype("int64")
+    mapped = shifted_positions(images["sku"], images["position"], shifts)
     shifted_rows = shift > 0
     shifted = images.loc[shifted_rows, ["sku", "file", "line"]].drop_duplicates("sku")
     warnings = _warnings(
@@ -191,8 +213,34 @@ class _Delta:
         self.request = request
         self.state = state
         self.role_state = _role_state(state.roles)
+        self.role_codes = tuple(state.role_codes)
         self.warnings: list[pd.DataFrame] = []
+        self._position_shifts = pd.Series(dtype="int64")  # per SKU, set with the batch's images
+        self.kept_for_store_roles = pd.DataFrame(columns=["sku", "entity_id", "stored_value", "role", "store_id"])
+        self._custom_roles_named = self._named_custom_roles()
         self.unknown_skus: tuple[str, ...] = ()
+
+    def _named_custom_roles(self) -> pd.DataFrame:
+        """(sku, role) of the shop's custom roles (media_image attributes besides the standard four) that the
+        batch's images or store-level rows name; the names of no role of the shop are warned about (file, line),
+        as Magento's import reports an unknown column, and ignored."""
+        frames = [self.request.images[["sku", "roles", "file", "line"]]]
+        if self.request.store_values is not None and len(self.request.store_values):
+            frames.append(self.request.store_values[["sku", "roles", "file", "line"]])
+        named = pd.concat(frames, ignore_index=True)
+        named = named[text_column(named["roles"]) != ""]
+        named = named.assign(role=text_column(named["roles"]).str.split("|")).explode("role")
+        unknown = named[~named["role"].isin(self.role_codes)].drop_duplicates(["sku", "role", "file", "line"])
+        if len(unknown):
+            self.warnings.append(pd.DataFrame({
+                "severity": "warning", "file": text_column(unknown["file"]), "line": _int(unknown["line"]),
+                "sku": text_column(unknown["sku"]), "field": "roles", "value": unknown["role"].astype(str),
+                "reason": "role " + unknown["role"].map(repr) + " ignored: no media_image attribute of this "
+                          "Magento has that code",
+            })[list(REJECTION_COLUMNS)])
+        custom = named[named["role"].isin(self.role_codes) & ~named["role"].isin(ROLE_CODES)]
+        return pd.DataFrame({"sku": text_column(custom["sku"]), "role": custom["role"].astype(str)}
+                            ).drop_duplicates().reset_index(drop=True)
 
     # -- the steps ----------------------------------------------------------------------------------------
     def compute(self) -> GalleryDelta:
@@ -278,7 +326,8 @@ class _Delta:
             )
             img = img[~dup]
         img = img.reset_index(drop=True)
-        img["position"], shifted = map_positions(img)
+        self._position_shifts = position_shifts(img, self.request.store_values)
+        img["position"], shifted = map_positions(img, self._position_shifts)
         self.warnings.append(shifted)
         return img
 
@@ -312,9 +361,23 @@ class _Delta:
         etags = etags.drop_duplicates("value", keep="last")
         img = img.merge(etags, on="value", how="left")
         img["not_image"] = text_column(img["not_image"])
-        img["exists"] = _bool(img["exists"]) & (img["not_image"] == "")
+        img["media_clash"] = self._media_clashes(img)
+        img["exists"] = _bool(img["exists"]) & (img["not_image"] == "") & (img["media_clash"] == "")
         img["etag"] = text_column(img["etag"])
         return img
+
+    def _media_clashes(self, img: pd.DataFrame) -> pd.Series:
+        """Per image, the media type of a gallery row of the same product and path that is no image (a video),
+        else "". Such an image is refused: a second row of the same file would be deleted by Magento's
+        `Gallery::removeDuplicates` on the next product load, and it may be the video's."""
+        other = self.state.other_media
+        if other is None or other.empty or img.empty:
+            return pd.Series("", index=img.index, dtype=object)
+        other = pd.DataFrame({"entity_id": _int(other["entity_id"]), "value": canonical_values(other["value"]),
+                              "media_clash": text_column(other["media_type"])}).drop_duplicates(["entity_id", "value"])
+        keyed = pd.DataFrame({"entity_id": img["entity_id"].to_numpy(), "value": canonical_values(img["value"]).to_numpy()})
+        found = keyed.merge(other, on=["entity_id", "value"], how="left")["media_clash"]
+        return pd.Series(found.fillna("").astype(str).to_numpy(), index=img.index, dtype=object)
 
     def _stale(self, img: pd.DataFrame) -> pd.DataFrame:
         """Mark images of SKUs a newer batch already wrote: the stale-batch rule.
@@ -365,6 +428,10 @@ class _Delta:
         refused = missing & (img["not_image"] != "")
         img.loc[refused, "reason"] = ("not an image: " + img.loc[refused, "not_image"] + ": "
                                       + img.loc[refused, "value"])
+        clash = missing & (img["media_clash"] != "")
+        img.loc[clash, "reason"] = ("the product has a " + img.loc[clash, "media_clash"] + " gallery row with this "
+                                    "value; a second row would be deleted by Magento (Gallery::removeDuplicates): "
+                                    + img.loc[clash, "value"])
         return img
 
     # -- step 2: current gallery, keepers and path-variant duplicates ------------------------------------
@@ -429,6 +496,10 @@ class _Delta:
         new = ~given & ~v["matched"]
         if new.any():
             existing_max = pd.to_numeric(g["cur_position"], errors="coerce").groupby(g["entity_id"]).max()
+            other = self.state.other_media
+            if other is not None and len(other):  # videos count (MediaGalleryProcessor::getLastMediaPositionPerProduct)
+                videos_max = pd.to_numeric(other["position"], errors="coerce").groupby(_int(other["entity_id"])).max()
+                existing_max = pd.concat([existing_max, videos_max], axis=1).max(axis=1)
             batch_max = v.loc[given, "position"].astype("float64").groupby(v.loc[given, "entity_id"]).max()
             ceiling = pd.concat([existing_max, batch_max], axis=1).max(axis=1)
             rank = v.loc[new].sort_values("seq").groupby("entity_id").cumcount() + 1
@@ -445,8 +516,13 @@ class _Delta:
         return set(self.request.invalid_skus) | set(usable.loc[~usable["exists"], "sku"])
 
     def _managed_roles(self, skus: pd.Series) -> pd.DataFrame:
-        """(sku, role) pairs the batch manages: all roles unless the SKU's role scope is limited."""
-        grid = pd.DataFrame({"sku": skus.unique()}).merge(pd.DataFrame({"role": list(ROLE_CODES)}), how="cross")
+        """(sku, role) pairs the batch manages: the standard roles the shop has and the custom ones the batch
+        names for the SKU (a custom role no image of the batch names is left as it is), unless the SKU's role
+        scope is limited."""
+        standard = [c for c in self.role_codes if c in ROLE_CODES]
+        grid = pd.DataFrame({"sku": skus.unique()}).merge(pd.DataFrame({"role": standard}), how="cross")
+        named = self._custom_roles_named
+        grid = pd.concat([grid, named[named["sku"].isin(set(grid["sku"]))]], ignore_index=True)
         scope = self.request.role_scope
         if scope is None or scope.empty:
             return grid
@@ -466,7 +542,7 @@ class _Delta:
         of_eligible = pd.Index(eligible["sku"]).get_indexer(v["sku"]) >= 0  # SKUs unique: an index lookup
         carried = v[of_eligible & (v["roles"] != "")][["entity_id", "roles", "seq", "target_value"]]
         carried = carried.assign(role=carried["roles"].str.split("|")).explode("role")
-        carried = carried[carried["role"].isin(ROLE_CODES)]
+        carried = carried[carried["role"].isin(self.role_codes)]
         last = carried.sort_values("seq").drop_duplicates(["entity_id", "role"], keep="last")
         grid = eligible.merge(self._managed_roles(eligible["sku"]), on="sku")
         grid = grid.merge(last[["entity_id", "role", "target_value"]], on=["entity_id", "role"], how="left")
@@ -571,12 +647,45 @@ class _Delta:
         purged = marked[marked["named"].isna()].drop(columns=["named"])
         frozen = set(img.loc[img["sku"].isin(blocked), "entity_id"])
         if frozen and len(purged):
-            state = self.role_state[self.role_state["role"].isin(ROLE_CODES) & self.role_state["value"].notna()]
+            state = self.role_state[self.role_state["role"].isin(self.role_codes) & self.role_state["value"].notna()]
             held = set(zip(state["entity_id"], canonical_values(state["value"]), strict=True))
             keep = [e in frozen and (e, c) in held for e, c in zip(purged["entity_id"], purged["canonical"], strict=True)]
             purged = purged[~pd.Series(keep, index=purged.index, dtype=bool)]
         reason = f"not in the payload ({self.request.mode} mode)"
-        return purged.assign(action="purged", reason=reason, kept_value="")
+        return self._removable(purged).assign(action="purged", reason=reason, kept_value="")
+
+    def _removable(self, purged: pd.DataFrame) -> pd.DataFrame:
+        """The purges Magento 2.4.8 would carry out (`Catalog\\Model\\Product\\Gallery\\DeleteValidator::validate`,
+        run by `CreateHandler::execute` before any removal): a product in more than one store view keeps an
+        image that a role holds in a store other than the one saved (ours: the default scope, so any store
+        view), the roles being `Gallery::getProductImages`' three (image, small_image, thumbnail), the value
+        compared as stored. The product is taken to be in every store view (catalog_product_website is not
+        read). Each image kept is a warning naming the store view and role; with the request's
+        `remove_store_role_images` every purge is carried out, as before."""
+        if self.request.remove_store_role_images or purged.empty or len(self.state.stores) < 2:
+            return purged
+        state = self.role_state
+        held = state[state["role"].isin(DELETE_GUARDED_ROLES) & (state["store_id"] != 0) & state["value"].notna()]
+        held = held.assign(stored_value=text_column(held["value"]))[["entity_id", "stored_value", "role", "store_id"]]
+        hit = purged[["entity_id", "stored_value"]].merge(held, on=["entity_id", "stored_value"], how="inner")
+        if hit.empty:
+            return purged
+        hit = hit.sort_values(["entity_id", "stored_value", "store_id", "role"], kind="stable")
+        code_of = {sid: code for code, sid in self.state.stores.items()}
+        sku_of = self.state.products.drop_duplicates("entity_id").set_index("entity_id")["sku"]
+        first = hit.drop_duplicates(["entity_id", "stored_value"])
+        self.kept_for_store_roles = first.assign(sku=first["entity_id"].map(sku_of).astype(str))
+        self.warnings.append(pd.DataFrame({
+            "severity": "warning", "file": "", "line": 0, "sku": self.kept_for_store_roles["sku"],
+            "field": "roles", "value": first["stored_value"].str.slice(0, 200),
+            "reason": "not removed: it is the " + first["role"] + " image of store view "
+                      + first["store_id"].map(code_of).fillna(first["store_id"].astype(str)).map(repr)
+                      + " and Magento refuses to remove it (DeleteValidator); "
+                      "NACENTO_REMOVE_STORE_ROLE_IMAGES=true removes it anyway",
+        })[list(REJECTION_COLUMNS)])
+        keys = set(zip(hit["entity_id"], hit["stored_value"], strict=True))
+        kept = [k in keys for k in zip(purged["entity_id"], purged["stored_value"], strict=True)]
+        return purged[~pd.Series(kept, index=purged.index, dtype=bool)]
 
     def _with_removal_roles(
         self, plan: pd.DataFrame, removed: pd.DataFrame | None, g: pd.DataFrame, sku_of: pd.Series
@@ -586,7 +695,7 @@ class _Delta:
         collapsed path variant follow the kept row's spelling."""
         if removed is None or removed.empty:
             return plan
-        state = self.role_state[self.role_state["role"].isin(ROLE_CODES) & self.role_state["value"].notna()]
+        state = self.role_state[self.role_state["role"].isin(self.role_codes) & self.role_state["value"].notna()]
         state = state.assign(stored=text_column(state["value"]))
         gone = removed[["entity_id", "stored_value", "action", "kept_value"]]
         hit = state.merge(gone, left_on=["entity_id", "stored"], right_on=["entity_id", "stored_value"], how="inner")
@@ -628,6 +737,7 @@ class _Delta:
         sv = src.copy()
         sv["sku"], sv["value"], sv["store"] = text_column(sv["sku"]), text_column(sv["value"]), text_column(sv["store"])
         sv = sv.sort_values("seq", kind="stable").drop_duplicates(["sku", "value", "store"], keep="last")
+        sv["position"] = shifted_positions(sv["sku"], sv["position"], self._position_shifts)
         sv["store_id"] = sv["store"].map(self.state.stores)
         unknown = sv["store_id"].isna()
         if unknown.any():
@@ -687,7 +797,7 @@ class _Delta:
         """Roles a store-level row gives its image in that store (the last row wins), where they change."""
         carried = sv[text_column(sv["roles"]) != ""]
         carried = carried.assign(role=text_column(carried["roles"]).str.split("|")).explode("role")
-        carried = carried[carried["role"].isin(ROLE_CODES)].sort_values("seq")
+        carried = carried[carried["role"].isin(self.role_codes)].sort_values("seq")
         carried = carried.drop_duplicates(["entity_id", "role", "store_id"], keep="last")
         wanted = carried[["sku", "entity_id", "role", "store_id"]].assign(new_value=carried["target_value"])
         return self._changed_roles(wanted)
@@ -740,12 +850,12 @@ class _Delta:
 
     def _final_values(self, plan: pd.DataFrame, store_id: int | None) -> pd.DataFrame:
         """(entity_id, role, store_id, final) role values after the plan: planned value, else Magento's."""
-        state = self.role_state[self.role_state["role"].isin(ROLE_CODES)][["entity_id", "role", "store_id", "value"]]
-        planned = plan[plan["role"].isin(ROLE_CODES)][["entity_id", "role", "store_id", "new_value"]]
+        state = self.role_state[self.role_state["role"].isin(self.role_codes)][["entity_id", "role", "store_id", "value"]]
+        planned = plan[plan["role"].isin(self.role_codes)][["entity_id", "role", "store_id", "new_value"]]
         both = state.merge(planned, on=["entity_id", "role", "store_id"], how="outer", indicator=True)
         in_plan = both["_merge"] != "left_only"
         both["final"] = both["new_value"].astype(object).where(in_plan, both["value"].astype(object))
-        deleted = plan[plan["role"].isin(ROLE_CODES) & plan["new_value"].isna()][["entity_id", "role", "store_id"]]
+        deleted = plan[plan["role"].isin(self.role_codes) & plan["new_value"].isna()][["entity_id", "role", "store_id"]]
         if len(deleted):
             both = both.merge(deleted.assign(gone=True), on=["entity_id", "role", "store_id"], how="left")
             both = both[both["gone"].isna()]
@@ -806,10 +916,10 @@ class _Delta:
 
     def _hidden_store_roles(self, roles: pd.DataFrame) -> pd.DataFrame:
         """(sku, file, line, store_id, what) of store-0 role changes a store-level role value hides."""
-        role_changes = roles[(roles["store_id"] == 0) & roles["role"].isin(ROLE_CODES)]
+        role_changes = roles[(roles["store_id"] == 0) & roles["role"].isin(self.role_codes)]
         if not len(role_changes):
             return pd.DataFrame()
-        state = self.role_state[(self.role_state["store_id"] != 0) & self.role_state["role"].isin(ROLE_CODES)]
+        state = self.role_state[(self.role_state["store_id"] != 0) & self.role_state["role"].isin(self.role_codes)]
         over = role_changes.merge(state, on=["entity_id", "role"], how="inner", suffixes=("", "_store"))
         written = roles[roles["store_id"] != 0][["entity_id", "role", "store_id"]].assign(ours=True)
         over = over.merge(written, left_on=["entity_id", "role", "store_id_store"],
@@ -883,7 +993,7 @@ class _Delta:
             out["rejected"] = out["sku"].map(per_sku).fillna(0).astype("int64")
         else:
             out["rejected"] = 0
-        roles_only = role_plan[role_plan["role"].isin(ROLE_CODES)]
+        roles_only = role_plan[role_plan["role"].isin(self.role_codes)]
         out["roles_assigned"] = out["entity_id"].map(roles_only.groupby("entity_id").size()).fillna(0).astype("int64")
         splits = items[items["split"]].groupby("sku").size() if len(items) else pd.Series(dtype="int64")
         out["split_shared_rows"] = out["sku"].map(splits).fillna(0).astype("int64")
@@ -907,6 +1017,10 @@ class _Delta:
         ok = out["status"] == "ok"
         blocked = ok & (out["sku"].isin(self.request.invalid_skus) | (out["invalid"] > 0))
         out.loc[blocked, "message"] = "role sync skipped: an image of this SKU was rejected or is missing in storage"
+        kept = self.kept_for_store_roles.groupby("sku").size()
+        warned = ok & (out["message"] == "") & out["sku"].isin(kept.index)
+        out.loc[warned, "message"] = (out.loc[warned, "sku"].map(kept).astype(str)
+                                      + " image(s) kept: a role in a store view (Magento's DeleteValidator)")
         return out[list(SKU_RESULT_COLUMNS)].reset_index(drop=True)
 
 

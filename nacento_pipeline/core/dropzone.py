@@ -6,6 +6,11 @@ Names: bunch file `import-<type>_<identifier>_<counter>.<ext>` with the extensio
 `import-<type>_<identifier>.ok`; the batch key `<type>_<identifier>` is the Dagster partition key and must
 match `[A-Za-z0-9._-]{1,128}`. The type is the part before the first `_`, the counter the part after the last
 `_` (digits), so identifiers may themselves contain `_` and `-`.
+
+An *export folder* `import-<type>_<identifier>/` in the drop prefix is a batch too (an Akeneo product export
+as Akeneo writes it): its bunch files are the `.csv`/`.xlsx` files at the folder's top (in natural order:
+`export_2.xlsx` before `export_10.xlsx`), its media files everything under `files/`; it is completed by the
+same OK file `import-<type>_<identifier>.ok` beside the folder, empty or listing the export's files.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from nacento_pipeline.core.formats import OK_EXTENSION, bunch_extensions, extension_of, registered_formats
 from nacento_pipeline.core.objects import ObjectInfo, key_name
 
 NAME_PREFIX = "import-"
+EXPORT_FILE_EXTENSIONS = ("csv", "xlsx")  # the data files of an export folder
+EXPORT_MEDIA_FOLDER = "files/"
 BATCH_KEY_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -77,10 +85,20 @@ class BatchDrop:
     total_size: int                      # bytes of the bunch files
     bunch_sizes: tuple[int, ...] = ()    # per bunch file, aligned with bunch_keys
     unlisted_keys: tuple[str, ...] = ()  # bunches present but left out by the OK file's listing
+    export_folder: str = ""              # export folder drops: the folder's key with a trailing slash
+    media: tuple[ObjectInfo, ...] = ()   # export folder drops: the files under `files/`, in key order
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return (*self.bunch_keys, self.ok_key)
+        return (*self.bunch_keys, *(info.key for info in self.media), self.ok_key)
+
+    @property
+    def is_export_folder(self) -> bool:
+        return bool(self.export_folder)
+
+    def relative(self, key: str) -> str:
+        """A key of an export folder drop relative to its folder (`files/A1/picture/a.jpg`)."""
+        return key[len(self.export_folder):] if self.export_folder and key.startswith(self.export_folder) else key
 
 
 @dataclass(frozen=True)
@@ -133,25 +151,47 @@ def _name_in_drop(key: str, drop_prefix: str) -> str | None:
     return name
 
 
+def export_folder_member(key: str, drop_prefix: str) -> tuple[str, str] | None:
+    """(batch key, path inside the folder) of a key inside an export folder `import-<batch key>/` of the drop
+    prefix; None for any other key (dot-files and folder markers included)."""
+    prefix = drop_prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if not key.startswith(prefix + NAME_PREFIX):
+        return None
+    folder, sep, rest = key[len(prefix) + len(NAME_PREFIX):].partition("/")
+    if not sep or not rest or rest.endswith("/") or key_name(rest).startswith("."):
+        return None
+    return folder, rest
+
+
+def _natural(name: str) -> tuple:
+    """Sort key putting `export_2.xlsx` before `export_10.xlsx`."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name.lower()))
+
+
 _Named = tuple[DropName, ObjectInfo]
+_Member = tuple[str, ObjectInfo]  # (path inside the export folder, object)
 
 
 def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
     """Group a listing of the drop prefix into complete, pending and invalid batches (each list sorted)."""
-    oks, bunches, bad = _group_names(objects, drop_prefix)
+    oks, bunches, bad, folders = _group_names(objects, drop_prefix)
     invalid = [
         InvalidDrop("", tuple(sorted(n.key for n in names)), "; ".join(sorted({n.reason for n in names})))
         for names in bad.values()
     ]
     complete: list[BatchDrop] = []
     pending: list[str] = []
-    for batch_key in sorted(set(oks) | set(bunches)):
+    for batch_key in sorted(set(oks) | set(bunches) | set(folders)):
         ok_files = oks.get(batch_key, [])
         files = sorted(bunches.get(batch_key, []), key=lambda pair: (pair[0].counter, pair[0].key))
+        members = folders.get(batch_key, [])
         if not ok_files:
-            pending += [name.key for name, _ in files]
+            pending += [name.key for name, _ in files] + [info.key for _, info in members]
             continue
-        batch = _batch_of(batch_key, ok_files, files)
+        batch = _batch_of(batch_key, ok_files, files) if not members else _export_batch_of(
+            batch_key, ok_files, files, members, drop_prefix)
         if isinstance(batch, BatchDrop):
             complete.append(batch)
         else:
@@ -162,21 +202,37 @@ def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
 
 def _group_names(
     objects: Iterable[ObjectInfo], drop_prefix: str,
-) -> tuple[dict[str, list[_Named]], dict[str, list[_Named]], dict[str, list[InvalidName]]]:
-    """(OK files by batch key, bunch files by batch key, names breaking the convention by batch key or key)."""
+) -> tuple[dict[str, list[_Named]], dict[str, list[_Named]], dict[str, list[InvalidName]], dict[str, list[_Member]]]:
+    """(OK files by batch key, bunch files by batch key, names breaking the convention by batch key or key,
+    export folder members by batch key)."""
     oks: dict[str, list[_Named]] = {}
     bunches: dict[str, list[_Named]] = {}
     bad: dict[str, list[InvalidName]] = {}
+    folders: dict[str, list[_Member]] = {}
     for info in objects:
         parsed = parse_drop_name(info.key, drop_prefix)
         if parsed is None:
+            member = export_folder_member(info.key, drop_prefix)
+            if member is not None:
+                folders.setdefault(member[0], []).append((member[1], info))
             continue
         if isinstance(parsed, InvalidName):
             bad.setdefault(parsed.batch_key or parsed.key, []).append(parsed)
         else:
             target = oks if parsed.kind == "ok" else bunches
             target.setdefault(parsed.batch_key, []).append((parsed, info))
-    return oks, bunches, bad
+    return oks, bunches, bad, folders
+
+
+def _complete(batch_key: str, ok_file: _Named, files: list[ObjectInfo], **extra: Any) -> BatchDrop:
+    """The BatchDrop of an OK file and its data files (in order)."""
+    ok_name, ok_info = ok_file
+    return BatchDrop(
+        batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
+        ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
+        bunch_keys=tuple(info.key for info in files), bunch_etags=tuple(info.etag for info in files),
+        total_size=sum(info.size for info in files), bunch_sizes=tuple(info.size for info in files), **extra,
+    )
 
 
 def _batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named]) -> BatchDrop | InvalidDrop:
@@ -189,15 +245,36 @@ def _batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named]) -> Ba
     empty = [name.name for name, info in files if info.size == 0]
     if empty:
         return InvalidDrop(batch_key, all_keys, f"empty bunch file(s): {', '.join(empty)}")
-    ok_name, ok_info = ok_files[0]
-    return BatchDrop(
-        batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
-        ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
-        bunch_keys=tuple(info.key for _, info in files),
-        bunch_etags=tuple(info.etag for _, info in files),
-        total_size=sum(info.size for _, info in files),
-        bunch_sizes=tuple(info.size for _, info in files),
-    )
+    return _complete(batch_key, ok_files[0], [info for _, info in files])
+
+
+def _export_batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named], members: list[_Member],
+                     drop_prefix: str) -> BatchDrop | InvalidDrop:
+    """The complete batch of an export folder and its OK file, or why it cannot be one."""
+    all_keys = tuple(sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files] + [i.key for _, i in members]))
+    if not BATCH_KEY_PATTERN.fullmatch(batch_key):
+        return InvalidDrop(batch_key[:140], all_keys, f"batch key {batch_key[:140]!r} must match [A-Za-z0-9._-]{{1,128}}")
+    if len(ok_files) > 1:
+        return InvalidDrop(batch_key, all_keys, "several OK files for one batch")
+    if files:
+        return InvalidDrop(batch_key, all_keys, "bunch files beside an export folder of the same batch: "
+                                                 + ", ".join(name.name for name, _ in files))
+    data = sorted(((path, info) for path, info in members if "/" not in path
+                   and extension_of(path) in EXPORT_FILE_EXTENSIONS), key=lambda pair: _natural(pair[0]))
+    media = tuple(sorted((info for path, info in members if path.startswith(EXPORT_MEDIA_FOLDER)),
+                         key=lambda info: info.key))
+    other = sorted(path for path, _ in members if not path.startswith(EXPORT_MEDIA_FOLDER) and (
+        "/" in path or extension_of(path) not in EXPORT_FILE_EXTENSIONS))
+    if other:
+        return InvalidDrop(batch_key, all_keys, "files an export folder does not hold (only .csv/.xlsx files and "
+                                                 f"{EXPORT_MEDIA_FOLDER}): {', '.join(other[:10])}")
+    if not data:
+        return InvalidDrop(batch_key, all_keys, "export folder without a .csv or .xlsx file")
+    empty = [path for path, info in data if info.size == 0]
+    if empty:
+        return InvalidDrop(batch_key, all_keys, f"empty export file(s): {', '.join(empty)}")
+    return _complete(batch_key, ok_files[0], [info for _, info in data],
+                     export_folder=data[0][1].key[: -len(data[0][0])], media=media)
 
 
 def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
@@ -205,13 +282,24 @@ def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
 
     An empty OK file means every bunch file. A listed file that is missing makes the batch invalid;
     bunch files present but not listed are left out and reported in `unlisted_keys`. Lines may carry a
-    full key: only the part after the last `/` counts.
+    full key: only the part after the last `/` counts. For an export folder, a line naming a media file
+    (`files/...`) must name one the folder holds.
     """
     listed: list[str] = []
+    media_listed: list[str] = []
     for line in ok_text.replace("\ufeff", "").splitlines():
-        name = key_name(line.strip())
+        text = line.strip().lstrip("/")
+        if drop.is_export_folder and text.startswith(EXPORT_MEDIA_FOLDER):
+            media_listed.append(text)
+            continue
+        name = key_name(text)
         if name and name not in listed:
             listed.append(name)
+    if media_listed:
+        present = {drop.relative(info.key) for info in drop.media}
+        gone = [path for path in media_listed if path not in present]
+        if gone:
+            return InvalidDrop(drop.batch_key, drop.keys, f"OK file lists missing media file(s): {', '.join(gone[:10])}")
     if not listed:
         return drop
     by_name = {key_name(key): i for i, key in enumerate(drop.bunch_keys)}
@@ -240,6 +328,8 @@ def content_fingerprint(drop: BatchDrop) -> str:
     digest = hashlib.sha256(drop.ok_etag.encode())
     for key, etag in zip(drop.bunch_keys, drop.bunch_etags, strict=True):
         digest.update(b"\0" + key_name(key).encode() + b"\0" + etag.encode())
+    for info in drop.media:
+        digest.update(b"\1" + drop.relative(info.key).encode() + b"\0" + info.etag.encode())
     return digest.hexdigest()[:12]
 
 

@@ -3,6 +3,13 @@
 The canonical value has exactly one leading slash ("/m/y/my-image.jpg"); the object key is the media prefix
 plus the value without its slash. Older tools stored values without the slash: `legacy_variant` and
 `canonical_of` let readers recognise both as the same image.
+
+A value must also be a name Magento itself could hold: only the characters its uploader keeps in file names
+(`Magento\\Framework\\File\\Uploader::getCorrectFileName` replaces every other one: ASCII letters, digits, `_`,
+`-`, `.`), `/` between segments, and an extension Magento accepts for product images
+(`Magento\\Catalog\\Model\\Product\\Gallery\\Processor::addImage` and the admin gallery upload controller:
+jpg, jpeg, gif, png, in any case). Such a value holds nothing a shell, a URL or a remote command line would
+interpret.
 """
 
 from __future__ import annotations
@@ -26,6 +33,14 @@ REASON_TOO_LONG = f"file_path is longer than {MAX_PATH_LENGTH} characters"
 REASON_NUL = "file_path contains a NUL byte"
 REASON_TRAVERSAL = "file_path contains a '.' or '..' segment (path traversal)"
 REASON_NO_FILE = "file_path names no file once media prefixes are removed"
+# Magento\Catalog\Model\Product\Gallery\Processor::addImage (and Controller\Adminhtml\Product\Gallery\Upload).
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "gif", "png")
+REASON_PERCENT = ("file_path contains '%': percent-encoding is decoded once in URLs only, never in relative paths; "
+                  "give the plain file name")
+REASON_CHARACTER = ("file_path contains {char}: a gallery value may hold only ASCII letters, digits, '_', '-', '.' "
+                    "and '/' between segments (the names Magento's uploader keeps)")
+REASON_EXTENSION = ("file_path does not end in an image extension Magento accepts for product images "
+                    f"(.{', .'.join(IMAGE_EXTENSIONS)})")
 REASON_VALUE_TOO_LONG = (
     f"gallery value is longer than {MAX_GALLERY_VALUE_LENGTH} characters (Magento's media_gallery.value column)"
 )
@@ -38,6 +53,18 @@ _TRAVERSAL_PATTERN = r"(?:^|/)\.{1,2}(?:/|$)"
 # A query string or fragment of a relative path ("a.jpg?v=2", "a.jpg#x"), as a URL's are dropped.
 _QUERY = re.compile(r"[?#].*", re.DOTALL)
 _QUERY_PATTERN = r"[?#].*"
+# The characters of a file name Magento's uploader keeps (Uploader::getCorrectFileName): the one rule.
+NAME_CHARACTERS = r"A-Za-z0-9_.\-"
+_OTHER_CHARACTER_PATTERN = rf"([^{NAME_CHARACTERS}/])"
+_OTHER_CHARACTER = re.compile(_OTHER_CHARACTER_PATTERN)
+_EXTENSION_PATTERN = r"\.(?:" + "|".join(IMAGE_EXTENSIONS) + r")\Z"
+_EXTENSION = re.compile(_EXTENSION_PATTERN, re.IGNORECASE)
+
+
+def character_reason(char: str) -> str:
+    """The refusal of a value holding `char`, naming it readably ('%', ' ' (U+0020), '\\n' (U+000A))."""
+    shown = repr(char) if char.isprintable() and not char.isspace() else f"{char!r} (U+{ord(char):04X})"
+    return REASON_CHARACTER.format(char=shown)
 
 
 def _url_path(text: str) -> str:
@@ -59,7 +86,9 @@ def normalize_file_path(raw: object) -> str:
     `s3://bucket/...`) keeps only its %-decoded path; a relative path loses everything from its first `?` or
     `#` (query and fragment are dropped from both: a cache-busting `?v=2` is no part of the file name);
     `\\` becomes `/`, repeated slashes collapse, leading/trailing slashes go; leading `pub/media/`, `media/`,
-    `catalog/product/` are dropped in that order; a `.` or `..` segment is rejected.
+    `catalog/product/` are dropped in that order; a `.` or `..` segment is rejected. What remains must be a
+    Magento file name (module docstring): a `%` left (a relative path's encoding, or a URL's double encoding),
+    any other character outside letters, digits, `_-./`, or no image extension is rejected.
     """
     if raw is None:
         raise InvalidPath(REASON_EMPTY, "")
@@ -85,6 +114,12 @@ def normalize_file_path(raw: object) -> str:
     text = _drop_prefixes(text)
     if not text:
         raise InvalidPath(REASON_NO_FILE, original)
+    if "%" in text:
+        raise InvalidPath(REASON_PERCENT, original)
+    if other := _OTHER_CHARACTER.search(text):
+        raise InvalidPath(character_reason(other.group(1)), original)
+    if not _EXTENSION.search(text):
+        raise InvalidPath(REASON_EXTENSION, original)
     return "/" + text
 
 
@@ -121,6 +156,12 @@ def normalize_file_paths(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         if starts.any():
             text[starts] = text[starts].str.slice(len(prefix))
     reject(text == "", REASON_NO_FILE)
+    reject(text.str.contains("%", regex=False), REASON_PERCENT)
+    other = text.str.extract(_OTHER_CHARACTER_PATTERN, expand=False)
+    hit = other.notna() & (reasons == "")
+    if hit.any():
+        reasons[hit] = other[hit].map(character_reason)
+    reject(~text.str.contains(_EXTENSION_PATTERN, case=False, regex=True), REASON_EXTENSION)
     values = ("/" + text).where(reasons == "", "")
     return values.astype("str"), reasons
 
@@ -150,3 +191,43 @@ def object_key(value: str, media_prefix: str = MEDIA_PREFIX) -> str:
     prefix = media_prefix.strip("/")
     tail = value.lstrip("/")
     return f"{prefix}/{tail}" if prefix else tail
+
+
+# --- Hardened names: what a gallery value the pipeline creates may hold ------------------------------------
+# Letters, digits, `_`, `-` and `.` in each segment, `/` between segments only (as Magento's uploader leaves
+# a file name: Uploader::getCorrectFileName replaces everything else by `_`).
+_UNSAFE_RUN = re.compile(rf"[^{NAME_CHARACTERS}]+")
+MAX_SAFE_NAME_LENGTH = 120
+
+
+def safe_file_name(name: str, limit: int = MAX_SAFE_NAME_LENGTH) -> str:
+    """A file name of letters, digits, `_`, `-` and `.` only: every other run of characters becomes `_`,
+    leading dots go (no hidden or `..` names), the stem is cut so the name fits `limit` (its extension kept)."""
+    cleaned = _UNSAFE_RUN.sub("_", name.strip()).lstrip(".") or "file"
+    stem, dot, ext = cleaned.rpartition(".")
+    if not dot or not stem:
+        stem, ext = cleaned, ""
+    ext = ext[:16]
+    room = max(1, limit - (len(ext) + 1 if ext else 0))
+    stem = stem[:room].rstrip(".") or "file"
+    return f"{stem}.{ext}" if ext else stem
+
+
+def harden_gallery_value(value: str) -> str:
+    """`value` with every segment made a safe file name (`/` only between segments, one leading slash)."""
+    segments = [segment for segment in value.replace("\\", "/").split("/") if segment.strip()]
+    return "/" + "/".join(safe_file_name(segment) for segment in segments) if segments else "/file"
+
+
+def is_hardened_value(value: str) -> bool:
+    """True when a canonical gallery value passes the gallery value rules unchanged (`/a/b/name.jpg`)."""
+    try:
+        return normalize_file_path(value) == value
+    except InvalidPath:
+        return False
+
+
+def dispersion_folders(file_name: str) -> str:
+    """Magento's dispersion folders of a file name (`my.jpg` -> `m/y`, `.x` -> `_/x`): its first two characters,
+    a `.` written `_` (Framework\\File\\Uploader::getDispersionPath; the uploader lower-cases names first)."""
+    return "/".join("_" if c == "." else c for c in file_name[:2])

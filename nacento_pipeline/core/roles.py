@@ -20,9 +20,21 @@ ROLE_ALIASES = {
     "swatch": "swatch_image",
     "swatch_image": "swatch_image",
 }
+# The roles whose store-level values make Magento refuse an image's removal: the attribute codes
+# `Catalog\Model\ResourceModel\Product\Gallery::getProductImages` reads (swatch_image is not among them).
+DELETE_GUARDED_ROLES = ("image", "small_image", "thumbnail")
 ROLE_SEPARATOR = "|"  # how roles are joined in frames (frames.IMAGE_COLUMNS "roles")
 
 _SPLIT = re.compile(r"[|,]")
+# A name that can be an attribute code (Magento's own rule for codes): accepted as a role by code, checked
+# against the shop's media_image attributes when the delta is computed.
+_ATTRIBUTE_CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+
+def ordered_roles(codes: Iterable[str]) -> list[str]:
+    """Role codes in one stable order: the four standard roles (ROLE_CODES order) first, then the others sorted."""
+    present = set(codes)
+    return [c for c in ROLE_CODES if c in present] + sorted(present - set(ROLE_CODES))
 
 
 def _names(raw: object) -> list[str]:
@@ -41,8 +53,9 @@ def _names(raw: object) -> list[str]:
 def normalize_roles(raw: object) -> tuple[list[str], list[str]]:
     """(attribute codes in first-seen order, unknown role names) of a role list or a `|`/`,` string.
 
-    Names are trimmed, lower-cased and de-duplicated; empty names are ignored; unknown names are returned
-    (de-duplicated) so that the caller can warn about them.
+    Names are trimmed, lower-cased and de-duplicated; empty names are ignored. A name that is no alias but can
+    be an attribute code is taken as one (a custom media_image attribute; the delta checks it against the
+    shop's); other names are returned (de-duplicated) so that the caller can warn about them.
     """
     codes: list[str] = []
     unknown: list[str] = []
@@ -50,7 +63,7 @@ def normalize_roles(raw: object) -> tuple[list[str], list[str]]:
         key = name.strip().lower()
         if not key:
             continue
-        code = ROLE_ALIASES.get(key)
+        code = ROLE_ALIASES.get(key) or (key if _ATTRIBUTE_CODE.match(key) else None)
         if code is None:
             if key not in unknown:
                 unknown.append(key)

@@ -21,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.snap.execution_plan_snapshot import ExecutionPlanSnapshot
-from dagster._core.storage.asset_check_execution_record import (
+
+from nacento_pipeline.resources.dagster_internals import (
     AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
+    ExecutionPlanSnapshot,
+    PartitionKeyFilter,
 )
-
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG, RunScopedPickleIOManager
 
 PARTITION_TAG = "dagster/partition"

@@ -1,14 +1,19 @@
 """Jobs: one run per PIM batch partition, and the gallery audit (unpartitioned: it reads the whole catalog
 as it is now, so a day partition would only be a label)."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.executor_definition import IN_PROC_CONFIG, MULTI_PROC_CONFIG
 
 from nacento_pipeline.defs.constants import AUDIT_GROUP, AUDIT_JOB, BATCH_GROUP, BATCH_JOB, VALIDATE_JOB
 from nacento_pipeline.defs.hooks import carry_over_check_results, release_consumed_frames
 from nacento_pipeline.defs.partitions import pim_batches
+from nacento_pipeline.resources.dagster_internals import (
+    IN_PROC_CONFIG,
+    MULTI_PROC_CONFIG,
+    UnresolvedAssetJobDefinition,
+)
 
 # Frames passed between assets are deleted once the run no longer needs them (resources/io_manager.py); a
 # failed batch run keeps the checks tab on the last real verdicts (defs/hooks.py).
@@ -35,31 +40,50 @@ STEP_EXECUTOR = dg.multi_or_in_process_executor.configured(
     ),
 )
 
-pim_batch_job = dg.define_asset_job(
-    name=BATCH_JOB,
-    selection=dg.AssetSelection.groups(BATCH_GROUP),
-    partitions_def=pim_batches,
-    executor_def=STEP_EXECUTOR,  # in_process unless the run config asks for step processes
-    hooks=BATCH_HOOKS,
-    description="Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch.",
-)
 
-pim_batch_validate_job = dg.define_asset_job(
-    name=VALIDATE_JOB,
-    selection=dg.AssetSelection.assets("pim_batch", "image_etags", "gallery_delta"),
-    partitions_def=pim_batches,
-    executor_def=STEP_EXECUTOR,
-    hooks=BATCH_HOOKS,
-    description=(
-        "Validation only: parse the batch, snapshot ETags and plan the delta; Magento is read, never written. "
-        "Launch it for a partition to see what a batch would change before running pim_batch_job."
-    ),
-)
+def build_pim_batch_job(run_tags: Mapping[str, str] | None = None) -> UnresolvedAssetJobDefinition:
+    """The batch job; `run_tags` go on every run (definitions.py: the Magento database the runs write)."""
+    return dg.define_asset_job(
+        name=BATCH_JOB,
+        selection=dg.AssetSelection.groups(BATCH_GROUP),
+        partitions_def=pim_batches,
+        executor_def=STEP_EXECUTOR,  # in_process unless the run config asks for step processes
+        hooks=BATCH_HOOKS,
+        run_tags=run_tags,
+        description="Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch.",
+    )
 
-gallery_audit_job = dg.define_asset_job(
-    name=AUDIT_JOB,
-    selection=dg.AssetSelection.groups(AUDIT_GROUP),
-    executor_def=dg.in_process_executor,
-    hooks={release_consumed_frames},
-    description="Reconcile Magento galleries with storage for the whole catalog.",
-)
+
+def build_gallery_audit_job(run_tags: Mapping[str, str] | None = None) -> UnresolvedAssetJobDefinition:
+    """The audit job; `run_tags` as for the batch job (`fix` writes Magento too)."""
+    return dg.define_asset_job(
+        name=AUDIT_JOB,
+        selection=dg.AssetSelection.groups(AUDIT_GROUP),
+        executor_def=dg.in_process_executor,
+        hooks={release_consumed_frames},
+        run_tags=run_tags,
+        description="Reconcile Magento galleries with storage for the whole catalog.",
+    )
+
+
+# Untagged, for what refers to the jobs by name (the batch status sensor's monitored job, tests).
+pim_batch_job = build_pim_batch_job()
+
+def build_pim_batch_validate_job(run_tags: Mapping[str, str] | None = None) -> UnresolvedAssetJobDefinition:
+    """The validation job (plans, never writes); `run_tags` as for the batch job (its time limit)."""
+    return dg.define_asset_job(
+        name=VALIDATE_JOB,
+        selection=dg.AssetSelection.assets("pim_batch", "image_etags", "gallery_delta"),
+        partitions_def=pim_batches,
+        executor_def=STEP_EXECUTOR,
+        hooks=BATCH_HOOKS,
+        run_tags=run_tags,
+        description=(
+            "Validation only: parse the batch, snapshot ETags and plan the delta; Magento is read, never written. "
+            "Launch it for a partition to see what a batch would change before running pim_batch_job."
+        ),
+    )
+
+
+pim_batch_validate_job = build_pim_batch_validate_job()
+gallery_audit_job = build_gallery_audit_job()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DefaultRunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
+
+from nacento_pipeline.resources.dagster_internals import CheckRunHealthResult, WorkerStatus
 
 
 def _process_start_seconds(pid: int) -> float | None:

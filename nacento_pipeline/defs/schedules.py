@@ -1,10 +1,7 @@
 """Scheduled partition runs: catch-up of batches whose newest run did not succeed, and the daily audit."""
 
 
-from collections import defaultdict
-
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from nacento_pipeline.core.catchup import FAILED, PartitionRuns, plan_catchup
 from nacento_pipeline.core.retry import run_failure_is_permanent
@@ -15,44 +12,68 @@ from nacento_pipeline.defs.constants import (
     PARTITIONS_NAME,
     TAG_SOURCE,
 )
+from nacento_pipeline.defs.hooks import PARTITION_TAG
+from nacento_pipeline.resources.dagster_internals import SerializableErrorInfo, UnresolvedAssetJobDefinition
 
 
-def step_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """The errors (with their causes, as text) of the run's failed steps."""
+def recorded_chain(error: SerializableErrorInfo | None) -> list[tuple[str, str]]:
+    """(class name, message without the `module.Class: ` Dagster puts before it) of a recorded error and of
+    its causes and contexts, as core.retry.recorded_error_retriable reads them."""
+    chain: list[tuple[str, str]] = []
+    todo = [error]
+    while todo and len(chain) < 20:
+        current = todo.pop()
+        if current is None:
+            continue
+        name = current.cls_name or ""
+        head, sep, rest = current.message.partition(": ")
+        message = rest if sep and name and head.rsplit(".", 1)[-1] == name else current.message
+        chain.append((name, message))
+        todo.extend((current.cause, current.context))
+    return chain
+
+
+def step_errors(instance: dg.DagsterInstance, run_id: str) -> list[list[tuple[str, str]]]:
+    """The errors of the run's failed steps, each as its recorded chain (recorded_chain)."""
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=100).records
     errors = []
     for record in records:
         event = record.event_log_entry.dagster_event
         error = event.step_failure_data.error if event is not None and event.step_failure_data else None
         if error is not None:
-            errors.append(error.to_string())
+            errors.append(recorded_chain(error))
     return errors
+
+
+def partition_runs(instance: dg.DagsterInstance, keys: set[str], max_attempts: int) -> dict[str, PartitionRuns]:
+    """The runs of each batch partition in `keys` as core.catchup reads them, from the run storage's
+    per-partition view (the newest run of every partition, one query over all runs: nothing ages out however
+    many runs the instance holds); a partition whose newest run failed gets its last `max_attempts` runs (the
+    failures in a row) and the cause of that failure (core.retry)."""
+    newest = {data.partition: data for data in instance.get_run_partition_data(dg.RunsFilter(job_name=BATCH_JOB))
+              if data.partition in keys}
+    runs: dict[str, PartitionRuns] = {}
+    for key, data in newest.items():
+        if data.status.value not in FAILED:
+            runs[key] = PartitionRuns((data.status.value,))
+            continue
+        recent = instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB, tags={PARTITION_TAG: key}), limit=max_attempts)
+        statuses = tuple(run.status.value for run in recent) or (data.status.value,)
+        runs[key] = PartitionRuns(statuses, run_failure_is_permanent(step_errors(instance, data.run_id)))
+    return runs
 
 
 def catchup_run_requests(instance: dg.DagsterInstance, *, max_attempts: int = 3, limit: int = 20):
     """Run requests for registered batches whose newest run did not succeed (plus what was left alone)."""
     registered = list(instance.get_dynamic_partitions(PARTITIONS_NAME))
-    statuses: dict[str, list[str]] = defaultdict(list)
-    newest: dict[str, str] = {}
-    for run in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB), limit=10000):  # newest first
-        key = run.tags.get("dagster/partition")
-        if key:
-            statuses[key].append(run.status.value)
-            newest.setdefault(key, run.run_id)
-    runs = {
-        key: PartitionRuns(tuple(found), found[0] in FAILED and run_failure_is_permanent(step_errors(instance, newest[key])))
-        for key, found in statuses.items()
-    }
-    plan = plan_catchup(registered, runs, max_attempts=max_attempts, limit=limit)
-    requests = [
-        dg.RunRequest(
-            partition_key=key,
-            # one key per attempt: the number of runs so far (of any status) never repeats
-            run_key=f"catchup:{key}:{len(statuses.get(key, []))}",
-            tags={TAG_SOURCE: "catchup"},
-        )
-        for key in plan.to_run
-    ]
+    plan = plan_catchup(registered, partition_runs(instance, set(registered), max_attempts),
+                        max_attempts=max_attempts, limit=limit)
+    requests = []
+    for key in plan.to_run:
+        # one key per attempt: the number of runs so far (of any status) never repeats
+        count = instance.get_runs_count(dg.RunsFilter(job_name=BATCH_JOB, tags={PARTITION_TAG: key}))
+        requests.append(dg.RunRequest(partition_key=key, run_key=f"catchup:{key}:{count}",
+                                      tags={TAG_SOURCE: "catchup"}))
     return requests, plan
 
 

@@ -14,17 +14,20 @@ import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from nacento_pipeline.core.frames import ROLE_CODES, ROLE_LABEL_CODES
+from nacento_pipeline.core.frames import ROLE_LABEL_CODES
+from nacento_pipeline.core.retry import TransientError
 from nacento_pipeline.magento.schema import (
     MagentoTables,
     SchemaError,
     build_tables,
     create_own_tables,
     detect_link_column,
+    media_image_attribute_ids,
 )
 
 GALLERY_ATTRIBUTE = "media_gallery"
@@ -43,7 +46,7 @@ class WriterLockTimeout(TimeoutError):
         self.lock_name = lock_name
 
 
-class WriterLockLost(RuntimeError):
+class WriterLockLost(TransientError, RuntimeError):
     """The writer's MySQL session no longer holds the gallery writer lock: the transaction was rolled back."""
 
     def __init__(self, lock_name: str, holder: object) -> None:
@@ -57,8 +60,8 @@ class WriterLockLost(RuntimeError):
 
 @dataclass(frozen=True)
 class AttributeIds:
-    """Attribute ids of this install, looked up once per run: media_gallery, the four roles and the role
-    labels (`image_label`, `small_image_label`, `thumbnail_label`: the storefront's alt text)."""
+    """Attribute ids of this install, looked up once per run: media_gallery, the roles (every media_image
+    attribute, in core.roles.ordered_roles order) and the role labels (`image_label`, `small_image_label`, `thumbnail_label`: the storefront's alt text)."""
 
     media_gallery: int
     roles: dict[str, int]
@@ -130,14 +133,49 @@ def parse_database_url(url: str) -> sa.URL:
     return sa_url
 
 
-def create_magento_engine(url: str) -> sa.Engine:
-    """Engine with pre-ping; SQLite with foreign keys on and a busy timeout."""
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """MySQL/MariaDB time limits, in seconds: opening a connection, waiting for an answer (a half-open
+    connection or a stuck server fails with error 2013 after it, instead of hanging the run with the pool slot
+    and the writer lock), sending a statement, and every session's lock waits (`innodb_lock_wait_timeout` for
+    row locks, `lock_wait_timeout` for metadata locks: a statement waiting longer fails with error 1205)."""
+
+    connect: int = 10
+    read: int = 600
+    write: int = 600
+    lock_wait: int = 50
+
+    def connect_args(self, driver: str) -> dict[str, int]:
+        """The driver's connect arguments (pymysql and mysqlclient name them alike; other drivers: none)."""
+        if driver not in ("pymysql", "mysqldb"):
+            return {}
+        return {"connect_timeout": self.connect, "read_timeout": self.read, "write_timeout": self.write}
+
+    def session_statement(self) -> str:
+        return (f"SET SESSION innodb_lock_wait_timeout = {int(self.lock_wait)}, "
+                f"lock_wait_timeout = {int(self.lock_wait)}")
+
+
+def create_magento_engine(url: str, timeouts: DatabaseTimeouts | None = None) -> sa.Engine:
+    """Engine with pre-ping; SQLite with foreign keys on and a busy timeout; MySQL/MariaDB with the
+    connection's timeouts and each session's lock-wait timeouts (`DatabaseTimeouts`)."""
     sa_url = parse_database_url(url)
     if sa_url.get_backend_name() == "sqlite":
         engine = sa.create_engine(sa_url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(sa_url, pool_pre_ping=True, pool_recycle=3600)
+    limits = timeouts or DatabaseTimeouts()
+    engine = sa.create_engine(sa_url, pool_pre_ping=True, pool_recycle=3600,
+                              connect_args=limits.connect_args(sa_url.get_driver_name()))
+    if sa_url.get_backend_name() in ("mysql", "mariadb"):
+        sa.event.listen(engine, "connect", partial(_session_limits, limits.session_statement()))
+    return engine
+
+
+def _session_limits(statement: str, dbapi_connection, connection_record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute(statement)
+    cursor.close()
 
 
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
@@ -152,8 +190,10 @@ def _process_lock(name: str) -> threading.Lock:
 class MagentoDatabase:
     """Magento's database as the sync engine sees it."""
 
-    def __init__(self, url_or_engine: str | sa.Engine, prefix: str = "", *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> None:
-        self.engine = url_or_engine if isinstance(url_or_engine, sa.Engine) else create_magento_engine(url_or_engine)
+    def __init__(self, url_or_engine: str | sa.Engine, prefix: str = "", *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+                 timeouts: DatabaseTimeouts | None = None) -> None:
+        self.engine = (url_or_engine if isinstance(url_or_engine, sa.Engine)
+                       else create_magento_engine(url_or_engine, timeouts))
         if self.engine.dialect.name == "sqlite" and isinstance(url_or_engine, sa.Engine):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.prefix = prefix
@@ -217,10 +257,12 @@ class MagentoDatabase:
         return self.counter.snapshot()
 
     def attribute_ids(self) -> AttributeIds:
-        """media_gallery and role attribute ids of catalog_product, looked up once (SchemaError if missing)."""
+        """media_gallery, the role attributes (every media_image attribute: schema.media_image_attribute_ids)
+        and the role labels of catalog_product, looked up once (SchemaError without media_gallery or without
+        Magento_Catalog's own roles image, small_image and thumbnail; swatch_image may be absent)."""
         if self._attribute_ids is None:
             t = self.tables
-            wanted = (GALLERY_ATTRIBUTE, *ROLE_CODES, *ROLE_LABEL_CODES.values())
+            wanted = (GALLERY_ATTRIBUTE, *ROLE_LABEL_CODES.values())
             query = (
                 sa.select(t.attribute.c.attribute_code, t.attribute.c.attribute_id)
                 .join(t.entity_type, t.entity_type.c.entity_type_id == t.attribute.c.entity_type_id)
@@ -230,13 +272,15 @@ class MagentoDatabase:
             try:
                 with self.engine.connect() as conn:
                     found = {code: int(aid) for code, aid in conn.execute(query)}
+                    roles = media_image_attribute_ids(conn, t)
             except sa.exc.DBAPIError as exc:
                 raise SchemaError(t.attribute.name, f"cannot read attribute ids: {exc}") from exc
-            missing = [code for code in (GALLERY_ATTRIBUTE, *ROLE_CODES) if code not in found]
+            missing = [code for code in (GALLERY_ATTRIBUTE,) if code not in found]
+            missing += [code for code in ROLE_LABEL_CODES if code not in roles]
             if missing:
                 raise SchemaError(t.attribute.name, f"catalog_product attributes missing: {', '.join(missing)}")
             labels = {c: found[c] for c in ROLE_LABEL_CODES.values() if c in found}
-            self._attribute_ids = AttributeIds(found[GALLERY_ATTRIBUTE], {c: found[c] for c in ROLE_CODES}, labels)
+            self._attribute_ids = AttributeIds(found[GALLERY_ATTRIBUTE], roles, labels)
         return self._attribute_ids
 
     # -- writer lock -------------------------------------------------------------------------------------

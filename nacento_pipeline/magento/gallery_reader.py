@@ -15,12 +15,13 @@ import sqlalchemy as sa
 
 from nacento_pipeline.core.delta import (
     GALLERY_COLUMNS,
+    OTHER_MEDIA_COLUMNS,
     ROLE_STATE_COLUMNS,
     STORE_STATE_COLUMNS,
     SYNC_STATE_COLUMNS,
     MagentoState,
 )
-from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
+from nacento_pipeline.core.frames import REJECTION_COLUMNS, ROLE_CODES, empty_frame
 from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento.catalog import in_chunks, read_products
 from nacento_pipeline.magento.database import AttributeIds, ensure_crc32
@@ -46,9 +47,12 @@ class ChunkState:
     warnings: pd.DataFrame
     store_values: pd.DataFrame = field(default_factory=lambda: empty_frame(STORE_STATE_COLUMNS))
     stores: dict[str, int] = field(default_factory=dict)
+    role_codes: tuple[str, ...] = ROLE_CODES
+    other_media: pd.DataFrame = field(default_factory=lambda: empty_frame(OTHER_MEDIA_COLUMNS))
 
     def as_magento_state(self) -> MagentoState:
-        return MagentoState(self.products, self.gallery, self.roles, self.sync_state, self.store_values, self.stores)
+        return MagentoState(self.products, self.gallery, self.roles, self.sync_state, self.store_values, self.stores,
+                            self.role_codes, self.other_media)
 
     def fingerprint(self) -> str:
         """A digest of everything the delta reads about the chunk (products, gallery rows with their ETags and
@@ -59,7 +63,8 @@ class ChunkState:
         """
         digest = hashlib.blake2b(digest_size=16)
         for name, frame in (("products", self.products), ("gallery", self.gallery), ("roles", self.roles),
-                            ("sync_state", self.sync_state), ("store_values", self.store_values)):
+                            ("sync_state", self.sync_state), ("store_values", self.store_values),
+                            ("other_media", self.other_media)):
             digest.update(f"{name}:{_frame_digest(frame)};".encode())
         digest.update(repr(sorted(self.stores.items())).encode())
         return digest.hexdigest()
@@ -106,13 +111,47 @@ def _gallery_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[i
             linked.label("links"),
         )
         .select_from(vte)
-        # Images only: videos and other media types are not the PIM's, never updated or purged here.
+        # Images only: videos and other media types are not the PIM's, never updated or purged here. A row
+        # disabled at row level is not there for Magento (Gallery::createBatchBaseSelect reads disabled = 0).
         .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, unindexed(mg.c.attribute_id) == attrs.media_gallery,
-                          mg.c.media_type == IMAGE_MEDIA_TYPE))
+                          mg.c.media_type == IMAGE_MEDIA_TYPE, mg.c.disabled == 0))
         .outerjoin(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
         .outerjoin(meta, meta.c.record_id == val.c.record_id)
         .where(vte.c[link].in_(links))
     )
+
+
+def _other_media_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter
+                       ) -> sa.Select:
+    """Gallery rows of these product links that are no images (videos), shown by Magento (row not disabled),
+    with their store-0 position."""
+    mg, val, vte = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity
+    link = tables.link
+    return (
+        sa.select(vte.c[link], mg.c.value, mg.c.media_type, val.c.position)
+        .select_from(vte)
+        .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, unindexed(mg.c.attribute_id) == attrs.media_gallery,
+                          mg.c.media_type != IMAGE_MEDIA_TYPE, mg.c.disabled == 0))
+        .outerjoin(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
+        .where(vte.c[link].in_(links))
+    )
+
+
+def read_other_media(
+    conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, link_to_entity: dict[int, int]
+) -> pd.DataFrame:
+    """The products' gallery rows that are no images (OTHER_MEDIA_COLUMNS): their positions count when new
+    images are placed, and their values may not be written as images."""
+    if not link_to_entity:
+        return empty_frame(OTHER_MEDIA_COLUMNS)
+    rows: list[tuple] = []
+    for part in in_chunks(sorted(link_to_entity)):
+        rows.extend(_driver_rows(conn, _other_media_query(tables, attrs, part)))
+    frame = _frame(rows, ["link_id", "value", "media_type", "position"])
+    if frame.empty:
+        return empty_frame(OTHER_MEDIA_COLUMNS)
+    frame["entity_id"] = frame["link_id"].astype("int64").map(link_to_entity)
+    return frame[list(OTHER_MEDIA_COLUMNS)].reset_index(drop=True)
 
 
 def _store_rows_query(tables: MagentoTables, links: Sequence[int] | sa.BindParameter) -> sa.Select:
@@ -242,6 +281,8 @@ def read_chunk_state(
         warnings=lookup.warnings if len(lookup.warnings) else empty_frame(REJECTION_COLUMNS),
         store_values=read_store_values(conn, tables, attrs, link_to_entity),
         stores=read_stores(conn, tables) if stores is None else stores,
+        role_codes=tuple(attrs.roles),
+        other_media=read_other_media(conn, tables, attrs, link_to_entity),
     )
 
 
@@ -318,6 +359,7 @@ def _fingerprint_parts(tables: MagentoTables, attrs: AttributeIds, near_misses: 
         _digest("gallery", _gallery_query(tables, attrs, links)),
         _digest("links", shared),
         _digest("store_values", _store_rows_query(tables, links)),
+        _digest("other_media", _other_media_query(tables, attrs, links)),
         _digest("roles", _roles_query(tables, attrs, links)),
         _digest("sync_state", _sync_state_query(tables, skus)),
         _digest("stores", _stores_query(tables)),

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
 
 from nacento_pipeline.core.delta import TOTAL_NAMES, DeltaRequest, GalleryDelta, to_utc_naive
+from nacento_pipeline.core.gallery_digest import planned_digests, unchanged_skus
 from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.gallery_digest import applied_digests
 from nacento_pipeline.magento.gallery_writer import GalleryPlan, WriteResult, plan_chunks, sync_request
 
 __all__ = [
@@ -47,7 +50,7 @@ def _etag_frame(etags: object) -> pd.DataFrame:
 
 def build_request(
     batch: BatchLike, etags: object, *, mode: str, batch_time: datetime | None = None, force: bool = False,
-    batch_key: str | None = None,
+    batch_key: str | None = None, remove_store_role_images: bool = False,
 ) -> DeltaRequest:
     return DeltaRequest(
         images=batch.images,
@@ -61,6 +64,7 @@ def build_request(
         batch_key=batch_key,
         store_values=getattr(batch, "store_values", None),
         role_scope=getattr(batch, "role_scope", None),
+        remove_store_role_images=remove_store_role_images,
     )
 
 
@@ -74,24 +78,47 @@ def plan_gallery(
     force: bool = False,
     chunk_size: int = 500,
     batch_key: str | None = None,
+    remove_store_role_images: bool = False,
 ) -> GalleryPlan:
     """The plan of the batch (read-only): per chunk of SKUs the state read, its fingerprint and its delta.
 
     Pass `batch_key` so that a batch tied on drop time with the last applied one is judged as the write
     will judge it (without it, ties are never stale); a plan is written only with one.
+    `remove_store_role_images`: purge images that hold a role in a store view too (Magento refuses that;
+    by default they are kept and warned about, see core.delta_rules).
+
+    SKUs whose digest (core.gallery_digest: what the batch and the ETag snapshot say for them) is the one
+    recorded when they were last written, on a product not saved since, are left out (`unchanged_skus` of the
+    plan): they never reach the delta rules or the write. `force` plans every SKU.
     """
-    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key)
-    return plan_chunks(db, request, chunk_size)
+    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key,
+                            remove_store_role_images=remove_store_role_images)
+    digests = planned_digests(request)
+    unchanged: list[str] = []
+    advance: list[str] = []
+    if not force and len(digests):
+        with db.engine.connect() as conn:
+            applied = applied_digests(conn, db.tables, digests.index)
+        unchanged = unchanged_skus(digests, applied["digest"])
+        if unchanged:
+            advance = [s for s, k in zip(unchanged, applied.loc[unchanged, "batch_key"], strict=True) if k != batch_key]
+            request = request.for_skus(set(request.skus).difference(unchanged))
+            digests = digests.drop(unchanged)
+    plan = plan_chunks(db, request, chunk_size)
+    return replace(plan, digests=digests, unchanged_skus=tuple(unchanged), advance_skus=tuple(advance))
 
 
 def write_gallery(
     db: MagentoDatabase, plan: GalleryPlan, *, run_id: str = "", progress: Callable[[str], None] | None = None,
+    on_written: Callable[[GalleryDelta], None] | None = None,
     journal: bool = True,
 ) -> WriteResult:
     """Write a plan: writer lock held, each chunk's fingerprint re-checked, the chunk planned again only
     when its products changed since the plan, one transaction per chunk. `progress` receives one line per
-    chunk (x of y SKUs, rate, ETA) on multi-chunk writes."""
-    return sync_request(db, plan, run_id=run_id, progress=progress, journal=journal)
+    chunk (x of y SKUs, rate, ETA) on multi-chunk writes; `on_written` each chunk's written delta once it is
+    committed (magento.gallery_verify.ChunkVerifier checks it meanwhile); `journal`: the undo journal written
+    with each chunk (off only to measure its cost)."""
+    return sync_request(db, plan, run_id=run_id, progress=progress, on_written=on_written, journal=journal)
 
 
 def sync_gallery(
@@ -106,8 +133,9 @@ def sync_gallery(
     run_id: str = "",
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    remove_store_role_images: bool = False,
 ) -> WriteResult:
     """Plan and write the batch in one call (the CLI, the tests and the benchmark's engine path)."""
     plan = plan_gallery(db, batch, etags, mode=mode, batch_time=batch_time, force=force, chunk_size=chunk_size,
-                        batch_key=batch_key)
+                        batch_key=batch_key, remove_store_role_images=remove_store_role_images)
     return write_gallery(db, plan, run_id=run_id, progress=progress)

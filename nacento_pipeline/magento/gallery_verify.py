@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
+from nacento_pipeline.core.delta import GalleryDelta
 from nacento_pipeline.core.frames import NO_SELECTION
 from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento.catalog import live_link_ids
@@ -60,7 +61,8 @@ def _links_query(db: MagentoDatabase, link_ids: list[int]) -> sa.Select:
         .join(g, g.c.value_id == vte.c.value_id)
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
-        .where(link.in_(link_ids), unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery)
+        .where(link.in_(link_ids), unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+               g.c.disabled == 0)  # a row disabled at row level is not there for Magento
     )
 
 
@@ -202,7 +204,8 @@ def _links_numbers(db: MagentoDatabase, links: list[int], expected: _Expected) -
         sa.select(sa.literal("links"), sa.func.sum(sa.case((kept, 1), else_=0)),
                   sa.func.sum(sa.case((kept, sa.func.crc32(text)), else_=0)))
         .select_from(vte)
-        .join(g, sa.and_(g.c.value_id == vte.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery))
+        .join(g, sa.and_(g.c.value_id == vte.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+                         g.c.disabled == 0))
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
         .where(_in_ints(link, links))
@@ -221,7 +224,8 @@ def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
     r, own, g = t.varchar, t.value_to_entity, t.media_gallery
     gallery = (
         sa.select(own.c[t.link].label("link_id"), g.c.value)
-        .join(g, sa.and_(g.c.value_id == own.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery))
+        .join(g, sa.and_(g.c.value_id == own.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+                         g.c.disabled == 0))
         .where(_in_ints(own.c[t.link], links))
         .subquery("own_paths")
     )  # the chunk's galleries only: SQLite materialises a joined table here, so it is bounded by the links
@@ -298,10 +302,67 @@ def _purges_left(db: MagentoDatabase, items: pd.DataFrame, written: pd.DataFrame
     return written_rows_mismatches(removed, read_gallery_links(db, purging))
 
 
-def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable[int]) -> WrittenCheck:
+def _store_rows_query(db: MagentoDatabase, link_ids: list[int]) -> sa.Select:
+    """The store-level (store_id > 0) value rows of these product links, with their gallery path."""
+    t = db.tables
+    v, g = t.media_gallery_value, t.media_gallery
+    return (
+        sa.select(v.c[t.link], g.c.value, v.c.store_id, v.c.label, v.c.position, v.c.disabled)
+        .join(g, g.c.value_id == v.c.value_id)
+        .where(v.c[t.link].in_(link_ids), v.c.store_id > 0)
+    )
+
+
+def store_value_mismatches(db: MagentoDatabase, store_values: pd.DataFrame) -> pd.DataFrame:
+    """Store-level value rows the write set (core.frames.STORE_WRITE_COLUMNS) that the database does not hold
+    as written (label, position, disabled compared, NULL as NULL): sku, value, action "store_value", problem.
+    One SELECT per CHUNK products, the rows read back once."""
+    if store_values.empty:
+        return pd.DataFrame(columns=MISMATCH_COLUMNS)
+    wanted = store_values.assign(entity_id=store_values["entity_id"].astype("int64"),
+                                 value=canonical_values(store_values["value"]),
+                                 store_id=store_values["store_id"].astype("int64"))
+    rows: list[tuple] = []
+    with db.engine.connect() as conn:
+        entity_of = {link: entity for entity, link in live_link_ids(conn, db.tables, wanted["entity_id"]).items()}
+        for chunk in chunked(sorted(entity_of), CHUNK):
+            rows += [tuple(r) for r in conn.execute(_store_rows_query(db, chunk))]
+    held = pd.DataFrame(rows, columns=["link_id", "value", "store_id", "db_label", "db_position", "db_disabled"])
+    held["entity_id"] = held["link_id"].astype("int64").map(entity_of).astype("int64")
+    held["value"] = canonical_values(held["value"])
+    held["store_id"] = held["store_id"].astype("int64")
+    held = held.drop_duplicates(["entity_id", "value", "store_id"], keep="last")
+    merged = wanted.merge(held, on=["entity_id", "value", "store_id"], how="left", indicator=True)
+    store = "store " + merged["store_id"].astype(str)
+    problems = pd.Series("", index=merged.index, dtype=object)
+    for name, db_name in (("label", "db_label"), ("position", "db_position"), ("disabled", "db_disabled")):
+        written = merged[name].astype(object).where(merged[name].notna(), None).map(_comparable)
+        found = merged[db_name].astype(object).where(merged[db_name].notna(), None).map(_comparable)
+        differs = written != found
+        problems = problems.where(~differs | (problems != ""),
+                                  name + " in " + store + " is " + found.map(repr) + ", written " + written.map(repr))
+    problems = problems.where(merged["_merge"] == "both", "no value row in " + store)
+    bad = merged.assign(action="store_value", problem=problems)
+    bad = bad[bad["problem"] != ""]
+    return bad[MISMATCH_COLUMNS].sort_values(["sku", "value"], kind="stable").reset_index(drop=True)
+
+
+def _comparable(value: object) -> object:
+    """A stored or written field as one comparable thing: whole numbers as int, text as str, NULL as None."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float, np.integer, np.floating)):
+        return int(value)
+    return str(value)
+
+
+def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable[int],
+                  store_values: pd.DataFrame | None = None) -> WrittenCheck:
     """The write's rows (`items`, core.frames.DELTA_COLUMNS) against the database, and the roles of the
     products (`entity_ids`, the batch's) against their galleries: one aggregate statement per CHUNK products,
-    the detailed read-back and comparison only for the chunks whose numbers disagree."""
+    the detailed read-back and comparison only for the chunks whose numbers disagree. The store-level rows
+    the write set (`store_values`, core.frames.STORE_WRITE_COLUMNS) are read back and compared field by field
+    (`store_value_mismatches`)."""
     written = _written_rows(items)
     ids = sorted({int(i) for i in entity_ids} | set(written["entity_id"].tolist()))
     chunks = _product_chunks(ids, written["entity_id"].value_counts().to_dict())
@@ -319,6 +380,8 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
         slow = [chunks[n] for n in sorted(n for lane in agreed for n, ok in lane if not ok)]
     mismatches, bad_roles = [pd.DataFrame(columns=MISMATCH_COLUMNS)], [pd.DataFrame(columns=BAD_ROLE_COLUMNS)]
     mismatches.append(_purges_left(db, items, written, {e for chunk in slow for e in chunk}))
+    if store_values is not None:
+        mismatches.append(store_value_mismatches(db, store_values))
     for chunk in slow:
         links_read = read_gallery_links(db, chunk)
         mismatches.append(written_rows_mismatches(items[items["entity_id"].astype("int64").isin(chunk)], links_read))
@@ -329,6 +392,41 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
         chunks=len(chunks),
         slow_chunks=len(slow),
     )
+
+
+class ChunkVerifier:
+    """`check_written` chunk by chunk while the write goes on: `submit` each written delta as its transaction
+    commits (gallery_sync.write_gallery's `on_written`), and a worker thread checks it (on connections of its
+    own) while the writer's connection writes the next chunk; `result` waits for the last check and joins them.
+    Use it as a context manager (the worker stops on exit)."""
+
+    def __init__(self, db: MagentoDatabase) -> None:
+        self._db = db
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-chunks")
+        self._checks: list[Future[WrittenCheck]] = []
+
+    def __enter__(self) -> ChunkVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, delta: GalleryDelta) -> None:
+        results = delta.sku_results
+        ids = [int(i) for i in results["entity_id"].astype("int64") if int(i) > 0]
+        if ids or len(delta.items) or (delta.store_values is not None and len(delta.store_values)):
+            self._checks.append(self._pool.submit(check_written, self._db, delta.items, ids, delta.store_values))
+
+    def result(self) -> WrittenCheck:
+        found = [check.result() for check in self._checks]
+        return WrittenCheck(
+            mismatches=_concat([pd.DataFrame(columns=MISMATCH_COLUMNS), *(f.mismatches for f in found)])
+            .sort_values(["sku", "value"], kind="stable").reset_index(drop=True),
+            bad_roles=_concat([pd.DataFrame(columns=BAD_ROLE_COLUMNS), *(f.bad_roles for f in found)]
+                              ).reset_index(drop=True),
+            chunks=sum(f.chunks for f in found),
+            slow_chunks=sum(f.slow_chunks for f in found),
+        )
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -38,6 +38,7 @@ from nacento_pipeline.core.delta import (
     to_utc_naive,
 )
 from nacento_pipeline.core.delta_rules import delta_for
+from nacento_pipeline.core.failure_text import failure_text
 from nacento_pipeline.core.frames import (
     DELTA_COLUMNS,
     REJECTION_COLUMNS,
@@ -50,6 +51,7 @@ from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS, backoff_delays, is_ret
 from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, WriterSession
+from nacento_pipeline.magento.gallery_digest import advance_unchanged, record_applied
 from nacento_pipeline.magento.gallery_reader import (
     IMAGE_MEDIA_TYPE,
     ChunkState,
@@ -59,6 +61,10 @@ from nacento_pipeline.magento.gallery_reader import (
 )
 from nacento_pipeline.magento.journal import read_before, record
 from nacento_pipeline.magento.schema import MagentoTables
+from nacento_pipeline.magento.spellings import LegacySpellings
+
+# Actions after which the product keeps the image (its store rows can be written).
+KEPT_ACTIONS = ("inserted", "updated_value", "updated_meta", "skipped_no_change")
 
 
 @dataclass
@@ -121,6 +127,12 @@ class GalleryPlan(DeltaView):
     request: DeltaRequest
     chunk_size: int
     chunks: tuple[PlannedChunk, ...]
+    # sku -> digest of what is planned (core.gallery_digest), recorded by the write; None: nothing recorded
+    digests: pd.Series | None = None
+    # SKUs of the batch left out of the plan: what they would be planned with was applied already
+    unchanged_skus: tuple[str, ...] = ()
+    # those of them last written by another batch: their sync state is advanced to this one (gallery_digest)
+    advance_skus: tuple[str, ...] = ()
 
     @cached_property
     def delta(self) -> GalleryDelta:  # type: ignore[override]  # DeltaView reads it; here joined once, on demand
@@ -194,11 +206,13 @@ def write_chunk(
     batch_key: str,
     batch_time: datetime | None,
     run_id: str,
+    spellings: LegacySpellings | None = None,
     journal: bool = True,
 ) -> None:
-    """Execute one chunk's delta inside the caller's transaction (a constant number of statements); with
-    `journal`, the before-image of every product it changes goes into the undo journal in the same
-    transaction (magento.journal)."""
+    """Execute one chunk's delta inside the caller's transaction (a constant number of statements). With
+    `spellings`, other products' rows of a file the chunk inserts are rewritten to its canonical spelling
+    (magento.spellings: Magento counts a file's uses by the exact value); with `journal`, the before-image of
+    every product it changes goes into the undo journal in the same transaction (magento.journal)."""
     t = db.tables
     link_of = dict(zip(state.products["entity_id"].astype(int), state.products["link_id"].astype(int), strict=True))
     sync_changes = _sync_state_changes(delta, state, batch_key=batch_key, batch_time=batch_time)
@@ -210,6 +224,9 @@ def write_chunk(
     _remove(conn, t, items[items["action"].isin(("purged", "deduped"))])
     writes = items[items["action"].isin(("inserted", "updated_value", "updated_meta"))]
     new_rows = _insert_images(conn, db, t, attrs, writes[(writes["action"] == "inserted") | (writes["record_id"] == 0)])
+    if spellings is not None:
+        spellings.rewrite_for(conn, new_rows.loc[new_rows["action"] == "inserted", "value"].astype(str),
+                              link_of.values())
     # ETags: every new value row, and every existing row whose content changed.
     meta = pd.concat(
         [new_rows[["record_id", "etag"]], writes.loc[(writes["record_id"] > 0) & writes["etag_changed"], ["record_id", "etag"]]]
@@ -224,8 +241,10 @@ def write_chunk(
                          "position": changed["position"].astype(int), "disabled": changed["disabled"].astype(int)})
     _bulk_update(conn, db, t.media_gallery_value, ["record_id"], rows,
                  {"label": "label", "position": "position", "disabled": "disabled"})
-    value_ids = pd.concat([writes.loc[writes["value_id"] > 0, ["entity_id", "value", "value_id"]],
-                           new_rows[["entity_id", "value", "value_id"]]])
+    # Store rows are written for every image the product keeps, changed or not (as Magento's import and admin
+    # do: MediaGalleryProcessor::updateMediaGalleryField, CreateHandler::saveGalleryStoreValue).
+    kept = items[items["action"].isin(KEPT_ACTIONS) & (items["value_id"] > 0)]
+    value_ids = pd.concat([kept[["entity_id", "value", "value_id"]], new_rows[["entity_id", "value", "value_id"]]])
     _write_store_values(conn, db, t, delta.store_values, value_ids, link_of)
     _write_roles(conn, db, t, attrs, delta.roles, link_of)
     _touch_products(conn, t, [link_of[e] for e in delta.changed_entity_ids if e in link_of])
@@ -636,20 +655,39 @@ def _rows_per_chunk(frame: pd.DataFrame, skus: list[str], size: int) -> list[pd.
 
 def sync_batch_chunk(
     db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, planned: PlannedChunk | None, *,
-    run_id: str, stores: dict[str, int], lock: WriterSession, journal: bool = True,
+    run_id: str, stores: dict[str, int], lock: WriterSession, spellings: LegacySpellings | None = None,
+    digests: pd.Series | None = None, journal: bool = True,
 ) -> tuple[GalleryDelta, bool]:
-    """One transaction under the writer lock: when the chunk's fingerprint is still the plan's (one aggregate
-    statement), write the planned delta; otherwise (the products changed since the plan, or no plan) read the
-    chunk's state, compute its delta again and write that. Returns what was written and whether it was
-    planned again."""
+    """One transaction under the writer lock, its products locked first (lock_products): when the chunk's
+    fingerprint is still the plan's (one aggregate statement), write the planned delta; otherwise (the
+    products changed since the plan, or no plan) read the chunk's state, compute its delta again and write
+    that. Returns what was written and whether it was planned again. With `digests`, what was applied per SKU
+    is recorded in the same transaction."""
     with lock.transaction() as conn:
+        lock_products(conn, db, request.skus)
         if planned is not None and _unchanged(conn, db, attrs, planned):
             delta, state, replanned = replace(planned.delta, request=request), planned.state(), False
         else:
             (delta, state), replanned = chunk_delta(conn, db, attrs, request, stores), True
         write_chunk(conn, db, attrs, delta, state, batch_key=_batch_key(request), batch_time=request.batch_time,
-                    run_id=run_id, journal=journal)
+                    run_id=run_id, spellings=spellings, journal=journal)
+        if digests is not None:
+            record_applied(conn, db, attrs, delta, state.products, digests, batch_key=_batch_key(request))
     return delta, replanned
+
+
+def lock_products(conn: sa.Connection, db: MagentoDatabase, skus: list[str]) -> None:
+    """The transaction's first statement: `SELECT ... FOR UPDATE` on the products carrying the chunk's SKUs
+    (every row_id version on Adobe Commerce). A Magento admin save updates its product's row in its own
+    transaction, so from here to the commit no admin save of these products can commit: one in progress is
+    waited for (up to the lock-wait timeout) and then seen by the reads that follow, which take their snapshot
+    after this statement; one that starts later waits for this transaction. The fingerprint check and the
+    write therefore see the same rows. SQLite: nothing to lock (its writers are serialised by the file lock)."""
+    if not db.is_mysql:
+        return
+    product = db.tables.product
+    for part in in_chunks(skus):
+        conn.execute(sa.select(product.c[db.tables.link]).where(product.c.sku.in_(part)).with_for_update()).all()
 
 
 def _unchanged(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, planned: PlannedChunk) -> bool:
@@ -682,12 +720,12 @@ def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryD
 
 
 def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    return failure_text(exc, 500).splitlines()[0]
 
 
 def _chunk_failure(skus: list[str], exc: BaseException) -> str:
     shown = ", ".join(skus[:5]) + (" ..." if len(skus) > 5 else "")
-    return f"chunk [{shown}] failed, retried one SKU per transaction: {type(exc).__name__}: {exc}"
+    return f"chunk [{shown}] failed, retried one SKU per transaction: {failure_text(exc)}"
 
 
 @dataclass
@@ -700,8 +738,10 @@ class _ChunkWriter:
     run_id: str
     attempts: int
     sleep: Callable[[float], None]
+    digests: pd.Series | None = None
     journal: bool = True
     attrs: AttributeIds = field(init=False)
+    spellings: LegacySpellings = field(init=False)
     written: list[GalleryDelta] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     retries: int = 0
@@ -709,6 +749,7 @@ class _ChunkWriter:
 
     def __post_init__(self) -> None:
         self.attrs = self.db.attribute_ids()
+        self.spellings = LegacySpellings(self.db)
 
     def chunk(self, request: DeltaRequest, planned: PlannedChunk) -> None:
         """The chunk in one transaction; on a permanent error, each of its SKUs in a transaction of its own."""
@@ -737,11 +778,32 @@ class _ChunkWriter:
         """sync_batch_chunk, retried on retriable errors (the retries counted)."""
         result, tries = retry_call(
             lambda: sync_batch_chunk(self.db, self.attrs, request, planned, run_id=self.run_id, stores=self.stores,
-                                     lock=self.lock, journal=self.journal),
+                                     lock=self.lock, spellings=self.spellings, digests=self.digests,
+                                     journal=self.journal),
             backoff_delays(self.attempts), sleep=self.sleep,
         )
         self.retries += tries
         return result
+
+
+def _advance_unchanged(conn: sa.Connection, db: MagentoDatabase, plan: GalleryPlan, *, run_id: str,
+                       journal: bool) -> None:
+    """The sync state of the SKUs the plan left out as unchanged names this batch (gallery_digest); with
+    `journal`, their sync-state rows' before-images go into the undo journal first, so a revert restores them."""
+    skus = list(plan.advance_skus)
+    batch_key = _batch_key(plan.request)
+    products = pd.DataFrame(columns=["sku", "entity_id", "link_id", "scope"])
+    if journal:
+        t = db.tables
+        rows = [tuple(r) for part in in_chunks(skus) for r in conn.execute(
+            sa.select(t.product.c.sku, t.product.c.entity_id, t.product.c[t.link]).where(t.product.c.sku.in_(part)))]
+        products = pd.DataFrame(rows, columns=["sku", "entity_id", "link_id"]).drop_duplicates("link_id")
+        products = products.assign(scope="sync").reset_index(drop=True)
+    attrs = db.attribute_ids()
+    before = read_before(conn, db.tables, attrs, products) if len(products) else None
+    advance_unchanged(conn, db.tables, skus, batch_key=batch_key, batch_time=plan.request.batch_time, run_id=run_id)
+    if before is not None:
+        record(conn, db.tables, attrs, products, before, batch_key=batch_key, run_id=run_id)
 
 
 def sync_request(
@@ -753,12 +815,14 @@ def sync_request(
     sleep: Callable[[float], None] = time.sleep,
     lock_timeout: float | None = None,
     progress: Callable[[str], None] | None = None,
+    on_written: Callable[[GalleryDelta], None] | None = None,
     journal: bool = True,
 ) -> WriteResult:
     """Write a plan chunk by chunk under the writer lock (see sync_batch_chunk); a chunk that fails for good
     falls back to one transaction per SKU. `progress` gets one line per chunk (x of y SKUs, rate, ETA) when
-    there is more than one chunk. `journal`: the undo journal written with each chunk (off only to measure
-    its cost)."""
+    there is more than one chunk; `on_written` each delta written, once its transaction is committed (the
+    post-write check of a chunk can then run while the next one is written). `journal`: the undo journal
+    written with each chunk (off only to measure its cost)."""
     _batch_key(plan.request)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
@@ -767,10 +831,17 @@ def sync_request(
     with db.writer_lock(lock_timeout) as lock:
         with db.engine.connect() as conn:
             stores = read_stores(conn, db.tables)
-        writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep, journal)
+        if plan.advance_skus:
+            with lock.transaction() as conn:
+                _advance_unchanged(conn, db, plan, run_id=run_id, journal=journal)
+        writer = _ChunkWriter(db, lock, stores, run_id, attempts, sleep, plan.digests, journal)
         done_skus = 0
         for number, (request, planned) in enumerate(parts, start=1):
+            before = len(writer.written)
             writer.chunk(request, planned)
+            if on_written is not None:
+                for delta in writer.written[before:]:
+                    on_written(delta)
             done_skus += len(planned.skus)
             if progress is not None and len(parts) > 1:
                 progress(progress_line(done_skus, total_skus, time.perf_counter() - started, number, len(parts)))

@@ -35,6 +35,7 @@ from nacento_pipeline.core.journal import (
 from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, ensure_crc32
+from nacento_pipeline.magento.gallery_digest import forget_in
 from nacento_pipeline.magento.gallery_reader import row_crc32, unindexed
 from nacento_pipeline.magento.schema import MagentoTables
 
@@ -380,6 +381,7 @@ def revert_batch(db: MagentoDatabase, batch_key: str, *, run_id: str, force: boo
                 todo = todo.assign(before_image=todo["journal_id"].astype(int).map(blobs))
                 replaced = read_before(conn, t, attrs, todo)
                 restore(conn, t, attrs, todo)
+                forget_in(conn, t, todo["sku"].astype(str).tolist())  # what was applied is undone
                 record(conn, t, attrs, todo, replaced, batch_key=REVERT_PREFIX + batch_key, run_id=run_id, kind=REVERT)
                 j = t.batch_journal
                 for part in in_chunks(todo["journal_id"].astype(int).tolist(), 2000):

@@ -1,5 +1,8 @@
 """Running a reindex command: render its template safely, run it in its own process group, stream its output.
 
+The values a template places on its command line are inert in any shell, local or remote (indexer names of
+SAFE_INDEXER_NAME's letters, digits, `_ . -`, not starting with `-`; integer entity ids). The entity ids also
+reach the command on stdin, one per line, and in `{entity_ids_file}`, for a remote command that reads them.
 Plumbing only; which decisions reach a command is `reindex_trigger.CommandTrigger`'s business.
 """
 
@@ -8,6 +11,7 @@ from __future__ import annotations
 import numbers
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import threading
@@ -16,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from nacento_pipeline.core.reindex import SAFE_INDEXER_NAME
+from nacento_pipeline.core.retry import TransientError
 
 LogFn = Callable[[str], None]
 
@@ -35,7 +40,7 @@ class ReindexCommandError(ReindexTriggerError):
         self.tail = tuple(tail)
 
 
-class ReindexCommandTimeout(ReindexCommandError):
+class ReindexCommandTimeout(ReindexCommandError, TransientError):
     """The reindex command ran longer than the timeout; its process group was killed."""
 
     def __init__(self, command: str, timeout_seconds: float, tail: Sequence[str]) -> None:
@@ -67,8 +72,9 @@ def _safe_entity_id(value: object) -> str:
     return str(int(value))
 
 
-def render_command(template: str, indexers: Sequence[str], entity_ids: Sequence[int] = ()) -> str:
-    """Fill `{indexers}` (space separated), `{indexer}` (the first) and `{entity_ids}` (comma separated).
+def render_command(template: str, indexers: Sequence[str], entity_ids: Sequence[int] = (), ids_file: str = "") -> str:
+    """Fill `{indexers}` (space separated), `{indexer}` (the first), `{entity_ids}` (comma separated) and
+    `{entity_ids_file}` (the path of a file with the ids, one per line, shell-quoted).
 
     Indexer names must match SAFE_INDEXER_NAME and entity ids must be integers, so a value can never
     break out of the template whatever quoting the template uses around it (local shell or ssh).
@@ -78,13 +84,14 @@ def render_command(template: str, indexers: Sequence[str], entity_ids: Sequence[
         "indexers": " ".join(names),
         "indexer": names[0] if names else "",
         "entity_ids": ",".join(_safe_entity_id(i) for i in entity_ids),
+        "entity_ids_file": shlex.quote(ids_file) if ids_file else "",
     }
     try:
         return template.format_map(values)
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise CommandTemplateError(
             f"reindex command template {template!r}: unknown placeholder {exc}; "
-            "use {indexers}, {indexer} or {entity_ids}"
+            "use {indexers}, {indexer}, {entity_ids} or {entity_ids_file}"
         ) from exc
 
 
@@ -108,18 +115,21 @@ def run_command(
     cwd: str | None = None,
     env: Mapping[str, str] | None = None,
     kill_grace_seconds: float = 5.0,
+    stdin_file: str | None = None,
 ) -> tuple[int, int, float]:
-    """Run `command` in a shell in its own process group, streaming each output line into `log`.
+    """Run `command` in a shell in its own process group, streaming each output line into `log`; its stdin
+    is `stdin_file` (none when not given), its environment `env` (None: this process's).
 
     Returns (exit code, output lines, seconds). Raises ReindexCommandTimeout after killing the whole
     process group when it runs longer than `timeout_seconds`, ReindexCommandError on a non-zero exit.
     """
     started = time.monotonic()
-    proc = subprocess.Popen(
-        command, shell=True, cwd=cwd, env=dict(env) if env is not None else None,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        text=True, errors="replace", bufsize=1, start_new_session=True,
-    )
+    with open(stdin_file, "rb") if stdin_file else open(os.devnull, "rb") as stdin:
+        proc = subprocess.Popen(
+            command, shell=True, cwd=cwd, env=dict(env) if env is not None else None,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=stdin,
+            text=True, errors="replace", bufsize=1, start_new_session=True,
+        )
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:

@@ -9,6 +9,8 @@ get their ids appended to the changelog, so the pipeline never fights Magento's 
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -225,11 +227,18 @@ class CommandTrigger:
         self.env = env
         self.kill_grace_seconds = kill_grace_seconds
 
-    def _run(self, report: TriggerReport, command: str, indexers: Sequence[str], log: LogFn) -> None:
-        log(f"$ {command}")
-        rc, count, seconds = run_command(
-            command, log, self.timeout_seconds, self.cwd, self.env, self.kill_grace_seconds
-        )
+    def _run(self, report: TriggerReport, template: str, indexers: Sequence[str], log: LogFn,
+             entity_ids: Sequence[int] = ()) -> None:
+        """Render and run `template`; the ids are also on its stdin and in {entity_ids_file}, one per line."""
+        with tempfile.TemporaryDirectory(prefix="nacento-reindex-") as folder:
+            ids_file = os.path.join(folder, "entity_ids.txt")
+            with open(ids_file, "w", encoding="ascii") as out:
+                out.writelines(f"{int(i)}\n" for i in entity_ids)
+            command = render_command(template, indexers, entity_ids, ids_file)
+            log(f"$ {command}")
+            rc, count, seconds = run_command(
+                command, log, self.timeout_seconds, self.cwd, self.env, self.kill_grace_seconds, stdin_file=ids_file
+            )
         report.commands.append(CommandRun(command, tuple(indexers), rc, round(seconds, 3), count))
 
     def _via_changelog(self, decisions: Sequence[ReindexDecision], log: LogFn) -> list[TriggerOutcome]:
@@ -244,7 +253,7 @@ class CommandTrigger:
         for group in [[d] for d in full] if per_indexer else [list(full)]:
             names = [d.indexer_id for d in group]
             # a full reindex covers the whole indexer: {entity_ids} renders empty
-            self._run(report, render_command(self.template, names), names, log)
+            self._run(report, self.template, names, log)
             report.outcomes += [TriggerOutcome(d.indexer_id, d.decision, "command", detail=f"{d.purpose}: {d.reason}")
                                 for d in group]
 
@@ -252,12 +261,12 @@ class CommandTrigger:
         template = self.partial_template or self.template
         ids = list(d.entity_ids)
         if "{entity_ids}" not in template:
-            self._run(report, render_command(template, [d.indexer_id]), [d.indexer_id], log)
+            self._run(report, template, [d.indexer_id], log)
             detail = "template has no {entity_ids}: the whole indexer was reindexed"
         else:
             for start in range(0, len(ids), self.ids_per_command):
                 chunk = ids[start : start + self.ids_per_command]
-                self._run(report, render_command(template, [d.indexer_id], chunk), [d.indexer_id], log)
+                self._run(report, template, [d.indexer_id], log, chunk)
             detail = f"{len(ids)} ids in {-(-len(ids) // self.ids_per_command)} run(s)"
         report.outcomes.append(TriggerOutcome(d.indexer_id, d.decision, "command", detail=detail))
 
@@ -295,7 +304,7 @@ class DryRunTrigger:
 
 
 def trigger_for(kind: str, engine: sa.Engine | None, prefix: str, *, command: str, partial_command: str | None,
-                timeout_seconds: float) -> ReindexTrigger:
+                timeout_seconds: float, env: Mapping[str, str] | None = None) -> ReindexTrigger:
     """The trigger named `kind` (`changelog`, `command` or `dry-run`)."""
     if kind == "dry-run":
         return DryRunTrigger()
@@ -305,5 +314,6 @@ def trigger_for(kind: str, engine: sa.Engine | None, prefix: str, *, command: st
         return ChangelogTrigger(engine, prefix)
     if kind == "command":
         changelog = ChangelogTrigger(engine, prefix) if engine is not None else None
-        return CommandTrigger(command, timeout_seconds, partial_template=partial_command, changelog=changelog)
+        return CommandTrigger(command, timeout_seconds, partial_template=partial_command, changelog=changelog,
+                              env=env)
     raise ReindexTriggerError(f"unknown reindex trigger {kind!r}; expected changelog, command or dry-run")

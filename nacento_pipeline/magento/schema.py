@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from nacento_pipeline.core.roles import ordered_roles
+
 LINK_COLUMNS = ("entity_id", "row_id")
 
 UInt = sa.Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql", "mariadb")
@@ -68,6 +70,7 @@ class MagentoTables:
     varchar: sa.Table
     gallery_meta: sa.Table
     sku_sync_state: sa.Table
+    sku_digest: sa.Table
     batch_journal: sa.Table
 
     @property
@@ -77,7 +80,7 @@ class MagentoTables:
 
     @property
     def own_tables(self) -> list[sa.Table]:
-        return [self.gallery_meta, self.sku_sync_state, self.batch_journal]
+        return [self.gallery_meta, self.sku_sync_state, self.sku_digest, self.batch_journal]
 
     def name(self, bare: str) -> str:
         return f"{self.prefix}{bare}"
@@ -195,6 +198,16 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Column("last_run_id", sa.String(64), nullable=True),
         sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
     )
+    sku_digest = sa.Table(  # what was applied per SKU (magento.gallery_digest)
+        f"{p}nacento_sku_gallery_digest", md,
+        sa.Column("sku", sa.String(64), primary_key=True),
+        sa.Column("link_id", UInt, nullable=False),  # the product's link (entity_id, or row_id) when applied
+        sa.Column("plan_digest", sa.String(32), nullable=False),  # core.gallery_digest.planned_digests
+        sa.Column("product_updated_at", sa.TIMESTAMP, nullable=True),  # the product's updated_at right after
+        sa.Column("gallery_checksum", sa.BigInteger, nullable=True),  # its gallery rows right after
+        sa.Column("batch_key", sa.String(255), nullable=True),
+        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+    )
     # The undo journal: per batch and product, the compressed before-image of every row the batch's write touched
     # (magento.journal), and the fingerprint of what the write left. No foreign key: it outlives the rows.
     batch_journal = sa.Table(
@@ -219,8 +232,27 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         metadata=md, prefix=prefix, link=link, product=product, entity_type=entity_type, attribute=attribute,
         store=store, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
         value_to_entity=value_to_entity, varchar=varchar, gallery_meta=gallery_meta, sku_sync_state=sku_sync_state,
+        sku_digest=sku_digest,
         batch_journal=batch_journal,
     )
+
+
+MEDIA_IMAGE_INPUT = "media_image"
+
+
+def media_image_attribute_ids(conn: sa.Connection, tables: MagentoTables) -> dict[str, int]:
+    """The shop's role attributes, code -> attribute_id: every catalog_product attribute whose frontend input is
+    `media_image`, custom ones included (Magento's `Catalog\\Model\\Product\\Media\\Config::
+    getMediaAttributeCodes`). swatch_image is among them only while Magento_Swatches is installed. The one place
+    the list of roles is read; in core.roles.ordered_roles order (the four standard roles first)."""
+    attribute, entity_type = tables.attribute, tables.entity_type
+    query = (
+        sa.select(attribute.c.attribute_code, attribute.c.attribute_id)
+        .join(entity_type, entity_type.c.entity_type_id == attribute.c.entity_type_id)
+        .where(entity_type.c.entity_type_code == "catalog_product", attribute.c.frontend_input == MEDIA_IMAGE_INPUT)
+    )
+    found = {str(code): int(aid) for code, aid in conn.execute(query)}
+    return {code: found[code] for code in ordered_roles(found)}
 
 
 def detect_link_column(engine: sa.Engine, prefix: str = "") -> str:
@@ -248,7 +280,7 @@ def require_magento_tables(engine: sa.Engine, prefix: str = "") -> None:
 
 
 def create_own_tables(engine: sa.Engine, prefix: str = "") -> None:
-    """Create nacento_media_gallery_meta and nacento_sku_sync_state when missing (never touches Magento's).
+    """Create our own tables (the ETag meta, sync state, per-SKU digests, undo journal) when missing; never Magento's.
 
     Magento's tables they reference must exist first: a wrong table prefix is reported as the missing
     Magento table, not as the database's complaint about our foreign keys."""

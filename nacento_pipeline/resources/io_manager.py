@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from upath import UPath
+
+from nacento_pipeline.resources.dagster_internals import PickledObjectFilesystemIOManager
 
 KEEP_OUTPUT_TAG = "nacento/keep_output"
 

@@ -21,9 +21,9 @@ from nacento_pipeline.cache import (
     VarnishCache,
     VarnishHost,
 )
-from nacento_pipeline.config import Settings
+from nacento_pipeline.config import Settings, command_environment
 from nacento_pipeline.core.reindex import DEFAULT_PURPOSES, ReindexDecision, build_purposes
-from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.database import DatabaseTimeouts, MagentoDatabase
 from nacento_pipeline.magento.freshness import pending_indexers
 from nacento_pipeline.magento.indexers import decide_from_database
 from nacento_pipeline.magento.reindex_trigger import ReindexTrigger, trigger_for
@@ -61,7 +61,9 @@ def make_event_queue(settings: Settings) -> SqsEventQueue | None:
 
 
 def make_database(settings: Settings, create_own_tables: bool = True) -> MagentoDatabase:
-    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)
+    timeouts = DatabaseTimeouts(connect=settings.db_connect_timeout_seconds, read=settings.db_read_timeout_seconds,
+                                write=settings.db_write_timeout_seconds, lock_wait=settings.db_lock_wait_timeout_seconds)
+    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix, timeouts=timeouts)
     if create_own_tables:
         db.ensure_own_tables()
     return db
@@ -71,7 +73,9 @@ def make_trigger(settings: Settings, engine: sa.Engine | None, prefix: str | Non
     """The trigger NACENTO_REINDEX_TRIGGER names, with the command settings it needs."""
     return trigger_for(settings.reindex_trigger, engine, settings.table_prefix if prefix is None else prefix,
                        command=settings.reindex_command, partial_command=settings.reindex_partial_command,
-                       timeout_seconds=settings.reindex_timeout_seconds)
+                       timeout_seconds=settings.reindex_timeout_seconds,
+                       env=command_environment(f"{settings.reindex_command} {settings.reindex_partial_command or ''}",
+                                               settings.command_env))
 
 
 def reindex_decisions(settings: Settings, engine: sa.Engine, changed_entity_ids: Iterable[int]) -> list[ReindexDecision]:
@@ -102,7 +106,9 @@ def _redis(s: Settings) -> CacheBackend:
 
 
 def _command(s: Settings) -> CacheBackend:
-    return CommandCache(s.cache_command, s.cache_images_command, timeout=float(s.cache_timeout_seconds) * 60)
+    templates = f"{s.cache_command} {s.cache_images_command or ''}"
+    return CommandCache(s.cache_command, s.cache_images_command, timeout=float(s.cache_timeout_seconds) * 60,
+                        env=command_environment(templates, s.command_env))
 
 
 # One entry per NACENTO_CACHE_BACKEND value (config.CACHE_BACKENDS lists the accepted names)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -22,6 +22,7 @@ from nacento_pipeline.core.objects import key_name
 from nacento_pipeline.storage.base import ObjectStore
 
 MANIFEST = "manifest.json"
+MEDIA_VALUES = "media-values.json"  # export folder drops: path in the folder -> gallery value it was copied to
 _SAFE_LABEL = re.compile(r"[^A-Za-z0-9._-]")
 STATUS = "status.json"
 
@@ -50,6 +51,8 @@ class BatchManifest:
     prefix: str  # archive folder of this version, with trailing slash
     files: tuple[ArchivedFile, ...] = field(default_factory=tuple)
     ok_file: str = ""
+    export_folder: bool = False  # an export folder drop (Akeneo): its files are read with the export mapping
+    media_file: str = ""         # its archived MEDIA_VALUES object ("" when it has no media)
 
     @property
     def batch_datetime(self) -> datetime:
@@ -69,8 +72,12 @@ def version_prefix(archive_prefix: str, batch_key: str, version: str) -> str:
     return f"{archive_prefix}{batch_key}/{version}/"
 
 
-def archive_drop(store: ObjectStore, drop: BatchDrop, archive_prefix: str) -> BatchManifest:
-    """Copy a complete drop into its immutable archive folder and write the manifest (idempotent)."""
+def archive_drop(store: ObjectStore, drop: BatchDrop, archive_prefix: str,
+                 media_values: Mapping[str, str] | None = None) -> BatchManifest:
+    """Copy a complete drop into its immutable archive folder and write the manifest (idempotent).
+
+    An export folder drop's media files are not archived (they were copied to the media prefix already):
+    `media_values` (path in the folder -> gallery value) is archived in their place."""
     version = archive_version(drop)
     prefix = version_prefix(archive_prefix, drop.batch_key, version)
     files = []
@@ -82,6 +89,10 @@ def archive_drop(store: ObjectStore, drop: BatchDrop, archive_prefix: str) -> Ba
             raise ArchiveError(f"batch {drop.batch_key}: copy of {key} to {target} is missing")
         files.append(ArchivedFile(name=key_name(key), key=target, etag=info.etag, size=info.size))
     store.copy(drop.ok_key, prefix + key_name(drop.ok_key))
+    media_file = ""
+    if media_values:
+        media_file = MEDIA_VALUES
+        store.put(prefix + MEDIA_VALUES, json.dumps(dict(media_values), indent=1, sort_keys=True).encode())
     batch_time = drop.ok_last_modified or datetime.now(UTC)
     if batch_time.tzinfo is None:
         batch_time = batch_time.replace(tzinfo=UTC)
@@ -94,6 +105,8 @@ def archive_drop(store: ObjectStore, drop: BatchDrop, archive_prefix: str) -> Ba
         prefix=prefix,
         files=tuple(files),
         ok_file=key_name(drop.ok_key),
+        export_folder=drop.is_export_folder,
+        media_file=media_file,
     )
     store.put(prefix + MANIFEST, manifest.to_json())
     return manifest
@@ -135,6 +148,16 @@ def bunch_sources(store: ObjectStore, manifest: BatchManifest) -> list[BunchSour
         return lambda: store.open(key)
 
     return [BunchSource(name=f.name, chunks=opener(f.key)) for f in manifest.files]
+
+
+def media_values(store: ObjectStore, manifest: BatchManifest) -> dict[str, str]:
+    """The archived media values of an export folder drop (path in the folder -> gallery value)."""
+    if not manifest.media_file:
+        return {}
+    try:
+        return dict(json.loads(store.get(manifest.prefix + manifest.media_file)))
+    except KeyError as exc:
+        raise ArchiveError(f"batch {manifest.batch_key}: no {manifest.media_file} in {manifest.prefix}") from exc
 
 
 def write_status(store: ObjectStore, manifest: BatchManifest, status: dict[str, object]) -> None:

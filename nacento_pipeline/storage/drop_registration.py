@@ -5,6 +5,7 @@ aside with a report. Dagster-free, so the sensor, the benchmark and the tests sh
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from nacento_pipeline.core.akeneo.export import sniff_export
 from nacento_pipeline.core.bunch_sniff import SNIFF_BYTES, sniff_bunch
 from nacento_pipeline.core.dropzone import (
     BatchDrop,
@@ -15,8 +16,10 @@ from nacento_pipeline.core.dropzone import (
     scan_drop,
 )
 from nacento_pipeline.core.objects import key_name
+from nacento_pipeline.core.paths import MEDIA_PREFIX
 from nacento_pipeline.storage.archive import MANIFEST, BatchManifest, archive_drop, move_aside, version_prefix
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
+from nacento_pipeline.storage.media_placement import place_media
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class DropPass:
     cleaned: list[str] = field(default_factory=list)  # OK keys of drops registered earlier, now removed
     failed: list[tuple[str, str]] = field(default_factory=list)  # (batch key, error): left for the next pass
     objects_listed: int = 0
+    media_copied: int = 0  # export folder drops: image files copied to the media prefix
+    media_kept: int = 0    # ... already there with the same content, not copied
     requests: dict[str, int] = field(default_factory=dict)
 
 
@@ -70,8 +75,9 @@ def _listed(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int]) -> Ba
 def _sniffed(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int]) -> BatchDrop | InvalidDrop:
     """The drop, or an InvalidDrop naming every bunch file the parser would refuse as unreadable."""
     problems = []
+    sniff = sniff_export if drop.is_export_folder else sniff_bunch
     for key in drop.bunch_keys:
-        reason = sniff_bunch(key_name(key), _read_head(store, key) if sizes[key] else b"", sizes[key])
+        reason = sniff(key_name(key), _read_head(store, key) if sizes[key] else b"", sizes[key])
         if reason:
             problems.append(reason)
     if problems:
@@ -89,6 +95,8 @@ def register_drops(
     archived_versions: Mapping[str, str] | None = None,
     max_batches: int = 25,
     objects: Iterable[ObjectInfo] | None = None,
+    media_prefix: str = MEDIA_PREFIX,
+    copy_concurrency: int = 16,
 ) -> DropPass:
     """Scan the drop prefix once and register every complete, valid batch (oldest OK file first).
 
@@ -99,7 +107,8 @@ def register_drops(
     A failure on one drop is reported and leaves that drop in place for the next pass; the others go on.
     `archived_versions` (OK-file key -> archive version, the sensor's cursor) spares the manifest HEAD of
     drops this caller archived before. `objects` replaces the LIST of the drop prefix (the event-mode sensor
-    passes the objects of the batches its events named).
+    passes the objects of the batches its events named). An export folder drop's media files are copied to
+    `media_prefix` (server side, each content once) before it is archived.
     """
     before = store.requests.snapshot()
     outcome = DropPass()
@@ -114,7 +123,7 @@ def register_drops(
     for drop in complete[:max_batches]:
         try:
             _register_one(store, drop, sizes, archive_prefix, rejected_prefix, is_registered,
-                          archived_versions or {}, outcome)
+                          archived_versions or {}, outcome, (media_prefix, copy_concurrency))
         except Exception as exc:  # noqa: BLE001 - one bad drop must not stop the others
             outcome.failed.append((drop.batch_key, f"{type(exc).__name__}: {exc}"))
     outcome.requests = store.requests.since(before)
@@ -133,7 +142,7 @@ def _move_aside_invalid(store: ObjectStore, invalid: Iterable[InvalidDrop], reje
 
 def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], archive_prefix: str,
                   rejected_prefix: str, is_registered: Callable[[str], bool] | None,
-                  archived_versions: Mapping[str, str], outcome: DropPass) -> None:
+                  archived_versions: Mapping[str, str], outcome: DropPass, media: tuple[str, int]) -> None:
     listed = _listed(store, drop, sizes)
     if isinstance(listed, InvalidDrop):
         outcome.rejected.append(_reject(store, listed, rejected_prefix))
@@ -152,7 +161,14 @@ def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int],
         outcome.rejected.append(_reject(store, checked, rejected_prefix))
         _set_aside_unlisted(store, listed, rejected_prefix, outcome)
         return
-    manifest = archive_drop(store, checked, archive_prefix)
+    values = None
+    if checked.is_export_folder:
+        placement = place_media(store, checked.media, media_prefix=media[0], name_of=checked.relative,
+                                concurrency=media[1])
+        outcome.media_copied += placement.copied
+        outcome.media_kept += placement.kept
+        values = placement.values
+    manifest = archive_drop(store, checked, archive_prefix, values)
     outcome.registered.append(Registered(drop=checked, manifest=manifest))
     _set_aside_unlisted(store, listed, rejected_prefix, outcome)
     if is_registered is None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nacento_pipeline.core.dropzone import NAME_PREFIX, DropName, InvalidName, parse_drop_name
+from nacento_pipeline.core.paths import MEDIA_PREFIX
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 from nacento_pipeline.storage.drop_registration import DropPass, register_drops
 from nacento_pipeline.storage.event_queue import QueueMessage, SqsEventQueue
@@ -60,6 +61,8 @@ def register_from_events(
     archived_versions: Mapping[str, str] | None = None,
     max_messages: int = DEFAULT_MAX_MESSAGES,
     max_batches: int = 25,
+    media_prefix: str = MEDIA_PREFIX,
+    copy_concurrency: int = 16,
 ) -> EventPass:
     """Drain up to `max_messages` queue messages, register the batches they name (plus `carried` batch keys),
     then acknowledge the messages. Events of other buckets' prefixes or sub-folders are ignored."""
@@ -72,7 +75,8 @@ def register_from_events(
     objects, gone = (None, []) if reconcile else _objects_of_batches(store, drop_prefix, batches)
     outcome = register_drops(store, drop_prefix=drop_prefix, archive_prefix=archive_prefix,
                              rejected_prefix=rejected_prefix, is_registered=is_registered,
-                             archived_versions=archived_versions, max_batches=max_batches, objects=objects)
+                             archived_versions=archived_versions, max_batches=max_batches, objects=objects,
+                             media_prefix=media_prefix, copy_concurrency=copy_concurrency)
     queue.ack([m.receipt for m in messages])
     outcome.requests = store.requests.since(before)
     return EventPass(drop=outcome, messages=len(messages), events=events, batches=batches,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 import redis
 import sqlalchemy as sa
 
+from nacento_pipeline.cache.base import CacheError
 from nacento_pipeline.cache.invalidation import invalidate_storefront
 from nacento_pipeline.cache.redis_cache import RedisCache, RedisTarget
 from nacento_pipeline_tests.cache.conftest import CHANGED, EVICTED, PAGES, seed_relations
@@ -78,3 +80,24 @@ def test_unreachable_redis_is_reported_not_raised(mysql_url):
     done = invalidate_storefront(engine, backend, CHANGED, attempts=2, backoff_seconds=0.01)
     assert not done.ok and done.retries == 1 and "redis redis://127.0.0.1:1/0" in done.errors[0]
     engine.dispose()
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://:p@ss@host:6380/2", "redis://***@host:6380/2"),            # an unencoded '@' in the password
+    ("redis://host:6379/0?password=sec%40ret", "redis://***@host:6379/0"),
+    ("redis://host/1?socket_keepalive=true&password=plain", "redis://***@host:6379/1"),
+    ("redis://user:pw@h/3", "redis://***@h:6379/3"),
+    ("unix://:pw@/tmp/r.sock?db=4", "unix://***@/tmp/r.sock?db=4"),
+    ("rediss://h", "rediss://h:6379/0"),
+])
+def test_a_target_never_shows_its_password(url: str, shown: str) -> None:
+    """Issue 20: metadata showed a `?password=` query, and part of a password holding an unencoded '@'."""
+    target = RedisTarget(url, "")
+    assert str(target) == shown
+    assert str(RedisCache(target).clean_tags([]).targets) == str((shown,))
+
+
+def test_an_unparseable_url_is_refused_without_quoting_it() -> None:
+    with pytest.raises(CacheError) as caught:
+        RedisTarget("redis://:zq?ss@host/1", "")
+    assert "zq" not in str(caught.value) and "percent-encode" in str(caught.value)

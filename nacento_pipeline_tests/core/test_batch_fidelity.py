@@ -175,10 +175,10 @@ def test_stores_that_is_not_an_object_rejects_the_image() -> None:
 
 def test_unknown_store_role_is_a_warning_and_a_rejected_image_drops_its_store_values() -> None:
     parsed = parse_batch([bulk("b_01.json", [{"sku": "S", "images": [
-        {"file_path": "a.jpg", "stores": {"de": {"roles": ["hero", "base"]}}},
+        {"file_path": "a.jpg", "stores": {"de": {"roles": ["hero!", "base"]}}},
         {"file_path": "../x.jpg", "stores": {"de": {"label": "gone"}}},
     ]}])])
-    assert problems(parsed, "warning") == [("b_01.json", 1, "S", "stores.de.roles", "hero|base")]
+    assert problems(parsed, "warning") == [("b_01.json", 1, "S", "stores.de.roles", "hero!|base")]
     assert problems(parsed) == [("b_01.json", 1, "S", "file_path", "../x.jpg")]
     assert stores(parsed, "value", "store", "label", "roles") == [("/a.jpg", "de", None, "image")]
 

@@ -100,7 +100,7 @@ def test_ok_listings_and_drop_names_are_refused_never_raised(text, name):
 # --- applying a batch ----------------------------------------------------------------------------------
 
 SKUS = ["S1", "S2", "S3"]
-PATHS = ["/a/b/a.jpg", "/a/b/b.jpg", "/c/d/c.png", "/c/d/d.webp", "e/f/e.jpg"]
+PATHS = ["/a/b/a.jpg", "/a/b/b.jpg", "/c/d/c.png", "/c/d/d.gif", "e/f/e.jpg"]
 image = st.fixed_dictionaries(
     {"file_path": st.sampled_from(PATHS)},
     optional={

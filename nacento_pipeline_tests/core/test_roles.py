@@ -33,13 +33,14 @@ def test_string_split_on_pipe_or_comma() -> None:
 
 
 def test_unknown_roles_are_returned_for_warnings() -> None:
-    assert normalize_roles(["base", "Hero", "hero", "gallery"]) == (["image"], ["hero", "gallery"])
+    # attribute-code-like names are roles by code (custom media_image attributes); the rest is unknown
+    assert normalize_roles(["base", "Hero", "hero", "hero shot", "2x"]) == (["image", "hero"], ["hero shot", "2x"])
 
 
 def test_none_and_empty() -> None:
     assert normalize_roles(None) == ([], [])
     assert normalize_roles("") == ([], [])
-    assert normalize_role_text("base|x") == ("image", "x")
+    assert normalize_role_text("base|x y") == ("image", "x y")
 
 
 def test_role_text_joins_flagged_codes_in_role_order() -> None:

@@ -83,6 +83,15 @@ class Pipeline:
         }
 
 
+def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Asset key -> the metadata values of its materialization in a run."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return out
+
+
 def make_pipeline(tmp_path: Path, settings: Settings) -> Pipeline:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix)

@@ -14,7 +14,9 @@ def test_demo_then_drop_and_tick_on_the_embedded_default(tmp_path, monkeypatch, 
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert ": SUCCESS" in out
-    assert "36 stored ETags" in out
+    assert "44 stored ETags" in out  # 36 of the sample batch, 8 of the sample Akeneo export (4 products)
+    assert "Akeneo export folder import-akeneo_demo-" in out
+    assert out.count(": SUCCESS") == 2
     assert (tmp_path / "var" / "dagster_home" / "dagster.yaml").exists()
 
     assert main(["drop-sample"]) == 0
@@ -25,7 +27,7 @@ def test_demo_then_drop_and_tick_on_the_embedded_default(tmp_path, monkeypatch, 
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT count(*) FROM catalog_product_entity_media_gallery_value")).scalar()
     engine.dispose()
-    assert rows == 35
+    assert rows == 35 + 8
 
     assert main(["doctor"]) == 0
     assert "ok    storage" in capsys.readouterr().out

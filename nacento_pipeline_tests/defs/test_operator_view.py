@@ -76,5 +76,5 @@ def test_second_demo_keeps_the_run_history_and_the_archive(tmp_path, monkeypatch
     archive = sorted(p.name for p in (tmp_path / "var" / "bucket" / "pim-archive").iterdir())
     assert _run_cli(["demo"], monkeypatch, env)[0] == 0
     with dg.DagsterInstance.from_config(str(tmp_path / "var" / "dagster_home")) as instance:
-        assert len(instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB))) == 2
+        assert len(instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB))) == 4  # the sample batch and the sample Akeneo export, twice
     assert set(archive) <= {p.name for p in (tmp_path / "var" / "bucket" / "pim-archive").iterdir()}

@@ -75,8 +75,8 @@ def test_plan_catchup_never_reruns_a_permanent_failure():
 def test_run_failure_classification_is_core_retry():
     from nacento_pipeline.core.retry import run_failure_is_permanent
 
-    assert run_failure_is_permanent(["BatchError: import-media_x_01.csv line 3, field position: not a number"])
-    assert not run_failure_is_permanent(["OperationalError: (2013, 'Lost connection to MySQL server')"])
+    assert run_failure_is_permanent([[("BatchError", "import-media_x_01.csv line 3, field position: not a number")]])
+    assert not run_failure_is_permanent([[("OperationalError", "(2013, 'Lost connection to MySQL server')")]])
     assert not run_failure_is_permanent([])  # no step failed: the worker died, running again can succeed
 
 
@@ -136,3 +136,83 @@ def test_catchup_tick_names_the_batches_it_gave_up_on(local_pipeline, instance):
     with dg.build_schedule_context(instance=instance) as ctx:
         skip = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)(ctx)
     assert skip.skip_message.startswith("GIVEN UP on 1 batch(es), an operator must look: media_broken |")
+
+
+def test_a_step_failure_says_no_sql_value_and_the_catchup_reads_its_class(instance):
+    """A write step failing with a SQLAlchemy error: the recorded failure carries neither the statement nor
+    the label it bound; a duplicate key whose values say "timeout" is permanent, a lock wait timeout (1205)
+    is re-run, decided by the driver's code."""
+    import pymysql
+    import sqlalchemy as sa
+
+    from nacento_pipeline.defs.schedules import catchup_run_requests, step_errors
+    from nacento_pipeline.defs.step_failures import reported_failures
+
+    codes = {"media_dup": (1062, "Duplicate entry 'timeout-1' for key 'x'"), "media_lock": (1205, "Lock wait")}
+
+    @dg.op
+    def write(context) -> None:
+        code, text = codes[context.run.tags["dagster/partition"]]
+        kind = pymysql.err.IntegrityError if code == 1062 else pymysql.err.OperationalError
+        with reported_failures():
+            raise sa.exc.DBAPIError.instance("INSERT INTO t (label) VALUES (%s)", ("label timeout deadlock",),
+                                             kind(code, text), pymysql.err.Error)
+
+    @dg.job(name=BATCH_JOB)
+    def fake_batch_job():
+        write()
+
+    instance.add_dynamic_partitions(PARTITIONS_NAME, list(codes))
+    run_ids = {}
+    for key in codes:
+        result = fake_batch_job.execute_in_process(instance=instance, tags={"dagster/partition": key},
+                                                   raise_on_error=False)
+        assert not result.success
+        run_ids[key] = result.run_id
+    [chain] = step_errors(instance, run_ids["media_dup"])
+    message = dict(chain)["StepFailed"]
+    assert "1062" in message and "in write" in message
+    assert all("label timeout" not in text and "INSERT INTO" not in text for _, text in chain)
+    [chain] = step_errors(instance, run_ids["media_lock"])
+    assert "TransientStepFailed" in dict(chain)
+    requests, plan = catchup_run_requests(instance)
+    assert [r.partition_key for r in requests] == ["media_lock"] and plan.permanent == ("media_dup",)
+
+
+def _add_runs(instance: dg.DagsterInstance, partitions: list[str], status: dg.DagsterRunStatus) -> None:
+    """Runs of the batch job, one per entry of `partitions` in order (the last the newest), written straight
+    into the run storage's tables with minimal records: tens of thousands in a second or two."""
+    import uuid
+
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster._core.storage.runs.schema import RunsTable, RunTagsTable
+    from dagster._serdes import serialize_value
+
+    runs, tags = [], []
+    for key in partitions:
+        run = DagsterRun(job_name=BATCH_JOB, run_id=str(uuid.uuid4()), status=status,
+                         tags={"dagster/partition": key})
+        runs.append({"run_id": run.run_id, "pipeline_name": BATCH_JOB, "status": status.value,
+                     "run_body": serialize_value(run), "partition": key})
+        tags.append({"run_id": run.run_id, "key": "dagster/partition", "value": key})
+    with instance.run_storage.connect() as conn:
+        conn.execute(RunsTable.insert(), runs)
+        conn.execute(RunTagsTable.insert(), tags)
+
+
+def test_catchup_sees_every_partition_past_ten_thousand_runs(instance):
+    """A batch written long ago, then 12,000 runs of other batches: it is still written, never replayed (an old
+    batch written again would revert what the Magento admin changed since); a batch that failed before them
+    all is still retried, one that failed three times still given up."""
+    from nacento_pipeline.defs.schedules import catchup_run_requests
+
+    others = [f"media_other{i:05d}" for i in range(12_000)]
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_old", "media_failed", "media_thrice", *others[:50]])
+    _add_runs(instance, ["media_old"], dg.DagsterRunStatus.SUCCESS)
+    _add_runs(instance, ["media_failed"] + ["media_thrice"] * 3, dg.DagsterRunStatus.FAILURE)
+    _add_runs(instance, others, dg.DagsterRunStatus.SUCCESS)
+    assert instance.get_runs_count(dg.RunsFilter(job_name=BATCH_JOB)) == 12_005
+    requests, plan = catchup_run_requests(instance)
+    assert [r.partition_key for r in requests] == ["media_failed"]
+    assert requests[0].run_key == "catchup:media_failed:1"
+    assert plan.given_up == ("media_thrice",) and plan.done == 51

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime
 
+import pymysql
 import pytest
 import sqlalchemy as sa
 
@@ -43,9 +44,11 @@ def test_first_sync_then_resync_writes_nothing(db):
         ("S1", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321)), ("S2", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321))]
 
     again = sync(db, rows)
-    assert again.write_statements == 0
-    assert set(again.items["action"]) == {"skipped_no_change"} and again.delta.roles.empty
+    assert again.write_statements == 0 and again.items.empty  # digests unchanged: no SKU planned
     assert again.changed_entity_ids == []
+    forced = sync(db, rows, force=True)  # planned again: the delta rules find nothing to change either
+    assert forced.write_statements == 0
+    assert set(forced.items["action"]) == {"skipped_no_change"} and forced.delta.roles.empty
 
 
 def test_changed_file_and_metadata_only_change(db):
@@ -188,7 +191,7 @@ def test_retriable_error_is_retried(db, monkeypatch):
     def flaky(*args, **kw):
         calls.append(1)
         if len(calls) == 1:
-            raise RuntimeError("Deadlock found when trying to get lock")
+            raise pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock")
         return original(*args, **kw)
 
     monkeypatch.setattr(gallery_writer, "write_chunk", flaky)
@@ -238,12 +241,12 @@ def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_s
     from nacento_pipeline.magento import gallery_writer
 
     def down(*args, **kw):
-        raise RuntimeError("Lost connection to MySQL server during query")
+        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
 
     monkeypatch.setattr(gallery_writer, "write_chunk", down)
     plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B)])), etags_for([A, B]), mode="replace",
                         batch_key="b")
-    with pytest.raises(RuntimeError, match="Lost connection"):
+    with pytest.raises(pymysql.err.OperationalError, match="Lost connection"):
         gallery_writer.sync_request(db, plan, sleep=lambda s: None)
     assert gallery(db, "S1") == [] and gallery(db, "S2") == []
 
@@ -345,10 +348,10 @@ def test_a_no_op_resync_issues_no_write_statement_and_no_second_delta(db, monkey
         state = conn.execute(sa.select(t.sku_sync_state).order_by(t.sku_sync_state.c.sku)).all()
     calls = _counting_delta_calls(monkeypatch)
     writes_before = db.statements()[1]
-    again = sync(db, rows)  # plan and write, chunks of 2 SKUs
+    again = sync(db, rows)  # plan and write: both SKUs' digests unchanged, nothing planned
     assert db.statements()[1] - writes_before == 0 == again.write_statements
-    assert len(calls) == again.chunks == 1 and again.replanned_chunks == 0
-    assert set(again.items["action"]) == {"skipped_no_change"}
+    assert len(calls) == again.chunks == 0 and again.replanned_chunks == 0
+    assert again.items.empty
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(t.product.c.sku, t.product.c.updated_at).order_by(t.product.c.sku)).all() == stamps
         assert conn.execute(sa.select(t.sku_sync_state).order_by(t.sku_sync_state.c.sku)).all() == state

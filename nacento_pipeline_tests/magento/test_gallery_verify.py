@@ -77,7 +77,7 @@ def test_a_correct_write_is_verified_by_the_numbers_and_its_purges_by_reading_ba
 def test_a_write_that_changed_nothing_is_verified_by_the_numbers_alone(db):
     _two_writes(db)
     again = sync(db, [(s, v, "", 0, False, "image|small_image|thumbnail" if v == C else "")
-                      for s in SKUS for v in (A, C)], batch_key="media_3")
+                      for s in SKUS for v in (A, C)], batch_key="media_3", force=True)  # force: planned again
     assert again.counts()["inserted"] == again.counts()["purged"] == 0
     found = check_written(db, again.items, again.entity_ids())
     assert found.mismatches.empty and found.bad_roles.empty and (found.chunks, found.slow_chunks) == (1, 0)
@@ -235,3 +235,38 @@ def test_the_roles_statement_is_pinned_to_the_unique_key_of_the_link_column(db):
     assert hint in sql
     with db.engine.connect() as conn:  # the hinted statement runs
         assert conn.execute(gallery_verify._roles_outside_numbers(db, [1, 2])).one()[1] == 0
+
+
+def test_chunks_checked_during_the_write_find_what_a_check_after_it_finds(db, monkeypatch):
+    """ChunkVerifier: each chunk's delta checked as its transaction commits (chunks of 2 SKUs: 2 chunks), the
+    same verdict as one check after the write; damage done between the write and the check is still found."""
+    from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
+    from nacento_pipeline_tests.helpers import FakeBatch, image_frame
+    from nacento_pipeline_tests.magento.gallery_helpers import T1, etags_for
+
+    sync(db, [(s, v) for s in SKUS for v in (A, B)])
+    rows = [(s, v, "", 0, False, "image|small_image|thumbnail" if v == C else "") for s in SKUS for v in (A, C)]
+    plan = plan_gallery(db, FakeBatch(image_frame(rows)), etags_for({A, C}), mode="replace", batch_time=T1,
+                        chunk_size=2, batch_key="media_2")
+    seen: list[int] = []
+    with gallery_verify.ChunkVerifier(db) as verifier:
+        def submit(delta):
+            seen.append(len(delta.sku_results))
+            verifier.submit(delta)
+
+        result = write_gallery(db, plan, run_id="run-2", on_written=submit)
+        during = verifier.result()
+    assert seen == [2, 1]
+    after = check_written(db, result.items, result.entity_ids())
+    assert during.mismatches.empty and during.bad_roles.empty and during.slow_chunks == 0 and during.chunks == 2
+    assert after.mismatches.empty and after.chunks == 1
+
+    link = _link(db, "S3")
+    with db.engine.begin() as conn:  # the inserted C of S3 loses its link after the write
+        conn.execute(sa.delete(db.tables.value_to_entity).where(
+            db.tables.value_to_entity.c.value_id == _value_id(conn, db, C, link)))
+    with gallery_verify.ChunkVerifier(db) as verifier:
+        for part in (result.delta,):
+            verifier.submit(part)
+        found = verifier.result()
+    assert found.mismatches.values.tolist() == [["S3", C, "inserted", "not linked to the product"]]

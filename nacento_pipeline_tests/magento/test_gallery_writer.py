@@ -42,7 +42,9 @@ def test_batches_dropped_in_the_same_second_tie_break_by_batch_key(db):
 
     # The same batch again (same key, same time) is a re-run, not stale, and writes nothing.
     rerun = sync(db, [("S2", B)], batch_key="media_20260301-1200b", batch_time=SAME_SECOND)
-    assert rerun.sku_results["status"].tolist() == ["ok"] and rerun.write_statements == 0
+    assert rerun.sku_results.empty and rerun.write_statements == 0  # its digest is unchanged: not planned
+    relabelled = sync(db, [("S2", B, "new label")], batch_key="media_20260301-1200b", batch_time=SAME_SECOND)
+    assert relabelled.sku_results["status"].tolist() == ["ok"]  # planned (digest differs), and not stale
 
 
 def test_sync_state_keeps_microseconds(db):
@@ -60,7 +62,8 @@ def test_quoted_stored_etag_is_the_same_etag(db):
     sync(db, [("S1", A, "x", 1, False, "image")])
     with db.engine.begin() as conn:
         conn.execute(sa.update(db.tables.gallery_meta).values(s3_etag='"1-' + A + '"'))
-    again = sync(db, [("S1", A, "x", 1, False, "image")], batch_key="media_2")
+    # force: the SKU's digest is unchanged, a plain re-sync would leave it out of the plan
+    again = sync(db, [("S1", A, "x", 1, False, "image")], batch_key="media_2", force=True)
     assert again.counts()["skipped_no_change"] == 1 and again.counts()["updated_value"] == 0
 
 
@@ -84,7 +87,8 @@ def test_resync_after_legacy_variants_and_dedup_writes_nothing(db):
     assert first.counts()["deduped"] == 1 and first.counts()["inserted"] == 1
     assert roles(db, "S1")["image"] == "a/b/a.jpg"  # the role names the gallery's own spelling
     assert roles(db, "S2")["small_image"] == C
-    again = sync(db, rows)
+    assert sync(db, rows).items.empty  # both SKUs left out of the plan: their digests are unchanged
+    again = sync(db, rows, force=True)  # planned again, through the delta rules
     assert again.write_statements == 0, again.items[["sku", "value", "action"]]
     assert set(again.items["action"]) == {"skipped_no_change"} and again.delta.roles.empty
 
@@ -190,7 +194,8 @@ def test_a_path_another_product_holds_in_legacy_spelling_gets_a_canonical_row_of
     rows = [("S1", A, "", 0, False, "image")]
     first = sync(db, rows)
     assert first.counts()["inserted"] == 1 and count(db, db.tables.media_gallery) == 2  # never shared
-    assert _values(db, "S1") == [A] and _values(db, "S2") == ["a/b/a.jpg"]
+    # one spelling per file: S2's legacy row is rewritten to the canonical value (magento.spellings)
+    assert _values(db, "S1") == [A] and _values(db, "S2") == [A]
     assert roles(db, "S1")["image"] == A
     again = sync(db, rows)
     assert again.write_statements == 0 and again.delta.roles.empty

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.journal import RevertRefused, prune_journal, revert_batch
-from nacento_pipeline_tests.magento.gallery_helpers import T1, A, B, C, sync
+from nacento_pipeline_tests.magento.gallery_helpers import T1, A, B, C, gallery, sync
 
 D = "/a/b/d.jpg"
 FIRST = [("S1", A, "front", 1, False, "image|small_image"), ("S1", B, "back", 2, False, "thumbnail"),
@@ -78,6 +78,21 @@ def test_revert_after_a_first_sync_restores_every_row(db):
     assert result.counts() == {"reverted": 3, "skipped_changed_since": 0, "already_reverted": 0}
     assert dump(db) == before
     assert result.changed_entity_ids == sorted(result.reverted["entity_id"].astype(int).tolist())
+
+
+def test_a_batch_applied_again_after_its_revert_is_written_again(db):
+    """The revert forgets what was applied (the per-SKU digests): the same batch re-executed is planned and
+    written again instead of being judged unchanged."""
+    sync(db, FIRST, batch_key="media_first")
+    after_first = {sku: gallery(db, sku) for sku in ("S1", "S2", "S3")}
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.tables.sku_digest)).scalar() == 3
+    revert_batch(db, "media_first", run_id="revert-1")
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.tables.sku_digest)).scalar() == 0
+    again = sync(db, FIRST, batch_key="media_first")
+    assert again.write_statements > 0
+    assert {sku: gallery(db, sku) for sku in ("S1", "S2", "S3")} == after_first
 
 
 def test_revert_after_a_batch_of_changes_restores_unchanged_products_and_skips_edited_ones(db):

@@ -10,21 +10,27 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from nacento_pipeline.config import Settings
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline.magento.demo import PRODUCT_ENTITY_TYPE_ID, create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_audit import shared_gallery_rows, split_shared_gallery_rows
 from nacento_pipeline.magento.gallery_sync import sync_gallery
+from nacento_pipeline.magento.gallery_verify import check_written
+from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
 from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, store_value_frame
 from nacento_pipeline_tests.magento.magento_admin import (
+    RemovalRefused,
     admin_add_image,
     admin_remove_image,
     admin_set_role,
     admin_set_store_value,
     connector_shared_row,
+    count_image_uses,
     link_of,
+    load_gallery,
 )
 
 A, B, C = "/f/i/front.jpg", "/b/a/back.jpg", "/s/i/side.jpg"
@@ -43,12 +49,12 @@ def db(magento_url):
 
 
 def sync(db, rows, *, batch_key="media_1", mode="replace_owned", version="1", store_values=None, role_scope=None,
-         missing=()):
+         missing=(), remove_store_role_images=False):
     images = image_frame(rows)
     etags = etag_frame({v: f"{version}-{v}" for v in set(images["value"]) if v not in set(missing)}, missing)
     batch = FakeBatch(images, store_values=store_values, role_scope=role_scope)
     return sync_gallery(db, batch, etags, mode=mode, chunk_size=2, batch_key=batch_key, batch_time=T1,
-                         run_id="run-1")
+                         run_id="run-1", remove_store_role_images=remove_store_role_images)
 
 
 def gallery(db, sku, store_id=0):
@@ -164,10 +170,12 @@ def test_replace_owned_keeps_images_added_by_hand_replace_all_removes_them(db):
 
 
 def test_removal_clears_the_images_roles_in_every_store(db):
+    # UpdateHandler::deleteMediaAttributeValues; A is the thumbnail of "de", so only the explicit setting
+    # removes it (DeleteValidator refuses)
     sync(db, [("S1", A, "front", 1, False, "image|thumbnail"), ("S1", B, "back", 2, False, "small_image")])
     admin_set_role(db, "S1", "image", B, DE)
     admin_set_role(db, "S1", "thumbnail", A, DE)
-    sync(db, [("S1", B, "back", 2, False, "small_image")], batch_key="media_2")
+    sync(db, [("S1", B, "back", 2, False, "small_image")], batch_key="media_2", remove_store_role_images=True)
     assert varchar(db, "S1") == {"image": "no_selection", "small_image": B, "thumbnail": "no_selection",
                                  "swatch_image": "no_selection", "small_image_label": "back"}
     assert varchar(db, "S1", DE) == {"image": B}  # the store-level role naming A was deleted, B's stays
@@ -248,3 +256,202 @@ def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
         k: v for k, v in before.items() if not k.startswith("image")}
     # A and B untouched: B stays disabled (the import never re-enables), labels and positions kept
     assert gallery(db, "S1") == [(B, "back", 2, 1), (A, "front", 1, 0), (C, None, 3, 0)]
+
+
+def test_negative_store_view_positions_share_the_products_shift(db):
+    """Issue 20: a negative store-view position reached MariaDB's UNSIGNED column (error 1264) and the SKU
+    failed with a raw database error. The SKU's one shift (its lowest position at any scope becomes 0) moves
+    the store-view positions too, so the order within each store stays the PIM's."""
+    stores = store_value_frame([("S1", A, "de", None, -5)])
+    result = sync(db, [("S1", A, "front", 1), ("S1", B, "back", -2)], store_values=stores)
+    assert result.sku_results["status"].tolist() == ["ok"]
+    assert gallery(db, "S1") == [(B, "back", 3, 0), (A, "front", 6, 0)]
+    assert gallery(db, "S1", DE) == [(A, None, 0, 0)]
+    shifted = result.delta.warnings[result.delta.warnings["field"] == "position"]
+    assert shifted[["sku", "value"]].values.tolist() == [["S1", "5"]]
+
+
+def test_store_values_of_an_unchanged_image_are_written_once(db):
+    # Magento writes the store rows of an image whether or not its default row changed
+    # (MediaGalleryProcessor::updateMediaGalleryField, CreateHandler::saveGalleryStoreValue).
+    rows = [("S1", A, "front", 1, False, "image")]
+    sync(db, rows)
+    stores = store_value_frame([("S1", A, "de", "Vorne", 3, True)])
+    result = sync(db, rows, store_values=stores, batch_key="media_2")
+    assert result.counts()["skipped_no_change"] == 1
+    assert gallery(db, "S1", DE) == [(A, "Vorne", 3, 1)]
+    assert varchar(db, "S1", DE) == {"image_label": "Vorne"}
+    check = check_written(db, result.items, result.entity_ids(), result.delta.store_values)
+    assert check.mismatches.empty
+    again = sync(db, rows, store_values=stores, batch_key="media_2")
+    assert again.write_statements == 0 and again.delta.store_values.empty
+
+
+def test_the_post_write_check_compares_store_rows(db):
+    rows = [("S1", A, "front", 1, False, "image")]
+    stores = store_value_frame([("S1", A, "de", "Vorne", 3)])
+    result = sync(db, rows, store_values=stores)
+    assert check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches.empty
+    t = db.tables
+    with db.engine.begin() as conn:  # someone changes the store row after our write
+        conn.execute(sa.update(t.media_gallery_value).where(t.media_gallery_value.c.store_id == DE)
+                     .values(label="Hinten"))
+    found = check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches
+    assert found[["sku", "value", "action"]].values.tolist() == [["S1", A, "store_value"]]
+    assert "store 2" in found["problem"].iloc[0] and "label" in found["problem"].iloc[0]
+    with db.engine.begin() as conn:
+        conn.execute(sa.delete(t.media_gallery_value).where(t.media_gallery_value.c.store_id == DE))
+    found = check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches
+    assert found["problem"].tolist() == ["no value row in store 2"]
+
+
+def test_an_image_with_a_role_in_a_store_view_is_kept_as_magento_keeps_it(db, tmp_path):
+    # DeleteValidator::validate: the product is in three store views and B is the thumbnail of "de".
+    sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2)])
+    admin_set_role(db, "S1", "thumbnail", B, DE)
+    result = sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2")
+    assert result.counts()["purged"] == 0 and [g[0] for g in gallery(db, "S1")] == [B, A]
+    kept = result.delta.warnings[result.delta.warnings["field"] == "roles"]
+    assert kept[["severity", "sku", "value"]].values.tolist() == [["warning", "S1", B]]
+    assert "thumbnail" in kept["reason"].iloc[0] and "'de'" in kept["reason"].iloc[0]
+    assert "DeleteValidator" in result.sku_results.set_index("sku").at["S1", "message"]
+    assert varchar(db, "S1", DE) == {"thumbnail": B}
+    # Magento's admin refuses the same removal, and a re-run writes nothing
+    with pytest.raises(RemovalRefused):
+        admin_remove_image(db, "S1", B, LocalFolderStore(tmp_path / "bucket"))
+    assert sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2").write_statements == 0
+
+
+def test_removing_images_with_store_roles_is_an_explicit_setting(db):
+    sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2)])
+    admin_set_role(db, "S1", "thumbnail", B, DE)
+    images = image_frame([("S1", A, "front", 1, False, "image")])
+    result = sync_gallery(db, FakeBatch(images), etag_frame({A: "1-" + A}), mode="replace_owned",
+                          batch_key="media_2", batch_time=T1, remove_store_role_images=True)
+    assert result.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [A]
+    assert varchar(db, "S1", DE) == {}  # the store-level role naming B went with it
+    assert result.delta.warnings[result.delta.warnings["field"] == "roles"].empty
+    assert Settings.from_env({"NACENTO_REMOVE_STORE_ROLE_IMAGES": "true"}).remove_store_role_images is True
+    assert Settings.from_env({}).remove_store_role_images is False
+
+
+def test_a_single_store_view_shop_removes_images_with_store_roles(db):
+    # DeleteValidator only guards products in more than one store view
+    t = db.tables
+    with db.engine.begin() as conn:
+        conn.execute(sa.delete(t.store).where(t.store.c.store_id > 1))
+    sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2)])
+    admin_set_role(db, "S1", "thumbnail", B, 1)
+    result = sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2")
+    assert result.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [A]
+
+
+def test_a_file_another_product_holds_in_a_legacy_spelling_gets_one_spelling(db, tmp_path):
+    # Gallery::countImageUses matches the exact value: with two spellings, an admin removal on S1 counted
+    # one use and deleted the file S2 still shows (UpdateHandler::canDeleteImage).
+    bucket = LocalFolderStore(tmp_path / "bucket")
+    bucket.put(object_key(A), b"jpeg")
+    legacy = A.lstrip("/")
+    admin_add_image(db, "S2", legacy, label="old", position=1)
+    admin_set_role(db, "S2", "image", legacy, 0)
+    result = sync(db, [("S1", A, "front", 1, False, "image")])
+    assert result.counts()["inserted"] == 1
+    assert gallery(db, "S2") == [(A, "old", 1, 0)] and varchar(db, "S2")["image"] == A
+    assert mixed_spellings(db).empty
+    assert admin_remove_image(db, "S1", A, bucket) is False  # countImageUses(A) == 2: the file stays
+    assert bucket.head(object_key(A)) is not None and gallery(db, "S2") == [(A, "old", 1, 0)]
+
+
+def test_the_audit_reports_mixed_spellings_and_its_fix_unifies_them(db):
+    legacy = A.lstrip("/")
+    admin_add_image(db, "S1", A, position=1)
+    admin_add_image(db, "S2", legacy, position=1)
+    admin_add_image(db, "S3", "//" + legacy, position=1)
+    admin_set_role(db, "S3", "thumbnail", "//" + legacy, DE)
+    admin_add_image(db, "S3", B.lstrip("/"), position=2)  # legacy, but the only spelling of its file: left alone
+    found = mixed_spellings(db)
+    assert found.values.tolist() == [[A, 3, 2]]
+    assert unify_mixed_spellings(db) == 2
+    assert mixed_spellings(db).empty
+    assert [g[0] for g in gallery(db, "S2")] == [A] and [g[0] for g in gallery(db, "S3")] == [A, B.lstrip("/")]
+    assert varchar(db, "S3", DE) == {"thumbnail": A}
+    with db.engine.connect() as conn:
+        assert count_image_uses(conn, db, A) == 3
+
+
+def _add_media_image_attribute(db, code, attribute_id=201):
+    t = db.tables
+    with db.engine.begin() as conn:
+        conn.execute(t.attribute.insert().values(attribute_id=attribute_id, entity_type_id=PRODUCT_ENTITY_TYPE_ID,
+                                                 attribute_code=code, backend_type="varchar",
+                                                 frontend_input="media_image", frontend_label=code))
+    db.refresh_schema()
+
+
+def test_a_custom_media_image_attribute_is_a_role(db, tmp_path):
+    # Product\Media\Config::getMediaAttributeCodes: every media_image attribute is a role
+    _add_media_image_attribute(db, "hero_image")
+    assert list(db.attribute_ids().roles) == ["image", "small_image", "thumbnail", "swatch_image", "hero_image"]
+    sync(db, [("S1", A, "front", 1, False, "image|hero_image"), ("S1", B, "back", 2, False, "hero_image")])
+    assert varchar(db, "S1")["hero_image"] == B  # the last image carrying it
+    sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2", mode="append")
+    assert varchar(db, "S1")["hero_image"] == B  # a batch not naming it leaves it as it is
+    sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_3")
+    assert varchar(db, "S1")["hero_image"] == "no_selection"  # B removed: cleared like the four
+    # and Magento's admin clears it the same way when it removes the image
+    sync(db, [("S1", A, "front", 1, False, "image|hero_image")], batch_key="media_4")
+    admin_remove_image(db, "S1", A, LocalFolderStore(tmp_path / "bucket"))
+    assert varchar(db, "S1")["hero_image"] == "no_selection" and varchar(db, "S1")["image"] == "no_selection"
+
+
+def test_a_role_the_shop_does_not_have_is_a_warning_with_file_and_line(db):
+    result = sync(db, [("S1", A, "front", 1, False, "image|villain_image")])
+    warned = result.delta.warnings[result.delta.warnings["field"] == "roles"]
+    assert warned[["severity", "file", "line", "sku", "value"]].values.tolist() == [
+        ["warning", "import-media_t_01.csv", 2, "S1", "villain_image"]]  # line 2: after the header
+    assert varchar(db, "S1")["image"] == A and "villain_image" not in varchar(db, "S1")
+
+
+def test_without_magento_swatches_there_is_no_swatch_role_and_no_schema_error(db):
+    t = db.tables
+    with db.engine.begin() as conn:
+        conn.execute(sa.delete(t.attribute).where(t.attribute.c.attribute_code == "swatch_image"))
+    db.refresh_schema()
+    assert list(db.attribute_ids().roles) == ["image", "small_image", "thumbnail"]
+    result = sync(db, [("S1", A, "front", 1, False, "image|swatch_image")])
+    assert varchar(db, "S1") == {"image": A, "image_label": "front", "small_image": "no_selection",
+                                 "thumbnail": "no_selection"}
+    assert result.delta.warnings[result.delta.warnings["field"] == "roles"]["value"].tolist() == ["swatch_image"]
+
+
+def test_a_gallery_row_disabled_at_row_level_is_not_present(db):
+    # Gallery::createBatchBaseSelect reads `main.disabled = 0` only: such a row shows nothing in Magento
+    admin_add_image(db, "S1", A, label="hidden", position=1)
+    t = db.tables
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(t.media_gallery).values(disabled=1))
+    assert load_gallery(db, "S1") == []
+    result = sync(db, [("S1", A, "front", 1, False, "image")])
+    assert result.counts()["inserted"] == 1
+    assert [row[:4] for row in load_gallery(db, "S1")] == [(A, "front", 1, 0)]
+    assert varchar(db, "S1")["image"] == A
+    assert sync(db, [("S1", A, "front", 1, False, "image")]).write_statements == 0
+
+
+def test_new_images_go_after_the_videos_too(db):
+    # MediaGalleryProcessor::getLastMediaPositionPerProduct reads every value row, videos included
+    sync(db, [("S1", A, "", 1)])
+    admin_add_image(db, "S1", "/v/i/video.jpg", position=5, media_type="external-video")
+    sync(db, [("S1", A, "", 1), ("S1", B, "", None)], batch_key="media_2")
+    assert [(row[0], row[2], row[4]) for row in load_gallery(db, "S1")] == [
+        (A, 1, "image"), ("/v/i/video.jpg", 5, "external-video"), (B, 6, "image")]
+
+
+def test_a_path_equal_to_a_video_of_the_product_is_refused(db):
+    # a second row of the same value would be deleted by Gallery::removeDuplicates on the next product load
+    video = "/v/i/video.jpg"
+    admin_add_image(db, "S1", video, position=1, media_type="external-video")
+    result = sync(db, [("S1", A, "", 2), ("S1", video, "", 3)])
+    item = result.items.set_index("value").loc[video]
+    assert item["action"] == "invalid" and "external-video" in item["reason"]
+    assert [(row[0], row[4]) for row in load_gallery(db, "S1")] == [(video, "external-video"), (A, "image")]

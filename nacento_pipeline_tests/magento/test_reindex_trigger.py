@@ -245,3 +245,28 @@ def test_route_sorts_the_decisions_once_for_every_trigger():
     assert [d.indexer_id for d in routed.full] == ["catalog_product_attribute"]
     assert [(d.indexer_id, d.decision) for d in routed.held] == [("catalogsearch_fulltext", "partial")]
     assert [d.indexer_id for d in routed.none] == ["catalog_product_flat"] and routed.partial == []
+
+
+def test_entity_ids_reach_the_command_on_stdin_and_in_a_file(tmp_path: Path):
+    """A remote command can read the ids instead of taking them on its command line (issue 20)."""
+    ds = decisions(changed=range(1, 6), flat={"installed": False}, search={"installed": False})
+    stdin, copied = tmp_path / "stdin.txt", tmp_path / "file.txt"
+    template = f"cat >> {stdin}; cat {{entity_ids_file}} >> {copied} # {{indexer}} {{entity_ids}}"
+    CommandTrigger(template, ids_per_command=3).apply(ds, lambda _: None)
+    assert stdin.read_text() == copied.read_text() == "1\n2\n3\n4\n5\n"
+
+
+def test_make_trigger_gives_commands_a_small_environment(tmp_path: Path, monkeypatch, sqlite_url):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("MAGENTO_ROOT", str(tmp_path))
+    monkeypatch.setenv("EXTRA_ONE", "1")
+    dump = tmp_path / "env.txt"
+    settings = Settings(reindex_trigger="command", command_env=("EXTRA_ONE",),
+                        reindex_command=f"cd $MAGENTO_ROOT; env > {dump} # {{indexers}}")
+    engine = sa.create_engine(sqlite_url)
+    ds = decisions(attr={"status": "invalid"}, search={"installed": False}, flat={"installed": False})
+    make_trigger(settings, engine).apply(ds, lambda _: None)
+    names = {line.partition("=")[0] for line in dump.read_text().splitlines()}
+    assert {"PATH", "MAGENTO_ROOT", "EXTRA_ONE"} <= names and "AWS_SECRET_ACCESS_KEY" not in names
+    assert names - {"PATH", "HOME", "MAGENTO_ROOT", "EXTRA_ONE", "PWD", "OLDPWD", "SHLVL", "_"} == set()
+    engine.dispose()

@@ -61,10 +61,14 @@ def test_attribute_ids_are_looked_up_not_hard_coded(sqlite_url):
     ids = db.attribute_ids()
     assert ids.media_gallery == DEMO_ATTRIBUTE_IDS["media_gallery"]
     assert ids.roles == {c: DEMO_ATTRIBUTE_IDS[c] for c in ("image", "small_image", "thumbnail", "swatch_image")}
-    with db.engine.begin() as conn:
+    with db.engine.begin() as conn:  # Magento_Swatches disabled: no swatch role, and no SchemaError
         conn.execute(sa.text("DELETE FROM eav_attribute WHERE attribute_code = 'swatch_image'"))
     db.refresh_schema()
-    with pytest.raises(SchemaError, match="swatch_image"):
+    assert list(db.attribute_ids().roles) == ["image", "small_image", "thumbnail"]
+    with db.engine.begin() as conn:  # Magento_Catalog's own roles cannot be missing
+        conn.execute(sa.text("DELETE FROM eav_attribute WHERE attribute_code = 'thumbnail'"))
+    db.refresh_schema()
+    with pytest.raises(SchemaError, match="thumbnail"):
         db.attribute_ids()
     db.dispose()
 
@@ -102,7 +106,7 @@ def test_row_id_schema_is_detected_and_written_by_row_id(magento_url):
                             .where(t.varchar.c.attribute_id == DEMO_ATTRIBUTE_IDS["image"])).all() == [(41, "/r/1.jpg")]
     again = sync_gallery(db, FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
                           etag_frame({"/r/1.jpg": "e"}), mode="replace", batch_key="b")
-    assert again.write_statements == 0 and set(again.items["action"]) == {"skipped_no_change"}
+    assert again.write_statements == 0 and again.items.empty  # its digest is unchanged: not planned
     db.dispose()
 
 
@@ -165,3 +169,16 @@ def test_longest_magento_table_prefix_fits_mysql_identifier_limits(mysql_url):
     assert seed_demo_products(db.engine, ["P1"], prefix)["P1"] > 0
     assert db.tables.media_gallery_value.name == f"{prefix}catalog_product_entity_media_gallery_value"
     db.dispose()
+
+
+def test_our_own_tables_are_all_created_on_a_magento_database(tmp_path):
+    """A real Magento has none of our tables: `create_own_tables` (doctor, the resources) creates every one."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'magento.sqlite'}")
+    tables = build_tables()
+    tables.metadata.create_all(engine, tables=tables.magento_tables)
+    create_own_tables(engine)
+    present = set(sa.inspect(engine).get_table_names())
+    assert {t.name for t in tables.own_tables} <= present
+    assert {"nacento_media_gallery_meta", "nacento_sku_sync_state", "nacento_sku_gallery_digest",
+            "nacento_batch_journal"} <= present
+    engine.dispose()

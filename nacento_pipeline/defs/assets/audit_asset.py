@@ -16,7 +16,9 @@ from nacento_pipeline.magento.gallery_audit import (
     split_shared_gallery_rows,
     unlinked_gallery_value_ids,
 )
+from nacento_pipeline.magento.gallery_digest import changed_since_applied, forget
 from nacento_pipeline.magento.journal import prune_journal
+from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.media_listing import list_media
@@ -26,8 +28,11 @@ SHOWN = ["sku", "value", "key", "s3_etag", "storage_etag"]
 
 class GalleryAuditConfig(dg.Config):
     """fix: delete orphaned ETag rows and unlinked gallery rows, split media_gallery rows shared between
-    products (the PHP connector's) so each product has its own, and store the ETags seen now for images whose
-    content changed outside any batch. Missing files are only reported: an image is never removed by the audit."""
+    products (the PHP connector's) so each product has its own, rewrite files spelled more than one way (`/a/b.jpg`
+    and the legacy `a/b.jpg`: Magento counts a file's uses by the exact value) to the canonical spelling, store
+    the ETags seen now for images whose content changed outside any batch, and forget what was applied to
+    products whose gallery changed outside the pipeline (the next sync plans them again). Missing files are only
+    reported: an image is never removed by the audit."""
 
     fix: bool = False
 
@@ -38,7 +43,9 @@ class GalleryAuditConfig(dg.Config):
     kinds={"python", "s3", "mysql"},
     description=(
         "Reconciles all Magento gallery rows with storage: files missing from the bucket, ETags changed "
-        "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows. "
+        "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows; "
+        "and products whose gallery or roles changed outside the pipeline since it wrote them (a re-sync leaves "
+        "SKUs whose batch content is unchanged alone, so it would not see such a change). "
         "Prunes the undo journal's entries older than NACENTO_JOURNAL_RETENTION_DAYS."
     ),
     check_specs=[
@@ -61,9 +68,13 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
         orphan_meta = orphaned_meta_record_ids(db)
         unlinked = unlinked_gallery_value_ids(db)
         shared = shared_gallery_rows(db)
+        mixed = mixed_spellings(db)
+    with phase(durations, "compare_applied"):
+        outside = changed_since_applied(db)
     findings = reconcile(gallery, storage, object_store.settings.media_prefix)
     counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked),
-              "shared_gallery_rows": len(shared)}
+              "shared_gallery_rows": len(shared), "mixed_spelling_files": len(mixed),
+              "changed_outside_pipeline": len(outside)}
     fixed = {}
     if config.fix:
         with phase(durations, "fix"):
@@ -71,6 +82,10 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             changed = findings.etag_changed.rename(columns={"storage_etag": "etag"})[["record_id", "etag"]]
             fixed["etags_refreshed"] = refresh_etags(db, changed)
             fixed["shared_rows_split"] = split_shared_gallery_rows(db)
+            fixed["spellings_unified"] = unify_mixed_spellings(db)
+            # what was applied no longer describes these products (ETags just refreshed, or edited outside)
+            fixed["applied_digests_forgotten"] = forget(
+                db, sorted(set(outside["sku"].astype(str)) | set(findings.etag_changed["sku"].astype(str))))
         context.log.info(f"audit fix: {fixed}")
     retention = magento.settings.journal_retention_days
     with phase(durations, "prune_journal"):
@@ -94,6 +109,8 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             "first_missing_files": md_table(findings.missing_files, SHOWN),
             "first_etag_changed": md_table(findings.etag_changed, SHOWN),
             "first_shared_gallery_rows": md_table(shared, ["value_id", "value", "products"]),
+            "first_mixed_spelling_files": md_table(mixed, ["canonical", "spellings", "rows"]),
+            "first_changed_outside_pipeline": md_table(outside, ["sku", "recorded", "current"]),
             **duration_metadata(durations),
         },
     )

@@ -37,12 +37,14 @@ from nacento_pipeline.defs.constants import (
     TAG_MODE,
 )
 from nacento_pipeline.defs.partitions import pim_batches
+from nacento_pipeline.defs.step_failures import reported_failures
 from nacento_pipeline.magento.blast_radius import measure_plan, preview_plan
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
 from nacento_pipeline.magento.gallery_verify import (
     KEPT_ACTIONS,
     REMOVED_ACTIONS,
+    ChunkVerifier,
     check_written,
 )
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
@@ -51,6 +53,7 @@ from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.etag_snapshot import EtagSnapshot, snapshot_etags
+from nacento_pipeline.storage.export_batch import parse_export_batch
 from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
@@ -91,9 +94,15 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
     store = object_store.get_store()
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
-    with phase(durations, "parse"):
-        manifest = load_manifest(store, object_store.settings.archive_prefix, context.partition_key, version)
-        parsed = parse_batch(bunch_sources(store, manifest), list_separator=object_store.settings.csv_list_separator)
+    with phase(durations, "parse"), reported_failures():
+        settings = object_store.settings
+        manifest = load_manifest(store, settings.archive_prefix, context.partition_key, version)
+        export = parse_export_batch(
+            store, manifest, settings.akeneo_mapping(), media_prefix=settings.media_prefix,
+            catalog_prefix=settings.akeneo_catalog_prefix, concurrency=settings.head_concurrency,
+        ) if manifest.export_folder else None
+        parsed = export.parsed if export else parse_batch(bunch_sources(store, manifest),
+                                                          list_separator=settings.csv_list_separator)
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]
@@ -121,6 +130,10 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
         "first_rejections": md_table(rejections, REJECTION_SHOWN),
         **duration_metadata(durations),
     }
+    if export is not None:
+        metadata["format"] = dg.MetadataValue.text("Akeneo export folder")
+        metadata["media_files"] = dg.MetadataValue.int(export.media_files)
+        metadata["catalog_files_copied"] = dg.MetadataValue.int(export.placement.copied)
     yield dg.Output(LoadedBatch(manifest=manifest, parsed=parsed), metadata=metadata)
     yield dg.AssetCheckResult(
         check_name="no_rejected_rows",
@@ -149,16 +162,21 @@ def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
     store = object_store.get_store()
     durations: dict[str, float] = {}
     wanted = _wanted_objects(pim_batch.parsed, object_store.settings.media_prefix)
-    with phase(durations, "snapshot"):
+    with phase(durations, "snapshot"), reported_failures():
         snapshot = snapshot_etags(store, wanted, head_concurrency=object_store.settings.head_concurrency)
     frame = snapshot.frame
     missing = frame[~frame["exists"].astype(bool)]
     requests = {k: v for k, v in snapshot.requests.items() if v}
+    typed = int((frame["exists"].astype(bool) & (frame["content_type"] != "")).sum())
     return dg.Output(
         frame,
         metadata={
             "keys": dg.MetadataValue.int(len(frame)),
             "missing": dg.MetadataValue.int(len(missing)),
+            "content_type_known": dg.MetadataValue.int(typed),
+            "content_type_check": dg.MetadataValue.text(
+                f"Content-Type checked for {typed} of {len(frame) - len(missing)} existing objects: those looked up "
+                "by HEAD; a LIST reports no Content-Type, so listed objects were checked for size (0 bytes) only"),
             "s3_requests": dg.MetadataValue.int(sum(requests.values())),
             "requests_by_kind": counts_table(requests, "request"),
             "strategy": dg.MetadataValue.json(dict(snapshot.strategy)),
@@ -176,6 +194,8 @@ def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.Metadata
     return {
         **int_metadata(counts),
         "skus": dg.MetadataValue.int(len(delta.sku_results)),
+        # left out of the plan: their digest is the one applied (magento.gallery_digest)
+        "unchanged_skus": dg.MetadataValue.int(len(getattr(delta, "unchanged_skus", ()))),
         "changed_products": dg.MetadataValue.int(len(delta.changed_entity_ids)),
         "role_changes": dg.MetadataValue.int(len(delta.roles)),
         "first_problems": md_table(problems, ["sku", "value", "action", "reason"]),
@@ -202,11 +222,12 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
     mode, mode_source = choose_mode(config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.settings.sync_mode)
-    with phase(durations, "plan"):
+    with phase(durations, "plan"), reported_failures():
         delta = plan_gallery(
             magento.get_database(), pim_batch.parsed, image_etags,
             mode=mode, batch_time=pim_batch.manifest.batch_datetime,
             force=config.force, chunk_size=magento.settings.chunk_size, batch_key=pim_batch.manifest.batch_key,
+            remove_store_role_images=magento.settings.remove_store_role_images,
         )
     with phase(durations, "preview"):
         shown = preview_plan(magento.get_database(), delta)
@@ -277,18 +298,21 @@ def _still_in_storage(store: ObjectStore, sampled: pd.DataFrame, head_concurrenc
 
 
 def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *, media_prefix: str,
-                 head_concurrency: int, seed: str, durations: dict[str, float]) -> Verification:
+                 head_concurrency: int, seed: str, durations: dict[str, float],
+                 verifier: ChunkVerifier | None = None) -> Verification:
     """The database holds what the write says and the batch's products' roles point at their gallery (one
     aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
     disagree: magento.gallery_verify.check_written), and a bounded sample of the written paths is still in
-    storage (the asset's post-write check; the benchmark times it too)."""
+    storage (the asset's post-write check; the benchmark times it too). With `verifier` (given every chunk's
+    delta during the write) the database part is what it already checked, waited for here."""
     entity_ids = result.entity_ids()
     sampled = _storage_sample(result.written_values(), media_prefix, seed)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-storage") as pool:
         # The storage sample waits on the object store while the database check waits on the database: at once.
         storage = pool.submit(_still_in_storage, store, sampled, head_concurrency, durations)
         with phase(durations, "verify_database"):
-            written = check_written(db, result.items, entity_ids)
+            written = (verifier.result() if verifier is not None
+                       else check_written(db, result.items, entity_ids, result.delta.store_values))
         present = storage.result()
     return Verification(
         checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
@@ -396,13 +420,16 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
                          f"{TAG_APPROVE_BLAST_RADIUS}={context.partition_key}."),
             metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)},
         )
-    with phase(durations, "write"):
-        result = write_gallery(magento.get_database(), plan, run_id=context.run.run_id, progress=context.log.info)
-    with phase(durations, "verify"):
-        found = verify_write(magento.get_database(), object_store.get_store(), result,
-                             media_prefix=object_store.settings.media_prefix,
-                             head_concurrency=object_store.settings.head_concurrency, seed=context.run.run_id,
-                             durations=durations)
+    db = magento.get_database()
+    with ChunkVerifier(db) as verifier:  # each chunk checked while the next one is written
+        with phase(durations, "write"), reported_failures():
+            result = write_gallery(db, plan, run_id=context.run.run_id, progress=context.log.info,
+                                   on_written=verifier.submit)
+        with phase(durations, "verify"), reported_failures():
+            found = verify_write(db, object_store.get_store(), result,
+                                 media_prefix=object_store.settings.media_prefix,
+                                 head_concurrency=object_store.settings.head_concurrency, seed=context.run.run_id,
+                                 durations=durations, verifier=verifier)
     changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
                              content_changed_values=sorted(content_changed_values(result.items)))
     yield dg.Output(changes, metadata={**_write_metadata(result, plan.mode, durations),

@@ -8,6 +8,7 @@ import dagster as dg
 from nacento_pipeline.core.reindex import decisions_markdown
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, duration_metadata, phase
 from nacento_pipeline.defs.constants import TAG_REINDEX
+from nacento_pipeline.defs.step_failures import reported_failures
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
@@ -43,9 +44,9 @@ def decide_and_trigger(context: dg.AssetExecutionContext | dg.OpExecutionContext
     settings = reindex.settings
     durations: dict[str, float] = {}
     changed = set(magento_gallery.changed_entity_ids)
-    with phase(durations, "decide"):
+    with phase(durations, "decide"), reported_failures():
         decisions = reindex.decide(db.engine, changed)
-    with phase(durations, "trigger"):
+    with phase(durations, "trigger"), reported_failures():
         report = reindex.trigger(db.engine).apply(decisions, context.log.info)
     metadata: dict[str, dg.MetadataValue] = {}
     if settings.purge_image_cache:

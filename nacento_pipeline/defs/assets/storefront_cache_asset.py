@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from nacento_pipeline.cache.invalidation import invalidate_storefront
+from nacento_pipeline.core.failure_text import failure_text
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, md_table
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.resources.cache import CacheResource
@@ -63,7 +64,7 @@ def clean_storefront(context: dg.AssetExecutionContext | dg.OpExecutionContext, 
     try:
         backend = cache.get_backend()
     except Exception as exc:  # a misconfigured backend must not fail the committed write either
-        backend, setup_error = None, f"{type(exc).__name__}: {exc}"
+        backend, setup_error = None, failure_text(exc)
     else:
         setup_error = ""
     if backend is not None:

@@ -76,6 +76,8 @@ def _events_pass(context: dg.SensorEvaluationContext, object_store: ObjectStoreR
         reconcile=reconcile,
         is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
         archived_versions=previous,
+        media_prefix=object_store.settings.media_prefix,
+        copy_concurrency=object_store.settings.head_concurrency,
     )
     outcome = passed.drop
     for ok_key in [k for k, batch_key in batch_of.items() if batch_key in passed.gone]:
@@ -124,6 +126,9 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
         context.log.warning(
             f"rejected drop {rejected.label or '(bad names)'}: {rejected.reason}; moved to {rejected.moved_to}"
         )
+    if outcome.media_copied or outcome.media_kept:
+        context.log.info(f"export folders: {outcome.media_copied} image file(s) copied to the media prefix, "
+                         f"{outcome.media_kept} already there with the same content")
     if outcome.pending:
         context.log.info(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
     if outcome.deferred:
@@ -157,6 +162,8 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
             rejected_prefix=object_store.settings.rejected_prefix,
             is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
             archived_versions=previous,
+            media_prefix=object_store.settings.media_prefix,
+            copy_concurrency=object_store.settings.head_concurrency,
         )
     _log_outcome(context, outcome)
 

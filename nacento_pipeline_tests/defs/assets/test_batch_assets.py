@@ -12,16 +12,9 @@ from nacento_pipeline.storage.sample_drop import (
     image_value,
     put_demo_images,
 )
+from nacento_pipeline_tests.defs.harness import materializations
 
 pytestmark = pytest.mark.every_s3_server  # moto and the JuiceFS gateway
-
-
-def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
-    out = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return out
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
@@ -53,10 +46,14 @@ def test_first_run_writes_every_gallery_and_reports_it(s3_mariadb_pipeline, inst
     swatch = roles[(roles["sku"] == "NAC-1010") & (roles["role"] == "swatch_image")]["value"].tolist()
     assert swatch == [image_value("NAC-1010", "front")]
 
-    meta = _materializations(result)
+    meta = materializations(result)
     assert meta["pim_batch"]["images"] == 36 and meta["pim_batch"]["rejected"] == 0
     assert meta["image_etags"]["missing"] == 0
     assert meta["image_etags"]["s3_requests"] <= 3  # 36 dense keys: a LIST page or so, no HEAD per image
+    # a LIST carries no Content-Type: the metadata says which objects had theirs checked (issue 20)
+    assert meta["image_etags"]["content_type_known"] == 0
+    assert "0 of 36 existing objects" in meta["image_etags"]["content_type_check"]
+    assert "LIST reports no Content-Type" in meta["image_etags"]["content_type_check"]
     assert meta["gallery_delta"]["inserted"] == 36
     assert meta["magento_gallery"]["inserted"] == 36
     assert meta["reindex_decision"]["partial"] + meta["reindex_decision"]["full"] >= 1
@@ -80,7 +77,7 @@ def test_second_batch_writes_only_what_changed(s3_mariadb_pipeline, instance):
     outcome = tick_and_run(p.defs, instance)
     [result] = outcome.results
     assert result.success
-    delta = _materializations(result)["magento_gallery"]
+    delta = materializations(result)["magento_gallery"]
     assert delta["updated_value"] == 2
     assert delta["purged"] == 1
     assert delta["inserted"] == 0
@@ -99,9 +96,10 @@ def test_rerun_of_the_same_partition_writes_nothing(s3_mariadb_pipeline, instanc
     snapshot = p.table_snapshot()
     result = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=batch.batch_key)
     assert result.success
-    meta = _materializations(result)["magento_gallery"]
+    meta = materializations(result)["magento_gallery"]
     assert meta["write_statements"] == 0
-    assert meta["skipped_no_change"] == 36
+    plan = materializations(result)["gallery_delta"]
+    assert plan["skus"] == 0 and plan["unchanged_skus"] == len(DEMO_SKUS)  # a no-op plans no SKU
     assert p.table_snapshot() == snapshot
 
 
@@ -175,7 +173,7 @@ def test_validation_job_plans_without_writing(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     batch_key, result = p.validate_sample_batch(instance)
     assert result.success
-    meta = _materializations(result)
+    meta = materializations(result)
     assert set(meta) == {"pim_batch", "image_etags", "gallery_delta"}
     assert meta["gallery_delta"]["inserted"] == 36
     assert p.gallery().empty

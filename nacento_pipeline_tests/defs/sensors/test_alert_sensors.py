@@ -203,3 +203,38 @@ def test_failed_check_alerts_once(smtp_server, slack_api, monkeypatch):
     assert "all_good on checked failed (ERROR): 3 rows were wrong" in mail.get_payload()
     [(_, payload)] = received
     assert "all_good on checked failed" in payload["text"]
+
+
+@dg.op
+def boom_with_sql():
+    raise RuntimeError("(1062, \"Duplicate entry <script>alert(1)</script>\") " + "y" * 5000
+                       + "\n[SQL: INSERT INTO t (label) VALUES (%s)]\n[parameters: ('hunter2-label',)]")
+
+
+@dg.job
+def failing_sql_job():
+    boom_with_sql()
+
+
+def test_run_failure_alert_is_cut_has_no_sql_values_and_is_escaped_in_html(smtp_server, slack_api, monkeypatch):
+    inbox, port = smtp_server
+    slack_url, received = slack_api
+    settings = _settings(port, slack_url, monkeypatch)
+    sensors = {s.name: s for s in build_alert_sensors(settings)}
+    with dg.instance_for_test() as instance:
+        result = failing_sql_job.execute_in_process(instance=instance, raise_on_error=False)
+        [entry] = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        resources = {"alert_slack": alert_resources(settings)["alert_slack"]}
+        for name in (RUN_FAILURE_EMAIL, RUN_FAILURE_SLACK):
+            sensors[name](dg.build_run_status_sensor_context(
+                sensor_name=name, dagster_instance=instance, dagster_run=result.dagster_run,
+                dagster_event=entry.dagster_event, resources=resources).for_run_failure())
+    [mail] = inbox.messages
+    body = mail.get_payload(decode=True).decode().replace("\n", "")  # lines of the HTML are cut for SMTP
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>" not in body
+    assert "hunter2" not in body and "INSERT INTO" not in body
+    assert f"http://dagster.test/runs/{result.run_id}" in body
+    [(_, payload)] = received
+    text = payload["text"]
+    assert "hunter2" not in text and "[cut]" in text and len(text) <= 2048 + 10
+    assert text.endswith(f"http://dagster.test/runs/{result.run_id}")

@@ -67,10 +67,10 @@ def test_one_failing_drop_does_not_stop_the_others(s3_mariadb_pipeline, instance
         p.store.put(f"{drop}import-media_{name}.ok", b"")
     real = drop_registration.archive_drop
 
-    def flaky(store, dropped, prefix):
+    def flaky(store, dropped, prefix, *media_values):
         if dropped.batch_key == "media_first":
             raise RuntimeError("storage hiccup")
-        return real(store, dropped, prefix)
+        return real(store, dropped, prefix, *media_values)
 
     monkeypatch.setattr(drop_registration, "archive_drop", flaky)
     result = p.tick(instance)
