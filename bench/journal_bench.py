@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from contextlib import ExitStack
@@ -65,54 +66,69 @@ def journal_size(db: MagentoDatabase) -> tuple[int, int]:
     return int(rows), int(size)
 
 
+def run_once(url: str, spec: CatalogSpec, scenarios: list[tuple[str, ParsedBatch]], etags: pd.DataFrame,
+             chunk_size: int, rep: int, stack: ExitStack) -> list[tuple[str, float, float, int, int, int]]:
+    """Both copies (prefixes of this repetition) through every scenario; the copy written first alternates."""
+    dbs: dict[bool, MagentoDatabase] = {}
+    for journal, prefix in PREFIXES.items():
+        db = MagentoDatabase(url, prefix=f"{prefix[:-1]}{rep}_")
+        stack.callback(db.dispose)
+        create_demo_schema(db.engine, db.prefix)
+        seed_demo_products(db.engine, spec.skus(), db.prefix)
+        create_own_tables(db.engine, db.prefix)
+        db.refresh_schema()
+        dbs[journal] = db
+    rows: list[tuple[str, float, float, int, int, int]] = []
+    journaled = 0
+    for number, (name, parsed) in enumerate(scenarios, start=1):
+        seconds: dict[bool, float] = {}
+        statements: dict[bool, int] = {}
+        order = (False, True) if (number + rep) % 2 else (True, False)
+        for journal in order:
+            db = dbs[journal]
+            plan = plan_gallery(db, parsed, etags, mode="replace", batch_time=BATCH_TIME, chunk_size=chunk_size,
+                                batch_key=f"media_journal-{number}")
+            started = time.perf_counter()
+            result = write_gallery(db, plan, run_id=f"bench-{number}", journal=journal)
+            seconds[journal] = time.perf_counter() - started
+            statements[journal] = result.statements
+        entries, size = journal_size(dbs[True])
+        rows.append((name, seconds[False], seconds[True], statements[True] - statements[False], entries - journaled,
+                     size))
+        journaled = entries
+        print(f"  run {rep + 1}, {name}: write without journal {seconds[False]:.2f} s, with {seconds[True]:.2f} s "
+              f"({seconds[True] / seconds[False] - 1:+.0%}), load average {os.getloadavg()[0]:.1f}")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--images-per-product", type=int, default=5)
     parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=1, help="runs on fresh copies; the table shows medians")
     parser.add_argument("--db-url", default=DEFAULT_DB_URL)
     args = parser.parse_args(argv)
     spec = CatalogSpec(args.products, args.images_per_product)
     print(f"journal bench: {spec.products:,} SKUs x {spec.images_per_product} = {spec.images:,} images, chunk "
-          f"{args.chunk_size}, load average {os.getloadavg()[0]:.1f}")
+          f"{args.chunk_size}, {args.repeat} run(s), load average {os.getloadavg()[0]:.1f}")
     scenarios = [("first sync", batch(spec, 0, 0)), ("10% metadata only", batch(spec, 10, 1))]
     etags = _etags(spec, scenarios[0][1])
-    rows: list[tuple[str, float, float, int, int, int]] = []
+    runs = []
     with ExitStack() as stack:
         url = stack.enter_context(bench_database(args.db_url))
-        dbs: dict[bool, MagentoDatabase] = {}
-        for journal, prefix in PREFIXES.items():
-            db = MagentoDatabase(url, prefix=prefix)
-            stack.callback(db.dispose)
-            create_demo_schema(db.engine, prefix)
-            seed_demo_products(db.engine, spec.skus(), prefix)
-            create_own_tables(db.engine, prefix)
-            db.refresh_schema()
-            dbs[journal] = db
-        for number, (name, parsed) in enumerate(scenarios, start=1):
-            seconds: dict[bool, float] = {}
-            statements: dict[bool, int] = {}
-            order = (False, True) if number % 2 else (True, False)
-            for journal in order:
-                db = dbs[journal]
-                plan = plan_gallery(db, parsed, etags, mode="replace", batch_time=BATCH_TIME, chunk_size=args.chunk_size,
-                                    batch_key=f"media_journal-{number}")
-                started = time.perf_counter()
-                result = write_gallery(db, plan, run_id=f"bench-{number}", journal=journal)
-                seconds[journal] = time.perf_counter() - started
-                statements[journal] = result.statements
-            before = sum(r[4] for r in rows)
-            entries, size = journal_size(dbs[True])
-            rows.append((name, seconds[False], seconds[True], statements[True] - statements[False], entries - before,
-                         size))
-            print(f"{name}: write without journal {seconds[False]:.2f} s, with {seconds[True]:.2f} s "
-                  f"({seconds[True] / seconds[False] - 1:+.0%})")
-    print("\n| scenario | images | write s, no journal | write s, journal | overhead | extra statements | journal rows "
-          "| journal MB (total) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, off, on, extra, entries, size in rows:
-        print(f"| {name} | {spec.images:,} | {off:.2f} | {on:.2f} | {on / off - 1:+.0%} | {extra:,} | {entries:,} "
-              f"| {size / 1e6:.1f} |")
+        for rep in range(args.repeat):
+            runs.append(run_once(url, spec, scenarios, etags, args.chunk_size, rep, stack))
+    print("\n| scenario | images | write s, no journal | write s, journal | overhead (of the medians) | overhead per run "
+          "| extra statements | journal rows | journal MB (total) |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
+    for i, (name, *_rest) in enumerate(runs[0]):
+        off = statistics.median(r[i][1] for r in runs)
+        on = statistics.median(r[i][2] for r in runs)
+        each = ", ".join(f"{r[i][2] / r[i][1] - 1:+.0%}" for r in runs)
+        _, _, _, extra, entries, size = runs[0][i]
+        print(f"| {name} | {spec.images:,} | {off:.2f} | {on:.2f} | {on / off - 1:+.0%} | {each} | {extra:,} "
+              f"| {entries:,} | {size / 1e6:.1f} |")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ what it replaced under `revert:<batch key>` (kind `revert`): a revert is never r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -144,32 +145,36 @@ def read_before(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, prod
 # Fingerprints: what a product's rows are now, digested by the database (timestamps left out)
 
 
-def _digest_queries(t: MagentoTables, attrs: AttributeIds) -> dict[str, tuple[sa.Select, sa.ColumnElement]]:
-    """Per part: (the rows to digest, the column the rows are grouped by); links and SKUs bound at execution."""
+@functools.lru_cache(maxsize=16)
+def _digest_statement(t: MagentoTables, varchar: tuple[int, ...], wanted: tuple[str, ...]) -> sa.CompoundSelect:
+    """One statement digesting the `wanted` parts' rows per product: (part, key, rows, sum of the rows' CRC32),
+    key = the link (the SKU for `sync`); links and SKUs bound at execution. Built once per schema and scope."""
     mg, vte, val, meta, vc, st = t.media_gallery, t.value_to_entity, t.media_gallery_value, t.gallery_meta, t.varchar, t.sku_sync_state
     link = t.link
     links: sa.BindParameter[list[int]] = sa.bindparam("links", expanding=True)
     skus: sa.BindParameter[list[str]] = sa.bindparam("skus", expanding=True)
     untimed = [c for c in st.c if c.name != "updated_at"]
 
-    def grouped(key: sa.ColumnElement, columns: list, base: sa.Select) -> tuple[sa.Select, sa.ColumnElement]:
-        return base.with_only_columns(key, sa.func.count(), sa.func.sum(row_crc32(columns))).group_by(key), key
+    def grouped(name: str, key: sa.ColumnElement, columns: list, base: sa.Select) -> sa.Select:
+        return base.with_only_columns(sa.literal(name), sa.cast(key, sa.String), sa.func.count(),
+                                      sa.func.sum(row_crc32(columns))).group_by(key)
 
-    return {
-        "gallery": grouped(vte.c[link], list(mg.c), sa.select(mg).join(vte, vte.c.value_id == mg.c.value_id)
-                           .where(vte.c[link].in_(links))),
-        "values": grouped(val.c[link], list(val.c), sa.select(val).where(val.c[link].in_(links))),
-        "meta": grouped(val.c[link], [meta.c.record_id, meta.c.s3_etag],
-                        sa.select(meta).join(val, val.c.record_id == meta.c.record_id).where(val.c[link].in_(links))),
-        "roles": grouped(vc.c[link], list(vc.c), sa.select(vc).where(
-            vc.c[link].in_(links), unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())))),
-        "sync": grouped(st.c.sku, untimed, sa.select(st).where(st.c.sku.in_(skus))),
+    parts = {
+        "gallery": lambda: grouped("gallery", vte.c[link], list(mg.c), sa.select(mg).join(
+            vte, vte.c.value_id == mg.c.value_id).where(vte.c[link].in_(links))),
+        "values": lambda: grouped("values", val.c[link], list(val.c), sa.select(val).where(val.c[link].in_(links))),
+        "meta": lambda: grouped("meta", val.c[link], [meta.c.record_id, meta.c.s3_etag], sa.select(meta).join(
+            val, val.c.record_id == meta.c.record_id).where(val.c[link].in_(links))),
+        "roles": lambda: grouped("roles", vc.c[link], list(vc.c), sa.select(vc).where(
+            vc.c[link].in_(links), unindexed(vc.c.attribute_id).in_(list(varchar)))),
+        "sync": lambda: grouped("sync", st.c.sku, untimed, sa.select(st).where(st.c.sku.in_(skus))),
     }
+    return sa.union_all(*(build() for name, build in parts.items() if name in wanted))
 
 
 def fingerprints(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame) -> dict[int, str]:
     """link id -> digest of the product's gallery, links, values, ETags, roles and sync state now, of the parts
-    its scope covers (one aggregate statement per part per IN list)."""
+    its scope covers (one aggregate statement per IN list)."""
     out: dict[int, str] = {}
     for wanted, group in _scoped(products):
         out.update(_fingerprints(conn, t, attrs, group, wanted))
@@ -181,16 +186,16 @@ def _fingerprints(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, pr
     ensure_crc32(conn)
     link_of = dict(zip(products["sku"].astype(str), products["link_id"].astype("int64"), strict=True))
     found: dict[int, list[str]] = {int(link): [] for link in products["link_id"].astype(int)}
-    queries = _digest_queries(t, attrs)
+    statement = _digest_statement(t, tuple(sorted(attrs.varchar_codes().values())),
+                                  tuple(p for p in wanted if p != "product"))
     for chunk in in_chunks(sorted(found), LINK_LIST):
-        skus = [s for s, link in link_of.items() if int(link) in set(chunk)]
-        for name, (query, _key) in queries.items():
-            if name not in wanted:
-                continue
-            for key, n, total in conn.execute(query, {"links": chunk, "skus": skus or [""]}):
-                owner = link_of.get(str(key)) if name == "sync" else int(key)
-                if owner is not None and int(owner) in found:
-                    found[int(owner)].append(f"{name}:{int(n)}:{int(total or 0)}")
+        members = set(chunk)
+        skus = [s for s, link in link_of.items() if int(link) in members]
+        params = {"links": chunk or [0], "skus": skus or [""]}
+        for name, key, n, total in conn.execute(statement, params):
+            owner = link_of.get(str(key)) if name == "sync" else int(key)
+            if owner is not None and int(owner) in found:
+                found[int(owner)].append(f"{name}:{int(n)}:{int(total or 0)}")
     return {link: hashlib.blake2b(";".join(sorted(parts)).encode(), digest_size=16).hexdigest()
             for link, parts in found.items()}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster._core.events import DagsterEventType
 
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, TAG_APPROVE_BLAST_RADIUS, VALIDATE_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
+from nacento_pipeline.defs.sensors.alert_sensors import _run_failure_text
 from nacento_pipeline.magento.demo import seed_demo_products
 from nacento_pipeline.storage.drop_registration import register_drops
 from nacento_pipeline.storage.sample_drop import png
@@ -83,6 +85,12 @@ def test_a_batch_emptying_galleries_writes_nothing_and_its_check_is_red(s3_maria
     message = failure.event_specific_data.error.message
     assert "galleries_emptied: 110 galleries (limit 50)" in message and "BR-0001" in message
     assert f"{TAG_APPROVE_BLAST_RADIUS}={key}" in message
+    # the alert path (e-mail / Slack run-failure sensors) carries the same sentence
+    [entry] = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(sensor_name="alert", dagster_instance=instance,
+                                                 dagster_run=instance.get_run_by_id(result.run_id),
+                                                 dagster_event=entry.dagster_event).for_run_failure()
+    assert "galleries_emptied: 110 galleries (limit 50)" in _run_failure_text(context, p.settings)
     assert "\u2588" in check.metadata["changes_by_kind"].value  # the bar chart of the preview
     assert "purged (not in the batch)" in check.metadata["changes_by_kind"].value
     assert "magento_gallery" not in {e.asset_key.to_user_string() for e in
