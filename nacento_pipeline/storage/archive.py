@@ -11,6 +11,7 @@ Re-runs and backfills read exactly what was dropped, from the archive, never fro
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -189,8 +190,10 @@ def move_aside(store: ObjectStore, keys: Sequence[str], rejected_prefix: str, la
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     label = _SAFE_LABEL.sub("_", label)[:128] or "unnamed"
     folder = f"{rejected_prefix}{label}/{stamp}/"
+    # Paths below the keys' common folder are kept, so an export folder's files/... cannot overwrite each other.
+    base = os.path.commonprefix(list(keys)).rpartition("/")[0]
     for key in keys:
-        store.copy(key, folder + key_name(key))
+        store.copy(key, folder + (key[len(base) + 1:] if base else key))
     details = list(details)
     report = {"label": label, "reason": reason, "files": list(keys), "details": details, "moved_at": stamp}
     store.put(folder + "report.json", json.dumps(report, indent=2).encode())

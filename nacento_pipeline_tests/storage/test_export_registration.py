@@ -68,4 +68,5 @@ def test_a_translated_export_is_rejected_at_the_sensor_with_its_report(tmp_path)
     [rejected] = outcome.rejected
     assert "header_with_label" in rejected.reason and "export.csv:1" in rejected.reason
     assert "header_with_label" in store.get(rejected.moved_to + "REPORT.md").decode()
+    assert store.get(rejected.moved_to + "import-akeneo_lab/files/A/picture/a.jpg") == b"img"  # paths kept
     assert not list(store.list(MEDIA))

@@ -1,6 +1,7 @@
 """An Akeneo export folder dropped into the S3 server, end to end: sensor, job, Magento's tables (MariaDB)."""
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.core.akeneo.media import placed_value
@@ -9,6 +10,8 @@ from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.storage.akeneo_sample import drop_export, sample_export
 from nacento_pipeline.storage.sample_drop import DEMO_SKUS
 from nacento_pipeline_tests.defs.harness import materializations
+
+pytestmark = pytest.mark.every_s3_server  # moto and the JuiceFS gateway (MinIO's CopyObject)
 
 SKUS = DEMO_SKUS[:4]
 MAPPING = {
@@ -84,7 +87,8 @@ def test_an_export_folder_becomes_galleries_roles_and_store_view_labels(s3_maria
 
     # the drop folder leaves the drop prefix on the next tick, once its partition is registered
     tick_and_run(p.defs, instance)
-    assert not list(p.store.list(folder))
+    # (a file-system backed server may keep empty folder markers `.../`: they are no files)
+    assert [o.key for o in p.store.list(folder) if not o.key.endswith("/")] == []
 
     # the same export dropped again: no object copied, no row written
     snapshot, media = p.table_snapshot(), _media_objects(p)
