@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from nacento_pipeline.core.dropzone import NAME_PREFIX, DropName, InvalidName, parse_drop_name
+from nacento_pipeline.core.dropzone import (
+    NAME_PREFIX,
+    DropName,
+    InvalidName,
+    export_folder_member,
+    parse_drop_name,
+)
 from nacento_pipeline.core.input_limits import InputLimits
 from nacento_pipeline.core.paths import MEDIA_PREFIX
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
@@ -40,11 +46,14 @@ class EventPass:
 
 
 def batch_objects(store: ObjectStore, drop_prefix: str, batch_key: str) -> list[ObjectInfo]:
-    """The objects of one batch: a LIST of the batch's name prefix, keeping only that batch's names."""
+    """The objects of one batch: a LIST of the batch's name prefix, keeping only that batch's names and the
+    files of its export folder (`import-<batch key>/...`, an Akeneo export)."""
     out = []
     for info in store.list(f"{drop_prefix}{NAME_PREFIX}{batch_key}"):
         parsed = parse_drop_name(info.key, drop_prefix)
-        if isinstance(parsed, DropName) and parsed.batch_key == batch_key:
+        member = export_folder_member(info.key, drop_prefix)
+        if (isinstance(parsed, DropName) and parsed.batch_key == batch_key) or (
+                member is not None and member[0] == batch_key):
             out.append(info)
     return out
 

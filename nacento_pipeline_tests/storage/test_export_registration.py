@@ -70,3 +70,43 @@ def test_a_translated_export_is_rejected_at_the_sensor_with_its_report(tmp_path)
     assert "header_with_label" in store.get(rejected.moved_to + "REPORT.md").decode()
     assert store.get(rejected.moved_to + "import-akeneo_lab/files/A/picture/a.jpg") == b"img"  # paths kept
     assert not list(store.list(MEDIA))
+
+
+class _OneMessageQueue:
+    """A queue holding one bucket event (the OK file's creation), as SQS delivers it to the event-mode sensor."""
+
+    def __init__(self, info):
+        from nacento_pipeline.core.drop_events import BucketEvent
+        from nacento_pipeline.storage.event_queue import QueueMessage
+
+        self.messages = [QueueMessage("r1", [BucketEvent("bucket", True, info)])]
+        self.calls: dict[str, int] = {}
+        self.acked: list[str] = []
+
+    def receive(self, max_messages):
+        out, self.messages = self.messages, []
+        return out
+
+    def ack(self, receipts):
+        self.acked.extend(receipts)
+
+
+def test_event_mode_registers_the_whole_export_folder_from_the_ok_files_event(tmp_path):
+    """The OK file's event names the batch; its LIST keeps the folder's export file and media (the names of the
+    folder's files are not drop names), so the folder is archived and its images placed as in LIST mode."""
+    from nacento_pipeline.storage.event_registration import batch_objects, register_from_events
+
+    store = LocalFolderStore(tmp_path)
+    files = sample_export(("A", "B"))
+    ok_key = drop_export(store, DROP, "akeneo_events", files)
+    listed = {info.key for info in batch_objects(store, DROP, "akeneo_events")}
+    assert listed == {ok_key} | {f"{DROP}import-akeneo_events/{path}" for path in files}
+    queue = _OneMessageQueue(store.head(ok_key))
+    outcome = register_from_events(store, queue, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
+                                   media_prefix=MEDIA)
+    [item] = outcome.drop.registered
+    assert outcome.drop.media_copied == 8 and not outcome.drop.rejected and queue.acked == ["r1"]
+    manifest = load_manifest(store, ARCHIVE, "akeneo_events")
+    assert manifest.export_folder and [f.name for f in manifest.files] == ["export.csv"]
+    assert set(media_values(store, manifest)) == {path for path in files if path.startswith("files/")}
+    assert not list(store.list(DROP))
