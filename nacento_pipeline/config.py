@@ -2,7 +2,7 @@
 
 The `Settings` dataclass *is* the variables table: each field that a `NACENTO_*` variable sets is declared
 with `setting(name, parser, default, help)`, so its name, default and help are stated once; `VARIABLES`,
-`--help` and the README test read them from the fields. Nothing else in the project reads `os.environ`.
+`--help` and the test of docs/configuration.md read them from the fields. Nothing else in the project reads `os.environ`.
 The embedded default runs on a laptop: a local folder as the bucket and a SQLite file as Magento's database.
 """
 
@@ -169,12 +169,12 @@ def _locale_stores(name: str, raw: str) -> dict[str, tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Variable:
-    """One `NACENTO_*` variable: the single source for parsing, `--help` and the README table's test."""
+    """One `NACENTO_*` variable: the single source for parsing, `--help` and the configuration table's test (docs/configuration.md)."""
 
     name: str
     attr: str
     parse: Callable[[str, str], object]
-    default: str  # as shown in --help and the README
+    default: str  # as shown in --help and docs/configuration.md
     help: str
     fallbacks: tuple[str, ...] = ()
     secret: bool = False  # read from the environment, it reaches Dagster as EnvVar (never shown)

@@ -15,7 +15,7 @@ from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.storage.sample_drop import drop_sample_batch
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONFIGURATION_DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 def test_write_metadata_counts_once_lists_changed_images_and_logs_progress(s3_mariadb_factory, instance):
@@ -47,12 +47,12 @@ def _run_cli(argv, monkeypatch, env=None):
     return 0, out.getvalue()
 
 
-def test_help_lists_every_variable_from_the_one_table_and_readme_documents_them(monkeypatch):
+def test_help_lists_every_variable_from_the_one_table_and_the_docs_document_them(monkeypatch):
     _, text = _run_cli(["--help"], monkeypatch)
-    readme = README.read_text()
+    documented = CONFIGURATION_DOC.read_text()
     for var in VARIABLES:
         assert var.name in text, var.name
-        assert f"`{var.name}`" in readme, f"README does not document {var.name}"
+        assert f"`{var.name}`" in documented, f"docs/configuration.md does not document {var.name}"
     assert "[default: 500]" in text  # NACENTO_CHUNK_SIZE
 
 
