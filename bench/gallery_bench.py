@@ -662,7 +662,7 @@ def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
                 f"{name}: writes proportional to the change",
                 "gallery rows written <= 3 per changed image",
                 f"{changed:,} {action}; {m.gallery_rows:,} gallery rows ({m.gallery_rows / max(1, changed):.1f}/image) "
-                f"+ {m.bookkeeping_rows:,} sync-state and digest rows; {m.writes} write stmts ({share:.0%} of first sync)",
+                f"+ {m.bookkeeping_rows:,} sync-state, digest and journal rows; {m.writes} write stmts ({share:.0%} of first sync)",
                 changed > 0 and m.gallery_rows <= limit))
     million = ours.get("1M-image batch")
     if million:

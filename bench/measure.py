@@ -17,7 +17,7 @@ from nacento_pipeline.storage.base import REQUEST_KINDS, ObjectStore
 
 _WRITE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+[`\"]?(\w+)",
                     re.IGNORECASE)
-BOOKKEEPING_TABLES = ("nacento_sku_sync_state", "nacento_sku_gallery_digest")
+BOOKKEEPING_TABLES = ("nacento_sku_sync_state", "nacento_sku_gallery_digest", "nacento_batch_journal")
 
 
 class RowCounter:

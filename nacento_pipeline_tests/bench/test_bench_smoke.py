@@ -42,7 +42,10 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
     assert changed["figures"]["unchanged_skus"] == images / 3 - planned
     meta = _by(results, "10% metadata only")
     assert 0 < meta["counts"]["updated_meta"] < images / 5
-    assert changed["writes"] < first["writes"] and meta["writes"] < first["writes"]
+    # one chunk at this size, and a constant number of statements per chunk whatever it changes: the statement
+    # counts of the three runs are alike, not smaller (the 100k bench compares them)
+    assert max(changed["writes"], meta["writes"]) <= 2 * first["writes"]
+    assert changed["gallery_rows"] < first["gallery_rows"] / 5 and meta["gallery_rows"] < first["gallery_rows"] / 5
 
     base = _by(results, "first sync", "baseline")
     assert base["images"] == 12 * 3 and base["counts"]["inserted"] == 36
@@ -58,8 +61,9 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
     assert _by(results, "sensor tick, event mode, idle")["requests"]["LIST"] == 0
 
     ceiling = _by(results, "first sync", "ceiling")
-    ours = {table: n for table, n in first["rows"].items() if not table.endswith("nacento_sku_gallery_digest")}
-    assert ceiling["rows"] == ours and ceiling["seconds"] > 0  # exactly the rows ours wrote (digests apart)
+    ours = {table: n for table, n in first["rows"].items()
+            if not table.endswith(("nacento_sku_gallery_digest", "nacento_batch_journal"))}
+    assert ceiling["rows"] == ours and ceiling["seconds"] > 0  # exactly the rows ours wrote (digests, journal apart)
     fast, plain = _by(results, "LIST pages, fast parse (ours)"), _by(results, "LIST pages, botocore parse")
     assert fast["counts"] == plain["counts"] == {"objects_listed": images}
 
