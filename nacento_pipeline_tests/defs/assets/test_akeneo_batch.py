@@ -97,12 +97,13 @@ def test_an_export_folder_becomes_galleries_roles_and_store_view_labels(s3_maria
     [again] = outcome.results
     assert again.success
     assert _media_objects(p) == media  # no copy: every object keeps its ETag and its time
-    written = materializations(again)["magento_gallery"]
-    assert written["skipped_no_change"] == 3 * len(SKUS)
+    plan, written = materializations(again)["gallery_delta"], materializations(again)["magento_gallery"]
+    assert plan["skus"] == 0 and plan["unchanged_skus"] == len(SKUS)  # every SKU's digest is the one applied
     assert all(written[k] == 0 for k in ("inserted", "updated_value", "updated_meta", "purged", "roles_assigned",
                                          "store_values"))
-    # one statement: the pipeline's own nacento_sku_sync_state notes the newer batch; no Magento row changes
-    assert written["write_statements"] == 1
+    # no Magento row changes; only the pipeline's own tables note the newer batch (sync state, digests, and the
+    # journal keeping their before-images): 4 statements in all
+    assert written["write_statements"] == 4
     assert p.table_snapshot() == snapshot and _store_rows(p).equals(stores)
 
 
