@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from nacento_pipeline.magento.database import MagentoDatabase
@@ -13,14 +15,19 @@ def prefix(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def db(magento_url, prefix):
-    database = MagentoDatabase(magento_url, prefix=prefix)
+def demo_database(url: str, prefix: str = "") -> Iterator[MagentoDatabase]:
+    """The demo Magento schema with products S1, S2 and S3 at `url`, disposed after the test."""
+    database = MagentoDatabase(url, prefix=prefix)
     create_demo_schema(database.engine, prefix)
     database.refresh_schema()
     seed_demo_products(database.engine, ["S1", "S2", "S3"], prefix)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def db(magento_url, prefix):
+    yield from demo_database(magento_url, prefix)
 
 
 @pytest.fixture

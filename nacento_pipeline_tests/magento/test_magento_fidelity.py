@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from nacento_pipeline.config import Settings
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.core.paths import object_key
-from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.demo import PRODUCT_ENTITY_TYPE_ID, create_demo_schema, seed_demo_products
+from nacento_pipeline.magento.demo import PRODUCT_ENTITY_TYPE_ID
 from nacento_pipeline.magento.gallery_audit import (
     collapse_duplicate_default_value_rows,
     duplicate_default_value_rows,
@@ -26,6 +25,7 @@ from nacento_pipeline.magento.gallery_verify import check_written
 from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
 from nacento_pipeline.storage.local import LocalFolderStore
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, store_value_frame
+from nacento_pipeline_tests.magento.conftest import demo_database
 from nacento_pipeline_tests.magento.magento_admin import (
     RemovalRefused,
     admin_add_image,
@@ -45,12 +45,7 @@ DE = 2  # the demo schema's store view "de"
 
 @pytest.fixture
 def db(magento_url):
-    database = MagentoDatabase(magento_url)
-    create_demo_schema(database.engine)
-    database.refresh_schema()
-    seed_demo_products(database.engine, ["S1", "S2", "S3"])
-    yield database
-    database.dispose()
+    yield from demo_database(magento_url)
 
 
 def sync(db, rows, *, batch_key="media_1", mode="replace_owned", version="1", store_values=None, role_scope=None,

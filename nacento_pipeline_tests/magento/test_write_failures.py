@@ -6,19 +6,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
+from nacento_pipeline_tests.magento.conftest import demo_database
 from nacento_pipeline_tests.magento.gallery_helpers import A, B, C, gallery, sync
 
 
 @pytest.fixture
 def mariadb(mysql_url):
-    database = MagentoDatabase(mysql_url)
-    create_demo_schema(database.engine)
-    database.refresh_schema()
-    seed_demo_products(database.engine, ["S1", "S2", "S3"])
-    yield database
-    database.dispose()
+    yield from demo_database(mysql_url)
 
 
 def test_a_label_saying_deadlock_timeout_in_a_one_sku_error_is_not_retried(mariadb):
