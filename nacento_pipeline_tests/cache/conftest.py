@@ -23,7 +23,8 @@ from nacento_pipeline_tests.conftest import unreachable
 from nacento_pipeline_tests.processes import stop_process
 
 VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"
-REDIS_TEST_DB = 11  # dedicated to these tests; flushed before and after
+# dedicated to these tests, one database per pytest-xdist worker (gw0 -> 11, gw1 -> 12, ...); flushed before and after
+REDIS_TEST_DB = 11 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 # A shop in miniature: page -> the X-Magento-Tags Magento would send with it.
 # Product 2 is a child of configurable 10 (super_link), product 3 of grouped 20 (relation only).
