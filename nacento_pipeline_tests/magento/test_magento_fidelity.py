@@ -237,6 +237,49 @@ def test_content_staging_writes_the_live_version(row_id_db):
         assert set(conn.execute(sa.select(t.varchar.c.row_id)).scalars().all()) == {10}
 
 
+def _staging_flag(db, flag_data):
+    """Magento's `flag` table with the staging row (VersionHistory) holding `flag_data`."""
+    flag = sa.Table("flag", sa.MetaData(), sa.Column("flag_id", sa.Integer, primary_key=True),
+                    sa.Column("flag_code", sa.String(255), nullable=False), sa.Column("state", sa.SmallInteger),
+                    sa.Column("flag_data", sa.Text), sa.Column("last_update", sa.DateTime))
+    flag.create(db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(flag.insert(), [{"flag_code": "report_viewed_aggregated", "flag_data": "[]"},
+                                     {"flag_code": "staging", "flag_data": flag_data}])
+
+
+@pytest.mark.parametrize("encoding", ["json", "php-serialized"])
+def test_content_staging_writes_the_version_magentos_staging_serves(row_id_db, encoding):
+    """Issue 21 item 10: an update whose start time has passed is not live until the staging cron moves the
+    staging flag's current version to it; Magento keeps serving the older row_id, so that one is written."""
+    db = row_id_db
+    t = db.tables
+    now = int(time.time())
+    started = now - 600  # the update started ten minutes ago; the cron has not applied it yet
+    current = 1700000000
+    data = (f'{{"current_version":"{current}","maximum_in_db":"{started}"}}' if encoding == "json"
+            else f'a:2:{{s:15:"current_version";s:10:"{current}";s:13:"maximum_in_db";i:{started};}}')
+    _staging_flag(db, data)
+    with db.engine.begin() as conn:
+        conn.execute(t.product.insert(), [
+            {"row_id": 10, "entity_id": 5, "sku": "R1", "created_in": 1, "updated_in": started},
+            {"row_id": 11, "entity_id": 5, "sku": "R1", "created_in": started, "updated_in": 2147483647},
+        ])
+    result = sync(db, [("R1", A, "", 1, False, "image")])
+    assert result.totals()["inserted"] == 1
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(t.value_to_entity.c.row_id)).scalars().all() == [10]
+        assert set(conn.execute(sa.select(t.varchar.c.row_id)).scalars().all()) == {10}
+        assert set(conn.execute(sa.select(t.media_gallery_value.c.row_id)).scalars().all()) == {10}
+    # Once the cron applies the update (current version = its start), the next write goes to row 11.
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE flag SET flag_data = :d WHERE flag_code = 'staging'"),
+                     {"d": f'{{"current_version":"{started}"}}'})
+    sync(db, [("R1", A, "", 1, False, "image")], batch_key="media_2", version="2")
+    with db.engine.connect() as conn:
+        assert sorted(conn.execute(sa.select(t.value_to_entity.c.row_id)).scalars().all()) == [10, 11]
+
+
 def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
     from nacento_pipeline.core.batch import BunchSource, parse_batch
     from nacento_pipeline.core.modes import choose_mode
