@@ -491,6 +491,37 @@ def test_a_custom_media_image_attribute_is_a_role(db, tmp_path):
     assert varchar(db, "S1")["hero_image"] == "no_selection" and varchar(db, "S1")["image"] == "no_selection"
 
 
+def test_a_native_csv_column_of_a_custom_media_image_attribute_sets_that_role(db):
+    """Magento's import reads a column per media_image attribute (`Import\\Product::getImagesFromRow` over
+    `_imagesArrayKeys`, `ImageTypeProcessor::getImageTypes`), custom ones included, with its `<code>_label`
+    column as the image's label; the attribute's value becomes the image (a store row: in that store)."""
+    from nacento_pipeline.core.batch import BunchSource, parse_batch
+
+    _add_media_image_attribute(db, "hero_image")
+    asked = []
+
+    def custom_roles():
+        asked.append(1)
+        return tuple(c for c in db.attribute_ids().roles if c not in ("image", "small_image", "thumbnail",
+                                                                        "swatch_image"))
+
+    csv = ("sku,name,store_view_code,base_image,hero_image,hero_image_label,villain_image\n"
+           "S1,Shirt,,f/i/front.jpg,b/a/back.jpg,Held,s/i/side.jpg\n"
+           "S1,Hemd,de,,f/i/front.jpg,Vorne,\n")
+    parsed = parse_batch([BunchSource.from_bytes("import-media_n_01.csv", csv.encode())], custom_roles=custom_roles)
+    assert asked == [1] and parsed.rejections.empty  # villain_image is no attribute of the shop: not a column read
+    etags = etag_frame({v: "1-" + v for v in (A, B)})
+    sync_gallery(db, parsed, etags, mode=parsed.default_mode, batch_key="media_n", batch_time=T1)
+    assert varchar(db, "S1")["hero_image"] == B and varchar(db, "S1")["image"] == A
+    assert varchar(db, "S1", DE) == {"hero_image": A, "image_label": "Vorne"}  # A, the base image, is "Vorne" in de
+    assert gallery(db, "S1") == [(B, "Held", 2, 0), (A, None, 1, 0)]
+    assert gallery(db, "S1", DE) == [(A, "Vorne", 1, 0)]
+    # A CSV with the standard columns only never asks for the shop's attributes.
+    parse_batch([BunchSource.from_bytes("import-media_m_01.csv", b"sku,base_image\nS1,f/i/front.jpg\n")],
+                custom_roles=custom_roles)
+    assert asked == [1]
+
+
 def test_a_role_the_shop_does_not_have_is_a_warning_with_file_and_line(db):
     result = sync(db, [("S1", A, "front", 1, False, "image|villain_image")])
     warned = result.delta.warnings[result.delta.warnings["field"] == "roles"]
