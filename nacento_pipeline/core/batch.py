@@ -23,6 +23,7 @@ the chunks and applies the batch rules:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -186,7 +187,7 @@ class _Parts:
 def parse_batch(
     files: Iterable[BunchSource], *, list_separator: str = ",", chunk_rows: int = CSV_CHUNK_ROWS,
     fail_fast: bool = False, read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]] | None = None,
-    limits: InputLimits | None = None,
+    limits: InputLimits | None = None, custom_roles: Callable[[], tuple[str, ...]] | None = None,
 ) -> ParsedBatch:
     """Parse, validate and merge the bunch files of one batch, given in counter order.
 
@@ -195,14 +196,17 @@ def parse_batch(
     store_view_rows_ignored, invalid_skus, store_values. `read` replaces the registered formats' readers (an
     Akeneo export's files are read by core.akeneo.export with its mapping). `limits` (core.input_limits): a
     file with a field longer than the field cap, or that takes the batch past the image-row cap, is unreadable.
+    `custom_roles` gives the shop's custom media_image attribute codes (asked once, and only when a native CSV
+    has columns beyond the standard ones): their columns are image columns of native CSVs, as in Magento's import.
     """
     limits = limits or InputLimits()
+    roles = functools.cache(custom_roles) if custom_roles is not None else (lambda: ())
     batch = _Parts()
     kinds: list[str] = []
     stats = dict.fromkeys(("files", "files_unreadable"), 0)
     for file_idx, source in enumerate(files):
         stats["files"] += 1
-        context = ReadContext(source.name, file_idx, list_separator, chunk_rows)
+        context = ReadContext(source.name, file_idx, list_separator, chunk_rows, custom_roles=roles)
         try:
             batch.add(_read_file(source, context, first_seq=batch.image_rows, read=read or _read_source,
                                  limits=limits))

@@ -17,6 +17,10 @@
   default-scope row of its SKU above it in the file; without one it is an item of its own. An image it names
   that its item does not list is added to the gallery (no label, no role, enabled, at store 0), as Magento's
   import adds it at the default scope. Store-view rows without image columns are ignored and counted.
+- Every `media_image` attribute of the shop is an image column, as Magento's import reads them
+  (`Import/Product.php` `getImagesFromRow` over `_imagesArrayKeys`, filled by `ImageTypeProcessor::getImageTypes`
+  from `eav_attribute`): a column named by a custom role's attribute code (given in `custom_roles`) names the
+  image holding that role, its `<code>_label` column the image's label, like the four standard columns.
 - `__EMPTY__VALUE__` is an explicitly empty cell or list entry. A default-scope row whose image columns are
   all empty is an item without images (rejected, field "images").
 """
@@ -41,7 +45,7 @@ from nacento_pipeline.core.batch_validate import (
 )
 from nacento_pipeline.core.errors import BatchFileError
 from nacento_pipeline.core.frames import NO_SELECTION, ROLE_CODES
-from nacento_pipeline.core.roles import role_text
+from nacento_pipeline.core.roles import ROLE_SEPARATOR, ordered_roles, role_text
 
 EMPTY_VALUE = "__EMPTY__VALUE__"
 NATIVE_CHUNK_ROWS = 20_000  # native exports have many columns: smaller chunks keep memory flat
@@ -62,6 +66,15 @@ NATIVE_COLUMNS = (
 
 def is_native_header(header: list[str]) -> bool:
     return "sku" in header and any(name in header for name in IMAGE_COLUMNS)
+
+
+def role_columns(header: list[str], custom_roles: tuple[str, ...] = ()) -> tuple[tuple[str, str, str], ...]:
+    """(path column, label column, role code) of a native CSV: the four standard ones, then one per custom
+    media_image attribute code the header names (its label column `<code>_label`)."""
+    standard = {code for _, _, code in ROLE_COLUMNS} | {path for path, _, _ in ROLE_COLUMNS}
+    custom = tuple((code, f"{code}_label", code) for code in dict.fromkeys(custom_roles)
+                   if code in header and code not in standard and code not in NATIVE_COLUMNS)
+    return ROLE_COLUMNS + custom
 
 
 def _cell(value: str) -> str:
@@ -122,12 +135,13 @@ class _ChunkRows:
                         merge_paths=True)
 
 
-def _row_images(cols: dict[str, list[str]], i: int, list_separator: str) -> tuple[list[_Image], bool]:
+def _row_images(cols: dict[str, list[str]], i: int, list_separator: str,
+                roles: tuple[tuple[str, str, str], ...] = ROLE_COLUMNS) -> tuple[list[_Image], bool]:
     """(the images row `i` names: role columns, additional images, hidden paths; whether an image column holds
     `__EMPTY__VALUE__`)."""
     images: list[_Image] = []
     explicit_empty = False
-    for path_col, label_col, role in ROLE_COLUMNS:
+    for path_col, label_col, role in roles:
         cell = cols[path_col][i]
         explicit_empty |= cell.strip() == EMPTY_VALUE
         path = _cell(cell)
@@ -171,7 +185,7 @@ def _add_store_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, giv
 
 
 def _add_default_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, given_sku: str,
-                     images: list[_Image], explicit_empty: bool) -> None:
+                     images: list[_Image], explicit_empty: bool, role_codes: tuple[str, ...] = ROLE_CODES) -> None:
     """A default-scope row: one item (item_no = line) with its images, or rejected as a whole."""
     sku = given_sku.strip()
     problem = _sku_problem(given_sku, sku)
@@ -179,7 +193,7 @@ def _add_default_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, g
         reason = ("all image columns are __EMPTY__VALUE__: an empty gallery is never applied"
                   if explicit_empty else "no images: every image column is empty")
         problem = ("images", "", reason)
-    managed = "|".join(code for code in ROLE_CODES if any(image[3] == code for image in images))
+    managed = "|".join(code for code in role_codes if any(image[3] == code for image in images))
     _add_item(rows.items, rows.scope, line, sku, problem, managed)
     if problem[0]:
         return
@@ -190,23 +204,26 @@ def _add_default_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, g
 
 def read_native_csv(
     stream: io.BufferedReader, file: str, file_idx: int, header: list[str], list_separator: str = ",",
-    chunk_rows: int = CSV_CHUNK_ROWS,
+    chunk_rows: int = CSV_CHUNK_ROWS, custom_roles: tuple[str, ...] = (),
 ) -> Iterator[RawChunk]:
-    """Raw rows of a native import CSV; one item per default-scope row (item_no = line), see module docstring."""
-    if not is_native_header(header):
+    """Raw rows of a native import CSV; one item per default-scope row (item_no = line), see module docstring.
+    `custom_roles`: the codes of the shop's other media_image attributes (their columns are image columns)."""
+    roles = role_columns(header, custom_roles)
+    if not is_native_header(header) and not ("sku" in header and len(roles) > len(ROLE_COLUMNS)):
         raise BatchFileError(file, "CSV header has no `sku` or no image column", line=1)
+    columns = NATIVE_COLUMNS + tuple(name for path, label, _ in roles[len(ROLE_COLUMNS):] for name in (path, label))
+    codes = tuple(code for _, _, code in roles)
     item_of_sku: dict[str, int] = {}  # SKU -> item_no of its last valid default-scope row (store rows join it)
-    for frame in read_csv_chunks(stream, file, NATIVE_COLUMNS, min(chunk_rows, NATIVE_CHUNK_ROWS)):
-        cols = {name: (frame[name].tolist() if name in frame.columns else [""] * len(frame))
-                for name in NATIVE_COLUMNS}
+    for frame in read_csv_chunks(stream, file, columns, min(chunk_rows, NATIVE_CHUNK_ROWS)):
+        cols = {name: (frame[name].tolist() if name in frame.columns else [""] * len(frame)) for name in columns}
         rows = _ChunkRows()
         for i, line in enumerate(frame["line"].tolist()):
-            images, explicit_empty = _row_images(cols, i, list_separator)
+            images, explicit_empty = _row_images(cols, i, list_separator, roles)
             store = cols["store_view_code"][i].strip()
             if store:
                 _add_store_row(rows, item_of_sku, line, cols["sku"][i], store, images)
             else:
-                _add_default_row(rows, item_of_sku, line, cols["sku"][i], images, explicit_empty)
+                _add_default_row(rows, item_of_sku, line, cols["sku"][i], images, explicit_empty, codes)
         yield rows.to_chunk(file, file_idx)
 
 
@@ -219,18 +236,22 @@ def merge_native_images(images: pd.DataFrame) -> pd.DataFrame:
     if images.empty:
         return images.reset_index(drop=True)
     ordered = images.sort_values("seq", kind="stable")
-    flags = pd.DataFrame({code: ordered["roles"] == code for code in ROLE_CODES})
+    codes = ordered_roles(set(ordered["roles"].astype(str)) - {""} | set(ROLE_CODES))
+    flags = pd.DataFrame({code: ordered["roles"] == code for code in codes})
     flags["disabled"] = ordered["disabled"]
     flags["from_store"] = ordered["from_store"]
     flags["label"] = ordered["label"].where(ordered["label"] != "")
     # Groups in order of first appearance: the same order as the first rows kept below.
     grouped = pd.concat([ordered[keys], flags], axis=1).groupby(keys, sort=False)
-    anyof = grouped[[*ROLE_CODES, "disabled"]].any()
+    anyof = grouped[[*codes, "disabled"]].any()
     merged = ordered.drop_duplicates(keys, keep="first").set_index(keys)
     # Magento's import changes only what the CSV says: no label and not hidden mean "leave as it is"
     # (None / <NA>), so an existing image keeps its label and an admin's disabled flag.
     merged["label"] = grouped["label"].first().astype(object).where(grouped["label"].first().notna(), None).to_numpy()
     merged["roles"] = role_text(anyof[list(ROLE_CODES)].to_numpy())
+    for code in codes[len(ROLE_CODES):]:  # custom roles after the standard ones (core.roles.ordered_roles)
+        has = anyof[code].to_numpy()
+        merged.loc[has, "roles"] = (merged.loc[has, "roles"] + ROLE_SEPARATOR).str.lstrip(ROLE_SEPARATOR) + code
     disabled = anyof["disabled"].to_numpy().astype(object)
     disabled[disabled != True] = None  # noqa: E712 - elementwise: True stays, anything else is "not set"
     merged["disabled"] = pd.array(disabled, dtype="boolean")

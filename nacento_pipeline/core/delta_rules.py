@@ -734,8 +734,8 @@ class _Delta:
         src = self.request.store_values
         if src is None or src.empty or v.empty:
             return empty_frame(STORE_WRITE_COLUMNS), empty_frame(ROLE_COLUMNS)
-        base = v[["sku", "value", "entity_id", "value_id", "disabled", "target_value"]].rename(
-            columns={"disabled": "base_disabled"})
+        base = v[["sku", "value", "entity_id", "value_id", "disabled", "position", "target_value"]].rename(
+            columns={"disabled": "base_disabled", "position": "base_position"})
         sv = self._known_store_rows(src).merge(base, on=["sku", "value"], how="inner")
         if sv.empty:
             return empty_frame(STORE_WRITE_COLUMNS), empty_frame(ROLE_COLUMNS)
@@ -781,14 +781,17 @@ class _Delta:
 
     @staticmethod
     def _store_writes(sv: pd.DataFrame) -> pd.DataFrame:
-        """The store-level rows to write (STORE_WRITE_COLUMNS): fields the batch gives, the others kept (or the
-        default's disabled flag for a new row); rows equal to Magento's are left out."""
+        """The store-level rows to write (STORE_WRITE_COLUMNS): fields the batch gives, the others kept (or, for
+        a new row, the default's disabled flag and position: Magento's import writes a store row's position,
+        the one shown (`MediaGalleryProcessor::updateMediaGalleryField`, `prepareMediaGalleryValueData`));
+        rows equal to Magento's are left out."""
         has_row = sv["has_row"]
         label_given = sv["label"].notna()
         sv["w_label"] = sv["label"].astype(object).where(label_given, sv["cur_label"].astype(object).where(has_row, None))
         sv["w_label"] = _label_or_none(sv["w_label"].where(sv["w_label"].notna(), ""))
         position_given = _nullable_int(sv["position"])
-        sv["w_position"] = position_given.where(position_given.notna(), _nullable_int(sv["cur_position"]).where(has_row))
+        kept = _nullable_int(sv["cur_position"]).where(has_row, _nullable_int(sv["base_position"]))
+        sv["w_position"] = position_given.where(position_given.notna(), kept)
         disabled_given = sv["disabled"].astype("boolean")
         fallback = _int(sv["cur_disabled"]).where(has_row, sv["base_disabled"].astype("int64"))
         sv["w_disabled"] = disabled_given.astype("Int64").fillna(fallback).astype("int64")

@@ -15,7 +15,7 @@ one validator of core.batch_validate checks, whatever the format.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nacento_pipeline.core.batch_csv import (
     CSV_CHUNK_ROWS,
@@ -29,7 +29,7 @@ from nacento_pipeline.core.batch_json import (
     read_json_lines,
     without_bom,
 )
-from nacento_pipeline.core.batch_native import is_native_header, read_native_csv
+from nacento_pipeline.core.batch_native import NATIVE_COLUMNS, is_native_header, read_native_csv
 from nacento_pipeline.core.batch_source import open_binary, peek_first_line
 from nacento_pipeline.core.batch_validate import RawChunk
 from nacento_pipeline.core.errors import BatchFileError
@@ -51,6 +51,9 @@ class ReadContext:
     list_separator: str = ","
     chunk_rows: int = CSV_CHUNK_ROWS
     kind: str = ""
+    # The shop's custom media_image attribute codes (image columns of a native CSV), asked for only when a
+    # native CSV's header has columns beyond the standard image columns.
+    custom_roles: Callable[[], tuple[str, ...]] = field(default=lambda: (), repr=False)
 
 
 Reader = Callable[[Iterator[bytes], ReadContext], Iterator[RawChunk]]
@@ -146,8 +149,9 @@ def _read_csv(chunks: Iterator[bytes], context: ReadContext) -> Iterator[RawChun
     if context.kind == GALLERY_KIND:
         yield from read_gallery_csv(stream, context.file, context.file_idx, header, context.chunk_rows)
     else:
+        extra = set(header) - set(NATIVE_COLUMNS)
         yield from read_native_csv(stream, context.file, context.file_idx, header, context.list_separator,
-                                   context.chunk_rows)
+                                   context.chunk_rows, custom_roles=context.custom_roles() if extra else ())
 
 
 def _check_csv_start(file: str, head: bytes) -> None:

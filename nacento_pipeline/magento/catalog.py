@@ -6,7 +6,6 @@ that SKU rather than a guess.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from nacento_pipeline.core.chunks import T, chunked
 from nacento_pipeline.core.delta import PRODUCT_COLUMNS
 from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
 from nacento_pipeline.magento.schema import MagentoTables
+from nacento_pipeline.magento.staging import current_version
 
 # Bound-parameter lists stay well below SQLite's 32766 variables per statement.
 IN_LIST_SIZE = 5000
@@ -35,15 +35,15 @@ class ProductLookup:
     warnings: pd.DataFrame
 
 
-def _product_select(tables: MagentoTables) -> sa.Select:
+def _product_select(conn: sa.Connection, tables: MagentoTables) -> sa.Select:
     """sku, entity_id, link_id; on content-staging schemas only the live version of each product: the row
-    whose [created_in, updated_in) holds the current time (Magento's staging versions are Unix times; the
-    default version runs from 1 to 2147483647), as Magento's own reads select it."""
+    whose [created_in, updated_in) holds the version Magento's staging serves (magento.staging: the staging
+    flag's current version, else the current time; the default version runs from 1 to 2147483647)."""
     p = tables.product
     query = sa.select(p.c.sku, p.c.entity_id, p.c[tables.link].label("link_id"))
     if "created_in" in p.c:
-        now = int(time.time())
-        query = query.where(p.c.created_in <= now, p.c.updated_in > now)
+        version = current_version(conn, tables)
+        query = query.where(p.c.created_in <= version, p.c.updated_in > version)
     return query
 
 
@@ -58,8 +58,9 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
     columns = ["sku", "entity_id", "link_id"]
     found_parts = []
     p = tables.product
+    select = _product_select(conn, tables)  # one staging-version read for every statement below
     for part in in_chunks(wanted):
-        found_parts.append(pd.DataFrame([tuple(r) for r in conn.execute(_product_select(tables).where(p.c.sku.in_(part)))],
+        found_parts.append(pd.DataFrame([tuple(r) for r in conn.execute(select.where(p.c.sku.in_(part)))],
                                         columns=columns))
     found = pd.concat(found_parts, ignore_index=True) if found_parts else pd.DataFrame(columns=columns)
     found = _current_versions(found.astype({"sku": str})) if len(found) else found
@@ -74,7 +75,7 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
         folded = list({s.casefold() for s in missing})
         extra = []
         for part in in_chunks(folded):
-            query = _product_select(tables).where(sa.func.lower(sa.func.trim(p.c.sku)).in_(part))
+            query = select.where(sa.func.lower(sa.func.trim(p.c.sku)).in_(part))
             extra.append(pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=columns))
         loose = pd.concat([loose, *extra], ignore_index=True).drop_duplicates(["sku", "entity_id", "link_id"])
     rows: list[dict] = []
@@ -119,7 +120,8 @@ def live_link_ids(conn: sa.Connection, tables: MagentoTables, entity_ids: Iterab
         return {i: i for i in ids}
     columns = ["sku", "entity_id", "link_id"]
     entity = tables.product.c.entity_id
-    parts = [pd.DataFrame([tuple(r) for r in conn.execute(_product_select(tables).where(entity.in_(part)))],
+    select = _product_select(conn, tables)
+    parts = [pd.DataFrame([tuple(r) for r in conn.execute(select.where(entity.in_(part)))],
                           columns=columns) for part in in_chunks(ids)]
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     if found.empty:

@@ -28,6 +28,8 @@ class RemovalRefused(Exception):
 
 
 def link_of(db: MagentoDatabase, sku: str) -> int:
+    """The product's link field value (`EntityManager\\MetadataPool::getMetadata(ProductInterface)->getLinkField()`:
+    entity_id on Open Source, row_id on content staging, where the staged tests read rows by row_id themselves)."""
     t = db.tables
     with db.engine.connect() as conn:
         return int(conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == sku)).scalar())
@@ -40,6 +42,7 @@ def media_attribute_ids(conn: sa.Connection, db: MagentoDatabase) -> dict[str, i
 
 
 def _attribute_ids(conn: sa.Connection, db: MagentoDatabase, codes: tuple[str, ...]) -> dict[str, int]:
+    """`Eav\\Model\\Config::getAttribute('catalog_product', code)` for these codes: code -> attribute_id."""
     t = db.tables
     query = (sa.select(t.attribute.c.attribute_code, t.attribute.c.attribute_id)
              .join(t.entity_type, t.entity_type.c.entity_type_id == t.attribute.c.entity_type_id)

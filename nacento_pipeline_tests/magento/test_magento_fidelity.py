@@ -3,6 +3,7 @@ overriding a label) leaves every product right. SQLite and MariaDB, tables asser
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
@@ -237,6 +238,49 @@ def test_content_staging_writes_the_live_version(row_id_db):
         assert set(conn.execute(sa.select(t.varchar.c.row_id)).scalars().all()) == {10}
 
 
+def _staging_flag(db, flag_data):
+    """Magento's `flag` table with the staging row (VersionHistory) holding `flag_data`."""
+    flag = sa.Table("flag", sa.MetaData(), sa.Column("flag_id", sa.Integer, primary_key=True),
+                    sa.Column("flag_code", sa.String(255), nullable=False), sa.Column("state", sa.SmallInteger),
+                    sa.Column("flag_data", sa.Text), sa.Column("last_update", sa.DateTime))
+    flag.create(db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(flag.insert(), [{"flag_code": "report_viewed_aggregated", "flag_data": "[]"},
+                                     {"flag_code": "staging", "flag_data": flag_data}])
+
+
+@pytest.mark.parametrize("encoding", ["json", "php-serialized"])
+def test_content_staging_writes_the_version_magentos_staging_serves(row_id_db, encoding):
+    """Issue 21 item 10: an update whose start time has passed is not live until the staging cron moves the
+    staging flag's current version to it; Magento keeps serving the older row_id, so that one is written."""
+    db = row_id_db
+    t = db.tables
+    now = int(time.time())
+    started = now - 600  # the update started ten minutes ago; the cron has not applied it yet
+    current = 1700000000
+    data = (f'{{"current_version":"{current}","maximum_in_db":"{started}"}}' if encoding == "json"
+            else f'a:2:{{s:15:"current_version";s:10:"{current}";s:13:"maximum_in_db";i:{started};}}')
+    _staging_flag(db, data)
+    with db.engine.begin() as conn:
+        conn.execute(t.product.insert(), [
+            {"row_id": 10, "entity_id": 5, "sku": "R1", "created_in": 1, "updated_in": started},
+            {"row_id": 11, "entity_id": 5, "sku": "R1", "created_in": started, "updated_in": 2147483647},
+        ])
+    result = sync(db, [("R1", A, "", 1, False, "image")])
+    assert result.totals()["inserted"] == 1
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(t.value_to_entity.c.row_id)).scalars().all() == [10]
+        assert set(conn.execute(sa.select(t.varchar.c.row_id)).scalars().all()) == {10}
+        assert set(conn.execute(sa.select(t.media_gallery_value.c.row_id)).scalars().all()) == {10}
+    # Once the cron applies the update (current version = its start), the next write goes to row 11.
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE flag SET flag_data = :d WHERE flag_code = 'staging'"),
+                     {"d": f'{{"current_version":"{started}"}}'})
+    sync(db, [("R1", A, "", 1, False, "image")], batch_key="media_2", version="2")
+    with db.engine.connect() as conn:
+        assert sorted(conn.execute(sa.select(t.value_to_entity.c.row_id)).scalars().all()) == [10, 11]
+
+
 def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
     from nacento_pipeline.core.batch import BunchSource, parse_batch
     from nacento_pipeline.core.modes import choose_mode
@@ -256,6 +300,49 @@ def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
         k: v for k, v in before.items() if not k.startswith("image")}
     # A and B untouched: B stays disabled (the import never re-enables), labels and positions kept
     assert gallery(db, "S1") == [(B, "back", 2, 1), (A, "front", 1, 0), (C, None, 3, 0)]
+
+
+def _meta_stores(db):
+    """store_id of the value row each ETag row hangs on."""
+    t = db.tables
+    with db.engine.connect() as conn:
+        return sorted(conn.execute(sa.select(t.media_gallery_value.c.store_id).join(
+            t.gallery_meta, t.gallery_meta.c.record_id == t.media_gallery_value.c.record_id)).scalars().all())
+
+
+def test_native_store_view_only_rows_write_as_magentos_import(db):
+    """Issue 21 item 9: a SKU named only by `store_view_code` rows of a native import CSV. Magento 2.4.8's
+    import (`Import\\Product::saveProductMediaGalleryPhase`, then `MediaGalleryProcessor::saveMediaGallery`):
+    a new image gets its product's own (global) media_gallery row and link, a value row in that store with the
+    row's label, hidden flag and a position, and, because the default scope has none ("Add record for default
+    scope if it does not exist"), a store-0 value row without label, enabled, at the same position; an image
+    the product already has gets only the store row, whose position is copied from the one shown
+    (`updateMediaGalleryField` inserting a store row). Our ETag row hangs on the store-0 row, as always."""
+    from nacento_pipeline.core.batch import BunchSource, parse_batch
+
+    sync(db, [("S2", B, "back", 4, False, "image")])
+    header = "sku,store_view_code,base_image,base_image_label,additional_images,additional_image_labels\n"
+    csv = header + 'S1,de,f/i/front.jpg,Vorne,b/a/back.jpg,Hinten\nS2,de,,,b/a/back.jpg,Zurueck\n'
+    parsed = parse_batch([BunchSource.from_bytes("import-media_n_01.csv", csv.encode())])
+    assert parsed.default_mode == "append" and parsed.rejections.empty
+    etags = etag_frame({v: "1-" + v for v in (A, B)})
+    result = sync_gallery(db, parsed, etags, mode="append", batch_key="media_n", batch_time=T1)
+    assert result.counts()["inserted"] == 2 and result.sku_results["status"].tolist() == ["ok", "ok"]
+    # S1: one global gallery row per image, linked to S1; store 0 without label, enabled; the de rows as given.
+    assert gallery(db, "S1") == [(B, None, 2, 0), (A, None, 1, 0)]
+    assert gallery(db, "S1", DE) == [(B, "Hinten", 2, 0), (A, "Vorne", 1, 0)]
+    assert load_gallery(db, "S1", DE)[0][:4] == (A, "Vorne", 1, 0)
+    assert load_gallery(db, "S1")[0][:4] == (A, None, 1, 0)
+    # S2 already had B: store 0 untouched, the de row takes the position shown.
+    assert gallery(db, "S2") == [(B, "back", 4, 0)] and gallery(db, "S2", DE) == [(B, "Zurueck", 4, 0)]
+    # Roles of a store row are store-level ones; the default scope keeps its own (S2's image stays B).
+    assert varchar(db, "S1", DE) == {"image": A, "image_label": "Vorne"}
+    assert "image" not in varchar(db, "S1") and varchar(db, "S2")["image"] == B
+    assert rows_per_gallery_row(db) == {1}
+    assert _meta_stores(db) == [0, 0, 0]
+    assert check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches.empty
+    again = sync_gallery(db, parsed, etags, mode="append", batch_key="media_n", batch_time=T1)
+    assert again.write_statements == 0
 
 
 def test_negative_store_view_positions_share_the_products_shift(db):
@@ -404,6 +491,37 @@ def test_a_custom_media_image_attribute_is_a_role(db, tmp_path):
     assert varchar(db, "S1")["hero_image"] == "no_selection" and varchar(db, "S1")["image"] == "no_selection"
 
 
+def test_a_native_csv_column_of_a_custom_media_image_attribute_sets_that_role(db):
+    """Magento's import reads a column per media_image attribute (`Import\\Product::getImagesFromRow` over
+    `_imagesArrayKeys`, `ImageTypeProcessor::getImageTypes`), custom ones included, with its `<code>_label`
+    column as the image's label; the attribute's value becomes the image (a store row: in that store)."""
+    from nacento_pipeline.core.batch import BunchSource, parse_batch
+
+    _add_media_image_attribute(db, "hero_image")
+    asked = []
+
+    def custom_roles():
+        asked.append(1)
+        return tuple(c for c in db.attribute_ids().roles if c not in ("image", "small_image", "thumbnail",
+                                                                        "swatch_image"))
+
+    csv = ("sku,name,store_view_code,base_image,hero_image,hero_image_label,villain_image\n"
+           "S1,Shirt,,f/i/front.jpg,b/a/back.jpg,Held,s/i/side.jpg\n"
+           "S1,Hemd,de,,f/i/front.jpg,Vorne,\n")
+    parsed = parse_batch([BunchSource.from_bytes("import-media_n_01.csv", csv.encode())], custom_roles=custom_roles)
+    assert asked == [1] and parsed.rejections.empty  # villain_image is no attribute of the shop: not a column read
+    etags = etag_frame({v: "1-" + v for v in (A, B)})
+    sync_gallery(db, parsed, etags, mode=parsed.default_mode, batch_key="media_n", batch_time=T1)
+    assert varchar(db, "S1")["hero_image"] == B and varchar(db, "S1")["image"] == A
+    assert varchar(db, "S1", DE) == {"hero_image": A, "image_label": "Vorne"}  # A, the base image, is "Vorne" in de
+    assert gallery(db, "S1") == [(B, "Held", 2, 0), (A, None, 1, 0)]
+    assert gallery(db, "S1", DE) == [(A, "Vorne", 1, 0)]
+    # A CSV with the standard columns only never asks for the shop's attributes.
+    parse_batch([BunchSource.from_bytes("import-media_m_01.csv", b"sku,base_image\nS1,f/i/front.jpg\n")],
+                custom_roles=custom_roles)
+    assert asked == [1]
+
+
 def test_a_role_the_shop_does_not_have_is_a_warning_with_file_and_line(db):
     result = sync(db, [("S1", A, "front", 1, False, "image|villain_image")])
     warned = result.delta.warnings[result.delta.warnings["field"] == "roles"]
@@ -490,3 +608,55 @@ def test_the_audit_collapses_duplicate_store0_value_rows(db):
     assert collapse_duplicate_default_value_rows(db) == 1
     assert duplicate_default_value_rows(db).empty
     assert gallery(db, "S1") == [(A, "dup", 5, 0)]  # the row Magento showed stays
+
+
+# --- issue 21, "done when": every batch of the suite written a second time writes 0 rows ------------------
+
+_NATIVE = ("sku,store_view_code,base_image,base_image_label,small_image,thumbnail_image,additional_images,"
+           "additional_image_labels,hide_from_product_page\n")
+_SUITE_BATCHES = {
+    "gallery-csv": [("import-media_g_01.csv", "sku,file_path,label,position,disabled,roles\n"
+                     f"S1,{A},front,1,0,base|small_image|thumbnail\nS1,{B},,2,1,\nS2,{C},side,,0,swatch_image\n")],
+    "native-csv-with-store-rows": [("import-media_n_01.csv", _NATIVE
+                                    + "S1,,f/i/front.jpg,Front,f/i/front.jpg,b/a/back.jpg,s/i/side.jpg,Side,\n"
+                                    + "S1,de,b/a/back.jpg,Hinten,,,s/i/side.jpg,Seite,s/i/side.jpg\n")],
+    "native-csv-store-view-only": [("import-media_s_01.csv", _NATIVE + "S3,de,f/i/front.jpg,Vorne,,,b/a/back.jpg,"
+                                    "Hinten,\n")],
+    "json-bulk-with-stores": [("import-media_j_01.json", json.dumps({"request": {"request_id": "r1", "items": [
+        {"sku": "S2", "images": [
+            {"file_path": A, "label": "front", "position": 1, "roles": ["base", "thumbnail"],
+             "stores": {"de": {"label": "Vorne", "position": 3, "disabled": True, "roles": ["small_image"]}}},
+            {"file_path": B, "label": "", "position": 2}]}]}}))],
+    "jsonl": [("import-media_l_01.jsonl", json.dumps({"sku": "S3", "images": [{"file_path": C, "roles": ["base"]}]})
+               + "\n")],
+}
+
+
+def _dump(db):
+    """Every row of Magento's gallery, value, link and varchar tables and of our ETag table, ids included."""
+    t = db.tables
+    tables = [t.media_gallery, t.media_gallery_value, t.value_to_entity, t.varchar, t.gallery_meta]
+    with db.engine.connect() as conn:
+        return {table.name: sorted(tuple(str(v) for v in row if not isinstance(v, datetime))
+                                   for row in conn.execute(sa.select(table))) for table in tables}
+
+
+@pytest.mark.parametrize("name", sorted(_SUITE_BATCHES))
+def test_every_suite_batch_written_a_second_time_writes_nothing(db, name):
+    """The sample batches of every format, store-level values included, planned again with `force` (past the
+    digests, so the delta rules themselves decide): 0 statements, and Magento's tables as the first write left
+    them; the post-write check of the first write agrees with the tables."""
+    from nacento_pipeline.core.batch import BunchSource, parse_batch
+
+    parsed = parse_batch([BunchSource.from_bytes(file, text.encode()) for file, text in _SUITE_BATCHES[name]])
+    assert parsed.rejections.empty, parsed.rejections
+    etags = etag_frame({v: "1-" + v for v in set(parsed.images["value"])})
+    mode = parsed.default_mode or "replace_owned"
+    first = sync_gallery(db, parsed, etags, mode=mode, batch_key="media_x", batch_time=T1)
+    assert first.write_statements > 0 and set(first.sku_results["status"]) == {"ok"}
+    assert check_written(db, first.items, first.entity_ids(), first.delta.store_values).mismatches.empty
+    before = _dump(db)
+    again = sync_gallery(db, parsed, etags, mode=mode, batch_key="media_x", batch_time=T1, force=True)
+    assert again.write_statements == 0, again.items[["sku", "value", "action"]]
+    assert again.delta.store_values.empty and again.delta.roles.empty
+    assert _dump(db) == before

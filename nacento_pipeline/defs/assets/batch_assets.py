@@ -17,6 +17,7 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
 from nacento_pipeline.core.batch import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
+from nacento_pipeline.core.frames import ROLE_CODES
 from nacento_pipeline.core.modes import choose_mode
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.core.preview import Preview
@@ -92,6 +93,11 @@ def _akeneo_mapping(settings: Settings, magento: MagentoDatabaseResource) -> Ake
             mapping = replace(mapping, store_websites=read_store_websites(conn, db.tables))
     return mapping
 
+def _custom_roles(magento: MagentoDatabaseResource) -> tuple[str, ...]:
+    """The shop's media_image attributes beyond the four standard roles: image columns of native CSVs."""
+    return tuple(code for code in magento.get_database().attribute_ids().roles if code not in ROLE_CODES)
+
+
 @dg.asset(
     **BATCH_ASSET,
     kinds={"python", "s3"},
@@ -117,7 +123,8 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
         ) if manifest.export_folder else None
         parsed = export.parsed if export else parse_batch(bunch_sources(store, manifest),
                                                           list_separator=settings.csv_list_separator,
-                                                          limits=settings.input_limits)
+                                                          limits=settings.input_limits,
+                                                          custom_roles=lambda: _custom_roles(magento))
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]
