@@ -63,6 +63,15 @@ def moto_bucket(moto_endpoint: str, sqs) -> tuple[str, str]:
     return bucket, url
 
 
+@pytest.fixture
+def moto_feed(moto_endpoint: str, moto_bucket: tuple[str, str]) -> tuple[str, str, S3ObjectStore, SqsEventQueue]:
+    """(bucket, queue URL, its store with every wanted image uploaded (their events in the queue), the queue)."""
+    bucket, url = moto_bucket
+    store = _store(moto_endpoint, bucket)
+    _put_all(store)
+    return bucket, url, store, SqsEventQueue(url, endpoint_url=moto_endpoint, region="us-east-1")
+
+
 def _store(endpoint: str, bucket: str) -> S3ObjectStore:
     return S3ObjectStore(bucket, client=boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1"))
 
@@ -95,11 +104,8 @@ def _age_last_full(db: MagentoDatabase, hours: int) -> None:
                      .values(value_time=state.c.value_time - sa.text(f"INTERVAL {hours} HOUR")))
 
 
-def test_a_change_seen_through_the_feed_lists_only_its_prefix(moto_endpoint, moto_bucket, db):
-    bucket, url = moto_bucket
-    store = _store(moto_endpoint, bucket)
-    queue = SqsEventQueue(url, endpoint_url=moto_endpoint, region="us-east-1")
-    _put_all(store)
+def test_a_change_seen_through_the_feed_lists_only_its_prefix(moto_feed, db):
+    _bucket, _url, store, queue = moto_feed
 
     first = _snap(store, db, queue)
     assert (first.mode, first.reason) == ("full", "no full snapshot yet")
@@ -133,11 +139,8 @@ def test_a_change_seen_through_the_feed_lists_only_its_prefix(moto_endpoint, mot
     assert queue.receive() == []  # acknowledged
 
 
-def test_a_feed_gap_falls_back_to_a_full_list(moto_endpoint, moto_bucket, db, sqs):
-    bucket, url = moto_bucket
-    store = _store(moto_endpoint, bucket)
-    queue = SqsEventQueue(url, endpoint_url=moto_endpoint, region="us-east-1")
-    _put_all(store)
+def test_a_feed_gap_falls_back_to_a_full_list(moto_endpoint, moto_feed, db, sqs):
+    _bucket, url, store, queue = moto_feed
     _snap(store, db, queue)
 
     sqs.send_message(QueueUrl=url, MessageBody="not an event")
@@ -154,11 +157,8 @@ def test_a_feed_gap_falls_back_to_a_full_list(moto_endpoint, moto_bucket, db, sq
     assert _snap(store, db, queue).mode == "feed"  # the gap is over: the feed is used again
 
 
-def test_the_daily_full_list_finds_a_change_the_feed_missed(moto_endpoint, moto_bucket, db):
-    bucket, url = moto_bucket
-    store = _store(moto_endpoint, bucket)
-    queue = SqsEventQueue(url, endpoint_url=moto_endpoint, region="us-east-1")
-    _put_all(store)
+def test_the_daily_full_list_finds_a_change_the_feed_missed(moto_feed, db):
+    bucket, _url, store, queue = moto_feed
     first = _snap(store, db, queue)
     missed = f"{PREFIXES[1]}img0.jpg"
     _quiet_put(bucket, missed, b"changed behind the feed's back")
