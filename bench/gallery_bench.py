@@ -48,6 +48,7 @@ from bench.synthetic import (
 from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import MEDIA_PREFIX, object_key
 from nacento_pipeline.defs.assets.batch_assets import verify_write
+from nacento_pipeline.defs.assets.media_feed import feed_metadata, feed_snapshot
 from nacento_pipeline.magento import gallery_writer
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
@@ -204,8 +205,10 @@ def drop_batch(ctx: Context, batch_key: str, meta_percent: int = 0, meta_salt: i
     return outcome.registered[0].manifest
 
 
-def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[Measurement, ParsedBatch]:
-    """The real path: parse_batch (from the archive) -> snapshot_etags -> plan_gallery -> write_gallery."""
+def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest, feed: SqsEventQueue | None = None
+                 ) -> tuple[Measurement, ParsedBatch]:
+    """The real path: parse_batch (from the archive) -> snapshot_etags (with `feed`: the media change feed's
+    snapshot, as image_etags takes it) -> plan_gallery -> write_gallery."""
     m = Measurement(scenario, "ours", ctx.spec.images)
     phase = Phases(m.phases)
     with Probe(m, [ctx.store], ctx.db, ctx.rows, ctx.rss, ctx.server_pid):
@@ -214,7 +217,15 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
         with phase("snapshot"), CpuSplit(m, "snapshot", ctx.server_pid):
             values = pd.Series(parsed.images["value"].unique(), dtype="object")
             wanted = pd.DataFrame({"value": values, "key": [object_key(v) for v in values]})
-            snapshot = snapshot_etags(ctx.store, wanted, head_concurrency=ctx.args.head_concurrency)
+            if feed is None:
+                snapshot = snapshot_etags(ctx.store, wanted, head_concurrency=ctx.args.head_concurrency)
+            else:
+                taken = feed_snapshot(ctx.store, ctx.db, feed, wanted, media_prefix=MEDIA_PREFIX,
+                                      head_concurrency=ctx.args.head_concurrency)
+                snapshot = taken.snapshot
+                figures = feed_metadata(taken)
+                m.figures.update({f"feed_{k}": v for k, v in figures.items() if isinstance(v, int)})
+                m.note = f"feed snapshot ran as {figures['mode']}"
         m.figures["snapshot_etags"] = len(snapshot.frame)
         m.figures["snapshot_list_ranges"] = snapshot.strategy.get("list_ranges", 0)
         with phase("plan"), counting_delta_calls() as delta_calls:
@@ -419,6 +430,39 @@ def event_tick(ctx: Context, endpoint: str, bucket: str, objects: int) -> Measur
                    "sqs_calls": sum(again.queue_calls.values())}
     ctx.results.append(idle)
     return m
+
+
+def media_feed_resync(ctx: Context, endpoint: str, manifest: BatchManifest) -> None:
+    """The no-op re-sync with the media change feed on: the bucket notifies an SQS queue of the media prefix's
+    changes; a first feed snapshot (full: it fills the ETag memory) is timed apart as the feed's priming, then
+    the replayed batch's snapshot reads every ETag from memory (no event: no LIST). The notification is removed
+    afterwards, so the later scenarios run as before."""
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    url = sqs.create_queue(QueueName=f"{ctx.store.bucket}-media")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client = ctx.setup_store._client
+    client.put_bucket_notification_configuration(Bucket=ctx.store.bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": MEDIA_PREFIX}]}}}]})
+    queue = SqsEventQueue(url, endpoint_url=endpoint, region="us-east-1")
+    try:
+        parsed = parse_batch(bunch_sources(ctx.store, manifest))
+        values = pd.Series(parsed.images["value"].unique(), dtype="object")
+        wanted = pd.DataFrame({"value": values, "key": [object_key(v) for v in values]})
+        t0 = time.perf_counter()
+        primed = feed_snapshot(ctx.store, ctx.db, queue, wanted, media_prefix=MEDIA_PREFIX,
+                               head_concurrency=ctx.args.head_concurrency)
+        ctx.setup_seconds["media feed priming (full snapshot + memory)"] = time.perf_counter() - t0
+        if primed.mode != "full":
+            raise RuntimeError(f"the feed's first snapshot ran as {primed.mode}, expected full")
+        m, _ = run_pipeline(ctx, "no-op re-sync, media feed", manifest, feed=queue)
+        m.note += (f": {m.figures['feed_prefixes_listed']:,} prefixes listed, {m.figures['feed_keys_from_memory']:,} "
+                   "keys from memory")
+    finally:
+        client.put_bucket_notification_configuration(Bucket=ctx.store.bucket,
+                                                     NotificationConfiguration={})
 
 
 def list_parse_comparison(ctx: Context, pages: int) -> None:
@@ -636,6 +680,12 @@ def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
         targets.append(Target("no-op re-sync time", "<= 5% of the first sync's time",
                               f"{noop.seconds / first.seconds:.1%} ({noop.seconds:.2f} s vs {first.seconds:.2f} s)",
                               noop.seconds <= 0.05 * first.seconds))
+    fed = ours.get("no-op re-sync, media feed")
+    if fed and first and first.seconds:
+        targets.append(Target("no-op re-sync time, media feed", "<= 5% of the first sync's time",
+                              f"{fed.seconds / first.seconds:.1%} ({fed.seconds:.2f} s vs {first.seconds:.2f} s; "
+                              f"LIST {fed.requests.get('LIST', 0)}, HEAD {fed.requests.get('HEAD', 0)})",
+                              fed.seconds <= 0.05 * first.seconds))
     def non_s3(m: Measurement) -> float:
         return sum(m.phases.get(k, 0.0) for k in ("parse", "plan", "write", "verify"))
 
@@ -753,6 +803,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--chunk-size", type=int, default=500)
     p.add_argument("--head-concurrency", type=int, default=16)
     p.add_argument("--tick-objects", type=int, default=10_000)
+    p.add_argument("--skip-media-feed", action="store_true",
+                   help="skip the no-op re-sync with the media change feed (S3 -> SQS notifications)")
     p.add_argument("--event-objects", type=int, default=100_000,
                    help="objects in the drop prefix of the event-mode tick (moto only; 0 skips it)")
     p.add_argument("--parse-pages", type=int, default=20, help="LIST pages of the botocore/fast parse comparison")
@@ -846,6 +898,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         _, parsed = run_pipeline(ctx, "no-op re-sync", first_manifest)  # the same registered batch, replayed
         run_naive(ctx, "no-op re-sync", parsed)
         say("done: no-op re-sync")
+        if not args.skip_media_feed:
+            media_feed_resync(ctx, endpoint, first_manifest)
+            say("done: no-op re-sync, media feed")
 
         t0 = time.perf_counter()
         changed = change_content(ctx, 10, salt=1)

@@ -17,7 +17,8 @@ from nacento_pipeline.storage.base import REQUEST_KINDS, ObjectStore
 
 _WRITE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+[`\"]?(\w+)",
                     re.IGNORECASE)
-BOOKKEEPING_TABLES = ("nacento_sku_sync_state", "nacento_sku_gallery_digest", "nacento_batch_journal")
+BOOKKEEPING_TABLES = ("nacento_sku_sync_state", "nacento_sku_gallery_digest", "nacento_batch_journal",
+                      "nacento_media_feed_event", "nacento_media_etag", "nacento_media_feed_state")
 
 
 class RowCounter:

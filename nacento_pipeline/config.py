@@ -268,6 +268,16 @@ class Settings:
     drop_events_reconcile_minutes: int = setting(
         "NACENTO_DROP_EVENTS_RECONCILE_MINUTES", _positive, 15,
         "sqs: a full LIST of the drop prefix at least this often (no drop lost with a message)")
+    media_feed_queue_url: str | None = setting(
+        "NACENTO_MEDIA_FEED_QUEUE_URL", _stripped, None,
+        "turns the media change feed on: the SQS queue receiving the bucket's notifications for the media prefix "
+        "(the ETag snapshot then LISTs only prefixes with events)")
+    media_feed_endpoint_url: str | None = setting(
+        "NACENTO_MEDIA_FEED_ENDPOINT_URL", _stripped, None, shown="AWS",
+        help="media feed: endpoint of the queue service when not AWS's (an SQS-compatible queue)")
+    media_feed_full_hours: int = setting(
+        "NACENTO_MEDIA_FEED_FULL_HOURS", _positive, 24,
+        "media feed: a full LIST of the batch's images (the feed's audit) when the last one is older than this")
 
     # Sync engine
     sync_mode: str = setting("NACENTO_SYNC_MODE", _sync_mode, DEFAULT_SYNC_MODE,
@@ -565,6 +575,8 @@ def _check_drop_events(s: Settings) -> None:
     _one_of("NACENTO_DROP_EVENTS", s.drop_events, DROP_EVENT_MODES)
     if s.drop_events != "off" and (s.uses_local_bucket or not s.drop_events_queue_url):
         raise ConfigError("NACENTO_DROP_EVENTS=sqs needs NACENTO_S3_BUCKET and NACENTO_DROP_EVENTS_QUEUE_URL")
+    if s.media_feed_queue_url and s.uses_local_bucket:
+        raise ConfigError("NACENTO_MEDIA_FEED_QUEUE_URL needs NACENTO_S3_BUCKET (a local folder sends no events)")
 
 
 def _check_cache(s: Settings) -> None:

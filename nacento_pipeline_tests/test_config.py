@@ -78,3 +78,15 @@ def test_drop_events_settings():
         Settings.from_env({"NACENTO_S3_BUCKET": "catalog", "NACENTO_DROP_EVENTS": "sqs"})
     with pytest.raises(ConfigError, match="NACENTO_DROP_EVENTS_RECONCILE_MINUTES"):
         Settings.from_env({"NACENTO_DROP_EVENTS_RECONCILE_MINUTES": "0"})
+
+
+def test_media_feed_settings():
+    off = Settings.from_env({})
+    assert (off.media_feed_queue_url, off.media_feed_full_hours) == (None, 24)
+    s = Settings.from_env({"NACENTO_S3_BUCKET": "catalog", "NACENTO_MEDIA_FEED_QUEUE_URL": " https://sqs/1/media ",
+                           "NACENTO_MEDIA_FEED_FULL_HOURS": "6"})
+    assert (s.media_feed_queue_url, s.media_feed_full_hours) == ("https://sqs/1/media", 6)
+    with pytest.raises(ConfigError, match="NACENTO_MEDIA_FEED_QUEUE_URL needs NACENTO_S3_BUCKET"):
+        Settings.from_env({"NACENTO_MEDIA_FEED_QUEUE_URL": "https://sqs/1/media"})
+    with pytest.raises(ConfigError, match="NACENTO_MEDIA_FEED_FULL_HOURS"):
+        Settings.from_env({"NACENTO_MEDIA_FEED_FULL_HOURS": "0"})

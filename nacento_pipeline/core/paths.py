@@ -28,6 +28,11 @@ MEDIA_PREFIX = "media/catalog/product/"
 # Dropped from the front of a path, each at most once and in this order ("pub/media/catalog/product/x").
 DROPPED_PREFIXES = ("pub/media/", "media/", "catalog/product/")
 
+
+def parent_prefix(key: str) -> str:
+    """The key's "directory": everything up to and including the last '/' ("" for top-level keys)."""
+    return key[: key.rfind("/") + 1]
+
 REASON_EMPTY = "file_path is missing or empty"
 REASON_TOO_LONG = f"file_path is longer than {MAX_PATH_LENGTH} characters"
 REASON_NUL = "file_path contains a NUL byte"

@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables of Magento 2.4.8 the pipeline touches, plus our own two tables, with a table prefix.
+"""SQLAlchemy Core tables of Magento 2.4.8 the pipeline touches, plus our own tables, with a table prefix.
 
 Types follow Magento's declarative schema (UNSIGNED through MySQL variants). `link_column` is `entity_id`
 on Magento Open Source and `row_id` on Adobe Commerce with content staging.
@@ -73,6 +73,9 @@ class MagentoTables:
     sku_sync_state: sa.Table
     sku_digest: sa.Table
     batch_journal: sa.Table
+    media_feed_event: sa.Table
+    media_etag: sa.Table
+    media_feed_state: sa.Table
 
     @property
     def magento_tables(self) -> list[sa.Table]:
@@ -81,7 +84,8 @@ class MagentoTables:
 
     @property
     def own_tables(self) -> list[sa.Table]:
-        return [self.gallery_meta, self.sku_sync_state, self.sku_digest, self.batch_journal]
+        return [self.gallery_meta, self.sku_sync_state, self.sku_digest, self.batch_journal, self.media_feed_event,
+                self.media_etag, self.media_feed_state]
 
     def name(self, bare: str) -> str:
         return f"{self.prefix}{bare}"
@@ -235,12 +239,41 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.UniqueConstraint("batch_key", "link_id"),
         sa.Index(None, "created_at"),
     )
+    # The media change feed (magento.media_feed): the bucket's events for the media prefix, the last known state of
+    # every media key a snapshot looked up, and when the last full snapshot ran. Object keys of Magento's layout
+    # (prefix + a 255-character gallery value) fit 512 characters; no foreign key, they describe the bucket.
+    media_feed_event = sa.Table(
+        f"{p}nacento_media_feed_event", md,
+        sa.Column("event_id", sa.BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+                  .with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("object_key", sa.String(512), nullable=False),
+        sa.Column("created", sa.Boolean, nullable=False),  # ObjectCreated (True) or ObjectRemoved
+        sa.Column("etag", sa.String(255), nullable=True),  # when the event carries it
+        sa.Column("event_time", PreciseDateTime, nullable=True),  # naive UTC, the event's own
+        sa.Column("received_at", PreciseDateTime, nullable=False),  # naive UTC, when the snapshot step drained it
+        sa.Index(None, "received_at"),
+    )
+    media_etag = sa.Table(
+        f"{p}nacento_media_etag", md,
+        sa.Column("object_key", sa.String(512), primary_key=True),
+        sa.Column("present", sa.Boolean, nullable=False),
+        sa.Column("etag", sa.String(255), nullable=False, server_default=""),
+        sa.Column("size", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("content_type", sa.String(255), nullable=False, server_default=""),
+        sa.Column("seen_at", PreciseDateTime, nullable=False),  # naive UTC, the snapshot that looked it up
+    )
+    media_feed_state = sa.Table(
+        f"{p}nacento_media_feed_state", md,
+        sa.Column("name", sa.String(64), primary_key=True),  # "last_full_snapshot"
+        sa.Column("value_time", PreciseDateTime, nullable=True),
+    )
     return MagentoTables(
         metadata=md, prefix=prefix, link=link, product=product, entity_type=entity_type, attribute=attribute,
         store=store, website=website, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
         value_to_entity=value_to_entity, varchar=varchar, gallery_meta=gallery_meta, sku_sync_state=sku_sync_state,
         sku_digest=sku_digest,
-        batch_journal=batch_journal,
+        batch_journal=batch_journal, media_feed_event=media_feed_event, media_etag=media_etag,
+        media_feed_state=media_feed_state,
     )
 
 
@@ -287,7 +320,7 @@ def require_magento_tables(engine: sa.Engine, prefix: str = "") -> None:
 
 
 def create_own_tables(engine: sa.Engine, prefix: str = "") -> None:
-    """Create our own tables (the ETag meta, sync state, per-SKU digests, undo journal) when missing; never Magento's.
+    """Create our own tables (the ETag meta, sync state, per-SKU digests, undo journal, media feed) when missing; never Magento's.
 
     Magento's tables they reference must exist first: a wrong table prefix is reported as the missing
     Magento table, not as the database's complaint about our foreign keys."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import PrivateAttr
 
 from nacento_pipeline.resources.settings import ReadsSettings
-from nacento_pipeline.resources.wiring import make_event_queue, make_object_store
+from nacento_pipeline.resources.wiring import make_event_queue, make_media_feed_queue, make_object_store
 from nacento_pipeline.storage.base import ObjectStore
 from nacento_pipeline.storage.event_queue import SqsEventQueue
 
@@ -15,6 +15,7 @@ class ObjectStoreResource(ReadsSettings):
 
     _store: ObjectStore | None = PrivateAttr(default=None)
     _queue: SqsEventQueue | None = PrivateAttr(default=None)
+    _media_queue: SqsEventQueue | None = PrivateAttr(default=None)
 
     def get_store(self) -> ObjectStore:
         if self._store is None:
@@ -26,3 +27,9 @@ class ObjectStoreResource(ReadsSettings):
         if self._queue is None:
             self._queue = make_event_queue(self.settings)
         return self._queue
+
+    def get_media_feed_queue(self) -> SqsEventQueue | None:
+        """The queue of the media prefix's notifications, or None when the media change feed is off."""
+        if self._media_queue is None:
+            self._media_queue = make_media_feed_queue(self.settings)
+        return self._media_queue

@@ -57,6 +57,14 @@ def make_event_queue(settings: Settings) -> SqsEventQueue | None:
                          region=settings.s3_region)
 
 
+def make_media_feed_queue(settings: Settings) -> SqsEventQueue | None:
+    """The queue of the media prefix's event notifications, or None when the media change feed is off."""
+    if not settings.media_feed_queue_url:
+        return None
+    return SqsEventQueue(settings.media_feed_queue_url, endpoint_url=settings.media_feed_endpoint_url,
+                         region=settings.s3_region)
+
+
 # --- Magento ------------------------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.frames import ETAG_COLUMNS
+from nacento_pipeline.core.paths import parent_prefix
 from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
 
 DEFAULT_PAGE_SIZE = 1000
@@ -78,11 +79,6 @@ class _ListOutcome:
     found: _Found
     to_head: list[str]  # wanted keys the listing gave up on (budget)
     pages: int
-
-
-def parent_prefix(key: str) -> str:
-    """The key's "directory": everything up to and including the last '/' ("" for top-level keys)."""
-    return key[: key.rfind("/") + 1]
 
 
 def key_before(key: str) -> str:

@@ -21,6 +21,7 @@ from nacento_pipeline.core.frames import ROLE_CODES
 from nacento_pipeline.core.modes import choose_mode
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.core.preview import Preview
+from nacento_pipeline.defs.assets.media_feed import FeedSnapshot, feed_metadata, feed_snapshot
 from nacento_pipeline.defs.assets.metadata import (
     BATCH_ASSET,
     CHANGED_SHOWN,
@@ -179,13 +180,23 @@ def _wanted_objects(parsed: ParsedBatch, media_prefix: str) -> pd.DataFrame:
         "as possible (LIST pages of 1,000 keys where images are dense, HEAD where they are sparse)."
     ),
 )
-def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreResource,
+def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, magento: MagentoDatabaseResource,
                 pim_batch: LoadedBatch) -> dg.Output[pd.DataFrame]:
     store = object_store.get_store()
+    settings = object_store.settings
     durations: dict[str, float] = {}
-    wanted = _wanted_objects(pim_batch.parsed, object_store.settings.media_prefix)
+    wanted = _wanted_objects(pim_batch.parsed, settings.media_prefix)
+    queue = object_store.get_media_feed_queue()
+    feed: dict[str, dg.MetadataValue] = {"feed_mode": dg.MetadataValue.text("off (full LIST)")}
     with phase(durations, "snapshot"), reported_failures():
-        snapshot = snapshot_etags(store, wanted, head_concurrency=object_store.settings.head_concurrency)
+        if queue is None:
+            snapshot = snapshot_etags(store, wanted, head_concurrency=settings.head_concurrency)
+        else:
+            taken = feed_snapshot(store, magento.get_database(), queue, wanted, media_prefix=settings.media_prefix,
+                                  full_hours=settings.media_feed_full_hours,
+                                  head_concurrency=settings.head_concurrency)
+            snapshot = taken.snapshot
+            feed = _feed_metadata(context, taken)
     frame = snapshot.frame
     missing = frame[~frame["exists"].astype(bool)]
     requests = {k: v for k, v in snapshot.requests.items() if v}
@@ -204,9 +215,23 @@ def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
             "strategy": dg.MetadataValue.json(dict(snapshot.strategy)),
             "first_missing": md_table(missing, ["value", "key"]),
             "store": dg.MetadataValue.text(store.display_name),
+            **feed,
             **duration_metadata(durations),
         },
     )
+
+
+def _feed_metadata(context: dg.AssetExecutionContext, taken: FeedSnapshot) -> dict[str, dg.MetadataValue]:
+    """How the media change feed's snapshot ran, as metadata; its warnings logged too."""
+    figures = feed_metadata(taken)
+    for warning in taken.warnings:
+        context.log.warning(f"media feed: {warning}")
+    out: dict[str, dg.MetadataValue] = {
+        f"feed_{name}": dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.text(str(value))
+        for name, value in figures.items()}
+    out["feed_warning"] = dg.MetadataValue.text(" | ".join(taken.warnings) or "-")
+    out["feed_first_missed"] = md_table(taken.missed, ["key", "was_etag", "now_etag"])
+    return out
 
 
 def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
