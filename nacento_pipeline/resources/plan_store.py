@@ -1,0 +1,48 @@
+"""gallery_delta's plan stored as parts on local disk, so that Dagster's storage holds a small handle only.
+
+`store_plan` writes the plan's (chunk request, planned chunk) pairs in parts of PLAN_GROUP_SKUS worth of
+chunks (storage.plan_parts: one pickle file per part, written and dropped in turn) and returns the same plan
+with `stored` pointing at them, its chunks read lazily from them and its request stripped of its frames
+(each chunk carries its own request). The write (`sync_request`) then reads one part at a time.
+
+Where: `<storage dir>/gallery_delta/<partition>.parts/<run id>/part-NNNNN.pickle`, beside the pickle of the
+handle (resources/io_manager.py). Who deletes it: the IO manager's retention (the directory goes with the
+handle once no step of the run still reads the plan; a failed write keeps both, which is what "re-execute
+from failure" and the run retries load); a later run of gallery_delta for the same partition replaces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from operator import itemgetter
+from pathlib import Path
+
+from nacento_pipeline.core.delta import DeltaRequest
+from nacento_pipeline.magento.gallery_writer import PLAN_GROUP_SKUS, GalleryPlan, PlannedChunk
+from nacento_pipeline.storage.plan_parts import MappedParts, StoredParts, write_parts
+
+
+def _frameless(request: DeltaRequest) -> DeltaRequest:
+    """The request's settings (mode, batch key and time, flags) with empty frames: what the plan itself still
+    reads once its chunks' requests are stored with them."""
+
+    def empty(frame):  # noqa: ANN001, ANN202 - a DataFrame or None
+        return None if frame is None else frame.iloc[0:0]
+
+    return replace(request, images=request.images.iloc[0:0], etags=request.etags.iloc[0:0],
+                   payload_values=request.payload_values.iloc[0:0], rejections=empty(request.rejections),
+                   store_values=empty(request.store_values), role_scope=empty(request.role_scope))
+
+
+def _pair_skus(pair: tuple[DeltaRequest, PlannedChunk]) -> int:
+    return len(pair[1].skus)
+
+
+def store_plan(plan: GalleryPlan, directory: Path) -> GalleryPlan:
+    """The plan with its chunks written into `directory` (replaced if it exists) and read back lazily."""
+    if isinstance(plan.stored, StoredParts) and Path(plan.stored.directory) == directory:
+        return plan  # already there
+    pairs = plan.parts()  # each chunk's request cut from the plan's (checked against the chunks' SKUs)
+    per_part = max(1, PLAN_GROUP_SKUS // max(1, plan.chunk_size))
+    stored = write_parts(pairs, directory, per_part, size=_pair_skus)
+    return replace(plan, request=_frameless(plan.request), chunks=MappedParts(stored, itemgetter(1)), stored=stored)
