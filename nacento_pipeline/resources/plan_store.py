@@ -18,7 +18,8 @@ from operator import itemgetter
 from pathlib import Path
 
 from nacento_pipeline.core.delta import DeltaRequest
-from nacento_pipeline.magento.gallery_writer import PLAN_GROUP_SKUS, GalleryPlan, PlannedChunk
+from nacento_pipeline.magento import gallery_writer
+from nacento_pipeline.magento.gallery_writer import GalleryPlan, PlannedChunk
 from nacento_pipeline.storage.plan_parts import MappedParts, StoredParts, write_parts
 
 
@@ -43,6 +44,6 @@ def store_plan(plan: GalleryPlan, directory: Path) -> GalleryPlan:
     if isinstance(plan.stored, StoredParts) and Path(plan.stored.directory) == directory:
         return plan  # already there
     pairs = plan.parts()  # each chunk's request cut from the plan's (checked against the chunks' SKUs)
-    per_part = max(1, PLAN_GROUP_SKUS // max(1, plan.chunk_size))
+    per_part = max(1, gallery_writer.PLAN_GROUP_SKUS // max(1, plan.chunk_size))  # a planned group's worth
     stored = write_parts(pairs, directory, per_part, size=_pair_skus)
     return replace(plan, request=_frameless(plan.request), chunks=MappedParts(stored, itemgetter(1)), stored=stored)
