@@ -1,5 +1,5 @@
 """Issue 24's scale goal through the real job: pim_batch_job (default IO manager, MariaDB) at two batch sizes,
-each a fresh `bench/dagster_job.py` run; prints each run's peak RSS over its processes, the ratio of the two
+each a fresh `bench/dagster_job.py` run (one process per step, as the drop sensor runs a big batch); prints each run's peak RSS over its processes, the ratio of the two
 peaks, what each run left in Dagster's storage, and met/missed per goal.
 
     .venv/bin/python bench/scale_bench.py                          # 1,000,000 and 2,000,000 images (make bench)
@@ -22,10 +22,10 @@ DEFAULT_DB = "mysql+pymysql://root@127.0.0.1:3306/"
 GB_MB = 1024
 
 
-def run_size(images: int, db_url: str, timeout: int) -> dict | None:
+def run_size(images: int, db_url: str, timeout: int, step_processes: bool) -> dict | None:
     """One dagster_job.py run (the job in a fresh child process); its JSON, or None when it timed out."""
     cmd = [sys.executable, str(Path(__file__).resolve().parent / "dagster_job.py"), "--images", str(images),
-           "--db-url", db_url]
+           "--db-url", db_url] + (["--step-processes"] if step_processes else [])
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -68,8 +68,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 2_000_000])
     parser.add_argument("--db-url", default=DEFAULT_DB)
     parser.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per size")
+    parser.add_argument("--one-process", action="store_true",
+                        help="every step in the run's process (default: one process per step, the drop sensor's "
+                             "run config for a big batch)")
     args = parser.parse_args(argv)
-    found = [(images, run_size(images, args.db_url, args.timeout)) for images in args.sizes]
+    found = [(images, run_size(images, args.db_url, args.timeout, not args.one_process)) for images in args.sizes]
     print(report(found))
 
 

@@ -13,11 +13,12 @@ from failure" and the run retries load); a later run of gallery_delta for the sa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
 
-from nacento_pipeline.core.delta import DeltaRequest
+from nacento_pipeline.core.delta import DeltaRequest, cut_request
 from nacento_pipeline.magento import gallery_writer
 from nacento_pipeline.magento.gallery_writer import GalleryPlan, PlannedChunk
 from nacento_pipeline.storage.plan_parts import MappedParts, StoredParts, write_parts
@@ -39,11 +40,26 @@ def _pair_skus(pair: tuple[DeltaRequest, PlannedChunk]) -> int:
     return len(pair[1].skus)
 
 
+def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, PlannedChunk]]:
+    """The plan's (chunk request, chunk) pairs, as GalleryPlan.parts gives them, cut one part at a time: only
+    one part's copy of the request's rows exists at once (parts() cuts the whole request first)."""
+    chunks = plan.chunks
+    if len(chunks) <= 1 or plan.stored is not None:
+        yield from plan.parts()
+        return
+    for start in range(0, len(chunks), per_part):
+        group = list(chunks[start:start + per_part])
+        requests = cut_request(plan.request, plan.chunk_size, [sku for chunk in group for sku in chunk.skus])
+        for request, chunk in zip(requests, group, strict=True):
+            if tuple(request.skus) != chunk.skus:
+                raise ValueError("plan and request disagree on the chunks' SKUs")
+            yield request, chunk
+
+
 def store_plan(plan: GalleryPlan, directory: Path) -> GalleryPlan:
     """The plan with its chunks written into `directory` (replaced if it exists) and read back lazily."""
     if isinstance(plan.stored, StoredParts) and Path(plan.stored.directory) == directory:
         return plan  # already there
-    pairs = plan.parts()  # each chunk's request cut from the plan's (checked against the chunks' SKUs)
     per_part = max(1, gallery_writer.PLAN_GROUP_SKUS // max(1, plan.chunk_size))  # a planned group's worth
-    stored = write_parts(pairs, directory, per_part, size=_pair_skus)
+    stored = write_parts(_pairs(plan, per_part), directory, per_part, size=_pair_skus)
     return replace(plan, request=_frameless(plan.request), chunks=MappedParts(stored, itemgetter(1)), stored=stored)
