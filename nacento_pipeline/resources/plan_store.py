@@ -47,9 +47,14 @@ def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, Pla
     if len(chunks) <= 1 or plan.stored is not None:
         yield from plan.parts()
         return
+    whole = plan.request
     for start in range(0, len(chunks), per_part):
         group = list(chunks[start:start + per_part])
-        requests = cut_request(plan.request, plan.chunk_size, [sku for chunk in group for sku in chunk.skus])
+        skus = [sku for chunk in group for sku in chunk.skus]
+        # the part's rows first (boolean masks over the batch, copies of the part's rows only), then cut per chunk
+        part = whole.for_skus(skus)
+        part = replace(part, etags=whole.etags[whole.etags["value"].isin(part.images["value"])])
+        requests = cut_request(part, plan.chunk_size, skus)
         for request, chunk in zip(requests, group, strict=True):
             if tuple(request.skus) != chunk.skus:
                 raise ValueError("plan and request disagree on the chunks' SKUs")
