@@ -18,6 +18,8 @@ from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
 
+import pandas as pd
+
 from nacento_pipeline.core.delta import DeltaRequest, cut_request
 from nacento_pipeline.magento import gallery_writer
 from nacento_pipeline.magento.gallery_writer import GalleryPlan, PlannedChunk
@@ -40,6 +42,22 @@ def _pair_skus(pair: tuple[DeltaRequest, PlannedChunk]) -> int:
     return len(pair[1].skus)
 
 
+def _part_request(request: DeltaRequest, skus: list[str]) -> DeltaRequest:
+    """The request's rows of these SKUs (and the ETags of their images): boolean masks over the batch by hash
+    lookups, copies of the part's rows only (DeltaRequest.for_skus's `isin` is slow on Arrow strings)."""
+    index = pd.Index(skus)
+
+    def rows(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame[index.get_indexer(frame["sku"]) >= 0]
+
+    images = request.images[index.get_indexer(request.images["sku"]) >= 0]
+    values = pd.Index(images["value"].unique())
+    return replace(request, images=images, payload_values=rows(request.payload_values),
+                   rejections=rows(request.rejections), store_values=rows(request.store_values),
+                   role_scope=rows(request.role_scope), invalid_skus=request.invalid_skus.intersection(skus),
+                   etags=request.etags[values.get_indexer(request.etags["value"]) >= 0])
+
+
 def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, PlannedChunk]]:
     """The plan's (chunk request, chunk) pairs, as GalleryPlan.parts gives them, cut one part at a time: only
     one part's copy of the request's rows exists at once (parts() cuts the whole request first)."""
@@ -51,10 +69,7 @@ def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, Pla
     for start in range(0, len(chunks), per_part):
         group = list(chunks[start:start + per_part])
         skus = [sku for chunk in group for sku in chunk.skus]
-        # the part's rows first (boolean masks over the batch, copies of the part's rows only), then cut per chunk
-        part = whole.for_skus(skus)
-        part = replace(part, etags=whole.etags[whole.etags["value"].isin(part.images["value"])])
-        requests = cut_request(part, plan.chunk_size, skus)
+        requests = cut_request(_part_request(whole, skus), plan.chunk_size, skus)
         for request, chunk in zip(requests, group, strict=True):
             if tuple(request.skus) != chunk.skus:
                 raise ValueError("plan and request disagree on the chunks' SKUs")
