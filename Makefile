@@ -68,9 +68,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## Catalog-scale benchmark (see bench/README.md for sizes and options).
+## Catalog-scale benchmark (see bench/README.md for sizes and options), then 1M and 2M images through pim_batch_job
+## (bench/scale_bench.py: both peaks and their ratio).
 bench: install
 	$(BIN)/python bench/gallery_bench.py
+	$(BIN)/python bench/scale_bench.py
 
 ## The benchmark on a tiny catalog (seconds): checks that it runs.
 bench-smoke: install

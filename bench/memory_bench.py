@@ -7,17 +7,21 @@ Per size a child process builds the synthetic catalog (bench/synthetic.py: produ
 generated while read, LIST pages computed in process) in a temporary SQLite database, then parses, snapshots
 and plans the batch (`plan_gallery`, what the gallery_delta asset does). Printed per size: the process's peak
 RSS in each phase (sampled every 20 ms), the RSS after the setup, and the deep size (pandas memory_usage with
-strings) of each frame the plan keeps until the write (the gallery_delta output), plus the pickled size of the
-plan and the peak while it is pickled into a file (what the IO manager does with it). Then MB per 100k images of each, between the two sizes: a holder whose
-share stays flat grows with the batch.
+strings) of each frame the plan keeps until the write (the gallery_delta output), plus the peak while the plan is
+stored as the IO manager stores it (resources.plan_store: its chunks as parts on disk, a handle pickled) and the
+sizes of the handle and of the parts, then the peak while the stored plan is read back chunk by chunk (as the
+write reads it) in the same process after the batch's frames were dropped. Then MB per 100k images of each,
+between the two sizes: a holder whose share stays flat grows with the batch.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import pickle
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +41,7 @@ from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_sync import plan_gallery
+from nacento_pipeline.resources.plan_store import store_plan
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
 
 MB = 2**20
@@ -95,14 +100,27 @@ def child(images: int, chunk_size: int) -> dict[str, object]:
                                                      batch_key="media_memory"))
         held = {"parsed.images": _deep(parsed.images), "etags.frame": _deep(etags.frame), **_plan_holders(plan)}
         stored = Path(db.engine.url.database or "").with_suffix(".plan.pickle")
+        parts = stored.with_suffix(".parts")
 
-        def store_plan() -> int:  # as the IO manager stores gallery_delta's output: pickle.dump into a file
+        def stored_plan() -> int:  # as the IO manager stores gallery_delta's output: parts, then the handle
             with stored.open("wb") as file:
-                pickle.dump(plan, file, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(store_plan(plan, parts), file, protocol=pickle.HIGHEST_PROTOCOL)
             return stored.stat().st_size
 
-        held["plan pickled"] = measured("store plan", store_plan)
+        held["plan handle pickled"] = measured("store plan", stored_plan)
+        held["plan parts on disk"] = sum(f.stat().st_size for f in parts.iterdir())
+        parsed = etags = plan = None  # the batch's frames dropped: the write step starts from the handle
+        gc.collect()
+        out["rss_after_drop_mb"] = process.memory_info().rss / MB
+
+        def read_back() -> int:  # the write's reading: the handle, then each chunk in turn (one part at a time)
+            with stored.open("rb") as file:
+                handle = pickle.load(file)
+            return sum(len(chunk.delta.items) for _, chunk in handle.parts())
+
+        out["rows_read_back"] = measured("read back", read_back)
         stored.unlink()
+        shutil.rmtree(parts)
         sampler.stop()
         out.update({"peak_rss_mb": peaks, "seconds": seconds, "held_mb": {k: v / MB for k, v in held.items()},
                     "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -127,7 +145,7 @@ def run(sizes: Sequence[int], chunk_size: int) -> list[dict]:
 def report(found: list[dict]) -> str:
     lines = []
     names = ["rss_after_setup_mb", *(f"peak {p}" for p in ("parse", "snapshot", "plan", "store plan")),
-             "ru_maxrss_mb"]
+             "rss_after_drop_mb", "peak read back", "ru_maxrss_mb"]
     header = "| figure (MB) | " + " | ".join(f"{r['images']:,} images" for r in found) + " | MB per 100k images, each |"
     lines += [header, "|" + "---|" * (len(found) + 2)]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -126,13 +126,16 @@ class GalleryPlan(DeltaView):
 
     request: DeltaRequest
     chunk_size: int
-    chunks: tuple[PlannedChunk, ...]
+    chunks: Sequence[PlannedChunk]  # a tuple, or read lazily from stored parts (resources.plan_store)
     # sku -> digest of what is planned (core.gallery_digest), recorded by the write; None: nothing recorded
     digests: pd.Series | None = None
     # SKUs of the batch left out of the plan: what they would be planned with was applied already
     unchanged_skus: tuple[str, ...] = ()
     # those of them last written by another batch: their sync state is advanced to this one (gallery_digest)
     advance_skus: tuple[str, ...] = ()
+    # the (chunk request, chunk) pairs when stored in parts (resources.plan_store): read one part at a time,
+    # `request` then holds the batch's settings without its frames
+    stored: Sequence[tuple[DeltaRequest, PlannedChunk]] | None = None
 
     @cached_property
     def delta(self) -> GalleryDelta:  # type: ignore[override]  # DeltaView reads it; here joined once, on demand
@@ -146,8 +149,16 @@ class GalleryPlan(DeltaView):
     def mode(self) -> str:
         return self.request.mode
 
-    def parts(self) -> list[tuple[DeltaRequest, PlannedChunk]]:
-        """Each chunk's request (the request cut again with the plan's chunk size) with its planned chunk."""
+    def sku_count(self) -> int:
+        """SKUs of the planned chunks (without reading stored parts when their sizes were kept)."""
+        sizes = getattr(self.stored, "sizes", ())
+        return int(sum(sizes)) if sizes else sum(len(c.skus) for c in self.chunks)
+
+    def parts(self) -> Sequence[tuple[DeltaRequest, PlannedChunk]]:
+        """Each chunk's request (the request cut again with the plan's chunk size) with its planned chunk; a
+        stored plan's pairs as stored (read lazily, one part at a time)."""
+        if self.stored is not None:
+            return self.stored
         requests = split_request(self.request, self.chunk_size)
         for sub, chunk in zip(requests, self.chunks, strict=True):
             if tuple(sub.skus) != chunk.skus:
@@ -836,7 +847,7 @@ def sync_request(
     started = time.perf_counter()
     total_before, writes_before = db.statements()
     parts = plan.parts()
-    total_skus = sum(len(chunk.skus) for _, chunk in parts)
+    total_skus = plan.sku_count()
     with db.writer_lock(lock_timeout) as lock:
         with db.engine.connect() as conn:
             stores = read_stores(conn, db.tables)

@@ -12,18 +12,27 @@ An asset whose output the partition's later runs read (a downstream asset re-mat
 `storefront_cache` to re-evaluate freshness) carries the op tag KEEP_OUTPUT_TAG: its output is kept (one file
 per partition, overwritten by the partition's next run), so it must be a summary, not a frame.
 
+gallery_delta's plan is the one output that grows with the batch: it is stored as parts
+(resources/plan_store.py) in `<storage dir>/gallery_delta/<partition>.parts/<run id>/`, and only a small
+handle is pickled; the parts directory is deleted together with the handle (same retention), and replaced by
+the partition's next run of gallery_delta.
+
 The `path` metadata Dagster adds to every output is left out: an asset's metadata is about the catalog.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from upath import UPath
 
+from nacento_pipeline.magento.gallery_writer import GalleryPlan
 from nacento_pipeline.resources.dagster_internals import PickledObjectFilesystemIOManager
+from nacento_pipeline.resources.plan_store import store_plan
+from nacento_pipeline.storage.plan_parts import remove_parts
 
 KEEP_OUTPUT_TAG = "nacento/keep_output"
 
@@ -38,7 +47,16 @@ class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
         else:
             path = self._get_path(context)
         self.make_directory(path.parent)
+        if isinstance(obj, GalleryPlan):  # the batch's plan: parts on disk, a handle in the pickle
+            parts = self.parts_path(path)
+            remove_parts(parts)  # an earlier run's parts for this partition: this run's plan replaces them
+            obj = store_plan(obj, parts / context.run_id)
         self.dump_to_path(context=context, obj=obj, path=path)
+
+    @staticmethod
+    def parts_path(frame_path: UPath) -> Path:
+        """Where the parts of the output stored at `frame_path` live (one directory per run under it)."""
+        return Path(f"{frame_path}.parts")
 
     def frame_path(self, asset_key: dg.AssetKey, partition_key: str | None) -> UPath:
         """Where handle_output wrote this asset's output for the partition (the same rule as UPathIOManager)."""
@@ -55,6 +73,8 @@ class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
             if path.exists():
                 path.unlink()
                 deleted.append(str(path))
+            if remove_parts(self.parts_path(path)):
+                deleted.append(str(self.parts_path(path)))
         return deleted
 
 

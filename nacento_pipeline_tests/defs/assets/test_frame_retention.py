@@ -31,6 +31,7 @@ def test_a_successful_run_leaves_only_the_writes_summary_in_storage(s3_mariadb_p
     root = Path(instance.storage_directory())
     # the frames are gone; magento_gallery's summary (changed product ids, content-changed paths) stays
     assert _frames(root, batch.batch_key) == {"magento_gallery"}
+    assert not (root / "gallery_delta" / f"{batch.batch_key}.parts").exists()  # the plan's parts went with it
     summary = pickle.loads((root / "magento_gallery" / batch.batch_key).read_bytes())
     assert isinstance(summary, GalleryChanges) and len(summary.changed_entity_ids) == 12
     assert (root / "magento_gallery" / batch.batch_key).stat().st_size < 1024
@@ -66,12 +67,18 @@ def test_a_failed_write_keeps_the_inputs_a_re_execution_loads(s3_mariadb_pipelin
     # ETags, read by no remaining step, are gone; nothing else was made
     assert _frames(root, batch.batch_key) == {"gallery_delta"}
     assert p.gallery().empty
+    # the plan kept is a handle in Dagster's storage; its chunks are parts in a directory of the planning run
+    handle = pickle.loads((root / "gallery_delta" / batch.batch_key).read_bytes())
+    [run_dir] = (root / "gallery_delta" / f"{batch.batch_key}.parts").iterdir()
+    assert run_dir.name == result.run_id and [f.name for f in run_dir.iterdir()] == ["part-00000.pickle"]
+    assert handle.stored is not None and handle.request.images.empty and handle.sku_count() == 12
 
     monkeypatch.undo()
     rerun = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=batch.batch_key)
     assert rerun.success
-    # the partition's next successful run releases them
+    # the partition's next successful run releases them, the plan's parts with the plan
     assert _frames(root, batch.batch_key) == {"magento_gallery"}
+    assert not (root / "gallery_delta" / f"{batch.batch_key}.parts").exists()
 
 
 def test_a_validation_run_leaves_no_frame_either(s3_mariadb_pipeline, instance):
