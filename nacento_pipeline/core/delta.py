@@ -1,6 +1,6 @@
 """ETag delta, the model: the batch side of a delta (DeltaRequest), Magento's side (MagentoState) and the
 result (GalleryDelta, read through DeltaView), with the frames they carry described by the *_COLUMNS tuples
-below (other frames are those of `core.frames`). The rules that compute a delta live in `core.delta_rules`.
+below (other frames are those of `core.frames`). The rules that compute a delta live in `core.delta_compute`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class DeltaRequest:
     batch_time: datetime | None = None
     force: bool = False
     rejections: pd.DataFrame | None = None
-    batch_key: str | None = None  # breaks ties between batches of the same drop time (see _Delta._stale)
+    batch_key: str | None = None  # breaks ties between batches of the same drop time (see delta_images.stale_images)
     store_values: pd.DataFrame | None = None  # STORE_VALUE_COLUMNS
     role_scope: pd.DataFrame | None = None  # ROLE_SCOPE_COLUMNS (None: every SKU manages all roles)
     # Remove an image even when it holds a role in a store view of a product in several store views (Magento's

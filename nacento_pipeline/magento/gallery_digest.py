@@ -154,7 +154,7 @@ def advance_unchanged(conn: sa.Connection, tables: MagentoTables, skus: Sequence
                       batch_time: datetime | None, run_id: str) -> int:
     """The sync state of SKUs a newer batch left unchanged now names that batch (as a write would have), so the
     stale-batch rule still refuses an older batch replayed later. Only where this batch is newer (drop time,
-    then batch key: core.delta_rules' order); one UPDATE per IN list, no read, and the digest rows name the
+    then batch key: core.delta_compute' order); one UPDATE per IN list, no read, and the digest rows name the
     batch (a replay of it then finds nothing to advance). Returns the sync-state rows updated."""
     when = to_utc_naive(batch_time)
     if when is None or not skus:

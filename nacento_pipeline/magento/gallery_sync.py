@@ -85,7 +85,7 @@ def plan_gallery(
     Pass `batch_key` so that a batch tied on drop time with the last applied one is judged as the write
     will judge it (without it, ties are never stale); a plan is written only with one.
     `remove_store_role_images`: purge images that hold a role in a store view too (Magento refuses that;
-    by default they are kept and warned about, see core.delta_rules).
+    by default they are kept and warned about, see core.delta_compute).
 
     SKUs whose digest (core.gallery_digest: what the batch and the ETag snapshot say for them) is the one
     recorded when they were last written, on a product not saved since, are left out (`unchanged_skus` of the

@@ -37,7 +37,7 @@ from nacento_pipeline.core.delta import (
     split_request,
     to_utc_naive,
 )
-from nacento_pipeline.core.delta_rules import delta_for
+from nacento_pipeline.core.delta_compute import delta_for
 from nacento_pipeline.core.failure_text import failure_text
 from nacento_pipeline.core.frames import (
     DELTA_COLUMNS,

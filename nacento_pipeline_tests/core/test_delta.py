@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from nacento_pipeline.core.delta import DeltaInputError
-from nacento_pipeline.core.delta_rules import compute_delta, normalize_etag
+from nacento_pipeline.core.delta_columns import normalize_etag
+from nacento_pipeline.core.delta_compute import compute_delta
 from nacento_pipeline.core.frames import DELTA_COLUMNS, ROLE_COLUMNS, SKU_RESULT_COLUMNS
 from nacento_pipeline.core.retry import is_retriable
 from nacento_pipeline_tests.helpers import (

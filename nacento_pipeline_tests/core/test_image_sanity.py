@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nacento_pipeline.core.delta_rules import compute_delta
+from nacento_pipeline.core.delta_compute import compute_delta
 from nacento_pipeline.core.image_sanity import not_an_image_reasons
 from nacento_pipeline_tests.helpers import etag_frame, gallery_frame, image_frame, product_frame, role_frame
 
