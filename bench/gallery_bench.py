@@ -48,7 +48,7 @@ from bench.synthetic import (
 from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import MEDIA_PREFIX, object_key
 from nacento_pipeline.defs.assets.batch_assets import verify_write
-from nacento_pipeline.magento import gallery_writer
+from nacento_pipeline.magento import gallery_plan, gallery_sync
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
@@ -256,22 +256,22 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
 
 @contextmanager
 def counting_delta_calls() -> Iterator[list[int]]:
-    """Counts the engine's delta computations (core.delta via gallery_writer.delta_for) inside the block."""
+    """Counts the engine's delta computations (core.delta via gallery_plan.delta_for) inside the block."""
     calls: list[int] = []
-    original = gallery_writer.delta_for
+    original = gallery_plan.delta_for
 
     def counted(*args, **kw):  # noqa: ANN002, ANN003, ANN202 - a transparent wrapper
         calls.append(1)
         return original(*args, **kw)
 
-    gallery_writer.delta_for = counted  # type: ignore[assignment]
+    gallery_plan.delta_for = counted  # type: ignore[assignment]
     try:
         yield calls
     finally:
-        gallery_writer.delta_for = original  # type: ignore[assignment]
+        gallery_plan.delta_for = original  # type: ignore[assignment]
 
 
-def delta_call_figures(result: gallery_writer.WriteResult, plan_calls: list[int], write_calls: list[int]) -> dict:
+def delta_call_figures(result: gallery_sync.WriteResult, plan_calls: list[int], write_calls: list[int]) -> dict:
     """Delta computations per chunk (plan + write; 1.0 when the write re-planned nothing) and re-planned chunks."""
     chunks = max(1, result.chunks)
     return {"delta_calls_per_chunk": (len(plan_calls) + len(write_calls)) / chunks,

@@ -51,18 +51,18 @@ from nacento_pipeline.magento.gallery_sync import GalleryPlan, plan_gallery, wri
 
 # (module, attribute, label) of the functions timed; a class attribute as "Class.method".
 TIMED: tuple[tuple[str, str, str], ...] = (
-    ("nacento_pipeline.magento.gallery_writer", "split_request", "split request"),
-    ("nacento_pipeline.magento.gallery_writer", "cut_request", "cut request in groups"),
-    ("nacento_pipeline.magento.gallery_writer", "read_request_state", "state read (whole request)"),
-    ("nacento_pipeline.magento.gallery_writer", "read_chunk_state", "state read"),
+    ("nacento_pipeline.magento.gallery_plan", "split_request", "split request"),
+    ("nacento_pipeline.magento.gallery_plan", "cut_request", "cut request in groups"),
+    ("nacento_pipeline.magento.gallery_plan", "read_request_state", "state read (whole request)"),
+    ("nacento_pipeline.magento.gallery_plan", "read_chunk_state", "state read"),
     ("nacento_pipeline.magento.gallery_reader", "read_products", "  products"),
     ("nacento_pipeline.magento.gallery_reader", "read_gallery", "  gallery rows"),
     ("nacento_pipeline.magento.gallery_reader", "read_roles", "  roles"),
     ("nacento_pipeline.magento.gallery_reader", "read_sync_state", "  sync state"),
     ("nacento_pipeline.magento.gallery_reader", "read_store_values", "  store rows"),
-    ("nacento_pipeline.magento.gallery_writer", "state_fingerprint", "fingerprint"),
-    ("nacento_pipeline.magento.gallery_writer", "request_fingerprints", "fingerprints (whole request)"),
-    ("nacento_pipeline.magento.gallery_writer", "delta_for", "delta rules (worker thread: overlaps)"),
+    ("nacento_pipeline.magento.gallery_plan", "state_fingerprint", "fingerprint"),
+    ("nacento_pipeline.magento.gallery_plan", "request_fingerprints", "fingerprints (whole request)"),
+    ("nacento_pipeline.magento.gallery_plan", "delta_for", "delta rules (worker thread: overlaps)"),
     ("nacento_pipeline.core.delta_images", "batch_images", "  images (products, stale, ETags, statuses)"),
     ("nacento_pipeline.core.delta_gallery", "current_gallery", "  gallery"),
     ("nacento_pipeline.core.delta_images", "role_blocked_skus", "  blocked SKUs"),
@@ -76,9 +76,9 @@ TIMED: tuple[tuple[str, str, str], ...] = (
     ("nacento_pipeline.core.delta_hidden", "hidden_by_store_views", "  hidden by store views"),
     ("nacento_pipeline.core.delta_results", "delta_items", "  items"),
     ("nacento_pipeline.core.delta_results", "sku_results", "  sku results"),
-    ("nacento_pipeline.magento.gallery_writer", "_planned_group", "wait for delta, cut per chunk"),
-    ("nacento_pipeline.magento.gallery_writer", "split_delta", "  cut delta per chunk"),
-    ("nacento_pipeline.magento.gallery_writer", "concat_deltas", "join chunk deltas"),
+    ("nacento_pipeline.magento.gallery_plan", "_planned_group", "wait for delta, cut per chunk"),
+    ("nacento_pipeline.magento.gallery_plan", "split_delta", "  cut delta per chunk"),
+    ("nacento_pipeline.magento.gallery_sync", "concat_deltas", "join chunk deltas"),
 )
 DELTA_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values")
 
@@ -240,16 +240,16 @@ class InlineExecutor:
 @contextmanager
 def without_worker(active: bool) -> Iterator[None]:
     """The plan's delta computed in the calling thread (no overlap with the database) while the block runs."""
-    from nacento_pipeline.magento import gallery_writer
+    from nacento_pipeline.magento import gallery_plan
 
-    original = getattr(gallery_writer, "ThreadPoolExecutor", None)
+    original = getattr(gallery_plan, "ThreadPoolExecutor", None)
     if active and original is not None:
-        gallery_writer.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
+        gallery_plan.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
     try:
         yield
     finally:
         if active and original is not None:
-            gallery_writer.ThreadPoolExecutor = original  # type: ignore[misc]
+            gallery_plan.ThreadPoolExecutor = original  # type: ignore[misc]
 
 
 def overlap_ab(db: MagentoDatabase, parsed: ParsedBatch, etags: pd.DataFrame, args: argparse.Namespace,

@@ -179,7 +179,7 @@ def shared_gallery_rows(db: MagentoDatabase) -> pd.DataFrame:
 def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> int:
     """Give every product but the first (lowest link id) of each shared row a row of its own, under the
     writer lock, a chunk of rows per transaction. Returns the number of products moved to their own row."""
-    from nacento_pipeline.magento.gallery_writer import split_rows
+    from nacento_pipeline.magento.gallery_statements import split_rows
 
     t = db.tables
     vte = t.value_to_entity

@@ -165,16 +165,16 @@ def test_negative_positions_are_stored_shifted(db):
 
 
 def test_permanent_error_isolated_to_one_sku(db, monkeypatch):
-    from nacento_pipeline.magento import gallery_writer
+    from nacento_pipeline.magento import gallery_chunks
 
-    original = gallery_writer.write_chunk
+    original = gallery_chunks.write_chunk
 
     def failing(conn, db_, attrs, delta, state, **kw):
         if "S2" in set(delta.items["sku"]):
             raise ValueError("Data too long for column 'label'")
         return original(conn, db_, attrs, delta, state, **kw)
 
-    monkeypatch.setattr(gallery_writer, "write_chunk", failing)
+    monkeypatch.setattr(gallery_chunks, "write_chunk", failing)
     result = sync(db, [("S1", A), ("S2", B), ("S3", C)])
     res = result.sku_results.set_index("sku")["status"]
     assert (res["S1"], res["S2"], res["S3"]) == ("ok", "error", "ok")
@@ -183,9 +183,9 @@ def test_permanent_error_isolated_to_one_sku(db, monkeypatch):
 
 
 def test_retriable_error_is_retried(db, monkeypatch):
-    from nacento_pipeline.magento import gallery_writer
+    from nacento_pipeline.magento import gallery_chunks, gallery_sync
 
-    original = gallery_writer.write_chunk
+    original = gallery_chunks.write_chunk
     calls = []
 
     def flaky(*args, **kw):
@@ -194,10 +194,10 @@ def test_retriable_error_is_retried(db, monkeypatch):
             raise pymysql.err.OperationalError(1213, "Deadlock found when trying to get lock")
         return original(*args, **kw)
 
-    monkeypatch.setattr(gallery_writer, "write_chunk", flaky)
+    monkeypatch.setattr(gallery_chunks, "write_chunk", flaky)
     images = image_frame([("S1", A)])
     plan = plan_gallery(db, FakeBatch(images), etags_for([A]), mode="replace", batch_key="b")
-    result = gallery_writer.sync_request(db, plan, sleep=lambda s: None)
+    result = gallery_sync.sync_request(db, plan, sleep=lambda s: None)
     assert result.retries == 1 and result.errors == [] and [g[0] for g in gallery(db, "S1")] == [A]
 
 
@@ -238,16 +238,16 @@ def test_product_videos_are_not_the_pims_and_are_never_purged(db):
 
 
 def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_sku(db, monkeypatch):
-    from nacento_pipeline.magento import gallery_writer
+    from nacento_pipeline.magento import gallery_chunks, gallery_sync
 
     def down(*args, **kw):
         raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
 
-    monkeypatch.setattr(gallery_writer, "write_chunk", down)
+    monkeypatch.setattr(gallery_chunks, "write_chunk", down)
     plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B)])), etags_for([A, B]), mode="replace",
                         batch_key="b")
     with pytest.raises(pymysql.err.OperationalError, match="Lost connection"):
-        gallery_writer.sync_request(db, plan, sleep=lambda s: None)
+        gallery_sync.sync_request(db, plan, sleep=lambda s: None)
     assert gallery(db, "S1") == [] and gallery(db, "S2") == []
 
 
@@ -268,19 +268,19 @@ def test_a_new_image_never_reuses_another_products_row_nor_an_orphan(db):
 
 
 def test_rows_inserted_by_a_rolled_back_chunk_leave_nothing_behind(db, monkeypatch):
-    from nacento_pipeline.magento import gallery_writer
+    from nacento_pipeline.magento import gallery_chunks, gallery_sync
 
-    original = gallery_writer.write_chunk
+    original = gallery_chunks.write_chunk
 
     def fail_s1_after_writing(conn, db_, attrs, delta, state, **kw):
         original(conn, db_, attrs, delta, state, **kw)
         if "S1" in set(delta.items["sku"]):
             raise ValueError("permanent failure after the insert")
 
-    monkeypatch.setattr(gallery_writer, "write_chunk", fail_s1_after_writing)
+    monkeypatch.setattr(gallery_chunks, "write_chunk", fail_s1_after_writing)
     images = image_frame([("S1", C), ("S2", C), ("S3", C)])
     plan = plan_gallery(db, FakeBatch(images), etags_for([C]), mode="replace", chunk_size=1, batch_key="b")
-    result = gallery_writer.sync_request(db, plan, sleep=lambda s: None)
+    result = gallery_sync.sync_request(db, plan, sleep=lambda s: None)
     status = result.sku_results.set_index("sku")["status"]
     assert (status["S1"], status["S2"], status["S3"]) == ("error", "ok", "ok")
     assert gallery(db, "S1") == [] and [g[0] for g in gallery(db, "S2")] == [C] == [g[0] for g in gallery(db, "S3")]
@@ -289,16 +289,16 @@ def test_rows_inserted_by_a_rolled_back_chunk_leave_nothing_behind(db, monkeypat
 
 def _counting_delta_calls(monkeypatch) -> list[int]:
     """Count the delta computations of the engine (plan and write)."""
-    from nacento_pipeline.magento import gallery_writer
+    from nacento_pipeline.magento import gallery_plan
 
     calls: list[int] = []
-    original = gallery_writer.delta_for
+    original = gallery_plan.delta_for
 
     def counted(*args, **kw):
         calls.append(1)
         return original(*args, **kw)
 
-    monkeypatch.setattr(gallery_writer, "delta_for", counted)
+    monkeypatch.setattr(gallery_plan, "delta_for", counted)
     return calls
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from nacento_pipeline.magento import gallery_writer
+from nacento_pipeline.magento import gallery_chunk_write
 from nacento_pipeline.magento.demo import seed_demo_products
 from nacento_pipeline_tests.magento.gallery_helpers import (
     A,
@@ -139,14 +139,14 @@ def test_purge_removes_every_store_row_and_the_link_of_that_product_only(db):
 
 def test_failure_late_in_a_chunk_rolls_the_whole_sku_back(db, monkeypatch):
     sync(db, [("S2", A, "keep", 0, False, "image")])
-    original = gallery_writer._write_roles
+    original = gallery_chunk_write._write_roles
 
     def failing(conn, db_, t, attrs, plan, link_of):
         original(conn, db_, t, attrs, plan, link_of)
         if (plan["sku"] == "S2").any():  # after gallery rows and roles were written in this transaction
             raise ValueError("Data too long for column 'value'")
 
-    monkeypatch.setattr(gallery_writer, "_write_roles", failing)
+    monkeypatch.setattr(gallery_chunk_write, "_write_roles", failing)
     result = sync(db, [("S1", B, "", 0, False, "image"), ("S2", C, "new", 0, False, "thumbnail")], batch_key="media_2")
     status = result.sku_results.set_index("sku")["status"]
     assert (status["S1"], status["S2"]) == ("ok", "error")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
-from nacento_pipeline.magento import gallery_writer
+from nacento_pipeline.magento import gallery_plan
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import seed_demo_products
 from nacento_pipeline.magento.gallery_sync import GalleryPlan, plan_gallery, write_gallery
@@ -54,7 +54,7 @@ def _batch() -> FakeBatch:
 
 
 def _plan(db, monkeypatch, group_skus: int, mode: str) -> GalleryPlan:
-    monkeypatch.setattr(gallery_writer, "PLAN_GROUP_SKUS", group_skus)
+    monkeypatch.setattr(gallery_plan, "PLAN_GROUP_SKUS", group_skus)
     return plan_gallery(db, _batch(), etags_for([A, B, C, D, E], missing=["/m/i/missing.jpg"]),
                         mode=mode, chunk_size=2, batch_key="media_2", batch_time=T1)
 
@@ -111,7 +111,7 @@ def test_groups_cut_on_chunk_boundaries(db, monkeypatch):
 def test_a_group_whose_delta_cannot_be_cut_is_planned_chunk_by_chunk(db, monkeypatch):
     _shop(db)
     alone = _plan(db, monkeypatch, 1, "replace")
-    monkeypatch.setattr(gallery_writer, "split_delta", lambda *args: None)  # a row no chunk of the group holds
+    monkeypatch.setattr(gallery_plan, "split_delta", lambda *args: None)  # a row no chunk of the group holds
     fallback = _plan(db, monkeypatch, 10_000, "replace")
     assert [c.skus for c in fallback.chunks] == [c.skus for c in alone.chunks]
     assert [c.fingerprint for c in fallback.chunks] == [c.fingerprint for c in alone.chunks]
@@ -129,12 +129,12 @@ def test_the_plan_reads_in_one_snapshot_whatever_the_servers_default_isolation(d
     with read_committed.engine.connect() as conn:  # the engine's own default here
         assert conn.exec_driver_sql("SELECT @@tx_isolation").scalar() == "READ-COMMITTED"
     seen: list[str] = []
-    read_stores = gallery_writer.read_stores
+    read_stores = gallery_plan.read_stores
 
     def spying(conn, tables):
         seen.append(conn.exec_driver_sql("SELECT @@tx_isolation").scalar())
         return read_stores(conn, tables)
 
-    monkeypatch.setattr(gallery_writer, "read_stores", spying)
+    monkeypatch.setattr(gallery_plan, "read_stores", spying)
     plan = _plan(read_committed, monkeypatch, 10_000, "replace")
     assert seen == ["REPEATABLE-READ"] and plan.chunks
