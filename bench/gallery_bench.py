@@ -47,15 +47,14 @@ from bench.synthetic import (
 )
 from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import MEDIA_PREFIX, object_key
-from nacento_pipeline.defs.assets.batch_assets import verify_write
 from nacento_pipeline.magento import gallery_plan, gallery_sync
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
-from nacento_pipeline.magento.gallery_verify import ChunkVerifier
+from nacento_pipeline.magento.gallery_verify import ChunkVerifier, verify_write
 from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
 from nacento_pipeline.storage.drop_registration import register_drops
-from nacento_pipeline.storage.etag_snapshot import snapshot_etags
+from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_lookup
 from nacento_pipeline.storage.event_queue import SqsEventQueue
 from nacento_pipeline.storage.event_registration import register_from_events
 from nacento_pipeline.storage.s3 import S3ObjectStore
@@ -240,8 +239,8 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
     # Timed: what is left of it once the write is done (the checks of the chunks still queued, the storage sample).
     with phase("verify"), CpuSplit(m, "verify", ctx.server_pid), verifier:
         verify_phases: dict[str, float] = {}
-        found = verify_write(ctx.db, ctx.store, result, media_prefix=MEDIA_PREFIX,
-                             head_concurrency=ctx.args.head_concurrency, seed=f"bench-{scenario}",
+        found = verify_write(ctx.db, result, storage_lookup(ctx.store, ctx.args.head_concurrency),
+                             media_prefix=MEDIA_PREFIX, seed=f"bench-{scenario}",
                              durations=verify_phases, verifier=verifier)
     m.figures["verify_keys"] = found.checked
     m.figures["verify_slow_chunks"] = found.slow_chunks

@@ -12,16 +12,19 @@ differ: that chunk is checked the slow way, never passed unseen. Purges are the 
 gone may be spelled any way: the products with a purged row (few, usually) have their links read back and
 compared on canonical paths (`_purges_left`).
 
-No storage request is made here (what storage holds was snapshotted before the plan; see
-`defs/assets/batch_assets.py` for the bounded storage re-check).
+The database checks make no storage request (what storage holds was snapshotted before the plan);
+`verify_write` adds a bounded storage re-check through the lookup it is given.
 """
 
 from __future__ import annotations
 
+import random
+import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,11 +33,14 @@ import sqlalchemy as sa
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.delta import GalleryDelta
 from nacento_pipeline.core.frames import NO_SELECTION
-from nacento_pipeline.core.paths import canonical_values
+from nacento_pipeline.core.paths import canonical_values, object_key
 from nacento_pipeline.magento.catalog import live_link_ids
 from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
 from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery_reader import unindexed
+
+if TYPE_CHECKING:
+    from nacento_pipeline.magento.gallery_sync import WriteResult
 
 CHUNK = 500  # products per statement (about 2,500 gallery rows at 5 images per product)
 # Written rows per fast-path statement at most (a chunk closes early on products with many images): keeps
@@ -433,3 +439,75 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Frames of the same columns one after the other (the first, empty, gives the columns)."""
     filled = [f for f in frames[1:] if len(f)]
     return pd.concat(filled, ignore_index=True) if filled else frames[0]
+
+
+# How many written paths the post-write check looks up in storage (see storage_sample for why a sample).
+STORAGE_SAMPLE = 64
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the post-write check found: the database against the write, a storage sample, the roles."""
+
+    checked: int  # written (product, path) rows compared with the database
+    not_in_database: pd.DataFrame  # sku, value, action, problem (MISMATCH_COLUMNS)
+    sampled: pd.DataFrame  # value, key: the written paths looked up in storage now
+    gone: pd.DataFrame  # value, key: sampled paths storage no longer has
+    bad_roles: pd.DataFrame  # entity_id, role, value, store_id
+    products: int  # products whose roles were checked
+    slow_chunks: int = 0  # chunks of products whose numbers disagreed: compared row by row
+
+
+def storage_sample(written_values: list[str], media_prefix: str, seed: str, size: int = STORAGE_SAMPLE
+                   ) -> pd.DataFrame:
+    """A bounded random sample (value, key) of the written paths to look up in storage again.
+
+    Why a sample and not every path: the ETags the write stored were read from storage by `image_etags`
+    moments before, and the write touches only the database, so a written path can be missing now only if
+    something deleted it from the bucket during the run. Re-listing every path cost more than the write
+    itself (a second snapshot) and still raced with deletions made after it. A sample of at most
+    STORAGE_SAMPLE keys (a LIST page or a few HEADs, well under a second) catches what goes wrong wholesale
+    (a wrong bucket or prefix, a lifecycle rule or a cleanup emptying the folder); a single file deleted
+    mid-run is the daily `gallery_audit`'s job, which lists the whole media prefix anyway.
+    The sample is seeded by the run id: a re-execution checks the same paths."""
+    chosen = written_values if len(written_values) <= size else sorted(random.Random(seed).sample(written_values,
+                                                                                                 size))
+    return pd.DataFrame({"value": chosen, "key": [object_key(v, media_prefix) for v in chosen]}, dtype=object)
+
+
+def verify_write(db: MagentoDatabase, result: WriteResult, lookup: Callable[[pd.DataFrame], pd.DataFrame], *,
+                 media_prefix: str, seed: str, durations: dict[str, float],
+                 verifier: ChunkVerifier | None = None) -> Verification:
+    """The database holds what the write says and the batch's products' roles point at their gallery (one
+    aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
+    disagree: `check_written`), and a bounded sample of the written paths is still in storage: `lookup`
+    gives the sample's rows with `exists` (the asset's post-write check; the benchmark times it too). With
+    `verifier` (given every chunk's delta during the write) the database part is what it already checked,
+    waited for here. `durations` gets verify_database and verify_storage_sample (seconds)."""
+    entity_ids = result.entity_ids()
+    sampled = storage_sample(result.written_values(), media_prefix, seed)
+
+    def timed_lookup() -> pd.DataFrame:
+        started = time.perf_counter()
+        try:
+            return lookup(sampled)
+        finally:
+            durations["verify_storage_sample"] = round(time.perf_counter() - started, 3)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-storage") as pool:
+        # The storage sample waits on the object store while the database check waits on the database: at once.
+        storage = pool.submit(timed_lookup)
+        started = time.perf_counter()
+        written = (verifier.result() if verifier is not None
+                   else check_written(db, result.items, entity_ids, result.delta.store_values))
+        durations["verify_database"] = round(time.perf_counter() - started, 3)
+        present = storage.result()
+    return Verification(
+        checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
+        not_in_database=written.mismatches,
+        sampled=sampled,
+        gone=present.loc[~present["exists"].astype(bool), ["value", "key"]],
+        bad_roles=written.bad_roles,
+        products=len(entity_ids),
+        slow_chunks=written.slow_chunks,
+    )
