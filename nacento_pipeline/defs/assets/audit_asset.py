@@ -57,7 +57,7 @@ class GalleryAuditConfig(dg.Config):
     ],
 )
 def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
-                  magento: MagentoDatabaseResource, object_store: ObjectStoreResource):
+                  magento: MagentoDatabaseResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
     db = magento.get_database()
     store = object_store.get_store()
     durations: dict[str, float] = {}

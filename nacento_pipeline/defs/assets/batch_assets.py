@@ -6,6 +6,7 @@ and asset checks. The reindex decision lives in `reindex_asset.py`.
 
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import dagster as dg
@@ -95,7 +96,8 @@ def _akeneo_mapping(settings: Settings, magento: MagentoDatabaseResource) -> Ake
                           description="Every row of the batch was valid (warns otherwise)."),
     ],
 )
-def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, magento: MagentoDatabaseResource):
+def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResource,
+              magento: MagentoDatabaseResource) -> Iterator[dg.Output[LoadedBatch] | dg.AssetCheckResult]:
     store = object_store.get_store()
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
@@ -193,7 +195,7 @@ def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
     )
 
 
-def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
+def _delta_metadata(delta: GalleryPlan, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
     counts = delta.counts()
     items = delta.items
     problems = items[items["action"].isin(["error", "invalid", "stale"])]
@@ -223,7 +225,8 @@ def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.Metadata
     ],
 )
 def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, magento: MagentoDatabaseResource,
-                  pim_batch: LoadedBatch, image_etags: pd.DataFrame):
+                  pim_batch: LoadedBatch,
+                  image_etags: pd.DataFrame) -> Iterator[dg.Output[GalleryPlan] | dg.AssetCheckResult]:
     durations: dict[str, float] = {}
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
@@ -342,7 +345,8 @@ def _write_checks(planned: dict[str, int], result: WriteResult, found: Verificat
     ],
 )
 def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
-                    gallery_delta: GalleryPlan):
+                    gallery_delta: GalleryPlan
+                    ) -> Iterator[dg.Output[GalleryChanges] | dg.AssetCheckResult]:
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
     with phase(durations, "blast_radius"):
