@@ -78,7 +78,7 @@ class DeltaRequest:
     batch_time: datetime | None = None
     force: bool = False
     rejections: pd.DataFrame | None = None
-    batch_key: str | None = None  # breaks ties between batches of the same drop time (see delta_images.stale_images)
+    batch_key: str | None = None  # breaks ties between batches of the same drop time (core.delta_images.stale_images)
     store_values: pd.DataFrame | None = None  # STORE_VALUE_COLUMNS
     role_scope: pd.DataFrame | None = None  # ROLE_SCOPE_COLUMNS (None: every SKU manages all roles)
     # Remove an image even when it holds a role in a store view of a product in several store views (Magento's

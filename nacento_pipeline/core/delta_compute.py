@@ -1,6 +1,6 @@
 """ETag delta: what a batch changes in Magento's galleries and roles, computed from frames (pure).
 
-Every per-SKU rule lives in the step modules `delta_images` (1) to `delta_results` (9), as set-based pandas
+Every per-SKU rule lives in the step modules beside it, images (1) to results (9), as set-based pandas
 work; the writer only executes the resulting plan: the connector's rules (validation, ETag comparison, stale
 batches, path variants) and what Magento itself does around a gallery change (one media_gallery row per
 product and path, removal with its roles, store-level rows, role labels, positions after the maximum). The
@@ -60,7 +60,7 @@ def compute_delta(
 ) -> GalleryDelta:
     """The delta of a batch (or a chunk of it) against the current state of its products.
 
-    `batch_time`/`batch_key` against `sync_state` decide staleness (see `delta_images.stale_images`); `force`
+    `batch_time`/`batch_key` against `sync_state` decide staleness (see `core.delta_images.stale_images`); `force`
     replays. `store_state` holds the products' store-level value rows and `stores` maps store codes to ids.
     """
     request = DeltaRequest(
