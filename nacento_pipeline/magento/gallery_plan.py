@@ -1,7 +1,7 @@
 """Planning a gallery write (read-only): per chunk of SKUs the state read, its fingerprint and its delta.
 
 The state is read and the delta computed per group of chunks, then cut per chunk; `GalleryPlan` is what
-`gallery_sync` writes.
+`magento.gallery_sync` writes.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from nacento_pipeline.magento.gallery_reader import (
 @dataclass(frozen=True)
 class PlannedChunk:
     """One chunk of a plan: its SKUs, the delta computed from what was read, the fingerprint of that state
-    (gallery_reader.state_fingerprint) and the parts of it the write needs (products, sync state). The delta
-    carries no request (the plan holds it once)."""
+    (magento.gallery_reader.state_fingerprint) and the parts of it the write needs (products, sync state). The
+    delta carries no request (the plan holds it once)."""
 
     skus: tuple[str, ...]
     delta: GalleryDelta

@@ -402,7 +402,7 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
 
 class ChunkVerifier:
     """`check_written` chunk by chunk while the write goes on: `submit` each written delta as its transaction
-    commits (gallery_sync.write_gallery's `on_written`), and a worker thread checks it (on connections of its
+    commits (magento.gallery_sync.write_gallery's `on_written`), and a worker thread checks it (on connections of its
     own) while the writer's connection writes the next chunk; `result` waits for the last check and joins them.
     Use it as a context manager (the worker stops on exit)."""
 
