@@ -45,19 +45,20 @@ from bench.synthetic import (
     is_changed,
     ok_name,
 )
-from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
+from nacento_pipeline.core.batch.parse import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import MEDIA_PREFIX, object_key
-from nacento_pipeline.magento import gallery_plan, gallery_sync
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
-from nacento_pipeline.magento.gallery_verify import ChunkVerifier, verify_write
-from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
-from nacento_pipeline.storage.drop_registration import register_drops
+from nacento_pipeline.magento.gallery import plan as gallery_plan
+from nacento_pipeline.magento.gallery import sync as gallery_sync
+from nacento_pipeline.magento.gallery.sync import plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery.verify import ChunkVerifier, verify_write
+from nacento_pipeline.storage.adapters.event_queue import SqsEventQueue
+from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
+from nacento_pipeline.storage.drop.archive import BatchManifest, bunch_sources
+from nacento_pipeline.storage.drop.event_registration import register_from_events
+from nacento_pipeline.storage.drop.registration import register_drops
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_lookup
-from nacento_pipeline.storage.event_queue import SqsEventQueue
-from nacento_pipeline.storage.event_registration import register_from_events
-from nacento_pipeline.storage.s3 import S3ObjectStore
 
 DEFAULT_DB_URL = "mysql+pymysql://root@127.0.0.1:3306"
 DROP, ARCHIVE, REJECTED = "pim-drop/", "pim-archive/", "pim-rejected/"
@@ -255,7 +256,7 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest) -> tuple[
 
 @contextmanager
 def counting_delta_calls() -> Iterator[list[int]]:
-    """Counts the engine's delta computations (core.delta via gallery_plan.delta_for) inside the block."""
+    """Counts the engine's delta computations (core.delta.model via gallery_plan.delta_for) inside the block."""
     calls: list[int] = []
     original = gallery_plan.delta_for
 

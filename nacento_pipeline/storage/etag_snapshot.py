@@ -21,7 +21,7 @@ import pandas as pd
 
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.frames import ETAG_COLUMNS
-from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
+from nacento_pipeline.storage.adapters.base import ObjectInfo, ObjectStore
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_HEADS_PER_TASK = 64

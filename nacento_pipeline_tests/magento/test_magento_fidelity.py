@@ -14,16 +14,16 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.demo import PRODUCT_ENTITY_TYPE_ID
-from nacento_pipeline.magento.gallery_audit import (
+from nacento_pipeline.magento.gallery.audit import (
     collapse_duplicate_default_value_rows,
     duplicate_default_value_rows,
     shared_gallery_rows,
     split_shared_gallery_rows,
 )
-from nacento_pipeline.magento.gallery_sync import sync_gallery
-from nacento_pipeline.magento.gallery_verify import check_written
+from nacento_pipeline.magento.gallery.sync import sync_gallery
+from nacento_pipeline.magento.gallery.verify import check_written
 from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
-from nacento_pipeline.storage.local import LocalFolderStore
+from nacento_pipeline.storage.adapters.local import LocalFolderStore
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, store_value_frame
 from nacento_pipeline_tests.magento.conftest import demo_database
 from nacento_pipeline_tests.magento.magento_admin import (
@@ -238,8 +238,8 @@ def test_content_staging_writes_the_live_version(row_id_db):
 
 
 def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
-    from nacento_pipeline.core.batch import BunchSource, parse_batch
-    from nacento_pipeline.core.modes import choose_mode
+    from nacento_pipeline.core.batch.parse import BunchSource, parse_batch
+    from nacento_pipeline.core.delta.modes import choose_mode
 
     sync(db, [("S1", A, "front", 1, False, "image|small_image|thumbnail"), ("S1", B, "back", 2, True, "swatch_image")])
     before = varchar(db, "S1")

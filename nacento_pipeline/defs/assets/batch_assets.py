@@ -14,9 +14,9 @@ import pandas as pd
 
 from nacento_pipeline.config import Settings
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
-from nacento_pipeline.core.batch import ParsedBatch, parse_batch
+from nacento_pipeline.core.batch.parse import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
-from nacento_pipeline.core.modes import choose_mode
+from nacento_pipeline.core.delta.modes import choose_mode
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.core.preview import Preview
 from nacento_pipeline.defs.assets.metadata import (
@@ -40,15 +40,15 @@ from nacento_pipeline.defs.constants import (
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.defs.step_failures import reported_failures
 from nacento_pipeline.magento.blast_radius import measure_plan, preview_plan
-from nacento_pipeline.magento.gallery_reader import read_store_websites
-from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
-from nacento_pipeline.magento.gallery_verify import STORAGE_SAMPLE, ChunkVerifier, Verification, verify_write
+from nacento_pipeline.magento.gallery.reader import read_store_websites
+from nacento_pipeline.magento.gallery.sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery.verify import STORAGE_SAMPLE, ChunkVerifier, Verification, verify_write
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
+from nacento_pipeline.storage.drop.archive import BatchManifest, bunch_sources, load_manifest
+from nacento_pipeline.storage.drop.export_batch import parse_export_batch
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_lookup
-from nacento_pipeline.storage.export_batch import parse_export_batch
 from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
@@ -202,7 +202,7 @@ def _delta_metadata(delta: GalleryPlan, durations: dict[str, float]) -> dict[str
     return {
         **int_metadata(counts),
         "skus": dg.MetadataValue.int(len(delta.sku_results)),
-        # left out of the plan: their digest is the one applied (magento.gallery_digest)
+        # left out of the plan: their digest is the one applied (magento.gallery.digest)
         "unchanged_skus": dg.MetadataValue.int(len(getattr(delta, "unchanged_skus", ()))),
         "changed_products": dg.MetadataValue.int(len(delta.changed_entity_ids)),
         "role_changes": dg.MetadataValue.int(len(delta.roles)),

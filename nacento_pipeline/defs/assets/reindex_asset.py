@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from nacento_pipeline.core.reindex import ReindexDecision, decisions_markdown
+from nacento_pipeline.core.reindex.decision import ReindexDecision, decisions_markdown
 from nacento_pipeline.defs.assets.batch_assets import GalleryChanges
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, duration_metadata, phase
 from nacento_pipeline.defs.constants import TAG_REINDEX

@@ -6,7 +6,7 @@ import dagster as dg
 from nacento_pipeline.defs.constants import BATCH_JOB, STATUS_SENSOR, TAG_ARCHIVE_VERSION
 from nacento_pipeline.defs.jobs import pim_batch_job
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.storage.archive import mark_batch as mark_archived_batch
+from nacento_pipeline.storage.drop.archive import mark_batch as mark_archived_batch
 
 
 def mark_batch(object_store: ObjectStoreResource, run: dg.DagsterRun, status: str) -> str | None:
