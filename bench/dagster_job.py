@@ -23,7 +23,7 @@ Measured (2-core VM shared with other jobs, local-folder bucket, 5 images per pr
   Step processes at 100,000 / 200,000: pim_batch 338 / 384, image_etags 386 / 495, gallery_delta 502 / 770,
   magento_gallery 446 / 643, reindex_decision and storefront_cache ~245 MB (a step process starts at ~220 MB: Dagster, pandas,
   SQLAlchemy, boto3). gallery_delta grows ~270 MB per 100,000 images: ~2.6 GB at 1M by extrapolation, so
-  1,000,000 was not run; the plan (core/delta_rules.py, magento/gallery_writer.py) is what still grows.
+  1,000,000 was not run; the plan (core/delta/, magento/gallery/plan.py) is what still grows.
   SQLite: 100,000 images in process 654 MB before (its post-write database check took 246 s there).
 - final code (the plan in groups of 10,000 SKUs): 100,000 images 648 MB in process, 526 MB with step processes;
   200,000 images 791 MB with step processes (pim_batch 395, image_etags 491, gallery_delta 791,
@@ -59,7 +59,7 @@ from nacento_pipeline.defs.jobs import STEP_PROCESSES_CONFIG
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.resources.wiring import make_object_store
-from nacento_pipeline.storage.drop_registration import register_drops
+from nacento_pipeline.storage.drop.registration import register_drops
 
 MB = 1024 * 1024
 BATCH = "media_jobbench"

@@ -45,21 +45,21 @@ from bench.synthetic import (
     is_changed,
     ok_name,
 )
-from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
+from nacento_pipeline.core.batch.parse import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.paths import MEDIA_PREFIX, object_key
-from nacento_pipeline.defs.assets.batch_assets import verify_write
 from nacento_pipeline.defs.assets.media_feed import feed_metadata, feed_snapshot
-from nacento_pipeline.magento import gallery_writer
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
-from nacento_pipeline.magento.gallery_verify import ChunkVerifier
-from nacento_pipeline.storage.archive import BatchManifest, bunch_sources
-from nacento_pipeline.storage.drop_registration import register_drops
-from nacento_pipeline.storage.etag_snapshot import snapshot_etags
-from nacento_pipeline.storage.event_queue import SqsEventQueue
-from nacento_pipeline.storage.event_registration import register_from_events
-from nacento_pipeline.storage.s3 import S3ObjectStore
+from nacento_pipeline.magento.gallery import plan as gallery_plan
+from nacento_pipeline.magento.gallery import sync as gallery_sync
+from nacento_pipeline.magento.gallery.sync import plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery.verify import ChunkVerifier, verify_write
+from nacento_pipeline.storage.adapters.event_queue import SqsEventQueue
+from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
+from nacento_pipeline.storage.drop.archive import BatchManifest, bunch_sources
+from nacento_pipeline.storage.drop.event_registration import register_from_events
+from nacento_pipeline.storage.drop.registration import register_drops
+from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_lookup
 
 DEFAULT_DB_URL = "mysql+pymysql://root@127.0.0.1:3306"
 DROP, ARCHIVE, REJECTED = "pim-drop/", "pim-archive/", "pim-rejected/"
@@ -251,8 +251,8 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest, feed: Sqs
     # Timed: what is left of it once the write is done (the checks of the chunks still queued, the storage sample).
     with phase("verify"), CpuSplit(m, "verify", ctx.server_pid), verifier:
         verify_phases: dict[str, float] = {}
-        found = verify_write(ctx.db, ctx.store, result, media_prefix=MEDIA_PREFIX,
-                             head_concurrency=ctx.args.head_concurrency, seed=f"bench-{scenario}",
+        found = verify_write(ctx.db, result, storage_lookup(ctx.store, ctx.args.head_concurrency),
+                             media_prefix=MEDIA_PREFIX, seed=f"bench-{scenario}",
                              durations=verify_phases, verifier=verifier)
     m.figures["verify_keys"] = found.checked
     m.figures["verify_slow_chunks"] = found.slow_chunks
@@ -267,22 +267,22 @@ def run_pipeline(ctx: Context, scenario: str, manifest: BatchManifest, feed: Sqs
 
 @contextmanager
 def counting_delta_calls() -> Iterator[list[int]]:
-    """Counts the engine's delta computations (core.delta via gallery_writer.delta_for) inside the block."""
+    """Counts the engine's delta computations (core.delta.model via gallery_plan.delta_for) inside the block."""
     calls: list[int] = []
-    original = gallery_writer.delta_for
+    original = gallery_plan.delta_for
 
     def counted(*args, **kw):  # noqa: ANN002, ANN003, ANN202 - a transparent wrapper
         calls.append(1)
         return original(*args, **kw)
 
-    gallery_writer.delta_for = counted  # type: ignore[assignment]
+    gallery_plan.delta_for = counted  # type: ignore[assignment]
     try:
         yield calls
     finally:
-        gallery_writer.delta_for = original  # type: ignore[assignment]
+        gallery_plan.delta_for = original  # type: ignore[assignment]
 
 
-def delta_call_figures(result: gallery_writer.WriteResult, plan_calls: list[int], write_calls: list[int]) -> dict:
+def delta_call_figures(result: gallery_sync.WriteResult, plan_calls: list[int], write_calls: list[int]) -> dict:
     """Delta computations per chunk (plan + write; 1.0 when the write re-planned nothing) and re-planned chunks."""
     chunks = max(1, result.chunks)
     return {"delta_calls_per_chunk": (len(plan_calls) + len(write_calls)) / chunks,

@@ -26,10 +26,10 @@ import sqlalchemy as sa
 from bench.gallery_bench import DEFAULT_DB_URL, bench_database
 from bench.plan_profile import BATCH_TIME
 from bench.synthetic import CatalogSpec, SyntheticImageStore, bunch_name, bunch_ranges
-from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
+from nacento_pipeline.core.batch.parse import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery.sync import plan_gallery, write_gallery
 from nacento_pipeline.magento.schema import create_own_tables
 
 PREFIXES = {False: "nj_", True: "jo_"}

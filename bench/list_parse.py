@@ -16,7 +16,7 @@ if __package__ in (None, ""):
 import boto3
 from botocore.parsers import create_parser
 
-from nacento_pipeline.storage.s3 import fast_list_parse
+from nacento_pipeline.storage.adapters.s3 import fast_list_parse
 
 
 def sample_page(keys: int = 1000) -> bytes:

@@ -13,7 +13,7 @@ import psutil
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.storage.base import REQUEST_KINDS, ObjectStore
+from nacento_pipeline.storage.adapters.base import REQUEST_KINDS, ObjectStore
 
 _WRITE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+[`\"]?(\w+)",
                     re.IGNORECASE)

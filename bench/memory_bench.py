@@ -36,11 +36,11 @@ import psutil
 
 from bench.measure import RssSampler
 from bench.synthetic import CatalogSpec, SyntheticImageStore, bunch_name, bunch_ranges
-from nacento_pipeline.core.batch import BunchSource, parse_batch
+from nacento_pipeline.core.batch.parse import BunchSource, parse_batch
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import plan_gallery
+from nacento_pipeline.magento.gallery.sync import plan_gallery
 from nacento_pipeline.resources.plan_store import store_plan
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from nacento_pipeline.core.frames import NO_SELECTION, ROLE_CODES
 from nacento_pipeline.core.paths import legacy_variant, object_key
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.adapters.base import ObjectStore
 
 
 @dataclass

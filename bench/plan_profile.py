@@ -42,45 +42,43 @@ import sqlalchemy as sa
 
 from bench.gallery_bench import DEFAULT_DB_URL, bench_database
 from bench.synthetic import CatalogSpec, SyntheticImageStore, bunch_name, bunch_ranges
-from nacento_pipeline.core.batch import BunchSource, ParsedBatch, parse_batch
+from nacento_pipeline.core.batch.parse import BunchSource, ParsedBatch, parse_batch
 from nacento_pipeline.core.frames import ETAG_COLUMNS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import GalleryPlan, plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery.sync import GalleryPlan, plan_gallery, write_gallery
 
 # (module, attribute, label) of the functions timed; a class attribute as "Class.method".
 TIMED: tuple[tuple[str, str, str], ...] = (
-    ("nacento_pipeline.magento.gallery_writer", "split_request", "split request"),
-    ("nacento_pipeline.magento.gallery_writer", "cut_request", "cut request in groups"),
-    ("nacento_pipeline.magento.gallery_writer", "read_request_state", "state read (whole request)"),
-    ("nacento_pipeline.magento.gallery_writer", "read_chunk_state", "state read"),
-    ("nacento_pipeline.magento.gallery_reader", "read_products", "  products"),
-    ("nacento_pipeline.magento.gallery_reader", "read_gallery", "  gallery rows"),
-    ("nacento_pipeline.magento.gallery_reader", "read_roles", "  roles"),
-    ("nacento_pipeline.magento.gallery_reader", "read_sync_state", "  sync state"),
-    ("nacento_pipeline.magento.gallery_reader", "read_store_values", "  store rows"),
-    ("nacento_pipeline.magento.gallery_writer", "state_fingerprint", "fingerprint"),
-    ("nacento_pipeline.magento.gallery_writer", "request_fingerprints", "fingerprints (whole request)"),
-    ("nacento_pipeline.magento.gallery_writer", "delta_for", "delta rules (worker thread: overlaps)"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._images", "  images (products, stale, ETags)"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._statuses", "  statuses"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._gallery", "  gallery"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._role_blocked_skus", "  blocked SKUs"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._planned_images", "  planned images"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._match_existing", "    match existing"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._inherit_unset", "    inherit unset"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._role_plan", "    role plan"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._actions", "    actions"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._removals", "  removals"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._planned_roles", "  planned roles"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._label_plan", "    label plan"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._warn_hidden_by_store_views", "  hidden by store views"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._items", "  items"),
-    ("nacento_pipeline.core.delta_rules", "_Delta._delta", "  sku results"),
-    ("nacento_pipeline.magento.gallery_writer", "_planned_group", "wait for delta, cut per chunk"),
-    ("nacento_pipeline.magento.gallery_writer", "split_delta", "  cut delta per chunk"),
-    ("nacento_pipeline.magento.gallery_writer", "concat_deltas", "join chunk deltas"),
+    ("nacento_pipeline.magento.gallery.plan", "split_request", "split request"),
+    ("nacento_pipeline.magento.gallery.plan", "cut_request", "cut request in groups"),
+    ("nacento_pipeline.magento.gallery.plan", "read_request_state", "state read (whole request)"),
+    ("nacento_pipeline.magento.gallery.plan", "read_chunk_state", "state read"),
+    ("nacento_pipeline.magento.gallery.reader", "read_products", "  products"),
+    ("nacento_pipeline.magento.gallery.reader", "read_gallery", "  gallery rows"),
+    ("nacento_pipeline.magento.gallery.reader", "read_roles", "  roles"),
+    ("nacento_pipeline.magento.gallery.reader", "read_sync_state", "  sync state"),
+    ("nacento_pipeline.magento.gallery.reader", "read_store_values", "  store rows"),
+    ("nacento_pipeline.magento.gallery.plan", "state_fingerprint", "fingerprint"),
+    ("nacento_pipeline.magento.gallery.plan", "request_fingerprints", "fingerprints (whole request)"),
+    ("nacento_pipeline.magento.gallery.plan", "delta_for", "delta rules (worker thread: overlaps)"),
+    ("nacento_pipeline.core.delta.images", "batch_images", "  images (products, stale, ETags, statuses)"),
+    ("nacento_pipeline.core.delta.gallery", "current_gallery", "  gallery"),
+    ("nacento_pipeline.core.delta.images", "role_blocked_skus", "  blocked SKUs"),
+    ("nacento_pipeline.core.delta.gallery", "matched_images", "  match existing"),
+    ("nacento_pipeline.core.delta.gallery", "inherit_unset", "  inherit unset"),
+    ("nacento_pipeline.core.delta.role_plan", "role_plan", "  role plan"),
+    ("nacento_pipeline.core.delta.actions", "image_actions", "  actions"),
+    ("nacento_pipeline.core.delta.removals", "removals", "  removals"),
+    ("nacento_pipeline.core.delta.store_views", "store_rows", "  store rows"),
+    ("nacento_pipeline.core.delta.labels", "label_plan", "  label plan"),
+    ("nacento_pipeline.core.delta.hidden", "hidden_by_store_views", "  hidden by store views"),
+    ("nacento_pipeline.core.delta.results", "delta_items", "  items"),
+    ("nacento_pipeline.core.delta.results", "sku_results", "  sku results"),
+    ("nacento_pipeline.magento.gallery.plan", "_planned_group", "wait for delta, cut per chunk"),
+    ("nacento_pipeline.magento.gallery.plan", "split_delta", "  cut delta per chunk"),
+    ("nacento_pipeline.magento.gallery.sync", "concat_deltas", "join chunk deltas"),
 )
 DELTA_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values")
 
@@ -242,16 +240,16 @@ class InlineExecutor:
 @contextmanager
 def without_worker(active: bool) -> Iterator[None]:
     """The plan's delta computed in the calling thread (no overlap with the database) while the block runs."""
-    from nacento_pipeline.magento import gallery_writer
+    from nacento_pipeline.magento.gallery import plan as gallery_plan
 
-    original = getattr(gallery_writer, "ThreadPoolExecutor", None)
+    original = getattr(gallery_plan, "ThreadPoolExecutor", None)
     if active and original is not None:
-        gallery_writer.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
+        gallery_plan.ThreadPoolExecutor = InlineExecutor  # type: ignore[misc,assignment]
     try:
         yield
     finally:
         if active and original is not None:
-            gallery_writer.ThreadPoolExecutor = original  # type: ignore[misc]
+            gallery_plan.ThreadPoolExecutor = original  # type: ignore[misc]
 
 
 def overlap_ab(db: MagentoDatabase, parsed: ParsedBatch, etags: pd.DataFrame, args: argparse.Namespace,

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from nacento_pipeline.core.paths import MEDIA_PREFIX, object_key
-from nacento_pipeline.storage.base import ObjectInfo, RequestCounter
+from nacento_pipeline.storage.adapters.base import ObjectInfo, RequestCounter
 
 HEX = "0123456789abcdef"
 ALL_DIRS = tuple(a + b for a in HEX for b in HEX)  # 256 Magento dispersion folders

@@ -45,8 +45,8 @@ def _database(settings: Settings):
 def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
     """Local bucket with sample images and a SQLite Magento database with the demo catalog."""
     from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-    from nacento_pipeline.storage.akeneo_sample import AKENEO_DEMO_SKUS
-    from nacento_pipeline.storage.sample_drop import DEMO_SKUS, put_demo_images
+    from nacento_pipeline.storage.drop.akeneo_sample import AKENEO_DEMO_SKUS
+    from nacento_pipeline.storage.drop.samples import DEMO_SKUS, put_demo_images
 
     if reset_magento:
         # Only the demo's own SQLite Magento: the Dagster home (run history) and the bucket (archive,
@@ -64,7 +64,7 @@ def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
 
 
 def _print_tick(outcome, settings: Settings) -> int:
-    from nacento_pipeline.magento.gallery_audit import gallery_summary
+    from nacento_pipeline.magento.gallery.audit import gallery_summary
 
     if outcome.skip_reason:
         print(f"sensor   {outcome.skip_reason}")
@@ -96,8 +96,8 @@ _SUMMARY_KEYS = {
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from nacento_pipeline.definitions import build_definitions
     from nacento_pipeline.defs.local_runner import tick_and_run
-    from nacento_pipeline.storage.akeneo_sample import drop_demo_export
-    from nacento_pipeline.storage.sample_drop import drop_sample_batch
+    from nacento_pipeline.storage.drop.akeneo_sample import drop_demo_export
+    from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
     if not settings.uses_local_bucket or settings.magento_db_url:
         print("demo runs on the embedded default only: unset NACENTO_S3_BUCKET and NACENTO_MAGENTO_DB_URL",
@@ -118,7 +118,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_drop_sample(settings: Settings, args: argparse.Namespace) -> int:
-    from nacento_pipeline.storage.sample_drop import drop_sample_batch, put_demo_images
+    from nacento_pipeline.storage.drop.samples import drop_sample_batch, put_demo_images
 
     store = _store(settings)
     generation = args.generation

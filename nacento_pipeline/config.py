@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from nacento_pipeline.core.akeneo.mapping import MODEL_IMAGE_MODES, AkeneoMapping
+from nacento_pipeline.core.batch.input_limits import MIB, InputLimits
 from nacento_pipeline.core.blast_radius import BlastLimits
 from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
-from nacento_pipeline.core.input_limits import MIB, InputLimits
-from nacento_pipeline.core.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
-from nacento_pipeline.core.reindex import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
+from nacento_pipeline.core.delta.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
+from nacento_pipeline.core.reindex.decision import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
 from nacento_pipeline.magento.database import DEFAULT_LOCK_TIMEOUT_SECONDS as WRITER_LOCK_WAIT_SECONDS
 
 # The *indexers* the reindex decision manages unless NACENTO_INDEXERS says otherwise: the ones whose index

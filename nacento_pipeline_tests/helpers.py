@@ -1,4 +1,4 @@
-"""Test builders: frames with the contract columns of core.frames / core.delta from short literals."""
+"""Test builders: frames with the contract columns of core.frames / core.delta.model from short literals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from nacento_pipeline.core.delta import GALLERY_COLUMNS, PRODUCT_COLUMNS, ROLE_STATE_COLUMNS
+from nacento_pipeline.core.delta.model import GALLERY_COLUMNS, PRODUCT_COLUMNS, ROLE_STATE_COLUMNS
 from nacento_pipeline.core.frames import (
     ETAG_COLUMNS,
     IMAGE_COLUMNS,
@@ -74,7 +74,7 @@ def rejection_frame(rows: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class FakeBatch:
-    """Stand-in for core.batch.ParsedBatch with the attributes the engine reads."""
+    """Stand-in for core.batch.parse.ParsedBatch with the attributes the engine reads."""
 
     images: pd.DataFrame
     rejections: pd.DataFrame = field(default_factory=lambda: empty_frame(REJECTION_COLUMNS))

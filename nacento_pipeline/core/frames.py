@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-# --- Batch images: one row per valid image of the batch (output of core.batch) --------------------------
+# --- Batch images: one row per valid image of the batch (output of core.batch.parse) --------------------------
 # sku       str   trimmed SKU as given by the PIM
 # value     str   canonical gallery value, one leading slash: "/m/y/my-image.jpg"
 # label     str   "" when empty (written as NULL, as Magento's admin does); None = not given (native import
@@ -43,7 +43,7 @@ REJECTION_COLUMNS = ("severity", "file", "line", "sku", "field", "value", "reaso
 # size      int   bytes (0 when missing)
 ETAG_COLUMNS = ("value", "key", "exists", "etag", "size", "content_type")
 
-# --- Delta: one row per (sku, value) the batch touches or purges (output of core.delta) -----------------
+# --- Delta: one row per (sku, value) the batch touches or purges (output of core.delta.model) -----------------
 # sku, value          as above (value canonical)
 # entity_id           Magento product id (0 when the SKU is unknown)
 # action              one of DELTA_ACTIONS

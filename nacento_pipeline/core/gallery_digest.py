@@ -4,7 +4,7 @@ The digest covers everything of the batch the delta rules read for one SKU: its 
 disabled, roles, and their order in the payload), the ETag and existence of each path as the snapshot saw it,
 its store-level values, the roles it manages, the paths of its payload (valid or not) and the sync mode. Two
 equal digests mean the same request for that SKU; whether Magento still holds what was applied is a matter of
-the database (magento.gallery_digest guards it with the product's updated_at, and the daily audit compares a
+the database (magento.gallery.digest guards it with the product's updated_at, and the daily audit compares a
 checksum of the product's gallery rows).
 
 Computed for a whole batch at once: one 64-bit hash per row (pandas, no Python call per row), summed per SKU,
@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from nacento_pipeline.core.delta import DeltaRequest
+from nacento_pipeline.core.delta.model import DeltaRequest
 
 _KEY = "nacento-digest-1"  # pandas' row hash key (16 characters)
 DIGEST_LENGTH = 32  # hex characters: the sum of the row hashes, then the row count

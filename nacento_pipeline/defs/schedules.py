@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from nacento_pipeline.core.catchup import FAILED, PartitionRuns, plan_catchup
+from nacento_pipeline.core.catchup import FAILED, CatchupPlan, PartitionRuns, plan_catchup
 from nacento_pipeline.core.retry import run_failure_is_permanent
 from nacento_pipeline.defs.constants import (
     AUDIT_SCHEDULE,
@@ -63,7 +63,8 @@ def partition_runs(instance: dg.DagsterInstance, keys: set[str], max_attempts: i
     return runs
 
 
-def catchup_run_requests(instance: dg.DagsterInstance, *, max_attempts: int = 3, limit: int = 20):
+def catchup_run_requests(instance: dg.DagsterInstance, *, max_attempts: int = 3, limit: int = 20
+                         ) -> tuple[list[dg.RunRequest], CatchupPlan]:
     """Run requests for registered batches whose newest run did not succeed (plus what was left alone)."""
     registered = list(instance.get_dynamic_partitions(PARTITIONS_NAME))
     plan = plan_catchup(registered, partition_runs(instance, set(registered), max_attempts),
@@ -89,7 +90,7 @@ def build_catchup_schedule(every_minutes: int = 5) -> dg.ScheduleDefinition:
             "permanent cause (e.g. a parse error); gives up on a batch after 3 failed runs in a row."
         ),
     )
-    def pim_catchup_schedule(context: dg.ScheduleEvaluationContext):
+    def pim_catchup_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         requests, plan = catchup_run_requests(context.instance)
         if plan.given_up:
             context.log.warning(f"left for an operator after repeated failures: {', '.join(plan.given_up)}")

@@ -10,8 +10,8 @@ from nacento_pipeline.core.blast_radius import CURRENT_COLUMNS, BlastLimits, Bla
 from nacento_pipeline.core.frames import NO_SELECTION, empty_frame
 from nacento_pipeline.core.preview import Preview, changed_skus, preview
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.gallery_reader import read_gallery
-from nacento_pipeline.magento.gallery_writer import GalleryPlan
+from nacento_pipeline.magento.gallery.plan import GalleryPlan
+from nacento_pipeline.magento.gallery.reader import read_gallery
 
 
 def plan_links(plan: GalleryPlan, skus: set[str] | None = None) -> dict[int, int]:

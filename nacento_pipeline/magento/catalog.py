@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import T, chunked
-from nacento_pipeline.core.delta import PRODUCT_COLUMNS
+from nacento_pipeline.core.delta.model import PRODUCT_COLUMNS
 from nacento_pipeline.core.frames import REJECTION_COLUMNS, empty_frame
 from nacento_pipeline.magento.schema import MagentoTables
 from nacento_pipeline.magento.staging import current_version

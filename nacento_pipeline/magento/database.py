@@ -61,7 +61,7 @@ class WriterLockLost(TransientError, RuntimeError):
 @dataclass(frozen=True)
 class AttributeIds:
     """Attribute ids of this install, looked up once per run: media_gallery, the roles (every media_image
-    attribute, in core.roles.ordered_roles order) and the role labels (`image_label`, `small_image_label`, `thumbnail_label`: the storefront's alt text)."""
+    attribute, in core.delta.roles.ordered_roles order) and the role labels (`image_label`, `small_image_label`, `thumbnail_label`: the storefront's alt text)."""
 
     media_gallery: int
     roles: dict[str, int]

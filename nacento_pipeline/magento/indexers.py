@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from nacento_pipeline.core.chunks import chunked
-from nacento_pipeline.core.reindex import (
+from nacento_pipeline.core.reindex.decision import (
     DEFAULT_PURPOSES,
     IndexerState,
     Purpose,

@@ -35,8 +35,8 @@ from nacento_pipeline.core.journal import (
 from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, ensure_crc32
-from nacento_pipeline.magento.gallery_digest import forget_in
-from nacento_pipeline.magento.gallery_reader import row_crc32, unindexed
+from nacento_pipeline.magento.gallery.digest import forget_in
+from nacento_pipeline.magento.gallery.reader import row_crc32, unindexed
 from nacento_pipeline.magento.schema import MagentoTables
 
 KEY = "_link"  # the product's link id in every part read

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
-from nacento_pipeline.core.reindex import SAFE_INDEXER_NAME
+from nacento_pipeline.core.reindex.decision import SAFE_INDEXER_NAME
 from nacento_pipeline.core.retry import TransientError
 
 LogFn = Callable[[str], None]

@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.core.markdown import markdown_table
-from nacento_pipeline.core.reindex import ReindexDecision
+from nacento_pipeline.core.reindex.decision import ReindexDecision
 from nacento_pipeline.magento.indexers import (
     CHANGELOG_CHUNK,
     append_to_changelog,

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from nacento_pipeline.core.roles import ordered_roles
+from nacento_pipeline.core.delta.roles import ordered_roles
 
 LINK_COLUMNS = ("entity_id", "row_id")
 
@@ -209,7 +209,7 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Column("last_run_id", sa.String(64), nullable=True),
         sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
     )
-    sku_digest = sa.Table(  # what was applied per SKU (magento.gallery_digest)
+    sku_digest = sa.Table(  # what was applied per SKU (magento.gallery.digest)
         f"{p}nacento_sku_gallery_digest", md,
         sa.Column("sku", sa.String(64), primary_key=True),
         sa.Column("link_id", UInt, nullable=False),  # the product's link (entity_id, or row_id) when applied
@@ -284,7 +284,7 @@ def media_image_attribute_ids(conn: sa.Connection, tables: MagentoTables) -> dic
     """The shop's role attributes, code -> attribute_id: every catalog_product attribute whose frontend input is
     `media_image`, custom ones included (Magento's `Catalog\\Model\\Product\\Media\\Config::
     getMediaAttributeCodes`). swatch_image is among them only while Magento_Swatches is installed. The one place
-    the list of roles is read; in core.roles.ordered_roles order (the four standard roles first)."""
+    the list of roles is read; in core.delta.roles.ordered_roles order (the four standard roles first)."""
     attribute, entity_type = tables.attribute, tables.entity_type
     query = (
         sa.select(attribute.c.attribute_code, attribute.c.attribute_id)

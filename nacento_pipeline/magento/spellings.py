@@ -23,7 +23,7 @@ from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.gallery_reader import unindexed
+from nacento_pipeline.magento.gallery.reader import unindexed
 
 SPELLING_COLUMNS = ["value_id", "link_id", "stored", "canonical"]
 CHUNK = 1000

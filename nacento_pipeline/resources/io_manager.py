@@ -29,7 +29,7 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
-from nacento_pipeline.magento.gallery_writer import GalleryPlan
+from nacento_pipeline.magento.gallery.plan import GalleryPlan
 from nacento_pipeline.resources.dagster_internals import PickledObjectFilesystemIOManager
 from nacento_pipeline.resources.plan_store import store_plan
 from nacento_pipeline.storage.plan_parts import remove_parts

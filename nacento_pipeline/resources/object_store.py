@@ -6,8 +6,8 @@ from pydantic import PrivateAttr
 
 from nacento_pipeline.resources.settings import ReadsSettings
 from nacento_pipeline.resources.wiring import make_event_queue, make_media_feed_queue, make_object_store
-from nacento_pipeline.storage.base import ObjectStore
-from nacento_pipeline.storage.event_queue import SqsEventQueue
+from nacento_pipeline.storage.adapters.base import ObjectStore
+from nacento_pipeline.storage.adapters.event_queue import SqsEventQueue
 
 
 class ObjectStoreResource(ReadsSettings):

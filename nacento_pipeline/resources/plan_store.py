@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from nacento_pipeline.core.delta import DeltaRequest, cut_request
-from nacento_pipeline.magento import gallery_writer
-from nacento_pipeline.magento.gallery_writer import GalleryPlan, PlannedChunk
+from nacento_pipeline.core.delta.model import DeltaRequest, cut_request
+from nacento_pipeline.magento.gallery import plan as gallery_plan
+from nacento_pipeline.magento.gallery.plan import GalleryPlan, PlannedChunk
 from nacento_pipeline.storage.plan_parts import MappedParts, StoredParts, write_parts
 
 
@@ -30,7 +30,7 @@ def _frameless(request: DeltaRequest) -> DeltaRequest:
     """The request's settings (mode, batch key and time, flags) with empty frames: what the plan itself still
     reads once its chunks' requests are stored with them."""
 
-    def empty(frame):  # noqa: ANN001, ANN202 - a DataFrame or None
+    def empty(frame: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if frame is None else frame.iloc[0:0]
 
     return replace(request, images=request.images.iloc[0:0], etags=request.etags.iloc[0:0],
@@ -80,6 +80,6 @@ def store_plan(plan: GalleryPlan, directory: Path) -> GalleryPlan:
     """The plan with its chunks written into `directory` (replaced if it exists) and read back lazily."""
     if isinstance(plan.stored, StoredParts) and Path(plan.stored.directory) == directory:
         return plan  # already there
-    per_part = max(1, gallery_writer.PLAN_GROUP_SKUS // max(1, plan.chunk_size))  # a planned group's worth
+    per_part = max(1, gallery_plan.PLAN_GROUP_SKUS // max(1, plan.chunk_size))  # a planned group's worth
     stored = write_parts(_pairs(plan, per_part), directory, per_part, size=_pair_skus)
     return replace(plan, request=_frameless(plan.request), chunks=MappedParts(stored, itemgetter(1)), stored=stored)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import pandas as pd
 import sqlalchemy as sa
 
-from nacento_pipeline.core.reindex import ReindexDecision
+from nacento_pipeline.core.reindex.decision import ReindexDecision
 from nacento_pipeline.magento.reindex_trigger import ReindexTrigger
 from nacento_pipeline.resources.settings import ReadsSettings
 from nacento_pipeline.resources.wiring import make_trigger, pending_indexers_for, reindex_decisions

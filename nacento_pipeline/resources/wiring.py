@@ -22,15 +22,15 @@ from nacento_pipeline.cache import (
     VarnishHost,
 )
 from nacento_pipeline.config import Settings, command_environment
-from nacento_pipeline.core.reindex import DEFAULT_PURPOSES, ReindexDecision, build_purposes
+from nacento_pipeline.core.reindex.decision import DEFAULT_PURPOSES, ReindexDecision, build_purposes
 from nacento_pipeline.magento.database import DatabaseTimeouts, MagentoDatabase
 from nacento_pipeline.magento.freshness import pending_indexers
 from nacento_pipeline.magento.indexers import decide_from_database
 from nacento_pipeline.magento.reindex_trigger import ReindexTrigger, trigger_for
 from nacento_pipeline.resources.s3_client import S3ClientResource
-from nacento_pipeline.storage.base import ObjectStore
-from nacento_pipeline.storage.event_queue import SqsEventQueue
-from nacento_pipeline.storage.factory import open_object_store, s3_pool_size
+from nacento_pipeline.storage.adapters.base import ObjectStore
+from nacento_pipeline.storage.adapters.event_queue import SqsEventQueue
+from nacento_pipeline.storage.adapters.factory import open_object_store, s3_pool_size
 
 # --- Object store -------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -22,7 +22,7 @@ import pandas as pd
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.frames import ETAG_COLUMNS
 from nacento_pipeline.core.paths import parent_prefix
-from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
+from nacento_pipeline.storage.adapters.base import ObjectInfo, ObjectStore
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_HEADS_PER_TASK = 64
@@ -257,3 +257,14 @@ def snapshot_etags(
     frame = _snapshot_frame(wanted, _run_lookups(store, plan, workers, page_size))
     plan.strategy["missing_keys"] = int((~frame["exists"]).sum())
     return EtagSnapshot(frame=frame, requests=store.requests.since(before), strategy=plan.strategy)
+
+
+def storage_lookup(store: ObjectStore, head_concurrency: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """A lookup of (value, key) rows in `store` giving (value, key, exists, etag, ...) rows, by HEADs only: a
+    sample spread over many folders costs one cheap request per key, where a LIST per folder would page
+    through the folder's other objects (the post-write check's storage sample)."""
+
+    def lookup(sampled: pd.DataFrame) -> pd.DataFrame:
+        return snapshot_etags(store, sampled, head_concurrency=head_concurrency, list_min_keys=len(sampled) + 1).frame
+
+    return lookup

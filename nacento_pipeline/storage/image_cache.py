@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.adapters.base import ObjectStore
 
 DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.adapters.base import ObjectStore
 
 _AFTER_EVERYTHING = "\U0010ffff"  # sorts after any key under a prefix: StartAfter=<prefix> + this skips it
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from nacento_pipeline.core.akeneo.media import placed_value
 from nacento_pipeline.core.paths import object_key
-from nacento_pipeline.storage.base import ObjectInfo, ObjectStore
+from nacento_pipeline.storage.adapters.base import ObjectInfo, ObjectStore
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
 
 

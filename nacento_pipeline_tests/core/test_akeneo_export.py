@@ -12,11 +12,17 @@ from nacento_pipeline.core.akeneo.export import (
 )
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
 from nacento_pipeline.core.akeneo.media import placed_value
-from nacento_pipeline.core.batch import parse_batch
-from nacento_pipeline.core.batch_source import BunchSource
+from nacento_pipeline.core.batch.parse import parse_batch
+from nacento_pipeline.core.batch.source import BunchSource
 from nacento_pipeline.core.errors import BatchFileError
 from nacento_pipeline.core.paths import harden_gallery_value, is_hardened_value, safe_file_name
-from nacento_pipeline.storage.akeneo_sample import HEADER, export_csv, export_rows, export_xlsx, sample_export
+from nacento_pipeline.storage.drop.akeneo_sample import (
+    HEADER,
+    export_csv,
+    export_rows,
+    export_xlsx,
+    sample_export,
+)
 
 SKUS = ("NAC-1001", "NAC-1002", "NAC/1003")
 LOCALES = {"en_US": ("default",), "de_DE": ("de", "de_ch")}

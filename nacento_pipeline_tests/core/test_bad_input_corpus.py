@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nacento_pipeline.core.batch import BunchSource, parse_batch
-from nacento_pipeline.core.bunch_sniff import SNIFF_BYTES, sniff_bunch
-from nacento_pipeline.core.dropzone import (
+from nacento_pipeline.core.batch.parse import BunchSource, parse_batch
+from nacento_pipeline.core.batch.sniffing import SNIFF_BYTES, sniff_bunch
+from nacento_pipeline.core.drop.dropzone import (
     BatchDrop,
     InvalidDrop,
     InvalidName,

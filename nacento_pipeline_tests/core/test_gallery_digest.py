@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nacento_pipeline.core.delta import DeltaRequest
+from nacento_pipeline.core.delta.model import DeltaRequest
 from nacento_pipeline.core.gallery_digest import DIGEST_LENGTH, planned_digests, unchanged_skus
 from nacento_pipeline_tests.helpers import etag_frame, image_frame
 

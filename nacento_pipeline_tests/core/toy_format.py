@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nacento_pipeline.core.batch_validate import RawChunk, items_frame, raw_frame
+from nacento_pipeline.core.batch.formats import BunchFormat, ReadContext, register_format, unregister_format
+from nacento_pipeline.core.batch.validation import RawChunk, items_frame, raw_frame
 from nacento_pipeline.core.errors import BatchFileError
-from nacento_pipeline.core.formats import BunchFormat, ReadContext, register_format, unregister_format
 
 TOY_SHAPE = "a toy line is sku<TAB>file_path[<TAB>label]"
 

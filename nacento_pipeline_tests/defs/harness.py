@@ -15,9 +15,9 @@ from nacento_pipeline.defs.constants import DROP_SENSOR, PARTITIONS_NAME, VALIDA
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.resources.wiring import make_object_store
-from nacento_pipeline.storage.base import ObjectStore
-from nacento_pipeline.storage.drop_registration import register_drops
-from nacento_pipeline.storage.sample_drop import DEMO_SKUS, drop_sample_batch, put_demo_images
+from nacento_pipeline.storage.adapters.base import ObjectStore
+from nacento_pipeline.storage.drop.registration import register_drops
+from nacento_pipeline.storage.drop.samples import DEMO_SKUS, drop_sample_batch, put_demo_images
 
 
 @dataclass

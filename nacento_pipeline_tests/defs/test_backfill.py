@@ -14,8 +14,8 @@ from dagster._daemon.backfill import execute_backfill_iteration
 
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
-from nacento_pipeline.storage.drop_registration import register_drops
-from nacento_pipeline.storage.sample_drop import drop_sample_batch, image_value
+from nacento_pipeline.storage.drop.registration import register_drops
+from nacento_pipeline.storage.drop.samples import drop_sample_batch, image_value
 from nacento_pipeline_tests.defs.harness import make_pipeline
 
 BATCH_ASSETS = ["pim_batch", "image_etags", "gallery_delta", "magento_gallery", "reindex_decision"]

@@ -18,7 +18,7 @@ from nacento_pipeline.cli import prepare_embedded
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB, TAG_MAGENTO_DB
 from nacento_pipeline.resources.wiring import make_object_store
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 from nacento_pipeline_tests.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from nacento_pipeline import cli
 from nacento_pipeline.config import VARIABLES
 from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
 CONFIGURATION_DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.defs.constants import PARTITIONS_NAME
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
 
 def test_pipeline_runs_on_a_postgres_backed_instance(local_pipeline, postgres_url, tmp_path):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.defs.constants import AUDIT_JOB, REVERT_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.sample_drop import DEMO_SKUS, drop_sample_batch, put_demo_images
+from nacento_pipeline.storage.drop.samples import DEMO_SKUS, drop_sample_batch, put_demo_images
 from nacento_pipeline_tests.defs.assets.test_blast_radius import dump
 
 

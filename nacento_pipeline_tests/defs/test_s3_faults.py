@@ -9,7 +9,7 @@ import dagster as dg
 from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 from nacento_pipeline_tests.faults.s3_fault_proxy import S3FaultProxy
 
 

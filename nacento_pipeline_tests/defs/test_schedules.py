@@ -5,8 +5,8 @@ from dagster._core.test_utils import create_run_for_test
 
 from nacento_pipeline.core.catchup import PartitionRuns, plan_catchup
 from nacento_pipeline.defs.constants import BATCH_JOB, CATCHUP_SCHEDULE, PARTITIONS_NAME, TAG_SOURCE
-from nacento_pipeline.storage.drop_registration import register_drops
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.registration import register_drops
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
 
 def test_plan_catchup_rules():

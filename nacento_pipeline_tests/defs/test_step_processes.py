@@ -10,7 +10,7 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
 from nacento_pipeline.defs.jobs import IN_PROCESS_CONFIG, STEP_PROCESSES_CONFIG
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
 
 def batch_job_from_env() -> dg.JobDefinition:

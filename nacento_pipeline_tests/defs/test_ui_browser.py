@@ -19,7 +19,7 @@ from nacento_pipeline.cli import dagster_home, prepare_embedded
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.resources.wiring import make_object_store
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 from nacento_pipeline_tests.conftest import unreachable
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import sync_gallery
+from nacento_pipeline.magento.gallery.sync import sync_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
 SKUS = [f"F{i:03d}" for i in range(60)]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS
-from nacento_pipeline.magento.gallery_sync import sync_gallery
+from nacento_pipeline.magento.gallery.sync import sync_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
 A, B, C = "/a/b/a.jpg", "/a/b/b.jpg", "/a/b/c.jpg"

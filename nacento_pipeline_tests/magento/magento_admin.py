@@ -14,7 +14,7 @@ from nacento_pipeline.core.frames import NO_SELECTION
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import PRODUCT_ENTITY_TYPE, MagentoDatabase
 from nacento_pipeline.magento.schema import media_image_attribute_ids
-from nacento_pipeline.storage.base import ObjectStore
+from nacento_pipeline.storage.adapters.base import ObjectStore
 
 # Model\Product\Gallery\CreateHandler::$mediaAttributesWithLabels: the roles that have a `*_label` attribute.
 MEDIA_ATTRIBUTES_WITH_LABELS = ("image", "small_image", "thumbnail")

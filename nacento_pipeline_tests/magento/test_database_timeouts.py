@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from nacento_pipeline.core.retry import is_retriable
 from nacento_pipeline.magento.database import DatabaseTimeouts, MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery.sync import plan_gallery, write_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, image_frame
 from nacento_pipeline_tests.magento.gallery_helpers import A, etags_for, gallery
 

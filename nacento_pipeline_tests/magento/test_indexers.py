@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline.core.reindex import decide_reindex
+from nacento_pipeline.core.reindex.decision import decide_reindex
 from nacento_pipeline.magento.indexers import (
     SUBSCRIBED_VIEWS,
     IndexerTables,

@@ -15,16 +15,16 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.core.frames import ROLE_SCOPE_COLUMNS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.demo import PRODUCT_ENTITY_TYPE_ID
-from nacento_pipeline.magento.gallery_audit import (
+from nacento_pipeline.magento.gallery.audit import (
     collapse_duplicate_default_value_rows,
     duplicate_default_value_rows,
     shared_gallery_rows,
     split_shared_gallery_rows,
 )
-from nacento_pipeline.magento.gallery_sync import sync_gallery
-from nacento_pipeline.magento.gallery_verify import check_written
+from nacento_pipeline.magento.gallery.sync import sync_gallery
+from nacento_pipeline.magento.gallery.verify import check_written
 from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
-from nacento_pipeline.storage.local import LocalFolderStore
+from nacento_pipeline.storage.adapters.local import LocalFolderStore
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame, store_value_frame
 from nacento_pipeline_tests.magento.conftest import demo_database
 from nacento_pipeline_tests.magento.magento_admin import (
@@ -282,8 +282,8 @@ def test_content_staging_writes_the_version_magentos_staging_serves(row_id_db, e
 
 
 def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
-    from nacento_pipeline.core.batch import BunchSource, parse_batch
-    from nacento_pipeline.core.modes import choose_mode
+    from nacento_pipeline.core.batch.parse import BunchSource, parse_batch
+    from nacento_pipeline.core.delta.modes import choose_mode
 
     sync(db, [("S1", A, "front", 1, False, "image|small_image|thumbnail"), ("S1", B, "back", 2, True, "swatch_image")])
     before = varchar(db, "S1")
@@ -318,7 +318,7 @@ def test_native_store_view_only_rows_write_as_magentos_import(db):
     scope if it does not exist"), a store-0 value row without label, enabled, at the same position; an image
     the product already has gets only the store row, whose position is copied from the one shown
     (`updateMediaGalleryField` inserting a store row). Our ETag row hangs on the store-0 row, as always."""
-    from nacento_pipeline.core.batch import BunchSource, parse_batch
+    from nacento_pipeline.core.batch.parse import BunchSource, parse_batch
 
     sync(db, [("S2", B, "back", 4, False, "image")])
     header = "sku,store_view_code,base_image,base_image_label,additional_images,additional_image_labels\n"
@@ -495,7 +495,7 @@ def test_a_native_csv_column_of_a_custom_media_image_attribute_sets_that_role(db
     """Magento's import reads a column per media_image attribute (`Import\\Product::getImagesFromRow` over
     `_imagesArrayKeys`, `ImageTypeProcessor::getImageTypes`), custom ones included, with its `<code>_label`
     column as the image's label; the attribute's value becomes the image (a store row: in that store)."""
-    from nacento_pipeline.core.batch import BunchSource, parse_batch
+    from nacento_pipeline.core.batch.parse import BunchSource, parse_batch
 
     _add_media_image_attribute(db, "hero_image")
     asked = []
@@ -646,7 +646,7 @@ def test_every_suite_batch_written_a_second_time_writes_nothing(db, name):
     """The sample batches of every format, store-level values included, planned again with `force` (past the
     digests, so the delta rules themselves decide): 0 statements, and Magento's tables as the first write left
     them; the post-write check of the first write agrees with the tables."""
-    from nacento_pipeline.core.batch import BunchSource, parse_batch
+    from nacento_pipeline.core.batch.parse import BunchSource, parse_batch
 
     parsed = parse_batch([BunchSource.from_bytes(file, text.encode()) for file, text in _SUITE_BATCHES[name]])
     assert parsed.rejections.empty, parsed.rejections

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import pickle
 
-from nacento_pipeline.magento import gallery_writer
-from nacento_pipeline.magento.gallery_sync import write_gallery
+from nacento_pipeline.magento.gallery import plan as gallery_plan
+from nacento_pipeline.magento.gallery.sync import write_gallery
 from nacento_pipeline.resources.plan_store import store_plan
 from nacento_pipeline.storage.plan_parts import StoredParts
-from nacento_pipeline_tests.magento.test_plan_groups import FRAMES, _plan, _same_frame, _shop
+from nacento_pipeline_tests.magento.gallery.test_plan_groups import FRAMES, _plan, _same_frame, _shop
 
 
 def test_a_stored_plan_is_a_small_handle_and_writes_what_the_plan_writes(db, monkeypatch, tmp_path):
     _shop(db)
     plan = _plan(db, monkeypatch, 10_000, "replace")  # 5 chunks of 2 SKUs
-    monkeypatch.setattr(gallery_writer, "PLAN_GROUP_SKUS", 4)  # parts of 2 chunks: 3 parts
+    monkeypatch.setattr(gallery_plan, "PLAN_GROUP_SKUS", 4)  # parts of 2 chunks: 3 parts
     stored = pickle.loads(pickle.dumps(store_plan(plan, tmp_path / "run-1")))  # as the IO manager stores it
     assert isinstance(stored.stored, StoredParts)
     assert sorted(p.name for p in (tmp_path / "run-1").iterdir()) == [f"part-0000{n}.pickle" for n in range(3)]

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline.core.reindex import IndexerState, decide_reindex
+from nacento_pipeline.core.reindex.decision import IndexerState, decide_reindex
 from nacento_pipeline.magento.indexers import IndexerTables, create_indexer_tables
 from nacento_pipeline.magento.reindex_command import (
     CommandTemplateError,

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS
-from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
+from nacento_pipeline.magento.gallery.audit import roles_outside_gallery
 from nacento_pipeline_tests.magento.gallery_helpers import (
     gallery,
     roles,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.magento.database import MagentoDatabase, WriterLockTimeout
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS, create_demo_schema, seed_demo_products
-from nacento_pipeline.magento.gallery_sync import sync_gallery
+from nacento_pipeline.magento.gallery.sync import sync_gallery
 from nacento_pipeline.magento.schema import SchemaError, build_tables, create_own_tables
 from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping, Scope
-from nacento_pipeline.magento.gallery_reader import read_store_websites
+from nacento_pipeline.magento.gallery.reader import read_store_websites
 
 
 def test_each_store_view_shows_the_channel_mapped_to_its_website(db):

@@ -15,7 +15,7 @@ from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
 from nacento_pipeline.resources.settings import SECRET_FIELDS, SettingsResource
-from nacento_pipeline.storage.s3 import S3ObjectStore
+from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
 
 
 def test_env_values_reach_the_adapters(tmp_path, sqlite_url):

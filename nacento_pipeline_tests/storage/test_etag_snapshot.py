@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from nacento_pipeline.core.frames import ETAG_COLUMNS
-from nacento_pipeline.storage.base import ObjectInfo, ObjectStore, StorageError
+from nacento_pipeline.storage.adapters.base import ObjectInfo, ObjectStore, StorageError
+from nacento_pipeline.storage.adapters.local import LocalFolderStore
+from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
 from nacento_pipeline.storage.etag_snapshot import (
     SnapshotInputError,
     key_before,
     parent_prefix,
     snapshot_etags,
 )
-from nacento_pipeline.storage.local import LocalFolderStore
-from nacento_pipeline.storage.s3 import S3ObjectStore
 from nacento_pipeline_tests.conftest import seed_objects
 
 pytestmark = pytest.mark.every_s3_server

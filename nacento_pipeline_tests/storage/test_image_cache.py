@@ -7,9 +7,9 @@ from collections.abc import Iterator, Sequence
 import pandas as pd
 
 from nacento_pipeline.core.frames import DELTA_COLUMNS, empty_frame
-from nacento_pipeline.storage.base import ObjectInfo, ObjectStore, RequestCounter
+from nacento_pipeline.storage.adapters.base import ObjectInfo, ObjectStore, RequestCounter
+from nacento_pipeline.storage.adapters.local import LocalFolderStore
 from nacento_pipeline.storage.image_cache import cached_value, content_changed_values, purge_resized_images
-from nacento_pipeline.storage.local import LocalFolderStore
 
 CACHE = "media/catalog/product/cache/"
 

@@ -1,4 +1,4 @@
-"""Read Akeneo export files (CSV `;`/`"` with a header row, or XLSX) into the raw image rows of core.batch.
+"""Read Akeneo export files (CSV `;`/`"` with a header row, or XLSX) into the raw image rows of core.batch.parse.
 
 One item per product row (a product model's row in a `code` export): its gallery is every distinct file of
 the gallery attributes, in attribute order, as the default scope (default locale and channel) shows them,
@@ -30,9 +30,10 @@ from nacento_pipeline.core.akeneo.mapping import (
     resolve,
 )
 from nacento_pipeline.core.akeneo.media import is_export_path, relative_media_path
-from nacento_pipeline.core.batch_csv import CSV_CHUNK_ROWS, read_csv_chunks
-from nacento_pipeline.core.batch_source import BunchSource, open_binary, peek_first_line, utf8_checked
-from nacento_pipeline.core.batch_validate import (
+from nacento_pipeline.core.batch.formats import ReadContext, extension_of, whole_lines
+from nacento_pipeline.core.batch.readers.csv import CSV_CHUNK_ROWS, read_csv_chunks
+from nacento_pipeline.core.batch.source import BunchSource, open_binary, peek_first_line, utf8_checked
+from nacento_pipeline.core.batch.validation import (
     NO_PROBLEM,
     RawChunk,
     append_item,
@@ -40,7 +41,6 @@ from nacento_pipeline.core.batch_validate import (
     item_lists,
 )
 from nacento_pipeline.core.errors import BatchFileError
-from nacento_pipeline.core.formats import ReadContext, extension_of, whole_lines
 
 AKENEO_KIND = "akeneo"
 CSV_DELIMITER = ";"

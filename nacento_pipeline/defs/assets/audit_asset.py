@@ -7,7 +7,7 @@ import pandas as pd
 from nacento_pipeline.core.audit import reconcile
 from nacento_pipeline.defs.assets.metadata import duration_metadata, int_metadata, md_table, phase
 from nacento_pipeline.defs.constants import AUDIT_GROUP, OWNERS
-from nacento_pipeline.magento.gallery_audit import (
+from nacento_pipeline.magento.gallery.audit import (
     collapse_duplicate_default_value_rows,
     delete_orphans,
     duplicate_default_value_rows,
@@ -18,7 +18,7 @@ from nacento_pipeline.magento.gallery_audit import (
     split_shared_gallery_rows,
     unlinked_gallery_value_ids,
 )
-from nacento_pipeline.magento.gallery_digest import changed_since_applied, forget
+from nacento_pipeline.magento.gallery.digest import changed_since_applied, forget
 from nacento_pipeline.magento.journal import prune_journal
 from nacento_pipeline.magento.spellings import mixed_spellings, unify_mixed_spellings
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
@@ -57,7 +57,7 @@ class GalleryAuditConfig(dg.Config):
     ],
 )
 def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
-                  magento: MagentoDatabaseResource, object_store: ObjectStoreResource):
+                  magento: MagentoDatabaseResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
     db = magento.get_database()
     store = object_store.get_store()
     durations: dict[str, float] = {}

@@ -5,9 +5,8 @@ and asset checks. The reindex decision lives in `reindex_asset.py`.
 """
 
 
-import random
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import dagster as dg
@@ -15,10 +14,10 @@ import pandas as pd
 
 from nacento_pipeline.config import Settings
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
-from nacento_pipeline.core.batch import ParsedBatch, parse_batch
+from nacento_pipeline.core.batch.parse import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
+from nacento_pipeline.core.delta.modes import choose_mode
 from nacento_pipeline.core.frames import ROLE_CODES
-from nacento_pipeline.core.modes import choose_mode
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.core.preview import Preview
 from nacento_pipeline.defs.assets.media_feed import FeedSnapshot, feed_metadata, feed_snapshot
@@ -43,22 +42,15 @@ from nacento_pipeline.defs.constants import (
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.defs.step_failures import reported_failures
 from nacento_pipeline.magento.blast_radius import measure_plan, preview_plan
-from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.gallery_reader import read_store_websites
-from nacento_pipeline.magento.gallery_sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
-from nacento_pipeline.magento.gallery_verify import (
-    KEPT_ACTIONS,
-    REMOVED_ACTIONS,
-    ChunkVerifier,
-    check_written,
-)
+from nacento_pipeline.magento.gallery.reader import read_store_websites
+from nacento_pipeline.magento.gallery.sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
+from nacento_pipeline.magento.gallery.verify import STORAGE_SAMPLE, ChunkVerifier, Verification, verify_write
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.storage.archive import BatchManifest, bunch_sources, load_manifest
-from nacento_pipeline.storage.base import ObjectStore
-from nacento_pipeline.storage.etag_snapshot import EtagSnapshot, snapshot_etags
-from nacento_pipeline.storage.export_batch import parse_export_batch
+from nacento_pipeline.storage.drop.archive import BatchManifest, bunch_sources, load_manifest
+from nacento_pipeline.storage.drop.export_batch import parse_export_batch
+from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_lookup
 from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
@@ -111,7 +103,8 @@ def _custom_roles(magento: MagentoDatabaseResource) -> tuple[str, ...]:
                           description="Every row of the batch was valid (warns otherwise)."),
     ],
 )
-def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, magento: MagentoDatabaseResource):
+def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResource,
+              magento: MagentoDatabaseResource) -> Iterator[dg.Output[LoadedBatch] | dg.AssetCheckResult]:
     store = object_store.get_store()
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
@@ -234,14 +227,14 @@ def _feed_metadata(context: dg.AssetExecutionContext, taken: FeedSnapshot) -> di
     return out
 
 
-def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
+def _delta_metadata(delta: GalleryPlan, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
     counts = delta.counts()
     items = delta.items
     problems = items[items["action"].isin(["error", "invalid", "stale"])]
     return {
         **int_metadata(counts),
         "skus": dg.MetadataValue.int(len(delta.sku_results)),
-        # left out of the plan: their digest is the one applied (magento.gallery_digest)
+        # left out of the plan: their digest is the one applied (magento.gallery.digest)
         "unchanged_skus": dg.MetadataValue.int(len(getattr(delta, "unchanged_skus", ()))),
         "changed_products": dg.MetadataValue.int(len(delta.changed_entity_ids)),
         "role_changes": dg.MetadataValue.int(len(delta.roles)),
@@ -264,7 +257,8 @@ def _delta_metadata(delta, durations: dict[str, float]) -> dict[str, dg.Metadata
     ],
 )
 def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, magento: MagentoDatabaseResource,
-                  pim_batch: LoadedBatch, image_etags: pd.DataFrame):
+                  pim_batch: LoadedBatch,
+                  image_etags: pd.DataFrame) -> Iterator[dg.Output[GalleryPlan] | dg.AssetCheckResult]:
     durations: dict[str, float] = {}
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
@@ -300,76 +294,6 @@ class GalleryChanges:
 
     changed_entity_ids: list[int]
     content_changed_values: list[str]  # paths whose content changed under the same name (resized cache)
-
-
-# How many written paths the post-write check HEADs in storage (see _storage_sample for why a sample).
-STORAGE_SAMPLE = 64
-
-
-@dataclass(frozen=True)
-class Verification:
-    """What the post-write check found: the database against the write, a storage sample, the roles."""
-
-    checked: int  # written (product, path) rows compared with the database
-    not_in_database: pd.DataFrame  # sku, value, action, problem (magento.gallery_verify)
-    sampled: pd.DataFrame  # value, key: the written paths looked up in storage now
-    gone: pd.DataFrame  # value, key: sampled paths storage no longer has
-    bad_roles: pd.DataFrame  # entity_id, role, value, store_id
-    products: int  # products whose roles were checked
-    slow_chunks: int = 0  # chunks of products whose numbers disagreed: compared row by row (gallery_verify)
-
-
-def _storage_sample(written_values: list[str], media_prefix: str, seed: str, size: int = STORAGE_SAMPLE
-                    ) -> pd.DataFrame:
-    """A bounded random sample (value, key) of the written paths to look up in storage again.
-
-    Why a sample and not every path: the ETags the write stored were read from storage by `image_etags`
-    moments before, and the write touches only the database, so a written path can be missing now only if
-    something deleted it from the bucket during the run. Re-listing every path (as the check once did) cost
-    more than the write itself (a second snapshot) and still raced with deletions made after it. A sample of
-    at most STORAGE_SAMPLE keys (a LIST page or a few HEADs, well under a second) catches what goes wrong
-    wholesale (a wrong bucket or prefix, a lifecycle rule or a cleanup emptying the folder); a single file
-    deleted mid-run is the daily `gallery_audit`'s job, which lists the whole media prefix anyway.
-    The sample is seeded by the run id: a re-execution checks the same paths."""
-    chosen = written_values if len(written_values) <= size else sorted(random.Random(seed).sample(written_values,
-                                                                                                 size))
-    return pd.DataFrame({"value": chosen, "key": [object_key(v, media_prefix) for v in chosen]}, dtype=object)
-
-
-def _still_in_storage(store: ObjectStore, sampled: pd.DataFrame, head_concurrency: int,
-                      durations: dict[str, float]) -> EtagSnapshot:
-    """The sampled written paths looked up in storage again. HEADs only: a sample spread over many folders costs
-    one cheap request per key, where a LIST per folder would page through the folder's other objects."""
-    with phase(durations, "verify_storage_sample"):
-        return snapshot_etags(store, sampled, head_concurrency=head_concurrency, list_min_keys=len(sampled) + 1)
-
-
-def verify_write(db: MagentoDatabase, store: ObjectStore, result: WriteResult, *, media_prefix: str,
-                 head_concurrency: int, seed: str, durations: dict[str, float],
-                 verifier: ChunkVerifier | None = None) -> Verification:
-    """The database holds what the write says and the batch's products' roles point at their gallery (one
-    aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
-    disagree: magento.gallery_verify.check_written), and a bounded sample of the written paths is still in
-    storage (the asset's post-write check; the benchmark times it too). With `verifier` (given every chunk's
-    delta during the write) the database part is what it already checked, waited for here."""
-    entity_ids = result.entity_ids()
-    sampled = _storage_sample(result.written_values(), media_prefix, seed)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-storage") as pool:
-        # The storage sample waits on the object store while the database check waits on the database: at once.
-        storage = pool.submit(_still_in_storage, store, sampled, head_concurrency, durations)
-        with phase(durations, "verify_database"):
-            written = (verifier.result() if verifier is not None
-                       else check_written(db, result.items, entity_ids, result.delta.store_values))
-        present = storage.result()
-    return Verification(
-        checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
-        not_in_database=written.mismatches,
-        sampled=sampled,
-        gone=present.frame.loc[~present.frame["exists"].astype(bool), ["value", "key"]],
-        bad_roles=written.bad_roles,
-        products=len(entity_ids),
-        slow_chunks=written.slow_chunks,
-    )
 
 
 def _write_metadata(result: WriteResult, mode: str, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
@@ -453,7 +377,8 @@ def _write_checks(planned: dict[str, int], result: WriteResult, found: Verificat
     ],
 )
 def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
-                    gallery_delta: GalleryPlan):
+                    gallery_delta: GalleryPlan
+                    ) -> Iterator[dg.Output[GalleryChanges] | dg.AssetCheckResult]:
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
     with phase(durations, "blast_radius"):
@@ -473,9 +398,9 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
             result = write_gallery(db, plan, run_id=context.run.run_id, progress=context.log.info,
                                    on_written=verifier.submit)
         with phase(durations, "verify"), reported_failures():
-            found = verify_write(db, object_store.get_store(), result,
-                                 media_prefix=object_store.settings.media_prefix,
-                                 head_concurrency=object_store.settings.head_concurrency, seed=context.run.run_id,
+            found = verify_write(db, result, storage_lookup(object_store.get_store(),
+                                                            object_store.settings.head_concurrency),
+                                 media_prefix=object_store.settings.media_prefix, seed=context.run.run_id,
                                  durations=durations, verifier=verifier)
     changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
                              content_changed_values=sorted(content_changed_values(result.items)))

@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from nacento_pipeline.core.delta import to_utc_naive
+from nacento_pipeline.core.delta.model import to_utc_naive
 from nacento_pipeline.core.media_feed import combine, full_snapshot_reason, missed_changes, split_wanted
 from nacento_pipeline.magento import media_feed as tables
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.storage.base import ObjectStore, StorageError
+from nacento_pipeline.storage.adapters.base import ObjectStore, StorageError
+from nacento_pipeline.storage.adapters.event_queue import QueueMessage, SqsEventQueue
 from nacento_pipeline.storage.etag_snapshot import EtagSnapshot, snapshot_etags
-from nacento_pipeline.storage.event_queue import QueueMessage, SqsEventQueue
 
 DEFAULT_FULL_HOURS = 24
 MAX_DRAIN_MESSAGES = 100_000  # per snapshot; more waiting is a gap (a full LIST covers it)

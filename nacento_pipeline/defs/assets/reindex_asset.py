@@ -2,10 +2,12 @@
 
 
 from collections import Counter
+from collections.abc import Iterable
 
 import dagster as dg
 
-from nacento_pipeline.core.reindex import decisions_markdown
+from nacento_pipeline.core.reindex.decision import ReindexDecision, decisions_markdown
+from nacento_pipeline.defs.assets.batch_assets import GalleryChanges
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, duration_metadata, phase
 from nacento_pipeline.defs.constants import TAG_REINDEX
 from nacento_pipeline.defs.step_failures import reported_failures
@@ -15,7 +17,7 @@ from nacento_pipeline.resources.reindex import ReindexResource
 from nacento_pipeline.storage.image_cache import purge_resized_images
 
 
-def run_reindex_tag(decisions) -> str:
+def run_reindex_tag(decisions: Iterable[ReindexDecision]) -> str:
     """The strongest decision of the run: `full` beats `partial` beats `none` (operators filter on it)."""
     kinds = {d.decision for d in decisions}
     return "full" if "full" in kinds else "partial" if "partial" in kinds else "none"
@@ -31,13 +33,14 @@ def run_reindex_tag(decisions) -> str:
     ),
 )
 def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource,
-                     reindex: ReindexResource, object_store: ObjectStoreResource, magento_gallery):
+                     reindex: ReindexResource, object_store: ObjectStoreResource,
+                     magento_gallery: GalleryChanges) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=decide_and_trigger(context, magento, reindex, object_store, magento_gallery))
 
 
 def decide_and_trigger(context: dg.AssetExecutionContext | dg.OpExecutionContext, magento: MagentoDatabaseResource,
-                       reindex: ReindexResource, object_store: ObjectStoreResource, magento_gallery
-                       ) -> dict[str, dg.MetadataValue]:
+                       reindex: ReindexResource, object_store: ObjectStoreResource,
+                       magento_gallery: GalleryChanges) -> dict[str, dg.MetadataValue]:
     """The reindex step after a write (a batch's, or a revert's): decide per indexer, trigger, optionally purge
     resized images; the metadata reporting it. `magento_gallery`: what the write changed (GalleryChanges)."""
     db = magento.get_database()

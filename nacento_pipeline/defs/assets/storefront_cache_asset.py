@@ -1,12 +1,14 @@
 """`storefront_cache`: after the write (and the reindex trigger), Magento's caches are cleaned for the changed
 products and their parents; the `storefront_fresh` check says whether the shop shows the batch yet."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dagster as dg
 
 from nacento_pipeline.cache.invalidation import invalidate_storefront
 from nacento_pipeline.core.failure_text import failure_text
+from nacento_pipeline.defs.assets.batch_assets import GalleryChanges
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, md_table
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.resources.cache import CacheResource
@@ -37,7 +39,8 @@ TAGS_SHOWN = 50
     ],
 )
 def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, cache: CacheResource,
-                     reindex: ReindexResource, magento_gallery):
+                     reindex: ReindexResource,
+                     magento_gallery: GalleryChanges) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     cleaned = clean_storefront(context, magento, cache, reindex, magento_gallery)
     yield dg.MaterializeResult(metadata=cleaned.metadata)
     yield dg.AssetCheckResult(check_name="storefront_fresh", passed=cleaned.fresh, severity=dg.AssetCheckSeverity.WARN,
@@ -55,7 +58,7 @@ class Cleaned:
 
 
 def clean_storefront(context: dg.AssetExecutionContext | dg.OpExecutionContext, magento: MagentoDatabaseResource,
-                     cache: CacheResource, reindex: ReindexResource, magento_gallery) -> Cleaned:
+                     cache: CacheResource, reindex: ReindexResource, magento_gallery: GalleryChanges) -> Cleaned:
     """The cache step after a write (a batch's, or a revert's): the changed products' and their parents' pages
     cleaned, then whether a managed indexer still has them pending. `magento_gallery`: GalleryChanges."""
     db = magento.get_database()

@@ -121,7 +121,7 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
 
         @dg.run_failure_sensor(name=RUN_FAILURE_SLACK, default_status=dg.DefaultSensorStatus.RUNNING,
                                description="Posts every failed run to NACENTO_ALERT_SLACK_CHANNEL.")
-        def slack_on_run_failure(context: dg.RunFailureSensorContext, alert_slack: AlertSlackResource):
+        def slack_on_run_failure(context: dg.RunFailureSensorContext, alert_slack: AlertSlackResource) -> None:
             alert_slack.get_client().chat_postMessage(channel=settings.alert_slack_channel,
                                                       text=_run_failure_text(context, settings))
 
@@ -141,7 +141,7 @@ def alert_resources(settings: Settings) -> dict[str, AlertSlackResource]:
 def _check_failure_sensor(settings: Settings) -> dg.SensorDefinition:
     @dg.sensor(name=CHECK_FAILURE_ALERT, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
                description="Sends an alert for every failed asset check (ERROR and WARN) since its last tick.")
-    def check_failure_alert(context: dg.SensorEvaluationContext):
+    def check_failure_alert(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         # Runs finished since the cursor, then their check results: works on every event log storage
         # (the embedded SQLite one is sharded per run and cannot be scanned across runs by storage id).
         if not context.cursor:  # first tick: start from now, do not alert on history

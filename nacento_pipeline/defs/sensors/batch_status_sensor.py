@@ -6,7 +6,7 @@ import dagster as dg
 from nacento_pipeline.defs.constants import BATCH_JOB, STATUS_SENSOR, TAG_ARCHIVE_VERSION
 from nacento_pipeline.defs.jobs import pim_batch_job
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.storage.archive import mark_batch as mark_archived_batch
+from nacento_pipeline.storage.drop.archive import mark_batch as mark_archived_batch
 
 
 def mark_batch(object_store: ObjectStoreResource, run: dg.DagsterRun, status: str) -> str | None:
@@ -18,7 +18,7 @@ def mark_batch(object_store: ObjectStoreResource, run: dg.DagsterRun, status: st
                                run.tags.get(TAG_ARCHIVE_VERSION), status, run.run_id)
 
 
-def _status_sensor(name: str, run_status: dg.DagsterRunStatus, status: str):
+def _status_sensor(name: str, run_status: dg.DagsterRunStatus, status: str) -> dg.RunStatusSensorDefinition:
     @dg.run_status_sensor(
         name=name,
         run_status=run_status,
@@ -26,7 +26,7 @@ def _status_sensor(name: str, run_status: dg.DagsterRunStatus, status: str):
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Marks the archived batch of each {status} `{BATCH_JOB}` run.",
     )
-    def _sensor(context: dg.RunStatusSensorContext, object_store: ObjectStoreResource):
+    def _sensor(context: dg.RunStatusSensorContext, object_store: ObjectStoreResource) -> None:
         key = mark_batch(object_store, context.dagster_run, status)
         partition = context.dagster_run.tags.get("dagster/partition")
         if key:

@@ -6,7 +6,7 @@ import time
 
 import dagster as dg
 
-from nacento_pipeline.core.dropzone import BATCH_KEY_PATTERN, DropName, parse_drop_name
+from nacento_pipeline.core.drop.dropzone import BATCH_KEY_PATTERN, DropName, parse_drop_name
 from nacento_pipeline.defs.constants import (
     BATCH_JOB,
     DROP_SENSOR,
@@ -19,8 +19,8 @@ from nacento_pipeline.defs.constants import (
 from nacento_pipeline.defs.jobs import IN_PROCESS_CONFIG, STEP_PROCESSES_CONFIG
 from nacento_pipeline.defs.partitions import pim_batches
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.storage.drop_registration import DropPass, Registered, Rejected, register_drops
-from nacento_pipeline.storage.event_registration import EventPass, register_from_events
+from nacento_pipeline.storage.drop.event_registration import EventPass, register_from_events
+from nacento_pipeline.storage.drop.registration import DropPass, Registered, Rejected, register_drops
 
 CURSOR_MEMORY = 500  # drops remembered as archived, awaiting clean-up (spares a HEAD each)
 MB = 1024 * 1024

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from nacento_pipeline.core.akeneo.media import placed_value
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.akeneo_sample import drop_export, sample_export
-from nacento_pipeline.storage.sample_drop import DEMO_SKUS
+from nacento_pipeline.storage.drop.akeneo_sample import drop_export, sample_export
+from nacento_pipeline.storage.drop.samples import DEMO_SKUS
 from nacento_pipeline_tests.defs.harness import materializations
 
 pytestmark = pytest.mark.every_s3_server  # moto and the JuiceFS gateway (MinIO's CopyObject)

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.defs.constants import AUDIT_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.sample_drop import drop_sample_batch, image_value, png
+from nacento_pipeline.storage.drop.samples import drop_sample_batch, image_value, png
 
 
 def _audit(p, instance, fix=False):

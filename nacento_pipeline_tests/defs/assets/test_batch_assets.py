@@ -5,7 +5,7 @@ import pytest
 
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, TAG_REINDEX
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.sample_drop import (
+from nacento_pipeline.storage.drop.samples import (
     DEMO_SKUS,
     VIEWS,
     drop_sample_batch,

@@ -11,8 +11,8 @@ from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, TAG_APPR
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.defs.sensors.alert_sensors import _run_failure_text
 from nacento_pipeline.magento.demo import seed_demo_products
-from nacento_pipeline.storage.drop_registration import register_drops
-from nacento_pipeline.storage.sample_drop import png
+from nacento_pipeline.storage.drop.registration import register_drops
+from nacento_pipeline.storage.drop.samples import png
 
 PRODUCTS = [f"BR-{n:04d}" for n in range(1, 121)]
 

@@ -11,7 +11,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from nacento_pipeline.defs.assets import batch_assets
 from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
 GALLERY_CHECKS = ("rows_written_match_plan", "written_paths_exist_in_storage", "roles_point_at_gallery_paths")
 

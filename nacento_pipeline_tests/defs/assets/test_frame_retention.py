@@ -10,7 +10,7 @@ from nacento_pipeline.defs.assets import batch_assets
 from nacento_pipeline.defs.assets.batch_assets import GalleryChanges
 from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
 FRAME_ASSETS = ("pim_batch", "image_etags", "gallery_delta", "magento_gallery")
 

@@ -20,9 +20,9 @@ from nacento_pipeline.defs.assets.media_feed import FeedSnapshot, feed_metadata,
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema
 from nacento_pipeline.magento.media_feed import LAST_FULL, last_full_snapshot, record_full_snapshot
+from nacento_pipeline.storage.adapters.event_queue import SqsEventQueue
+from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags
-from nacento_pipeline.storage.event_queue import SqsEventQueue
-from nacento_pipeline.storage.s3 import S3ObjectStore
 from nacento_pipeline_tests.conftest import create_bucket
 from nacento_pipeline_tests.defs.harness import materializations
 

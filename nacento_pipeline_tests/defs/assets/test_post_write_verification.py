@@ -1,14 +1,14 @@
-"""The post-write verification (magento/gallery_verify.py): the database against what the write says it wrote,
+"""The post-write verification (magento/gallery/verify.py): the database against what the write says it wrote,
 one SELECT per chunk of products, and how the magento_gallery check reports it."""
 
 import pandas as pd
 import sqlalchemy as sa
 
 from nacento_pipeline.defs.local_runner import tick_and_run
-from nacento_pipeline.magento import gallery_verify
-from nacento_pipeline.magento.gallery_audit import roles_outside_gallery
-from nacento_pipeline.magento.gallery_verify import read_gallery_links, written_rows_mismatches
-from nacento_pipeline.storage.sample_drop import drop_sample_batch, image_value, put_demo_images
+from nacento_pipeline.magento.gallery import verify as gallery_verify
+from nacento_pipeline.magento.gallery.audit import roles_outside_gallery
+from nacento_pipeline.magento.gallery.verify import read_gallery_links, written_rows_mismatches
+from nacento_pipeline.storage.drop.samples import drop_sample_batch, image_value, put_demo_images
 
 
 def _written_items(p) -> pd.DataFrame:

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from nacento_pipeline.defs.constants import TAG_REINDEX
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.magento.indexers import IndexerTables
-from nacento_pipeline.storage.sample_drop import drop_sample_batch, put_demo_images
+from nacento_pipeline.storage.drop.samples import drop_sample_batch, put_demo_images
 
 
 def _reindex_meta(result):

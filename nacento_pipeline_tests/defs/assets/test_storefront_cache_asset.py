@@ -13,7 +13,7 @@ from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.magento.indexers import IndexerTables
 from nacento_pipeline.magento.product_relations import relation_tables
-from nacento_pipeline.storage.sample_drop import drop_sample_batch, put_demo_images
+from nacento_pipeline.storage.drop.samples import drop_sample_batch, put_demo_images
 from nacento_pipeline_tests.defs.harness import make_pipeline
 
 RECORDER = "import sys, pathlib; pathlib.Path(sys.argv[1]).open('a').write(' '.join(sys.argv[2:]) + '\\n')"

@@ -8,9 +8,9 @@ from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, STATUS_S
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.defs.sensors.batch_status_sensor import mark_batch
 from nacento_pipeline.resources.object_store import ObjectStoreResource
-from nacento_pipeline.storage.archive import load_manifest, read_status
-from nacento_pipeline.storage.drop_registration import register_drops
-from nacento_pipeline.storage.sample_drop import drop_sample_batch, image_value
+from nacento_pipeline.storage.drop.archive import load_manifest, read_status
+from nacento_pipeline.storage.drop.registration import register_drops
+from nacento_pipeline.storage.drop.samples import drop_sample_batch, image_value
 
 
 def test_run_status_sensor_marks_the_archived_batch(local_pipeline, instance):

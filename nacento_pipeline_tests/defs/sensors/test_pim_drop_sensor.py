@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from nacento_pipeline.defs.constants import PARTITIONS_NAME, TAG_ARCHIVE_VERSION, TAG_OK_ETAG
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
 pytestmark = pytest.mark.every_s3_server  # moto and the JuiceFS gateway
 
@@ -58,7 +58,7 @@ def test_a_tick_lost_after_archiving_loses_no_batch(s3_mariadb_pipeline, instanc
 
 
 def test_one_failing_drop_does_not_stop_the_others(s3_mariadb_pipeline, instance, monkeypatch):
-    from nacento_pipeline.storage import drop_registration
+    from nacento_pipeline.storage.drop import registration as drop_registration
 
     p = s3_mariadb_pipeline
     drop = p.settings.drop_prefix

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from nacento_pipeline.defs.constants import PARTITIONS_NAME
-from nacento_pipeline.storage.sample_drop import drop_sample_batch
+from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
 PENDING = 300  # bunch files lying in the drop prefix (no OK file): a LIST scan would page through them
 
@@ -50,7 +50,7 @@ def events_pipeline(s3_mariadb_factory, queue_url, moto_endpoint, s3_bucket):
 @pytest.fixture
 def listed(monkeypatch) -> list[str]:
     """The prefix of every LIST call any S3ObjectStore makes (the sensor's resource builds its own store)."""
-    from nacento_pipeline.storage.s3 import S3ObjectStore
+    from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
 
     prefixes: list[str] = []
     original = S3ObjectStore.list

@@ -1,0 +1,1 @@
+"""The readers of the bunch formats: CSV, JSON and Magento's native CSV (pure)."""

@@ -1,0 +1,1 @@
+"""The drop zone: which objects make a complete drop, and the bucket's events (pure)."""

@@ -1,0 +1,1 @@
+"""Whether and how Magento's indexers must run after a write (pure)."""

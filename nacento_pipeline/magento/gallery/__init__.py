@@ -1,0 +1,1 @@
+"""The gallery write: plan, statements, chunk transactions, sync, verify, audit."""

@@ -1,0 +1,1 @@
+"""Object stores behind one protocol (S3, a local folder) and the event queue."""

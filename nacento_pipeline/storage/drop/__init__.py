@@ -1,0 +1,1 @@
+"""The drop workflow: registration, the batch archive, sample drops."""
