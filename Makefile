@@ -56,7 +56,7 @@ doctor: install
 
 ## Services, lint, types and the whole test suite: everything a fresh machine needs, nothing typed first.
 test: install services lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 ## The pure tests (core, settings, layers, local storage; no service, no Dagster run): under a minute.
 test-fast: install
