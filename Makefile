@@ -63,9 +63,10 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not integration" nacento_pipeline_tests/core nacento_pipeline_tests/storage \
 		nacento_pipeline_tests/resources nacento_pipeline_tests/test_config.py nacento_pipeline_tests/test_layers.py
 
-## ruff and mypy.
+## ruff (lint and format) and mypy.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 ## Catalog-scale benchmark (see bench/README.md for sizes and options), then 1M and 2M images through pim_batch_job

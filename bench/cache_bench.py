@@ -56,14 +56,16 @@ def seed(engine: sa.Engine, products: int) -> list[int]:
     create_relation_tables(engine)
     _, super_link, relation = relation_tables()
     ids = list(range(1, products + 1))
-    links = [{"product_id": i, "parent_id": 100000 + (i - 1) // 5} for i in ids[: products // 5 * 5][: 10000]]
+    links = [{"product_id": i, "parent_id": 100000 + (i - 1) // 5} for i in ids[: products // 5 * 5][:10000]]
     with engine.begin() as conn:
         conn.execute(super_link.delete())
         conn.execute(relation.delete())
         for start in range(0, len(links), 5000):
-            chunk = links[start:start + 5000]
+            chunk = links[start : start + 5000]
             conn.execute(super_link.insert(), chunk)
-            conn.execute(relation.insert(), [{"parent_id": r["parent_id"], "child_id": r["product_id"]} for r in chunk])
+            conn.execute(
+                relation.insert(), [{"parent_id": r["parent_id"], "child_id": r["product_id"]} for r in chunk]
+            )
     return ids
 
 
@@ -83,8 +85,10 @@ def fill_redis(client: redis.Redis, ids: list[int]) -> int:
 def run(label: str, engine: sa.Engine, backend, ids: list[int]) -> None:  # noqa: ANN001
     done = invalidate_storefront(engine, backend, ids)
     removed = "n/a" if done.entries_removed < 0 else done.entries_removed
-    print(f"{label:<10} {done.seconds:8.3f} s  tags {len(done.tags):6d}  requests {done.requests:4d}  "
-          f"entries removed {removed}  ok {done.ok}")
+    print(
+        f"{label:<10} {done.seconds:8.3f} s  tags {len(done.tags):6d}  requests {done.requests:4d}  "
+        f"entries removed {removed}  ok {done.ok}"
+    )
 
 
 def main() -> None:
@@ -101,8 +105,10 @@ def main() -> None:
         ids = seed(engine, args.products)
         start = time.perf_counter()
         parents = read_parents(engine, ids)
-        print(f"{args.products} changed products, {len({p for ps in parents.values() for p in ps})} parents; "
-              f"parent lookup {time.perf_counter() - start:.3f} s")
+        print(
+            f"{args.products} changed products, {len({p for ps in parents.values() for p in ps})} parents; "
+            f"parent lookup {time.perf_counter() - start:.3f} s"
+        )
         run("none", engine, NoCache(), ids)
         run("command", engine, CommandCache("true {tags}"), ids)
         client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}", decode_responses=True)
@@ -118,9 +124,26 @@ def main() -> None:
                 vcl = Path(tmp) / "bench.vcl"
                 vcl.write_text(VCL)
                 port = _port()
-                proc = subprocess.Popen([varnishd, "-F", "-j", "none", "-n", f"{tmp}/v", "-a", f"127.0.0.1:{port}",
-                                         "-f", str(vcl), "-s", "malloc,16m", "-T", "none"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                proc = subprocess.Popen(
+                    [
+                        varnishd,
+                        "-F",
+                        "-j",
+                        "none",
+                        "-n",
+                        f"{tmp}/v",
+                        "-a",
+                        f"127.0.0.1:{port}",
+                        "-f",
+                        str(vcl),
+                        "-s",
+                        "malloc,16m",
+                        "-T",
+                        "none",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 try:
                     for _ in range(300):
                         try:

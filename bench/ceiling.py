@@ -53,9 +53,17 @@ def measure_ceiling(src: MagentoDatabase, url: str, skus: list[str], chunk_size:
         d = dst.tables
         with src.engine.connect() as conn:
             products = _read(conn, t.product)[["sku", link]]
-            frames = {name: _read(conn, getattr(t, name)) for name in
-                      ("media_gallery", "value_to_entity", "media_gallery_value", "gallery_meta", "varchar",
-                       "sku_sync_state")}
+            frames = {
+                name: _read(conn, getattr(t, name))
+                for name in (
+                    "media_gallery",
+                    "value_to_entity",
+                    "media_gallery_value",
+                    "gallery_meta",
+                    "varchar",
+                    "sku_sync_state",
+                )
+            }
         with dst.engine.connect() as conn:
             dst_products = _read(conn, d.product)[["sku", link]]
             seeded_varchar = _read(conn, d.varchar)
@@ -63,9 +71,17 @@ def measure_ceiling(src: MagentoDatabase, url: str, skus: list[str], chunk_size:
         key = ["attribute_id", "store_id", link]
         varchar = frames["varchar"].merge(seeded_varchar[key], on=key, how="left", indicator=True)
         frames["varchar"] = varchar[varchar["_merge"] == "left_only"].drop(columns=["_merge", "value_id"])
-        to_dst = dict(zip(products[link], products["sku"].map(dict(zip(dst_products["sku"], dst_products[link], strict=False))), strict=False))
+        to_dst = dict(
+            zip(
+                products[link],
+                products["sku"].map(dict(zip(dst_products["sku"], dst_products[link], strict=False))),
+                strict=False,
+            )
+        )
         order = {sku: i // chunk_size for i, sku in enumerate(dict.fromkeys(skus))}
-        chunk_of_link = {lk: order.get(sku, -1) for sku, lk in zip(products["sku"], products[link], strict=False)}
+        chunk_of_link = {
+            lk: order.get(sku, -1) for sku, lk in zip(products["sku"], products[link], strict=False)
+        }
 
         # every row's chunk, through its product
         vte = frames["value_to_entity"]
@@ -78,15 +94,22 @@ def measure_ceiling(src: MagentoDatabase, url: str, skus: list[str], chunk_size:
             "media_gallery_value": values[link].map(chunk_of_link),
             "gallery_meta": frames["gallery_meta"]["record_id"].map(record_chunk),
             "varchar": frames["varchar"][link].map(chunk_of_link),
-            "sku_sync_state": frames["sku_sync_state"]["sku"].map(order) if "sku" in frames["sku_sync_state"]
+            "sku_sync_state": frames["sku_sync_state"]["sku"].map(order)
+            if "sku" in frames["sku_sync_state"]
             else pd.Series(0, index=frames["sku_sync_state"].index),
         }
         for name in ("value_to_entity", "media_gallery_value", "varchar"):
             frames[name] = frames[name].assign(**{link: frames[name][link].map(to_dst)})
         n_chunks = max(order.values(), default=-1) + 1
         plan: list[list[tuple[str, list[tuple]]]] = []
-        names = ("media_gallery", "value_to_entity", "media_gallery_value", "gallery_meta", "varchar",
-                 "sku_sync_state")
+        names = (
+            "media_gallery",
+            "value_to_entity",
+            "media_gallery_value",
+            "gallery_meta",
+            "varchar",
+            "sku_sync_state",
+        )
         for c in range(n_chunks):
             statements = []
             for name in names:
@@ -98,8 +121,13 @@ def measure_ceiling(src: MagentoDatabase, url: str, skus: list[str], chunk_size:
                     statements.append((sql, _rows(part)))
             links = [int(to_dst[lk]) for lk, ch in chunk_of_link.items() if ch == c]
             if links:
-                statements.append((f"UPDATE `{d.product.name}` SET updated_at = NOW() WHERE `{link}` IN "
-                                   f"({', '.join(map(str, links))})", []))
+                statements.append(
+                    (
+                        f"UPDATE `{d.product.name}` SET updated_at = NOW() WHERE `{link}` IN "
+                        f"({', '.join(map(str, links))})",
+                        [],
+                    )
+                )
             plan.append(statements)
 
         raw = dst.engine.raw_connection()

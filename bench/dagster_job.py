@@ -82,13 +82,21 @@ def prepare(var_dir: Path, db_url: str, spec: CatalogSpec) -> str:
         for j in range(spec.images_per_product):
             key = spec.key(i, j)
             store.put(key, image_content(key, 0))
-    for n, products in enumerate(bunch_ranges(spec.products, max(1, 100_000 // spec.images_per_product)), start=1):
+    for n, products in enumerate(
+        bunch_ranges(spec.products, max(1, 100_000 // spec.images_per_product)), start=1
+    ):
         store.put(settings.drop_prefix + bunch_name(BATCH, n), b"".join(csv_chunks(spec, products)))
     store.put(settings.drop_prefix + ok_name(BATCH), b"")
-    done = register_drops(store, drop_prefix=settings.drop_prefix, archive_prefix=settings.archive_prefix,
-                          rejected_prefix=settings.rejected_prefix)
+    done = register_drops(
+        store,
+        drop_prefix=settings.drop_prefix,
+        archive_prefix=settings.archive_prefix,
+        rejected_prefix=settings.rejected_prefix,
+    )
     if not done.registered:
-        raise SystemExit(f"the synthetic batch was not registered: {done.rejected or done.failed or done.pending}")
+        raise SystemExit(
+            f"the synthetic batch was not registered: {done.rejected or done.failed or done.pending}"
+        )
     return done.registered[0].manifest.batch_key
 
 
@@ -119,29 +127,44 @@ def run_job(home: Path, partition: str, in_process: bool, step_processes: bool) 
         start = time.perf_counter()
         by_step: dict[str, float] = {}
         if in_process:
-            result = bench_job().execute_in_process(instance=instance, partition_key=partition,
-                                                    raise_on_error=False, run_config=config)
+            result = bench_job().execute_in_process(
+                instance=instance, partition_key=partition, raise_on_error=False, run_config=config
+            )
             success, events = result.success, result.get_asset_materialization_events()
         else:
-            with ChildPeaks() as children, dg.execute_job(
-                    dg.reconstructable(bench_job), instance, run_config=config,
-                    tags={"dagster/partition": partition}) as job_result:
+            with (
+                ChildPeaks() as children,
+                dg.execute_job(
+                    dg.reconstructable(bench_job),
+                    instance,
+                    run_config=config,
+                    tags={"dagster/partition": partition},
+                ) as job_result,
+            ):
                 success, events = job_result.success, job_result.get_asset_materialization_events()
                 by_step = step_peaks(job_result.all_events, children.peaks)
         seconds = time.perf_counter() - start
         storage = Path(instance.storage_directory())
         written = _metadata(events, "magento_gallery")
-    return {"success": success, "seconds": round(seconds, 1), "storage": str(storage),
-            **{k.removeprefix("duration_"): v for k, v in written.items() if k.startswith("duration_")},
-            **peak_rss(), **({"step_peak_rss_mb": by_step} if by_step else {})}
+    return {
+        "success": success,
+        "seconds": round(seconds, 1),
+        "storage": str(storage),
+        **{k.removeprefix("duration_"): v for k, v in written.items() if k.startswith("duration_")},
+        **peak_rss(),
+        **({"step_peak_rss_mb": by_step} if by_step else {}),
+    }
 
 
 def peak_rss() -> dict[str, float]:
     """Peak RSS of this process, of its biggest waited-for descendant (step processes), and the max of both."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"run_process_rss_mb": round(own, 1), "step_processes_rss_mb": round(children, 1),
-            "peak_rss_mb": round(max(own, children), 1)}
+    return {
+        "run_process_rss_mb": round(own, 1),
+        "step_processes_rss_mb": round(children, 1),
+        "peak_rss_mb": round(max(own, children), 1),
+    }
 
 
 class ChildPeaks:
@@ -190,8 +213,11 @@ def _children(parent: int) -> list[int]:
 
 def step_peaks(events: Sequence[dg.DagsterEvent], peaks: dict[int, float]) -> dict[str, float]:
     """Step key -> peak RSS of the process that ran it (step processes only)."""
-    return {e.step_key: round(peaks[e.pid], 1) for e in events
-            if e.event_type == dg.DagsterEventType.STEP_WORKER_STARTED and e.step_key and e.pid in peaks}
+    return {
+        e.step_key: round(peaks[e.pid], 1)
+        for e in events
+        if e.event_type == dg.DagsterEventType.STEP_WORKER_STARTED and e.step_key and e.pid in peaks
+    }
 
 
 def _metadata(events: Sequence[dg.DagsterEvent], asset: str) -> dict[str, object]:
@@ -209,8 +235,11 @@ def storage_left(storage: Path) -> dict[str, object]:
         top = name.split("/")[0] if "/" in name else name
         top = "compute logs" if len(top) == 36 and top.count("-") == 4 else top  # run-id folders
         by_top[top] = by_top.get(top, 0) + size
-    return {"files": len(files), "total_mb": round(sum(files.values()) / MB, 3),
-            "by_folder_kb": {k: round(v / 1024, 1) for k, v in sorted(by_top.items())}}
+    return {
+        "files": len(files),
+        "total_mb": round(sum(files.values()) / MB, 3),
+        "by_folder_kb": {k: round(v / 1024, 1) for k, v in sorted(by_top.items())},
+    }
 
 
 def main() -> None:
@@ -220,8 +249,11 @@ def main() -> None:
     p.add_argument("--db-url", default="sqlite://", help="Magento database (default a temporary SQLite file)")
     p.add_argument("--keep-frames", action="store_true", help="Dagster's plain filesystem IO manager")
     p.add_argument("--in-process", action="store_true", help="execute_in_process (keeps outputs in memory)")
-    p.add_argument("--step-processes", action="store_true",
-                   help="one process per step (the drop sensor's run config for a big batch)")
+    p.add_argument(
+        "--step-processes",
+        action="store_true",
+        help="one process per step (the drop sensor's run config for a big batch)",
+    )
     p.add_argument("--child", nargs=2, metavar=("HOME", "PARTITION"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -235,18 +267,30 @@ def main() -> None:
         start = time.perf_counter()
         partition = prepare(var_dir, url, spec)
         print(f"setup: {spec.images:,} images, {time.perf_counter() - start:.0f} s", file=sys.stderr)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(home), partition] + (
-            ["--in-process"] if args.in_process else []) + (["--step-processes"] if args.step_processes else [])
-        env = {**os.environ, "DAGSTER_HOME": str(home), "BENCH_VAR_DIR": str(var_dir), "BENCH_DB_URL": url,
-               **({"BENCH_KEEP_FRAMES": "1"} if args.keep_frames else {})}
+        cmd = (
+            [sys.executable, str(Path(__file__).resolve()), "--child", str(home), partition]
+            + (["--in-process"] if args.in_process else [])
+            + (["--step-processes"] if args.step_processes else [])
+        )
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "BENCH_VAR_DIR": str(var_dir),
+            "BENCH_DB_URL": url,
+            **({"BENCH_KEEP_FRAMES": "1"} if args.keep_frames else {}),
+        }
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode:
             raise SystemExit(f"job child failed ({done.returncode}): {done.stderr[-3000:]}")
         out = json.loads(done.stdout.strip().splitlines()[-1])
-        out.update(images=spec.images, keep_frames=args.keep_frames, in_process=args.in_process,
-                   step_processes=args.step_processes,
-                   db=url.split(":", 1)[0],
-                   left=storage_left(Path(str(out["storage"]))))
+        out.update(
+            images=spec.images,
+            keep_frames=args.keep_frames,
+            in_process=args.in_process,
+            step_processes=args.step_processes,
+            db=url.split(":", 1)[0],
+            left=storage_left(Path(str(out["storage"]))),
+        )
         print(json.dumps(out, indent=2))
 
 

@@ -37,10 +37,14 @@ PREFIXES = {False: "nj_", True: "jo_"}
 
 def batch(spec: CatalogSpec, meta_percent: int, salt: int) -> ParsedBatch:
     per_file = max(1, 100_000 // spec.images_per_product)
-    bunches = {f"archive/{bunch_name('media_journal', n)}": (products, meta_percent, salt)
-               for n, products in enumerate(bunch_ranges(spec.products, per_file), start=1)}
+    bunches = {
+        f"archive/{bunch_name('media_journal', n)}": (products, meta_percent, salt)
+        for n, products in enumerate(bunch_ranges(spec.products, per_file), start=1)
+    }
     store = SyntheticImageStore(spec, bunches)
-    return parse_batch([BunchSource(key.rsplit("/", 1)[-1], (lambda k=key: store.open(k))) for key in sorted(bunches)])
+    return parse_batch(
+        [BunchSource(key.rsplit("/", 1)[-1], (lambda k=key: store.open(k))) for key in sorted(bunches)]
+    )
 
 
 def _etags(spec: CatalogSpec, parsed: ParsedBatch) -> pd.DataFrame:
@@ -50,24 +54,39 @@ def _etags(spec: CatalogSpec, parsed: ParsedBatch) -> pd.DataFrame:
     store = SyntheticImageStore(spec)
     values = list(dict.fromkeys(parsed.images["value"].astype(str)))
     infos = [store._info(object_key(v)) for v in values]
-    return pd.DataFrame({
-        "value": pd.Series(values, dtype=object), "key": pd.Series([i.key for i in infos], dtype=object),
-        "exists": True, "etag": pd.Series([i.etag for i in infos], dtype=object),
-        "size": pd.Series([i.size for i in infos], dtype="int64"),
-        "content_type": pd.Series([i.content_type for i in infos], dtype=object),
-    }, columns=list(ETAG_COLUMNS))
+    return pd.DataFrame(
+        {
+            "value": pd.Series(values, dtype=object),
+            "key": pd.Series([i.key for i in infos], dtype=object),
+            "exists": True,
+            "etag": pd.Series([i.etag for i in infos], dtype=object),
+            "size": pd.Series([i.size for i in infos], dtype="int64"),
+            "content_type": pd.Series([i.content_type for i in infos], dtype=object),
+        },
+        columns=list(ETAG_COLUMNS),
+    )
 
 
 def journal_size(db: MagentoDatabase) -> tuple[int, int]:
     j = db.tables.batch_journal
     with db.engine.connect() as conn:
-        rows, size = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(
-            sa.func.sum(sa.func.length(j.c.before_image)), 0)).select_from(j)).one()
+        rows, size = conn.execute(
+            sa.select(
+                sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(j.c.before_image)), 0)
+            ).select_from(j)
+        ).one()
     return int(rows), int(size)
 
 
-def run_once(url: str, spec: CatalogSpec, scenarios: list[tuple[str, ParsedBatch]], etags: pd.DataFrame,
-             chunk_size: int, rep: int, stack: ExitStack) -> list[tuple[str, float, float, int, int, int]]:
+def run_once(
+    url: str,
+    spec: CatalogSpec,
+    scenarios: list[tuple[str, ParsedBatch]],
+    etags: pd.DataFrame,
+    chunk_size: int,
+    rep: int,
+    stack: ExitStack,
+) -> list[tuple[str, float, float, int, int, int]]:
     """Both copies (prefixes of this repetition) through every scenario; the copy written first alternates."""
     dbs: dict[bool, MagentoDatabase] = {}
     for journal, prefix in PREFIXES.items():
@@ -86,23 +105,42 @@ def run_once(url: str, spec: CatalogSpec, scenarios: list[tuple[str, ParsedBatch
         order = (False, True) if (number + rep) % 2 else (True, False)
         for journal in order:
             db = dbs[journal]
-            plan = plan_gallery(db, parsed, etags, mode="replace", batch_time=BATCH_TIME, chunk_size=chunk_size,
-                                batch_key=f"media_journal-{number}")
+            plan = plan_gallery(
+                db,
+                parsed,
+                etags,
+                mode="replace",
+                batch_time=BATCH_TIME,
+                chunk_size=chunk_size,
+                batch_key=f"media_journal-{number}",
+            )
             started = time.perf_counter()
             result = write_gallery(db, plan, run_id=f"bench-{number}", journal=journal)
             seconds[journal] = time.perf_counter() - started
             statements[journal] = result.statements
         entries, size = journal_size(dbs[True])
-        rows.append((name, seconds[False], seconds[True], statements[True] - statements[False], entries - journaled,
-                     size))
+        rows.append(
+            (
+                name,
+                seconds[False],
+                seconds[True],
+                statements[True] - statements[False],
+                entries - journaled,
+                size,
+            )
+        )
         journaled = entries
-        print(f"  run {rep + 1}, {name}: write without journal {seconds[False]:.2f} s, with {seconds[True]:.2f} s "
-              f"({seconds[True] / seconds[False] - 1:+.0%}), load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"  run {rep + 1}, {name}: write without journal {seconds[False]:.2f} s, with {seconds[True]:.2f} s "
+            f"({seconds[True] / seconds[False] - 1:+.0%}), load average {os.getloadavg()[0]:.1f}"
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--images-per-product", type=int, default=5)
     parser.add_argument("--chunk-size", type=int, default=500)
@@ -110,8 +148,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db-url", default=DEFAULT_DB_URL)
     args = parser.parse_args(argv)
     spec = CatalogSpec(args.products, args.images_per_product)
-    print(f"journal bench: {spec.products:,} SKUs x {spec.images_per_product} = {spec.images:,} images, chunk "
-          f"{args.chunk_size}, {args.repeat} run(s), load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"journal bench: {spec.products:,} SKUs x {spec.images_per_product} = {spec.images:,} images, chunk "
+        f"{args.chunk_size}, {args.repeat} run(s), load average {os.getloadavg()[0]:.1f}"
+    )
     scenarios = [("first sync", batch(spec, 0, 0)), ("10% metadata only", batch(spec, 10, 1))]
     etags = _etags(spec, scenarios[0][1])
     runs = []
@@ -119,16 +159,20 @@ def main(argv: list[str] | None = None) -> None:
         url = stack.enter_context(bench_database(args.db_url))
         for rep in range(args.repeat):
             runs.append(run_once(url, spec, scenarios, etags, args.chunk_size, rep, stack))
-    print("\n| scenario | images | write s, no journal | write s, journal | overhead (of the medians) | overhead per run "
-          "| extra statements | journal rows | journal MB (total) |")
+    print(
+        "\n| scenario | images | write s, no journal | write s, journal | overhead (of the medians) | overhead per run "
+        "| extra statements | journal rows | journal MB (total) |"
+    )
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
     for i, (name, *_rest) in enumerate(runs[0]):
         off = statistics.median(r[i][1] for r in runs)
         on = statistics.median(r[i][2] for r in runs)
         each = ", ".join(f"{r[i][2] / r[i][1] - 1:+.0%}" for r in runs)
         _, _, _, extra, entries, size = runs[0][i]
-        print(f"| {name} | {spec.images:,} | {off:.2f} | {on:.2f} | {on / off - 1:+.0%} | {each} | {extra:,} "
-              f"| {entries:,} | {size / 1e6:.1f} |")
+        print(
+            f"| {name} | {spec.images:,} | {off:.2f} | {on:.2f} | {on / off - 1:+.0%} | {each} | {extra:,} "
+            f"| {entries:,} | {size / 1e6:.1f} |"
+        )
 
 
 if __name__ == "__main__":

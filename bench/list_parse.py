@@ -65,6 +65,8 @@ def measure(pages: int = 20) -> dict[str, float]:
 
 if __name__ == "__main__":
     figures = measure()
-    print(f"LIST page parse, 1,000 keys, client CPU: botocore {figures['botocore_ms_per_page']:.1f} ms, "
-          f"ours {figures['ours_ms_per_page']:.1f} ms "
-          f"({figures['botocore_ms_per_page'] / figures['ours_ms_per_page']:.1f}x less)")
+    print(
+        f"LIST page parse, 1,000 keys, client CPU: botocore {figures['botocore_ms_per_page']:.1f} ms, "
+        f"ours {figures['ours_ms_per_page']:.1f} ms "
+        f"({figures['botocore_ms_per_page'] / figures['ours_ms_per_page']:.1f}x less)"
+    )

@@ -15,10 +15,17 @@ import sqlalchemy as sa
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.storage.adapters.base import REQUEST_KINDS, ObjectStore
 
-_WRITE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+[`\"]?(\w+)",
-                    re.IGNORECASE)
-BOOKKEEPING_TABLES = ("nacento_sku_sync_state", "nacento_sku_gallery_digest", "nacento_batch_journal",
-                      "nacento_media_feed_event", "nacento_media_etag", "nacento_media_feed_state")
+_WRITE = re.compile(
+    r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+[`\"]?(\w+)", re.IGNORECASE
+)
+BOOKKEEPING_TABLES = (
+    "nacento_sku_sync_state",
+    "nacento_sku_gallery_digest",
+    "nacento_batch_journal",
+    "nacento_media_feed_event",
+    "nacento_media_etag",
+    "nacento_media_feed_state",
+)
 
 
 class RowCounter:
@@ -107,12 +114,22 @@ class Measurement:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "scenario": self.scenario, "engine": self.engine, "images": self.images,
-            "seconds": round(self.seconds, 3), "images_per_second": round(self.images_per_second, 1),
-            "requests": self.requests, "statements": self.statements, "writes": self.writes,
-            "rows": self.rows, "gallery_rows": self.gallery_rows, "bookkeeping_rows": self.bookkeeping_rows,
-            "peak_rss_mb": round(self.peak_rss / 2**20, 1), "phases": {k: round(v, 3) for k, v in self.phases.items()},
-            "counts": self.counts, "note": self.note, "cpu_client_s": round(self.cpu_client, 3),
+            "scenario": self.scenario,
+            "engine": self.engine,
+            "images": self.images,
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 1),
+            "requests": self.requests,
+            "statements": self.statements,
+            "writes": self.writes,
+            "rows": self.rows,
+            "gallery_rows": self.gallery_rows,
+            "bookkeeping_rows": self.bookkeeping_rows,
+            "peak_rss_mb": round(self.peak_rss / 2**20, 1),
+            "phases": {k: round(v, 3) for k, v in self.phases.items()},
+            "counts": self.counts,
+            "note": self.note,
+            "cpu_client_s": round(self.cpu_client, 3),
             "cpu_server_s": None if self.cpu_server is None else round(self.cpu_server, 3),
             "figures": {k: round(v, 4) for k, v in self.figures.items()},
         }
@@ -121,8 +138,15 @@ class Measurement:
 class Probe:
     """Context manager filling a Measurement from counter differences around the block."""
 
-    def __init__(self, measurement: Measurement, stores: list[ObjectStore], db: MagentoDatabase | None,
-                 rows: RowCounter | None, rss: RssSampler | None, server_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        measurement: Measurement,
+        stores: list[ObjectStore],
+        db: MagentoDatabase | None,
+        rows: RowCounter | None,
+        rss: RssSampler | None,
+        server_pid: int | None = None,
+    ) -> None:
         self.m = measurement
         self._stores, self._db, self._rows, self._rss = stores, db, rows, rss
         self._server = CpuClock(server_pid) if server_pid else None

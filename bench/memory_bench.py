@@ -54,8 +54,10 @@ def _deep(frame: pd.DataFrame | None) -> int:
 def _plan_holders(plan) -> dict[str, int]:  # noqa: ANN001 - a GalleryPlan
     """Bytes of each kind of frame the plan holds (its request's frames, its chunks' frames summed)."""
     request = plan.request
-    held = {f"request.{name}": _deep(getattr(request, name))
-            for name in ("images", "etags", "payload_values", "rejections", "store_values", "role_scope")}
+    held = {
+        f"request.{name}": _deep(getattr(request, name))
+        for name in ("images", "etags", "payload_values", "rejections", "store_values", "role_scope")
+    }
     for name in ("items", "roles", "sku_results", "warnings", "store_values"):
         held[f"chunks.delta.{name}"] = sum(_deep(getattr(c.delta, name)) for c in plan.chunks)
     held["chunks.products"] = sum(_deep(c.products) for c in plan.chunks)
@@ -65,8 +67,10 @@ def _plan_holders(plan) -> dict[str, int]:  # noqa: ANN001 - a GalleryPlan
 
 def child(images: int, chunk_size: int) -> dict[str, object]:
     spec = CatalogSpec(max(1, images // 5), 5, "dense")
-    bunches = {f"archive/{bunch_name('media_memory', n)}": (products, 0, 0)
-               for n, products in enumerate(bunch_ranges(spec.products, 20_000), start=1)}
+    bunches = {
+        f"archive/{bunch_name('media_memory', n)}": (products, 0, 0)
+        for n, products in enumerate(bunch_ranges(spec.products, 20_000), start=1)
+    }
     store = SyntheticImageStore(spec, bunches)
     process = psutil.Process()
     db = MagentoDatabase(f"sqlite:///{Path(sys.argv[0]).resolve().parent}/.memory-{images}.sqlite")
@@ -78,7 +82,9 @@ def child(images: int, chunk_size: int) -> dict[str, object]:
         peaks: dict[str, float] = {}
         seconds: dict[str, float] = {}
         sampler = RssSampler()
-        sources = [BunchSource(key.rsplit("/", 1)[-1], (lambda k=key: store.open(k))) for key in sorted(bunches)]
+        sources = [
+            BunchSource(key.rsplit("/", 1)[-1], (lambda k=key: store.open(k))) for key in sorted(bunches)
+        ]
 
         def measured(name: str, work):  # noqa: ANN001, ANN202
             sampler.reset()
@@ -96,9 +102,17 @@ def child(images: int, chunk_size: int) -> dict[str, object]:
             return snapshot_etags(store, wanted)
 
         etags = measured("snapshot", snapshot)
-        plan = measured("plan", lambda: plan_gallery(db, parsed, etags, mode="replace", chunk_size=chunk_size,
-                                                     batch_key="media_memory"))
-        held = {"parsed.images": _deep(parsed.images), "etags.frame": _deep(etags.frame), **_plan_holders(plan)}
+        plan = measured(
+            "plan",
+            lambda: plan_gallery(
+                db, parsed, etags, mode="replace", chunk_size=chunk_size, batch_key="media_memory"
+            ),
+        )
+        held = {
+            "parsed.images": _deep(parsed.images),
+            "etags.frame": _deep(etags.frame),
+            **_plan_holders(plan),
+        }
         stored = Path(db.engine.url.database or "").with_suffix(".plan.pickle")
         parts = stored.with_suffix(".parts")
 
@@ -113,7 +127,9 @@ def child(images: int, chunk_size: int) -> dict[str, object]:
         gc.collect()
         out["rss_after_drop_mb"] = process.memory_info().rss / MB
 
-        def read_back() -> int:  # the write's reading: the handle, then each chunk in turn (one part at a time)
+        def read_back() -> (
+            int
+        ):  # the write's reading: the handle, then each chunk in turn (one part at a time)
             with stored.open("rb") as file:
                 handle = pickle.load(file)
             return sum(len(chunk.delta.items) for _, chunk in handle.parts())
@@ -122,9 +138,15 @@ def child(images: int, chunk_size: int) -> dict[str, object]:
         stored.unlink()
         shutil.rmtree(parts)
         sampler.stop()
-        out.update({"peak_rss_mb": peaks, "seconds": seconds, "held_mb": {k: v / MB for k, v in held.items()},
-                    "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                    "rss_end_mb": process.memory_info().rss / MB})
+        out.update(
+            {
+                "peak_rss_mb": peaks,
+                "seconds": seconds,
+                "held_mb": {k: v / MB for k, v in held.items()},
+                "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_end_mb": process.memory_info().rss / MB,
+            }
+        )
         return out
     finally:
         db.dispose()
@@ -134,8 +156,19 @@ def child(images: int, chunk_size: int) -> dict[str, object]:
 def run(sizes: Sequence[int], chunk_size: int) -> list[dict]:
     found = []
     for images in sizes:
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(images),
-                               "--chunk-size", str(chunk_size)], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                str(images),
+                "--chunk-size",
+                str(chunk_size),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"child for {images:,} images failed: {done.stderr[-2000:]}")
         found.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -144,9 +177,18 @@ def run(sizes: Sequence[int], chunk_size: int) -> list[dict]:
 
 def report(found: list[dict]) -> str:
     lines = []
-    names = ["rss_after_setup_mb", *(f"peak {p}" for p in ("parse", "snapshot", "plan", "store plan")),
-             "rss_after_drop_mb", "peak read back", "ru_maxrss_mb"]
-    header = "| figure (MB) | " + " | ".join(f"{r['images']:,} images" for r in found) + " | MB per 100k images, each |"
+    names = [
+        "rss_after_setup_mb",
+        *(f"peak {p}" for p in ("parse", "snapshot", "plan", "store plan")),
+        "rss_after_drop_mb",
+        "peak read back",
+        "ru_maxrss_mb",
+    ]
+    header = (
+        "| figure (MB) | "
+        + " | ".join(f"{r['images']:,} images" for r in found)
+        + " | MB per 100k images, each |"
+    )
     lines += [header, "|" + "---|" * (len(found) + 2)]
 
     def row(name: str, values: list[float]) -> None:
@@ -168,7 +210,9 @@ def report(found: list[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000])
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)

@@ -27,11 +27,16 @@ class NaiveResult:
     skus: int = 0
     images: int = 0
     seconds: float = 0.0
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("inserted", "updated", "skipped_noop", "invalid", "purged", "error"), 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("inserted", "updated", "skipped_noop", "invalid", "purged", "error"), 0
+        )
+    )
 
 
-def _upsert(db: MagentoDatabase, table: sa.Table, row: dict, keys: list[str], update: list[str]) -> sa.Executable:
+def _upsert(
+    db: MagentoDatabase, table: sa.Table, row: dict, keys: list[str], update: list[str]
+) -> sa.Executable:
     if db.is_mysql:
         stmt = mysql.insert(table).values(row)
         return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in update})
@@ -39,12 +44,24 @@ def _upsert(db: MagentoDatabase, table: sa.Table, row: dict, keys: list[str], up
     return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
 
 
-def _sync_sku(conn: sa.Connection, db: MagentoDatabase, store: ObjectStore, sku: str, images: pd.DataFrame,
-              counts: dict[str, int]) -> None:
+def _sync_sku(
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    store: ObjectStore,
+    sku: str,
+    images: pd.DataFrame,
+    counts: dict[str, int],
+) -> None:
     t = db.tables
     attrs = db.attribute_ids()
     link = t.link
-    mg, val, vte, meta, var = t.media_gallery, t.media_gallery_value, t.value_to_entity, t.gallery_meta, t.varchar
+    mg, val, vte, meta, var = (
+        t.media_gallery,
+        t.media_gallery_value,
+        t.value_to_entity,
+        t.gallery_meta,
+        t.varchar,
+    )
     # 1. the product
     entity = conn.execute(sa.select(t.product.c[link]).where(t.product.c.sku == sku)).scalar()
     if entity is None:
@@ -57,8 +74,15 @@ def _sync_sku(conn: sa.Connection, db: MagentoDatabase, store: ObjectStore, sku:
         etags[value] = info.etag if info else None
     # 3. the product's current gallery with stored ETags
     rows = conn.execute(
-        sa.select(mg.c.value_id, mg.c.value, val.c.record_id, val.c.label, val.c.position, val.c.disabled,
-                  meta.c.s3_etag)
+        sa.select(
+            mg.c.value_id,
+            mg.c.value,
+            val.c.record_id,
+            val.c.label,
+            val.c.position,
+            val.c.disabled,
+            meta.c.s3_etag,
+        )
         .select_from(vte)
         .join(mg, mg.c.value_id == vte.c.value_id)
         .join(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
@@ -77,31 +101,63 @@ def _sync_sku(conn: sa.Connection, db: MagentoDatabase, store: ObjectStore, sku:
         if current is not None:
             changed = False
             if (current.label or "", int(current.position or 0), int(current.disabled)) != (
-                    image.label, max(0, int(image.position)), int(image.disabled)):
-                conn.execute(sa.update(val).where(val.c.record_id == current.record_id).values(
-                    label=image.label, position=max(0, int(image.position)), disabled=int(image.disabled)))
+                image.label,
+                max(0, int(image.position)),
+                int(image.disabled),
+            ):
+                conn.execute(
+                    sa.update(val)
+                    .where(val.c.record_id == current.record_id)
+                    .values(
+                        label=image.label, position=max(0, int(image.position)), disabled=int(image.disabled)
+                    )
+                )
                 changed = True
             if (current.s3_etag or "") != etag:
-                conn.execute(_upsert(db, meta, {"record_id": current.record_id, "s3_etag": etag},
-                                     ["record_id"], ["s3_etag"]))
+                conn.execute(
+                    _upsert(
+                        db,
+                        meta,
+                        {"record_id": current.record_id, "s3_etag": etag},
+                        ["record_id"],
+                        ["s3_etag"],
+                    )
+                )
                 changed = True
             counts["updated" if changed else "skipped_noop"] += 1
             continue
         # 5. a new image: reuse the shared path row or insert one, link, value row, ETag
-        value_id = conn.execute(sa.select(mg.c.value_id).where(
-            mg.c.attribute_id == attrs.media_gallery, mg.c.value.in_([image.value, legacy_variant(image.value)])
-        ).limit(1)).scalar()
+        value_id = conn.execute(
+            sa.select(mg.c.value_id)
+            .where(
+                mg.c.attribute_id == attrs.media_gallery,
+                mg.c.value.in_([image.value, legacy_variant(image.value)]),
+            )
+            .limit(1)
+        ).scalar()
         if value_id is None:
-            value_id = conn.execute(mg.insert().values(
-                attribute_id=attrs.media_gallery, value=image.value, media_type="image", disabled=0)
+            value_id = conn.execute(
+                mg.insert().values(
+                    attribute_id=attrs.media_gallery, value=image.value, media_type="image", disabled=0
+                )
             ).inserted_primary_key[0]
-        linked = conn.execute(sa.select(vte.c.value_id).where(vte.c.value_id == value_id, vte.c[link] == entity)
-                              ).first()
+        linked = conn.execute(
+            sa.select(vte.c.value_id).where(vte.c.value_id == value_id, vte.c[link] == entity)
+        ).first()
         if linked is None:
             conn.execute(vte.insert().values({"value_id": value_id, link: entity}))
-        record_id = conn.execute(val.insert().values({
-            "value_id": value_id, "store_id": 0, link: entity, "label": image.label,
-            "position": max(0, int(image.position)), "disabled": int(image.disabled)})).inserted_primary_key[0]
+        record_id = conn.execute(
+            val.insert().values(
+                {
+                    "value_id": value_id,
+                    "store_id": 0,
+                    link: entity,
+                    "label": image.label,
+                    "position": max(0, int(image.position)),
+                    "disabled": int(image.disabled),
+                }
+            )
+        ).inserted_primary_key[0]
         conn.execute(meta.insert().values(record_id=record_id, s3_etag=etag))
         counts["inserted"] += 1
     # 6. replace semantics: rows not in the payload go, one by one
@@ -126,13 +182,14 @@ def _sync_sku(conn: sa.Connection, db: MagentoDatabase, store: ObjectStore, sku:
         conn.execute(_upsert(db, var, row, [link, "attribute_id", "store_id"], ["value"]))
 
 
-def naive_sync(db: MagentoDatabase, store: ObjectStore, images: pd.DataFrame,
-               skus: Iterable[str] | None = None) -> NaiveResult:
+def naive_sync(
+    db: MagentoDatabase, store: ObjectStore, images: pd.DataFrame, skus: Iterable[str] | None = None
+) -> NaiveResult:
     """Sync `images` (frames.IMAGE_COLUMNS) SKU by SKU, one transaction each, the connector's way."""
     result = NaiveResult()
     started = time.perf_counter()
     by_sku = dict(tuple(images.groupby("sku", sort=False)))
-    for sku in (skus if skus is not None else by_sku):
+    for sku in skus if skus is not None else by_sku:
         part = by_sku.get(sku)
         if part is None:
             continue

@@ -160,39 +160,54 @@ def timing(engine: sa.Engine) -> Iterator[PhaseClock]:
 
 
 def phase_table(title: str, total: float, cpu: float, clock: PhaseClock) -> str:
-    lines = [f"{title}: {total:.2f} s wall, {cpu:.2f} s CPU of this process, {clock.statements} statements, "
-             f"SQL {clock.sql_total:.2f} s",
-             f"  {'phase':<36} {'calls':>6} {'total s':>8} {'SQL s':>7} {'other s':>8} {'share':>6}"]
+    lines = [
+        f"{title}: {total:.2f} s wall, {cpu:.2f} s CPU of this process, {clock.statements} statements, "
+        f"SQL {clock.sql_total:.2f} s",
+        f"  {'phase':<36} {'calls':>6} {'total s':>8} {'SQL s':>7} {'other s':>8} {'share':>6}",
+    ]
     for _, _, label in TIMED:
         if label not in clock.seconds:
             continue
         seconds, sql = clock.seconds[label], clock.sql.get(label, 0.0)
-        lines.append(f"  {label:<36} {clock.calls[label]:>6} {seconds:>8.3f} {sql:>7.3f} {seconds - sql:>8.3f} "
-                     f"{seconds / total:>6.0%}")
+        lines.append(
+            f"  {label:<36} {clock.calls[label]:>6} {seconds:>8.3f} {sql:>7.3f} {seconds - sql:>8.3f} "
+            f"{seconds / total:>6.0%}"
+        )
     return "\n".join(lines)
 
 
 def synthetic_batch(spec: CatalogSpec) -> tuple[ParsedBatch, pd.DataFrame]:
     """The batch parsed from the synthetic catalog's bunch files, and its ETag frame (every image present)."""
     per_file = max(1, 100_000 // spec.images_per_product)
-    bunches = {f"archive/{bunch_name('media_plan', n)}": (products, 0, 0)
-               for n, products in enumerate(bunch_ranges(spec.products, per_file), start=1)}
+    bunches = {
+        f"archive/{bunch_name('media_plan', n)}": (products, 0, 0)
+        for n, products in enumerate(bunch_ranges(spec.products, per_file), start=1)
+    }
     store = SyntheticImageStore(spec, bunches)
     sources = [BunchSource(key.rsplit("/", 1)[-1], (lambda k=key: store.open(k))) for key in sorted(bunches)]
     parsed = parse_batch(sources)
     values = list(dict.fromkeys(parsed.images["value"].astype(str)))
     infos = [store._info(object_key(v)) for v in values]
-    etags = pd.DataFrame({
-        "value": pd.Series(values, dtype=object), "key": pd.Series([i.key for i in infos], dtype=object),
-        "exists": True, "etag": pd.Series([i.etag for i in infos], dtype=object),
-        "size": pd.Series([i.size for i in infos], dtype="int64"),
-        "content_type": pd.Series([i.content_type for i in infos], dtype=object),
-    }, columns=list(ETAG_COLUMNS))
+    etags = pd.DataFrame(
+        {
+            "value": pd.Series(values, dtype=object),
+            "key": pd.Series([i.key for i in infos], dtype=object),
+            "exists": True,
+            "etag": pd.Series([i.etag for i in infos], dtype=object),
+            "size": pd.Series([i.size for i in infos], dtype="int64"),
+            "content_type": pd.Series([i.content_type for i in infos], dtype=object),
+        },
+        columns=list(ETAG_COLUMNS),
+    )
     return parsed, etags
 
 
 def profiled_plan(
-    db: MagentoDatabase, parsed: ParsedBatch, etags: pd.DataFrame, args: argparse.Namespace, title: str,
+    db: MagentoDatabase,
+    parsed: ParsedBatch,
+    etags: pd.DataFrame,
+    args: argparse.Namespace,
+    title: str,
 ) -> tuple[GalleryPlan, float]:
     """plan_gallery under the phase clock (and cProfile with --cprofile); prints its table; returns the plan
     with its joined delta built (timed with it) and the wall time."""
@@ -202,8 +217,15 @@ def profiled_plan(
         started, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
-        plan = plan_gallery(db, parsed, etags, mode="replace", batch_time=BATCH_TIME, chunk_size=args.chunk_size,
-                            batch_key=BATCH_KEY)
+        plan = plan_gallery(
+            db,
+            parsed,
+            etags,
+            mode="replace",
+            batch_time=BATCH_TIME,
+            chunk_size=args.chunk_size,
+            batch_key=BATCH_KEY,
+        )
         plan.delta  # noqa: B018 - the chunks' deltas joined: part of what a caller of the plan pays
         if profiler:
             profiler.disable()
@@ -252,16 +274,24 @@ def without_worker(active: bool) -> Iterator[None]:
             gallery_plan.ThreadPoolExecutor = original  # type: ignore[misc]
 
 
-def overlap_ab(db: MagentoDatabase, parsed: ParsedBatch, etags: pd.DataFrame, args: argparse.Namespace,
-               title: str) -> None:
+def overlap_ab(
+    db: MagentoDatabase, parsed: ParsedBatch, etags: pd.DataFrame, args: argparse.Namespace, title: str
+) -> None:
     """Wall and CPU time of the plan with and without its worker thread, interleaved (--ab-overlap runs each)."""
     figures: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for _ in range(args.ab_overlap):
         for inline in (False, True):
             with without_worker(inline):
                 started, cpu = time.perf_counter(), time.process_time()
-                plan_gallery(db, parsed, etags, mode="replace", batch_time=BATCH_TIME, chunk_size=args.chunk_size,
-                             batch_key=BATCH_KEY)
+                plan_gallery(
+                    db,
+                    parsed,
+                    etags,
+                    mode="replace",
+                    batch_time=BATCH_TIME,
+                    chunk_size=args.chunk_size,
+                    batch_key=BATCH_KEY,
+                )
                 figures[inline].append((time.perf_counter() - started, time.process_time() - cpu))
     for inline, runs in figures.items():
         walls = ", ".join(f"{w:.2f}" for w, _ in runs)
@@ -296,16 +326,26 @@ BATCH_TIME = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--images-per-product", type=int, default=5)
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--db-url", default=DEFAULT_DB_URL)
-    parser.add_argument("--cprofile", type=int, default=0, help="print cProfile's top N (cumulative) per plan")
+    parser.add_argument(
+        "--cprofile", type=int, default=0, help="print cProfile's top N (cumulative) per plan"
+    )
     parser.add_argument("--sort", default="cumulative", help="cProfile's order (cumulative, tottime, ...)")
-    parser.add_argument("--repeat", type=int, default=1, help="plans per scenario (the table of each printed)")
-    parser.add_argument("--ab-overlap", type=int, default=0,
-                        help="N plans per scenario with and without the worker thread, interleaved")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="plans per scenario (the table of each printed)"
+    )
+    parser.add_argument(
+        "--ab-overlap",
+        type=int,
+        default=0,
+        help="N plans per scenario with and without the worker thread, interleaved",
+    )
     parser.add_argument("--save-delta", help="pickle both plans' deltas here")
     parser.add_argument("--compare-delta", help="compare both plans' deltas with this pickle")
     return parser.parse_args(argv)
@@ -316,8 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     import nacento_pipeline
 
     spec = CatalogSpec(args.products, args.images_per_product)
-    print(f"plan profile: {spec.products:,} SKUs x {spec.images_per_product} = {spec.images:,} images, chunk "
-          f"{args.chunk_size}, code {Path(nacento_pipeline.__file__).parent.parent}")
+    print(
+        f"plan profile: {spec.products:,} SKUs x {spec.images_per_product} = {spec.images:,} images, chunk "
+        f"{args.chunk_size}, code {Path(nacento_pipeline.__file__).parent.parent}"
+    )
     started = time.perf_counter()
     parsed, etags = synthetic_batch(spec)
     print(f"batch parsed and ETag frame built in {time.perf_counter() - started:.1f} s")
@@ -338,22 +380,31 @@ def main(argv: list[str] | None = None) -> None:
             overlap_ab(db, parsed, etags, args, "first sync")
         started = time.perf_counter()
         result = write_gallery(db, first_plans[0], run_id="plan-profile")
-        print(f"write: {time.perf_counter() - started:.2f} s, {result.counts()['inserted']:,} inserted, "
-              f"{len(result.errors)} errors")
+        print(
+            f"write: {time.perf_counter() - started:.2f} s, {result.counts()['inserted']:,} inserted, "
+            f"{len(result.errors)} errors"
+        )
         for n in range(args.repeat):
             plan, _ = profiled_plan(db, parsed, etags, args, f"no-op re-sync plan #{n + 1}")
         summaries["noop"] = delta_summary(plan)
         if args.ab_overlap:
             overlap_ab(db, parsed, etags, args, "no-op re-sync")
-        print("counts: first " + str({k: v for k, v in first_plans[0].counts().items() if v})
-              + ", no-op " + str({k: v for k, v in plan.counts().items() if v}))
+        print(
+            "counts: first "
+            + str({k: v for k, v in first_plans[0].counts().items() if v})
+            + ", no-op "
+            + str({k: v for k, v in plan.counts().items() if v})
+        )
     if args.save_delta:
         Path(args.save_delta).write_bytes(pickle.dumps(summaries))
         print(f"deltas saved to {args.save_delta}")
     if args.compare_delta:
         reference = pickle.loads(Path(args.compare_delta).read_bytes())
-        found = [f"{scenario} {d}" for scenario in ("first", "noop")
-                 for d in differences(reference[scenario], summaries[scenario])]
+        found = [
+            f"{scenario} {d}"
+            for scenario in ("first", "noop")
+            for d in differences(reference[scenario], summaries[scenario])
+        ]
         print(f"identical: {not found}")
         for line in found:
             print("  " + line)

@@ -25,8 +25,14 @@ GOAL_IMAGES = 1_000_000
 
 def run_size(images: int, db_url: str, timeout: int, step_processes: bool) -> dict | None:
     """One dagster_job.py run (the job in a fresh child process); its JSON, or None when it timed out."""
-    cmd = [sys.executable, str(Path(__file__).resolve().parent / "dagster_job.py"), "--images", str(images),
-           "--db-url", db_url] + (["--step-processes"] if step_processes else [])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve().parent / "dagster_job.py"),
+        "--images",
+        str(images),
+        "--db-url",
+        db_url,
+    ] + (["--step-processes"] if step_processes else [])
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -34,18 +40,22 @@ def run_size(images: int, db_url: str, timeout: int, step_processes: bool) -> di
     if done.returncode:
         raise RuntimeError(f"dagster_job.py --images {images} failed: {done.stderr[-2000:]}")
     text = done.stdout
-    return json.loads(text[text.index("{"):])
+    return json.loads(text[text.index("{") :])
 
 
 def report(found: list[tuple[int, dict | None]]) -> str:
-    lines = ["| images | success | seconds | peak RSS MB (all processes) | left in Dagster storage MB |",
-             "|---:|---|---:|---:|---:|"]
+    lines = [
+        "| images | success | seconds | peak RSS MB (all processes) | left in Dagster storage MB |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for images, out in found:
         if out is None:
             lines.append(f"| {images:,} | not measured (timeout) | - | - | - |")
         else:
-            lines.append(f"| {images:,} | {out['success']} | {out['seconds']} | {out['peak_rss_mb']:,.0f} | "
-                         f"{out['left']['total_mb']:.3f} |")
+            lines.append(
+                f"| {images:,} | {out['success']} | {out['seconds']} | {out['peak_rss_mb']:,.0f} | "
+                f"{out['left']['total_mb']:.3f} |"
+            )
     measured = [(i, o) for i, o in found if o is not None]
     if measured:
         small, out = measured[0]
@@ -55,25 +65,36 @@ def report(found: list[tuple[int, dict | None]]) -> str:
     if len(measured) == 2:
         (small, a), (large, b) = measured
         ratio = b["peak_rss_mb"] / a["peak_rss_mb"]
-        lines.append(f"peak ratio {large:,} / {small:,} images: {ratio:.2f} (goal <= 1.10: "
-                     f"{'met' if ratio <= 1.10 else 'missed'})")
+        lines.append(
+            f"peak ratio {large:,} / {small:,} images: {ratio:.2f} (goal <= 1.10: "
+            f"{'met' if ratio <= 1.10 else 'missed'})"
+        )
     left = max((o["left"]["total_mb"] for _, o in measured), default=None)
     if left is not None:
-        lines.append(f"most left in Dagster storage by a run: {left:.3f} MB (goal < 50 MB: "
-                     f"{'met' if left < 50 else 'missed'})")
+        lines.append(
+            f"most left in Dagster storage by a run: {left:.3f} MB (goal < 50 MB: "
+            f"{'met' if left < 50 else 'missed'})"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 2_000_000])
     parser.add_argument("--db-url", default=DEFAULT_DB)
     parser.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per size")
-    parser.add_argument("--one-process", action="store_true",
-                        help="every step in the run's process (default: one process per step, the drop sensor's "
-                             "run config for a big batch)")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="every step in the run's process (default: one process per step, the drop sensor's "
+        "run config for a big batch)",
+    )
     args = parser.parse_args(argv)
-    found = [(images, run_size(images, args.db_url, args.timeout, not args.one_process)) for images in args.sizes]
+    found = [
+        (images, run_size(images, args.db_url, args.timeout, not args.one_process)) for images in args.sizes
+    ]
     print(report(found))
 
 

@@ -88,8 +88,9 @@ def csv_rows(spec: CatalogSpec, products: range, meta_percent: int = 0, meta_sal
             yield f"{sku},{spec.value(i, j)},{label(i, j, variant)},{j + 1},0,{roles}\n"
 
 
-def csv_chunks(spec: CatalogSpec, products: range, meta_percent: int = 0, meta_salt: int = 0,
-               chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+def csv_chunks(
+    spec: CatalogSpec, products: range, meta_percent: int = 0, meta_salt: int = 0, chunk_bytes: int = 1 << 20
+) -> Iterator[bytes]:
     """One gallery CSV bunch file as a stream of ~chunk_bytes pieces (never the whole file in memory)."""
     buffer = [CSV_HEADER]
     size = len(CSV_HEADER)

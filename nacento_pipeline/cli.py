@@ -60,7 +60,9 @@ def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
     seed_demo_products(db.engine, [*DEMO_SKUS, *AKENEO_DEMO_SKUS], settings.table_prefix)
     db.dispose()
     print(f"bucket   {store.display_name}: {images} demo images under {settings.media_prefix}")
-    print(f"magento  {settings.magento_url}: demo schema with {len(DEMO_SKUS) + len(AKENEO_DEMO_SKUS)} products")
+    print(
+        f"magento  {settings.magento_url}: demo schema with {len(DEMO_SKUS) + len(AKENEO_DEMO_SKUS)} products"
+    )
 
 
 def _print_tick(outcome, settings: Settings) -> int:
@@ -87,9 +89,28 @@ def _print_tick(outcome, settings: Settings) -> int:
 
 
 _SUMMARY_KEYS = {
-    "images", "skus", "rejected", "keys", "missing", "s3_requests", "inserted", "updated_value",
-    "updated_meta", "skipped_no_change", "purged", "invalid", "error", "full", "partial", "none",
-    "write_statements", "backend", "status", "tags", "parent_products", "requests",
+    "images",
+    "skus",
+    "rejected",
+    "keys",
+    "missing",
+    "s3_requests",
+    "inserted",
+    "updated_value",
+    "updated_meta",
+    "skipped_no_change",
+    "purged",
+    "invalid",
+    "error",
+    "full",
+    "partial",
+    "none",
+    "write_statements",
+    "backend",
+    "status",
+    "tags",
+    "parent_products",
+    "requests",
 }
 
 
@@ -100,14 +121,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from nacento_pipeline.storage.drop.samples import drop_sample_batch
 
     if not settings.uses_local_bucket or settings.magento_db_url:
-        print("demo runs on the embedded default only: unset NACENTO_S3_BUCKET and NACENTO_MAGENTO_DB_URL",
-              file=sys.stderr)
+        print(
+            "demo runs on the embedded default only: unset NACENTO_S3_BUCKET and NACENTO_MAGENTO_DB_URL",
+            file=sys.stderr,
+        )
         return 2
     prepare_embedded(settings, reset_magento=args.reset_magento)
     batch = drop_sample_batch(_store(settings), settings.drop_prefix, generation=0)
     print(f"dropped  batch {batch.batch_key}: {', '.join(k.rsplit('/', 1)[-1] for k in batch.keys)}")
     export_key, export_files = drop_demo_export(_store(settings), settings.drop_prefix)
-    print(f"dropped  Akeneo export folder {export_key}/: {export_files} files (export.csv + files/), and its OK file")
+    print(
+        f"dropped  Akeneo export folder {export_key}/: {export_files} files (export.csv + files/), and its OK file"
+    )
     with _instance(settings) as instance:
         outcome = tick_and_run(build_definitions(settings), instance, log_level="WARNING")
         failed = _print_tick(outcome, settings)
@@ -180,7 +205,15 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     env = {**os.environ, "DAGSTER_HOME": str(home), "NACENTO_VAR_DIR": str(settings.var_dir.resolve())}
     bin_dir = Path(sys.executable).parent
     commands = {
-        "webserver": [str(bin_dir / "dagster-webserver"), "-h", args.host, "-p", str(args.port), "-w", workspace],
+        "webserver": [
+            str(bin_dir / "dagster-webserver"),
+            "-h",
+            args.host,
+            "-p",
+            str(args.port),
+            "-w",
+            workspace,
+        ],
         "daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
     }
     stop = {"signal": 0}
@@ -189,10 +222,15 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         stop["signal"] = signum
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    procs = {name: subprocess.Popen(cmd, env=env, cwd=home, start_new_session=True)
-             for name, cmd in commands.items()}
-    print(f"dagster  webserver http://{args.host}:{args.port} and daemon on DAGSTER_HOME={home} "
-          f"(pids {procs['webserver'].pid}, {procs['daemon'].pid})", flush=True)
+    procs = {
+        name: subprocess.Popen(cmd, env=env, cwd=home, start_new_session=True)
+        for name, cmd in commands.items()
+    }
+    print(
+        f"dagster  webserver http://{args.host}:{args.port} and daemon on DAGSTER_HOME={home} "
+        f"(pids {procs['webserver'].pid}, {procs['daemon'].pid})",
+        flush=True,
+    )
     code = 0
     try:
         while not stop["signal"]:
@@ -223,30 +261,54 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nacento-pipeline", description=__doc__, epilog=variables_help(),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="nacento-pipeline",
+        description=__doc__,
+        epilog=variables_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="prepare the embedded default, drop a sample batch and run it end to end")
-    demo.add_argument("--reset-magento", action="store_true",
-                      help="start from a fresh demo Magento database (run history and archive are always kept)")
+    demo = sub.add_parser(
+        "demo", help="prepare the embedded default, drop a sample batch and run it end to end"
+    )
+    demo.add_argument(
+        "--reset-magento",
+        action="store_true",
+        help="start from a fresh demo Magento database (run history and archive are always kept)",
+    )
     drop = sub.add_parser("drop-sample", help="drop another sample batch into the drop prefix")
-    drop.add_argument("--generation", type=int, default=1,
-                      help="1+ changes two images' content, relabels, disables and removes some images")
+    drop.add_argument(
+        "--generation",
+        type=int,
+        default=1,
+        help="1+ changes two images' content, relabels, disables and removes some images",
+    )
     sub.add_parser("tick", help="run the drop sensor once and execute the runs it requests, in this process")
     sub.add_parser("doctor", help="check that storage and the Magento database are reachable and usable")
-    dev = sub.add_parser("dev", help="Dagster webserver + daemon on <var>/dagster_home (what `make dev` runs)")
+    dev = sub.add_parser(
+        "dev", help="Dagster webserver + daemon on <var>/dagster_home (what `make dev` runs)"
+    )
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
-    dev.add_argument("--stop-timeout", type=float, default=4.0,
-                     help="seconds the webserver and daemon get to stop before they are killed")
+    dev.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=4.0,
+        help="seconds the webserver and daemon get to stop before they are killed",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    handler = {"demo": cmd_demo, "drop-sample": cmd_drop_sample, "tick": cmd_tick, "doctor": cmd_doctor,
-               "dev": cmd_dev}
+    handler = {
+        "demo": cmd_demo,
+        "drop-sample": cmd_drop_sample,
+        "tick": cmd_tick,
+        "doctor": cmd_doctor,
+        "dev": cmd_dev,
+    }
     return handler[args.command](settings, args)
 
 

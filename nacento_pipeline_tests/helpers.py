@@ -22,26 +22,40 @@ def image_frame(rows: Iterable[Sequence[object]]) -> pd.DataFrame:
     records = []
     for seq, row in enumerate(rows, start=1):
         sku, value, *rest = row
-        label, position, disabled, roles = (list(rest) + ["", 0, False, ""][len(rest):])[:4]
+        label, position, disabled, roles = (list(rest) + ["", 0, False, ""][len(rest) :])[:4]
         records.append(
-            {"sku": sku, "value": value, "label": label, "position": position, "disabled": disabled,
-             "roles": roles, "file": "import-media_t_01.csv", "line": seq + 1, "seq": seq}
+            {
+                "sku": sku,
+                "value": value,
+                "label": label,
+                "position": position,
+                "disabled": disabled,
+                "roles": roles,
+                "file": "import-media_t_01.csv",
+                "line": seq + 1,
+                "seq": seq,
+            }
         )
     return pd.DataFrame(records, columns=list(IMAGE_COLUMNS)) if records else empty_frame(IMAGE_COLUMNS)
 
 
 def etag_frame(present: dict[str, str], missing: Iterable[str] = ()) -> pd.DataFrame:
     """ETag snapshot: value -> etag for present files, plus missing values."""
-    rows = [{"value": v, "key": "media/catalog/product" + v, "exists": True, "etag": e, "size": 10}
-            for v, e in present.items()]
-    rows += [{"value": v, "key": "media/catalog/product" + v, "exists": False, "etag": "", "size": 0}
-             for v in missing]
+    rows = [
+        {"value": v, "key": "media/catalog/product" + v, "exists": True, "etag": e, "size": 10}
+        for v, e in present.items()
+    ]
+    rows += [
+        {"value": v, "key": "media/catalog/product" + v, "exists": False, "etag": "", "size": 0}
+        for v in missing
+    ]
     return pd.DataFrame(rows, columns=list(ETAG_COLUMNS)) if rows else empty_frame(ETAG_COLUMNS)
 
 
 def product_frame(skus: dict[str, int]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"sku": s, "entity_id": e, "link_id": e, "error": ""} for s, e in skus.items()], columns=list(PRODUCT_COLUMNS)
+        [{"sku": s, "entity_id": e, "link_id": e, "error": ""} for s, e in skus.items()],
+        columns=list(PRODUCT_COLUMNS),
     )
 
 
@@ -51,25 +65,47 @@ def gallery_frame(rows: Iterable[Sequence[object]]) -> pd.DataFrame:
     records = []
     for row in rows:
         e, vid, val, rid, label, pos, dis, etag, *rest = row
-        owned, links = (list(rest) + [bool(etag), 1][len(rest):])[:2]
-        records.append({"entity_id": e, "value_id": vid, "value": val, "canonical": "/" + str(val).lstrip("/"),
-                        "record_id": rid, "label": label, "position": pos, "disabled": dis, "stored_etag": etag,
-                        "owned": owned, "links": links})
+        owned, links = (list(rest) + [bool(etag), 1][len(rest) :])[:2]
+        records.append(
+            {
+                "entity_id": e,
+                "value_id": vid,
+                "value": val,
+                "canonical": "/" + str(val).lstrip("/"),
+                "record_id": rid,
+                "label": label,
+                "position": pos,
+                "disabled": dis,
+                "stored_etag": etag,
+                "owned": owned,
+                "links": links,
+            }
+        )
     return pd.DataFrame(records, columns=list(GALLERY_COLUMNS)) if records else empty_frame(GALLERY_COLUMNS)
 
 
 def role_frame(rows: Iterable[Sequence[object]] = ()) -> pd.DataFrame:
     """Rows of (entity_id, role, value[, store_id=0])."""
-    records = [{"entity_id": row[0], "role": row[1], "value": row[2], "store_id": row[3] if len(row) > 3 else 0}
-               for row in rows]
-    return pd.DataFrame(records, columns=list(ROLE_STATE_COLUMNS)) if records else empty_frame(ROLE_STATE_COLUMNS)
+    records = [
+        {"entity_id": row[0], "role": row[1], "value": row[2], "store_id": row[3] if len(row) > 3 else 0}
+        for row in rows
+    ]
+    return (
+        pd.DataFrame(records, columns=list(ROLE_STATE_COLUMNS))
+        if records
+        else empty_frame(ROLE_STATE_COLUMNS)
+    )
 
 
 def rejection_frame(rows: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
     """Rows of (sku, field, reason), severity error."""
-    records = [{"severity": "error", "file": "f", "line": 1, "sku": s, "field": f, "value": "", "reason": r}
-               for s, f, r in rows]
-    return pd.DataFrame(records, columns=list(REJECTION_COLUMNS)) if records else empty_frame(REJECTION_COLUMNS)
+    records = [
+        {"severity": "error", "file": "f", "line": 1, "sku": s, "field": f, "value": "", "reason": r}
+        for s, f, r in rows
+    ]
+    return (
+        pd.DataFrame(records, columns=list(REJECTION_COLUMNS)) if records else empty_frame(REJECTION_COLUMNS)
+    )
 
 
 @dataclass(frozen=True)
@@ -95,10 +131,21 @@ def store_value_frame(rows: Iterable[Sequence[object]]) -> pd.DataFrame:
     records = []
     for seq, row in enumerate(rows, start=1):
         sku, value, store, *rest = row
-        label, position, disabled, roles = (list(rest) + [None, None, None, ""][len(rest):])[:4]
-        records.append({"sku": sku, "value": value, "store": store, "label": label, "position": position,
-                        "disabled": disabled, "roles": roles, "file": "import-media_t_01.json", "line": seq,
-                        "seq": 1000 + seq})
+        label, position, disabled, roles = (list(rest) + [None, None, None, ""][len(rest) :])[:4]
+        records.append(
+            {
+                "sku": sku,
+                "value": value,
+                "store": store,
+                "label": label,
+                "position": position,
+                "disabled": disabled,
+                "roles": roles,
+                "file": "import-media_t_01.json",
+                "line": seq,
+                "seq": 1000 + seq,
+            }
+        )
     frame = pd.DataFrame(records, columns=list(STORE_VALUE_COLUMNS))
     frame["position"] = frame["position"].astype("Int64")
     frame["disabled"] = frame["disabled"].astype("boolean")

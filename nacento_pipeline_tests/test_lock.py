@@ -36,6 +36,9 @@ def test_every_declared_dependency_is_pinned():
 
 def test_the_venv_holds_the_pinned_versions():
     installed = {_canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
-    differ = {name: (version, installed.get(name)) for name, version in _locked().items()
-              if installed.get(name) != version}
+    differ = {
+        name: (version, installed.get(name))
+        for name, version in _locked().items()
+        if installed.get(name) != version
+    }
     assert differ == {}, "run `make install` (or `make lock` after changing pyproject.toml)"

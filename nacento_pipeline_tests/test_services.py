@@ -29,7 +29,13 @@ def test_a_second_run_installs_nothing_and_prints_one_line_per_service(tmp_path)
     done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert [line.split()[0] for line in lines[1:]] == ["MariaDB", "PostgreSQL", "Redis", "Varnish", "Chromium"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "MariaDB",
+        "PostgreSQL",
+        "Redis",
+        "Varnish",
+        "Chromium",
+    ]
     assert "installing" not in done.stdout and not calls.exists()
 
 
@@ -37,11 +43,18 @@ def test_without_root_it_names_the_service_and_the_command(tmp_path):
     _fake(tmp_path, "id", 'if [ "$1" = "-u" ]; then echo 1000; else /usr/bin/id "$@"; fi')
     _fake(tmp_path, "sudo", "exit 1")
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    done = subprocess.run(["bash", "-c", f'SUDO=""; source "{SCRIPT}"; install_packages Varnish varnish'],
-                          env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", "-c", f'SUDO=""; source "{SCRIPT}"; install_packages Varnish varnish'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
-    assert done.stderr.strip() == ("services: Varnish is not installed and this user cannot install it (not "
-                                   "root, no password-less sudo). Run: sudo apt-get install -y varnish")
+    assert done.stderr.strip() == (
+        "services: Varnish is not installed and this user cannot install it (not "
+        "root, no password-less sudo). Run: sudo apt-get install -y varnish"
+    )
 
 
 def test_a_test_whose_service_is_down_fails_naming_it_and_is_marked_integration(tmp_path):
@@ -54,6 +67,7 @@ def test_a_test_whose_service_is_down_fails_naming_it_and_is_marked_integration(
     assert run.returncode == 1, run.stdout
     assert ("1 failed" in run.stdout or "1 error" in run.stdout) and "skipped" not in run.stdout
     assert "MariaDB is unreachable" in run.stdout
-    deselected = subprocess.run([*base, "-m", "not integration"], cwd=REPO, env=env, capture_output=True,
-                                text=True, timeout=300)
+    deselected = subprocess.run(
+        [*base, "-m", "not integration"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert "1 deselected" in deselected.stdout, deselected.stdout

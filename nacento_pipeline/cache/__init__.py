@@ -14,5 +14,16 @@ from nacento_pipeline.cache.none import NoCache
 from nacento_pipeline.cache.redis_cache import RedisCache, RedisTarget
 from nacento_pipeline.cache.varnish import VarnishCache, VarnishHost
 
-__all__ = ["CacheBackend", "CacheError", "CacheReport", "CommandCache", "NoCache", "RedisCache", "RedisTarget",
-           "TransientCacheError", "VarnishCache", "VarnishHost", "with_retries"]
+__all__ = [
+    "CacheBackend",
+    "CacheError",
+    "CacheReport",
+    "CommandCache",
+    "NoCache",
+    "RedisCache",
+    "RedisTarget",
+    "TransientCacheError",
+    "VarnishCache",
+    "VarnishHost",
+    "with_retries",
+]

@@ -53,9 +53,17 @@ class CacheBackend(Protocol):
 T = TypeVar("T")
 
 
-def with_retries(call: Callable[[], T], attempts: int = 3, backoff_seconds: float = 0.5,
-                 on_retry: Callable[[int, Exception], None] | None = None) -> tuple[T, int]:
+def with_retries(
+    call: Callable[[], T],
+    attempts: int = 3,
+    backoff_seconds: float = 0.5,
+    on_retry: Callable[[int, Exception], None] | None = None,
+) -> tuple[T, int]:
     """`call()` retried on TransientCacheError (exponential backoff); returns (result, attempts used)."""
-    result, retries = retry_call(call, backoff_delays(attempts, backoff_seconds),
-                                 lambda exc: isinstance(exc, TransientCacheError), on_retry=on_retry)
+    result, retries = retry_call(
+        call,
+        backoff_delays(attempts, backoff_seconds),
+        lambda exc: isinstance(exc, TransientCacheError),
+        on_retry=on_retry,
+    )
     return result, retries + 1

@@ -38,23 +38,32 @@ class CommandCache:
 
     name = "command"
 
-    def __init__(self, command: str, images_command: str | None = None, timeout: float = 600.0,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        command: str,
+        images_command: str | None = None,
+        timeout: float = 600.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         if not command.strip():
             raise CacheError("NACENTO_CACHE_COMMAND is empty")
         self.command = command
         self.images_command = images_command
         self._tags = _parsed(command, "tags", "NACENTO_CACHE_COMMAND")
-        self._images = _parsed(images_command, "images", "NACENTO_CACHE_IMAGES_COMMAND") if images_command else None
+        self._images = (
+            _parsed(images_command, "images", "NACENTO_CACHE_IMAGES_COMMAND") if images_command else None
+        )
         self.timeout = timeout
         self.env = dict(env) if env is not None else None
 
-    def _run(self, template: CommandTemplate, values: Sequence[str]) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+    def _run(
+        self, template: CommandTemplate, values: Sequence[str]
+    ) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
         """(runs, targets, notes) of running `template` over `values`."""
         kept, dropped = line_safe_values(values)
         notes = (f"{len(dropped)} value(s) with a line break or NUL left out",) if dropped else ()
         step = MAX_ARGUMENT_TAGS if template.takes_arguments else max(len(kept), 1)
-        batches = [kept[start:start + step] for start in range(0, len(kept), step)] or [[]]
+        batches = [kept[start : start + step] for start in range(0, len(kept), step)] or [[]]
         with tempfile.TemporaryDirectory(prefix="nacento-cache-") as folder:
             values_file = Path(folder) / f"{template.name}.txt"
             for batch in batches:
@@ -66,15 +75,18 @@ class CommandCache:
     def _run_once(self, argv: list[str], lines: str) -> None:
         shown = " ".join(argv)[:200]
         try:
-            done = subprocess.run(argv, input=lines, capture_output=True, text=True, timeout=self.timeout,
-                                  env=self.env)
+            done = subprocess.run(
+                argv, input=lines, capture_output=True, text=True, timeout=self.timeout, env=self.env
+            )
         except FileNotFoundError as exc:
             raise CacheError(f"cache command {shown!r}: {exc}") from exc
         except subprocess.TimeoutExpired as exc:
             raise TransientCacheError(f"cache command timed out after {self.timeout:g}s: {shown!r}") from exc
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise TransientCacheError(f"cache command exited {done.returncode}: {shown!r}: {' / '.join(tail)}")
+            raise TransientCacheError(
+                f"cache command exited {done.returncode}: {shown!r}: {' / '.join(tail)}"
+            )
 
     def clean_tags(self, tags: Sequence[str]) -> CacheReport:
         if not tags:
@@ -84,7 +96,14 @@ class CommandCache:
 
     def clean_images(self, values: Sequence[str]) -> CacheReport:
         if not values or self._images is None:
-            return CacheReport(self.name, "images", tags=len(values), requests=0,
-                               notes=() if values else ("no image command configured",))
+            return CacheReport(
+                self.name,
+                "images",
+                tags=len(values),
+                requests=0,
+                notes=() if values else ("no image command configured",),
+            )
         requests, targets, notes = self._run(self._images, list(values))
-        return CacheReport(self.name, "images", tags=len(values), requests=requests, targets=targets, notes=notes)
+        return CacheReport(
+            self.name, "images", tags=len(values), requests=requests, targets=targets, notes=notes
+        )

@@ -87,8 +87,14 @@ def invalidate_storefront(
             errors.append(f"{what}: {exc}")
             log(f"cache {backend.name}: cleaning {what} failed: {exc}")
     return StorefrontInvalidation(
-        backend=backend.name, changed_ids=tuple(ids), parent_ids=tuple(parent_ids), tags=tuple(tags),
-        image_values=tuple(values), reports=tuple(reports), errors=tuple(errors),
-        seconds=round(time.perf_counter() - start, 3), retries=retries,
+        backend=backend.name,
+        changed_ids=tuple(ids),
+        parent_ids=tuple(parent_ids),
+        tags=tuple(tags),
+        image_values=tuple(values),
+        reports=tuple(reports),
+        errors=tuple(errors),
+        seconds=round(time.perf_counter() - start, 3),
+        retries=retries,
         notes=tuple(n for r in reports for n in r.notes),
     )

@@ -11,8 +11,14 @@ class NoCache:
     name = "none"
 
     def clean_tags(self, tags: Sequence[str]) -> CacheReport:
-        return CacheReport(self.name, "tags", tags=len(tags), requests=0, entries_removed=0,
-                           notes=("backend none: nothing cleaned, pages show the change when they expire",))
+        return CacheReport(
+            self.name,
+            "tags",
+            tags=len(tags),
+            requests=0,
+            entries_removed=0,
+            notes=("backend none: nothing cleaned, pages show the change when they expire",),
+        )
 
     def clean_images(self, values: Sequence[str]) -> CacheReport:
         return CacheReport(self.name, "images", tags=len(values), requests=0, entries_removed=0)

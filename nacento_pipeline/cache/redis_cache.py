@@ -53,11 +53,14 @@ class RedisTarget:
         self.url = url
         self.prefix = prefix
         try:
-            self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                               decode_responses=True)
+            self.client = redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+            )
         except ValueError:  # its message may quote part of the URL, password included
-            raise CacheError("a Redis URL could not be parsed (not shown: it may hold a password); "
-                             "percent-encode '@', ':', '/', '?' and '#' in the password") from None
+            raise CacheError(
+                "a Redis URL could not be parsed (not shown: it may hold a password); "
+                "percent-encode '@', ':', '/', '?' and '#' in the password"
+            ) from None
         self.public_url = _public_url(url, self.client.connection_pool.connection_kwargs)
 
     def __str__(self) -> str:
@@ -133,8 +136,9 @@ class RedisCache:
             more, more_trips = self._call(self.default, lambda c: self._clean_any(c, tags))
             removed, trips = removed + more, trips + more_trips
             targets.append(str(self.default))
-        return CacheReport(self.name, "tags", tags=len(tags), requests=trips, targets=tuple(targets),
-                           entries_removed=removed)
+        return CacheReport(
+            self.name, "tags", tags=len(tags), requests=trips, targets=tuple(targets), entries_removed=removed
+        )
 
     # --- image facts: IMG_INFO and remote-storage metadata entries naming the images --------------------------
     def _clean_images(self, client: redis.Redis, values: Sequence[str]) -> tuple[int, int]:
@@ -155,11 +159,24 @@ class RedisCache:
 
     def clean_images(self, values: Sequence[str]) -> CacheReport:
         if self.default is None:
-            return CacheReport(self.name, "images", tags=len(values), requests=0, notes=(
-                "NACENTO_CACHE_REDIS_DEFAULT_URL is not set: Magento's IMG_INFO and remote-storage entries "
-                "were not cleaned",))
+            return CacheReport(
+                self.name,
+                "images",
+                tags=len(values),
+                requests=0,
+                notes=(
+                    "NACENTO_CACHE_REDIS_DEFAULT_URL is not set: Magento's IMG_INFO and remote-storage entries "
+                    "were not cleaned",
+                ),
+            )
         if not values:
             return CacheReport(self.name, "images", targets=(str(self.default),), entries_removed=0)
         removed, trips = self._call(self.default, lambda c: self._clean_images(c, values))
-        return CacheReport(self.name, "images", tags=len(values), requests=trips, targets=(str(self.default),),
-                           entries_removed=removed)
+        return CacheReport(
+            self.name,
+            "images",
+            tags=len(values),
+            requests=trips,
+            targets=(str(self.default),),
+            entries_removed=removed,
+        )

@@ -41,8 +41,12 @@ class VarnishCache:
 
     name = "varnish"
 
-    def __init__(self, hosts: Sequence[VarnishHost], timeout: float = 10.0,
-                 max_header_size: int = VARNISH_MAX_HEADER_SIZE) -> None:
+    def __init__(
+        self,
+        hosts: Sequence[VarnishHost],
+        timeout: float = 10.0,
+        max_header_size: int = VARNISH_MAX_HEADER_SIZE,
+    ) -> None:
         if not hosts:
             raise CacheError("NACENTO_CACHE_HOSTS: the varnish backend needs at least one host")
         self.hosts = tuple(hosts)
@@ -62,17 +66,30 @@ class VarnishCache:
         if response.status >= 500:
             raise TransientCacheError(f"varnish {host}: HTTP {response.status} {response.reason}")
         if response.status != 200:
-            raise CacheError(f"varnish {host}: purge refused, HTTP {response.status} {response.reason} "
-                             "(is this host in the VCL's purge ACL?)")
+            raise CacheError(
+                f"varnish {host}: purge refused, HTTP {response.status} {response.reason} "
+                "(is this host in the VCL's purge ACL?)"
+            )
 
     def clean_tags(self, tags: Sequence[str]) -> CacheReport:
         chunks = list(chunk_patterns(varnish_patterns(tags), self.max_header_size))
         for pattern in chunks:
             for host in self.hosts:
                 self.purge(pattern, host)
-        return CacheReport(self.name, "tags", tags=len(tags), requests=len(chunks) * len(self.hosts),
-                           targets=tuple(str(h) for h in self.hosts))
+        return CacheReport(
+            self.name,
+            "tags",
+            tags=len(tags),
+            requests=len(chunks) * len(self.hosts),
+            targets=tuple(str(h) for h in self.hosts),
+        )
 
     def clean_images(self, values: Sequence[str]) -> CacheReport:
-        return CacheReport(self.name, "images", tags=len(values), requests=0, targets=(),
-                           notes=("Varnish does not hold Magento's image facts (its VCL passes /media/)",))
+        return CacheReport(
+            self.name,
+            "images",
+            tags=len(values),
+            requests=0,
+            targets=(),
+            notes=("Varnish does not hold Magento's image facts (its VCL passes /media/)",),
+        )

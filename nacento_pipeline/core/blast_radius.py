@@ -64,11 +64,14 @@ class BlastRadius:
 
     def table(self) -> pd.DataFrame:
         """One row per limit that was exceeded: limit, figure, allowed, first products."""
-        return pd.DataFrame({
-            "limit": [b.limit for b in self.breaches], "figure": [b.figure for b in self.breaches],
-            "allowed": [b.allowed for b in self.breaches],
-            "first_products": [", ".join(b.products[:10]) for b in self.breaches],
-        })
+        return pd.DataFrame(
+            {
+                "limit": [b.limit for b in self.breaches],
+                "figure": [b.figure for b in self.breaches],
+                "allowed": [b.allowed for b in self.breaches],
+                "first_products": [", ".join(b.products[:10]) for b in self.breaches],
+            }
+        )
 
 
 def _percent(share: float) -> str:
@@ -78,7 +81,9 @@ def _percent(share: float) -> str:
 def _skus(items: pd.DataFrame, entity_ids: pd.Index | list[int]) -> tuple[str, ...]:
     """The SKUs of these products, sorted, the first FIRST_PRODUCTS."""
     wanted = set(int(e) for e in entity_ids)
-    sku_of = items.loc[items["entity_id"].astype("int64").isin(wanted), ["entity_id", "sku"]].drop_duplicates("entity_id")
+    sku_of = items.loc[items["entity_id"].astype("int64").isin(wanted), ["entity_id", "sku"]].drop_duplicates(
+        "entity_id"
+    )
     return tuple(sorted(sku_of["sku"].astype(str))[:FIRST_PRODUCTS])
 
 
@@ -89,24 +94,36 @@ def _enabled_after(items: pd.DataFrame, current: pd.DataFrame) -> pd.Series:
     removed = items.loc[items["action"].isin(REMOVING_ACTIONS), key].astype("int64")
     kept = now.merge(removed.assign(_gone=True), on=key, how="left")
     kept = kept[kept["_gone"].isna()].drop(columns=["_gone"])
-    updated = items.loc[items["action"].isin(UPDATING_ACTIONS) & (items["value_id"].astype("int64") > 0),
-                        [*key, "disabled"]].astype({"entity_id": "int64", "value_id": "int64"})
-    kept = kept.merge(updated.rename(columns={"disabled": "_wanted"}).drop_duplicates(key), on=key, how="left")
+    updated = items.loc[
+        items["action"].isin(UPDATING_ACTIONS) & (items["value_id"].astype("int64") > 0), [*key, "disabled"]
+    ].astype({"entity_id": "int64", "value_id": "int64"})
+    kept = kept.merge(
+        updated.rename(columns={"disabled": "_wanted"}).drop_duplicates(key), on=key, how="left"
+    )
     kept["disabled"] = kept["_wanted"].where(kept["_wanted"].notna(), kept["disabled"])
-    inserted = items.loc[items["action"] == "inserted", ["entity_id", "disabled"]].astype({"entity_id": "int64"})
+    inserted = items.loc[items["action"] == "inserted", ["entity_id", "disabled"]].astype(
+        {"entity_id": "int64"}
+    )
     after = pd.concat([kept[["entity_id", "disabled"]], inserted], ignore_index=True)
     enabled = after[~after["disabled"].fillna(False).astype(bool)]
     return enabled.groupby("entity_id").size()
 
 
 def measure(
-    items: pd.DataFrame, roles: pd.DataFrame, current: pd.DataFrame, *, catalog_products: int, catalog_base_images: int,
+    items: pd.DataFrame,
+    roles: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    catalog_products: int,
+    catalog_base_images: int,
     limits: BlastLimits,
 ) -> BlastRadius:
     """The blast radius of a plan: `items` and `roles` the delta's frames (core.frames DELTA_COLUMNS and
     ROLE_COLUMNS), `current` the touched products' gallery rows now (CURRENT_COLUMNS), the catalog's product
     and base-image counts."""
-    items = items.assign(entity_id=items["entity_id"].astype("int64"), value_id=items["value_id"].astype("int64"))
+    items = items.assign(
+        entity_id=items["entity_id"].astype("int64"), value_id=items["value_id"].astype("int64")
+    )
     items = items[items["entity_id"] > 0]
     current = current.astype({"entity_id": "int64", "value_id": "int64"})
     touched_images = len(current)
@@ -114,8 +131,12 @@ def measure(
 
     removed = items[items["action"].isin(REMOVING_ACTIONS)]
     was = current.assign(_was=current["disabled"].astype(bool))[[*key, "_was"]]
-    updates = items[items["action"].isin(UPDATING_ACTIONS) & (items["value_id"] > 0)].merge(was, on=key, how="left")
-    disabled_now = updates[updates["disabled"].fillna(False).astype(bool) & ~updates["_was"].fillna(True).astype(bool)]
+    updates = items[items["action"].isin(UPDATING_ACTIONS) & (items["value_id"] > 0)].merge(
+        was, on=key, how="left"
+    )
+    disabled_now = updates[
+        updates["disabled"].fillna(False).astype(bool) & ~updates["_was"].fillna(True).astype(bool)
+    ]
     removed_ids = pd.Index(pd.concat([removed["entity_id"], disabled_now["entity_id"]]).unique())
     removed_count = len(removed) + len(disabled_now)
 
@@ -126,8 +147,9 @@ def measure(
     base = roles[(roles["role"] == "image") & (roles["store_id"].astype("int64") == 0)]
     old = base["old_value"].astype(object).fillna("").astype(str)
     new = base["new_value"].astype(object).fillna("").astype(str)
-    base_changed = pd.Index(base.loc[(old != "") & (old != NO_SELECTION) & (old != new), "entity_id"]
-                            .astype("int64").unique())
+    base_changed = pd.Index(
+        base.loc[(old != "") & (old != NO_SELECTION) & (old != new), "entity_id"].astype("int64").unique()
+    )
 
     changing = items[~items["action"].isin(("skipped_no_change", "invalid", "error", "stale"))]["entity_id"]
     touched = pd.Index(pd.concat([changing, roles["entity_id"].astype("int64")]).unique())
@@ -136,26 +158,57 @@ def measure(
     base_share = len(base_changed) / catalog_base_images if catalog_base_images else 0.0
     touched_share = len(touched) / catalog_products if catalog_products else 0.0
     figures = {
-        "images_of_touched_products": float(touched_images), "images_removed": float(removed_count),
-        "images_removed_share": round(removed_share, 4), "galleries_emptied": float(len(emptied)),
-        "base_images_changed": float(len(base_changed)), "base_images_changed_share": round(base_share, 4),
-        "products_touched": float(len(touched)), "products_touched_share": round(touched_share, 4),
-        "catalog_products": float(catalog_products), "catalog_base_images": float(catalog_base_images),
+        "images_of_touched_products": float(touched_images),
+        "images_removed": float(removed_count),
+        "images_removed_share": round(removed_share, 4),
+        "galleries_emptied": float(len(emptied)),
+        "base_images_changed": float(len(base_changed)),
+        "base_images_changed_share": round(base_share, 4),
+        "products_touched": float(len(touched)),
+        "products_touched_share": round(touched_share, 4),
+        "catalog_products": float(catalog_products),
+        "catalog_base_images": float(catalog_base_images),
     }
     breaches: list[Breach] = []
     floor = max(1, limits.min_count)
 
     def share(name: str, value: float, count: int, limit: float, ids: pd.Index, what: str) -> None:
         if limit > 0 and value > limit and count >= floor:
-            breaches.append(Breach(name, f"{_percent(value)} ({count} {what})", _percent(limit), _skus(items, ids)))
+            breaches.append(
+                Breach(name, f"{_percent(value)} ({count} {what})", _percent(limit), _skus(items, ids))
+            )
 
-    share("images_removed_share", removed_share, removed_count, limits.max_removed_share, removed_ids,
-          f"of {touched_images} images")
+    share(
+        "images_removed_share",
+        removed_share,
+        removed_count,
+        limits.max_removed_share,
+        removed_ids,
+        f"of {touched_images} images",
+    )
     if limits.max_emptied > 0 and len(emptied) > limits.max_emptied:
-        breaches.append(Breach("galleries_emptied", f"{len(emptied)} galleries", str(limits.max_emptied),
-                               _skus(items, emptied)))
-    share("base_images_changed_share", base_share, len(base_changed), limits.max_base_changed_share, base_changed,
-          f"of {catalog_base_images} base images")
-    share("products_touched_share", touched_share, len(touched), limits.max_touched_share, touched,
-          f"of {catalog_products} products")
+        breaches.append(
+            Breach(
+                "galleries_emptied",
+                f"{len(emptied)} galleries",
+                str(limits.max_emptied),
+                _skus(items, emptied),
+            )
+        )
+    share(
+        "base_images_changed_share",
+        base_share,
+        len(base_changed),
+        limits.max_base_changed_share,
+        base_changed,
+        f"of {catalog_base_images} base images",
+    )
+    share(
+        "products_touched_share",
+        touched_share,
+        len(touched),
+        limits.max_touched_share,
+        touched,
+        f"of {catalog_products} products",
+    )
     return BlastRadius(figures, tuple(breaches))

@@ -15,4 +15,4 @@ def chunked(values: Iterable[T], size: int) -> Iterator[list[T]]:
         raise ValueError(f"chunk size must be >= 1, not {size}")
     items = values if isinstance(values, list) else list(values)
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -85,13 +85,15 @@ def parse_template(text: str, name: str) -> CommandTemplate:
             if placeholder in word and word != placeholder:
                 raise CommandTemplateError(
                     f"{placeholder} must be a word of its own, not part of {word!r}: values are never glued into "
-                    "a longer argument or a quoted script")
+                    "a longer argument or a quoted script"
+                )
     remote = remote_shell(words)
     if remote is not None and template.takes_arguments:
         raise CommandTemplateError(
             f"{template.inline} cannot be used with {remote!r}: it joins its arguments into one line for the remote "
             f"shell, which would interpret the values; read them on stdin (one per line) or from {template.file}, "
-            f"e.g. `{remote} host 'xargs -d \"\\n\" some-command'`")
+            f"e.g. `{remote} host 'xargs -d \"\\n\" some-command'`"
+        )
     return template
 
 
@@ -103,8 +105,10 @@ def remote_shell(words: Sequence[str]) -> str | None:
 def line_safe_values(values: Sequence[str]) -> tuple[list[str], list[str]]:
     """(the values that can be given one per line, those left out because they hold a line break or NUL)."""
     unsafe = [any(c in v for c in _LINE_BREAKS) for v in values]
-    return ([v for v, bad in zip(values, unsafe, strict=True) if not bad],
-            [v for v, bad in zip(values, unsafe, strict=True) if bad])
+    return (
+        [v for v, bad in zip(values, unsafe, strict=True) if not bad],
+        [v for v, bad in zip(values, unsafe, strict=True) if bad],
+    )
 
 
 def environment_names(template: str, extra: Sequence[str] = ()) -> tuple[str, ...]:

@@ -22,14 +22,17 @@ def without_sql(text: str) -> str:
     if found is None:
         return text
     tail = text.rfind(_BACKGROUND, found.end())
-    kept = text[:found.start()] + (text[tail:] if tail >= 0 else "")
-    return kept.replace(_BACKGROUND, " (statement and parameters not shown)" + _BACKGROUND, 1) if tail >= 0 else (
-        kept + " (statement and parameters not shown)")
+    kept = text[: found.start()] + (text[tail:] if tail >= 0 else "")
+    return (
+        kept.replace(_BACKGROUND, " (statement and parameters not shown)" + _BACKGROUND, 1)
+        if tail >= 0
+        else (kept + " (statement and parameters not shown)")
+    )
 
 
 def cut(text: str, limit: int = FAILURE_TEXT_LIMIT) -> str:
     """`text` at most `limit` characters long, a cut one marked as such."""
-    return text if len(text) <= limit else text[:max(0, limit - len(CUT_MARK))] + CUT_MARK
+    return text if len(text) <= limit else text[: max(0, limit - len(CUT_MARK))] + CUT_MARK
 
 
 def failure_text(error: BaseException | str, limit: int = FAILURE_TEXT_LIMIT) -> str:

@@ -59,19 +59,34 @@ ETAG_COLUMNS = ("value", "key", "exists", "etag", "size", "content_type")
 #                     connector): the product gets its own row before anything else is written
 # shared              the media_gallery row is linked to other products too (removal only unlinks it)
 DELTA_COLUMNS = (
-    "sku", "value", "entity_id", "action", "reason", "label", "position", "disabled", "roles",
-    "etag", "stored_etag", "value_id", "record_id", "meta_changed", "etag_changed", "split", "shared",
+    "sku",
+    "value",
+    "entity_id",
+    "action",
+    "reason",
+    "label",
+    "position",
+    "disabled",
+    "roles",
+    "etag",
+    "stored_etag",
+    "value_id",
+    "record_id",
+    "meta_changed",
+    "etag_changed",
+    "split",
+    "shared",
 )
 DELTA_ACTIONS = (
-    "inserted",            # new image for this product
-    "updated_value",       # same path, new content (ETag changed); metadata may also have changed
-    "updated_meta",        # label/position/disabled/roles changed, same content
-    "skipped_no_change",   # nothing to write
-    "purged",              # replace mode: product image not in the payload, removed
-    "deduped",             # legacy no-slash duplicate of a canonical row on the same product, removed
-    "invalid",             # file missing from storage: not written, never purged
-    "error",               # unknown SKU or a SKU-level failure: nothing written for the SKU
-    "stale",               # an older batch than the one last applied to this SKU: not written
+    "inserted",  # new image for this product
+    "updated_value",  # same path, new content (ETag changed); metadata may also have changed
+    "updated_meta",  # label/position/disabled/roles changed, same content
+    "skipped_no_change",  # nothing to write
+    "purged",  # replace mode: product image not in the payload, removed
+    "deduped",  # legacy no-slash duplicate of a canonical row on the same product, removed
+    "invalid",  # file missing from storage: not written, never purged
+    "error",  # unknown SKU or a SKU-level failure: nothing written for the SKU
+    "stale",  # an older batch than the one last applied to this SKU: not written
 )
 WRITE_ACTIONS = ("inserted", "updated_value", "updated_meta", "purged", "deduped")
 
@@ -94,9 +109,21 @@ EXTRA_VALUE_ROW_COLUMNS = ("sku", "entity_id", "record_id")
 # --- SKU results: one row per SKU of the batch, connector-style statistics -------------------------------
 # status: "ok" | "error" | "stale" ; message: reason for error/stale
 SKU_RESULT_COLUMNS = (
-    "sku", "entity_id", "status", "message", "inserted", "updated_value", "updated_meta",
-    "skipped_no_change", "invalid", "rejected", "purged", "deduped_path_variants", "roles_assigned",
-    "split_shared_rows", "store_values",
+    "sku",
+    "entity_id",
+    "status",
+    "message",
+    "inserted",
+    "updated_value",
+    "updated_meta",
+    "skipped_no_change",
+    "invalid",
+    "rejected",
+    "purged",
+    "deduped_path_variants",
+    "roles_assigned",
+    "split_shared_rows",
+    "store_values",
 )
 
 # --- Store-level values: one row per (sku, value, store) the batch sets for a store view ---------------------
@@ -109,7 +136,18 @@ SKU_RESULT_COLUMNS = (
 # disabled      boolean <NA> = not set at store level
 # roles         str     role attribute codes "|"-joined that point to this image in that store; "" = none
 # file, line, seq   where it came from
-STORE_VALUE_COLUMNS = ("sku", "value", "store", "label", "position", "disabled", "roles", "file", "line", "seq")
+STORE_VALUE_COLUMNS = (
+    "sku",
+    "value",
+    "store",
+    "label",
+    "position",
+    "disabled",
+    "roles",
+    "file",
+    "line",
+    "seq",
+)
 
 # --- Role scope: which roles a batch manages for a SKU --------------------------------------------------
 # Gallery formats manage all four roles (a role no image carries becomes no_selection); Magento's native
@@ -121,7 +159,11 @@ ROLE_SCOPE_COLUMNS = ("sku", "managed_roles")
 
 ROLE_CODES = ("image", "small_image", "thumbnail", "swatch_image")
 # The storefront's alt text of each role image (varchar attributes kept in sync with the image's label).
-ROLE_LABEL_CODES = {"image": "image_label", "small_image": "small_image_label", "thumbnail": "thumbnail_label"}
+ROLE_LABEL_CODES = {
+    "image": "image_label",
+    "small_image": "small_image_label",
+    "thumbnail": "thumbnail_label",
+}
 NO_SELECTION = "no_selection"
 
 

@@ -43,7 +43,9 @@ def _row_hashes(kind: str, frame: pd.DataFrame) -> list[pd.DataFrame]:
     if frame.empty:
         return []
     rows = frame.assign(_kind=kind)
-    hashes = pd.util.hash_pandas_object(rows.drop(columns="sku"), index=False, hash_key=_KEY).to_numpy(np.uint64)
+    hashes = pd.util.hash_pandas_object(rows.drop(columns="sku"), index=False, hash_key=_KEY).to_numpy(
+        np.uint64
+    )
     return [pd.DataFrame({"sku": frame["sku"].to_numpy(), "h": hashes})]
 
 
@@ -54,34 +56,53 @@ def planned_digests(request: DeltaRequest) -> pd.Series:
     if images.empty:
         return pd.Series([], dtype=object, name="digest")
     skus = images["sku"].astype(str)
-    ordered = images.assign(sku=skus).sort_values("seq", kind="stable") if "seq" in images else images.assign(sku=skus)
+    ordered = (
+        images.assign(sku=skus).sort_values("seq", kind="stable")
+        if "seq" in images
+        else images.assign(sku=skus)
+    )
     text = _text(ordered, _IMAGE_FIELDS)
     text["rank"] = ordered.groupby("sku", sort=False).cumcount().astype(str)
     etags = request.etags.drop_duplicates("value", keep="last").set_index("value")
     seen = text["value"].map(etags["etag"].astype(str)) if len(etags) else pd.Series("", index=text.index)
-    exists = text["value"].map(etags["exists"].astype(bool)) if len(etags) else pd.Series(False, index=text.index)
+    exists = (
+        text["value"].map(etags["exists"].astype(bool)) if len(etags) else pd.Series(False, index=text.index)
+    )
     text["etag"] = seen.fillna("").astype(str)
     text["exists"] = exists.fillna(False).astype(str)
     text["mode"] = request.mode
     parts = _row_hashes("image", text.assign(sku=ordered["sku"].to_numpy()))
     if request.store_values is not None and len(request.store_values):
         store = request.store_values
-        parts += _row_hashes("store", _text(store, _STORE_FIELDS).assign(sku=store["sku"].astype(str).to_numpy()))
+        parts += _row_hashes(
+            "store", _text(store, _STORE_FIELDS).assign(sku=store["sku"].astype(str).to_numpy())
+        )
     if request.role_scope is not None and len(request.role_scope):
         scope = request.role_scope
-        parts += _row_hashes("scope", _text(scope, ("managed_roles",)).assign(sku=scope["sku"].astype(str).to_numpy()))
+        parts += _row_hashes(
+            "scope", _text(scope, ("managed_roles",)).assign(sku=scope["sku"].astype(str).to_numpy())
+        )
     if len(request.payload_values):
         payload = request.payload_values
-        parts += _row_hashes("payload", _text(payload, ("value",)).assign(sku=payload["sku"].astype(str).to_numpy()))
+        parts += _row_hashes(
+            "payload", _text(payload, ("value",)).assign(sku=payload["sku"].astype(str).to_numpy())
+        )
     rows = pd.concat(parts, ignore_index=True)
     wanted = pd.Index(pd.unique(skus))
     rows = rows[wanted.get_indexer(rows["sku"]) >= 0]
     grouped = rows.groupby("sku", sort=False)["h"]
     sums = grouped.sum()  # uint64 sums wrap: still order-independent
     counts = grouped.size().reindex(sums.index)
-    digests = pd.Series([f"{a:016x}{b:016x}" for a, b in zip(sums.to_numpy(np.uint64).tolist(),
-                                                           counts.to_numpy(np.uint64).tolist(), strict=True)],
-                        index=sums.index, dtype=object)
+    digests = pd.Series(
+        [
+            f"{a:016x}{b:016x}"
+            for a, b in zip(
+                sums.to_numpy(np.uint64).tolist(), counts.to_numpy(np.uint64).tolist(), strict=True
+            )
+        ],
+        index=sums.index,
+        dtype=object,
+    )
     digests = digests.reindex(wanted)
     always = set(request.invalid_skus) | _rejected_skus(request.rejections)
     keep = ~digests.index.isin(list(always)) if always else np.ones(len(digests), dtype=bool)

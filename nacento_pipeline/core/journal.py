@@ -31,8 +31,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def group_images(parts: Mapping[str, Iterable[Sequence[Any]]], datetime_columns: Mapping[str, Iterable[int]]
-                 ) -> dict[int, Image]:
+def group_images(
+    parts: Mapping[str, Iterable[Sequence[Any]]], datetime_columns: Mapping[str, Iterable[int]]
+) -> dict[int, Image]:
     """Per product, its rows of every part: `parts` holds per part the rows as read, each row's first value the
     product's link id (left out of the image); `datetime_columns` (part -> positions, the link not counted)
     are the columns turned into ISO text. One pass over the rows; a product has only the parts it has rows in."""
@@ -70,8 +71,10 @@ def image_frames(images: Iterable[Image], columns: Mapping[str, list[str]]) -> d
     for image in images:
         for name, part in image.items():
             rows[name].extend(part)
-    return {name: pd.DataFrame(rows[name], columns=cols) if rows[name] else pd.DataFrame(columns=cols)
-            for name, cols in columns.items()}
+    return {
+        name: pd.DataFrame(rows[name], columns=cols) if rows[name] else pd.DataFrame(columns=cols)
+        for name, cols in columns.items()
+    }
 
 
 @dataclass(frozen=True)

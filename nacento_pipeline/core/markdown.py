@@ -36,8 +36,10 @@ def markdown_table(
         "| " + " | ".join(names) + " |",
         "|" + "".join("---:|" if name in right_aligned else "---|" for name in names),
     ]
-    lines += ["| " + " | ".join(markdown_cell(v, max_cell) for v in row) + " |"
-              for row in head.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(markdown_cell(v, max_cell) for v in row) + " |"
+        for row in head.itertuples(index=False)
+    ]
     if len(shown) > len(head):
         lines.append(f"\n_{len(shown) - len(head)} more row(s) not shown_")
     return "\n".join(lines)
@@ -46,4 +48,6 @@ def markdown_table(
 def counts_markdown(counts: Mapping[str, int], title: str = "kind") -> str:
     """Counters as a two-column table (`title`, count), in the mapping's order."""
     frame = pd.DataFrame({title: list(counts.keys()), "count": [int(v) for v in counts.values()]})
-    return markdown_table(frame, limit=None, right_aligned=("count",), empty=f"| {title} | count |\n|---|---:|")
+    return markdown_table(
+        frame, limit=None, right_aligned=("count",), empty=f"| {title} | count |\n|---|---:|"
+    )

@@ -22,7 +22,9 @@ from nacento_pipeline.core.paths import parent_prefix
 MEMORY_COLUMNS = ("key", "exists", "etag", "size", "content_type")
 
 
-def full_snapshot_reason(last_full: datetime | None, now: datetime, full_hours: int, gaps: Iterable[str]) -> str:
+def full_snapshot_reason(
+    last_full: datetime | None, now: datetime, full_hours: int, gaps: Iterable[str]
+) -> str:
     """Why this snapshot must be full ("" when the feed may be used): the first one, the audit is due, a gap."""
     gaps = list(gaps)
     if gaps:
@@ -63,8 +65,12 @@ def split_wanted(wanted: pd.DataFrame, memory: pd.DataFrame, event_keys: Iterabl
 
 def combine(wanted: pd.DataFrame, looked_up: pd.DataFrame, remembered: pd.DataFrame) -> pd.DataFrame:
     """One ETAG_COLUMNS frame in the wanted keys' order, from the looked-up rows and the remembered ones."""
-    both = pd.concat([looked_up.astype(remembered.dtypes.to_dict()) if len(remembered) else looked_up, remembered]
-                     if len(remembered) else [looked_up], ignore_index=True)
+    both = pd.concat(
+        [looked_up.astype(remembered.dtypes.to_dict()) if len(remembered) else looked_up, remembered]
+        if len(remembered)
+        else [looked_up],
+        ignore_index=True,
+    )
     order = pd.Index(both["key"]).get_indexer(wanted["key"])
     out = both.iloc[order].reset_index(drop=True)
     out = out.astype({"exists": bool, "size": "int64"})
@@ -78,11 +84,18 @@ def missed_changes(full: pd.DataFrame, memory: pd.DataFrame, event_keys: Iterabl
     the last full snapshot named them: changes the feed did not deliver. Keys memory never saw are left out
     (nothing to compare with)."""
     named_keys = set(event_keys)
-    both = full.loc[:, ["key", "exists", "etag"]].merge(memory.loc[:, ["key", "exists", "etag"]], on="key",
-                                                        suffixes=("", "_was"))
+    both = full.loc[:, ["key", "exists", "etag"]].merge(
+        memory.loc[:, ["key", "exists", "etag"]], on="key", suffixes=("", "_was")
+    )
     differs = (both["exists"].astype(bool) != both["exists_was"].astype(bool)) | (
-        both["etag"].astype(str) != both["etag_was"].astype(str))
+        both["etag"].astype(str) != both["etag_was"].astype(str)
+    )
     named = both["key"].isin(named_keys)
     missed = both.loc[differs & ~named]
-    return pd.DataFrame({"key": missed["key"].astype(str), "was_etag": missed["etag_was"].astype(str),
-                         "now_etag": missed["etag"].astype(str)}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "key": missed["key"].astype(str),
+            "was_etag": missed["etag_was"].astype(str),
+            "now_etag": missed["etag"].astype(str),
+        }
+    ).reset_index(drop=True)

@@ -33,6 +33,7 @@ def parent_prefix(key: str) -> str:
     """The key's "directory": everything up to and including the last '/' ("" for top-level keys)."""
     return key[: key.rfind("/") + 1]
 
+
 REASON_EMPTY = "file_path is missing or empty"
 REASON_TOO_LONG = f"file_path is longer than {MAX_PATH_LENGTH} characters"
 REASON_NUL = "file_path contains a NUL byte"
@@ -40,15 +41,19 @@ REASON_TRAVERSAL = "file_path contains a '.' or '..' segment (path traversal)"
 REASON_NO_FILE = "file_path names no file once media prefixes are removed"
 # Magento\Catalog\Model\Product\Gallery\Processor::addImage (and Controller\Adminhtml\Product\Gallery\Upload).
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "gif", "png")
-REASON_PERCENT = ("file_path contains '%': percent-encoding is decoded once in URLs only, never in relative paths; "
-                  "give the plain file name")
-REASON_CHARACTER = ("file_path contains {char}: a gallery value may hold only ASCII letters, digits, '_', '-', '.' "
-                    "and '/' between segments (the names Magento's uploader keeps)")
-REASON_EXTENSION = ("file_path does not end in an image extension Magento accepts for product images "
-                    f"(.{', .'.join(IMAGE_EXTENSIONS)})")
-REASON_VALUE_TOO_LONG = (
-    f"gallery value is longer than {MAX_GALLERY_VALUE_LENGTH} characters (Magento's media_gallery.value column)"
+REASON_PERCENT = (
+    "file_path contains '%': percent-encoding is decoded once in URLs only, never in relative paths; "
+    "give the plain file name"
 )
+REASON_CHARACTER = (
+    "file_path contains {char}: a gallery value may hold only ASCII letters, digits, '_', '-', '.' "
+    "and '/' between segments (the names Magento's uploader keeps)"
+)
+REASON_EXTENSION = (
+    "file_path does not end in an image extension Magento accepts for product images "
+    f"(.{', .'.join(IMAGE_EXTENSIONS)})"
+)
+REASON_VALUE_TOO_LONG = f"gallery value is longer than {MAX_GALLERY_VALUE_LENGTH} characters (Magento's media_gallery.value column)"
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _SCHEME_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
@@ -80,7 +85,7 @@ def _url_path(text: str) -> str:
 def _drop_prefixes(text: str) -> str:
     for prefix in DROPPED_PREFIXES:
         if (text + "/").startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
     return text
 
 

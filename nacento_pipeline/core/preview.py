@@ -48,29 +48,56 @@ def image_changes(items: pd.DataFrame, current: pd.DataFrame, skus: list[str]) -
     mine = items[items["sku"].astype(str).isin(skus) & items["action"].isin(list(CHANGE_WORDS))]
     if mine.empty:
         return pd.DataFrame(columns=CHANGE_SHOWN)
-    now = current.astype({"entity_id": "int64", "value_id": "int64"}).drop_duplicates(["entity_id", "value_id"])
-    merged = mine.assign(entity_id=mine["entity_id"].astype("int64"), value_id=mine["value_id"].astype("int64")).merge(
+    now = current.astype({"entity_id": "int64", "value_id": "int64"}).drop_duplicates(
+        ["entity_id", "value_id"]
+    )
+    merged = mine.assign(
+        entity_id=mine["entity_id"].astype("int64"), value_id=mine["value_id"].astype("int64")
+    ).merge(
         now[["entity_id", "value_id", "label", "position", "disabled"]].rename(
-            columns={"label": "_label", "position": "_position", "disabled": "_disabled"}),
-        on=["entity_id", "value_id"], how="left")
+            columns={"label": "_label", "position": "_position", "disabled": "_disabled"}
+        ),
+        on=["entity_id", "value_id"],
+        how="left",
+    )
     known = merged["_position"].notna() | merged["_label"].notna()
-    before = [_state(p, lab, d) if k else "-" for p, lab, d, k in
-              zip(merged["_position"], merged["_label"], merged["_disabled"], known, strict=True)]
-    after = ["-" if a in REMOVED else _state(p, lab, d) for a, p, lab, d in
-             zip(merged["action"], merged["position"], merged["label"], merged["disabled"], strict=True)]
-    out = pd.DataFrame({"sku": merged["sku"].astype(str), "image": merged["value"].astype(str),
-                        "change": merged["action"].map(CHANGE_WORDS), "before": before, "after": after})
+    before = [
+        _state(p, lab, d) if k else "-"
+        for p, lab, d, k in zip(
+            merged["_position"], merged["_label"], merged["_disabled"], known, strict=True
+        )
+    ]
+    after = [
+        "-" if a in REMOVED else _state(p, lab, d)
+        for a, p, lab, d in zip(
+            merged["action"], merged["position"], merged["label"], merged["disabled"], strict=True
+        )
+    ]
+    out = pd.DataFrame(
+        {
+            "sku": merged["sku"].astype(str),
+            "image": merged["value"].astype(str),
+            "change": merged["action"].map(CHANGE_WORDS),
+            "before": before,
+            "after": after,
+        }
+    )
     return out.sort_values(["sku", "image"], kind="stable").reset_index(drop=True)
 
 
 def role_changes(roles: pd.DataFrame, skus: list[str]) -> pd.DataFrame:
     """The role and label values the plan changes for these SKUs: sku, role, store_id, before, after."""
     mine = roles[roles["sku"].astype(str).isin(skus)]
-    out = pd.DataFrame({
-        "sku": mine["sku"].astype(str), "role": mine["role"].astype(str), "store_id": mine["store_id"].astype("int64"),
-        "before": mine["old_value"].astype(object).fillna("").replace("", "-"),
-        "after": mine["new_value"].astype(object).fillna("(deleted)"),
-    }, columns=ROLE_SHOWN)
+    out = pd.DataFrame(
+        {
+            "sku": mine["sku"].astype(str),
+            "role": mine["role"].astype(str),
+            "store_id": mine["store_id"].astype("int64"),
+            "before": mine["old_value"].astype(object).fillna("").replace("", "-"),
+            "after": mine["new_value"].astype(object).fillna("(deleted)"),
+        },
+        columns=ROLE_SHOWN,
+    )
     return out.sort_values(["sku", "store_id", "role"], kind="stable").reset_index(drop=True)
 
 
@@ -107,7 +134,11 @@ class Preview:
         return bar_chart(self.counts)
 
 
-def preview(items: pd.DataFrame, roles: pd.DataFrame, current: pd.DataFrame, limit: int = PREVIEW_PRODUCTS) -> Preview:
+def preview(
+    items: pd.DataFrame, roles: pd.DataFrame, current: pd.DataFrame, limit: int = PREVIEW_PRODUCTS
+) -> Preview:
     """The preview of a plan's delta frames against the galleries now (of at least the previewed products)."""
     skus = changed_skus(items, roles, limit)
-    return Preview(image_changes(items, current, skus), role_changes(roles, skus), change_counts(items, roles))
+    return Preview(
+        image_changes(items, current, skus), role_changes(roles, skus), change_counts(items, roles)
+    )

@@ -35,32 +35,52 @@ class TransientStepFailed(StepFailed, TransientError):
 
 
 # MySQL / MariaDB error codes of a transient condition (server and client codes).
-MYSQL_RETRIABLE_CODES = frozenset({
-    1040,  # ER_CON_COUNT_ERROR: too many connections
-    1053,  # ER_SERVER_SHUTDOWN
-    1205,  # ER_LOCK_WAIT_TIMEOUT (row locks, and metadata locks under lock_wait_timeout)
-    1213,  # ER_LOCK_DEADLOCK
-    1927,  # MariaDB ER_CONNECTION_KILLED
-    2002,  # CR_CONNECTION_ERROR (socket)
-    2003,  # CR_CONN_HOST_ERROR: cannot connect
-    2006,  # CR_SERVER_GONE_ERROR
-    2013,  # CR_SERVER_LOST (also pymysql's read/write timeout)
-    2055,  # CR_SERVER_LOST_EXTENDED
-})
+MYSQL_RETRIABLE_CODES = frozenset(
+    {
+        1040,  # ER_CON_COUNT_ERROR: too many connections
+        1053,  # ER_SERVER_SHUTDOWN
+        1205,  # ER_LOCK_WAIT_TIMEOUT (row locks, and metadata locks under lock_wait_timeout)
+        1213,  # ER_LOCK_DEADLOCK
+        1927,  # MariaDB ER_CONNECTION_KILLED
+        2002,  # CR_CONNECTION_ERROR (socket)
+        2003,  # CR_CONN_HOST_ERROR: cannot connect
+        2006,  # CR_SERVER_GONE_ERROR
+        2013,  # CR_SERVER_LOST (also pymysql's read/write timeout)
+        2055,  # CR_SERVER_LOST_EXTENDED
+    }
+)
 # SQLite primary result codes (the low byte of `sqlite_errorcode`): SQLITE_BUSY, SQLITE_LOCKED.
 SQLITE_RETRIABLE_CODES = frozenset({5, 6})
 # S3 error codes of a transient condition, and HTTP statuses that mean "try again".
-S3_RETRIABLE_CODES = frozenset({
-    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests",
-    "TooManyRequestsException", "RequestTimeout", "RequestTimeoutException", "ServiceUnavailable",
-    "InternalError", "InternalFailure", "PriorRequestNotComplete",
-})
+S3_RETRIABLE_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "TooManyRequestsException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "PriorRequestNotComplete",
+    }
+)
 HTTP_RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # botocore / urllib3 classes of a connection that failed or timed out (their own hierarchies, not Python's).
-CLIENT_TRANSIENT_CLASSES = frozenset({
-    "EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ReadTimeoutError",
-    "ProxyConnectionError", "NewConnectionError", "ProtocolError",
-})
+CLIENT_TRANSIENT_CLASSES = frozenset(
+    {
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ProxyConnectionError",
+        "NewConnectionError",
+        "ProtocolError",
+    }
+)
 DRIVER_MODULES = ("pymysql", "MySQLdb", "mysql", "mariadb")
 
 DEFAULT_ATTEMPTS = 3
@@ -112,7 +132,9 @@ def _one_retriable(exc: BaseException) -> bool:
         return isinstance(code, int) and code & 0xFF in SQLITE_RETRIABLE_CODES
     if root == "sqlalchemy":
         return getattr(exc, "connection_invalidated", False) is True or type(exc).__name__ in (
-            "TimeoutError", "DisconnectionError")
+            "TimeoutError",
+            "DisconnectionError",
+        )
     if root in ("botocore", "urllib3"):
         names = {cls.__name__ for cls in type(exc).__mro__}
         return bool(names & CLIENT_TRANSIENT_CLASSES) or _s3_error_retriable(exc)
@@ -127,11 +149,23 @@ def is_retriable(exc: BaseException) -> bool:
 # A recorded error (a failed run's step error, kept by Dagster as class names and messages): the class names
 # that say "transient", and MySQL's code where a driver (or SQLAlchemy wrapping it) put it: at the very start
 # of the message, `(1205, '...')` or `(pymysql.err.OperationalError) (1205, '...')`, before any payload text.
-RECORDED_TRANSIENT_CLASSES = frozenset({
-    TransientStepFailed.__name__, "TransientCacheError", "WriterLockLost", "WriterLockTimeout",
-    "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "ConnectionAbortedError",
-    "BrokenPipeError", "TimeoutError",
-}) | CLIENT_TRANSIENT_CLASSES
+RECORDED_TRANSIENT_CLASSES = (
+    frozenset(
+        {
+            TransientStepFailed.__name__,
+            "TransientCacheError",
+            "WriterLockLost",
+            "WriterLockTimeout",
+            "ConnectionError",
+            "ConnectionRefusedError",
+            "ConnectionResetError",
+            "ConnectionAbortedError",
+            "BrokenPipeError",
+            "TimeoutError",
+        }
+    )
+    | CLIENT_TRANSIENT_CLASSES
+)
 _RECORDED_DRIVER_CODE = re.compile(r"\A(?:\([\w.]+\) )?\((\d+), ")
 DRIVER_ERROR_CLASSES = frozenset({"OperationalError", "InternalError", "InterfaceError", "DatabaseError"})
 

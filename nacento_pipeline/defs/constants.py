@@ -23,7 +23,9 @@ TAG_REINDEX = "nacento/reindex"  # full | partial | none
 TAG_FORCE = "nacento/force"
 TAG_MODE = "nacento/mode"
 TAG_MAGENTO_DB = "nacento/magento_db"  # host/database a run writes: one writing run per value (deploy/)
-TAG_APPROVE_BLAST_RADIUS = "nacento/approve_blast_radius"  # = <batch key>: that batch may exceed the guard's limits
+TAG_APPROVE_BLAST_RADIUS = (
+    "nacento/approve_blast_radius"  # = <batch key>: that batch may exceed the guard's limits
+)
 
 # Dagster's run tag for run monitoring's per-run time limit (seconds), set on batch runs (definitions.py).
 TAG_MAX_RUNTIME = "dagster/max_runtime"

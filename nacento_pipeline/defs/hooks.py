@@ -34,7 +34,9 @@ PARTITION_TAG = "dagster/partition"
 REAL_RESULTS = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
 
 
-def output_readers(plan: ExecutionPlanSnapshot, steps: set[str] | None = None) -> dict[tuple[str, str], set[str]]:
+def output_readers(
+    plan: ExecutionPlanSnapshot, steps: set[str] | None = None
+) -> dict[tuple[str, str], set[str]]:
     """(step key, output name) -> the steps of the plan (of `steps` when given) that read that output."""
     readers: dict[tuple[str, str], set[str]] = {}
     for step in plan.steps:
@@ -67,14 +69,21 @@ def planned_checks(plan: ExecutionPlanSnapshot, steps: set[str]) -> Iterator[dg.
                     yield output.properties.asset_check_key
 
 
-def _latest(instance: dg.DagsterInstance, key: dg.AssetCheckKey, partition: str,
-            statuses: set[AssetCheckExecutionRecordStatus] | None = None) -> AssetCheckExecutionRecord | None:
+def _latest(
+    instance: dg.DagsterInstance,
+    key: dg.AssetCheckKey,
+    partition: str,
+    statuses: set[AssetCheckExecutionRecordStatus] | None = None,
+) -> AssetCheckExecutionRecord | None:
     records = instance.event_log_storage.get_asset_check_execution_history(
-        key, limit=1, status=statuses, partition_filter=PartitionKeyFilter(key=partition))
+        key, limit=1, status=statuses, partition_filter=PartitionKeyFilter(key=partition)
+    )
     return records[0] if records else None
 
 
-def carried_evaluation(record: AssetCheckExecutionRecord, failed_run_id: str) -> dg.AssetCheckEvaluation | None:
+def carried_evaluation(
+    record: AssetCheckExecutionRecord, failed_run_id: str
+) -> dg.AssetCheckEvaluation | None:
     """The record's evaluation, re-stated as still current after the failed run."""
     last = record.evaluation
     if last is None:
@@ -82,13 +91,22 @@ def carried_evaluation(record: AssetCheckExecutionRecord, failed_run_id: str) ->
     carried = last.metadata.get("carried_over_from_run")  # carried before: name the run that evaluated it
     origin = str(carried.value) if carried is not None else record.run_id
     return dg.AssetCheckEvaluation(
-        asset_key=last.asset_key, check_name=last.check_name, passed=last.passed,
-        metadata={**last.metadata, "carried_over_from_run": dg.MetadataValue.text(origin),
-                  "not_run_in_failed_run": dg.MetadataValue.text(failed_run_id)},
-        target_materialization_data=last.target_materialization_data, severity=last.severity,
-        description=(f"Last real result (run {origin[:8]}); run {failed_run_id[:8]} failed before this "
-                     "check could run and materialized nothing it checks."),
-        blocking=last.blocking, partition=last.partition,
+        asset_key=last.asset_key,
+        check_name=last.check_name,
+        passed=last.passed,
+        metadata={
+            **last.metadata,
+            "carried_over_from_run": dg.MetadataValue.text(origin),
+            "not_run_in_failed_run": dg.MetadataValue.text(failed_run_id),
+        },
+        target_materialization_data=last.target_materialization_data,
+        severity=last.severity,
+        description=(
+            f"Last real result (run {origin[:8]}); run {failed_run_id[:8]} failed before this "
+            "check could run and materialized nothing it checks."
+        ),
+        blocking=last.blocking,
+        partition=last.partition,
     )
 
 
@@ -137,7 +155,11 @@ def release_consumed_frames(context: dg.HookContext) -> None:
     """After each step: delete the run's stored frames that no step of the run still has to read."""
     io_manager = context.resources.io_manager
     run = context.instance.get_run_by_id(context.run_id)
-    if not isinstance(io_manager, RunScopedPickleIOManager) or run is None or not run.execution_plan_snapshot_id:
+    if (
+        not isinstance(io_manager, RunScopedPickleIOManager)
+        or run is None
+        or not run.execution_plan_snapshot_id
+    ):
         return
     plan = context.instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
     done = _succeeded_steps(context.instance, context.run_id) | {context.step_key}

@@ -69,6 +69,7 @@ def build_gallery_audit_job(run_tags: Mapping[str, str] | None = None) -> Unreso
 # Untagged, for what refers to the jobs by name (the batch status sensor's monitored job, tests).
 pim_batch_job = build_pim_batch_job()
 
+
 def build_pim_batch_validate_job(run_tags: Mapping[str, str] | None = None) -> UnresolvedAssetJobDefinition:
     """The validation job (plans, never writes); `run_tags` as for the batch job (its time limit)."""
     return dg.define_asset_job(

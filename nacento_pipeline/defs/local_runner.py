@@ -24,8 +24,13 @@ class TickOutcome:
 
 def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     sensor = defs.resolve_sensor_def(DROP_SENSOR)
-    with dg.build_sensor_context(instance=instance, definitions=defs, sensor_name=DROP_SENSOR, cursor=cursor,
-                                 resources=dict(defs.resources or {})) as context:
+    with dg.build_sensor_context(
+        instance=instance,
+        definitions=defs,
+        sensor_name=DROP_SENSOR,
+        cursor=cursor,
+        resources=dict(defs.resources or {}),
+    ) as context:
         result = sensor(context)
     if not isinstance(result, dg.SensorResult):
         raise TypeError(f"{DROP_SENSOR} returned {type(result).__name__}, expected SensorResult")
@@ -35,12 +40,20 @@ def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | 
     return result
 
 
-def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None,
-                 raise_on_error: bool = False, log_level: str = "DEBUG") -> TickOutcome:
+def tick_and_run(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    cursor: str | None = None,
+    raise_on_error: bool = False,
+    log_level: str = "DEBUG",
+) -> TickOutcome:
     """One sensor tick, its runs, the run-status marks, then the next tick (which cleans the drop prefix)."""
     job = defs.resolve_job_def(BATCH_JOB)
     object_store = (defs.resources or {})["object_store"]
-    seen = {r.tags.get("dagster/run_key") for r in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB), limit=10000)}
+    seen = {
+        r.tags.get("dagster/run_key")
+        for r in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB), limit=10000)
+    }
     requested: list[str] = []
     results: list = []
     skip: str | None = None
@@ -58,7 +71,10 @@ def tick_and_run(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str
             if request.run_key:
                 tags["dagster/run_key"] = request.run_key
             run = job.execute_in_process(
-                instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=raise_on_error,
+                instance=instance,
+                partition_key=request.partition_key,
+                tags=tags,
+                raise_on_error=raise_on_error,
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
             results.append(run)

@@ -6,7 +6,6 @@ reindex step and storefront cache step a batch runs (their code is the batch ass
 reported as a materialization of `magento_gallery` for the partition, so the batch's page shows the revert.
 """
 
-
 from collections.abc import Mapping
 
 import dagster as dg
@@ -27,17 +26,29 @@ from nacento_pipeline.resources.reindex import ReindexResource
 class RevertConfig(dg.Config):
     """Run config of the revert (Launchpad: ops > restore_before_images > config)."""
 
-    force: bool = False  # restore products changed since the batch too (a later batch's or an admin's edit is lost)
+    force: bool = (
+        False  # restore products changed since the batch too (a later batch's or an admin's edit is lost)
+    )
 
 
-@dg.op(pool=MAGENTO_POOL, description="Restores the batch's products to their before-images from the undo journal.")
-def restore_before_images(context: dg.OpExecutionContext, config: RevertConfig,
-                          magento: MagentoDatabaseResource) -> GalleryChanges:
+@dg.op(
+    pool=MAGENTO_POOL,
+    description="Restores the batch's products to their before-images from the undo journal.",
+)
+def restore_before_images(
+    context: dg.OpExecutionContext, config: RevertConfig, magento: MagentoDatabaseResource
+) -> GalleryChanges:
     key = context.partition_key
     settings = magento.settings
     try:
-        result = revert_batch(magento.get_database(), key, run_id=context.run.run_id, force=config.force,
-                              chunk_size=settings.chunk_size, retention_days=settings.journal_retention_days)
+        result = revert_batch(
+            magento.get_database(),
+            key,
+            run_id=context.run.run_id,
+            force=config.force,
+            chunk_size=settings.chunk_size,
+            retention_days=settings.journal_retention_days,
+        )
     except RevertRefused as exc:
         raise dg.Failure(description=f"{exc}. Nothing was changed.") from exc
     metadata = {
@@ -48,26 +59,48 @@ def restore_before_images(context: dg.OpExecutionContext, config: RevertConfig,
         "reverted_batch": dg.MetadataValue.text(key),
     }
     if len(result.skipped):
-        context.log.warning(f"{len(result.skipped)} product(s) changed since batch {key} were left alone: "
-                            f"{first_products(result.skipped)} (run config force: true restores them too)")
-    context.log_event(dg.AssetMaterialization(asset_key="magento_gallery", partition=key,
-                                              description=f"revert of batch {key}", metadata=metadata))
+        context.log.warning(
+            f"{len(result.skipped)} product(s) changed since batch {key} were left alone: "
+            f"{first_products(result.skipped)} (run config force: true restores them too)"
+        )
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key="magento_gallery",
+            partition=key,
+            description=f"revert of batch {key}",
+            metadata=metadata,
+        )
+    )
     context.add_output_metadata(metadata)
     return GalleryChanges(changed_entity_ids=result.changed_entity_ids, content_changed_values=[])
 
 
 @dg.op(description="The reindex decision for the reverted products, triggered, as after a batch.")
-def reindex_reverted(context: dg.OpExecutionContext, magento: MagentoDatabaseResource, reindex: ReindexResource,
-                     object_store: ObjectStoreResource, changes: GalleryChanges) -> GalleryChanges:
+def reindex_reverted(
+    context: dg.OpExecutionContext,
+    magento: MagentoDatabaseResource,
+    reindex: ReindexResource,
+    object_store: ObjectStoreResource,
+    changes: GalleryChanges,
+) -> GalleryChanges:
     context.add_output_metadata(decide_and_trigger(context, magento, reindex, object_store, changes))
     return changes
 
 
-@dg.op(description="The storefront caches of the reverted products and their parents cleaned, as after a batch.")
-def clean_reverted(context: dg.OpExecutionContext, magento: MagentoDatabaseResource, cache: CacheResource,
-                   reindex: ReindexResource, changes: GalleryChanges) -> None:
+@dg.op(
+    description="The storefront caches of the reverted products and their parents cleaned, as after a batch."
+)
+def clean_reverted(
+    context: dg.OpExecutionContext,
+    magento: MagentoDatabaseResource,
+    cache: CacheResource,
+    reindex: ReindexResource,
+    changes: GalleryChanges,
+) -> None:
     cleaned = clean_storefront(context, magento, cache, reindex, changes)
-    context.add_output_metadata({**cleaned.metadata, "storefront_fresh": dg.MetadataValue.text(cleaned.freshness)})
+    context.add_output_metadata(
+        {**cleaned.metadata, "storefront_fresh": dg.MetadataValue.text(cleaned.freshness)}
+    )
 
 
 @dg.graph(name=REVERT_JOB)
@@ -78,7 +111,10 @@ def revert_batch_graph() -> None:
 def build_revert_job(run_tags: Mapping[str, str]) -> dg.JobDefinition:
     """The job, with the run tags of every job that writes Magento (definitions.py)."""
     return revert_batch_graph.to_job(
-        name=REVERT_JOB, partitions_def=pim_batches, executor_def=dg.in_process_executor, run_tags=run_tags,
+        name=REVERT_JOB,
+        partitions_def=pim_batches,
+        executor_def=dg.in_process_executor,
+        run_tags=run_tags,
         description="Undo a batch: its products back to how they were before it (from the undo journal), where "
-                    "nobody changed them since (force: all of them), then reindex and storefront caches.",
+        "nobody changed them since (force: all of them), then reindex and storefront caches.",
     )

@@ -50,7 +50,9 @@ class LocalRunLauncher(DefaultRunLauncher):
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         instance: DagsterInstance = self._instance
-        records = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_START, limit=1).records
+        records = instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.RUN_START, limit=1
+        ).records
         if not records or records[0].event_log_entry.dagster_event is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "worker not started yet")
         entry = records[0].event_log_entry
@@ -59,4 +61,6 @@ class LocalRunLauncher(DefaultRunLauncher):
             return CheckRunHealthResult(WorkerStatus.RUNNING, "run start event has no pid: cannot tell")
         if worker_alive(int(pid), entry.timestamp):
             return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker pid {pid} alive")
-        return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (killed or crashed)")
+        return CheckRunHealthResult(
+            WorkerStatus.FAILED, f"run worker process {pid} is gone (killed or crashed)"
+        )

@@ -20,7 +20,9 @@ FRAMES_SHOWN = 3
 
 def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)[-FRAMES_SHOWN:]
-    return "; ".join(f"{frame.filename.rsplit('/', 2)[-1]}:{frame.lineno} in {frame.name}" for frame in frames)
+    return "; ".join(
+        f"{frame.filename.rsplit('/', 2)[-1]}:{frame.lineno} in {frame.name}" for frame in frames
+    )
 
 
 def reported(exc: Exception) -> StepFailed:

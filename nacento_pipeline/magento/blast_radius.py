@@ -32,11 +32,22 @@ def catalog_counts(db: MagentoDatabase) -> tuple[int, int]:
     vc = t.varchar
     image = db.attribute_ids().roles["image"]
     with db.engine.connect() as conn:
-        products = int(conn.execute(sa.select(sa.func.count(sa.distinct(t.product.c.entity_id)))).scalar_one())
-        based = int(conn.execute(
-            sa.select(sa.func.count()).select_from(vc).where(
-                vc.c.attribute_id == image, vc.c.store_id == 0, vc.c.value.is_not(None), vc.c.value != "",
-                vc.c.value != NO_SELECTION)).scalar_one())
+        products = int(
+            conn.execute(sa.select(sa.func.count(sa.distinct(t.product.c.entity_id)))).scalar_one()
+        )
+        based = int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(vc)
+                .where(
+                    vc.c.attribute_id == image,
+                    vc.c.store_id == 0,
+                    vc.c.value.is_not(None),
+                    vc.c.value != "",
+                    vc.c.value != NO_SELECTION,
+                )
+            ).scalar_one()
+        )
     return products, based
 
 
@@ -55,8 +66,9 @@ def measure_plan(db: MagentoDatabase, plan: GalleryPlan, limits: BlastLimits) ->
     """The blast radius of writing `plan` to this database now, and the plan's preview."""
     products, based = catalog_counts(db)
     current = current_gallery(db, plan_links(plan))
-    radius = measure(plan.items, plan.roles, current, catalog_products=products, catalog_base_images=based,
-                     limits=limits)
+    radius = measure(
+        plan.items, plan.roles, current, catalog_products=products, catalog_base_images=based, limits=limits
+    )
     return radius, preview(plan.items, plan.roles, current)
 
 

@@ -75,17 +75,24 @@ def _read_settings(conn: sa.Connection) -> BulkSettings:
     if name in ("mysql", "mariadb"):
         cursor = dbapi.cursor()
         try:
-            cursor.execute("SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment, @@max_allowed_packet")
+            cursor.execute(
+                "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment, @@max_allowed_packet"
+            )
             mode, step, packet = cursor.fetchone()
         finally:
             cursor.close()
         size = min(int(packet), MAX_STATEMENT_BYTES) - STATEMENT_MARGIN_BYTES
-        return BulkSettings("mysql", consecutive_ids=int(mode) in (0, 1), id_step=int(step), max_statement_bytes=size)
+        return BulkSettings(
+            "mysql", consecutive_ids=int(mode) in (0, 1), id_step=int(step), max_statement_bytes=size
+        )
     if name == "sqlite":
         import sqlite3
 
-        limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(dbapi, "getlimit") else (
-            SQLITE_DEFAULT_VARIABLES)
+        limit = (
+            dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            if hasattr(dbapi, "getlimit")
+            else (SQLITE_DEFAULT_VARIABLES)
+        )
         return BulkSettings("sqlite", consecutive_ids=True, max_variables=int(limit))
     raise NotImplementedError(f"bulk_sql supports MySQL/MariaDB and SQLite, not {name}")
 
@@ -104,8 +111,11 @@ def _columns(*mappings: Mapping[str, Column]) -> tuple[list[tuple[str, Any]], in
             if n is not None and size != n:
                 raise ValueError(f"column {name!r} has {size} values, expected {n}")
             n = size
-            values = values if isinstance(values, pd.Series) else pd.Series(
-                values, dtype=object if isinstance(values, (list, tuple)) else None)
+            values = (
+                values
+                if isinstance(values, pd.Series)
+                else pd.Series(values, dtype=object if isinstance(values, (list, tuple)) else None)
+            )
         out.append((name, values))
     return out, n or 0
 
@@ -166,7 +176,9 @@ def _execute(conn: sa.Connection, sql: str, params: tuple[Any, ...] | None = Non
     return conn.exec_driver_sql(sql, params)
 
 
-def _mysql_rows(conn: sa.Connection, columns: list[tuple[str, Any]], n: int) -> tuple[list[list[str]], list[str]]:
+def _mysql_rows(
+    conn: sa.Connection, columns: list[tuple[str, Any]], n: int
+) -> tuple[list[list[str]], list[str]]:
     """Literals per column and the rows as `(lit,lit,...)` texts."""
     escape = conn.connection.dbapi_connection.escape  # type: ignore[union-attr]
     texts = [_mysql_texts(v, n, escape) for _name, v in columns]
@@ -187,8 +199,14 @@ def _groups(rows: list[str], budget: int, max_rows: int | None = None) -> Iterat
         yield range(start, len(rows))
 
 
-def _sqlite_row_groups(table: sa.Table, conn: sa.Connection, columns: list[tuple[str, Any]], n: int, limits: BulkSettings,
-                       max_rows: int | None = None) -> Iterator[tuple[int, tuple[Any, ...]]]:
+def _sqlite_row_groups(
+    table: sa.Table,
+    conn: sa.Connection,
+    columns: list[tuple[str, Any]],
+    n: int,
+    limits: BulkSettings,
+    max_rows: int | None = None,
+) -> Iterator[tuple[int, tuple[Any, ...]]]:
     """(rows, flat parameters) per statement, below SQLite's bound-variable limit (Sql columns are inline)."""
     values = []
     for name, col in columns:
@@ -201,7 +219,7 @@ def _sqlite_row_groups(table: sa.Table, conn: sa.Connection, columns: list[tuple
     if max_rows is not None:
         step = min(step, max_rows)
     for start in range(0, n, step):
-        part = rows[start:start + step]
+        part = rows[start : start + step]
         yield len(part), tuple(v for row in part for v in row)
 
 
@@ -210,7 +228,10 @@ def _sqlite_marks(columns: list[tuple[str, Any]]) -> str:
 
 
 def _insert_statements(
-    conn: sa.Connection, table: sa.Table, columns: Mapping[str, Column], tail: str = "",
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Mapping[str, Column],
+    tail: str = "",
 ) -> Iterator[tuple[str, tuple[Any, ...] | None, int]]:
     """(sql, parameters or None, rows) of each multi-row INSERT of `columns` (+ `tail`, e.g. an upsert clause)."""
     cols, n = _columns(columns)
@@ -222,7 +243,7 @@ def _insert_statements(
     if limits.dialect == "mysql":
         _texts, rows = _mysql_rows(conn, cols, n)
         for part in _groups(rows, limits.max_statement_bytes - len(head) - len(tail)):
-            yield head + ",".join(rows[part.start:part.stop]) + tail, None, len(part)
+            yield head + ",".join(rows[part.start : part.stop]) + tail, None, len(part)
     else:
         marks = _sqlite_marks(cols)
         for count, params in _sqlite_row_groups(table, conn, cols, n, limits):
@@ -259,7 +280,11 @@ def insert_with_ids(conn: sa.Connection, table: sa.Table, columns: Mapping[str, 
 
 
 def upsert(
-    conn: sa.Connection, table: sa.Table, columns: Mapping[str, Column], keys: Sequence[str], update: Sequence[str],
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Mapping[str, Column],
+    keys: Sequence[str],
+    update: Sequence[str],
     touch: str | None = None,
 ) -> None:
     """INSERT ... ON DUPLICATE KEY UPDATE (MySQL/MariaDB) / ON CONFLICT (keys) DO UPDATE (SQLite) on a real
@@ -280,7 +305,9 @@ def upsert(
         _execute(conn, sql, params)
 
 
-def update(conn: sa.Connection, table: sa.Table, keys: Mapping[str, Column], values: Mapping[str, Column]) -> None:
+def update(
+    conn: sa.Connection, table: sa.Table, keys: Mapping[str, Column], values: Mapping[str, Column]
+) -> None:
     """Set `table.<name> = values[name]` on the rows where every `table.<key> = keys[key]` (row by row of the
     arrays): MySQL/MariaDB `UPDATE t JOIN (SELECT .. UNION ALL ..) v`, SQLite `UPDATE t SET .. FROM (VALUES ..) v`.
     (A CASE on thousands of keys is quadratic on MySQL; the join is not.)"""
@@ -300,7 +327,7 @@ def update(conn: sa.Connection, table: sa.Table, keys: Mapping[str, Column], val
         budget = limits.max_statement_bytes - len(head) - len(tail) - 64 * len(aliases)
         for part in _groups(rows, budget, MAX_UPDATE_ROWS):
             first = ", ".join(f"{col[part.start]} AS {a}" for col, a in zip(texts, aliases, strict=True))
-            rest = "".join(" UNION ALL SELECT " + row[1:-1] for row in rows[part.start + 1:part.stop])
+            rest = "".join(" UNION ALL SELECT " + row[1:-1] for row in rows[part.start + 1 : part.stop])
             _execute(conn, head + first + rest + tail)
         return
     on = " AND ".join(f"{name}.{q(k)} = v.column{j + 1}" for j, k in enumerate(keys))

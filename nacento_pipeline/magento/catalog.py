@@ -60,8 +60,9 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
     p = tables.product
     select = _product_select(conn, tables)  # one staging-version read for every statement below
     for part in in_chunks(wanted):
-        found_parts.append(pd.DataFrame([tuple(r) for r in conn.execute(select.where(p.c.sku.in_(part)))],
-                                        columns=columns))
+        found_parts.append(
+            pd.DataFrame([tuple(r) for r in conn.execute(select.where(p.c.sku.in_(part)))], columns=columns)
+        )
     found = pd.concat(found_parts, ignore_index=True) if found_parts else pd.DataFrame(columns=columns)
     found = _current_versions(found.astype({"sku": str})) if len(found) else found
     # MySQL's *_ci collations match case/trailing-space variants through the same IN: split them off here.
@@ -88,8 +89,14 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
     )
     for sku in sorted(ambiguous):
         ids = sorted(set(exact.loc[exact["sku"] == sku, "entity_id"].astype(int)))
-        rows.append({"sku": sku, "entity_id": 0, "link_id": 0,
-                     "error": f"ambiguous SKU {sku!r}: products {ids} carry it (sku is not unique)"})
+        rows.append(
+            {
+                "sku": sku,
+                "entity_id": 0,
+                "link_id": 0,
+                "error": f"ambiguous SKU {sku!r}: products {ids} carry it (sku is not unique)",
+            }
+        )
     if missing and len(loose):
         loose = loose.assign(key=loose["sku"].astype(str).str.strip().str.casefold())
         near = {key: group for key, group in loose.groupby("key")}
@@ -97,16 +104,29 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
             group = near.get(sku.casefold())
             if group is None:
                 continue
-            described = ", ".join(f"{s!r} (entity_id {int(e)})" for s, e in zip(group["sku"], group["entity_id"], strict=True))
+            described = ", ".join(
+                f"{s!r} (entity_id {int(e)})" for s, e in zip(group["sku"], group["entity_id"], strict=True)
+            )
             message = f"unknown SKU {sku!r}; near miss {described}: SKUs must match exactly after trimming"
             rows.append({"sku": sku, "entity_id": 0, "link_id": 0, "error": message})
-            warnings.append({"severity": "warning", "file": "", "line": 0, "sku": sku, "field": "sku",
-                             "value": sku[:200], "reason": message})
+            warnings.append(
+                {
+                    "severity": "warning",
+                    "file": "",
+                    "line": 0,
+                    "sku": sku,
+                    "field": "sku",
+                    "value": sku[:200],
+                    "reason": message,
+                }
+            )
     products = pd.concat([usable, pd.DataFrame(rows, columns=list(PRODUCT_COLUMNS))], ignore_index=True)
     products = products[list(PRODUCT_COLUMNS)].astype({"entity_id": "int64", "link_id": "int64"})
     return ProductLookup(
         products=products,
-        warnings=pd.DataFrame(warnings, columns=list(REJECTION_COLUMNS)) if warnings else empty_frame(REJECTION_COLUMNS),
+        warnings=pd.DataFrame(warnings, columns=list(REJECTION_COLUMNS))
+        if warnings
+        else empty_frame(REJECTION_COLUMNS),
     )
 
 
@@ -121,8 +141,10 @@ def live_link_ids(conn: sa.Connection, tables: MagentoTables, entity_ids: Iterab
     columns = ["sku", "entity_id", "link_id"]
     entity = tables.product.c.entity_id
     select = _product_select(conn, tables)
-    parts = [pd.DataFrame([tuple(r) for r in conn.execute(select.where(entity.in_(part)))],
-                          columns=columns) for part in in_chunks(ids)]
+    parts = [
+        pd.DataFrame([tuple(r) for r in conn.execute(select.where(entity.in_(part)))], columns=columns)
+        for part in in_chunks(ids)
+    ]
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     if found.empty:
         return {}

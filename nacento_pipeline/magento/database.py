@@ -110,7 +110,11 @@ def ensure_crc32(conn: sa.Connection) -> None:
     the connection in hand, since a pooled connection may predate this database's connect listener."""
     if conn.dialect.name == "sqlite":
         conn.connection.dbapi_connection.create_function(  # type: ignore[union-attr]
-            "crc32", 1, lambda text: None if text is None else zlib.crc32(str(text).encode()), deterministic=True)
+            "crc32",
+            1,
+            lambda text: None if text is None else zlib.crc32(str(text).encode()),
+            deterministic=True,
+        )
 
 
 class DatabaseUrlError(ValueError):
@@ -124,7 +128,9 @@ def parse_database_url(url: str) -> sa.URL:
     try:
         sa_url = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
-        raise DatabaseUrlError("NACENTO_MAGENTO_DB_URL is not a valid SQLAlchemy URL (value not shown)") from None
+        raise DatabaseUrlError(
+            "NACENTO_MAGENTO_DB_URL is not a valid SQLAlchemy URL (value not shown)"
+        ) from None
     if sa_url.host and "@" in sa_url.host:
         raise DatabaseUrlError(
             "NACENTO_MAGENTO_DB_URL: the host part contains '@', so the password (or user name) holds an unencoded "
@@ -152,8 +158,10 @@ class DatabaseTimeouts:
         return {"connect_timeout": self.connect, "read_timeout": self.read, "write_timeout": self.write}
 
     def session_statement(self) -> str:
-        return (f"SET SESSION innodb_lock_wait_timeout = {int(self.lock_wait)}, "
-                f"lock_wait_timeout = {int(self.lock_wait)}")
+        return (
+            f"SET SESSION innodb_lock_wait_timeout = {int(self.lock_wait)}, "
+            f"lock_wait_timeout = {int(self.lock_wait)}"
+        )
 
 
 def create_magento_engine(url: str, timeouts: DatabaseTimeouts | None = None) -> sa.Engine:
@@ -161,12 +169,18 @@ def create_magento_engine(url: str, timeouts: DatabaseTimeouts | None = None) ->
     connection's timeouts and each session's lock-wait timeouts (`DatabaseTimeouts`)."""
     sa_url = parse_database_url(url)
     if sa_url.get_backend_name() == "sqlite":
-        engine = sa.create_engine(sa_url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        engine = sa.create_engine(
+            sa_url, pool_pre_ping=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+        )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     limits = timeouts or DatabaseTimeouts()
-    engine = sa.create_engine(sa_url, pool_pre_ping=True, pool_recycle=3600,
-                              connect_args=limits.connect_args(sa_url.get_driver_name()))
+    engine = sa.create_engine(
+        sa_url,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args=limits.connect_args(sa_url.get_driver_name()),
+    )
     if sa_url.get_backend_name() in ("mysql", "mariadb"):
         sa.event.listen(engine, "connect", partial(_session_limits, limits.session_statement()))
     return engine
@@ -190,10 +204,19 @@ def _process_lock(name: str) -> threading.Lock:
 class MagentoDatabase:
     """Magento's database as the sync engine sees it."""
 
-    def __init__(self, url_or_engine: str | sa.Engine, prefix: str = "", *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
-                 timeouts: DatabaseTimeouts | None = None) -> None:
-        self.engine = (url_or_engine if isinstance(url_or_engine, sa.Engine)
-                       else create_magento_engine(url_or_engine, timeouts))
+    def __init__(
+        self,
+        url_or_engine: str | sa.Engine,
+        prefix: str = "",
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+        timeouts: DatabaseTimeouts | None = None,
+    ) -> None:
+        self.engine = (
+            url_or_engine
+            if isinstance(url_or_engine, sa.Engine)
+            else create_magento_engine(url_or_engine, timeouts)
+        )
         if self.engine.dialect.name == "sqlite" and isinstance(url_or_engine, sa.Engine):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.prefix = prefix
@@ -238,7 +261,8 @@ class MagentoDatabase:
             query = sa.text(
                 "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
                 "AND TABLE_NAME = :table AND COLUMN_NAME = :column AND SEQ_IN_INDEX = 1 AND NON_UNIQUE = 0 "
-                "ORDER BY INDEX_NAME LIMIT 1")
+                "ORDER BY INDEX_NAME LIMIT 1"
+            )
             with self.engine.connect() as conn:
                 name = conn.execute(query, {"table": table.name, "column": self.tables.link}).scalar()
             quoted = self.engine.dialect.identifier_preparer.quote_identifier(str(name)) if name else None
@@ -278,7 +302,9 @@ class MagentoDatabase:
             missing = [code for code in (GALLERY_ATTRIBUTE,) if code not in found]
             missing += [code for code in ROLE_LABEL_CODES if code not in roles]
             if missing:
-                raise SchemaError(t.attribute.name, f"catalog_product attributes missing: {', '.join(missing)}")
+                raise SchemaError(
+                    t.attribute.name, f"catalog_product attributes missing: {', '.join(missing)}"
+                )
             labels = {c: found[c] for c in ROLE_LABEL_CODES.values() if c in found}
             self._attribute_ids = AttributeIds(found[GALLERY_ATTRIBUTE], roles, labels)
         return self._attribute_ids
@@ -377,8 +403,9 @@ class WriterSession:
         self._drop()
         conn = self.db.engine.connect()
         try:
-            got = conn.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"),
-                               {"name": self.name, "timeout": int(self.timeout)}).scalar()
+            got = conn.execute(
+                sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": self.name, "timeout": int(self.timeout)}
+            ).scalar()
             conn.commit()
         except BaseException:
             conn.close()
@@ -401,7 +428,9 @@ class WriterSession:
         try:
             with conn.begin():
                 yield conn
-                holder = conn.execute(sa.text("SELECT IS_USED_LOCK(:name), CONNECTION_ID()"), {"name": self.name}).one()
+                holder = conn.execute(
+                    sa.text("SELECT IS_USED_LOCK(:name), CONNECTION_ID()"), {"name": self.name}
+                ).one()
                 if holder[0] != holder[1]:
                     raise WriterLockLost(self.name, holder[0])
         except WriterLockLost:
@@ -430,8 +459,11 @@ class WriterSession:
                 conn.close()
                 return
         except Exception as exc:  # noqa: BLE001 - the work is done; the server frees a dead session's lock
-            log.warning("gallery writer lock %r: release failed (%s); the server frees it with the session",
-                        self.name, type(exc).__name__)
+            log.warning(
+                "gallery writer lock %r: release failed (%s); the server frees it with the session",
+                self.name,
+                type(exc).__name__,
+            )
         with contextlib.suppress(Exception):
             conn.invalidate()
         with contextlib.suppress(Exception):

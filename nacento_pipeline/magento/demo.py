@@ -15,15 +15,29 @@ from nacento_pipeline.magento.schema import build_tables
 
 PRODUCT_ENTITY_TYPE_ID = 4
 DEMO_ATTRIBUTE_IDS = {
-    "media_gallery": 90, "image": 87, "small_image": 113, "thumbnail": 106, "swatch_image": 139,
-    "image_label": 112, "small_image_label": 114, "thumbnail_label": 107, "name": 73,
+    "media_gallery": 90,
+    "image": 87,
+    "small_image": 113,
+    "thumbnail": 106,
+    "swatch_image": 139,
+    "image_label": 112,
+    "small_image_label": 114,
+    "thumbnail_label": 107,
+    "name": 73,
 }
-_FRONTEND_INPUT = {"media_gallery": "gallery", "image_label": "text", "small_image_label": "text",
-                   "thumbnail_label": "text", "name": "text"}
+_FRONTEND_INPUT = {
+    "media_gallery": "gallery",
+    "image_label": "text",
+    "small_image_label": "text",
+    "thumbnail_label": "text",
+    "name": "text",
+}
 # Two websites' store views besides the admin store 0, as a multi-language shop has them.
-DEMO_STORES = ({"store_id": 1, "code": "default", "name": "Default Store View", "website_id": 1, "group_id": 1},
-               {"store_id": 2, "code": "de", "name": "German", "website_id": 1, "group_id": 1},
-               {"store_id": 3, "code": "fr", "name": "French", "website_id": 1, "group_id": 1})
+DEMO_STORES = (
+    {"store_id": 1, "code": "default", "name": "Default Store View", "website_id": 1, "group_id": 1},
+    {"store_id": 2, "code": "de", "name": "German", "website_id": 1, "group_id": 1},
+    {"store_id": 3, "code": "fr", "name": "French", "website_id": 1, "group_id": 1},
+)
 
 
 def create_demo_schema(engine: sa.Engine, prefix: str = "", *, link: str = "entity_id") -> None:
@@ -34,28 +48,49 @@ def create_demo_schema(engine: sa.Engine, prefix: str = "", *, link: str = "enti
         if conn.execute(sa.select(sa.func.count()).select_from(tables.store)).scalar() == 0:
             if engine.dialect.name in ("mysql", "mariadb"):
                 # Magento installs with NO_AUTO_VALUE_ON_ZERO so that store_id 0 (admin) can be inserted.
-                conn.execute(sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"))
-            conn.execute(tables.store.insert(), [{"store_id": 0, "code": "admin", "name": "Admin", "is_active": 1}])
+                conn.execute(
+                    sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
+                )
+            conn.execute(
+                tables.store.insert(), [{"store_id": 0, "code": "admin", "name": "Admin", "is_active": 1}]
+            )
             conn.execute(tables.store.insert(), [{**row, "is_active": 1} for row in DEMO_STORES])
         if conn.execute(sa.select(sa.func.count()).select_from(tables.website)).scalar() == 0:
             if engine.dialect.name in ("mysql", "mariadb"):
-                conn.execute(sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"))
-            conn.execute(tables.website.insert(), [{"website_id": 0, "code": "admin", "name": "Admin"},
-                                                   {"website_id": 1, "code": "base", "name": "Main Website"}])
+                conn.execute(
+                    sa.text("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
+                )
+            conn.execute(
+                tables.website.insert(),
+                [
+                    {"website_id": 0, "code": "admin", "name": "Admin"},
+                    {"website_id": 1, "code": "base", "name": "Main Website"},
+                ],
+            )
         if conn.execute(sa.select(sa.func.count()).select_from(tables.entity_type)).scalar() == 0:
             conn.execute(
                 tables.entity_type.insert(),
-                [{"entity_type_id": PRODUCT_ENTITY_TYPE_ID, "entity_type_code": "catalog_product",
-                  "entity_model": "Magento\\Catalog\\Model\\ResourceModel\\Product",
-                  "entity_table": "catalog_product_entity"}],
+                [
+                    {
+                        "entity_type_id": PRODUCT_ENTITY_TYPE_ID,
+                        "entity_type_code": "catalog_product",
+                        "entity_model": "Magento\\Catalog\\Model\\ResourceModel\\Product",
+                        "entity_table": "catalog_product_entity",
+                    }
+                ],
             )
         if conn.execute(sa.select(sa.func.count()).select_from(tables.attribute)).scalar() == 0:
             conn.execute(
                 tables.attribute.insert(),
                 [
-                    {"attribute_id": aid, "entity_type_id": PRODUCT_ENTITY_TYPE_ID, "attribute_code": code,
-                     "backend_type": "static" if code == "media_gallery" else "varchar",
-                     "frontend_input": _FRONTEND_INPUT.get(code, "media_image"), "frontend_label": code}
+                    {
+                        "attribute_id": aid,
+                        "entity_type_id": PRODUCT_ENTITY_TYPE_ID,
+                        "attribute_code": code,
+                        "backend_type": "static" if code == "media_gallery" else "varchar",
+                        "frontend_input": _FRONTEND_INPUT.get(code, "media_image"),
+                        "frontend_label": code,
+                    }
                     for code, aid in DEMO_ATTRIBUTE_IDS.items()
                 ],
             )
@@ -78,8 +113,14 @@ def seed_demo_products(engine: sa.Engine, skus: Iterable[str], prefix: str = "")
         new = [s for s in wanted if s not in existing]
         if new:
             if tables.link == "row_id":
-                start = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(product.c.entity_id), 0))).scalar_one())
-                rows = [{"sku": s, "entity_id": start + i + 1, "attribute_set_id": 4} for i, s in enumerate(new)]
+                start = int(
+                    conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.max(product.c.entity_id), 0))
+                    ).scalar_one()
+                )
+                rows = [
+                    {"sku": s, "entity_id": start + i + 1, "attribute_set_id": 4} for i, s in enumerate(new)
+                ]
             else:
                 rows = [{"sku": s, "attribute_set_id": 4} for s in new]
             conn.execute(product.insert(), rows)

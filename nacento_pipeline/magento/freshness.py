@@ -12,8 +12,13 @@ from nacento_pipeline.magento.indexers import read_indexer_states
 PENDING_COLUMNS = ("indexer", "view_id", "pending_ids", "reason")
 
 
-def pending_indexers(engine: sa.Engine, prefix: str, indexers: Sequence[str], view_map: Mapping[str, str],
-                     changed_ids: Iterable[int]) -> pd.DataFrame:
+def pending_indexers(
+    engine: sa.Engine,
+    prefix: str,
+    indexers: Sequence[str],
+    view_map: Mapping[str, str],
+    changed_ids: Iterable[int],
+) -> pd.DataFrame:
     """One row (PENDING_COLUMNS) per installed managed indexer (`indexers`, their views in `view_map`) that
     does not show the batch yet: invalid or working (a rebuild is due or running), or, when scheduled, some
     changed ids still in its changelog above mview_state.version_id (Magento's cron has not applied them)."""
@@ -27,6 +32,12 @@ def pending_indexers(engine: sa.Engine, prefix: str, indexers: Sequence[str], vi
             if state.status in ("invalid", "working"):
                 rows.append((state.indexer_id, state.view_id, len(ids), f"indexer_state {state.status}"))
             elif waiting:
-                rows.append((state.indexer_id, state.view_id, len(waiting),
-                             f"{len(waiting)} id(s) in {state.view_id}_cl not applied yet"))
+                rows.append(
+                    (
+                        state.indexer_id,
+                        state.view_id,
+                        len(waiting),
+                        f"{len(waiting)} id(s) in {state.view_id}_cl not applied yet",
+                    )
+                )
     return pd.DataFrame(rows, columns=list(PENDING_COLUMNS))

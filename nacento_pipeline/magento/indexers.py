@@ -132,8 +132,10 @@ def create_indexer_tables(
         if missing:
             conn.execute(
                 tables.mview_state.insert(),
-                [{"view_id": v, "mode": "enabled", "status": "idle", "updated": now, "version_id": 0}
-                 for v in missing],
+                [
+                    {"view_id": v, "mode": "enabled", "status": "idle", "updated": now, "version_id": 0}
+                    for v in missing
+                ],
             )
     if not with_triggers:
         return []
@@ -179,8 +181,11 @@ def create_changelog_triggers(engine: sa.Engine, prefix: str, views: Sequence[st
                     if dialect == "sqlite":
                         when = " WHEN " + " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in ordered)
                     else:
-                        body = ("IF (" + " OR ".join(f"NOT(NEW.`{c}` <=> OLD.`{c}`)" for c in ordered)
-                                + f") THEN {body} END IF;")
+                        body = (
+                            "IF ("
+                            + " OR ".join(f"NOT(NEW.`{c}` <=> OLD.`{c}`)" for c in ordered)
+                            + f") THEN {body} END IF;"
+                        )
                 conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {name}"))
                 conn.execute(
                     sa.text(
@@ -196,7 +201,7 @@ def _changelog_source(prefix: str, row: str, column: str, columns: set[str]) -> 
     """VALUES (NEW.entity_id), or on a row_id (content staging) table, like Adobe Commerce's triggers, the
     entity_id looked up from catalog_product_entity by row_id."""
     if column == "entity_id" and "entity_id" not in columns and "row_id" in columns:
-        return (f"SELECT entity_id FROM {prefix}catalog_product_entity WHERE row_id = {row}.row_id;")
+        return f"SELECT entity_id FROM {prefix}catalog_product_entity WHERE row_id = {row}.row_id;"
     return f"VALUES ({row}.{column});"
 
 
@@ -229,14 +234,18 @@ def read_indexer_states(
     (distinct entity ids above mview_state.version_id). Missing tables/rows read as not installed /
     no mview row (Update on Save).
     """
-    views = {indexer: (view_map or {}).get(indexer, indexer) for indexer in indexers}  # view id = indexer id unless mapped
+    views = {
+        indexer: (view_map or {}).get(indexer, indexer) for indexer in indexers
+    }  # view id = indexer id unless mapped
     tables = IndexerTables(prefix)
     existing = set(sa.inspect(engine).get_table_names())
     with engine.connect() as conn:
         statuses: dict[str, str] = {}
         if tables.indexer_state.name in existing and indexers:
             t = tables.indexer_state
-            rows = conn.execute(sa.select(t.c.indexer_id, t.c.status).where(t.c.indexer_id.in_(list(indexers))))
+            rows = conn.execute(
+                sa.select(t.c.indexer_id, t.c.status).where(t.c.indexer_id.in_(list(indexers)))
+            )
             statuses = {r.indexer_id: r.status or "invalid" for r in rows}
         mviews: dict[str, tuple[str, str, int]] = {}
         if tables.mview_state.name in existing and views:
@@ -286,8 +295,14 @@ def decide_from_database(
 ) -> list[ReindexDecision]:
     """Read `indexers`' states (their views in `view_map`) and the catalog size, then run the purpose chain."""
     states = read_indexer_states(engine, prefix, indexers, view_map)
-    return decide_reindex(changed_entity_ids, states, catalog_size(engine, prefix), thresholds,
-                          purposes=purposes, default_threshold=default_threshold)
+    return decide_reindex(
+        changed_entity_ids,
+        states,
+        catalog_size(engine, prefix),
+        thresholds,
+        purposes=purposes,
+        default_threshold=default_threshold,
+    )
 
 
 # --- Writes -------------------------------------------------------------------------------------------------
@@ -333,9 +348,9 @@ def append_to_changelog(
             else:
                 present = set(
                     conn.execute(
-                        sa.select(cl.c.entity_id).distinct().where(
-                            cl.c.version_id > version, cl.c.entity_id.in_(list(chunk))
-                        )
+                        sa.select(cl.c.entity_id)
+                        .distinct()
+                        .where(cl.c.version_id > version, cl.c.entity_id.in_(list(chunk)))
                     ).scalars()
                 )
             missing = [i for i in chunk if i not in present]
@@ -357,7 +372,9 @@ def invalidate_indexers(engine: sa.Engine, prefix: str, indexer_ids: Sequence[st
     with engine.begin() as conn:
         conn.execute(
             t.update()
-            .where(t.c.indexer_id.in_(list(indexer_ids)), sa.or_(t.c.status.is_(None), t.c.status != "working"))
+            .where(
+                t.c.indexer_id.in_(list(indexer_ids)), sa.or_(t.c.status.is_(None), t.c.status != "working")
+            )
             .values(status="invalid", updated=_now())
         )
         rows = conn.execute(

@@ -37,10 +37,17 @@ def record_events(db: MagentoDatabase, events: pd.DataFrame, received_at: dateti
     with db.engine.begin() as conn:
         for chunk in chunked(sorted(set(events["key"].astype(str))), READ_CHUNK):
             conn.execute(sa.delete(memory).where(memory.c.object_key.in_(chunk)))
-        return bulk_sql.insert(conn, table, {
-            "object_key": events["key"].astype(str).to_numpy(), "created": events["created"].astype(int).to_numpy(),
-            "etag": [e or None for e in events["etag"]], "event_time": times, "received_at": received_at,
-        })
+        return bulk_sql.insert(
+            conn,
+            table,
+            {
+                "object_key": events["key"].astype(str).to_numpy(),
+                "created": events["created"].astype(int).to_numpy(),
+                "etag": [e or None for e in events["etag"]],
+                "event_time": times,
+                "received_at": received_at,
+            },
+        )
 
 
 def event_keys_since(db: MagentoDatabase, since: datetime | None) -> list[str]:
@@ -60,11 +67,14 @@ def read_memory(db: MagentoDatabase, keys: Sequence[str]) -> pd.DataFrame:
     parts: list[list[tuple]] = []
     with db.engine.connect() as conn:
         for chunk in chunked(list(keys), READ_CHUNK):
-            parts.append([tuple(row) for row in conn.execute(sa.select(*columns).where(
-                table.c.object_key.in_(chunk)))])
+            parts.append(
+                [tuple(row) for row in conn.execute(sa.select(*columns).where(table.c.object_key.in_(chunk)))]
+            )
     rows = [row for part in parts for row in part]
     frame = pd.DataFrame(rows, columns=list(MEMORY_COLUMNS))
-    return frame.astype({"key": object, "exists": bool, "etag": object, "size": "int64", "content_type": object})
+    return frame.astype(
+        {"key": object, "exists": bool, "etag": object, "size": "int64", "content_type": object}
+    )
 
 
 def remember(db: MagentoDatabase, frame: pd.DataFrame, seen_at: datetime) -> None:
@@ -73,14 +83,20 @@ def remember(db: MagentoDatabase, frame: pd.DataFrame, seen_at: datetime) -> Non
         return
     table = db.tables.media_etag
     with db.engine.begin() as conn:
-        bulk_sql.upsert(conn, table, {
-            "object_key": frame["key"].astype(str).to_numpy(dtype=object),
-            "present": frame["exists"].astype(int).to_numpy(),
-            "etag": frame["etag"].astype(str).to_numpy(dtype=object),
-            "size": frame["size"].astype("int64").to_numpy(),
-            "content_type": frame["content_type"].astype(str).to_numpy(dtype=object),
-            "seen_at": seen_at,
-        }, keys=["object_key"], update=["present", "etag", "size", "content_type", "seen_at"])
+        bulk_sql.upsert(
+            conn,
+            table,
+            {
+                "object_key": frame["key"].astype(str).to_numpy(dtype=object),
+                "present": frame["exists"].astype(int).to_numpy(),
+                "etag": frame["etag"].astype(str).to_numpy(dtype=object),
+                "size": frame["size"].astype("int64").to_numpy(),
+                "content_type": frame["content_type"].astype(str).to_numpy(dtype=object),
+                "seen_at": seen_at,
+            },
+            keys=["object_key"],
+            update=["present", "etag", "size", "content_type", "seen_at"],
+        )
 
 
 def last_full_snapshot(db: MagentoDatabase) -> datetime | None:
@@ -94,5 +110,10 @@ def record_full_snapshot(db: MagentoDatabase, started_at: datetime) -> None:
     state, events = db.tables.media_feed_state, db.tables.media_feed_event
     with db.engine.begin() as conn:
         conn.execute(sa.delete(events).where(events.c.received_at < started_at))
-        bulk_sql.upsert(conn, state, {"name": [LAST_FULL], "value_time": [started_at]}, keys=["name"],
-                        update=["value_time"])
+        bulk_sql.upsert(
+            conn,
+            state,
+            {"name": [LAST_FULL], "value_time": [started_at]},
+            keys=["name"],
+            update=["value_time"],
+        )

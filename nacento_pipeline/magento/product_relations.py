@@ -22,14 +22,16 @@ def relation_tables(prefix: str = "") -> tuple[sa.MetaData, sa.Table, sa.Table]:
     """Magento 2.4.8's two relation tables (declarative schema), for reads and for the demo/test schema."""
     metadata = sa.MetaData()
     super_link = sa.Table(
-        f"{prefix}catalog_product_super_link", metadata,
+        f"{prefix}catalog_product_super_link",
+        metadata,
         sa.Column("link_id", _UINT, primary_key=True, autoincrement=True),
         sa.Column("product_id", _UINT, nullable=False, server_default="0"),
         sa.Column("parent_id", _UINT, nullable=False, server_default="0"),
         sa.UniqueConstraint("product_id", "parent_id"),
     )
     relation = sa.Table(
-        f"{prefix}catalog_product_relation", metadata,
+        f"{prefix}catalog_product_relation",
+        metadata,
         sa.Column("parent_id", _UINT, primary_key=True),
         sa.Column("child_id", _UINT, primary_key=True),
     )
@@ -49,10 +51,14 @@ def read_parents(engine: sa.Engine, child_ids: Iterable[int], prefix: str = "") 
     existing = set(inspector.get_table_names())
     product = f"{prefix}catalog_product_entity"
     staged = product in existing and "row_id" in {c["name"] for c in inspector.get_columns(product)}
-    sources = [(t, child, parent) for t, child, parent in (
-        (super_link, super_link.c.product_id, super_link.c.parent_id),
-        (relation, relation.c.child_id, relation.c.parent_id),
-    ) if t.name in existing]
+    sources = [
+        (t, child, parent)
+        for t, child, parent in (
+            (super_link, super_link.c.product_id, super_link.c.parent_id),
+            (relation, relation.c.child_id, relation.c.parent_id),
+        )
+        if t.name in existing
+    ]
     parents: dict[int, set[int]] = {}
     if not ids or not sources:
         return parents

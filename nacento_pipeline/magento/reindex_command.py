@@ -72,7 +72,9 @@ def _safe_entity_id(value: object) -> str:
     return str(int(value))
 
 
-def render_command(template: str, indexers: Sequence[str], entity_ids: Sequence[int] = (), ids_file: str = "") -> str:
+def render_command(
+    template: str, indexers: Sequence[str], entity_ids: Sequence[int] = (), ids_file: str = ""
+) -> str:
     """Fill `{indexers}` (space separated), `{indexer}` (the first), `{entity_ids}` (comma separated) and
     `{entity_ids_file}` (the path of a file with the ids, one per line, shell-quoted).
 
@@ -126,9 +128,17 @@ def run_command(
     started = time.monotonic()
     with open(stdin_file, "rb") if stdin_file else open(os.devnull, "rb") as stdin:
         proc = subprocess.Popen(
-            command, shell=True, cwd=cwd, env=dict(env) if env is not None else None,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=stdin,
-            text=True, errors="replace", bufsize=1, start_new_session=True,
+            command,
+            shell=True,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=stdin,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,
         )
     lines: queue.Queue[str | None] = queue.Queue()
 

@@ -149,14 +149,24 @@ class ChangelogTrigger:
         for d in decisions:
             if missing := self._missing_changelog(existing, d):
                 log(f"{d.indexer_id}: changelog {missing} missing, ids not queued")
-                outcomes.append(TriggerOutcome(d.indexer_id, d.decision, "skipped",
-                                               detail=f"changelog table {missing} missing; " + "; ".join(d.notes)))
+                outcomes.append(
+                    TriggerOutcome(
+                        d.indexer_id,
+                        d.decision,
+                        "skipped",
+                        detail=f"changelog table {missing} missing; " + "; ".join(d.notes),
+                    )
+                )
                 continue
             if d.view_id not in done:
-                result = append_to_changelog(self.engine, self.prefix, d.view_id, d.entity_ids, self.chunk_size)
+                result = append_to_changelog(
+                    self.engine, self.prefix, d.view_id, d.entity_ids, self.chunk_size
+                )
                 done[d.view_id] = (result.inserted, result.already_present)
-                log(f"{changelog_name(self.prefix, d.view_id)}: {result.inserted} ids added, "
-                    f"{result.already_present} already pending ({d.indexer_id}, {d.decision}{why})")
+                log(
+                    f"{changelog_name(self.prefix, d.view_id)}: {result.inserted} ids added, "
+                    f"{result.already_present} already pending ({d.indexer_id}, {d.decision}{why})"
+                )
                 inserted, present = done[d.view_id]
             else:
                 inserted, present = 0, done[d.view_id][1] + done[d.view_id][0]
@@ -170,12 +180,19 @@ class ChangelogTrigger:
         for d in decisions:
             if d.indexer_id in invalid:
                 log(f"{d.indexer_id}: marked invalid for a full reindex ({d.purpose}: {d.reason})")
-                outcomes.append(TriggerOutcome(d.indexer_id, d.decision, "invalidated",
-                                               detail=f"{d.purpose}: {d.reason}"))
+                outcomes.append(
+                    TriggerOutcome(d.indexer_id, d.decision, "invalidated", detail=f"{d.purpose}: {d.reason}")
+                )
             else:
                 log(f"{d.indexer_id}: not invalidated (Magento is rebuilding it now)")
-                outcomes.append(TriggerOutcome(d.indexer_id, d.decision, "skipped",
-                                               detail="indexer became 'working' before it could be invalidated"))
+                outcomes.append(
+                    TriggerOutcome(
+                        d.indexer_id,
+                        d.decision,
+                        "skipped",
+                        detail="indexer became 'working' before it could be invalidated",
+                    )
+                )
         return outcomes
 
     def apply(self, decisions: Sequence[ReindexDecision], log: LogFn) -> TriggerReport:
@@ -183,7 +200,9 @@ class ChangelogTrigger:
         existing = set(sa.inspect(self.engine).get_table_names())
         orphans = [d for d in routed.partial if self._missing_changelog(existing, d)]
         for d in orphans:
-            log(f"{d.indexer_id}: changelog {changelog_name(self.prefix, d.view_id)} missing, invalidating instead")
+            log(
+                f"{d.indexer_id}: changelog {changelog_name(self.prefix, d.view_id)} missing, invalidating instead"
+            )
         to_append = routed.held + [d for d in routed.partial if d not in orphans]
         to_invalidate = orphans + routed.full
         report = TriggerReport(self.name, [_none_outcome(d) for d in routed.none])
@@ -227,8 +246,14 @@ class CommandTrigger:
         self.env = env
         self.kill_grace_seconds = kill_grace_seconds
 
-    def _run(self, report: TriggerReport, template: str, indexers: Sequence[str], log: LogFn,
-             entity_ids: Sequence[int] = ()) -> None:
+    def _run(
+        self,
+        report: TriggerReport,
+        template: str,
+        indexers: Sequence[str],
+        log: LogFn,
+        entity_ids: Sequence[int] = (),
+    ) -> None:
         """Render and run `template`; the ids are also on its stdin and in {entity_ids_file}, one per line."""
         with tempfile.TemporaryDirectory(prefix="nacento-reindex-") as folder:
             ids_file = os.path.join(folder, "entity_ids.txt")
@@ -237,7 +262,13 @@ class CommandTrigger:
             command = render_command(template, indexers, entity_ids, ids_file)
             log(f"$ {command}")
             rc, count, seconds = run_command(
-                command, log, self.timeout_seconds, self.cwd, self.env, self.kill_grace_seconds, stdin_file=ids_file
+                command,
+                log,
+                self.timeout_seconds,
+                self.cwd,
+                self.env,
+                self.kill_grace_seconds,
+                stdin_file=ids_file,
             )
         report.commands.append(CommandRun(command, tuple(indexers), rc, round(seconds, 3), count))
 
@@ -246,7 +277,9 @@ class CommandTrigger:
             return self.changelog.append(decisions, log)
         for d in decisions:
             log(f"{d.indexer_id}: skipped, Magento is busy with it ({'; '.join(d.notes)})")
-        return [TriggerOutcome(d.indexer_id, d.decision, "skipped", detail="; ".join(d.notes)) for d in decisions]
+        return [
+            TriggerOutcome(d.indexer_id, d.decision, "skipped", detail="; ".join(d.notes)) for d in decisions
+        ]
 
     def _full(self, report: TriggerReport, full: Sequence[ReindexDecision], log: LogFn) -> None:
         per_indexer = "{indexer}" in self.template or "{entity_ids}" in self.template
@@ -254,8 +287,10 @@ class CommandTrigger:
             names = [d.indexer_id for d in group]
             # a full reindex covers the whole indexer: {entity_ids} renders empty
             self._run(report, self.template, names, log)
-            report.outcomes += [TriggerOutcome(d.indexer_id, d.decision, "command", detail=f"{d.purpose}: {d.reason}")
-                                for d in group]
+            report.outcomes += [
+                TriggerOutcome(d.indexer_id, d.decision, "command", detail=f"{d.purpose}: {d.reason}")
+                for d in group
+            ]
 
     def _partial(self, report: TriggerReport, d: ReindexDecision, log: LogFn) -> None:
         template = self.partial_template or self.template
@@ -272,7 +307,11 @@ class CommandTrigger:
 
     def apply(self, decisions: Sequence[ReindexDecision], log: LogFn) -> TriggerReport:
         routed = route(decisions)
-        for d in (*routed.held, *routed.partial, *routed.full):  # refuse before anything runs, not halfway through
+        for d in (
+            *routed.held,
+            *routed.partial,
+            *routed.full,
+        ):  # refuse before anything runs, not halfway through
             safe_indexer(d.indexer_id)
         partial_by_changelog = self.partial_template is None and self.changelog is not None
         report = TriggerReport(self.name, [_none_outcome(d) for d in routed.none])
@@ -303,8 +342,16 @@ class DryRunTrigger:
         return report
 
 
-def trigger_for(kind: str, engine: sa.Engine | None, prefix: str, *, command: str, partial_command: str | None,
-                timeout_seconds: float, env: Mapping[str, str] | None = None) -> ReindexTrigger:
+def trigger_for(
+    kind: str,
+    engine: sa.Engine | None,
+    prefix: str,
+    *,
+    command: str,
+    partial_command: str | None,
+    timeout_seconds: float,
+    env: Mapping[str, str] | None = None,
+) -> ReindexTrigger:
     """The trigger named `kind` (`changelog`, `command` or `dry-run`)."""
     if kind == "dry-run":
         return DryRunTrigger()
@@ -314,6 +361,7 @@ def trigger_for(kind: str, engine: sa.Engine | None, prefix: str, *, command: st
         return ChangelogTrigger(engine, prefix)
     if kind == "command":
         changelog = ChangelogTrigger(engine, prefix) if engine is not None else None
-        return CommandTrigger(command, timeout_seconds, partial_template=partial_command, changelog=changelog,
-                              env=env)
+        return CommandTrigger(
+            command, timeout_seconds, partial_template=partial_command, changelog=changelog, env=env
+        )
     raise ReindexTriggerError(f"unknown reindex trigger {kind!r}; expected changelog, command or dry-run")

@@ -79,13 +79,28 @@ class MagentoTables:
 
     @property
     def magento_tables(self) -> list[sa.Table]:
-        return [self.store, self.entity_type, self.attribute, self.product, self.media_gallery,
-                self.media_gallery_value, self.value_to_entity, self.varchar]
+        return [
+            self.store,
+            self.entity_type,
+            self.attribute,
+            self.product,
+            self.media_gallery,
+            self.media_gallery_value,
+            self.value_to_entity,
+            self.varchar,
+        ]
 
     @property
     def own_tables(self) -> list[sa.Table]:
-        return [self.gallery_meta, self.sku_sync_state, self.sku_digest, self.batch_journal, self.media_feed_event,
-                self.media_etag, self.media_feed_state]
+        return [
+            self.gallery_meta,
+            self.sku_sync_state,
+            self.sku_digest,
+            self.batch_journal,
+            self.media_feed_event,
+            self.media_etag,
+            self.media_feed_state,
+        ]
 
     def name(self, bare: str) -> str:
         return f"{self.prefix}{bare}"
@@ -102,7 +117,8 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         return sa.ForeignKey(f"{p}{table}.{column}", ondelete="CASCADE")
 
     store = sa.Table(
-        f"{p}store", md,
+        f"{p}store",
+        md,
         sa.Column("store_id", USmallInt, primary_key=True, autoincrement=True),
         sa.Column("code", sa.String(32), unique=True),
         sa.Column("website_id", USmallInt, nullable=False, server_default="0"),
@@ -112,23 +128,31 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Column("is_active", USmallInt, nullable=False, server_default="0"),
     )
     website = sa.Table(  # the websites the store views belong to (an Akeneo channel maps to one)
-        f"{p}store_website", md,
+        f"{p}store_website",
+        md,
         sa.Column("website_id", USmallInt, primary_key=True, autoincrement=True),
         sa.Column("code", sa.String(32), unique=True),
         sa.Column("name", sa.String(64)),
     )
     entity_type = sa.Table(
-        f"{p}eav_entity_type", md,
+        f"{p}eav_entity_type",
+        md,
         sa.Column("entity_type_id", USmallInt, primary_key=True, autoincrement=True),
         sa.Column("entity_type_code", sa.String(50), nullable=False),
         sa.Column("entity_model", sa.String(255), nullable=False, server_default=""),
         sa.Column("entity_table", sa.String(255)),
     )
     attribute = sa.Table(
-        f"{p}eav_attribute", md,
+        f"{p}eav_attribute",
+        md,
         sa.Column("attribute_id", USmallInt, primary_key=True, autoincrement=True),
-        sa.Column("entity_type_id", USmallInt, fk("eav_entity_type", "entity_type_id"), nullable=False,
-                  server_default="0"),
+        sa.Column(
+            "entity_type_id",
+            USmallInt,
+            fk("eav_entity_type", "entity_type_id"),
+            nullable=False,
+            server_default="0",
+        ),
         sa.Column("attribute_code", sa.String(255), nullable=False),
         sa.Column("backend_type", sa.String(8), nullable=False, server_default="static"),
         sa.Column("frontend_input", sa.String(50)),
@@ -146,31 +170,54 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
     else:
         product_columns.append(sa.Column("entity_id", UInt, primary_key=True, autoincrement=True))
     product = sa.Table(
-        f"{p}catalog_product_entity", md,
+        f"{p}catalog_product_entity",
+        md,
         *product_columns,
         sa.Column("attribute_set_id", USmallInt, nullable=False, server_default="0"),
         sa.Column("type_id", sa.String(32), nullable=False, server_default="simple"),
         sa.Column("sku", sa.String(64), nullable=False, index=True),
         sa.Column("has_options", SmallInt, nullable=False, server_default="0"),
         sa.Column("required_options", USmallInt, nullable=False, server_default="0"),
-        sa.Column("created_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, False)),
-        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+        sa.Column(
+            "created_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, False)
+        ),
+        sa.Column(
+            "updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)
+        ),
     )
     media_gallery = sa.Table(
-        f"{p}catalog_product_entity_media_gallery", md,
+        f"{p}catalog_product_entity_media_gallery",
+        md,
         sa.Column("value_id", UInt, primary_key=True, autoincrement=True),
-        sa.Column("attribute_id", USmallInt, fk("eav_attribute", "attribute_id"), nullable=False,
-                  server_default="0", index=True),
+        sa.Column(
+            "attribute_id",
+            USmallInt,
+            fk("eav_attribute", "attribute_id"),
+            nullable=False,
+            server_default="0",
+            index=True,
+        ),
         sa.Column("value", sa.String(255)),
         sa.Column("media_type", sa.String(32), nullable=False, server_default="image"),
         sa.Column("disabled", USmallInt, nullable=False, server_default="0"),
     )
     media_gallery_value = sa.Table(
-        f"{p}catalog_product_entity_media_gallery_value", md,
-        sa.Column("value_id", UInt, fk("catalog_product_entity_media_gallery", "value_id"), nullable=False,
-                  server_default="0", index=True),
-        sa.Column("store_id", USmallInt, fk("store", "store_id"), nullable=False, server_default="0", index=True),
-        sa.Column(link, UInt, fk("catalog_product_entity", link), nullable=False, server_default="0", index=True),
+        f"{p}catalog_product_entity_media_gallery_value",
+        md,
+        sa.Column(
+            "value_id",
+            UInt,
+            fk("catalog_product_entity_media_gallery", "value_id"),
+            nullable=False,
+            server_default="0",
+            index=True,
+        ),
+        sa.Column(
+            "store_id", USmallInt, fk("store", "store_id"), nullable=False, server_default="0", index=True
+        ),
+        sa.Column(
+            link, UInt, fk("catalog_product_entity", link), nullable=False, server_default="0", index=True
+        ),
         sa.Column("label", sa.String(255)),
         sa.Column("position", UInt),
         sa.Column("disabled", USmallInt, nullable=False, server_default="0"),
@@ -178,64 +225,103 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Index(None, link, "value_id", "store_id"),
     )
     value_to_entity = sa.Table(
-        f"{p}catalog_product_entity_media_gallery_value_to_entity", md,
+        f"{p}catalog_product_entity_media_gallery_value_to_entity",
+        md,
         sa.Column("value_id", UInt, fk("catalog_product_entity_media_gallery", "value_id"), primary_key=True),
         sa.Column(link, UInt, fk("catalog_product_entity", link), primary_key=True, index=True),
     )
     varchar = sa.Table(
-        f"{p}catalog_product_entity_varchar", md,
+        f"{p}catalog_product_entity_varchar",
+        md,
         sa.Column("value_id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("attribute_id", USmallInt, fk("eav_attribute", "attribute_id"), nullable=False,
-                  server_default="0", index=True),
-        sa.Column("store_id", USmallInt, fk("store", "store_id"), nullable=False, server_default="0", index=True),
+        sa.Column(
+            "attribute_id",
+            USmallInt,
+            fk("eav_attribute", "attribute_id"),
+            nullable=False,
+            server_default="0",
+            index=True,
+        ),
+        sa.Column(
+            "store_id", USmallInt, fk("store", "store_id"), nullable=False, server_default="0", index=True
+        ),
         sa.Column(link, UInt, fk("catalog_product_entity", link), nullable=False, server_default="0"),
         sa.Column("value", sa.String(255)),
         sa.UniqueConstraint(link, "attribute_id", "store_id"),
     )
     gallery_meta = sa.Table(
-        f"{p}nacento_media_gallery_meta", md,
-        sa.Column("record_id", UInt, fk("catalog_product_entity_media_gallery_value", "record_id"),
-                  primary_key=True, autoincrement=False),
+        f"{p}nacento_media_gallery_meta",
+        md,
+        sa.Column(
+            "record_id",
+            UInt,
+            fk("catalog_product_entity_media_gallery_value", "record_id"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         sa.Column("s3_etag", sa.String(255), nullable=True),
-        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+        sa.Column(
+            "updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)
+        ),
     )
     sku_sync_state = sa.Table(
-        f"{p}nacento_sku_sync_state", md,
+        f"{p}nacento_sku_sync_state",
+        md,
         sa.Column("sku", sa.String(64), primary_key=True),
         sa.Column("entity_id", UInt, nullable=True),
         sa.Column("last_batch_key", sa.String(255), nullable=True),
         sa.Column("last_batch_time", PreciseDateTime, nullable=True),  # naive UTC: the batch's drop time
         sa.Column("last_status", sa.String(16), nullable=True),
         sa.Column("last_run_id", sa.String(64), nullable=True),
-        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+        sa.Column(
+            "updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)
+        ),
     )
     sku_digest = sa.Table(  # what was applied per SKU (magento.gallery.digest)
-        f"{p}nacento_sku_gallery_digest", md,
+        f"{p}nacento_sku_gallery_digest",
+        md,
         sa.Column("sku", sa.String(64), primary_key=True),
         sa.Column("link_id", UInt, nullable=False),  # the product's link (entity_id, or row_id) when applied
         sa.Column("plan_digest", sa.String(32), nullable=False),  # core.gallery_digest.planned_digests
         sa.Column("product_updated_at", sa.TIMESTAMP, nullable=True),  # the product's updated_at right after
         sa.Column("gallery_checksum", sa.BigInteger, nullable=True),  # its gallery rows right after
         sa.Column("batch_key", sa.String(255), nullable=True),
-        sa.Column("updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)),
+        sa.Column(
+            "updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)
+        ),
     )
     # The undo journal: per batch and product, the compressed before-image of every row the batch's write touched
     # (magento.journal), and the fingerprint of what the write left. No foreign key: it outlives the rows.
     batch_journal = sa.Table(
-        f"{p}nacento_batch_journal", md,
-        sa.Column("journal_id", sa.BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
-                  .with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        f"{p}nacento_batch_journal",
+        md,
+        sa.Column(
+            "journal_id",
+            sa.BigInteger()
+            .with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+            .with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("batch_key", sa.String(255), nullable=False),
         sa.Column("kind", sa.String(8), nullable=False, server_default="batch"),  # batch | revert
-        sa.Column("scope", sa.String(8), nullable=False, server_default="gallery"),  # gallery | sync (magento.journal)
+        sa.Column(
+            "scope", sa.String(8), nullable=False, server_default="gallery"
+        ),  # gallery | sync (magento.journal)
         sa.Column("sku", sa.String(64), nullable=False),
         sa.Column("entity_id", UInt, nullable=False),
         sa.Column("link_id", UInt, nullable=False),
         sa.Column("run_id", sa.String(64), nullable=False, server_default=""),
-        sa.Column("before_image", sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"), nullable=False),
+        sa.Column(
+            "before_image",
+            sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"),
+            nullable=False,
+        ),
         sa.Column("after_fingerprint", sa.String(32), nullable=False),
         sa.Column("reverted_by", sa.String(64), nullable=True),
-        sa.Column("created_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, False)),
+        sa.Column(
+            "created_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, False)
+        ),
         sa.UniqueConstraint("batch_key", "link_id"),
         sa.Index(None, "created_at"),
     )
@@ -243,18 +329,28 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
     # every media key a snapshot looked up, and when the last full snapshot ran. Object keys of Magento's layout
     # (prefix + a 255-character gallery value) fit 512 characters; no foreign key, they describe the bucket.
     media_feed_event = sa.Table(
-        f"{p}nacento_media_feed_event", md,
-        sa.Column("event_id", sa.BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
-                  .with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        f"{p}nacento_media_feed_event",
+        md,
+        sa.Column(
+            "event_id",
+            sa.BigInteger()
+            .with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+            .with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("object_key", sa.String(512), nullable=False),
         sa.Column("created", sa.Boolean, nullable=False),  # ObjectCreated (True) or ObjectRemoved
         sa.Column("etag", sa.String(255), nullable=True),  # when the event carries it
         sa.Column("event_time", PreciseDateTime, nullable=True),  # naive UTC, the event's own
-        sa.Column("received_at", PreciseDateTime, nullable=False),  # naive UTC, when the snapshot step drained it
+        sa.Column(
+            "received_at", PreciseDateTime, nullable=False
+        ),  # naive UTC, when the snapshot step drained it
         sa.Index(None, "received_at"),
     )
     media_etag = sa.Table(
-        f"{p}nacento_media_etag", md,
+        f"{p}nacento_media_etag",
+        md,
         sa.Column("object_key", sa.String(512), primary_key=True),
         sa.Column("present", sa.Boolean, nullable=False),
         sa.Column("etag", sa.String(255), nullable=False, server_default=""),
@@ -263,16 +359,30 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.Column("seen_at", PreciseDateTime, nullable=False),  # naive UTC, the snapshot that looked it up
     )
     media_feed_state = sa.Table(
-        f"{p}nacento_media_feed_state", md,
+        f"{p}nacento_media_feed_state",
+        md,
         sa.Column("name", sa.String(64), primary_key=True),  # "last_full_snapshot"
         sa.Column("value_time", PreciseDateTime, nullable=True),
     )
     return MagentoTables(
-        metadata=md, prefix=prefix, link=link, product=product, entity_type=entity_type, attribute=attribute,
-        store=store, website=website, media_gallery=media_gallery, media_gallery_value=media_gallery_value,
-        value_to_entity=value_to_entity, varchar=varchar, gallery_meta=gallery_meta, sku_sync_state=sku_sync_state,
+        metadata=md,
+        prefix=prefix,
+        link=link,
+        product=product,
+        entity_type=entity_type,
+        attribute=attribute,
+        store=store,
+        website=website,
+        media_gallery=media_gallery,
+        media_gallery_value=media_gallery_value,
+        value_to_entity=value_to_entity,
+        varchar=varchar,
+        gallery_meta=gallery_meta,
+        sku_sync_state=sku_sync_state,
         sku_digest=sku_digest,
-        batch_journal=batch_journal, media_feed_event=media_feed_event, media_etag=media_etag,
+        batch_journal=batch_journal,
+        media_feed_event=media_feed_event,
+        media_etag=media_etag,
         media_feed_state=media_feed_state,
     )
 
@@ -289,7 +399,10 @@ def media_image_attribute_ids(conn: sa.Connection, tables: MagentoTables) -> dic
     query = (
         sa.select(attribute.c.attribute_code, attribute.c.attribute_id)
         .join(entity_type, entity_type.c.entity_type_id == attribute.c.entity_type_id)
-        .where(entity_type.c.entity_type_code == "catalog_product", attribute.c.frontend_input == MEDIA_IMAGE_INPUT)
+        .where(
+            entity_type.c.entity_type_code == "catalog_product",
+            attribute.c.frontend_input == MEDIA_IMAGE_INPUT,
+        )
     )
     found = {str(code): int(aid) for code, aid in conn.execute(query)}
     return {code: found[code] for code in ordered_roles(found)}
@@ -305,8 +418,12 @@ def detect_link_column(engine: sa.Engine, prefix: str = "") -> str:
     return "row_id" if "row_id" in columns else "entity_id"
 
 
-MAGENTO_CORE_TABLES = ("catalog_product_entity", "catalog_product_entity_media_gallery",
-                       "catalog_product_entity_media_gallery_value", "catalog_product_entity_varchar")
+MAGENTO_CORE_TABLES = (
+    "catalog_product_entity",
+    "catalog_product_entity_media_gallery",
+    "catalog_product_entity_media_gallery_value",
+    "catalog_product_entity_varchar",
+)
 
 
 def require_magento_tables(engine: sa.Engine, prefix: str = "") -> None:
@@ -315,8 +432,11 @@ def require_magento_tables(engine: sa.Engine, prefix: str = "") -> None:
     for base in MAGENTO_CORE_TABLES:
         name = f"{prefix}{base}"
         if name not in existing:
-            raise SchemaError(name, f"Magento table `{name}` not found (is NACENTO_TABLE_PREFIX={prefix!r} right, and "
-                                    "does the URL name Magento's database?)")
+            raise SchemaError(
+                name,
+                f"Magento table `{name}` not found (is NACENTO_TABLE_PREFIX={prefix!r} right, and "
+                "does the URL name Magento's database?)",
+            )
 
 
 def create_own_tables(engine: sa.Engine, prefix: str = "") -> None:

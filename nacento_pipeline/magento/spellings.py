@@ -36,9 +36,11 @@ def legacy_spelling_rows(conn: sa.Connection, db: MagentoDatabase) -> pd.DataFra
     mg, vte = t.media_gallery, t.value_to_entity
     value = mg.c.value
     odd = sa.or_(~value.like("/%"), value.like("//%"), value.like(" %"), value.like("% "))
-    query = (sa.select(mg.c.value_id, vte.c[t.link], value)
-             .join(vte, vte.c.value_id == mg.c.value_id)
-             .where(unindexed(mg.c.attribute_id) == db.attribute_ids().media_gallery, value.is_not(None), odd))
+    query = (
+        sa.select(mg.c.value_id, vte.c[t.link], value)
+        .join(vte, vte.c.value_id == mg.c.value_id)
+        .where(unindexed(mg.c.attribute_id) == db.attribute_ids().media_gallery, value.is_not(None), odd)
+    )
     rows = pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=["value_id", "link_id", "stored"])
     rows["stored"] = rows["stored"].astype(str)
     rows["canonical"] = canonical_values(rows["stored"])
@@ -46,15 +48,20 @@ def legacy_spelling_rows(conn: sa.Connection, db: MagentoDatabase) -> pd.DataFra
     return rows[rows["stored"] != rows["canonical"]].reset_index(drop=True)[SPELLING_COLUMNS]
 
 
-def _links_holding(conn: sa.Connection, db: MagentoDatabase, links: list[int], values: list[str]) -> set[tuple[int, str]]:
+def _links_holding(
+    conn: sa.Connection, db: MagentoDatabase, links: list[int], values: list[str]
+) -> set[tuple[int, str]]:
     """(link, value) pairs among these product links that hold one of `values` byte for byte."""
     t = db.tables
     mg, vte = t.media_gallery, t.value_to_entity
     found: set[tuple[int, str]] = set()
     wanted = set(values)
     for part in chunked(sorted(set(links)), CHUNK):
-        query = (sa.select(vte.c[t.link], mg.c.value).join(mg, mg.c.value_id == vte.c.value_id)
-                 .where(vte.c[t.link].in_(part), mg.c.value.in_(sorted(wanted))))
+        query = (
+            sa.select(vte.c[t.link], mg.c.value)
+            .join(mg, mg.c.value_id == vte.c.value_id)
+            .where(vte.c[t.link].in_(part), mg.c.value.in_(sorted(wanted)))
+        )
         found |= {(int(link), str(v)) for link, v in conn.execute(query) if str(v) in wanted}
     return found
 
@@ -80,7 +87,10 @@ def rewrite_spellings(conn: sa.Connection, db: MagentoDatabase, rows: pd.DataFra
     named: list[tuple[int, int, str]] = []
     for part in chunked(sorted(set(rows["link_id"].astype(int))), CHUNK):
         query = sa.select(vc.c.value_id, vc.c[t.link], vc.c.value).where(
-            vc.c[t.link].in_(part), vc.c.attribute_id.in_(role_ids), vc.c.value.in_(sorted(set(rows["stored"]))))
+            vc.c[t.link].in_(part),
+            vc.c.attribute_id.in_(role_ids),
+            vc.c.value.in_(sorted(set(rows["stored"]))),
+        )
         named += [(int(v), int(link), str(value)) for v, link, value in conn.execute(query)]
     roles = pd.DataFrame(named, columns=["role_row", "link_id", "stored"])
     roles = roles.merge(rows[["link_id", "stored", "canonical"]].drop_duplicates(), on=["link_id", "stored"])
@@ -119,7 +129,9 @@ def mixed_spellings(db: MagentoDatabase) -> pd.DataFrame:
         return _mixed(conn, db, legacy)[0]
 
 
-def _mixed(conn: sa.Connection, db: MagentoDatabase, legacy: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _mixed(
+    conn: sa.Connection, db: MagentoDatabase, legacy: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the mixed files as `mixed_spellings` reports them, their legacy rows)."""
     columns = ["canonical", "spellings", "rows"]
     if legacy.empty:
@@ -128,14 +140,22 @@ def _mixed(conn: sa.Connection, db: MagentoDatabase, legacy: pd.DataFrame) -> tu
     canonical: set[str] = set()
     for part in chunked(sorted(set(legacy["canonical"])), CHUNK):
         wanted = set(part)  # the collation may match other bytes (case, trailing blanks): compared again here
-        canonical |= {str(v) for (v,) in conn.execute(sa.select(mg.c.value).where(mg.c.value.in_(part)))
-                      if str(v) in wanted}
+        canonical |= {
+            str(v)
+            for (v,) in conn.execute(sa.select(mg.c.value).where(mg.c.value.in_(part)))
+            if str(v) in wanted
+        }
     spellings = legacy.groupby("canonical")["stored"].nunique()
     spellings = spellings + spellings.index.isin(list(canonical)).astype(int)
     mixed = spellings[spellings > 1]
     rows = legacy[legacy["canonical"].isin(mixed.index)]
-    report = pd.DataFrame({"canonical": mixed.index, "spellings": mixed.to_numpy(),
-                           "rows": rows.groupby("canonical").size().reindex(mixed.index).to_numpy()})
+    report = pd.DataFrame(
+        {
+            "canonical": mixed.index,
+            "spellings": mixed.to_numpy(),
+            "rows": rows.groupby("canonical").size().reindex(mixed.index).to_numpy(),
+        }
+    )
     return report.sort_values("canonical").reset_index(drop=True), rows
 
 

@@ -7,5 +7,10 @@ from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
 from nacento_pipeline.resources.settings import SettingsResource
 
-__all__ = ["MagentoDatabaseResource", "ObjectStoreResource", "ReindexResource", "SettingsResource",
-           "resources_from_settings"]
+__all__ = [
+    "MagentoDatabaseResource",
+    "ObjectStoreResource",
+    "ReindexResource",
+    "SettingsResource",
+    "resources_from_settings",
+]

@@ -42,7 +42,9 @@ class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
         if context.has_asset_partitions:
             paths = self._get_paths_for_partitions(context)  # one run, one batch partition
             if len(paths) != 1:
-                raise dg.DagsterInvariantViolationError("one partition per run expected (multi-run backfills)")
+                raise dg.DagsterInvariantViolationError(
+                    "one partition per run expected (multi-run backfills)"
+                )
             path = next(iter(paths.values()))
         else:
             path = self._get_path(context)

@@ -33,9 +33,15 @@ def _frameless(request: DeltaRequest) -> DeltaRequest:
     def empty(frame: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if frame is None else frame.iloc[0:0]
 
-    return replace(request, images=request.images.iloc[0:0], etags=request.etags.iloc[0:0],
-                   payload_values=request.payload_values.iloc[0:0], rejections=empty(request.rejections),
-                   store_values=empty(request.store_values), role_scope=empty(request.role_scope))
+    return replace(
+        request,
+        images=request.images.iloc[0:0],
+        etags=request.etags.iloc[0:0],
+        payload_values=request.payload_values.iloc[0:0],
+        rejections=empty(request.rejections),
+        store_values=empty(request.store_values),
+        role_scope=empty(request.role_scope),
+    )
 
 
 def _pair_skus(pair: tuple[DeltaRequest, PlannedChunk]) -> int:
@@ -52,10 +58,16 @@ def _part_request(request: DeltaRequest, skus: list[str]) -> DeltaRequest:
 
     images = request.images[index.get_indexer(request.images["sku"]) >= 0]
     values = pd.Index(images["value"].unique())
-    return replace(request, images=images, payload_values=rows(request.payload_values),
-                   rejections=rows(request.rejections), store_values=rows(request.store_values),
-                   role_scope=rows(request.role_scope), invalid_skus=request.invalid_skus.intersection(skus),
-                   etags=request.etags[values.get_indexer(request.etags["value"]) >= 0])
+    return replace(
+        request,
+        images=images,
+        payload_values=rows(request.payload_values),
+        rejections=rows(request.rejections),
+        store_values=rows(request.store_values),
+        role_scope=rows(request.role_scope),
+        invalid_skus=request.invalid_skus.intersection(skus),
+        etags=request.etags[values.get_indexer(request.etags["value"]) >= 0],
+    )
 
 
 def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, PlannedChunk]]:
@@ -67,7 +79,7 @@ def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, Pla
         return
     whole = plan.request
     for start in range(0, len(chunks), per_part):
-        group = list(chunks[start:start + per_part])
+        group = list(chunks[start : start + per_part])
         skus = [sku for chunk in group for sku in chunk.skus]
         requests = cut_request(_part_request(whole, skus), plan.chunk_size, skus)
         for request, chunk in zip(requests, group, strict=True):
@@ -82,4 +94,6 @@ def store_plan(plan: GalleryPlan, directory: Path) -> GalleryPlan:
         return plan  # already there
     per_part = max(1, gallery_plan.PLAN_GROUP_SKUS // max(1, plan.chunk_size))  # a planned group's worth
     stored = write_parts(_pairs(plan, per_part), directory, per_part, size=_pair_skus)
-    return replace(plan, request=_frameless(plan.request), chunks=MappedParts(stored, itemgetter(1)), stored=stored)
+    return replace(
+        plan, request=_frameless(plan.request), chunks=MappedParts(stored, itemgetter(1)), stored=stored
+    )

@@ -15,9 +15,15 @@ class S3ClientResource(S3Resource):
     """`S3Resource` with path-style addressing (MinIO), a connection pool sized for the ETag snapshot's
     threads and botocore's adaptive retry mode; credentials left unset come from the standard AWS chain."""
 
-    path_style: bool = Field(default=False, description="Path-style addressing (MinIO, most self-hosted servers).")
-    max_pool_connections: int = Field(default=32, description="Connections the client keeps (one per snapshot thread).")
-    max_attempts: int = Field(default=8, description="Attempts per request, in botocore's adaptive retry mode.")
+    path_style: bool = Field(
+        default=False, description="Path-style addressing (MinIO, most self-hosted servers)."
+    )
+    max_pool_connections: int = Field(
+        default=32, description="Connections the client keeps (one per snapshot thread)."
+    )
+    max_attempts: int = Field(
+        default=8, description="Attempts per request, in botocore's adaptive retry mode."
+    )
 
     def get_client(self) -> Any:
         # S3Resource.get_client builds its client from the same fields but takes no botocore Config for
@@ -29,8 +35,13 @@ class S3ClientResource(S3Resource):
         )
         session = boto3.session.Session(profile_name=self.profile_name)
         return session.client(
-            "s3", region_name=self.region_name, endpoint_url=self.endpoint_url, use_ssl=self.use_ssl,
-            verify=self.verify, aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key, aws_session_token=self.aws_session_token,
+            "s3",
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+            use_ssl=self.use_ssl,
+            verify=self.verify,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
             config=config,
         )

@@ -167,9 +167,16 @@ def _plan_lookups(keys: Sequence[str], workers: int, page_size: int, list_min_ke
     listed_keys = sum(len(ks) for ks in list_groups.values())
     range_keys = max(MIN_PAGES_PER_RANGE * page_size, math.ceil(listed_keys / workers))
     list_ranges = [(prefix, part) for prefix, ks in list_groups.items() for part in chunked(ks, range_keys)]
-    strategy = {"wanted_keys": len(keys), "prefixes": len(groups), "listed_prefixes": len(list_groups),
-                "list_ranges": len(list_ranges), "list_pages": 0, "headed_keys": 0, "budget_fallbacks": 0,
-                "missing_keys": 0}
+    strategy = {
+        "wanted_keys": len(keys),
+        "prefixes": len(groups),
+        "listed_prefixes": len(list_groups),
+        "list_ranges": len(list_ranges),
+        "list_pages": 0,
+        "headed_keys": 0,
+        "budget_fallbacks": 0,
+        "missing_keys": 0,
+    }
     return _LookupPlan(list_ranges, head_first, strategy)
 
 
@@ -265,6 +272,8 @@ def storage_lookup(store: ObjectStore, head_concurrency: int) -> Callable[[pd.Da
     through the folder's other objects (the post-write check's storage sample)."""
 
     def lookup(sampled: pd.DataFrame) -> pd.DataFrame:
-        return snapshot_etags(store, sampled, head_concurrency=head_concurrency, list_min_keys=len(sampled) + 1).frame
+        return snapshot_etags(
+            store, sampled, head_concurrency=head_concurrency, list_min_keys=len(sampled) + 1
+        ).frame
 
     return lookup

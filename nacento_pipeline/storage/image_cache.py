@@ -32,8 +32,10 @@ class CachePurgeReport:
 
     def summary(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
-        return (f"resized-image cache: {verb} {self.matched} of {self.listed} objects under {self.cache_prefix} "
-                f"for {self.values_with_cache} of {self.values} changed images")
+        return (
+            f"resized-image cache: {verb} {self.matched} of {self.listed} objects under {self.cache_prefix} "
+            f"for {self.values_with_cache} of {self.values} changed images"
+        )
 
 
 def content_changed_values(delta: pd.DataFrame) -> set[str]:
@@ -57,7 +59,7 @@ def cached_path(key: str, cache_prefix: str) -> str | None:
     """
     if not key.startswith(cache_prefix):
         return None
-    segments = key[len(cache_prefix):].split("/")
+    segments = key[len(cache_prefix) :].split("/")
     start = 1  # after the hash
     if len(segments) > 3 and segments[0].isdigit() and len(segments[0]) < 32:
         start = 4 if _SIZE.fullmatch(segments[2]) else 3
@@ -98,4 +100,6 @@ def purge_resized_images(
             batch = matched[start : start + DELETE_BATCH]
             store.delete(batch)
             deleted += len(batch)
-    return CachePurgeReport(prefix, len(wanted), listed, len(matched), deleted, len(found), tuple(matched), dry_run)
+    return CachePurgeReport(
+        prefix, len(wanted), listed, len(matched), deleted, len(found), tuple(matched), dry_run
+    )

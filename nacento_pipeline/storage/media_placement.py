@@ -31,8 +31,14 @@ class Placement:
     requests: dict[str, int] = field(default_factory=dict)
 
 
-def place_media(store: ObjectStore, sources: Sequence[ObjectInfo], *, media_prefix: str,
-                name_of: Callable[[str], str] = lambda key: key, concurrency: int = 16) -> Placement:
+def place_media(
+    store: ObjectStore,
+    sources: Sequence[ObjectInfo],
+    *,
+    media_prefix: str,
+    name_of: Callable[[str], str] = lambda key: key,
+    concurrency: int = 16,
+) -> Placement:
     """Copy each source object to its placed gallery value under `media_prefix` unless it is there already."""
     before = store.requests.snapshot()
     placement = Placement()

@@ -60,8 +60,9 @@ class StoredParts(Sequence[T], Generic[T]):
             with path.open("rb") as file:
                 items: list[T] = pickle.load(file)
         except FileNotFoundError as exc:
-            raise FileNotFoundError(f"{path}: a stored part of this plan is gone (deleted after its run?); "
-                                    "plan the batch again") from exc
+            raise FileNotFoundError(
+                f"{path}: a stored part of this plan is gone (deleted after its run?); plan the batch again"
+            ) from exc
         self._last[:] = [number, items]
         return items
 
@@ -110,8 +111,9 @@ class MappedParts(Sequence[U], Generic[T, U]):
         return self.function(self.base[index])
 
 
-def write_parts(items: Iterable[T], directory: Path, per_part: int,
-                size: Callable[[T], int] | None = None) -> StoredParts[T]:
+def write_parts(
+    items: Iterable[T], directory: Path, per_part: int, size: Callable[[T], int] | None = None
+) -> StoredParts[T]:
     """Write `items` into `directory` (created; emptied first) in parts of `per_part` items, one pickle file each,
     holding one part at a time; the handle to read them back. `size`: a figure kept per item in the handle."""
     if directory.exists():

@@ -18,8 +18,19 @@ def _by(results: list[dict], scenario: str, engine: str = "ours") -> dict:
 
 
 def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
-    out = main(["--smoke", "--db-url", mysql_url, "--s3-endpoint", moto_endpoint, "--bucket", s3_bucket,
-                "--million-images", "1500"])
+    out = main(
+        [
+            "--smoke",
+            "--db-url",
+            mysql_url,
+            "--s3-endpoint",
+            moto_endpoint,
+            "--bucket",
+            s3_bucket,
+            "--million-images",
+            "1500",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "| first sync" in printed and "| target" in printed
     results = out["results"]
@@ -38,14 +49,20 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
     changed = _by(results, "10% changed content")
     n_changed = changed["counts"]["updated_value"]
     planned = changed["figures"]["planned_skus"]  # only the SKUs carrying a re-uploaded image
-    assert 0 < n_changed < images / 5 and changed["counts"].get("skipped_no_change", 0) == 3 * planned - n_changed
+    assert (
+        0 < n_changed < images / 5
+        and changed["counts"].get("skipped_no_change", 0) == 3 * planned - n_changed
+    )
     assert changed["figures"]["unchanged_skus"] == images / 3 - planned
     meta = _by(results, "10% metadata only")
     assert 0 < meta["counts"]["updated_meta"] < images / 5
     # one chunk at this size, and a constant number of statements per chunk whatever it changes: the statement
     # counts of the three runs are alike, not smaller (the 100k bench compares them)
     assert max(changed["writes"], meta["writes"]) <= 2 * first["writes"]
-    assert changed["gallery_rows"] < first["gallery_rows"] / 5 and meta["gallery_rows"] < first["gallery_rows"] / 5
+    assert (
+        changed["gallery_rows"] < first["gallery_rows"] / 5
+        and meta["gallery_rows"] < first["gallery_rows"] / 5
+    )
 
     base = _by(results, "first sync", "baseline")
     assert base["images"] == 12 * 3 and base["counts"]["inserted"] == 36
@@ -57,13 +74,20 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
 
     event = _by(results, "sensor tick, event mode")
     assert event["counts"]["registered"] == 1 and event["counts"]["events"] == 2
-    assert event["requests"]["LIST"] == 1 and event["counts"]["objects_listed"] == 2  # not the 300 in the prefix
+    assert (
+        event["requests"]["LIST"] == 1 and event["counts"]["objects_listed"] == 2
+    )  # not the 300 in the prefix
     assert _by(results, "sensor tick, event mode, idle")["requests"]["LIST"] == 0
 
     ceiling = _by(results, "first sync", "ceiling")
-    ours = {table: n for table, n in first["rows"].items()
-            if not table.endswith(("nacento_sku_gallery_digest", "nacento_batch_journal"))}
-    assert ceiling["rows"] == ours and ceiling["seconds"] > 0  # exactly the rows ours wrote (digests, journal apart)
+    ours = {
+        table: n
+        for table, n in first["rows"].items()
+        if not table.endswith(("nacento_sku_gallery_digest", "nacento_batch_journal"))
+    }
+    assert (
+        ceiling["rows"] == ours and ceiling["seconds"] > 0
+    )  # exactly the rows ours wrote (digests, journal apart)
     fast, plain = _by(results, "LIST pages, fast parse (ours)"), _by(results, "LIST pages, botocore parse")
     assert fast["counts"] == plain["counts"] == {"objects_listed": images}
 
@@ -77,15 +101,23 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
     assert names["sensor tick, event mode"] in (True, False) and "write phase vs the ceiling" in names
 
 
-@pytest.mark.parametrize(("script", "args", "first_words"), [
-    ("gallery_bench.py", ["--help"], "usage:"),
-    ("dagster_job.py", ["--help"], "usage:"),
-    ("cache_bench.py", ["--help"], "usage:"),
-    ("list_parse.py", [], "LIST page parse"),  # no options: it runs in well under a second
-])
+@pytest.mark.parametrize(
+    ("script", "args", "first_words"),
+    [
+        ("gallery_bench.py", ["--help"], "usage:"),
+        ("dagster_job.py", ["--help"], "usage:"),
+        ("cache_bench.py", ["--help"], "usage:"),
+        ("list_parse.py", [], "LIST page parse"),  # no options: it runs in well under a second
+    ],
+)
 def test_every_bench_script_starts(script: str, args: list[str], first_words: str):
     """The scripts are not type-checked with the package: an import that moved breaks them at start-up."""
-    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
-                          timeout=120, cwd=BENCH.parent)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=BENCH.parent,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(first_words)

@@ -49,9 +49,17 @@ def seed_relations(engine: sa.Engine, prefix: str = "") -> None:
     create_relation_tables(engine, prefix)
     _, super_link, relation = relation_tables(prefix)
     with engine.begin() as conn:
-        conn.execute(super_link.insert(), [{"product_id": 2, "parent_id": 10}, {"product_id": 11, "parent_id": 10}])
-        conn.execute(relation.insert(), [{"parent_id": 10, "child_id": 2}, {"parent_id": 10, "child_id": 11},
-                                         {"parent_id": 20, "child_id": 3}])
+        conn.execute(
+            super_link.insert(), [{"product_id": 2, "parent_id": 10}, {"product_id": 11, "parent_id": 10}]
+        )
+        conn.execute(
+            relation.insert(),
+            [
+                {"parent_id": 10, "child_id": 2},
+                {"parent_id": 10, "child_id": 11},
+                {"parent_id": 20, "child_id": 3},
+            ],
+        )
 
 
 def free_port() -> int:
@@ -132,9 +140,24 @@ def varnish(tmp_path: Path) -> Iterator[Varnish]:
     port = free_port()
     log = (tmp_path / "varnishd.log").open("wb")
     proc = subprocess.Popen(
-        [VARNISHD, "-F", "-j", "none", "-n", str(tmp_path / "varnish"), "-a", f"127.0.0.1:{port}",
-         "-f", str(vcl), "-s", "malloc,16m", "-T", "none"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            VARNISHD,
+            "-F",
+            "-j",
+            "none",
+            "-n",
+            str(tmp_path / "varnish"),
+            "-a",
+            f"127.0.0.1:{port}",
+            "-f",
+            str(vcl),
+            "-s",
+            "malloc,16m",
+            "-T",
+            "none",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -144,7 +167,9 @@ def varnish(tmp_path: Path) -> Iterator[Varnish]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"varnishd did not start: {(tmp_path / 'varnishd.log').read_text()}") from None
+                    raise RuntimeError(
+                        f"varnishd did not start: {(tmp_path / 'varnishd.log').read_text()}"
+                    ) from None
                 time.sleep(0.1)
         yield Varnish(port=port, shop=shop, pid=proc.pid)
     finally:

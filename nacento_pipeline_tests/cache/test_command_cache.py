@@ -38,7 +38,9 @@ def _payload(tmp_path: Path) -> tuple[str, Path]:
 
 def test_ssh_template_with_values_on_its_command_line_is_refused_and_runs_nothing(tmp_path, fake_ssh):
     value, marker = _payload(tmp_path)
-    with pytest.raises(CacheError, match=r"NACENTO_CACHE_IMAGES_COMMAND: \{images\} cannot be used with .*ssh"):
+    with pytest.raises(
+        CacheError, match=r"NACENTO_CACHE_IMAGES_COMMAND: \{images\} cannot be used with .*ssh"
+    ):
         CommandCache("true", f"{fake_ssh} web echo {{images}}").clean_images([value])
     with pytest.raises(CacheError, match=r"NACENTO_CACHE_COMMAND: \{tags\} cannot be used with"):
         CommandCache(f"{fake_ssh} web bin/magento cache:clean {{tags}}")
@@ -50,7 +52,9 @@ def test_ssh_template_is_refused_at_config_load():
     with pytest.raises(ConfigError, match=r"NACENTO_CACHE_IMAGES_COMMAND: .*stdin"):
         Settings.from_env(env)
     with pytest.raises(ConfigError, match="NACENTO_CACHE_COMMAND"):
-        Settings.from_env({"NACENTO_CACHE_COMMAND": "/usr/bin/ssh -p 22 web 'bin/magento cache:clean' {tags}"})
+        Settings.from_env(
+            {"NACENTO_CACHE_COMMAND": "/usr/bin/ssh -p 22 web 'bin/magento cache:clean' {tags}"}
+        )
     with pytest.raises(ConfigError, match="a word of its own"):
         Settings.from_env({"NACENTO_CACHE_COMMAND": "sh -c 'bin/magento cache:clean {tags}'"})
 
@@ -73,8 +77,11 @@ def test_values_file_reaches_a_remote_command(tmp_path, fake_ssh):
 
 
 def test_local_arguments_are_one_word_per_value_without_a_shell(tmp_path):
-    script = _executable(tmp_path / "args", f"#!{sys.executable}\nimport json, sys\n"
-                         f"open({str(tmp_path / 'argv.json')!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    script = _executable(
+        tmp_path / "args",
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(tmp_path / 'argv.json')!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n",
+    )
     value, marker = _payload(tmp_path)
     tags = [f"cat_p_{i}" for i in range(5001)]
     report = CommandCache(f"{script} --clean {{tags}}").clean_tags([value, *tags])
@@ -93,14 +100,20 @@ def test_values_with_a_line_break_are_left_out_and_noted(tmp_path):
 
 def test_commands_get_path_home_named_and_listed_variables_only(tmp_path, monkeypatch):
     dump = tmp_path / "env.json"
-    script = _executable(tmp_path / "env", f"#!{sys.executable}\nimport json, os\n"
-                         f"open({str(dump)!r}, 'w').write(json.dumps(sorted(os.environ)))\n")
+    script = _executable(
+        tmp_path / "env",
+        f"#!{sys.executable}\nimport json, os\n"
+        f"open({str(dump)!r}, 'w').write(json.dumps(sorted(os.environ)))\n",
+    )
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     monkeypatch.setenv("NACENTO_MAGENTO_DB_URL", "mysql+pymysql://u:secret@db/m")
     monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent")
     monkeypatch.setenv("SHOP_ROOT", "/var/www")
-    settings = Settings(cache_backend="command", cache_command=f"{script} $SHOP_ROOT {{tags}}",
-                        command_env=("SSH_AUTH_SOCK", "NOT_SET_ANYWHERE"))
+    settings = Settings(
+        cache_backend="command",
+        cache_command=f"{script} $SHOP_ROOT {{tags}}",
+        command_env=("SSH_AUTH_SOCK", "NOT_SET_ANYWHERE"),
+    )
     make_backend(settings).clean_tags(["cat_p_1"])
     names = set(json.loads(dump.read_text()))
     assert {"PATH", "SSH_AUTH_SOCK", "SHOP_ROOT"} <= names

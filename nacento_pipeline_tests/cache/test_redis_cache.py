@@ -32,15 +32,22 @@ def page_id(path: str) -> str:
 
 def _populate(client: redis.Redis) -> None:
     for path, tags in PAGES.items():  # full_page entries: the page's tags plus the FPC scope tag
-        _save(client, page_id(path), [PAGE_PREFIX + t.upper() for t in tags.split(",")] + [PAGE_PREFIX + "FPC"])
+        _save(
+            client, page_id(path), [PAGE_PREFIX + t.upper() for t in tags.split(",")] + [PAGE_PREFIX + "FPC"]
+        )
     # default frontend: a block tagged with product 2, one with product 4
     _save(client, DEFAULT_PREFIX + "BLOCK_P2", [DEFAULT_PREFIX + "CAT_P_2", DEFAULT_PREFIX + "BLOCK_HTML"])
     _save(client, DEFAULT_PREFIX + "BLOCK_P4", [DEFAULT_PREFIX + "CAT_P_4", DEFAULT_PREFIX + "BLOCK_HTML"])
     # resized-image facts: IMG_INFO<absolute path of the copy>, sanitized ('.' -> '__', '/' and '-' -> '_')
     for name in ("NAC_1001_FRONT__PNG", "NAC_1003_FRONT__PNG"):
-        _save(client, f"{DEFAULT_PREFIX}IMG_INFO_VAR_WWW_PUB_MEDIA_CATALOG_PRODUCT_CACHE_0123ABCD_N_A_{name}",
-              [DEFAULT_PREFIX + "IMG_INFO"])
-        _save(client, f"{DEFAULT_PREFIX}6C3F2A_MEDIA_CATALOG_PRODUCT_N_A_{name}", [DEFAULT_PREFIX + "FLYSYSTEM"])
+        _save(
+            client,
+            f"{DEFAULT_PREFIX}IMG_INFO_VAR_WWW_PUB_MEDIA_CATALOG_PRODUCT_CACHE_0123ABCD_N_A_{name}",
+            [DEFAULT_PREFIX + "IMG_INFO"],
+        )
+        _save(
+            client, f"{DEFAULT_PREFIX}6C3F2A_MEDIA_CATALOG_PRODUCT_N_A_{name}", [DEFAULT_PREFIX + "FLYSYSTEM"]
+        )
 
 
 def test_page_and_default_caches_lose_exactly_the_changed_entries(redis_db, mysql_url):
@@ -56,15 +63,20 @@ def test_page_and_default_caches_lose_exactly_the_changed_entries(redis_db, mysq
     # as Magento's TagScope (matchingTag): tag sets of the page cache stay; default cache (matchingAnyTag):
     # the entry and its tag set go, and the tag leaves zc:tags
     assert client.exists(f"zc:ti:{PAGE_PREFIX}CAT_P_2")
-    assert not client.exists(f"zc:k:{DEFAULT_PREFIX}BLOCK_P2") and client.exists(f"zc:k:{DEFAULT_PREFIX}BLOCK_P4")
+    assert not client.exists(f"zc:k:{DEFAULT_PREFIX}BLOCK_P2") and client.exists(
+        f"zc:k:{DEFAULT_PREFIX}BLOCK_P4"
+    )
     assert not client.exists(f"zc:ti:{DEFAULT_PREFIX}CAT_P_2")
     assert not client.sismember("zc:tags", f"{DEFAULT_PREFIX}CAT_P_2")
     # image facts of the changed file are gone, those of the other file stay
     left = sorted(k for k in client.keys("zc:k:*") if "FRONT__PNG" in k)
-    assert left == [f"zc:k:{DEFAULT_PREFIX}6C3F2A_MEDIA_CATALOG_PRODUCT_N_A_NAC_1003_FRONT__PNG",
-                    f"zc:k:{DEFAULT_PREFIX}IMG_INFO_VAR_WWW_PUB_MEDIA_CATALOG_PRODUCT_CACHE_0123ABCD_N_A_NAC_1003_FRONT__PNG"]
+    assert left == [
+        f"zc:k:{DEFAULT_PREFIX}6C3F2A_MEDIA_CATALOG_PRODUCT_N_A_NAC_1003_FRONT__PNG",
+        f"zc:k:{DEFAULT_PREFIX}IMG_INFO_VAR_WWW_PUB_MEDIA_CATALOG_PRODUCT_CACHE_0123ABCD_N_A_NAC_1003_FRONT__PNG",
+    ]
     assert client.smembers(f"zc:ti:{DEFAULT_PREFIX}IMG_INFO") == {
-        f"{DEFAULT_PREFIX}IMG_INFO_VAR_WWW_PUB_MEDIA_CATALOG_PRODUCT_CACHE_0123ABCD_N_A_NAC_1003_FRONT__PNG"}
+        f"{DEFAULT_PREFIX}IMG_INFO_VAR_WWW_PUB_MEDIA_CATALOG_PRODUCT_CACHE_0123ABCD_N_A_NAC_1003_FRONT__PNG"
+    }
     # 5 pages + 1 block + 2 image facts
     assert done.entries_removed == len(EVICTED) + 1 + 2
     # idempotent: nothing left to remove
@@ -82,14 +94,17 @@ def test_unreachable_redis_is_reported_not_raised(mysql_url):
     engine.dispose()
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("redis://:p@ss@host:6380/2", "redis://***@host:6380/2"),            # an unencoded '@' in the password
-    ("redis://host:6379/0?password=sec%40ret", "redis://***@host:6379/0"),
-    ("redis://host/1?socket_keepalive=true&password=plain", "redis://***@host:6379/1"),
-    ("redis://user:pw@h/3", "redis://***@h:6379/3"),
-    ("unix://:pw@/tmp/r.sock?db=4", "unix://***@/tmp/r.sock?db=4"),
-    ("rediss://h", "rediss://h:6379/0"),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:p@ss@host:6380/2", "redis://***@host:6380/2"),  # an unencoded '@' in the password
+        ("redis://host:6379/0?password=sec%40ret", "redis://***@host:6379/0"),
+        ("redis://host/1?socket_keepalive=true&password=plain", "redis://***@host:6379/1"),
+        ("redis://user:pw@h/3", "redis://***@h:6379/3"),
+        ("unix://:pw@/tmp/r.sock?db=4", "unix://***@/tmp/r.sock?db=4"),
+        ("rediss://h", "rediss://h:6379/0"),
+    ],
+)
 def test_a_target_never_shows_its_password(url: str, shown: str) -> None:
     """Issue 20: metadata showed a `?password=` query, and part of a password holding an unencoded '@'."""
     target = RedisTarget(url, "")

@@ -70,8 +70,14 @@ def test_unreachable_host_is_retried_then_reported_without_raising(varnish, mysq
     _warm(varnish)
     dead = VarnishHost("127.0.0.1", free_port())
     messages: list[str] = []
-    done = invalidate_storefront(engine, VarnishCache([dead], timeout=2), CHANGED, attempts=3,
-                                 backoff_seconds=0.01, log=messages.append)
+    done = invalidate_storefront(
+        engine,
+        VarnishCache([dead], timeout=2),
+        CHANGED,
+        attempts=3,
+        backoff_seconds=0.01,
+        log=messages.append,
+    )
     assert not done.ok and done.retries == 2
     assert "varnish 127.0.0.1" in done.errors[0]
     assert len([m for m in messages if "retrying" in m]) == 2

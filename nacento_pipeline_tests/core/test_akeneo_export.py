@@ -30,11 +30,15 @@ LOCALES = {"en_US": ("default",), "de_DE": ("de", "de_ch")}
 
 def _values(files: dict[str, bytes]) -> dict[str, str]:
     """The gallery value of every exported file, as registration would have placed it (fake ETags)."""
-    return {path: placed_value(f"{abs(hash(path)):032x}", path) for path in files if path.startswith("files/")}
+    return {
+        path: placed_value(f"{abs(hash(path)):032x}", path) for path in files if path.startswith("files/")
+    }
 
 
 def _parse(files: dict[str, bytes], mapping: AkeneoMapping, values: dict[str, str] | None = None, **kw):
-    sources = [BunchSource.from_bytes(name, data) for name, data in files.items() if not name.startswith("files/")]
+    sources = [
+        BunchSource.from_bytes(name, data) for name, data in files.items() if not name.startswith("files/")
+    ]
     batch = AkeneoBatch(mapping, _values(files) if values is None else values, **kw)
     if mapping.model_images == "variants":
         collect_models(sources, batch)
@@ -77,7 +81,10 @@ def test_xlsx_split_into_several_files_is_one_batch_in_natural_order():
     parsed = _parse(files, AkeneoMapping())
     assert parsed.stats["files"] == 3 and parsed.stats["skus"] == 5
     assert parsed.images.groupby("file")["sku"].nunique().to_dict() == {
-        "export_1.xlsx": 2, "export_2.xlsx": 2, "export_3.xlsx": 1}
+        "export_1.xlsx": 2,
+        "export_2.xlsx": 2,
+        "export_3.xlsx": 1,
+    }
     assert parsed.images.loc[parsed.images["sku"] == "S-2", "line"].tolist() == [2, 2]  # row 2 of export_2
 
 
@@ -86,8 +93,10 @@ def test_a_channel_picks_the_scopable_values_and_a_locale_falls_back_to_the_attr
     files = sample_export(("A",))
     values = _values(files)
     parsed = _parse(files, mapping, values)
-    assert parsed.images["value"].tolist() == [values["files/A/picture/a-front.png"],
-                                               values["files/A/image/en_US/print/a-print.png"]]
+    assert parsed.images["value"].tolist() == [
+        values["files/A/picture/a-front.png"],
+        values["files/A/image/en_US/print/a-print.png"],
+    ]
 
 
 def test_a_configured_attribute_the_export_lacks_refuses_the_file_naming_setting_and_line():
@@ -98,9 +107,11 @@ def test_a_configured_attribute_the_export_lacks_refuses_the_file_naming_setting
     assert "NACENTO_AKENEO_GALLERY_ATTRIBUTES" in error["reason"] and "`packshot`" in error["reason"]
     assert parsed.images.empty
 
-    for mapping, setting in ((AkeneoMapping(label_attributes={"*": "alt_text"}), "NACENTO_AKENEO_LABEL_ATTRIBUTE"),
-                             (AkeneoMapping(roles={"image": "packshot"}), "NACENTO_AKENEO_ROLES"),
-                             (AkeneoMapping(identifier="ean"), "NACENTO_AKENEO_IDENTIFIER")):
+    for mapping, setting in (
+        (AkeneoMapping(label_attributes={"*": "alt_text"}), "NACENTO_AKENEO_LABEL_ATTRIBUTE"),
+        (AkeneoMapping(roles={"image": "packshot"}), "NACENTO_AKENEO_ROLES"),
+        (AkeneoMapping(identifier="ean"), "NACENTO_AKENEO_IDENTIFIER"),
+    ):
         [error] = _parse(files, mapping).file_errors.to_dict("records")
         assert setting in error["reason"], error
 
@@ -120,9 +131,20 @@ def test_defaults_use_what_a_standard_catalog_has_and_name_the_setting_when_noth
 
 def test_translated_headers_and_labelled_values_are_refused_with_the_reason():
     rows, _ = export_rows(("A",))
-    labels = ("SKU", "Categories", "Enabled", "Family", "Groups", "Parent", "Name (German (Germany))",
-              "Name (English (United States))", "Picture", "Image (German (Germany), Ecommerce)",
-              "Image (English (United States), Ecommerce)", "Image (English (United States), Print)")
+    labels = (
+        "SKU",
+        "Categories",
+        "Enabled",
+        "Family",
+        "Groups",
+        "Parent",
+        "Name (German (Germany))",
+        "Name (English (United States))",
+        "Picture",
+        "Image (German (Germany), Ecommerce)",
+        "Image (English (United States), Ecommerce)",
+        "Image (English (United States), Print)",
+    )
     for data, name in ((export_csv(rows, labels), "export.csv"), (export_xlsx(rows, labels), "export.xlsx")):
         [error] = _parse({name: data}, AkeneoMapping()).file_errors.to_dict("records")
         assert error["line"] == 1 and "header_with_label" in error["reason"], error
@@ -165,18 +187,27 @@ def test_product_models_are_their_own_items_unless_applied_to_variants():
     files = {"models.csv": models, "products.csv": products}
     own = _parse(files, AkeneoMapping(), values)
     assert own.images.groupby("sku")["value"].apply(list).to_dict() == {
-        "MODEL-1": [values[paths[0]]], "V-1": [values[paths[1]]], "V-2": [values[paths[2]]]}
+        "MODEL-1": [values[paths[0]]],
+        "V-1": [values[paths[1]]],
+        "V-2": [values[paths[2]]],
+    }
     inherited = _parse(files, AkeneoMapping(model_images="variants"), values)
-    assert inherited.images.loc[inherited.images["sku"] == "V-1", "value"].tolist() == [values[paths[0]],
-                                                                                         values[paths[1]]]
+    assert inherited.images.loc[inherited.images["sku"] == "V-1", "value"].tolist() == [
+        values[paths[0]],
+        values[paths[1]],
+    ]
     assert inherited.images.loc[inherited.images["sku"] == "V-2", "value"].tolist() == [values[paths[2]]]
 
 
 def test_header_columns_read_locale_and_channel():
-    header = read_header(["sku", "picture", "image-en_US", "image-ecommerce", "image-de_DE-print", "price-EUR"],
-                         "x.csv")
-    assert header.value_columns("image") == {Scope("en_us", ""): "image-en_us", Scope("", "ecommerce"):
-                                             "image-ecommerce", Scope("de_de", "print"): "image-de_de-print"}
+    header = read_header(
+        ["sku", "picture", "image-en_US", "image-ecommerce", "image-de_DE-print", "price-EUR"], "x.csv"
+    )
+    assert header.value_columns("image") == {
+        Scope("en_us", ""): "image-en_us",
+        Scope("", "ecommerce"): "image-ecommerce",
+        Scope("de_de", "print"): "image-de_de-print",
+    }
     assert header.value_columns("picture") == {Scope(): "picture"}
     with pytest.raises(BatchFileError, match="header_with_label"):
         read_header(["SKU", "Enabled", "Bild"], "x.csv")  # one-word labels: told by the fixed columns' case
@@ -186,11 +217,15 @@ def test_placed_values_are_hardened_content_named_and_dispersed():
     value = placed_value('"9f86d081884c7d659a2feaa0c55ad015"', "files/A 1/picture/Été photo (1).JPG")
     assert value == "/_/t/_t_photo_1_-9f86d081884c7d65.jpg"  # Magento's dispersion of the final name
     assert is_hardened_value(value)
-    assert placed_value("9f86d081884c7d659a2feaa0c55ad015-3", "x/front.png").startswith("/f/r/front-9f86d081884c7d65")
+    assert placed_value("9f86d081884c7d659a2feaa0c55ad015-3", "x/front.png").startswith(
+        "/f/r/front-9f86d081884c7d65"
+    )
     assert placed_value("e1", "a/b.png") == placed_value("e1", "c/b.png")  # same content, same name: one file
     assert placed_value("e1", "a/b.png") != placed_value("e2", "a/b.png")
     assert safe_file_name("../.hidden name.png") == "_.hidden_name.png"  # never a leading dot
-    assert len(safe_file_name("x" * 200 + ".jpg")) == 120 and safe_file_name("x" * 200 + ".jpg").endswith(".jpg")
+    assert len(safe_file_name("x" * 200 + ".jpg")) == 120 and safe_file_name("x" * 200 + ".jpg").endswith(
+        ".jpg"
+    )
     assert harden_gallery_value("/a b/ç/x?.jpg") == "/a_b/_/x_.jpg"
     assert not is_hardened_value("/a/../b.jpg") and not is_hardened_value("/a b.jpg")
     assert len(placed_value("e1", "x/" + "n" * 400 + ".jpeg")) < 255

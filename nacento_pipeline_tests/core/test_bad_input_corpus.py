@@ -45,16 +45,23 @@ def test_bunch_file_is_refused_as_the_manifest_says(entry):
     got = sorted(zip(errors["file"], errors["line"], errors["field"], errors["reason"], strict=True))
     expected = entry["refusals"]
     assert [(f, line, field) for f, line, field, _ in got] == sorted(
-        (name, e["line"], e["field"]) for e in expected), got
-    for (_, _, _, reason), want in zip(got, sorted(expected, key=lambda e: (e["line"], e["field"])), strict=True):
+        (name, e["line"], e["field"]) for e in expected
+    ), got
+    for (_, _, _, reason), want in zip(
+        got, sorted(expected, key=lambda e: (e["line"], e["field"])), strict=True
+    ):
         assert want["reason"] in reason
     if not expected:
         assert len(parsed.images) >= 1
     whole_file = [e for e in expected if e["field"] == "file"]
     sniffed = sniff_bunch(name, data[:SNIFF_BYTES], len(data))
-    if whole_file and (len(data) <= SNIFF_BYTES or sniffed is not None):  # a large file: only its start is seen
+    if whole_file and (
+        len(data) <= SNIFF_BYTES or sniffed is not None
+    ):  # a large file: only its start is seen
         assert sniffed is not None and whole_file[0]["reason"] in sniffed
-        assert sniffed.startswith(f"{name}:{whole_file[0]['line']}: " if whole_file[0]["line"] else f"{name}: ")
+        assert sniffed.startswith(
+            f"{name}:{whole_file[0]['line']}: " if whole_file[0]["line"] else f"{name}: "
+        )
     elif not whole_file:
         assert sniffed is None
 

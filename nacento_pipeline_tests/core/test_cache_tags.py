@@ -12,7 +12,12 @@ from nacento_pipeline.core.cache_tags import (
 
 
 def test_product_tags_include_parents_once_sorted_by_id():
-    assert product_tags([12, 3, 3, 0], {3: {10, 12}, 12: {20}}) == ["cat_p_3", "cat_p_10", "cat_p_12", "cat_p_20"]
+    assert product_tags([12, 3, 3, 0], {3: {10, 12}, 12: {20}}) == [
+        "cat_p_3",
+        "cat_p_10",
+        "cat_p_12",
+        "cat_p_20",
+    ]
     assert product_tags([]) == []
 
 
@@ -34,7 +39,9 @@ def test_chunks_follow_purgecache_arithmetic():
     assert size + len(nxt) + len(first) > 7680
     # a small limit: exactly two 20-character patterns per header
     assert list(chunk_patterns(varnish_patterns(["cat_p_1", "cat_p_2", "cat_p_3"]), 42)) == [
-        "((^|,)cat_p_1(,|$))|((^|,)cat_p_2(,|$))", "((^|,)cat_p_3(,|$))"]
+        "((^|,)cat_p_1(,|$))|((^|,)cat_p_2(,|$))",
+        "((^|,)cat_p_3(,|$))",
+    ]
 
 
 def test_cache_id_sanitizes_like_magento():

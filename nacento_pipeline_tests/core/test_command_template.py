@@ -17,18 +17,29 @@ def test_inline_placeholder_becomes_one_word_per_value_and_file_placeholder_the_
     template = parse_template("bin/magento cache:clean {tags} --from {tags_file}", "tags")
     assert template.takes_arguments
     assert template.argv(["a b", "c;d"], "/tmp/v.txt") == [
-        "bin/magento", "cache:clean", "a b", "c;d", "--from", "/tmp/v.txt"]
+        "bin/magento",
+        "cache:clean",
+        "a b",
+        "c;d",
+        "--from",
+        "/tmp/v.txt",
+    ]
     assert not parse_template("ssh web 'xargs -d \"\\n\" rm -f'", "images").takes_arguments
 
 
-@pytest.mark.parametrize("text", [
-    "ssh web echo {images}",
-    "/usr/bin/ssh -p 2222 web rm {images}",
-    "sudo -u www autossh web rm {images}",
-    "plink web rm {images}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ssh web echo {images}",
+        "/usr/bin/ssh -p 2222 web rm {images}",
+        "sudo -u www autossh web rm {images}",
+        "plink web rm {images}",
+    ],
+)
 def test_remote_shell_with_values_as_arguments_is_refused(text: str) -> None:
-    with pytest.raises(CommandTemplateError, match=r"\{images\} cannot be used with .*stdin.*\{images_file\}"):
+    with pytest.raises(
+        CommandTemplateError, match=r"\{images\} cannot be used with .*stdin.*\{images_file\}"
+    ):
         parse_template(text, "images")
 
 
@@ -53,4 +64,9 @@ def test_unsplittable_or_empty_template_is_refused() -> None:
 def test_line_safe_values_and_environment_names() -> None:
     assert line_safe_values(["a", "b\nc", "d\r", "e\x00", "f"]) == (["a", "f"], ["b\nc", "d\r", "e\x00"])
     assert environment_names("cd $ROOT && ${BIN}/magento $ROOT", ("SSH_AUTH_SOCK",)) == (
-        "PATH", "HOME", "ROOT", "BIN", "SSH_AUTH_SOCK")
+        "PATH",
+        "HOME",
+        "ROOT",
+        "BIN",
+        "SSH_AUTH_SOCK",
+    )

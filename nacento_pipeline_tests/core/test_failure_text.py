@@ -12,7 +12,9 @@ def _insert_error(label: str) -> sa.exc.DBAPIError:
     driver = pymysql.err.IntegrityError(1062, "Duplicate entry '42-0' for key 'PRIMARY'")
     return sa.exc.IntegrityError(
         "INSERT INTO catalog_product_entity_media_gallery_value (value_id, label) VALUES (%s, %s)",
-        (42, label), driver)
+        (42, label),
+        driver,
+    )
 
 
 def test_sql_statement_and_parameters_are_left_out():
@@ -29,7 +31,9 @@ def test_a_cause_keeps_its_driver_message_without_sql():
     outer = RuntimeError("chunk [S1] failed")
     outer.__cause__ = _insert_error("p" * 50)
     text = failure_text(outer)
-    assert text.startswith("RuntimeError: chunk [S1] failed <- IntegrityError: (pymysql.err.IntegrityError) (1062,")
+    assert text.startswith(
+        "RuntimeError: chunk [S1] failed <- IntegrityError: (pymysql.err.IntegrityError) (1062,"
+    )
     assert "ppppp" not in text
 
 

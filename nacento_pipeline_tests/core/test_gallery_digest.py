@@ -8,14 +8,23 @@ from nacento_pipeline.core.delta.model import DeltaRequest
 from nacento_pipeline.core.gallery_digest import DIGEST_LENGTH, planned_digests, unchanged_skus
 from nacento_pipeline_tests.helpers import etag_frame, image_frame
 
-ROWS = [("S1", "/a/a.jpg", "front", 1, False, "image"), ("S1", "/a/b.jpg", "back", 2), ("S2", "/a/c.jpg", "c", 1)]
+ROWS = [
+    ("S1", "/a/a.jpg", "front", 1, False, "image"),
+    ("S1", "/a/b.jpg", "back", 2),
+    ("S2", "/a/c.jpg", "c", 1),
+]
 ETAGS = {"/a/a.jpg": "e1", "/a/b.jpg": "e2", "/a/c.jpg": "e3"}
 
 
 def request(rows=ROWS, etags=ETAGS, **kwargs) -> DeltaRequest:
     images = image_frame(rows)
-    return DeltaRequest(images=images, etags=etag_frame(etags), invalid_skus=frozenset(kwargs.pop("invalid", ())),
-                        payload_values=images[["sku", "value"]], **kwargs)
+    return DeltaRequest(
+        images=images,
+        etags=etag_frame(etags),
+        invalid_skus=frozenset(kwargs.pop("invalid", ())),
+        payload_values=images[["sku", "value"]],
+        **kwargs,
+    )
 
 
 def test_same_request_same_digests_whatever_the_order_of_other_skus():
@@ -45,8 +54,19 @@ def test_each_planned_fact_changes_the_digest_of_its_sku_only():
 
 
 def test_skus_with_rejected_or_invalid_rows_get_no_digest():
-    rejections = pd.DataFrame([{"severity": "error", "file": "f.csv", "line": 3, "sku": "S2", "field": "position",
-                                "value": "x", "reason": "bad"}])
+    rejections = pd.DataFrame(
+        [
+            {
+                "severity": "error",
+                "file": "f.csv",
+                "line": 3,
+                "sku": "S2",
+                "field": "position",
+                "value": "x",
+                "reason": "bad",
+            }
+        ]
+    )
     assert list(planned_digests(request(rejections=rejections)).index) == ["S1"]
     assert list(planned_digests(request(invalid={"S1"})).index) == ["S2"]
     assert unchanged_skus(planned_digests(request()), pd.Series([], dtype=object)) == []

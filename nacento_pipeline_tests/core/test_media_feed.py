@@ -13,13 +13,20 @@ M = "media/catalog/product/"
 
 
 def _wanted(*keys: str) -> pd.DataFrame:
-    return pd.DataFrame({"value": ["/" + k[len(M):] for k in keys], "key": list(keys)})
+    return pd.DataFrame({"value": ["/" + k[len(M) :] for k in keys], "key": list(keys)})
 
 
 def _memory(**etags: str) -> pd.DataFrame:
     keys = [f"{M}{k.replace('_', '/')}.jpg" for k in etags]
-    return pd.DataFrame({"key": keys, "exists": [bool(e) for e in etags.values()], "etag": list(etags.values()),
-                         "size": [3] * len(keys), "content_type": [""] * len(keys)})
+    return pd.DataFrame(
+        {
+            "key": keys,
+            "exists": [bool(e) for e in etags.values()],
+            "etag": list(etags.values()),
+            "size": [3] * len(keys),
+            "content_type": [""] * len(keys),
+        }
+    )
 
 
 def test_only_keys_of_prefixes_with_events_and_keys_never_seen_are_looked_up():
@@ -35,10 +42,21 @@ def test_only_keys_of_prefixes_with_events_and_keys_never_seen_are_looked_up():
 def test_combine_keeps_the_wanted_order():
     wanted = _wanted(f"{M}b/b/1.jpg", f"{M}a/a/1.jpg")
     split = split_wanted(wanted, _memory(b_b_1="e3"), [])
-    looked = pd.DataFrame({"value": ["/a/a/1.jpg"], "key": [f"{M}a/a/1.jpg"], "exists": [True], "etag": ["n"],
-                           "size": [5], "content_type": ["image/jpeg"]})
+    looked = pd.DataFrame(
+        {
+            "value": ["/a/a/1.jpg"],
+            "key": [f"{M}a/a/1.jpg"],
+            "exists": [True],
+            "etag": ["n"],
+            "size": [5],
+            "content_type": ["image/jpeg"],
+        }
+    )
     out = combine(wanted, looked, split.remembered)
-    assert out[["key", "etag", "size"]].values.tolist() == [[f"{M}b/b/1.jpg", "e3", 3], [f"{M}a/a/1.jpg", "n", 5]]
+    assert out[["key", "etag", "size"]].values.tolist() == [
+        [f"{M}b/b/1.jpg", "e3", 3],
+        [f"{M}a/a/1.jpg", "n", 5],
+    ]
 
 
 def test_a_change_no_event_named_is_missed():

@@ -24,26 +24,26 @@ from nacento_pipeline.core.paths import (
 
 VALID = {
     "m/y/my-image.jpg": "/m/y/my-image.jpg",
-    "  /m/y/my-image.jpg  ": "/m/y/my-image.jpg",                     # trim
-    "m\\y\\my-image.jpg": "/m/y/my-image.jpg",                         # backslashes
-    "//m///y//my-image.jpg": "/m/y/my-image.jpg",                      # repeated slashes
-    "/m/y/my-image.jpg/": "/m/y/my-image.jpg",                         # trailing slash
+    "  /m/y/my-image.jpg  ": "/m/y/my-image.jpg",  # trim
+    "m\\y\\my-image.jpg": "/m/y/my-image.jpg",  # backslashes
+    "//m///y//my-image.jpg": "/m/y/my-image.jpg",  # repeated slashes
+    "/m/y/my-image.jpg/": "/m/y/my-image.jpg",  # trailing slash
     "https://cdn.example.com/media/catalog/product/m/y/a.jpg?v=3#top": "/m/y/a.jpg",  # URL
     "http://host/pub/media/catalog/product/m/y/a.jpg": "/m/y/a.jpg",
-    "s3://catalog/media/catalog/product/m/y/a.jpg": "/m/y/a.jpg",      # s3 key
-    "https://host/m/y/my%2Dimage.jpg": "/m/y/my-image.jpg",            # a URL is %-decoded once
+    "s3://catalog/media/catalog/product/m/y/a.jpg": "/m/y/a.jpg",  # s3 key
+    "https://host/m/y/my%2Dimage.jpg": "/m/y/my-image.jpg",  # a URL is %-decoded once
     "pub/media/catalog/product/a/b.jpg": "/a/b.jpg",
     "media/catalog/product/a/b.jpg": "/a/b.jpg",
     "catalog/product/a/b.jpg": "/a/b.jpg",
     "media/a/b.jpg": "/a/b.jpg",
-    "a/media/b.jpg": "/a/media/b.jpg",                                 # only leading prefixes
-    "a/b.png?c.jpg": "/a/b.png",                                        # query dropped from relative paths too
+    "a/media/b.jpg": "/a/media/b.jpg",  # only leading prefixes
+    "a/b.png?c.jpg": "/a/b.png",  # query dropped from relative paths too
     "media/catalog/product/0/1/a.jpg?v=2": "/0/1/a.jpg",
     "/0/1/a.jpg?v=2#x": "/0/1/a.jpg",
-    "0/1/a.jpg#x?y": "/0/1/a.jpg",                                      # fragment first
+    "0/1/a.jpg#x?y": "/0/1/a.jpg",  # fragment first
     "pub\\media\\catalog\\product\\0\\1\\a.jpg?v=2": "/0/1/a.jpg",
-    "a/..b/c.jpg": "/a/..b/c.jpg",                                      # '..b' is a name, not traversal
-    "A/b_c/Photo-1.v2.JPEG": "/A/b_c/Photo-1.v2.JPEG",                  # extension in any case
+    "a/..b/c.jpg": "/a/..b/c.jpg",  # '..b' is a name, not traversal
+    "A/b_c/Photo-1.v2.JPEG": "/A/b_c/Photo-1.v2.JPEG",  # extension in any case
     "x.gif": "/x.gif",
     "x.PNG": "/x.PNG",
 }
@@ -62,7 +62,7 @@ INVALID = {
     "/": REASON_NO_FILE,
     "media/catalog/product/": REASON_NO_FILE,
     "https://host/": REASON_NO_FILE,
-    "?v=2": REASON_NO_FILE,                                             # nothing before the query
+    "?v=2": REASON_NO_FILE,  # nothing before the query
     "media/catalog/product/#x": REASON_NO_FILE,
     # Only names Magento could hold (issue 20: `;`, `$`, spaces reached a remote shell through ssh)
     "a/b/x;touch${IFS}PWNED;.jpg": character_reason(";"),
@@ -70,16 +70,16 @@ INVALID = {
     "a/b/x`id`.jpg": character_reason("`"),
     "a/b/x$(id).jpg": character_reason("$"),
     "a/b/x'.jpg": character_reason("'"),
-    "a/b/x\"y.jpg": character_reason('"'),
+    'a/b/x"y.jpg': character_reason('"'),
     "a/b/x|y.jpg": character_reason("|"),
     "a/b/x&y.jpg": character_reason("&"),
     "a/b/x\ny.jpg": character_reason("\n"),
     "a/b/x\ry.jpg": character_reason("\r"),
     "a/b/x\ty.jpg": character_reason("\t"),
     "a/b/caf\u00e9.jpg": character_reason("\u00e9"),
-    "a/b/cafe\u0301.jpg": character_reason("\u0301"),                   # decomposed (NFD) accent: not ASCII
+    "a/b/cafe\u0301.jpg": character_reason("\u0301"),  # decomposed (NFD) accent: not ASCII
     "a/b/x\u202egpj.php": character_reason("\u202e"),
-    "https://h/a/b%3Bc.jpg": character_reason(";"),                   # decoded first, then checked
+    "https://h/a/b%3Bc.jpg": character_reason(";"),  # decoded first, then checked
     "a/b/shell.php": REASON_EXTENSION,
     "a/b/.htaccess": REASON_EXTENSION,
     "a/b/image": REASON_EXTENSION,
@@ -87,7 +87,7 @@ INVALID = {
     "a/b/image.webp": REASON_EXTENSION,
     "a/b/image.jpg.php": REASON_EXTENSION,
     "a/b/image.jpgx": REASON_EXTENSION,
-    "a/b?c.jpg": REASON_EXTENSION,                                      # the query is no part of the name
+    "a/b?c.jpg": REASON_EXTENSION,  # the query is no part of the name
     # Relative paths are not %-decoded: any '%' is refused; URLs are decoded once, a '%' left is double encoding
     "a/%2e%2e/shell.php": REASON_PERCENT,
     "a/%2E%2E/b.jpg": REASON_PERCENT,

@@ -23,7 +23,9 @@ def test_a_retriable_failure_is_retried_after_each_delay():
     work, calls = _failing(2, TimeoutError("lock wait timeout exceeded"))
     slept: list[float] = []
     retried: list[int] = []
-    result = retry_call(work, backoff_delays(3, 0.5), sleep=slept.append, on_retry=lambda n, _e: retried.append(n))
+    result = retry_call(
+        work, backoff_delays(3, 0.5), sleep=slept.append, on_retry=lambda n, _e: retried.append(n)
+    )
     assert result == ("done", 2) and len(calls) == 3
     assert slept == [0.5, 1.0] and retried == [1, 2]
 
@@ -53,16 +55,21 @@ def _sqlalchemy_error(kind, code: int, text: str, label: str):
     import sqlalchemy as sa
 
     driver = getattr(pymysql.err, kind)(code, text)
-    wrapper = getattr(sa.exc, kind)("INSERT INTO catalog_product_entity_media_gallery_value (label) VALUES (%s)",
-                                    (label,), driver)
+    wrapper = getattr(sa.exc, kind)(
+        "INSERT INTO catalog_product_entity_media_gallery_value (label) VALUES (%s)", (label,), driver
+    )
     return wrapper, driver
 
 
 def test_payload_words_in_a_permanent_error_do_not_make_it_retriable():
     from nacento_pipeline.core.retry import is_retriable
 
-    error, _ = _sqlalchemy_error("IntegrityError", 1062, "Duplicate entry 'deadlock timeout' for key 'x'",
-                                 "lock wait timeout; deadlock; server has gone away")
+    error, _ = _sqlalchemy_error(
+        "IntegrityError",
+        1062,
+        "Duplicate entry 'deadlock timeout' for key 'x'",
+        "lock wait timeout; deadlock; server has gone away",
+    )
     assert "deadlock" in str(error) and "timeout" in str(error)
     assert not is_retriable(error)
     signal, _ = _sqlalchemy_error("OperationalError", 1644, "label refused: deadlock timeout", "timeout")
@@ -108,8 +115,10 @@ def test_s3_errors_by_their_code():
     from nacento_pipeline.core.retry import is_retriable
 
     def client_error(code: str, status: int, message: str) -> ClientError:
-        return ClientError({"Error": {"Code": code, "Message": message},
-                            "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+        return ClientError(
+            {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+            "GetObject",
+        )
 
     assert is_retriable(client_error("SlowDown", 503, "reduce your request rate"))
     assert is_retriable(client_error("Whatever", 500, "internal"))
@@ -124,7 +133,9 @@ def test_recorded_errors_by_class_name_and_leading_driver_code():
 
     label = "SKU 'X': (pymysql.err.IntegrityError) (1062, \"Duplicate entry 'timeout'\")"
     assert not recorded_error_retriable([("StepFailed", label), ("ValueError", "lock wait timeout")])
-    assert recorded_error_retriable([("OperationalError", "(pymysql.err.OperationalError) (1205, 'Lock wait')")])
+    assert recorded_error_retriable(
+        [("OperationalError", "(pymysql.err.OperationalError) (1205, 'Lock wait')")]
+    )
     assert recorded_error_retriable([("OperationalError", "(2013, 'Lost connection to MySQL server')")])
     assert not recorded_error_retriable([("OperationalError", "(1644, 'label deadlock (1205, ')")])
     assert recorded_error_retriable([("TransientStepFailed", "anything")])

@@ -18,7 +18,9 @@ TOY_SHAPE = "a toy line is sku<TAB>file_path[<TAB>label]"
 
 def _cells(file: str, text: str) -> list[tuple[int, list[str]]]:
     """(line number, cells) of the non-blank lines; BatchFileError for a line without a tab."""
-    rows = [(number, line.split("\t")) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    rows = [
+        (number, line.split("\t")) for number, line in enumerate(text.splitlines(), start=1) if line.strip()
+    ]
     for number, cells in rows:
         if len(cells) < 2:
             raise BatchFileError(file, TOY_SHAPE, line=number)
@@ -29,16 +31,26 @@ def read_toy(chunks: Iterator[bytes], context: ReadContext) -> Iterator[RawChunk
     """The whole file as one chunk; an item is every line of one SKU (item 0), as in a gallery CSV."""
     context.kind = "toy"
     rows = _cells(context.file, b"".join(chunks).decode("utf-8"))
-    raw = raw_frame({
-        "file_idx": context.file_idx, "file": context.file, "line": [number for number, _ in rows],
-        "sku": [cells[0] for _, cells in rows], "file_path": [cells[1] for _, cells in rows],
-        "label": [cells[2] if len(cells) > 2 else "" for _, cells in rows],
-    })
+    raw = raw_frame(
+        {
+            "file_idx": context.file_idx,
+            "file": context.file,
+            "line": [number for number, _ in rows],
+            "sku": [cells[0] for _, cells in rows],
+            "file_path": [cells[1] for _, cells in rows],
+            "label": [cells[2] if len(cells) > 2 else "" for _, cells in rows],
+        }
+    )
     firsts = raw.loc[raw["sku"].str.strip() != ""].drop_duplicates("sku")
-    items = items_frame({
-        "file_idx": [context.file_idx] * len(firsts), "item_no": [0] * len(firsts),
-        "line": firsts["line"].tolist(), "file": [context.file] * len(firsts), "sku": firsts["sku"].tolist(),
-    })
+    items = items_frame(
+        {
+            "file_idx": [context.file_idx] * len(firsts),
+            "item_no": [0] * len(firsts),
+            "line": firsts["line"].tolist(),
+            "file": [context.file] * len(firsts),
+            "sku": firsts["sku"].tolist(),
+        }
+    )
     yield RawChunk(raw, items)
 
 

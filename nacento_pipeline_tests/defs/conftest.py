@@ -20,10 +20,17 @@ def s3_mariadb_factory(tmp_path, mysql_database_factory, s3_endpoint, s3_bucket)
     made: list[Pipeline] = []
 
     def make(**overrides) -> Pipeline:
-        settings = Settings(
-            var_dir=tmp_path / f"var{len(made)}", magento_db_url=mysql_database_factory(), s3_bucket=s3_bucket,
-            s3_endpoint_url=s3_endpoint, s3_region="us-east-1",
-        ).with_overrides(**overrides).validate()
+        settings = (
+            Settings(
+                var_dir=tmp_path / f"var{len(made)}",
+                magento_db_url=mysql_database_factory(),
+                s3_bucket=s3_bucket,
+                s3_endpoint_url=s3_endpoint,
+                s3_region="us-east-1",
+            )
+            .with_overrides(**overrides)
+            .validate()
+        )
         made.append(make_pipeline(tmp_path, settings))
         return made[-1]
 

@@ -30,8 +30,13 @@ class Pipeline:
     def tick(self, instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
         """One evaluation of the drop sensor with this pipeline's resources."""
         sensor = self.defs.resolve_sensor_def(DROP_SENSOR)
-        with dg.build_sensor_context(instance=instance, definitions=self.defs, sensor_name=DROP_SENSOR,
-                                     resources=dict(self.defs.resources or {}), cursor=cursor) as ctx:
+        with dg.build_sensor_context(
+            instance=instance,
+            definitions=self.defs,
+            sensor_name=DROP_SENSOR,
+            resources=dict(self.defs.resources or {}),
+            cursor=cursor,
+        ) as ctx:
             result = sensor(ctx)
         assert isinstance(result, dg.SensorResult)
         return result
@@ -39,8 +44,12 @@ class Pipeline:
     def validate_sample_batch(self, instance: dg.DagsterInstance) -> tuple[str, dg.ExecuteInProcessResult]:
         """Drop and register the sample batch, then run the validation job on it: (batch key, result)."""
         batch = drop_sample_batch(self.store, self.settings.drop_prefix)
-        register_drops(self.store, drop_prefix=self.settings.drop_prefix, archive_prefix=self.settings.archive_prefix,
-                       rejected_prefix=self.settings.rejected_prefix)
+        register_drops(
+            self.store,
+            drop_prefix=self.settings.drop_prefix,
+            archive_prefix=self.settings.archive_prefix,
+            rejected_prefix=self.settings.rejected_prefix,
+        )
         instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
         job = self.defs.resolve_job_def(VALIDATE_JOB)
         return batch.batch_key, job.execute_in_process(instance=instance, partition_key=batch.batch_key)
@@ -58,8 +67,9 @@ class Pipeline:
             .order_by(p.c.sku, v.c.position, g.c.value)
         )
         with self.db.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(query).all(), columns=["sku", "value", "label", "position", "disabled",
-                                                                   "etag"])
+            return pd.DataFrame(
+                conn.execute(query).all(), columns=["sku", "value", "label", "position", "disabled", "etag"]
+            )
 
     def roles(self) -> pd.DataFrame:
         t = self.db.tables

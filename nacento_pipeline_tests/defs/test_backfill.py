@@ -30,19 +30,26 @@ def _drop_three_batches(p) -> list[str]:
     keys.append(drop_sample_batch(p.store, drop, generation=1, now=names).batch_key)
     time.sleep(1.1)
     lines = ["sku,file_path,label,position,disabled,roles"]
-    lines += [f"NAC-1001,{image_value('NAC-1001', v)},third {v},{i},0,{'base' if v == 'side' else ''}"
-              for i, v in enumerate(("front", "back", "side"), start=1)]
+    lines += [
+        f"NAC-1001,{image_value('NAC-1001', v)},third {v},{i},0,{'base' if v == 'side' else ''}"
+        for i, v in enumerate(("front", "back", "side"), start=1)
+    ]
     p.store.put(f"{drop}import-media_third_01.csv", ("\n".join(lines) + "\n").encode())
     p.store.put(f"{drop}import-media_third.ok", b"")
     keys.append("media_third")
-    outcome = register_drops(p.store, drop_prefix=drop, archive_prefix=p.settings.archive_prefix,
-                             rejected_prefix=p.settings.rejected_prefix)
+    outcome = register_drops(
+        p.store,
+        drop_prefix=drop,
+        archive_prefix=p.settings.archive_prefix,
+        rejected_prefix=p.settings.rejected_prefix,
+    )
     assert sorted(r.drop.batch_key for r in outcome.registered) == sorted(keys)
     return keys
 
 
-def test_backfill_matches_sequential_runs(s3_mariadb_pipeline, instance, tmp_path, monkeypatch,
-                                          mysql_database_factory, moto_endpoint):
+def test_backfill_matches_sequential_runs(
+    s3_mariadb_pipeline, instance, tmp_path, monkeypatch, mysql_database_factory, moto_endpoint
+):
     # sequential: the three batches one after the other, in drop order
     seq = s3_mariadb_pipeline
     keys = _drop_three_batches(seq)
@@ -68,21 +75,32 @@ def test_backfill_matches_sequential_runs(s3_mariadb_pipeline, instance, tmp_pat
     assert _drop_three_batches(other) == keys
     home = tmp_path / "backfill_home"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home), synchronous_run_launcher=True,
-                              synchronous_run_coordinator=True) as bf_instance:
+    with dg.instance_for_test(
+        temp_dir=str(home), synchronous_run_launcher=True, synchronous_run_coordinator=True
+    ) as bf_instance:
         # newest first: the order must not matter
         bf_instance.add_dynamic_partitions(PARTITIONS_NAME, list(reversed(keys)))
-        target = ModuleTarget(module_name="nacento_pipeline_tests.defs.backfill_defs", attribute="defs",
-                              working_directory=None, location_name="nacento_pipeline")
+        target = ModuleTarget(
+            module_name="nacento_pipeline_tests.defs.backfill_defs",
+            attribute="defs",
+            working_directory=None,
+            location_name="nacento_pipeline",
+        )
         with create_test_daemon_workspace_context(target, bf_instance) as workspace:
             from nacento_pipeline_tests.defs.backfill_defs import defs as bf_defs
 
             backfill = PartitionBackfill.from_asset_partitions(
-                backfill_id="nacento-backfill", asset_graph=bf_defs.resolve_asset_graph(),
+                backfill_id="nacento-backfill",
+                asset_graph=bf_defs.resolve_asset_graph(),
                 partition_names=list(reversed(keys)),
-                asset_selection=[dg.AssetKey(k) for k in BATCH_ASSETS], backfill_timestamp=time.time(),
-                tags={}, dynamic_partitions_store=bf_instance, all_partitions=False, title=None,
-                description=None, run_config=None,
+                asset_selection=[dg.AssetKey(k) for k in BATCH_ASSETS],
+                backfill_timestamp=time.time(),
+                tags={},
+                dynamic_partitions_store=bf_instance,
+                all_partitions=False,
+                title=None,
+                description=None,
+                run_config=None,
             )
             bf_instance.add_backfill(backfill)
             logger = logging.getLogger("backfill-test")
@@ -93,8 +111,11 @@ def test_backfill_matches_sequential_runs(s3_mariadb_pipeline, instance, tmp_pat
                     break
             runs = bf_instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": "nacento-backfill"}))
             assert sorted((r.tags["dagster/partition"], r.status.value) for r in runs) == sorted(
-                (k, "SUCCESS") for k in keys)
+                (k, "SUCCESS") for k in keys
+            )
             assert bf_instance.get_backfill("nacento-backfill").status in (
-                BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS)
+                BulkActionStatus.COMPLETED,
+                BulkActionStatus.COMPLETED_SUCCESS,
+            )
     assert other.table_snapshot() == expected
     other.db.dispose()

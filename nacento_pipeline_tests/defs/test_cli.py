@@ -25,7 +25,9 @@ def test_demo_then_drop_and_tick_on_the_embedded_default(tmp_path, monkeypatch, 
     assert "'updated_value': 2" in out and "'purged': 1" in out
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'magento.sqlite'}")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT count(*) FROM catalog_product_entity_media_gallery_value")).scalar()
+        rows = conn.execute(
+            sa.text("SELECT count(*) FROM catalog_product_entity_media_gallery_value")
+        ).scalar()
     engine.dispose()
     assert rows == 35 + 8
 

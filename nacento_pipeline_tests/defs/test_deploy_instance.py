@@ -35,18 +35,42 @@ def test_deploy_instance_queues_and_runs_a_batch_through_the_daemon(postgres_url
     settings = Settings.from_env({"NACENTO_VAR_DIR": str(var)})
     prepare_embedded(settings)
     batch = drop_sample_batch(make_object_store(settings), settings.drop_prefix)
-    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [{"python_module": {
-        "module_name": "nacento_pipeline.definitions", "attribute": "defs", "working_directory": str(REPO),
-        "location_name": "nacento_pipeline"}}]}))
+    (tmp_path / "workspace.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "load_from": [
+                    {
+                        "python_module": {
+                            "module_name": "nacento_pipeline.definitions",
+                            "attribute": "defs",
+                            "working_directory": str(REPO),
+                            "location_name": "nacento_pipeline",
+                        }
+                    }
+                ]
+            }
+        )
+    )
     env = {
-        **os.environ, "DAGSTER_HOME": str(home), "NACENTO_VAR_DIR": str(var),
-        "DAGSTER_PG_HOST": url.host, "DAGSTER_PG_PORT": str(url.port or 5432), "DAGSTER_PG_USER": url.username,
-        "DAGSTER_PG_PASSWORD": url.password or "trust", "DAGSTER_PG_DB": url.database,
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "NACENTO_VAR_DIR": str(var),
+        "DAGSTER_PG_HOST": url.host,
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+        "DAGSTER_PG_USER": url.username,
+        "DAGSTER_PG_PASSWORD": url.password or "trust",
+        "DAGSTER_PG_DB": url.database,
     }
     daemon_bin = Path(sys.executable).parent / "dagster-daemon"
     log = (tmp_path / "daemon.log").open("w")
-    proc = subprocess.Popen([str(daemon_bin), "run", "-w", str(tmp_path / "workspace.yaml")], cwd=tmp_path,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(daemon_bin), "run", "-w", str(tmp_path / "workspace.yaml")],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         old = {k: os.environ.get(k) for k in env if k.startswith("DAGSTER_PG_") or k == "DAGSTER_HOME"}
         os.environ.update({k: env[k] for k in old})
@@ -54,7 +78,11 @@ def test_deploy_instance_queues_and_runs_a_batch_through_the_daemon(postgres_url
             with dg.DagsterInstance.from_config(str(home)) as instance:
                 assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
                 limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-                assert {"key": TAG_MAGENTO_DB, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+                assert {
+                    "key": TAG_MAGENTO_DB,
+                    "value": {"applyLimitPerUniqueValue": True},
+                    "limit": 1,
+                } in limits
                 deadline = time.monotonic() + 150
                 run = None
                 while time.monotonic() < deadline and proc.poll() is None:
@@ -64,11 +92,16 @@ def test_deploy_instance_queues_and_runs_a_batch_through_the_daemon(postgres_url
                         break
                     time.sleep(1)
                 assert run is not None, (tmp_path / "daemon.log").read_text()[-3000:]
-                assert run.status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[-3000:]
+                assert run.status == dg.DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[
+                    -3000:
+                ]
                 assert run.tags["dagster/partition"] == batch.batch_key
                 assert run.tags[TAG_MAGENTO_DB] == "sqlite/magento.sqlite"
                 kinds = {e.dagster_event.event_type for e in instance.all_logs(run.run_id) if e.dagster_event}
-                assert {DagsterEventType.RUN_ENQUEUED, DagsterEventType.RUN_START} <= kinds  # queued, then launched
+                assert {
+                    DagsterEventType.RUN_ENQUEUED,
+                    DagsterEventType.RUN_START,
+                } <= kinds  # queued, then launched
         finally:
             for k, v in old.items():
                 if v is None:
@@ -95,10 +128,14 @@ def test_helm_values_are_yaml_with_the_fields_we_rely_on():
     text = HELM_VALUES.read_text().splitlines()
     for i, line in enumerate(text):
         if line and not line.startswith((" ", "#")) and line.endswith(":"):
-            assert any(t.lstrip().startswith("#") for t in text[max(0, i - 3):i + 3]), line
+            assert any(t.lstrip().startswith("#") for t in text[max(0, i - 3) : i + 3]), line
 
 
 @pytest.mark.parametrize("name", ["Dockerfile"])
 def test_dockerfile_serves_the_code_location(name):
     text = (DEPLOY / name).read_text()
-    assert "FROM python:3.11" in text and '"dagster", "api", "grpc"' in text and "nacento_pipeline.definitions" in text
+    assert (
+        "FROM python:3.11" in text
+        and '"dagster", "api", "grpc"' in text
+        and "nacento_pipeline.definitions" in text
+    )

@@ -23,8 +23,11 @@ def test_write_metadata_counts_once_lists_changed_images_and_logs_progress(s3_ma
     drop_sample_batch(p.store, p.settings.drop_prefix)
     [result] = tick_and_run(p.defs, instance).results
     assert result.success
-    [mat] = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()
-             if e.event_specific_data.materialization.asset_key == dg.AssetKey("magento_gallery")]
+    [mat] = [
+        e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key == dg.AssetKey("magento_gallery")
+    ]
     meta = {k: v.value for k, v in mat.metadata.items()}
     assert "stats" not in meta and "path" not in meta  # counts once, no pickle path
     assert meta["inserted"] == 36 and meta["stale"] == 0
@@ -76,5 +79,7 @@ def test_second_demo_keeps_the_run_history_and_the_archive(tmp_path, monkeypatch
     archive = sorted(p.name for p in (tmp_path / "var" / "bucket" / "pim-archive").iterdir())
     assert _run_cli(["demo"], monkeypatch, env)[0] == 0
     with dg.DagsterInstance.from_config(str(tmp_path / "var" / "dagster_home")) as instance:
-        assert len(instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB))) == 4  # the sample batch and the sample Akeneo export, twice
+        assert (
+            len(instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB))) == 4
+        )  # the sample batch and the sample Akeneo export, twice
     assert set(archive) <= {p.name for p in (tmp_path / "var" / "bucket" / "pim-archive").iterdir()}

@@ -1,6 +1,5 @@
 """Dagster's production storage is PostgreSQL: partitions, runs, checks and the pool work on it."""
 
-
 import dagster as dg
 import sqlalchemy as sa
 

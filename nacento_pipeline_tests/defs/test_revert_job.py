@@ -15,8 +15,11 @@ from nacento_pipeline_tests.defs.assets.test_blast_radius import dump
 
 
 def _restore_metadata(result: dg.ExecuteInProcessResult) -> dict:
-    [mat] = [m.event_specific_data.materialization for m in result.get_asset_materialization_events()
-             if m.event_specific_data.materialization.asset_key == dg.AssetKey("magento_gallery")]
+    [mat] = [
+        m.event_specific_data.materialization
+        for m in result.get_asset_materialization_events()
+        if m.event_specific_data.materialization.asset_key == dg.AssetKey("magento_gallery")
+    ]
     return {k: v.value for k, v in mat.metadata.items()}
 
 
@@ -36,7 +39,11 @@ def test_revert_of_a_batch_of_changes_then_of_the_first_sync(s3_mariadb_pipeline
     assert result.success
     assert dump(p) == after_first  # every row as the first batch left it
     meta = _restore_metadata(result)
-    assert meta["reverted"] > 0 and meta["skipped_changed_since"] == 0 and meta["reverted_batch"] == second.batch_key
+    assert (
+        meta["reverted"] > 0
+        and meta["skipped_changed_since"] == 0
+        and meta["reverted_batch"] == second.batch_key
+    )
     reindex = result.output_for_node("reindex_reverted").changed_entity_ids
     assert len(reindex) == meta["reverted"]
     assert instance.get_run_by_id(result.run_id).tags["nacento/reindex"] in ("full", "partial")
@@ -58,14 +65,17 @@ def test_revert_of_a_batch_never_journaled_fails_clearly_and_the_audit_prunes(s3
     j = p.db.tables.batch_journal
     with p.db.engine.begin() as conn:
         now = conn.execute(sa.select(sa.func.current_timestamp())).scalar_one()
-        conn.execute(sa.update(j).values(created_at=now - timedelta(days=p.settings.journal_retention_days + 1)))
+        conn.execute(
+            sa.update(j).values(created_at=now - timedelta(days=p.settings.journal_retention_days + 1))
+        )
     audit = p.defs.resolve_job_def(AUDIT_JOB).execute_in_process(instance=instance)
     [mat] = [m.event_specific_data.materialization for m in audit.get_asset_materialization_events()]
     assert mat.metadata["journal_rows_pruned"].value == len(DEMO_SKUS)
 
     before = dump(p)
-    result = p.defs.resolve_job_def(REVERT_JOB).execute_in_process(instance=instance, partition_key=batch.batch_key,
-                                                                    raise_on_error=False)
+    result = p.defs.resolve_job_def(REVERT_JOB).execute_in_process(
+        instance=instance, partition_key=batch.batch_key, raise_on_error=False
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "nothing to revert" in failure.event_specific_data.error.message

@@ -25,7 +25,10 @@ def test_s3_faults_are_absorbed_and_the_tables_equal_a_clean_run(s3_mariadb_fact
         assert [r.success for r in outcome.results] == [True]
     finally:
         proxy.stop()
-    assert set(proxy.injected) >= {"503", "500", "drop_before", "drop_after"}, (proxy.requests, proxy.injected)
+    assert set(proxy.injected) >= {"503", "500", "drop_before", "drop_after"}, (
+        proxy.requests,
+        proxy.injected,
+    )
 
     # The same drop, archived once: the clean pipeline runs the same partition without the proxy.
     with dg.instance_for_test() as instance:

@@ -32,16 +32,30 @@ def test_plan_catchup_limit_keeps_registration_order():
 def test_catchup_schedule_requests_the_right_partitions(local_pipeline, instance):
     p = local_pipeline
     done = drop_sample_batch(p.store, p.settings.drop_prefix).batch_key
-    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
-                   rejected_prefix=p.settings.rejected_prefix)
+    register_drops(
+        p.store,
+        drop_prefix=p.settings.drop_prefix,
+        archive_prefix=p.settings.archive_prefix,
+        rejected_prefix=p.settings.rejected_prefix,
+    )
     instance.add_dynamic_partitions(PARTITIONS_NAME, [done, "media_failing", "media_missed", "media_running"])
     assert p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=done).success
     for status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE):
-        create_run_for_test(instance, job_name=BATCH_JOB, status=status, tags={"dagster/partition": "media_failing"})
-    create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.FAILURE,
-                        tags={"dagster/partition": "media_missed"})
-    create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.STARTED,
-                        tags={"dagster/partition": "media_running"})
+        create_run_for_test(
+            instance, job_name=BATCH_JOB, status=status, tags={"dagster/partition": "media_failing"}
+        )
+    create_run_for_test(
+        instance,
+        job_name=BATCH_JOB,
+        status=dg.DagsterRunStatus.FAILURE,
+        tags={"dagster/partition": "media_missed"},
+    )
+    create_run_for_test(
+        instance,
+        job_name=BATCH_JOB,
+        status=dg.DagsterRunStatus.STARTED,
+        tags={"dagster/partition": "media_running"},
+    )
 
     schedule = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)
     with dg.build_schedule_context(instance=instance) as ctx:
@@ -54,8 +68,12 @@ def test_catchup_schedule_requests_the_right_partitions(local_pipeline, instance
 def test_catchup_schedule_skips_when_everything_is_written(local_pipeline, instance):
     p = local_pipeline
     key = drop_sample_batch(p.store, p.settings.drop_prefix).batch_key
-    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
-                   rejected_prefix=p.settings.rejected_prefix)
+    register_drops(
+        p.store,
+        drop_prefix=p.settings.drop_prefix,
+        archive_prefix=p.settings.archive_prefix,
+        rejected_prefix=p.settings.rejected_prefix,
+    )
     instance.add_dynamic_partitions(PARTITIONS_NAME, [key])
     assert p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=key).success
     schedule = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)
@@ -66,8 +84,10 @@ def test_catchup_schedule_skips_when_everything_is_written(local_pipeline, insta
 
 
 def test_plan_catchup_never_reruns_a_permanent_failure():
-    runs = {"parse_error": PartitionRuns(("FAILURE",), newest_failure_permanent=True),
-            "killed": PartitionRuns(("FAILURE",), newest_failure_permanent=False)}
+    runs = {
+        "parse_error": PartitionRuns(("FAILURE",), newest_failure_permanent=True),
+        "killed": PartitionRuns(("FAILURE",), newest_failure_permanent=False),
+    }
     plan = plan_catchup(["parse_error", "killed"], runs)
     assert plan.to_run == ("killed",) and plan.permanent == ("parse_error",)
 
@@ -75,7 +95,9 @@ def test_plan_catchup_never_reruns_a_permanent_failure():
 def test_run_failure_classification_is_core_retry():
     from nacento_pipeline.core.retry import run_failure_is_permanent
 
-    assert run_failure_is_permanent([[("BatchError", "import-media_x_01.csv line 3, field position: not a number")]])
+    assert run_failure_is_permanent(
+        [[("BatchError", "import-media_x_01.csv line 3, field position: not a number")]]
+    )
     assert not run_failure_is_permanent([[("OperationalError", "(2013, 'Lost connection to MySQL server')")]])
     assert not run_failure_is_permanent([])  # no step failed: the worker died, running again can succeed
 
@@ -96,8 +118,9 @@ def test_catchup_schedule_reads_the_cause_of_real_step_failures(instance):
 
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_parse", "media_conn"])
     for key in ("media_parse", "media_conn"):
-        result = fake_batch_job.execute_in_process(instance=instance, tags={"dagster/partition": key},
-                                                   raise_on_error=False)
+        result = fake_batch_job.execute_in_process(
+            instance=instance, tags={"dagster/partition": key}, raise_on_error=False
+        )
         assert not result.success
     requests, plan = catchup_run_requests(instance)
     assert [r.partition_key for r in requests] == ["media_conn"]
@@ -118,7 +141,11 @@ def test_shipped_instance_configs_monitor_and_retry_runs(tmp_path, monkeypatch):
         config = yaml.safe_load((root / name).read_text())
         assert config["run_monitoring"]["enabled"] is True, name
         assert config["run_launcher"]["class"] == "LocalRunLauncher", name
-        assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+        assert config["run_retries"] == {
+            "enabled": True,
+            "max_retries": 2,
+            "retry_on_asset_or_op_failure": False,
+        }
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(root / "dagster.yaml", home / "dagster.yaml")
@@ -127,12 +154,18 @@ def test_shipped_instance_configs_monitor_and_retry_runs(tmp_path, monkeypatch):
         assert isinstance(inst.run_launcher, LocalRunLauncher)
         assert inst.run_launcher.supports_check_run_worker_health
         assert inst.run_monitoring_enabled and inst.run_retries_enabled
+
+
 def test_catchup_tick_names_the_batches_it_gave_up_on(local_pipeline, instance):
     p = local_pipeline
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_broken"])
     for _ in range(3):
-        create_run_for_test(instance, job_name=BATCH_JOB, status=dg.DagsterRunStatus.FAILURE,
-                            tags={"dagster/partition": "media_broken"})
+        create_run_for_test(
+            instance,
+            job_name=BATCH_JOB,
+            status=dg.DagsterRunStatus.FAILURE,
+            tags={"dagster/partition": "media_broken"},
+        )
     with dg.build_schedule_context(instance=instance) as ctx:
         skip = p.defs.resolve_schedule_def(CATCHUP_SCHEDULE)(ctx)
     assert skip.skip_message.startswith("GIVEN UP on 1 batch(es), an operator must look: media_broken |")
@@ -148,15 +181,22 @@ def test_a_step_failure_says_no_sql_value_and_the_catchup_reads_its_class(instan
     from nacento_pipeline.defs.schedules import catchup_run_requests, step_errors
     from nacento_pipeline.defs.step_failures import reported_failures
 
-    codes = {"media_dup": (1062, "Duplicate entry 'timeout-1' for key 'x'"), "media_lock": (1205, "Lock wait")}
+    codes = {
+        "media_dup": (1062, "Duplicate entry 'timeout-1' for key 'x'"),
+        "media_lock": (1205, "Lock wait"),
+    }
 
     @dg.op
     def write(context) -> None:
         code, text = codes[context.run.tags["dagster/partition"]]
         kind = pymysql.err.IntegrityError if code == 1062 else pymysql.err.OperationalError
         with reported_failures():
-            raise sa.exc.DBAPIError.instance("INSERT INTO t (label) VALUES (%s)", ("label timeout deadlock",),
-                                             kind(code, text), pymysql.err.Error)
+            raise sa.exc.DBAPIError.instance(
+                "INSERT INTO t (label) VALUES (%s)",
+                ("label timeout deadlock",),
+                kind(code, text),
+                pymysql.err.Error,
+            )
 
     @dg.job(name=BATCH_JOB)
     def fake_batch_job():
@@ -165,8 +205,9 @@ def test_a_step_failure_says_no_sql_value_and_the_catchup_reads_its_class(instan
     instance.add_dynamic_partitions(PARTITIONS_NAME, list(codes))
     run_ids = {}
     for key in codes:
-        result = fake_batch_job.execute_in_process(instance=instance, tags={"dagster/partition": key},
-                                                   raise_on_error=False)
+        result = fake_batch_job.execute_in_process(
+            instance=instance, tags={"dagster/partition": key}, raise_on_error=False
+        )
         assert not result.success
         run_ids[key] = result.run_id
     [chain] = step_errors(instance, run_ids["media_dup"])
@@ -190,10 +231,18 @@ def _add_runs(instance: dg.DagsterInstance, partitions: list[str], status: dg.Da
 
     runs, tags = [], []
     for key in partitions:
-        run = DagsterRun(job_name=BATCH_JOB, run_id=str(uuid.uuid4()), status=status,
-                         tags={"dagster/partition": key})
-        runs.append({"run_id": run.run_id, "pipeline_name": BATCH_JOB, "status": status.value,
-                     "run_body": serialize_value(run), "partition": key})
+        run = DagsterRun(
+            job_name=BATCH_JOB, run_id=str(uuid.uuid4()), status=status, tags={"dagster/partition": key}
+        )
+        runs.append(
+            {
+                "run_id": run.run_id,
+                "pipeline_name": BATCH_JOB,
+                "status": status.value,
+                "run_body": serialize_value(run),
+                "partition": key,
+            }
+        )
         tags.append({"run_id": run.run_id, "key": "dagster/partition", "value": key})
     with instance.run_storage.connect() as conn:
         conn.execute(RunsTable.insert(), runs)
@@ -207,7 +256,9 @@ def test_catchup_sees_every_partition_past_ten_thousand_runs(instance):
     from nacento_pipeline.defs.schedules import catchup_run_requests
 
     others = [f"media_other{i:05d}" for i in range(12_000)]
-    instance.add_dynamic_partitions(PARTITIONS_NAME, ["media_old", "media_failed", "media_thrice", *others[:50]])
+    instance.add_dynamic_partitions(
+        PARTITIONS_NAME, ["media_old", "media_failed", "media_thrice", *others[:50]]
+    )
     _add_runs(instance, ["media_old"], dg.DagsterRunStatus.SUCCESS)
     _add_runs(instance, ["media_failed"] + ["media_thrice"] * 3, dg.DagsterRunStatus.FAILURE)
     _add_runs(instance, others, dg.DagsterRunStatus.SUCCESS)

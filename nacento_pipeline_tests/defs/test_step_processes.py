@@ -40,7 +40,9 @@ def test_the_sensor_picks_step_processes_for_a_batch_above_the_size_setting(loca
     job = p.defs.resolve_job_def(BATCH_JOB)
     assert _executor(job, small.run_config) == "multi_or_in_process_executor:in_process"
     assert _executor(job, big.run_config) == "multi_or_in_process_executor:multiprocess"
-    assert _executor(job, {}) == "multi_or_in_process_executor:in_process"  # backfills and launchpad runs: the job's default
+    assert (
+        _executor(job, {}) == "multi_or_in_process_executor:in_process"
+    )  # backfills and launchpad runs: the job's default
 
 
 def test_a_batch_runs_with_one_process_per_step(local_pipeline, instance, monkeypatch):
@@ -50,8 +52,12 @@ def test_a_batch_runs_with_one_process_per_step(local_pipeline, instance, monkey
     [request] = p.tick(instance).run_requests  # registers (archives) the batch the run reads
     instance.add_dynamic_partitions(PARTITIONS_NAME, [request.partition_key])
 
-    with dg.execute_job(dg.reconstructable(batch_job_from_env), instance, run_config=STEP_PROCESSES_CONFIG,
-                        tags={"dagster/partition": batch.batch_key}) as result:
+    with dg.execute_job(
+        dg.reconstructable(batch_job_from_env),
+        instance,
+        run_config=STEP_PROCESSES_CONFIG,
+        tags={"dagster/partition": batch.batch_key},
+    ) as result:
         assert result.success
         starts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
         written = result.asset_materializations_for_node("magento_gallery")
@@ -63,5 +69,8 @@ def test_a_batch_runs_with_one_process_per_step(local_pipeline, instance, monkey
     assert gallery["sku"].nunique() == 12 and gallery["etag"].notna().all()  # the sample batch, written
     # frames are released across the step processes: only magento_gallery's summary stays
     root = Path(instance.storage_directory())
-    assert {a for a in ("pim_batch", "image_etags", "gallery_delta", "magento_gallery")
-            if (root / a / batch.batch_key).exists()} == {"magento_gallery"}
+    assert {
+        a
+        for a in ("pim_batch", "image_etags", "gallery_delta", "magento_gallery")
+        if (root / a / batch.batch_key).exists()
+    } == {"magento_gallery"}

@@ -28,7 +28,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-
 @pytest.fixture
 def chromium() -> str:
     """Debian's headless Chromium with its chromedriver (installed by `make test`)."""
@@ -69,13 +68,21 @@ def dev_server(tmp_path):
     batch = drop_sample_batch(store, settings.drop_prefix)
     # a drop whose OK file lists a bunch file that never arrived: the sensor rejects it with a REPORT.md
     store.put(f"{settings.drop_prefix}import-media_listed_01.csv", b"sku,file_path\nNAC-1001,/n/a/x.png\n")
-    store.put(f"{settings.drop_prefix}import-media_listed.ok", b"import-media_listed_01.csv\nimport-media_listed_02.csv\n")
+    store.put(
+        f"{settings.drop_prefix}import-media_listed.ok",
+        b"import-media_listed_01.csv\nimport-media_listed_02.csv\n",
+    )
     port = _free_port()
     log_path = tmp_path / "dev.log"
     log = log_path.open("w")
     env = {**os.environ, "NACENTO_VAR_DIR": str(var)}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "nacento-pipeline"), "dev", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "nacento-pipeline"), "dev", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_http(f"http://127.0.0.1:{port}/server_info", proc, 60)
         yield f"http://127.0.0.1:{port}", var / "dagster_home", batch.batch_key, proc, log_path
@@ -107,8 +114,13 @@ def _browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1500,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1500,1000",
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
@@ -152,26 +164,57 @@ def test_the_ui_shows_the_batch_its_counts_the_reindex_decision_and_the_rejected
     DOCS.mkdir(exist_ok=True)
     driver = _browser()
     try:
-        _page(driver, f"{base}/locations/nacento_pipeline/asset-groups/pim_batch_sync", "pim_batch", "image_etags", "gallery_delta", "magento_gallery",
-              "reindex_decision", "storefront_cache", "pim_dr", "_rejections")  # the graph shortens long names
+        _page(
+            driver,
+            f"{base}/locations/nacento_pipeline/asset-groups/pim_batch_sync",
+            "pim_batch",
+            "image_etags",
+            "gallery_delta",
+            "magento_gallery",
+            "reindex_decision",
+            "storefront_cache",
+            "pim_dr",
+            "_rejections",
+        )  # the graph shortens long names
         driver.save_screenshot(str(DOCS / "ui-asset-graph.png"))
 
-        text = _page(driver, f"{base}/assets/magento_gallery?view=events&partition={key}", key,
-                     "inserted\n36", "roles_assigned\n48", "stale\n0", "changed_images", "first_stale_skus")
+        text = _page(
+            driver,
+            f"{base}/assets/magento_gallery?view=events&partition={key}",
+            key,
+            "inserted\n36",
+            "roles_assigned\n48",
+            "stale\n0",
+            "changed_images",
+            "first_stale_skus",
+        )
         lines = text.split("\n")
         assert "stats" not in lines and lines.count("inserted") == 1  # every count once
         assert not any(line.endswith(".pickle") or "/storage/" in line for line in lines)  # no pickle path
         driver.save_screenshot(str(DOCS / "ui-magento-gallery-partition.png"))
 
-        _page(driver, f"{base}/assets/reindex_decision?view=events&partition={key}", "decisions",
-              "nacento/reindex=")
+        _page(
+            driver,
+            f"{base}/assets/reindex_decision?view=events&partition={key}",
+            "decisions",
+            "nacento/reindex=",
+        )
         driver.save_screenshot(str(DOCS / "ui-reindex-decision.png"))
 
-        _page(driver, f"{base}/assets/pim_drop_rejections?view=events", "media_listed", "import-media_listed_02.csv")
+        _page(
+            driver,
+            f"{base}/assets/pim_drop_rejections?view=events",
+            "media_listed",
+            "import-media_listed_02.csv",
+        )
         driver.save_screenshot(str(DOCS / "ui-drop-rejections.png"))
 
-        _page(driver, f"{base}/locations/nacento_pipeline/sensors/pim_drop_sensor", "pim_drop_sensor",
-              "1 run requested")
+        _page(
+            driver,
+            f"{base}/locations/nacento_pipeline/sensors/pim_drop_sensor",
+            "pim_drop_sensor",
+            "1 run requested",
+        )
         driver.save_screenshot(str(DOCS / "ui-drop-sensor-ticks.png"))
     finally:
         driver.quit()

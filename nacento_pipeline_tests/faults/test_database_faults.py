@@ -78,6 +78,7 @@ def test_writer_connection_killed_mid_chunk(urls, killer):
 def test_lock_session_killed_mid_chunk(urls, killer):
     """The session named by IS_USED_LOCK is the one carrying the writes: killing it rolls the chunk back and
     the writer takes the lock again on a new session."""
+
     def lock_holder(conn: sa.Connection) -> int:
         with killer.connect() as k:
             name = MagentoDatabase(urls[0]).lock_name()
@@ -101,15 +102,22 @@ def test_lost_lock_aborts_the_chunk_and_rolls_it_back(mysql_url, mysql_server):
     other = mysql_server.connect()
     try:
         with db.writer_lock() as lock:
-            with pytest.raises(WriterLockLost, match="writer lock lost.*rolled back"), lock.transaction() as conn:
+            with (
+                pytest.raises(WriterLockLost, match="writer lock lost.*rolled back"),
+                lock.transaction() as conn,
+            ):
                 conn.execute(sa.delete(t.value_to_entity))
                 conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock.name})
                 assert other.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": lock.name}).scalar() == 1
             assert gallery_state(db) == before
-            release = threading.Timer(0.5, lambda: other.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock.name}))
+            release = threading.Timer(
+                0.5, lambda: other.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": lock.name})
+            )
             release.start()
             with lock.transaction() as conn:  # waits for the other session, then holds the lock again
-                assert conn.execute(sa.text("SELECT IS_USED_LOCK(:n) = CONNECTION_ID()"), {"n": lock.name}).scalar()
+                assert conn.execute(
+                    sa.text("SELECT IS_USED_LOCK(:n) = CONNECTION_ID()"), {"n": lock.name}
+                ).scalar()
             release.join()
             assert lock.acquisitions == 2
     finally:
@@ -139,7 +147,9 @@ def test_two_concurrent_writers_with_overlapping_skus_end_in_a_serial_order(urls
     db = prepare(url)
     write_version(db, 1)
     before = gallery_state(db)
-    other = subprocess.Popen([sys.executable, "-m", "nacento_pipeline_tests.faults.scenario", url, "2", "0", "45"])
+    other = subprocess.Popen(
+        [sys.executable, "-m", "nacento_pipeline_tests.faults.scenario", url, "2", "0", "45"]
+    )
     try:
         write_version(db, 3, SKUS[15:])
         assert other.wait(timeout=120) == 0

@@ -42,7 +42,9 @@ def drop_batch(bucket: Path) -> None:
             path = bucket / "media/catalog/product/k" / sku / f"{i}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"\xff\xd8\xff\xe0" + f"{sku}-{i}".encode() * 8)
-            lines.append(f"{sku},/k/{sku}/{i}.jpg,{sku} view {i},{i + 1},0,{'image|small_image' if i == 0 else ''}")
+            lines.append(
+                f"{sku},/k/{sku}/{i}.jpg,{sku} view {i},{i + 1},0,{'image|small_image' if i == 0 else ''}"
+            )
     drop = bucket / "pim-drop"
     drop.mkdir(parents=True, exist_ok=True)
     (drop / f"import-{KEY}_01.csv").write_text("\n".join(lines) + "\n")
@@ -84,18 +86,30 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
     config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     config["run_monitoring"].update(poll_interval_seconds=2, free_slots_after_run_end_seconds=1)
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "NACENTO_VAR_DIR": str(var), "NACENTO_MAGENTO_DB_URL": url,
-           "NACENTO_CHUNK_SIZE": "5", "NACENTO_REINDEX_TRIGGER": "dry-run"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "NACENTO_VAR_DIR": str(var),
+        "NACENTO_MAGENTO_DB_URL": url,
+        "NACENTO_CHUNK_SIZE": "5",
+        "NACENTO_REINDEX_TRIGGER": "dry-run",
+    }
     env.pop("NACENTO_S3_BUCKET", None)
     # The instance (and its SQLite storage) is created here, before the daemon opens it: never both at once.
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
     instance.get_runs(limit=1)
     instance.all_instigator_state()
     instance.get_dynamic_partitions(PARTITIONS_NAME)
-    daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w",
-                               str(ROOT / "workspace.yaml")], cwd=ROOT, env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "wb"))  # noqa: SIM115
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "daemon.log", "wb"),  # noqa: SIM115
+    )
     try:
+
         def first_run():
             runs = instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB))
             return runs[-1] if runs else None
@@ -107,15 +121,20 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
         os.kill(pid, signal.SIGKILL)
         assert written_when_killed < len(SKUS), "the write finished before the kill: nothing was interrupted"
 
-        wait_for("the dead run marked failed",
-                 lambda: instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE, 60)
+        wait_for(
+            "the dead run marked failed",
+            lambda: instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE,
+            60,
+        )
 
         def recovered():
             runs = instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB, tags={"dagster/partition": KEY}))
             return any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs) and runs
 
         runs = wait_for("a run of the batch to succeed", recovered, 180, every=1)
-        assert not [r for r in runs if r.status in (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING)]
+        assert not [
+            r for r in runs if r.status in (dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING)
+        ]
         # Recovered by run retries: the run that succeeded re-executes the killed one.
         assert any(r.root_run_id == run.run_id for r in runs if r.status == dg.DagsterRunStatus.SUCCESS)
         final = gallery_state(db, SKUS)
@@ -126,7 +145,9 @@ def test_sigkilled_run_is_recovered_by_the_system(tmp_path, mysql_database_facto
 
     # The same batch, uninterrupted, on a fresh database (read from the archive the daemon's sensor made).
     ref = prepare(ref_url, SKUS)
-    settings = Settings(var_dir=var, magento_db_url=ref_url, chunk_size=100, reindex_trigger="dry-run").validate()
+    settings = Settings(
+        var_dir=var, magento_db_url=ref_url, chunk_size=100, reindex_trigger="dry-run"
+    ).validate()
     with dg.instance_for_test() as clean:
         clean.add_dynamic_partitions(PARTITIONS_NAME, [KEY])
         job = build_definitions(settings).resolve_job_def(BATCH_JOB)

@@ -44,9 +44,13 @@ def media_attribute_ids(conn: sa.Connection, db: MagentoDatabase) -> dict[str, i
 def _attribute_ids(conn: sa.Connection, db: MagentoDatabase, codes: tuple[str, ...]) -> dict[str, int]:
     """`Eav\\Model\\Config::getAttribute('catalog_product', code)` for these codes: code -> attribute_id."""
     t = db.tables
-    query = (sa.select(t.attribute.c.attribute_code, t.attribute.c.attribute_id)
-             .join(t.entity_type, t.entity_type.c.entity_type_id == t.attribute.c.entity_type_id)
-             .where(t.entity_type.c.entity_type_code == PRODUCT_ENTITY_TYPE, t.attribute.c.attribute_code.in_(codes)))
+    query = (
+        sa.select(t.attribute.c.attribute_code, t.attribute.c.attribute_id)
+        .join(t.entity_type, t.entity_type.c.entity_type_id == t.attribute.c.entity_type_id)
+        .where(
+            t.entity_type.c.entity_type_code == PRODUCT_ENTITY_TYPE, t.attribute.c.attribute_code.in_(codes)
+        )
+    )
     return {str(code): int(aid) for code, aid in conn.execute(query)}
 
 
@@ -61,13 +65,15 @@ def product_images(conn: sa.Connection, db: MagentoDatabase, link: int, store_id
     product in these stores (the value as stored)."""
     vc = db.tables.varchar
     ids = list(_attribute_ids(conn, db, PRODUCT_IMAGES_ROLES).values())
-    query = sa.select(vc.c.value).where(vc.c[db.tables.link] == link, vc.c.store_id.in_(store_ids),
-                                        vc.c.attribute_id.in_(ids))
+    query = sa.select(vc.c.value).where(
+        vc.c[db.tables.link] == link, vc.c.store_id.in_(store_ids), vc.c.attribute_id.in_(ids)
+    )
     return [str(v) for (v,) in conn.execute(query) if v is not None]
 
 
-def delete_validator_errors(conn: sa.Connection, db: MagentoDatabase, link: int, path: str,
-                            store_id: int = 0) -> list[str]:
+def delete_validator_errors(
+    conn: sa.Connection, db: MagentoDatabase, link: int, path: str, store_id: int = 0
+) -> list[str]:
     """`Product\\Gallery\\DeleteValidator::validate`: when the product is in more than one store view and `path`
     is a role's image in a store other than the one saved (store 0 counted, the saved one left out), the
     removal is refused with Magento's message."""
@@ -93,14 +99,34 @@ def load_gallery(db: MagentoDatabase, sku: str, store_id: int = 0) -> list[tuple
     link = link_of(db, sku)
     position = sa.func.coalesce(store.c.position, default.c.position)
     query = (
-        sa.select(mg.c.value, sa.func.coalesce(store.c.label, default.c.label), position,
-                  sa.func.coalesce(store.c.disabled, default.c.disabled), mg.c.media_type, mg.c.value_id)
+        sa.select(
+            mg.c.value,
+            sa.func.coalesce(store.c.label, default.c.label),
+            position,
+            sa.func.coalesce(store.c.disabled, default.c.disabled),
+            mg.c.media_type,
+            mg.c.value_id,
+        )
         .join(vte, vte.c.value_id == mg.c.value_id)
-        .outerjoin(store, sa.and_(store.c.value_id == mg.c.value_id, store.c.store_id == store_id,
-                                  store.c[t.link] == vte.c[t.link]))
-        .outerjoin(default, sa.and_(default.c.value_id == mg.c.value_id, default.c.store_id == 0,
-                                    default.c[t.link] == vte.c[t.link]))
-        .where(vte.c[t.link] == link, mg.c.attribute_id == db.attribute_ids().media_gallery, mg.c.disabled == 0)
+        .outerjoin(
+            store,
+            sa.and_(
+                store.c.value_id == mg.c.value_id,
+                store.c.store_id == store_id,
+                store.c[t.link] == vte.c[t.link],
+            ),
+        )
+        .outerjoin(
+            default,
+            sa.and_(
+                default.c.value_id == mg.c.value_id,
+                default.c.store_id == 0,
+                default.c[t.link] == vte.c[t.link],
+            ),
+        )
+        .where(
+            vte.c[t.link] == link, mg.c.attribute_id == db.attribute_ids().media_gallery, mg.c.disabled == 0
+        )
         .order_by(position, mg.c.value_id)
     )
     with db.engine.connect() as conn:
@@ -114,8 +140,15 @@ def count_image_uses(conn: sa.Connection, db: MagentoDatabase, path: str) -> int
     return int(conn.execute(sa.select(sa.func.count()).select_from(mg).where(mg.c.value == path)).scalar())
 
 
-def admin_remove_image(db: MagentoDatabase, sku: str, path: str, store: ObjectStore | None = None,
-                       media_prefix: str = "media/catalog/product/", *, store_id: int = 0) -> bool:
+def admin_remove_image(
+    db: MagentoDatabase,
+    sku: str,
+    path: str,
+    store: ObjectStore | None = None,
+    media_prefix: str = "media/catalog/product/",
+    *,
+    store_id: int = 0,
+) -> bool:
     """The admin removes `path` from a product and saves in `store_id`'s scope (`Gallery\\UpdateHandler`, run
     through `CreateHandler::execute`):
 
@@ -134,8 +167,10 @@ def admin_remove_image(db: MagentoDatabase, sku: str, path: str, store: ObjectSt
     vte, mg, vc = t.value_to_entity, t.media_gallery, t.varchar
     with db.engine.begin() as conn:
         value_id = conn.execute(
-            sa.select(mg.c.value_id).join(vte, vte.c.value_id == mg.c.value_id)
-            .where(vte.c[t.link] == link, mg.c.value == path)).scalar()
+            sa.select(mg.c.value_id)
+            .join(vte, vte.c.value_id == mg.c.value_id)
+            .where(vte.c[t.link] == link, mg.c.value == path)
+        ).scalar()
         assert value_id is not None, f"{sku} has no gallery row for {path}"
         errors = delete_validator_errors(conn, db, link, path, store_id)
         if errors:
@@ -143,22 +178,46 @@ def admin_remove_image(db: MagentoDatabase, sku: str, path: str, store: ObjectSt
         uses = count_image_uses(conn, db, path)
         media = media_attribute_ids(conn, db)
         labels = _attribute_ids(conn, db, tuple(f"{c}_label" for c in MEDIA_ATTRIBUTES_WITH_LABELS))
-        held = [a for (a,) in conn.execute(sa.select(vc.c.attribute_id).where(
-            vc.c[t.link] == link, vc.c.store_id == store_id, vc.c.attribute_id.in_(list(media.values())),
-            vc.c.value == path))]
-        conn.execute(sa.delete(vc).where(vc.c[t.link] == link, vc.c.attribute_id.in_(list(media.values())),
-                                         vc.c.value == path))
+        held = [
+            a
+            for (a,) in conn.execute(
+                sa.select(vc.c.attribute_id).where(
+                    vc.c[t.link] == link,
+                    vc.c.store_id == store_id,
+                    vc.c.attribute_id.in_(list(media.values())),
+                    vc.c.value == path,
+                )
+            )
+        ]
+        conn.execute(
+            sa.delete(vc).where(
+                vc.c[t.link] == link, vc.c.attribute_id.in_(list(media.values())), vc.c.value == path
+            )
+        )
         code_of = {aid: code for code, aid in media.items()}
         for attribute_id in held:
-            conn.execute(vc.insert().values(attribute_id=attribute_id, store_id=store_id, value=NO_SELECTION,
-                                            **{t.link: link}))
+            conn.execute(
+                vc.insert().values(
+                    attribute_id=attribute_id, store_id=store_id, value=NO_SELECTION, **{t.link: link}
+                )
+            )
             label = labels.get(f"{code_of[attribute_id]}_label")
             if label is not None:
-                conn.execute(sa.delete(vc).where(vc.c[t.link] == link, vc.c.attribute_id == label,
-                                                 vc.c.store_id == store_id))
+                conn.execute(
+                    sa.delete(vc).where(
+                        vc.c[t.link] == link, vc.c.attribute_id == label, vc.c.store_id == store_id
+                    )
+                )
         # deleteGallery: DELETE FROM media_gallery WHERE value_id IN (...); the FKs cascade.
-        conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(
-            sa.select(t.media_gallery_value.c.record_id).where(t.media_gallery_value.c.value_id == value_id))))
+        conn.execute(
+            sa.delete(t.gallery_meta).where(
+                t.gallery_meta.c.record_id.in_(
+                    sa.select(t.media_gallery_value.c.record_id).where(
+                        t.media_gallery_value.c.value_id == value_id
+                    )
+                )
+            )
+        )
         conn.execute(sa.delete(t.media_gallery_value).where(t.media_gallery_value.c.value_id == value_id))
         conn.execute(sa.delete(vte).where(vte.c.value_id == value_id))
         conn.execute(sa.delete(mg).where(mg.c.value_id == value_id))
@@ -169,18 +228,37 @@ def admin_remove_image(db: MagentoDatabase, sku: str, path: str, store: ObjectSt
     return False
 
 
-def admin_set_store_value(db: MagentoDatabase, sku: str, path: str, store_id: int, *, label: str | None = None,
-                          position: int | None = None, disabled: int = 0) -> None:
+def admin_set_store_value(
+    db: MagentoDatabase,
+    sku: str,
+    path: str,
+    store_id: int,
+    *,
+    label: str | None = None,
+    position: int | None = None,
+    disabled: int = 0,
+) -> None:
     """The admin edits the image in a store view scope (`CreateHandler::processNewAndExistingImages` with the
     product's store id, `saveGalleryStoreValue`): a store-level value row for the product's own gallery row."""
     t = db.tables
     link = link_of(db, sku)
     vte, mg = t.value_to_entity, t.media_gallery
     with db.engine.begin() as conn:
-        value_id = conn.execute(sa.select(mg.c.value_id).join(vte, vte.c.value_id == mg.c.value_id)
-                                .where(vte.c[t.link] == link, mg.c.value == path)).scalar()
-        conn.execute(t.media_gallery_value.insert().values(value_id=value_id, store_id=store_id, label=label,
-                                                           position=position, disabled=disabled, **{t.link: link}))
+        value_id = conn.execute(
+            sa.select(mg.c.value_id)
+            .join(vte, vte.c.value_id == mg.c.value_id)
+            .where(vte.c[t.link] == link, mg.c.value == path)
+        ).scalar()
+        conn.execute(
+            t.media_gallery_value.insert().values(
+                value_id=value_id,
+                store_id=store_id,
+                label=label,
+                position=position,
+                disabled=disabled,
+                **{t.link: link},
+            )
+        )
 
 
 def admin_set_role(db: MagentoDatabase, sku: str, role: str, path: str, store_id: int) -> None:
@@ -189,42 +267,70 @@ def admin_set_role(db: MagentoDatabase, sku: str, role: str, path: str, store_id
     t = db.tables
     with db.engine.begin() as conn:
         attribute_id = media_attribute_ids(conn, db)[role]
-        conn.execute(t.varchar.insert().values(attribute_id=attribute_id, store_id=store_id, value=path,
-                                               **{t.link: link_of(db, sku)}))
+        conn.execute(
+            t.varchar.insert().values(
+                attribute_id=attribute_id, store_id=store_id, value=path, **{t.link: link_of(db, sku)}
+            )
+        )
 
 
-def admin_add_image(db: MagentoDatabase, sku: str, path: str, label: str | None = None, position: int = 9,
-                    media_type: str = "image") -> None:
+def admin_add_image(
+    db: MagentoDatabase,
+    sku: str,
+    path: str,
+    label: str | None = None,
+    position: int = 9,
+    media_type: str = "image",
+) -> None:
     """The admin uploads an image (`UpdateHandler::processNewImage`, then `saveGalleryStoreValue`): a
     media_gallery row of the product's own, its link and a store-0 value row; no ETag row (the pipeline did
     not write it). `media_type="external-video"` adds a video the same way (Magento_ProductVideo)."""
     t = db.tables
     link = link_of(db, sku)
     with db.engine.begin() as conn:
-        value_id = conn.execute(t.media_gallery.insert().values(
-            attribute_id=db.attribute_ids().media_gallery, value=path, media_type=media_type)).inserted_primary_key[0]
+        value_id = conn.execute(
+            t.media_gallery.insert().values(
+                attribute_id=db.attribute_ids().media_gallery, value=path, media_type=media_type
+            )
+        ).inserted_primary_key[0]
         conn.execute(t.value_to_entity.insert().values(value_id=value_id, **{t.link: link}))
-        conn.execute(t.media_gallery_value.insert().values(value_id=value_id, store_id=0, label=label,
-                                                           position=position, disabled=0, **{t.link: link}))
+        conn.execute(
+            t.media_gallery_value.insert().values(
+                value_id=value_id, store_id=0, label=label, position=position, disabled=0, **{t.link: link}
+            )
+        )
 
 
-def connector_shared_row(db: MagentoDatabase, skus: list[str], path: str, etag: str, role: str | None = "image") -> int:
+def connector_shared_row(
+    db: MagentoDatabase, skus: list[str], path: str, etag: str, role: str | None = "image"
+) -> int:
     """What the PHP connector wrote for the same path on several products: ONE media_gallery row linked to
     all of them, a store-0 value row and an ETag row per product, and a role pointing at it (not Magento's
     code: the rows our audit splits)."""
     t = db.tables
     ids = db.attribute_ids()
     with db.engine.begin() as conn:
-        value_id = conn.execute(t.media_gallery.insert().values(
-            attribute_id=ids.media_gallery, value=path, media_type="image")).inserted_primary_key[0]
+        value_id = conn.execute(
+            t.media_gallery.insert().values(attribute_id=ids.media_gallery, value=path, media_type="image")
+        ).inserted_primary_key[0]
         for sku in skus:
             link = int(conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == sku)).scalar())
             conn.execute(t.value_to_entity.insert().values(value_id=value_id, **{t.link: link}))
-            record_id = conn.execute(t.media_gallery_value.insert().values(
-                value_id=value_id, store_id=0, label=f"{sku} label", position=1, disabled=0,
-                **{t.link: link})).inserted_primary_key[0]
+            record_id = conn.execute(
+                t.media_gallery_value.insert().values(
+                    value_id=value_id,
+                    store_id=0,
+                    label=f"{sku} label",
+                    position=1,
+                    disabled=0,
+                    **{t.link: link},
+                )
+            ).inserted_primary_key[0]
             conn.execute(t.gallery_meta.insert().values(record_id=record_id, s3_etag=etag))
             if role is not None:
-                conn.execute(t.varchar.insert().values(attribute_id=ids.roles[role], store_id=0, value=path,
-                                                       **{t.link: link}))
+                conn.execute(
+                    t.varchar.insert().values(
+                        attribute_id=ids.roles[role], store_id=0, value=path, **{t.link: link}
+                    )
+                )
     return int(value_id)

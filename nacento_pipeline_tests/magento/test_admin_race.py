@@ -34,18 +34,26 @@ def mariadb(mysql_url):
     database.dispose()
 
 
-def admin_save_removing(db: MagentoDatabase, sku: str, path: str, locked: threading.Barrier, done: list[float]) -> None:
+def admin_save_removing(
+    db: MagentoDatabase, sku: str, path: str, locked: threading.Barrier, done: list[float]
+) -> None:
     """Product save in one transaction: the product row first (updated_at), then the gallery row of `path`
     deleted with its values and links; committed ADMIN_HOLDS_SECONDS after the locks are taken."""
     t = db.tables
     with db.engine.begin() as conn:
         conn.execute(sa.update(t.product).where(t.product.c.sku == sku).values(updated_at=sa.func.now()))
         link = conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == sku)).scalar_one()
-        value_ids = [v for (v,) in conn.execute(
-            sa.select(t.media_gallery.c.value_id).join(t.value_to_entity,
-                                                       t.value_to_entity.c.value_id == t.media_gallery.c.value_id)
-            .where(t.value_to_entity.c[t.link] == link, t.media_gallery.c.value == path))]
-        records = sa.select(t.media_gallery_value.c.record_id).where(t.media_gallery_value.c.value_id.in_(value_ids))
+        value_ids = [
+            v
+            for (v,) in conn.execute(
+                sa.select(t.media_gallery.c.value_id)
+                .join(t.value_to_entity, t.value_to_entity.c.value_id == t.media_gallery.c.value_id)
+                .where(t.value_to_entity.c[t.link] == link, t.media_gallery.c.value == path)
+            )
+        ]
+        records = sa.select(t.media_gallery_value.c.record_id).where(
+            t.media_gallery_value.c.value_id.in_(value_ids)
+        )
         conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(records)))
         conn.execute(sa.delete(t.media_gallery_value).where(t.media_gallery_value.c.value_id.in_(value_ids)))
         conn.execute(sa.delete(t.value_to_entity).where(t.value_to_entity.c.value_id.in_(value_ids)))
@@ -58,8 +66,9 @@ def admin_save_removing(db: MagentoDatabase, sku: str, path: str, locked: thread
 def test_an_admin_save_during_the_chunk_is_seen_by_the_write(mariadb):
     sync(mariadb, [("S1", A, "v1"), ("S1", B, "v1"), ("S2", A, "v1")], batch_key="media_1")
     images = image_frame([("S1", A, "v2"), ("S1", B, "v2"), ("S2", A, "v2")])
-    plan = plan_gallery(mariadb, FakeBatch(images), etags_for({A, B}), mode="replace", chunk_size=10,
-                        batch_key="media_2")
+    plan = plan_gallery(
+        mariadb, FakeBatch(images), etags_for({A, B}), mode="replace", chunk_size=10, batch_key="media_2"
+    )
     assert plan.counts()["updated_meta"] == 3
     locked, done = threading.Barrier(2), []
     admin = threading.Thread(target=admin_save_removing, args=(mariadb, "S1", A, locked, done))

@@ -39,10 +39,13 @@ def test_doctor_reports_the_missing_table_for_a_wrong_prefix(mysql_url, tmp_path
 SECRET = "s3cr@t-tail-XYZ"
 
 
-@pytest.mark.parametrize("url", [
-    f"mysql+pymysql://magento:{SECRET}@127.0.0.1:3306/magento",
-    f"mysql+pymysql://magento:{SECRET}@127.0.0.1:notaport/magento",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"mysql+pymysql://magento:{SECRET}@127.0.0.1:3306/magento",
+        f"mysql+pymysql://magento:{SECRET}@127.0.0.1:notaport/magento",
+    ],
+)
 def test_unencoded_at_in_the_password_never_shows_any_part_of_it(url, tmp_path, monkeypatch, capsys, caplog):
     caplog.set_level(logging.DEBUG)
     with pytest.raises(DatabaseUrlError) as raised:

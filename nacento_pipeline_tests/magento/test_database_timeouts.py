@@ -27,7 +27,9 @@ def _database(url: str, timeouts: DatabaseTimeouts) -> MagentoDatabase:
 def test_a_metadata_lock_held_by_another_connection_fails_the_write_in_bounded_time(mysql_url):
     db = _database(mysql_url, DatabaseTimeouts(lock_wait=1))
     images = image_frame([("S1", A, "a"), ("S2", A, "b")])
-    plan = plan_gallery(db, FakeBatch(images), etags_for({A}), mode="replace", chunk_size=10, batch_key="media_1")
+    plan = plan_gallery(
+        db, FakeBatch(images), etags_for({A}), mode="replace", chunk_size=10, batch_key="media_1"
+    )
     holder = sa.create_engine(mysql_url)  # the default session: waits a year for a metadata lock
     table = db.tables.media_gallery_value.name
     with holder.connect() as conn:
@@ -61,8 +63,13 @@ def test_database_timeouts_come_from_the_settings():
     from nacento_pipeline.config import ConfigError, Settings
     from nacento_pipeline.definitions import build_definitions
 
-    settings = Settings.from_env({"NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS": "7", "NACENTO_DB_READ_TIMEOUT_SECONDS": "90",
-                                  "NACENTO_RUN_MAX_RUNTIME_SECONDS": "3600"})
+    settings = Settings.from_env(
+        {
+            "NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS": "7",
+            "NACENTO_DB_READ_TIMEOUT_SECONDS": "90",
+            "NACENTO_RUN_MAX_RUNTIME_SECONDS": "3600",
+        }
+    )
     assert (settings.db_lock_wait_timeout_seconds, settings.db_read_timeout_seconds) == (7, 90)
     job = build_definitions(settings).resolve_job_def("pim_batch_job")
     assert job.run_tags["dagster/max_runtime"] == "3600"

@@ -26,12 +26,14 @@ def make_catalog(engine: sa.Engine, prefix: str = "", products: int = 100) -> sa
     """Just enough of catalog_product_entity and _varchar for the triggers and the catalog size."""
     md = sa.MetaData()
     entity = sa.Table(
-        f"{prefix}catalog_product_entity", md,
+        f"{prefix}catalog_product_entity",
+        md,
         sa.Column("entity_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("sku", sa.String(64), nullable=False),
     )
     varchar = sa.Table(
-        f"{prefix}catalog_product_entity_varchar", md,
+        f"{prefix}catalog_product_entity_varchar",
+        md,
         sa.Column("value_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("attribute_id", sa.Integer, nullable=False),
         sa.Column("store_id", sa.Integer, nullable=False, server_default="0"),
@@ -70,8 +72,6 @@ def mariadb(mysql_url: str):
 
 
 @pytest.mark.parametrize("prefix", ["", "mg_"])
-
-
 def test_create_indexer_tables_seeds_and_is_idempotent(magento_url: str, prefix: str):
     engine = sa.create_engine(magento_url)
     assert create_indexer_tables(engine, prefix) == []
@@ -81,10 +81,16 @@ def test_create_indexer_tables_seeds_and_is_idempotent(magento_url: str, prefix:
     assert {f"{prefix}{v}_cl" for v in SUBSCRIBED_VIEWS} <= names
     tables = IndexerTables(prefix)
     with engine.connect() as conn:
-        states = conn.execute(sa.select(tables.indexer_state.c.indexer_id, tables.indexer_state.c.status)).all()
+        states = conn.execute(
+            sa.select(tables.indexer_state.c.indexer_id, tables.indexer_state.c.status)
+        ).all()
         views = conn.execute(
-            sa.select(tables.mview_state.c.view_id, tables.mview_state.c.mode,
-                      tables.mview_state.c.status, tables.mview_state.c.version_id)
+            sa.select(
+                tables.mview_state.c.view_id,
+                tables.mview_state.c.mode,
+                tables.mview_state.c.status,
+                tables.mview_state.c.version_id,
+            )
         ).all()
     assert sorted(states) == sorted((v, "valid") for v in SUBSCRIBED_VIEWS)
     assert sorted(views) == sorted((v, "enabled", "idle", 0) for v in SUBSCRIBED_VIEWS)
@@ -103,11 +109,18 @@ def test_read_states_backlog_and_catalog_size(mariadb: sa.Engine):
     set_rows(mariadb, tables.indexer_state, "indexer_id", "catalogsearch_fulltext", status="invalid")
     set_rows(mariadb, tables.mview_state, "view_id", "catalog_product_flat", mode="disabled")
     with mariadb.begin() as conn:
-        conn.execute(tables.indexer_state.delete().where(tables.indexer_state.c.indexer_id == "catalogrule_product"))
+        conn.execute(
+            tables.indexer_state.delete().where(tables.indexer_state.c.indexer_id == "catalogrule_product")
+        )
 
     states = read_indexer_states(mariadb, "", [*INDEXERS, "catalogrule_product"], None)
     attr, search, flat, rule = states
-    assert (attr.version_id, attr.backlog_ids, attr.status, attr.mview_mode) == (3, frozenset({4, 5}), "valid", "enabled")
+    assert (attr.version_id, attr.backlog_ids, attr.status, attr.mview_mode) == (
+        3,
+        frozenset({4, 5}),
+        "valid",
+        "enabled",
+    )
     assert (search.status, search.backlog_ids) == ("invalid", frozenset())
     assert flat.mview_mode == "disabled"
     assert not rule.installed and rule.mview_mode == "enabled"
@@ -126,8 +139,9 @@ def test_read_states_backlog_and_catalog_size(mariadb: sa.Engine):
 def test_read_states_custom_view_map_and_missing_tables(mariadb: sa.Engine):
     assert [s.installed for s in read_indexer_states(mariadb, "", INDEXERS, None)] == [False] * 3
     create_indexer_tables(mariadb, views=["catalog_product_attribute", "cde_products_feed"])
-    [state] = read_indexer_states(mariadb, "", ["catalog_product_attribute"],
-                                  {"catalog_product_attribute": "cde_products_feed"})
+    [state] = read_indexer_states(
+        mariadb, "", ["catalog_product_attribute"], {"catalog_product_attribute": "cde_products_feed"}
+    )
     assert (state.view_id, state.changelog_exists, state.mview_mode) == ("cde_products_feed", True, "enabled")
 
 
@@ -137,7 +151,10 @@ def test_changelog_partial_does_not_duplicate_trigger_rows(mariadb: sa.Engine):
     assert "trg_catalog_product_entity_varchar_after_insert" in triggers
     # the batch's role writes fire Magento's triggers for products 1..3
     with mariadb.begin() as conn:
-        conn.execute(varchar.insert(), [{"attribute_id": 87, "entity_id": i, "value": f"/a/{i}.jpg"} for i in (1, 2, 3)])
+        conn.execute(
+            varchar.insert(),
+            [{"attribute_id": 87, "entity_id": i, "value": f"/a/{i}.jpg"} for i in (1, 2, 3)],
+        )
     for view in INDEXERS:
         assert cl_rows(mariadb, view) == [1, 2, 3]
 
@@ -146,7 +163,9 @@ def test_changelog_partial_does_not_duplicate_trigger_rows(mariadb: sa.Engine):
     decisions = decide_reindex([1, 2, 3, 4, 5], states, 100, thresholds=50)
     assert [d.decision for d in decisions] == ["partial"] * 3
     report = ChangelogTrigger(mariadb).apply(decisions, lambda _: None)
-    assert [(o.action, o.changelog_inserted, o.changelog_present) for o in report.outcomes] == [("changelog", 2, 3)] * 3
+    assert [(o.action, o.changelog_inserted, o.changelog_present) for o in report.outcomes] == [
+        ("changelog", 2, 3)
+    ] * 3
     for view in INDEXERS:
         assert cl_rows(mariadb, view) == [1, 2, 3, 4, 5]
     assert status_of(mariadb)["catalog_product_attribute"] == "valid"
@@ -206,7 +225,9 @@ def test_changelog_on_sqlite_with_prefix(sqlite_url: str):
     with engine.begin() as conn:
         conn.execute(varchar.insert(), [{"attribute_id": 87, "entity_id": 2, "value": "/b.jpg"}])
     settings = Settings(table_prefix="mg_")
-    decisions = decide_reindex([2, 3], read_indexer_states(engine, "mg_", INDEXERS), 10, settings.threshold_for)
+    decisions = decide_reindex(
+        [2, 3], read_indexer_states(engine, "mg_", INDEXERS), 10, settings.threshold_for
+    )
     report = make_trigger(settings, engine).apply(decisions, lambda _: None)
     assert report.trigger == "changelog" and report.changelog_inserted == 3
     assert cl_rows(engine, "catalog_product_flat", "mg_") == [2, 3]
@@ -220,7 +241,10 @@ def test_dry_run_changes_nothing(mariadb: sa.Engine):
     lines: list[str] = []
     report = DryRunTrigger().apply(decisions, lines.append)
     assert [(o.decision, o.action) for o in report.outcomes] == [
-        ("partial", "dry-run"), ("partial", "dry-run"), ("full", "dry-run")]
+        ("partial", "dry-run"),
+        ("partial", "dry-run"),
+        ("full", "dry-run"),
+    ]
     assert len(lines) == 3 and "catalog_product_flat -> full" in lines[2]
     assert set(status_of(mariadb).values()) == {"valid"}
     assert all(cl_rows(mariadb, v) == [] for v in INDEXERS)
@@ -229,8 +253,12 @@ def test_dry_run_changes_nothing(mariadb: sa.Engine):
 def test_decide_from_database_uses_settings(mariadb: sa.Engine):
     make_catalog(mariadb, prefix="m_", products=20)
     create_indexer_tables(mariadb, "m_")
-    settings = Settings(table_prefix="m_", indexers=("catalog_product_attribute", "catalogsearch_fulltext"),
-                        default_threshold=0.1, thresholds={"catalogsearch_fulltext": 5})
+    settings = Settings(
+        table_prefix="m_",
+        indexers=("catalog_product_attribute", "catalogsearch_fulltext"),
+        default_threshold=0.1,
+        thresholds={"catalogsearch_fulltext": 5},
+    )
     attr, search = reindex_decisions(settings, mariadb, [1, 2, 3])
     assert (attr.decision, attr.threshold, attr.catalog_size) == ("full", 2.0, 20)
     assert (search.decision, search.threshold, search.entity_ids) == ("partial", 5.0, (1, 2, 3))
@@ -239,7 +267,8 @@ def test_decide_from_database_uses_settings(mariadb: sa.Engine):
 def _row_id_products(md: sa.MetaData) -> sa.Table:
     """catalog_product_entity as Adobe Commerce's content staging shapes it: one row per version (row_id)."""
     return sa.Table(
-        "catalog_product_entity", md,
+        "catalog_product_entity",
+        md,
         sa.Column("row_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("entity_id", sa.Integer, nullable=False),
         sa.Column("created_in", sa.BigInteger, nullable=False, server_default="1"),
@@ -252,8 +281,14 @@ def test_catalog_size_counts_distinct_entities_on_row_id_schemas(magento_url: st
     entity = _row_id_products(md)
     md.create_all(engine)
     with engine.begin() as conn:  # product 1 has a staged update: two rows, one product
-        conn.execute(entity.insert(), [{"entity_id": 1, "created_in": 1}, {"entity_id": 1, "created_in": 5},
-                                       {"entity_id": 2, "created_in": 1}])
+        conn.execute(
+            entity.insert(),
+            [
+                {"entity_id": 1, "created_in": 1},
+                {"entity_id": 1, "created_in": 5},
+                {"entity_id": 2, "created_in": 1},
+            ],
+        )
     assert catalog_size(engine) == 2
     engine.dispose()
 
@@ -263,7 +298,8 @@ def test_row_id_schema_triggers_write_the_entity_id(magento_url: str):
     md = sa.MetaData()
     entity = _row_id_products(md)
     varchar = sa.Table(
-        "catalog_product_entity_varchar", md,
+        "catalog_product_entity_varchar",
+        md,
         sa.Column("value_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("attribute_id", sa.Integer, nullable=False),
         sa.Column("store_id", sa.Integer, nullable=False),
@@ -276,7 +312,9 @@ def test_row_id_schema_triggers_write_the_entity_id(magento_url: str):
     triggers = create_indexer_tables(engine, views=["catalog_product_attribute"], with_triggers=True)
     assert len(triggers) == 3
     with engine.begin() as conn:
-        conn.execute(varchar.insert(), [{"attribute_id": 87, "store_id": 0, "row_id": 11, "value": "/a/b/x.jpg"}])
+        conn.execute(
+            varchar.insert(), [{"attribute_id": 87, "store_id": 0, "row_id": 11, "value": "/a/b/x.jpg"}]
+        )
         conn.execute(varchar.delete().where(varchar.c.row_id == 11))
     cl = IndexerTables().changelog("catalog_product_attribute")
     with engine.connect() as conn:

@@ -12,11 +12,19 @@ from nacento_pipeline.magento.journal import RevertRefused, prune_journal, rever
 from nacento_pipeline_tests.magento.gallery_helpers import T1, A, B, C, gallery, sync
 
 D = "/a/b/d.jpg"
-FIRST = [("S1", A, "front", 1, False, "image|small_image"), ("S1", B, "back", 2, False, "thumbnail"),
-         ("S2", C, "side", 1, False, "image"), ("S3", A, "s3 front", 1, False, "image")]
+FIRST = [
+    ("S1", A, "front", 1, False, "image|small_image"),
+    ("S1", B, "back", 2, False, "thumbnail"),
+    ("S2", C, "side", 1, False, "image"),
+    ("S3", A, "s3 front", 1, False, "image"),
+]
 # relabelled, one image purged and one added, base role moved, new content for C
-CHANGES = [("S1", B, "back again", 1, False, "image|small_image|thumbnail"), ("S1", D, "new", 2, True, ""),
-           ("S2", C, "side", 1, False, "image|thumbnail"), ("S3", A, "s3 front (new)", 3, False, "image")]
+CHANGES = [
+    ("S1", B, "back again", 1, False, "image|small_image|thumbnail"),
+    ("S1", D, "new", 2, True, ""),
+    ("S2", C, "side", 1, False, "image|thumbnail"),
+    ("S3", A, "s3 front (new)", 3, False, "image"),
+]
 
 
 def dump(db) -> dict[str, list[tuple]]:
@@ -24,8 +32,15 @@ def dump(db) -> dict[str, list[tuple]]:
     t = db.tables
     out = {}
     with db.engine.connect() as conn:
-        for table in (t.product, t.media_gallery, t.media_gallery_value, t.value_to_entity, t.varchar, t.gallery_meta,
-                      t.sku_sync_state):
+        for table in (
+            t.product,
+            t.media_gallery,
+            t.media_gallery_value,
+            t.value_to_entity,
+            t.varchar,
+            t.gallery_meta,
+            t.sku_sync_state,
+        ):
             out[table.name] = sorted(tuple(map(str, row)) for row in conn.execute(sa.select(table)))
     return out
 
@@ -35,9 +50,18 @@ def without_product(db, rows: dict[str, list[tuple]], sku: str, others: dict[str
     t = db.tables
     with db.engine.connect() as conn:
         link = conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == sku)).scalar_one()
-    cols = {table.name: [c.name for c in table.columns] for table in (t.product, t.media_gallery, t.media_gallery_value,
-                                                                       t.value_to_entity, t.varchar, t.gallery_meta,
-                                                                       t.sku_sync_state)}
+    cols = {
+        table.name: [c.name for c in table.columns]
+        for table in (
+            t.product,
+            t.media_gallery,
+            t.media_gallery_value,
+            t.value_to_entity,
+            t.varchar,
+            t.gallery_meta,
+            t.sku_sync_state,
+        )
+    }
 
     def index(name: str, column: str) -> int:
         return cols[name].index(column)
@@ -45,10 +69,16 @@ def without_product(db, rows: dict[str, list[tuple]], sku: str, others: dict[str
     value_ids, record_ids = set(), set()
     for dumped in (rows, others):
         vte, val = dumped[t.value_to_entity.name], dumped[t.media_gallery_value.name]
-        value_ids |= {r[index(t.value_to_entity.name, "value_id")] for r in vte
-                      if r[index(t.value_to_entity.name, t.link)] == str(link)}
-        record_ids |= {r[index(t.media_gallery_value.name, "record_id")] for r in val
-                       if r[index(t.media_gallery_value.name, t.link)] == str(link)}
+        value_ids |= {
+            r[index(t.value_to_entity.name, "value_id")]
+            for r in vte
+            if r[index(t.value_to_entity.name, t.link)] == str(link)
+        }
+        record_ids |= {
+            r[index(t.media_gallery_value.name, "record_id")]
+            for r in val
+            if r[index(t.media_gallery_value.name, t.link)] == str(link)
+        }
     keep = {
         t.product.name: lambda r: r[index(t.product.name, t.link)] != str(link),
         t.media_gallery.name: lambda r: r[index(t.media_gallery.name, "value_id")] not in value_ids,
@@ -163,4 +193,6 @@ def test_a_new_batch_over_unchanged_galleries_journals_and_restores_the_sync_sta
     assert result.counts()["reverted"] == 3
     state = db.tables.sku_sync_state.name
     assert dump(db)[state] == after_first[state]
-    assert {k: v for k, v in dump(db).items() if k != state} == {k: v for k, v in edited.items() if k != state}
+    assert {k: v for k, v in dump(db).items() if k != state} == {
+        k: v for k, v in edited.items() if k != state
+    }

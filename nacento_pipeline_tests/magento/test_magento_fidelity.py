@@ -49,22 +49,44 @@ def db(magento_url):
     yield from demo_database(magento_url)
 
 
-def sync(db, rows, *, batch_key="media_1", mode="replace_owned", version="1", store_values=None, role_scope=None,
-         missing=(), remove_store_role_images=False):
+def sync(
+    db,
+    rows,
+    *,
+    batch_key="media_1",
+    mode="replace_owned",
+    version="1",
+    store_values=None,
+    role_scope=None,
+    missing=(),
+    remove_store_role_images=False,
+):
     images = image_frame(rows)
     etags = etag_frame({v: f"{version}-{v}" for v in set(images["value"]) if v not in set(missing)}, missing)
     batch = FakeBatch(images, store_values=store_values, role_scope=role_scope)
-    return sync_gallery(db, batch, etags, mode=mode, chunk_size=2, batch_key=batch_key, batch_time=T1,
-                         run_id="run-1", remove_store_role_images=remove_store_role_images)
+    return sync_gallery(
+        db,
+        batch,
+        etags,
+        mode=mode,
+        chunk_size=2,
+        batch_key=batch_key,
+        batch_time=T1,
+        run_id="run-1",
+        remove_store_role_images=remove_store_role_images,
+    )
 
 
 def gallery(db, sku, store_id=0):
     """(value, label, position, disabled) of the product's rows in one store, by value."""
     t = db.tables
     val, mg = t.media_gallery_value, t.media_gallery
-    q = (sa.select(mg.c.value, val.c.label, val.c.position, val.c.disabled)
-         .join(val, val.c.value_id == mg.c.value_id)
-         .where(val.c[t.link] == link_of(db, sku), val.c.store_id == store_id).order_by(mg.c.value))
+    q = (
+        sa.select(mg.c.value, val.c.label, val.c.position, val.c.disabled)
+        .join(val, val.c.value_id == mg.c.value_id)
+        .where(val.c[t.link] == link_of(db, sku), val.c.store_id == store_id)
+        .order_by(mg.c.value)
+    )
     with db.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(q)]
 
@@ -73,7 +95,8 @@ def varchar(db, sku, store_id=0):
     t = db.tables
     code_of = {v: k for k, v in db.attribute_ids().varchar_codes().items()}
     q = sa.select(t.varchar.c.attribute_id, t.varchar.c.value).where(
-        t.varchar.c[t.link] == link_of(db, sku), t.varchar.c.store_id == store_id)
+        t.varchar.c[t.link] == link_of(db, sku), t.varchar.c.store_id == store_id
+    )
     with db.engine.connect() as conn:
         return {code_of[a]: v for a, v in conn.execute(q) if a in code_of}
 
@@ -81,8 +104,14 @@ def varchar(db, sku, store_id=0):
 def rows_per_gallery_row(db):
     t = db.tables
     with db.engine.connect() as conn:
-        return {int(n) for _, n in conn.execute(sa.select(t.value_to_entity.c.value_id, sa.func.count())
-                                                .group_by(t.value_to_entity.c.value_id))}
+        return {
+            int(n)
+            for _, n in conn.execute(
+                sa.select(t.value_to_entity.c.value_id, sa.func.count()).group_by(
+                    t.value_to_entity.c.value_id
+                )
+            )
+        }
 
 
 def test_admin_removing_an_image_from_one_product_leaves_the_others_and_the_file(db, tmp_path):
@@ -153,7 +182,9 @@ def test_store_values_from_the_batch_are_written_once(db):
     # A is small_image in "de" (set there) and image there (inherited from store 0): both labels follow
     assert varchar(db, "S1", DE) == {"small_image": A, "small_image_label": "Vorne", "image_label": "Vorne"}
     unknown = result.delta.warnings[result.delta.warnings["severity"] == "error"]
-    assert unknown[["file", "line", "field", "value"]].values.tolist() == [["import-media_t_01.json", 2, "store", "xx"]]
+    assert unknown[["file", "line", "field", "value"]].values.tolist() == [
+        ["import-media_t_01.json", 2, "store", "xx"]
+    ]
     again = sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2)], store_values=stores)
     assert again.write_statements == 0
 
@@ -162,7 +193,10 @@ def test_replace_owned_keeps_images_added_by_hand_replace_all_removes_them(db):
     sync(db, [("S1", A), ("S1", B)])
     admin_add_image(db, "S1", C, label="by hand")
     owned = sync(db, [("S1", A)], batch_key="media_2")
-    assert owned.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [A, C]  # B ours, C the admin's
+    assert owned.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [
+        A,
+        C,
+    ]  # B ours, C the admin's
     everything = sync(db, [("S1", A)], batch_key="media_3", mode="replace_all")
     assert everything.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [A]
     t = db.tables
@@ -177,36 +211,58 @@ def test_removal_clears_the_images_roles_in_every_store(db):
     admin_set_role(db, "S1", "image", B, DE)
     admin_set_role(db, "S1", "thumbnail", A, DE)
     sync(db, [("S1", B, "back", 2, False, "small_image")], batch_key="media_2", remove_store_role_images=True)
-    assert varchar(db, "S1") == {"image": "no_selection", "small_image": B, "thumbnail": "no_selection",
-                                 "swatch_image": "no_selection", "small_image_label": "back"}
+    assert varchar(db, "S1") == {
+        "image": "no_selection",
+        "small_image": B,
+        "thumbnail": "no_selection",
+        "swatch_image": "no_selection",
+        "small_image_label": "back",
+    }
     assert varchar(db, "S1", DE) == {"image": B}  # the store-level role naming A was deleted, B's stays
 
 
 def test_role_labels_follow_the_role_images(db):
     sync(db, [("S1", A, "front", 1, False, "image|small_image|thumbnail")])
     assert {k: v for k, v in varchar(db, "S1").items() if k.endswith("_label")} == dict.fromkeys(
-        ("image_label", "small_image_label", "thumbnail_label"), "front")
-    sync(db, [("S1", A, "", 1, False, "image"), ("S1", B, "back", 2, False, "thumbnail")], batch_key="media_2")
+        ("image_label", "small_image_label", "thumbnail_label"), "front"
+    )
+    sync(
+        db, [("S1", A, "", 1, False, "image"), ("S1", B, "back", 2, False, "thumbnail")], batch_key="media_2"
+    )
     labels = {k: v for k, v in varchar(db, "S1").items() if k.endswith("_label")}
-    assert labels == {"thumbnail_label": "back"}  # empty label and no_selection: no label row, as the admin saves
+    assert labels == {
+        "thumbnail_label": "back"
+    }  # empty label and no_selection: no label row, as the admin saves
 
 
 def test_a_batch_managing_only_the_base_image_changes_only_image(db):
-    sync(db, [("S1", A, "front", 1, False, "image|small_image"), ("S1", B, "back", 2, False, "thumbnail|swatch_image")])
+    sync(
+        db,
+        [
+            ("S1", A, "front", 1, False, "image|small_image"),
+            ("S1", B, "back", 2, False, "thumbnail|swatch_image"),
+        ],
+    )
     before = varchar(db, "S1")
     scope = pd.DataFrame([("S1", "image")], columns=list(ROLE_SCOPE_COLUMNS))
-    result = sync(db, [("S1", C, "side", None, False, "image")], batch_key="media_2", mode="append", role_scope=scope)
+    result = sync(
+        db, [("S1", C, "side", None, False, "image")], batch_key="media_2", mode="append", role_scope=scope
+    )
     assert result.counts()["purged"] == 0 and [g[0] for g in gallery(db, "S1")] == [B, A, C]
     after = varchar(db, "S1")
     assert after["image"] == C and after["image_label"] == "side"
     assert {k: v for k, v in after.items() if k not in ("image", "image_label")} == {
-        k: v for k, v in before.items() if k not in ("image", "image_label")}
+        k: v for k, v in before.items() if k not in ("image", "image_label")
+    }
 
 
 def test_images_without_a_position_go_after_the_current_maximum(db):
     sync(db, [("S1", A, "", 4), ("S1", B, "", 7)])
-    sync(db, [("S1", A, "", None), ("S1", B, "", 7), ("S1", C, "", None), ("S1", "/n/e/new.jpg", "", None)],
-         batch_key="media_2")
+    sync(
+        db,
+        [("S1", A, "", None), ("S1", B, "", 7), ("S1", C, "", None), ("S1", "/n/e/new.jpg", "", None)],
+        batch_key="media_2",
+    )
     positions = {g[0]: g[2] for g in gallery(db, "S1")}
     assert positions == {A: 4, B: 7, C: 8, "/n/e/new.jpg": 9}  # A keeps its own; new ones after 7, in order
 
@@ -227,10 +283,19 @@ def test_content_staging_writes_the_live_version(row_id_db):
     t = db.tables
     now = int(time.time())
     with db.engine.begin() as conn:  # the live version, and a newer row_id scheduled for next week
-        conn.execute(t.product.insert(), [
-            {"row_id": 10, "entity_id": 5, "sku": "R1", "created_in": 1, "updated_in": now + 7 * 86400},
-            {"row_id": 11, "entity_id": 5, "sku": "R1", "created_in": now + 7 * 86400, "updated_in": 2147483647},
-        ])
+        conn.execute(
+            t.product.insert(),
+            [
+                {"row_id": 10, "entity_id": 5, "sku": "R1", "created_in": 1, "updated_in": now + 7 * 86400},
+                {
+                    "row_id": 11,
+                    "entity_id": 5,
+                    "sku": "R1",
+                    "created_in": now + 7 * 86400,
+                    "updated_in": 2147483647,
+                },
+            ],
+        )
     result = sync(db, [("R1", A, "", 1, False, "image")])
     assert result.totals()["inserted"] == 1
     with db.engine.connect() as conn:
@@ -240,13 +305,24 @@ def test_content_staging_writes_the_live_version(row_id_db):
 
 def _staging_flag(db, flag_data):
     """Magento's `flag` table with the staging row (VersionHistory) holding `flag_data`."""
-    flag = sa.Table("flag", sa.MetaData(), sa.Column("flag_id", sa.Integer, primary_key=True),
-                    sa.Column("flag_code", sa.String(255), nullable=False), sa.Column("state", sa.SmallInteger),
-                    sa.Column("flag_data", sa.Text), sa.Column("last_update", sa.DateTime))
+    flag = sa.Table(
+        "flag",
+        sa.MetaData(),
+        sa.Column("flag_id", sa.Integer, primary_key=True),
+        sa.Column("flag_code", sa.String(255), nullable=False),
+        sa.Column("state", sa.SmallInteger),
+        sa.Column("flag_data", sa.Text),
+        sa.Column("last_update", sa.DateTime),
+    )
     flag.create(db.engine)
     with db.engine.begin() as conn:
-        conn.execute(flag.insert(), [{"flag_code": "report_viewed_aggregated", "flag_data": "[]"},
-                                     {"flag_code": "staging", "flag_data": flag_data}])
+        conn.execute(
+            flag.insert(),
+            [
+                {"flag_code": "report_viewed_aggregated", "flag_data": "[]"},
+                {"flag_code": "staging", "flag_data": flag_data},
+            ],
+        )
 
 
 @pytest.mark.parametrize("encoding", ["json", "php-serialized"])
@@ -258,14 +334,20 @@ def test_content_staging_writes_the_version_magentos_staging_serves(row_id_db, e
     now = int(time.time())
     started = now - 600  # the update started ten minutes ago; the cron has not applied it yet
     current = 1700000000
-    data = (f'{{"current_version":"{current}","maximum_in_db":"{started}"}}' if encoding == "json"
-            else f'a:2:{{s:15:"current_version";s:10:"{current}";s:13:"maximum_in_db";i:{started};}}')
+    data = (
+        f'{{"current_version":"{current}","maximum_in_db":"{started}"}}'
+        if encoding == "json"
+        else f'a:2:{{s:15:"current_version";s:10:"{current}";s:13:"maximum_in_db";i:{started};}}'
+    )
     _staging_flag(db, data)
     with db.engine.begin() as conn:
-        conn.execute(t.product.insert(), [
-            {"row_id": 10, "entity_id": 5, "sku": "R1", "created_in": 1, "updated_in": started},
-            {"row_id": 11, "entity_id": 5, "sku": "R1", "created_in": started, "updated_in": 2147483647},
-        ])
+        conn.execute(
+            t.product.insert(),
+            [
+                {"row_id": 10, "entity_id": 5, "sku": "R1", "created_in": 1, "updated_in": started},
+                {"row_id": 11, "entity_id": 5, "sku": "R1", "created_in": started, "updated_in": 2147483647},
+            ],
+        )
     result = sync(db, [("R1", A, "", 1, False, "image")])
     assert result.totals()["inserted"] == 1
     with db.engine.connect() as conn:
@@ -274,8 +356,10 @@ def test_content_staging_writes_the_version_magentos_staging_serves(row_id_db, e
         assert set(conn.execute(sa.select(t.media_gallery_value.c.row_id)).scalars().all()) == {10}
     # Once the cron applies the update (current version = its start), the next write goes to row 11.
     with db.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE flag SET flag_data = :d WHERE flag_code = 'staging'"),
-                     {"d": f'{{"current_version":"{started}"}}'})
+        conn.execute(
+            sa.text("UPDATE flag SET flag_data = :d WHERE flag_code = 'staging'"),
+            {"d": f'{{"current_version":"{started}"}}'},
+        )
     sync(db, [("R1", A, "", 1, False, "image")], batch_key="media_2", version="2")
     with db.engine.connect() as conn:
         assert sorted(conn.execute(sa.select(t.value_to_entity.c.row_id)).scalars().all()) == [10, 11]
@@ -285,7 +369,13 @@ def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
     from nacento_pipeline.core.batch.parse import BunchSource, parse_batch
     from nacento_pipeline.core.delta.modes import choose_mode
 
-    sync(db, [("S1", A, "front", 1, False, "image|small_image|thumbnail"), ("S1", B, "back", 2, True, "swatch_image")])
+    sync(
+        db,
+        [
+            ("S1", A, "front", 1, False, "image|small_image|thumbnail"),
+            ("S1", B, "back", 2, True, "swatch_image"),
+        ],
+    )
     before = varchar(db, "S1")
     csv = "sku,base_image\nS1,s/i/side.jpg\n"
     parsed = parse_batch([BunchSource.from_bytes("import-media_n_01.csv", csv.encode())])
@@ -297,7 +387,8 @@ def test_a_native_import_csv_with_only_base_image_changes_only_image(db):
     after = varchar(db, "S1")
     assert after["image"] == C and "image_label" not in after  # the new base image has no label
     assert {k: v for k, v in after.items() if not k.startswith("image")} == {
-        k: v for k, v in before.items() if not k.startswith("image")}
+        k: v for k, v in before.items() if not k.startswith("image")
+    }
     # A and B untouched: B stays disabled (the import never re-enables), labels and positions kept
     assert gallery(db, "S1") == [(B, "back", 2, 1), (A, "front", 1, 0), (C, None, 3, 0)]
 
@@ -306,8 +397,15 @@ def _meta_stores(db):
     """store_id of the value row each ETag row hangs on."""
     t = db.tables
     with db.engine.connect() as conn:
-        return sorted(conn.execute(sa.select(t.media_gallery_value.c.store_id).join(
-            t.gallery_meta, t.gallery_meta.c.record_id == t.media_gallery_value.c.record_id)).scalars().all())
+        return sorted(
+            conn.execute(
+                sa.select(t.media_gallery_value.c.store_id).join(
+                    t.gallery_meta, t.gallery_meta.c.record_id == t.media_gallery_value.c.record_id
+                )
+            )
+            .scalars()
+            .all()
+        )
 
 
 def test_native_store_view_only_rows_write_as_magentos_import(db):
@@ -322,7 +420,7 @@ def test_native_store_view_only_rows_write_as_magentos_import(db):
 
     sync(db, [("S2", B, "back", 4, False, "image")])
     header = "sku,store_view_code,base_image,base_image_label,additional_images,additional_image_labels\n"
-    csv = header + 'S1,de,f/i/front.jpg,Vorne,b/a/back.jpg,Hinten\nS2,de,,,b/a/back.jpg,Zurueck\n'
+    csv = header + "S1,de,f/i/front.jpg,Vorne,b/a/back.jpg,Hinten\nS2,de,,,b/a/back.jpg,Zurueck\n"
     parsed = parse_batch([BunchSource.from_bytes("import-media_n_01.csv", csv.encode())])
     assert parsed.default_mode == "append" and parsed.rejections.empty
     etags = etag_frame({v: "1-" + v for v in (A, B)})
@@ -381,8 +479,11 @@ def test_the_post_write_check_compares_store_rows(db):
     assert check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches.empty
     t = db.tables
     with db.engine.begin() as conn:  # someone changes the store row after our write
-        conn.execute(sa.update(t.media_gallery_value).where(t.media_gallery_value.c.store_id == DE)
-                     .values(label="Hinten"))
+        conn.execute(
+            sa.update(t.media_gallery_value)
+            .where(t.media_gallery_value.c.store_id == DE)
+            .values(label="Hinten")
+        )
     found = check_written(db, result.items, result.entity_ids(), result.delta.store_values).mismatches
     assert found[["sku", "value", "action"]].values.tolist() == [["S1", A, "store_value"]]
     assert "store 2" in found["problem"].iloc[0] and "label" in found["problem"].iloc[0]
@@ -413,8 +514,15 @@ def test_removing_images_with_store_roles_is_an_explicit_setting(db):
     sync(db, [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2)])
     admin_set_role(db, "S1", "thumbnail", B, DE)
     images = image_frame([("S1", A, "front", 1, False, "image")])
-    result = sync_gallery(db, FakeBatch(images), etag_frame({A: "1-" + A}), mode="replace_owned",
-                          batch_key="media_2", batch_time=T1, remove_store_role_images=True)
+    result = sync_gallery(
+        db,
+        FakeBatch(images),
+        etag_frame({A: "1-" + A}),
+        mode="replace_owned",
+        batch_key="media_2",
+        batch_time=T1,
+        remove_store_role_images=True,
+    )
     assert result.counts()["purged"] == 1 and [g[0] for g in gallery(db, "S1")] == [A]
     assert varchar(db, "S1", DE) == {}  # the store-level role naming B went with it
     assert result.delta.warnings[result.delta.warnings["field"] == "roles"].empty
@@ -455,12 +563,17 @@ def test_the_audit_reports_mixed_spellings_and_its_fix_unifies_them(db):
     admin_add_image(db, "S2", legacy, position=1)
     admin_add_image(db, "S3", "//" + legacy, position=1)
     admin_set_role(db, "S3", "thumbnail", "//" + legacy, DE)
-    admin_add_image(db, "S3", B.lstrip("/"), position=2)  # legacy, but the only spelling of its file: left alone
+    admin_add_image(
+        db, "S3", B.lstrip("/"), position=2
+    )  # legacy, but the only spelling of its file: left alone
     found = mixed_spellings(db)
     assert found.values.tolist() == [[A, 3, 2]]
     assert unify_mixed_spellings(db) == 2
     assert mixed_spellings(db).empty
-    assert [g[0] for g in gallery(db, "S2")] == [A] and [g[0] for g in gallery(db, "S3")] == [A, B.lstrip("/")]
+    assert [g[0] for g in gallery(db, "S2")] == [A] and [g[0] for g in gallery(db, "S3")] == [
+        A,
+        B.lstrip("/"),
+    ]
     assert varchar(db, "S3", DE) == {"thumbnail": A}
     with db.engine.connect() as conn:
         assert count_image_uses(conn, db, A) == 3
@@ -469,16 +582,29 @@ def test_the_audit_reports_mixed_spellings_and_its_fix_unifies_them(db):
 def _add_media_image_attribute(db, code, attribute_id=201):
     t = db.tables
     with db.engine.begin() as conn:
-        conn.execute(t.attribute.insert().values(attribute_id=attribute_id, entity_type_id=PRODUCT_ENTITY_TYPE_ID,
-                                                 attribute_code=code, backend_type="varchar",
-                                                 frontend_input="media_image", frontend_label=code))
+        conn.execute(
+            t.attribute.insert().values(
+                attribute_id=attribute_id,
+                entity_type_id=PRODUCT_ENTITY_TYPE_ID,
+                attribute_code=code,
+                backend_type="varchar",
+                frontend_input="media_image",
+                frontend_label=code,
+            )
+        )
     db.refresh_schema()
 
 
 def test_a_custom_media_image_attribute_is_a_role(db, tmp_path):
     # Product\Media\Config::getMediaAttributeCodes: every media_image attribute is a role
     _add_media_image_attribute(db, "hero_image")
-    assert list(db.attribute_ids().roles) == ["image", "small_image", "thumbnail", "swatch_image", "hero_image"]
+    assert list(db.attribute_ids().roles) == [
+        "image",
+        "small_image",
+        "thumbnail",
+        "swatch_image",
+        "hero_image",
+    ]
     sync(db, [("S1", A, "front", 1, False, "image|hero_image"), ("S1", B, "back", 2, False, "hero_image")])
     assert varchar(db, "S1")["hero_image"] == B  # the last image carrying it
     sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_2", mode="append")
@@ -502,23 +628,37 @@ def test_a_native_csv_column_of_a_custom_media_image_attribute_sets_that_role(db
 
     def custom_roles():
         asked.append(1)
-        return tuple(c for c in db.attribute_ids().roles if c not in ("image", "small_image", "thumbnail",
-                                                                        "swatch_image"))
+        return tuple(
+            c
+            for c in db.attribute_ids().roles
+            if c not in ("image", "small_image", "thumbnail", "swatch_image")
+        )
 
-    csv = ("sku,name,store_view_code,base_image,hero_image,hero_image_label,villain_image\n"
-           "S1,Shirt,,f/i/front.jpg,b/a/back.jpg,Held,s/i/side.jpg\n"
-           "S1,Hemd,de,,f/i/front.jpg,Vorne,\n")
-    parsed = parse_batch([BunchSource.from_bytes("import-media_n_01.csv", csv.encode())], custom_roles=custom_roles)
-    assert asked == [1] and parsed.rejections.empty  # villain_image is no attribute of the shop: not a column read
+    csv = (
+        "sku,name,store_view_code,base_image,hero_image,hero_image_label,villain_image\n"
+        "S1,Shirt,,f/i/front.jpg,b/a/back.jpg,Held,s/i/side.jpg\n"
+        "S1,Hemd,de,,f/i/front.jpg,Vorne,\n"
+    )
+    parsed = parse_batch(
+        [BunchSource.from_bytes("import-media_n_01.csv", csv.encode())], custom_roles=custom_roles
+    )
+    assert (
+        asked == [1] and parsed.rejections.empty
+    )  # villain_image is no attribute of the shop: not a column read
     etags = etag_frame({v: "1-" + v for v in (A, B)})
     sync_gallery(db, parsed, etags, mode=parsed.default_mode, batch_key="media_n", batch_time=T1)
     assert varchar(db, "S1")["hero_image"] == B and varchar(db, "S1")["image"] == A
-    assert varchar(db, "S1", DE) == {"hero_image": A, "image_label": "Vorne"}  # A, the base image, is "Vorne" in de
+    assert varchar(db, "S1", DE) == {
+        "hero_image": A,
+        "image_label": "Vorne",
+    }  # A, the base image, is "Vorne" in de
     assert gallery(db, "S1") == [(B, "Held", 2, 0), (A, None, 1, 0)]
     assert gallery(db, "S1", DE) == [(A, "Vorne", 1, 0)]
     # A CSV with the standard columns only never asks for the shop's attributes.
-    parse_batch([BunchSource.from_bytes("import-media_m_01.csv", b"sku,base_image\nS1,f/i/front.jpg\n")],
-                custom_roles=custom_roles)
+    parse_batch(
+        [BunchSource.from_bytes("import-media_m_01.csv", b"sku,base_image\nS1,f/i/front.jpg\n")],
+        custom_roles=custom_roles,
+    )
     assert asked == [1]
 
 
@@ -526,7 +666,8 @@ def test_a_role_the_shop_does_not_have_is_a_warning_with_file_and_line(db):
     result = sync(db, [("S1", A, "front", 1, False, "image|villain_image")])
     warned = result.delta.warnings[result.delta.warnings["field"] == "roles"]
     assert warned[["severity", "file", "line", "sku", "value"]].values.tolist() == [
-        ["warning", "import-media_t_01.csv", 2, "S1", "villain_image"]]  # line 2: after the header
+        ["warning", "import-media_t_01.csv", 2, "S1", "villain_image"]
+    ]  # line 2: after the header
     assert varchar(db, "S1")["image"] == A and "villain_image" not in varchar(db, "S1")
 
 
@@ -537,9 +678,15 @@ def test_without_magento_swatches_there_is_no_swatch_role_and_no_schema_error(db
     db.refresh_schema()
     assert list(db.attribute_ids().roles) == ["image", "small_image", "thumbnail"]
     result = sync(db, [("S1", A, "front", 1, False, "image|swatch_image")])
-    assert varchar(db, "S1") == {"image": A, "image_label": "front", "small_image": "no_selection",
-                                 "thumbnail": "no_selection"}
-    assert result.delta.warnings[result.delta.warnings["field"] == "roles"]["value"].tolist() == ["swatch_image"]
+    assert varchar(db, "S1") == {
+        "image": A,
+        "image_label": "front",
+        "small_image": "no_selection",
+        "thumbnail": "no_selection",
+    }
+    assert result.delta.warnings[result.delta.warnings["field"] == "roles"]["value"].tolist() == [
+        "swatch_image"
+    ]
 
 
 def test_a_gallery_row_disabled_at_row_level_is_not_present(db):
@@ -562,7 +709,10 @@ def test_new_images_go_after_the_videos_too(db):
     admin_add_image(db, "S1", "/v/i/video.jpg", position=5, media_type="external-video")
     sync(db, [("S1", A, "", 1), ("S1", B, "", None)], batch_key="media_2")
     assert [(row[0], row[2], row[4]) for row in load_gallery(db, "S1")] == [
-        (A, 1, "image"), ("/v/i/video.jpg", 5, "external-video"), (B, 6, "image")]
+        (A, 1, "image"),
+        ("/v/i/video.jpg", 5, "external-video"),
+        (B, 6, "image"),
+    ]
 
 
 def test_a_path_equal_to_a_video_of_the_product_is_refused(db):
@@ -583,8 +733,16 @@ def test_duplicate_store0_value_rows_collapse_into_the_one_magento_shows(db):
     t = db.tables
     with db.engine.begin() as conn:
         value_id = conn.execute(sa.select(t.media_gallery.c.value_id)).scalar()
-        conn.execute(t.media_gallery_value.insert().values(value_id=value_id, store_id=0, label="dup", position=5,
-                                                           disabled=0, **{t.link: link_of(db, "S1")}))
+        conn.execute(
+            t.media_gallery_value.insert().values(
+                value_id=value_id,
+                store_id=0,
+                label="dup",
+                position=5,
+                disabled=0,
+                **{t.link: link_of(db, "S1")},
+            )
+        )
     # (read in store 0 the select joins both value rows twice: four rows, the last one "dup")
     assert [row[:3] for row in load_gallery(db, "S1")][-1] == (A, "dup", 5)
     # (a batch with new content for S1: one whose content was applied already is left out of the plan)
@@ -601,8 +759,16 @@ def test_the_audit_collapses_duplicate_store0_value_rows(db):
     t = db.tables
     with db.engine.begin() as conn:
         value_id = conn.execute(sa.select(t.media_gallery.c.value_id)).scalar()
-        conn.execute(t.media_gallery_value.insert().values(value_id=value_id, store_id=0, label="dup", position=5,
-                                                           disabled=0, **{t.link: link_of(db, "S1")}))
+        conn.execute(
+            t.media_gallery_value.insert().values(
+                value_id=value_id,
+                store_id=0,
+                label="dup",
+                position=5,
+                disabled=0,
+                **{t.link: link_of(db, "S1")},
+            )
+        )
     found = duplicate_default_value_rows(db)
     assert found["position"].tolist() == [1, 5] and found["extra"].tolist() == [True, False]
     assert collapse_duplicate_default_value_rows(db) == 1
@@ -612,23 +778,69 @@ def test_the_audit_collapses_duplicate_store0_value_rows(db):
 
 # --- issue 21, "done when": every batch of the suite written a second time writes 0 rows ------------------
 
-_NATIVE = ("sku,store_view_code,base_image,base_image_label,small_image,thumbnail_image,additional_images,"
-           "additional_image_labels,hide_from_product_page\n")
+_NATIVE = (
+    "sku,store_view_code,base_image,base_image_label,small_image,thumbnail_image,additional_images,"
+    "additional_image_labels,hide_from_product_page\n"
+)
 _SUITE_BATCHES = {
-    "gallery-csv": [("import-media_g_01.csv", "sku,file_path,label,position,disabled,roles\n"
-                     f"S1,{A},front,1,0,base|small_image|thumbnail\nS1,{B},,2,1,\nS2,{C},side,,0,swatch_image\n")],
-    "native-csv-with-store-rows": [("import-media_n_01.csv", _NATIVE
-                                    + "S1,,f/i/front.jpg,Front,f/i/front.jpg,b/a/back.jpg,s/i/side.jpg,Side,\n"
-                                    + "S1,de,b/a/back.jpg,Hinten,,,s/i/side.jpg,Seite,s/i/side.jpg\n")],
-    "native-csv-store-view-only": [("import-media_s_01.csv", _NATIVE + "S3,de,f/i/front.jpg,Vorne,,,b/a/back.jpg,"
-                                    "Hinten,\n")],
-    "json-bulk-with-stores": [("import-media_j_01.json", json.dumps({"request": {"request_id": "r1", "items": [
-        {"sku": "S2", "images": [
-            {"file_path": A, "label": "front", "position": 1, "roles": ["base", "thumbnail"],
-             "stores": {"de": {"label": "Vorne", "position": 3, "disabled": True, "roles": ["small_image"]}}},
-            {"file_path": B, "label": "", "position": 2}]}]}}))],
-    "jsonl": [("import-media_l_01.jsonl", json.dumps({"sku": "S3", "images": [{"file_path": C, "roles": ["base"]}]})
-               + "\n")],
+    "gallery-csv": [
+        (
+            "import-media_g_01.csv",
+            "sku,file_path,label,position,disabled,roles\n"
+            f"S1,{A},front,1,0,base|small_image|thumbnail\nS1,{B},,2,1,\nS2,{C},side,,0,swatch_image\n",
+        )
+    ],
+    "native-csv-with-store-rows": [
+        (
+            "import-media_n_01.csv",
+            _NATIVE
+            + "S1,,f/i/front.jpg,Front,f/i/front.jpg,b/a/back.jpg,s/i/side.jpg,Side,\n"
+            + "S1,de,b/a/back.jpg,Hinten,,,s/i/side.jpg,Seite,s/i/side.jpg\n",
+        )
+    ],
+    "native-csv-store-view-only": [
+        ("import-media_s_01.csv", _NATIVE + "S3,de,f/i/front.jpg,Vorne,,,b/a/back.jpg,Hinten,\n")
+    ],
+    "json-bulk-with-stores": [
+        (
+            "import-media_j_01.json",
+            json.dumps(
+                {
+                    "request": {
+                        "request_id": "r1",
+                        "items": [
+                            {
+                                "sku": "S2",
+                                "images": [
+                                    {
+                                        "file_path": A,
+                                        "label": "front",
+                                        "position": 1,
+                                        "roles": ["base", "thumbnail"],
+                                        "stores": {
+                                            "de": {
+                                                "label": "Vorne",
+                                                "position": 3,
+                                                "disabled": True,
+                                                "roles": ["small_image"],
+                                            }
+                                        },
+                                    },
+                                    {"file_path": B, "label": "", "position": 2},
+                                ],
+                            }
+                        ],
+                    }
+                }
+            ),
+        )
+    ],
+    "jsonl": [
+        (
+            "import-media_l_01.jsonl",
+            json.dumps({"sku": "S3", "images": [{"file_path": C, "roles": ["base"]}]}) + "\n",
+        )
+    ],
 }
 
 
@@ -637,8 +849,13 @@ def _dump(db):
     t = db.tables
     tables = [t.media_gallery, t.media_gallery_value, t.value_to_entity, t.varchar, t.gallery_meta]
     with db.engine.connect() as conn:
-        return {table.name: sorted(tuple(str(v) for v in row if not isinstance(v, datetime))
-                                   for row in conn.execute(sa.select(table))) for table in tables}
+        return {
+            table.name: sorted(
+                tuple(str(v) for v in row if not isinstance(v, datetime))
+                for row in conn.execute(sa.select(table))
+            )
+            for table in tables
+        }
 
 
 @pytest.mark.parametrize("name", sorted(_SUITE_BATCHES))

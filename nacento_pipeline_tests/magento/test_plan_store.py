@@ -18,7 +18,9 @@ def test_a_stored_plan_is_a_small_handle_and_writes_what_the_plan_writes(db, mon
     monkeypatch.setattr(gallery_plan, "PLAN_GROUP_SKUS", 4)  # parts of 2 chunks: 3 parts
     stored = pickle.loads(pickle.dumps(store_plan(plan, tmp_path / "run-1")))  # as the IO manager stores it
     assert isinstance(stored.stored, StoredParts)
-    assert sorted(p.name for p in (tmp_path / "run-1").iterdir()) == [f"part-0000{n}.pickle" for n in range(3)]
+    assert sorted(p.name for p in (tmp_path / "run-1").iterdir()) == [
+        f"part-0000{n}.pickle" for n in range(3)
+    ]
     # the handle holds none of the batch's rows: its request is the settings, the rows are in the parts
     assert stored.request.images.empty and stored.request.etags.empty and stored.request.payload_values.empty
     assert stored.request.batch_key == "media_2" and stored.mode == plan.mode
@@ -32,7 +34,9 @@ def test_a_stored_plan_is_a_small_handle_and_writes_what_the_plan_writes(db, mon
     for (mine, _), (theirs, _) in zip(stored.parts(), plan.parts(), strict=True):
         assert mine.skus == theirs.skus and mine.invalid_skus == theirs.invalid_skus
         for name in ("images", "etags", "payload_values", "rejections", "store_values", "role_scope"):
-            _same_frame(getattr(mine, name).reset_index(drop=True), getattr(theirs, name).reset_index(drop=True))
+            _same_frame(
+                getattr(mine, name).reset_index(drop=True), getattr(theirs, name).reset_index(drop=True)
+            )
     result = write_gallery(db, stored, run_id="run-2")
     assert result.errors == [] and result.replanned_chunks == 1  # as the plan in memory (test_plan_groups)
     assert result.totals() == plan.totals()

@@ -68,14 +68,25 @@ def test_full_runs_once_for_all_full_indexers_and_streams_output(fake_magento):
     script, calls, _ = fake_magento
     ds = decisions(attr={"status": "invalid"}, flat={"mview_mode": "disabled"}, search={"installed": False})
     lines: list[str] = []
-    report = CommandTrigger(f"{script} indexer:reindex {{indexers}}", timeout_seconds=20).apply(ds, lines.append)
-    assert calls.read_text().splitlines() == ["indexer:reindex catalog_product_attribute catalog_product_flat"]
+    report = CommandTrigger(f"{script} indexer:reindex {{indexers}}", timeout_seconds=20).apply(
+        ds, lines.append
+    )
+    assert calls.read_text().splitlines() == [
+        "indexer:reindex catalog_product_attribute catalog_product_flat"
+    ]
     assert "reindexing indexer:reindex catalog_product_attribute catalog_product_flat" in lines
     assert "done" in lines and lines[0].startswith("$ ")
     assert [(o.indexer_id, o.action) for o in report.outcomes] == [
-        ("catalog_product_attribute", "command"), ("catalogsearch_fulltext", "none"), ("catalog_product_flat", "command")]
+        ("catalog_product_attribute", "command"),
+        ("catalogsearch_fulltext", "none"),
+        ("catalog_product_flat", "command"),
+    ]
     [run] = report.commands
-    assert (run.returncode, run.output_lines, run.indexers) == (0, 2, ("catalog_product_attribute", "catalog_product_flat"))
+    assert (run.returncode, run.output_lines, run.indexers) == (
+        0,
+        2,
+        ("catalog_product_attribute", "catalog_product_flat"),
+    )
 
 
 def test_partial_with_entity_ids_runs_per_indexer_and_chunk(fake_magento):
@@ -99,8 +110,9 @@ def test_partial_without_entity_ids_goes_to_changelog_and_held_is_not_run(fake_m
     script, calls, _ = fake_magento
     engine = sa.create_engine(sqlite_url)
     create_indexer_tables(engine)
-    ds = decisions(changed=(4, 5), flat={"status": "working", "mview_mode": "disabled"},
-                   attr={"status": "invalid"})
+    ds = decisions(
+        changed=(4, 5), flat={"status": "working", "mview_mode": "disabled"}, attr={"status": "invalid"}
+    )
     assert [(d.decision, d.held) for d in ds] == [("full", False), ("partial", False), ("full", True)]
     trigger = CommandTrigger(f"{script} indexer:reindex {{indexers}}", changelog=ChangelogTrigger(engine))
     report = trigger.apply(ds, lambda _: None)
@@ -116,8 +128,11 @@ def test_partial_without_entity_ids_goes_to_changelog_and_held_is_not_run(fake_m
 
 def test_held_without_changelog_is_skipped_and_reported(fake_magento):
     script, calls, _ = fake_magento
-    ds = decisions(attr={"mview_status": "suspended", "status": "invalid"}, search={"installed": False},
-                   flat={"installed": False})
+    ds = decisions(
+        attr={"mview_status": "suspended", "status": "invalid"},
+        search={"installed": False},
+        flat={"installed": False},
+    )
     report = CommandTrigger(f"{script} indexer:reindex {{indexers}}").apply(ds, lambda _: None)
     assert not calls.exists()
     assert report.outcomes[0].action == "skipped" and "suspended" in report.outcomes[0].detail
@@ -129,7 +144,8 @@ def test_non_zero_exit_fails_with_output_tail(fake_magento, monkeypatch):
     lines: list[str] = []
     with pytest.raises(ReindexCommandError) as info:
         CommandTrigger(f"{script} indexer:reindex {{indexers}}").apply(
-            decisions(attr={"status": "invalid"}), lines.append)
+            decisions(attr={"status": "invalid"}), lines.append
+        )
     assert info.value.returncode == 3
     assert info.value.tail[-1] == "SQLSTATE[HY000]: General error"
     assert "SQLSTATE[HY000]: General error" in lines
@@ -138,7 +154,9 @@ def test_non_zero_exit_fails_with_output_tail(fake_magento, monkeypatch):
 def test_timeout_kills_the_process_group(fake_magento, monkeypatch):
     script, _, pidfile = fake_magento
     monkeypatch.setenv("FAKE_MAGENTO_HANG", "1")
-    trigger = CommandTrigger(f"{script} indexer:reindex {{indexers}}", timeout_seconds=1.5, kill_grace_seconds=1)
+    trigger = CommandTrigger(
+        f"{script} indexer:reindex {{indexers}}", timeout_seconds=1.5, kill_grace_seconds=1
+    )
     started = time.monotonic()
     with pytest.raises(ReindexCommandTimeout) as info:
         trigger.apply(decisions(attr={"status": "invalid"}), lambda _: None)
@@ -166,7 +184,10 @@ def alive(pid: int) -> bool:
 
 
 def test_template_placeholders():
-    assert render_command("bin/magento indexer:reindex {indexers}", ["a", "b"]) == "bin/magento indexer:reindex a b"
+    assert (
+        render_command("bin/magento indexer:reindex {indexers}", ["a", "b"])
+        == "bin/magento indexer:reindex a b"
+    )
     assert render_command("x {indexer} --ids={entity_ids}", ["a"], [3, 1]) == "x a --ids=3,1"
     with pytest.raises(CommandTemplateError, match="not allowed"):
         render_command("bin/magento {indexers}", ["a;rm -rf"])
@@ -202,7 +223,10 @@ def test_held_indexer_without_changelog_table_is_skipped(sqlite_url):
     lines: list[str] = []
     report = ChangelogTrigger(engine).apply(ds, lines.append)
     assert [(o.action, o.changelog_inserted) for o in report.outcomes] == [
-        ("changelog", 3), ("skipped", 0), ("none", 0)]
+        ("changelog", 3),
+        ("skipped", 0),
+        ("none", 0),
+    ]
     assert "catalogsearch_fulltext_cl missing" in report.outcomes[1].detail
     engine.dispose()
 
@@ -219,8 +243,12 @@ def test_indexer_names_are_validated_not_only_quoted(tmp_path: Path):
         CommandTrigger('sh -c "echo {indexers}"', timeout_seconds=5).apply([decision], lambda _: None)
     assert not marker.exists()
     # Magento indexer ids (letters, digits, underscore) still render
-    assert render_command('ssh m "bin/magento indexer:reindex {indexers}"', ["cde_products_feed", "catalog_product_flat"]) \
+    assert (
+        render_command(
+            'ssh m "bin/magento indexer:reindex {indexers}"', ["cde_products_feed", "catalog_product_flat"]
+        )
         == 'ssh m "bin/magento indexer:reindex cde_products_feed catalog_product_flat"'
+    )
 
 
 def test_entity_ids_must_be_integers():
@@ -233,8 +261,12 @@ def test_entity_ids_must_be_integers():
 
 def test_timeout_error_message_carries_the_output_tail():
     with pytest.raises(ReindexCommandTimeout) as info:
-        run_command("for w in first last; do echo line-$w; done; sleep 30", lambda _: None, timeout_seconds=1,
-                    kill_grace_seconds=1)
+        run_command(
+            "for w in first last; do echo line-$w; done; sleep 30",
+            lambda _: None,
+            timeout_seconds=1,
+            kill_grace_seconds=1,
+        )
     assert info.value.tail == ("line-first", "line-last")
     assert "line-last" in str(info.value)
 
@@ -261,8 +293,11 @@ def test_make_trigger_gives_commands_a_small_environment(tmp_path: Path, monkeyp
     monkeypatch.setenv("MAGENTO_ROOT", str(tmp_path))
     monkeypatch.setenv("EXTRA_ONE", "1")
     dump = tmp_path / "env.txt"
-    settings = Settings(reindex_trigger="command", command_env=("EXTRA_ONE",),
-                        reindex_command=f"cd $MAGENTO_ROOT; env > {dump} # {{indexers}}")
+    settings = Settings(
+        reindex_trigger="command",
+        command_env=("EXTRA_ONE",),
+        reindex_command=f"cd $MAGENTO_ROOT; env > {dump} # {{indexers}}",
+    )
     engine = sa.create_engine(sqlite_url)
     ds = decisions(attr={"status": "invalid"}, search={"installed": False}, flat={"installed": False})
     make_trigger(settings, engine).apply(ds, lambda _: None)

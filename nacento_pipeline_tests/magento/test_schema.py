@@ -30,7 +30,9 @@ def test_mariadb_types_follow_magento(mysql_url):
     assert "`record_id` int(10) unsigned not null" in meta
     assert "`s3_etag` varchar(255) default null" in meta
     assert "on update current_timestamp" in meta
-    assert "references `mg_catalog_product_entity_media_gallery_value` (`record_id`) on delete cascade" in meta
+    assert (
+        "references `mg_catalog_product_entity_media_gallery_value` (`record_id`) on delete cascade" in meta
+    )
     state = _create_ddl(engine, "mg_nacento_sku_sync_state")
     assert "primary key (`sku`)" in state and "`sku` varchar(64) not null" in state
     assert "unique key" in _create_ddl(engine, "mg_catalog_product_entity_varchar")
@@ -51,7 +53,8 @@ def test_create_own_tables_is_idempotent_and_leaves_magento_alone(magento_url):
     assert inspector.has_table("nacento_media_gallery_meta") and inspector.has_table("nacento_sku_sync_state")
     after = {t.name: inspector.get_columns(t.name) for t in tables.magento_tables}
     assert [c["name"] for c in after["catalog_product_entity_media_gallery_value"]] == [
-        c["name"] for c in before["catalog_product_entity_media_gallery_value"]]
+        c["name"] for c in before["catalog_product_entity_media_gallery_value"]
+    ]
     engine.dispose()
 
 
@@ -60,7 +63,9 @@ def test_attribute_ids_are_looked_up_not_hard_coded(sqlite_url):
     create_demo_schema(db.engine)
     ids = db.attribute_ids()
     assert ids.media_gallery == DEMO_ATTRIBUTE_IDS["media_gallery"]
-    assert ids.roles == {c: DEMO_ATTRIBUTE_IDS[c] for c in ("image", "small_image", "thumbnail", "swatch_image")}
+    assert ids.roles == {
+        c: DEMO_ATTRIBUTE_IDS[c] for c in ("image", "small_image", "thumbnail", "swatch_image")
+    }
     with db.engine.begin() as conn:  # Magento_Swatches disabled: no swatch role, and no SchemaError
         conn.execute(sa.text("DELETE FROM eav_attribute WHERE attribute_code = 'swatch_image'"))
     db.refresh_schema()
@@ -77,8 +82,13 @@ def test_meta_row_cascades_with_its_value_row(magento_url):
     db = MagentoDatabase(magento_url)
     create_demo_schema(db.engine)
     seed_demo_products(db.engine, ["S1"])
-    sync_gallery(db, FakeBatch(image_frame([("S1", "/x/y/z.jpg")])), etag_frame({"/x/y/z.jpg": "e"}),
-                  mode="replace", batch_key="b")
+    sync_gallery(
+        db,
+        FakeBatch(image_frame([("S1", "/x/y/z.jpg")])),
+        etag_frame({"/x/y/z.jpg": "e"}),
+        mode="replace",
+        batch_key="b",
+    )
     t = db.tables
     with db.engine.begin() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.gallery_meta)).scalar() == 1
@@ -94,18 +104,36 @@ def test_row_id_schema_is_detected_and_written_by_row_id(magento_url):
     assert db.tables.link == "row_id"
     t = db.tables
     with db.engine.begin() as conn:  # entity 7 has two staged versions: rows 40 (old) and 41 (current)
-        conn.execute(t.product.insert(), [{"row_id": 40, "entity_id": 7, "sku": "R1", "created_in": 1, "updated_in": 5},
-                                          {"row_id": 41, "entity_id": 7, "sku": "R1", "created_in": 5, "updated_in": 2147483647}])
-    result = sync_gallery(db, FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
-                           etag_frame({"/r/1.jpg": "e"}), mode="replace", batch_key="b")
+        conn.execute(
+            t.product.insert(),
+            [
+                {"row_id": 40, "entity_id": 7, "sku": "R1", "created_in": 1, "updated_in": 5},
+                {"row_id": 41, "entity_id": 7, "sku": "R1", "created_in": 5, "updated_in": 2147483647},
+            ],
+        )
+    result = sync_gallery(
+        db,
+        FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
+        etag_frame({"/r/1.jpg": "e"}),
+        mode="replace",
+        batch_key="b",
+    )
     assert result.sku_results["entity_id"].tolist() == [7] and result.counts()["inserted"] == 1
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(t.value_to_entity.c.row_id)).scalars().all() == [41]
         assert conn.execute(sa.select(t.media_gallery_value.c.row_id)).scalars().all() == [41]
-        assert conn.execute(sa.select(t.varchar.c.row_id, t.varchar.c.value)
-                            .where(t.varchar.c.attribute_id == DEMO_ATTRIBUTE_IDS["image"])).all() == [(41, "/r/1.jpg")]
-    again = sync_gallery(db, FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
-                          etag_frame({"/r/1.jpg": "e"}), mode="replace", batch_key="b")
+        assert conn.execute(
+            sa.select(t.varchar.c.row_id, t.varchar.c.value).where(
+                t.varchar.c.attribute_id == DEMO_ATTRIBUTE_IDS["image"]
+            )
+        ).all() == [(41, "/r/1.jpg")]
+    again = sync_gallery(
+        db,
+        FakeBatch(image_frame([("R1", "/r/1.jpg", "", 0, False, "image")])),
+        etag_frame({"/r/1.jpg": "e"}),
+        mode="replace",
+        batch_key="b",
+    )
     assert again.write_statements == 0 and again.items.empty  # its digest is unchanged: not planned
     db.dispose()
 
@@ -179,6 +207,10 @@ def test_our_own_tables_are_all_created_on_a_magento_database(tmp_path):
     create_own_tables(engine)
     present = set(sa.inspect(engine).get_table_names())
     assert {t.name for t in tables.own_tables} <= present
-    assert {"nacento_media_gallery_meta", "nacento_sku_sync_state", "nacento_sku_gallery_digest",
-            "nacento_batch_journal"} <= present
+    assert {
+        "nacento_media_gallery_meta",
+        "nacento_sku_sync_state",
+        "nacento_sku_gallery_digest",
+        "nacento_batch_journal",
+    } <= present
     engine.dispose()

@@ -16,10 +16,15 @@ def test_each_store_view_shows_the_channel_mapped_to_its_website(db):
     with db.engine.connect() as conn:
         websites = read_store_websites(conn, t)
     assert websites == {"default": "base", "de": "base", "fr": "eu"}
-    mapping = AkeneoMapping(channel_websites={"ecommerce": "base", "print": "eu"},
-                            locale_stores={"de_DE": ("de",), "fr_FR": ("fr",)}, store_websites=websites)
+    mapping = AkeneoMapping(
+        channel_websites={"ecommerce": "base", "print": "eu"},
+        locale_stores={"de_DE": ("de",), "fr_FR": ("fr",)},
+        store_websites=websites,
+    )
     assert mapping.store_scopes() == [("de", Scope("de_de", "ecommerce")), ("fr", Scope("fr_fr", "print"))]
     # without Magento's answer, every store view would show the default channel
-    unread = AkeneoMapping(channel_websites={"ecommerce": "base", "print": "eu"},
-                           locale_stores={"de_DE": ("de",), "fr_FR": ("fr",)})
+    unread = AkeneoMapping(
+        channel_websites={"ecommerce": "base", "print": "eu"},
+        locale_stores={"de_DE": ("de",), "fr_FR": ("fr",)},
+    )
     assert [scope.channel for _, scope in unread.store_scopes()] == ["ecommerce", "ecommerce"]

@@ -21,10 +21,13 @@ def test_a_label_saying_deadlock_timeout_in_a_one_sku_error_is_not_retried(maria
     other SKUs are written, the SKU gets a clear error without the statement or its values."""
     table = mariadb.tables.media_gallery_value.name
     with mariadb.engine.begin() as conn:
-        conn.execute(sa.text(
-            f"CREATE TRIGGER refuse_label BEFORE INSERT ON {table} FOR EACH ROW BEGIN "
-            "IF NEW.label = 'deadlock timeout' THEN SIGNAL SQLSTATE '45000' "
-            "SET MESSAGE_TEXT = 'Lock wait timeout exceeded; deadlock found (label refused)'; END IF; END"))
+        conn.execute(
+            sa.text(
+                f"CREATE TRIGGER refuse_label BEFORE INSERT ON {table} FOR EACH ROW BEGIN "
+                "IF NEW.label = 'deadlock timeout' THEN SIGNAL SQLSTATE '45000' "
+                "SET MESSAGE_TEXT = 'Lock wait timeout exceeded; deadlock found (label refused)'; END IF; END"
+            )
+        )
     result = sync(mariadb, [("S1", A, "fine"), ("S2", B, "deadlock timeout"), ("S3", C, "fine too")])
     assert result.retries == 0
     statuses = dict(zip(result.sku_results["sku"], result.sku_results["status"], strict=True))

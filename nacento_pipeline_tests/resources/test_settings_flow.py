@@ -19,13 +19,21 @@ from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
 
 
 def test_env_values_reach_the_adapters(tmp_path, sqlite_url):
-    settings = Settings.from_env({
-        "NACENTO_S3_BUCKET": "catalog", "NACENTO_S3_ENDPOINT_URL": "http://127.0.0.1:9",
-        "NACENTO_HEAD_CONCURRENCY": "40", "NACENTO_VAR_DIR": str(tmp_path), "NACENTO_TABLE_PREFIX": "mg_",
-        "NACENTO_REINDEX_TRIGGER": "command", "NACENTO_REINDEX_TIMEOUT_SECONDS": "7",
-        "NACENTO_CACHE_BACKEND": "varnish", "NACENTO_CACHE_HOSTS": "v1:6081", "NACENTO_CACHE_TIMEOUT_SECONDS": "4",
-        "NACENTO_CSV_LIST_SEPARATOR": "|",
-    })
+    settings = Settings.from_env(
+        {
+            "NACENTO_S3_BUCKET": "catalog",
+            "NACENTO_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+            "NACENTO_HEAD_CONCURRENCY": "40",
+            "NACENTO_VAR_DIR": str(tmp_path),
+            "NACENTO_TABLE_PREFIX": "mg_",
+            "NACENTO_REINDEX_TRIGGER": "command",
+            "NACENTO_REINDEX_TIMEOUT_SECONDS": "7",
+            "NACENTO_CACHE_BACKEND": "varnish",
+            "NACENTO_CACHE_HOSTS": "v1:6081",
+            "NACENTO_CACHE_TIMEOUT_SECONDS": "4",
+            "NACENTO_CSV_LIST_SEPARATOR": "|",
+        }
+    )
     resources = resources_from_settings(settings)
     store = resources["object_store"].get_store()
     assert isinstance(store, S3ObjectStore) and store.bucket == "catalog"
@@ -42,11 +50,16 @@ def test_env_values_reach_the_adapters(tmp_path, sqlite_url):
 
 def test_a_default_changed_in_the_model_is_what_the_adapters_get(tmp_path, sqlite_url):
     """Change two defaults on the model only: the store's pool and the trigger's timeout follow."""
-    changed = make_dataclass("ChangedDefaults", [
-        ("head_concurrency", int, field(default=24)),
-        ("reindex_timeout_seconds", int, field(default=11)),
-        ("reindex_trigger", str, field(default="command")),
-    ], bases=(Settings,), frozen=True)
+    changed = make_dataclass(
+        "ChangedDefaults",
+        [
+            ("head_concurrency", int, field(default=24)),
+            ("reindex_timeout_seconds", int, field(default=11)),
+            ("reindex_trigger", str, field(default="command")),
+        ],
+        bases=(Settings,),
+        frozen=True,
+    )
     settings = changed(s3_bucket="catalog", s3_endpoint_url="http://127.0.0.1:9", var_dir=tmp_path).validate()
     resources = resources_from_settings(settings)
     assert resources["object_store"].get_store()._client.meta.config.max_pool_connections == 48
@@ -66,11 +79,16 @@ def test_resources_hold_no_setting_of_their_own():
 
 
 def test_the_resource_round_trips_every_setting(tmp_path):
-    settings = Settings.from_env({
-        "NACENTO_VAR_DIR": str(tmp_path), "NACENTO_INDEXER_VIEWS": "catalog_product_flat=flat_view",
-        "NACENTO_REINDEX_THRESHOLDS": "catalogsearch_fulltext=5000", "NACENTO_ALERT_EMAIL_TO": "a@x, b@x",
-        "NACENTO_LOCAL_BUCKET_DIR": str(tmp_path / "b"), "NACENTO_CACHE_REDIS_URL": "redis://:pw@r:6379/1",
-    })
+    settings = Settings.from_env(
+        {
+            "NACENTO_VAR_DIR": str(tmp_path),
+            "NACENTO_INDEXER_VIEWS": "catalog_product_flat=flat_view",
+            "NACENTO_REINDEX_THRESHOLDS": "catalogsearch_fulltext=5000",
+            "NACENTO_ALERT_EMAIL_TO": "a@x, b@x",
+            "NACENTO_LOCAL_BUCKET_DIR": str(tmp_path / "b"),
+            "NACENTO_CACHE_REDIS_URL": "redis://:pw@r:6379/1",
+        }
+    )
     resource = SettingsResource.from_settings(settings)
     assert isinstance(resource.cache_redis_url, dg.EnvVar)  # a secret from the environment: never shown
     assert resource.get().with_overrides(cache_redis_url=settings.cache_redis_url) == settings

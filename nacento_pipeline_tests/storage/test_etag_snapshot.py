@@ -131,7 +131,9 @@ def test_same_results_on_local_and_s3(local_store: LocalFolderStore, s3_store: S
     remote = snapshot_etags(s3_store, _wanted(wanted))
     # Content-Type is what the backend reports on HEAD (a folder has none): compared apart. Uploaded without
     # one, moto reports binary/octet-stream and MinIO (the JuiceFS gateway) guesses from the extension.
-    pd.testing.assert_frame_equal(local.frame.drop(columns="content_type"), remote.frame.drop(columns="content_type"))
+    pd.testing.assert_frame_equal(
+        local.frame.drop(columns="content_type"), remote.frame.drop(columns="content_type")
+    )
     assert set(remote.frame["content_type"]) <= {"", "binary/octet-stream", "image/png"}
     assert set(local.frame["content_type"]) == {""}
     assert local.requests == remote.requests
@@ -253,7 +255,9 @@ def test_a_big_folder_is_listed_in_concurrent_key_ranges(local_store: LocalFolde
 
     monkeypatch.setattr(local_store, "list", slow_list)
     snap = snapshot_etags(local_store, _wanted(keys), head_concurrency=4)
-    assert snap.strategy["list_ranges"] == 4 and snap.strategy["listed_prefixes"] == 1  # 2000 keys / 4 workers
+    assert (
+        snap.strategy["list_ranges"] == 4 and snap.strategy["listed_prefixes"] == 1
+    )  # 2000 keys / 4 workers
     assert snap.frame["exists"].all() and list(snap.frame["etag"]) == [_md5(k.encode()) for k in keys]
     assert snap.strategy["headed_keys"] == 0 and peak[0] > 1
     assert snap.strategy["list_pages"] <= 2000 // 100 + 4  # at most one extra page per range

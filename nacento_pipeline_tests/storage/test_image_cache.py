@@ -28,7 +28,9 @@ class MemoryStore:
         return "memory://"
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
-        keys = sorted(k for k in self.objects if k.startswith(prefix) and (start_after is None or k > start_after))
+        keys = sorted(
+            k for k in self.objects if k.startswith(prefix) and (start_after is None or k > start_after)
+        )
         for i, key in enumerate(keys):
             if i % self.page_size == 0:
                 self.requests.add("LIST")
@@ -75,7 +77,13 @@ def test_purge_on_local_folder_store(tmp_path):
     before = store.requests.snapshot()
     report = purge_resized_images(store, ["/m/y/my-image.jpg", "/n/o/never-cached.jpg"], CACHE)
     assert sorted(report.keys) == [f"{CACHE}0a1b2c/m/y/my-image.jpg", f"{CACHE}ffee99/m/y/my-image.jpg"]
-    assert (report.values, report.listed, report.matched, report.deleted, report.values_with_cache) == (2, 5, 2, 2, 1)
+    assert (report.values, report.listed, report.matched, report.deleted, report.values_with_cache) == (
+        2,
+        5,
+        2,
+        2,
+        1,
+    )
     remaining = sorted(info.key for info in store.list("media/"))
     assert remaining == sorted(set(keys) - set(report.keys))
     assert store.requests.since(before)["DELETE"] == 1
@@ -102,7 +110,12 @@ def test_one_paginated_listing_and_batched_deletes():
     keys += [f"{CACHE}aaaa/q/{i % 10}/keep-{i}.jpg" for i in range(1300)]
     store = MemoryStore(keys)
     report = purge_resized_images(store, wanted, CACHE.rstrip("/"))  # prefix without slash is fine
-    assert (report.listed, report.matched, report.deleted, report.values_with_cache) == (2500, 1200, 1200, 600)
+    assert (report.listed, report.matched, report.deleted, report.values_with_cache) == (
+        2500,
+        1200,
+        1200,
+        600,
+    )
     assert store.requests.snapshot()["LIST"] == 3  # 2500 keys = 3 pages, one listing
     assert store.delete_calls == [1000, 200]
     assert len(store.objects) == 1300 and all("/keep-" in k for k in store.objects)
@@ -112,7 +125,10 @@ def test_cache_key_layouts():
     wanted = {"m/y/my-image.jpg"}
     assert cached_value(f"{CACHE}abc/m/y/my-image.jpg", CACHE, wanted) == "m/y/my-image.jpg"
     # older Magento layout: store/type/size before the hash
-    assert cached_value(f"{CACHE}1/small_image/265x265/abc/m/y/my-image.jpg", CACHE, wanted) == "m/y/my-image.jpg"
+    assert (
+        cached_value(f"{CACHE}1/small_image/265x265/abc/m/y/my-image.jpg", CACHE, wanted)
+        == "m/y/my-image.jpg"
+    )
     assert cached_value(f"{CACHE}m/y/my-image.jpg", CACHE, {"y/my-image.jpg"}) == "y/my-image.jpg"
     assert cached_value(f"{CACHE}abc/m/y/my-image.jpg", CACHE, {"my-image.jpg"}) is None  # copy of /m/y/...
     assert cached_value(f"{CACHE}abc/m/y/my-image.png", CACHE, wanted) is None

@@ -27,10 +27,12 @@ BOOLEAN_CELLS = frozenset({"", "0", "1"})
 FIXED_COLUMNS = frozenset({"enabled", "family", "categories", "groups", "parent"})
 REASON_HEADER_WITH_LABEL = (
     "the header holds translated labels, not attribute codes (an export made with header_with_label): "
-    "export again without `header_with_label` and `with_label`")
+    "export again without `header_with_label` and `with_label`"
+)
 REASON_WITH_LABEL = (
     "column `enabled` holds {value!r} where Akeneo writes 1 or 0 (an export made with with_label, whose values "
-    "are translated labels): export again without `with_label`")
+    "are translated labels): export again without `with_label`"
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,11 @@ def read_header(cells: Sequence[str], file: str) -> ExportHeader:
     columns = tuple(cell.lower() for cell in given)
     if not any(columns):
         raise BatchFileError(file, "the export has no header line", line=1)
-    labels = [cell for cell, column in zip(given, columns, strict=True) if column and (
-        not _CODE_CELL.fullmatch(column) or (column in FIXED_COLUMNS and cell != column))]
+    labels = [
+        cell
+        for cell, column in zip(given, columns, strict=True)
+        if column and (not _CODE_CELL.fullmatch(column) or (column in FIXED_COLUMNS and cell != column))
+    ]
     if labels:
         raise BatchFileError(file, f"{REASON_HEADER_WITH_LABEL} (first: {labels[0][:80]!r})", line=1)
     return ExportHeader(file, columns)
@@ -95,4 +100,6 @@ def check_enabled_cells(values: Iterable[str], lines: Iterable[int], file: str) 
     """BatchFileError naming the first line whose `enabled` cell is not 1/0 (a `with_label` export)."""
     for value, line in zip(values, lines, strict=False):
         if value.strip() not in BOOLEAN_CELLS:
-            raise BatchFileError(file, REASON_WITH_LABEL.format(value=value[:40]) + " (field enabled)", line=int(line))
+            raise BatchFileError(
+                file, REASON_WITH_LABEL.format(value=value[:40]) + " (field enabled)", line=int(line)
+            )

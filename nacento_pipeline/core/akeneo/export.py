@@ -51,7 +51,7 @@ XLSX_MAGIC = b"PK\x03\x04"
 
 @dataclass
 class _Image:
-    value: str          # gallery value, or the cell as given when it cannot be resolved
+    value: str  # gallery value, or the cell as given when it cannot be resolved
     attribute: str
     column: str
     problem: tuple[str, str, str] = NO_PROBLEM
@@ -70,6 +70,7 @@ class AkeneoBatch:
 
 
 # --- rows of a file ---------------------------------------------------------------------------------------
+
 
 def _cell_text(value: object) -> str:
     if value is None:
@@ -100,8 +101,9 @@ def _xlsx_rows(chunks: Iterator[bytes], file: str) -> Iterator[tuple[int, list[s
         book.close()
 
 
-def _xlsx_frames(chunks: Iterator[bytes], file: str, chunk_rows: int
-                 ) -> tuple[list[str], Iterator[pd.DataFrame]]:
+def _xlsx_frames(
+    chunks: Iterator[bytes], file: str, chunk_rows: int
+) -> tuple[list[str], Iterator[pd.DataFrame]]:
     rows = _xlsx_rows(chunks, file)
     first = next(rows, None)
     if first is None:
@@ -139,13 +141,16 @@ def _frame(header: list[str], rows: list[list[str]], lines: list[int]) -> pd.Dat
 def _header_cells(first_line: bytes, file: str) -> list[str]:
     """The header cells of an export CSV as written (their case tells a translated header)."""
     try:
-        return next(csv.reader(io.StringIO(first_line.decode("utf-8-sig"), newline=""), delimiter=CSV_DELIMITER), [])
+        return next(
+            csv.reader(io.StringIO(first_line.decode("utf-8-sig"), newline=""), delimiter=CSV_DELIMITER), []
+        )
     except (UnicodeDecodeError, csv.Error) as exc:
         raise BatchFileError(file, f"header cannot be read as CSV ({exc})", line=1) from exc
 
 
-def export_frames(source: BunchSource, chunk_rows: int = CSV_CHUNK_ROWS
-                  ) -> tuple[ExportHeader, Callable[[list[str]], Iterator[pd.DataFrame]]]:
+def export_frames(
+    source: BunchSource, chunk_rows: int = CSV_CHUNK_ROWS
+) -> tuple[ExportHeader, Callable[[list[str]], Iterator[pd.DataFrame]]]:
     """(the header of an export file, a function giving its rows as string frames of the wanted columns)."""
     ext = extension_of(source.name)
     if ext == "xlsx":
@@ -174,6 +179,7 @@ def export_frames(source: BunchSource, chunk_rows: int = CSV_CHUNK_ROWS
 
 # --- one product row --------------------------------------------------------------------------------------
 
+
 def _resolve_cell(batch: AkeneoBatch, cell: str, column: str, attribute: str) -> _Image:
     path = relative_media_path(cell)
     value = batch.media_values.get(path)
@@ -184,13 +190,16 @@ def _resolve_cell(batch: AkeneoBatch, cell: str, column: str, attribute: str) ->
     elif batch.catalog_prefix_set:
         reason = f"media file {path} is not in Akeneo's catalog storage"
     else:
-        reason = (f"{path} is a raw catalog-storage key (an export without with_media): set "
-                  f"NACENTO_AKENEO_CATALOG_PREFIX or export with with_media")
+        reason = (
+            f"{path} is a raw catalog-storage key (an export without with_media): set "
+            f"NACENTO_AKENEO_CATALOG_PREFIX or export with with_media"
+        )
     return _Image(path, attribute, column, (column, path, reason))
 
 
-def _scope_images(batch: AkeneoBatch, resolved: ResolvedMapping, cells: Mapping[str, str], scope: Scope
-                  ) -> dict[str, _Image]:
+def _scope_images(
+    batch: AkeneoBatch, resolved: ResolvedMapping, cells: Mapping[str, str], scope: Scope
+) -> dict[str, _Image]:
     """Gallery attribute -> the image it holds in a scope (attributes without a file left out)."""
     images = {}
     for attribute in resolved.gallery:
@@ -207,8 +216,20 @@ def _label(resolved: ResolvedMapping, cells: Mapping[str, str], attribute: str, 
     return cells.get(column, "").strip() if column else ""
 
 
-_RAW_KEYS = ("item_no", "line", "sku", "file_path", "label", "position", "disabled", "roles",
-             "pre_field", "pre_value", "pre_reason", "column")
+_RAW_KEYS = (
+    "item_no",
+    "line",
+    "sku",
+    "file_path",
+    "label",
+    "position",
+    "disabled",
+    "roles",
+    "pre_field",
+    "pre_value",
+    "pre_reason",
+    "column",
+)
 
 
 @dataclass
@@ -221,26 +242,33 @@ class _Collector:
     skipped: int = 0
 
     def chunk(self) -> RawChunk:
-        chunk = collected_chunk(self.file, self.file_idx, self.raw, self.items, self.stores, ignored_rows=self.skipped)
+        chunk = collected_chunk(
+            self.file, self.file_idx, self.raw, self.items, self.stores, ignored_rows=self.skipped
+        )
         self.raw = {k: [] for k in _RAW_KEYS}
         self.items, self.stores, self.skipped = item_lists(), [], 0
         return chunk
 
 
 def _roles_of(resolved: ResolvedMapping, images: Mapping[str, _Image], value: str) -> list[str]:
-    return [role for role, attribute in resolved.roles.items()
-            if attribute in images and images[attribute].value == value]
+    return [
+        role
+        for role, attribute in resolved.roles.items()
+        if attribute in images and images[attribute].value == value
+    ]
 
 
-def _add_row(out: _Collector, batch: AkeneoBatch, resolved: ResolvedMapping, cells: Mapping[str, str],
-             line: int) -> None:
+def _add_row(
+    out: _Collector, batch: AkeneoBatch, resolved: ResolvedMapping, cells: Mapping[str, str], line: int
+) -> None:
     sku = cells.get(resolved.identifier_column, "").strip()
     if not sku:
         append_item(out.items, line, line, "", (resolved.identifier_column, "", "identifier is empty"))
         return
     default = _scope_images(batch, resolved, cells, resolved.default_scope)
-    per_store = [(store, scope, _scope_images(batch, resolved, cells, scope))
-                 for store, scope in resolved.store_scopes]
+    per_store = [
+        (store, scope, _scope_images(batch, resolved, cells, scope)) for store, scope in resolved.store_scopes
+    ]
     gallery: dict[str, _Image] = {}
     for image in default.values():
         gallery.setdefault(image.value, image)
@@ -257,18 +285,52 @@ def _add_row(out: _Collector, batch: AkeneoBatch, resolved: ResolvedMapping, cel
         default_roles = _roles_of(resolved, default, value)
         default_label = _label(resolved, cells, image.attribute, resolved.default_scope)
         disabled = value not in default_values
-        for name, cell in zip(_RAW_KEYS, (
-                line, line, sku, value, default_label, str(position), "1" if disabled else "0",
-                ROLE_JOIN.join(default_roles), *image.problem, image.column), strict=True):
+        for name, cell in zip(
+            _RAW_KEYS,
+            (
+                line,
+                line,
+                sku,
+                value,
+                default_label,
+                str(position),
+                "1" if disabled else "0",
+                ROLE_JOIN.join(default_roles),
+                *image.problem,
+                image.column,
+            ),
+            strict=True,
+        ):
             out.raw[name].append(cell)
         for store, scope, images in per_store:
-            _add_store_values(out, resolved, cells, image_row, line, store, scope, images, value, image,
-                              (disabled, default_roles, default_label))
+            _add_store_values(
+                out,
+                resolved,
+                cells,
+                image_row,
+                line,
+                store,
+                scope,
+                images,
+                value,
+                image,
+                (disabled, default_roles, default_label),
+            )
 
 
-def _add_store_values(out: _Collector, resolved: ResolvedMapping, cells: Mapping[str, str], image_row: int,
-                      line: int, store: str, scope: Scope, images: Mapping[str, _Image], value: str,
-                      image: _Image, default: tuple[bool, list[str], str]) -> None:
+def _add_store_values(
+    out: _Collector,
+    resolved: ResolvedMapping,
+    cells: Mapping[str, str],
+    image_row: int,
+    line: int,
+    store: str,
+    scope: Scope,
+    images: Mapping[str, _Image],
+    value: str,
+    image: _Image,
+    default: tuple[bool, list[str], str],
+) -> None:
     default_disabled, default_roles, default_label = default
     disabled = value not in {shown.value for shown in images.values()}
     roles = _roles_of(resolved, images, value)
@@ -277,8 +339,21 @@ def _add_store_values(out: _Collector, resolved: ResolvedMapping, cells: Mapping
     set_roles = ROLE_JOIN.join(roles) if roles != default_roles else ""
     set_label = label if label and label != default_label else ""
     if set_disabled or set_roles or set_label:
-        out.stores.append((image_row, line, store, f"{LOCALES_SETTING}.{scope.locale}", "", set_label,
-                           "1" if set_label else "", "", set_disabled, set_roles, *NO_PROBLEM))
+        out.stores.append(
+            (
+                image_row,
+                line,
+                store,
+                f"{LOCALES_SETTING}.{scope.locale}",
+                "",
+                set_label,
+                "1" if set_label else "",
+                "",
+                set_disabled,
+                set_roles,
+                *NO_PROBLEM,
+            )
+        )
 
 
 def _inherit(batch: AkeneoBatch, resolved: ResolvedMapping, cells: dict[str, str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from nacento_pipeline.core.errors import BatchFileError
 DEFAULT_GALLERY_ATTRIBUTES = ("picture", "image")
 DEFAULT_ROLE_CODES = ("image", "small_image", "thumbnail")  # fed by the first gallery attribute by default
 DEFAULT_LABEL_ATTRIBUTE = "name"
-MODEL_IMAGES_OWN = "own"            # a product model's row is an item of its own code (the configurable)
+MODEL_IMAGES_OWN = "own"  # a product model's row is an item of its own code (the configurable)
 MODEL_IMAGES_VARIANTS = "variants"  # ... and fills the empty gallery attributes of its variants in the batch
 MODEL_IMAGE_MODES = (MODEL_IMAGES_OWN, MODEL_IMAGES_VARIANTS)
 MODEL_CODE_COLUMN = "code"
@@ -42,8 +42,8 @@ class AkeneoMapping:
     """The mapping settings (codes compared case-insensitively). None = the standard catalog's default."""
 
     gallery_attributes: tuple[str, ...] | None = None
-    roles: Mapping[str, str] | None = None              # role code -> attribute
-    label_attributes: Mapping[str, str] | None = None   # gallery attribute ("*" = every one) -> text attribute
+    roles: Mapping[str, str] | None = None  # role code -> attribute
+    label_attributes: Mapping[str, str] | None = None  # gallery attribute ("*" = every one) -> text attribute
     identifier: str = "sku"
     default_locale: str = "en_US"
     default_channel: str = "ecommerce"
@@ -95,8 +95,8 @@ class ResolvedMapping:
     identifier_column: str
     is_model_export: bool
     gallery: tuple[AttributeColumns, ...]
-    roles: Mapping[str, str]                    # role code -> gallery attribute
-    labels: Mapping[str, AttributeColumns]      # gallery attribute -> its label's columns
+    roles: Mapping[str, str]  # role code -> gallery attribute
+    labels: Mapping[str, AttributeColumns]  # gallery attribute -> its label's columns
     default_scope: Scope
     store_scopes: tuple[tuple[str, Scope], ...]
 
@@ -109,9 +109,12 @@ class ResolvedMapping:
 
 def _missing(header: ExportHeader, setting: str, attribute: str, what: str) -> BatchFileError:
     return BatchFileError(
-        header.file, f"{setting} names {what} `{attribute}`, which this export has no column for "
-                     f"(expected `{attribute}`, `{attribute}-<locale>`, `{attribute}-<channel>` or "
-                     f"`{attribute}-<locale>-<channel>`)", line=1)
+        header.file,
+        f"{setting} names {what} `{attribute}`, which this export has no column for "
+        f"(expected `{attribute}`, `{attribute}-<locale>`, `{attribute}-<channel>` or "
+        f"`{attribute}-<locale>-<channel>`)",
+        line=1,
+    )
 
 
 def resolve(mapping: AkeneoMapping, header: ExportHeader) -> ResolvedMapping:
@@ -120,9 +123,15 @@ def resolve(mapping: AkeneoMapping, header: ExportHeader) -> ResolvedMapping:
     identifier = mapping.identifier.lower()
     is_model = not header.has(identifier) and header.has(MODEL_CODE_COLUMN)
     if not is_model and not header.has(identifier):
-        raise BatchFileError(header.file, f"the export has no identifier column `{identifier}` ({IDENTIFIER_SETTING}) "
-                                          f"nor a product model's `{MODEL_CODE_COLUMN}` column", line=1)
-    names = mapping.gallery_attributes if mapping.gallery_attributes is not None else DEFAULT_GALLERY_ATTRIBUTES
+        raise BatchFileError(
+            header.file,
+            f"the export has no identifier column `{identifier}` ({IDENTIFIER_SETTING}) "
+            f"nor a product model's `{MODEL_CODE_COLUMN}` column",
+            line=1,
+        )
+    names = (
+        mapping.gallery_attributes if mapping.gallery_attributes is not None else DEFAULT_GALLERY_ATTRIBUTES
+    )
     gallery: list[AttributeColumns] = []
     for name in dict.fromkeys(n.lower() for n in names):
         columns = header.value_columns(name, locales)
@@ -131,17 +140,27 @@ def resolve(mapping: AkeneoMapping, header: ExportHeader) -> ResolvedMapping:
         elif mapping.gallery_attributes is not None:
             raise _missing(header, GALLERY_SETTING, name, "gallery attribute")
     if not gallery:
-        raise BatchFileError(header.file, f"none of the default gallery attributes ({', '.join(names)}) is in this "
-                                          f"export: set {GALLERY_SETTING}", line=1)
+        raise BatchFileError(
+            header.file,
+            f"none of the default gallery attributes ({', '.join(names)}) is in this "
+            f"export: set {GALLERY_SETTING}",
+            line=1,
+        )
     known = {attribute.attribute for attribute in gallery}
     if mapping.roles is not None:
         roles = {role.lower(): attribute.lower() for role, attribute in mapping.roles.items()}
         for attribute in roles.values():
             if attribute not in known:
-                raise _missing(header, ROLES_SETTING, attribute, "role attribute") if not header.value_columns(
-                    attribute, locales) else BatchFileError(
-                    header.file, f"{ROLES_SETTING} names `{attribute}`, which is not one of the gallery attributes "
-                                 f"({', '.join(sorted(known))}): add it to {GALLERY_SETTING}", line=1)
+                raise (
+                    _missing(header, ROLES_SETTING, attribute, "role attribute")
+                    if not header.value_columns(attribute, locales)
+                    else BatchFileError(
+                        header.file,
+                        f"{ROLES_SETTING} names `{attribute}`, which is not one of the gallery attributes "
+                        f"({', '.join(sorted(known))}): add it to {GALLERY_SETTING}",
+                        line=1,
+                    )
+                )
     else:
         roles = dict.fromkeys(DEFAULT_ROLE_CODES, gallery[0].attribute)
     return ResolvedMapping(
@@ -155,9 +174,12 @@ def resolve(mapping: AkeneoMapping, header: ExportHeader) -> ResolvedMapping:
     )
 
 
-def _labels(mapping: AkeneoMapping, header: ExportHeader, gallery: set[str], locales: list[str]
-            ) -> dict[str, AttributeColumns]:
-    pairs = mapping.label_attributes if mapping.label_attributes is not None else {"*": DEFAULT_LABEL_ATTRIBUTE}
+def _labels(
+    mapping: AkeneoMapping, header: ExportHeader, gallery: set[str], locales: list[str]
+) -> dict[str, AttributeColumns]:
+    pairs = (
+        mapping.label_attributes if mapping.label_attributes is not None else {"*": DEFAULT_LABEL_ATTRIBUTE}
+    )
     labels: dict[str, AttributeColumns] = {}
     for target, source in pairs.items():
         columns = header.value_columns(source, locales)
@@ -167,8 +189,12 @@ def _labels(mapping: AkeneoMapping, header: ExportHeader, gallery: set[str], loc
             continue
         target = target.lower()
         if target != "*" and target not in gallery:
-            raise BatchFileError(header.file, f"{LABEL_SETTING} labels `{target}`, which is not one of the gallery "
-                                              f"attributes ({', '.join(sorted(gallery))})", line=1)
+            raise BatchFileError(
+                header.file,
+                f"{LABEL_SETTING} labels `{target}`, which is not one of the gallery "
+                f"attributes ({', '.join(sorted(gallery))})",
+                line=1,
+            )
         for attribute in sorted(gallery) if target == "*" else [target]:
             if target != "*" or attribute not in labels:
                 labels[attribute] = AttributeColumns(source.lower(), columns)

@@ -45,5 +45,7 @@ def placed_value(etag: str, source_key: str) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
-    file_name = (f"{stem}-{content_id(etag) or 'x'}" + (f".{ext}" if ext else "")).lower()  # as Magento saves names
+    file_name = (
+        f"{stem}-{content_id(etag) or 'x'}" + (f".{ext}" if ext else "")
+    ).lower()  # as Magento saves names
     return f"/{dispersion_folders(file_name)}/{file_name}"

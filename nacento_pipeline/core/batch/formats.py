@@ -101,8 +101,10 @@ def bunch_extensions() -> tuple[str, ...]:
 
 def registered_formats() -> str:
     """The registered formats for people: `.csv (gallery CSV ...), .json (...)`."""
-    return ", ".join(f"{'/'.join('.' + ext for ext in fmt.extensions)} ({fmt.description})"
-                     for fmt in dict.fromkeys(_REGISTRY.values()))
+    return ", ".join(
+        f"{'/'.join('.' + ext for ext in fmt.extensions)} ({fmt.description})"
+        for fmt in dict.fromkeys(_REGISTRY.values())
+    )
 
 
 def extension_of(name: str) -> str:
@@ -116,7 +118,9 @@ def format_of(file: str) -> BunchFormat:
     ext = extension_of(file)
     found = _REGISTRY.get(ext)
     if found is None:
-        raise BatchFileError(file, f"unsupported extension {ext!r} (registered formats: {registered_formats()})")
+        raise BatchFileError(
+            file, f"unsupported extension {ext!r} (registered formats: {registered_formats()})"
+        )
     return found
 
 
@@ -127,6 +131,7 @@ def whole_lines(head: bytes) -> bytes:
 
 # --- CSV: gallery CSV (row per image) or Magento's native import CSV, told apart by the header -----------------
 
+
 def csv_kind(header: list[str], file: str) -> str:
     """GALLERY_KIND or NATIVE_KIND from a CSV's normalised header; BatchFileError when it is neither."""
     if "file_path" in header:
@@ -135,8 +140,11 @@ def csv_kind(header: list[str], file: str) -> str:
     if is_native_header(header):
         return NATIVE_KIND
     raise BatchFileError(
-        file, "CSV header has neither `sku,file_path` (gallery CSV) nor `sku` with image columns "
-        "(native import CSV)", line=1)
+        file,
+        "CSV header has neither `sku,file_path` (gallery CSV) nor `sku` with image columns "
+        "(native import CSV)",
+        line=1,
+    )
 
 
 def _read_csv(chunks: Iterator[bytes], context: ReadContext) -> Iterator[RawChunk]:
@@ -150,8 +158,15 @@ def _read_csv(chunks: Iterator[bytes], context: ReadContext) -> Iterator[RawChun
         yield from read_gallery_csv(stream, context.file, context.file_idx, header, context.chunk_rows)
     else:
         extra = set(header) - set(NATIVE_COLUMNS)
-        yield from read_native_csv(stream, context.file, context.file_idx, header, context.list_separator,
-                                   context.chunk_rows, custom_roles=context.custom_roles() if extra else ())
+        yield from read_native_csv(
+            stream,
+            context.file,
+            context.file_idx,
+            header,
+            context.list_separator,
+            context.chunk_rows,
+            custom_roles=context.custom_roles() if extra else (),
+        )
 
 
 def _check_csv_start(file: str, head: bytes) -> None:
@@ -162,6 +177,7 @@ def _check_csv_start(file: str, head: bytes) -> None:
 
 
 # --- JSON: the connector's bulk payload, or JSON Lines (one item a line) ---------------------------------------
+
 
 def _read_json(chunks: Iterator[bytes], context: ReadContext) -> Iterator[RawChunk]:
     context.kind = JSON_KIND
@@ -187,12 +203,27 @@ def _check_json_start(file: str, head: bytes) -> None:
     if lines.strip() and looks_like_json_lines(peek_first_line(iter([lines]))[0]):
         _check_json_lines_start(file, head)
     elif not without_bom(head).lstrip().startswith(b"{"):
-        raise BatchFileError(file, 'JSON bulk payload must be an object {"request": {"items": [...]}}', line=1)
+        raise BatchFileError(
+            file, 'JSON bulk payload must be an object {"request": {"items": [...]}}', line=1
+        )
 
 
-CSV_FORMAT = register_format(BunchFormat(
-    ("csv",), _read_csv, _check_csv_start, "gallery CSV `sku,file_path,...` or Magento's native import CSV"))
-JSON_FORMAT = register_format(BunchFormat(
-    ("json",), _read_json, _check_json_start, 'JSON bulk payload {"request": {"items": [...]}} or JSON Lines'))
-JSONL_FORMAT = register_format(BunchFormat(
-    ("jsonl",), _read_jsonl, _check_json_lines_start, "JSON Lines, one item object a line"))
+CSV_FORMAT = register_format(
+    BunchFormat(
+        ("csv",),
+        _read_csv,
+        _check_csv_start,
+        "gallery CSV `sku,file_path,...` or Magento's native import CSV",
+    )
+)
+JSON_FORMAT = register_format(
+    BunchFormat(
+        ("json",),
+        _read_json,
+        _check_json_start,
+        'JSON bulk payload {"request": {"items": [...]}} or JSON Lines',
+    )
+)
+JSONL_FORMAT = register_format(
+    BunchFormat(("jsonl",), _read_jsonl, _check_json_lines_start, "JSON Lines, one item object a line")
+)

@@ -34,23 +34,36 @@ def ok_file_over_limit(drop: BatchDrop, ok_size: int, limits: InputLimits) -> In
     """The drop refused when its OK file is larger than the cap (it would be read whole)."""
     if ok_size <= limits.ok_file_bytes:
         return None
-    return InvalidDrop(batch_key=drop.batch_key, keys=drop.keys, reason=(
-        f"OK file {key_name(drop.ok_key)} is {_shown(ok_size)}, over the OK file size limit of "
-        f"{limits.ok_file_bytes // 1024} KiB (NACENTO_MAX_OK_FILE_KB); nothing was read"))
+    return InvalidDrop(
+        batch_key=drop.batch_key,
+        keys=drop.keys,
+        reason=(
+            f"OK file {key_name(drop.ok_key)} is {_shown(ok_size)}, over the OK file size limit of "
+            f"{limits.ok_file_bytes // 1024} KiB (NACENTO_MAX_OK_FILE_KB); nothing was read"
+        ),
+    )
 
 
 def bunch_files_over_limit(drop: BatchDrop, limits: InputLimits) -> InvalidDrop | None:
     """The drop refused when one of its bunch files is larger than the cap, naming every such file."""
     if len(drop.bunch_sizes) != len(drop.bunch_keys):
         return None
-    big = [(key, size) for key, size in zip(drop.bunch_keys, drop.bunch_sizes, strict=True)
-           if size > limits.bunch_file_bytes]
+    big = [
+        (key, size)
+        for key, size in zip(drop.bunch_keys, drop.bunch_sizes, strict=True)
+        if size > limits.bunch_file_bytes
+    ]
     if not big:
         return None
     names = ", ".join(f"{key_name(key)} ({_shown(size)})" for key, size in big)
-    return InvalidDrop(batch_key=drop.batch_key, keys=drop.keys, reason=(
-        f"bunch file(s) over the bunch file size limit of {limits.bunch_file_bytes // MIB} MiB "
-        f"(NACENTO_MAX_BUNCH_FILE_MB): {names}; split the batch into more bunch files; nothing was read"))
+    return InvalidDrop(
+        batch_key=drop.batch_key,
+        keys=drop.keys,
+        reason=(
+            f"bunch file(s) over the bunch file size limit of {limits.bunch_file_bytes // MIB} MiB "
+            f"(NACENTO_MAX_BUNCH_FILE_MB): {names}; split the batch into more bunch files; nothing was read"
+        ),
+    )
 
 
 def first_invalid(invalid: list[InvalidDrop], limit: int) -> tuple[list[InvalidDrop], int]:

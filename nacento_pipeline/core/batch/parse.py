@@ -94,8 +94,9 @@ class ParsedBatch:
             if self.rejected_values is not None:
                 parts.append(self.rejected_values[["sku", "value", "seq"]])
             both = pd.concat(parts, ignore_index=True).sort_values("seq", kind="stable")
-            self._payload_values = (both[["sku", "value"]].drop_duplicates().reset_index(drop=True)
-                                    .astype("str"))
+            self._payload_values = (
+                both[["sku", "value"]].drop_duplicates().reset_index(drop=True).astype("str")
+            )
         return self._payload_values
 
     @property
@@ -120,35 +121,75 @@ def _read_source(source: BunchSource, context: ReadContext) -> Iterator[RawChunk
 
 
 def _file_rejection(file_idx: int, exc: BatchFileError) -> pd.DataFrame:
-    row = {"severity": "error", "file": exc.file, "line": exc.line, "sku": "", "field": "file", "value": "",
-           "reason": exc.reason, "file_idx": file_idx, "item_no": 0, "level": "file", "image_seq": -1}
+    row = {
+        "severity": "error",
+        "file": exc.file,
+        "line": exc.line,
+        "sku": "",
+        "field": "file",
+        "value": "",
+        "reason": exc.reason,
+        "file_idx": file_idx,
+        "item_no": 0,
+        "level": "file",
+        "image_seq": -1,
+    }
     return pd.concat([empty_rejections(), pd.DataFrame([row])], ignore_index=True)
 
 
 def _item_rejections(items: pd.DataFrame) -> pd.DataFrame:
     bad = items.loc[items["problem_field"] != ""]
-    return pd.DataFrame({
-        "severity": "error", "file": bad["file"], "line": bad["line"], "sku": bad["sku"],
-        "field": bad["problem_field"], "value": bad["problem_value"].str.slice(0, 200),
-        "reason": bad["problem_reason"], "file_idx": bad["file_idx"], "item_no": bad["item_no"],
-        "level": "item", "image_seq": -1,
-    })
+    return pd.DataFrame(
+        {
+            "severity": "error",
+            "file": bad["file"],
+            "line": bad["line"],
+            "sku": bad["sku"],
+            "field": bad["problem_field"],
+            "value": bad["problem_value"].str.slice(0, 200),
+            "reason": bad["problem_reason"],
+            "file_idx": bad["file_idx"],
+            "item_no": bad["item_no"],
+            "level": "item",
+            "image_seq": -1,
+        }
+    )
 
 
-def _warnings(rows: pd.DataFrame, field_name: str, values: pd.Series, reasons: pd.Series | str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "severity": "warning", "file": rows["file"], "line": rows["line"], "sku": rows["sku"],
-        "field": field_name, "value": values.astype("str").str.slice(0, 200), "reason": reasons,
-        "file_idx": rows["file_idx"], "item_no": rows["item_no"], "level": "item", "image_seq": -1,
-    })
+def _warnings(
+    rows: pd.DataFrame, field_name: str, values: pd.Series, reasons: pd.Series | str
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "severity": "warning",
+            "file": rows["file"],
+            "line": rows["line"],
+            "sku": rows["sku"],
+            "field": field_name,
+            "value": values.astype("str").str.slice(0, 200),
+            "reason": reasons,
+            "file_idx": rows["file_idx"],
+            "item_no": rows["item_no"],
+            "level": "item",
+            "image_seq": -1,
+        }
+    )
 
 
 _INT_COLUMNS = ("file_idx", "item_no", "line", "seq", "position")
 
 
 def _typed_empty(columns: list[str]) -> pd.DataFrame:
-    types = {name: "Int64" if name == "position" else "int64" if name in _INT_COLUMNS else "bool" if name in ("disabled", "from_store")
-             else "str" for name in columns}
+    types = {
+        name: "Int64"
+        if name == "position"
+        else "int64"
+        if name in _INT_COLUMNS
+        else "bool"
+        if name in ("disabled", "from_store")
+        else "str"
+        for name in columns
+    }
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in types.items()})
 
 
@@ -185,9 +226,14 @@ class _Parts:
 
 
 def parse_batch(
-    files: Iterable[BunchSource], *, list_separator: str = ",", chunk_rows: int = CSV_CHUNK_ROWS,
-    fail_fast: bool = False, read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]] | None = None,
-    limits: InputLimits | None = None, custom_roles: Callable[[], tuple[str, ...]] | None = None,
+    files: Iterable[BunchSource],
+    *,
+    list_separator: str = ",",
+    chunk_rows: int = CSV_CHUNK_ROWS,
+    fail_fast: bool = False,
+    read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]] | None = None,
+    limits: InputLimits | None = None,
+    custom_roles: Callable[[], tuple[str, ...]] | None = None,
 ) -> ParsedBatch:
     """Parse, validate and merge the bunch files of one batch, given in counter order.
 
@@ -208,8 +254,11 @@ def parse_batch(
         stats["files"] += 1
         context = ReadContext(source.name, file_idx, list_separator, chunk_rows, custom_roles=roles)
         try:
-            batch.add(_read_file(source, context, first_seq=batch.image_rows, read=read or _read_source,
-                                 limits=limits))
+            batch.add(
+                _read_file(
+                    source, context, first_seq=batch.image_rows, read=read or _read_source, limits=limits
+                )
+            )
         except BatchFileError as exc:
             if fail_fast:
                 raise
@@ -229,8 +278,12 @@ def _check_limits(raw: pd.DataFrame, file: str, rows_before: int, limits: InputL
     field), or when these rows take the batch past its image-row cap."""
     if rows_before + len(raw) > limits.batch_images:
         line = int(raw["line"].iloc[max(0, limits.batch_images - rows_before)]) if len(raw) else 0
-        raise BatchFileError(file, f"the batch has more than {limits.batch_images} image rows (limit "
-                                   "NACENTO_MAX_BATCH_IMAGES); split it into several batches", line=line)
+        raise BatchFileError(
+            file,
+            f"the batch has more than {limits.batch_images} image rows (limit "
+            "NACENTO_MAX_BATCH_IMAGES); split it into several batches",
+            line=line,
+        )
     for name in LIMITED_FIELDS:
         if name not in raw.columns or not len(raw):
             continue
@@ -239,16 +292,24 @@ def _check_limits(raw: pd.DataFrame, file: str, rows_before: int, limits: InputL
         if over.any():
             first = int(over.to_numpy().argmax())
             raise BatchFileError(
-                file, f"field {name} is {int(lengths.iloc[first])} characters long, over the field length limit "
-                      f"of {limits.field_chars} (NACENTO_MAX_FIELD_CHARS)", line=int(raw["line"].iloc[first]))
+                file,
+                f"field {name} is {int(lengths.iloc[first])} characters long, over the field length limit "
+                f"of {limits.field_chars} (NACENTO_MAX_FIELD_CHARS)",
+                line=int(raw["line"].iloc[first]),
+            )
 
 
 # The text fields of a raw image row the field-length cap applies to (the numbers are parsed to int).
 LIMITED_FIELDS = ("sku", "file_path", "label", "position", "disabled", "roles")
 
 
-def _read_file(source: BunchSource, context: ReadContext, first_seq: int,
-               read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]], limits: InputLimits) -> _Parts:
+def _read_file(
+    source: BunchSource,
+    context: ReadContext,
+    first_seq: int,
+    read: Callable[[BunchSource, ReadContext], Iterator[RawChunk]],
+    limits: InputLimits,
+) -> _Parts:
     """Read and validate one bunch file chunk by chunk; its raw images are numbered from `first_seq`."""
     parts = _Parts()
     for chunk in read(source, context):
@@ -281,7 +342,9 @@ def _add_chunk(parts: _Parts, chunk: RawChunk) -> None:
 
 
 def _with_store_values(
-    images: pd.DataFrame, stores: pd.DataFrame, raw: pd.DataFrame,
+    images: pd.DataFrame,
+    stores: pd.DataFrame,
+    raw: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Validate a chunk's store-level values against its validated images.
 
@@ -307,7 +370,9 @@ def _winner_filter(winners: pd.DataFrame, any_superseded: bool) -> Callable[[pd.
     item_of = pd.Series(winners["item_no"].to_numpy(), index=winners["sku"].to_numpy())
 
     def keep(frame: pd.DataFrame) -> pd.DataFrame:
-        wins = (frame["sku"].map(file_of) == frame["file_idx"]) & (frame["sku"].map(item_of) == frame["item_no"])
+        wins = (frame["sku"].map(file_of) == frame["file_idx"]) & (
+            frame["sku"].map(item_of) == frame["item_no"]
+        )
         return frame.loc[wins]
 
     return keep
@@ -329,11 +394,17 @@ def _assemble(parts: _Parts, stats: dict[str, int]) -> ParsedBatch:
     images, repeated = _winning_images(parts.images, keep)
     rejection_parts = [*parts.rejections, _item_rejections(items.seen), *_superseded_warnings(items)]
     if len(repeated):
-        rejection_parts.append(_warnings(repeated, "file_path", repeated["value"],
-                                         "same path twice in the item: the last one is kept"))
+        rejection_parts.append(
+            _warnings(
+                repeated, "file_path", repeated["value"], "same path twice in the item: the last one is kept"
+            )
+        )
     rejected_values = _rejected_values(parts.values, keep)
-    store_values = _store_values(keep(pd.concat(parts.stores, ignore_index=True)), images) if parts.stores \
+    store_values = (
+        _store_values(keep(pd.concat(parts.stores, ignore_index=True)), images)
+        if parts.stores
         else _empty_store_values()
+    )
     parts.stores.clear()
     role_scope = _role_scope(parts.scopes, keep)
 
@@ -354,8 +425,16 @@ def _assemble(parts: _Parts, stats: dict[str, int]) -> ParsedBatch:
         invalid_skus=len(invalid_skus),
         store_values=len(store_values),
     )
-    return ParsedBatch(images, _public_rejections(rejections), tuple(parts.request_ids), stats, invalid_skus,
-                       rejected_values, store_values, role_scope)
+    return ParsedBatch(
+        images,
+        _public_rejections(rejections),
+        tuple(parts.request_ids),
+        stats,
+        invalid_skus,
+        rejected_values,
+        store_values,
+        role_scope,
+    )
 
 
 def _items(item_parts: list[pd.DataFrame]) -> _Items:
@@ -373,12 +452,17 @@ def _superseded_warnings(items: _Items) -> list[pd.DataFrame]:
     if not len(superseded):
         return []
     later = superseded[["sku"]].merge(items.winners[["sku", "file", "line"]], on="sku", how="left")
-    reasons = "duplicate SKU: superseded by the item in " + later["file"] + " line " + later["line"].astype("str")
-    return [_warnings(superseded, "sku", superseded["sku"], pd.Series(reasons.to_numpy(), index=superseded.index))]
+    reasons = (
+        "duplicate SKU: superseded by the item in " + later["file"] + " line " + later["line"].astype("str")
+    )
+    return [
+        _warnings(superseded, "sku", superseded["sku"], pd.Series(reasons.to_numpy(), index=superseded.index))
+    ]
 
 
 def _winning_images(
-    image_parts: list[pd.DataFrame], keep: Callable[[pd.DataFrame], pd.DataFrame],
+    image_parts: list[pd.DataFrame],
+    keep: Callable[[pd.DataFrame], pd.DataFrame],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the winning items' images in payload order as IMAGE_COLUMNS, the rows dropped as a path repeated
     later in their item). Empties `image_parts` (the chunk frames) before the copies."""
@@ -391,9 +475,23 @@ def _winning_images(
     repeated = images.duplicated(["sku", "value"], keep="last")
     repeated_rows = images.loc[repeated]
     images = images.loc[~repeated] if repeated.any() else images
-    images = images[list(IMAGE_COLUMNS)].reset_index(drop=True).astype({
-        "sku": "str", "value": "str", "label": "object", "position": "Int64", "disabled": "boolean", "roles": "str",
-        "file": "str", "line": "int64", "seq": "int64"})
+    images = (
+        images[list(IMAGE_COLUMNS)]
+        .reset_index(drop=True)
+        .astype(
+            {
+                "sku": "str",
+                "value": "str",
+                "label": "object",
+                "position": "Int64",
+                "disabled": "boolean",
+                "roles": "str",
+                "file": "str",
+                "line": "int64",
+                "seq": "int64",
+            }
+        )
+    )
     return images, repeated_rows
 
 
@@ -405,31 +503,53 @@ def _without_store_images_listed_elsewhere(images: pd.DataFrame) -> pd.DataFrame
     from_store = images["from_store"].astype(bool)
     listed = images.loc[~from_store, ["sku", "value"]].drop_duplicates().assign(_listed=True)
     flags = images[["sku", "value"]].merge(listed, on=["sku", "value"], how="left")["_listed"]
-    extra = from_store.to_numpy() & (flags.fillna(False).astype(bool).to_numpy()
-                                     | images.duplicated(["sku", "value"], keep="first").to_numpy())
+    extra = from_store.to_numpy() & (
+        flags.fillna(False).astype(bool).to_numpy()
+        | images.duplicated(["sku", "value"], keep="first").to_numpy()
+    )
     return images.loc[~extra]
 
 
-def _rejected_values(value_parts: list[pd.DataFrame], keep: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+def _rejected_values(
+    value_parts: list[pd.DataFrame], keep: Callable[[pd.DataFrame], pd.DataFrame]
+) -> pd.DataFrame:
     """(sku, value, seq) of the winning items' paths that were rejected. Empties `value_parts`."""
     values = keep(_concat(value_parts, _typed_empty(_ITEM_KEYS + ["value", "seq"])))
     value_parts.clear()
     return values[["sku", "value", "seq"]].reset_index(drop=True)
 
 
-def _role_scope(scope_parts: list[pd.DataFrame], keep: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+def _role_scope(
+    scope_parts: list[pd.DataFrame], keep: Callable[[pd.DataFrame], pd.DataFrame]
+) -> pd.DataFrame:
     """ROLE_SCOPE_COLUMNS of the winning native-CSV items."""
     scope = keep(_concat(scope_parts, _typed_empty(_ITEM_KEYS))) if scope_parts else None
     if scope is None or scope.empty:
         return _empty_role_scope()
-    return scope.drop_duplicates("sku", keep="last")[list(ROLE_SCOPE_COLUMNS)].reset_index(drop=True).astype("str")
+    return (
+        scope.drop_duplicates("sku", keep="last")[list(ROLE_SCOPE_COLUMNS)]
+        .reset_index(drop=True)
+        .astype("str")
+    )
 
 
 def _public_rejections(rejections: pd.DataFrame) -> pd.DataFrame:
     """REJECTION_COLUMNS only: the internal keys (batch_validate.REJECTION_KEYS) stop here."""
-    return rejections[list(REJECTION_COLUMNS)].reset_index(drop=True).astype({
-        "severity": "str", "file": "str", "line": "int64", "sku": "str", "field": "str", "value": "str",
-        "reason": "str"})
+    return (
+        rejections[list(REJECTION_COLUMNS)]
+        .reset_index(drop=True)
+        .astype(
+            {
+                "severity": "str",
+                "file": "str",
+                "line": "int64",
+                "sku": "str",
+                "field": "str",
+                "value": "str",
+                "reason": "str",
+            }
+        )
+    )
 
 
 def _store_values(rows: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
@@ -454,7 +574,23 @@ def _store_values(rows: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
     merged["roles"] = united.reindex(merged.index).fillna("").astype(str)
     merged = merged.reset_index().sort_values("seq", kind="stable")
     label = merged["label"].astype("object")
-    return merged[list(STORE_VALUE_COLUMNS)].reset_index(drop=True).assign(
-        label=label.where(label.notna(), None).reset_index(drop=True),
-    ).astype({"sku": "str", "value": "str", "store": "str", "position": "Int64", "disabled": "boolean",
-              "roles": "str", "file": "str", "line": "int64", "seq": "int64"})
+    return (
+        merged[list(STORE_VALUE_COLUMNS)]
+        .reset_index(drop=True)
+        .assign(
+            label=label.where(label.notna(), None).reset_index(drop=True),
+        )
+        .astype(
+            {
+                "sku": "str",
+                "value": "str",
+                "store": "str",
+                "position": "Int64",
+                "disabled": "boolean",
+                "roles": "str",
+                "file": "str",
+                "line": "int64",
+                "seq": "int64",
+            }
+        )
+    )

@@ -24,7 +24,7 @@ class BunchSource:
     def from_bytes(cls, name: str, data: bytes) -> BunchSource:
         def chunks() -> Iterator[bytes]:
             for start in range(0, len(data), SOURCE_CHUNK_SIZE):
-                yield data[start:start + SOURCE_CHUNK_SIZE]
+                yield data[start : start + SOURCE_CHUNK_SIZE]
 
         return cls(name, chunks)
 
@@ -112,11 +112,14 @@ def utf8_checked(chunks: Iterator[bytes], file: str) -> Iterator[bytes]:
         except UnicodeDecodeError as exc:
             at = max(0, exc.start - len(pending))
             bad_line = line + chunk[:at].count(b"\n")
-            raise BatchFileError(file, f"not valid UTF-8 on line {bad_line} ({exc.reason})", line=bad_line) from exc
+            raise BatchFileError(
+                file, f"not valid UTF-8 on line {bad_line} ({exc.reason})", line=bad_line
+            ) from exc
         line += chunk.count(b"\n")
         yield chunk
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise BatchFileError(file, f"not valid UTF-8 at the end of line {line} (truncated character)",
-                             line=line) from exc
+        raise BatchFileError(
+            file, f"not valid UTF-8 at the end of line {line} (truncated character)", line=line
+        ) from exc

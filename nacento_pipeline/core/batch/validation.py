@@ -30,13 +30,31 @@ from nacento_pipeline.core.paths import (
 # column             native CSV: the column that named the image (`base_image`, `additional_images`, ...), so
 #                    refusals name the file's own columns; "" for the other formats
 RAW_COLUMNS = (
-    "file_idx", "item_no", "line", "seq", "file", "sku", "file_path", "label", "position", "disabled", "roles",
-    "pre_field", "pre_value", "pre_reason", "origin", "column",
+    "file_idx",
+    "item_no",
+    "line",
+    "seq",
+    "file",
+    "sku",
+    "file_path",
+    "label",
+    "position",
+    "disabled",
+    "roles",
+    "pre_field",
+    "pre_value",
+    "pre_reason",
+    "origin",
+    "column",
 )
 # Native CSV: the label and position columns belonging to each image column (refusals name them).
-NATIVE_LABEL_COLUMNS = {"base_image": "base_image_label", "small_image": "small_image_label",
-                        "thumbnail_image": "thumbnail_image_label", "swatch_image": "swatch_image_label",
-                        "additional_images": "additional_image_labels"}
+NATIVE_LABEL_COLUMNS = {
+    "base_image": "base_image_label",
+    "small_image": "small_image_label",
+    "thumbnail_image": "thumbnail_image_label",
+    "swatch_image": "swatch_image_label",
+    "additional_images": "additional_image_labels",
+}
 NATIVE_POSITION_COLUMNS = {"additional_images": "additional_image_positions"}
 # Raw store-level values, one per (image, store), strings as given ("" when not given):
 # image_row          position of the image's raw row in its chunk (the image they belong to)
@@ -45,8 +63,19 @@ NATIVE_POSITION_COLUMNS = {"additional_images": "additional_image_positions"}
 # prefix             prefix of the other fields in rejections ("stores.de." for JSON, "" for native CSV)
 # label_given        "1" when a label was given (an empty label given is "" at store level, not "not set")
 STORE_RAW_COLUMNS = (
-    "image_row", "line", "store", "code_field", "prefix", "label", "label_given", "position", "disabled", "roles",
-    "pre_field", "pre_value", "pre_reason",
+    "image_row",
+    "line",
+    "store",
+    "code_field",
+    "prefix",
+    "label",
+    "label_given",
+    "position",
+    "disabled",
+    "roles",
+    "pre_field",
+    "pre_value",
+    "pre_reason",
 )
 # Internal columns kept beside REJECTION_COLUMNS until the batch is assembled.
 REJECTION_KEYS = ("file_idx", "item_no", "level", "image_seq")
@@ -75,10 +104,12 @@ REASON_NOT_BOOLEAN = "disabled is not a boolean (true/false, 1/0, yes/no, on/off
 
 @dataclass
 class ValidatedChunk:
-    images: pd.DataFrame       # file_idx, item_no, sku, value, label, position (Int64), disabled, roles, file,
+    images: pd.DataFrame  # file_idx, item_no, sku, value, label, position (Int64), disabled, roles, file,
     #                            line, seq; native CSV also position_given and from_store (origin "store")
-    rejections: pd.DataFrame   # REJECTION_COLUMNS + REJECTION_KEYS
-    rejected_values: pd.DataFrame  # file_idx, item_no, sku, value, seq of rejected images with a normalisable path
+    rejections: pd.DataFrame  # REJECTION_COLUMNS + REJECTION_KEYS
+    rejected_values: (
+        pd.DataFrame
+    )  # file_idx, item_no, sku, value, seq of rejected images with a normalisable path
 
 
 def clip_value(values: pd.Series) -> pd.Series:
@@ -86,25 +117,32 @@ def clip_value(values: pd.Series) -> pd.Series:
 
 
 def rejection_rows(
-    raw: pd.DataFrame, mask: pd.Series, field: pd.Series | str, values: pd.Series, reasons: pd.Series | str,
-    severity: str = "error", sku: pd.Series | None = None,
+    raw: pd.DataFrame,
+    mask: pd.Series,
+    field: pd.Series | str,
+    values: pd.Series,
+    reasons: pd.Series | str,
+    severity: str = "error",
+    sku: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Rejection rows (with internal keys) for the raw rows selected by `mask`."""
     rows = raw.loc[mask]
     reason = reasons.loc[mask] if isinstance(reasons, pd.Series) else reason_series(rows.index, reasons)
-    return pd.DataFrame({
-        "severity": severity,
-        "file": rows["file"],
-        "line": rows["line"].astype("int64"),
-        "sku": (sku if sku is not None else rows["sku"]).loc[mask].astype("str"),
-        "field": field.loc[mask].astype("str") if isinstance(field, pd.Series) else field,
-        "value": clip_value(values.loc[mask]),
-        "reason": reason.astype("str"),
-        "file_idx": rows["file_idx"].astype("int64"),
-        "item_no": rows["item_no"].astype("int64"),
-        "level": "image",
-        "image_seq": rows["seq"].astype("int64"),
-    })
+    return pd.DataFrame(
+        {
+            "severity": severity,
+            "file": rows["file"],
+            "line": rows["line"].astype("int64"),
+            "sku": (sku if sku is not None else rows["sku"]).loc[mask].astype("str"),
+            "field": field.loc[mask].astype("str") if isinstance(field, pd.Series) else field,
+            "value": clip_value(values.loc[mask]),
+            "reason": reason.astype("str"),
+            "file_idx": rows["file_idx"].astype("int64"),
+            "item_no": rows["item_no"].astype("int64"),
+            "level": "image",
+            "image_seq": rows["seq"].astype("int64"),
+        }
+    )
 
 
 def reason_series(index: pd.Index, reason: str) -> pd.Series:
@@ -128,7 +166,9 @@ class _Refusals:
         self.ok = pd.Series(True, index=rows.index)
         self.parts: list[pd.DataFrame] = []
 
-    def reject(self, mask: pd.Series, field: pd.Series | str, values: pd.Series, reasons: pd.Series | str) -> None:
+    def reject(
+        self, mask: pd.Series, field: pd.Series | str, values: pd.Series, reasons: pd.Series | str
+    ) -> None:
         if self.first_only:
             mask = mask & self.ok
         if mask.any():
@@ -139,7 +179,9 @@ class _Refusals:
         """A warning for the rows of `mask` still valid (they are kept)."""
         mask = mask & self.ok
         if mask.any():
-            self.parts.append(rejection_rows(self.rows, mask, field, values, reason, severity="warning", sku=self.sku))
+            self.parts.append(
+                rejection_rows(self.rows, mask, field, values, reason, severity="warning", sku=self.sku)
+            )
 
     def warn_unknown_roles(self, field: pd.Series | str, roles: pd.Series) -> pd.Series:
         """The role codes of each row; a warning names the unknown roles of each row still valid."""
@@ -147,8 +189,17 @@ class _Refusals:
         codes, unknown = _role_columns(role_text)
         warn = (unknown != "") & self.ok
         if warn.any():
-            self.parts.append(rejection_rows(self.rows, warn, field, role_text, "unknown role(s) ignored: " + unknown,
-                                             severity="warning", sku=self.sku))
+            self.parts.append(
+                rejection_rows(
+                    self.rows,
+                    warn,
+                    field,
+                    role_text,
+                    "unknown role(s) ignored: " + unknown,
+                    severity="warning",
+                    sku=self.sku,
+                )
+            )
         return codes
 
     def frame(self) -> pd.DataFrame:
@@ -157,12 +208,12 @@ class _Refusals:
 
 @dataclass(frozen=True)
 class _ImageFields:
-    values: pd.Series          # canonical gallery value ("" when the path cannot be one)
+    values: pd.Series  # canonical gallery value ("" when the path cannot be one)
     label: pd.Series
-    number: pd.Series          # position as float, NaN when not given
+    number: pd.Series  # position as float, NaN when not given
     position_given: pd.Series
     disabled: pd.Series
-    roles: pd.Series           # role codes
+    roles: pd.Series  # role codes
 
 
 def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> ValidatedChunk:
@@ -183,22 +234,39 @@ def validate_images(raw: pd.DataFrame, keep_position_given: bool = False) -> Val
     ok = refusals.ok
 
     # Not given (or rejected) is <NA>: the writer places such images after the product's current maximum.
-    images = pd.DataFrame({
-        "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": fields.values,
-        "label": fields.label, "position": fields.number.where(ok).astype("Int64"),
-        "position_given": fields.position_given, "disabled": fields.disabled, "roles": fields.roles,
-        "file": raw["file"], "line": raw["line"], "seq": raw["seq"],
-    }).loc[ok]
+    images = pd.DataFrame(
+        {
+            "file_idx": raw["file_idx"],
+            "item_no": raw["item_no"],
+            "sku": sku,
+            "value": fields.values,
+            "label": fields.label,
+            "position": fields.number.where(ok).astype("Int64"),
+            "position_given": fields.position_given,
+            "disabled": fields.disabled,
+            "roles": fields.roles,
+            "file": raw["file"],
+            "line": raw["line"],
+            "seq": raw["seq"],
+        }
+    ).loc[ok]
     normalisable = (fields.values != "") & (sku != "") & ~ok
-    payload_values = pd.DataFrame({
-        "file_idx": raw["file_idx"], "item_no": raw["item_no"], "sku": sku, "value": fields.values,
-        "seq": raw["seq"],
-    }).loc[normalisable]
+    payload_values = pd.DataFrame(
+        {
+            "file_idx": raw["file_idx"],
+            "item_no": raw["item_no"],
+            "sku": sku,
+            "value": fields.values,
+            "seq": raw["seq"],
+        }
+    ).loc[normalisable]
     if keep_position_given:
         images["from_store"] = (raw["origin"] == "store").loc[ok]
     else:
         images = images.drop(columns="position_given")
-    return ValidatedChunk(images.reset_index(drop=True), refusals.frame(), payload_values.reset_index(drop=True))
+    return ValidatedChunk(
+        images.reset_index(drop=True), refusals.frame(), payload_values.reset_index(drop=True)
+    )
 
 
 def _checked_image_fields(raw: pd.DataFrame, checked: pd.Series, refusals: _Refusals) -> _ImageFields:
@@ -206,8 +274,12 @@ def _checked_image_fields(raw: pd.DataFrame, checked: pd.Series, refusals: _Refu
     path_field, label_field, position_field = _field_names(raw)
     values, path_reasons = normalize_file_paths(raw["file_path"])
     refusals.reject(checked & (path_reasons != ""), path_field, raw["file_path"], path_reasons)
-    refusals.reject(checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH), path_field,
-                    raw["file_path"], REASON_VALUE_TOO_LONG)
+    refusals.reject(
+        checked & (path_reasons == "") & (values.str.len() > MAX_GALLERY_VALUE_LENGTH),
+        path_field,
+        raw["file_path"],
+        REASON_VALUE_TOO_LONG,
+    )
     label = raw["label"].astype("str").str.normalize("NFC")
     for mask, reason in _label_problems(label):
         refusals.reject(checked & mask, label_field, label, reason)
@@ -236,7 +308,9 @@ def _field_names(raw: pd.DataFrame) -> tuple[pd.Series | str, pd.Series | str, p
 def _label_problems(label: pd.Series) -> list[tuple[pd.Series, pd.Series | str]]:
     """[(mask, reason)] of labels (already NFC) that are too long or hold a control or bidi control character;
     any other Unicode text is a label."""
-    problems: list[tuple[pd.Series, pd.Series | str]] = [(label.str.len() > MAX_LABEL_LENGTH, REASON_LABEL_TOO_LONG)]
+    problems: list[tuple[pd.Series, pd.Series | str]] = [
+        (label.str.len() > MAX_LABEL_LENGTH, REASON_LABEL_TOO_LONG)
+    ]
     for pattern in (CONTROL_CHARACTER_PATTERN, BIDI_CONTROL_PATTERN):
         found = _first_match(label, pattern)
         problems.append((found.notna(), _character_reasons("label", found)))
@@ -250,11 +324,15 @@ def _first_match(text: pd.Series, pattern: str) -> pd.Series:
 
 def _character_reasons(what: str, found: pd.Series) -> pd.Series:
     """'<what> contains U+000A (a control character)' for each character found ("" where none was)."""
+
     def reason(char: object) -> str:
         if not isinstance(char, str):
             return ""
         kind = "a bidirectional control character" if "\u202a" <= char <= "\u2069" else "a control character"
-        return f"{what} contains U+{ord(char):04X} ({kind}); ordinary text is fine, control characters are not"
+        return (
+            f"{what} contains U+{ord(char):04X} ({kind}); ordinary text is fine, control characters are not"
+        )
+
     return found.map(reason).astype("str")
 
 
@@ -264,7 +342,10 @@ def _position_check(text: pd.Series) -> tuple[pd.Series, list[tuple[pd.Series, s
     is_integer = text.str.fullmatch(r"[+-]?[0-9]+") | ~given  # ASCII digits only: "٣" is no position
     number = pd.to_numeric(text.where(is_integer & given, "0"), errors="coerce").astype("float64")
     out_of_range = is_integer & ((number < MIN_POSITION) | (number > MAX_POSITION))
-    return number.where(given), [(~is_integer, REASON_POSITION_NOT_INTEGER), (out_of_range, REASON_POSITION_RANGE)]
+    return number.where(given), [
+        (~is_integer, REASON_POSITION_NOT_INTEGER),
+        (out_of_range, REASON_POSITION_RANGE),
+    ]
 
 
 def _disabled_check(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -275,10 +356,10 @@ def _disabled_check(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]
 
 @dataclass
 class ValidatedStores:
-    rows: pd.DataFrame         # file_idx, item_no, sku, seq (of the image), store, label, position, disabled,
+    rows: pd.DataFrame  # file_idx, item_no, sku, seq (of the image), store, label, position, disabled,
     #                            roles, file, line
-    rejections: pd.DataFrame   # REJECTION_COLUMNS + REJECTION_KEYS; image_seq = the image's seq
-    rejected_seqs: pd.Series   # seqs of the images rejected for a store-level value
+    rejections: pd.DataFrame  # REJECTION_COLUMNS + REJECTION_KEYS; image_seq = the image's seq
+    rejected_seqs: pd.Series  # seqs of the images rejected for a store-level value
 
 
 def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedStores:
@@ -293,11 +374,18 @@ def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedS
     prefix = stores["prefix"].astype("str")
     refusals.reject(stores["pre_field"] != "", stores["pre_field"], stores["pre_value"], stores["pre_reason"])
     code = stores["store"].astype("str")
-    refusals.reject(~code.str.fullmatch(STORE_CODE_PATTERN), stores["code_field"], code,
-                    "store code must start with a letter, then letters, digits or '_', at most 32 characters")
-    refusals.reject(code.str.lower() == ADMIN_STORE_CODE, stores["code_field"], code,
-                    "'admin' is the default scope (store 0), not a store view: give default values on the image "
-                    "itself")
+    refusals.reject(
+        ~code.str.fullmatch(STORE_CODE_PATTERN),
+        stores["code_field"],
+        code,
+        "store code must start with a letter, then letters, digits or '_', at most 32 characters",
+    )
+    refusals.reject(
+        code.str.lower() == ADMIN_STORE_CODE,
+        stores["code_field"],
+        code,
+        "'admin' is the default scope (store 0), not a store view: give default values on the image itself",
+    )
     label = stores["label"].astype("str").str.normalize("NFC")
     label_given = stores["label_given"] != ""
     for mask, reason in _label_problems(label):
@@ -313,12 +401,21 @@ def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedS
     disabled = pd.array(disabled_true, dtype="boolean")
     disabled[~disabled_given.to_numpy()] = pd.NA
     ok = refusals.ok
-    result = pd.DataFrame({
-        "file_idx": ctx["file_idx"], "item_no": ctx["item_no"], "sku": ctx["sku"], "seq": ctx["seq"],
-        "store": code, "label": label.astype("object").where(label_given, None),
-        "position": number.where(ok).astype("Int64"), "disabled": pd.Series(disabled, index=stores.index),
-        "roles": codes, "file": ctx["file"], "line": ctx["line"],
-    }).loc[ok]
+    result = pd.DataFrame(
+        {
+            "file_idx": ctx["file_idx"],
+            "item_no": ctx["item_no"],
+            "sku": ctx["sku"],
+            "seq": ctx["seq"],
+            "store": code,
+            "label": label.astype("object").where(label_given, None),
+            "position": number.where(ok).astype("Int64"),
+            "disabled": pd.Series(disabled, index=stores.index),
+            "roles": codes,
+            "file": ctx["file"],
+            "line": ctx["line"],
+        }
+    ).loc[ok]
     rejections = refusals.frame()
     errors = rejections.loc[rejections["severity"] == "error", "image_seq"]
     return ValidatedStores(result.reset_index(drop=True), rejections, errors.drop_duplicates())
@@ -327,11 +424,17 @@ def validate_store_values(stores: pd.DataFrame, raw: pd.DataFrame) -> ValidatedS
 def _store_rows_context(stores: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
     """Per store row, what its rejections name: the image's file, item, seq and SKU, the row's own line."""
     rows = raw.iloc[stores["image_row"].to_numpy()]
-    return pd.DataFrame({
-        "file_idx": rows["file_idx"].to_numpy(), "item_no": rows["item_no"].to_numpy(),
-        "line": stores["line"].astype("int64").to_numpy(), "seq": rows["seq"].to_numpy(),
-        "file": rows["file"].to_numpy(), "sku": rows["sku"].astype("str").str.strip().to_numpy(),
-    }, index=stores.index)
+    return pd.DataFrame(
+        {
+            "file_idx": rows["file_idx"].to_numpy(),
+            "item_no": rows["item_no"].to_numpy(),
+            "line": stores["line"].astype("int64").to_numpy(),
+            "seq": rows["seq"].to_numpy(),
+            "file": rows["file"].to_numpy(),
+            "sku": rows["sku"].astype("str").str.strip().to_numpy(),
+        },
+        index=stores.index,
+    )
 
 
 def raw_frame(columns: dict[str, object], index: pd.Index | None = None) -> pd.DataFrame:
@@ -353,11 +456,19 @@ _INT_RAW = ("file_idx", "item_no", "line", "seq")
 def store_raw_frame(records: list[tuple]) -> pd.DataFrame:
     """A raw store-values frame from records holding the STORE_RAW_COLUMNS in order."""
     frame = pd.DataFrame.from_records(records, columns=list(STORE_RAW_COLUMNS))
-    return frame.astype({name: "int64" if name in ("image_row", "line") else "str" for name in STORE_RAW_COLUMNS})
+    return frame.astype(
+        {name: "int64" if name in ("image_row", "line") else "str" for name in STORE_RAW_COLUMNS}
+    )
 
 
-def collected_chunk(file: str, file_idx: int, raw: dict[str, list], items: dict[str, list], stores: list[tuple],
-                    **extras: object) -> RawChunk:
+def collected_chunk(
+    file: str,
+    file_idx: int,
+    raw: dict[str, list],
+    items: dict[str, list],
+    stores: list[tuple],
+    **extras: object,
+) -> RawChunk:
     """The RawChunk of rows a reader collected as column lists (raw rows, `item_lists` items, store records)."""
     n_items = len(items["sku"])
     return RawChunk(
@@ -372,18 +483,27 @@ def collected_chunk(file: str, file_idx: int, raw: dict[str, list], items: dict[
 class RawChunk:
     """What a reader yields: raw image rows, the items they belong to, and format extras."""
 
-    raw: pd.DataFrame                  # RAW_COLUMNS (seq assigned by the batch assembler)
-    items: pd.DataFrame                # ITEM_COLUMNS
+    raw: pd.DataFrame  # RAW_COLUMNS (seq assigned by the batch assembler)
+    items: pd.DataFrame  # ITEM_COLUMNS
     stores: pd.DataFrame | None = None  # STORE_RAW_COLUMNS: store-level values of the raw images
-    scope: pd.DataFrame | None = None   # native CSV: file_idx, item_no, sku, managed_roles of each valid item
+    scope: pd.DataFrame | None = None  # native CSV: file_idx, item_no, sku, managed_roles of each valid item
     request_id: str | None = None
-    ignored_rows: int = 0              # rows deliberately skipped (native CSV store-view rows without images)
-    merge_paths: bool = False          # native CSV: rows of one path in one item are merged, not deduplicated
+    ignored_rows: int = 0  # rows deliberately skipped (native CSV store-view rows without images)
+    merge_paths: bool = False  # native CSV: rows of one path in one item are merged, not deduplicated
 
 
 # Items: one row per gallery item seen. problem_* is "" for a valid item, else why the item is rejected
 # (field "sku" or "images").
-ITEM_COLUMNS = ("file_idx", "item_no", "line", "file", "sku", "problem_field", "problem_value", "problem_reason")
+ITEM_COLUMNS = (
+    "file_idx",
+    "item_no",
+    "line",
+    "file",
+    "sku",
+    "problem_field",
+    "problem_value",
+    "problem_reason",
+)
 ITEM_LIST_KEYS = ("item_no", "line", "sku", "problem_field", "problem_value", "problem_reason")
 NO_PROBLEM = ("", "", "")  # (field, value, reason) of an item or image without a problem
 
@@ -393,7 +513,9 @@ def item_lists() -> dict[str, list]:
     return {key: [] for key in ITEM_LIST_KEYS}
 
 
-def append_item(items: dict[str, list], item_no: int, line: int, sku: str, problem: tuple[str, str, str]) -> None:
+def append_item(
+    items: dict[str, list], item_no: int, line: int, sku: str, problem: tuple[str, str, str]
+) -> None:
     for key, value in zip(ITEM_LIST_KEYS, (item_no, line, sku, *problem), strict=True):
         items[key].append(value)
 

@@ -18,11 +18,15 @@ def image_actions(planned: pd.DataFrame, role_plan: pd.DataFrame) -> pd.DataFram
             role_plan[["entity_id", "old_value"]].rename(columns={"old_value": "path"}),
         ]
     )
-    role_paths = role_paths[role_paths["path"].notna() & (role_paths["path"] != "")
-                            & (role_paths["path"] != NO_SELECTION)]
+    role_paths = role_paths[
+        role_paths["path"].notna() & (role_paths["path"] != "") & (role_paths["path"] != NO_SELECTION)
+    ]
     role_paths = pd.DataFrame(
-        {"entity_id": as_int(role_paths["entity_id"]), "value": canonical_values(role_paths["path"]),
-         "roles_changed": True}
+        {
+            "entity_id": as_int(role_paths["entity_id"]),
+            "value": canonical_values(role_paths["path"]),
+            "roles_changed": True,
+        }
     ).drop_duplicates(["entity_id", "value"])
     planned = planned.merge(role_paths, on=["entity_id", "value"], how="left")
     planned["roles_changed"] = as_bool(planned["roles_changed"])
@@ -41,8 +45,9 @@ def image_actions(planned: pd.DataFrame, role_plan: pd.DataFrame) -> pd.DataFram
     # Both sides without quotes; an unknown ETag equal to an absent one is nothing to write.
     planned["etag_changed"] = matched & (planned["stored_etag"] != planned["etag"])
     planned["action"] = "skipped_no_change"
-    planned.loc[matched & (planned["meta_changed"] | planned["roles_changed"] | planned["split"]),
-                "action"] = "updated_meta"
+    planned.loc[
+        matched & (planned["meta_changed"] | planned["roles_changed"] | planned["split"]), "action"
+    ] = "updated_meta"
     planned.loc[planned["etag_changed"], "action"] = "updated_value"
     planned.loc[~matched, "action"] = "inserted"
     planned.loc[~matched, "meta_changed"] = False

@@ -84,10 +84,15 @@ def position_shifts(images: pd.DataFrame, store_values: pd.DataFrame | None = No
     One shift per SKU for its default and store-view positions alike: a store view's position replaces the
     default one in that store, so both must stay in one order (Magento's columns are UNSIGNED at every scope).
     """
-    positions = [pd.DataFrame({"sku": text_column(images["sku"]), "position": nullable_int(images["position"])})]
+    positions = [
+        pd.DataFrame({"sku": text_column(images["sku"]), "position": nullable_int(images["position"])})
+    ]
     if store_values is not None and len(store_values):
-        positions.append(pd.DataFrame({"sku": text_column(store_values["sku"]),
-                                       "position": nullable_int(store_values["position"])}))
+        positions.append(
+            pd.DataFrame(
+                {"sku": text_column(store_values["sku"]), "position": nullable_int(store_values["position"])}
+            )
+        )
     both = pd.concat(positions, ignore_index=True)
     minimum = both["position"].groupby(both["sku"]).min()
     return (-minimum).clip(lower=0).fillna(0).astype("int64")

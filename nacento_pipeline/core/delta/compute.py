@@ -88,9 +88,13 @@ def delta_for(request: DeltaRequest, state: MagentoState) -> GalleryDelta:
     images, image_warnings = delta_images.batch_images(context)
     usable = (images["error"] == "") & ~images["stale"]
     valid = usable & images["exists"]
-    gallery, extra_value_rows = delta_gallery.current_gallery(context, set(images.loc[usable, "entity_id"].tolist()))
+    gallery, extra_value_rows = delta_gallery.current_gallery(
+        context, set(images.loc[usable, "entity_id"].tolist())
+    )
     blocked = delta_images.role_blocked_skus(context, images)
-    planned = delta_gallery.inherit_unset(context, delta_gallery.matched_images(images[valid], gallery), gallery)
+    planned = delta_gallery.inherit_unset(
+        context, delta_gallery.matched_images(images[valid], gallery), gallery
+    )
     role_plan = delta_role_plan.role_plan(context, images, planned, blocked)
     planned = delta_actions.image_actions(planned, role_plan)
     sku_of = images[usable].drop_duplicates("entity_id").set_index("entity_id")["sku"]
@@ -100,7 +104,8 @@ def delta_for(request: DeltaRequest, state: MagentoState) -> GalleryDelta:
     store_writes = delta_store_views.store_writes(store_rows)
     roles = merge_role_rows(roles, delta_store_views.store_roles(context, store_rows))
     roles = merge_role_rows(
-        roles, delta_labels.label_plan(context, images, planned, roles, blocked, store_writes))
+        roles, delta_labels.label_plan(context, images, planned, roles, blocked, store_writes)
+    )
     hidden_warnings = delta_hidden.hidden_by_store_views(context, planned, roles, store_writes)
     items = delta_results.delta_items(images[~valid], planned, removed, sku_of)
     return GalleryDelta(
@@ -108,7 +113,8 @@ def delta_for(request: DeltaRequest, state: MagentoState) -> GalleryDelta:
         roles=roles,
         sku_results=delta_results.sku_results(context, images, items, roles, store_writes, kept_warnings),
         warnings=join_warnings(
-            (role_warnings, image_warnings, kept_warnings, store_warnings, hidden_warnings)),
+            (role_warnings, image_warnings, kept_warnings, store_warnings, hidden_warnings)
+        ),
         request=request,
         store_values=store_writes,
         unknown_skus=tuple(dict.fromkeys(images.loc[images["unknown_sku"], "sku"])),

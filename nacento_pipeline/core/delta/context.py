@@ -75,7 +75,9 @@ def delta_context(request: DeltaRequest, state: MagentoState) -> tuple[DeltaCont
     return context, warnings
 
 
-def named_custom_roles(request: DeltaRequest, role_codes: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def named_custom_roles(
+    request: DeltaRequest, role_codes: tuple[str, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(sku, role) of the shop's custom roles (media_image attributes besides the standard four) that the
     batch's images or store-level rows name; the names of no role of the shop are warned about (file, line),
     as Magento's import reports an unknown column, and ignored."""
@@ -88,15 +90,24 @@ def named_custom_roles(request: DeltaRequest, role_codes: tuple[str, ...]) -> tu
     unknown = named[~named["role"].isin(role_codes)].drop_duplicates(["sku", "role", "file", "line"])
     warnings = empty_frame(REJECTION_COLUMNS)
     if len(unknown):
-        warnings = pd.DataFrame({
-            "severity": "warning", "file": text_column(unknown["file"]), "line": as_int(unknown["line"]),
-            "sku": text_column(unknown["sku"]), "field": "roles", "value": unknown["role"].astype(str),
-            "reason": "role " + unknown["role"].map(repr) + " ignored: no media_image attribute of this "
-                      "Magento has that code",
-        })[list(REJECTION_COLUMNS)]
+        warnings = pd.DataFrame(
+            {
+                "severity": "warning",
+                "file": text_column(unknown["file"]),
+                "line": as_int(unknown["line"]),
+                "sku": text_column(unknown["sku"]),
+                "field": "roles",
+                "value": unknown["role"].astype(str),
+                "reason": "role " + unknown["role"].map(repr) + " ignored: no media_image attribute of this "
+                "Magento has that code",
+            }
+        )[list(REJECTION_COLUMNS)]
     custom = named[named["role"].isin(role_codes) & ~named["role"].isin(ROLE_CODES)]
-    custom_roles = pd.DataFrame({"sku": text_column(custom["sku"]), "role": custom["role"].astype(str)}
-                                ).drop_duplicates().reset_index(drop=True)
+    custom_roles = (
+        pd.DataFrame({"sku": text_column(custom["sku"]), "role": custom["role"].astype(str)})
+        .drop_duplicates()
+        .reset_index(drop=True)
+    )
     return custom_roles, warnings
 
 
@@ -123,8 +134,10 @@ def managed_roles(context: DeltaContext, skus: pd.Series) -> pd.DataFrame:
         return grid
     scope = scope.drop_duplicates("sku", keep="last")
     limited = dict(zip(text_column(scope["sku"]), text_column(scope["managed_roles"]), strict=True))
-    allowed = [sku not in limited or role in limited[sku].split("|")
-               for sku, role in zip(grid["sku"], grid["role"], strict=True)]
+    allowed = [
+        sku not in limited or role in limited[sku].split("|")
+        for sku, role in zip(grid["sku"], grid["role"], strict=True)
+    ]
     return grid[allowed]
 
 
@@ -138,7 +151,9 @@ def changed_roles(context: DeltaContext, wanted: pd.DataFrame) -> pd.DataFrame:
     has_row = grid["has_row"].notna()
     new = grid["new_value"].astype(object)
     deleting = new.isna()
-    changed = (deleting & has_row) | (~deleting & (~has_row | grid["value"].isna() | (grid["old_value"] != new)))
+    changed = (deleting & has_row) | (
+        ~deleting & (~has_row | grid["value"].isna() | (grid["old_value"] != new))
+    )
     plan = grid.loc[changed, list(ROLE_COLUMNS)].reset_index(drop=True)
     plan["entity_id"] = plan["entity_id"].astype("int64")
     plan["store_id"] = plan["store_id"].astype("int64")
@@ -160,12 +175,16 @@ def merge_role_rows(base: pd.DataFrame, override: pd.DataFrame) -> pd.DataFrame:
 def final_values(context: DeltaContext, plan: pd.DataFrame, store_id: int | None) -> pd.DataFrame:
     """(entity_id, role, store_id, final) role values after the plan: planned value, else Magento's."""
     role_state = context.role_state
-    state = role_state[role_state["role"].isin(context.role_codes)][["entity_id", "role", "store_id", "value"]]
+    state = role_state[role_state["role"].isin(context.role_codes)][
+        ["entity_id", "role", "store_id", "value"]
+    ]
     planned = plan[plan["role"].isin(context.role_codes)][["entity_id", "role", "store_id", "new_value"]]
     both = state.merge(planned, on=["entity_id", "role", "store_id"], how="outer", indicator=True)
     in_plan = both["_merge"] != "left_only"
     both["final"] = both["new_value"].astype(object).where(in_plan, both["value"].astype(object))
-    deleted = plan[plan["role"].isin(context.role_codes) & plan["new_value"].isna()][["entity_id", "role", "store_id"]]
+    deleted = plan[plan["role"].isin(context.role_codes) & plan["new_value"].isna()][
+        ["entity_id", "role", "store_id"]
+    ]
     if len(deleted):
         both = both.merge(deleted.assign(gone=True), on=["entity_id", "role", "store_id"], how="left")
         both = both[both["gone"].isna()]

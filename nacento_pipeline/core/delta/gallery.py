@@ -37,16 +37,19 @@ def current_gallery(context: DeltaContext, entity_ids: set[int]) -> tuple[pd.Dat
     gallery = gallery.assign(_pos=pd.to_numeric(gallery["cur_position"], errors="coerce").fillna(-1))
     gallery = gallery.sort_values(["entity_id", "value_id", "_pos", "record_id"])
     extra = gallery.duplicated(["entity_id", "value_id"], keep="last") & (gallery["record_id"] > 0)
-    extra_value_rows = pd.DataFrame({
-        "sku": gallery.loc[extra, "entity_id"].map(context.sku_of_entity()).astype(str),
-        "entity_id": gallery.loc[extra, "entity_id"],
-        "record_id": gallery.loc[extra, "record_id"],
-    })[list(EXTRA_VALUE_ROW_COLUMNS)].reset_index(drop=True)
+    extra_value_rows = pd.DataFrame(
+        {
+            "sku": gallery.loc[extra, "entity_id"].map(context.sku_of_entity()).astype(str),
+            "entity_id": gallery.loc[extra, "entity_id"],
+            "record_id": gallery.loc[extra, "record_id"],
+        }
+    )[list(EXTRA_VALUE_ROW_COLUMNS)].reset_index(drop=True)
     gallery = gallery.drop_duplicates(["entity_id", "value_id"], keep="last").drop(columns=["_pos"])
     gallery["is_canonical"] = gallery["stored_value"] == gallery["canonical"]
     # The canonical-form row wins over its legacy variant; then the oldest media_gallery row.
-    gallery = gallery.sort_values(["entity_id", "canonical", "is_canonical", "value_id"],
-                                  ascending=[True, True, False, True])
+    gallery = gallery.sort_values(
+        ["entity_id", "canonical", "is_canonical", "value_id"], ascending=[True, True, False, True]
+    )
     gallery["keeper"] = ~gallery.duplicated(["entity_id", "canonical"], keep="first")
     return gallery.reset_index(drop=True), extra_value_rows
 
@@ -86,12 +89,20 @@ def inherit_unset(context: DeltaContext, planned: pd.DataFrame, gallery: pd.Data
     planned.loc[keep, "position"] = current[keep].fillna(0).astype("int64")
     new = ~given & ~planned["matched"]
     if new.any():
-        existing_max = pd.to_numeric(gallery["cur_position"], errors="coerce").groupby(gallery["entity_id"]).max()
+        existing_max = (
+            pd.to_numeric(gallery["cur_position"], errors="coerce").groupby(gallery["entity_id"]).max()
+        )
         other = context.state.other_media
-        if other is not None and len(other):  # videos count (MediaGalleryProcessor::getLastMediaPositionPerProduct)
-            videos_max = pd.to_numeric(other["position"], errors="coerce").groupby(as_int(other["entity_id"])).max()
+        if other is not None and len(
+            other
+        ):  # videos count (MediaGalleryProcessor::getLastMediaPositionPerProduct)
+            videos_max = (
+                pd.to_numeric(other["position"], errors="coerce").groupby(as_int(other["entity_id"])).max()
+            )
             existing_max = pd.concat([existing_max, videos_max], axis=1).max(axis=1)
-        batch_max = planned.loc[given, "position"].astype("float64").groupby(planned.loc[given, "entity_id"]).max()
+        batch_max = (
+            planned.loc[given, "position"].astype("float64").groupby(planned.loc[given, "entity_id"]).max()
+        )
         ceiling = pd.concat([existing_max, batch_max], axis=1).max(axis=1)
         rank = planned.loc[new].sort_values("seq").groupby("entity_id").cumcount() + 1
         base = planned.loc[new, "entity_id"].map(ceiling).fillna(0)

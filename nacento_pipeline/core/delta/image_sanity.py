@@ -17,8 +17,9 @@ def not_an_image_reasons(size: pd.Series, content_type: pd.Series) -> pd.Series:
     media_type = _media_types(content_type.fillna("").astype(str))
     reasons = pd.Series("", index=size.index, dtype=object)
     wrong_type = ~media_type.str.startswith("image/") & ~media_type.isin(GENERIC_CONTENT_TYPES)
-    reasons[wrong_type] = "object's Content-Type " + content_type[wrong_type].astype(str).str.slice(0, 100) \
-        + " is not an image"
+    reasons[wrong_type] = (
+        "object's Content-Type " + content_type[wrong_type].astype(str).str.slice(0, 100) + " is not an image"
+    )
     sizes = pd.to_numeric(size, errors="coerce").fillna(-1)
     reasons[sizes == 0] = "object is 0 bytes"
     return reasons

@@ -55,8 +55,12 @@ def typed_images(context: DeltaContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     warnings = []
     if duplicate.any():
         warnings.append(
-            warning_rows(images[duplicate], field_name="file_path", value=images.loc[duplicate, "value"],
-                         reason="same image twice for this SKU: the last occurrence wins")
+            warning_rows(
+                images[duplicate],
+                field_name="file_path",
+                value=images.loc[duplicate, "value"],
+                reason="same image twice for this SKU: the last occurrence wins",
+            )
         )
         images = images[~duplicate]
     images = images.reset_index(drop=True)
@@ -93,7 +97,9 @@ def with_storage_state(context: DeltaContext, images: pd.DataFrame) -> pd.DataFr
     etags["etag"] = normalize_etag(etags["etag"])
     # An object whose metadata says it is no image counts as missing, with its own reason.
     size = request_etags["size"] if "size" in request_etags else pd.Series(pd.NA, index=etags.index)
-    kind = request_etags["content_type"] if "content_type" in request_etags else pd.Series("", index=etags.index)
+    kind = (
+        request_etags["content_type"] if "content_type" in request_etags else pd.Series("", index=etags.index)
+    )
     etags["not_image"] = not_an_image_reasons(size, kind).where(as_bool(etags["exists"]), "")
     etags = etags.drop_duplicates("value", keep="last")
     images = images.merge(etags, on="value", how="left")
@@ -111,10 +117,16 @@ def media_clashes(context: DeltaContext, images: pd.DataFrame) -> pd.Series:
     other = context.state.other_media
     if other is None or other.empty or images.empty:
         return pd.Series("", index=images.index, dtype=object)
-    other = pd.DataFrame({"entity_id": as_int(other["entity_id"]), "value": canonical_values(other["value"]),
-                          "media_clash": text_column(other["media_type"])}).drop_duplicates(["entity_id", "value"])
-    keyed = pd.DataFrame({"entity_id": images["entity_id"].to_numpy(),
-                          "value": canonical_values(images["value"]).to_numpy()})
+    other = pd.DataFrame(
+        {
+            "entity_id": as_int(other["entity_id"]),
+            "value": canonical_values(other["value"]),
+            "media_clash": text_column(other["media_type"]),
+        }
+    ).drop_duplicates(["entity_id", "value"])
+    keyed = pd.DataFrame(
+        {"entity_id": images["entity_id"].to_numpy(), "value": canonical_values(images["value"]).to_numpy()}
+    )
     found = keyed.merge(other, on=["entity_id", "value"], how="left")["media_clash"]
     return pd.Series(found.fillna("").astype(str).to_numpy(), index=images.index, dtype=object)
 
@@ -143,12 +155,18 @@ def stale_images(context: DeltaContext, images: pd.DataFrame) -> pd.DataFrame:
     later = known & (images["last_batch_time"] > batch_time)
     if request.batch_key is not None:  # same drop time: the greater batch key wins
         last_key = text_column(images["last_batch_key"])
-        later |= known & (images["last_batch_time"] == batch_time) & (last_key != "") & (
-            last_key > request.batch_key)
+        later |= (
+            known
+            & (images["last_batch_time"] == batch_time)
+            & (last_key != "")
+            & (last_key > request.batch_key)
+        )
     images["stale"] = later & (images["error"] == "")
     stale = images["stale"]
     images.loc[stale, "stale_reason"] = (
-        "stale: batch " + text_column(images.loc[stale, "last_batch_key"]) + " of "
+        "stale: batch "
+        + text_column(images.loc[stale, "last_batch_key"])
+        + " of "
         + images.loc[stale, "last_batch_time"].astype(str)
         + " was already applied to this SKU (use force to replay)"
     )
@@ -169,12 +187,15 @@ def with_statuses(images: pd.DataFrame) -> pd.DataFrame:
     images.loc[missing, "action"] = "invalid"
     images.loc[missing, "reason"] = "file missing in storage: " + images.loc[missing, "value"]
     refused = missing & (images["not_image"] != "")
-    images.loc[refused, "reason"] = ("not an image: " + images.loc[refused, "not_image"] + ": "
-                                     + images.loc[refused, "value"])
+    images.loc[refused, "reason"] = (
+        "not an image: " + images.loc[refused, "not_image"] + ": " + images.loc[refused, "value"]
+    )
     clash = missing & (images["media_clash"] != "")
-    images.loc[clash, "reason"] = ("the product has a " + images.loc[clash, "media_clash"] + " gallery row with "
-                                   "this value; a second row would be deleted by Magento (Gallery::removeDuplicates): "
-                                   + images.loc[clash, "value"])
+    images.loc[clash, "reason"] = (
+        "the product has a " + images.loc[clash, "media_clash"] + " gallery row with "
+        "this value; a second row would be deleted by Magento (Gallery::removeDuplicates): "
+        + images.loc[clash, "value"]
+    )
     return images
 
 

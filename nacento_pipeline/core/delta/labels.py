@@ -12,7 +12,11 @@ from nacento_pipeline.core.paths import canonical_values
 
 
 def label_plan(
-    context: DeltaContext, images: pd.DataFrame, planned: pd.DataFrame, roles: pd.DataFrame, blocked: set[str],
+    context: DeltaContext,
+    images: pd.DataFrame,
+    planned: pd.DataFrame,
+    roles: pd.DataFrame,
+    blocked: set[str],
     store_writes: pd.DataFrame,
 ) -> pd.DataFrame:
     """`image_label`, `small_image_label`, `thumbnail_label` = the label of the role's image, per store,
@@ -51,12 +55,19 @@ def store_label_rows(context: DeltaContext, store_writes: pd.DataFrame, roles: p
     hit = labelled.merge(per_store, on=["entity_id", "value", "store_id"], how="inner")
     default = final_values(context, roles, store_id=0)
     default = default[default["role"].isin(list(ROLE_LABEL_CODES))].assign(
-        value=lambda f: canonical_values(f["final"]))
+        value=lambda f: canonical_values(f["final"])
+    )
     inherit = labelled.merge(default.drop(columns=["final"]), on=["entity_id", "value"], how="inner")
     overridden = per_store[["entity_id", "role", "store_id"]].assign(own=True)
     inherit = inherit.merge(overridden, on=["entity_id", "role", "store_id"], how="left")
     inherit = inherit[inherit["own"].isna()]
     both = pd.concat([hit, inherit], ignore_index=True)
-    return pd.DataFrame({"sku": both["sku"], "entity_id": both["entity_id"],
-                         "role": both["role"].map(ROLE_LABEL_CODES), "store_id": both["store_id"],
-                         "new_value": both["label"].astype(object)})
+    return pd.DataFrame(
+        {
+            "sku": both["sku"],
+            "entity_id": both["entity_id"],
+            "role": both["role"].map(ROLE_LABEL_CODES),
+            "store_id": both["store_id"],
+            "new_value": both["label"].astype(object),
+        }
+    )

@@ -35,8 +35,17 @@ PRODUCT_COLUMNS = ("sku", "entity_id", "link_id", "error")
 # product has no store-0 value row, stored_etag "" when nacento_media_gallery_meta has none, owned = a meta
 # row exists (this pipeline or the PHP connector wrote the image), links = products linked to the row.
 GALLERY_COLUMNS = (
-    "entity_id", "value_id", "value", "canonical", "record_id", "label", "position", "disabled", "stored_etag",
-    "owned", "links",
+    "entity_id",
+    "value_id",
+    "value",
+    "canonical",
+    "record_id",
+    "label",
+    "position",
+    "disabled",
+    "stored_etag",
+    "owned",
+    "links",
 )
 # Store-level (store_id > 0) value rows of the products' images.
 STORE_STATE_COLUMNS = ("entity_id", "value_id", "store_id", "record_id", "label", "position", "disabled")
@@ -51,8 +60,20 @@ PAYLOAD_VALUE_COLUMNS = ("sku", "value")
 OTHER_MEDIA_COLUMNS = ("entity_id", "value", "media_type", "position")
 
 TOTAL_NAMES = (
-    "skus_seen", "ok", "error", "stale", "inserted", "updated_value", "updated_meta", "skipped_no_change",
-    "invalid", "rejected", "purged", "deduped_path_variants", "roles_assigned", "split_shared_rows",
+    "skus_seen",
+    "ok",
+    "error",
+    "stale",
+    "inserted",
+    "updated_value",
+    "updated_meta",
+    "skipped_no_change",
+    "invalid",
+    "rejected",
+    "purged",
+    "deduped_path_variants",
+    "roles_assigned",
+    "split_shared_rows",
     "store_values",
 )
 
@@ -78,7 +99,9 @@ class DeltaRequest:
     batch_time: datetime | None = None
     force: bool = False
     rejections: pd.DataFrame | None = None
-    batch_key: str | None = None  # breaks ties between batches of the same drop time (core.delta.images.stale_images)
+    batch_key: str | None = (
+        None  # breaks ties between batches of the same drop time (core.delta.images.stale_images)
+    )
     store_values: pd.DataFrame | None = None  # STORE_VALUE_COLUMNS
     role_scope: pd.DataFrame | None = None  # ROLE_SCOPE_COLUMNS (None: every SKU manages all roles)
     # Remove an image even when it holds a role in a store view of a product in several store views (Magento's
@@ -153,7 +176,7 @@ def cut_request(request: DeltaRequest, chunk_size: int, skus: list[str] | None =
     invalid = request.invalid_skus
     parts = []
     for i in range(count):
-        members = skus[i * size:(i + 1) * size]
+        members = skus[i * size : (i + 1) * size]
         parts.append(
             replace(
                 request,
@@ -177,8 +200,9 @@ def chunk_numbers(sku: pd.Series, skus: pd.Index, chunk_size: int) -> pd.Series:
     return numbers.where(positions >= 0) if (positions < 0).any() else numbers
 
 
-def rows_per_chunk(frame: pd.DataFrame, numbers: pd.Series, count: int, *, reindex: bool = False
-                   ) -> list[pd.DataFrame]:
+def rows_per_chunk(
+    frame: pd.DataFrame, numbers: pd.Series, count: int, *, reindex: bool = False
+) -> list[pd.DataFrame]:
     """The rows of `frame` in each of `count` chunks, in order, by their chunk number (`numbers`: chunk_numbers
     of its sku column; rows of no chunk are dropped), each keeping its rows' order; `reindex` numbers each
     part's rows from 0."""
@@ -296,13 +320,24 @@ def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[G
     numbers = {name: chunk_numbers(getattr(delta, name)["sku"], index, size) for name in _SPLIT_FRAMES}
     if any(n.isna().any() for n in numbers.values()):
         return None
-    parts = {name: rows_per_chunk(getattr(delta, name), numbers[name], count, reindex=True) for name in _SPLIT_FRAMES}
+    parts = {
+        name: rows_per_chunk(getattr(delta, name), numbers[name], count, reindex=True)
+        for name in _SPLIT_FRAMES
+    }
     unknown: list[list[str]] = [[] for _ in range(count)]
     for sku in delta.unknown_skus:
         unknown[chunk_of[sku]].append(sku)
     return [
-        GalleryDelta(parts["items"][i], parts["roles"][i], parts["sku_results"][i], parts["warnings"][i], None,
-                     parts["store_values"][i], tuple(unknown[i]), parts["extra_value_rows"][i])
+        GalleryDelta(
+            parts["items"][i],
+            parts["roles"][i],
+            parts["sku_results"][i],
+            parts["warnings"][i],
+            None,
+            parts["store_values"][i],
+            tuple(unknown[i]),
+            parts["extra_value_rows"][i],
+        )
         for i in range(count)
     ]
 
@@ -330,7 +365,10 @@ def concat_deltas(deltas: list[GalleryDelta], request: DeltaRequest | None = Non
 
 def empty_delta(request: DeltaRequest | None = None) -> GalleryDelta:
     return GalleryDelta(
-        empty_frame(DELTA_COLUMNS), empty_frame(ROLE_COLUMNS), empty_frame(SKU_RESULT_COLUMNS), request=request
+        empty_frame(DELTA_COLUMNS),
+        empty_frame(ROLE_COLUMNS),
+        empty_frame(SKU_RESULT_COLUMNS),
+        request=request,
     )
 
 

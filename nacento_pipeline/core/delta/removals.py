@@ -15,13 +15,18 @@ from nacento_pipeline.core.paths import canonical_values
 
 
 def removals(
-    context: DeltaContext, images: pd.DataFrame, planned: pd.DataFrame, gallery: pd.DataFrame, blocked: set[str]
+    context: DeltaContext,
+    images: pd.DataFrame,
+    planned: pd.DataFrame,
+    gallery: pd.DataFrame,
+    blocked: set[str],
 ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
     """The gallery rows to remove (None: none) and the warnings about images kept for a store view's role."""
     wanted_pairs = planned[["entity_id", "value"]].rename(columns={"value": "canonical"}).drop_duplicates()
     extras = gallery[~gallery["keeper"]].merge(wanted_pairs, on=["entity_id", "canonical"], how="inner")
     keeper_spelling = gallery[gallery["keeper"]][["entity_id", "canonical", "stored_value"]].rename(
-        columns={"stored_value": "kept_value"})
+        columns={"stored_value": "kept_value"}
+    )
     extras = extras.merge(keeper_spelling, on=["entity_id", "canonical"], how="left").assign(
         action="deduped",
         reason="path variant " + extras["stored_value"].map(repr) + " collapsed into the canonical row",
@@ -50,9 +55,9 @@ def purges(
         return gallery.iloc[0:0], no_warnings()
     payload = pd.concat([request.payload_values[["sku", "value"]].astype(str), images[["sku", "value"]]])
     payload["canonical"] = canonical_values(payload["value"])
-    payload = payload.merge(
-        images[["sku", "entity_id"]].drop_duplicates("sku"), on="sku", how="inner"
-    )[["entity_id", "canonical"]].drop_duplicates()
+    payload = payload.merge(images[["sku", "entity_id"]].drop_duplicates("sku"), on="sku", how="inner")[
+        ["entity_id", "canonical"]
+    ].drop_duplicates()
     candidates = gallery[gallery["entity_id"].isin(entities)]
     if request.mode == REPLACE_OWNED:
         candidates = candidates[candidates["owned"]]
@@ -62,7 +67,10 @@ def purges(
     if frozen and len(purged):
         state = context.known_roles()
         held = set(zip(state["entity_id"], canonical_values(state["value"]), strict=True))
-        keep = [e in frozen and (e, c) in held for e, c in zip(purged["entity_id"], purged["canonical"], strict=True)]
+        keep = [
+            e in frozen and (e, c) in held
+            for e, c in zip(purged["entity_id"], purged["canonical"], strict=True)
+        ]
         purged = purged[~pd.Series(keep, index=purged.index, dtype=bool)]
     reason = f"not in the payload ({request.mode} mode)"
     removable, warnings = removable_purges(context, purged)
@@ -81,20 +89,30 @@ def removable_purges(context: DeltaContext, purged: pd.DataFrame) -> tuple[pd.Da
         return purged, no_warnings()
     state = context.role_state
     held = state[state["role"].isin(DELETE_GUARDED_ROLES) & (state["store_id"] != 0) & state["value"].notna()]
-    held = held.assign(stored_value=text_column(held["value"]))[["entity_id", "stored_value", "role", "store_id"]]
+    held = held.assign(stored_value=text_column(held["value"]))[
+        ["entity_id", "stored_value", "role", "store_id"]
+    ]
     hit = purged[["entity_id", "stored_value"]].merge(held, on=["entity_id", "stored_value"], how="inner")
     if hit.empty:
         return purged, no_warnings()
     hit = hit.sort_values(["entity_id", "stored_value", "store_id", "role"], kind="stable")
     first = hit.drop_duplicates(["entity_id", "stored_value"])
-    warnings = pd.DataFrame({
-        "severity": "warning", "file": "", "line": 0, "sku": first["entity_id"].map(context.sku_of_entity()).astype(str),
-        "field": "roles", "value": first["stored_value"].str.slice(0, 200),
-        "reason": "not removed: it is the " + first["role"] + " image of store view "
-                  + first["store_id"].map(context.store_code_of).fillna(first["store_id"].astype(str)).map(repr)
-                  + " and Magento refuses to remove it (DeleteValidator); "
-                  "NACENTO_REMOVE_STORE_ROLE_IMAGES=true removes it anyway",
-    })[list(REJECTION_COLUMNS)].reset_index(drop=True)
+    warnings = pd.DataFrame(
+        {
+            "severity": "warning",
+            "file": "",
+            "line": 0,
+            "sku": first["entity_id"].map(context.sku_of_entity()).astype(str),
+            "field": "roles",
+            "value": first["stored_value"].str.slice(0, 200),
+            "reason": "not removed: it is the "
+            + first["role"]
+            + " image of store view "
+            + first["store_id"].map(context.store_code_of).fillna(first["store_id"].astype(str)).map(repr)
+            + " and Magento refuses to remove it (DeleteValidator); "
+            "NACENTO_REMOVE_STORE_ROLE_IMAGES=true removes it anyway",
+        }
+    )[list(REJECTION_COLUMNS)].reset_index(drop=True)
     keys = set(zip(hit["entity_id"], hit["stored_value"], strict=True))
     kept = [k in keys for k in zip(purged["entity_id"], purged["stored_value"], strict=True)]
     return purged[~pd.Series(kept, index=purged.index, dtype=bool)], warnings
@@ -111,7 +129,9 @@ def with_removal_roles(
     state = context.known_roles()
     state = state.assign(stored=text_column(state["value"]))
     gone = removed[["entity_id", "stored_value", "action", "kept_value"]]
-    hit = state.merge(gone, left_on=["entity_id", "stored"], right_on=["entity_id", "stored_value"], how="inner")
+    hit = state.merge(
+        gone, left_on=["entity_id", "stored"], right_on=["entity_id", "stored_value"], how="inner"
+    )
     if hit.empty:
         return plan
     purged = hit["action"] == "purged"
@@ -122,8 +142,11 @@ def with_removal_roles(
     rows = [hit[["sku", "entity_id", "role", "store_id", "new_value"]]]
     cleared = hit[purged & (hit["store_id"] == 0) & hit["role"].isin(list(ROLE_LABEL_CODES))]
     if len(cleared):
-        rows.append(cleared.assign(role=cleared["role"].map(ROLE_LABEL_CODES), new_value=None)[
-            ["sku", "entity_id", "role", "store_id", "new_value"]])
+        rows.append(
+            cleared.assign(role=cleared["role"].map(ROLE_LABEL_CODES), new_value=None)[
+                ["sku", "entity_id", "role", "store_id", "new_value"]
+            ]
+        )
     effects = changed_roles(context, pd.concat(rows, ignore_index=True))
     # The plan's own decision for a (product, role, store) wins over a removal's side effect.
     return merge_role_rows(effects, plan)

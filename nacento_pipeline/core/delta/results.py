@@ -16,8 +16,18 @@ def delta_items(
     """DELTA_COLUMNS rows: images not written (`rest`), planned images, then removals."""
     parts = []
     if len(rest):
-        parts.append(rest.assign(stored_etag="", value_id=0, record_id=0, meta_changed=False, etag_changed=False,
-                                 split=False, shared=False, position=as_int(rest["position"])))
+        parts.append(
+            rest.assign(
+                stored_etag="",
+                value_id=0,
+                record_id=0,
+                meta_changed=False,
+                etag_changed=False,
+                split=False,
+                shared=False,
+                position=as_int(rest["position"]),
+            )
+        )
     if len(planned):
         parts.append(planned)
     if removed is not None and len(removed):
@@ -57,8 +67,12 @@ def delta_items(
 
 
 def sku_results(
-    context: DeltaContext, images: pd.DataFrame, items: pd.DataFrame, role_plan: pd.DataFrame,
-    store_writes: pd.DataFrame, kept_for_store_roles: pd.DataFrame,
+    context: DeltaContext,
+    images: pd.DataFrame,
+    items: pd.DataFrame,
+    role_plan: pd.DataFrame,
+    store_writes: pd.DataFrame,
+    kept_for_store_roles: pd.DataFrame,
 ) -> pd.DataFrame:
     """SKU_RESULT_COLUMNS: per SKU, its counts per action, status and message. `kept_for_store_roles` has one
     row (sku) per image kept because a store view's role holds it."""
@@ -80,7 +94,9 @@ def sku_results(
     else:
         out["rejected"] = 0
     roles_only = role_plan[role_plan["role"].isin(context.role_codes)]
-    out["roles_assigned"] = out["entity_id"].map(roles_only.groupby("entity_id").size()).fillna(0).astype("int64")
+    out["roles_assigned"] = (
+        out["entity_id"].map(roles_only.groupby("entity_id").size()).fillna(0).astype("int64")
+    )
     splits = items[items["split"]].groupby("sku").size() if len(items) else pd.Series(dtype="int64")
     out["split_shared_rows"] = out["sku"].map(splits).fillna(0).astype("int64")
     stored = store_writes.groupby("sku").size() if len(store_writes) else pd.Series(dtype="int64")
@@ -96,15 +112,20 @@ def sku_results(
     out.loc[is_stale, "status"] = "stale"
     out.loc[is_stale, "message"] = out.loc[is_stale, "sku"].map(first["stale_reason"])
     if rejected_only:
-        reasons = rejections[rejections["severity"] == "error"].drop_duplicates("sku").set_index("sku")["reason"]  # type: ignore[index]
+        errors = rejections[rejections["severity"] == "error"]  # type: ignore[index]
+        reasons = errors.drop_duplicates("sku").set_index("sku")["reason"]
         mask = out["sku"].isin(rejected_only)
         out.loc[mask, "status"] = "error"
         out.loc[mask, "message"] = "no valid image: " + out.loc[mask, "sku"].map(reasons).astype(str)
     ok = out["status"] == "ok"
     blocked = ok & (out["sku"].isin(request.invalid_skus) | (out["invalid"] > 0))
-    out.loc[blocked, "message"] = "role sync skipped: an image of this SKU was rejected or is missing in storage"
+    out.loc[blocked, "message"] = (
+        "role sync skipped: an image of this SKU was rejected or is missing in storage"
+    )
     kept = kept_for_store_roles.groupby("sku").size()
     warned = ok & (out["message"] == "") & out["sku"].isin(kept.index)
-    out.loc[warned, "message"] = (out.loc[warned, "sku"].map(kept).astype(str)
-                                  + " image(s) kept: a role in a store view (Magento's DeleteValidator)")
+    out.loc[warned, "message"] = (
+        out.loc[warned, "sku"].map(kept).astype(str)
+        + " image(s) kept: a role in a store view (Magento's DeleteValidator)"
+    )
     return out[list(SKU_RESULT_COLUMNS)].reset_index(drop=True)

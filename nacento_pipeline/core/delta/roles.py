@@ -81,6 +81,11 @@ def normalize_role_text(raw: str) -> tuple[str, str]:
 
 def role_text(flags: np.ndarray) -> np.ndarray:
     """Codes "|"-joined in ROLE_CODES order, one per row of a boolean matrix with a column per ROLE_CODES entry."""
-    table = np.array([ROLE_SEPARATOR.join(code for k, code in enumerate(ROLE_CODES) if bits >> k & 1)
-                      for bits in range(1 << len(ROLE_CODES))], dtype=object)
+    table = np.array(
+        [
+            ROLE_SEPARATOR.join(code for k, code in enumerate(ROLE_CODES) if bits >> k & 1)
+            for bits in range(1 << len(ROLE_CODES))
+        ],
+        dtype=object,
+    )
     return table[flags.astype("int64") @ (1 << np.arange(len(ROLE_CODES)))]

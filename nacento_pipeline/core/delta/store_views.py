@@ -25,7 +25,8 @@ def store_rows(context: DeltaContext, planned: pd.DataFrame) -> tuple[pd.DataFra
         return pd.DataFrame(), no_warnings()
     known, warnings = known_store_rows(context, source, planned)
     base = planned[["sku", "value", "entity_id", "value_id", "disabled", "position", "target_value"]].rename(
-        columns={"disabled": "base_disabled", "position": "base_position"})
+        columns={"disabled": "base_disabled", "position": "base_position"}
+    )
     rows = known.merge(base, on=["sku", "value"], how="inner")
     if rows.empty:
         return pd.DataFrame(), warnings
@@ -40,7 +41,10 @@ def known_store_rows(
     their store_id, positions shifted as their SKU's images; the others are rejected."""
     rows = source.copy()
     rows["sku"], rows["value"], rows["store"] = (
-        text_column(rows["sku"]), text_column(rows["value"]), text_column(rows["store"]))
+        text_column(rows["sku"]),
+        text_column(rows["value"]),
+        text_column(rows["store"]),
+    )
     rows = rows.sort_values("seq", kind="stable").drop_duplicates(["sku", "value", "store"], keep="last")
     shifts = planned.drop_duplicates("sku").set_index("sku")["position_shift"]
     rows["position"] = shifted_positions(rows["sku"], rows["position"], shifts)
@@ -49,12 +53,18 @@ def known_store_rows(
     warnings = no_warnings()
     if unknown.any():
         bad = rows[unknown]
-        warnings = pd.DataFrame({
-            "severity": "error", "file": text_column(bad["file"]), "line": as_int(bad["line"]), "sku": bad["sku"],
-            "field": "store", "value": bad["store"].str.slice(0, 200),
-            "reason": "unknown store code " + bad["store"].map(repr) + " (not in Magento's store table): "
-                      "this store-level value is not written",
-        })[list(REJECTION_COLUMNS)]
+        warnings = pd.DataFrame(
+            {
+                "severity": "error",
+                "file": text_column(bad["file"]),
+                "line": as_int(bad["line"]),
+                "sku": bad["sku"],
+                "field": "store",
+                "value": bad["store"].str.slice(0, 200),
+                "reason": "unknown store code " + bad["store"].map(repr) + " (not in Magento's store table): "
+                "this store-level value is not written",
+            }
+        )[list(REJECTION_COLUMNS)]
     return rows[~unknown], warnings
 
 
@@ -62,12 +72,17 @@ def with_current_store_rows(context: DeltaContext, rows: pd.DataFrame) -> pd.Dat
     """Magento's store-level row of each (product, image, store): record_id (0 when none) and cur_* fields."""
     current = context.state.store_values
     if current is not None and len(current):
-        current = pd.DataFrame({
-            "entity_id": as_int(current["entity_id"]), "value_id": as_int(current["value_id"]),
-            "store_id": as_int(current["store_id"]), "record_id": as_int(current["record_id"]),
-            "cur_label": current["label"].astype(object), "cur_position": nullable_int(current["position"]),
-            "cur_disabled": as_int(current["disabled"]),
-        }).drop_duplicates(["entity_id", "value_id", "store_id"])
+        current = pd.DataFrame(
+            {
+                "entity_id": as_int(current["entity_id"]),
+                "value_id": as_int(current["value_id"]),
+                "store_id": as_int(current["store_id"]),
+                "record_id": as_int(current["record_id"]),
+                "cur_label": current["label"].astype(object),
+                "cur_position": nullable_int(current["position"]),
+                "cur_disabled": as_int(current["disabled"]),
+            }
+        ).drop_duplicates(["entity_id", "value_id", "store_id"])
         rows = rows.merge(current, on=["entity_id", "value_id", "store_id"], how="left")
     else:
         rows = rows.assign(record_id=pd.NA, cur_label=None, cur_position=pd.NA, cur_disabled=pd.NA)
@@ -87,8 +102,9 @@ def store_writes(rows: pd.DataFrame) -> pd.DataFrame:
         return empty_frame(STORE_WRITE_COLUMNS)
     has_row = rows["has_row"]
     label_given = rows["label"].notna()
-    rows["w_label"] = rows["label"].astype(object).where(
-        label_given, rows["cur_label"].astype(object).where(has_row, None))
+    rows["w_label"] = (
+        rows["label"].astype(object).where(label_given, rows["cur_label"].astype(object).where(has_row, None))
+    )
     rows["w_label"] = label_or_none(rows["w_label"].where(rows["w_label"].notna(), ""))
     position_given = nullable_int(rows["position"])
     kept = nullable_int(rows["cur_position"]).where(has_row, nullable_int(rows["base_position"]))
@@ -103,11 +119,18 @@ def store_writes(rows: pd.DataFrame) -> pd.DataFrame:
     )
     given_any = label_given | position_given.notna() | disabled_given.notna()
     writes = rows[given_any & ~same]
-    return pd.DataFrame({
-        "sku": writes["sku"], "entity_id": writes["entity_id"].astype("int64"), "value": writes["value"],
-        "store_id": writes["store_id"], "record_id": writes["record_id"], "label": writes["w_label"],
-        "position": writes["w_position"].astype("Int64"), "disabled": writes["w_disabled"],
-    })[list(STORE_WRITE_COLUMNS)].reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "sku": writes["sku"],
+            "entity_id": writes["entity_id"].astype("int64"),
+            "value": writes["value"],
+            "store_id": writes["store_id"],
+            "record_id": writes["record_id"],
+            "label": writes["w_label"],
+            "position": writes["w_position"].astype("Int64"),
+            "disabled": writes["w_disabled"],
+        }
+    )[list(STORE_WRITE_COLUMNS)].reset_index(drop=True)
 
 
 def store_roles(context: DeltaContext, rows: pd.DataFrame) -> pd.DataFrame:

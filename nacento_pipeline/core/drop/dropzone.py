@@ -42,11 +42,11 @@ class DropName:
     """A well-formed bunch or OK file name."""
 
     key: str
-    kind: str                  # "bunch" | "ok"
+    kind: str  # "bunch" | "ok"
     type: str
     identifier: str
-    counter: int | None        # None for the OK file
-    ext: str                   # lower-cased: a registered bunch format's extension or "ok"
+    counter: int | None  # None for the OK file
+    ext: str  # lower-cased: a registered bunch format's extension or "ok"
 
     @property
     def batch_key(self) -> str:
@@ -87,11 +87,11 @@ class BatchDrop:
     ok_last_modified: datetime | None
     bunch_keys: tuple[str, ...]
     bunch_etags: tuple[str, ...]
-    total_size: int                      # bytes of the bunch files
-    bunch_sizes: tuple[int, ...] = ()    # per bunch file, aligned with bunch_keys
+    total_size: int  # bytes of the bunch files
+    bunch_sizes: tuple[int, ...] = ()  # per bunch file, aligned with bunch_keys
     unlisted_keys: tuple[str, ...] = ()  # bunches present but left out by the OK file's listing
-    export_folder: str = ""              # export folder drops: the folder's key with a trailing slash
-    media: tuple[ObjectInfo, ...] = ()   # export folder drops: the files under `files/`, in key order
+    export_folder: str = ""  # export folder drops: the folder's key with a trailing slash
+    media: tuple[ObjectInfo, ...] = ()  # export folder drops: the files under `files/`, in key order
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -103,7 +103,11 @@ class BatchDrop:
 
     def relative(self, key: str) -> str:
         """A key of an export folder drop relative to its folder (`files/A1/picture/a.jpg`)."""
-        return key[len(self.export_folder):] if self.export_folder and key.startswith(self.export_folder) else key
+        return (
+            key[len(self.export_folder) :]
+            if self.export_folder and key.startswith(self.export_folder)
+            else key
+        )
 
 
 @dataclass(frozen=True)
@@ -121,11 +125,14 @@ def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None
         return None
     if not name.startswith(NAME_PREFIX):
         return InvalidName(key, f"name does not start with {NAME_PREFIX!r}")
-    rest = name[len(NAME_PREFIX):]
+    rest = name[len(NAME_PREFIX) :]
     ext = extension_of(rest)
     if ext != OK_EXTENSION and ext not in bunch_extensions():
-        return InvalidName(key, f"extension must be one of the registered bunch formats ({registered_formats()}) "
-                                f"or .{OK_EXTENSION} for the OK file")
+        return InvalidName(
+            key,
+            f"extension must be one of the registered bunch formats ({registered_formats()}) "
+            f"or .{OK_EXTENSION} for the OK file",
+        )
     stem = rest[: -len(ext) - 1]
     counter: int | None = None
     if ext != OK_EXTENSION:
@@ -138,8 +145,9 @@ def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None
         return InvalidName(key, "name must be import-<type>_<identifier>[_<counter>].<ext>", batch_key=stem)
     batch_key = f"{type_}_{identifier}"
     if not BATCH_KEY_PATTERN.fullmatch(batch_key):
-        return InvalidName(key, f"batch key {batch_key[:140]!r} must match [A-Za-z0-9._-]{{1,128}}",
-                           batch_key=batch_key)
+        return InvalidName(
+            key, f"batch key {batch_key[:140]!r} must match [A-Za-z0-9._-]{{1,128}}", batch_key=batch_key
+        )
     return DropName(key, "ok" if ext == OK_EXTENSION else "bunch", type_, identifier, counter, ext)
 
 
@@ -150,7 +158,7 @@ def _name_in_drop(key: str, drop_prefix: str) -> str | None:
         prefix += "/"
     if not key.startswith(prefix):
         return None
-    name = key[len(prefix):]
+    name = key[len(prefix) :]
     if not name or "/" in name or name.startswith("."):
         return None
     return name
@@ -164,7 +172,7 @@ def export_folder_member(key: str, drop_prefix: str) -> tuple[str, str] | None:
         prefix += "/"
     if not key.startswith(prefix + NAME_PREFIX):
         return None
-    folder, sep, rest = key[len(prefix) + len(NAME_PREFIX):].partition("/")
+    folder, sep, rest = key[len(prefix) + len(NAME_PREFIX) :].partition("/")
     if not sep or not rest or rest.endswith("/") or key_name(rest).startswith("."):
         return None
     return folder, rest
@@ -195,8 +203,11 @@ def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
         if not ok_files:
             pending += [name.key for name, _ in files] + [info.key for _, info in members]
             continue
-        batch = _batch_of(batch_key, ok_files, files) if not members else _export_batch_of(
-            batch_key, ok_files, files, members, drop_prefix)
+        batch = (
+            _batch_of(batch_key, ok_files, files)
+            if not members
+            else _export_batch_of(batch_key, ok_files, files, members, drop_prefix)
+        )
         if isinstance(batch, BatchDrop):
             complete.append(batch)
         else:
@@ -206,8 +217,11 @@ def scan_drop(objects: Iterable[ObjectInfo], drop_prefix: str) -> DropScan:
 
 
 def _group_names(
-    objects: Iterable[ObjectInfo], drop_prefix: str,
-) -> tuple[dict[str, list[_Named]], dict[str, list[_Named]], dict[str, list[InvalidName]], dict[str, list[_Member]]]:
+    objects: Iterable[ObjectInfo],
+    drop_prefix: str,
+) -> tuple[
+    dict[str, list[_Named]], dict[str, list[_Named]], dict[str, list[InvalidName]], dict[str, list[_Member]]
+]:
     """(OK files by batch key, bunch files by batch key, names breaking the convention by batch key or key,
     export folder members by batch key)."""
     oks: dict[str, list[_Named]] = {}
@@ -233,10 +247,17 @@ def _complete(batch_key: str, ok_file: _Named, files: list[ObjectInfo], **extra:
     """The BatchDrop of an OK file and its data files (in order)."""
     ok_name, ok_info = ok_file
     return BatchDrop(
-        batch_key=batch_key, type=ok_name.type, identifier=ok_name.identifier, ok_key=ok_info.key,
-        ok_etag=ok_info.etag, ok_last_modified=ok_info.last_modified,
-        bunch_keys=tuple(info.key for info in files), bunch_etags=tuple(info.etag for info in files),
-        total_size=sum(info.size for info in files), bunch_sizes=tuple(info.size for info in files), **extra,
+        batch_key=batch_key,
+        type=ok_name.type,
+        identifier=ok_name.identifier,
+        ok_key=ok_info.key,
+        ok_etag=ok_info.etag,
+        ok_last_modified=ok_info.last_modified,
+        bunch_keys=tuple(info.key for info in files),
+        bunch_etags=tuple(info.etag for info in files),
+        total_size=sum(info.size for info in files),
+        bunch_sizes=tuple(info.size for info in files),
+        **extra,
     )
 
 
@@ -253,33 +274,65 @@ def _batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named]) -> Ba
     return _complete(batch_key, ok_files[0], [info for _, info in files])
 
 
-def _export_batch_of(batch_key: str, ok_files: list[_Named], files: list[_Named], members: list[_Member],
-                     drop_prefix: str) -> BatchDrop | InvalidDrop:
+def _export_batch_of(
+    batch_key: str, ok_files: list[_Named], files: list[_Named], members: list[_Member], drop_prefix: str
+) -> BatchDrop | InvalidDrop:
     """The complete batch of an export folder and its OK file, or why it cannot be one."""
-    all_keys = tuple(sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files] + [i.key for _, i in members]))
+    all_keys = tuple(
+        sorted([n.key for n, _ in ok_files] + [n.key for n, _ in files] + [i.key for _, i in members])
+    )
     if not BATCH_KEY_PATTERN.fullmatch(batch_key):
-        return InvalidDrop(batch_key[:140], all_keys, f"batch key {batch_key[:140]!r} must match [A-Za-z0-9._-]{{1,128}}")
+        return InvalidDrop(
+            batch_key[:140], all_keys, f"batch key {batch_key[:140]!r} must match [A-Za-z0-9._-]{{1,128}}"
+        )
     if len(ok_files) > 1:
         return InvalidDrop(batch_key, all_keys, "several OK files for one batch")
     if files:
-        return InvalidDrop(batch_key, all_keys, "bunch files beside an export folder of the same batch: "
-                                                 + ", ".join(name.name for name, _ in files))
-    data = sorted(((path, info) for path, info in members if "/" not in path
-                   and extension_of(path) in EXPORT_FILE_EXTENSIONS), key=lambda pair: _natural(pair[0]))
-    media = tuple(sorted((info for path, info in members if path.startswith(EXPORT_MEDIA_FOLDER)),
-                         key=lambda info: info.key))
-    other = sorted(path for path, _ in members if not path.startswith(EXPORT_MEDIA_FOLDER) and (
-        "/" in path or extension_of(path) not in EXPORT_FILE_EXTENSIONS))
+        return InvalidDrop(
+            batch_key,
+            all_keys,
+            "bunch files beside an export folder of the same batch: "
+            + ", ".join(name.name for name, _ in files),
+        )
+    data = sorted(
+        (
+            (path, info)
+            for path, info in members
+            if "/" not in path and extension_of(path) in EXPORT_FILE_EXTENSIONS
+        ),
+        key=lambda pair: _natural(pair[0]),
+    )
+    media = tuple(
+        sorted(
+            (info for path, info in members if path.startswith(EXPORT_MEDIA_FOLDER)),
+            key=lambda info: info.key,
+        )
+    )
+    other = sorted(
+        path
+        for path, _ in members
+        if not path.startswith(EXPORT_MEDIA_FOLDER)
+        and ("/" in path or extension_of(path) not in EXPORT_FILE_EXTENSIONS)
+    )
     if other:
-        return InvalidDrop(batch_key, all_keys, "files an export folder does not hold (only .csv/.xlsx files and "
-                                                 f"{EXPORT_MEDIA_FOLDER}): {', '.join(other[:10])}")
+        return InvalidDrop(
+            batch_key,
+            all_keys,
+            "files an export folder does not hold (only .csv/.xlsx files and "
+            f"{EXPORT_MEDIA_FOLDER}): {', '.join(other[:10])}",
+        )
     if not data:
         return InvalidDrop(batch_key, all_keys, "export folder without a .csv or .xlsx file")
     empty = [path for path, info in data if info.size == 0]
     if empty:
         return InvalidDrop(batch_key, all_keys, f"empty export file(s): {', '.join(empty)}")
-    return _complete(batch_key, ok_files[0], [info for _, info in data],
-                     export_folder=data[0][1].key[: -len(data[0][0])], media=media)
+    return _complete(
+        batch_key,
+        ok_files[0],
+        [info for _, info in data],
+        export_folder=data[0][1].key[: -len(data[0][0])],
+        media=media,
+    )
 
 
 def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
@@ -304,16 +357,21 @@ def apply_ok_listing(drop: BatchDrop, ok_text: str) -> BatchDrop | InvalidDrop:
         present = {drop.relative(info.key) for info in drop.media}
         gone = [path for path in media_listed if path not in present]
         if gone:
-            return InvalidDrop(drop.batch_key, drop.keys, f"OK file lists missing media file(s): {', '.join(gone[:10])}")
+            return InvalidDrop(
+                drop.batch_key, drop.keys, f"OK file lists missing media file(s): {', '.join(gone[:10])}"
+            )
     if not listed:
         return drop
     by_name = {key_name(key): i for i, key in enumerate(drop.bunch_keys)}
     missing = [name for name in listed if name not in by_name]
     if missing:
-        return InvalidDrop(drop.batch_key, drop.keys,
-                           f"OK file lists missing bunch file(s): {', '.join(missing)}")
+        return InvalidDrop(
+            drop.batch_key, drop.keys, f"OK file lists missing bunch file(s): {', '.join(missing)}"
+        )
     chosen = sorted(by_name[name] for name in listed)
-    sizes = tuple(drop.bunch_sizes[i] for i in chosen) if len(drop.bunch_sizes) == len(drop.bunch_keys) else ()
+    sizes = (
+        tuple(drop.bunch_sizes[i] for i in chosen) if len(drop.bunch_sizes) == len(drop.bunch_keys) else ()
+    )
     return replace(
         drop,
         bunch_keys=tuple(drop.bunch_keys[i] for i in chosen),

@@ -55,8 +55,11 @@ def _s3_record(record: dict) -> BucketEvent | None:
         return None  # restore, replication, tagging...: nothing a drop cares about
     key = unquote_plus(str(s3["object"]["key"]))
     bucket = str((s3.get("bucket") or {}).get("name", ""))
-    return BucketEvent(bucket, name.startswith("ObjectCreated:"),
-                       _info(s3["object"], key, parse_object_time(record.get("eventTime"))))
+    return BucketEvent(
+        bucket,
+        name.startswith("ObjectCreated:"),
+        _info(s3["object"], key, parse_object_time(record.get("eventTime"))),
+    )
 
 
 def _r2_message(data: dict) -> BucketEvent | None:
@@ -66,8 +69,11 @@ def _r2_message(data: dict) -> BucketEvent | None:
         raise UnreadableEvent("R2 event message without object.key")
     if action not in R2_CREATE_ACTIONS | R2_REMOVE_ACTIONS:
         return None
-    return BucketEvent(str(data.get("bucket", "")), action in R2_CREATE_ACTIONS,
-                       _info(obj, str(obj["key"]), parse_object_time(data.get("eventTime"))))
+    return BucketEvent(
+        str(data.get("bucket", "")),
+        action in R2_CREATE_ACTIONS,
+        _info(obj, str(obj["key"]), parse_object_time(data.get("eventTime"))),
+    )
 
 
 def parse_event_message(body: str | bytes | dict) -> list[BucketEvent]:

@@ -43,8 +43,23 @@ GALLERY_INDEXERS = frozenset({"catalog_product_flat"})
 # entity_ids      ids this batch changed (what a partial reindex covers; informational for full; empty for none)
 # notes           extra remarks joined by "; "
 REINDEX_DECISION_COLUMNS = (
-    "indexer", "view_id", "decision", "purpose", "reason", "changed", "backlog", "delta", "threshold",
-    "threshold_setting", "catalog_size", "status", "mview_mode", "mview_status", "held", "entity_ids", "notes",
+    "indexer",
+    "view_id",
+    "decision",
+    "purpose",
+    "reason",
+    "changed",
+    "backlog",
+    "delta",
+    "threshold",
+    "threshold_setting",
+    "catalog_size",
+    "status",
+    "mview_mode",
+    "mview_status",
+    "held",
+    "entity_ids",
+    "notes",
 )
 
 
@@ -147,7 +162,9 @@ class NoChange:
     def __call__(self, facts: PurposeInput) -> Verdict | None:
         if facts.changed_ids:
             return None
-        return Verdict("none", f"batch changed no product (backlog {len(facts.delta_ids)} left to Magento's cron)")
+        return Verdict(
+            "none", f"batch changed no product (backlog {len(facts.delta_ids)} left to Magento's cron)"
+        )
 
 
 class OnSave:
@@ -161,10 +178,16 @@ class OnSave:
             return None
         mode = facts.state.mview_mode or "no mview_state row"
         if facts.state.indexer_id not in GALLERY_INDEXERS:
-            return Verdict("none", f"Update on Save (mview mode {mode}) but its index holds no gallery data: "
-                                   "nothing to rebuild for an image batch")
-        return Verdict("full", f"Update on Save (mview mode {mode}) and its index holds gallery data: "
-                               "a direct write fires no save event")
+            return Verdict(
+                "none",
+                f"Update on Save (mview mode {mode}) but its index holds no gallery data: "
+                "nothing to rebuild for an image batch",
+            )
+        return Verdict(
+            "full",
+            f"Update on Save (mview mode {mode}) and its index holds gallery data: "
+            "a direct write fires no save event",
+        )
 
 
 class QueuedByTriggers:
@@ -177,8 +200,11 @@ class QueuedByTriggers:
         state = facts.state
         if not state.scheduled or not facts.changed_ids or not facts.changed_ids <= state.backlog_ids:
             return None
-        return Verdict("partial", f"Magento's triggers already queued all {len(facts.changed_ids)} changed ids "
-                                  f"in {state.view_id}_cl; its cron applies them (nothing added)")
+        return Verdict(
+            "partial",
+            f"Magento's triggers already queued all {len(facts.changed_ids)} changed ids "
+            f"in {state.view_id}_cl; its cron applies them (nothing added)",
+        )
 
 
 class ReindexRequired:
@@ -228,7 +254,14 @@ PURPOSES: dict[str, Callable[[], Purpose]] = {
 # a placeholder inside double quotes).
 SAFE_INDEXER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
-DEFAULT_PURPOSE_NAMES = ("not-installed", "no-change", "on-save", "reindex-required", "queued-by-triggers", "threshold")
+DEFAULT_PURPOSE_NAMES = (
+    "not-installed",
+    "no-change",
+    "on-save",
+    "reindex-required",
+    "queued-by-triggers",
+    "threshold",
+)
 DEFAULT_PURPOSES: tuple[Purpose, ...] = tuple(PURPOSES[name]() for name in DEFAULT_PURPOSE_NAMES)
 
 
@@ -280,11 +313,15 @@ def _notes(state: IndexerState, decision: str) -> tuple[str, ...]:
         return ()
     notes = []
     if state.status == "working" and not state.scheduled:
-        notes.append("Magento is rebuilding this indexer (status working) and it is Update on Save: Magento "
-                     "does not apply its changelog, so the rebuild may miss this batch; reindex again after it")
+        notes.append(
+            "Magento is rebuilding this indexer (status working) and it is Update on Save: Magento "
+            "does not apply its changelog, so the rebuild may miss this batch; reindex again after it"
+        )
     elif state.status == "working":
-        notes.append("Magento is rebuilding this indexer (status working): ids go to the changelog, "
-                     "indexer state left alone")
+        notes.append(
+            "Magento is rebuilding this indexer (status working): ids go to the changelog, "
+            "indexer state left alone"
+        )
     if state.mview_status == "suspended":
         notes.append("view is suspended: ids go to the changelog and apply when Magento resumes it")
     elif state.mview_status == "working":
@@ -382,8 +419,18 @@ def decision_rows(decisions: Sequence[ReindexDecision], ids_limit: int = 20) -> 
     ]
 
 
-MARKDOWN_COLUMNS = ("indexer", "decision", "purpose", "reason", "changed", "backlog", "delta", "threshold",
-                    "held", "notes")
+MARKDOWN_COLUMNS = (
+    "indexer",
+    "decision",
+    "purpose",
+    "reason",
+    "changed",
+    "backlog",
+    "delta",
+    "threshold",
+    "held",
+    "notes",
+)
 
 
 def decisions_markdown(decisions: Sequence[ReindexDecision]) -> str:
@@ -392,4 +439,6 @@ def decisions_markdown(decisions: Sequence[ReindexDecision]) -> str:
     for row in rows:
         row["threshold"] = _format_number(float(row["threshold"]))  # type: ignore[arg-type]
     frame = pd.DataFrame(rows, columns=list(REINDEX_DECISION_COLUMNS))
-    return markdown_table(frame, MARKDOWN_COLUMNS, limit=None, empty="_no indexer considered_", max_cell=10_000)
+    return markdown_table(
+        frame, MARKDOWN_COLUMNS, limit=None, empty="_no indexer considered_", max_cell=10_000
+    )

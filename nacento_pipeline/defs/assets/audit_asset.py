@@ -1,6 +1,5 @@
 """`gallery_audit`: daily reconciliation of every Magento gallery row with storage, with an optional fix."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -52,22 +51,34 @@ class GalleryAuditConfig(dg.Config):
         "Prunes the undo journal's entries older than NACENTO_JOURNAL_RETENTION_DAYS."
     ),
     check_specs=[
-        dg.AssetCheckSpec("gallery_files_present", asset="gallery_audit",
-                          description="Every image in Magento's gallery exists in storage."),
+        dg.AssetCheckSpec(
+            "gallery_files_present",
+            asset="gallery_audit",
+            description="Every image in Magento's gallery exists in storage.",
+        ),
     ],
 )
-def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
-                  magento: MagentoDatabaseResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
+def gallery_audit(
+    context: dg.AssetExecutionContext,
+    config: GalleryAuditConfig,
+    magento: MagentoDatabaseResource,
+    object_store: ObjectStoreResource,
+) -> dg.MaterializeResult:
     db = magento.get_database()
     store = object_store.get_store()
     durations: dict[str, float] = {}
     before = store.requests.snapshot()
     with phase(durations, "list_storage"):
-        storage = list_media(store, object_store.settings.media_prefix, object_store.settings.media_cache_prefix)
+        storage = list_media(
+            store, object_store.settings.media_prefix, object_store.settings.media_cache_prefix
+        )
     with phase(durations, "read_gallery"):
         frames = list(iter_gallery_rows(db))
-        gallery = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["entity_id", "sku", "value_id", "value", "record_id", "s3_etag"])
+        gallery = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=["entity_id", "sku", "value_id", "value", "record_id", "s3_etag"])
+        )
         orphan_meta = orphaned_meta_record_ids(db)
         unlinked = unlinked_gallery_value_ids(db)
         shared = shared_gallery_rows(db)
@@ -76,10 +87,15 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
     with phase(durations, "compare_applied"):
         outside = changed_since_applied(db)
     findings = reconcile(gallery, storage, object_store.settings.media_prefix)
-    counts = {**findings.counts(), "orphaned_meta_rows": len(orphan_meta), "unlinked_gallery_rows": len(unlinked),
-              "shared_gallery_rows": len(shared), "mixed_spelling_files": len(mixed),
-              "duplicate_default_value_rows": int(duplicates["extra"].sum()),
-              "changed_outside_pipeline": len(outside)}
+    counts = {
+        **findings.counts(),
+        "orphaned_meta_rows": len(orphan_meta),
+        "unlinked_gallery_rows": len(unlinked),
+        "shared_gallery_rows": len(shared),
+        "mixed_spelling_files": len(mixed),
+        "duplicate_default_value_rows": int(duplicates["extra"].sum()),
+        "changed_outside_pipeline": len(outside),
+    }
     fixed = {}
     if config.fix:
         with phase(durations, "fix"):
@@ -91,7 +107,8 @@ def gallery_audit(context: dg.AssetExecutionContext, config: GalleryAuditConfig,
             fixed["duplicate_value_rows_deleted"] = collapse_duplicate_default_value_rows(db)
             # what was applied no longer describes these products (ETags just refreshed, or edited outside)
             fixed["applied_digests_forgotten"] = forget(
-                db, sorted(set(outside["sku"].astype(str)) | set(findings.etag_changed["sku"].astype(str))))
+                db, sorted(set(outside["sku"].astype(str)) | set(findings.etag_changed["sku"].astype(str)))
+            )
         context.log.info(f"audit fix: {fixed}")
     retention = magento.settings.journal_retention_days
     with phase(durations, "prune_journal"):

@@ -4,7 +4,6 @@ Thin on purpose: each asset reads its inputs, calls the core/adapters, and repor
 and asset checks. The reindex decision lives in `reindex_asset.py`.
 """
 
-
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -54,7 +53,9 @@ from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_looku
 from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
-warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
+warnings.filterwarnings(
+    "ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*"
+)
 REJECTION_SHOWN = ["severity", "file", "line", "sku", "field", "value", "reason"]
 
 
@@ -75,7 +76,6 @@ class DeltaPlanConfig(dg.Config):
     mode: str | None = None
 
 
-
 def _akeneo_mapping(settings: Settings, magento: MagentoDatabaseResource) -> AkeneoMapping:
     """The Akeneo mapping of the settings; with more than one channel mapped, each store view's website read from
     Magento (`store`, `store_website`), so a store view shows the channel mapped to its website."""
@@ -85,6 +85,7 @@ def _akeneo_mapping(settings: Settings, magento: MagentoDatabaseResource) -> Ake
         with db.engine.connect() as conn:
             mapping = replace(mapping, store_websites=read_store_websites(conn, db.tables))
     return mapping
+
 
 def _custom_roles(magento: MagentoDatabaseResource) -> tuple[str, ...]:
     """The shop's media_image attributes beyond the four standard roles: image columns of native CSVs."""
@@ -99,26 +100,45 @@ def _custom_roles(magento: MagentoDatabaseResource) -> tuple[str, ...]:
         "table of images plus a table of rejections naming file, line, field and reason."
     ),
     check_specs=[
-        dg.AssetCheckSpec("no_rejected_rows", asset="pim_batch", partitions_def=pim_batches,
-                          description="Every row of the batch was valid (warns otherwise)."),
+        dg.AssetCheckSpec(
+            "no_rejected_rows",
+            asset="pim_batch",
+            partitions_def=pim_batches,
+            description="Every row of the batch was valid (warns otherwise).",
+        ),
     ],
 )
-def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResource,
-              magento: MagentoDatabaseResource) -> Iterator[dg.Output[LoadedBatch] | dg.AssetCheckResult]:
+def pim_batch(
+    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, magento: MagentoDatabaseResource
+) -> Iterator[dg.Output[LoadedBatch] | dg.AssetCheckResult]:
     store = object_store.get_store()
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
     with phase(durations, "parse"), reported_failures():
         settings = object_store.settings
         manifest = load_manifest(store, settings.archive_prefix, context.partition_key, version)
-        export = parse_export_batch(
-            store, manifest, _akeneo_mapping(settings, magento), media_prefix=settings.media_prefix,
-            catalog_prefix=settings.akeneo_catalog_prefix, concurrency=settings.head_concurrency,
-        ) if manifest.export_folder else None
-        parsed = export.parsed if export else parse_batch(bunch_sources(store, manifest),
-                                                          list_separator=settings.csv_list_separator,
-                                                          limits=settings.input_limits,
-                                                          custom_roles=lambda: _custom_roles(magento))
+        export = (
+            parse_export_batch(
+                store,
+                manifest,
+                _akeneo_mapping(settings, magento),
+                media_prefix=settings.media_prefix,
+                catalog_prefix=settings.akeneo_catalog_prefix,
+                concurrency=settings.head_concurrency,
+            )
+            if manifest.export_folder
+            else None
+        )
+        parsed = (
+            export.parsed
+            if export
+            else parse_batch(
+                bunch_sources(store, manifest),
+                list_separator=settings.csv_list_separator,
+                limits=settings.input_limits,
+                custom_roles=lambda: _custom_roles(magento),
+            )
+        )
     rejections = parsed.rejections
     errors = rejections[rejections["severity"] == "error"]
     warnings = rejections[rejections["severity"] == "warning"]
@@ -155,13 +175,20 @@ def pim_batch(context: dg.AssetExecutionContext, object_store: ObjectStoreResour
         check_name="no_rejected_rows",
         passed=bool(errors.empty),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"rejected": len(errors), "warnings": len(warnings), "first": md_table(errors, REJECTION_SHOWN, 10)},
+        metadata={
+            "rejected": len(errors),
+            "warnings": len(warnings),
+            "first": md_table(errors, REJECTION_SHOWN, 10),
+        },
     )
 
 
 def _wanted_objects(parsed: ParsedBatch, media_prefix: str) -> pd.DataFrame:
-    values = pd.Series(parsed.images["value"].unique(), dtype="object") if not parsed.images.empty else pd.Series(
-        [], dtype="object")
+    values = (
+        pd.Series(parsed.images["value"].unique(), dtype="object")
+        if not parsed.images.empty
+        else pd.Series([], dtype="object")
+    )
     return pd.DataFrame({"value": values, "key": [object_key(v, media_prefix) for v in values]})
 
 
@@ -173,8 +200,12 @@ def _wanted_objects(parsed: ParsedBatch, media_prefix: str) -> pd.DataFrame:
         "as possible (LIST pages of 1,000 keys where images are dense, HEAD where they are sparse)."
     ),
 )
-def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, magento: MagentoDatabaseResource,
-                pim_batch: LoadedBatch) -> dg.Output[pd.DataFrame]:
+def image_etags(
+    context: dg.AssetExecutionContext,
+    object_store: ObjectStoreResource,
+    magento: MagentoDatabaseResource,
+    pim_batch: LoadedBatch,
+) -> dg.Output[pd.DataFrame]:
     store = object_store.get_store()
     settings = object_store.settings
     durations: dict[str, float] = {}
@@ -185,9 +216,15 @@ def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
         if queue is None:
             snapshot = snapshot_etags(store, wanted, head_concurrency=settings.head_concurrency)
         else:
-            taken = feed_snapshot(store, magento.get_database(), queue, wanted, media_prefix=settings.media_prefix,
-                                  full_hours=settings.media_feed_full_hours,
-                                  head_concurrency=settings.head_concurrency)
+            taken = feed_snapshot(
+                store,
+                magento.get_database(),
+                queue,
+                wanted,
+                media_prefix=settings.media_prefix,
+                full_hours=settings.media_feed_full_hours,
+                head_concurrency=settings.head_concurrency,
+            )
             snapshot = taken.snapshot
             feed = _feed_metadata(context, taken)
     frame = snapshot.frame
@@ -202,7 +239,8 @@ def image_etags(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
             "content_type_known": dg.MetadataValue.int(typed),
             "content_type_check": dg.MetadataValue.text(
                 f"Content-Type checked for {typed} of {len(frame) - len(missing)} existing objects: those looked up "
-                "by HEAD; a LIST reports no Content-Type, so listed objects were checked for size (0 bytes) only"),
+                "by HEAD; a LIST reports no Content-Type, so listed objects were checked for size (0 bytes) only"
+            ),
             "s3_requests": dg.MetadataValue.int(sum(requests.values())),
             "requests_by_kind": counts_table(requests, "request"),
             "strategy": dg.MetadataValue.json(dict(snapshot.strategy)),
@@ -220,8 +258,11 @@ def _feed_metadata(context: dg.AssetExecutionContext, taken: FeedSnapshot) -> di
     for warning in taken.warnings:
         context.log.warning(f"media feed: {warning}")
     out: dict[str, dg.MetadataValue] = {
-        f"feed_{name}": dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.text(str(value))
-        for name, value in figures.items()}
+        f"feed_{name}": dg.MetadataValue.int(value)
+        if isinstance(value, int)
+        else dg.MetadataValue.text(str(value))
+        for name, value in figures.items()
+    }
     out["feed_warning"] = dg.MetadataValue.text(" | ".join(taken.warnings) or "-")
     out["feed_first_missed"] = md_table(taken.missed, ["key", "was_etag", "now_etag"])
     return out
@@ -252,22 +293,37 @@ def _delta_metadata(delta: GalleryPlan, durations: dict[str, float]) -> dict[str
         "gallery and the stored ETags. Read-only."
     ),
     check_specs=[
-        dg.AssetCheckSpec("all_skus_known", asset="gallery_delta", partitions_def=pim_batches,
-                          description="Every SKU of the batch exists in catalog_product_entity."),
+        dg.AssetCheckSpec(
+            "all_skus_known",
+            asset="gallery_delta",
+            partitions_def=pim_batches,
+            description="Every SKU of the batch exists in catalog_product_entity.",
+        ),
     ],
 )
-def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, magento: MagentoDatabaseResource,
-                  pim_batch: LoadedBatch,
-                  image_etags: pd.DataFrame) -> Iterator[dg.Output[GalleryPlan] | dg.AssetCheckResult]:
+def gallery_delta(
+    context: dg.AssetExecutionContext,
+    config: DeltaPlanConfig,
+    magento: MagentoDatabaseResource,
+    pim_batch: LoadedBatch,
+    image_etags: pd.DataFrame,
+) -> Iterator[dg.Output[GalleryPlan] | dg.AssetCheckResult]:
     durations: dict[str, float] = {}
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
-    mode, mode_source = choose_mode(config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.settings.sync_mode)
+    mode, mode_source = choose_mode(
+        config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.settings.sync_mode
+    )
     with phase(durations, "plan"), reported_failures():
         delta = plan_gallery(
-            magento.get_database(), pim_batch.parsed, image_etags,
-            mode=mode, batch_time=pim_batch.manifest.batch_datetime,
-            force=config.force, chunk_size=magento.settings.chunk_size, batch_key=pim_batch.manifest.batch_key,
+            magento.get_database(),
+            pim_batch.parsed,
+            image_etags,
+            mode=mode,
+            batch_time=pim_batch.manifest.batch_datetime,
+            force=config.force,
+            chunk_size=magento.settings.chunk_size,
+            batch_key=pim_batch.manifest.batch_key,
             remove_store_role_images=magento.settings.remove_store_role_images,
         )
     with phase(durations, "preview"):
@@ -281,7 +337,9 @@ def gallery_delta(context: dg.AssetExecutionContext, config: DeltaPlanConfig, ma
     yield dg.AssetCheckResult(
         check_name="all_skus_known",
         passed=not unknown_skus,
-        severity=dg.AssetCheckSeverity.ERROR if magento.settings.unknown_sku_severity == "error" else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR
+        if magento.settings.unknown_sku_severity == "error"
+        else dg.AssetCheckSeverity.WARN,
         metadata={"unknown_skus": len(unknown_skus), "first": ", ".join(unknown_skus[:20]) or "-"},
     )
 
@@ -296,7 +354,9 @@ class GalleryChanges:
     content_changed_values: list[str]  # paths whose content changed under the same name (resized cache)
 
 
-def _write_metadata(result: WriteResult, mode: str, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
+def _write_metadata(
+    result: WriteResult, mode: str, durations: dict[str, float]
+) -> dict[str, dg.MetadataValue]:
     hidden = result.delta.warnings[result.delta.warnings["field"] == "store_view"]
     statuses = result.sku_results["status"]
     return {
@@ -316,11 +376,16 @@ def _write_metadata(result: WriteResult, mode: str, durations: dict[str, float])
 
 def _plan_difference(planned: dict[str, int], written: dict[str, int]) -> dict[str, list[int]]:
     """Counts by action that differ between the plan and the write: action -> [planned, written]."""
-    return {k: [planned.get(k, 0), written.get(k, 0)] for k in sorted(set(planned) | set(written))
-            if planned.get(k, 0) != written.get(k, 0)}
+    return {
+        k: [planned.get(k, 0), written.get(k, 0)]
+        for k in sorted(set(planned) | set(written))
+        if planned.get(k, 0) != written.get(k, 0)
+    }
 
 
-def _write_checks(planned: dict[str, int], result: WriteResult, found: Verification) -> list[dg.AssetCheckResult]:
+def _write_checks(
+    planned: dict[str, int], result: WriteResult, found: Verification
+) -> list[dg.AssetCheckResult]:
     diff = _plan_difference(planned, result.counts())
     return [
         dg.AssetCheckResult(
@@ -344,8 +409,11 @@ def _write_checks(planned: dict[str, int], result: WriteResult, found: Verificat
         dg.AssetCheckResult(
             check_name="roles_point_at_gallery_paths",
             passed=bool(found.bad_roles.empty),
-            metadata={"products_checked": found.products, "bad_roles": len(found.bad_roles),
-                      "first_bad_roles": md_table(found.bad_roles)},
+            metadata={
+                "products_checked": found.products,
+                "bad_roles": len(found.bad_roles),
+                "first_bad_roles": md_table(found.bad_roles),
+            },
         ),
     ]
 
@@ -362,23 +430,42 @@ def _write_checks(planned: dict[str, int], result: WriteResult, found: Verificat
         "plan can never corrupt the gallery. Roles, labels, positions, disabled flags and ETags."
     ),
     check_specs=[
-        dg.AssetCheckSpec("blast_radius", asset="magento_gallery", partitions_def=pim_batches,
-                          description="The batch stays within the guard's limits (images removed, galleries "
-                                      "emptied, base images changed, products touched), or was approved by the "
-                                      f"run tag {TAG_APPROVE_BLAST_RADIUS}=<batch key>. Measured before any write."),
-        dg.AssetCheckSpec("rows_written_match_plan", asset="magento_gallery", partitions_def=pim_batches,
-                          description="What was written equals what gallery_delta planned."),
-        dg.AssetCheckSpec("written_paths_exist_in_storage", asset="magento_gallery", partitions_def=pim_batches,
-                          description="Every path written is in the database with the ETag written, and a "
-                                      f"sample of them (up to {STORAGE_SAMPLE}) is present in storage now."),
-        dg.AssetCheckSpec("roles_point_at_gallery_paths", asset="magento_gallery", partitions_def=pim_batches,
-                          description="Every role (image, small_image, thumbnail, swatch_image) of the batch's "
-                                      "products points at a path of the product's gallery, or no_selection."),
+        dg.AssetCheckSpec(
+            "blast_radius",
+            asset="magento_gallery",
+            partitions_def=pim_batches,
+            description="The batch stays within the guard's limits (images removed, galleries "
+            "emptied, base images changed, products touched), or was approved by the "
+            f"run tag {TAG_APPROVE_BLAST_RADIUS}=<batch key>. Measured before any write.",
+        ),
+        dg.AssetCheckSpec(
+            "rows_written_match_plan",
+            asset="magento_gallery",
+            partitions_def=pim_batches,
+            description="What was written equals what gallery_delta planned.",
+        ),
+        dg.AssetCheckSpec(
+            "written_paths_exist_in_storage",
+            asset="magento_gallery",
+            partitions_def=pim_batches,
+            description="Every path written is in the database with the ETag written, and a "
+            f"sample of them (up to {STORAGE_SAMPLE}) is present in storage now.",
+        ),
+        dg.AssetCheckSpec(
+            "roles_point_at_gallery_paths",
+            asset="magento_gallery",
+            partitions_def=pim_batches,
+            description="Every role (image, small_image, thumbnail, swatch_image) of the batch's "
+            "products points at a path of the product's gallery, or no_selection.",
+        ),
     ],
 )
-def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, object_store: ObjectStoreResource,
-                    gallery_delta: GalleryPlan
-                    ) -> Iterator[dg.Output[GalleryChanges] | dg.AssetCheckResult]:
+def magento_gallery(
+    context: dg.AssetExecutionContext,
+    magento: MagentoDatabaseResource,
+    object_store: ObjectStoreResource,
+    gallery_delta: GalleryPlan,
+) -> Iterator[dg.Output[GalleryChanges] | dg.AssetCheckResult]:
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
     with phase(durations, "blast_radius"):
@@ -387,25 +474,37 @@ def magento_gallery(context: dg.AssetExecutionContext, magento: MagentoDatabaseR
     yield _blast_radius_check(radius, approval, shown)
     if not radius.within_limits and approval is None:
         raise dg.Failure(
-            description=(f"batch {context.partition_key}: blast radius over the limit, nothing was written. "
-                         f"{radius.message()}. If this is what you want, re-execute the partition with the run tag "
-                         f"{TAG_APPROVE_BLAST_RADIUS}={context.partition_key}."),
+            description=(
+                f"batch {context.partition_key}: blast radius over the limit, nothing was written. "
+                f"{radius.message()}. If this is what you want, re-execute the partition with the run tag "
+                f"{TAG_APPROVE_BLAST_RADIUS}={context.partition_key}."
+            ),
             metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)},
         )
     db = magento.get_database()
     with ChunkVerifier(db) as verifier:  # each chunk checked while the next one is written
         with phase(durations, "write"), reported_failures():
-            result = write_gallery(db, plan, run_id=context.run.run_id, progress=context.log.info,
-                                   on_written=verifier.submit)
+            result = write_gallery(
+                db, plan, run_id=context.run.run_id, progress=context.log.info, on_written=verifier.submit
+            )
         with phase(durations, "verify"), reported_failures():
-            found = verify_write(db, result, storage_lookup(object_store.get_store(),
-                                                            object_store.settings.head_concurrency),
-                                 media_prefix=object_store.settings.media_prefix, seed=context.run.run_id,
-                                 durations=durations, verifier=verifier)
-    changes = GalleryChanges(changed_entity_ids=[int(i) for i in result.changed_entity_ids],
-                             content_changed_values=sorted(content_changed_values(result.items)))
-    yield dg.Output(changes, metadata={**_write_metadata(result, plan.mode, durations),
-                                       **_blast_metadata(radius, approval)})
+            found = verify_write(
+                db,
+                result,
+                storage_lookup(object_store.get_store(), object_store.settings.head_concurrency),
+                media_prefix=object_store.settings.media_prefix,
+                seed=context.run.run_id,
+                durations=durations,
+                verifier=verifier,
+            )
+    changes = GalleryChanges(
+        changed_entity_ids=[int(i) for i in result.changed_entity_ids],
+        content_changed_values=sorted(content_changed_values(result.items)),
+    )
+    yield dg.Output(
+        changes,
+        metadata={**_write_metadata(result, plan.mode, durations), **_blast_metadata(radius, approval)},
+    )
     yield from _write_checks(gallery_delta.counts(), result, found)
 
 
@@ -432,6 +531,9 @@ def _blast_radius_check(radius: BlastRadius, approval: str | None, shown: Previe
         description = f"over the limit, approved ({approval}): {radius.message()}"
     else:
         description = f"over the limit, nothing written: {radius.message()}"
-    return dg.AssetCheckResult(check_name="blast_radius", passed=radius.within_limits or approval is not None,
-                               description=description,
-                               metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)})
+    return dg.AssetCheckResult(
+        check_name="blast_radius",
+        passed=radius.within_limits or approval is not None,
+        description=description,
+        metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)},
+    )

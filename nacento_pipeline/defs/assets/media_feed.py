@@ -40,11 +40,15 @@ class FeedSnapshot:
     reason: str = ""  # why full
     messages: int = 0
     events: int = 0  # events of the media prefix drained now
-    event_prefixes: list[str] = field(default_factory=list)  # prefixes of the batch with events since the last full
+    event_prefixes: list[str] = field(
+        default_factory=list
+    )  # prefixes of the batch with events since the last full
     looked_up: int = 0
     from_memory: int = 0
     never_seen: int = 0
-    missed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["key", "was_etag", "now_etag"]))
+    missed: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["key", "was_etag", "now_etag"])
+    )
     last_full: datetime | None = None  # before this snapshot
     warnings: list[str] = field(default_factory=list)
     queue_calls: dict[str, int] = field(default_factory=dict)
@@ -55,12 +59,18 @@ def _now() -> datetime:
 
 
 def _events_frame(messages: list[QueueMessage], media_prefix: str) -> pd.DataFrame:
-    rows = [(e.info.key, e.created, e.info.etag, to_utc_naive(e.info.last_modified))
-            for m in messages for e in m.events if e.info.key.startswith(media_prefix)]
+    rows = [
+        (e.info.key, e.created, e.info.etag, to_utc_naive(e.info.last_modified))
+        for m in messages
+        for e in m.events
+        if e.info.key.startswith(media_prefix)
+    ]
     return pd.DataFrame(rows, columns=["key", "created", "etag", "event_time"])
 
 
-def drain_feed(db: MagentoDatabase, queue: SqsEventQueue, media_prefix: str) -> tuple[int, int, list[str], list[str]]:
+def drain_feed(
+    db: MagentoDatabase, queue: SqsEventQueue, media_prefix: str
+) -> tuple[int, int, list[str], list[str]]:
     """Receive what waits, record the media prefix's events, then acknowledge: (messages, events, gaps, warnings)."""
     gaps: list[str] = []
     warnings: list[str] = []
@@ -82,14 +92,23 @@ def drain_feed(db: MagentoDatabase, queue: SqsEventQueue, media_prefix: str) -> 
     tables.record_events(db, events, _now())
     try:
         queue.ack([m.receipt for m in messages])
-    except StorageError as exc:  # recorded already: the messages come back and are recorded once more (harmless)
+    except (
+        StorageError
+    ) as exc:  # recorded already: the messages come back and are recorded once more (harmless)
         warnings.append(str(exc))
     return len(messages), len(events), gaps, warnings
 
 
-def feed_snapshot(store: ObjectStore, db: MagentoDatabase, queue: SqsEventQueue, wanted: pd.DataFrame, *,
-                  media_prefix: str, full_hours: int = DEFAULT_FULL_HOURS, head_concurrency: int = 16
-                  ) -> FeedSnapshot:
+def feed_snapshot(
+    store: ObjectStore,
+    db: MagentoDatabase,
+    queue: SqsEventQueue,
+    wanted: pd.DataFrame,
+    *,
+    media_prefix: str,
+    full_hours: int = DEFAULT_FULL_HOURS,
+    head_concurrency: int = 16,
+) -> FeedSnapshot:
     """The ETag snapshot of `wanted` (value, key) with the feed: drain, then a feed snapshot or a full one."""
     wanted = wanted.loc[:, ["value", "key"]].drop_duplicates(subset="key").reset_index(drop=True)
     calls_before = dict(queue.calls)
@@ -99,17 +118,26 @@ def feed_snapshot(store: ObjectStore, db: MagentoDatabase, queue: SqsEventQueue,
     reason = full_snapshot_reason(last_full, started, full_hours, gaps)
     event_keys = tables.event_keys_since(db, last_full)
     memory = tables.read_memory(db, list(wanted["key"]))
-    out = FeedSnapshot(snapshot=EtagSnapshot(frame=pd.DataFrame()), mode="full" if reason else "feed",
-                       reason=reason, messages=messages, events=events, last_full=last_full, warnings=warnings)
+    out = FeedSnapshot(
+        snapshot=EtagSnapshot(frame=pd.DataFrame()),
+        mode="full" if reason else "feed",
+        reason=reason,
+        messages=messages,
+        events=events,
+        last_full=last_full,
+        warnings=warnings,
+    )
     if gaps:
         out.warnings.append(reason + "; a full LIST ran instead")
     if reason:
         snapshot = snapshot_etags(store, wanted, head_concurrency=head_concurrency)
         out.missed = missed_changes(snapshot.frame, memory, event_keys)
         if len(out.missed):
-            out.warnings.append(f"the full LIST found {len(out.missed)} change(s) the feed did not deliver; first: "
-                                f"{out.missed['key'].iloc[0]} (ETag {out.missed['was_etag'].iloc[0] or '-'} -> "
-                                f"{out.missed['now_etag'].iloc[0] or '-'}); the memory is reset from this LIST")
+            out.warnings.append(
+                f"the full LIST found {len(out.missed)} change(s) the feed did not deliver; first: "
+                f"{out.missed['key'].iloc[0]} (ETag {out.missed['was_etag'].iloc[0] or '-'} -> "
+                f"{out.missed['now_etag'].iloc[0] or '-'}); the memory is reset from this LIST"
+            )
         tables.remember(db, snapshot.frame, started)
         tables.record_full_snapshot(db, started)
         out.looked_up = len(wanted)
@@ -117,8 +145,11 @@ def feed_snapshot(store: ObjectStore, db: MagentoDatabase, queue: SqsEventQueue,
         split = split_wanted(wanted, memory, event_keys)
         snapshot = snapshot_etags(store, split.lookup, head_concurrency=head_concurrency)
         tables.remember(db, snapshot.frame, started)
-        snapshot = EtagSnapshot(frame=combine(wanted, snapshot.frame, split.remembered),
-                                requests=snapshot.requests, strategy=snapshot.strategy)
+        snapshot = EtagSnapshot(
+            frame=combine(wanted, snapshot.frame, split.remembered),
+            requests=snapshot.requests,
+            strategy=snapshot.strategy,
+        )
         out.event_prefixes, out.never_seen = split.event_prefixes, split.never_seen
         out.looked_up, out.from_memory = len(split.lookup), len(split.remembered)
     out.snapshot = snapshot

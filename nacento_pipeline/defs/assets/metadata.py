@@ -1,6 +1,5 @@
 """Turning frames and counters into metadata a person reads in the Dagster UI."""
 
-
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,7 +17,9 @@ from nacento_pipeline.defs.partitions import pim_batches
 BATCH_ASSET: dict[str, Any] = {"partitions_def": pim_batches, "group_name": BATCH_GROUP, "owners": OWNERS}
 
 
-def md_table(frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS) -> dg.MetadataValue:
+def md_table(
+    frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS
+) -> dg.MetadataValue:
     """The first `limit` rows of a frame as a markdown table (with a note of how many were left out)."""
     return dg.MetadataValue.md(markdown_table(frame, columns, limit))
 
@@ -29,7 +30,9 @@ CHANGED_SHOWN = ["change", "sku", "value", "reason"]
 def changed_images(items: pd.DataFrame) -> pd.DataFrame:
     """The images the write changed, one row each with `change` in the words of CHANGE_WORDS."""
     changed = items[items["action"].isin(list(CHANGE_WORDS))]
-    return changed.assign(change=changed["action"].map(CHANGE_WORDS)).sort_values(["sku", "value"], kind="stable")
+    return changed.assign(change=changed["action"].map(CHANGE_WORDS)).sort_values(
+        ["sku", "value"], kind="stable"
+    )
 
 
 def counts_table(counts: Mapping[str, int], title: str = "kind") -> dg.MetadataValue:

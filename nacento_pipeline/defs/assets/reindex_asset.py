@@ -1,6 +1,5 @@
 """`reindex_decision`: per indexer full / partial / none after the gallery write, explained, and triggered."""
 
-
 from collections import Counter
 from collections.abc import Iterable
 
@@ -32,15 +31,25 @@ def run_reindex_tag(decisions: Iterable[ReindexDecision]) -> str:
         "invalidation, or a command) and optionally Magento's resized-image cache purged."
     ),
 )
-def reindex_decision(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource,
-                     reindex: ReindexResource, object_store: ObjectStoreResource,
-                     magento_gallery: GalleryChanges) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=decide_and_trigger(context, magento, reindex, object_store, magento_gallery))
+def reindex_decision(
+    context: dg.AssetExecutionContext,
+    magento: MagentoDatabaseResource,
+    reindex: ReindexResource,
+    object_store: ObjectStoreResource,
+    magento_gallery: GalleryChanges,
+) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata=decide_and_trigger(context, magento, reindex, object_store, magento_gallery)
+    )
 
 
-def decide_and_trigger(context: dg.AssetExecutionContext | dg.OpExecutionContext, magento: MagentoDatabaseResource,
-                       reindex: ReindexResource, object_store: ObjectStoreResource,
-                       magento_gallery: GalleryChanges) -> dict[str, dg.MetadataValue]:
+def decide_and_trigger(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    magento: MagentoDatabaseResource,
+    reindex: ReindexResource,
+    object_store: ObjectStoreResource,
+    magento_gallery: GalleryChanges,
+) -> dict[str, dg.MetadataValue]:
     """The reindex step after a write (a batch's, or a revert's): decide per indexer, trigger, optionally purge
     resized images; the metadata reporting it. `magento_gallery`: what the write changed (GalleryChanges)."""
     db = magento.get_database()
@@ -55,7 +64,8 @@ def decide_and_trigger(context: dg.AssetExecutionContext | dg.OpExecutionContext
     if settings.purge_image_cache:
         with phase(durations, "cache_purge"):
             purge = purge_resized_images(
-                object_store.get_store(), magento_gallery.content_changed_values,
+                object_store.get_store(),
+                magento_gallery.content_changed_values,
                 settings.media_cache_prefix,
             )
         metadata["cache_purged"] = dg.MetadataValue.int(purge.deleted)

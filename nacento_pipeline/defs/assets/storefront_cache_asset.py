@@ -31,20 +31,31 @@ TAGS_SHOWN = 50
     ),
     check_specs=[
         dg.AssetCheckSpec(
-            "storefront_fresh", asset="storefront_cache", partitions_def=pim_batches,
+            "storefront_fresh",
+            asset="storefront_cache",
+            partitions_def=pim_batches,
             description="The shop shows this batch: caches cleaned and no managed indexer still has its "
-                        "products pending (changelog not applied yet, or invalid awaiting a rebuild). "
-                        "Re-materialize storefront_cache to re-evaluate.",
+            "products pending (changelog not applied yet, or invalid awaiting a rebuild). "
+            "Re-materialize storefront_cache to re-evaluate.",
         ),
     ],
 )
-def storefront_cache(context: dg.AssetExecutionContext, magento: MagentoDatabaseResource, cache: CacheResource,
-                     reindex: ReindexResource,
-                     magento_gallery: GalleryChanges) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+def storefront_cache(
+    context: dg.AssetExecutionContext,
+    magento: MagentoDatabaseResource,
+    cache: CacheResource,
+    reindex: ReindexResource,
+    magento_gallery: GalleryChanges,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     cleaned = clean_storefront(context, magento, cache, reindex, magento_gallery)
     yield dg.MaterializeResult(metadata=cleaned.metadata)
-    yield dg.AssetCheckResult(check_name="storefront_fresh", passed=cleaned.fresh, severity=dg.AssetCheckSeverity.WARN,
-                              description=cleaned.freshness, metadata=cleaned.check_metadata)
+    yield dg.AssetCheckResult(
+        check_name="storefront_fresh",
+        passed=cleaned.fresh,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=cleaned.freshness,
+        metadata=cleaned.check_metadata,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,13 @@ class Cleaned:
     check_metadata: dict[str, dg.MetadataValue]
 
 
-def clean_storefront(context: dg.AssetExecutionContext | dg.OpExecutionContext, magento: MagentoDatabaseResource,
-                     cache: CacheResource, reindex: ReindexResource, magento_gallery: GalleryChanges) -> Cleaned:
+def clean_storefront(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    magento: MagentoDatabaseResource,
+    cache: CacheResource,
+    reindex: ReindexResource,
+    magento_gallery: GalleryChanges,
+) -> Cleaned:
     """The cache step after a write (a batch's, or a revert's): the changed products' and their parents' pages
     cleaned, then whether a managed indexer still has them pending. `magento_gallery`: GalleryChanges."""
     db = magento.get_database()
@@ -72,31 +88,43 @@ def clean_storefront(context: dg.AssetExecutionContext | dg.OpExecutionContext, 
         setup_error = ""
     if backend is not None:
         done = invalidate_storefront(
-            db.engine, backend, magento_gallery.changed_entity_ids, images, prefix=settings.table_prefix,
-            attempts=settings.cache_retries, log=context.log.warning,
+            db.engine,
+            backend,
+            magento_gallery.changed_entity_ids,
+            images,
+            prefix=settings.table_prefix,
+            attempts=settings.cache_retries,
+            log=context.log.warning,
         )
         errors = list(done.errors)
     else:
         done, errors = None, [setup_error]
     for error in errors:
         context.log.error(f"storefront cache not cleaned: {error}")
-    metadata: dict[str, dg.MetadataValue] = {"backend": dg.MetadataValue.text(settings.cache_backend),
-                                              "status": dg.MetadataValue.text("failed" if errors else "ok")}
+    metadata: dict[str, dg.MetadataValue] = {
+        "backend": dg.MetadataValue.text(settings.cache_backend),
+        "status": dg.MetadataValue.text("failed" if errors else "ok"),
+    }
     if done is not None:
-        metadata.update({
-            "changed_products": dg.MetadataValue.int(len(done.changed_ids)),
-            "parent_products": dg.MetadataValue.int(len(done.parent_ids)),
-            "tags": dg.MetadataValue.int(len(done.tags)),
-            "first_tags": dg.MetadataValue.text(", ".join(done.tags[:TAGS_SHOWN])
-                                                + (" ..." if len(done.tags) > TAGS_SHOWN else "")),
-            "image_values": dg.MetadataValue.int(len(done.image_values)),
-            "requests": dg.MetadataValue.int(done.requests),
-            "hosts": dg.MetadataValue.text(", ".join(done.targets) or "-"),
-            "entries_removed": dg.MetadataValue.int(done.entries_removed),
-            "retries": dg.MetadataValue.int(done.retries),
-            "duration_cache_s": dg.MetadataValue.float(done.seconds),
-            "reports": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in done.reports) or "_nothing to clean_"),
-        })
+        metadata.update(
+            {
+                "changed_products": dg.MetadataValue.int(len(done.changed_ids)),
+                "parent_products": dg.MetadataValue.int(len(done.parent_ids)),
+                "tags": dg.MetadataValue.int(len(done.tags)),
+                "first_tags": dg.MetadataValue.text(
+                    ", ".join(done.tags[:TAGS_SHOWN]) + (" ..." if len(done.tags) > TAGS_SHOWN else "")
+                ),
+                "image_values": dg.MetadataValue.int(len(done.image_values)),
+                "requests": dg.MetadataValue.int(done.requests),
+                "hosts": dg.MetadataValue.text(", ".join(done.targets) or "-"),
+                "entries_removed": dg.MetadataValue.int(done.entries_removed),
+                "retries": dg.MetadataValue.int(done.retries),
+                "duration_cache_s": dg.MetadataValue.float(done.seconds),
+                "reports": dg.MetadataValue.md(
+                    "\n".join(f"- {r.summary()}" for r in done.reports) or "_nothing to clean_"
+                ),
+            }
+        )
         if done.notes:
             metadata["notes"] = dg.MetadataValue.text("; ".join(done.notes))
     if errors:
@@ -104,10 +132,16 @@ def clean_storefront(context: dg.AssetExecutionContext | dg.OpExecutionContext, 
     pending = reindex.pending_indexers(db.engine, magento_gallery.changed_entity_ids)
     reasons = list(errors)
     if not pending.empty:
-        reasons.append("indexers pending: " + ", ".join(f"{r.indexer} ({r.reason})" for r in pending.itertuples()))
+        reasons.append(
+            "indexers pending: " + ", ".join(f"{r.indexer} ({r.reason})" for r in pending.itertuples())
+        )
     return Cleaned(
-        metadata=metadata, fresh=not reasons,
+        metadata=metadata,
+        fresh=not reasons,
         freshness="fresh" if not reasons else "not fresh: " + "; ".join(reasons),
-        check_metadata={"cache_status": dg.MetadataValue.text("failed" if errors else "ok"),
-                        "pending_indexers": dg.MetadataValue.int(len(pending)), "pending": md_table(pending)},
+        check_metadata={
+            "cache_status": dg.MetadataValue.text("failed" if errors else "ok"),
+            "pending_indexers": dg.MetadataValue.int(len(pending)),
+            "pending": md_table(pending),
+        },
     )

@@ -55,16 +55,26 @@ def _run_failure_text(context: dg.RunFailureSensorContext, settings: Settings) -
         cause = error.cause.message if error.cause is not None else error.message
         message += f" {steps[0].step_key}: {cause.strip()}"
     link = f"\n{settings.dagster_url}/runs/{run.run_id}"
-    return failure_text(f"Run of {run.job_name} for partition {partition} failed: {message}",
-                        FAILURE_TEXT_LIMIT - len(link)) + link
+    return (
+        failure_text(
+            f"Run of {run.job_name} for partition {partition} failed: {message}",
+            FAILURE_TEXT_LIMIT - len(link),
+        )
+        + link
+    )
 
 
 def _check_failure_text(evaluation: dg.AssetCheckEvaluation, run_id: str, settings: Settings) -> str:
     where = f" partition {evaluation.partition}" if evaluation.partition else ""
     link = f"\n{settings.dagster_url}/runs/{run_id}"
-    return failure_text(f"Check {evaluation.check_name} on {evaluation.asset_key.to_user_string()}{where} failed "
-                        f"({evaluation.severity.value}): {evaluation.description or 'see the run'}",
-                        FAILURE_TEXT_LIMIT - len(link)) + link
+    return (
+        failure_text(
+            f"Check {evaluation.check_name} on {evaluation.asset_key.to_user_string()}{where} failed "
+            f"({evaluation.severity.value}): {evaluation.description or 'see the run'}",
+            FAILURE_TEXT_LIMIT - len(link),
+        )
+        + link
+    )
 
 
 def email_html(text: str) -> str:
@@ -72,8 +82,11 @@ def email_html(text: str) -> str:
     longer than SMTP allows (1,000 octets; an error without line breaks would be refused): each line is sent in
     pieces of EMAIL_PIECE characters, escaped one by one (an entity is never split), that HTML joins again."""
     return "<br>\n".join(
-        "\n".join(html.escape(line[start:start + EMAIL_PIECE]) for start in range(0, len(line), EMAIL_PIECE))
-        for line in text.split("\n"))
+        "\n".join(
+            html.escape(line[start : start + EMAIL_PIECE]) for start in range(0, len(line), EMAIL_PIECE)
+        )
+        for line in text.split("\n")
+    )
 
 
 def send_alert_email(settings: Settings, subject: str, body: str) -> None:
@@ -87,7 +100,9 @@ def send_alert_email(settings: Settings, subject: str, body: str) -> None:
     tls = ssl.create_default_context()
     user = settings.alert_smtp_user or settings.alert_email_from
     if settings.alert_smtp_type == "ssl":
-        server: smtplib.SMTP = smtplib.SMTP_SSL(settings.alert_smtp_host, settings.alert_smtp_port, context=tls)
+        server: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.alert_smtp_host, settings.alert_smtp_port, context=tls
+        )
     else:
         server = smtplib.SMTP(settings.alert_smtp_host, settings.alert_smtp_port)
     with server:
@@ -103,27 +118,35 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     if settings.alert_email_to:
         if settings.alert_smtp_type == "plain":
             raise dg.DagsterInvalidDefinitionError("Dagster's e-mail sensor sends over SSL or STARTTLS only")
-        sensors.append(dg.make_email_on_run_failure_sensor(
-            email_from=settings.alert_email_from,
-            email_password=settings.alert_smtp_password,
-            email_to=list(settings.alert_email_to),
-            email_subject_fn=lambda c: f"[nacento] run {c.dagster_run.job_name} failed",
-            email_body_fn=lambda c: email_html(_run_failure_text(c, settings)),
-            smtp_host=settings.alert_smtp_host,
-            smtp_type=settings.alert_smtp_type.upper(),
-            smtp_port=settings.alert_smtp_port,
-            smtp_user=settings.alert_smtp_user,
-            name=RUN_FAILURE_EMAIL,
-            webserver_base_url=settings.dagster_url,
-            default_status=dg.DefaultSensorStatus.RUNNING,
-        ))
+        sensors.append(
+            dg.make_email_on_run_failure_sensor(
+                email_from=settings.alert_email_from,
+                email_password=settings.alert_smtp_password,
+                email_to=list(settings.alert_email_to),
+                email_subject_fn=lambda c: f"[nacento] run {c.dagster_run.job_name} failed",
+                email_body_fn=lambda c: email_html(_run_failure_text(c, settings)),
+                smtp_host=settings.alert_smtp_host,
+                smtp_type=settings.alert_smtp_type.upper(),
+                smtp_port=settings.alert_smtp_port,
+                smtp_user=settings.alert_smtp_user,
+                name=RUN_FAILURE_EMAIL,
+                webserver_base_url=settings.dagster_url,
+                default_status=dg.DefaultSensorStatus.RUNNING,
+            )
+        )
     if settings.alert_slack_token:
 
-        @dg.run_failure_sensor(name=RUN_FAILURE_SLACK, default_status=dg.DefaultSensorStatus.RUNNING,
-                               description="Posts every failed run to NACENTO_ALERT_SLACK_CHANNEL.")
-        def slack_on_run_failure(context: dg.RunFailureSensorContext, alert_slack: AlertSlackResource) -> None:
-            alert_slack.get_client().chat_postMessage(channel=settings.alert_slack_channel,
-                                                      text=_run_failure_text(context, settings))
+        @dg.run_failure_sensor(
+            name=RUN_FAILURE_SLACK,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Posts every failed run to NACENTO_ALERT_SLACK_CHANNEL.",
+        )
+        def slack_on_run_failure(
+            context: dg.RunFailureSensorContext, alert_slack: AlertSlackResource
+        ) -> None:
+            alert_slack.get_client().chat_postMessage(
+                channel=settings.alert_slack_channel, text=_run_failure_text(context, settings)
+            )
 
         sensors.append(slack_on_run_failure)
     if sensors:
@@ -134,13 +157,20 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
 def alert_resources(settings: Settings) -> dict[str, AlertSlackResource]:
     if not settings.alert_slack_token:
         return {}
-    return {"alert_slack": AlertSlackResource(token=dg.EnvVar("NACENTO_ALERT_SLACK_TOKEN"),
-                                              base_url=settings.alert_slack_base_url)}
+    return {
+        "alert_slack": AlertSlackResource(
+            token=dg.EnvVar("NACENTO_ALERT_SLACK_TOKEN"), base_url=settings.alert_slack_base_url
+        )
+    }
 
 
 def _check_failure_sensor(settings: Settings) -> dg.SensorDefinition:
-    @dg.sensor(name=CHECK_FAILURE_ALERT, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Sends an alert for every failed asset check (ERROR and WARN) since its last tick.")
+    @dg.sensor(
+        name=CHECK_FAILURE_ALERT,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Sends an alert for every failed asset check (ERROR and WARN) since its last tick.",
+    )
     def check_failure_alert(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         # Runs finished since the cursor, then their check results: works on every event log storage
         # (the embedded SQLite one is sharded per run and cannot be scanned across runs by storage id).
@@ -149,13 +179,16 @@ def _check_failure_sensor(settings: Settings) -> dg.SensorDefinition:
             return dg.SkipReason("alerting on check failures from now on")
         records = context.instance.get_run_records(
             dg.RunsFilter(statuses=FINISHED, updated_after=dt.datetime.fromisoformat(context.cursor)),
-            limit=RUNS_PER_TICK, order_by="update_timestamp", ascending=True,
+            limit=RUNS_PER_TICK,
+            order_by="update_timestamp",
+            ascending=True,
         )
         failed = []
         checked = 0
         for record in records:
-            for entry in context.instance.all_logs(record.dagster_run.run_id,
-                                                   of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            for entry in context.instance.all_logs(
+                record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            ):
                 checked += 1
                 evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
                 if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
@@ -166,13 +199,19 @@ def _check_failure_sensor(settings: Settings) -> dg.SensorDefinition:
             return dg.SkipReason(f"{checked} check result(s) in {len(records)} finished run(s), none failed")
         subject = f"[nacento] {len(failed)} asset check(s) failed"
         body = "\n\n".join(failed[:CHECKS_SHOWN]) + (
-            f"\n\n... and {len(failed) - CHECKS_SHOWN} more failed check(s)" if len(failed) > CHECKS_SHOWN else "")
+            f"\n\n... and {len(failed) - CHECKS_SHOWN} more failed check(s)"
+            if len(failed) > CHECKS_SHOWN
+            else ""
+        )
         if settings.alert_email_to:
             send_alert_email(settings, subject, body)
         if settings.alert_slack_token:
-            slack = AlertSlackResource(token=settings.alert_slack_token, base_url=settings.alert_slack_base_url)
+            slack = AlertSlackResource(
+                token=settings.alert_slack_token, base_url=settings.alert_slack_base_url
+            )
             slack.get_client().chat_postMessage(
-                channel=settings.alert_slack_channel, text=f"{subject}\n{body}")
+                channel=settings.alert_slack_channel, text=f"{subject}\n{body}"
+            )
         return dg.SkipReason(f"alerted on {len(failed)} failed check(s)")
 
     return check_failure_alert

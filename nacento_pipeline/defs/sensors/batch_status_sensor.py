@@ -1,6 +1,5 @@
 """After each `pim_batch_job` run, mark the archived batch with the outcome (status.json next to its manifest)."""
 
-
 import dagster as dg
 
 from nacento_pipeline.defs.constants import BATCH_JOB, STATUS_SENSOR, TAG_ARCHIVE_VERSION
@@ -14,8 +13,14 @@ def mark_batch(object_store: ObjectStoreResource, run: dg.DagsterRun, status: st
     partition = run.tags.get("dagster/partition")
     if not partition:
         return None
-    return mark_archived_batch(object_store.get_store(), object_store.settings.archive_prefix, partition,
-                               run.tags.get(TAG_ARCHIVE_VERSION), status, run.run_id)
+    return mark_archived_batch(
+        object_store.get_store(),
+        object_store.settings.archive_prefix,
+        partition,
+        run.tags.get(TAG_ARCHIVE_VERSION),
+        status,
+        run.run_id,
+    )
 
 
 def _status_sensor(name: str, run_status: dg.DagsterRunStatus, status: str) -> dg.RunStatusSensorDefinition:
@@ -32,8 +37,9 @@ def _status_sensor(name: str, run_status: dg.DagsterRunStatus, status: str) -> d
         if key:
             context.log.info(f"batch {partition} marked {status}: {key}")
         else:
-            context.log.warning(f"batch {partition}: no archived version to mark {status} (not registered by "
-                                f"the sensor?)")
+            context.log.warning(
+                f"batch {partition}: no archived version to mark {status} (not registered by the sensor?)"
+            )
 
     return _sensor
 

@@ -1,6 +1,5 @@
 """`pim_drop_sensor`: every complete batch in the drop prefix becomes a `pim_batches` partition and one run."""
 
-
 import json
 import time
 
@@ -54,21 +53,29 @@ def _load_event_state(raw: str | None) -> dict:
     return state if isinstance(state, dict) else {}
 
 
-def _events_pass(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource,
-                 previous: dict[str, str]) -> tuple[DropPass, dict]:
+def _events_pass(
+    context: dg.SensorEvaluationContext, object_store: ObjectStoreResource, previous: dict[str, str]
+) -> tuple[DropPass, dict]:
     """One event-mode pass: the batches the queue's events name, plus those the cursor carries."""
     store, queue = object_store.get_store(), object_store.get_event_queue()
     assert queue is not None
     state = _load_event_state(context.cursor)
     now = time.time()
     last_full = float(state.get("last_full_scan", 0) or 0)
-    reconcile = bool(state.get("reconcile", False)) or now - last_full >= object_store.settings.drop_events_reconcile_minutes * 60
-    batch_of = {ok_key: parsed.batch_key for ok_key in previous
-                if isinstance(parsed := parse_drop_name(ok_key, object_store.settings.drop_prefix), DropName)}
+    reconcile = (
+        bool(state.get("reconcile", False))
+        or now - last_full >= object_store.settings.drop_events_reconcile_minutes * 60
+    )
+    batch_of = {
+        ok_key: parsed.batch_key
+        for ok_key in previous
+        if isinstance(parsed := parse_drop_name(ok_key, object_store.settings.drop_prefix), DropName)
+    }
     carried = list(batch_of.values())
     carried += [key for key in state.get("retry", []) if isinstance(key, str)]
     passed: EventPass = register_from_events(
-        store, queue,
+        store,
+        queue,
         drop_prefix=object_store.settings.drop_prefix,
         archive_prefix=object_store.settings.archive_prefix,
         rejected_prefix=object_store.settings.rejected_prefix,
@@ -128,8 +135,10 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
             f"rejected drop {rejected.label or '(bad names)'}: {rejected.reason}; moved to {rejected.moved_to}"
         )
     if outcome.media_copied or outcome.media_kept:
-        context.log.info(f"export folders: {outcome.media_copied} image file(s) copied to the media prefix, "
-                         f"{outcome.media_kept} already there with the same content")
+        context.log.info(
+            f"export folders: {outcome.media_copied} image file(s) copied to the media prefix, "
+            f"{outcome.media_kept} already there with the same content"
+        )
     if outcome.pending:
         context.log.info(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
     if outcome.deferred:
@@ -151,7 +160,9 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
         "event notifications instead and lists only the batches they name (plus a periodic full LIST)."
     ),
 )
-def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource) -> dg.SensorResult:
+def pim_drop_sensor(
+    context: dg.SensorEvaluationContext, object_store: ObjectStoreResource
+) -> dg.SensorResult:
     store = object_store.get_store()
     previous = _load_cursor(context.cursor)
     events_state: dict | None = None
@@ -193,8 +204,14 @@ def pim_drop_sensor(context: dg.SensorEvaluationContext, object_store: ObjectSto
     if not run_requests:
         parts = [f"no complete batch in {object_store.settings.drop_prefix}"]
         if outcome.rejected:  # first, so the tick list shows it: a rejection is not an idle tick
-            parts.insert(0, f"REJECTED {len(outcome.rejected)} drop(s): " + "; ".join(
-                f"{r.label or '(bad names)'}: {r.reason} (report {r.moved_to}REPORT.md)" for r in outcome.rejected))
+            parts.insert(
+                0,
+                f"REJECTED {len(outcome.rejected)} drop(s): "
+                + "; ".join(
+                    f"{r.label or '(bad names)'}: {r.reason} (report {r.moved_to}REPORT.md)"
+                    for r in outcome.rejected
+                ),
+            )
         if outcome.pending:
             parts.append(f"{len(outcome.pending)} bunch file(s) wait for their OK file")
         if outcome.cleaned:

@@ -16,8 +16,9 @@ from nacento_pipeline.magento.database import MagentoDatabase
 CHUNK = 1000
 
 
-def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int],
-                          gallery_links: pd.DataFrame | None = None) -> pd.DataFrame:
+def roles_outside_gallery(
+    db: MagentoDatabase, entity_ids: Iterable[int], gallery_links: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Role values (not no_selection), in every store, of these products that name no path of their own
     gallery (a store-level role is shown in its store as much as a store-0 one). `gallery_links`
     (entity_id, canonical value; e.g. magento.gallery.verify.read_gallery_links of these products) spares
@@ -36,7 +37,8 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int],
                 sa.select(link_v, t.varchar.c.attribute_id, t.varchar.c.value, t.varchar.c.store_id).where(
                     link_v.in_(chunk),
                     t.varchar.c.attribute_id.in_(list(code_of)),
-                    t.varchar.c.value.is_not(None), t.varchar.c.value != NO_SELECTION,
+                    t.varchar.c.value.is_not(None),
+                    t.varchar.c.value != NO_SELECTION,
                 )
             ).all()
             if gallery_links is None:
@@ -53,12 +55,19 @@ def roles_outside_gallery(db: MagentoDatabase, entity_ids: Iterable[int],
     role_frame["role"] = role_frame["attribute_id"].map(code_of)
     role_frame["canonical"] = [canonical_of(v) for v in role_frame["value"]]
     if gallery_links is not None:
-        owned = {(int(e), canonical_of(v)) for e, v in zip(gallery_links["entity_id"].tolist(),
-                                                           gallery_links["value"].tolist(), strict=True) if v}
+        owned = {
+            (int(e), canonical_of(v))
+            for e, v in zip(gallery_links["entity_id"].tolist(), gallery_links["value"].tolist(), strict=True)
+            if v
+        }
     else:
         owned = {(entity_of[int(link)], canonical_of(v)) for link, v in gallery if v}
-    bad = role_frame[[(int(e), c) not in owned for e, c in zip(role_frame["entity_id"], role_frame["canonical"],
-                                                               strict=True)]]
+    bad = role_frame[
+        [
+            (int(e), c) not in owned
+            for e, c in zip(role_frame["entity_id"], role_frame["canonical"], strict=True)
+        ]
+    ]
     return bad[columns].reset_index(drop=True)
 
 
@@ -67,20 +76,26 @@ def gallery_summary(db: MagentoDatabase) -> str:
     t = db.tables
     attrs = db.attribute_ids()
     with db.engine.connect() as conn:
-        def count(table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar() or 0)
 
-        products = int(conn.execute(
-            sa.select(sa.func.count(sa.distinct(t.value_to_entity.c[t.link])))
-        ).scalar() or 0)
+        def count(table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar() or 0
+            )
+
+        products = int(
+            conn.execute(sa.select(sa.func.count(sa.distinct(t.value_to_entity.c[t.link])))).scalar() or 0
+        )
         parts = {
             "products with images": products,
             "gallery paths": count(t.media_gallery),
             "store-0 image rows": count(t.media_gallery_value, t.media_gallery_value.c.store_id == 0),
             "stored ETags": count(t.gallery_meta),
-            "roles set": count(t.varchar, t.varchar.c.store_id == 0,
-                               t.varchar.c.attribute_id.in_(list(attrs.roles.values())),
-                               t.varchar.c.value != NO_SELECTION),
+            "roles set": count(
+                t.varchar,
+                t.varchar.c.store_id == 0,
+                t.varchar.c.attribute_id.in_(list(attrs.roles.values())),
+                t.varchar.c.value != NO_SELECTION,
+            ),
         }
     return ", ".join(f"{value} {name}" for name, value in parts.items())
 
@@ -114,9 +129,14 @@ def orphaned_meta_record_ids(db: MagentoDatabase) -> list[int]:
     t = db.tables
     m, v = t.gallery_meta, t.media_gallery_value
     with db.engine.connect() as conn:
-        return [int(r) for r in conn.execute(
-            sa.select(m.c.record_id).outerjoin(v, v.c.record_id == m.c.record_id).where(v.c.record_id.is_(None))
-        ).scalars()]
+        return [
+            int(r)
+            for r in conn.execute(
+                sa.select(m.c.record_id)
+                .outerjoin(v, v.c.record_id == m.c.record_id)
+                .where(v.c.record_id.is_(None))
+            ).scalars()
+        ]
 
 
 def unlinked_gallery_value_ids(db: MagentoDatabase) -> list[int]:
@@ -124,25 +144,34 @@ def unlinked_gallery_value_ids(db: MagentoDatabase) -> list[int]:
     t = db.tables
     g, vte = t.media_gallery, t.value_to_entity
     with db.engine.connect() as conn:
-        return [int(r) for r in conn.execute(
-            sa.select(g.c.value_id).outerjoin(vte, vte.c.value_id == g.c.value_id)
-            .where(vte.c.value_id.is_(None), g.c.attribute_id == db.attribute_ids().media_gallery)
-        ).scalars()]
+        return [
+            int(r)
+            for r in conn.execute(
+                sa.select(g.c.value_id)
+                .outerjoin(vte, vte.c.value_id == g.c.value_id)
+                .where(vte.c.value_id.is_(None), g.c.attribute_id == db.attribute_ids().media_gallery)
+            ).scalars()
+        ]
 
 
-def delete_orphans(db: MagentoDatabase, meta_record_ids: Sequence[int], gallery_value_ids: Sequence[int]) -> int:
+def delete_orphans(
+    db: MagentoDatabase, meta_record_ids: Sequence[int], gallery_value_ids: Sequence[int]
+) -> int:
     """Delete orphaned ETag rows and unlinked gallery rows, one statement per chunk, under the writer lock."""
     t = db.tables
     deleted = 0
     with db.writer_lock() as lock, lock.transaction() as conn:
         for chunk in chunked(meta_record_ids, CHUNK):
-            deleted += conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(chunk))).rowcount
+            deleted += conn.execute(
+                sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(chunk))
+            ).rowcount
         for chunk in chunked(gallery_value_ids, CHUNK):
             # Re-check inside the lock: a writer may have linked the path since we looked.
             linked = sa.select(t.value_to_entity.c.value_id).where(t.value_to_entity.c.value_id.in_(chunk))
             deleted += conn.execute(
-                sa.delete(t.media_gallery).where(t.media_gallery.c.value_id.in_(chunk),
-                                                 t.media_gallery.c.value_id.not_in(linked))
+                sa.delete(t.media_gallery).where(
+                    t.media_gallery.c.value_id.in_(chunk), t.media_gallery.c.value_id.not_in(linked)
+                )
             ).rowcount
     return deleted
 
@@ -151,14 +180,18 @@ def refresh_etags(db: MagentoDatabase, record_etags: pd.DataFrame) -> int:
     """Store the ETags storage reports now (columns record_id, etag): one executemany per chunk."""
     t = db.tables
     m = t.gallery_meta
-    rows = [{"rid": int(r), "etag": str(e)} for r, e in zip(record_etags["record_id"], record_etags["etag"],
-                                                           strict=True)]
+    rows = [
+        {"rid": int(r), "etag": str(e)}
+        for r, e in zip(record_etags["record_id"], record_etags["etag"], strict=True)
+    ]
     updated = 0
     with db.writer_lock() as lock, lock.transaction() as conn:
         for start in range(0, len(rows), CHUNK):
-            chunk = rows[start:start + CHUNK]
-            conn.execute(m.update().where(m.c.record_id == sa.bindparam("rid")).values(s3_etag=sa.bindparam("etag")),
-                         chunk)
+            chunk = rows[start : start + CHUNK]
+            conn.execute(
+                m.update().where(m.c.record_id == sa.bindparam("rid")).values(s3_etag=sa.bindparam("etag")),
+                chunk,
+            )
             updated += len(chunk)
     return updated
 
@@ -168,9 +201,15 @@ def shared_gallery_rows(db: MagentoDatabase) -> pd.DataFrame:
     shared them; Magento never does, and one admin removal on such a row empties every sharer's gallery."""
     t = db.tables
     vte, mg = t.value_to_entity, t.media_gallery
-    counts = sa.select(vte.c.value_id, sa.func.count().label("products")).group_by(vte.c.value_id).having(
-        sa.func.count() > 1).subquery()
-    query = sa.select(counts.c.value_id, mg.c.value, counts.c.products).join(mg, mg.c.value_id == counts.c.value_id)
+    counts = (
+        sa.select(vte.c.value_id, sa.func.count().label("products"))
+        .group_by(vte.c.value_id)
+        .having(sa.func.count() > 1)
+        .subquery()
+    )
+    query = sa.select(counts.c.value_id, mg.c.value, counts.c.products).join(
+        mg, mg.c.value_id == counts.c.value_id
+    )
     with db.engine.connect() as conn:
         rows = [tuple(r) for r in conn.execute(query.order_by(counts.c.value_id))]
     return pd.DataFrame(rows, columns=["value_id", "value", "products"])
@@ -190,7 +229,12 @@ def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> in
         for part in chunked(shared, chunk_size):
             with lock.transaction() as conn:
                 links = pd.DataFrame(
-                    [tuple(r) for r in conn.execute(sa.select(vte.c[t.link], vte.c.value_id).where(vte.c.value_id.in_(part)))],
+                    [
+                        tuple(r)
+                        for r in conn.execute(
+                            sa.select(vte.c[t.link], vte.c.value_id).where(vte.c.value_id.in_(part))
+                        )
+                    ],
                     columns=["link_id", "value_id"],
                 )
                 first = links.groupby("value_id")["link_id"].transform("min")
@@ -207,14 +251,22 @@ def duplicate_default_value_rows(db: MagentoDatabase) -> pd.DataFrame:
     `Gallery::createBatchBaseSelect` read through `ReadHandler`, ties by record_id here)."""
     t = db.tables
     val = t.media_gallery_value
-    pairs = (sa.select(val.c[t.link], val.c.value_id).where(val.c.store_id == 0)
-             .group_by(val.c[t.link], val.c.value_id).having(sa.func.count() > 1).subquery())
-    query = (sa.select(val.c.record_id, val.c[t.link], val.c.value_id, val.c.position)
-             .join(pairs, sa.and_(pairs.c[t.link] == val.c[t.link], pairs.c.value_id == val.c.value_id))
-             .where(val.c.store_id == 0))
+    pairs = (
+        sa.select(val.c[t.link], val.c.value_id)
+        .where(val.c.store_id == 0)
+        .group_by(val.c[t.link], val.c.value_id)
+        .having(sa.func.count() > 1)
+        .subquery()
+    )
+    query = (
+        sa.select(val.c.record_id, val.c[t.link], val.c.value_id, val.c.position)
+        .join(pairs, sa.and_(pairs.c[t.link] == val.c[t.link], pairs.c.value_id == val.c.value_id))
+        .where(val.c.store_id == 0)
+    )
     with db.engine.connect() as conn:
-        rows = pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=["record_id", "link_id", "value_id",
-                                                                            "position"])
+        rows = pd.DataFrame(
+            [tuple(r) for r in conn.execute(query)], columns=["record_id", "link_id", "value_id", "position"]
+        )
     rows["_pos"] = pd.to_numeric(rows["position"], errors="coerce").fillna(-1)
     rows = rows.sort_values(["link_id", "value_id", "_pos", "record_id"]).drop(columns=["_pos"])
     rows["extra"] = rows.duplicated(["link_id", "value_id"], keep="last")
@@ -231,5 +283,7 @@ def collapse_duplicate_default_value_rows(db: MagentoDatabase) -> int:
         with lock.transaction() as conn:
             for chunk in chunked(ids, CHUNK):
                 conn.execute(sa.delete(t.gallery_meta).where(t.gallery_meta.c.record_id.in_(chunk)))
-                conn.execute(sa.delete(t.media_gallery_value).where(t.media_gallery_value.c.record_id.in_(chunk)))
+                conn.execute(
+                    sa.delete(t.media_gallery_value).where(t.media_gallery_value.c.record_id.in_(chunk))
+                )
     return len(ids)

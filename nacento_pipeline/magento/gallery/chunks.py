@@ -32,9 +32,17 @@ from nacento_pipeline.magento.spellings import LegacySpellings
 
 
 def sync_batch_chunk(
-    db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, planned: PlannedChunk | None, *,
-    run_id: str, stores: dict[str, int], lock: WriterSession, spellings: LegacySpellings | None = None,
-    digests: pd.Series | None = None, journal: bool = True,
+    db: MagentoDatabase,
+    attrs: AttributeIds,
+    request: DeltaRequest,
+    planned: PlannedChunk | None,
+    *,
+    run_id: str,
+    stores: dict[str, int],
+    lock: WriterSession,
+    spellings: LegacySpellings | None = None,
+    digests: pd.Series | None = None,
+    journal: bool = True,
 ) -> tuple[GalleryDelta, bool]:
     """One transaction under the writer lock, its products locked first (lock_products): when the chunk's
     fingerprint is still the plan's (one aggregate statement), write the planned delta; otherwise (the
@@ -47,8 +55,18 @@ def sync_batch_chunk(
             delta, state, replanned = replace(planned.delta, request=request), planned.state(), False
         else:
             (delta, state), replanned = chunk_delta(conn, db, attrs, request, stores), True
-        write_chunk(conn, db, attrs, delta, state, batch_key=batch_key_of(request), batch_time=request.batch_time,
-                    run_id=run_id, spellings=spellings, journal=journal)
+        write_chunk(
+            conn,
+            db,
+            attrs,
+            delta,
+            state,
+            batch_key=batch_key_of(request),
+            batch_time=request.batch_time,
+            run_id=run_id,
+            spellings=spellings,
+            journal=journal,
+        )
         if digests is not None:
             record_applied(conn, db, attrs, delta, state.products, digests, batch_key=batch_key_of(request))
     return delta, replanned
@@ -65,7 +83,9 @@ def lock_products(conn: sa.Connection, db: MagentoDatabase, skus: list[str]) -> 
         return
     product = db.tables.product
     for part in in_chunks(skus):
-        conn.execute(sa.select(product.c[db.tables.link]).where(product.c.sku.in_(part)).with_for_update()).all()
+        conn.execute(
+            sa.select(product.c[db.tables.link]).where(product.c.sku.in_(part)).with_for_update()
+        ).all()
 
 
 def _unchanged(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, planned: PlannedChunk) -> bool:
@@ -85,16 +105,35 @@ def _failed_sku_delta(request: DeltaRequest, sku: str, message: str) -> GalleryD
     items = pd.DataFrame({c: pd.Series(dtype=object) for c in DELTA_COLUMNS})
     if len(images):
         items = pd.DataFrame(
-            {"sku": sku, "value": images["value"].astype(str), "entity_id": 0, "action": "error", "reason": message,
-             "label": images["label"].astype(str), "position": images["position"].astype(int),
-             "disabled": images["disabled"].astype(bool), "roles": images["roles"].astype(str), "etag": "",
-             "stored_etag": "", "value_id": 0, "record_id": 0, "meta_changed": False, "etag_changed": False,
-             "split": False, "shared": False}
+            {
+                "sku": sku,
+                "value": images["value"].astype(str),
+                "entity_id": 0,
+                "action": "error",
+                "reason": message,
+                "label": images["label"].astype(str),
+                "position": images["position"].astype(int),
+                "disabled": images["disabled"].astype(bool),
+                "roles": images["roles"].astype(str),
+                "etag": "",
+                "stored_etag": "",
+                "value_id": 0,
+                "record_id": 0,
+                "meta_changed": False,
+                "etag_changed": False,
+                "split": False,
+                "shared": False,
+            }
         )[list(DELTA_COLUMNS)].reset_index(drop=True)
     result: dict[str, object] = {c: 0 for c in SKU_RESULT_COLUMNS}
     result.update({"sku": sku, "status": "error", "message": message})
-    return GalleryDelta(items, empty_frame(ROLE_COLUMNS), pd.DataFrame([result])[list(SKU_RESULT_COLUMNS)],
-                        empty_frame(REJECTION_COLUMNS), request)
+    return GalleryDelta(
+        items,
+        empty_frame(ROLE_COLUMNS),
+        pd.DataFrame([result])[list(SKU_RESULT_COLUMNS)],
+        empty_frame(REJECTION_COLUMNS),
+        request,
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -155,10 +194,20 @@ class ChunkWriter:
     def _transaction(self, request: DeltaRequest, planned: PlannedChunk | None) -> tuple[GalleryDelta, bool]:
         """sync_batch_chunk, retried on retriable errors (the retries counted)."""
         result, tries = retry_call(
-            lambda: sync_batch_chunk(self.db, self.attrs, request, planned, run_id=self.run_id, stores=self.stores,
-                                     lock=self.lock, spellings=self.spellings, digests=self.digests,
-                                     journal=self.journal),
-            backoff_delays(self.attempts), sleep=self.sleep,
+            lambda: sync_batch_chunk(
+                self.db,
+                self.attrs,
+                request,
+                planned,
+                run_id=self.run_id,
+                stores=self.stores,
+                lock=self.lock,
+                spellings=self.spellings,
+                digests=self.digests,
+                journal=self.journal,
+            ),
+            backoff_delays(self.attempts),
+            sleep=self.sleep,
         )
         self.retries += tries
         return result

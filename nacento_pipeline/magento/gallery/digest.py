@@ -42,13 +42,18 @@ def _gallery_rows(tables: MagentoTables) -> tuple[sa.ColumnElement[int], sa.Colu
     v, mg, meta = tables.media_gallery_value, tables.media_gallery, tables.gallery_meta
     link = v.c[tables.link]
     text = _row_text(mg.c.value, v.c.store_id, v.c.label, v.c.position, v.c.disabled, meta.c.s3_etag)
-    query = (sa.select(link, text).select_from(v)
-             .join(mg, sa.and_(mg.c.value_id == v.c.value_id, mg.c.media_type == IMAGE_MEDIA_TYPE))
-             .outerjoin(meta, meta.c.record_id == v.c.record_id))
+    query = (
+        sa.select(link, text)
+        .select_from(v)
+        .join(mg, sa.and_(mg.c.value_id == v.c.value_id, mg.c.media_type == IMAGE_MEDIA_TYPE))
+        .outerjoin(meta, meta.c.record_id == v.c.record_id)
+    )
     return link, text, query
 
 
-def _role_rows(tables: MagentoTables, attrs: AttributeIds) -> tuple[sa.ColumnElement[int], sa.ColumnElement[str], sa.Select]:
+def _role_rows(
+    tables: MagentoTables, attrs: AttributeIds
+) -> tuple[sa.ColumnElement[int], sa.ColumnElement[str], sa.Select]:
     vc = tables.varchar
     link = vc.c[tables.link]
     text = _row_text(vc.c.attribute_id, vc.c.store_id, vc.c.value)
@@ -56,24 +61,34 @@ def _role_rows(tables: MagentoTables, attrs: AttributeIds) -> tuple[sa.ColumnEle
     return link, text, query
 
 
-def _checksum_of(tables: MagentoTables, attrs: AttributeIds, link: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+def _checksum_of(
+    tables: MagentoTables, attrs: AttributeIds, link: sa.ColumnElement[int]
+) -> sa.ColumnElement[int]:
     """The checksum of one product link's gallery and role rows, as a correlated expression on `link`."""
     parts = []
     for own_link, text, query in (_gallery_rows(tables), _role_rows(tables, attrs)):
-        total = query.with_only_columns(sa.func.sum(sa.func.crc32(text))).where(own_link == link).scalar_subquery()
+        total = (
+            query.with_only_columns(sa.func.sum(sa.func.crc32(text)))
+            .where(own_link == link)
+            .scalar_subquery()
+        )
         parts.append(sa.func.coalesce(total, 0))
     return parts[0] + parts[1]
 
 
-def current_checksums(conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, links: Sequence[int]
-                      ) -> dict[int, int]:
+def current_checksums(
+    conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, links: Sequence[int]
+) -> dict[int, int]:
     """link -> checksum of its gallery and role rows now (the one recorded at write time, if unchanged); one
     grouped statement per kind of row. Links without any row are absent (their checksum is 0)."""
     ensure_crc32(conn)
     found: dict[int, int] = {}
     for own_link, text, query in (_gallery_rows(tables), _role_rows(tables, attrs)):
-        grouped = query.with_only_columns(own_link, sa.func.sum(sa.func.crc32(text))).where(
-            own_link.in_(list(links))).group_by(own_link)
+        grouped = (
+            query.with_only_columns(own_link, sa.func.sum(sa.func.crc32(text)))
+            .where(own_link.in_(list(links)))
+            .group_by(own_link)
+        )
         for link, total in conn.execute(grouped):
             found[int(link)] = found.get(int(link), 0) + int(total or 0)
     return found
@@ -86,18 +101,32 @@ def applied_digests(conn: sa.Connection, tables: MagentoTables, skus: Iterable[s
     d, p = tables.sku_digest, tables.product
     rows: list[tuple[str, str, str]] = []
     for part in in_chunks(list(dict.fromkeys(skus))):
-        query = (sa.select(d.c.sku, d.c.plan_digest, d.c.batch_key)
-                 .join(p, sa.and_(p.c[tables.link] == d.c.link_id, p.c.sku == d.c.sku,
-                                  p.c.updated_at == d.c.product_updated_at))
-                 .where(d.c.sku.in_(part)))
+        query = (
+            sa.select(d.c.sku, d.c.plan_digest, d.c.batch_key)
+            .join(
+                p,
+                sa.and_(
+                    p.c[tables.link] == d.c.link_id,
+                    p.c.sku == d.c.sku,
+                    p.c.updated_at == d.c.product_updated_at,
+                ),
+            )
+            .where(d.c.sku.in_(part))
+        )
         rows.extend((str(s), str(g), str(k or "")) for s, g, k in conn.execute(query))
     frame = pd.DataFrame(rows, columns=["sku", "digest", "batch_key"]).drop_duplicates("sku")
     return frame.set_index("sku")
 
 
 def record_applied(
-    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, delta: GalleryDelta, products: pd.DataFrame,
-    digests: pd.Series, *, batch_key: str,
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    attrs: AttributeIds,
+    delta: GalleryDelta,
+    products: pd.DataFrame,
+    digests: pd.Series,
+    *,
+    batch_key: str,
 ) -> None:
     """Inside the write's transaction: the digest of each SKU of `delta` written without a problem (status ok,
     no message, nothing invalid or rejected) with its link, its product's updated_at and gallery checksum. The
@@ -108,11 +137,17 @@ def record_applied(
     if results.empty:
         return
     t = db.tables
-    clean = ((results["status"] == "ok") & (results["message"].fillna("") == "")
-             & (results["entity_id"].astype("int64") > 0)
-             & (pd.to_numeric(results["invalid"]).fillna(0) == 0) & (pd.to_numeric(results["rejected"]).fillna(0) == 0))
+    clean = (
+        (results["status"] == "ok")
+        & (results["message"].fillna("") == "")
+        & (results["entity_id"].astype("int64") > 0)
+        & (pd.to_numeric(results["invalid"]).fillna(0) == 0)
+        & (pd.to_numeric(results["rejected"]).fillna(0) == 0)
+    )
     usable = products[products["error"] == ""].drop_duplicates("sku")
-    link_of = pd.Series(usable["link_id"].astype("int64").to_numpy(), index=usable["sku"].astype(str).to_numpy())
+    link_of = pd.Series(
+        usable["link_id"].astype("int64").to_numpy(), index=usable["sku"].astype(str).to_numpy()
+    )
     skus = results["sku"].astype(str)
     digest = skus.map(digests) if len(digests) else pd.Series(None, index=skus.index, dtype=object)
     link = skus.map(link_of)
@@ -131,27 +166,51 @@ def record_applied(
     kept = skus[keep].tolist()
     if not kept:
         return
-    bulk_sql.upsert(conn, d, {"sku": skus[keep], "link_id": link[keep].astype("int64"), "plan_digest": digest[keep],
-                              "batch_key": batch_key, "product_updated_at": None, "gallery_checksum": None},
-                    ["sku"], ["link_id", "plan_digest", "batch_key", "product_updated_at", "gallery_checksum"],
-                    touch="updated_at")
+    bulk_sql.upsert(
+        conn,
+        d,
+        {
+            "sku": skus[keep],
+            "link_id": link[keep].astype("int64"),
+            "plan_digest": digest[keep],
+            "batch_key": batch_key,
+            "product_updated_at": None,
+            "gallery_checksum": None,
+        },
+        ["sku"],
+        ["link_id", "plan_digest", "batch_key", "product_updated_at", "gallery_checksum"],
+        touch="updated_at",
+    )
     ensure_crc32(conn)
     p = t.product
     updated_at = sa.select(p.c.updated_at).where(p.c[t.link] == d.c.link_id).scalar_subquery()
     for part in in_chunks(kept):
-        conn.execute(sa.update(d).where(d.c.sku.in_(part)).values(
-            product_updated_at=updated_at, gallery_checksum=_checksum_of(t, attrs, d.c.link_id)))
+        conn.execute(
+            sa.update(d)
+            .where(d.c.sku.in_(part))
+            .values(product_updated_at=updated_at, gallery_checksum=_checksum_of(t, attrs, d.c.link_id))
+        )
 
 
 def _stored_digests(conn: sa.Connection, d: sa.Table, skus: list[str]) -> pd.Series:
     found: dict[str, str] = {}
     for part in in_chunks(skus):
-        found.update((str(s), str(g)) for s, g in conn.execute(sa.select(d.c.sku, d.c.plan_digest).where(d.c.sku.in_(part))))
+        found.update(
+            (str(s), str(g))
+            for s, g in conn.execute(sa.select(d.c.sku, d.c.plan_digest).where(d.c.sku.in_(part)))
+        )
     return pd.Series(found, dtype=object)
 
 
-def advance_unchanged(conn: sa.Connection, tables: MagentoTables, skus: Sequence[str], *, batch_key: str,
-                      batch_time: datetime | None, run_id: str) -> int:
+def advance_unchanged(
+    conn: sa.Connection,
+    tables: MagentoTables,
+    skus: Sequence[str],
+    *,
+    batch_key: str,
+    batch_time: datetime | None,
+    run_id: str,
+) -> int:
     """The sync state of SKUs a newer batch left unchanged now names that batch (as a write would have), so the
     stale-batch rule still refuses an older batch replayed later. Only where this batch is newer (drop time,
     then batch key: core.delta.compute' order); one UPDATE per IN list, no read, and the digest rows name the
@@ -160,13 +219,26 @@ def advance_unchanged(conn: sa.Connection, tables: MagentoTables, skus: Sequence
     if when is None or not skus:
         return 0
     st, d = tables.sku_sync_state, tables.sku_digest
-    newer = sa.or_(st.c.last_batch_time.is_(None), st.c.last_batch_time < when,
-                   sa.and_(st.c.last_batch_time == when, st.c.last_batch_key < batch_key))
+    newer = sa.or_(
+        st.c.last_batch_time.is_(None),
+        st.c.last_batch_time < when,
+        sa.and_(st.c.last_batch_time == when, st.c.last_batch_key < batch_key),
+    )
     updated = 0
     for part in in_chunks(list(skus)):
-        updated += conn.execute(sa.update(st).where(st.c.sku.in_(part), newer).values(
-            last_batch_key=batch_key, last_batch_time=when, last_run_id=run_id,
-            updated_at=sa.func.current_timestamp())).rowcount or 0
+        updated += (
+            conn.execute(
+                sa.update(st)
+                .where(st.c.sku.in_(part), newer)
+                .values(
+                    last_batch_key=batch_key,
+                    last_batch_time=when,
+                    last_run_id=run_id,
+                    updated_at=sa.func.current_timestamp(),
+                )
+            ).rowcount
+            or 0
+        )
         conn.execute(sa.update(d).where(d.c.sku.in_(part)).values(batch_key=batch_key))
     return updated
 
@@ -182,15 +254,24 @@ def changed_since_applied(db: MagentoDatabase) -> pd.DataFrame:
     with db.engine.connect() as conn:
         last = ""
         while True:
-            rows = [tuple(r) for r in conn.execute(
-                sa.select(d.c.sku, d.c.link_id, d.c.gallery_checksum).where(d.c.sku > last, d.c.gallery_checksum.is_not(None))
-                .order_by(d.c.sku).limit(AUDIT_CHUNK))]
+            rows = [
+                tuple(r)
+                for r in conn.execute(
+                    sa.select(d.c.sku, d.c.link_id, d.c.gallery_checksum)
+                    .where(d.c.sku > last, d.c.gallery_checksum.is_not(None))
+                    .order_by(d.c.sku)
+                    .limit(AUDIT_CHUNK)
+                )
+            ]
             if not rows:
                 break
             last = str(rows[-1][0])
             now = current_checksums(conn, t, attrs, sorted({int(r[1]) for r in rows}))
-            found += [(str(s), int(link), int(old), now.get(int(link), 0)) for s, link, old in rows
-                      if now.get(int(link), 0) != int(old)]
+            found += [
+                (str(s), int(link), int(old), now.get(int(link), 0))
+                for s, link, old in rows
+                if now.get(int(link), 0) != int(old)
+            ]
     return pd.DataFrame(found, columns=["sku", "link_id", "recorded", "current"])
 
 

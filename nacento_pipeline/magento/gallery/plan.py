@@ -115,8 +115,13 @@ class GalleryPlan(DeltaView):
         return list(zip(requests, self.chunks, strict=True))
 
 
-def chunk_delta(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest,
-                stores: dict[str, int] | None = None) -> tuple[GalleryDelta, ChunkState]:
+def chunk_delta(
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    attrs: AttributeIds,
+    request: DeltaRequest,
+    stores: dict[str, int] | None = None,
+) -> tuple[GalleryDelta, ChunkState]:
     """Read a chunk's state and compute its delta."""
     state = read_chunk_state(conn, db.tables, attrs, request.skus, stores)
     return state_delta(request, state), state
@@ -144,7 +149,10 @@ def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> 
     attrs = db.attribute_ids()
     size = max(1, int(chunk_size))
     chunks: list[PlannedChunk] = []
-    with db.engine.connect() as conn, ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-delta") as worker:
+    with (
+        db.engine.connect() as conn,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-delta") as worker,
+    ):
         if db.is_mysql:
             # Every read and fingerprint of the plan in one snapshot, whatever the server's default isolation:
             # a fingerprint taken after a concurrent commit would vouch for state the delta never saw.
@@ -182,39 +190,61 @@ class _GroupRead:
 
 
 def _read_group(
-    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, group: DeltaRequest, size: int,
-    stores: dict[str, int], worker: ThreadPoolExecutor,
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    attrs: AttributeIds,
+    group: DeltaRequest,
+    size: int,
+    stores: dict[str, int],
+    worker: ThreadPoolExecutor,
 ) -> _GroupRead:
     """Read the group's state, hand its delta to the worker, then fingerprint each chunk. The chunks' products
     and sync state are cut before: the worker alone reads the state from then on."""
     skus = group.skus
     state = read_chunk_state(conn, db.tables, attrs, skus, stores)
-    members = [skus[start:start + size] for start in range(0, len(skus), size)]
+    members = [skus[start : start + size] for start in range(0, len(skus), size)]
     products = _rows_per_chunk(state.products, skus, size)
     sync_states = _rows_per_chunk(state.sync_state, skus, size)
     delta = worker.submit(state_delta, group, state)
-    fingerprints = [state_fingerprint(conn, db.tables, attrs, chunk, rows)
-                    for chunk, rows in zip(members, products, strict=True)]
+    fingerprints = [
+        state_fingerprint(conn, db.tables, attrs, chunk, rows)
+        for chunk, rows in zip(members, products, strict=True)
+    ]
     return _GroupRead(group, members, products, sync_states, fingerprints, delta)
 
 
 def _planned_group(
-    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, group: _GroupRead, size: int,
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    attrs: AttributeIds,
+    group: _GroupRead,
+    size: int,
     stores: dict[str, int],
 ) -> list[PlannedChunk]:
     """The planned chunks of a group: its delta cut per chunk; each chunk read and computed alone instead when
     a row of the delta names no SKU of the group (it could not be placed in a chunk)."""
     delta = group.delta.result()
-    parts = split_delta(delta, group.request.skus, size) if len(group.members) > 1 else [replace(delta, request=None)]
+    parts = (
+        split_delta(delta, group.request.skus, size)
+        if len(group.members) > 1
+        else [replace(delta, request=None)]
+    )
     if parts is None:
         return [_plan_chunk(conn, db, attrs, sub, stores) for sub in split_request(group.request, size)]
-    return [PlannedChunk(tuple(chunk), part, fingerprint, products, sync_state)
-            for chunk, part, fingerprint, products, sync_state in zip(
-                group.members, parts, group.fingerprints, group.products, group.sync_states, strict=True)]
+    return [
+        PlannedChunk(tuple(chunk), part, fingerprint, products, sync_state)
+        for chunk, part, fingerprint, products, sync_state in zip(
+            group.members, parts, group.fingerprints, group.products, group.sync_states, strict=True
+        )
+    ]
 
 
 def _plan_chunk(
-    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, request: DeltaRequest, stores: dict[str, int],
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    attrs: AttributeIds,
+    request: DeltaRequest,
+    stores: dict[str, int],
 ) -> PlannedChunk:
     delta, state = chunk_delta(conn, db, attrs, request, stores)
     fingerprint = state_fingerprint(conn, db.tables, attrs, request.skus, state.products)

@@ -51,8 +51,16 @@ class ChunkState:
     other_media: pd.DataFrame = field(default_factory=lambda: empty_frame(OTHER_MEDIA_COLUMNS))
 
     def as_magento_state(self) -> MagentoState:
-        return MagentoState(self.products, self.gallery, self.roles, self.sync_state, self.store_values, self.stores,
-                            self.role_codes, self.other_media)
+        return MagentoState(
+            self.products,
+            self.gallery,
+            self.roles,
+            self.sync_state,
+            self.store_values,
+            self.stores,
+            self.role_codes,
+            self.other_media,
+        )
 
     def fingerprint(self) -> str:
         """A digest of everything the delta reads about the chunk (products, gallery rows with their ETags and
@@ -62,9 +70,14 @@ class ChunkState:
         unchanged chunk agree whatever order the database returns the rows in.
         """
         digest = hashlib.blake2b(digest_size=16)
-        for name, frame in (("products", self.products), ("gallery", self.gallery), ("roles", self.roles),
-                            ("sync_state", self.sync_state), ("store_values", self.store_values),
-                            ("other_media", self.other_media)):
+        for name, frame in (
+            ("products", self.products),
+            ("gallery", self.gallery),
+            ("roles", self.roles),
+            ("sync_state", self.sync_state),
+            ("store_values", self.store_values),
+            ("other_media", self.other_media),
+        ):
             digest.update(f"{name}:{_frame_digest(frame)};".encode())
         digest.update(repr(sorted(self.stores.items())).encode())
         return digest.hexdigest()
@@ -96,33 +109,61 @@ def _frame(rows: list, columns: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame(rows if type(rows[0]) is tuple else [tuple(r) for r in rows], columns=columns)
 
 
-def _gallery_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter) -> sa.Select:
+def _gallery_query(
+    tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter
+) -> sa.Select:
     """Image rows linked to these product links, with their store-0 values, stored ETags, whether we own
     them and how many products each row is linked to (read_gallery's columns, in its order)."""
-    mg, val, vte, meta = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity, tables.gallery_meta
+    mg, val, vte, meta = (
+        tables.media_gallery,
+        tables.media_gallery_value,
+        tables.value_to_entity,
+        tables.gallery_meta,
+    )
     link = tables.link
     others = vte.alias("links_of_row")
-    linked = (sa.select(sa.func.count()).select_from(others).where(others.c.value_id == vte.c.value_id)
-              .scalar_subquery())  # products linked to the row: an index range on value_to_entity's key
+    linked = (
+        sa.select(sa.func.count())
+        .select_from(others)
+        .where(others.c.value_id == vte.c.value_id)
+        .scalar_subquery()
+    )  # products linked to the row: an index range on value_to_entity's key
     return (
         sa.select(
-            vte.c[link].label("link_id"), mg.c.value_id, mg.c.value, val.c.record_id, val.c.label,
-            val.c.position, val.c.disabled, meta.c.s3_etag, meta.c.record_id.is_not(None).label("owned"),
+            vte.c[link].label("link_id"),
+            mg.c.value_id,
+            mg.c.value,
+            val.c.record_id,
+            val.c.label,
+            val.c.position,
+            val.c.disabled,
+            meta.c.s3_etag,
+            meta.c.record_id.is_not(None).label("owned"),
             linked.label("links"),
         )
         .select_from(vte)
         # Images only: videos and other media types are not the PIM's, never updated or purged here. A row
         # disabled at row level is not there for Magento (Gallery::createBatchBaseSelect reads disabled = 0).
-        .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, unindexed(mg.c.attribute_id) == attrs.media_gallery,
-                          mg.c.media_type == IMAGE_MEDIA_TYPE, mg.c.disabled == 0))
-        .outerjoin(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
+        .join(
+            mg,
+            sa.and_(
+                mg.c.value_id == vte.c.value_id,
+                unindexed(mg.c.attribute_id) == attrs.media_gallery,
+                mg.c.media_type == IMAGE_MEDIA_TYPE,
+                mg.c.disabled == 0,
+            ),
+        )
+        .outerjoin(
+            val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0)
+        )
         .outerjoin(meta, meta.c.record_id == val.c.record_id)
         .where(vte.c[link].in_(links))
     )
 
 
-def _other_media_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter
-                       ) -> sa.Select:
+def _other_media_query(
+    tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter
+) -> sa.Select:
     """Gallery rows of these product links that are no images (videos), shown by Magento (row not disabled),
     with their store-0 position."""
     mg, val, vte = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity
@@ -130,9 +171,18 @@ def _other_media_query(tables: MagentoTables, attrs: AttributeIds, links: Sequen
     return (
         sa.select(vte.c[link], mg.c.value, mg.c.media_type, val.c.position)
         .select_from(vte)
-        .join(mg, sa.and_(mg.c.value_id == vte.c.value_id, unindexed(mg.c.attribute_id) == attrs.media_gallery,
-                          mg.c.media_type != IMAGE_MEDIA_TYPE, mg.c.disabled == 0))
-        .outerjoin(val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0))
+        .join(
+            mg,
+            sa.and_(
+                mg.c.value_id == vte.c.value_id,
+                unindexed(mg.c.attribute_id) == attrs.media_gallery,
+                mg.c.media_type != IMAGE_MEDIA_TYPE,
+                mg.c.disabled == 0,
+            ),
+        )
+        .outerjoin(
+            val, sa.and_(val.c.value_id == vte.c.value_id, val.c[link] == vte.c[link], val.c.store_id == 0)
+        )
         .where(vte.c[link].in_(links))
     )
 
@@ -142,15 +192,21 @@ def read_other_media(
 ) -> pd.DataFrame:
     """The products' gallery rows that are no images (OTHER_MEDIA_COLUMNS): their positions count when new
     images are placed, and their values may not be written as images."""
-    frame = _rows_by_link(conn, lambda part: _other_media_query(tables, attrs, part), link_to_entity,
-                          ["link_id", "value", "media_type", "position"])
+    frame = _rows_by_link(
+        conn,
+        lambda part: _other_media_query(tables, attrs, part),
+        link_to_entity,
+        ["link_id", "value", "media_type", "position"],
+    )
     if frame is None:
         return empty_frame(OTHER_MEDIA_COLUMNS)
     return frame[list(OTHER_MEDIA_COLUMNS)].reset_index(drop=True)
 
 
 def _rows_by_link(
-    conn: sa.Connection, query_of: Callable[[list[int]], sa.Select], link_to_entity: dict[int, int],
+    conn: sa.Connection,
+    query_of: Callable[[list[int]], sa.Select],
+    link_to_entity: dict[int, int],
     columns: list[str],
 ) -> pd.DataFrame | None:
     """The rows of `query_of(links)` for these product links, one statement per part of the links, as a frame of
@@ -169,18 +225,28 @@ def _store_rows_query(tables: MagentoTables, links: Sequence[int] | sa.BindParam
     """Store-level (store_id > 0) value rows of these product links' images."""
     mg, val = tables.media_gallery, tables.media_gallery_value
     return (
-        sa.select(val.c[tables.link], val.c.value_id, val.c.store_id, val.c.record_id, val.c.label, val.c.position,
-                  val.c.disabled)
+        sa.select(
+            val.c[tables.link],
+            val.c.value_id,
+            val.c.store_id,
+            val.c.record_id,
+            val.c.label,
+            val.c.position,
+            val.c.disabled,
+        )
         .join(mg, sa.and_(mg.c.value_id == val.c.value_id, mg.c.media_type == IMAGE_MEDIA_TYPE))
         .where(val.c[tables.link].in_(links), val.c.store_id > 0)
     )
 
 
-def _roles_query(tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter) -> sa.Select:
+def _roles_query(
+    tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter
+) -> sa.Select:
     """Role and role-label values of these product links in every store."""
     vc = tables.varchar
     return sa.select(vc.c[tables.link], vc.c.attribute_id, vc.c.store_id, vc.c.value).where(
-        unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())), vc.c[tables.link].in_(links))
+        unindexed(vc.c.attribute_id).in_(list(attrs.varchar_codes().values())), vc.c[tables.link].in_(links)
+    )
 
 
 def _sync_state_query(tables: MagentoTables, skus: Sequence[str] | sa.BindParameter) -> sa.Select:
@@ -206,8 +272,18 @@ def read_gallery(
     rows: list[tuple] = []
     for part in in_chunks(sorted(link_to_entity)):
         rows.extend(_driver_rows(conn, _gallery_query(tables, attrs, part)))
-    columns = ["link_id", "value_id", "value", "record_id", "label", "position", "disabled", "stored_etag", "owned",
-               "links"]
+    columns = [
+        "link_id",
+        "value_id",
+        "value",
+        "record_id",
+        "label",
+        "position",
+        "disabled",
+        "stored_etag",
+        "owned",
+        "links",
+    ]
     frame = _frame(rows, columns)
     if frame.empty:
         return empty_frame(GALLERY_COLUMNS)
@@ -215,7 +291,9 @@ def read_gallery(
     frame["value"] = frame["value"].astype(object).where(frame["value"].notna(), "").astype(str)
     frame["canonical"] = canonical_values(frame["value"])
     frame["record_id"] = pd.to_numeric(frame["record_id"]).fillna(0).astype("int64")
-    frame["stored_etag"] = frame["stored_etag"].astype(object).where(frame["stored_etag"].notna(), "").astype(str)
+    frame["stored_etag"] = (
+        frame["stored_etag"].astype(object).where(frame["stored_etag"].notna(), "").astype(str)
+    )
     frame["owned"] = frame["owned"].fillna(False).astype(bool)
     frame["links"] = pd.to_numeric(frame["links"]).fillna(1).astype("int64")
     return frame[list(GALLERY_COLUMNS)].reset_index(drop=True)
@@ -225,8 +303,12 @@ def read_store_values(
     conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, link_to_entity: dict[int, int]
 ) -> pd.DataFrame:
     """Store-level (store_id > 0) value rows of these products' images (STORE_STATE_COLUMNS)."""
-    frame = _rows_by_link(conn, lambda part: _store_rows_query(tables, part), link_to_entity,
-                          ["link_id", "value_id", "store_id", "record_id", "label", "position", "disabled"])
+    frame = _rows_by_link(
+        conn,
+        lambda part: _store_rows_query(tables, part),
+        link_to_entity,
+        ["link_id", "value_id", "store_id", "record_id", "label", "position", "disabled"],
+    )
     if frame is None:
         return empty_frame(STORE_STATE_COLUMNS)
     return frame[list(STORE_STATE_COLUMNS)].reset_index(drop=True)
@@ -237,8 +319,12 @@ def read_roles(
 ) -> pd.DataFrame:
     """Values of the role attributes and their `*_label` attributes in every store (ROLE_STATE_COLUMNS)."""
     code_of = {aid: code for code, aid in attrs.varchar_codes().items()}
-    frame = _rows_by_link(conn, lambda part: _roles_query(tables, attrs, part), link_to_entity,
-                          ["link_id", "attribute_id", "store_id", "value"])
+    frame = _rows_by_link(
+        conn,
+        lambda part: _roles_query(tables, attrs, part),
+        link_to_entity,
+        ["link_id", "attribute_id", "store_id", "value"],
+    )
     if frame is None:
         return empty_frame(ROLE_STATE_COLUMNS)
     frame["role"] = frame["attribute_id"].astype("int64").map(code_of)
@@ -256,7 +342,9 @@ def read_store_websites(conn: sa.Connection, tables: MagentoTables) -> dict[str,
     """Store view code -> its website's code (the admin store 0 excluded; a store whose website row is missing
     is left out)."""
     st, w = tables.store, tables.website
-    query = sa.select(st.c.code, w.c.code).join(w, w.c.website_id == st.c.website_id).where(st.c.store_id != 0)
+    query = (
+        sa.select(st.c.code, w.c.code).join(w, w.c.website_id == st.c.website_id).where(st.c.store_id != 0)
+    )
     return {str(store): str(website) for store, website in conn.execute(query)}
 
 
@@ -274,7 +362,10 @@ def read_sync_state(conn: sa.Connection, tables: MagentoTables, skus: Iterable[s
 
 
 def read_chunk_state(
-    conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, skus: Iterable[str],
+    conn: sa.Connection,
+    tables: MagentoTables,
+    attrs: AttributeIds,
+    skus: Iterable[str],
     stores: dict[str, int] | None = None,
 ) -> ChunkState:
     """Everything the delta needs about a chunk of SKUs (a constant number of statements)."""
@@ -304,7 +395,11 @@ _NULL = "\x00"  # stands for NULL inside a digested row (CONCAT would drop or pr
 
 
 def state_fingerprint(
-    conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, skus: Iterable[str], products: pd.DataFrame,
+    conn: sa.Connection,
+    tables: MagentoTables,
+    attrs: AttributeIds,
+    skus: Iterable[str],
+    products: pd.DataFrame,
 ) -> str:
     """A digest of the rows the delta of a chunk of `skus` depends on, `products` being the chunk's products
     as read_chunk_state found them; computed by the database in one aggregate statement (count and sum of a
@@ -323,8 +418,9 @@ def state_fingerprint(
     found = set(usable["sku"].astype(str))
     missing = sorted({s.casefold() for s in skus if s not in found})
     links = sorted(set(usable["link_id"].astype(int).tolist()))
-    query = _fingerprint_statement(tables, attrs.media_gallery, tuple(sorted(attrs.varchar_codes().items())),
-                                   bool(missing))
+    query = _fingerprint_statement(
+        tables, attrs.media_gallery, tuple(sorted(attrs.varchar_codes().items())), bool(missing)
+    )
     params: dict[str, list] = {"skus": skus, "links": links, **({"missing": missing} if missing else {})}
     rows = sorted((str(name), int(n), int(total or 0)) for name, n, total in conn.execute(query, params))
     return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
@@ -332,7 +428,10 @@ def state_fingerprint(
 
 @functools.lru_cache(maxsize=16)
 def _fingerprint_statement(
-    tables: MagentoTables, media_gallery: int, varchar: tuple[tuple[str, int], ...], near_misses: bool,
+    tables: MagentoTables,
+    media_gallery: int,
+    varchar: tuple[tuple[str, int], ...],
+    near_misses: bool,
 ) -> sa.CompoundSelect:
     """The fingerprint statement of a schema, its SKUs and links bound at execution (`skus`, `links` and, with
     near misses, `missing`): built once, not once per chunk (building and keying it costs more than running it)."""
@@ -360,9 +459,12 @@ def _fingerprint_parts(tables: MagentoTables, attrs: AttributeIds, near_misses: 
     staging = [p.c.created_in, p.c.updated_in] if "created_in" in p.c else []
     found: sa.ColumnElement[bool] = p.c.sku.in_(skus)
     if near_misses:
-        found = sa.or_(found, sa.func.lower(sa.func.trim(p.c.sku)).in_(sa.bindparam("missing", expanding=True)))
+        found = sa.or_(
+            found, sa.func.lower(sa.func.trim(p.c.sku)).in_(sa.bindparam("missing", expanding=True))
+        )
     shared = sa.select(vte.c.value_id, vte.c[link]).where(
-        vte.c.value_id.in_(sa.select(vte.c.value_id).where(vte.c[link].in_(links)).scalar_subquery()))
+        vte.c.value_id.in_(sa.select(vte.c.value_id).where(vte.c[link].in_(links)).scalar_subquery())
+    )
     return [
         _digest("products", sa.select(p.c.sku, p.c.entity_id, p.c[link], *staging).where(found)),
         _digest("gallery", _gallery_query(tables, attrs, links)),

@@ -16,8 +16,13 @@ from nacento_pipeline.magento.schema import MagentoTables
 
 
 def upsert(
-    conn: sa.Connection, db: MagentoDatabase, table: sa.Table, rows: list[dict] | pd.DataFrame | dict[str, bulk_sql.Column],
-    keys: list[str], update: list[str], touch: str | None = None,
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    table: sa.Table,
+    rows: list[dict] | pd.DataFrame | dict[str, bulk_sql.Column],
+    keys: list[str],
+    update: list[str],
+    touch: str | None = None,
 ) -> None:
     """INSERT ... ON DUPLICATE KEY UPDATE / ON CONFLICT DO UPDATE on a real unique key, from column arrays
     (a frame, a dict of columns, or row dicts), multi-row statements (bulk_sql)."""
@@ -37,19 +42,27 @@ def _as_columns(rows: list[dict] | pd.DataFrame | dict[str, bulk_sql.Column]) ->
 
 
 def bulk_update(
-    conn: sa.Connection, db: MagentoDatabase, table: sa.Table, keys: list[str], rows: pd.DataFrame,
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    table: sa.Table,
+    keys: list[str],
+    rows: pd.DataFrame,
     columns: dict[str, str],
 ) -> None:
     """Set `table.<target> = rows.<source>` (columns: target -> source) for the rows matched on `keys`:
     one joined UPDATE per statement-size part (bulk_sql.update)."""
     if rows.empty:
         return
-    bulk_sql.update(conn, table, {k: rows[k] for k in keys}, {target: rows[source] for target, source in columns.items()})
+    bulk_sql.update(
+        conn, table, {k: rows[k] for k in keys}, {target: rows[source] for target, source in columns.items()}
+    )
 
 
 def _pairs(frame: pd.DataFrame) -> list[tuple[int, int]]:
     unique = frame[["link_id", "value_id"]].drop_duplicates()
-    return list(zip(unique["link_id"].astype(int).tolist(), unique["value_id"].astype(int).tolist(), strict=True))
+    return list(
+        zip(unique["link_id"].astype(int).tolist(), unique["value_id"].astype(int).tolist(), strict=True)
+    )
 
 
 def _insert_gallery_rows(
@@ -67,17 +80,25 @@ def _insert_gallery_rows(
         if ids is None:
             raise RuntimeError("media_gallery: the driver did not report the new rows' ids")
         return pd.Series(ids, index=rows.index, dtype="int64")
-    order = rows[["link_id", "stored"]].assign(_pos=range(len(rows))).sort_values(["stored", "link_id", "_pos"])
+    order = (
+        rows[["link_id", "stored"]].assign(_pos=range(len(rows))).sort_values(["stored", "link_id", "_pos"])
+    )
     ceiling = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(mg.c.value_id), 0))).scalar_one())
     bulk_sql.insert(conn, mg, _gallery_columns(attrs, order["stored"]))
     again = pd.DataFrame(
-        [tuple(r) for r in conn.execute(
-            sa.select(mg.c.value_id, mg.c.value).where(mg.c.value_id > ceiling).order_by(mg.c.value_id))],
+        [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(mg.c.value_id, mg.c.value).where(mg.c.value_id > ceiling).order_by(mg.c.value_id)
+            )
+        ],
         columns=["value_id", "stored"],
     )
     again = again[again["stored"].isin(set(order["stored"]))]
     if len(again) != len(order):
-        raise RuntimeError(f"media_gallery: inserted {len(order)} rows, found {len(again)} (a concurrent writer?)")
+        raise RuntimeError(
+            f"media_gallery: inserted {len(order)} rows, found {len(again)} (a concurrent writer?)"
+        )
     again["_n"] = again.groupby("stored").cumcount()
     order["_n"] = order.groupby("stored").cumcount()
     matched = order.merge(again, on=["stored", "_n"], how="left").set_index("_pos")["value_id"]
@@ -85,7 +106,12 @@ def _insert_gallery_rows(
 
 
 def _gallery_columns(attrs: AttributeIds, stored: pd.Series) -> dict[str, bulk_sql.Column]:
-    return {"attribute_id": attrs.media_gallery, "value": stored, "media_type": IMAGE_MEDIA_TYPE, "disabled": 0}
+    return {
+        "attribute_id": attrs.media_gallery,
+        "value": stored,
+        "media_type": IMAGE_MEDIA_TYPE,
+        "disabled": 0,
+    }
 
 
 def split_shared_rows(
@@ -97,15 +123,22 @@ def split_shared_rows(
     if split.empty:
         return items
     pairs = split_rows(conn, db, attrs, split[["link_id", "value_id"]])
-    moved = dict(zip(zip(pairs["link_id"].astype(int), pairs["value_id"].astype(int), strict=True),
-                     pairs["new_id"].astype(int), strict=True))
+    moved = dict(
+        zip(
+            zip(pairs["link_id"].astype(int), pairs["value_id"].astype(int), strict=True),
+            pairs["new_id"].astype(int),
+            strict=True,
+        )
+    )
     items = items.copy()
     keys = zip(items["link_id"].astype(int), items["value_id"].astype(int), strict=True)
     items["value_id"] = [moved.get(k, k[1]) if s else k[1] for k, s in zip(keys, items["split"], strict=True)]
     return items
 
 
-def split_rows(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, pairs: pd.DataFrame) -> pd.DataFrame:
+def split_rows(
+    conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, pairs: pd.DataFrame
+) -> pd.DataFrame:
     """Move products off shared media_gallery rows: for each (link_id, value_id) a copy of the row is
     inserted, the product's value rows (every store, so its meta rows and labels follow) and its link move to
     the copy, the other products keep the old row, and a row left without products is deleted. Roles name
@@ -120,12 +153,20 @@ def split_rows(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, pa
     pairs["stored"] = pairs["value_id"].map(stored).astype(str)
     pairs["new_id"] = _insert_gallery_rows(conn, db, t, attrs, pairs)
     link = t.link
-    bulk_update(conn, db, t.media_gallery_value, [link, "value_id"],
-                 pairs.rename(columns={"link_id": link}), {"value_id": "new_id"})
+    bulk_update(
+        conn,
+        db,
+        t.media_gallery_value,
+        [link, "value_id"],
+        pairs.rename(columns={"link_id": link}),
+        {"value_id": "new_id"},
+    )
     vte = t.value_to_entity
     for part in in_chunks(_pairs(pairs), 2000):
         conn.execute(sa.delete(vte).where(sa.tuple_(vte.c[link], vte.c.value_id).in_(part)))
-    bulk_sql.insert(conn, vte, {"value_id": pairs["new_id"].astype("int64"), link: pairs["link_id"].astype("int64")})
+    bulk_sql.insert(
+        conn, vte, {"value_id": pairs["new_id"].astype("int64"), link: pairs["link_id"].astype("int64")}
+    )
     _delete_unlinked(conn, t, old_ids)
     return pairs
 
@@ -163,7 +204,11 @@ def remove_rows(conn: sa.Connection, t: MagentoTables, removed: pd.DataFrame) ->
 
 
 def insert_images(
-    conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, rows: pd.DataFrame,
+    conn: sa.Connection,
+    db: MagentoDatabase,
+    t: MagentoTables,
+    attrs: AttributeIds,
+    rows: pd.DataFrame,
 ) -> pd.DataFrame:
     """New images: a media_gallery row of the product's own, its link and its store-0 value row.
 
@@ -176,15 +221,26 @@ def insert_images(
     val, vte = t.media_gallery_value, t.value_to_entity
     fresh = rows["value_id"] == 0
     if fresh.any():
-        rows.loc[fresh, "value_id"] = _insert_gallery_rows(conn, db, t, attrs, rows.loc[fresh].assign(
-            stored=rows.loc[fresh, "value"]))
+        rows.loc[fresh, "value_id"] = _insert_gallery_rows(
+            conn, db, t, attrs, rows.loc[fresh].assign(stored=rows.loc[fresh, "value"])
+        )
     rows["value_id"] = rows["value_id"].astype("int64")
     link = t.link
     pairs = rows[["link_id", "value_id"]].drop_duplicates()
-    upsert(conn, db, vte, {"value_id": pairs["value_id"], link: pairs["link_id"].astype("int64")}, ["value_id", link], [])
+    upsert(
+        conn,
+        db,
+        vte,
+        {"value_id": pairs["value_id"], link: pairs["link_id"].astype("int64")},
+        ["value_id", link],
+        [],
+    )
     values: dict[str, bulk_sql.Column] = {
-        "value_id": rows["value_id"], "store_id": 0, link: rows["link_id"].astype("int64"),
-        "label": empty_as_null(rows["label"]), "position": rows["position"].astype("int64"),
+        "value_id": rows["value_id"],
+        "store_id": 0,
+        link: rows["link_id"].astype("int64"),
+        "label": empty_as_null(rows["label"]),
+        "position": rows["position"].astype("int64"),
         "disabled": rows["disabled"].astype("int64"),
     }
     if bulk_sql.settings(conn).consecutive_ids:
@@ -205,7 +261,9 @@ def empty_as_null(labels: pd.Series) -> pd.Series:
     return values.where(values.notna() & (values != ""), None)
 
 
-def _new_record_ids(conn: sa.Connection, t: MagentoTables, keys: list[tuple[int, int]], *, store_id: int | None) -> list[int]:
+def _new_record_ids(
+    conn: sa.Connection, t: MagentoTables, keys: list[tuple[int, int]], *, store_id: int | None
+) -> list[int]:
     """Record ids of the value rows just inserted for (link, value_id) pairs (the newest row of each pair;
     per store when `store_id` is None, keys then being (link, value_id, store_id))."""
     val, link = t.media_gallery_value, t.link
@@ -213,8 +271,11 @@ def _new_record_ids(conn: sa.Connection, t: MagentoTables, keys: list[tuple[int,
     for part in in_chunks(list(dict.fromkeys(keys)), 2000):
         if store_id is None:
             match = sa.tuple_(val.c[link], val.c.value_id, val.c.store_id).in_(part)
-            query = (sa.select(val.c[link], val.c.value_id, val.c.store_id, sa.func.max(val.c.record_id))
-                     .where(match).group_by(val.c[link], val.c.value_id, val.c.store_id))
+            query = (
+                sa.select(val.c[link], val.c.value_id, val.c.store_id, sa.func.max(val.c.record_id))
+                .where(match)
+                .group_by(val.c[link], val.c.value_id, val.c.store_id)
+            )
             found.update({(int(e), int(v), int(s)): int(r) for e, v, s, r in conn.execute(query)})
         else:
             pairs = (

@@ -37,8 +37,14 @@ from nacento_pipeline.magento.gallery.reader import read_stores
 from nacento_pipeline.magento.journal import read_before, record
 
 __all__ = [
-    "TOTAL_NAMES", "GalleryDelta", "GalleryPlan", "WriteResult", "build_request", "plan_gallery",
-    "sync_gallery", "write_gallery",
+    "TOTAL_NAMES",
+    "GalleryDelta",
+    "GalleryPlan",
+    "WriteResult",
+    "build_request",
+    "plan_gallery",
+    "sync_gallery",
+    "write_gallery",
 ]
 
 
@@ -64,8 +70,14 @@ def _etag_frame(etags: object) -> pd.DataFrame:
 
 
 def build_request(
-    batch: BatchLike, etags: object, *, mode: str, batch_time: datetime | None = None, force: bool = False,
-    batch_key: str | None = None, remove_store_role_images: bool = False,
+    batch: BatchLike,
+    etags: object,
+    *,
+    mode: str,
+    batch_time: datetime | None = None,
+    force: bool = False,
+    batch_key: str | None = None,
+    remove_store_role_images: bool = False,
 ) -> DeltaRequest:
     return DeltaRequest(
         images=batch.images,
@@ -106,8 +118,15 @@ def plan_gallery(
     recorded when they were last written, on a product not saved since, are left out (`unchanged_skus` of the
     plan): they never reach the delta rules or the write. `force` plans every SKU.
     """
-    request = build_request(batch, etags, mode=mode, batch_time=batch_time, force=force, batch_key=batch_key,
-                            remove_store_role_images=remove_store_role_images)
+    request = build_request(
+        batch,
+        etags,
+        mode=mode,
+        batch_time=batch_time,
+        force=force,
+        batch_key=batch_key,
+        remove_store_role_images=remove_store_role_images,
+    )
     digests = planned_digests(request)
     unchanged: list[str] = []
     advance: list[str] = []
@@ -116,7 +135,11 @@ def plan_gallery(
             applied = applied_digests(conn, db.tables, digests.index)
         unchanged = unchanged_skus(digests, applied["digest"])
         if unchanged:
-            advance = [s for s, k in zip(unchanged, applied.loc[unchanged, "batch_key"], strict=True) if k != batch_key]
+            advance = [
+                s
+                for s, k in zip(unchanged, applied.loc[unchanged, "batch_key"], strict=True)
+                if k != batch_key
+            ]
             request = request.for_skus(set(request.skus).difference(unchanged))
             digests = digests.drop(unchanged)
     plan = plan_chunks(db, request, chunk_size)
@@ -124,7 +147,11 @@ def plan_gallery(
 
 
 def write_gallery(
-    db: MagentoDatabase, plan: GalleryPlan, *, run_id: str = "", progress: Callable[[str], None] | None = None,
+    db: MagentoDatabase,
+    plan: GalleryPlan,
+    *,
+    run_id: str = "",
+    progress: Callable[[str], None] | None = None,
     on_written: Callable[[GalleryDelta], None] | None = None,
     journal: bool = True,
 ) -> WriteResult:
@@ -151,8 +178,17 @@ def sync_gallery(
     remove_store_role_images: bool = False,
 ) -> WriteResult:
     """Plan and write the batch in one call (the CLI, the tests and the benchmark's engine path)."""
-    plan = plan_gallery(db, batch, etags, mode=mode, batch_time=batch_time, force=force, chunk_size=chunk_size,
-                        batch_key=batch_key, remove_store_role_images=remove_store_role_images)
+    plan = plan_gallery(
+        db,
+        batch,
+        etags,
+        mode=mode,
+        batch_time=batch_time,
+        force=force,
+        chunk_size=chunk_size,
+        batch_key=batch_key,
+        remove_store_role_images=remove_store_role_images,
+    )
     return write_gallery(db, plan, run_id=run_id, progress=progress)
 
 
@@ -173,7 +209,9 @@ class WriteResult(DeltaView):
     def written_values(self) -> list[str]:
         """Gallery values this write inserted or updated (for post-write checks), sorted."""
         items = self.delta.items
-        return sorted(set(items.loc[items["action"].isin(("inserted", "updated_value", "updated_meta")), "value"]))
+        return sorted(
+            set(items.loc[items["action"].isin(("inserted", "updated_value", "updated_meta")), "value"])
+        )
 
     def entity_ids(self) -> list[int]:
         """Products of the batch's SKUs that were found (whether or not anything changed), sorted."""
@@ -182,8 +220,9 @@ class WriteResult(DeltaView):
         return sorted(ids)
 
 
-def _advance_unchanged(conn: sa.Connection, db: MagentoDatabase, plan: GalleryPlan, *, run_id: str,
-                       journal: bool) -> None:
+def _advance_unchanged(
+    conn: sa.Connection, db: MagentoDatabase, plan: GalleryPlan, *, run_id: str, journal: bool
+) -> None:
     """The sync state of the SKUs the plan left out as unchanged names this batch (gallery_digest); with
     `journal`, their sync-state rows' before-images go into the undo journal first, so a revert restores them."""
     skus = list(plan.advance_skus)
@@ -191,13 +230,22 @@ def _advance_unchanged(conn: sa.Connection, db: MagentoDatabase, plan: GalleryPl
     products = pd.DataFrame(columns=["sku", "entity_id", "link_id", "scope"])
     if journal:
         t = db.tables
-        rows = [tuple(r) for part in in_chunks(skus) for r in conn.execute(
-            sa.select(t.product.c.sku, t.product.c.entity_id, t.product.c[t.link]).where(t.product.c.sku.in_(part)))]
+        rows = [
+            tuple(r)
+            for part in in_chunks(skus)
+            for r in conn.execute(
+                sa.select(t.product.c.sku, t.product.c.entity_id, t.product.c[t.link]).where(
+                    t.product.c.sku.in_(part)
+                )
+            )
+        ]
         products = pd.DataFrame(rows, columns=["sku", "entity_id", "link_id"]).drop_duplicates("link_id")
         products = products.assign(scope="sync").reset_index(drop=True)
     attrs = db.attribute_ids()
     before = read_before(conn, db.tables, attrs, products) if len(products) else None
-    advance_unchanged(conn, db.tables, skus, batch_key=batch_key, batch_time=plan.request.batch_time, run_id=run_id)
+    advance_unchanged(
+        conn, db.tables, skus, batch_key=batch_key, batch_time=plan.request.batch_time, run_id=run_id
+    )
     if before is not None:
         record(conn, db.tables, attrs, products, before, batch_key=batch_key, run_id=run_id)
 
@@ -240,10 +288,17 @@ def sync_request(
                     on_written(delta)
             done_skus += len(planned.skus)
             if progress is not None and len(parts) > 1:
-                progress(progress_line(done_skus, total_skus, time.perf_counter() - started, number, len(parts)))
+                progress(
+                    progress_line(done_skus, total_skus, time.perf_counter() - started, number, len(parts))
+                )
     total_after, writes_after = db.statements()
     return WriteResult(
-        delta=concat_deltas(writer.written, plan.request), statements=total_after - total_before,
-        write_statements=writes_after - writes_before, errors=writer.errors, chunks=len(parts),
-        replanned_chunks=writer.replanned, retries=writer.retries, seconds=time.perf_counter() - started,
+        delta=concat_deltas(writer.written, plan.request),
+        statements=total_after - total_before,
+        write_statements=writes_after - writes_before,
+        errors=writer.errors,
+        chunks=len(parts),
+        replanned_chunks=writer.replanned,
+        retries=writer.retries,
+        seconds=time.perf_counter() - started,
     )

@@ -67,8 +67,11 @@ def _links_query(db: MagentoDatabase, link_ids: list[int]) -> sa.Select:
         .join(g, g.c.value_id == vte.c.value_id)
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
-        .where(link.in_(link_ids), unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
-               g.c.disabled == 0)  # a row disabled at row level is not there for Magento
+        .where(
+            link.in_(link_ids),
+            unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+            g.c.disabled == 0,
+        )  # a row disabled at row level is not there for Magento
     )
 
 
@@ -100,16 +103,26 @@ def _problems(merged: pd.DataFrame) -> pd.Series:
     removed = merged["action"].isin(REMOVED_ACTIONS)
     etag_differs = (written != "") & (stored != written)
     conditions = [removed & linked, removed, ~linked, ~has_row, etag_differs]
-    choices = ["still linked", "", "not linked to the product", "no store-0 value row",
-               "stored ETag " + stored.where(stored != "", "-") + " != written " + written]
+    choices = [
+        "still linked",
+        "",
+        "not linked to the product",
+        "no store-0 value row",
+        "stored ETag " + stored.where(stored != "", "-") + " != written " + written,
+    ]
     return pd.Series(np.select(conditions, choices, default=""), index=merged.index, dtype=object)
 
 
 def _written_rows(items: pd.DataFrame) -> pd.DataFrame:
     """The rows of `items` the write says it wrote or removed, with int entity_id, canonical value, str etag."""
-    written = items[items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)]
-    return written.assign(entity_id=written["entity_id"].astype("int64"), value=canonical_values(written["value"]),
-                          etag=written["etag"].fillna("").astype(str))
+    written = items[
+        items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)
+    ]
+    return written.assign(
+        entity_id=written["entity_id"].astype("int64"),
+        value=canonical_values(written["value"]),
+        etag=written["etag"].fillna("").astype(str),
+    )
 
 
 def written_rows_mismatches(items: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
@@ -207,11 +220,20 @@ def _links_numbers(db: MagentoDatabase, links: list[int], expected: _Expected) -
     kept = sa.and_(_in_ints(sa.func.crc32(g.c.value), expected.kept_keys), m.c.s3_etag.is_not(None))
     text = sa.cast(link, sa.String) + sa.literal("|") + g.c.value + sa.literal("|") + m.c.s3_etag
     return (
-        sa.select(sa.literal("links"), sa.func.sum(sa.case((kept, 1), else_=0)),
-                  sa.func.sum(sa.case((kept, sa.func.crc32(text)), else_=0)))
+        sa.select(
+            sa.literal("links"),
+            sa.func.sum(sa.case((kept, 1), else_=0)),
+            sa.func.sum(sa.case((kept, sa.func.crc32(text)), else_=0)),
+        )
         .select_from(vte)
-        .join(g, sa.and_(g.c.value_id == vte.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
-                         g.c.disabled == 0))
+        .join(
+            g,
+            sa.and_(
+                g.c.value_id == vte.c.value_id,
+                unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+                g.c.disabled == 0,
+            ),
+        )
         .outerjoin(v, sa.and_(v.c.value_id == vte.c.value_id, v.c[t.link] == link, v.c.store_id == 0))
         .outerjoin(m, m.c.record_id == v.c.record_id)
         .where(_in_ints(link, links))
@@ -230,17 +252,34 @@ def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
     r, own, g = t.varchar, t.value_to_entity, t.media_gallery
     gallery = (
         sa.select(own.c[t.link].label("link_id"), g.c.value)
-        .join(g, sa.and_(g.c.value_id == own.c.value_id, unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
-                         g.c.disabled == 0))
+        .join(
+            g,
+            sa.and_(
+                g.c.value_id == own.c.value_id,
+                unindexed(g.c.attribute_id) == db.attribute_ids().media_gallery,
+                g.c.disabled == 0,
+            ),
+        )
         .where(_in_ints(own.c[t.link], links))
         .subquery("own_paths")
     )  # the chunk's galleries only: SQLite materialises a joined table here, so it is bounded by the links
     query = (
         sa.select(sa.literal("roles_outside"), sa.func.count(), sa.literal(0))
-        .select_from(r.outerjoin(gallery, sa.and_(gallery.c.link_id == r.c[t.link],
-                                                  sa.func.hex(gallery.c.value) == sa.func.hex(r.c.value))))
-        .where(_in_ints(r.c[t.link], links), r.c.attribute_id.in_(list(db.attribute_ids().roles.values())),
-               r.c.value.is_not(None), r.c.value != NO_SELECTION, gallery.c.link_id.is_(None))
+        .select_from(
+            r.outerjoin(
+                gallery,
+                sa.and_(
+                    gallery.c.link_id == r.c[t.link], sa.func.hex(gallery.c.value) == sa.func.hex(r.c.value)
+                ),
+            )
+        )
+        .where(
+            _in_ints(r.c[t.link], links),
+            r.c.attribute_id.in_(list(db.attribute_ids().roles.values())),
+            r.c.value.is_not(None),
+            r.c.value != NO_SELECTION,
+            gallery.c.link_id.is_(None),
+        )
     )
     hint = db.link_key_hint(r)
     return query.with_hint(r, hint, dialect_name=db.dialect) if hint else query
@@ -252,12 +291,16 @@ def _chunk_numbers_query(db: MagentoDatabase, links: list[int], expected: _Expec
     return sa.union_all(_links_numbers(db, links, expected), _roles_outside_numbers(db, links))
 
 
-def _chunk_agrees(conn: sa.Connection, db: MagentoDatabase, links: list[int], expected: _Expected | None) -> bool:
+def _chunk_agrees(
+    conn: sa.Connection, db: MagentoDatabase, links: list[int], expected: _Expected | None
+) -> bool:
     """The database's numbers for this chunk equal the ones the write's rows imply."""
     if expected is None:
         return False
-    found = {str(name): (int(a or 0), int(b or 0))
-             for name, a, b in conn.execute(_chunk_numbers_query(db, links, expected))}
+    found = {
+        str(name): (int(a or 0), int(b or 0))
+        for name, a, b in conn.execute(_chunk_numbers_query(db, links, expected))
+    }
     return found == {"links": (expected.kept, expected.kept_checksum), "roles_outside": (0, 0)}
 
 
@@ -268,8 +311,10 @@ def _lanes(db: MagentoDatabase, chunks: int) -> int:
     return max(1, min(chunks, PARALLEL_STATEMENTS if db.engine.dialect.name in ("mysql", "mariadb") else 1))
 
 
-def _agreeing_lane(db: MagentoDatabase, work: list[tuple[int, list[int], _Expected | None]],
-                   ) -> list[tuple[int, bool]]:
+def _agreeing_lane(
+    db: MagentoDatabase,
+    work: list[tuple[int, list[int], _Expected | None]],
+) -> list[tuple[int, bool]]:
     """Each chunk of `work` (number, its products' links, expected numbers) with whether the database agrees,
     on one connection of its own."""
     if not work:
@@ -295,13 +340,16 @@ def _product_chunks(ids: list[int], rows_of: dict[int, int]) -> list[list[int]]:
     return [*chunks, current] if current else chunks
 
 
-def _purges_left(db: MagentoDatabase, items: pd.DataFrame, written: pd.DataFrame, checked: set[int]
-                 ) -> pd.DataFrame:
+def _purges_left(
+    db: MagentoDatabase, items: pd.DataFrame, written: pd.DataFrame, checked: set[int]
+) -> pd.DataFrame:
     """Purged rows still linked, compared on canonical paths: the links of the products with a purged row (those
     not already read back by the slow path, `checked`) read back and compared row by row. A link left as `//p`
     or ` /p` is the same image to Magento's storefront and must be reported; its bytes differ from any
     spelling the fast path's checksums could name."""
-    purging = sorted(set(written.loc[written["action"].isin(REMOVED_ACTIONS), "entity_id"].tolist()) - checked)
+    purging = sorted(
+        set(written.loc[written["action"].isin(REMOVED_ACTIONS), "entity_id"].tolist()) - checked
+    )
     if not purging:
         return pd.DataFrame(columns=MISMATCH_COLUMNS)
     removed = items[items["action"].isin(REMOVED_ACTIONS) & items["entity_id"].astype("int64").isin(purging)]
@@ -325,15 +373,21 @@ def store_value_mismatches(db: MagentoDatabase, store_values: pd.DataFrame) -> p
     One SELECT per CHUNK products, the rows read back once."""
     if store_values.empty:
         return pd.DataFrame(columns=MISMATCH_COLUMNS)
-    wanted = store_values.assign(entity_id=store_values["entity_id"].astype("int64"),
-                                 value=canonical_values(store_values["value"]),
-                                 store_id=store_values["store_id"].astype("int64"))
+    wanted = store_values.assign(
+        entity_id=store_values["entity_id"].astype("int64"),
+        value=canonical_values(store_values["value"]),
+        store_id=store_values["store_id"].astype("int64"),
+    )
     rows: list[tuple] = []
     with db.engine.connect() as conn:
-        entity_of = {link: entity for entity, link in live_link_ids(conn, db.tables, wanted["entity_id"]).items()}
+        entity_of = {
+            link: entity for entity, link in live_link_ids(conn, db.tables, wanted["entity_id"]).items()
+        }
         for chunk in chunked(sorted(entity_of), CHUNK):
             rows += [tuple(r) for r in conn.execute(_store_rows_query(db, chunk))]
-    held = pd.DataFrame(rows, columns=["link_id", "value", "store_id", "db_label", "db_position", "db_disabled"])
+    held = pd.DataFrame(
+        rows, columns=["link_id", "value", "store_id", "db_label", "db_position", "db_disabled"]
+    )
     held["entity_id"] = held["link_id"].astype("int64").map(entity_of).astype("int64")
     held["value"] = canonical_values(held["value"])
     held["store_id"] = held["store_id"].astype("int64")
@@ -345,8 +399,10 @@ def store_value_mismatches(db: MagentoDatabase, store_values: pd.DataFrame) -> p
         written = merged[name].astype(object).where(merged[name].notna(), None).map(_comparable)
         found = merged[db_name].astype(object).where(merged[db_name].notna(), None).map(_comparable)
         differs = written != found
-        problems = problems.where(~differs | (problems != ""),
-                                  name + " in " + store + " is " + found.map(repr) + ", written " + written.map(repr))
+        problems = problems.where(
+            ~differs | (problems != ""),
+            name + " in " + store + " is " + found.map(repr) + ", written " + written.map(repr),
+        )
     problems = problems.where(merged["_merge"] == "both", "no value row in " + store)
     bad = merged.assign(action="store_value", problem=problems)
     bad = bad[bad["problem"] != ""]
@@ -362,8 +418,12 @@ def _comparable(value: object) -> object:
     return str(value)
 
 
-def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable[int],
-                  store_values: pd.DataFrame | None = None) -> WrittenCheck:
+def check_written(
+    db: MagentoDatabase,
+    items: pd.DataFrame,
+    entity_ids: Iterable[int],
+    store_values: pd.DataFrame | None = None,
+) -> WrittenCheck:
     """The write's rows (`items`, core.frames.DELTA_COLUMNS) against the database, and the roles of the
     products (`entity_ids`, the batch's) against their galleries: one aggregate statement per CHUNK products,
     the detailed read-back and comparison only for the chunks whose numbers disagree. The store-level rows
@@ -378,8 +438,10 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
         link_of = live_link_ids(conn, db.tables, ids)
     expected = _expected_by_chunk(written, link_of)
     nothing = _Expected(0, 0, [])
-    work = [(n, sorted({link_of[e] for e in chunk if e in link_of}), expected.get(n, nothing))
-            for n, chunk in enumerate(chunks)]
+    work = [
+        (n, sorted({link_of[e] for e in chunk if e in link_of}), expected.get(n, nothing))
+        for n, chunk in enumerate(chunks)
+    ]
     lanes = _lanes(db, len(work))
     with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="verify") as pool:
         agreed = pool.map(lambda lane: _agreeing_lane(db, work[lane::lanes]), range(lanes))
@@ -390,7 +452,9 @@ def check_written(db: MagentoDatabase, items: pd.DataFrame, entity_ids: Iterable
         mismatches.append(store_value_mismatches(db, store_values))
     for chunk in slow:
         links_read = read_gallery_links(db, chunk)
-        mismatches.append(written_rows_mismatches(items[items["entity_id"].astype("int64").isin(chunk)], links_read))
+        mismatches.append(
+            written_rows_mismatches(items[items["entity_id"].astype("int64").isin(chunk)], links_read)
+        )
         bad_roles.append(roles_outside_gallery(db, chunk, gallery_links=links_read))
     return WrittenCheck(
         mismatches=_concat(mismatches).sort_values(["sku", "value"], kind="stable").reset_index(drop=True),
@@ -421,15 +485,19 @@ class ChunkVerifier:
         results = delta.sku_results
         ids = [int(i) for i in results["entity_id"].astype("int64") if int(i) > 0]
         if ids or len(delta.items) or (delta.store_values is not None and len(delta.store_values)):
-            self._checks.append(self._pool.submit(check_written, self._db, delta.items, ids, delta.store_values))
+            self._checks.append(
+                self._pool.submit(check_written, self._db, delta.items, ids, delta.store_values)
+            )
 
     def result(self) -> WrittenCheck:
         found = [check.result() for check in self._checks]
         return WrittenCheck(
             mismatches=_concat([pd.DataFrame(columns=MISMATCH_COLUMNS), *(f.mismatches for f in found)])
-            .sort_values(["sku", "value"], kind="stable").reset_index(drop=True),
-            bad_roles=_concat([pd.DataFrame(columns=BAD_ROLE_COLUMNS), *(f.bad_roles for f in found)]
-                              ).reset_index(drop=True),
+            .sort_values(["sku", "value"], kind="stable")
+            .reset_index(drop=True),
+            bad_roles=_concat(
+                [pd.DataFrame(columns=BAD_ROLE_COLUMNS), *(f.bad_roles for f in found)]
+            ).reset_index(drop=True),
             chunks=sum(f.chunks for f in found),
             slow_chunks=sum(f.slow_chunks for f in found),
         )
@@ -458,8 +526,9 @@ class Verification:
     slow_chunks: int = 0  # chunks of products whose numbers disagreed: compared row by row
 
 
-def storage_sample(written_values: list[str], media_prefix: str, seed: str, size: int = STORAGE_SAMPLE
-                   ) -> pd.DataFrame:
+def storage_sample(
+    written_values: list[str], media_prefix: str, seed: str, size: int = STORAGE_SAMPLE
+) -> pd.DataFrame:
     """A bounded random sample (value, key) of the written paths to look up in storage again.
 
     Why a sample and not every path: the ETags the write stored were read from storage by `image_etags`
@@ -470,14 +539,24 @@ def storage_sample(written_values: list[str], media_prefix: str, seed: str, size
     (a wrong bucket or prefix, a lifecycle rule or a cleanup emptying the folder); a single file deleted
     mid-run is the daily `gallery_audit`'s job, which lists the whole media prefix anyway.
     The sample is seeded by the run id: a re-execution checks the same paths."""
-    chosen = written_values if len(written_values) <= size else sorted(random.Random(seed).sample(written_values,
-                                                                                                 size))
+    chosen = (
+        written_values
+        if len(written_values) <= size
+        else sorted(random.Random(seed).sample(written_values, size))
+    )
     return pd.DataFrame({"value": chosen, "key": [object_key(v, media_prefix) for v in chosen]}, dtype=object)
 
 
-def verify_write(db: MagentoDatabase, result: WriteResult, lookup: Callable[[pd.DataFrame], pd.DataFrame], *,
-                 media_prefix: str, seed: str, durations: dict[str, float],
-                 verifier: ChunkVerifier | None = None) -> Verification:
+def verify_write(
+    db: MagentoDatabase,
+    result: WriteResult,
+    lookup: Callable[[pd.DataFrame], pd.DataFrame],
+    *,
+    media_prefix: str,
+    seed: str,
+    durations: dict[str, float],
+    verifier: ChunkVerifier | None = None,
+) -> Verification:
     """The database holds what the write says and the batch's products' roles point at their gallery (one
     aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
     disagree: `check_written`), and a bounded sample of the written paths is still in storage: `lookup`
@@ -498,8 +577,11 @@ def verify_write(db: MagentoDatabase, result: WriteResult, lookup: Callable[[pd.
         # The storage sample waits on the object store while the database check waits on the database: at once.
         storage = pool.submit(timed_lookup)
         started = time.perf_counter()
-        written = (verifier.result() if verifier is not None
-                   else check_written(db, result.items, entity_ids, result.delta.store_values))
+        written = (
+            verifier.result()
+            if verifier is not None
+            else check_written(db, result.items, entity_ids, result.delta.store_values)
+        )
         durations["verify_database"] = round(time.perf_counter() - started, 3)
         present = storage.result()
     return Verification(

@@ -30,16 +30,23 @@ class QueueMessage:
 class SqsEventQueue:
     """Receives and acknowledges S3 event notifications from one SQS queue; counts its API calls."""
 
-    def __init__(self, queue_url: str, *, endpoint_url: str | None = None, region: str | None = None,
-                 client: Any = None) -> None:
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        client: Any = None,
+    ) -> None:
         if not queue_url:
             raise ValueError("SqsEventQueue needs a queue URL")
         self.queue_url = queue_url
         self.calls = {"receive": 0, "delete": 0}
         if client is None:
             config = Config(retries={"mode": "adaptive", "max_attempts": 8})
-            client = boto3.session.Session().client("sqs", endpoint_url=endpoint_url, region_name=region,
-                                                    config=config)
+            client = boto3.session.Session().client(
+                "sqs", endpoint_url=endpoint_url, region_name=region, config=config
+            )
         self._client = client
 
     def receive(self, max_messages: int = 1000) -> list[QueueMessage]:
@@ -49,8 +56,10 @@ class SqsEventQueue:
             self.calls["receive"] += 1
             try:
                 resp = self._client.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=min(SQS_BATCH, max_messages - len(out)),
-                    WaitTimeSeconds=0)
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=min(SQS_BATCH, max_messages - len(out)),
+                    WaitTimeSeconds=0,
+                )
             except (ClientError, BotoCoreError) as exc:
                 raise StorageError(f"receiving from {self.queue_url} failed: {exc}") from exc
             messages = resp.get("Messages") or []
@@ -58,10 +67,15 @@ class SqsEventQueue:
                 break
             for message in messages:
                 try:
-                    out.append(QueueMessage(message["ReceiptHandle"], parse_event_message(message.get("Body", ""))))
+                    out.append(
+                        QueueMessage(message["ReceiptHandle"], parse_event_message(message.get("Body", "")))
+                    )
                 except UnreadableEvent as exc:
-                    out.append(QueueMessage(message["ReceiptHandle"],
-                                            error=f"message {message.get('MessageId', '?')}: {exc}"))
+                    out.append(
+                        QueueMessage(
+                            message["ReceiptHandle"], error=f"message {message.get('MessageId', '?')}: {exc}"
+                        )
+                    )
         return out
 
     def ack(self, receipts: Sequence[str]) -> None:
@@ -71,10 +85,13 @@ class SqsEventQueue:
             try:
                 resp = self._client.delete_message_batch(
                     QueueUrl=self.queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(batch)])
+                    Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(batch)],
+                )
             except (ClientError, BotoCoreError) as exc:
                 raise StorageError(f"acknowledging messages on {self.queue_url} failed: {exc}") from exc
             if resp.get("Failed"):
                 first = resp["Failed"][0]
-                raise StorageError(f"acknowledging messages on {self.queue_url} failed: {first.get('Code')}: "
-                                   f"{first.get('Message')} ({len(resp['Failed'])} message(s))")
+                raise StorageError(
+                    f"acknowledging messages on {self.queue_url} failed: {first.get('Code')}: "
+                    f"{first.get('Message')} ({len(resp['Failed'])} message(s))"
+                )

@@ -19,7 +19,9 @@ def s3_pool_size(head_concurrency: int) -> int:
     return max(32, head_concurrency * 2)
 
 
-def open_object_store(*, bucket: str | None, endpoint_url: str | None, client: Any, local_dir: Path) -> ObjectStore:
+def open_object_store(
+    *, bucket: str | None, endpoint_url: str | None, client: Any, local_dir: Path
+) -> ObjectStore:
     """An `S3ObjectStore` on `client` when a bucket is named, else a `LocalFolderStore` on `local_dir` (created)."""
     if bucket:
         return S3ObjectStore(bucket, endpoint_url=endpoint_url, client=client)

@@ -115,7 +115,9 @@ class LocalFolderStore:
         )
 
     # --- listing -----------------------------------------------------------------------------------------
-    def _walk(self, folder: str, dir_key: str, prefix: str, start_after: str | None) -> Iterator[tuple[str, str]]:
+    def _walk(
+        self, folder: str, dir_key: str, prefix: str, start_after: str | None
+    ) -> Iterator[tuple[str, str]]:
         """(key, path) of the files under `folder` in S3 key order.
 
         A sub-folder sorts as `name/`: every key below it shares that prefix, so sorting siblings by
@@ -140,7 +142,7 @@ class LocalFolderStore:
             return
         entries.sort(key=lambda item: item[0])
         for key, is_dir in entries:
-            path = os.path.join(folder, key[len(dir_key):].rstrip("/"))
+            path = os.path.join(folder, key[len(dir_key) :].rstrip("/"))
             if not is_dir:
                 yield key, path
                 continue

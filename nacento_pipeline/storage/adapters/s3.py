@@ -32,7 +32,9 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def fast_list_parse(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+def fast_list_parse(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
     """botocore `before-parse` hook for ListObjectsV2: read the page's <Contents> with a plain ElementTree
     pass into ObjectInfo records and hand botocore the page without them (botocore's shape-driven parser
     costs ~10x more per key). Signing, retries and error responses stay botocore's: only a 200 response is
@@ -49,12 +51,14 @@ def fast_list_parse(response_dict: dict[str, Any], customized_response_dict: dic
         objects = []
         for node in nodes:
             key = node.findtext(f"{ns}Key") or ""
-            objects.append(ObjectInfo(
-                key=unquote_plus(key) if encoded else key,
-                etag=strip_etag(node.findtext(f"{ns}ETag")),
-                size=int(node.findtext(f"{ns}Size") or 0),
-                last_modified=parse_object_time(node.findtext(f"{ns}LastModified")),
-            ))
+            objects.append(
+                ObjectInfo(
+                    key=unquote_plus(key) if encoded else key,
+                    etag=strip_etag(node.findtext(f"{ns}ETag")),
+                    size=int(node.findtext(f"{ns}Size") or 0),
+                    last_modified=parse_object_time(node.findtext(f"{ns}LastModified")),
+                )
+            )
         for node in nodes:
             root.remove(node)
         body = ET.tostring(root)
@@ -72,7 +76,9 @@ def add_content_md5(request: Any, **_: Any) -> None:
     if "Content-MD5" in request.headers or not body:
         return
     data = body.encode() if isinstance(body, str) else bytes(body)
-    request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    request.headers["Content-MD5"] = base64.b64encode(
+        hashlib.md5(data, usedforsecurity=False).digest()
+    ).decode()
 
 
 class S3ObjectStore:

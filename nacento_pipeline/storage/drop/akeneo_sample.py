@@ -16,8 +16,20 @@ from nacento_pipeline.storage.adapters.base import ObjectStore
 from nacento_pipeline.storage.drop.samples import png
 
 AKENEO_DEMO_SKUS = tuple(f"AKN-{n:04d}" for n in range(2001, 2005))  # the demo catalog's Akeneo products
-HEADER = ("sku", "categories", "enabled", "family", "groups", "parent", "name-de_DE", "name-en_US", "picture",
-          "image-de_DE-ecommerce", "image-en_US-ecommerce", "image-en_US-print")
+HEADER = (
+    "sku",
+    "categories",
+    "enabled",
+    "family",
+    "groups",
+    "parent",
+    "name-de_DE",
+    "name-en_US",
+    "picture",
+    "image-de_DE-ecommerce",
+    "image-en_US-ecommerce",
+    "image-en_US-print",
+)
 
 
 def _colour(seed: str, generation: int) -> tuple[int, int, int]:
@@ -38,8 +50,22 @@ def export_rows(skus: tuple[str, ...], generation: int = 0) -> tuple[list[list[s
         detail_print = f"files/{folder}/image/en_US/print/{name}-print.png"
         for path in (front, detail_en, detail_de, detail_print):
             media[path] = png(_colour(path, generation if path == front else 0))
-        rows.append([sku, "master", "1", "shoes", "", "", f"{sku} Schuh", f"{sku} shoe", front, detail_de,
-                     detail_en, detail_print])
+        rows.append(
+            [
+                sku,
+                "master",
+                "1",
+                "shoes",
+                "",
+                "",
+                f"{sku} Schuh",
+                f"{sku} shoe",
+                front,
+                detail_de,
+                detail_en,
+                detail_print,
+            ]
+        )
     return rows, media
 
 
@@ -66,22 +92,24 @@ def export_xlsx(rows: list[list[str]], header: tuple[str, ...] = HEADER) -> byte
     return out.getvalue()
 
 
-def sample_export(skus: tuple[str, ...], generation: int = 0, xlsx: bool = False, lines_per_file: int = 10_000
-                  ) -> dict[str, bytes]:
+def sample_export(
+    skus: tuple[str, ...], generation: int = 0, xlsx: bool = False, lines_per_file: int = 10_000
+) -> dict[str, bytes]:
     """The files of one export folder (path -> content): the data file(s) and `files/...`. XLSX exports are
     split every `lines_per_file` rows into `export_1.xlsx`, `export_2.xlsx`, ... as Akeneo splits them."""
     rows, media = export_rows(skus, generation)
     files: dict[str, bytes] = {}
     if xlsx:
         for n, start in enumerate(range(0, max(len(rows), 1), lines_per_file), start=1):
-            files[f"export_{n}.xlsx"] = export_xlsx(rows[start:start + lines_per_file])
+            files[f"export_{n}.xlsx"] = export_xlsx(rows[start : start + lines_per_file])
     else:
         files["export.csv"] = export_csv(rows)
     return {**files, **media}
 
 
-def drop_export(store: ObjectStore, drop_prefix: str, batch_key: str, files: dict[str, bytes],
-                ok_text: bytes = b"") -> str:
+def drop_export(
+    store: ObjectStore, drop_prefix: str, batch_key: str, files: dict[str, bytes], ok_text: bytes = b""
+) -> str:
     """Write an export folder `import-<batch key>/` and then its OK file; returns the OK file's key."""
     folder = f"{drop_prefix}import-{batch_key}/"
     for path, data in files.items():

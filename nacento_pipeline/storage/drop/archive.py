@@ -23,7 +23,9 @@ from nacento_pipeline.core.objects import key_name
 from nacento_pipeline.storage.adapters.base import ObjectStore
 
 MANIFEST = "manifest.json"
-MEDIA_VALUES = "media-values.json"  # export folder drops: path in the folder -> gallery value it was copied to
+MEDIA_VALUES = (
+    "media-values.json"  # export folder drops: path in the folder -> gallery value it was copied to
+)
 _SAFE_LABEL = re.compile(r"[^A-Za-z0-9._-]")
 STATUS = "status.json"
 
@@ -53,7 +55,7 @@ class BatchManifest:
     files: tuple[ArchivedFile, ...] = field(default_factory=tuple)
     ok_file: str = ""
     export_folder: bool = False  # an export folder drop (Akeneo): its files are read with the export mapping
-    media_file: str = ""         # its archived MEDIA_VALUES object ("" when it has no media)
+    media_file: str = ""  # its archived MEDIA_VALUES object ("" when it has no media)
 
     @property
     def batch_datetime(self) -> datetime:
@@ -73,8 +75,9 @@ def version_prefix(archive_prefix: str, batch_key: str, version: str) -> str:
     return f"{archive_prefix}{batch_key}/{version}/"
 
 
-def archive_drop(store: ObjectStore, drop: BatchDrop, archive_prefix: str,
-                 media_values: Mapping[str, str] | None = None) -> BatchManifest:
+def archive_drop(
+    store: ObjectStore, drop: BatchDrop, archive_prefix: str, media_values: Mapping[str, str] | None = None
+) -> BatchManifest:
     """Copy a complete drop into its immutable archive folder and write the manifest (idempotent).
 
     An export folder drop's media files are not archived (they were copied to the media prefix already):
@@ -118,14 +121,15 @@ def list_versions(store: ObjectStore, archive_prefix: str, batch_key: str) -> li
     base = f"{archive_prefix}{batch_key}/"
     versions = []
     for info in store.list(base):
-        rest = info.key[len(base):]
+        rest = info.key[len(base) :]
         if rest.count("/") == 1 and rest.endswith("/" + MANIFEST):
             versions.append(rest.split("/", 1)[0])
     return sorted(versions)
 
 
-def load_manifest(store: ObjectStore, archive_prefix: str, batch_key: str, version: str | None = None
-                  ) -> BatchManifest:
+def load_manifest(
+    store: ObjectStore, archive_prefix: str, batch_key: str, version: str | None = None
+) -> BatchManifest:
     """The manifest of one version, or of the newest one when `version` is None."""
     if version is None:
         versions = list_versions(store, archive_prefix, batch_key)
@@ -158,22 +162,28 @@ def media_values(store: ObjectStore, manifest: BatchManifest) -> dict[str, str]:
     try:
         return dict(json.loads(store.get(manifest.prefix + manifest.media_file)))
     except KeyError as exc:
-        raise ArchiveError(f"batch {manifest.batch_key}: no {manifest.media_file} in {manifest.prefix}") from exc
+        raise ArchiveError(
+            f"batch {manifest.batch_key}: no {manifest.media_file} in {manifest.prefix}"
+        ) from exc
 
 
 def write_status(store: ObjectStore, manifest: BatchManifest, status: dict[str, object]) -> None:
     store.put(manifest.prefix + STATUS, json.dumps(status, indent=2, sort_keys=True, default=str).encode())
 
 
-def mark_batch(store: ObjectStore, archive_prefix: str, batch_key: str, version: str | None, status: str,
-               run_id: str) -> str | None:
+def mark_batch(
+    store: ObjectStore, archive_prefix: str, batch_key: str, version: str | None, status: str, run_id: str
+) -> str | None:
     """Write a run's outcome next to the archived batch; returns the status key, or None if it is not archived."""
     try:
         manifest = load_manifest(store, archive_prefix, batch_key, version)
     except ArchiveError:
         return None
-    write_status(store, manifest,
-                 {"status": status, "run_id": run_id, "at": datetime.now(UTC).isoformat(), "batch_key": batch_key})
+    write_status(
+        store,
+        manifest,
+        {"status": status, "run_id": run_id, "at": datetime.now(UTC).isoformat(), "batch_key": batch_key},
+    )
     return manifest.prefix + STATUS
 
 
@@ -184,8 +194,14 @@ def read_status(store: ObjectStore, manifest: BatchManifest) -> dict[str, object
         return None
 
 
-def move_aside(store: ObjectStore, keys: Sequence[str], rejected_prefix: str, label: str, reason: str,
-               details: Iterable[str] = ()) -> str:
+def move_aside(
+    store: ObjectStore,
+    keys: Sequence[str],
+    rejected_prefix: str,
+    label: str,
+    reason: str,
+    details: Iterable[str] = (),
+) -> str:
     """Move rejected drop files to `<rejected prefix><label>/<stamp>/` with a report; returns that folder."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     label = _SAFE_LABEL.sub("_", label)[:128] or "unnamed"
@@ -193,7 +209,7 @@ def move_aside(store: ObjectStore, keys: Sequence[str], rejected_prefix: str, la
     # Paths below the keys' common folder are kept, so an export folder's files/... cannot overwrite each other.
     base = os.path.commonprefix(list(keys)).rpartition("/")[0]
     for key in keys:
-        store.copy(key, folder + (key[len(base) + 1:] if base else key))
+        store.copy(key, folder + (key[len(base) + 1 :] if base else key))
     details = list(details)
     report = {"label": label, "reason": reason, "files": list(keys), "details": details, "moved_at": stamp}
     store.put(folder + "report.json", json.dumps(report, indent=2).encode())

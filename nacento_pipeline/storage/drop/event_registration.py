@@ -53,7 +53,8 @@ def batch_objects(store: ObjectStore, drop_prefix: str, batch_key: str) -> list[
         parsed = parse_drop_name(info.key, drop_prefix)
         member = export_folder_member(info.key, drop_prefix)
         if (isinstance(parsed, DropName) and parsed.batch_key == batch_key) or (
-                member is not None and member[0] == batch_key):
+            member is not None and member[0] == batch_key
+        ):
             out.append(info)
     return out
 
@@ -84,15 +85,31 @@ def register_from_events(
     batches = list(dict.fromkeys([*named, *carried]))
     reconcile = reconcile or names_invalid
     objects, gone = (None, []) if reconcile else _objects_of_batches(store, drop_prefix, batches)
-    outcome = register_drops(store, drop_prefix=drop_prefix, archive_prefix=archive_prefix,
-                             rejected_prefix=rejected_prefix, is_registered=is_registered,
-                             archived_versions=archived_versions, max_batches=max_batches, objects=objects,
-                             media_prefix=media_prefix, copy_concurrency=copy_concurrency, limits=limits)
+    outcome = register_drops(
+        store,
+        drop_prefix=drop_prefix,
+        archive_prefix=archive_prefix,
+        rejected_prefix=rejected_prefix,
+        is_registered=is_registered,
+        archived_versions=archived_versions,
+        max_batches=max_batches,
+        objects=objects,
+        media_prefix=media_prefix,
+        copy_concurrency=copy_concurrency,
+        limits=limits,
+    )
     queue.ack([m.receipt for m in messages])
     outcome.requests = store.requests.since(before)
-    return EventPass(drop=outcome, messages=len(messages), events=events, batches=batches,
-                     unreadable=[m.error for m in messages if m.error], reconciled=reconcile, gone=gone,
-                     queue_calls={k: v - calls_before.get(k, 0) for k, v in queue.calls.items()})
+    return EventPass(
+        drop=outcome,
+        messages=len(messages),
+        events=events,
+        batches=batches,
+        unreadable=[m.error for m in messages if m.error],
+        reconciled=reconcile,
+        gone=gone,
+        queue_calls={k: v - calls_before.get(k, 0) for k, v in queue.calls.items()},
+    )
 
 
 def _batches_named(messages: Iterable[QueueMessage], drop_prefix: str) -> tuple[list[str], int, bool]:
@@ -113,7 +130,9 @@ def _batches_named(messages: Iterable[QueueMessage], drop_prefix: str) -> tuple[
 
 
 def _objects_of_batches(
-    store: ObjectStore, drop_prefix: str, batches: Iterable[str],
+    store: ObjectStore,
+    drop_prefix: str,
+    batches: Iterable[str],
 ) -> tuple[list[ObjectInfo], list[str]]:
     """(the objects of the batches, one LIST each; the batch keys that have no file in the drop prefix)."""
     objects: list[ObjectInfo] = []

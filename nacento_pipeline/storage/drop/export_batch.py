@@ -26,32 +26,51 @@ from nacento_pipeline.storage.media_placement import Placement, place_media
 class ExportBatch:
     parsed: ParsedBatch
     placement: Placement  # raw catalog-storage keys copied by this parse (with_media files: at registration)
-    media_files: int      # media values archived with the drop
+    media_files: int  # media values archived with the drop
 
 
-def _catalog_objects(store: ObjectStore, cells: list[str], catalog_prefix: str, concurrency: int
-                     ) -> list[ObjectInfo]:
+def _catalog_objects(
+    store: ObjectStore, cells: list[str], catalog_prefix: str, concurrency: int
+) -> list[ObjectInfo]:
     keys = [catalog_prefix + cell for cell in cells]
     if not keys:
         return []
-    frame = snapshot_etags(store, pd.DataFrame({"value": keys, "key": keys}), head_concurrency=concurrency).frame
+    frame = snapshot_etags(
+        store, pd.DataFrame({"value": keys, "key": keys}), head_concurrency=concurrency
+    ).frame
     found = frame.loc[frame["exists"].astype(bool)]
-    return [ObjectInfo(key=str(k), etag=str(e), size=int(s)) for k, e, s in
-            zip(found["key"], found["etag"], found["size"], strict=True)]
+    return [
+        ObjectInfo(key=str(k), etag=str(e), size=int(s))
+        for k, e, s in zip(found["key"], found["etag"], found["size"], strict=True)
+    ]
 
 
-def parse_export_batch(store: ObjectStore, manifest: BatchManifest, mapping: AkeneoMapping, *, media_prefix: str,
-                       catalog_prefix: str = "", concurrency: int = 16) -> ExportBatch:
+def parse_export_batch(
+    store: ObjectStore,
+    manifest: BatchManifest,
+    mapping: AkeneoMapping,
+    *,
+    media_prefix: str,
+    catalog_prefix: str = "",
+    concurrency: int = 16,
+) -> ExportBatch:
     """The ParsedBatch of an archived export folder drop."""
     sources = bunch_sources(store, manifest)
     values = media_values(store, manifest)
     archived = len(values)
     placement = Placement()
     if catalog_prefix:
-        raw = [cell for cell in media_cells(sources, mapping) if not is_export_path(cell) and cell not in values]
+        raw = [
+            cell for cell in media_cells(sources, mapping) if not is_export_path(cell) and cell not in values
+        ]
         objects = _catalog_objects(store, raw, catalog_prefix, concurrency)
-        placement = place_media(store, objects, media_prefix=media_prefix,
-                                name_of=lambda key: key[len(catalog_prefix):], concurrency=concurrency)
+        placement = place_media(
+            store,
+            objects,
+            media_prefix=media_prefix,
+            name_of=lambda key: key[len(catalog_prefix) :],
+            concurrency=concurrency,
+        )
         values.update(placement.values)
     batch = AkeneoBatch(mapping, values, catalog_prefix_set=bool(catalog_prefix))
     if mapping.model_images == MODEL_IMAGES_VARIANTS:

@@ -1,7 +1,6 @@
 """One pass over the drop prefix: complete batches are validated, archived and cleaned up; bad drops are moved
 aside with a report. Dagster-free, so the sensor, the benchmark and the tests share it."""
 
-
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -64,7 +63,7 @@ class DropPass:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (batch key, error): left for the next pass
     objects_listed: int = 0
     media_copied: int = 0  # export folder drops: image files copied to the media prefix
-    media_kept: int = 0    # ... already there with the same content, not copied
+    media_kept: int = 0  # ... already there with the same content, not copied
     requests: dict[str, int] = field(default_factory=dict)
     invalid_left: int = 0  # invalid names left in the drop prefix for the next passes (per-pass limit)
 
@@ -136,20 +135,33 @@ def register_drops(
     outcome.pending = list(scan.pending)
     invalid, outcome.invalid_left = first_invalid(scan.invalid, limits.invalid_names_per_pass)
     _move_aside_invalid(store, invalid, rejected_prefix, outcome)
-    complete = sorted(scan.complete, key=lambda d: (d.ok_last_modified is None, d.ok_last_modified, d.batch_key))
+    complete = sorted(
+        scan.complete, key=lambda d: (d.ok_last_modified is None, d.ok_last_modified, d.batch_key)
+    )
     outcome.deferred = max(0, len(complete) - max_batches)
     for drop in complete[:max_batches]:
         try:
-            _register_one(store, drop, sizes, archive_prefix, rejected_prefix, is_registered,
-                          archived_versions or {}, outcome, (media_prefix, copy_concurrency), limits)
+            _register_one(
+                store,
+                drop,
+                sizes,
+                archive_prefix,
+                rejected_prefix,
+                is_registered,
+                archived_versions or {},
+                outcome,
+                (media_prefix, copy_concurrency),
+                limits,
+            )
         except Exception as exc:  # noqa: BLE001 - one bad drop must not stop the others
             outcome.failed.append((drop.batch_key, f"{type(exc).__name__}: {exc}"))
     outcome.requests = store.requests.since(before)
     return outcome
 
 
-def _move_aside_invalid(store: ObjectStore, invalid: Iterable[InvalidDrop], rejected_prefix: str,
-                        outcome: DropPass) -> None:
+def _move_aside_invalid(
+    store: ObjectStore, invalid: Iterable[InvalidDrop], rejected_prefix: str, outcome: DropPass
+) -> None:
     """Files that cannot form a batch go to the rejected prefix with their report; a failure is retried."""
     for drop in invalid:
         try:
@@ -158,10 +170,18 @@ def _move_aside_invalid(store: ObjectStore, invalid: Iterable[InvalidDrop], reje
             outcome.failed.append((drop.batch_key or "(bad names)", f"moving aside failed: {exc}"))
 
 
-def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int], archive_prefix: str,
-                  rejected_prefix: str, is_registered: Callable[[str], bool] | None,
-                  archived_versions: Mapping[str, str], outcome: DropPass, media: tuple[str, int],
-                  limits: InputLimits) -> None:
+def _register_one(
+    store: ObjectStore,
+    drop: BatchDrop,
+    sizes: Mapping[str, int],
+    archive_prefix: str,
+    rejected_prefix: str,
+    is_registered: Callable[[str], bool] | None,
+    archived_versions: Mapping[str, str],
+    outcome: DropPass,
+    media: tuple[str, int],
+    limits: InputLimits,
+) -> None:
     too_big = ok_file_over_limit(drop, sizes.get(drop.ok_key, 0), limits)
     if too_big is not None:
         outcome.rejected.append(_reject(store, too_big, rejected_prefix))
@@ -172,22 +192,27 @@ def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int],
         return
     # The version of what is archived: the listed files only, so a partial listing is archived once.
     version = archive_version(listed)
-    archived = archived_versions.get(drop.ok_key) == version or store.head(
-        version_prefix(archive_prefix, drop.batch_key, version) + MANIFEST) is not None
+    archived = (
+        archived_versions.get(drop.ok_key) == version
+        or store.head(version_prefix(archive_prefix, drop.batch_key, version) + MANIFEST) is not None
+    )
     if archived and is_registered is not None and is_registered(drop.batch_key):
         _set_aside_unlisted(store, listed, rejected_prefix, outcome)
         store.delete(list(listed.keys))
         outcome.cleaned.append(drop.ok_key)
         return
-    checked = listed if archived else (bunch_files_over_limit(listed, limits) or _sniffed(store, listed, sizes))
+    checked = (
+        listed if archived else (bunch_files_over_limit(listed, limits) or _sniffed(store, listed, sizes))
+    )
     if isinstance(checked, InvalidDrop):
         outcome.rejected.append(_reject(store, checked, rejected_prefix))
         _set_aside_unlisted(store, listed, rejected_prefix, outcome)
         return
     values = None
     if checked.is_export_folder:
-        placement = place_media(store, checked.media, media_prefix=media[0], name_of=checked.relative,
-                                concurrency=media[1])
+        placement = place_media(
+            store, checked.media, media_prefix=media[0], name_of=checked.relative, concurrency=media[1]
+        )
         outcome.media_copied += placement.copied
         outcome.media_kept += placement.kept
         values = placement.values
@@ -198,14 +223,19 @@ def _register_one(store: ObjectStore, drop: BatchDrop, sizes: Mapping[str, int],
         store.delete(list(listed.keys))
 
 
-def _set_aside_unlisted(store: ObjectStore, listed: BatchDrop, rejected_prefix: str, outcome: DropPass) -> None:
+def _set_aside_unlisted(
+    store: ObjectStore, listed: BatchDrop, rejected_prefix: str, outcome: DropPass
+) -> None:
     """Bunch files of the batch that its OK file does not list leave the drop prefix, with their report."""
     if not listed.unlisted_keys:
         return
     ok_name = key_name(listed.ok_key)
     names = ", ".join(key_name(key) for key in listed.unlisted_keys)
-    unlisted = InvalidDrop(batch_key=listed.batch_key, keys=listed.unlisted_keys,
-                           reason=f"not listed by the OK file {ok_name}, so not part of the batch: {names}")
+    unlisted = InvalidDrop(
+        batch_key=listed.batch_key,
+        keys=listed.unlisted_keys,
+        reason=f"not listed by the OK file {ok_name}, so not part of the batch: {names}",
+    )
     outcome.rejected.append(_reject(store, unlisted, rejected_prefix))
 
 

@@ -22,11 +22,21 @@ def png(rgb: tuple[int, int, int], size: int = 8) -> bytes:
     """A valid solid-colour PNG of size x size pixels."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
     rows = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def image_value(sku: str, view: str) -> str:
@@ -88,8 +98,9 @@ def _bulk_json(skus: tuple[str, ...], generation: int) -> str:
     return json.dumps({"request": {"request_id": f"demo-{generation}", "items": items}}, indent=1)
 
 
-def drop_sample_batch(store: ObjectStore, drop_prefix: str, generation: int = 0,
-                      now: datetime | None = None) -> SampleBatch:
+def drop_sample_batch(
+    store: ObjectStore, drop_prefix: str, generation: int = 0, now: datetime | None = None
+) -> SampleBatch:
     """Write a two-bunch sample batch (gallery CSV + connector JSON) and its OK file into the drop prefix."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     identifier = f"demo-{stamp}-g{generation}"

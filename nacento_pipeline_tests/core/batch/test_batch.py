@@ -20,7 +20,9 @@ def csv_source(name: str, body: str, header: str = HEADER) -> BunchSource:
 
 
 def bulk_source(name: str, items: list, request_id: str = "req-1") -> BunchSource:
-    return BunchSource.from_bytes(name, json.dumps({"request": {"request_id": request_id, "items": items}}).encode())
+    return BunchSource.from_bytes(
+        name, json.dumps({"request": {"request_id": request_id, "items": items}}).encode()
+    )
 
 
 def one(items: list) -> ParsedBatch:
@@ -50,8 +52,9 @@ def rows(parsed: ParsedBatch, *columns: str) -> list[tuple]:
 
 
 def test_gallery_csv_with_bom_quoted_roles_and_defaults() -> None:
-    data = ("\ufeff" + HEADER + 'S1,/m/y/a.jpg,Front,1,0,"base,thumbnail"\n'
-            "S1,m/y/b.jpg,,,,small|swatch\n").encode()
+    data = (
+        "\ufeff" + HEADER + 'S1,/m/y/a.jpg,Front,1,0,"base,thumbnail"\nS1,m/y/b.jpg,,,,small|swatch\n'
+    ).encode()
     parsed = parse_batch([BunchSource.from_bytes("b_01.csv", data)])
     assert tuple(parsed.images.columns) == IMAGE_COLUMNS
     assert tuple(parsed.rejections.columns) == REJECTION_COLUMNS
@@ -68,7 +71,12 @@ def test_gallery_csv_item_spans_chunks_and_non_adjacent_rows() -> None:
     body = "A,a1.jpg,,,,\nB,b1.jpg,,,,\nA,a2.jpg,,,,\nB,b2.jpg,,,,\nA,a3.jpg,,,,\n"
     parsed = parse_batch([csv_source("b_01.csv", body)], chunk_rows=2)
     assert sorted(rows(parsed, "sku", "value")) == [
-        ("A", "/a1.jpg"), ("A", "/a2.jpg"), ("A", "/a3.jpg"), ("B", "/b1.jpg"), ("B", "/b2.jpg")]
+        ("A", "/a1.jpg"),
+        ("A", "/a2.jpg"),
+        ("A", "/a3.jpg"),
+        ("B", "/b1.jpg"),
+        ("B", "/b2.jpg"),
+    ]
     assert parsed.stats["duplicate_skus"] == 0 and warnings(parsed).empty
 
 
@@ -79,15 +87,33 @@ def test_gallery_csv_blank_lines_keep_line_numbers() -> None:
 
 
 def test_json_bulk_payload_streamed_in_tiny_chunks() -> None:
-    payload = json.dumps({"request": {"request_id": "r-42", "items": [
-        {"sku": "S1", "images": [{"file_path": "a.jpg", "label": "L", "position": 2, "disabled": True,
-                                   "roles": ["base", "small"]}]},
-        {"sku": "S2", "images": [{"file_path": "b.jpg", "position": 2.0}]},
-    ]}}, indent=2).encode()
+    payload = json.dumps(
+        {
+            "request": {
+                "request_id": "r-42",
+                "items": [
+                    {
+                        "sku": "S1",
+                        "images": [
+                            {
+                                "file_path": "a.jpg",
+                                "label": "L",
+                                "position": 2,
+                                "disabled": True,
+                                "roles": ["base", "small"],
+                            }
+                        ],
+                    },
+                    {"sku": "S2", "images": [{"file_path": "b.jpg", "position": 2.0}]},
+                ],
+            }
+        },
+        indent=2,
+    ).encode()
 
     def chunks() -> Iterator[bytes]:
         for i in range(0, len(payload), 7):
-            yield payload[i:i + 7]
+            yield payload[i : i + 7]
 
     parsed = parse_batch([BunchSource("p_01.json", chunks)])
     assert parsed.request_ids == ("r-42",)
@@ -99,22 +125,28 @@ def test_json_bulk_payload_streamed_in_tiny_chunks() -> None:
 
 @pytest.mark.parametrize("name", ["p_01.jsonl", "p_01.json"])
 def test_json_lines(name: str) -> None:
-    data = (b'{"sku": "S1", "images": [{"file_path": "a.jpg"}]}\n\n'
-            b'{"sku": "S2", "images": [{"file_path": "b.jpg", "position": "x"}]}\n')
+    data = (
+        b'{"sku": "S1", "images": [{"file_path": "a.jpg"}]}\n\n'
+        b'{"sku": "S2", "images": [{"file_path": "b.jpg", "position": "x"}]}\n'
+    )
     parsed = parse_batch([BunchSource.from_bytes(name, data)])
     assert rows(parsed, "sku", "value", "line") == [("S1", "/a.jpg", 1)]
     assert errors(parsed, "position")[["sku", "line", "value"]].values.tolist() == [["S2", 3, "x"]]
 
 
-NATIVE_HEADER = ("sku,name,store_view_code,base_image,base_image_label,small_image,small_image_label,"
-                 "thumbnail_image,thumbnail_image_label,swatch_image,additional_images,"
-                 "additional_image_labels,additional_image_positions,hide_from_product_page\n")
+NATIVE_HEADER = (
+    "sku,name,store_view_code,base_image,base_image_label,small_image,small_image_label,"
+    "thumbnail_image,thumbnail_image_label,swatch_image,additional_images,"
+    "additional_image_labels,additional_image_positions,hide_from_product_page\n"
+)
 
 
 def test_native_csv_merges_paths_across_columns() -> None:
-    body = ('N1,Shirt,,/n/a.jpg,Front,n/a.jpg,,/n/b.jpg,Thumb,__EMPTY__VALUE__,'
-            '"/n/a.jpg,/n/c.jpg,/n/d.jpg","Other,Side,","","n/c.jpg"\n'
-            'N1,Hemd,de,/n/z.jpg,,,,,,,,,,\n')
+    body = (
+        "N1,Shirt,,/n/a.jpg,Front,n/a.jpg,,/n/b.jpg,Thumb,__EMPTY__VALUE__,"
+        '"/n/a.jpg,/n/c.jpg,/n/d.jpg","Other,Side,","","n/c.jpg"\n'
+        "N1,Hemd,de,/n/z.jpg,,,,,,,,,,\n"
+    )
     parsed = parse_batch([csv_source("n_01.csv", body, NATIVE_HEADER)])
     # Positions not given stay <NA> (the writer appends them in this order, as Magento's import does); the
     # de row's /n/z.jpg is not in the default row: Magento adds it to the gallery, without label or role.
@@ -125,8 +157,9 @@ def test_native_csv_merges_paths_across_columns() -> None:
         ("N1", "/n/d.jpg", None, None, None, ""),
         ("N1", "/n/z.jpg", None, None, None, ""),
     ]
-    assert plain(parsed.store_values[["sku", "value", "store", "label", "position", "disabled", "roles", "line"]]) \
-        == [("N1", "/n/z.jpg", "de", None, None, None, "image", 3)]
+    assert plain(
+        parsed.store_values[["sku", "value", "store", "label", "position", "disabled", "roles", "line"]]
+    ) == [("N1", "/n/z.jpg", "de", None, None, None, "image", 3)]
     assert parsed.stats["store_view_rows_ignored"] == 0
     # swatch_image was __EMPTY__VALUE__: Magento leaves the role alone, so this row sets three roles.
     assert plain(parsed.role_scope) == [("N1", "image|small_image|thumbnail")]
@@ -148,7 +181,10 @@ def test_native_csv_rows_without_images_and_hidden_paths_not_in_the_row() -> Non
     assert "never applied" in errors(parsed, "images")["reason"].iloc[1]
     # A hide_from_product_page path that no image column names is added, disabled (Magento's import).
     assert rows(parsed, "sku", "value", "disabled", "roles", "position") == [
-        ("N3", "/a.jpg", None, "image", None), ("N3", "/zz.jpg", True, "", None), ("N4", "/h.jpg", True, "", None)]
+        ("N3", "/a.jpg", None, "image", None),
+        ("N3", "/zz.jpg", True, "", None),
+        ("N4", "/h.jpg", True, "", None),
+    ]
     assert plain(parsed.role_scope) == [("N3", "image"), ("N4", "")]
     assert warnings(parsed).empty
 
@@ -163,9 +199,14 @@ def test_sku_is_trimmed() -> None:
 
 @pytest.mark.parametrize(
     ("item", "field"),
-    [({"sku": " ", "images": [{"file_path": "a.jpg"}]}, "sku"), ({"images": [{"file_path": "a.jpg"}]}, "sku"),
-     ({"sku": "S1", "images": []}, "images"), ({"sku": "S1"}, "images"), ({"sku": "S1", "images": "a"}, "images"),
-     ("not an object", "sku")],
+    [
+        ({"sku": " ", "images": [{"file_path": "a.jpg"}]}, "sku"),
+        ({"images": [{"file_path": "a.jpg"}]}, "sku"),
+        ({"sku": "S1", "images": []}, "images"),
+        ({"sku": "S1"}, "images"),
+        ({"sku": "S1", "images": "a"}, "images"),
+        ("not an object", "sku"),
+    ],
 )
 def test_item_with_empty_sku_or_no_images_is_rejected(item: object, field: str) -> None:
     parsed = one([item, {"sku": "OK", "images": [{"file_path": "b.jpg"}]}])
@@ -176,11 +217,13 @@ def test_item_with_empty_sku_or_no_images_is_rejected(item: object, field: str) 
 
 
 def test_duplicate_skus_last_valid_item_wins() -> None:
-    parsed = one([
-        {"sku": "S1", "images": [{"file_path": "first.jpg"}]},
-        {"sku": "S1", "images": [{"file_path": "second.jpg"}]},
-        {"sku": "S1", "images": []},  # invalid: does not win
-    ])
+    parsed = one(
+        [
+            {"sku": "S1", "images": [{"file_path": "first.jpg"}]},
+            {"sku": "S1", "images": [{"file_path": "second.jpg"}]},
+            {"sku": "S1", "images": []},  # invalid: does not win
+        ]
+    )
     assert rows(parsed, "sku", "value") == [("S1", "/second.jpg")]
     dup = warnings(parsed)
     assert dup[["field", "line"]].values.tolist() == [["sku", 1]]
@@ -193,9 +236,16 @@ def test_sku_in_two_bunch_files_later_file_wins() -> None:
     second = csv_source("import-media_x_02.csv", "S1,d.jpg,,,,\n")
     parsed = parse_batch([first, second])
     assert sorted(rows(parsed, "sku", "value", "file")) == [
-        ("S1", "/d.jpg", "import-media_x_02.csv"), ("S2", "/c.jpg", "import-media_x_01.csv")]
-    assert warnings(parsed)[["file", "sku", "field"]].values.tolist() == [["import-media_x_01.csv", "S1", "sku"]]
-    assert parsed.payload_values.sort_values(["sku", "value"]).values.tolist() == [["S1", "/d.jpg"], ["S2", "/c.jpg"]]
+        ("S1", "/d.jpg", "import-media_x_02.csv"),
+        ("S2", "/c.jpg", "import-media_x_01.csv"),
+    ]
+    assert warnings(parsed)[["file", "sku", "field"]].values.tolist() == [
+        ["import-media_x_01.csv", "S1", "sku"]
+    ]
+    assert parsed.payload_values.sort_values(["sku", "value"]).values.tolist() == [
+        ["S1", "/d.jpg"],
+        ["S2", "/c.jpg"],
+    ]
 
 
 def image_rejection(image: dict) -> tuple[pd.DataFrame, ParsedBatch]:
@@ -230,7 +280,11 @@ def image_rejection(image: dict) -> tuple[pd.DataFrame, ParsedBatch]:
         ({"file_path": "a.jpg", "label": "a\x00b"}, "label", "U+0000"),
         ({"file_path": "a.jpg", "label": "a\tb"}, "label", "U+0009"),
         ({"file_path": "a.jpg", "label": "a\x85b"}, "label", "U+0085"),
-        ({"file_path": "a.jpg", "label": "gpj.\u202eexe"}, "label", "U+202E (a bidirectional control character)"),
+        (
+            {"file_path": "a.jpg", "label": "gpj.\u202eexe"},
+            "label",
+            "U+202E (a bidirectional control character)",
+        ),
         ({"file_path": "a.jpg", "label": "x\u2066y"}, "label", "U+2066"),
     ],
 )
@@ -244,12 +298,21 @@ def test_image_rejections_name_field_and_reason(image: dict, field: str, reason:
 
 
 def test_limits_are_inclusive() -> None:
-    parsed = one([{"sku": "S1", "images": [
-        {"file_path": "a.jpg", "label": "x" * 255, "position": 100000},
-        {"file_path": "b.jpg", "position": "-100000"},
-        {"file_path": "https://cdn.example/c.jpg?" + "v" * 998},  # 1024 characters as given
-        {"file_path": "/" + "d" * 250 + ".jpg"},  # a gallery value of 255 characters, Magento's column size
-    ]}])
+    parsed = one(
+        [
+            {
+                "sku": "S1",
+                "images": [
+                    {"file_path": "a.jpg", "label": "x" * 255, "position": 100000},
+                    {"file_path": "b.jpg", "position": "-100000"},
+                    {"file_path": "https://cdn.example/c.jpg?" + "v" * 998},  # 1024 characters as given
+                    {
+                        "file_path": "/" + "d" * 250 + ".jpg"
+                    },  # a gallery value of 255 characters, Magento's column size
+                ],
+            }
+        ]
+    )
     assert rows(parsed, "position") == [(100000,), (-100000,), (None,), (None,)]
     assert parsed.rejections.empty
 
@@ -257,33 +320,66 @@ def test_limits_are_inclusive() -> None:
 def test_gallery_value_longer_than_magentos_column_is_rejected() -> None:
     # catalog_product_entity_media_gallery.value is varchar(255): a longer value would fail the SKU on a
     # strict server and be silently truncated (a wrong path) on a lenient one.
-    parsed = one([{"sku": "S1", "images": [{"file_path": "ok.jpg"}, {"file_path": "m/" + "e" * 249 + ".jpg"}]}])
+    parsed = one(
+        [{"sku": "S1", "images": [{"file_path": "ok.jpg"}, {"file_path": "m/" + "e" * 249 + ".jpg"}]}]
+    )
     rejected = errors(parsed, "file_path")
     assert rejected[["sku", "line"]].values.tolist() == [["S1", 1]]
     assert "255" in rejected["reason"].iloc[0]
     assert rows(parsed, "value") == [("/ok.jpg",)] and parsed.invalid_skus == {"S1"}
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (True, True), (False, False), (1, True), (0, False), ("yes", True), ("no", False), ("on", True),
-    ("off", False), ("TRUE", True), ("false", False), ("1", True), ("0", False), (None, False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        ("yes", True),
+        ("no", False),
+        ("on", True),
+        ("off", False),
+        ("TRUE", True),
+        ("false", False),
+        ("1", True),
+        ("0", False),
+        (None, False),
+    ],
+)
 def test_disabled_accepts_booleans_words_and_digits(raw: object, expected: bool) -> None:
     parsed = one([{"sku": "S1", "images": [{"file_path": "a.jpg", "disabled": raw}]}])
     assert rows(parsed, "disabled") == [(expected,)]
 
 
 def test_paths_are_normalised_and_url_forms_accepted() -> None:
-    parsed = one([{"sku": "S1", "images": [
-        {"file_path": " \\m\\y//a.jpg/ "},
-        {"file_path": "https://cdn.example.com/pub/media/catalog/product/m/y/b.jpg?v=1#x"},
-        {"file_path": "s3://bucket/media/catalog/product/m/y/c.jpg"},
-    ]}])
+    parsed = one(
+        [
+            {
+                "sku": "S1",
+                "images": [
+                    {"file_path": " \\m\\y//a.jpg/ "},
+                    {"file_path": "https://cdn.example.com/pub/media/catalog/product/m/y/b.jpg?v=1#x"},
+                    {"file_path": "s3://bucket/media/catalog/product/m/y/c.jpg"},
+                ],
+            }
+        ]
+    )
     assert rows(parsed, "value") == [("/m/y/a.jpg",), ("/m/y/b.jpg",), ("/m/y/c.jpg",)]
 
 
 def test_same_path_twice_keeps_the_last_with_a_warning() -> None:
-    parsed = one([{"sku": "S1", "images": [
-        {"file_path": "/m/a.jpg", "label": "old"}, {"file_path": "m/a.jpg", "label": "new"}]}])
+    parsed = one(
+        [
+            {
+                "sku": "S1",
+                "images": [
+                    {"file_path": "/m/a.jpg", "label": "old"},
+                    {"file_path": "m/a.jpg", "label": "new"},
+                ],
+            }
+        ]
+    )
     assert rows(parsed, "value", "label") == [("/m/a.jpg", "new")]
     assert warnings(parsed)[["field", "value"]].values.tolist() == [["file_path", "/m/a.jpg"]]
     assert parsed.stats["duplicate_paths"] == 1
@@ -292,19 +388,30 @@ def test_same_path_twice_keeps_the_last_with_a_warning() -> None:
 def test_unknown_roles_are_warnings_and_the_image_is_kept() -> None:
     # a name that can be an attribute code is kept as a role by code (a custom media_image attribute; the delta
     # checks it against the shop's); other names are warned about here
-    parsed = one([{"sku": "S1", "images": [{"file_path": "a.jpg", "roles": ["Base", "hero", "base", "Hero Shot!"]}]}])
+    parsed = one(
+        [{"sku": "S1", "images": [{"file_path": "a.jpg", "roles": ["Base", "hero", "base", "Hero Shot!"]}]}]
+    )
     assert rows(parsed, "roles") == [("image|hero",)]
     assert warnings(parsed)[["field", "reason"]].values.tolist() == [
-        ["roles", "unknown role(s) ignored: hero shot!"]]
+        ["roles", "unknown role(s) ignored: hero shot!"]
+    ]
     assert parsed.invalid_skus == frozenset()
 
 
 def test_payload_values_keep_paths_rejected_for_another_field() -> None:
-    parsed = one([
-        {"sku": "S1", "images": [{"file_path": "a.jpg", "label": "x" * 300}, {"file_path": "../b.jpg"},
-                                  {"file_path": "c.jpg"}]},
-        {"sku": "S2", "images": [{"file_path": "d.jpg"}]},
-    ])
+    parsed = one(
+        [
+            {
+                "sku": "S1",
+                "images": [
+                    {"file_path": "a.jpg", "label": "x" * 300},
+                    {"file_path": "../b.jpg"},
+                    {"file_path": "c.jpg"},
+                ],
+            },
+            {"sku": "S2", "images": [{"file_path": "d.jpg"}]},
+        ]
+    )
     assert parsed.payload_values.values.tolist() == [["S1", "/a.jpg"], ["S1", "/c.jpg"], ["S2", "/d.jpg"]]
     assert parsed.invalid_skus == {"S1"}
     assert rows(parsed, "sku", "value") == [("S1", "/c.jpg"), ("S2", "/d.jpg")]
@@ -316,8 +423,9 @@ def test_rejection_values_are_truncated_to_200_characters() -> None:
 
 
 def test_request_id_written_after_the_items_is_found() -> None:
-    data = json.dumps({"request": {"items": [{"sku": "S1", "images": [{"file_path": "a.jpg"}]}],
-                                   "request_id": "late"}}).encode()
+    data = json.dumps(
+        {"request": {"items": [{"sku": "S1", "images": [{"file_path": "a.jpg"}]}], "request_id": "late"}}
+    ).encode()
     parsed = parse_batch([BunchSource.from_bytes("p_01.json", data)])
     assert parsed.request_ids == ("late",)
     assert rows(parsed, "sku") == [("S1",)]
@@ -329,7 +437,7 @@ def test_utf8_error_line_is_exact_across_chunk_boundaries() -> None:
 
     def chunks() -> Iterator[bytes]:
         for i in range(0, len(data), 13):
-            yield data[i:i + 13]
+            yield data[i : i + 13]
 
     parsed = parse_batch([BunchSource("x_01.csv", chunks)])
     assert parsed.file_errors["line"].tolist() == [52]
@@ -337,8 +445,12 @@ def test_utf8_error_line_is_exact_across_chunk_boundaries() -> None:
 
 
 def test_seq_is_global_payload_order_across_files() -> None:
-    parsed = parse_batch([csv_source("a_01.csv", "S1,a.jpg,,,,image\nS1,b.jpg,,,,image\n"),
-                          bulk_source("a_02.json", [{"sku": "S2", "images": [{"file_path": "c.jpg"}]}])])
+    parsed = parse_batch(
+        [
+            csv_source("a_01.csv", "S1,a.jpg,,,,image\nS1,b.jpg,,,,image\n"),
+            bulk_source("a_02.json", [{"sku": "S2", "images": [{"file_path": "c.jpg"}]}]),
+        ]
+    )
     assert rows(parsed, "value", "seq") == [("/a.jpg", 0), ("/b.jpg", 1), ("/c.jpg", 2)]
 
 
@@ -354,7 +466,7 @@ def test_seq_is_global_payload_order_across_files() -> None:
         ("x_01.csv", b"sku,file_path,label\nS1,a.jpg\nS1,b.jpg,x,y,z\n", "line 3", 3),
         ("x_01.csv", b"", "empty", 1),
         ("x_01.json", b'{"request": {"items": [{"sku": "S1", "images": [', "malformed JSON", 0),
-        ("x_01.json", b'{"other": 1}', "no \"request\"", 0),
+        ("x_01.json", b'{"other": 1}', 'no "request"', 0),
         ("x_01.jsonl", b'{"sku": "S1", "images": [{"file_path": "a.jpg"}]}\n{"sku": \n', "line 2", 2),
         ("x_01.xml", b"<x/>", "unsupported extension", 0),
     ],
@@ -388,32 +500,64 @@ def test_empty_batch_has_contract_columns() -> None:
 
 
 def test_labels_keep_ordinary_unicode_and_become_nfc() -> None:
-    labels = ["Fr\u00f6nt", "Fro\u0308nt", "\u05d7\u05d6\u05d9\u05ea", "\u200fRLM mark", "\u65e5\u672c \U0001f468\u200d\U0001f469"]
-    parsed = one([{"sku": "S1", "images": [{"file_path": f"{i}.jpg", "label": label}
-                                           for i, label in enumerate(labels)]}])
+    labels = [
+        "Fr\u00f6nt",
+        "Fro\u0308nt",
+        "\u05d7\u05d6\u05d9\u05ea",
+        "\u200fRLM mark",
+        "\u65e5\u672c \U0001f468\u200d\U0001f469",
+    ]
+    parsed = one(
+        [
+            {
+                "sku": "S1",
+                "images": [{"file_path": f"{i}.jpg", "label": label} for i, label in enumerate(labels)],
+            }
+        ]
+    )
     assert parsed.rejections.empty
     assert [label for (label,) in rows(parsed, "label")] == [
-        "Fr\u00f6nt", "Fr\u00f6nt", "\u05d7\u05d6\u05d9\u05ea", "\u200fRLM mark", "\u65e5\u672c \U0001f468\u200d\U0001f469"]
+        "Fr\u00f6nt",
+        "Fr\u00f6nt",
+        "\u05d7\u05d6\u05d9\u05ea",
+        "\u200fRLM mark",
+        "\u65e5\u672c \U0001f468\u200d\U0001f469",
+    ]
 
 
-@pytest.mark.parametrize(("sku", "reason"), [
-    ("S" * 65, "longer than 64"),
-    ("S\x001", "U+0000"),
-    ("S\n1", "U+000A"),
-    ("S\r1", "U+000D"),
-])
+@pytest.mark.parametrize(
+    ("sku", "reason"),
+    [
+        ("S" * 65, "longer than 64"),
+        ("S\x001", "U+0000"),
+        ("S\n1", "U+000A"),
+        ("S\r1", "U+000D"),
+    ],
+)
 def test_sku_rules(sku: str, reason: str) -> None:
-    parsed = one([{"sku": sku, "images": [{"file_path": "a.jpg"}]}, {"sku": "S" * 64, "images": [{"file_path": "b.jpg"}]}])
+    parsed = one(
+        [
+            {"sku": sku, "images": [{"file_path": "a.jpg"}]},
+            {"sku": "S" * 64, "images": [{"file_path": "b.jpg"}]},
+        ]
+    )
     rejected = errors(parsed, "sku")
     assert len(rejected) == 1 and reason in rejected["reason"].iloc[0]
     assert rows(parsed, "sku", "value") == [("S" * 64, "/b.jpg")]
 
 
 def test_store_view_labels_follow_the_same_rules() -> None:
-    parsed = one([{"sku": "S1", "images": [
-        {"file_path": "a.jpg", "stores": {"de": {"label": "Vorne\u202e"}}},
-        {"file_path": "b.jpg", "stores": {"de": {"label": "Ru\u0308ckseite"}}},
-    ]}])
+    parsed = one(
+        [
+            {
+                "sku": "S1",
+                "images": [
+                    {"file_path": "a.jpg", "stores": {"de": {"label": "Vorne\u202e"}}},
+                    {"file_path": "b.jpg", "stores": {"de": {"label": "Ru\u0308ckseite"}}},
+                ],
+            }
+        ]
+    )
     rejected = errors(parsed)
     assert rejected[["field", "line"]].values.tolist() == [["stores.de.label", 1]]
     assert "U+202E" in rejected["reason"].iloc[0]
@@ -428,15 +572,25 @@ def test_a_field_over_the_length_cap_makes_the_file_unreadable_naming_line_and_f
     if name.endswith(".csv"):
         data = (HEADER + "S1,a.jpg,ok,,,\nS2,b.jpg," + long_label + ",,,\n").encode()
     else:
-        data = "\n".join(json.dumps({"sku": s, "images": [{"file_path": "a.jpg", "label": label}]})
-                         for s, label in (("S1", "ok"), ("S2", long_label))).encode() + b"\n"
+        data = (
+            "\n".join(
+                json.dumps({"sku": s, "images": [{"file_path": "a.jpg", "label": label}]})
+                for s, label in (("S1", "ok"), ("S2", long_label))
+            ).encode()
+            + b"\n"
+        )
     good = csv_source("x_00.csv", "G1,g.jpg,,,,\n")
     parsed = parse_batch([good, BunchSource.from_bytes(name, data)], limits=InputLimits(field_chars=100))
     assert rows(parsed, "sku") == [("G1",)]
     [error] = parsed.file_errors.to_dict("records")
     assert error["file"] == name and error["line"] == (3 if name.endswith(".csv") else 2)
-    assert "field label is 101 characters long" in error["reason"] and "NACENTO_MAX_FIELD_CHARS" in error["reason"]
-    assert not parse_batch([BunchSource.from_bytes(name, data)], limits=InputLimits(field_chars=101)).file_errors.size
+    assert (
+        "field label is 101 characters long" in error["reason"]
+        and "NACENTO_MAX_FIELD_CHARS" in error["reason"]
+    )
+    assert not parse_batch(
+        [BunchSource.from_bytes(name, data)], limits=InputLimits(field_chars=101)
+    ).file_errors.size
 
 
 def test_a_batch_over_the_image_row_cap_is_refused_at_the_file_that_passes_it() -> None:

@@ -27,8 +27,12 @@ NAME_CHARS = "abcXYZ019_-."
 FIELDS = {"file", "sku", "file_path", "base_image", "label", "base_image_label", "position", "images"}
 
 names = st.text(NAME_CHARS, min_size=1, max_size=8).filter(lambda s: s not in (".", ".."))
-magento_paths = st.builds(lambda dirs, name, ext: "/".join([*dirs, name]) + ext,
-                          st.lists(names, max_size=3), names, st.sampled_from([".jpg", ".PNG", ".jpeg", ".gif"]))
+magento_paths = st.builds(
+    lambda dirs, name, ext: "/".join([*dirs, name]) + ext,
+    st.lists(names, max_size=3),
+    names,
+    st.sampled_from([".jpg", ".PNG", ".jpeg", ".gif"]),
+)
 any_text = st.text(max_size=40)
 skus = st.one_of(st.text("ABC-_019", min_size=1, max_size=12), any_text)
 paths = st.one_of(magento_paths, any_text, st.builds(lambda p, t: p + t, magento_paths, any_text))
@@ -60,7 +64,9 @@ def gallery_csv(row: Row) -> bytes:
 
 
 def native_csv(row: Row) -> bytes:
-    return _csv(["sku", "store_view_code", "base_image", "base_image_label"], [row.sku, "", row.file_path, row.label])
+    return _csv(
+        ["sku", "store_view_code", "base_image", "base_image_label"], [row.sku, "", row.file_path, row.label]
+    )
 
 
 def _image(row: Row) -> dict:
@@ -105,7 +111,9 @@ def _check(name: str, parsed: ParsedBatch, row: Row, line: int, native: bool = F
     image = images.iloc[0]
     expected = _expected(row, native)
     assert expected is not None, f"{name}: {row.file_path!r} was accepted as {image['value']!r}"
-    position = None if image["position"] is None or str(image["position"]) == "<NA>" else int(image["position"])
+    position = (
+        None if image["position"] is None or str(image["position"]) == "<NA>" else int(image["position"])
+    )
     got = (image["sku"], image["value"], image["label"], position)
     assert got == expected
     assert (image["file"], int(image["line"])) == (name, line)

@@ -55,7 +55,9 @@ def test_a_drop_name_of_a_registered_format_is_accepted_and_refused_once_it_is_r
 def test_the_refusal_of_an_unknown_extension_lists_the_registered_formats(toy_format: BunchFormat) -> None:
     refused = parse_drop_name(DROP + "import-media_t_01.xml", DROP)
     assert isinstance(refused, InvalidName)
-    assert refused.reason.startswith("extension must be one of the registered bunch formats (.csv (gallery CSV")
+    assert refused.reason.startswith(
+        "extension must be one of the registered bunch formats (.csv (gallery CSV"
+    )
     assert ".toy (toy lines sku<TAB>file_path[<TAB>label])" in refused.reason
     assert refused.reason.endswith("or .ok for the OK file")
 
@@ -63,16 +65,26 @@ def test_the_refusal_of_an_unknown_extension_lists_the_registered_formats(toy_fo
 def test_a_toy_file_is_parsed_into_the_same_image_table_as_a_gallery_csv(toy_format: BunchFormat) -> None:
     toy = _images(TOY, "import-media_t_01.toy")
     assert toy == _images(SAME_AS_CSV, "import-media_t_01.csv")
-    assert [row[:3] for row in toy] == [["A", "/a/b/a.jpg", "front"], ["A", "/a/b/b.jpg", ""],
-                                        ["B", "/a/b/c.jpg", "back"]]
+    assert [row[:3] for row in toy] == [
+        ["A", "/a/b/a.jpg", "front"],
+        ["A", "/a/b/b.jpg", ""],
+        ["B", "/a/b/c.jpg", "back"],
+    ]
 
 
 def test_a_batch_may_mix_registered_formats(toy_format: BunchFormat) -> None:
-    parsed = parse_batch([BunchSource.from_bytes("x_01.csv", b"sku,file_path\nA,/old/a.jpg\nC,/c/c.jpg\n"),
-                          BunchSource.from_bytes("x_02.toy", TOY)])
+    parsed = parse_batch(
+        [
+            BunchSource.from_bytes("x_01.csv", b"sku,file_path\nA,/old/a.jpg\nC,/c/c.jpg\n"),
+            BunchSource.from_bytes("x_02.toy", TOY),
+        ]
+    )
     assert parsed.images[["sku", "value", "file"]].values.tolist() == [
-        ["C", "/c/c.jpg", "x_01.csv"], ["A", "/a/b/a.jpg", "x_02.toy"], ["A", "/a/b/b.jpg", "x_02.toy"],
-        ["B", "/a/b/c.jpg", "x_02.toy"]]
+        ["C", "/c/c.jpg", "x_01.csv"],
+        ["A", "/a/b/a.jpg", "x_02.toy"],
+        ["A", "/a/b/b.jpg", "x_02.toy"],
+        ["B", "/a/b/c.jpg", "x_02.toy"],
+    ]
     assert parsed.stats["duplicate_skus"] == 1 and parsed.default_mode is None
 
 
@@ -90,7 +102,9 @@ def test_an_unregistered_extension_is_one_file_rejection_naming_the_registered_f
     parsed = parse_batch([BunchSource.from_bytes("x_01.toy", TOY)])
     assert parsed.images.empty
     reason = parsed.file_errors["reason"].tolist()
-    assert len(reason) == 1 and reason[0].startswith("unsupported extension 'toy' (registered formats: .csv (")
+    assert len(reason) == 1 and reason[0].startswith(
+        "unsupported extension 'toy' (registered formats: .csv ("
+    )
     assert sniff_bunch("x_01.toy", TOY, len(TOY)) == f"x_01.toy: {reason[0]}"
 
 

@@ -32,16 +32,44 @@ from nacento_pipeline_tests.helpers import etag_frame
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 GALLERY_HEADER = b"sku,file_path,label,position,disabled,roles\n"
-NATIVE_HEADER = (b"sku,store_view_code,base_image,base_image_label,small_image,additional_images,"
-                 b"additional_image_labels,additional_image_positions,hide_from_product_page\n")
+NATIVE_HEADER = (
+    b"sku,store_view_code,base_image,base_image_label,small_image,additional_images,"
+    b"additional_image_labels,additional_image_positions,hide_from_product_page\n"
+)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=20)
     | st.sampled_from(['[[{"', '\\"]', "\\\\", '\\\\"{']),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["sku", "images", "file_path", "label", "position", "disabled", "roles", "stores",
-                         "de", "request", "items", "request_id", '"[{', "\\"]) | st.text(max_size=5), children,
-        max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "sku",
+                    "images",
+                    "file_path",
+                    "label",
+                    "position",
+                    "disabled",
+                    "roles",
+                    "stores",
+                    "de",
+                    "request",
+                    "items",
+                    "request_id",
+                    '"[{',
+                    "\\",
+                ]
+            )
+            | st.text(max_size=5),
+            children,
+            max_size=5,
+        )
+    ),
     max_leaves=25,
 )
 
@@ -59,8 +87,11 @@ def _sniff(name: str, data: bytes) -> None:
 
 
 @FAST
-@given(data=st.binary(max_size=400), ext=st.sampled_from(["csv", "json", "jsonl", "txt"]),
-       prefix=st.sampled_from([b"", GALLERY_HEADER, NATIVE_HEADER, b'{"request": {"items": [', b"\xef\xbb\xbf"]))
+@given(
+    data=st.binary(max_size=400),
+    ext=st.sampled_from(["csv", "json", "jsonl", "txt"]),
+    prefix=st.sampled_from([b"", GALLERY_HEADER, NATIVE_HEADER, b'{"request": {"items": [', b"\xef\xbb\xbf"]),
+)
 def test_arbitrary_bytes_are_refused_never_raised(data, ext, prefix):
     name = f"import-media_p_01.{ext}"
     _parse(name, prefix + data)
@@ -81,9 +112,16 @@ def test_arbitrary_json_is_refused_never_raised(value):
     text = json.dumps(value)
     _parse("import-media_p_01.json", text.encode())
     _parse("import-media_p_01.jsonl", text.encode() + b"\n")
-    wrapped = {"request": {"request_id": "r", "items": [value, {"sku": "A", "images": [value]},
-                                                      {"sku": "B", "images": [{"file_path": "/a/b.jpg",
-                                                                               "stores": value}]}]}}
+    wrapped = {
+        "request": {
+            "request_id": "r",
+            "items": [
+                value,
+                {"sku": "A", "images": [value]},
+                {"sku": "B", "images": [{"file_path": "/a/b.jpg", "stores": value}]},
+            ],
+        }
+    }
     _parse("import-media_p_01.json", json.dumps(wrapped).encode())
     _sniff("import-media_p_01.json", json.dumps(wrapped).encode())
 
@@ -91,8 +129,18 @@ def test_arbitrary_json_is_refused_never_raised(value):
 @FAST
 @given(text=st.text(max_size=200), name=st.text(max_size=60))
 def test_ok_listings_and_drop_names_are_refused_never_raised(text, name):
-    drop = BatchDrop("media_p", "media", "p", "d/import-media_p.ok", "e", None, ("d/import-media_p_01.csv",),
-                     ("e1",), 10, (10,))
+    drop = BatchDrop(
+        "media_p",
+        "media",
+        "p",
+        "d/import-media_p.ok",
+        "e",
+        None,
+        ("d/import-media_p_01.csv",),
+        ("e1",),
+        10,
+        (10,),
+    )
     assert isinstance(apply_ok_listing(drop, text), BatchDrop | InvalidDrop)
     parse_drop_name("d/" + name, "d/")
 
@@ -107,11 +155,14 @@ image = st.fixed_dictionaries(
         "label": st.none() | st.sampled_from(["", "Front", "Back", "Fr\u00f6nt"]),
         "position": st.none() | st.integers(-3, 6),
         "disabled": st.booleans(),
-        "roles": st.lists(st.sampled_from(["base", "small_image", "thumbnail", "swatch_image", "odd"]),
-                          max_size=3),
+        "roles": st.lists(
+            st.sampled_from(["base", "small_image", "thumbnail", "swatch_image", "odd"]), max_size=3
+        ),
     },
 )
-item = st.fixed_dictionaries({"sku": st.sampled_from(SKUS), "images": st.lists(image, min_size=1, max_size=4)})
+item = st.fixed_dictionaries(
+    {"sku": st.sampled_from(SKUS), "images": st.lists(image, min_size=1, max_size=4)}
+)
 batch_items = st.lists(item, min_size=1, max_size=5)
 
 
@@ -139,10 +190,15 @@ def _etags(parsed: ParsedBatch, missing: set[str]) -> pd.DataFrame:
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=batch_items, second=batch_items, missing=st.sets(st.sampled_from(PATHS), max_size=1),
-       mode=st.sampled_from(["replace_owned", "replace_all", "append"]))
+@given(
+    first=batch_items,
+    second=batch_items,
+    missing=st.sets(st.sampled_from(PATHS), max_size=1),
+    mode=st.sampled_from(["replace_owned", "replace_all", "append"]),
+)
 def test_a_batch_applied_twice_writes_nothing_the_second_time_and_its_delta_is_then_empty(
-        first, second, missing, mode):
+    first, second, missing, mode
+):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "magento.sqlite"
         shutil.copyfile(_template_database(), path)

@@ -90,8 +90,11 @@ def test_changed_etag_is_updated_value_and_missing_stored_etag_too():
 
 
 def test_label_position_disabled_change_is_updated_meta():
-    gallery = [(10, 1, A, 100, "old", 0, 0, "e-" + A), (10, 2, B, 101, "", 0, 0, "e-" + B),
-               (10, 3, C, 102, "", 0, 0, "e-" + C)]
+    gallery = [
+        (10, 1, A, 100, "old", 0, 0, "e-" + A),
+        (10, 2, B, 101, "", 0, 0, "e-" + B),
+        (10, 3, C, 102, "", 0, 0, "e-" + C),
+    ]
     d = delta(image_frame([("S1", A, "new"), ("S1", B, "", 5), ("S1", C, "", 0, True)]), gallery=gallery)
     assert [action_of(d, v) for v in (A, B, C)] == [["updated_meta"]] * 3
     assert d.items["meta_changed"].all() and not d.items["etag_changed"].any()
@@ -175,7 +178,9 @@ def test_role_sync_skipped_for_invalid_skus_and_missing_files():
 
 
 def test_negative_positions_are_shifted_per_sku_keeping_order():
-    d = delta(image_frame([("S1", A, "", -5), ("S1", B, "", 3), ("S2", C, "", 2)]), products={"S1": 10, "S2": 20})
+    d = delta(
+        image_frame([("S1", A, "", -5), ("S1", B, "", 3), ("S2", C, "", 2)]), products={"S1": 10, "S2": 20}
+    )
     pos = d.items.set_index("value")["position"]
     assert (pos[A], pos[B], pos[C]) == (0, 8, 2)
     assert d.warnings["sku"].tolist() == ["S1"] and d.warnings["field"].tolist() == ["position"]
@@ -183,8 +188,14 @@ def test_negative_positions_are_shifted_per_sku_keeping_order():
 
 def test_stale_batch_writes_nothing_unless_forced():
     state = pd.DataFrame(
-        {"sku": ["S1"], "entity_id": [10], "last_batch_key": ["media_2"],
-         "last_batch_time": [datetime(2026, 1, 2)], "last_status": ["ok"], "last_run_id": ["r"]}
+        {
+            "sku": ["S1"],
+            "entity_id": [10],
+            "last_batch_key": ["media_2"],
+            "last_batch_time": [datetime(2026, 1, 2)],
+            "last_status": ["ok"],
+            "last_run_id": ["r"],
+        }
     )
     older = datetime(2026, 1, 1, tzinfo=UTC)
     d = delta(image_frame([("S1", A)]), sync_state=state, batch_time=older)
@@ -199,18 +210,26 @@ def test_stale_batch_writes_nothing_unless_forced():
 @pytest.mark.parametrize(
     ("last_time", "last_key", "batch_time", "batch_key", "stale"),
     [
-        (datetime(2026, 1, 2), "media_a", datetime(2026, 1, 1), "media_z", True),   # older time: stale
+        (datetime(2026, 1, 2), "media_a", datetime(2026, 1, 1), "media_z", True),  # older time: stale
         (datetime(2026, 1, 1), "media_z", datetime(2026, 1, 2), "media_a", False),  # newer time
-        (datetime(2026, 1, 1), "media_b", datetime(2026, 1, 1), "media_a", True),   # tie: smaller key is stale
+        (datetime(2026, 1, 1), "media_b", datetime(2026, 1, 1), "media_a", True),  # tie: smaller key is stale
         (datetime(2026, 1, 1), "media_a", datetime(2026, 1, 1), "media_b", False),  # tie: greater key applies
         (datetime(2026, 1, 1), "media_a", datetime(2026, 1, 1), "media_a", False),  # same batch: a re-run
-        (datetime(2026, 1, 1), "media_b", datetime(2026, 1, 1), None, False),       # tie without a key
-        (None, "media_b", datetime(2026, 1, 1), "media_a", False),                  # nothing applied yet
+        (datetime(2026, 1, 1), "media_b", datetime(2026, 1, 1), None, False),  # tie without a key
+        (None, "media_b", datetime(2026, 1, 1), "media_a", False),  # nothing applied yet
     ],
 )
 def test_stale_rule_orders_by_time_then_batch_key(last_time, last_key, batch_time, batch_key, stale):
-    state = pd.DataFrame({"sku": ["S1"], "entity_id": [10], "last_batch_key": [last_key],
-                          "last_batch_time": [last_time], "last_status": ["ok"], "last_run_id": ["r"]})
+    state = pd.DataFrame(
+        {
+            "sku": ["S1"],
+            "entity_id": [10],
+            "last_batch_key": [last_key],
+            "last_batch_time": [last_time],
+            "last_status": ["ok"],
+            "last_run_id": ["r"],
+        }
+    )
     d = delta(image_frame([("S1", A)]), sync_state=state, batch_time=batch_time, batch_key=batch_key)
     assert (d.sku_results["status"].tolist() == ["stale"]) is stale
 
@@ -220,7 +239,7 @@ def test_etags_compare_without_quotes_and_multipart_stays_opaque():
     d = delta(image_frame([("S1", A), ("S1", B)]), gallery=gallery, present={A: 'W/"abc"', B: '"def-3"'})
     assert action_of(d, A) == ["skipped_no_change"] and action_of(d, B) == ["updated_value"]
     assert d.items.set_index("value").loc[B, "etag"] == "def-3"
-    assert normalize_etag(pd.Series([' "x-1" ', None, "W/\"y\""])).tolist() == ["x-1", "", 'y']
+    assert normalize_etag(pd.Series([' "x-1" ', None, 'W/"y"'])).tolist() == ["x-1", "", "y"]
 
 
 def test_unknown_etag_with_none_stored_is_not_a_change():
@@ -244,17 +263,29 @@ def test_duplicate_image_in_one_sku_last_wins():
 
 def test_missing_column_is_a_specific_error():
     with pytest.raises(DeltaInputError) as info:
-        compute_delta(image_frame([("S1", A)]).drop(columns=["seq"]), product_frame({}), gallery_frame([]),
-                      role_frame(), etag_frame({}), payload_values=None)
+        compute_delta(
+            image_frame([("S1", A)]).drop(columns=["seq"]),
+            product_frame({}),
+            gallery_frame([]),
+            role_frame(),
+            etag_frame({}),
+            payload_values=None,
+        )
     assert info.value.field == "seq"
 
 
 @pytest.mark.parametrize(
     ("code", "message", "expected"),
-    [(1213, "Deadlock found when trying to get lock", True), (1205, "Lock wait timeout exceeded", True),
-     (2006, "MySQL server has gone away", True), (1062, "Duplicate entry 'timeout' for key 'PRIMARY'", False),
-     (1406, "Data too long for column 'value' (deadlock)", False), (2003, "Can't connect to MySQL server", True),
-     (2013, "Lost connection to MySQL server during query", True), (1054, "Unknown column 'lock wait timeout'", False)],
+    [
+        (1213, "Deadlock found when trying to get lock", True),
+        (1205, "Lock wait timeout exceeded", True),
+        (2006, "MySQL server has gone away", True),
+        (1062, "Duplicate entry 'timeout' for key 'PRIMARY'", False),
+        (1406, "Data too long for column 'value' (deadlock)", False),
+        (2003, "Can't connect to MySQL server", True),
+        (2013, "Lost connection to MySQL server during query", True),
+        (1054, "Unknown column 'lock wait timeout'", False),
+    ],
 )
 def test_retriable_classification_follows_the_error_chain(code, message, expected):
     """By the driver's error code anywhere in the chain; the words of the message play no part."""
@@ -272,9 +303,15 @@ def test_retriable_classification_follows_the_error_chain(code, message, expecte
 def test_split_request_gives_each_chunk_only_its_rows_and_etags():
     from nacento_pipeline.core.delta.model import split_request
 
-    images = image_frame([(f"S{i}", f"/v/{i}.jpg") for i in range(5)] + [("S0", "/v/shared.jpg"), ("S4", "/v/shared.jpg")])
-    d = delta(images, products={f"S{i}": 10 + i for i in range(5)},
-              rejections=rejection_frame([("S9", "label", "too long")]), invalid_skus={"S3"})
+    images = image_frame(
+        [(f"S{i}", f"/v/{i}.jpg") for i in range(5)] + [("S0", "/v/shared.jpg"), ("S4", "/v/shared.jpg")]
+    )
+    d = delta(
+        images,
+        products={f"S{i}": 10 + i for i in range(5)},
+        rejections=rejection_frame([("S9", "label", "too long")]),
+        invalid_skus={"S3"},
+    )
     parts = split_request(d.request, 2)
     assert [p.skus for p in parts] == [["S0", "S1"], ["S2", "S3"], ["S4", "S9"]]
     assert sorted(parts[0].etags["value"]) == ["/v/0.jpg", "/v/1.jpg", "/v/shared.jpg"]
@@ -288,18 +325,33 @@ def test_split_delta_gives_each_chunk_the_rows_of_its_skus_and_joins_back():
 
     from nacento_pipeline.core.delta.model import concat_deltas, split_delta
 
-    images = image_frame([(f"S{i}", f"/v/{i}.jpg", "", 0, False, "image") for i in range(5)] + [("NOPE", "/v/x.jpg")])
-    d = delta(images, products={f"S{i}": 10 + i for i in range(5)},
-              rejections=rejection_frame([("S9", "label", "too long")]))
+    images = image_frame(
+        [(f"S{i}", f"/v/{i}.jpg", "", 0, False, "image") for i in range(5)] + [("NOPE", "/v/x.jpg")]
+    )
+    d = delta(
+        images,
+        products={f"S{i}": 10 + i for i in range(5)},
+        rejections=rejection_frame([("S9", "label", "too long")]),
+    )
     skus = d.request.skus
     parts = split_delta(d, skus, 2)
     assert parts is not None and [sorted(set(p.sku_results["sku"])) for p in parts] == [
-        ["S0", "S1"], ["S2", "S3"], ["NOPE", "S4"], ["S9"]]
-    assert [p.unknown_skus for p in parts] == [(), (), ("NOPE",), ()] and all(p.request is None for p in parts)
+        ["S0", "S1"],
+        ["S2", "S3"],
+        ["NOPE", "S4"],
+        ["S9"],
+    ]
+    assert [p.unknown_skus for p in parts] == [(), (), ("NOPE",), ()] and all(
+        p.request is None for p in parts
+    )
     assert [sorted(set(p.roles["sku"])) for p in parts] == [["S0", "S1"], ["S2", "S3"], ["S4"], []]
     joined = concat_deltas(parts)
     chunk_of = {sku: n // 2 for n, sku in enumerate(skus)}
-    for name in ("items", "roles", "sku_results"):  # the same rows, chunk after chunk, in their order within each
+    for name in (
+        "items",
+        "roles",
+        "sku_results",
+    ):  # the same rows, chunk after chunk, in their order within each
         whole = getattr(d, name)
         expected = whole.iloc[whole["sku"].map(chunk_of).argsort(kind="stable")].reset_index(drop=True)
         pd.testing.assert_frame_equal(getattr(joined, name), expected)

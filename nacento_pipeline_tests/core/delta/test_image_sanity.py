@@ -14,11 +14,27 @@ A, B, C, D = "/a/b/a.jpg", "/a/b/b.jpg", "/a/b/c.jpg", "/a/b/d.jpg"
 def test_rule_reads_size_and_content_type_only():
     reasons = not_an_image_reasons(
         pd.Series([0, 10, 10, 10, 10, 10, 7]),
-        pd.Series(["image/jpeg", "text/html; charset=utf-8", "image/webp", "", "binary/octet-stream",
-                   "application/json", None]),
+        pd.Series(
+            [
+                "image/jpeg",
+                "text/html; charset=utf-8",
+                "image/webp",
+                "",
+                "binary/octet-stream",
+                "application/json",
+                None,
+            ]
+        ),
     ).tolist()
-    assert reasons == ["object is 0 bytes", "object's Content-Type text/html; charset=utf-8 is not an image", "",
-                       "", "", "object's Content-Type application/json is not an image", ""]
+    assert reasons == [
+        "object is 0 bytes",
+        "object's Content-Type text/html; charset=utf-8 is not an image",
+        "",
+        "",
+        "",
+        "object's Content-Type application/json is not an image",
+        "",
+    ]
 
 
 def test_delta_marks_refused_objects_invalid_keeps_their_rows_and_freezes_roles():
@@ -28,13 +44,23 @@ def test_delta_marks_refused_objects_invalid_keeps_their_rows_and_freezes_roles(
     images = image_frame([("S1", A, "", 1, False, "image"), ("S1", B), ("S1", C), ("S1", D)])
     gallery = gallery_frame([(10, 7, B, 70, "", 1, False, "old-b")])  # B exists: must not be purged
     roles = [(10, r, B) for r in ("image", "small_image", "thumbnail", "swatch_image")]
-    d = compute_delta(images, product_frame({"S1": 10}), gallery, role_frame(roles), etags,
-                      invalid_skus=set(), payload_values=images[["sku", "value"]])
+    d = compute_delta(
+        images,
+        product_frame({"S1": 10}),
+        gallery,
+        role_frame(roles),
+        etags,
+        invalid_skus=set(),
+        payload_values=images[["sku", "value"]],
+    )
     by_value = d.items.set_index("value")
     assert by_value.loc[A, "action"] == "inserted" and by_value.loc[D, "action"] == "inserted"
     assert by_value.loc[B, "action"] == "invalid" and by_value.loc[B, "reason"] == (
-        "not an image: object is 0 bytes: " + B)
-    assert by_value.loc[C, "action"] == "invalid" and "Content-Type text/html is not an image" in \
-        by_value.loc[C, "reason"]
+        "not an image: object is 0 bytes: " + B
+    )
+    assert (
+        by_value.loc[C, "action"] == "invalid"
+        and "Content-Type text/html is not an image" in by_value.loc[C, "reason"]
+    )
     assert "purged" not in set(d.items["action"])
     assert d.roles.empty or not (d.roles["value"] == A).any()  # roles of a SKU with an invalid image stay

@@ -34,7 +34,10 @@ def test_string_split_on_pipe_or_comma() -> None:
 
 def test_unknown_roles_are_returned_for_warnings() -> None:
     # attribute-code-like names are roles by code (custom media_image attributes); the rest is unknown
-    assert normalize_roles(["base", "Hero", "hero", "hero shot", "2x"]) == (["image", "hero"], ["hero shot", "2x"])
+    assert normalize_roles(["base", "Hero", "hero", "hero shot", "2x"]) == (
+        ["image", "hero"],
+        ["hero shot", "2x"],
+    )
 
 
 def test_none_and_empty() -> None:
@@ -44,7 +47,17 @@ def test_none_and_empty() -> None:
 
 
 def test_role_text_joins_flagged_codes_in_role_order() -> None:
-    flags = np.array([[False, False, False, False], [True, False, True, False], [True, True, True, True],
-                      [False, False, False, True]])
-    assert role_text(flags).tolist() == ["", "image|thumbnail", "image|small_image|thumbnail|swatch_image",
-                                         "swatch_image"]
+    flags = np.array(
+        [
+            [False, False, False, False],
+            [True, False, True, False],
+            [True, True, True, True],
+            [False, False, False, True],
+        ]
+    )
+    assert role_text(flags).tolist() == [
+        "",
+        "image|thumbnail",
+        "image|small_image|thumbnail|swatch_image",
+        "swatch_image",
+    ]

@@ -30,8 +30,9 @@ def obj(name: str, size: int = 10, etag: str | None = None) -> ObjectInfo:
 
 def test_bunch_name_with_underscores_and_dashes_in_identifier() -> None:
     parsed = parse_drop_name("pim-drop/import-media_2026_11-22_1530_01.csv", PREFIX)
-    assert parsed == DropName("pim-drop/import-media_2026_11-22_1530_01.csv", "bunch", "media",
-                              "2026_11-22_1530", 1, "csv")
+    assert parsed == DropName(
+        "pim-drop/import-media_2026_11-22_1530_01.csv", "bunch", "media", "2026_11-22_1530", 1, "csv"
+    )
     assert parsed.batch_key == "media_2026_11-22_1530"
 
 
@@ -39,11 +40,18 @@ def test_ok_name() -> None:
     parsed = parse_drop_name("pim-drop/import-media_20261122-1530.ok", PREFIX)
     assert isinstance(parsed, DropName)
     assert (parsed.kind, parsed.type, parsed.identifier, parsed.counter, parsed.batch_key) == (
-        "ok", "media", "20261122-1530", None, "media_20261122-1530")
+        "ok",
+        "media",
+        "20261122-1530",
+        None,
+        "media_20261122-1530",
+    )
 
 
-@pytest.mark.parametrize("key", ["other/import-media_x_01.csv", "pim-drop/", "pim-drop/archive/import-media_x_01.csv",
-                                 "pim-drop/.keep"])
+@pytest.mark.parametrize(
+    "key",
+    ["other/import-media_x_01.csv", "pim-drop/", "pim-drop/archive/import-media_x_01.csv", "pim-drop/.keep"],
+)
 def test_keys_that_are_not_ours(key: str) -> None:
     assert parse_drop_name(key, PREFIX) is None
 
@@ -68,24 +76,41 @@ def test_invalid_names_carry_a_reason(name: str, reason: str) -> None:
 
 def test_scan_sorts_complete_pending_invalid() -> None:
     objects = [
-        obj("import-media_a_10.csv", 5), obj("import-media_a_2.json", 7), obj("import-media_a.ok", 0, "ok-a"),
-        obj("import-media_b_01.csv"),                                           # no OK yet
-        obj("import-media_c.ok"),                                               # OK without bunches
-        obj("import-media_d_01.csv", 0), obj("import-media_d.ok"),              # empty bunch
-        obj("notes.txt"),                                                       # bad name
-        obj("import-media_e f_01.csv"), obj("import-media_e f.ok"),             # bad batch key
-        ObjectInfo("pim-drop/archive/x.csv", "e", 1, WHEN),                     # not ours
+        obj("import-media_a_10.csv", 5),
+        obj("import-media_a_2.json", 7),
+        obj("import-media_a.ok", 0, "ok-a"),
+        obj("import-media_b_01.csv"),  # no OK yet
+        obj("import-media_c.ok"),  # OK without bunches
+        obj("import-media_d_01.csv", 0),
+        obj("import-media_d.ok"),  # empty bunch
+        obj("notes.txt"),  # bad name
+        obj("import-media_e f_01.csv"),
+        obj("import-media_e f.ok"),  # bad batch key
+        ObjectInfo("pim-drop/archive/x.csv", "e", 1, WHEN),  # not ours
     ]
     scan = scan_drop(objects, PREFIX)
-    assert scan.complete == [BatchDrop(
-        batch_key="media_a", type="media", identifier="a", ok_key=PREFIX + "import-media_a.ok", ok_etag="ok-a",
-        ok_last_modified=WHEN, bunch_keys=(PREFIX + "import-media_a_2.json", PREFIX + "import-media_a_10.csv"),
-        bunch_etags=("etag-import-media_a_2.json", "etag-import-media_a_10.csv"), total_size=12,
-        bunch_sizes=(7, 5))]
+    assert scan.complete == [
+        BatchDrop(
+            batch_key="media_a",
+            type="media",
+            identifier="a",
+            ok_key=PREFIX + "import-media_a.ok",
+            ok_etag="ok-a",
+            ok_last_modified=WHEN,
+            bunch_keys=(PREFIX + "import-media_a_2.json", PREFIX + "import-media_a_10.csv"),
+            bunch_etags=("etag-import-media_a_2.json", "etag-import-media_a_10.csv"),
+            total_size=12,
+            bunch_sizes=(7, 5),
+        )
+    ]
     assert scan.pending == [PREFIX + "import-media_b_01.csv"]
     by_reason = {drop.reason: drop for drop in scan.invalid}
     assert sorted((d.batch_key, len(d.keys)) for d in scan.invalid) == [
-        ("", 1), ("", 2), ("media_c", 1), ("media_d", 2)]
+        ("", 1),
+        ("", 2),
+        ("media_c", 1),
+        ("media_d", 2),
+    ]
     assert any("OK file without any bunch" in r for r in by_reason)
     assert any("empty bunch file(s): import-media_d_01.csv" in r for r in by_reason)
     bad_key = next(d for d in scan.invalid if len(d.keys) == 2 and d.batch_key == "")
@@ -93,8 +118,15 @@ def test_scan_sorts_complete_pending_invalid() -> None:
 
 
 def complete_drop() -> BatchDrop:
-    scan = scan_drop([obj("import-media_a_01.csv", 3), obj("import-media_a_02.csv", 4),
-                      obj("import-media_a_03.csv", 5), obj("import-media_a.ok", 0, "0123456789abcdef")], PREFIX)
+    scan = scan_drop(
+        [
+            obj("import-media_a_01.csv", 3),
+            obj("import-media_a_02.csv", 4),
+            obj("import-media_a_03.csv", 5),
+            obj("import-media_a.ok", 0, "0123456789abcdef"),
+        ],
+        PREFIX,
+    )
     return scan.complete[0]
 
 
@@ -134,6 +166,10 @@ def test_archive_version_and_run_key() -> None:
     assert archive_version(changed) != archive_version(drop)
     later = BatchDrop(**{**drop.__dict__, "ok_last_modified": WHEN + timedelta(hours=1)})
     assert archive_version(later) > archive_version(drop)
-    local = BatchDrop(**{**drop.__dict__, "ok_last_modified": datetime(2026, 11, 22, 17, 30, 5,
-                                                                        tzinfo=timezone(timedelta(hours=2)))})
+    local = BatchDrop(
+        **{
+            **drop.__dict__,
+            "ok_last_modified": datetime(2026, 11, 22, 17, 30, 5, tzinfo=timezone(timedelta(hours=2))),
+        }
+    )
     assert archive_version(local) == archive_version(drop)

@@ -24,8 +24,13 @@ def obj(name: str, size: int = 10, etag: str | None = None) -> ObjectInfo:
 
 
 def _export(*extra: ObjectInfo, ok: bool = True) -> list[ObjectInfo]:
-    objects = [obj(FOLDER + "export_10.xlsx"), obj(FOLDER + "export_2.xlsx"),
-               obj(FOLDER + "files/A/picture/a.jpg"), obj(FOLDER + "files/B/image/en_US/ecommerce/b.jpg"), *extra]
+    objects = [
+        obj(FOLDER + "export_10.xlsx"),
+        obj(FOLDER + "export_2.xlsx"),
+        obj(FOLDER + "files/A/picture/a.jpg"),
+        obj(FOLDER + "files/B/image/en_US/ecommerce/b.jpg"),
+        *extra,
+    ]
     return objects + ([obj("import-akeneo_20261203.ok", size=0)] if ok else [])
 
 
@@ -33,9 +38,14 @@ def test_an_export_folder_with_its_ok_file_is_a_batch_of_export_files_and_media(
     scan = scan_drop(_export(), PREFIX)
     [drop] = scan.complete
     assert drop.batch_key == "akeneo_20261203" and drop.is_export_folder
-    assert [k.rsplit("/", 1)[-1] for k in drop.bunch_keys] == ["export_2.xlsx", "export_10.xlsx"]  # natural order
-    assert [drop.relative(m.key) for m in drop.media] == ["files/A/picture/a.jpg",
-                                                          "files/B/image/en_US/ecommerce/b.jpg"]
+    assert [k.rsplit("/", 1)[-1] for k in drop.bunch_keys] == [
+        "export_2.xlsx",
+        "export_10.xlsx",
+    ]  # natural order
+    assert [drop.relative(m.key) for m in drop.media] == [
+        "files/A/picture/a.jpg",
+        "files/B/image/en_US/ecommerce/b.jpg",
+    ]
     assert drop.export_folder == PREFIX + FOLDER
     assert set(drop.keys) == {o.key for o in _export()}  # cleaning up removes the whole folder
 
@@ -45,10 +55,14 @@ def test_without_its_ok_file_the_folder_waits_and_bad_folders_are_refused_with_t
     assert not scan.complete and len(scan.pending) == 4
     reasons = {
         "stray": scan_drop(_export(obj(FOLDER + "notes.txt")), PREFIX).invalid[0].reason,
-        "empty": scan_drop([obj(FOLDER + "export.csv", size=0), obj("import-akeneo_20261203.ok", 0)],
-                           PREFIX).invalid[0].reason,
-        "no data": scan_drop([obj(FOLDER + "files/A/picture/a.jpg"), obj("import-akeneo_20261203.ok", 0)],
-                             PREFIX).invalid[0].reason,
+        "empty": scan_drop([obj(FOLDER + "export.csv", size=0), obj("import-akeneo_20261203.ok", 0)], PREFIX)
+        .invalid[0]
+        .reason,
+        "no data": scan_drop(
+            [obj(FOLDER + "files/A/picture/a.jpg"), obj("import-akeneo_20261203.ok", 0)], PREFIX
+        )
+        .invalid[0]
+        .reason,
         "mixed": scan_drop(_export(obj("import-akeneo_20261203_01.csv")), PREFIX).invalid[0].reason,
     }
     assert "notes.txt" in reasons["stray"]

@@ -41,8 +41,12 @@ def test_partial_within_threshold_carries_sorted_changed_ids():
 
 
 def test_empty_delta_is_none_even_for_on_save_or_invalid():
-    for st in (state(), state(mview_mode="disabled"), state(status="invalid"),
-               state(backlog_ids=frozenset({1, 2}))):
+    for st in (
+        state(),
+        state(mview_mode="disabled"),
+        state(status="invalid"),
+        state(backlog_ids=frozenset({1, 2})),
+    ):
         d = decide_one([], st)
         assert (d.decision, d.purpose) == ("none", "no-change")
         assert d.entity_ids == ()
@@ -130,8 +134,11 @@ def test_thresholds_from_settings_per_indexer():
 
 def test_thresholds_mapping_with_default():
     attr, search = decide_reindex(
-        [1, 2, 3], [state("catalog_product_attribute"), state("catalogsearch_fulltext")], 10,
-        {"catalogsearch_fulltext": 5}, default_threshold=2,
+        [1, 2, 3],
+        [state("catalog_product_attribute"), state("catalogsearch_fulltext")],
+        10,
+        {"catalogsearch_fulltext": 5},
+        default_threshold=2,
     )
     assert (attr.decision, search.decision) == ("full", "partial")
 
@@ -176,11 +183,17 @@ def test_custom_chain_by_name_and_by_code():
 
         def __call__(self, facts):
             from nacento_pipeline.core.reindex.decision import Verdict
-            return Verdict("none", "frozen by operator") if facts.state.indexer_id == "catalog_product_flat" else None
+
+            return (
+                Verdict("none", "frozen by operator")
+                if facts.state.indexer_id == "catalog_product_flat"
+                else None
+            )
 
     chain = (Frozen(), *DEFAULT_PURPOSES)
-    flat, attr = decide_reindex([1], [state("catalog_product_flat"), state("catalog_product_attribute")], 100, 10,
-                                purposes=chain)
+    flat, attr = decide_reindex(
+        [1], [state("catalog_product_flat"), state("catalog_product_attribute")], 100, 10, purposes=chain
+    )
     assert (flat.decision, flat.purpose, attr.purpose) == ("none", "frozen", "threshold")
     # an exhausted chain falls back to partial
     d = decide_one([1], state(), purposes=build_purposes(["no-change"]))
@@ -189,8 +202,14 @@ def test_custom_chain_by_name_and_by_code():
 
 def test_decision_rows_and_markdown():
     decisions = decide_reindex(
-        range(30), [state(), state("catalogsearch_fulltext", status="invalid"),
-                    state("catalog_product_flat", installed=False)], 1000, 0.1,
+        range(30),
+        [
+            state(),
+            state("catalogsearch_fulltext", status="invalid"),
+            state("catalog_product_flat", installed=False),
+        ],
+        1000,
+        0.1,
     )
     rows = decision_rows(decisions)
     assert all(tuple(row) == REINDEX_DECISION_COLUMNS for row in rows)
@@ -203,7 +222,9 @@ def test_decision_rows_and_markdown():
 
 
 def test_held_update_on_save_indexer_says_the_changelog_will_not_carry_the_ids():
-    state = IndexerState("catalog_product_flat", "catalog_product_flat", status="working", mview_mode="disabled")
+    state = IndexerState(
+        "catalog_product_flat", "catalog_product_flat", status="working", mview_mode="disabled"
+    )
     [decision] = decide_reindex([1, 2], [state], 100, thresholds=10)
     assert (decision.decision, decision.purpose, decision.held) == ("full", "on-save", True)
     assert any("Update on Save" in note and "reindex again" in note for note in decision.notes)

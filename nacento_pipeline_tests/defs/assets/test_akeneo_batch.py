@@ -16,16 +16,25 @@ pytestmark = pytest.mark.every_s3_server  # moto and the JuiceFS gateway (MinIO'
 SKUS = DEMO_SKUS[:4]
 MAPPING = {
     "akeneo_locales": {"en_US": ("default",), "de_DE": ("de",)},
-    "akeneo_roles": {"image": "picture", "small_image": "picture", "thumbnail": "picture", "swatch_image": "image"},
+    "akeneo_roles": {
+        "image": "picture",
+        "small_image": "picture",
+        "thumbnail": "picture",
+        "swatch_image": "image",
+    },
 }
 
 
 def _store_rows(p) -> pd.DataFrame:
     t = p.db.tables
     v, g, prod, s = t.media_gallery_value, t.media_gallery, t.product, t.store
-    query = (sa.select(prod.c.sku, s.c.code, g.c.value, v.c.label, v.c.disabled)
-             .join(g, g.c.value_id == v.c.value_id).join(prod, prod.c[t.link] == v.c[t.link])
-             .join(s, s.c.store_id == v.c.store_id).where(v.c.store_id != 0))
+    query = (
+        sa.select(prod.c.sku, s.c.code, g.c.value, v.c.label, v.c.disabled)
+        .join(g, g.c.value_id == v.c.value_id)
+        .join(prod, prod.c[t.link] == v.c[t.link])
+        .join(s, s.c.store_id == v.c.store_id)
+        .where(v.c.store_id != 0)
+    )
     with p.db.engine.connect() as conn:
         return pd.DataFrame(conn.execute(query).all(), columns=["sku", "store", "value", "label", "disabled"])
 
@@ -55,7 +64,9 @@ def test_an_export_folder_becomes_galleries_roles_and_store_view_labels(s3_maria
     after = _media_objects(p)
     placed = {object_key(value(path), p.settings.media_prefix) for path in etag_of}
     assert placed <= set(after) and not placed & set(before)
-    assert all(after[object_key(value(path), p.settings.media_prefix)][0] == etag for path, etag in etag_of.items())
+    assert all(
+        after[object_key(value(path), p.settings.media_prefix)][0] == etag for path, etag in etag_of.items()
+    )
 
     sku = "NAC-1001"
     front = value(f"files/{sku}/picture/nac-1001-front.png")
@@ -63,7 +74,11 @@ def test_an_export_folder_becomes_galleries_roles_and_store_view_labels(s3_maria
     detail_de = value(f"files/{sku}/image/de_DE/ecommerce/nac-1001-detail-de.png")
     gallery = p.gallery()
     mine = gallery[gallery["sku"] == sku]
-    assert mine["value"].tolist() == [front, detail, detail_de]  # attribute order, then the store view's own file
+    assert mine["value"].tolist() == [
+        front,
+        detail,
+        detail_de,
+    ]  # attribute order, then the store view's own file
     assert mine["position"].tolist() == [1, 2, 3]
     assert mine["disabled"].tolist() == [0, 0, 1]  # the German detail shows in the German store view only
     assert mine["label"].tolist() == [f"{sku} shoe"] * 3  # the default locale's name is the alt text
@@ -99,8 +114,10 @@ def test_an_export_folder_becomes_galleries_roles_and_store_view_labels(s3_maria
     assert _media_objects(p) == media  # no copy: every object keeps its ETag and its time
     plan, written = materializations(again)["gallery_delta"], materializations(again)["magento_gallery"]
     assert plan["skus"] == 0 and plan["unchanged_skus"] == len(SKUS)  # every SKU's digest is the one applied
-    assert all(written[k] == 0 for k in ("inserted", "updated_value", "updated_meta", "purged", "roles_assigned",
-                                         "store_values"))
+    assert all(
+        written[k] == 0
+        for k in ("inserted", "updated_value", "updated_meta", "purged", "roles_assigned", "store_values")
+    )
     # no Magento row changes; only the pipeline's own tables note the newer batch (sync state, digests, and the
     # journal keeping their before-images): 4 statements in all
     assert written["write_statements"] == 4

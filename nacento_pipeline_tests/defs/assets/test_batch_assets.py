@@ -94,7 +94,9 @@ def test_rerun_of_the_same_partition_writes_nothing(s3_mariadb_pipeline, instanc
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
     tick_and_run(p.defs, instance)
     snapshot = p.table_snapshot()
-    result = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=batch.batch_key)
+    result = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(
+        instance=instance, partition_key=batch.batch_key
+    )
     assert result.success
     meta = materializations(result)["magento_gallery"]
     assert meta["write_statements"] == 0
@@ -114,20 +116,33 @@ def test_checks_fail_when_they_should(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
     # a rejected row (label too long), an unknown SKU, and a product whose base role points outside its gallery
     long_label = "x" * 300
-    text = "\n".join([
-        "sku,file_path,label,position,disabled,roles",
-        f"NAC-1001,{image_value('NAC-1001', 'front')},ok,1,0,base",
-        f"NAC-1001,{image_value('NAC-1001', 'back')},{long_label},2,0,",
-        f"NO-SUCH-SKU,{image_value('NAC-1002', 'front')},x,1,0,base",
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "sku,file_path,label,position,disabled,roles",
+                f"NAC-1001,{image_value('NAC-1001', 'front')},ok,1,0,base",
+                f"NAC-1001,{image_value('NAC-1001', 'back')},{long_label},2,0,",
+                f"NO-SUCH-SKU,{image_value('NAC-1002', 'front')},x,1,0,base",
+            ]
+        )
+        + "\n"
+    )
     key = _drop(p, "badrows", text)
     # NAC-1001 has a rejected image, so role sync is skipped for it: a role pointing elsewhere stays and is caught
     t = p.db.tables
     attrs = p.db.attribute_ids()
     with p.db.engine.begin() as conn:
-        ids = dict(conn.execute(t.product.select().with_only_columns(t.product.c.sku, t.product.c[t.link])).all())
-        conn.execute(t.varchar.insert().values(**{t.link: ids["NAC-1001"]}, attribute_id=attrs.roles["thumbnail"],
-                                               store_id=0, value="/z/z/not-in-gallery.png"))
+        ids = dict(
+            conn.execute(t.product.select().with_only_columns(t.product.c.sku, t.product.c[t.link])).all()
+        )
+        conn.execute(
+            t.varchar.insert().values(
+                **{t.link: ids["NAC-1001"]},
+                attribute_id=attrs.roles["thumbnail"],
+                store_id=0,
+                value="/z/z/not-in-gallery.png",
+            )
+        )
     outcome = tick_and_run(p.defs, instance)
     [result] = outcome.results
     assert result.success  # row-level problems are reported, not fatal
@@ -147,9 +162,13 @@ def test_unreadable_header_is_rejected_by_the_sensor_without_a_run(s3_mariadb_pi
     key = _drop(p, "broken", "sku,label\nNAC-1001,no file_path column\n")
     outcome = tick_and_run(p.defs, instance)
     assert not outcome.results
-    reports = [k for k in (o.key for o in p.store.list(p.settings.rejected_prefix)) if k.endswith("REPORT.md")]
-    assert len(reports) == 1 and "import-media_broken_01.csv:1: CSV header has neither" in \
-        p.store.get(reports[0]).decode()
+    reports = [
+        k for k in (o.key for o in p.store.list(p.settings.rejected_prefix)) if k.endswith("REPORT.md")
+    ]
+    assert (
+        len(reports) == 1
+        and "import-media_broken_01.csv:1: CSV header has neither" in p.store.get(reports[0]).decode()
+    )
     assert p.gallery().empty
     assert key not in instance.get_dynamic_partitions(PARTITIONS_NAME)
 

@@ -27,7 +27,10 @@ def seed_catalog(p) -> None:
     seed_demo_products(p.db.engine, PRODUCTS, p.settings.table_prefix)
     for n, sku in enumerate(PRODUCTS):
         for view in ("a", "b"):
-            p.store.put(p.settings.media_prefix + image(sku, view).lstrip("/"), png((n % 250, 7, 9 if view == "a" else 11)))
+            p.store.put(
+                p.settings.media_prefix + image(sku, view).lstrip("/"),
+                png((n % 250, 7, 9 if view == "a" else 11)),
+            )
 
 
 def drop(p, name: str, rows: list[str]) -> str:
@@ -42,20 +45,33 @@ def dump(p) -> dict[str, list[tuple]]:
     t = p.db.tables
     out = {}
     with p.db.engine.connect() as conn:
-        for table in (t.product, t.media_gallery, t.media_gallery_value, t.value_to_entity, t.varchar, t.gallery_meta,
-                      t.sku_sync_state):
+        for table in (
+            t.product,
+            t.media_gallery,
+            t.media_gallery_value,
+            t.value_to_entity,
+            t.varchar,
+            t.gallery_meta,
+            t.sku_sync_state,
+        ):
             out[table.name] = sorted(tuple(map(str, row)) for row in conn.execute(sa.select(table)))
     return out
 
 
 def checks(result) -> dict[str, dg.AssetCheckEvaluation]:
-    return {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
-            if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    return {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
 
 
 def first_sync(p, instance) -> None:
-    rows = [f"{sku},{image(sku, view)},{sku} {view},{pos},0,{'base' if view == 'a' else ''}"
-            for sku in PRODUCTS for pos, view in ((1, "a"), (2, "b"))]
+    rows = [
+        f"{sku},{image(sku, view)},{sku} {view},{pos},0,{'base' if view == 'a' else ''}"
+        for sku in PRODUCTS
+        for pos, view in ((1, "a"), (2, "b"))
+    ]
     drop(p, "first", rows)
     [result] = tick_and_run(p.defs, instance).results
     assert result.success
@@ -87,15 +103,19 @@ def test_a_batch_emptying_galleries_writes_nothing_and_its_check_is_red(s3_maria
     assert f"{TAG_APPROVE_BLAST_RADIUS}={key}" in message
     # the alert path (e-mail / Slack run-failure sensors) carries the same sentence
     [entry] = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
-    context = dg.build_run_status_sensor_context(sensor_name="alert", dagster_instance=instance,
-                                                 dagster_run=instance.get_run_by_id(result.run_id),
-                                                 dagster_event=entry.dagster_event).for_run_failure()
+    context = dg.build_run_status_sensor_context(
+        sensor_name="alert",
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+        dagster_event=entry.dagster_event,
+    ).for_run_failure()
     assert "galleries_emptied: 110 galleries (limit 50)" in _run_failure_text(context, p.settings)
     assert "\u2588" in check.metadata["changes_by_kind"].value  # the bar chart of the preview
     assert "purged (not in the batch)" in check.metadata["changes_by_kind"].value
-    assert "magento_gallery" not in {e.asset_key.to_user_string() for e in
-                                     (m.event_specific_data.materialization for m in
-                                      result.get_asset_materialization_events())}
+    assert "magento_gallery" not in {
+        e.asset_key.to_user_string()
+        for e in (m.event_specific_data.materialization for m in result.get_asset_materialization_events())
+    }
 
 
 def test_the_same_batch_approved_by_its_run_tag_writes(s3_mariadb_pipeline, instance):
@@ -108,16 +128,25 @@ def test_the_same_batch_approved_by_its_run_tag_writes(s3_mariadb_pipeline, inst
     job = p.defs.resolve_job_def(BATCH_JOB)
 
     # an approval naming another batch (a backfill's tag copied over) approves nothing
-    other = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
-                                   tags={TAG_APPROVE_BLAST_RADIUS: "media_first"})
+    other = job.execute_in_process(
+        instance=instance,
+        partition_key=key,
+        raise_on_error=False,
+        tags={TAG_APPROVE_BLAST_RADIUS: "media_first"},
+    )
     assert not other.success
 
-    approved = job.execute_in_process(instance=instance, partition_key=key, tags={TAG_APPROVE_BLAST_RADIUS: key})
+    approved = job.execute_in_process(
+        instance=instance, partition_key=key, tags={TAG_APPROVE_BLAST_RADIUS: key}
+    )
     assert approved.success
     check = checks(approved)["blast_radius"]
     assert check.passed is True and "approved" in (check.description or "")
-    [mat] = [m.event_specific_data.materialization for m in approved.get_asset_materialization_events()
-             if m.event_specific_data.materialization.asset_key == dg.AssetKey("magento_gallery")]
+    [mat] = [
+        m.event_specific_data.materialization
+        for m in approved.get_asset_materialization_events()
+        if m.event_specific_data.materialization.asset_key == dg.AssetKey("magento_gallery")
+    ]
     assert mat.metadata["blast_radius_approved"].value.endswith(f"{TAG_APPROVE_BLAST_RADIUS}={key}")
     assert mat.metadata["purged"].value == 110
     gallery = p.gallery()
@@ -131,19 +160,33 @@ def test_the_validation_job_previews_the_batch_before_and_after(s3_mariadb_pipel
     seed_catalog(p)
     first_sync(p, instance)
     key = emptying_batch(p)
-    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
-                   rejected_prefix=p.settings.rejected_prefix)
+    register_drops(
+        p.store,
+        drop_prefix=p.settings.drop_prefix,
+        archive_prefix=p.settings.archive_prefix,
+        rejected_prefix=p.settings.rejected_prefix,
+    )
     instance.add_dynamic_partitions(PARTITIONS_NAME, [key])
     before = dump(p)
     result = p.defs.resolve_job_def(VALIDATE_JOB).execute_in_process(instance=instance, partition_key=key)
     assert result.success and dump(p) == before
-    [mat] = [m.event_specific_data.materialization for m in result.get_asset_materialization_events()
-             if m.event_specific_data.materialization.asset_key == dg.AssetKey("gallery_delta")]
+    [mat] = [
+        m.event_specific_data.materialization
+        for m in result.get_asset_materialization_events()
+        if m.event_specific_data.materialization.asset_key == dg.AssetKey("gallery_delta")
+    ]
     images = mat.metadata["preview_images (first 10 products)"].value
     # BR-0001: image a disabled (was enabled, 'BR-0001 a', position 1), image b purged
-    assert f"| BR-0001 | {image('BR-0001', 'a')} | updated (label/position/roles) | pos 1, 'BR-0001 a' | " \
-           "pos 1, 'BR-0001 a', disabled |" in images
-    assert f"| BR-0001 | {image('BR-0001', 'b')} | purged (not in the batch) | pos 2, 'BR-0001 b' | - |" in images
+    assert (
+        f"| BR-0001 | {image('BR-0001', 'a')} | updated (label/position/roles) | pos 1, 'BR-0001 a' | "
+        "pos 1, 'BR-0001 a', disabled |" in images
+    )
+    assert (
+        f"| BR-0001 | {image('BR-0001', 'b')} | purged (not in the batch) | pos 2, 'BR-0001 b' | - |"
+        in images
+    )
     assert "BR-0011" not in images  # the first 10 products only
     chart = mat.metadata["changes_by_kind"].value
-    assert "| purged (not in the batch) | 110 |" in chart and "| updated (label/position/roles) | 110 |" in chart
+    assert (
+        "| purged (not in the batch) | 110 |" in chart and "| updated (label/position/roles) | 110 |" in chart
+    )

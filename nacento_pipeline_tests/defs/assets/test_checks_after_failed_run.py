@@ -22,12 +22,16 @@ def _resolved(instance: dg.DagsterInstance, record) -> Resolved:
 
 def _history(instance: dg.DagsterInstance, check: str, partition: str) -> list:
     key = dg.AssetCheckKey(dg.AssetKey("magento_gallery"), check)
-    return list(instance.event_log_storage.get_asset_check_execution_history(
-        key, limit=10, partition_filter=PartitionKeyFilter(key=partition)))
+    return list(
+        instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=10, partition_filter=PartitionKeyFilter(key=partition)
+        )
+    )
 
 
-def test_a_run_failing_in_pim_batch_leaves_the_gallery_checks_on_their_last_result(s3_mariadb_pipeline, instance,
-                                                                                     monkeypatch):
+def test_a_run_failing_in_pim_batch_leaves_the_gallery_checks_on_their_last_result(
+    s3_mariadb_pipeline, instance, monkeypatch
+):
     p = s3_mariadb_pipeline
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
     [first] = tick_and_run(p.defs, instance).results
@@ -37,8 +41,9 @@ def test_a_run_failing_in_pim_batch_leaves_the_gallery_checks_on_their_last_resu
         raise OSError("archive unreachable")
 
     monkeypatch.setattr(batch_assets, "parse_batch", unreadable)
-    failed = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=batch.batch_key,
-                                                                  raise_on_error=False)
+    failed = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(
+        instance=instance, partition_key=batch.batch_key, raise_on_error=False
+    )
     assert not failed.success
     assert [e.step_key for e in failed.all_events if e.event_type_value == "STEP_FAILURE"] == ["pim_batch"]
 

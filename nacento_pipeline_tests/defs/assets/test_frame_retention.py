@@ -47,7 +47,8 @@ def test_a_downstream_asset_re_materialized_alone_reads_the_kept_summary(s3_mari
     [result] = tick_and_run(p.defs, instance).results
     assert result.success
     again = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(
-        instance=instance, partition_key=batch.batch_key, asset_selection=[dg.AssetKey("storefront_cache")])
+        instance=instance, partition_key=batch.batch_key, asset_selection=[dg.AssetKey("storefront_cache")]
+    )
     assert again.success
     assert _frames(Path(instance.storage_directory()), batch.batch_key) == {"magento_gallery"}
 
@@ -74,7 +75,9 @@ def test_a_failed_write_keeps_the_inputs_a_re_execution_loads(s3_mariadb_pipelin
     assert handle.stored is not None and handle.request.images.empty and handle.sku_count() == 12
 
     monkeypatch.undo()
-    rerun = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(instance=instance, partition_key=batch.batch_key)
+    rerun = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(
+        instance=instance, partition_key=batch.batch_key
+    )
     assert rerun.success
     # the partition's next successful run releases them, the plan's parts with the plan
     assert _frames(root, batch.batch_key) == {"magento_gallery"}

@@ -32,7 +32,7 @@ PER_PREFIX = 6
 
 def _wanted() -> pd.DataFrame:
     keys = [f"{p}img{n}.jpg" for p in PREFIXES for n in range(PER_PREFIX)]
-    return pd.DataFrame({"value": ["/" + k[len(MEDIA_PREFIX):] for k in keys], "key": keys})
+    return pd.DataFrame({"value": ["/" + k[len(MEDIA_PREFIX) :] for k in keys], "key": keys})
 
 
 @pytest.fixture
@@ -56,15 +56,27 @@ def moto_bucket(moto_endpoint: str, sqs) -> tuple[str, str]:
     bucket = create_bucket("moto", moto_endpoint)
     url = sqs.create_queue(QueueName=f"media-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").put_bucket_notification_configuration(
-        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
-            "QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": MEDIA_PREFIX}]}}}]})
+    boto3.client(
+        "s3", endpoint_url=moto_endpoint, region_name="us-east-1"
+    ).put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": MEDIA_PREFIX}]}},
+                }
+            ]
+        },
+    )
     return bucket, url
 
 
 @pytest.fixture
-def moto_feed(moto_endpoint: str, moto_bucket: tuple[str, str]) -> tuple[str, str, S3ObjectStore, SqsEventQueue]:
+def moto_feed(
+    moto_endpoint: str, moto_bucket: tuple[str, str]
+) -> tuple[str, str, S3ObjectStore, SqsEventQueue]:
     """(bucket, queue URL, its store with every wanted image uploaded (their events in the queue), the queue)."""
     bucket, url = moto_bucket
     store = _store(moto_endpoint, bucket)
@@ -100,8 +112,11 @@ def _etags(frame: pd.DataFrame) -> dict[str, tuple[bool, str]]:
 def _age_last_full(db: MagentoDatabase, hours: int) -> None:
     state = db.tables.media_feed_state
     with db.engine.begin() as conn:
-        conn.execute(sa.update(state).where(state.c.name == LAST_FULL)
-                     .values(value_time=state.c.value_time - sa.text(f"INTERVAL {hours} HOUR")))
+        conn.execute(
+            sa.update(state)
+            .where(state.c.name == LAST_FULL)
+            .values(value_time=state.c.value_time - sa.text(f"INTERVAL {hours} HOUR"))
+        )
 
 
 def test_a_change_seen_through_the_feed_lists_only_its_prefix(moto_feed, db):
@@ -114,9 +129,18 @@ def test_a_change_seen_through_the_feed_lists_only_its_prefix(moto_feed, db):
 
     quiet = _snap(store, db, queue)
     assert feed_metadata(quiet) | {"last_full_snapshot": "-"} == {
-        "mode": "feed", "full_reason": "-", "prefixes_listed": 0, "keys_looked_up": 0,
-        "keys_from_memory": len(_wanted()), "keys_never_seen": 0, "event_prefixes": 0, "messages_drained": 0,
-        "events_drained": 0, "missed_by_feed": 0, "last_full_snapshot": "-"}
+        "mode": "feed",
+        "full_reason": "-",
+        "prefixes_listed": 0,
+        "keys_looked_up": 0,
+        "keys_from_memory": len(_wanted()),
+        "keys_never_seen": 0,
+        "event_prefixes": 0,
+        "messages_drained": 0,
+        "events_drained": 0,
+        "missed_by_feed": 0,
+        "last_full_snapshot": "-",
+    }
     assert quiet.snapshot.requests.get("LIST", 0) == 0 and quiet.snapshot.requests.get("HEAD", 0) == 0
     assert _etags(quiet.snapshot.frame) == _etags(first.snapshot.frame)
 
@@ -149,8 +173,9 @@ def test_a_feed_gap_falls_back_to_a_full_list(moto_endpoint, moto_feed, db, sqs)
     assert unreadable.snapshot.requests.get("LIST", 0) == len(PREFIXES)
     assert any("feed gap" in w and "full LIST ran instead" in w for w in unreadable.warnings)
 
-    gone = SqsEventQueue(f"{moto_endpoint}/123456789012/no-such-queue", endpoint_url=moto_endpoint,
-                         region="us-east-1")
+    gone = SqsEventQueue(
+        f"{moto_endpoint}/123456789012/no-such-queue", endpoint_url=moto_endpoint, region="us-east-1"
+    )
     unreachable = _snap(store, db, gone)
     assert unreachable.mode == "full" and "queue unreachable" in unreachable.reason
     assert unreachable.snapshot.requests.get("LIST", 0) == len(PREFIXES)
@@ -164,7 +189,9 @@ def test_the_daily_full_list_finds_a_change_the_feed_missed(moto_feed, db):
     _quiet_put(bucket, missed, b"changed behind the feed's back")
     stale = _snap(store, db, queue)
     assert stale.mode == "feed"
-    assert _etags(stale.snapshot.frame)[missed] == _etags(first.snapshot.frame)[missed]  # the feed cannot know
+    assert (
+        _etags(stale.snapshot.frame)[missed] == _etags(first.snapshot.frame)[missed]
+    )  # the feed cannot know
 
     _age_last_full(db, 25)
     audit = _snap(store, db, queue)
@@ -189,12 +216,22 @@ def test_real_s3_feed_snapshot_gives_the_full_snapshots_etags(juicefs_endpoint, 
     changed, removed = f"{PREFIXES[0]}img1.jpg", f"{PREFIXES[3]}img5.jpg"
     etag = store.put(changed, b"a new version").etag
     store.delete([removed])
-    records = [{"eventName": "ObjectCreated:Put", "eventTime": "2026-12-04T00:00:00.000Z",
-                "s3": {"bucket": {"name": bucket}, "object": {"key": changed, "size": 13, "eTag": etag}}},
-               {"eventName": "ObjectRemoved:Delete", "eventTime": "2026-12-04T00:00:01.000Z",
-                "s3": {"bucket": {"name": bucket}, "object": {"key": removed}}}]
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"EventName": "s3:ObjectCreated:Put", "Key": changed,
-                                                           "Records": records}))
+    records = [
+        {
+            "eventName": "ObjectCreated:Put",
+            "eventTime": "2026-12-04T00:00:00.000Z",
+            "s3": {"bucket": {"name": bucket}, "object": {"key": changed, "size": 13, "eTag": etag}},
+        },
+        {
+            "eventName": "ObjectRemoved:Delete",
+            "eventTime": "2026-12-04T00:00:01.000Z",
+            "s3": {"bucket": {"name": bucket}, "object": {"key": removed}},
+        },
+    ]
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps({"EventName": "s3:ObjectCreated:Put", "Key": changed, "Records": records}),
+    )
     fed = _snap(store, db, queue)
     assert fed.mode == "feed" and sorted(fed.event_prefixes) == [PREFIXES[0], PREFIXES[3]]
     assert fed.snapshot.requests.get("LIST", 0) == 2

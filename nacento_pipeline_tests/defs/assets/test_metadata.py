@@ -20,5 +20,6 @@ def test_md_table_shows_the_first_rows_escaped_and_counts_the_rest():
 
 def test_counts_table_right_aligns_counts_in_the_given_order():
     assert counts_table({"LIST": 3, "HEAD": 0}, "request").value == (
-        "| request | count |\n|---|---:|\n| LIST | 3 |\n| HEAD | 0 |")
+        "| request | count |\n|---|---:|\n| LIST | 3 |\n| HEAD | 0 |"
+    )
     assert counts_markdown({}, "request") == "| request | count |\n|---|---:|"

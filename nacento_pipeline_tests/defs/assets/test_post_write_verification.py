@@ -17,17 +17,29 @@ def _written_items(p) -> pd.DataFrame:
     with p.db.engine.connect() as conn:
         ids = dict(conn.execute(sa.select(t.product.c.sku, t.product.c[t.link])).all())
     gallery = p.gallery()
-    return pd.DataFrame({"sku": gallery["sku"], "value": gallery["value"], "entity_id": gallery["sku"].map(ids),
-                         "action": "inserted", "etag": gallery["etag"]})
+    return pd.DataFrame(
+        {
+            "sku": gallery["sku"],
+            "value": gallery["value"],
+            "entity_id": gallery["sku"].map(ids),
+            "action": "inserted",
+            "etag": gallery["etag"],
+        }
+    )
 
 
 def _check_metadata(result, name: str) -> tuple[bool, dict]:
-    [event] = [e.event_specific_data for e in result.all_events
-               if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == name]
+    [event] = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == name
+    ]
     return event.passed, {k: v.value for k, v in event.metadata.items()}
 
 
-def test_the_check_reads_the_database_and_only_a_sample_of_storage(s3_mariadb_pipeline, instance, monkeypatch):
+def test_the_check_reads_the_database_and_only_a_sample_of_storage(
+    s3_mariadb_pipeline, instance, monkeypatch
+):
     p = s3_mariadb_pipeline
     monkeypatch.setattr(gallery_verify, "CHUNK", 5)  # 12 products: 3 statements, one per chunk
     chunks: list[int] = []
@@ -86,16 +98,26 @@ def test_what_the_database_does_not_hold_is_reported(s3_mariadb_pipeline, instan
     kept = ("NAC-1003", image_value("NAC-1003", "side"))
     ids = dict(zip(items["sku"], items["entity_id"], strict=False))
     with p.db.engine.begin() as conn:
-        record_of = dict(conn.execute(
-            sa.select(t.media_gallery.c.value, t.media_gallery_value.c.record_id)
-            .join(t.media_gallery, t.media_gallery.c.value_id == t.media_gallery_value.c.value_id)
-            .where(t.media_gallery_value.c[t.link] == ids[changed[0]])).all())
-        conn.execute(t.gallery_meta.update().where(t.gallery_meta.c.record_id == record_of[changed[1]])
-                     .values(s3_etag="0" * 32))
-        value_id = conn.execute(sa.select(t.media_gallery.c.value_id).where(t.media_gallery.c.value == unlinked[1])
-                                ).scalar_one()
-        conn.execute(t.value_to_entity.delete().where(t.value_to_entity.c.value_id == value_id,
-                                                      t.value_to_entity.c[t.link] == ids[unlinked[0]]))
+        record_of = dict(
+            conn.execute(
+                sa.select(t.media_gallery.c.value, t.media_gallery_value.c.record_id)
+                .join(t.media_gallery, t.media_gallery.c.value_id == t.media_gallery_value.c.value_id)
+                .where(t.media_gallery_value.c[t.link] == ids[changed[0]])
+            ).all()
+        )
+        conn.execute(
+            t.gallery_meta.update()
+            .where(t.gallery_meta.c.record_id == record_of[changed[1]])
+            .values(s3_etag="0" * 32)
+        )
+        value_id = conn.execute(
+            sa.select(t.media_gallery.c.value_id).where(t.media_gallery.c.value == unlinked[1])
+        ).scalar_one()
+        conn.execute(
+            t.value_to_entity.delete().where(
+                t.value_to_entity.c.value_id == value_id, t.value_to_entity.c[t.link] == ids[unlinked[0]]
+            )
+        )
     items.loc[(items["sku"] == kept[0]) & (items["value"] == kept[1]), "action"] = "purged"
 
     found = written_rows_mismatches(items, read_gallery_links(p.db, items["entity_id"]))
@@ -116,11 +138,24 @@ def test_roles_compare_paths_byte_for_byte_on_mariadb(s3_mariadb_pipeline, insta
     t = p.db.tables
     with p.db.engine.begin() as conn:
         link = conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == "NAC-1001")).scalar_one()
-        conn.execute(t.varchar.insert().values(**{t.link: link}, attribute_id=p.db.attribute_ids().roles["thumbnail"],
-                                               store_id=1, value=image_value("NAC-1001", "front").upper()))
-        conn.execute(t.varchar.insert().values(**{t.link: link}, attribute_id=p.db.attribute_ids().roles["image"],
-                                               store_id=1, value=image_value("NAC-1001", "back").lstrip("/")))
+        conn.execute(
+            t.varchar.insert().values(
+                **{t.link: link},
+                attribute_id=p.db.attribute_ids().roles["thumbnail"],
+                store_id=1,
+                value=image_value("NAC-1001", "front").upper(),
+            )
+        )
+        conn.execute(
+            t.varchar.insert().values(
+                **{t.link: link},
+                attribute_id=p.db.attribute_ids().roles["image"],
+                store_id=1,
+                value=image_value("NAC-1001", "back").lstrip("/"),
+            )
+        )
     bad = roles_outside_gallery(p.db, [link])
     # a case-different path is another file; a missing leading slash is the same path (canonical form)
     assert bad[["role", "value", "store_id"]].values.tolist() == [
-        ["thumbnail", image_value("NAC-1001", "front").upper(), 1]]
+        ["thumbnail", image_value("NAC-1001", "front").upper(), 1]
+    ]

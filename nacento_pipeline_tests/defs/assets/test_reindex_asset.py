@@ -29,8 +29,10 @@ def _status(p):
 
 
 # The pre-issue-10 indexer list and chain (no queued-by-triggers purpose): threshold decides
-OLD_CHAIN = {"indexers": ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat"),
-             "reindex_purposes": ("not-installed", "no-change", "on-save", "reindex-required", "threshold")}
+OLD_CHAIN = {
+    "indexers": ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat"),
+    "reindex_purposes": ("not-installed", "no-change", "on-save", "reindex-required", "threshold"),
+}
 
 
 def test_small_delta_goes_to_the_changelogs(s3_mariadb_factory, instance):
@@ -53,7 +55,9 @@ def test_small_delta_goes_to_the_changelogs(s3_mariadb_factory, instance):
 
 
 def test_large_delta_invalidates_and_purges_resized_images(s3_mariadb_factory, instance):
-    p = s3_mariadb_factory(default_threshold=0.1, purge_image_cache=True, **OLD_CHAIN)  # 10% of 12 products: full
+    p = s3_mariadb_factory(
+        default_threshold=0.1, purge_image_cache=True, **OLD_CHAIN
+    )  # 10% of 12 products: full
     drop_sample_batch(p.store, p.settings.drop_prefix)
     tick_and_run(p.defs, instance)
     cache = p.settings.media_cache_prefix
@@ -65,8 +69,12 @@ def test_large_delta_invalidates_and_purges_resized_images(s3_mariadb_factory, i
     meta = _reindex_meta(result)
     assert meta["full"] == 3
     assert meta["cache_purged"] == 1
-    assert _status(p) == {"catalog_product_attribute": "invalid", "catalogsearch_fulltext": "invalid",
-                          "catalog_product_flat": "invalid", "catalogrule_product": "valid"}
+    assert _status(p) == {
+        "catalog_product_attribute": "invalid",
+        "catalogsearch_fulltext": "invalid",
+        "catalog_product_flat": "invalid",
+        "catalogrule_product": "valid",
+    }
     left = [o.key for o in p.store.list(cache)]
     assert left == [f"{cache}0123abcd/n/a/nac-1003-front.png"]
     assert instance.get_run_by_id(result.run_id).tags[TAG_REINDEX] == "full"

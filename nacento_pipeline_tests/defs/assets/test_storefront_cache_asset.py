@@ -36,11 +36,16 @@ def _pipeline(tmp_path: Path, command: str, **overrides):
     script = tmp_path / "record.py"
     script.write_text(RECORDER)
     calls = tmp_path / "calls.txt"
-    overrides = {k: v.format(python=sys.executable, script=script, calls=calls) if isinstance(v, str) else v
-                 for k, v in overrides.items()}
-    settings = Settings(var_dir=tmp_path / "var", cache_backend="command",
-                        cache_command=command.format(python=sys.executable, script=script, calls=calls),
-                        **overrides).validate()
+    overrides = {
+        k: v.format(python=sys.executable, script=script, calls=calls) if isinstance(v, str) else v
+        for k, v in overrides.items()
+    }
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        cache_backend="command",
+        cache_command=command.format(python=sys.executable, script=script, calls=calls),
+        **overrides,
+    ).validate()
     return make_pipeline(tmp_path, settings), calls
 
 
@@ -56,7 +61,12 @@ def test_cache_step_cleans_changed_products_and_parents_then_fresh_once_magento_
     assert result.success
     meta = _meta(result, "storefront_cache")
     expected = [f"cat_p_{i}" for i in sorted([*ids.values(), 900])]
-    assert (meta["status"], meta["backend"], meta["tags"], meta["parent_products"]) == ("ok", "command", 13, 1)
+    assert (meta["status"], meta["backend"], meta["tags"], meta["parent_products"]) == (
+        "ok",
+        "command",
+        13,
+        1,
+    )
     assert calls.read_text().split() == ["cache:clean", *expected]
     # Magento's cron has not applied the changelogs yet: not fresh
     passed, description = _fresh(result)
@@ -66,9 +76,12 @@ def test_cache_step_cleans_changed_products_and_parents_then_fresh_once_magento_
     with p.db.engine.begin() as conn:
         for view in ("catalog_product_flat", "catalogrule_product"):
             top = conn.execute(sa.select(sa.func.max(tables.changelog(view).c.version_id))).scalar()
-            conn.execute(tables.mview_state.update().where(tables.mview_state.c.view_id == view).values(version_id=top))
+            conn.execute(
+                tables.mview_state.update().where(tables.mview_state.c.view_id == view).values(version_id=top)
+            )
     again = p.defs.resolve_job_def(BATCH_JOB).execute_in_process(
-        instance=instance, partition_key=result.dagster_run.tags["dagster/partition"],
+        instance=instance,
+        partition_key=result.dagster_run.tags["dagster/partition"],
         asset_selection=[dg.AssetKey("storefront_cache")],
     )
     assert _fresh(again) == (True, "fresh")
@@ -90,11 +103,17 @@ def test_failing_cache_never_fails_the_write(tmp_path, instance):
 def test_changed_image_files_reach_the_images_command(tmp_path, instance):
     """With the opt-in purge, the files whose content changed under the same path go to the backend's image
     cleaning (here `{images}` of NACENTO_CACHE_IMAGES_COMMAND), the unchanged ones do not."""
-    p, calls = _pipeline(tmp_path, "{python} {script} {calls} tags", purge_image_cache=True,
-                         cache_images_command="{python} {script} {calls} images {{images}}")
+    p, calls = _pipeline(
+        tmp_path,
+        "{python} {script} {calls} tags",
+        purge_image_cache=True,
+        cache_images_command="{python} {script} {calls} images {{images}}",
+    )
     drop_sample_batch(p.store, p.settings.drop_prefix)
     tick_and_run(p.defs, instance)
-    assert [line.split()[0] for line in calls.read_text().splitlines()] == ["tags"]  # first sync: no image changed
+    assert [line.split()[0] for line in calls.read_text().splitlines()] == [
+        "tags"
+    ]  # first sync: no image changed
     put_demo_images(p.store, p.settings.media_prefix, generation=1)  # new content for the first 2 fronts
     drop_sample_batch(p.store, p.settings.drop_prefix, generation=1)
     [result] = tick_and_run(p.defs, instance).results

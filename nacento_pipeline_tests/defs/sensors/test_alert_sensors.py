@@ -41,18 +41,29 @@ def _self_signed(tmp_path):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_file, key_file
 
 
@@ -80,8 +91,15 @@ def smtp_server(tmp_path, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     inbox = _Inbox()
     port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=context, server_hostname="localhost",
-                            authenticator=inbox.authenticate, auth_require_tls=False)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        ssl_context=context,
+        server_hostname="localhost",
+        authenticator=inbox.authenticate,
+        auth_require_tls=False,
+    )
     controller.start()
     yield inbox, port
     controller.stop()
@@ -132,19 +150,29 @@ def failing_job():
 @dg.asset(check_specs=[dg.AssetCheckSpec("all_good", asset="checked")])
 def checked():
     yield dg.Output(1)
-    yield dg.AssetCheckResult(check_name="all_good", passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                              description="3 rows were wrong")
+    yield dg.AssetCheckResult(
+        check_name="all_good",
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="3 rows were wrong",
+    )
 
 
 def _settings(smtp_port, slack_url, monkeypatch):
     monkeypatch.setenv("NACENTO_ALERT_SLACK_TOKEN", "xoxb-test")
-    return Settings.from_env({
-        "NACENTO_ALERT_EMAIL_TO": "ops@example.com, oncall@example.com", "NACENTO_ALERT_SMTP_HOST": "localhost",
-        "NACENTO_ALERT_SMTP_PORT": str(smtp_port), "NACENTO_ALERT_SMTP_TYPE": "SSL",
-        "NACENTO_ALERT_SMTP_PASSWORD": "pw", "NACENTO_ALERT_SLACK_TOKEN": "xoxb-test",
-        "NACENTO_ALERT_SLACK_CHANNEL": "#catalog-ops", "NACENTO_ALERT_SLACK_BASE_URL": slack_url,
-        "NACENTO_DAGSTER_URL": "http://dagster.test",
-    })
+    return Settings.from_env(
+        {
+            "NACENTO_ALERT_EMAIL_TO": "ops@example.com, oncall@example.com",
+            "NACENTO_ALERT_SMTP_HOST": "localhost",
+            "NACENTO_ALERT_SMTP_PORT": str(smtp_port),
+            "NACENTO_ALERT_SMTP_TYPE": "SSL",
+            "NACENTO_ALERT_SMTP_PASSWORD": "pw",
+            "NACENTO_ALERT_SLACK_TOKEN": "xoxb-test",
+            "NACENTO_ALERT_SLACK_CHANNEL": "#catalog-ops",
+            "NACENTO_ALERT_SLACK_BASE_URL": slack_url,
+            "NACENTO_DAGSTER_URL": "http://dagster.test",
+        }
+    )
 
 
 def test_alerts_are_off_by_default():
@@ -166,8 +194,11 @@ def test_run_failure_reaches_email_and_slack(smtp_server, slack_api, monkeypatch
         resources = {"alert_slack": alert_resources(settings)["alert_slack"]}
         for name in (RUN_FAILURE_EMAIL, RUN_FAILURE_SLACK):
             context = dg.build_run_status_sensor_context(
-                sensor_name=name, dagster_instance=instance, dagster_run=result.dagster_run,
-                dagster_event=failure, resources=resources,
+                sensor_name=name,
+                dagster_instance=instance,
+                dagster_run=result.dagster_run,
+                dagster_event=failure,
+                resources=resources,
             ).for_run_failure()
             sensors[name](context)
     [mail] = inbox.messages
@@ -191,8 +222,9 @@ def test_failed_check_alerts_once(smtp_server, slack_api, monkeypatch):
     with dg.instance_for_test() as instance:
         first = sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert "from now on" in first.skip_message  # history is not alerted on
-        context = dg.build_sensor_context(instance=instance, resources=resources,
-                                          cursor=dt.datetime(2000, 1, 1, tzinfo=dt.UTC).isoformat())
+        context = dg.build_sensor_context(
+            instance=instance, resources=resources, cursor=dt.datetime(2000, 1, 1, tzinfo=dt.UTC).isoformat()
+        )
         assert dg.materialize([checked], instance=instance, raise_on_error=False)
         outcome = sensor(context)
         assert outcome.skip_message == "alerted on 1 failed check(s)"
@@ -207,8 +239,11 @@ def test_failed_check_alerts_once(smtp_server, slack_api, monkeypatch):
 
 @dg.op
 def boom_with_sql():
-    raise RuntimeError("(1062, \"Duplicate entry <script>alert(1)</script>\") " + "y" * 5000
-                       + "\n[SQL: INSERT INTO t (label) VALUES (%s)]\n[parameters: ('hunter2-label',)]")
+    raise RuntimeError(
+        '(1062, "Duplicate entry <script>alert(1)</script>") '
+        + "y" * 5000
+        + "\n[SQL: INSERT INTO t (label) VALUES (%s)]\n[parameters: ('hunter2-label',)]"
+    )
 
 
 @dg.job
@@ -216,7 +251,9 @@ def failing_sql_job():
     boom_with_sql()
 
 
-def test_run_failure_alert_is_cut_has_no_sql_values_and_is_escaped_in_html(smtp_server, slack_api, monkeypatch):
+def test_run_failure_alert_is_cut_has_no_sql_values_and_is_escaped_in_html(
+    smtp_server, slack_api, monkeypatch
+):
     inbox, port = smtp_server
     slack_url, received = slack_api
     settings = _settings(port, slack_url, monkeypatch)
@@ -226,9 +263,15 @@ def test_run_failure_alert_is_cut_has_no_sql_values_and_is_escaped_in_html(smtp_
         [entry] = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)
         resources = {"alert_slack": alert_resources(settings)["alert_slack"]}
         for name in (RUN_FAILURE_EMAIL, RUN_FAILURE_SLACK):
-            sensors[name](dg.build_run_status_sensor_context(
-                sensor_name=name, dagster_instance=instance, dagster_run=result.dagster_run,
-                dagster_event=entry.dagster_event, resources=resources).for_run_failure())
+            sensors[name](
+                dg.build_run_status_sensor_context(
+                    sensor_name=name,
+                    dagster_instance=instance,
+                    dagster_run=result.dagster_run,
+                    dagster_event=entry.dagster_event,
+                    resources=resources,
+                ).for_run_failure()
+            )
     [mail] = inbox.messages
     body = mail.get_payload(decode=True).decode().replace("\n", "")  # lines of the HTML are cut for SMTP
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>" not in body

@@ -19,11 +19,19 @@ def test_run_status_sensor_marks_the_archived_batch(local_pipeline, instance):
     [result] = tick_and_run(p.defs, instance).results
     run = instance.get_run_by_id(result.run_id)
     sensor = p.defs.resolve_sensor_def(STATUS_SENSOR)
-    success_event = next(e for e in instance.all_logs(result.run_id) if e.dagster_event
-                         and e.dagster_event.event_type_value == "PIPELINE_SUCCESS").dagster_event
+    success_event = next(
+        e
+        for e in instance.all_logs(result.run_id)
+        if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS"
+    ).dagster_event
     resources = dict(p.defs.resources)
-    with dg.build_run_status_sensor_context(sensor_name=STATUS_SENSOR, dagster_instance=instance, dagster_run=run,
-                                            dagster_event=success_event, resources=resources) as ctx:
+    with dg.build_run_status_sensor_context(
+        sensor_name=STATUS_SENSOR,
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=success_event,
+        resources=resources,
+    ) as ctx:
         sensor(ctx)
     manifest = load_manifest(p.store, p.settings.archive_prefix, batch.batch_key)
     status = read_status(p.store, manifest)
@@ -44,11 +52,19 @@ def _gallery_labels(p, sku):
 def test_older_batch_does_not_overwrite_newer_unless_forced(local_pipeline, instance):
     p = local_pipeline
     old = drop_sample_batch(p.store, p.settings.drop_prefix, generation=0).batch_key
-    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
-                   rejected_prefix=p.settings.rejected_prefix)
+    register_drops(
+        p.store,
+        drop_prefix=p.settings.drop_prefix,
+        archive_prefix=p.settings.archive_prefix,
+        rejected_prefix=p.settings.rejected_prefix,
+    )
     new = drop_sample_batch(p.store, p.settings.drop_prefix, generation=1).batch_key
-    register_drops(p.store, drop_prefix=p.settings.drop_prefix, archive_prefix=p.settings.archive_prefix,
-                   rejected_prefix=p.settings.rejected_prefix)
+    register_drops(
+        p.store,
+        drop_prefix=p.settings.drop_prefix,
+        archive_prefix=p.settings.archive_prefix,
+        rejected_prefix=p.settings.rejected_prefix,
+    )
     instance.add_dynamic_partitions(PARTITIONS_NAME, [old, new])
     job = p.defs.resolve_job_def(BATCH_JOB)
 
@@ -58,18 +74,27 @@ def test_older_batch_does_not_overwrite_newer_unless_forced(local_pipeline, inst
 
     replay = job.execute_in_process(instance=instance, partition_key=old)
     assert replay.success
-    mat = {e.event_specific_data.materialization.asset_key.to_user_string():
-           {k: v.value for k, v in e.event_specific_data.materialization.metadata.items()}
-           for e in replay.get_asset_materialization_events()}
+    mat = {
+        e.event_specific_data.materialization.asset_key.to_user_string(): {
+            k: v.value for k, v in e.event_specific_data.materialization.metadata.items()
+        }
+        for e in replay.get_asset_materialization_events()
+    }
     assert mat["magento_gallery"]["stale"] == 12  # SKUs
     assert mat["magento_gallery"]["write_statements"] == 0
     assert p.table_snapshot() == newer
 
-    forced = job.execute_in_process(instance=instance, partition_key=old,
-                                    run_config={"ops": {"gallery_delta": {"config": {"force": True}}}})
+    forced = job.execute_in_process(
+        instance=instance,
+        partition_key=old,
+        run_config={"ops": {"gallery_delta": {"config": {"force": True}}}},
+    )
     assert forced.success
-    checks = {e.event_specific_data.check_name: e.event_specific_data.passed
-              for e in forced.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    checks = {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in forced.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     assert checks["rows_written_match_plan"] is True  # the write applied exactly the forced plan
     assert instance.get_run_by_id(forced.run_id).tags[TAG_FORCE] == "true"
     assert _gallery_labels(p, "NAC-1002")[1] == "NAC-1002 back"

@@ -30,8 +30,11 @@ def test_complete_batch_becomes_partition_and_one_run(s3_mariadb_pipeline, insta
     version = request.tags[TAG_ARCHIVE_VERSION]
     archived = _keys(p.store, f"{p.settings.archive_prefix}{batch.batch_key}/{version}/")
     assert [k.rsplit("/", 1)[-1] for k in archived] == sorted(
-        [k.rsplit("/", 1)[-1] for k in batch.keys] + ["manifest.json"])
-    manifest = json.loads(p.store.get(f"{p.settings.archive_prefix}{batch.batch_key}/{version}/manifest.json"))
+        [k.rsplit("/", 1)[-1] for k in batch.keys] + ["manifest.json"]
+    )
+    manifest = json.loads(
+        p.store.get(f"{p.settings.archive_prefix}{batch.batch_key}/{version}/manifest.json")
+    )
     assert manifest["ok_etag"] == ok_etag and len(manifest["files"]) == 2
     # the drop stays until the partition is registered (the daemon does that after the tick)
     assert _keys(p.store, p.settings.drop_prefix) == sorted(batch.keys)

@@ -29,21 +29,31 @@ def queue_url(moto_endpoint: str, s3_bucket: str) -> str:
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1")
     url = sqs.create_queue(QueueName=f"drops-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").put_bucket_notification_configuration(
+    boto3.client(
+        "s3", endpoint_url=moto_endpoint, region_name="us-east-1"
+    ).put_bucket_notification_configuration(
         Bucket=s3_bucket,
-        NotificationConfiguration={"QueueConfigurations": [{
-            "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
-            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "pim-drop/"}]}},
-        }]},
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "pim-drop/"}]}},
+                }
+            ]
+        },
     )
     return url
 
 
 @pytest.fixture
 def events_pipeline(s3_mariadb_factory, queue_url, moto_endpoint, s3_bucket):
-    p = s3_mariadb_factory(drop_events="sqs", drop_events_queue_url=queue_url,
-                           drop_events_endpoint_url=moto_endpoint)
-    _seed_quietly(s3_bucket, [f"{p.settings.drop_prefix}import-media_waiting{n:04d}_01.csv" for n in range(PENDING)])
+    p = s3_mariadb_factory(
+        drop_events="sqs", drop_events_queue_url=queue_url, drop_events_endpoint_url=moto_endpoint
+    )
+    _seed_quietly(
+        s3_bucket, [f"{p.settings.drop_prefix}import-media_waiting{n:04d}_01.csv" for n in range(PENDING)]
+    )
     return p
 
 
@@ -92,7 +102,9 @@ def test_batch_registers_from_events_without_listing_the_prefix(events_pipeline,
     assert idle.run_requests == [] and listed == []  # nothing new: no LIST at all
 
 
-def test_a_lost_message_is_caught_by_the_periodic_full_list(events_pipeline, instance, queue_url, moto_endpoint):
+def test_a_lost_message_is_caught_by_the_periodic_full_list(
+    events_pipeline, instance, queue_url, moto_endpoint
+):
     p = events_pipeline
     first = p.tick(instance)
     batch = drop_sample_batch(p.store, p.settings.drop_prefix)
@@ -116,7 +128,10 @@ def test_an_archived_batch_deleted_by_hand_is_no_longer_looked_at(events_pipelin
     p.store.delete(list(batch.keys))  # someone removed the drop before its partition was registered
     listed.clear()
     gone = p.tick(instance, cursor=registered.cursor)
-    assert listed == [f"{p.settings.drop_prefix}import-{batch.batch_key}"] and json.loads(gone.cursor)["archived"] == {}
+    assert (
+        listed == [f"{p.settings.drop_prefix}import-{batch.batch_key}"]
+        and json.loads(gone.cursor)["archived"] == {}
+    )
     listed.clear()
     p.tick(instance, cursor=gone.cursor)
     assert listed == []

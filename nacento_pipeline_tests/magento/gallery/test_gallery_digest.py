@@ -11,8 +11,12 @@ from nacento_pipeline.magento.gallery.sync import plan_gallery, write_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, image_frame
 from nacento_pipeline_tests.magento.gallery_helpers import T1, A, B, C, etags_for, gallery, sync
 
-ROWS = [("S1", A, "front", 1, False, "image"), ("S1", B, "back", 2), ("S2", C, "c", 1, False, "image"),
-        ("S3", A, "three", 1)]
+ROWS = [
+    ("S1", A, "front", 1, False, "image"),
+    ("S1", B, "back", 2),
+    ("S2", C, "c", 1, False, "image"),
+    ("S3", A, "three", 1),
+]
 
 
 def plan(db, rows, *, version="1", versions=None, batch_key="media_1", batch_time=T1, force=False):
@@ -20,8 +24,16 @@ def plan(db, rows, *, version="1", versions=None, batch_key="media_1", batch_tim
     etags = etags_for(set(images["value"]), version)
     for value, other in (versions or {}).items():
         etags.loc[etags["value"] == value, "etag"] = f"{other}-{value}"
-    return plan_gallery(db, FakeBatch(images), etags, mode="replace", batch_time=batch_time, force=force,
-                        chunk_size=2, batch_key=batch_key)
+    return plan_gallery(
+        db,
+        FakeBatch(images),
+        etags,
+        mode="replace",
+        batch_time=batch_time,
+        force=force,
+        chunk_size=2,
+        batch_key=batch_key,
+    )
 
 
 def digest_rows(db):
@@ -35,12 +47,23 @@ def admin_save(db, sku, label):
     (a second later than our write here, as an edit made later would)."""
     t = db.tables
     with db.engine.begin() as conn:
-        link, when = conn.execute(sa.select(t.product.c[t.link], t.product.c.updated_at)
-                                  .where(t.product.c.sku == sku)).one()
-        conn.execute(t.media_gallery_value.update().where(t.media_gallery_value.c[t.link] == link,
-                                                          t.media_gallery_value.c.store_id == 0,
-                                                          t.media_gallery_value.c.position == 1).values(label=label))
-        conn.execute(t.product.update().where(t.product.c[t.link] == link).values(updated_at=when + timedelta(seconds=1)))
+        link, when = conn.execute(
+            sa.select(t.product.c[t.link], t.product.c.updated_at).where(t.product.c.sku == sku)
+        ).one()
+        conn.execute(
+            t.media_gallery_value.update()
+            .where(
+                t.media_gallery_value.c[t.link] == link,
+                t.media_gallery_value.c.store_id == 0,
+                t.media_gallery_value.c.position == 1,
+            )
+            .values(label=label)
+        )
+        conn.execute(
+            t.product.update()
+            .where(t.product.c[t.link] == link)
+            .values(updated_at=when + timedelta(seconds=1))
+        )
 
 
 def sql_edit(db, sku, label):
@@ -48,9 +71,15 @@ def sql_edit(db, sku, label):
     t = db.tables
     with db.engine.begin() as conn:
         link = conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == sku)).scalar_one()
-        conn.execute(t.media_gallery_value.update().where(t.media_gallery_value.c[t.link] == link,
-                                                          t.media_gallery_value.c.store_id == 0,
-                                                          t.media_gallery_value.c.position == 1).values(label=label))
+        conn.execute(
+            t.media_gallery_value.update()
+            .where(
+                t.media_gallery_value.c[t.link] == link,
+                t.media_gallery_value.c.store_id == 0,
+                t.media_gallery_value.c.position == 1,
+            )
+            .values(label=label)
+        )
 
 
 def test_noop_resync_plans_no_sku_and_writes_nothing(db):

@@ -28,20 +28,34 @@ from nacento_pipeline_tests.magento.magento_admin import admin_remove_image
 
 
 def test_first_sync_then_resync_writes_nothing(db):
-    rows = [("S1", A, "front", 1, False, "image|small_image"), ("S1", B, "back", 2, True, "thumbnail"),
-            ("S2", C, "", 0, False, "")]
+    rows = [
+        ("S1", A, "front", 1, False, "image|small_image"),
+        ("S1", B, "back", 2, True, "thumbnail"),
+        ("S2", C, "", 0, False, ""),
+    ]
     first = sync(db, rows)
     assert first.totals()["inserted"] == 3 and first.totals()["ok"] == 2 and first.errors == []
     assert gallery(db, "S1") == [(A, "front", 1, 0, "1-" + A), (B, "back", 2, 1, "1-" + B)]
     assert gallery(db, "S2") == [(C, None, 0, 0, "1-" + C)]  # an empty label is NULL, as Magento writes it
-    assert roles(db, "S1") == {"image": A, "small_image": A, "thumbnail": B, "swatch_image": "no_selection",
-                               "image_label": "front", "small_image_label": "front", "thumbnail_label": "back"}
-    assert roles(db, "S2") == dict.fromkeys(("image", "small_image", "thumbnail", "swatch_image"), "no_selection")
+    assert roles(db, "S1") == {
+        "image": A,
+        "small_image": A,
+        "thumbnail": B,
+        "swatch_image": "no_selection",
+        "image_label": "front",
+        "small_image_label": "front",
+        "thumbnail_label": "back",
+    }
+    assert roles(db, "S2") == dict.fromkeys(
+        ("image", "small_image", "thumbnail", "swatch_image"), "no_selection"
+    )
     assert first.changed_entity_ids == sorted(first.sku_results["entity_id"].tolist())
     with db.engine.connect() as conn:
         state = conn.execute(sa.select(db.tables.sku_sync_state).order_by("sku")).mappings().all()
     assert [(s["sku"], s["last_batch_key"], s["last_batch_time"]) for s in state] == [
-        ("S1", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321)), ("S2", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321))]
+        ("S1", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321)),
+        ("S2", "media_1", datetime(2026, 3, 1, 12, 0, 0, 654321)),
+    ]
 
     again = sync(db, rows)
     assert again.write_statements == 0 and again.items.empty  # digests unchanged: no SKU planned
@@ -89,9 +103,9 @@ def test_two_skus_with_the_same_path_get_a_row_each(db):
     with db.engine.connect() as conn:
         t = db.tables
         assert conn.execute(sa.select(sa.func.count(sa.distinct(t.value_to_entity.c.value_id)))).scalar() == 2
-    assert gallery(db, "S1") == [(A, "one", 0, 0, "1-" + A)] and gallery(db, "S2") == [(A, "two", 0, 0, "1-" + A)]
-
-
+    assert gallery(db, "S1") == [(A, "one", 0, 0, "1-" + A)] and gallery(db, "S2") == [
+        (A, "two", 0, 0, "1-" + A)
+    ]
 
 
 def test_legacy_no_slash_rows_recognised_and_deduped(db):
@@ -133,8 +147,14 @@ def test_missing_file_leaves_roles_untouched(db):
 
 def test_rejected_image_blocks_roles_and_purge_of_its_path(db):
     sync(db, [("S1", A, "", 0, False, "image"), ("S1", B), ("S1", "/a/b/d.jpg")])
-    result = sync(db, [("S1", C, "", 0, False, "image")], invalid_skus={"S1"}, extra_payload=[("S1", B)],
-                  rejections=rejection_frame([("S1", "label", "label too long")]), batch_key="media_2")
+    result = sync(
+        db,
+        [("S1", C, "", 0, False, "image")],
+        invalid_skus={"S1"},
+        extra_payload=[("S1", B)],
+        rejections=rejection_frame([("S1", "label", "label too long")]),
+        batch_key="media_2",
+    )
     # d purged; B (rejected in payload) kept; A kept because the frozen image role still names it
     assert [g[0] for g in gallery(db, "S1")] == [A, B, C]
     assert roles(db, "S1")["image"] == A
@@ -226,13 +246,20 @@ def test_product_videos_are_not_the_pims_and_are_never_purged(db):
     sync(db, [("S1", A), ("S1", B)])
     t = db.tables
     with db.engine.begin() as conn:  # a video added in Magento's admin (media_type external-video)
-        video_id = conn.execute(t.media_gallery.insert().values(
-            attribute_id=db.attribute_ids().media_gallery, value="/v/i/video-thumb.jpg",
-            media_type="external-video")).inserted_primary_key[0]
+        video_id = conn.execute(
+            t.media_gallery.insert().values(
+                attribute_id=db.attribute_ids().media_gallery,
+                value="/v/i/video-thumb.jpg",
+                media_type="external-video",
+            )
+        ).inserted_primary_key[0]
         entity_id = conn.execute(sa.select(t.product.c.entity_id).where(t.product.c.sku == "S1")).scalar()
         conn.execute(t.value_to_entity.insert().values(value_id=video_id, entity_id=entity_id))
-        conn.execute(t.media_gallery_value.insert().values(value_id=video_id, entity_id=entity_id, store_id=0,
-                                                          label="video", position=9, disabled=0))
+        conn.execute(
+            t.media_gallery_value.insert().values(
+                value_id=video_id, entity_id=entity_id, store_id=0, label="video", position=9, disabled=0
+            )
+        )
     result = sync(db, [("S1", A)], batch_key="media_2")  # replace mode: B goes, the video stays
     assert result.counts()["purged"] == 1
     assert [g[0] for g in gallery(db, "S1")] == sorted([A, "/v/i/video-thumb.jpg"])
@@ -246,8 +273,9 @@ def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_s
         raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
 
     monkeypatch.setattr(gallery_chunks, "write_chunk", down)
-    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B)])), etags_for([A, B]), mode="replace",
-                        batch_key="b")
+    plan = plan_gallery(
+        db, FakeBatch(image_frame([("S1", A), ("S2", B)])), etags_for([A, B]), mode="replace", batch_key="b"
+    )
     with pytest.raises(pymysql.err.OperationalError, match="Lost connection"):
         gallery_sync.sync_request(db, plan, sleep=lambda s: None)
     assert gallery(db, "S1") == [] and gallery(db, "S2") == []
@@ -256,16 +284,20 @@ def test_retriable_error_that_persists_fails_the_write_instead_of_blaming_each_s
 def test_a_new_image_never_reuses_another_products_row_nor_an_orphan(db):
     sync(db, [("S1", A)])
     with db.engine.begin() as conn:  # a legacy no-slash row for B that no product uses any more
-        conn.execute(db.tables.media_gallery.insert().values(
-            attribute_id=db.attribute_ids().media_gallery, value=B.lstrip("/"), media_type="image"))
+        conn.execute(
+            db.tables.media_gallery.insert().values(
+                attribute_id=db.attribute_ids().media_gallery, value=B.lstrip("/"), media_type="image"
+            )
+        )
     sync(db, [("S1", A), ("S2", A), ("S2", B), ("S3", A), ("S3", C)], batch_key="media_2")
     assert count(db, db.tables.media_gallery) == 6  # S1's A, the orphan, and one row per new (product, path)
     assert [g[0] for g in gallery(db, "S2")] == sorted([A, B])
     assert [g[0] for g in gallery(db, "S3")] == sorted([A, C])
     t = db.tables
     with db.engine.connect() as conn:
-        per_row = conn.execute(sa.select(t.value_to_entity.c.value_id, sa.func.count())
-                               .group_by(t.value_to_entity.c.value_id)).all()
+        per_row = conn.execute(
+            sa.select(t.value_to_entity.c.value_id, sa.func.count()).group_by(t.value_to_entity.c.value_id)
+        ).all()
     assert {n for _, n in per_row} == {1}
 
 
@@ -286,7 +318,9 @@ def test_rows_inserted_by_a_rolled_back_chunk_leave_nothing_behind(db, monkeypat
     result = gallery_sync.sync_request(db, plan, sleep=lambda s: None)
     status = result.sku_results.set_index("sku")["status"]
     assert (status["S1"], status["S2"], status["S3"]) == ("error", "ok", "ok")
-    assert gallery(db, "S1") == [] and [g[0] for g in gallery(db, "S2")] == [C] == [g[0] for g in gallery(db, "S3")]
+    assert gallery(db, "S1") == [] and [g[0] for g in gallery(db, "S2")] == [C] == [
+        g[0] for g in gallery(db, "S3")
+    ]
     assert count(db, db.tables.media_gallery) == 2  # S2's and S3's own rows; S1's insert was rolled back
 
 
@@ -307,8 +341,15 @@ def _counting_delta_calls(monkeypatch) -> list[int]:
 
 def test_each_chunks_delta_is_computed_once_from_plan_to_write(db, monkeypatch):
     calls = _counting_delta_calls(monkeypatch)
-    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B), ("S3", C)])), etags_for([A, B, C]),
-                        mode="replace", chunk_size=1, batch_key="media_1", batch_time=T1)
+    plan = plan_gallery(
+        db,
+        FakeBatch(image_frame([("S1", A), ("S2", B), ("S3", C)])),
+        etags_for([A, B, C]),
+        mode="replace",
+        chunk_size=1,
+        batch_key="media_1",
+        batch_time=T1,
+    )
     assert len(calls) == 1 and len(plan.chunks) == 3  # the chunks planned together: one delta, cut per chunk
     result = write_gallery(db, plan, run_id="run-1")
     assert len(calls) == 1 and result.chunks == 3 and result.replanned_chunks == 0  # the write computes none
@@ -317,8 +358,14 @@ def test_each_chunks_delta_is_computed_once_from_plan_to_write(db, monkeypatch):
 
 
 def test_a_plan_survives_pickling_and_writes_the_same(db):
-    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A, "front", 1, False, "image")])), etags_for([A]),
-                        mode="replace", batch_key="media_1", batch_time=T1)
+    plan = plan_gallery(
+        db,
+        FakeBatch(image_frame([("S1", A, "front", 1, False, "image")])),
+        etags_for([A]),
+        mode="replace",
+        batch_key="media_1",
+        batch_time=T1,
+    )
     assert plan.counts()["inserted"] == 1  # the joined delta, cached, is not part of the pickle
     assert "delta" in vars(plan) and "delta" not in vars(pickle.loads(pickle.dumps(plan)))
     result = write_gallery(db, pickle.loads(pickle.dumps(plan)), run_id="run-1")
@@ -328,26 +375,44 @@ def test_a_plan_survives_pickling_and_writes_the_same(db):
 
 def test_an_admin_edit_between_plan_and_write_replans_that_chunk_only(db, monkeypatch):
     sync(db, [("S1", A, "old", 1, False, "image"), ("S1", B, "b", 2), ("S2", C)])
-    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A, "new", 1, False, "image"), ("S2", C, "c", 0)])),
-                        etags_for([A, C]), mode="replace", chunk_size=1, batch_key="media_2", batch_time=T1)
-    assert plan.counts()["updated_meta"] == 2 and plan.counts()["purged"] == 1 and plan.counts()["inserted"] == 0
+    plan = plan_gallery(
+        db,
+        FakeBatch(image_frame([("S1", A, "new", 1, False, "image"), ("S2", C, "c", 0)])),
+        etags_for([A, C]),
+        mode="replace",
+        chunk_size=1,
+        batch_key="media_2",
+        batch_time=T1,
+    )
+    assert (
+        plan.counts()["updated_meta"] == 2 and plan.counts()["purged"] == 1 and plan.counts()["inserted"] == 0
+    )
     admin_remove_image(db, "S1", A)  # between plan and write: A leaves S1's gallery and its roles
     calls = _counting_delta_calls(monkeypatch)
     result = write_gallery(db, plan, run_id="run-2")
     assert result.replanned_chunks == 1 and len(calls) == 1  # S1's chunk, planned again; S2's as planned
     actions = result.items.set_index(["sku", "value"])["action"]
-    assert (actions[("S1", A)], actions[("S1", B)], actions[("S2", C)]) == ("inserted", "purged", "updated_meta")
+    assert (actions[("S1", A)], actions[("S1", B)], actions[("S2", C)]) == (
+        "inserted",
+        "purged",
+        "updated_meta",
+    )
     assert gallery(db, "S1") == [(A, "new", 1, 0, "1-" + A)] and roles(db, "S1")["image"] == A
     assert gallery(db, "S2") == [(C, "c", 0, 0, "1-" + C)]
 
 
 def test_a_no_op_resync_issues_no_write_statement_and_no_second_delta(db, monkeypatch):
-    rows = [("S1", A, "front", 1, False, "image|small_image"), ("S1", B, "back", 2, True, "thumbnail"),
-            ("S2", C, "", 0, False, "")]
+    rows = [
+        ("S1", A, "front", 1, False, "image|small_image"),
+        ("S1", B, "back", 2, True, "thumbnail"),
+        ("S2", C, "", 0, False, ""),
+    ]
     sync(db, rows)
     t = db.tables
     with db.engine.connect() as conn:
-        stamps = conn.execute(sa.select(t.product.c.sku, t.product.c.updated_at).order_by(t.product.c.sku)).all()
+        stamps = conn.execute(
+            sa.select(t.product.c.sku, t.product.c.updated_at).order_by(t.product.c.sku)
+        ).all()
         state = conn.execute(sa.select(t.sku_sync_state).order_by(t.sku_sync_state.c.sku)).all()
     calls = _counting_delta_calls(monkeypatch)
     writes_before = db.statements()[1]
@@ -356,15 +421,23 @@ def test_a_no_op_resync_issues_no_write_statement_and_no_second_delta(db, monkey
     assert len(calls) == again.chunks == 0 and again.replanned_chunks == 0
     assert again.items.empty
     with db.engine.connect() as conn:
-        assert conn.execute(sa.select(t.product.c.sku, t.product.c.updated_at).order_by(t.product.c.sku)).all() == stamps
+        assert (
+            conn.execute(sa.select(t.product.c.sku, t.product.c.updated_at).order_by(t.product.c.sku)).all()
+            == stamps
+        )
         assert conn.execute(sa.select(t.sku_sync_state).order_by(t.sku_sync_state.c.sku)).all() == state
 
 
 def test_unknown_skus_are_those_no_product_carries(db):
     with db.engine.begin() as conn:  # a second product carrying S2: ambiguous, an error but not unknown
         conn.execute(db.tables.product.insert().values(sku="S2", attribute_set_id=4))
-    plan = plan_gallery(db, FakeBatch(image_frame([("S1", A), ("S2", B), ("NOPE", C)])), etags_for([A, B, C]),
-                        mode="replace", chunk_size=2)
+    plan = plan_gallery(
+        db,
+        FakeBatch(image_frame([("S1", A), ("S2", B), ("NOPE", C)])),
+        etags_for([A, B, C]),
+        mode="replace",
+        chunk_size=2,
+    )
     status = plan.sku_results.set_index("sku")["status"]
     assert (status["S2"], status["NOPE"]) == ("error", "error")
     assert plan.unknown_skus == ("NOPE",)
@@ -372,7 +445,11 @@ def test_unknown_skus_are_those_no_product_carries(db):
 
 def _edit_label(db, t):
     with db.engine.begin() as conn:  # same length: only a digest of the content sees it
-        conn.execute(sa.update(t.media_gallery_value).where(t.media_gallery_value.c.label == "front").values(label="back!"))
+        conn.execute(
+            sa.update(t.media_gallery_value)
+            .where(t.media_gallery_value.c.label == "front")
+            .values(label="back!")
+        )
 
 
 def _edit_etag(db, t):
@@ -401,8 +478,17 @@ def _create_missing_product(db, t):
     seed_demo_products(db.engine, ["NEW"], db.prefix)
 
 
-@pytest.mark.parametrize("edit", [_edit_label, _edit_etag, _edit_role, _edit_sync_state, _share_with_another_product,
-                                  _create_missing_product])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _edit_label,
+        _edit_etag,
+        _edit_role,
+        _edit_sync_state,
+        _share_with_another_product,
+        _create_missing_product,
+    ],
+)
 def test_the_chunk_fingerprint_sees_every_kind_of_edit_and_nothing_else(db, edit):
     from nacento_pipeline.magento.gallery.reader import read_chunk_state, state_fingerprint
 

@@ -82,7 +82,11 @@ def test_multipart_etag_is_opaque(db):
 def test_resync_after_legacy_variants_and_dedup_writes_nothing(db):
     legacy_rows(db, "S1", ["a/b/a.jpg"])
     legacy_rows(db, "S2", ["a/b/c.jpg", C])
-    rows = [("S1", A, "old", 0, False, "image|thumbnail"), ("S2", C, "new", 3, True, "small_image"), ("S2", B)]
+    rows = [
+        ("S1", A, "old", 0, False, "image|thumbnail"),
+        ("S2", C, "new", 3, True, "small_image"),
+        ("S2", B),
+    ]
     first = sync(db, rows)
     assert first.counts()["deduped"] == 1 and first.counts()["inserted"] == 1
     assert roles(db, "S1")["image"] == "a/b/a.jpg"  # the role names the gallery's own spelling
@@ -95,17 +99,24 @@ def test_resync_after_legacy_variants_and_dedup_writes_nothing(db):
 
 def _add_store(db, store_id=1):
     with db.engine.begin() as conn:
-        exists = conn.execute(sa.select(db.tables.store.c.store_id).where(db.tables.store.c.store_id == store_id))
+        exists = conn.execute(
+            sa.select(db.tables.store.c.store_id).where(db.tables.store.c.store_id == store_id)
+        )
         if exists.first() is None:
-            conn.execute(db.tables.store.insert().values(store_id=store_id, code=f"s{store_id}", name="Store"))
+            conn.execute(
+                db.tables.store.insert().values(store_id=store_id, code=f"s{store_id}", name="Store")
+            )
 
 
 def _store_rows(db, sku, store_id):
     t = db.tables
-    q = (sa.select(t.media_gallery.c.value, t.media_gallery_value.c.label)
-         .join(t.media_gallery_value, t.media_gallery_value.c.value_id == t.media_gallery.c.value_id)
-         .join(t.product, t.product.c.entity_id == t.media_gallery_value.c.entity_id)
-         .where(t.product.c.sku == sku, t.media_gallery_value.c.store_id == store_id).order_by(t.media_gallery.c.value))
+    q = (
+        sa.select(t.media_gallery.c.value, t.media_gallery_value.c.label)
+        .join(t.media_gallery_value, t.media_gallery_value.c.value_id == t.media_gallery.c.value_id)
+        .join(t.product, t.product.c.entity_id == t.media_gallery_value.c.entity_id)
+        .where(t.product.c.sku == sku, t.media_gallery_value.c.store_id == store_id)
+        .order_by(t.media_gallery.c.value)
+    )
     with db.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(q)]
 
@@ -116,24 +127,47 @@ def test_purge_removes_every_store_row_and_the_link_of_that_product_only(db):
     t = db.tables
     with db.engine.begin() as conn:  # store-1 labels for path A on both products (each has its own row)
         ids = dict(conn.execute(sa.select(t.product.c.sku, t.product.c.entity_id)).all())
-        vid = dict(conn.execute(
-            sa.select(t.value_to_entity.c.entity_id, t.media_gallery.c.value_id)
-            .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
-            .where(t.media_gallery.c.value == A)).all())
-        conn.execute(t.media_gallery_value.insert(), [
-            {"value_id": vid[ids["S1"]], "store_id": 1, "entity_id": ids["S1"], "label": "s1-store1", "position": 0,
-             "disabled": 0},
-            {"value_id": vid[ids["S2"]], "store_id": 1, "entity_id": ids["S2"], "label": "s2-store1", "position": 0,
-             "disabled": 0},
-        ])
+        vid = dict(
+            conn.execute(
+                sa.select(t.value_to_entity.c.entity_id, t.media_gallery.c.value_id)
+                .join(t.media_gallery, t.media_gallery.c.value_id == t.value_to_entity.c.value_id)
+                .where(t.media_gallery.c.value == A)
+            ).all()
+        )
+        conn.execute(
+            t.media_gallery_value.insert(),
+            [
+                {
+                    "value_id": vid[ids["S1"]],
+                    "store_id": 1,
+                    "entity_id": ids["S1"],
+                    "label": "s1-store1",
+                    "position": 0,
+                    "disabled": 0,
+                },
+                {
+                    "value_id": vid[ids["S2"]],
+                    "store_id": 1,
+                    "entity_id": ids["S2"],
+                    "label": "s2-store1",
+                    "position": 0,
+                    "disabled": 0,
+                },
+            ],
+        )
     result = sync(db, [("S1", B)], batch_key="media_2")
     assert result.counts()["purged"] == 1
     assert _values(db, "S1") == [B] and _store_rows(db, "S1", 1) == []
-    assert gallery(db, "S2") == [(A, "two", 0, 0, "1-" + A)] and _store_rows(db, "S2", 1) == [(A, "s2-store1")]
+    assert gallery(db, "S2") == [(A, "two", 0, 0, "1-" + A)] and _store_rows(db, "S2", 1) == [
+        (A, "s2-store1")
+    ]
     assert count(db, t.media_gallery) == 2  # S1's own row for A deleted with it, as the admin does
     with db.engine.connect() as conn:
-        links = conn.execute(sa.select(t.value_to_entity.c.entity_id).where(t.value_to_entity.c.value_id.in_(
-            list(vid.values())))).all()
+        links = conn.execute(
+            sa.select(t.value_to_entity.c.entity_id).where(
+                t.value_to_entity.c.value_id.in_(list(vid.values()))
+            )
+        ).all()
     assert [r[0] for r in links] == [ids["S2"]]
 
 
@@ -147,7 +181,9 @@ def test_failure_late_in_a_chunk_rolls_the_whole_sku_back(db, monkeypatch):
             raise ValueError("Data too long for column 'value'")
 
     monkeypatch.setattr(gallery_chunk_write, "_write_roles", failing)
-    result = sync(db, [("S1", B, "", 0, False, "image"), ("S2", C, "new", 0, False, "thumbnail")], batch_key="media_2")
+    result = sync(
+        db, [("S1", B, "", 0, False, "image"), ("S2", C, "new", 0, False, "thumbnail")], batch_key="media_2"
+    )
     status = result.sku_results.set_index("sku")["status"]
     assert (status["S1"], status["S2"]) == ("ok", "error")
     assert gallery(db, "S2") == [(A, "keep", 0, 0, "1-" + A)]  # nothing of the failed SKU stayed
@@ -155,7 +191,11 @@ def test_failure_late_in_a_chunk_rolls_the_whole_sku_back(db, monkeypatch):
     assert _values(db, "S1") == [B] and roles(db, "S1")["image"] == B
     assert count(db, db.tables.media_gallery) == 2  # C's media_gallery row rolled back too
     with db.engine.connect() as conn:
-        state = dict(conn.execute(sa.select(db.tables.sku_sync_state.c.sku, db.tables.sku_sync_state.c.last_batch_key)).all())
+        state = dict(
+            conn.execute(
+                sa.select(db.tables.sku_sync_state.c.sku, db.tables.sku_sync_state.c.last_batch_key)
+            ).all()
+        )
     assert state == {"S1": "media_2", "S2": "media_1"}
 
 
@@ -168,12 +208,22 @@ def test_statements_per_chunk_are_constant_from_1_to_500_skus(db):
         from nacento_pipeline.magento.gallery.sync import sync_gallery
         from nacento_pipeline_tests.helpers import FakeBatch, etag_frame, image_frame
 
-        rows = [(s, f"/k/{s}/{i}.jpg", label, position + i, False, "image" if i == 0 else "") for s in members
-                for i in range(3)]
+        rows = [
+            (s, f"/k/{s}/{i}.jpg", label, position + i, False, "image" if i == 0 else "")
+            for s in members
+            for i in range(3)
+        ]
         images = image_frame(rows)
         etags = etag_frame({v: "e" for v in images["value"]})
-        return sync_gallery(db, FakeBatch(images), etags, mode="replace", chunk_size=500, batch_key=key,
-                             batch_time=datetime(2026, 3, 1, tzinfo=UTC))
+        return sync_gallery(
+            db,
+            FakeBatch(images),
+            etags,
+            mode="replace",
+            chunk_size=500,
+            batch_key=key,
+            batch_time=datetime(2026, 3, 1, tzinfo=UTC),
+        )
 
     db.attribute_ids()  # the one-time schema look-ups of a run are not per-chunk statements
     one = run(skus[:1], "b1")

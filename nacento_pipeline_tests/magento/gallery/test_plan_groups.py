@@ -28,8 +28,16 @@ def _shop(db) -> None:
     """Products in every situation a delta distinguishes: galleries with roles, store-level rows and roles, a
     legacy path variant, an image added by hand, a row shared by the PHP connector, a near-miss SKU."""
     seed_demo_products(db.engine, ["S4", "S5", "S6", "S7", "Case-Sku"], db.prefix)
-    sync(db, [("S1", A, "front", 1, False, "image|small_image"), ("S1", B, "back", 2, False, "thumbnail"),
-              ("S2", C, "side", 1, False, "image"), ("S3", A, "", 1), ("S4", D, "d", 3, True, "swatch_image")])
+    sync(
+        db,
+        [
+            ("S1", A, "front", 1, False, "image|small_image"),
+            ("S1", B, "back", 2, False, "thumbnail"),
+            ("S2", C, "side", 1, False, "image"),
+            ("S3", A, "", 1),
+            ("S4", D, "d", 3, True, "swatch_image"),
+        ],
+    )
     admin_set_store_value(db, "S1", A, DE, label="Vorne", position=4)
     admin_set_role(db, "S1", "image", B, DE)
     admin_add_image(db, "S2", E, label="by hand")
@@ -38,30 +46,55 @@ def _shop(db) -> None:
 
 
 def _batch() -> FakeBatch:
-    images = image_frame([
-        ("S1", A, "front 2", 1, False, "image"), ("S1", C, "new", None, False, "thumbnail"),
-        ("S2", C, "side", 1, False, "image"), ("S2", C, "side again", 1, False, "image"),  # twice: last wins
-        ("S3", A, "", -3), ("S3", C, "", -1),  # negative positions: shifted
-        ("S4", "/m/i/missing.jpg", "", 1, False, "image"), ("S4", D, "d", 3, True, "swatch_image"),
-        ("S5", D, "shared", 1, False, "image"), ("S6", E, "", 1),
-        ("NOPE", A), ("case-sku", B), ("S7", A, "", 1, False, "small_image"),
-    ])
-    stores = store_value_frame([("S1", A, "de", "Vorne 2", 3, None, "small_image"), ("S2", C, "xx", "?"),
-                                ("S5", D, "de", None, 7)])
+    images = image_frame(
+        [
+            ("S1", A, "front 2", 1, False, "image"),
+            ("S1", C, "new", None, False, "thumbnail"),
+            ("S2", C, "side", 1, False, "image"),
+            ("S2", C, "side again", 1, False, "image"),  # twice: last wins
+            ("S3", A, "", -3),
+            ("S3", C, "", -1),  # negative positions: shifted
+            ("S4", "/m/i/missing.jpg", "", 1, False, "image"),
+            ("S4", D, "d", 3, True, "swatch_image"),
+            ("S5", D, "shared", 1, False, "image"),
+            ("S6", E, "", 1),
+            ("NOPE", A),
+            ("case-sku", B),
+            ("S7", A, "", 1, False, "small_image"),
+        ]
+    )
+    stores = store_value_frame(
+        [("S1", A, "de", "Vorne 2", 3, None, "small_image"), ("S2", C, "xx", "?"), ("S5", D, "de", None, 7)]
+    )
     scope = pd.DataFrame([("S7", "small_image")], columns=list(ROLE_SCOPE_COLUMNS))
-    return FakeBatch(images, rejections=rejection_frame([("S8", "file_path", "bad path")]), invalid_skus={"S6"},
-                     extra_payload=(("S2", E),), store_values=stores, role_scope=scope)
+    return FakeBatch(
+        images,
+        rejections=rejection_frame([("S8", "file_path", "bad path")]),
+        invalid_skus={"S6"},
+        extra_payload=(("S2", E),),
+        store_values=stores,
+        role_scope=scope,
+    )
 
 
 def _plan(db, monkeypatch, group_skus: int, mode: str) -> GalleryPlan:
     monkeypatch.setattr(gallery_plan, "PLAN_GROUP_SKUS", group_skus)
-    return plan_gallery(db, _batch(), etags_for([A, B, C, D, E], missing=["/m/i/missing.jpg"]),
-                        mode=mode, chunk_size=2, batch_key="media_2", batch_time=T1)
+    return plan_gallery(
+        db,
+        _batch(),
+        etags_for([A, B, C, D, E], missing=["/m/i/missing.jpg"]),
+        mode=mode,
+        chunk_size=2,
+        batch_key="media_2",
+        batch_time=T1,
+    )
 
 
 def _same_frame(left: pd.DataFrame, right: pd.DataFrame, dtypes: bool = True) -> None:
     if len(left) or len(right):
-        pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True), check_dtype=dtypes)
+        pd.testing.assert_frame_equal(
+            left.reset_index(drop=True), right.reset_index(drop=True), check_dtype=dtypes
+        )
     else:
         assert list(left.columns) == list(right.columns)
 
@@ -86,11 +119,34 @@ def test_chunks_planned_together_are_the_chunks_planned_alone(db, monkeypatch):
         totals[mode] = together.totals()
     # every rule at work; S1's B, the base image of store view "de", is kept as Magento's DeleteValidator keeps it
     assert totals["replace"]["purged"] == 0 and totals["upsert"]["purged"] == 0
-    assert {k: totals["replace"][k] for k in ("skus_seen", "error", "inserted", "updated_value", "updated_meta",
-                                              "skipped_no_change", "invalid", "rejected", "deduped_path_variants",
-                                              "split_shared_rows", "store_values")} == {
-        "skus_seen": 10, "error": 3, "inserted": 3, "updated_value": 1, "updated_meta": 4, "skipped_no_change": 1,
-        "invalid": 1, "rejected": 1, "deduped_path_variants": 1, "split_shared_rows": 1, "store_values": 2}
+    assert {
+        k: totals["replace"][k]
+        for k in (
+            "skus_seen",
+            "error",
+            "inserted",
+            "updated_value",
+            "updated_meta",
+            "skipped_no_change",
+            "invalid",
+            "rejected",
+            "deduped_path_variants",
+            "split_shared_rows",
+            "store_values",
+        )
+    } == {
+        "skus_seen": 10,
+        "error": 3,
+        "inserted": 3,
+        "updated_value": 1,
+        "updated_meta": 4,
+        "skipped_no_change": 1,
+        "invalid": 1,
+        "rejected": 1,
+        "deduped_path_variants": 1,
+        "split_shared_rows": 1,
+        "store_values": 2,
+    }
     assert len(together.delta.warnings) == 4 and len(together.roles) > 10
     result = write_gallery(db, together, run_id="run-2")
     # one chunk planned again: S1's new C gave the file one spelling, so S3's legacy a/b/c.jpg (a later chunk)

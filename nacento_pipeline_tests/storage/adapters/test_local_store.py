@@ -16,7 +16,19 @@ from nacento_pipeline.storage.adapters.local import TMP_MARKER, LocalFolderStore
 # Keys whose S3 (byte) order differs from a naive directory walk: '-' and '.' sort before '/'.
 # (A file and a folder cannot share a name on disk, so "a/b" and "a/b/c" cannot both exist here.)
 TRICKY_KEYS = [
-    "a/b", "a-b", "a.c", "a/a/x", "ab", "b", "a/b0", "a/c/d", "a0", "d/x/1", "d/x-1", "d/x.1", "d/x0",
+    "a/b",
+    "a-b",
+    "a.c",
+    "a/a/x",
+    "ab",
+    "b",
+    "a/b0",
+    "a/c/d",
+    "a0",
+    "d/x/1",
+    "d/x-1",
+    "d/x.1",
+    "d/x0",
     "media/catalog/product/m/y/z.jpg",
 ]
 
@@ -76,7 +88,10 @@ def test_list_in_s3_key_order_with_prefix(store: LocalFolderStore) -> None:
     assert listed == {k: hashlib.md5(k.encode()).hexdigest() for k in TRICKY_KEYS}
 
 
-@pytest.mark.parametrize("start_after", ["", "a", "a/", "a/a", "a/a/x", "a/b", "a/b/", "a-b", "a/c", "a/c/", "az", "d/x.1", "d/x/", "zzz"])
+@pytest.mark.parametrize(
+    "start_after",
+    ["", "a", "a/", "a/a", "a/a/x", "a/b", "a/b/", "a-b", "a/c", "a/c/", "az", "d/x.1", "d/x/", "zzz"],
+)
 def test_list_start_after(store: LocalFolderStore, start_after: str) -> None:
     _fill(store, TRICKY_KEYS)
     expected = sorted(k for k in TRICKY_KEYS if k > start_after)
@@ -103,7 +118,8 @@ def test_list_counts_one_request_per_1000_keys(store: LocalFolderStore) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["../escape.jpg", "/etc/passwd", "a/../../b", "a//b", "a/./b", "", "a/b/", "x\x00y", f"a/{TMP_MARKER}1"]
+    "key",
+    ["../escape.jpg", "/etc/passwd", "a/../../b", "a//b", "a/./b", "", "a/b/", "x\x00y", f"a/{TMP_MARKER}1"],
 )
 def test_unsafe_keys_are_rejected(store: LocalFolderStore, key: str, tmp_path) -> None:
     for call in (lambda: store.put(key, b"x"), lambda: store.get(key), lambda: store.head(key)):

@@ -16,8 +16,11 @@ def test_fast_parse_matches_botocore(s3_endpoint: str, s3_bucket: str) -> None:
     keys += ["media/x/a space+plus%25é.jpg", "media/x/ünï/cödé.jpg", "media/x/amp&lt.jpg"]
     seed_objects(s3_bucket, {key: key.encode() for key in keys})
     fast = S3ObjectStore(s3_bucket, endpoint_url=s3_endpoint, region="us-east-1", path_style=True)
-    plain = S3ObjectStore(s3_bucket, client=boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1"),
-                          fast_list=False)
+    plain = S3ObjectStore(
+        s3_bucket,
+        client=boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1"),
+        fast_list=False,
+    )
 
     got, expected = list(fast.list("media/x/")), list(plain.list("media/x/"))
     assert got == expected and len(got) == len(keys)  # keys decoded, ETags unquoted, sizes, times (UTC)

@@ -47,7 +47,11 @@ def test_put_head_get_open_etag_without_quotes(store: S3ObjectStore) -> None:
     assert store.get("media/catalog/product/m/y/my-image.jpg") == data
     assert b"".join(store.open("media/catalog/product/m/y/my-image.jpg")) == data
     [listed] = list(store.list("media/"))
-    assert (listed.key, listed.etag, listed.size) == ("media/catalog/product/m/y/my-image.jpg", expected, len(data))
+    assert (listed.key, listed.etag, listed.size) == (
+        "media/catalog/product/m/y/my-image.jpg",
+        expected,
+        len(data),
+    )
     assert store.requests.snapshot() == {"LIST": 1, "HEAD": 1, "GET": 2, "PUT": 1, "COPY": 0, "DELETE": 0}
 
 
@@ -105,7 +109,9 @@ def test_copy_and_delete_in_batches(store: S3ObjectStore, s3_bucket: str) -> Non
 
 
 def test_errors_name_bucket_and_key_and_chain_boto_error(moto_endpoint: str) -> None:
-    store = S3ObjectStore("no-such-bucket-nacento", endpoint_url=moto_endpoint, region="us-east-1", path_style=True)
+    store = S3ObjectStore(
+        "no-such-bucket-nacento", endpoint_url=moto_endpoint, region="us-east-1", path_style=True
+    )
     with pytest.raises(StorageError) as excinfo:
         list(store.list("media/"))
     assert "s3://no-such-bucket-nacento/media/" in str(excinfo.value)
@@ -124,7 +130,9 @@ def test_injected_client_is_used(s3_endpoint: str, s3_bucket: str) -> None:
 
 
 def test_factory_builds_s3_store_from_settings(s3_endpoint: str, s3_bucket: str) -> None:
-    settings = Settings(s3_bucket=s3_bucket, s3_endpoint_url=s3_endpoint, s3_region="us-east-1", s3_path_style=True)
+    settings = Settings(
+        s3_bucket=s3_bucket, s3_endpoint_url=s3_endpoint, s3_region="us-east-1", s3_path_style=True
+    )
     store = make_object_store(settings)
     assert isinstance(store, S3ObjectStore)
     assert store.bucket == s3_bucket
@@ -137,8 +145,14 @@ def test_the_resource_and_the_settings_build_the_same_store(tmp_path):
     """One builder: a head concurrency above 16 gets a pool that fits it, through the resource too."""
     from nacento_pipeline.resources.from_settings import resources_from_settings
 
-    settings = Settings.from_env({"NACENTO_S3_BUCKET": "catalog", "NACENTO_S3_ENDPOINT_URL": "http://127.0.0.1:9",
-                                  "NACENTO_HEAD_CONCURRENCY": "40", "NACENTO_VAR_DIR": str(tmp_path)})
+    settings = Settings.from_env(
+        {
+            "NACENTO_S3_BUCKET": "catalog",
+            "NACENTO_S3_ENDPOINT_URL": "http://127.0.0.1:9",
+            "NACENTO_HEAD_CONCURRENCY": "40",
+            "NACENTO_VAR_DIR": str(tmp_path),
+        }
+    )
     via_settings = make_object_store(settings)
     via_resource = resources_from_settings(settings)["object_store"].get_store()
     for store in (via_settings, via_resource):
@@ -154,10 +168,15 @@ def test_the_client_is_built_through_dagster_aws_s3_resource():
 
     from nacento_pipeline.resources.wiring import s3_client_resource
 
-    settings = Settings(s3_bucket="catalog", s3_endpoint_url="http://127.0.0.1:9", s3_region="auto",
-                        s3_path_style=True)
+    settings = Settings(
+        s3_bucket="catalog", s3_endpoint_url="http://127.0.0.1:9", s3_region="auto", s3_path_style=True
+    )
     resource = s3_client_resource(settings)
     assert isinstance(resource, S3Resource)
-    assert (resource.endpoint_url, resource.region_name, resource.path_style) == ("http://127.0.0.1:9", "auto", True)
+    assert (resource.endpoint_url, resource.region_name, resource.path_style) == (
+        "http://127.0.0.1:9",
+        "auto",
+        True,
+    )
     client = resource.get_client()
     assert client.meta.config.s3["addressing_style"] == "path" and client.meta.region_name == "auto"

@@ -15,8 +15,13 @@ GOOD_CSV = b"sku,file_path\nA,/a/b/a.jpg\n"
 
 
 def _pass(store: LocalFolderStore, registered: set[str]):
-    return register_drops(store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
-                          is_registered=lambda key: key in registered)
+    return register_drops(
+        store,
+        drop_prefix=DROP,
+        archive_prefix=ARCHIVE,
+        rejected_prefix=REJECTED,
+        is_registered=lambda key: key in registered,
+    )
 
 
 def _keys(store: LocalFolderStore, prefix: str) -> list[str]:
@@ -34,7 +39,9 @@ def test_partial_ok_listing_is_archived_once_and_unlisted_files_are_reported_and
     first = _pass(store, registered)
     assert [r.drop.batch_key for r in first.registered] == ["media_p"]
     assert [k.rsplit("/", 1)[-1] for k in first.registered[0].drop.bunch_keys] == [
-        "import-media_p_01.csv", "import-media_p_03.csv"]
+        "import-media_p_01.csv",
+        "import-media_p_03.csv",
+    ]
     unlisted = [r for r in first.rejected if "not listed" in r.reason]
     assert len(unlisted) == 1 and unlisted[0].keys == (DROP + "import-media_p_02.csv",)
     report = store.get(unlisted[0].moved_to + "REPORT.md").decode()
@@ -56,17 +63,22 @@ def test_unreadable_header_is_rejected_before_registration_with_the_parsers_reas
     store.put(DROP + "import-media_h.ok", b"")
     store.put(DROP + "import-media_q_01.csv", b'sku,file_path,label\nA,/a/b/a.jpg,"open\n')
     store.put(DROP + "import-media_q.ok", b"")
-    store.put(DROP + "import-media_j_01.json", b"\xef\xbb\xbf" + json.dumps(
-        {"request": {"request_id": "r", "items": [{"sku": "A", "images": [{"file_path": "/a/b/a.jpg"}]}]}}
-    ).encode())
+    store.put(
+        DROP + "import-media_j_01.json",
+        b"\xef\xbb\xbf"
+        + json.dumps(
+            {"request": {"request_id": "r", "items": [{"sku": "A", "images": [{"file_path": "/a/b/a.jpg"}]}]}}
+        ).encode(),
+    )
     store.put(DROP + "import-media_j.ok", b"")
     outcome = _pass(store, set())
     assert [r.drop.batch_key for r in outcome.registered] == ["media_j"]  # a BOM before JSON is fine
     reasons = {r.label: r.reason for r in outcome.rejected}
     assert reasons["media_h"].startswith("import-media_h_01.csv:1: CSV header has neither")
     assert reasons["media_q"].startswith("import-media_q_01.csv:2: CSV cannot be parsed")
-    report = json.loads(store.get(next(r.moved_to for r in outcome.rejected if r.label == "media_h")
-                                  + "report.json"))
+    report = json.loads(
+        store.get(next(r.moved_to for r in outcome.rejected if r.label == "media_h") + "report.json")
+    )
     assert report["files"] == [DROP + "import-media_h_01.csv", DROP + "import-media_h.ok"]
     assert _keys(store, ARCHIVE + "media_h/") == []
 
@@ -94,10 +106,14 @@ def test_a_registered_toy_format_is_accepted_sniffed_registered_and_parsed(tmp_p
         outcome = _pass(store, set())
         parsed = parse_batch(bunch_sources(store, outcome.registered[0].manifest))
     assert [r.drop.batch_key for r in outcome.registered] == ["media_t"]
-    assert [(r.label, r.reason) for r in outcome.rejected] == [("media_u", f"import-media_u_01.toy:2: {TOY_SHAPE}")]
+    assert [(r.label, r.reason) for r in outcome.rejected] == [
+        ("media_u", f"import-media_u_01.toy:2: {TOY_SHAPE}")
+    ]
     assert parsed.images[["sku", "value", "label", "file"]].values.tolist() == [
-        ["A", "/a/b/a.jpg", "front", "import-media_t_01.toy"], ["B", "/a/b/b.jpg", "", "import-media_t_01.toy"],
-        ["C", "/a/b/c.jpg", "", "import-media_t_02.csv"]]
+        ["A", "/a/b/a.jpg", "front", "import-media_t_01.toy"],
+        ["B", "/a/b/b.jpg", "", "import-media_t_01.toy"],
+        ["C", "/a/b/c.jpg", "", "import-media_t_02.csv"],
+    ]
     assert parsed.rejections.empty
 
 
@@ -140,19 +156,32 @@ def test_drops_over_the_input_caps_are_refused_before_anything_is_read(tmp_path)
     store.put(DROP + "import-media_okbig_01.csv", GOOD_CSV)
     store.put(DROP + "import-media_okbig.ok", b"import-media_okbig_01.csv\n" * 10)
     limits = InputLimits(bunch_file_bytes=100, ok_file_bytes=100, invalid_names_per_pass=1000)
-    outcome = register_drops(store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
-                             limits=limits)
+    outcome = register_drops(
+        store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED, limits=limits
+    )
     assert [r.drop.batch_key for r in outcome.registered] == ["media_fine"]
     reasons = {r.label: r.reason for r in outcome.rejected}
-    assert "bunch file size limit" in reasons["media_big"] and "NACENTO_MAX_BUNCH_FILE_MB" in reasons["media_big"]
-    assert "import-media_big_02.csv (" in reasons["media_big"] and "import-media_big_01.csv" not in reasons["media_big"]
-    assert "OK file size limit" in reasons["media_okbig"] and "NACENTO_MAX_OK_FILE_KB" in reasons["media_okbig"]
+    assert (
+        "bunch file size limit" in reasons["media_big"]
+        and "NACENTO_MAX_BUNCH_FILE_MB" in reasons["media_big"]
+    )
+    assert (
+        "import-media_big_02.csv (" in reasons["media_big"]
+        and "import-media_big_01.csv" not in reasons["media_big"]
+    )
+    assert (
+        "OK file size limit" in reasons["media_okbig"] and "NACENTO_MAX_OK_FILE_KB" in reasons["media_okbig"]
+    )
     assert not [k for k in store.read if "media_big" in k or "media_okbig" in k]  # refused from the listing
     moved = _keys(store, REJECTED)
     assert any(k.endswith("import-media_big_02.csv") for k in moved)
     assert any(k.endswith("import-media_okbig.ok") for k in moved)
-    assert "NACENTO_MAX_BUNCH_FILE_MB" in store.get(
-        next(r.moved_to for r in outcome.rejected if r.label == "media_big") + "REPORT.md").decode()
+    assert (
+        "NACENTO_MAX_BUNCH_FILE_MB"
+        in store.get(
+            next(r.moved_to for r in outcome.rejected if r.label == "media_big") + "REPORT.md"
+        ).decode()
+    )
     assert _keys(store, DROP) == []
 
 
@@ -165,7 +194,8 @@ def test_invalid_names_are_moved_aside_a_bounded_number_per_pass(tmp_path):
     limits = InputLimits(invalid_names_per_pass=3)
     passes = []
     while _keys(store, DROP) and len(passes) < 5:
-        outcome = register_drops(store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
-                                 limits=limits)
+        outcome = register_drops(
+            store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED, limits=limits
+        )
         passes.append((sum(len(r.keys) for r in outcome.rejected), outcome.invalid_left))
     assert passes == [(3, 4), (3, 1), (1, 0)]

@@ -14,8 +14,9 @@ DROP, ARCHIVE, REJECTED, MEDIA = "pim-drop/", "pim-archive/", "pim-rejected/", "
 
 
 def _pass(store: LocalFolderStore):
-    return register_drops(store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
-                          media_prefix=MEDIA)
+    return register_drops(
+        store, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED, media_prefix=MEDIA
+    )
 
 
 def test_images_are_copied_once_and_a_second_identical_drop_copies_nothing(tmp_path):
@@ -25,7 +26,9 @@ def test_images_are_copied_once_and_a_second_identical_drop_copies_nothing(tmp_p
     first = _pass(store)
     [item] = first.registered
     assert first.media_copied == 8 and first.media_kept == 0
-    assert first.requests["COPY"] == 8 + 2  # the images, then the export file and the OK file into the archive
+    assert (
+        first.requests["COPY"] == 8 + 2
+    )  # the images, then the export file and the OK file into the archive
     manifest = load_manifest(store, ARCHIVE, "akeneo_one")
     assert manifest.export_folder and [f.name for f in manifest.files] == ["export.csv"]
     values = media_values(store, manifest)
@@ -38,10 +41,12 @@ def test_images_are_copied_once_and_a_second_identical_drop_copies_nothing(tmp_p
     assert second.media_copied == 0 and second.media_kept == 8
     assert media_values(store, load_manifest(store, ARCHIVE, "akeneo_two")) == values
 
-    parsed = parse_export_batch(store, load_manifest(store, ARCHIVE, "akeneo_two"), AkeneoMapping(),
-                                media_prefix=MEDIA).parsed
+    parsed = parse_export_batch(
+        store, load_manifest(store, ARCHIVE, "akeneo_two"), AkeneoMapping(), media_prefix=MEDIA
+    ).parsed
     assert parsed.rejections.empty and sorted(parsed.images["value"]) == sorted(
-        values[p] for p in values if "/de_DE/" not in p and "/print/" not in p)
+        values[p] for p in values if "/de_DE/" not in p and "/print/" not in p
+    )
 
 
 def test_raw_catalog_keys_are_copied_by_the_run(tmp_path):
@@ -51,10 +56,14 @@ def test_raw_catalog_keys_are_copied_by_the_run(tmp_path):
     store.put(DROP + "import-akeneo_raw.ok", b"")
     _pass(store)
     manifest = load_manifest(store, ARCHIVE, "akeneo_raw")
-    export = parse_export_batch(store, manifest, AkeneoMapping(), media_prefix=MEDIA, catalog_prefix="akeneo-catalog/")
+    export = parse_export_batch(
+        store, manifest, AkeneoMapping(), media_prefix=MEDIA, catalog_prefix="akeneo-catalog/"
+    )
     [value] = export.parsed.images["value"].tolist()
     assert export.placement.copied == 1 and store.get(object_key(value, MEDIA)) == b"\x89PNG front"
-    again = parse_export_batch(store, manifest, AkeneoMapping(), media_prefix=MEDIA, catalog_prefix="akeneo-catalog/")
+    again = parse_export_batch(
+        store, manifest, AkeneoMapping(), media_prefix=MEDIA, catalog_prefix="akeneo-catalog/"
+    )
     assert again.placement.copied == 0
 
 
@@ -102,8 +111,9 @@ def test_event_mode_registers_the_whole_export_folder_from_the_ok_files_event(tm
     listed = {info.key for info in batch_objects(store, DROP, "akeneo_events")}
     assert listed == {ok_key} | {f"{DROP}import-akeneo_events/{path}" for path in files}
     queue = _OneMessageQueue(store.head(ok_key))
-    outcome = register_from_events(store, queue, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED,
-                                   media_prefix=MEDIA)
+    outcome = register_from_events(
+        store, queue, drop_prefix=DROP, archive_prefix=ARCHIVE, rejected_prefix=REJECTED, media_prefix=MEDIA
+    )
     [item] = outcome.drop.registered
     assert outcome.drop.media_copied == 8 and not outcome.drop.rejected and queue.acked == ["r1"]
     manifest = load_manifest(store, ARCHIVE, "akeneo_events")

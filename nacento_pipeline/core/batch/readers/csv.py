@@ -55,7 +55,11 @@ def check_gallery_header(header: list[str], file: str) -> None:
 
 
 def read_csv_chunks(
-    stream: io.BufferedReader, file: str, wanted: Iterable[str], chunk_rows: int = CSV_CHUNK_ROWS, sep: str = ",",
+    stream: io.BufferedReader,
+    file: str,
+    wanted: Iterable[str],
+    chunk_rows: int = CSV_CHUNK_ROWS,
+    sep: str = ",",
 ) -> Iterator[pd.DataFrame]:
     """Chunks of a CSV as string frames with normalised column names (only `wanted` columns) and a `line`.
 
@@ -67,35 +71,50 @@ def read_csv_chunks(
     last_line = 1
     try:
         reader = pd.read_csv(
-            stream, sep=sep, dtype=str, na_filter=False, keep_default_na=False, chunksize=chunk_rows,
-            encoding="utf-8-sig", skip_blank_lines=False, engine="c",
+            stream,
+            sep=sep,
+            dtype=str,
+            na_filter=False,
+            keep_default_na=False,
+            chunksize=chunk_rows,
+            encoding="utf-8-sig",
+            skip_blank_lines=False,
+            engine="c",
         )
         for frame in reader:
             if not isinstance(frame.index, pd.RangeIndex):
                 # pandas takes the first cell as an index when the first data row has one cell too many.
-                raise BatchFileError(file, "row has more cells than the header (an unquoted separator?)",
-                                     line=2)
+                raise BatchFileError(
+                    file, "row has more cells than the header (an unquoted separator?)", line=2
+                )
             frame.columns = [column_name(str(c)) for c in frame.columns]
             frame = frame.loc[:, ~frame.columns.duplicated() & frame.columns.isin(wanted_set)]
             frame["line"] = (frame.index + 2).astype("int64")
             last_line = int(frame["line"].iloc[-1]) if len(frame) else last_line
             cells = frame.drop(columns="line")
-            blank = (cells.apply(lambda col: col.str.strip() == "")).all(axis=1) if len(cells.columns) else None
+            blank = (
+                (cells.apply(lambda col: col.str.strip() == "")).all(axis=1) if len(cells.columns) else None
+            )
             if blank is not None and blank.any():
                 frame = frame.loc[~blank]
             yield frame
     except BatchFileError:
         raise
     except UnicodeDecodeError as exc:
-        raise BatchFileError(file, f"not valid UTF-8 after line {last_line} ({exc.reason})",
-                             line=last_line + 1) from exc
+        raise BatchFileError(
+            file, f"not valid UTF-8 after line {last_line} ({exc.reason})", line=last_line + 1
+        ) from exc
     except (pd.errors.ParserError, ValueError) as exc:
         line = _line_of_parser_error(str(exc))
         raise BatchFileError(file, f"CSV cannot be parsed: {exc}", line=line) from exc
 
 
 def read_gallery_csv(
-    stream: io.BufferedReader, file: str, file_idx: int, header: list[str], chunk_rows: int = CSV_CHUNK_ROWS,
+    stream: io.BufferedReader,
+    file: str,
+    file_idx: int,
+    header: list[str],
+    chunk_rows: int = CSV_CHUNK_ROWS,
 ) -> Iterator[RawChunk]:
     """Gallery CSV `sku,file_path,label,position,disabled,roles`: one raw row per CSV row.
 
@@ -113,8 +132,13 @@ def read_gallery_csv(
         raw = raw_frame(columns, index=frame.index).reset_index(drop=True)
         sku = raw["sku"].str.strip()
         firsts = raw.assign(sku=sku).loc[sku != ""].drop_duplicates("sku")
-        items = items_frame({
-            "file_idx": [file_idx] * len(firsts), "item_no": [0] * len(firsts),
-            "line": firsts["line"].tolist(), "file": [file] * len(firsts), "sku": firsts["sku"].tolist(),
-        })
+        items = items_frame(
+            {
+                "file_idx": [file_idx] * len(firsts),
+                "item_no": [0] * len(firsts),
+                "line": firsts["line"].tolist(),
+                "file": [file] * len(firsts),
+                "sku": firsts["sku"].tolist(),
+            }
+        )
         yield RawChunk(raw, items)

@@ -60,11 +60,14 @@ def _text(value: object, field: str) -> tuple[str, str]:
         if all(isinstance(v, str | int) for v in value):
             return "|".join(str(v) for v in value), ""
         return json.dumps(value, default=str), "roles must be a list of strings"
-    kind = "a list of strings" if field == "roles" else "a string" if field in ("file_path", "label") else \
-        "a scalar"
+    kind = (
+        "a list of strings"
+        if field == "roles"
+        else "a string"
+        if field in ("file_path", "label")
+        else "a scalar"
+    )
     return json.dumps(value, default=str), f"{field} must be {kind}"
-
-
 
 
 def _fast_text(value: object, field: str) -> str | None:
@@ -83,7 +86,6 @@ def _fast_text(value: object, field: str) -> str | None:
     return None
 
 
-
 def _texts(obj: dict, names: Sequence[str], prefix: str) -> tuple[list[str], tuple[str, str, str]]:
     """The fields `names` of one JSON object as text, and its first problem (field named with `prefix`), or
     `NO_PROBLEM`."""
@@ -97,6 +99,7 @@ def _texts(obj: dict, names: Sequence[str], prefix: str) -> tuple[list[str], tup
                 problem = (prefix + name, text, reason)
         texts.append(text)
     return texts, problem
+
 
 _RAW_KEYS = ("item_no", "line", "sku", *IMAGE_FIELDS, "pre_field", "pre_value", "pre_reason")
 
@@ -129,8 +132,21 @@ class _ItemCollector:
                 texts = [""] * len(STORE_FIELDS)
                 pre = (field, json.dumps(entry, default=str), "a store's values must be an object")
             label, position, disabled, roles = texts
-            self.stores.append((image_row, line, str(code), field, field + ".", label, label_given, position,
-                                disabled, roles, *pre))
+            self.stores.append(
+                (
+                    image_row,
+                    line,
+                    str(code),
+                    field,
+                    field + ".",
+                    label,
+                    label_given,
+                    position,
+                    disabled,
+                    roles,
+                    *pre,
+                )
+            )
         return NO_PROBLEM
 
     def add(self, item_no: int, item: object) -> None:
@@ -167,7 +183,9 @@ class _ItemCollector:
         return len(self.raw["file_path"]) >= JSON_CHUNK_IMAGES
 
     def flush(self, request_id: str | None = None) -> RawChunk:
-        chunk = collected_chunk(self.file, self.file_idx, self.raw, self.items, self.stores, request_id=request_id)
+        chunk = collected_chunk(
+            self.file, self.file_idx, self.raw, self.items, self.stores, request_id=request_id
+        )
         self._reset()
         return chunk
 
@@ -180,11 +198,21 @@ def _item_problem(item: object) -> tuple[str, list, tuple[str, str, str]]:
     sku = sku_text.strip()
     images = item.get("images")
     if sku_problem or not sku:
-        return ("" if sku_problem else sku, [],
-                ("sku", sku_text, "SKU is empty" if not sku_problem else "SKU must be a string"))
+        return (
+            "" if sku_problem else sku,
+            [],
+            ("sku", sku_text, "SKU is empty" if not sku_problem else "SKU must be a string"),
+        )
     if not isinstance(images, list):
-        return sku, [], ("images", json.dumps(images, default=str)[:200],
-                         "images is missing" if images is None else "images must be a list")
+        return (
+            sku,
+            [],
+            (
+                "images",
+                json.dumps(images, default=str)[:200],
+                "images is missing" if images is None else "images must be a list",
+            ),
+        )
     if not images:
         return sku, [], ("images", "[]", "no images")
     return sku, images, NO_PROBLEM
@@ -203,7 +231,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 def without_bom(data: bytes) -> bytes:
     """The bytes without a leading UTF-8 BOM."""
-    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
+    return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
 
 
 class _TooDeep(Exception):
@@ -246,7 +274,11 @@ class _DepthGuard(PassThroughStream):
                 raise _TooDeep()
             self._depth = int(depth[-1])
         self._in_string = (len(quotes) + self._in_string) % 2 == 1
-        tail = len(b) - 1 - int(np.flatnonzero(kinds != 4)[-1]) if (kinds != 4).any() else len(b) + self._backslashes
+        tail = (
+            len(b) - 1 - int(np.flatnonzero(kinds != 4)[-1])
+            if (kinds != 4).any()
+            else len(b) + self._backslashes
+        )
         self._backslashes = tail
 
 
@@ -284,7 +316,7 @@ class _TailStream(PassThroughStream):
     def seen(self, data: bytes) -> None:
         if len(self.head) < self._keep:
             self.head += data[: self._keep - len(self.head)]
-        self.tail = (self.tail + data)[-self._keep:]
+        self.tail = (self.tail + data)[-self._keep :]
 
 
 _REQUEST_ID_AT_END = re.compile(rb'"request_id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*}\s*}\s*$')
@@ -324,8 +356,11 @@ def read_json_bulk(stream: io.BufferedReader, file: str, file_idx: int) -> Itera
     except ijson.JSONError as exc:
         raise BatchFileError(file, f"malformed JSON after item {item_no}: {exc}", line=item_no + 1) from exc
     except (RecursionError, _TooDeep) as exc:
-        raise BatchFileError(file, f"JSON nested too deeply in item {item_no + 1} (more than {MAX_JSON_DEPTH} "
-                             "levels)", line=item_no + 1) from exc
+        raise BatchFileError(
+            file,
+            f"JSON nested too deeply in item {item_no + 1} (more than {MAX_JSON_DEPTH} levels)",
+            line=item_no + 1,
+        ) from exc
     except UnicodeDecodeError as exc:
         raise BatchFileError(file, f"not valid UTF-8 after item {item_no} ({exc.reason})") from exc
     request_id, has_items = _head_facts(tee.head)
@@ -356,5 +391,7 @@ def read_json_lines(stream: io.BufferedReader, file: str, file_idx: int) -> Iter
             if collector.full:
                 yield collector.flush()
     except UnicodeDecodeError as exc:
-        raise BatchFileError(file, f"not valid UTF-8 near line {line + 1} ({exc.reason})", line=line + 1) from exc
+        raise BatchFileError(
+            file, f"not valid UTF-8 near line {line + 1} ({exc.reason})", line=line + 1
+        ) from exc
     yield collector.flush()

@@ -72,8 +72,11 @@ def role_columns(header: list[str], custom_roles: tuple[str, ...] = ()) -> tuple
     """(path column, label column, role code) of a native CSV: the four standard ones, then one per custom
     media_image attribute code the header names (its label column `<code>_label`)."""
     standard = {code for _, _, code in ROLE_COLUMNS} | {path for path, _, _ in ROLE_COLUMNS}
-    custom = tuple((code, f"{code}_label", code) for code in dict.fromkeys(custom_roles)
-                   if code in header and code not in standard and code not in NATIVE_COLUMNS)
+    custom = tuple(
+        (code, f"{code}_label", code)
+        for code in dict.fromkeys(custom_roles)
+        if code in header and code not in standard and code not in NATIVE_COLUMNS
+    )
     return ROLE_COLUMNS + custom
 
 
@@ -93,8 +96,14 @@ def _is_image(path: str) -> bool:
     return bool(path) and path != NO_SELECTION
 
 
-def _add_item(items: dict[str, list], scope: dict[str, list], item_no: int, sku: str,
-              problem: tuple[str, str, str], managed: str) -> None:
+def _add_item(
+    items: dict[str, list],
+    scope: dict[str, list],
+    item_no: int,
+    sku: str,
+    problem: tuple[str, str, str],
+    managed: str,
+) -> None:
     append_item(items, item_no, item_no, sku, problem)
     if not problem[0]:
         scope["item_no"].append(item_no)
@@ -106,7 +115,18 @@ def _sku_problem(given: str, sku: str) -> tuple[str, str, str]:
     return ("sku", given, "SKU is empty") if not sku else NO_PROBLEM
 
 
-_RAW_KEYS = ("item_no", "line", "sku", "file_path", "label", "position", "roles", "disabled", "origin", "column")
+_RAW_KEYS = (
+    "item_no",
+    "line",
+    "sku",
+    "file_path",
+    "label",
+    "position",
+    "roles",
+    "disabled",
+    "origin",
+    "column",
+)
 _Image = tuple[str, str, str, str, str, str]  # path, label, position, role, disabled, column
 
 
@@ -117,7 +137,9 @@ class _ChunkRows:
     raw: dict[str, list] = field(default_factory=lambda: {k: [] for k in _RAW_KEYS})
     stores: list[tuple] = field(default_factory=list)  # batch_validate.STORE_RAW_COLUMNS records
     items: dict[str, list] = field(default_factory=item_lists)
-    scope: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("item_no", "sku", "managed_roles")})
+    scope: dict[str, list] = field(
+        default_factory=lambda: {k: [] for k in ("item_no", "sku", "managed_roles")}
+    )
     ignored: int = 0
 
     def add_raw(self, values: tuple) -> None:
@@ -130,13 +152,24 @@ class _ChunkRows:
         item_rows = items_frame({**self.items, "file_idx": [file_idx] * n_items, "file": [file] * n_items})
         store_rows = store_raw_frame(self.stores) if self.stores else None
         scope_rows = pd.DataFrame({**self.scope, "file_idx": file_idx}).astype(
-            {"item_no": "int64", "sku": "str", "managed_roles": "str", "file_idx": "int64"})
-        return RawChunk(raw_rows, item_rows, stores=store_rows, scope=scope_rows, ignored_rows=self.ignored,
-                        merge_paths=True)
+            {"item_no": "int64", "sku": "str", "managed_roles": "str", "file_idx": "int64"}
+        )
+        return RawChunk(
+            raw_rows,
+            item_rows,
+            stores=store_rows,
+            scope=scope_rows,
+            ignored_rows=self.ignored,
+            merge_paths=True,
+        )
 
 
-def _row_images(cols: dict[str, list[str]], i: int, list_separator: str,
-                roles: tuple[tuple[str, str, str], ...] = ROLE_COLUMNS) -> tuple[list[_Image], bool]:
+def _row_images(
+    cols: dict[str, list[str]],
+    i: int,
+    list_separator: str,
+    roles: tuple[tuple[str, str, str], ...] = ROLE_COLUMNS,
+) -> tuple[list[_Image], bool]:
     """(the images row `i` names: role columns, additional images, hidden paths; whether an image column holds
     `__EMPTY__VALUE__`)."""
     images: list[_Image] = []
@@ -162,8 +195,9 @@ def _row_images(cols: dict[str, list[str]], i: int, list_separator: str,
     return images, explicit_empty
 
 
-def _add_store_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, given_sku: str, store: str,
-                   images: list[_Image]) -> None:
+def _add_store_row(
+    rows: _ChunkRows, item_of_sku: dict[str, int], line: int, given_sku: str, store: str, images: list[_Image]
+) -> None:
     """A store-view row: its images' values for `store`, joining the SKU's last default-scope item (or an item
     of its own when there is none); a row without images is ignored and counted."""
     if not images:
@@ -179,19 +213,44 @@ def _add_store_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, giv
             return
         item_of_sku[sku] = item_no
     for path, label, position, role, disabled, column in images:
-        rows.stores.append((len(rows.raw["sku"]), line, store, "store_view_code", "", label, "1" if label else "",
-                            position, disabled, role, "", "", ""))
+        rows.stores.append(
+            (
+                len(rows.raw["sku"]),
+                line,
+                store,
+                "store_view_code",
+                "",
+                label,
+                "1" if label else "",
+                position,
+                disabled,
+                role,
+                "",
+                "",
+                "",
+            )
+        )
         rows.add_raw((item_no, line, sku, path, "", "", "", "", "store", column))
 
 
-def _add_default_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, given_sku: str,
-                     images: list[_Image], explicit_empty: bool, role_codes: tuple[str, ...] = ROLE_CODES) -> None:
+def _add_default_row(
+    rows: _ChunkRows,
+    item_of_sku: dict[str, int],
+    line: int,
+    given_sku: str,
+    images: list[_Image],
+    explicit_empty: bool,
+    role_codes: tuple[str, ...] = ROLE_CODES,
+) -> None:
     """A default-scope row: one item (item_no = line) with its images, or rejected as a whole."""
     sku = given_sku.strip()
     problem = _sku_problem(given_sku, sku)
     if not problem[0] and not images:
-        reason = ("all image columns are __EMPTY__VALUE__: an empty gallery is never applied"
-                  if explicit_empty else "no images: every image column is empty")
+        reason = (
+            "all image columns are __EMPTY__VALUE__: an empty gallery is never applied"
+            if explicit_empty
+            else "no images: every image column is empty"
+        )
         problem = ("images", "", reason)
     managed = "|".join(code for code in role_codes if any(image[3] == code for image in images))
     _add_item(rows.items, rows.scope, line, sku, problem, managed)
@@ -203,19 +262,30 @@ def _add_default_row(rows: _ChunkRows, item_of_sku: dict[str, int], line: int, g
 
 
 def read_native_csv(
-    stream: io.BufferedReader, file: str, file_idx: int, header: list[str], list_separator: str = ",",
-    chunk_rows: int = CSV_CHUNK_ROWS, custom_roles: tuple[str, ...] = (),
+    stream: io.BufferedReader,
+    file: str,
+    file_idx: int,
+    header: list[str],
+    list_separator: str = ",",
+    chunk_rows: int = CSV_CHUNK_ROWS,
+    custom_roles: tuple[str, ...] = (),
 ) -> Iterator[RawChunk]:
     """Raw rows of a native import CSV; one item per default-scope row (item_no = line), see module docstring.
     `custom_roles`: the codes of the shop's other media_image attributes (their columns are image columns)."""
     roles = role_columns(header, custom_roles)
     if not is_native_header(header) and not ("sku" in header and len(roles) > len(ROLE_COLUMNS)):
         raise BatchFileError(file, "CSV header has no `sku` or no image column", line=1)
-    columns = NATIVE_COLUMNS + tuple(name for path, label, _ in roles[len(ROLE_COLUMNS):] for name in (path, label))
+    columns = NATIVE_COLUMNS + tuple(
+        name for path, label, _ in roles[len(ROLE_COLUMNS) :] for name in (path, label)
+    )
     codes = tuple(code for _, _, code in roles)
-    item_of_sku: dict[str, int] = {}  # SKU -> item_no of its last valid default-scope row (store rows join it)
+    item_of_sku: dict[
+        str, int
+    ] = {}  # SKU -> item_no of its last valid default-scope row (store rows join it)
     for frame in read_csv_chunks(stream, file, columns, min(chunk_rows, NATIVE_CHUNK_ROWS)):
-        cols = {name: (frame[name].tolist() if name in frame.columns else [""] * len(frame)) for name in columns}
+        cols = {
+            name: (frame[name].tolist() if name in frame.columns else [""] * len(frame)) for name in columns
+        }
         rows = _ChunkRows()
         for i, line in enumerate(frame["line"].tolist()):
             images, explicit_empty = _row_images(cols, i, list_separator, roles)
@@ -247,11 +317,17 @@ def merge_native_images(images: pd.DataFrame) -> pd.DataFrame:
     merged = ordered.drop_duplicates(keys, keep="first").set_index(keys)
     # Magento's import changes only what the CSV says: no label and not hidden mean "leave as it is"
     # (None / <NA>), so an existing image keeps its label and an admin's disabled flag.
-    merged["label"] = grouped["label"].first().astype(object).where(grouped["label"].first().notna(), None).to_numpy()
+    merged["label"] = (
+        grouped["label"].first().astype(object).where(grouped["label"].first().notna(), None).to_numpy()
+    )
     merged["roles"] = role_text(anyof[list(ROLE_CODES)].to_numpy())
-    for code in codes[len(ROLE_CODES):]:  # custom roles after the standard ones (core.delta.roles.ordered_roles)
+    for code in codes[
+        len(ROLE_CODES) :
+    ]:  # custom roles after the standard ones (core.delta.roles.ordered_roles)
         has = anyof[code].to_numpy()
-        merged.loc[has, "roles"] = (merged.loc[has, "roles"] + ROLE_SEPARATOR).str.lstrip(ROLE_SEPARATOR) + code
+        merged.loc[has, "roles"] = (merged.loc[has, "roles"] + ROLE_SEPARATOR).str.lstrip(
+            ROLE_SEPARATOR
+        ) + code
     disabled = anyof["disabled"].to_numpy().astype(object)
     disabled[disabled != True] = None  # noqa: E712 - elementwise: True stays, anything else is "not set"
     merged["disabled"] = pd.array(disabled, dtype="boolean")
