@@ -108,11 +108,8 @@ EXTRA_VALUE_ROW_COLUMNS = ("sku", "entity_id", "record_id")
 
 # --- SKU results: one row per SKU of the batch, connector-style statistics -------------------------------
 # status: "ok" | "error" | "stale" ; message: reason for error/stale
-SKU_RESULT_COLUMNS = (
-    "sku",
-    "entity_id",
-    "status",
-    "message",
+# the per-SKU counters of a result row, also the batch's totals (core.delta.model.TOTAL_NAMES)
+SKU_COUNT_COLUMNS = (
     "inserted",
     "updated_value",
     "updated_meta",
@@ -125,6 +122,7 @@ SKU_RESULT_COLUMNS = (
     "split_shared_rows",
     "store_values",
 )
+SKU_RESULT_COLUMNS = ("sku", "entity_id", "status", "message", *SKU_COUNT_COLUMNS)
 
 # --- Store-level values: one row per (sku, value, store) the batch sets for a store view ---------------------
 # Input from native-CSV `store_view_code` rows and the `stores` map of JSON/JSONL images. The image itself

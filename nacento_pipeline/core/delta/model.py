@@ -20,6 +20,7 @@ from nacento_pipeline.core.frames import (
     REJECTION_COLUMNS,
     ROLE_CODES,
     ROLE_COLUMNS,
+    SKU_COUNT_COLUMNS,
     SKU_RESULT_COLUMNS,
     STORE_WRITE_COLUMNS,
     WRITE_ACTIONS,
@@ -59,23 +60,7 @@ PAYLOAD_VALUE_COLUMNS = ("sku", "value")
 # written here: value as stored, media_type, store-0 position (None when no store-0 value row).
 OTHER_MEDIA_COLUMNS = ("entity_id", "value", "media_type", "position")
 
-TOTAL_NAMES = (
-    "skus_seen",
-    "ok",
-    "error",
-    "stale",
-    "inserted",
-    "updated_value",
-    "updated_meta",
-    "skipped_no_change",
-    "invalid",
-    "rejected",
-    "purged",
-    "deduped_path_variants",
-    "roles_assigned",
-    "split_shared_rows",
-    "store_values",
-)
+TOTAL_NAMES = ("skus_seen", "ok", "error", "stale", *SKU_COUNT_COLUMNS)
 
 
 class DeltaInputError(ValueError):
