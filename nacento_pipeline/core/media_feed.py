@@ -65,12 +65,8 @@ def split_wanted(wanted: pd.DataFrame, memory: pd.DataFrame, event_keys: Iterabl
 
 def combine(wanted: pd.DataFrame, looked_up: pd.DataFrame, remembered: pd.DataFrame) -> pd.DataFrame:
     """One ETAG_COLUMNS frame in the wanted keys' order, from the looked-up rows and the remembered ones."""
-    both = pd.concat(
-        [looked_up.astype(remembered.dtypes.to_dict()) if len(remembered) else looked_up, remembered]
-        if len(remembered)
-        else [looked_up],
-        ignore_index=True,
-    )
+    parts = [looked_up.astype(remembered.dtypes.to_dict()), remembered] if len(remembered) else [looked_up]
+    both = pd.concat(parts, ignore_index=True)
     order = pd.Index(both["key"]).get_indexer(wanted["key"])
     out = both.iloc[order].reset_index(drop=True)
     out = out.astype({"exists": bool, "size": "int64"})

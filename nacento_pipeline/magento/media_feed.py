@@ -64,13 +64,12 @@ def read_memory(db: MagentoDatabase, keys: Sequence[str]) -> pd.DataFrame:
     """The remembered state (MEMORY_COLUMNS) of those of `keys` a snapshot looked up before."""
     table = db.tables.media_etag
     columns = [table.c.object_key, table.c.present, table.c.etag, table.c.size, table.c.content_type]
-    parts: list[list[tuple]] = []
+    rows: list[tuple] = []
     with db.engine.connect() as conn:
         for chunk in chunked(list(keys), READ_CHUNK):
-            parts.append(
-                [tuple(row) for row in conn.execute(sa.select(*columns).where(table.c.object_key.in_(chunk)))]
-            )
-    rows = [row for part in parts for row in part]
+            rows += [
+                tuple(row) for row in conn.execute(sa.select(*columns).where(table.c.object_key.in_(chunk)))
+            ]
     frame = pd.DataFrame(rows, columns=list(MEMORY_COLUMNS))
     return frame.astype(
         {"key": object, "exists": bool, "etag": object, "size": "int64", "content_type": object}

@@ -49,25 +49,10 @@ def _pair_skus(pair: tuple[DeltaRequest, PlannedChunk]) -> int:
 
 
 def _part_request(request: DeltaRequest, skus: list[str]) -> DeltaRequest:
-    """The request's rows of these SKUs (and the ETags of their images): boolean masks over the batch by hash
-    lookups, copies of the part's rows only (DeltaRequest.for_skus's `isin` is slow on Arrow strings)."""
-    index = pd.Index(skus)
-
-    def rows(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-        return None if frame is None else frame[index.get_indexer(frame["sku"]) >= 0]
-
-    images = request.images[index.get_indexer(request.images["sku"]) >= 0]
-    values = pd.Index(images["value"].unique())
-    return replace(
-        request,
-        images=images,
-        payload_values=rows(request.payload_values),
-        rejections=rows(request.rejections),
-        store_values=rows(request.store_values),
-        role_scope=rows(request.role_scope),
-        invalid_skus=request.invalid_skus.intersection(skus),
-        etags=request.etags[values.get_indexer(request.etags["value"]) >= 0],
-    )
+    """The request's rows of these SKUs and the ETags of their images: copies of the part's rows only."""
+    part = request.for_skus(skus)
+    values = pd.Index(part.images["value"].unique())
+    return replace(part, etags=request.etags[values.get_indexer(request.etags["value"]) >= 0])
 
 
 def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, PlannedChunk]]:

@@ -40,9 +40,8 @@ class FeedSnapshot:
     reason: str = ""  # why full
     messages: int = 0
     events: int = 0  # events of the media prefix drained now
-    event_prefixes: list[str] = field(
-        default_factory=list
-    )  # prefixes of the batch with events since the last full
+    # prefixes of the batch with events since the last full snapshot
+    event_prefixes: list[str] = field(default_factory=list)
     looked_up: int = 0
     from_memory: int = 0
     never_seen: int = 0
@@ -92,9 +91,8 @@ def drain_feed(
     tables.record_events(db, events, _now())
     try:
         queue.ack([m.receipt for m in messages])
-    except (
-        StorageError
-    ) as exc:  # recorded already: the messages come back and are recorded once more (harmless)
+    except StorageError as exc:
+        # recorded already: the messages come back and are recorded once more (harmless)
         warnings.append(str(exc))
     return len(messages), len(events), gaps, warnings
 
