@@ -1,7 +1,7 @@
-"""The bunch formats a drop may hold, in one registry that every gate consults:
+"""The bunch formats a drop may hold, in one registry that every gate consults.
 
-- the drop convention (core.drop.dropzone) accepts a bunch file name whose extension is registered, and names the
-  registered formats when it refuses one;
+- the drop convention (core.drop.dropzone) accepts a bunch file name whose extension is registered, and names
+  the registered formats when it refuses one;
 - the sensor's sniff (core.batch.sniffing) checks the start of a large bunch file with its format's
   `check_start` before the batch is registered;
 - the parser (core.batch.parse) reads each bunch file with its format's `read`.
@@ -43,8 +43,10 @@ JSON_KIND = "json"
 
 @dataclass
 class ReadContext:
-    """What a reader is told about the file it reads; `kind` is set by the reader once the content is known
-    (e.g. a `.csv` is a gallery or a native import CSV)."""
+    """What a reader is told about the file it reads.
+
+    `kind` is set by the reader once the content is known (e.g. a `.csv` is a gallery or a native import CSV).
+    """
 
     file: str
     file_idx: int
@@ -62,9 +64,12 @@ StartCheck = Callable[[str, bytes], None]  # (file name, first bytes of a large 
 
 @dataclass(frozen=True)
 class BunchFormat:
-    """One bunch format: the extensions (lower case, no dot) it is recognised by, its reader, the check of a
-    large file's start (raises BatchFileError for what the start already shows to be unreadable) and a
-    one-line description for people (rejection messages, docs)."""
+    """One bunch format: its extensions, reader, start check and description.
+
+    The extensions (lower case, no dot) are what it is recognised by; the check of a large file's start raises
+    BatchFileError for what the start already shows to be unreadable; the one-line description is for people
+    (rejection messages, docs).
+    """
 
     extensions: tuple[str, ...]
     read: Reader
@@ -129,7 +134,7 @@ def whole_lines(head: bytes) -> bytes:
     return head[: head.rfind(b"\n") + 1]
 
 
-# --- CSV: gallery CSV (row per image) or Magento's native import CSV, told apart by the header -----------------
+# --- CSV: gallery CSV (row per image) or Magento's native import CSV, told apart by the header --------------
 
 
 def csv_kind(header: list[str], file: str) -> str:
@@ -176,7 +181,7 @@ def _check_csv_start(file: str, head: bytes) -> None:
         csv_kind(sniff_header(first, file), file)
 
 
-# --- JSON: the connector's bulk payload, or JSON Lines (one item a line) ---------------------------------------
+# --- JSON: the connector's bulk payload, or JSON Lines (one item a line) ------------------------------------
 
 
 def _read_json(chunks: Iterator[bytes], context: ReadContext) -> Iterator[RawChunk]:

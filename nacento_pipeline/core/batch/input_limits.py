@@ -1,10 +1,11 @@
 """Caps on what one drop may make a worker read.
 
 File sizes are checked from the listing before anything is read: a drop over a cap is refused whole (moved to
-the rejected prefix, the reason naming the cap and its setting); invalid names are moved aside a bounded number
-per pass, the rest left for the next passes. Field length and the number of image rows are checked while
-parsing (core.batch.parse): a file breaking them is unreadable, the run fails naming file, line, field and cap. The defaults fit
-a 2 GB worker: parsing takes about 3.5 times a file's size in memory, the batch's frames about 1 KB per image.
+the rejected prefix, the reason naming the cap and its setting); invalid names are moved aside a bounded
+number per pass, the rest left for the next passes. Field length and the number of image rows are checked
+while parsing (core.batch.parse): a file breaking them is unreadable, the run fails naming file, line, field
+and cap. The defaults fit a 2 GB worker: parsing takes about 3.5 times a file's size in memory, the batch's
+frames about 1 KB per image.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class InputLimits:
+    """The caps, each named by the setting that changes it (sizes in bytes, counts in items)."""
+
     bunch_file_bytes: int = 256 * MIB  # NACENTO_MAX_BUNCH_FILE_MB
     ok_file_bytes: int = MIB  # NACENTO_MAX_OK_FILE_KB
     invalid_names_per_pass: int = 200  # NACENTO_MAX_INVALID_NAMES_PER_TICK
@@ -67,8 +70,10 @@ def bunch_files_over_limit(drop: BatchDrop, limits: InputLimits) -> InvalidDrop 
 
 
 def first_invalid(invalid: list[InvalidDrop], limit: int) -> tuple[list[InvalidDrop], int]:
-    """At most `limit` keys of the invalid drops (in order, a drop cut if need be) and how many keys are left
-    for the next passes."""
+    """At most `limit` keys of the invalid drops, and how many keys are left for the next passes.
+
+    The drops are taken in order, the last one cut if need be.
+    """
     taken: list[InvalidDrop] = []
     room = max(0, limit)
     left = 0

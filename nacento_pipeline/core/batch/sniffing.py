@@ -1,11 +1,12 @@
-"""The sensor's readability check of a bunch file, so a file the parser would refuse whole is rejected
-before its batch is registered.
+"""The sensor's readability check of a bunch file.
+
+A file the parser would refuse whole is thereby rejected before its batch is registered.
 
 It applies the parser's own rules to what the sensor reads: a file that fits in SNIFF_BYTES is parsed
-completely (core.batch.parse) and refused when the parser would refuse it as unreadable (row-level problems are
-left to the run, which reports them); of a larger file only the start is checked: UTF-8, then the start
-check of its registered format (core.batch.formats: the CSV header, the first complete JSON lines, the opening of
-a bulk payload). The sniff and the parser thereby agree on every file the sniff can see whole (BOM,
+completely (core.batch.parse) and refused when the parser would refuse it as unreadable (row-level problems
+are left to the run, which reports them); of a larger file only the start is checked: UTF-8, then the start
+check of its registered format (core.batch.formats: the CSV header, the first complete JSON lines, the opening
+of a bulk payload). The sniff and the parser thereby agree on every file the sniff can see whole (BOM,
 encoding, header, quoting, nesting).
 """
 
@@ -20,8 +21,10 @@ SNIFF_BYTES = 64 * 1024
 
 
 def sniff_bunch(name: str, head: bytes, total_size: int) -> str | None:
-    """None when the file (of which `head` is the start) looks readable, else why it cannot be imported,
-    as "<file>[:<line>]: <reason>"."""
+    """None when the file (of which `head` is the start) looks readable, else why it cannot be imported.
+
+    The reason reads "<file>[:<line>]: <reason>".
+    """
     if total_size == 0 or not head:
         return f"{name}: the file is empty"
     try:

@@ -22,6 +22,8 @@ class BunchSource:
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> BunchSource:
+        """A source over bytes already in memory, yielded in SOURCE_CHUNK_SIZE pieces."""
+
         def chunks() -> Iterator[bytes]:
             for start in range(0, len(data), SOURCE_CHUNK_SIZE):
                 yield data[start : start + SOURCE_CHUNK_SIZE]
@@ -39,9 +41,11 @@ class ChunkStream(io.RawIOBase):
         self.bytes_read = 0
 
     def readable(self) -> bool:
+        """Always true: the stream exists to be read."""
         return True
 
     def readinto(self, buffer: Any) -> int:  # a writable buffer (bytearray, memoryview)
+        """Fill `buffer` from the pending chunk (the next one when it is used up); 0 at the end."""
         while not self._pending:
             try:
                 self._pending = next(self._chunks)
@@ -62,9 +66,11 @@ class PassThroughStream(io.RawIOBase):
         self._inner = inner
 
     def readable(self) -> bool:
+        """Always true: the stream exists to be read."""
         return True
 
     def readinto(self, buffer: Any) -> int:  # a writable buffer (bytearray, memoryview)
+        """Fill `buffer` from the inner stream, showing what was read to `seen`; 0 at the end."""
         data = self._inner.read(len(buffer))
         n = len(data)
         buffer[:n] = data
@@ -98,6 +104,7 @@ def peek_first_line(chunks: Iterator[bytes], limit: int = 1 << 20) -> tuple[byte
 
 
 def open_binary(chunks: Iterator[bytes]) -> io.BufferedReader:
+    """A buffered binary file reading the chunks in turn (what pandas and ijson take)."""
     return io.BufferedReader(ChunkStream(chunks), buffer_size=SOURCE_CHUNK_SIZE)
 
 

@@ -21,10 +21,12 @@ from nacento_pipeline.core.paths import (
 )
 
 # Raw rows, one per payload image, every payload field as a string ("" when not given):
-# file_idx, item_no  which item of which file the image belongs to (item_no 0 = all rows of the SKU in the file)
+# file_idx, item_no  which item of which file the image belongs to (item_no 0 = all rows of the SKU in the
+#                    file)
 # line               1-based line (CSV/JSONL) or item number (JSON bulk)
 # seq                global payload order
-# pre_field/pre_value/pre_reason   a problem the reader already found (e.g. a JSON object where a string is due)
+# pre_field/pre_value/pre_reason   a problem the reader already found (e.g. a JSON object where a string is
+#                                  due)
 # origin             "" or "store": an image a native-CSV store-view row names (added to the gallery only when
 #                    its item does not list it; its values are store-level, see STORE_RAW_COLUMNS)
 # column             native CSV: the column that named the image (`base_image`, `additional_images`, ...), so
@@ -81,7 +83,8 @@ STORE_RAW_COLUMNS = (
 REJECTION_KEYS = ("file_idx", "item_no", "level", "image_seq")
 
 MAX_LABEL_LENGTH = 255
-# catalog_product_entity.sku is varchar(64); Magento\Catalog\Model\Product\Attribute\Backend\Sku::SKU_MAX_LENGTH.
+# catalog_product_entity.sku is varchar(64), as
+# Magento\Catalog\Model\Product\Attribute\Backend\Sku::SKU_MAX_LENGTH says.
 MAX_SKU_LENGTH = 64
 # C0 and C1 control characters (NUL, TAB, CR, LF, ESC, ...) and DEL.
 CONTROL_CHARACTER_PATTERN = r"([\x00-\x1f\x7f-\x9f])"
@@ -104,6 +107,8 @@ REASON_NOT_BOOLEAN = "disabled is not a boolean (true/false, 1/0, yes/no, on/off
 
 @dataclass
 class ValidatedChunk:
+    """One chunk's valid images, its rejection rows, and the rejected images with a normalisable path."""
+
     images: pd.DataFrame  # file_idx, item_no, sku, value, label, position (Int64), disabled, roles, file,
     #                            line, seq; native CSV also position_given and from_store (origin "store")
     rejections: pd.DataFrame  # REJECTION_COLUMNS + REJECTION_KEYS
@@ -112,7 +117,8 @@ class ValidatedChunk:
     )  # file_idx, item_no, sku, value, seq of rejected images with a normalisable path
 
 
-def clip_value(values: pd.Series) -> pd.Series:
+def _clip_value(values: pd.Series) -> pd.Series:
+    """The values as text cut to MAX_VALUE_LENGTH, for a rejection's `value` column."""
     return values.fillna("").astype("str").str.slice(0, MAX_VALUE_LENGTH)
 
 
@@ -127,7 +133,7 @@ def rejection_rows(
 ) -> pd.DataFrame:
     """Rejection rows (with internal keys) for the raw rows selected by `mask`."""
     rows = raw.loc[mask]
-    reason = reasons.loc[mask] if isinstance(reasons, pd.Series) else reason_series(rows.index, reasons)
+    reason = reasons.loc[mask] if isinstance(reasons, pd.Series) else _reason_series(rows.index, reasons)
     return pd.DataFrame(
         {
             "severity": severity,
@@ -135,7 +141,7 @@ def rejection_rows(
             "line": rows["line"].astype("int64"),
             "sku": (sku if sku is not None else rows["sku"]).loc[mask].astype("str"),
             "field": field.loc[mask].astype("str") if isinstance(field, pd.Series) else field,
-            "value": clip_value(values.loc[mask]),
+            "value": _clip_value(values.loc[mask]),
             "reason": reason.astype("str"),
             "file_idx": rows["file_idx"].astype("int64"),
             "item_no": rows["item_no"].astype("int64"),
@@ -145,11 +151,13 @@ def rejection_rows(
     )
 
 
-def reason_series(index: pd.Index, reason: str) -> pd.Series:
+def _reason_series(index: pd.Index, reason: str) -> pd.Series:
+    """One reason repeated over `index`."""
     return pd.Series(reason, index=index, dtype="str")
 
 
 def empty_rejections() -> pd.DataFrame:
+    """A rejection frame without rows, with REJECTION_COLUMNS + REJECTION_KEYS and their dtypes."""
     types = {"line": "int64", "file_idx": "int64", "item_no": "int64", "image_seq": "int64"}
     return pd.DataFrame({c: pd.Series(dtype=types.get(c, "str")) for c in REJECTION_COLUMNS + REJECTION_KEYS})
 
@@ -157,7 +165,8 @@ def empty_rejections() -> pd.DataFrame:
 class _Refusals:
     """The rejection rows a chunk's rules produce; `ok` marks the rows no rule has refused yet.
 
-    With `first_only`, a row refused once is not checked again (store-level values report one problem)."""
+    With `first_only`, a row refused once is not checked again (store-level values report one problem).
+    """
 
     def __init__(self, rows: pd.DataFrame, sku: pd.Series | None = None, first_only: bool = False) -> None:
         self.rows = rows
@@ -294,8 +303,10 @@ def _checked_image_fields(raw: pd.DataFrame, checked: pd.Series, refusals: _Refu
 
 
 def _field_names(raw: pd.DataFrame) -> tuple[pd.Series | str, pd.Series | str, pd.Series | str]:
-    """The names refusals give the path, label and position of each raw row: the payload's field names, or
-    for native CSV rows the columns they came from."""
+    """The names refusals give the path, label and position of each raw row.
+
+    These are the payload's field names, or for native CSV rows the columns they came from.
+    """
     column = raw["column"].astype("str") if "column" in raw else None
     if column is None or not (column != "").any():
         return "file_path", "label", "position"
@@ -306,8 +317,10 @@ def _field_names(raw: pd.DataFrame) -> tuple[pd.Series | str, pd.Series | str, p
 
 
 def _label_problems(label: pd.Series) -> list[tuple[pd.Series, pd.Series | str]]:
-    """[(mask, reason)] of labels (already NFC) that are too long or hold a control or bidi control character;
-    any other Unicode text is a label."""
+    """[(mask, reason)] of labels (already NFC) that are too long or hold a control or bidi control character.
+
+    Any other Unicode text is a label.
+    """
     problems: list[tuple[pd.Series, pd.Series | str]] = [
         (label.str.len() > MAX_LABEL_LENGTH, REASON_LABEL_TOO_LONG)
     ]
@@ -356,6 +369,8 @@ def _disabled_check(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]
 
 @dataclass
 class ValidatedStores:
+    """One chunk's valid store-level values, their rejection rows, and the seqs of the images they reject."""
+
     rows: pd.DataFrame  # file_idx, item_no, sku, seq (of the image), store, label, position, disabled,
     #                            roles, file, line
     rejections: pd.DataFrame  # REJECTION_COLUMNS + REJECTION_KEYS; image_seq = the image's seq
@@ -469,7 +484,7 @@ def collected_chunk(
     stores: list[tuple],
     **extras: object,
 ) -> RawChunk:
-    """The RawChunk of rows a reader collected as column lists (raw rows, `item_lists` items, store records)."""
+    """The RawChunk of rows a reader collected as column lists (raw rows, `item_lists` items, store rows)."""
     n_items = len(items["sku"])
     return RawChunk(
         raw_frame({**raw, "file_idx": file_idx, "file": file}),
@@ -509,18 +524,20 @@ NO_PROBLEM = ("", "", "")  # (field, value, reason) of an item or image without 
 
 
 def item_lists() -> dict[str, list]:
-    """Empty ITEM_LIST_KEYS column lists that a reader fills with `append_item` (file, file_idx come later)."""
+    """Empty ITEM_LIST_KEYS column lists a reader fills with `append_item` (file, file_idx come later)."""
     return {key: [] for key in ITEM_LIST_KEYS}
 
 
 def append_item(
     items: dict[str, list], item_no: int, line: int, sku: str, problem: tuple[str, str, str]
 ) -> None:
+    """Append one item (its problem, or NO_PROBLEM) to the column lists of `item_lists`."""
     for key, value in zip(ITEM_LIST_KEYS, (item_no, line, sku, *problem), strict=True):
         items[key].append(value)
 
 
 def items_frame(columns: dict[str, list]) -> pd.DataFrame:
+    """The ITEM_COLUMNS frame of item column lists; a missing column is filled with 0 or ""."""
     n = len(columns["sku"])
     data = {}
     for name in ITEM_COLUMNS:

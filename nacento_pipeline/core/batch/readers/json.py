@@ -87,8 +87,10 @@ def _fast_text(value: object, field: str) -> str | None:
 
 
 def _texts(obj: dict, names: Sequence[str], prefix: str) -> tuple[list[str], tuple[str, str, str]]:
-    """The fields `names` of one JSON object as text, and its first problem (field named with `prefix`), or
-    `NO_PROBLEM`."""
+    """The fields `names` of one JSON object as text, and its first problem or `NO_PROBLEM`.
+
+    The problem's field is named with `prefix`.
+    """
     texts: list[str] = []
     problem = NO_PROBLEM
     for name in names:
@@ -118,8 +120,10 @@ class _ItemCollector:
         self.stores: list[tuple] = []  # batch_validate.STORE_RAW_COLUMNS records
 
     def _add_stores(self, image_row: int, line: int, stores: object) -> tuple[str, str, str]:
-        """Store-level values of one image (`{"<code>": {"label", "position", "disabled", "roles"}}`); returns
-        the image's problem when `stores` is not an object."""
+        """Store-level values of one image (`{"<code>": {"label", "position", "disabled", "roles"}}`).
+
+        Returns the image's problem when `stores` is not an object.
+        """
         if type(stores) is not dict:
             return ("stores", json.dumps(stores, default=str), "stores must be an object keyed by store code")
         for code, entry in stores.items():
@@ -305,7 +309,7 @@ def _bom_skipped(stream: io.BufferedReader) -> io.BufferedReader:
 
 
 class _TailStream(PassThroughStream):
-    """Passes a binary stream through, keeping its first and last bytes (to find `request_id` beside items)."""
+    """Passes a binary stream through, keeping its first and last bytes (to find `request_id` by items)."""
 
     def __init__(self, inner: io.BufferedReader, keep: int = 1 << 16) -> None:
         super().__init__(inner)

@@ -1,5 +1,6 @@
-"""Magento's native product import CSV, read with the import's semantics (`Import/Product.php`, behaviour
-"Add/Update"): image columns exploded into raw image rows, then merged per path.
+"""Magento's native product import CSV: image columns exploded into raw image rows, then merged per path.
+
+The file is read with the import's semantics (`Import/Product.php`, behaviour "Add/Update").
 
 - Only what a row gives is set: a role column (`base_image` -> image, `small_image`, `thumbnail_image` ->
   thumbnail, `swatch_image`) that is empty, `__EMPTY__VALUE__` or `no_selection` leaves that role alone
@@ -18,9 +19,10 @@
   that its item does not list is added to the gallery (no label, no role, enabled, at store 0), as Magento's
   import adds it at the default scope. Store-view rows without image columns are ignored and counted.
 - Every `media_image` attribute of the shop is an image column, as Magento's import reads them
-  (`Import/Product.php` `getImagesFromRow` over `_imagesArrayKeys`, filled by `ImageTypeProcessor::getImageTypes`
-  from `eav_attribute`): a column named by a custom role's attribute code (given in `custom_roles`) names the
-  image holding that role, its `<code>_label` column the image's label, like the four standard columns.
+  (`Import/Product.php` `getImagesFromRow` over `_imagesArrayKeys`, filled by
+  `ImageTypeProcessor::getImageTypes` from `eav_attribute`): a column named by a custom role's attribute code
+  (given in `custom_roles`) names the image holding that role, its `<code>_label` column the image's label,
+  like the four standard columns.
 - `__EMPTY__VALUE__` is an explicitly empty cell or list entry. A default-scope row whose image columns are
   all empty is an item without images (rejected, field "images").
 """
@@ -65,12 +67,16 @@ NATIVE_COLUMNS = (
 
 
 def is_native_header(header: list[str]) -> bool:
+    """Whether a CSV header is a native import's: a `sku` column and at least one standard image column."""
     return "sku" in header and any(name in header for name in IMAGE_COLUMNS)
 
 
 def role_columns(header: list[str], custom_roles: tuple[str, ...] = ()) -> tuple[tuple[str, str, str], ...]:
-    """(path column, label column, role code) of a native CSV: the four standard ones, then one per custom
-    media_image attribute code the header names (its label column `<code>_label`)."""
+    """(path column, label column, role code) of a native CSV's image columns.
+
+    The four standard ones, then one per custom media_image attribute code the header names (its label column
+    `<code>_label`).
+    """
     standard = {code for _, _, code in ROLE_COLUMNS} | {path for path, _, _ in ROLE_COLUMNS}
     custom = tuple(
         (code, f"{code}_label", code)
@@ -170,8 +176,10 @@ def _row_images(
     list_separator: str,
     roles: tuple[tuple[str, str, str], ...] = ROLE_COLUMNS,
 ) -> tuple[list[_Image], bool]:
-    """(the images row `i` names: role columns, additional images, hidden paths; whether an image column holds
-    `__EMPTY__VALUE__`)."""
+    """(the images row `i` names, whether an image column holds `__EMPTY__VALUE__`).
+
+    The images come from the role columns, the additional images and the hidden paths.
+    """
     images: list[_Image] = []
     explicit_empty = False
     for path_col, label_col, role in roles:
@@ -198,8 +206,10 @@ def _row_images(
 def _add_store_row(
     rows: _ChunkRows, item_of_sku: dict[str, int], line: int, given_sku: str, store: str, images: list[_Image]
 ) -> None:
-    """A store-view row: its images' values for `store`, joining the SKU's last default-scope item (or an item
-    of its own when there is none); a row without images is ignored and counted."""
+    """A store-view row: its images' values for `store`, joining the SKU's last default-scope item.
+
+    Without such an item the row is an item of its own; a row without images is ignored and counted.
+    """
     if not images:
         rows.ignored += 1
         return
@@ -271,7 +281,9 @@ def read_native_csv(
     custom_roles: tuple[str, ...] = (),
 ) -> Iterator[RawChunk]:
     """Raw rows of a native import CSV; one item per default-scope row (item_no = line), see module docstring.
-    `custom_roles`: the codes of the shop's other media_image attributes (their columns are image columns)."""
+
+    `custom_roles`: the codes of the shop's other media_image attributes (their columns are image columns).
+    """
     roles = role_columns(header, custom_roles)
     if not is_native_header(header) and not ("sku" in header and len(roles) > len(ROLE_COLUMNS)):
         raise BatchFileError(file, "CSV header has no `sku` or no image column", line=1)
