@@ -58,8 +58,9 @@ def compute_delta(
 ) -> GalleryDelta:
     """The delta of a batch (or a chunk of it) against the current state of its products.
 
-    `batch_time`/`batch_key` against `sync_state` decide staleness (see `core.delta.images.stale_images`); `force`
-    replays. `store_state` holds the products' store-level value rows and `stores` maps store codes to ids.
+    `batch_time`/`batch_key` against `sync_state` decide staleness (see `core.delta.images.stale_images`);
+    `force` replays. `store_state` holds the products' store-level value rows and `stores` maps store codes to
+    ids.
     """
     request = DeltaRequest(
         images=images,

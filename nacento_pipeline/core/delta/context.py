@@ -1,4 +1,4 @@
-"""What every delta step reads: the request, Magento's state, its typed role rows and the roles the batch names.
+"""What every delta step reads: the request, Magento's state, its typed role rows, the roles the batch names.
 
 Also the role-row helpers several steps share (changed rows, merged plans, final values after a plan).
 """
@@ -78,9 +78,11 @@ def delta_context(request: DeltaRequest, state: MagentoState) -> tuple[DeltaCont
 def named_custom_roles(
     request: DeltaRequest, role_codes: tuple[str, ...]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(sku, role) of the shop's custom roles (media_image attributes besides the standard four) that the
-    batch's images or store-level rows name; the names of no role of the shop are warned about (file, line),
-    as Magento's import reports an unknown column, and ignored."""
+    """(sku, role) of the shop's custom roles that the batch's images or store-level rows name.
+
+    Custom roles are the media_image attributes besides the standard four. The names of no role of the shop
+    are warned about (file, line), as Magento's import reports an unknown column, and ignored.
+    """
     frames = [request.images[["sku", "roles", "file", "line"]]]
     if request.store_values is not None and len(request.store_values):
         frames.append(request.store_values[["sku", "roles", "file", "line"]])
@@ -122,9 +124,11 @@ def typed_role_state(roles: pd.DataFrame) -> pd.DataFrame:
 
 
 def managed_roles(context: DeltaContext, skus: pd.Series) -> pd.DataFrame:
-    """(sku, role) pairs the batch manages: the standard roles the shop has and the custom ones the batch
-    names for the SKU (a custom role no image of the batch names is left as it is), unless the SKU's role
-    scope is limited."""
+    """(sku, role) pairs the batch manages.
+
+    These are the standard roles the shop has and the custom ones the batch names for the SKU (a custom role
+    no image of the batch names is left as it is), unless the SKU's role scope is limited.
+    """
     standard = [c for c in context.role_codes if c in ROLE_CODES]
     grid = pd.DataFrame({"sku": skus.unique()}).merge(pd.DataFrame({"role": standard}), how="cross")
     named = context.custom_roles_named

@@ -1,5 +1,8 @@
-"""Delta step 2: the products' current gallery, its keepers and path-variant duplicates, and the valid images
-matched with it, fields the batch does not give inherited (pure)."""
+"""Delta step 2: the products' current gallery and the valid images matched with it (pure).
+
+The gallery comes with its keepers and path-variant duplicates; the matched images inherit the fields the
+batch does not give.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ from nacento_pipeline.core.frames import EXTRA_VALUE_ROW_COLUMNS
 
 
 def current_gallery(context: DeltaContext, entity_ids: set[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The gallery rows of `entity_ids` typed, with `keeper` (the row a path's images are matched with), and
-    the extra value rows of a (value_id, entity_id) pair that the write deletes (EXTRA_VALUE_ROW_COLUMNS)."""
+    """The gallery rows of `entity_ids` typed, and the extra value rows the write deletes.
+
+    The gallery rows carry `keeper` (the row a path's images are matched with); the extra value rows
+    (EXTRA_VALUE_ROW_COLUMNS) are those of a (value_id, entity_id) pair beyond the one Magento shows.
+    """
     source = context.state.gallery
     gallery = pd.DataFrame(
         {
@@ -31,9 +37,9 @@ def current_gallery(context: DeltaContext, entity_ids: set[int]) -> tuple[pd.Dat
         }
     )
     gallery = gallery[gallery["entity_id"].isin(entity_ids)]
-    # No unique key protects (value_id, entity_id, store 0): of several value rows of a pair, Magento shows the
-    # last in position order (createBatchBaseSelect orders by position, ReadHandler keys the rows by value_id);
-    # that one is kept, the others are deleted by the write.
+    # No unique key protects (value_id, entity_id, store 0): of several value rows of a pair, Magento shows
+    # the last in position order (createBatchBaseSelect orders by position, ReadHandler keys the rows by
+    # value_id); that one is kept, the others are deleted by the write.
     gallery = gallery.assign(_pos=pd.to_numeric(gallery["cur_position"], errors="coerce").fillna(-1))
     gallery = gallery.sort_values(["entity_id", "value_id", "_pos", "record_id"])
     extra = gallery.duplicated(["entity_id", "value_id"], keep="last") & (gallery["record_id"] > 0)
@@ -75,10 +81,13 @@ def matched_images(valid: pd.DataFrame, gallery: pd.DataFrame) -> pd.DataFrame:
 
 
 def inherit_unset(context: DeltaContext, planned: pd.DataFrame, gallery: pd.DataFrame) -> pd.DataFrame:
-    """Fields the batch does not give: an existing image keeps its label and disabled flag (Magento's
-    native import changes only what the CSV says; a new image gets none and is enabled), and its position;
-    new images without a position go after the product's maximum (current rows and positions given in the
-    batch), in payload order, as Magento's import places them."""
+    """Fields the batch does not give: kept from the existing image, or the defaults of a new one.
+
+    An existing image keeps its label and disabled flag (Magento's native import changes only what the CSV
+    says; a new image gets none and is enabled), and its position; new images without a position go after the
+    product's maximum (current rows and positions given in the batch), in payload order, as Magento's import
+    places them.
+    """
     keep_label = planned["matched"] & ~planned["label_given"]
     planned.loc[keep_label, "label"] = text_column(planned.loc[keep_label, "cur_label"])
     keep_disabled = planned["matched"] & ~planned["disabled_given"]

@@ -13,8 +13,10 @@ from nacento_pipeline.core.frames import REJECTION_COLUMNS
 def hidden_by_store_views(
     context: DeltaContext, planned: pd.DataFrame, roles: pd.DataFrame, store_writes: pd.DataFrame
 ) -> pd.DataFrame:
-    """Store-level rows we did not write override store 0 (Magento reads IFNULL(store, default)): when one
-    hides a change of this batch, say so (warning with the store and the field)."""
+    """Warnings (store and field) for the changes of this batch a store-level row we did not write hides.
+
+    Such rows override store 0 (Magento reads IFNULL(store, default)).
+    """
     found = [
         frame
         for frame in (hidden_store_values(context, planned, store_writes), hidden_store_roles(context, roles))

@@ -26,8 +26,10 @@ def not_an_image_reasons(size: pd.Series, content_type: pd.Series) -> pd.Series:
 
 
 def _media_types(content_type: pd.Series) -> pd.Series:
-    """The media type of each Content-Type ("image/jpeg; q=1" -> "image/jpeg"), worked out once per distinct
-    value: a batch has a handful of them over many objects."""
+    """The media type of each Content-Type ("image/jpeg; q=1" -> "image/jpeg").
+
+    It is worked out once per distinct value: a batch has a handful of them over many objects.
+    """
     distinct = pd.Series(content_type.unique())
     media = distinct.str.split(";", n=1).str[0].str.strip().str.lower()
     return content_type.map(dict(zip(distinct, media, strict=True)))

@@ -25,8 +25,10 @@ from nacento_pipeline.core.paths import canonical_values
 
 
 def batch_images(context: DeltaContext) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every image of the request with its product, staleness, storage state and status, and the warnings
-    about duplicates and shifted positions."""
+    """Every image of the request with its product, staleness, storage state and status, and the warnings.
+
+    The warnings are about duplicates and shifted positions.
+    """
     images, warnings = typed_images(context)
     images = with_statuses(with_storage_state(context, stale_images(context, with_products(context, images))))
     return images, warnings
@@ -72,8 +74,10 @@ def typed_images(context: DeltaContext) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def with_products(context: DeltaContext, images: pd.DataFrame) -> pd.DataFrame:
-    """Each image's product (entity_id 0 and an error when its SKU is unknown, ambiguous or a near-miss);
-    `unknown_sku` marks the images of SKUs Magento does not have."""
+    """Each image's product (entity_id 0 and an error when its SKU is unknown, ambiguous or a near-miss).
+
+    `unknown_sku` marks the images of SKUs Magento does not have.
+    """
     products = context.state.products.copy()
     products["sku"] = text_column(products["sku"])
     products["entity_id"] = as_int(products["entity_id"])
@@ -111,9 +115,11 @@ def with_storage_state(context: DeltaContext, images: pd.DataFrame) -> pd.DataFr
 
 
 def media_clashes(context: DeltaContext, images: pd.DataFrame) -> pd.Series:
-    """Per image, the media type of a gallery row of the same product and path that is no image (a video),
-    else "". Such an image is refused: a second row of the same file would be deleted by Magento's
-    `Gallery::removeDuplicates` on the next product load, and it may be the video's."""
+    """Per image, the media type of a gallery row of the same product and path that is no image, else "".
+
+    Such a row is a video. The image is refused: a second row of the same file would be deleted by Magento's
+    `Gallery::removeDuplicates` on the next product load, and it may be the video's.
+    """
     other = context.state.other_media
     if other is None or other.empty or images.empty:
         return pd.Series("", index=images.index, dtype=object)
@@ -174,8 +180,10 @@ def stale_images(context: DeltaContext, images: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_statuses(images: pd.DataFrame) -> pd.DataFrame:
-    """error / stale / invalid (file missing in storage, or no image by its metadata) for the images that
-    will not be written."""
+    """Error / stale / invalid for the images that will not be written.
+
+    Invalid is a file missing in storage, or no image by its metadata.
+    """
     images["action"] = ""
     images["reason"] = ""
     failed = images["error"] != ""
@@ -205,7 +213,9 @@ def usable_images(images: pd.DataFrame) -> pd.DataFrame:
 
 
 def role_blocked_skus(context: DeltaContext, images: pd.DataFrame) -> set[str]:
-    """SKUs with an error-rejected image or an image missing in storage: their roles are not reassigned
-    (a half-valid payload never wipes roles)."""
+    """SKUs with an error-rejected image or an image missing in storage: their roles are not reassigned.
+
+    A half-valid payload thereby never wipes roles.
+    """
     usable = usable_images(images)
     return set(context.request.invalid_skus) | set(usable.loc[~usable["exists"], "sku"])

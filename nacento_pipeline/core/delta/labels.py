@@ -19,9 +19,11 @@ def label_plan(
     blocked: set[str],
     store_writes: pd.DataFrame,
 ) -> pd.DataFrame:
-    """`image_label`, `small_image_label`, `thumbnail_label` = the label of the role's image, per store,
-    as the admin keeps them; NULL (row deleted) when the role is no_selection or the label is empty.
-    Only for SKUs whose roles the batch manages and roles that name an image of the batch."""
+    """`image_label`, `small_image_label`, `thumbnail_label` = the label of the role's image, per store.
+
+    As the admin keeps them; NULL (row deleted) when the role is no_selection or the label is empty.
+    Only for SKUs whose roles the batch manages and roles that name an image of the batch.
+    """
     usable = usable_images(images)
     usable = usable[~usable["sku"].isin(blocked)]
     skus = usable[["sku", "entity_id"]].drop_duplicates("sku")

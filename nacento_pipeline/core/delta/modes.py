@@ -38,8 +38,11 @@ def removes_images(mode: str) -> bool:
 
 
 def choose_mode(run_mode: str | None, batch_mode: str | None, default_mode: str) -> tuple[str, str]:
-    """The mode a run uses and where it came from: the run's config, else the batch's own (native import
-    CSVs append, as Magento's import does), else the configured default."""
+    """The mode a run uses and where it came from.
+
+    That is the run's config, else the batch's own (native import CSVs append, as Magento's import does), else
+    the configured default.
+    """
     if run_mode:
         return normalize_mode(run_mode), "run config"
     if batch_mode:

@@ -1,5 +1,7 @@
-"""Delta step 5: removals (legacy variants of payload paths and, in replace modes, paths not in the payload)
-and what they do to the roles (pure)."""
+"""Delta step 5: removals and what they do to the roles (pure).
+
+Removals are the legacy variants of payload paths and, in replace modes, the paths not in the payload.
+"""
 
 from __future__ import annotations
 
@@ -43,11 +45,13 @@ def removals(
 def purges(
     context: DeltaContext, images: pd.DataFrame, gallery: pd.DataFrame, blocked: set[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of products with at least one valid image whose path the payload never named; in
-    replace_owned mode only rows this pipeline (or the PHP connector) wrote. A path the payload named is
+    """Rows of products with at least one valid image whose path the payload never named.
+
+    In replace_owned mode only rows this pipeline (or the PHP connector) wrote. A path the payload named is
     never purged, even when its file is missing. Purge and role freeze are decided together: a SKU whose
     roles are frozen (`blocked`) keeps the images its roles name, so no role points outside the gallery
-    and none is wiped; elsewhere roles naming a purged image are cleared with it (`with_removal_roles`)."""
+    and none is wiped; elsewhere roles naming a purged image are cleared with it (`with_removal_roles`).
+    """
     request = context.request
     valid = images[(images["error"] == "") & ~images["stale"] & images["exists"]]
     entities = set(valid["entity_id"].tolist())
@@ -78,13 +82,16 @@ def purges(
 
 
 def removable_purges(context: DeltaContext, purged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The purges Magento 2.4.8 would carry out (`Catalog\\Model\\Product\\Gallery\\DeleteValidator::validate`,
-    run by `CreateHandler::execute` before any removal): a product in more than one store view keeps an
-    image that a role holds in a store other than the one saved (ours: the default scope, so any store
-    view), the roles being `Gallery::getProductImages`' three (image, small_image, thumbnail), the value
-    compared as stored. The product is taken to be in every store view (catalog_product_website is not
-    read). Each image kept is a warning naming the SKU, store view and role (one per image); with the
-    request's `remove_store_role_images` every purge is carried out, as before."""
+    r"""The purges Magento 2.4.8 would carry out.
+
+    As `Catalog\Model\Product\Gallery\DeleteValidator::validate` decides, run by `CreateHandler::execute`
+    before any removal: a product in more than one store view keeps an image that a role holds in a store
+    other than the one saved (ours: the default scope, so any store view), the roles being
+    `Gallery::getProductImages`' three (image, small_image, thumbnail), the value compared as stored. The
+    product is taken to be in every store view (catalog_product_website is not read). Each image kept is a
+    warning naming the SKU, store view and role (one per image); with the request's `remove_store_role_images`
+    every purge is carried out, as before.
+    """
     if context.request.remove_store_role_images or purged.empty or len(context.state.stores) < 2:
         return purged, no_warnings()
     state = context.role_state
@@ -121,9 +128,11 @@ def removable_purges(context: DeltaContext, purged: pd.DataFrame) -> tuple[pd.Da
 def with_removal_roles(
     context: DeltaContext, plan: pd.DataFrame, removed: pd.DataFrame | None, sku_of: pd.Series
 ) -> pd.DataFrame:
-    """What Magento's admin does to the roles of a removed image: store-0 roles naming it become
-    no_selection (their `*_label` is emptied), store-level roles naming it are deleted; roles naming a
-    collapsed path variant follow the kept row's spelling."""
+    """What Magento's admin does to the roles of a removed image.
+
+    Store-0 roles naming it become no_selection (their `*_label` is emptied), store-level roles naming it are
+    deleted; roles naming a collapsed path variant follow the kept row's spelling.
+    """
     if removed is None or removed.empty:
         return plan
     state = context.known_roles()

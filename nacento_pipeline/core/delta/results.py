@@ -74,8 +74,10 @@ def sku_results(
     store_writes: pd.DataFrame,
     kept_for_store_roles: pd.DataFrame,
 ) -> pd.DataFrame:
-    """SKU_RESULT_COLUMNS: per SKU, its counts per action, status and message. `kept_for_store_roles` has one
-    row (sku) per image kept because a store view's role holds it."""
+    """SKU_RESULT_COLUMNS: per SKU, its counts per action, status and message.
+
+    `kept_for_store_roles` has one row (sku) per image kept because a store view's role holds it.
+    """
     request = context.request
     first = images.drop_duplicates("sku", keep="first").set_index("sku")
     skus = list(dict.fromkeys(images["sku"]))

@@ -12,8 +12,10 @@ from nacento_pipeline.core.frames import NO_SELECTION, ROLE_COLUMNS, empty_frame
 def role_plan(
     context: DeltaContext, images: pd.DataFrame, planned: pd.DataFrame, blocked: set[str]
 ) -> pd.DataFrame:
-    """Managed store-0 roles: no_selection unless the last payload image (highest seq) carrying the role
-    sets it. Skipped for blocked SKUs (see `role_blocked_skus`)."""
+    """Managed store-0 roles: no_selection unless the last payload image (highest seq) carrying it sets it.
+
+    Skipped for blocked SKUs (see `role_blocked_skus`).
+    """
     usable = usable_images(images)
     eligible = usable[~usable["sku"].isin(blocked)][["sku", "entity_id"]].drop_duplicates("sku")
     if eligible.empty:

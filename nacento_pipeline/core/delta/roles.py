@@ -32,7 +32,7 @@ _ATTRIBUTE_CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
 
 def ordered_roles(codes: Iterable[str]) -> list[str]:
-    """Role codes in one stable order: the four standard roles (ROLE_CODES order) first, then the others sorted."""
+    """Role codes in one stable order: the four standard roles (ROLE_CODES order), then the others sorted."""
     present = set(codes)
     return [c for c in ROLE_CODES if c in present] + sorted(present - set(ROLE_CODES))
 
@@ -80,7 +80,7 @@ def normalize_role_text(raw: str) -> tuple[str, str]:
 
 
 def role_text(flags: np.ndarray) -> np.ndarray:
-    """Codes "|"-joined in ROLE_CODES order, one per row of a boolean matrix with a column per ROLE_CODES entry."""
+    """Codes "|"-joined in ROLE_CODES order, per row of a boolean matrix (a column per ROLE_CODES entry)."""
     table = np.array(
         [
             ROLE_SEPARATOR.join(code for k, code in enumerate(ROLE_CODES) if bits >> k & 1)

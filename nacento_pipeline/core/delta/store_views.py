@@ -1,5 +1,7 @@
-"""Delta step 6: the store-level rows the batch sets (labels, positions, disabled, roles per store view), only
-where they differ from Magento's (pure)."""
+"""Delta step 6: the store-level rows the batch sets, only where they differ from Magento's (pure).
+
+Store-level rows are labels, positions, disabled flags and roles per store view.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +20,11 @@ from nacento_pipeline.core.frames import REJECTION_COLUMNS, STORE_WRITE_COLUMNS,
 
 
 def store_rows(context: DeltaContext, planned: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The batch's store-level rows of planned images in known store views, with Magento's current row of
-    each, and the errors about unknown store codes (those rows are not written)."""
+    """The batch's store-level rows of planned images in known store views, with Magento's current rows.
+
+    Each row comes with Magento's current row; also the errors about unknown store codes (those rows are not
+    written).
+    """
     source = context.request.store_values
     if source is None or source.empty or planned.empty:
         return pd.DataFrame(), no_warnings()
@@ -37,8 +42,10 @@ def store_rows(context: DeltaContext, planned: pd.DataFrame) -> tuple[pd.DataFra
 def known_store_rows(
     context: DeltaContext, source: pd.DataFrame, planned: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The batch's store-level rows (last one per SKU, path and store) of store codes Magento knows, with
-    their store_id, positions shifted as their SKU's images; the others are rejected."""
+    """The batch's store-level rows of store codes Magento knows, with their store_id; others are rejected.
+
+    One row per SKU, path and store (the last one), positions shifted as their SKU's images.
+    """
     rows = source.copy()
     rows["sku"], rows["value"], rows["store"] = (
         text_column(rows["sku"]),
