@@ -14,6 +14,8 @@ from nacento_pipeline.core.paths import canonical_of
 
 @dataclass(frozen=True)
 class AuditFindings:
+    """What an audit found: gallery rows missing in storage, changed outside a batch or never synced."""
+
     missing_files: pd.DataFrame  # gallery rows whose file is not in storage
     etag_changed: pd.DataFrame  # stored ETag differs from storage: content changed outside any batch
     never_synced: pd.DataFrame  # rows without a stored ETag (written by another tool, or before us)
@@ -21,6 +23,7 @@ class AuditFindings:
     objects: int
 
     def counts(self) -> dict[str, int]:
+        """The rows and objects compared and the size of each finding, by name."""
         return {
             "gallery_rows": self.rows,
             "storage_objects": self.objects,

@@ -44,6 +44,7 @@ class Breach:
     products: tuple[str, ...]
 
     def sentence(self) -> str:
+        """The breach as one sentence, naming at most the first ten products."""
         shown = ", ".join(self.products[:10]) + (" ..." if len(self.products) > 10 else "")
         return f"{self.limit}: {self.figure} (limit {self.allowed}); first products: {shown or '-'}"
 
@@ -57,9 +58,11 @@ class BlastRadius:
 
     @property
     def within_limits(self) -> bool:
+        """True when no limit was exceeded."""
         return not self.breaches
 
     def message(self) -> str:
+        """The breaches' sentences joined by "; ", or "within every limit"."""
         return "; ".join(b.sentence() for b in self.breaches) or "within every limit"
 
     def table(self) -> pd.DataFrame:
@@ -118,9 +121,11 @@ def measure(
     catalog_base_images: int,
     limits: BlastLimits,
 ) -> BlastRadius:
-    """The blast radius of a plan: `items` and `roles` the delta's frames (core.frames DELTA_COLUMNS and
-    ROLE_COLUMNS), `current` the touched products' gallery rows now (CURRENT_COLUMNS), the catalog's product
-    and base-image counts."""
+    """The blast radius of a plan, from the delta's frames, the galleries now and the catalog's counts.
+
+    `items` and `roles` are the delta's frames (core.frames DELTA_COLUMNS and ROLE_COLUMNS), `current` the
+    touched products' gallery rows now (CURRENT_COLUMNS), then the catalog's product and base-image counts.
+    """
     items = items.assign(
         entity_id=items["entity_id"].astype("int64"), value_id=items["value_id"].astype("int64")
     )

@@ -1,5 +1,7 @@
-"""Magento's cache tags for changed products, Varnish purge patterns chunked as Magento chunks them, and the
-key layout of Magento's Redis cache backend (Cm_Cache_Backend_Redis, Magento up to 2.4.8).
+"""Magento's cache tags for changed products, Varnish purge patterns, and its Redis cache's key layout.
+
+Purge patterns are chunked as Magento chunks them; the key layout is that of Magento's Redis cache backend
+(Cm_Cache_Backend_Redis, Magento up to 2.4.8).
 
 Pure: ids in, strings out. The backends in `nacento_pipeline.cache` send them.
 """
@@ -21,10 +23,12 @@ VARNISH_FLUSH_ALL_PATTERN = ".*"  # FlushAllCacheObserver
 
 
 def product_tags(entity_ids: Iterable[int], parents: Mapping[int, Iterable[int]] | None = None) -> list[str]:
-    """`cat_p_<id>` for every changed product and every parent of one (configurable, grouped, bundle),
-    sorted by id, each once: what Magento's product save cleans through Product::getIdentities and the
+    """`cat_p_<id>` for every changed product and every parent of one (configurable, grouped, bundle).
+
+    Sorted by id, each once: what Magento's product save cleans through Product::getIdentities and the
     ConfigurableProduct / Bundle ProductIdentitiesExtender plugins. Listing pages carry their products'
-    `cat_p_<id>` too, so these tags also refresh category pages showing the product."""
+    `cat_p_<id>` too, so these tags also refresh category pages showing the product.
+    """
     ids = {int(i) for i in entity_ids if int(i) > 0}
     for child in list(ids):
         ids.update(int(p) for p in (parents or {}).get(child, ()) if int(p) > 0)
@@ -37,9 +41,11 @@ def varnish_patterns(tags: Iterable[str]) -> list[str]:
 
 
 def chunk_patterns(patterns: Sequence[str], max_header_size: int = VARNISH_MAX_HEADER_SIZE) -> Iterator[str]:
-    """X-Magento-Tags-Pattern header values, as PurgeCache::chunkTags builds them: a new chunk starts when
-    the chunk's bytes + the next pattern's length + the number of patterns in the chunk (the `|`
-    separators) would exceed `max_header_size`."""
+    """X-Magento-Tags-Pattern header values, as PurgeCache::chunkTags builds them.
+
+    A new chunk starts when the chunk's bytes + the next pattern's length + the number of patterns in the
+    chunk (the `|` separators) would exceed `max_header_size`.
+    """
     chunk: list[str] = []
     size = 0
     for pattern in patterns:
@@ -56,8 +62,11 @@ _NOT_ID_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 
 
 def cache_id(raw: str, prefix: str = "") -> str:
-    """An id or tag as Magento stores it: upper-cased (Frontend\\Adapter\\Zend::_unifyId), `.` -> `__`,
-    any other character outside [a-zA-Z0-9_] -> `_`, then the frontend's id_prefix (Cache\\Core::_id)."""
+    r"""An id or tag as Magento stores it, sanitized and prefixed.
+
+    Upper-cased (Frontend\Adapter\Zend::_unifyId), `.` -> `__`, any other character outside [a-zA-Z0-9_] ->
+    `_`, then the frontend's id_prefix (Cache\Core::_id).
+    """
     return prefix + _NOT_ID_CHAR.sub("_", raw.upper().replace(".", "__"))
 
 
@@ -77,9 +86,11 @@ REDIS_ALL_IDS_KEY = "zc:ids"  # set of every id, only when the backend keeps not
 
 
 def image_entry_suffixes(values: Iterable[str]) -> list[str]:
-    """What the end of a cache id looks like for an image path: Magento keys `IMG_INFO<absolute path of a
-    resized copy>` and the remote-storage metadata `<prefix><path>` end with the gallery value
-    (`/a/b/file.jpg`), sanitized as `cache_id` does. Sorted, each once."""
+    """What the end of a cache id looks like for an image path.
+
+    Magento keys `IMG_INFO<absolute path of a resized copy>` and the remote-storage metadata `<prefix><path>`
+    end with the gallery value (`/a/b/file.jpg`), sanitized as `cache_id` does. Sorted, each once.
+    """
     suffixes = set()
     for value in values:
         path = "/" + value.strip().lstrip("/")
@@ -89,6 +100,8 @@ def image_entry_suffixes(values: Iterable[str]) -> list[str]:
 
 
 def matches_image(member: str, suffixes: Sequence[str]) -> bool:
-    """True when a cache id (prefix included) names one of the images: it ends with a suffix (the suffix
-    starts with the `_` that replaced the path's `/`, so `/a/b/ax.jpg` never matches `/a/b/x.jpg`)."""
+    """True when a cache id (prefix included) names one of the images: it ends with one of the suffixes.
+
+    A suffix starts with the `_` that replaced the path's `/`, so `/a/b/ax.jpg` never matches `/a/b/x.jpg`.
+    """
     return member.endswith(tuple(suffixes)) if suffixes else False

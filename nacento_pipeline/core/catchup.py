@@ -19,6 +19,7 @@ class PartitionRuns:
 
     @property
     def failures_since_success(self) -> int:
+        """How many of the newest runs failed in a row (since the newest success, or ever)."""
         count = 0
         for status in self.statuses:
             if status == SUCCEEDED:
@@ -29,6 +30,8 @@ class PartitionRuns:
 
 @dataclass(frozen=True)
 class CatchupPlan:
+    """What the catch-up does with the registered batches: run, give up, leave alone, or nothing (done)."""
+
     to_run: tuple[str, ...]  # batch keys to request, oldest registration first
     given_up: tuple[str, ...]  # failed max_attempts times in a row: left for an operator (shown in the tick)
     in_flight: tuple[str, ...]  # a run is queued or running: leave it alone
@@ -43,8 +46,9 @@ def plan_catchup(
     max_attempts: int = 3,
     limit: int = 20,
 ) -> CatchupPlan:
-    """Batches whose newest run did not succeed (or that never ran), not running now, not failing for good:
-    neither failed for a permanent cause (decided by core.retry) nor max_attempts times in a row.
+    """Batches whose newest run did not succeed (or that never ran), not running now, not failing for good.
+
+    Failing for good is failing for a permanent cause (decided by core.retry) or max_attempts times in a row.
 
     Looking at the newest run rather than "ever materialized" matters: a changed batch re-dropped under the
     same key whose run failed must be retried even though an older version of it was written.

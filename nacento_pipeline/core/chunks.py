@@ -1,5 +1,7 @@
-"""Slicing a sequence into chunks: the one helper every set-based step uses (SQL IN lists, transactions of
-SKUs, Redis round trips, LIST ranges)."""
+"""Slicing a sequence into chunks: the one helper every set-based step uses.
+
+The steps are SQL IN lists, transactions of SKUs, Redis round trips and LIST ranges.
+"""
 
 from __future__ import annotations
 

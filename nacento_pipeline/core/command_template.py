@@ -47,10 +47,12 @@ class CommandTemplate:
 
     @property
     def inline(self) -> str:
+        """The placeholder of the values as arguments, `{name}`."""
         return "{" + self.name + "}"
 
     @property
     def file(self) -> str:
+        """The placeholder of the file holding the values, `{name_file}`."""
         return "{" + self.name + "_file}"
 
     @property
@@ -59,7 +61,7 @@ class CommandTemplate:
         return self.inline in self.words
 
     def argv(self, values: Sequence[str], values_file: str) -> list[str]:
-        """The command's arguments: `{name}` expanded to one word per value, `{name_file}` to `values_file`."""
+        """The command's arguments: `{name}` as one word per value, `{name_file}` as `values_file`."""
         out: list[str] = []
         for word in self.words:
             if word == self.inline:
@@ -84,14 +86,15 @@ def parse_template(text: str, name: str) -> CommandTemplate:
         for placeholder in (template.inline, template.file):
             if placeholder in word and word != placeholder:
                 raise CommandTemplateError(
-                    f"{placeholder} must be a word of its own, not part of {word!r}: values are never glued into "
-                    "a longer argument or a quoted script"
+                    f"{placeholder} must be a word of its own, not part of {word!r}: "
+                    "values are never glued into a longer argument or a quoted script"
                 )
     remote = remote_shell(words)
     if remote is not None and template.takes_arguments:
         raise CommandTemplateError(
-            f"{template.inline} cannot be used with {remote!r}: it joins its arguments into one line for the remote "
-            f"shell, which would interpret the values; read them on stdin (one per line) or from {template.file}, "
+            f"{template.inline} cannot be used with {remote!r}: "
+            "it joins its arguments into one line for the remote shell, which would interpret the values; "
+            f"read them on stdin (one per line) or from {template.file}, "
             f"e.g. `{remote} host 'xargs -d \"\\n\" some-command'`"
         )
     return template

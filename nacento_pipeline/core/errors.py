@@ -21,7 +21,7 @@ class InvalidPath(CoreError):
 
 
 class BatchFileError(CoreError):
-    """A bunch file that cannot be read at all (bad encoding, malformed JSON, CSV without required columns)."""
+    """A bunch file that cannot be read at all (bad encoding, malformed JSON, CSV without its columns)."""
 
     def __init__(self, file: str, reason: str, line: int = 0) -> None:
         where = f"{file}:{line}" if line else file

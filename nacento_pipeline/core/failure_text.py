@@ -16,8 +16,11 @@ _SQL_PART = re.compile(r"\n?\[SQL: ")
 
 
 def without_sql(text: str) -> str:
-    """`text` without the `[SQL: ...]` and `[parameters: ...]` parts SQLAlchemy appends (everything from the
-    first `[SQL: ` to SQLAlchemy's closing "Background on this error" line, or to the end)."""
+    """`text` without the `[SQL: ...]` and `[parameters: ...]` parts SQLAlchemy appends.
+
+    Everything from the first `[SQL: ` to SQLAlchemy's closing "Background on this error" line, or to the end,
+    is cut.
+    """
     found = _SQL_PART.search(text)
     if found is None:
         return text
@@ -36,8 +39,10 @@ def cut(text: str, limit: int = FAILURE_TEXT_LIMIT) -> str:
 
 
 def failure_text(error: BaseException | str, limit: int = FAILURE_TEXT_LIMIT) -> str:
-    """`Class: message` of an error and of its causes (`<- Class: message`), without SQL statements and
-    parameters, cut to `limit`."""
+    """`Class: message` of an error and of its causes (`<- Class: message`), cut to `limit`.
+
+    SQL statements and parameters are left out.
+    """
     if isinstance(error, str):
         return cut(without_sql(error), limit)
     parts: list[str] = []

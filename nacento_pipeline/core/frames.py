@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-# --- Batch images: one row per valid image of the batch (output of core.batch.parse) --------------------------
+# --- Batch images: one row per valid image of the batch (output of core.batch.parse) ------------------------
 # sku       str   trimmed SKU as given by the PIM
 # value     str   canonical gallery value, one leading slash: "/m/y/my-image.jpg"
 # label     str   "" when empty (written as NULL, as Magento's admin does); None = not given (native import
@@ -43,7 +43,7 @@ REJECTION_COLUMNS = ("severity", "file", "line", "sku", "field", "value", "reaso
 # size      int   bytes (0 when missing)
 ETAG_COLUMNS = ("value", "key", "exists", "etag", "size", "content_type")
 
-# --- Delta: one row per (sku, value) the batch touches or purges (output of core.delta.model) -----------------
+# --- Delta: one row per (sku, value) the batch touches or purges (output of core.delta.model) ---------------
 # sku, value          as above (value canonical)
 # entity_id           Magento product id (0 when the SKU is unknown)
 # action              one of DELTA_ACTIONS
@@ -101,9 +101,9 @@ ROLE_COLUMNS = ("sku", "entity_id", "role", "store_id", "old_value", "new_value"
 # position <NA> = NULL (inherit); disabled int (Magento's column is NOT NULL: a store row always decides it)
 STORE_WRITE_COLUMNS = ("sku", "entity_id", "value", "store_id", "record_id", "label", "position", "disabled")
 
-# --- Extra store-0 value rows: one row per duplicate store-0 value row of a product's image, deleted by the write
-# (Magento's reader shows the last of them in position order, `Gallery::createBatchBaseSelect` read through
-# `ReadHandler`; that one is kept, the others collapse into it)
+# --- Extra store-0 value rows: one row per duplicate store-0 value row of a product's image, deleted by the
+# write (Magento's reader shows the last of them in position order, `Gallery::createBatchBaseSelect` read
+# through `ReadHandler`; that one is kept, the others collapse into it)
 EXTRA_VALUE_ROW_COLUMNS = ("sku", "entity_id", "record_id")
 
 # --- SKU results: one row per SKU of the batch, connector-style statistics -------------------------------
@@ -124,7 +124,7 @@ SKU_COUNT_COLUMNS = (
 )
 SKU_RESULT_COLUMNS = ("sku", "entity_id", "status", "message", *SKU_COUNT_COLUMNS)
 
-# --- Store-level values: one row per (sku, value, store) the batch sets for a store view ---------------------
+# --- Store-level values: one row per (sku, value, store) the batch sets for a store view --------------------
 # Input from native-CSV `store_view_code` rows and the `stores` map of JSON/JSONL images. The image itself
 # (store 0) is in the images frame; these rows only override it in one store view.
 # sku, value    as in IMAGE_COLUMNS (the image must also be in the images frame)

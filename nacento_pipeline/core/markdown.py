@@ -25,8 +25,10 @@ def markdown_table(
     empty: str = EMPTY,
     max_cell: int = MAX_CELL_CHARS,
 ) -> str:
-    """The first `limit` rows (all when None) of `columns` (all when None) of a frame as a markdown table,
-    with a note of how many rows were left out; `empty` for no rows; cells cut at `max_cell` characters."""
+    """The first `limit` rows (all when None) of `columns` (all when None) of a frame as a markdown table.
+
+    A note says how many rows were left out; `empty` for no rows; cells cut at `max_cell` characters.
+    """
     if frame is None or frame.empty:
         return empty
     shown = frame[list(columns)] if columns else frame

@@ -18,8 +18,10 @@ class ObjectInfo:
 
 
 def strip_etag(raw: str | None) -> str:
-    """ETags are compared and stored without blanks, a weak `W/` prefix or quotes (S3 returns `"abc"`, some
-    servers `W/"abc"`); multipart ETags ("...-N") stay opaque strings."""
+    """An ETag as it is compared and stored: without blanks, a weak `W/` prefix or quotes.
+
+    S3 returns `"abc"`, some servers `W/"abc"`; multipart ETags ("...-N") stay opaque strings.
+    """
     if not raw:
         return ""
     value = raw.strip()
@@ -29,8 +31,10 @@ def strip_etag(raw: str | None) -> str:
 
 
 def parse_object_time(raw: object) -> datetime | None:
-    """An object's time as S3 listings and event notifications give it (ISO 8601, `Z` for UTC); None when
-    absent or unreadable."""
+    """An object's time as S3 listings and event notifications give it (ISO 8601, `Z` for UTC).
+
+    None when absent or unreadable.
+    """
     if not isinstance(raw, str) or not raw:
         return None
     try:

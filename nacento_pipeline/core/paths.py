@@ -1,13 +1,13 @@
-"""Gallery path rules: turn a PIM `file_path` (path, key or URL) into Magento's canonical gallery value.
+r"""Gallery path rules: turn a PIM `file_path` (path, key or URL) into Magento's canonical gallery value.
 
 The canonical value has exactly one leading slash ("/m/y/my-image.jpg"); the object key is the media prefix
 plus the value without its slash. Older tools stored values without the slash: `legacy_variant` and
 `canonical_of` let readers recognise both as the same image.
 
 A value must also be a name Magento itself could hold: only the characters its uploader keeps in file names
-(`Magento\\Framework\\File\\Uploader::getCorrectFileName` replaces every other one: ASCII letters, digits, `_`,
-`-`, `.`), `/` between segments, and an extension Magento accepts for product images
-(`Magento\\Catalog\\Model\\Product\\Gallery\\Processor::addImage` and the admin gallery upload controller:
+(`Magento\Framework\File\Uploader::getCorrectFileName` replaces every other one: ASCII letters, digits,
+`_`, `-`, `.`), `/` between segments, and an extension Magento accepts for product images
+(`Magento\Catalog\Model\Product\Gallery\Processor::addImage` and the admin gallery upload controller:
 jpg, jpeg, gif, png, in any case). Such a value holds nothing a shell, a URL or a remote command line would
 interpret.
 """
@@ -53,7 +53,10 @@ REASON_EXTENSION = (
     "file_path does not end in an image extension Magento accepts for product images "
     f"(.{', .'.join(IMAGE_EXTENSIONS)})"
 )
-REASON_VALUE_TOO_LONG = f"gallery value is longer than {MAX_GALLERY_VALUE_LENGTH} characters (Magento's media_gallery.value column)"
+REASON_VALUE_TOO_LONG = (
+    f"gallery value is longer than {MAX_GALLERY_VALUE_LENGTH} characters "
+    "(Magento's media_gallery.value column)"
+)
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _SCHEME_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
@@ -72,7 +75,7 @@ _EXTENSION = re.compile(_EXTENSION_PATTERN, re.IGNORECASE)
 
 
 def character_reason(char: str) -> str:
-    """The refusal of a value holding `char`, naming it readably ('%', ' ' (U+0020), '\\n' (U+000A))."""
+    r"""The refusal of a value holding `char`, naming it readably ('%', ' ' (U+0020), '\n' (U+000A))."""
     shown = repr(char) if char.isprintable() and not char.isspace() else f"{char!r} (U+{ord(char):04X})"
     return REASON_CHARACTER.format(char=shown)
 
@@ -90,12 +93,12 @@ def _drop_prefixes(text: str) -> str:
 
 
 def normalize_file_path(raw: object) -> str:
-    """The canonical gallery value ("/m/y/my-image.jpg") of a payload `file_path`, or raise InvalidPath.
+    r"""The canonical gallery value ("/m/y/my-image.jpg") of a payload `file_path`, or raise InvalidPath.
 
     Rules: trim; reject empty, longer than 1024 characters, NUL byte; a URL (`https://host/...`,
     `s3://bucket/...`) keeps only its %-decoded path; a relative path loses everything from its first `?` or
     `#` (query and fragment are dropped from both: a cache-busting `?v=2` is no part of the file name);
-    `\\` becomes `/`, repeated slashes collapse, leading/trailing slashes go; leading `pub/media/`, `media/`,
+    `\` becomes `/`, repeated slashes collapse, leading/trailing slashes go; leading `pub/media/`, `media/`,
     `catalog/product/` are dropped in that order; a `.` or `..` segment is rejected. What remains must be a
     Magento file name (module docstring): a `%` left (a relative path's encoding, or a URL's double encoding),
     any other character outside letters, digits, `_-./`, or no image extension is rejected.
@@ -211,8 +214,11 @@ MAX_SAFE_NAME_LENGTH = 120
 
 
 def safe_file_name(name: str, limit: int = MAX_SAFE_NAME_LENGTH) -> str:
-    """A file name of letters, digits, `_`, `-` and `.` only: every other run of characters becomes `_`,
-    leading dots go (no hidden or `..` names), the stem is cut so the name fits `limit` (its extension kept)."""
+    """A file name of letters, digits, `_`, `-` and `.` only.
+
+    Every other run of characters becomes `_`, leading dots go (no hidden or `..` names), the stem is cut so
+    the name fits `limit` (its extension kept).
+    """
     cleaned = _UNSAFE_RUN.sub("_", name.strip()).lstrip(".") or "file"
     stem, dot, ext = cleaned.rpartition(".")
     if not dot or not stem:
@@ -238,6 +244,9 @@ def is_hardened_value(value: str) -> bool:
 
 
 def dispersion_folders(file_name: str) -> str:
-    """Magento's dispersion folders of a file name (`my.jpg` -> `m/y`, `.x` -> `_/x`): its first two characters,
-    a `.` written `_` (Framework\\File\\Uploader::getDispersionPath; the uploader lower-cases names first)."""
+    r"""Magento's dispersion folders of a file name (`my.jpg` -> `m/y`, `.x` -> `_/x`).
+
+    Its first two characters, a `.` written `_` (Framework\File\Uploader::getDispersionPath; the uploader
+    lower-cases names first).
+    """
     return "/".join("_" if c == "." else c for c in file_name[:2])

@@ -1,6 +1,8 @@
-"""A preview a person can decide from: what a planned batch does to the first products it changes, image by
-image before -> after, their role changes, and the totals per kind of change with a bar chart. Pure text and
-frames; the galleries now (`current`, core.blast_radius.CURRENT_COLUMNS) and the delta's frames in."""
+"""A preview a person can decide from: what a planned batch does to the first products it changes.
+
+Image by image before -> after, their role changes, and the totals per kind of change with a bar chart. Pure
+text and frames; the galleries now (`current`, core.blast_radius.CURRENT_COLUMNS) and the delta's frames in.
+"""
 
 from __future__ import annotations
 
@@ -43,8 +45,10 @@ def changed_skus(items: pd.DataFrame, roles: pd.DataFrame, limit: int = PREVIEW_
 
 
 def image_changes(items: pd.DataFrame, current: pd.DataFrame, skus: list[str]) -> pd.DataFrame:
-    """One row per changed image of these SKUs: sku, image, change, before and after (position, label,
-    disabled), in SKU and path order."""
+    """One row per changed image of these SKUs, in SKU and path order.
+
+    Columns: sku, image, change, before and after (position, label, disabled).
+    """
     mine = items[items["sku"].astype(str).isin(skus) & items["action"].isin(list(CHANGE_WORDS))]
     if mine.empty:
         return pd.DataFrame(columns=CHANGE_SHOWN)
@@ -131,6 +135,7 @@ class Preview:
     counts: dict[str, int]
 
     def chart(self) -> str:
+        """The totals per kind of change as a markdown bar chart."""
         return bar_chart(self.counts)
 
 

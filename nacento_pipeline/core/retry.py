@@ -1,5 +1,6 @@
-"""Retriable-error classification (the connector's "Errors and retries" rule), the backoff schedule and
-the one retry loop.
+"""Retriable-error classification, the backoff schedule and the one retry loop.
+
+The classification is the connector's "Errors and retries" rule.
 
 Pure: an error is classified by its class and the code its driver gave it, never by its message, which can
 hold payload text (a label "timeout" in a statement's parameters, a SKU in a duplicate-key message). The
@@ -142,7 +143,7 @@ def _one_retriable(exc: BaseException) -> bool:
 
 
 def is_retriable(exc: BaseException) -> bool:
-    """True when an error of the chain is a transient condition by its class or driver code; else permanent."""
+    """True when an error of the chain is transient by its class or driver code; else it is permanent."""
     return any(_one_retriable(current) for current in error_chain(exc))
 
 
@@ -182,11 +183,14 @@ def recorded_error_retriable(chain: Sequence[tuple[str, str]]) -> bool:
 
 
 def run_failure_is_permanent(step_errors: Sequence[Sequence[tuple[str, str]]]) -> bool:
-    """Whether a failed run must not be run again for the same drop: some step failed (each error as its
-    recorded chain of (class name, message)) and none of them for a transient cause. A run that failed with
+    """Whether a failed run must not be run again for the same drop.
+
+    True when some step failed (each error as its recorded chain of (class name, message)) and none of them
+    for a transient cause. A run that failed with
     no step error (its worker was killed, the host restarted, monitoring marked it failed) is retriable:
     running it again can succeed, while a parse error of an immutable archived batch, an unknown table or a
-    bad config cannot."""
+    bad config cannot.
+    """
     return bool(step_errors) and not any(recorded_error_retriable(chain) for chain in step_errors)
 
 
@@ -205,8 +209,10 @@ def retry_call(
     sleep: Callable[[float], None] | None = None,
     on_retry: Callable[[int, Exception], None] | None = None,
 ) -> tuple[T, int]:
-    """`work()`, run again after each delay of `delays` while it fails with a retriable error; returns
-    (result, retries made). The last failure, or a failure that is not retriable, is raised."""
+    """`work()`, run again after each delay of `delays` while it fails with a retriable error.
+
+    Returns (result, retries made). The last failure, or a failure that is not retriable, is raised.
+    """
     for retries, delay in enumerate(delays):
         try:
             return work(), retries

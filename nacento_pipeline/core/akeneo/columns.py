@@ -30,8 +30,8 @@ REASON_HEADER_WITH_LABEL = (
     "export again without `header_with_label` and `with_label`"
 )
 REASON_WITH_LABEL = (
-    "column `enabled` holds {value!r} where Akeneo writes 1 or 0 (an export made with with_label, whose values "
-    "are translated labels): export again without `with_label`"
+    "column `enabled` holds {value!r} where Akeneo writes 1 or 0 (an export made with with_label, "
+    "whose values are translated labels): export again without `with_label`"
 )
 
 
@@ -64,6 +64,7 @@ class ExportHeader:
     columns: tuple[str, ...]
 
     def has(self, column: str) -> bool:
+        """Whether the header holds `column` (in any case)."""
         return column.lower() in self.columns
 
     def value_columns(self, attribute: str, locales: Iterable[str] = ()) -> dict[Scope, str]:

@@ -1,4 +1,4 @@
-"""Read Akeneo export files (CSV `;`/`"` with a header row, or XLSX) into the raw image rows of core.batch.parse.
+"""Read Akeneo export files (CSV `;`/`"` with a header row, or XLSX) into core.batch.parse's raw image rows.
 
 One item per product row (a product model's row in a `code` export): its gallery is every distinct file of
 the gallery attributes, in attribute order, as the default scope (default locale and channel) shows them,
@@ -59,8 +59,11 @@ class _Image:
 
 @dataclass
 class AkeneoBatch:
-    """What reading an export needs besides the files: the mapping, the copied files' gallery values and,
-    for `model_images=variants`, the media cells of the product models of the batch (code -> column -> cell)."""
+    """What reading an export needs besides the files.
+
+    That is the mapping, the copied files' gallery values and, for `model_images=variants`, the media cells of
+    the product models of the batch (code -> column -> cell).
+    """
 
     mapping: AkeneoMapping
     media_values: Mapping[str, str]
@@ -357,7 +360,7 @@ def _add_store_values(
 
 
 def _inherit(batch: AkeneoBatch, resolved: ResolvedMapping, cells: dict[str, str]) -> dict[str, str]:
-    """`model_images=variants`: a row's empty gallery cells filled from its parent model chain in the batch."""
+    """`model_images=variants`: a row's empty gallery cells filled from its parent models in the batch."""
     parent = cells.get(PARENT_COLUMN, "").strip()
     seen: set[str] = set()
     while parent and parent not in seen:
@@ -409,8 +412,10 @@ def collect_models(sources: list[BunchSource], batch: AkeneoBatch) -> None:
 
 
 def media_cells(sources: list[BunchSource], mapping: AkeneoMapping) -> list[str]:
-    """Every distinct media cell of the mapped gallery attributes in the export files (for placing raw keys);
-    files that cannot be read are left to the parse, which reports them."""
+    """Every distinct media cell of the mapped gallery attributes in the export files (for placing raw keys).
+
+    Files that cannot be read are left to the parse, which reports them.
+    """
     found: dict[str, None] = {}
     for source in sources:
         try:
@@ -438,9 +443,11 @@ def export_reader(batch: AkeneoBatch) -> Callable[[BunchSource, ReadContext], It
 
 
 def sniff_export(name: str, head: bytes, total_size: int) -> str | None:
-    """The sensor's check of an export file (of which `head` is the start): None when it looks readable,
-    else "<file>[:<line>]: <reason>". A file seen whole is read completely (header and `enabled` cells); of a
-    larger one the header of a CSV, the archive signature of an XLSX."""
+    """The sensor's check of an export file (of which `head` is the start).
+
+    None when it looks readable, else "<file>[:<line>]: <reason>". A file seen whole is read completely
+    (header and `enabled` cells); of a larger one the header of a CSV, the archive signature of an XLSX.
+    """
     if total_size == 0 or not head:
         return f"{name}: the file is empty"
     whole = len(head) >= total_size

@@ -70,6 +70,7 @@ class AkeneoMapping:
 
     @property
     def default_scope(self) -> Scope:
+        """The scope of the default locale and channel (lower-cased)."""
         return Scope(self.default_locale.lower(), self.default_channel.lower())
 
 
@@ -101,6 +102,7 @@ class ResolvedMapping:
     store_scopes: tuple[tuple[str, Scope], ...]
 
     def wanted_columns(self) -> list[str]:
+        """The columns to read, each once: identifier, parent, `enabled`, then gallery and label columns."""
         names = [self.identifier_column, PARENT_COLUMN, "enabled"]
         for attribute in (*self.gallery, *self.labels.values()):
             names.extend(attribute.columns.values())
@@ -118,7 +120,7 @@ def _missing(header: ExportHeader, setting: str, attribute: str, what: str) -> B
 
 
 def resolve(mapping: AkeneoMapping, header: ExportHeader) -> ResolvedMapping:
-    """The mapping's columns in `header`; BatchFileError (line 1, naming the setting) for a missing attribute."""
+    """The mapping's columns in `header`; BatchFileError (line 1, naming the setting) for a missing one."""
     locales = [*mapping.locale_stores, mapping.default_locale]
     identifier = mapping.identifier.lower()
     is_model = not header.has(identifier) and header.has(MODEL_CODE_COLUMN)

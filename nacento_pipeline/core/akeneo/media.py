@@ -30,7 +30,7 @@ def is_export_path(cell: str) -> bool:
 
 
 def relative_media_path(cell: str) -> str:
-    """A media cell as the lookup key of its file: trimmed, no leading slash, `\\` as `/`."""
+    r"""A media cell as the lookup key of its file: trimmed, no leading slash, `\` as `/`."""
     return cell.strip().replace("\\", "/").lstrip("/")
 
 

@@ -1,5 +1,6 @@
-"""The OK-file convention of the drop prefix: parse object keys, group bunch files into batches, and say
-which batches are complete, still pending, or invalid.
+"""The OK-file convention of the drop prefix: parse keys, group bunch files into batches, judge the batches.
+
+Each batch is complete, still pending, or invalid.
 
 Names: bunch file `import-<type>_<identifier>_<counter>.<ext>` with the extension of a registered bunch format
 (core.batch.formats: csv, json, jsonl), OK file
@@ -50,10 +51,12 @@ class DropName:
 
     @property
     def batch_key(self) -> str:
+        """The batch the file belongs to, `<type>_<identifier>`."""
         return f"{self.type}_{self.identifier}"
 
     @property
     def name(self) -> str:
+        """The file name (the key's last segment)."""
         return key_name(self.key)
 
 
@@ -95,10 +98,12 @@ class BatchDrop:
 
     @property
     def keys(self) -> tuple[str, ...]:
+        """Every key of the drop: bunch files, media files, then the OK file."""
         return (*self.bunch_keys, *(info.key for info in self.media), self.ok_key)
 
     @property
     def is_export_folder(self) -> bool:
+        """True for an export folder drop."""
         return bool(self.export_folder)
 
     def relative(self, key: str) -> str:
@@ -112,14 +117,19 @@ class BatchDrop:
 
 @dataclass(frozen=True)
 class DropScan:
+    """One scan of the drop prefix: the complete batches, the pending batch keys and the invalid drops."""
+
     complete: list[BatchDrop]
     pending: list[str]
     invalid: list[InvalidDrop]
 
 
 def parse_drop_name(key: str, drop_prefix: str) -> DropName | InvalidName | None:
-    """Read one key of the drop prefix. None for keys that are not ours: outside the prefix, in a
-    sub-folder (e.g. the archive), folder markers and dot-files (`.keep`)."""
+    """Read one key of the drop prefix.
+
+    None for keys that are not ours: outside the prefix, in a sub-folder (e.g. the archive), folder markers
+    and dot-files (`.keep`).
+    """
     name = _name_in_drop(key, drop_prefix)
     if name is None:
         return None
@@ -165,8 +175,10 @@ def _name_in_drop(key: str, drop_prefix: str) -> str | None:
 
 
 def export_folder_member(key: str, drop_prefix: str) -> tuple[str, str] | None:
-    """(batch key, path inside the folder) of a key inside an export folder `import-<batch key>/` of the drop
-    prefix; None for any other key (dot-files and folder markers included)."""
+    """(batch key, path inside the folder) of a key inside an export folder `import-<batch key>/`.
+
+    None for any other key of the drop prefix (dot-files and folder markers included).
+    """
     prefix = drop_prefix.lstrip("/")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
@@ -222,8 +234,11 @@ def _group_names(
 ) -> tuple[
     dict[str, list[_Named]], dict[str, list[_Named]], dict[str, list[InvalidName]], dict[str, list[_Member]]
 ]:
-    """(OK files by batch key, bunch files by batch key, names breaking the convention by batch key or key,
-    export folder members by batch key)."""
+    """The keys of the drop prefix sorted into OK files, bunch files, misnamed files and folder members.
+
+    Returns (OK files by batch key, bunch files by batch key, names breaking the convention by batch key or
+    key, export folder members by batch key).
+    """
     oks: dict[str, list[_Named]] = {}
     bunches: dict[str, list[_Named]] = {}
     bad: dict[str, list[InvalidName]] = {}

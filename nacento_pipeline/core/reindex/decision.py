@@ -1,5 +1,7 @@
-"""Reindex decision per indexer: a chain of purposes (not-installed, no-change, on-save, reindex-required,
-queued-by-triggers, threshold, then a partial fallback) -> full/partial/none.
+"""Reindex decision per indexer: a chain of purposes -> full/partial/none.
+
+The purposes are not-installed, no-change, on-save, reindex-required, queued-by-triggers, threshold, then a
+partial fallback.
 
 Pure: the indexer facts come in as `IndexerState` values read by `magento.indexers`; triggers live in
 `magento.reindex_trigger`.
@@ -40,7 +42,8 @@ GALLERY_INDEXERS = frozenset({"catalog_product_flat"})
 # mview_mode      mview_state.mode ("" when the view has no row)
 # mview_status    mview_state.status ("" when the view has no row)
 # held            True when Magento is busy with this indexer: triggers only append changelog ids
-# entity_ids      ids this batch changed (what a partial reindex covers; informational for full; empty for none)
+# entity_ids      ids this batch changed (what a partial reindex covers; informational for full; empty for
+#                 none)
 # notes           extra remarks joined by "; "
 REINDEX_DECISION_COLUMNS = (
     "indexer",
@@ -102,6 +105,8 @@ class PurposeInput:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What one purpose decided, and why."""
+
     decision: str  # one of DECISIONS
     reason: str
 
@@ -111,7 +116,9 @@ class Purpose(Protocol):
 
     name: str
 
-    def __call__(self, facts: PurposeInput) -> Verdict | None: ...
+    def __call__(self, facts: PurposeInput) -> Verdict | None:
+        """The verdict for these facts, or None to let the next purpose decide."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,7 @@ class ReindexDecision:
 
     @property
     def held(self) -> bool:
+        """True when there is something to do but Magento is busy with the indexer (changelog only)."""
         return self.decision != "none" and self.state.held
 
 
@@ -149,6 +157,7 @@ class NotInstalled:
     name = "not-installed"
 
     def __call__(self, facts: PurposeInput) -> Verdict | None:
+        """`none` for an indexer without an indexer_state row, else None."""
         if facts.state.installed:
             return None
         return Verdict("none", f"indexer {facts.state.indexer_id} is not in indexer_state")
@@ -160,6 +169,7 @@ class NoChange:
     name = "no-change"
 
     def __call__(self, facts: PurposeInput) -> Verdict | None:
+        """`none` when the batch changed no product, else None."""
         if facts.changed_ids:
             return None
         return Verdict(
@@ -168,12 +178,15 @@ class NoChange:
 
 
 class OnSave:
-    """Update on Save: direct database writes fire no save events, so only a full reindex refreshes an index
-    that holds gallery data (GALLERY_INDEXERS); any other on-save index has nothing of the batch in it."""
+    """Update on Save: only a full reindex refreshes an index holding gallery data (GALLERY_INDEXERS).
+
+    Direct database writes fire no save events; any other on-save index has nothing of the batch in it.
+    """
 
     name = "on-save"
 
     def __call__(self, facts: PurposeInput) -> Verdict | None:
+        """For an Update on Save indexer `full` when its index holds gallery data, else `none`; else None."""
         if facts.state.scheduled:
             return None
         mode = facts.state.mview_mode or "no mview_state row"
@@ -191,12 +204,16 @@ class OnSave:
 
 
 class QueuedByTriggers:
-    """Update by Schedule and Magento's own triggers already put every changed id in the changelog: its cron
-    applies them in chunks of 1,000 (Magento's mview never escalates to a full reindex), nothing to add."""
+    """Update by Schedule and Magento's own triggers already put every changed id in the changelog.
+
+    Its cron applies them in chunks of 1,000 (Magento's mview never escalates to a full reindex), nothing to
+    add.
+    """
 
     name = "queued-by-triggers"
 
     def __call__(self, facts: PurposeInput) -> Verdict | None:
+        """`partial` (nothing added) when the changelog already holds every changed id, else None."""
         state = facts.state
         if not state.scheduled or not facts.changed_ids or not facts.changed_ids <= state.backlog_ids:
             return None
@@ -213,6 +230,7 @@ class ReindexRequired:
     name = "reindex-required"
 
     def __call__(self, facts: PurposeInput) -> Verdict | None:
+        """`full` when indexer_state.status is invalid, else None."""
         if facts.state.status != "invalid":
             return None
         return Verdict("full", "indexer_state.status is invalid")
@@ -224,6 +242,7 @@ class Threshold:
     name = "threshold"
 
     def __call__(self, facts: PurposeInput) -> Verdict | None:
+        """`full` when the delta is greater than the threshold, else `partial`."""
         delta = len(facts.delta_ids)
         limit = _format_number(facts.threshold)
         if delta > facts.threshold:
@@ -237,6 +256,7 @@ class Fallback:
     name = "fallback"
 
     def __call__(self, facts: PurposeInput) -> Verdict:
+        """Always `partial`."""
         return Verdict("partial", "no purpose decided")
 
 
