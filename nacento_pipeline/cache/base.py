@@ -31,6 +31,7 @@ class CacheReport:
     notes: tuple[str, ...] = field(default=())
 
     def summary(self) -> str:
+        """One line for logs and metadata: backend, what was cleaned, requests, targets, entries removed."""
         removed = "" if self.entries_removed < 0 else f", {self.entries_removed} entries removed"
         where = f" on {', '.join(self.targets)}" if self.targets else ""
         return f"{self.backend}: {self.tags} {self.action} in {self.requests} request(s){where}{removed}"

@@ -1,4 +1,4 @@
-"""`command`: a command template, e.g. `bin/magento cache:clean full_page` or `ssh web 'xargs -d "\\n" ...'`.
+r"""`command`: a command template, e.g. `bin/magento cache:clean full_page` or `ssh web 'xargs -d "\n" ...'`.
 
 The values (cache tags, gallery values) reach the command on stdin, one per line, in `{tags_file}` /
 `{images_file}`, or, for local programs only, as arguments (`{tags}` / `{images}`); see
@@ -31,10 +31,12 @@ def _parsed(text: str, name: str, variable: str) -> CommandTemplate:
 
 
 class CommandCache:
-    """Runs `command` with the cache tags (once, or once per 5,000 tags when they are arguments) and
-    `images_command` with the gallery values of purged images. A non-zero exit is retried (it is usually a
-    lock or a connection), a missing program is not. `env` is the commands' whole environment (None: this
-    process's)."""
+    """Runs `command` with the cache tags and `images_command` with the gallery values of purged images.
+
+    The tags go once, or once per 5,000 tags when they are arguments. A non-zero exit is retried (it is
+    usually a lock or a connection), a missing program is not. `env` is the commands' whole environment (None:
+    this process's).
+    """
 
     name = "command"
 
@@ -89,12 +91,14 @@ class CommandCache:
             )
 
     def clean_tags(self, tags: Sequence[str]) -> CacheReport:
+        """Run `command` with the tags (nothing for no tags)."""
         if not tags:
             return CacheReport(self.name, "tags", requests=0)
         requests, targets, notes = self._run(self._tags, list(tags))
         return CacheReport(self.name, "tags", tags=len(tags), requests=requests, targets=targets, notes=notes)
 
     def clean_images(self, values: Sequence[str]) -> CacheReport:
+        """Run `images_command` with the gallery values (nothing for none, or without an images command)."""
         if not values or self._images is None:
             return CacheReport(
                 self.name,

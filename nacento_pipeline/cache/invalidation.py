@@ -1,6 +1,9 @@
-"""The cache step after a gallery write: parents looked up, Magento's tags built, the backend asked to clean
-them (and the image facts of changed files), transient errors retried. Never raises for a cache failure:
-the write is committed already; the failure is reported (and the storefront_fresh check fails)."""
+"""The cache step after a gallery write: the backend cleans Magento's tags of the changed products.
+
+Parents are looked up, the tags built, the backend asked to clean them (and the image facts of changed
+files), transient errors retried. Never raises for a cache failure: the write is committed already; the
+failure is reported (and the storefront_fresh check fails).
+"""
 
 from __future__ import annotations
 
@@ -33,19 +36,23 @@ class StorefrontInvalidation:
 
     @property
     def ok(self) -> bool:
+        """True when no cleaning failed."""
         return not self.errors
 
     @property
     def requests(self) -> int:
+        """Requests sent over all reports."""
         return sum(r.requests for r in self.reports)
 
     @property
     def entries_removed(self) -> int:
+        """Entries removed over the reports that can tell, -1 when none can."""
         known = [r.entries_removed for r in self.reports if r.entries_removed >= 0]
         return sum(known) if known else -1
 
     @property
     def targets(self) -> tuple[str, ...]:
+        """The reports' targets, each once, in order."""
         return tuple(dict.fromkeys(t for r in self.reports for t in r.targets))
 
 
@@ -60,8 +67,11 @@ def invalidate_storefront(
     backoff_seconds: float = 0.5,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> StorefrontInvalidation:
-    """Clean `cat_p_<id>` of the changed products and their parents; then, when `image_values` is given
-    (content changed under the same path, resized copies purged), Magento's cached facts about them."""
+    """Clean `cat_p_<id>` of the changed products and their parents, then Magento's facts about images.
+
+    The image facts are cleaned when `image_values` is given (content changed under the same path, resized
+    copies purged).
+    """
     start = time.perf_counter()
     ids = sorted({int(i) for i in changed_ids if int(i) > 0})
     parents = read_parents(engine, ids, prefix) if ids else {}

@@ -8,9 +8,12 @@ from nacento_pipeline.cache.base import CacheReport
 
 
 class NoCache:
+    """The backend that cleans nothing and says so in its report."""
+
     name = "none"
 
     def clean_tags(self, tags: Sequence[str]) -> CacheReport:
+        """A report of no request, noting that pages show the change when they expire."""
         return CacheReport(
             self.name,
             "tags",
@@ -21,4 +24,5 @@ class NoCache:
         )
 
     def clean_images(self, values: Sequence[str]) -> CacheReport:
+        """A report of no request."""
         return CacheReport(self.name, "images", tags=len(values), requests=0, entries_removed=0)

@@ -1,5 +1,6 @@
-"""`redis`: Magento's built-in full-page cache (and optionally its default cache) in Redis/Valkey, laid out
-by Cm_Cache_Backend_Redis as Magento up to 2.4.8 writes it (keys in `core.cache_tags`).
+"""`redis`: Magento's built-in full-page cache (and optionally its default cache) in Redis/Valkey.
+
+Laid out by Cm_Cache_Backend_Redis as Magento up to 2.4.8 writes it (keys in `core.cache_tags`).
 
 Page cache, as Magento's FlushCacheByTags -> PageCache Type (TagScope) cleans it: per tag the ids in
 `zc:ti:<prefix>CAT_P_12` ∩ `zc:ti:<prefix>FPC`, then UNLINK `zc:k:<id>` (tag sets stay, as with Cm's
@@ -34,9 +35,12 @@ ROUND_TRIP = 1000  # tags or keys per pipelined round trip
 
 
 def _public_url(url: str, connection: Mapping[str, object]) -> str:
-    """Where a client connects, for metadata and errors: built from the fields redis-py parsed out of `url`
-    (scheme, host, port or socket path, db), never from the URL's text, so no password shows however it
-    is written (userinfo with an unencoded `@`, a `?password=` query); `***@` says that credentials are set."""
+    """Where a client connects, for metadata and errors, without a password.
+
+    Built from the fields redis-py parsed out of `url` (scheme, host, port or socket path, db), never from
+    the URL's text, so no password shows however it is written (userinfo with an unencoded `@`, a
+    `?password=` query); `***@` says that credentials are set.
+    """
     scheme = url.partition("://")[0].lower()
     scheme = scheme if scheme in ("redis", "rediss", "unix") else "redis"
     secret = "***@" if connection.get("password") or connection.get("username") else ""
@@ -68,7 +72,7 @@ class RedisTarget:
 
 
 class RedisCache:
-    """Cleans `page` (the full_page frontend) by tag; `default` (the default frontend) by tag and for images."""
+    """Cleans `page` (the full_page frontend) by tag; `default` (the default one) by tag and for images."""
 
     name = "redis"
 
@@ -109,7 +113,7 @@ class RedisCache:
             trips += 1
         return removed, trips
 
-    # --- default cache: matchingAnyTag ------------------------------------------------------------------------
+    # --- default cache: matchingAnyTag ----------------------------------------------------------------------
     def _clean_any(self, client: redis.Redis, tags: Sequence[str]) -> tuple[int, int]:
         assert self.default is not None
         ids: set[str] = set()
@@ -128,6 +132,7 @@ class RedisCache:
         return removed, trips + more
 
     def clean_tags(self, tags: Sequence[str]) -> CacheReport:
+        """Unlink the pages of the tags, and the default cache's entries of them when it is configured."""
         if not tags:
             return CacheReport(self.name, "tags", targets=(str(self.page),), entries_removed=0)
         removed, trips = self._call(self.page, lambda c: self._clean_page(c, tags))
@@ -140,7 +145,7 @@ class RedisCache:
             self.name, "tags", tags=len(tags), requests=trips, targets=tuple(targets), entries_removed=removed
         )
 
-    # --- image facts: IMG_INFO and remote-storage metadata entries naming the images --------------------------
+    # --- image facts: IMG_INFO and remote-storage metadata entries naming the images ------------------------
     def _clean_images(self, client: redis.Redis, values: Sequence[str]) -> tuple[int, int]:
         assert self.default is not None
         suffixes = image_entry_suffixes(values)
@@ -158,6 +163,7 @@ class RedisCache:
         return removed, trips
 
     def clean_images(self, values: Sequence[str]) -> CacheReport:
+        """Remove the default cache's IMG_INFO and remote-storage entries of the values (noted when unset)."""
         if self.default is None:
             return CacheReport(
                 self.name,
@@ -165,8 +171,8 @@ class RedisCache:
                 tags=len(values),
                 requests=0,
                 notes=(
-                    "NACENTO_CACHE_REDIS_DEFAULT_URL is not set: Magento's IMG_INFO and remote-storage entries "
-                    "were not cleaned",
+                    "NACENTO_CACHE_REDIS_DEFAULT_URL is not set: "
+                    "Magento's IMG_INFO and remote-storage entries were not cleaned",
                 ),
             )
         if not values:

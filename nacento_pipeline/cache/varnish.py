@@ -14,6 +14,8 @@ TAGS_PATTERN_HEADER = "X-Magento-Tags-Pattern"
 
 @dataclass(frozen=True)
 class VarnishHost:
+    """One Varnish server PURGE requests go to."""
+
     host: str
     port: int = 80
 
@@ -53,7 +55,8 @@ class VarnishCache:
         self.timeout = timeout
         self.max_header_size = max_header_size
 
-    def purge(self, pattern: str, host: VarnishHost) -> None:
+    def _purge(self, pattern: str, host: VarnishHost) -> None:
+        """Send one PURGE with a tags pattern to one host."""
         conn = http.client.HTTPConnection(host.host, host.port, timeout=self.timeout)
         try:
             conn.request("PURGE", "/", headers={"Host": host.host, TAGS_PATTERN_HEADER: pattern})
@@ -72,10 +75,11 @@ class VarnishCache:
             )
 
     def clean_tags(self, tags: Sequence[str]) -> CacheReport:
+        """Purge the tags from every host, in header-sized chunks of patterns."""
         chunks = list(chunk_patterns(varnish_patterns(tags), self.max_header_size))
         for pattern in chunks:
             for host in self.hosts:
-                self.purge(pattern, host)
+                self._purge(pattern, host)
         return CacheReport(
             self.name,
             "tags",
@@ -85,6 +89,7 @@ class VarnishCache:
         )
 
     def clean_images(self, values: Sequence[str]) -> CacheReport:
+        """A report of no request: Varnish holds no image facts."""
         return CacheReport(
             self.name,
             "images",
