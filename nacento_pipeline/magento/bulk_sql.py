@@ -1,5 +1,6 @@
-"""Set-based statements built once per chunk from column arrays: multi-row INSERT, upsert (ON DUPLICATE KEY
-UPDATE / ON CONFLICT) and bulk UPDATE, executed as plain driver SQL.
+"""Set-based statements built once per chunk from column arrays, executed as plain driver SQL.
+
+They are multi-row INSERT, upsert (ON DUPLICATE KEY UPDATE / ON CONFLICT) and bulk UPDATE.
 
 MySQL/MariaDB: values are written as SQL literals with the driver's own escaping (pymysql's
 `Connection.escape`, which honours NO_BACKSLASH_ESCAPES), statements split to stay below the packet size.
@@ -27,7 +28,8 @@ import sqlalchemy as sa
 # Client-side packet cap (pymysql's default max_allowed_packet is 16 MiB); a margin for the statement head.
 MAX_STATEMENT_BYTES = 16 * 1024 * 1024
 STATEMENT_MARGIN_BYTES = 64 * 1024
-# Rows per bulk UPDATE statement (a UNION ALL of thousands of SELECTs stays cheap to plan; more does not help).
+# Rows per bulk UPDATE statement (a UNION ALL of thousands of SELECTs stays cheap to plan; more does not
+# help).
 MAX_UPDATE_ROWS = 5000
 SQLITE_DEFAULT_VARIABLES = 999
 
@@ -59,8 +61,10 @@ SETTINGS_CACHE: weakref.WeakKeyDictionary[sa.Engine, BulkSettings] = weakref.Wea
 
 
 def settings(conn: sa.Connection) -> BulkSettings:
-    """The engine's BulkSettings, read once through the driver's own cursor (a setting look-up, not a
-    statement of the chunk's work: the statement counter does not see it)."""
+    """The engine's BulkSettings, read once through the driver's own cursor.
+
+    This is a setting look-up, not a statement of the chunk's work: the statement counter does not see it.
+    """
     engine = conn.engine
     found = SETTINGS_CACHE.get(engine)
     if found is None:
@@ -169,8 +173,10 @@ def _quote(conn: sa.Connection, name: str) -> str:
 
 
 def _execute(conn: sa.Connection, sql: str, params: tuple[Any, ...] | None = None) -> sa.CursorResult[Any]:
-    """Driver SQL, counted like every statement; without parameters the driver formats nothing (a `%` in a
-    literal stays as it is)."""
+    """Driver SQL, counted like every statement.
+
+    Without parameters the driver formats nothing (a `%` in a literal stays as it is).
+    """
     if params is None:
         return conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
     return conn.exec_driver_sql(sql, params)
@@ -233,7 +239,7 @@ def _insert_statements(
     columns: Mapping[str, Column],
     tail: str = "",
 ) -> Iterator[tuple[str, tuple[Any, ...] | None, int]]:
-    """(sql, parameters or None, rows) of each multi-row INSERT of `columns` (+ `tail`, e.g. an upsert clause)."""
+    """(sql, parameters or None, rows) of each multi-row INSERT of `columns` (+ `tail`, e.g. an upsert)."""
     cols, n = _columns(columns)
     if n == 0:
         return
@@ -259,8 +265,11 @@ def insert(conn: sa.Connection, table: sa.Table, columns: Mapping[str, Column]) 
 
 
 def insert_with_ids(conn: sa.Connection, table: sa.Table, columns: Mapping[str, Column]) -> np.ndarray | None:
-    """Multi-row INSERT; the new auto-increment ids in row order, or None when the database does not
-    guarantee consecutive ids (the rows are inserted all the same: the caller re-selects them)."""
+    """Multi-row INSERT; the new auto-increment ids in row order, or None.
+
+    None when the database does not guarantee consecutive ids (the rows are inserted all the same: the caller
+    re-selects them).
+    """
     limits = settings(conn)
     ids: list[np.ndarray] = []
     consecutive = limits.consecutive_ids
@@ -287,8 +296,10 @@ def upsert(
     update: Sequence[str],
     touch: str | None = None,
 ) -> None:
-    """INSERT ... ON DUPLICATE KEY UPDATE (MySQL/MariaDB) / ON CONFLICT (keys) DO UPDATE (SQLite) on a real
-    unique key: `update` columns take the new values, `touch` is set to CURRENT_TIMESTAMP."""
+    """INSERT ... ON DUPLICATE KEY UPDATE (MySQL/MariaDB) / ON CONFLICT (keys) DO UPDATE (SQLite).
+
+    On a real unique key: `update` columns take the new values, `touch` is set to CURRENT_TIMESTAMP.
+    """
     q = conn.dialect.identifier_preparer.quote
     if settings(conn).dialect == "mysql":
         sets = [f"{q(c)} = VALUES({q(c)})" for c in update] or [f"{q(keys[0])} = {q(keys[0])}"]
@@ -308,9 +319,12 @@ def upsert(
 def update(
     conn: sa.Connection, table: sa.Table, keys: Mapping[str, Column], values: Mapping[str, Column]
 ) -> None:
-    """Set `table.<name> = values[name]` on the rows where every `table.<key> = keys[key]` (row by row of the
-    arrays): MySQL/MariaDB `UPDATE t JOIN (SELECT .. UNION ALL ..) v`, SQLite `UPDATE t SET .. FROM (VALUES ..) v`.
-    (A CASE on thousands of keys is quadratic on MySQL; the join is not.)"""
+    """Set `table.<name> = values[name]` on the rows where every `table.<key> = keys[key]`.
+
+    Row by row of the arrays: MySQL/MariaDB `UPDATE t JOIN (SELECT .. UNION ALL ..) v`, SQLite
+    `UPDATE t SET .. FROM (VALUES ..) v`. (A CASE on thousands of keys is quadratic on MySQL; the join is
+    not.)
+    """
     cols, n = _columns(keys, values)
     if n == 0:
         return

@@ -36,9 +36,12 @@ class ProductLookup:
 
 
 def _product_select(conn: sa.Connection, tables: MagentoTables) -> sa.Select:
-    """sku, entity_id, link_id; on content-staging schemas only the live version of each product: the row
-    whose [created_in, updated_in) holds the version Magento's staging serves (magento.staging: the staging
-    flag's current version, else the current time; the default version runs from 1 to 2147483647)."""
+    """sku, entity_id, link_id of the products; on content-staging schemas only their live version.
+
+    The live version is the row whose [created_in, updated_in) holds the version Magento's staging serves
+    (magento.staging: the staging flag's current version, else the current time; the default version runs from
+    1 to 2147483647).
+    """
     p = tables.product
     query = sa.select(p.c.sku, p.c.entity_id, p.c[tables.link].label("link_id"))
     if "created_in" in p.c:
@@ -53,7 +56,7 @@ def _current_versions(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str]) -> ProductLookup:
-    """Products of `skus` (batch SKUs, already trimmed): one statement per IN list, plus one for near-misses."""
+    """Products of `skus` (batch SKUs, already trimmed): a statement per IN list, plus one for near-misses."""
     wanted = list(dict.fromkeys(str(s).strip() for s in skus))
     columns = ["sku", "entity_id", "link_id"]
     found_parts = []
@@ -131,10 +134,12 @@ def read_products(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str
 
 
 def live_link_ids(conn: sa.Connection, tables: MagentoTables, entity_ids: Iterable[int]) -> dict[int, int]:
-    """entity_id -> the link id its gallery, value and attribute rows carry (`tables.link`): the entity id
-    itself, or on content-staging schemas the row_id of the live version (as `read_products` picks it). The one
-    mapping the checks after a write and the audit use before selecting rows by link column; entity ids with
-    no live version are left out."""
+    """entity_id -> the link id its gallery, value and attribute rows carry (`tables.link`).
+
+    That is the entity id itself, or on content-staging schemas the row_id of the live version (as
+    `read_products` picks it). The one mapping the checks after a write and the audit use before selecting
+    rows by link column; entity ids with no live version are left out.
+    """
     ids = sorted({int(i) for i in entity_ids})
     if tables.link == "entity_id":
         return {i: i for i in ids}

@@ -52,16 +52,19 @@ class WriterLockLost(TransientError, RuntimeError):
     def __init__(self, lock_name: str, holder: object) -> None:
         who = "nobody" if holder is None else f"session {holder}"
         super().__init__(
-            f"gallery writer lock lost: {lock_name!r} is now held by {who}; the chunk was rolled back, nothing "
-            "of it was written"
+            f"gallery writer lock lost: {lock_name!r} is now held by {who}; "
+            "the chunk was rolled back, nothing of it was written"
         )
         self.lock_name = lock_name
 
 
 @dataclass(frozen=True)
 class AttributeIds:
-    """Attribute ids of this install, looked up once per run: media_gallery, the roles (every media_image
-    attribute, in core.delta.roles.ordered_roles order) and the role labels (`image_label`, `small_image_label`, `thumbnail_label`: the storefront's alt text)."""
+    """Attribute ids of this install, looked up once per run: media_gallery, the roles and the role labels.
+
+    The roles are every media_image attribute, in core.delta.roles.ordered_roles order; the role labels are
+    `image_label`, `small_image_label`, `thumbnail_label` (the storefront's alt text).
+    """
 
     media_gallery: int
     roles: dict[str, int]
@@ -85,6 +88,7 @@ class StatementCounter:
         self.writes = 0
 
     def on_execute(self, conn, cursor, statement: str, parameters, context, executemany: bool) -> None:  # noqa: ANN001
+        """Count one statement (the `before_cursor_execute` listener)."""
         verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
         n = len(parameters) if executemany and verb != "INSERT" and parameters else 1
         with self._lock:
@@ -93,6 +97,7 @@ class StatementCounter:
                 self.writes += n
 
     def snapshot(self) -> tuple[int, int]:
+        """(total, write) statements counted so far."""
         with self._lock:
             return self.total, self.writes
 
@@ -105,9 +110,12 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ANN00
 
 
 def ensure_crc32(conn: sa.Connection) -> None:
-    """Give a SQLite connection MySQL's CRC32 (zlib's: the same checksum of the same UTF-8 bytes), so that the
-    aggregate digests of the writer's fingerprint and of the post-write check run in SQL on both. Registered on
-    the connection in hand, since a pooled connection may predate this database's connect listener."""
+    """Give a SQLite connection MySQL's CRC32 (zlib's: the same checksum of the same UTF-8 bytes).
+
+    The aggregate digests of the writer's fingerprint and of the post-write check thereby run in SQL on both.
+    Registered on the connection in hand, since a pooled connection may predate this database's connect
+    listener.
+    """
     if conn.dialect.name == "sqlite":
         conn.connection.dbapi_connection.create_function(  # type: ignore[union-attr]
             "crc32",
@@ -122,9 +130,11 @@ class DatabaseUrlError(ValueError):
 
 
 def parse_database_url(url: str) -> sa.URL:
-    """The URL parsed, refusing what would put a piece of the password into later errors: an unparsable URL
-    (SQLAlchemy's error repeats the whole string) and an unencoded `@` in the password (the text after it
-    would be taken for the host and shown in every connection error)."""
+    """The URL parsed, refusing what would put a piece of the password into later errors.
+
+    That is an unparsable URL (SQLAlchemy's error repeats the whole string) and an unencoded `@` in the
+    password (the text after it would be taken for the host and shown in every connection error).
+    """
     try:
         sa_url = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
@@ -133,18 +143,22 @@ def parse_database_url(url: str) -> sa.URL:
         ) from None
     if sa_url.host and "@" in sa_url.host:
         raise DatabaseUrlError(
-            "NACENTO_MAGENTO_DB_URL: the host part contains '@', so the password (or user name) holds an unencoded "
-            "'@': percent-encode it as %40 (value not shown)"
+            "NACENTO_MAGENTO_DB_URL: the host part contains '@', "
+            "so the password (or user name) holds an unencoded '@': "
+            "percent-encode it as %40 (value not shown)"
         )
     return sa_url
 
 
 @dataclass(frozen=True)
 class DatabaseTimeouts:
-    """MySQL/MariaDB time limits, in seconds: opening a connection, waiting for an answer (a half-open
-    connection or a stuck server fails with error 2013 after it, instead of hanging the run with the pool slot
-    and the writer lock), sending a statement, and every session's lock waits (`innodb_lock_wait_timeout` for
-    row locks, `lock_wait_timeout` for metadata locks: a statement waiting longer fails with error 1205)."""
+    """MySQL/MariaDB time limits, in seconds.
+
+    Opening a connection, waiting for an answer (a half-open connection or a stuck server fails with error
+    2013 after it, instead of hanging the run with the pool slot and the writer lock), sending a statement,
+    and every session's lock waits (`innodb_lock_wait_timeout` for row locks, `lock_wait_timeout` for metadata
+    locks: a statement waiting longer fails with error 1205).
+    """
 
     connect: int = 10
     read: int = 600
@@ -158,6 +172,7 @@ class DatabaseTimeouts:
         return {"connect_timeout": self.connect, "read_timeout": self.read, "write_timeout": self.write}
 
     def session_statement(self) -> str:
+        """The SET SESSION statement of both lock-wait timeouts, run on every new connection."""
         return (
             f"SET SESSION innodb_lock_wait_timeout = {int(self.lock_wait)}, "
             f"lock_wait_timeout = {int(self.lock_wait)}"
@@ -165,8 +180,11 @@ class DatabaseTimeouts:
 
 
 def create_magento_engine(url: str, timeouts: DatabaseTimeouts | None = None) -> sa.Engine:
-    """Engine with pre-ping; SQLite with foreign keys on and a busy timeout; MySQL/MariaDB with the
-    connection's timeouts and each session's lock-wait timeouts (`DatabaseTimeouts`)."""
+    """Engine with pre-ping, and each database's time limits.
+
+    SQLite with foreign keys on and a busy timeout; MySQL/MariaDB with the connection's timeouts and each
+    session's lock-wait timeouts (`DatabaseTimeouts`).
+    """
     sa_url = parse_database_url(url)
     if sa_url.get_backend_name() == "sqlite":
         engine = sa.create_engine(
@@ -229,10 +247,12 @@ class MagentoDatabase:
 
     @property
     def dialect(self) -> str:
+        """SQLAlchemy's dialect name: `mysql`, `mariadb` or `sqlite`."""
         return self.engine.dialect.name
 
     @property
     def is_mysql(self) -> bool:
+        """True on MySQL or MariaDB."""
         return self.dialect in ("mysql", "mariadb")
 
     @property
@@ -250,11 +270,13 @@ class MagentoDatabase:
         self._link_keys = {}
 
     def link_key_hint(self, table: sa.Table) -> str | None:
-        """`FORCE INDEX (<name>)` for MySQL/MariaDB naming `table`'s unique key led by the link column
-        (Magento's `<table>_ENTITY_ID_ATTRIBUTE_ID_STORE_ID`, or its row_id form), looked up once; None on
-        other databases or when there is none. For statements selecting a chunk of products by an id list
-        right after a big write: the table's statistics may still be those of the nearly empty table, and the
-        optimizer then scans the whole table for every chunk."""
+        """`FORCE INDEX (<name>)` for MySQL/MariaDB naming `table`'s unique key led by the link column.
+
+        The key is Magento's `<table>_ENTITY_ID_ATTRIBUTE_ID_STORE_ID`, or its row_id form, looked up once;
+        None on other databases or when there is none. For statements selecting a chunk of products by an id
+        list right after a big write: the table's statistics may still be those of the nearly empty table, and
+        the optimizer then scans the whole table for every chunk.
+        """
         if not self.is_mysql:
             return None
         if table.name not in self._link_keys:
@@ -270,10 +292,12 @@ class MagentoDatabase:
         return self._link_keys[table.name]
 
     def ensure_own_tables(self) -> None:
+        """Create our own tables when missing, then read the schema again."""
         create_own_tables(self.engine, self.prefix)
         self.refresh_schema()
 
     def dispose(self) -> None:
+        """Close the engine's pooled connections."""
         self.engine.dispose()
 
     def statements(self) -> tuple[int, int]:
@@ -281,9 +305,12 @@ class MagentoDatabase:
         return self.counter.snapshot()
 
     def attribute_ids(self) -> AttributeIds:
-        """media_gallery, the role attributes (every media_image attribute: schema.media_image_attribute_ids)
-        and the role labels of catalog_product, looked up once (SchemaError without media_gallery or without
-        Magento_Catalog's own roles image, small_image and thumbnail; swatch_image may be absent)."""
+        """media_gallery, the role attributes and the role labels of catalog_product, looked up once.
+
+        The role attributes are every media_image attribute (schema.media_image_attribute_ids). SchemaError
+        without media_gallery or without Magento_Catalog's own roles image, small_image and thumbnail;
+        swatch_image may be absent.
+        """
         if self._attribute_ids is None:
             t = self.tables
             wanted = (GALLERY_ATTRIBUTE, *ROLE_LABEL_CODES.values())
@@ -311,6 +338,7 @@ class MagentoDatabase:
 
     # -- writer lock -------------------------------------------------------------------------------------
     def lock_name(self) -> str:
+        """The writer lock's name: one per database and table prefix, within MySQL's 64 characters."""
         if self.dialect == "sqlite":
             return f"sqlite:{self.engine.url.database or ':memory:'}:{self.prefix}"
         with self.engine.connect() as conn:
@@ -448,7 +476,7 @@ class WriterSession:
             self._conn = None
 
     def release(self) -> None:
-        """RELEASE_LOCK; a failure (session already gone) is logged and the connection discarded, never raised."""
+        """RELEASE_LOCK; a failure (session gone) is logged and the connection discarded, never raised."""
         conn, self._conn = self._conn, None
         if conn is None:
             return

@@ -19,9 +19,12 @@ def pending_indexers(
     view_map: Mapping[str, str],
     changed_ids: Iterable[int],
 ) -> pd.DataFrame:
-    """One row (PENDING_COLUMNS) per installed managed indexer (`indexers`, their views in `view_map`) that
-    does not show the batch yet: invalid or working (a rebuild is due or running), or, when scheduled, some
-    changed ids still in its changelog above mview_state.version_id (Magento's cron has not applied them)."""
+    """One row (PENDING_COLUMNS) per installed managed indexer that does not show the batch yet.
+
+    The indexers are `indexers`, their views in `view_map`. Not showing the batch is being invalid or working
+    (a rebuild is due or running), or, when scheduled, some changed ids still in its changelog above
+    mview_state.version_id (Magento's cron has not applied them).
+    """
     ids = frozenset(int(i) for i in changed_ids)
     rows = []
     if ids:

@@ -42,7 +42,8 @@ SUBSCRIPTIONS: Mapping[str, Mapping[str, str]] = {
 }
 TRIGGER_EVENTS = ("insert", "update", "delete")
 # The mview views whose changelog a gallery write reaches (the keys above): what the demo schema creates.
-# Not the managed *indexers* (config.DEFAULT_INDEXERS); an indexer's view is named in read_indexer_states' view_map.
+# Not the managed *indexers* (config.DEFAULT_INDEXERS); an indexer's view is named in read_indexer_states'
+# view_map.
 SUBSCRIBED_VIEWS = tuple(SUBSCRIPTIONS)
 
 _UINT = sa.Integer().with_variant(mysql.INTEGER(unsigned=True), "mysql", "mariadb")
@@ -53,6 +54,7 @@ class IndexerSchemaError(RuntimeError):
 
 
 def changelog_name(prefix: str, view_id: str) -> str:
+    """The changelog table of a view, `<prefix><view_id>_cl`."""
     return f"{prefix}{view_id}_cl"
 
 
@@ -198,8 +200,11 @@ def create_changelog_triggers(engine: sa.Engine, prefix: str, views: Sequence[st
 
 
 def _changelog_source(prefix: str, row: str, column: str, columns: set[str]) -> str:
-    """VALUES (NEW.entity_id), or on a row_id (content staging) table, like Adobe Commerce's triggers, the
-    entity_id looked up from catalog_product_entity by row_id."""
+    """The VALUES clause of a changelog trigger: NEW.entity_id, or the entity_id of the row_id.
+
+    On a row_id (content staging) table the entity_id is looked up from catalog_product_entity by row_id, like
+    Adobe Commerce's triggers.
+    """
     if column == "entity_id" and "entity_id" not in columns and "row_id" in columns:
         return f"SELECT entity_id FROM {prefix}catalog_product_entity WHERE row_id = {row}.row_id;"
     return f"VALUES ({row}.{column});"
@@ -293,7 +298,7 @@ def decide_from_database(
     purposes: Sequence[Purpose] = DEFAULT_PURPOSES,
     default_threshold: float = 0.2,
 ) -> list[ReindexDecision]:
-    """Read `indexers`' states (their views in `view_map`) and the catalog size, then run the purpose chain."""
+    """Read `indexers`' states (views in `view_map`) and the catalog size, then run the purpose chain."""
     states = read_indexer_states(engine, prefix, indexers, view_map)
     return decide_reindex(
         changed_entity_ids,

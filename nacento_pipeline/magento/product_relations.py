@@ -1,5 +1,7 @@
-"""Parents of products (configurable, grouped, bundle) from `catalog_product_super_link` and
-`catalog_product_relation`: whose pages show a changed child's images and so must be refreshed too.
+"""Parents of products (configurable, grouped, bundle): their pages show a changed child's images.
+
+They are read from `catalog_product_super_link` and `catalog_product_relation`, so their pages are refreshed
+too.
 
 Set-based: one statement per table and chunk of child ids. Missing tables read as no parents.
 On content-staging schemas (Adobe Commerce) both tables name the parent by `row_id`; it is mapped back
@@ -44,7 +46,7 @@ def create_relation_tables(engine: sa.Engine, prefix: str = "") -> None:
 
 
 def read_parents(engine: sa.Engine, child_ids: Iterable[int], prefix: str = "") -> dict[int, set[int]]:
-    """child entity_id -> parent entity_ids, from both tables (only children that have parents)."""
+    """Child entity_id -> parent entity_ids, from both tables (only children that have parents)."""
     ids = sorted({int(i) for i in child_ids})
     _, super_link, relation = relation_tables(prefix)
     inspector = sa.inspect(engine)

@@ -59,6 +59,7 @@ class CommandTemplateError(ReindexTriggerError):
 
 
 def safe_indexer(name: str) -> str:
+    """`name`, or CommandTemplateError when it is no indexer name a command may hold (SAFE_INDEXER_NAME)."""
     if not isinstance(name, str) or not SAFE_INDEXER_NAME.fullmatch(name):
         raise CommandTemplateError(
             f"indexer name {name!r} is not allowed in a reindex command (letters, digits, _ . - only)"
@@ -75,7 +76,9 @@ def _safe_entity_id(value: object) -> str:
 def render_command(
     template: str, indexers: Sequence[str], entity_ids: Sequence[int] = (), ids_file: str = ""
 ) -> str:
-    """Fill `{indexers}` (space separated), `{indexer}` (the first), `{entity_ids}` (comma separated) and
+    """Fill the placeholders of a reindex command template.
+
+    `{indexers}` (space separated), `{indexer}` (the first), `{entity_ids}` (comma separated) and
     `{entity_ids_file}` (the path of a file with the ids, one per line, shell-quoted).
 
     Indexer names must match SAFE_INDEXER_NAME and entity ids must be integers, so a value can never
@@ -119,8 +122,9 @@ def run_command(
     kill_grace_seconds: float = 5.0,
     stdin_file: str | None = None,
 ) -> tuple[int, int, float]:
-    """Run `command` in a shell in its own process group, streaming each output line into `log`; its stdin
-    is `stdin_file` (none when not given), its environment `env` (None: this process's).
+    """Run `command` in a shell in its own process group, streaming each output line into `log`.
+
+    Its stdin is `stdin_file` (none when not given), its environment `env` (None: this process's).
 
     Returns (exit code, output lines, seconds). Raises ReindexCommandTimeout after killing the whole
     process group when it runs longer than `timeout_seconds`, ReindexCommandError on a non-zero exit.

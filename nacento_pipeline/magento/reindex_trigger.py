@@ -71,6 +71,7 @@ class TriggerReport:
 
     @property
     def changelog_inserted(self) -> int:
+        """Changelog rows inserted over all indexers."""
         return sum(o.changelog_inserted for o in self.outcomes)
 
     def in_order_of(self, decisions: Sequence[ReindexDecision]) -> TriggerReport:
@@ -80,6 +81,7 @@ class TriggerReport:
         return self
 
     def markdown(self) -> str:
+        """The outcomes as a markdown table (REPORT_COLUMNS)."""
         frame = pd.DataFrame(
             [(o.indexer_id, o.decision, o.action, o.changelog_inserted, o.detail) for o in self.outcomes],
             columns=list(REPORT_COLUMNS),
@@ -89,9 +91,13 @@ class TriggerReport:
 
 
 class ReindexTrigger(Protocol):
+    """What carries out the reindex decisions: Magento's changelog, a command, or nothing (dry run)."""
+
     name: str
 
-    def apply(self, decisions: Sequence[ReindexDecision], log: LogFn) -> TriggerReport: ...
+    def apply(self, decisions: Sequence[ReindexDecision], log: LogFn) -> TriggerReport:
+        """Carry out the decisions; the report has one outcome per indexer, in the decisions' order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class Routing:
 
 
 def route(decisions: Sequence[ReindexDecision]) -> Routing:
-    """none -> nothing; held (whatever the decision) -> changelog only; else partial or full."""
+    """Route decisions: `none` -> nothing; held (any decision) -> changelog only; else partial or full."""
     active = [d for d in decisions if d.decision != "none"]
     return Routing(
         none=[d for d in decisions if d.decision == "none"],
@@ -127,8 +133,11 @@ def _why(d: ReindexDecision) -> str:
 
 
 class ChangelogTrigger:
-    """Database only, what Magento's own cron consumes: partial -> ids into `<view>_cl` (only the missing
-    ones), full -> indexer_state.status='invalid' for `indexer_reindex_all_invalid`."""
+    """Database only, what Magento's own cron consumes.
+
+    Partial -> ids into `<view>_cl` (only the missing ones), full -> indexer_state.status='invalid' for
+    `indexer_reindex_all_invalid`.
+    """
 
     name = "changelog"
 
@@ -196,12 +205,14 @@ class ChangelogTrigger:
         return outcomes
 
     def apply(self, decisions: Sequence[ReindexDecision], log: LogFn) -> TriggerReport:
+        """Append the missing changelog ids (invalidating when the changelog is missing), invalidate fulls."""
         routed = route(decisions)
         existing = set(sa.inspect(self.engine).get_table_names())
         orphans = [d for d in routed.partial if self._missing_changelog(existing, d)]
         for d in orphans:
             log(
-                f"{d.indexer_id}: changelog {changelog_name(self.prefix, d.view_id)} missing, invalidating instead"
+                f"{d.indexer_id}: changelog {changelog_name(self.prefix, d.view_id)} missing, "
+                "invalidating instead"
             )
         to_append = routed.held + [d for d in routed.partial if d not in orphans]
         to_invalidate = orphans + routed.full
@@ -306,6 +317,7 @@ class CommandTrigger:
         report.outcomes.append(TriggerOutcome(d.indexer_id, d.decision, "command", detail=detail))
 
     def apply(self, decisions: Sequence[ReindexDecision], log: LogFn) -> TriggerReport:
+        """Run the commands the decisions call for; what no command narrows to ids goes to the changelog."""
         routed = route(decisions)
         for d in (
             *routed.held,
@@ -333,6 +345,7 @@ class DryRunTrigger:
     name = "dry-run"
 
     def apply(self, decisions: Sequence[ReindexDecision], log: LogFn) -> TriggerReport:
+        """Log and report each decision; nothing is changed."""
         report = TriggerReport(self.name)
         for d in decisions:
             ids = f", {len(d.entity_ids)} ids" if d.decision == "partial" else ""

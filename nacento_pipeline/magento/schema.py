@@ -33,7 +33,7 @@ class SchemaError(RuntimeError):
 
 
 def _short_name(constraint: sa.Constraint | sa.Index, table: sa.Table) -> str:
-    """Index/constraint names within MySQL's 64 characters, unique per database (SQLite shares one namespace)."""
+    """Index/constraint names within MySQL's 64 characters, unique per database (SQLite has one namespace)."""
     columns = "_".join(c.name for c in constraint.columns)  # type: ignore[union-attr]  # every Constraint we name is a ColumnCollectionConstraint
     digest = hashlib.md5(f"{table.name}:{columns}".encode()).hexdigest()[:12].upper()
     return f"{table.name[:36]}_{digest}"
@@ -79,6 +79,7 @@ class MagentoTables:
 
     @property
     def magento_tables(self) -> list[sa.Table]:
+        """The Magento tables the pipeline reads or writes."""
         return [
             self.store,
             self.entity_type,
@@ -92,6 +93,7 @@ class MagentoTables:
 
     @property
     def own_tables(self) -> list[sa.Table]:
+        """The pipeline's own tables (never Magento's)."""
         return [
             self.gallery_meta,
             self.sku_sync_state,
@@ -103,6 +105,7 @@ class MagentoTables:
         ]
 
     def name(self, bare: str) -> str:
+        """A table name with the install's prefix."""
         return f"{self.prefix}{bare}"
 
 
@@ -290,8 +293,9 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
             "updated_at", sa.TIMESTAMP, nullable=False, server_default=_timestamp_default(dialect_name, True)
         ),
     )
-    # The undo journal: per batch and product, the compressed before-image of every row the batch's write touched
-    # (magento.journal), and the fingerprint of what the write left. No foreign key: it outlives the rows.
+    # The undo journal: per batch and product, the compressed before-image of every row the batch's write
+    # touched (magento.journal), and the fingerprint of what the write left. No foreign key: it outlives the
+    # rows.
     batch_journal = sa.Table(
         f"{p}nacento_batch_journal",
         md,
@@ -325,9 +329,10 @@ def build_tables(prefix: str = "", *, link: str = "entity_id", dialect_name: str
         sa.UniqueConstraint("batch_key", "link_id"),
         sa.Index(None, "created_at"),
     )
-    # The media change feed (magento.media_feed): the bucket's events for the media prefix, the last known state of
-    # every media key a snapshot looked up, and when the last full snapshot ran. Object keys of Magento's layout
-    # (prefix + a 255-character gallery value) fit 512 characters; no foreign key, they describe the bucket.
+    # The media change feed (magento.media_feed): the bucket's events for the media prefix, the last known
+    # state of every media key a snapshot looked up, and when the last full snapshot ran. Object keys of
+    # Magento's layout (prefix + a 255-character gallery value) fit 512 characters; no foreign key, they
+    # describe the bucket.
     media_feed_event = sa.Table(
         f"{p}nacento_media_feed_event",
         md,
@@ -391,10 +396,13 @@ MEDIA_IMAGE_INPUT = "media_image"
 
 
 def media_image_attribute_ids(conn: sa.Connection, tables: MagentoTables) -> dict[str, int]:
-    """The shop's role attributes, code -> attribute_id: every catalog_product attribute whose frontend input is
-    `media_image`, custom ones included (Magento's `Catalog\\Model\\Product\\Media\\Config::
-    getMediaAttributeCodes`). swatch_image is among them only while Magento_Swatches is installed. The one place
-    the list of roles is read; in core.delta.roles.ordered_roles order (the four standard roles first)."""
+    r"""The shop's role attributes, code -> attribute_id.
+
+    Every catalog_product attribute whose frontend input is `media_image`, custom ones included (Magento's
+    `Catalog\Model\Product\Media\Config::getMediaAttributeCodes`). swatch_image is among them only while
+    Magento_Swatches is installed. The one place the list of roles is read; in core.delta.roles.ordered_roles
+    order (the four standard roles first).
+    """
     attribute, entity_type = tables.attribute, tables.entity_type
     query = (
         sa.select(attribute.c.attribute_code, attribute.c.attribute_id)
@@ -440,10 +448,13 @@ def require_magento_tables(engine: sa.Engine, prefix: str = "") -> None:
 
 
 def create_own_tables(engine: sa.Engine, prefix: str = "") -> None:
-    """Create our own tables (the ETag meta, sync state, per-SKU digests, undo journal, media feed) when missing; never Magento's.
+    """Create our own tables when missing; never Magento's.
+
+    Our own tables are the ETag meta, sync state, per-SKU digests, undo journal and media feed.
 
     Magento's tables they reference must exist first: a wrong table prefix is reported as the missing
-    Magento table, not as the database's complaint about our foreign keys."""
+    Magento table, not as the database's complaint about our foreign keys.
+    """
     require_magento_tables(engine, prefix)
     tables = build_tables(prefix, link=detect_link_column(engine, prefix), dialect_name=engine.dialect.name)
     tables.metadata.create_all(engine, tables=tables.own_tables, checkfirst=True)
