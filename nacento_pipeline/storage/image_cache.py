@@ -31,6 +31,7 @@ class CachePurgeReport:
     dry_run: bool = False
 
     def summary(self) -> str:
+        """One line for logs and metadata: what was (or would be) deleted, of what."""
         verb = "would delete" if self.dry_run else "deleted"
         return (
             f"resized-image cache: {verb} {self.matched} of {self.listed} objects under {self.cache_prefix} "
@@ -68,8 +69,11 @@ def cached_path(key: str, cache_prefix: str) -> str | None:
 
 
 def cached_value(key: str, cache_prefix: str, wanted: set[str]) -> str | None:
-    """The wanted relative path a cache key is a resized copy of, or None: exactly the path after the hash,
-    so /a/b/ax.jpg or /foo/a/b/x.jpg never purge the copies of /a/b/x.jpg (nor the other way round)."""
+    """The wanted relative path a cache key is a resized copy of, or None.
+
+    It is exactly the path after the hash, so /a/b/ax.jpg or /foo/a/b/x.jpg never purge the copies of
+    /a/b/x.jpg (nor the other way round).
+    """
     path = cached_path(key, cache_prefix)
     return path if path in wanted else None
 

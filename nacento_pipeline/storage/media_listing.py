@@ -10,8 +10,10 @@ _AFTER_EVERYTHING = "\U0010ffff"  # sorts after any key under a prefix: StartAft
 
 
 def list_media(store: ObjectStore, media_prefix: str, cache_prefix: str) -> pd.DataFrame:
-    """key, etag of every object under the media prefix except Magento's resized cache (skipped with one
-    StartAfter instead of paging through it)."""
+    """key, etag of every object under the media prefix except Magento's resized cache.
+
+    The cache is skipped with one StartAfter instead of paging through it.
+    """
     keys, etags = [], []
     start_after = None
     while True:

@@ -23,7 +23,7 @@ from nacento_pipeline.storage.etag_snapshot import snapshot_etags
 
 @dataclass
 class Placement:
-    """Where each source went: `values` maps the source's name (as `name_of` gives it) to its gallery value."""
+    """Where each source went: `values` maps the source's name (`name_of`'s) to its gallery value."""
 
     values: dict[str, str] = field(default_factory=dict)
     copied: int = 0

@@ -26,14 +26,17 @@ class RequestCounter:
         self._counts: Counter[str] = Counter()
 
     def add(self, kind: str, n: int = 1) -> None:
+        """Count `n` requests of `kind`."""
         with self._lock:
             self._counts[kind] += n
 
     def snapshot(self) -> dict[str, int]:
+        """The counts so far, by kind (every kind of REQUEST_KINDS, 0 when none)."""
         with self._lock:
             return {kind: self._counts.get(kind, 0) for kind in REQUEST_KINDS}
 
     def since(self, before: dict[str, int]) -> dict[str, int]:
+        """The requests made since `before` (an earlier snapshot), by kind."""
         now = self.snapshot()
         return {kind: now[kind] - before.get(kind, 0) for kind in REQUEST_KINDS}
 
@@ -65,9 +68,13 @@ class ObjectStore(Protocol):
         """The object's content as a stream of chunks, for large bunch files."""
         ...
 
-    def put(self, key: str, data: bytes) -> ObjectInfo: ...
+    def put(self, key: str, data: bytes) -> ObjectInfo:
+        """Write the object (replacing one under the key); its info as stored."""
+        ...
 
-    def copy(self, src_key: str, dst_key: str) -> None: ...
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Copy an object inside the store, nothing downloaded; raises KeyError when the source is missing."""
+        ...
 
     def delete(self, keys: Sequence[str]) -> None:
         """Delete keys (missing keys are not an error); batched 1000 per request on S3."""

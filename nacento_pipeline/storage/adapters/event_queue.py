@@ -22,6 +22,8 @@ SQS_BATCH = 10  # ReceiveMessage / DeleteMessageBatch maximum
 
 @dataclass(frozen=True)
 class QueueMessage:
+    """One received message: its receipt (to acknowledge it), its bucket events, or why it has none."""
+
     receipt: str
     events: list[BucketEvent] = field(default_factory=list)
     error: str = ""  # set when the body was not an event notification (the message id names it)
@@ -79,6 +81,7 @@ class SqsEventQueue:
         return out
 
     def ack(self, receipts: Sequence[str]) -> None:
+        """Delete the messages of these receipts from the queue, SQS_BATCH per request."""
         for start in range(0, len(receipts), SQS_BATCH):
             batch = receipts[start : start + SQS_BATCH]
             self.calls["delete"] += 1

@@ -64,6 +64,7 @@ class LocalFolderStore:
 
     @property
     def display_name(self) -> str:
+        """The folder as a `file://` URI."""
         return self.root.as_uri()
 
     # --- key <-> path ------------------------------------------------------------------------------------
@@ -154,6 +155,7 @@ class LocalFolderStore:
             yield from self._walk(path, key, prefix, start_after)
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Files under `prefix` in key order, one LIST counted per LIST_PAGE_SIZE files as S3 pages them."""
         folder, dir_key = self._prefix_dir(prefix)
         self.requests.add("LIST")
         listed = 0
@@ -168,6 +170,7 @@ class LocalFolderStore:
 
     # --- single objects ----------------------------------------------------------------------------------
     def head(self, key: str) -> ObjectInfo | None:
+        """The file's info (its MD5 as ETag), or None when there is no such file."""
         path = self._path(key)
         self.requests.add("HEAD")
         try:
@@ -179,6 +182,7 @@ class LocalFolderStore:
         return self._info(key, str(path), stat)
 
     def get(self, key: str) -> bytes:
+        """The file's content; raises KeyError when missing."""
         path = self._path(key)
         self.requests.add("GET")
         try:
@@ -189,6 +193,7 @@ class LocalFolderStore:
             raise StorageError(f"GET {self.display_name}/{key} failed: {exc}") from exc
 
     def open(self, key: str) -> Iterator[bytes]:
+        """The file's content in chunks; raises KeyError when missing."""
         path = self._path(key)
         self.requests.add("GET")
         try:
@@ -216,6 +221,7 @@ class LocalFolderStore:
             raise StorageError(f"cannot write {self.display_name}/{key}: {exc}") from exc
 
     def put(self, key: str, data: bytes) -> ObjectInfo:
+        """Write the file atomically (a temporary file renamed); its info with the content's MD5 as ETag."""
         path = self._path(key)
         self.requests.add("PUT")
         stat = self._atomic_write(path, key, lambda tmp: tmp.write_bytes(data))
@@ -229,6 +235,7 @@ class LocalFolderStore:
         )
 
     def copy(self, src_key: str, dst_key: str) -> None:
+        """Copy a file atomically; raises KeyError when the source is missing."""
         src, dst = self._path(src_key), self._path(dst_key)
         self.requests.add("COPY")
         if not src.is_file():
@@ -236,6 +243,7 @@ class LocalFolderStore:
         self._atomic_write(dst, dst_key, lambda tmp: shutil.copyfile(src, tmp))
 
     def delete(self, keys: Sequence[str]) -> None:
+        """Delete the files (missing ones and folders are skipped), one DELETE counted per LIST_PAGE_SIZE."""
         paths = [self._path(key) for key in dict.fromkeys(keys)]
         for start in range(0, len(paths), LIST_PAGE_SIZE):
             self.requests.add("DELETE")

@@ -35,10 +35,12 @@ def _error_code(exc: ClientError) -> str:
 def fast_list_parse(
     response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
 ) -> None:
-    """botocore `before-parse` hook for ListObjectsV2: read the page's <Contents> with a plain ElementTree
-    pass into ObjectInfo records and hand botocore the page without them (botocore's shape-driven parser
-    costs ~10x more per key). Signing, retries and error responses stay botocore's: only a 200 response is
-    touched, and anything unexpected leaves the page to botocore untouched."""
+    """Botocore `before-parse` hook for ListObjectsV2: the page's <Contents> read with a plain ElementTree.
+
+    The pass turns them into ObjectInfo records and hands botocore the page without them (botocore's
+    shape-driven parser costs ~10x more per key). Signing, retries and error responses stay botocore's: only a
+    200 response is touched, and anything unexpected leaves the page to botocore untouched.
+    """
     if response_dict.get("status_code") != 200:
         return
     try:
@@ -69,9 +71,12 @@ def fast_list_parse(
 
 
 def add_content_md5(request: Any, **_: Any) -> None:
-    """botocore `before-sign` hook for DeleteObjects: send Content-MD5 beside the CRC32 checksum botocore
-    sends since 1.36. AWS S3 accepts either; MinIO-based servers (the JuiceFS gateway of the test suite,
-    MinIO releases before 2025) refuse a DeleteObjects without Content-MD5 (`MissingContentMD5`)."""
+    """Botocore `before-sign` hook for DeleteObjects: send Content-MD5 beside botocore's CRC32 checksum.
+
+    Botocore sends the CRC32 since 1.36. AWS S3 accepts either; MinIO-based servers (the JuiceFS gateway of
+    the test suite, MinIO releases before 2025) refuse a DeleteObjects without Content-MD5
+    (`MissingContentMD5`).
+    """
     body = request.body
     if "Content-MD5" in request.headers or not body:
         return
@@ -97,9 +102,12 @@ class S3ObjectStore:
         max_pool_connections: int = 32,
         fast_list: bool = True,
     ) -> None:
-        """`client`: a boto3 S3 client to use (e.g. from `dagster_aws`'s S3Resource) instead of building one
-        from `endpoint_url`, `region`, `path_style` and `max_pool_connections`; `fast_list=False` leaves its
-        LIST pages to botocore's own parser."""
+        """A store on `bucket`, through a given boto3 client or one built from the connection arguments.
+
+        `client`: a boto3 S3 client to use (e.g. from `dagster_aws`'s S3Resource) instead of building one from
+        `endpoint_url`, `region`, `path_style` and `max_pool_connections`; `fast_list=False` leaves its LIST
+        pages to botocore's own parser.
+        """
         if not bucket:
             raise ValueError("S3ObjectStore needs a bucket name")
         self.bucket = bucket
@@ -122,6 +130,7 @@ class S3ObjectStore:
 
     @property
     def display_name(self) -> str:
+        """`s3://bucket`, with the endpoint's host (never its credentials) when one is set."""
         if not self.endpoint_url:
             return f"s3://{self.bucket}"
         host = urlparse(self.endpoint_url).netloc.rsplit("@", 1)[-1] or self.endpoint_url
@@ -132,6 +141,7 @@ class S3ObjectStore:
         return StorageError(f"{operation} s3://{self.bucket}/{key} failed: {detail}: {exc}")
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Objects under `prefix` in key order, ListObjectsV2 page by page (one LIST counted per page)."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE_SIZE}
         if start_after:
             kwargs["StartAfter"] = start_after
@@ -156,6 +166,7 @@ class S3ObjectStore:
             kwargs["ContinuationToken"] = token
 
     def head(self, key: str) -> ObjectInfo | None:
+        """The object's info from HeadObject, or None when it does not exist."""
         self.requests.add("HEAD")
         try:
             resp = self._client.head_object(Bucket=self.bucket, Key=key)
@@ -185,6 +196,7 @@ class S3ObjectStore:
             raise self._fail("GET", key, exc) from exc
 
     def get(self, key: str) -> bytes:
+        """The object's content; raises KeyError when missing."""
         body = self._get_body(key)
         try:
             return body.read()
@@ -194,6 +206,7 @@ class S3ObjectStore:
             body.close()
 
     def open(self, key: str) -> Iterator[bytes]:
+        """The object's content in STREAM_CHUNK_BYTES chunks; raises KeyError when missing."""
         body = self._get_body(key)
         try:
             yield from body.iter_chunks(STREAM_CHUNK_BYTES)
@@ -203,6 +216,7 @@ class S3ObjectStore:
             body.close()
 
     def put(self, key: str, data: bytes) -> ObjectInfo:
+        """PutObject; the object's info with the ETag S3 returned."""
         self.requests.add("PUT")
         try:
             resp = self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
@@ -225,6 +239,7 @@ class S3ObjectStore:
             raise self._fail(f"COPY to {dst_key} from", src_key, exc) from exc
 
     def delete(self, keys: Sequence[str]) -> None:
+        """DeleteObjects per LIST_PAGE_SIZE keys; a key S3 could not delete (other than missing) raises."""
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), LIST_PAGE_SIZE):
             batch = unique[start : start + LIST_PAGE_SIZE]

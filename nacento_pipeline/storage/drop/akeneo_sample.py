@@ -95,8 +95,11 @@ def export_xlsx(rows: list[list[str]], header: tuple[str, ...] = HEADER) -> byte
 def sample_export(
     skus: tuple[str, ...], generation: int = 0, xlsx: bool = False, lines_per_file: int = 10_000
 ) -> dict[str, bytes]:
-    """The files of one export folder (path -> content): the data file(s) and `files/...`. XLSX exports are
-    split every `lines_per_file` rows into `export_1.xlsx`, `export_2.xlsx`, ... as Akeneo splits them."""
+    """The files of one export folder (path -> content): the data file(s) and `files/...`.
+
+    XLSX exports are split every `lines_per_file` rows into `export_1.xlsx`, `export_2.xlsx`, ... as Akeneo
+    splits them.
+    """
     rows, media = export_rows(skus, generation)
     files: dict[str, bytes] = {}
     if xlsx:

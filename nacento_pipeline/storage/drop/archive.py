@@ -36,6 +36,8 @@ class ArchiveError(RuntimeError):
 
 @dataclass(frozen=True)
 class ArchivedFile:
+    """One bunch file of a registered drop, as archived: its name, archive key, ETag and size."""
+
     name: str
     key: str
     etag: str
@@ -59,19 +61,23 @@ class BatchManifest:
 
     @property
     def batch_datetime(self) -> datetime:
+        """`batch_time` as a datetime."""
         return datetime.fromisoformat(self.batch_time)
 
     def to_json(self) -> bytes:
+        """The manifest as the JSON document archived beside the batch."""
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> BatchManifest:
+        """The manifest of an archived JSON document (`to_json`'s)."""
         raw = json.loads(data)
         files = tuple(ArchivedFile(**f) for f in raw.pop("files", ()))
         return cls(files=files, **raw)
 
 
 def version_prefix(archive_prefix: str, batch_key: str, version: str) -> str:
+    """The archive folder of one version of a batch, with a trailing slash."""
     return f"{archive_prefix}{batch_key}/{version}/"
 
 
@@ -81,7 +87,8 @@ def archive_drop(
     """Copy a complete drop into its immutable archive folder and write the manifest (idempotent).
 
     An export folder drop's media files are not archived (they were copied to the media prefix already):
-    `media_values` (path in the folder -> gallery value) is archived in their place."""
+    `media_values` (path in the folder -> gallery value) is archived in their place.
+    """
     version = archive_version(drop)
     prefix = version_prefix(archive_prefix, drop.batch_key, version)
     files = []
@@ -167,19 +174,20 @@ def media_values(store: ObjectStore, manifest: BatchManifest) -> dict[str, str]:
         ) from exc
 
 
-def write_status(store: ObjectStore, manifest: BatchManifest, status: dict[str, object]) -> None:
+def _write_status(store: ObjectStore, manifest: BatchManifest, status: dict[str, object]) -> None:
+    """Write `status` as the archived batch's STATUS document."""
     store.put(manifest.prefix + STATUS, json.dumps(status, indent=2, sort_keys=True, default=str).encode())
 
 
 def mark_batch(
     store: ObjectStore, archive_prefix: str, batch_key: str, version: str | None, status: str, run_id: str
 ) -> str | None:
-    """Write a run's outcome next to the archived batch; returns the status key, or None if it is not archived."""
+    """Write a run's outcome next to the archived batch; the status key, or None if it is not archived."""
     try:
         manifest = load_manifest(store, archive_prefix, batch_key, version)
     except ArchiveError:
         return None
-    write_status(
+    _write_status(
         store,
         manifest,
         {"status": status, "run_id": run_id, "at": datetime.now(UTC).isoformat(), "batch_key": batch_key},
@@ -188,6 +196,7 @@ def mark_batch(
 
 
 def read_status(store: ObjectStore, manifest: BatchManifest) -> dict[str, object] | None:
+    """The archived batch's STATUS document, or None when no run wrote one."""
     try:
         return json.loads(store.get(manifest.prefix + STATUS))
     except KeyError:
@@ -206,7 +215,8 @@ def move_aside(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     label = _SAFE_LABEL.sub("_", label)[:128] or "unnamed"
     folder = f"{rejected_prefix}{label}/{stamp}/"
-    # Paths below the keys' common folder are kept, so an export folder's files/... cannot overwrite each other.
+    # Paths below the keys' common folder are kept, so an export folder's files/... cannot overwrite each
+    # other.
     base = os.path.commonprefix(list(keys)).rpartition("/")[0]
     for key in keys:
         store.copy(key, folder + (key[len(base) + 1 :] if base else key))

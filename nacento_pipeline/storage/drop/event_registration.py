@@ -46,8 +46,10 @@ class EventPass:
 
 
 def batch_objects(store: ObjectStore, drop_prefix: str, batch_key: str) -> list[ObjectInfo]:
-    """The objects of one batch: a LIST of the batch's name prefix, keeping only that batch's names and the
-    files of its export folder (`import-<batch key>/...`, an Akeneo export)."""
+    """The objects of one batch: a LIST of the batch's name prefix, keeping only what belongs to the batch.
+
+    That is the batch's names and the files of its export folder (`import-<batch key>/...`, an Akeneo export).
+    """
     out = []
     for info in store.list(f"{drop_prefix}{NAME_PREFIX}{batch_key}"):
         parsed = parse_drop_name(info.key, drop_prefix)
@@ -76,8 +78,10 @@ def register_from_events(
     copy_concurrency: int = 16,
     limits: InputLimits | None = None,
 ) -> EventPass:
-    """Drain up to `max_messages` queue messages, register the batches they name (plus `carried` batch keys),
-    then acknowledge the messages. Events of other buckets' prefixes or sub-folders are ignored."""
+    """Drain up to `max_messages` queue messages, register the batches they name, acknowledge the messages.
+
+    The `carried` batch keys are registered too. Events of other buckets' prefixes or sub-folders are ignored.
+    """
     before = store.requests.snapshot()
     calls_before = dict(queue.calls)
     messages = queue.receive(max_messages)
@@ -113,8 +117,10 @@ def register_from_events(
 
 
 def _batches_named(messages: Iterable[QueueMessage], drop_prefix: str) -> tuple[list[str], int, bool]:
-    """(batch keys the messages' events name, in order; how many events; whether an event names a key that
-    breaks the drop convention, which only the full scan moves aside with its report)."""
+    """(batch keys the messages' events name, in order; how many events; whether a key breaks the convention).
+
+    A key breaking the drop convention is moved aside, with its report, only by the full scan.
+    """
     batches: list[str] = []
     events = 0
     names_invalid = False

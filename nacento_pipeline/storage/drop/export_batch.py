@@ -1,5 +1,6 @@
-"""Parse an archived export folder batch (Akeneo): its export files read with the mapping, its media cells
-resolved to the gallery values their files were copied to.
+"""Parse an archived export folder batch (Akeneo): export files read with the mapping, media cells resolved.
+
+The media cells are resolved to the gallery values their files were copied to.
 
 `with_media` files were copied at registration (their values are archived beside the export); raw storage
 keys of Akeneo's catalog storage (an export without `with_media`) are looked up under the catalog prefix and
@@ -24,6 +25,8 @@ from nacento_pipeline.storage.media_placement import Placement, place_media
 
 @dataclass(frozen=True)
 class ExportBatch:
+    """A parsed export folder batch, the placement of the media it copied, and its archived media count."""
+
     parsed: ParsedBatch
     placement: Placement  # raw catalog-storage keys copied by this parse (with_media files: at registration)
     media_files: int  # media values archived with the drop

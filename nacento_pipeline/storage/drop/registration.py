@@ -1,5 +1,8 @@
-"""One pass over the drop prefix: complete batches are validated, archived and cleaned up; bad drops are moved
-aside with a report. Dagster-free, so the sensor, the benchmark and the tests share it."""
+"""One pass over the drop prefix: complete batches archived, bad drops moved aside.
+
+Complete batches are validated, archived and cleaned up; bad drops are moved aside with a report.
+Dagster-free, so the sensor, the benchmark and the tests share it.
+"""
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,16 +38,21 @@ from nacento_pipeline.storage.media_placement import place_media
 
 @dataclass(frozen=True)
 class Registered:
+    """A batch this pass registered: the drop and its archive manifest."""
+
     drop: BatchDrop
     manifest: BatchManifest
 
     @property
     def run_key(self) -> str:
+        """The Dagster run key of the drop (`run_key`): a changed drop is a new run."""
         return run_key(self.drop)
 
 
 @dataclass(frozen=True)
 class Rejected:
+    """A drop this pass moved aside: what it was, why, its keys and where they went."""
+
     label: str
     reason: str
     keys: tuple[str, ...]
@@ -121,8 +129,8 @@ def register_drops(
     `archived_versions` (OK-file key -> archive version, the sensor's cursor) spares the manifest HEAD of
     drops this caller archived before. `objects` replaces the LIST of the drop prefix (the event-mode sensor
     passes the objects of the batches its events named). An export folder drop's media files are copied to
-    `media_prefix` (server side, each content once) before it is archived. `limits` (core.batch.input_limits): a
-    drop whose OK file or a bunch file is over its cap is refused from the listed sizes before anything is
+    `media_prefix` (server side, each content once) before it is archived. `limits` (core.batch.input_limits):
+    a drop whose OK file or a bunch file is over its cap is refused from the listed sizes before anything is
     read; at most so many invalid names are moved aside per pass.
     """
     limits = limits or InputLimits()

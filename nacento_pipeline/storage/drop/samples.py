@@ -65,6 +65,8 @@ def put_demo_images(store: ObjectStore, media_prefix: str, generation: int = 0) 
 
 @dataclass(frozen=True)
 class SampleBatch:
+    """A sample batch written to the drop prefix: its batch key and the keys written."""
+
     batch_key: str
     keys: tuple[str, ...]
 
