@@ -20,12 +20,14 @@ from nacento_pipeline.resources import resources_from_settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    """The Dagster definitions (assets, jobs, schedules, sensors, resources) for these settings."""
     # Every run that writes Magento carries the database it writes (host/name, never credentials): a
     # QueuedRunCoordinator tag limit of 1 per value (deploy/) then lets one store's runs write one at a time.
     writes = {TAG_MAGENTO_DB: settings.magento_db_label}
     audit_job = build_gallery_audit_job(run_tags=writes)
-    # A batch run older than NACENTO_RUN_MAX_RUNTIME_SECONDS is cancelled by run monitoring (dagster.yaml), so a
-    # run stuck on a dead connection frees its pool slot and the writer lock even past the database timeouts.
+    # A batch run older than NACENTO_RUN_MAX_RUNTIME_SECONDS is cancelled by run monitoring (dagster.yaml), so
+    # a run stuck on a dead connection frees its pool slot and the writer lock even past the database
+    # timeouts.
     limit = (
         {TAG_MAX_RUNTIME: str(settings.run_max_runtime_seconds)} if settings.run_max_runtime_seconds else {}
     )
