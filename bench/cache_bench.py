@@ -52,7 +52,8 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def seed(engine: sa.Engine, products: int) -> list[int]:
+def _seed(engine: sa.Engine, products: int) -> list[int]:
+    """The relation tables: a parent per five products (10,000 links at most); returns the product ids."""
     create_relation_tables(engine)
     _, super_link, relation = relation_tables()
     ids = list(range(1, products + 1))
@@ -69,7 +70,8 @@ def seed(engine: sa.Engine, products: int) -> list[int]:
     return ids
 
 
-def fill_redis(client: redis.Redis, ids: list[int]) -> int:
+def _fill_redis(client: redis.Redis, ids: list[int]) -> int:
+    """A cached page per product and parent, tagged as Magento's Cm backend writes it; returns the pages."""
     pages = [*ids, *sorted({100000 + (i - 1) // 5 for i in ids})]
     pipe = client.pipeline(transaction=False)
     for pid in pages:
@@ -82,7 +84,8 @@ def fill_redis(client: redis.Redis, ids: list[int]) -> int:
     return len(pages)
 
 
-def run(label: str, engine: sa.Engine, backend, ids: list[int]) -> None:  # noqa: ANN001
+def _run(label: str, engine: sa.Engine, backend, ids: list[int]) -> None:  # noqa: ANN001
+    """Time the cache step for `ids` on one backend and print its figures."""
     done = invalidate_storefront(engine, backend, ids)
     removed = "n/a" if done.entries_removed < 0 else done.entries_removed
     print(
@@ -92,6 +95,7 @@ def run(label: str, engine: sa.Engine, backend, ids: list[int]) -> None:  # noqa
 
 
 def main() -> None:
+    """Seed the services, time every backend, then drop what was seeded."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--products", type=int, default=10000)
     parser.add_argument("--mysql", default="mysql+pymysql://root@127.0.0.1:3306")
@@ -102,20 +106,20 @@ def main() -> None:
         conn.execute(sa.text("CREATE DATABASE nacento_cache_bench"))
     engine = sa.create_engine(f"{args.mysql}/nacento_cache_bench")
     try:
-        ids = seed(engine, args.products)
+        ids = _seed(engine, args.products)
         start = time.perf_counter()
         parents = read_parents(engine, ids)
         print(
             f"{args.products} changed products, {len({p for ps in parents.values() for p in ps})} parents; "
             f"parent lookup {time.perf_counter() - start:.3f} s"
         )
-        run("none", engine, NoCache(), ids)
-        run("command", engine, CommandCache("true {tags}"), ids)
+        _run("none", engine, NoCache(), ids)
+        _run("command", engine, CommandCache("true {tags}"), ids)
         client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{REDIS_DB}", decode_responses=True)
         client.flushdb()
-        pages = fill_redis(client, ids)
+        pages = _fill_redis(client, ids)
         print(f"redis      {pages} full_page entries in db {REDIS_DB}")
-        run("redis", engine, RedisCache(RedisTarget(f"redis://127.0.0.1:6379/{REDIS_DB}", PREFIX)), ids)
+        _run("redis", engine, RedisCache(RedisTarget(f"redis://127.0.0.1:6379/{REDIS_DB}", PREFIX)), ids)
         client.flushdb()
         client.close()
         varnishd = shutil.which("varnishd") or "/usr/sbin/varnishd"
@@ -151,7 +155,7 @@ def main() -> None:
                             break
                         except OSError:
                             time.sleep(0.1)
-                    run("varnish", engine, VarnishCache([VarnishHost("127.0.0.1", port)]), ids)
+                    _run("varnish", engine, VarnishCache([VarnishHost("127.0.0.1", port)]), ids)
                 finally:
                     os.kill(proc.pid, signal.SIGTERM)
                     proc.wait(timeout=15)

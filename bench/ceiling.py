@@ -1,7 +1,9 @@
-"""The database's own ceiling for the first sync's write: the rows our writer produced, inserted again with
-plain multi-row INSERTs (the DB-API driver's `executemany`, which pymysql sends as multi-row INSERT statements)
-into a fresh copy of the same tables, same chunking (one transaction per `chunk_size` SKUs, in batch order),
-with Magento's changelog triggers on the varchar table present, plus the same `updated_at` touch per chunk.
+"""The database's own ceiling for the first sync's write: our writer's rows, inserted again plainly.
+
+The rows our writer produced are inserted again with plain multi-row INSERTs (the DB-API driver's
+`executemany`, which pymysql sends as multi-row INSERT statements) into a fresh copy of the same tables, same
+chunking (one transaction per `chunk_size` SKUs, in batch order), with Magento's changelog triggers on the
+varchar table present, plus the same `updated_at` touch per chunk.
 
 No planning, no lookups, no id re-selects: ids are copied as the writer's run assigned them. The ratio of our
 write phase to this is what issue 13's target 1 measures.
@@ -23,6 +25,8 @@ CEILING_PREFIX = "cl_"
 
 @dataclass
 class Ceiling:
+    """The ceiling's figures: wall and client CPU seconds, statements, rows per table and chunks."""
+
     seconds: float
     cpu_client: float
     statements: int
@@ -40,8 +44,11 @@ def _rows(frame: pd.DataFrame) -> list[tuple]:
 
 
 def measure_ceiling(src: MagentoDatabase, url: str, skus: list[str], chunk_size: int) -> Ceiling:
-    """Copy what `src` holds for `skus` (gallery, values, links, ETags, roles, sync state) into fresh
-    `cl_` tables with plain multi-row INSERTs, chunked like the writer; time only the inserts."""
+    """Copy what `src` holds for `skus` into fresh `cl_` tables with plain multi-row INSERTs, timed.
+
+    What is copied: gallery, values, links, ETags, roles and sync state, chunked like the writer; only the
+    inserts are timed.
+    """
     t = src.tables
     link = t.link
     dst_engine = sa.create_engine(url)

@@ -1,5 +1,7 @@
-"""Client CPU of parsing one 1,000-key ListObjectsV2 page, without any server: botocore's parser on the whole
-page against our ElementTree pass plus botocore's parser on what is left of the page (what the S3 store does).
+"""Client CPU of parsing one 1,000-key ListObjectsV2 page, without any server.
+
+Botocore's parser on the whole page against our ElementTree pass plus botocore's parser on what is left of
+the page (what the S3 store does).
 
 Run alone: `python bench/list_parse.py`; gallery_bench prints it too.
 """
@@ -19,7 +21,8 @@ from botocore.parsers import create_parser
 from nacento_pipeline.storage.adapters.s3 import fast_list_parse
 
 
-def sample_page(keys: int = 1000) -> bytes:
+def _sample_page(keys: int = 1000) -> bytes:
+    """A truncated ListObjectsV2 response body with `keys` keys, as S3 sends it."""
     items = "".join(
         f"<Contents><Key>media/catalog/product/a/b/ab{i:08d}-1.jpg</Key>"
         f"<LastModified>2026-11-23T10:00:00.000Z</LastModified><ETag>&quot;{i:032x}&quot;</ETag>"
@@ -38,7 +41,7 @@ def measure(pages: int = 20) -> dict[str, float]:
     """CPU milliseconds per 1,000-key page: botocore alone, ours (fast pass + botocore on the rest)."""
     model = boto3.session.Session().client("s3", region_name="us-east-1").meta.service_model
     shape = model.operation_model("ListObjectsV2").output_shape
-    body = sample_page()
+    body = _sample_page()
 
     def response() -> dict:
         return {"status_code": 200, "headers": {}, "body": body}

@@ -1,5 +1,7 @@
-"""What the benchmark measures around a scenario: wall time, S3 requests by kind, SQL statements and rows
-written (per table), and peak RSS sampled in a background thread."""
+"""What the benchmark measures around a scenario: wall time, S3 requests, SQL statements, rows, peak RSS.
+
+S3 requests are counted by kind, rows written per table; the peak RSS is sampled in a background thread.
+"""
 
 from __future__ import annotations
 
@@ -29,14 +31,17 @@ BOOKKEEPING_TABLES = (
 
 
 class RowCounter:
-    """Rows the driver reports as affected by INSERT/UPDATE/DELETE, per table (MySQL counts an upsert that
-    updates as 2 and one that changes nothing as 0)."""
+    """Rows the driver reports as affected by INSERT/UPDATE/DELETE, per table.
+
+    MySQL counts an upsert that updates as 2 and one that changes nothing as 0.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.by_table: Counter[str] = Counter()
 
     def attach(self, engine: sa.Engine) -> None:
+        """Count the rows of every statement `engine` executes from now on."""
         sa.event.listen(engine, "after_cursor_execute", self._after)
 
     def _after(self, conn, cursor, statement: str, parameters, context, executemany: bool) -> None:  # noqa: ANN001
@@ -46,6 +51,7 @@ class RowCounter:
                 self.by_table[match.group(1)] += cursor.rowcount
 
     def snapshot(self) -> Counter[str]:
+        """The rows counted so far, per table."""
         with self._lock:
             return Counter(self.by_table)
 
@@ -66,12 +72,15 @@ class RssSampler:
             self._peak = max(self._peak, self._process.memory_info().rss)
 
     def reset(self) -> None:
+        """Start a new peak from the current RSS."""
         self._peak = self._process.memory_info().rss
 
     def peak(self) -> int:
+        """The peak RSS in bytes since the last reset."""
         return max(self._peak, self._process.memory_info().rss)
 
     def stop(self) -> None:
+        """Stop the sampling thread."""
         self._stop.set()
         self._thread.join()
 
@@ -98,21 +107,26 @@ class Measurement:
 
     @property
     def images_per_second(self) -> float:
+        """Images per wall second (0 when no time was measured)."""
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def s3_requests(self) -> int:
+        """The read requests (LIST, HEAD, GET) the scenario sent to S3."""
         return sum(self.requests.get(k, 0) for k in ("LIST", "HEAD", "GET"))
 
     @property
     def gallery_rows(self) -> int:
+        """Rows written to Magento's tables (all but BOOKKEEPING_TABLES)."""
         return sum(n for table, n in self.rows.items() if not table.endswith(BOOKKEEPING_TABLES))
 
     @property
     def bookkeeping_rows(self) -> int:
+        """Rows written to our own tables (BOOKKEEPING_TABLES)."""
         return sum(n for table, n in self.rows.items() if table.endswith(BOOKKEEPING_TABLES))
 
     def as_dict(self) -> dict[str, object]:
+        """The measurement as a JSON-ready dict, figures rounded."""
         return {
             "scenario": self.scenario,
             "engine": self.engine,
@@ -190,6 +204,7 @@ class CpuClock:
         self._process = psutil.Process(pid)
 
     def seconds(self) -> float:
+        """CPU seconds (user + system) of the process so far."""
         times = self._process.cpu_times()
         return times.user + times.system
 
@@ -201,6 +216,7 @@ class Phases:
         self._into = into
 
     def __call__(self, name: str) -> _Phase:
+        """A context manager adding its wall time to phase `name`."""
         return _Phase(self._into, name)
 
 

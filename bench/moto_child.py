@@ -1,5 +1,7 @@
-"""A moto S3 server (ThreadedMotoServer) in its own process, which also seeds objects straight into moto's
-backend on request: uploading 100,000 images through the HTTP API would take minutes of setup.
+"""A moto S3 server (ThreadedMotoServer) in its own process, which also seeds objects on request.
+
+The objects go straight into moto's backend: uploading 100,000 images through the HTTP API would take minutes
+of setup.
 
 Protocol: argv[1] = port; prints "ready"; then one JSON command a line on stdin, one JSON reply a line:
   {"op": "seed", "bucket", "products", "images_per_product", "layout", "version", "percent", "salt"}
@@ -18,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(port: int) -> None:
+    """Serve S3 on `port` and answer the seeding commands of stdin until it closes."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends

@@ -1,9 +1,11 @@
-"""Where the plan phase spends its time: `plan_gallery` at catalog scale on a first sync (empty galleries) and on
-a no-op re-sync (the same batch planned again after it was written), with a phase table per plan.
+"""Where the plan phase spends its time: `plan_gallery` at catalog scale, with a phase table per plan.
+
+The plans are a first sync (empty galleries) and a no-op re-sync (the same batch planned again after it was
+written).
 
 Run `python bench/plan_profile.py` (20,000 SKUs x 5 images, MariaDB on 127.0.0.1:3306 in a database of its
-own, dropped at the end). The batch is parsed from the synthetic catalog's bunch files and its ETag frame built
-from the synthetic store (no S3). Prints figures, never asserts.
+own, dropped at the end). The batch is parsed from the synthetic catalog's bunch files and its ETag frame
+built from the synthetic store (no S3). Prints figures, never asserts.
 
 The phase table times named functions of the plan path (inclusive wall time; "SQL" is the time spent in the
 driver's execute of the statements they ran, results included, "other" the rest: frame building, pandas).
@@ -97,11 +99,14 @@ class PhaseClock:
 
     @property
     def active(self) -> list[str]:
+        """The labels of the timed functions running in this thread, outermost first."""
         if not hasattr(self.local, "labels"):
             self.local.labels = []
         return self.local.labels
 
     def timed(self, label: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        """`func` wrapped to add its wall time and calls to `label`."""
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             self.active.append(label)
             started = time.perf_counter()
@@ -116,6 +121,7 @@ class PhaseClock:
         return wrapper
 
     def add_sql(self, seconds: float) -> None:
+        """Count one statement's time, for the total and for every label active in this thread."""
         with self.lock:
             self.sql_total += seconds
             self.statements += 1
@@ -159,7 +165,8 @@ def timing(engine: sa.Engine) -> Iterator[PhaseClock]:
             setattr(owner, name, original)
 
 
-def phase_table(title: str, total: float, cpu: float, clock: PhaseClock) -> str:
+def _phase_table(title: str, total: float, cpu: float, clock: PhaseClock) -> str:
+    """The phase table of one plan as text: calls, total, SQL and other seconds, and share per phase."""
     lines = [
         f"{title}: {total:.2f} s wall, {cpu:.2f} s CPU of this process, {clock.statements} statements, "
         f"SQL {clock.sql_total:.2f} s",
@@ -209,8 +216,10 @@ def profiled_plan(
     args: argparse.Namespace,
     title: str,
 ) -> tuple[GalleryPlan, float]:
-    """plan_gallery under the phase clock (and cProfile with --cprofile); prints its table; returns the plan
-    with its joined delta built (timed with it) and the wall time."""
+    """plan_gallery under the phase clock (and cProfile with --cprofile); prints its table.
+
+    Returns the plan with its joined delta built (timed with it) and the wall time.
+    """
     profiler = cProfile.Profile() if args.cprofile else None
     # cProfile sees only the thread it runs in: with it, the delta is computed inline.
     with timing(db.engine) as clock, without_worker(profiler is not None):
@@ -230,7 +239,7 @@ def profiled_plan(
         if profiler:
             profiler.disable()
         total, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(phase_table(title, total, cpu, clock))
+    print(_phase_table(title, total, cpu, clock))
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.cprofile)
@@ -251,6 +260,7 @@ class InlineExecutor:
         pass
 
     def submit(self, func: Callable[..., Any], *args: Any) -> Future:
+        """Run `func` now, in this thread; a done future with its result or exception."""
         future: Future = Future()
         try:
             future.set_result(func(*args))
@@ -277,7 +287,7 @@ def without_worker(active: bool) -> Iterator[None]:
 def overlap_ab(
     db: MagentoDatabase, parsed: ParsedBatch, etags: pd.DataFrame, args: argparse.Namespace, title: str
 ) -> None:
-    """Wall and CPU time of the plan with and without its worker thread, interleaved (--ab-overlap runs each)."""
+    """Wall and CPU time of the plan with and without its worker thread, interleaved (--ab-overlap runs)."""
     figures: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for _ in range(args.ab_overlap):
         for inline in (False, True):
@@ -299,7 +309,8 @@ def overlap_ab(
         print(f"{title}, delta {'inline' if inline else 'in worker'}: wall {walls} s; CPU {cpus} s")
 
 
-def delta_summary(plan: GalleryPlan) -> dict[str, object]:
+def _delta_summary(plan: GalleryPlan) -> dict[str, object]:
+    """The plan's delta frames, totals and unknown SKUs, for --save-delta and --compare-delta."""
     out: dict[str, object] = {name: getattr(plan.delta, name).reset_index(drop=True) for name in DELTA_FRAMES}
     out["totals"] = plan.delta.totals()
     out["unknown_skus"] = tuple(plan.delta.unknown_skus)
@@ -325,7 +336,8 @@ BATCH_KEY = "media_plan-1"
 BATCH_TIME = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line's options (see the module docstring)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -352,7 +364,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    """Seed a database of its own, profile the first sync and the no-op re-sync, then drop it."""
+    args = _parse_args(argv)
     import nacento_pipeline
 
     spec = CatalogSpec(args.products, args.images_per_product)
@@ -375,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         for n in range(args.repeat):
             plan, _ = profiled_plan(db, parsed, etags, args, f"first sync plan #{n + 1}")
             first_plans.append(plan)
-        summaries["first"] = delta_summary(first_plans[0])
+        summaries["first"] = _delta_summary(first_plans[0])
         if args.ab_overlap:
             overlap_ab(db, parsed, etags, args, "first sync")
         started = time.perf_counter()
@@ -386,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         for n in range(args.repeat):
             plan, _ = profiled_plan(db, parsed, etags, args, f"no-op re-sync plan #{n + 1}")
-        summaries["noop"] = delta_summary(plan)
+        summaries["noop"] = _delta_summary(plan)
         if args.ab_overlap:
             overlap_ab(db, parsed, etags, args, "no-op re-sync")
         print(

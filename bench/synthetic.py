@@ -1,5 +1,7 @@
-"""Synthetic catalog for the benchmark: SKUs, image paths in Magento's `<a>/<b>/` layout, gallery CSV bunch
-files, and an in-process ObjectStore that answers LIST/HEAD for a million images without holding them.
+"""Synthetic catalog for the benchmark: SKUs, image paths, gallery CSV bunch files and an ObjectStore.
+
+Image paths follow Magento's `<a>/<b>/` layout; the in-process ObjectStore answers LIST/HEAD for a million
+images without holding them.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ DENSE_DIRS = 16
 
 @dataclass(frozen=True)
 class CatalogSpec:
-    """P products with I images each. `dense`: images spread over 16 dispersion folders (a PIM that names
-    files after products); `spread`: over all 256 (hash-like names)."""
+    """P products with I images each, in one of two layouts.
+
+    `dense`: images spread over 16 dispersion folders (a PIM that names files after products); `spread`: over
+    all 256 (hash-like names).
+    """
 
     products: int
     images_per_product: int
@@ -37,19 +42,23 @@ class CatalogSpec:
 
     @property
     def images(self) -> int:
+        """Images of the catalog."""
         return self.products * self.images_per_product
 
     @property
     def dirs(self) -> tuple[str, ...]:
+        """The dispersion folders (`ab`) the layout uses."""
         if self.layout == "spread":
             return ALL_DIRS
         step = len(ALL_DIRS) // DENSE_DIRS
         return ALL_DIRS[::step][:DENSE_DIRS]
 
     def sku(self, i: int) -> str:
+        """SKU of product i."""
         return f"BENCH-{i:08d}"
 
     def folder(self, i: int) -> str:
+        """Dispersion folder of product i's images."""
         return self.dirs[i % len(self.dirs)]
 
     def value(self, i: int, j: int) -> str:
@@ -58,9 +67,11 @@ class CatalogSpec:
         return f"/{d[0]}/{d[1]}/{d}{i:08d}-{j:02d}.jpg"
 
     def key(self, i: int, j: int) -> str:
+        """Object key of image j of product i."""
         return object_key(self.value(i, j))
 
     def skus(self, indexes: Sequence[int] | range | None = None) -> list[str]:
+        """SKUs of the products `indexes` (all when None)."""
         return [self.sku(i) for i in (range(self.products) if indexes is None else indexes)]
 
 
@@ -74,7 +85,8 @@ def is_changed(i: int, j: int, percent: int, salt: int) -> bool:
     return (i * 31 + j * 7 + salt * 13) % 100 < percent
 
 
-def label(i: int, j: int, variant: int) -> str:
+def _label(i: int, j: int, variant: int) -> str:
+    """Label of image j of product i; a variant > 0 makes a changed label."""
     return f"Product {i} view {j}" + (f" (rev {variant})" if variant else "")
 
 
@@ -85,7 +97,7 @@ def csv_rows(spec: CatalogSpec, products: range, meta_percent: int = 0, meta_sal
         for j in range(spec.images_per_product):
             variant = meta_salt if meta_percent and is_changed(i, j, meta_percent, meta_salt) else 0
             roles = ROLES_OF_FIRST if j == 0 else ""
-            yield f"{sku},{spec.value(i, j)},{label(i, j, variant)},{j + 1},0,{roles}\n"
+            yield f"{sku},{spec.value(i, j)},{_label(i, j, variant)},{j + 1},0,{roles}\n"
 
 
 def csv_chunks(
@@ -105,14 +117,17 @@ def csv_chunks(
 
 
 def bunch_ranges(products: int, products_per_file: int) -> list[range]:
+    """The product ranges of the bunch files, `products_per_file` each."""
     return [range(s, min(products, s + products_per_file)) for s in range(0, products, products_per_file)]
 
 
 def bunch_name(batch_key: str, counter: int) -> str:
+    """Name of a batch's bunch file by the drop convention."""
     return f"import-{batch_key}_{counter:02d}.csv"
 
 
 def ok_name(batch_key: str) -> str:
+    """Name of a batch's OK file by the drop convention."""
     return f"import-{batch_key}.ok"
 
 
@@ -153,6 +168,7 @@ class SyntheticImageStore:
 
     @property
     def display_name(self) -> str:
+        """`synthetic://<images>-images`."""
         return f"synthetic://{self.spec.images}-images"
 
     @staticmethod
@@ -174,12 +190,14 @@ class SyntheticImageStore:
                     yield key
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """The catalog's image keys under `prefix` in key order, one LIST counted per page."""
         for n, key in enumerate(self._listed(prefix, start_after)):
             if n % self.list_page_size == 0:
                 self.requests.add("LIST")
             yield self._info(key)
 
     def head(self, key: str) -> ObjectInfo | None:
+        """The image's info, or None when the catalog has no such key."""
         self.requests.add("HEAD")
         folder = key[: key.rfind("/") + 1]
         keys = self._folders.get(folder)
@@ -189,6 +207,7 @@ class SyntheticImageStore:
         return self._info(key) if p >= 0 and keys[p] == key else None
 
     def open(self, key: str) -> Iterator[bytes]:
+        """A registered bunch file's content, generated while it is read; KeyError for any other key."""
         self.requests.add("GET")
         if key not in self._bunches:
             raise KeyError(key)
@@ -196,13 +215,17 @@ class SyntheticImageStore:
         yield from csv_chunks(self.spec, products, meta_percent, meta_salt)
 
     def get(self, key: str) -> bytes:
+        """A registered bunch file's whole content."""
         return b"".join(self.open(key))
 
     def put(self, key: str, data: bytes) -> ObjectInfo:
+        """Refused: the store is read-only."""
         raise NotImplementedError("the synthetic store is read-only")
 
     def copy(self, src_key: str, dst_key: str) -> None:
+        """Refused: the store is read-only."""
         raise NotImplementedError("the synthetic store is read-only")
 
     def delete(self, keys: Sequence[str]) -> None:
+        """Refused: the store is read-only."""
         raise NotImplementedError("the synthetic store is read-only")
