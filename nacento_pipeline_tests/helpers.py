@@ -127,7 +127,7 @@ class FakeBatch:
 
 
 def store_value_frame(rows: Iterable[Sequence[object]]) -> pd.DataFrame:
-    """Rows of (sku, value, store, label=None, position=None, disabled=None, roles=""); file/line/seq filled."""
+    """Rows of (sku, value, store, label=None, position=None, disabled=None, roles=""), file/line/seq set."""
     records = []
     for seq, row in enumerate(rows, start=1):
         sku, value, store, *rest = row

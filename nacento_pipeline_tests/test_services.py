@@ -58,7 +58,7 @@ def test_without_root_it_names_the_service_and_the_command(tmp_path):
 
 
 def test_a_test_whose_service_is_down_fails_naming_it_and_is_marked_integration(tmp_path):
-    """No silent skip: MariaDB on a dead port fails the test; `-m 'not integration'` deselects it on purpose."""
+    """No silent skip: MariaDB on a dead port fails the test; `-m 'not integration'` is how to deselect it."""
     test_id = "nacento_pipeline_tests/magento/test_schema.py::test_mariadb_types_follow_magento"
     env = {**os.environ, "NACENTO_TEST_MYSQL_URL": "mysql+pymysql://root@127.0.0.1:1"}
     env.pop("CI", None)

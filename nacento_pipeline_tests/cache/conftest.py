@@ -23,7 +23,8 @@ from nacento_pipeline_tests.conftest import unreachable
 from nacento_pipeline_tests.processes import stop_process
 
 VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"
-# dedicated to these tests, one database per pytest-xdist worker (gw0 -> 11, gw1 -> 12, ...); flushed before and after
+# dedicated to these tests, one database per pytest-xdist worker (gw0 -> 11, gw1 -> 12, ...); flushed before
+# and after
 REDIS_TEST_DB = 11 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 # A shop in miniature: page -> the X-Magento-Tags Magento would send with it.
@@ -106,7 +107,9 @@ acl purge {{ "127.0.0.1"; }}
 sub vcl_recv {{
     if (req.method == "PURGE") {{
         if (client.ip !~ purge) {{ return (synth(405, "Method not allowed")); }}
-        if (!req.http.X-Magento-Tags-Pattern) {{ return (synth(400, "X-Magento-Tags-Pattern header required")); }}
+        if (!req.http.X-Magento-Tags-Pattern) {{
+            return (synth(400, "X-Magento-Tags-Pattern header required"));
+        }}
         ban("obj.http.X-Magento-Tags ~ " + req.http.X-Magento-Tags-Pattern);
         return (synth(200, "Purged"));
     }}

@@ -1,4 +1,4 @@
-"""Redis backend against the local Redis: entries laid out as Cm_Cache_Backend_Redis writes Magento's caches."""
+"""Redis backend on the local Redis: entries laid out as Cm_Cache_Backend_Redis writes Magento's cache."""
 
 from __future__ import annotations
 

@@ -181,7 +181,11 @@ def test_raw_storage_keys_resolve_through_the_catalog_copies_or_name_the_setting
 
 def test_product_models_are_their_own_items_unless_applied_to_variants():
     models = b"code;parent;family_variant;picture\nMODEL-1;;fv;files/MODEL-1/picture/m.jpg\n"
-    products = b"sku;enabled;parent;picture;image\nV-1;1;MODEL-1;;files/V-1/image/v.jpg\nV-2;1;;;files/V-2/image/w.jpg\n"
+    products = (
+        b"sku;enabled;parent;picture;image\n"
+        b"V-1;1;MODEL-1;;files/V-1/image/v.jpg\n"
+        b"V-2;1;;;files/V-2/image/w.jpg\n"
+    )
     paths = ["files/MODEL-1/picture/m.jpg", "files/V-1/image/v.jpg", "files/V-2/image/w.jpg"]
     values = {p: placed_value("e" * 32, p) for p in paths}
     files = {"models.csv": models, "products.csv": products}

@@ -1,4 +1,4 @@
-"""core.gallery_digest: per-SKU digests of a request, equal exactly when what is planned for the SKU is equal."""
+"""core.gallery_digest: per-SKU digests of a request, equal exactly when what is planned for the SKU is."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""core.media_feed: which keys the feed snapshot looks up, what a full LIST says the feed missed, when it is due."""
+"""core.media_feed: the keys the feed snapshot looks up, what a full LIST says it missed, when it is due."""
 
 from __future__ import annotations
 

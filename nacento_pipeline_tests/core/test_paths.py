@@ -88,7 +88,8 @@ INVALID = {
     "a/b/image.jpg.php": REASON_EXTENSION,
     "a/b/image.jpgx": REASON_EXTENSION,
     "a/b?c.jpg": REASON_EXTENSION,  # the query is no part of the name
-    # Relative paths are not %-decoded: any '%' is refused; URLs are decoded once, a '%' left is double encoding
+    # Relative paths are not %-decoded: any '%' is refused; URLs are decoded once, a '%' left is double
+    # encoding
     "a/%2e%2e/shell.php": REASON_PERCENT,
     "a/%2E%2E/b.jpg": REASON_PERCENT,
     "a/my%20image.jpg": REASON_PERCENT,

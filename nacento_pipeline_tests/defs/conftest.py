@@ -1,4 +1,4 @@
-"""Fixtures for the Dagster-layer tests: a seeded Magento database, a bucket with images, Definitions, an instance."""
+"""Fixtures for the Dagster-layer tests: a seeded Magento database, an image bucket, Definitions, instance."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from nacento_pipeline_tests.defs.harness import Pipeline, make_pipeline
 
 @pytest.fixture
 def s3_mariadb_factory(tmp_path, mysql_database_factory, s3_endpoint, s3_bucket) -> Iterator:
-    """Pipelines of the production shape (MariaDB + an S3 server: see `s3_endpoint`), with settings overrides."""
+    """Pipelines of the production shape (MariaDB + an S3 server: see `s3_endpoint`), settings overridden."""
     made: list[Pipeline] = []
 
     def make(**overrides) -> Pipeline:

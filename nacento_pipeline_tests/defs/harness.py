@@ -1,4 +1,4 @@
-"""A pipeline under test: settings, Definitions, the bucket and the seeded Magento database, and readers of its tables."""
+"""A pipeline under test: settings, Definitions, bucket, seeded Magento database, readers of its tables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""deploy/: the team instance (PostgreSQL + QueuedRunCoordinator) runs a dropped batch through a real daemon."""
+"""deploy/: the team instance (PostgreSQL + QueuedRunCoordinator) runs a dropped batch through its daemon."""
 
 import os
 import shutil

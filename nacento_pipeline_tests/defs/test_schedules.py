@@ -250,9 +250,9 @@ def _add_runs(instance: dg.DagsterInstance, partitions: list[str], status: dg.Da
 
 
 def test_catchup_sees_every_partition_past_ten_thousand_runs(instance):
-    """A batch written long ago, then 12,000 runs of other batches: it is still written, never replayed (an old
-    batch written again would revert what the Magento admin changed since); a batch that failed before them
-    all is still retried, one that failed three times still given up."""
+    """A batch written long ago, then 12,000 runs of other batches: it is still written, never replayed (an
+    old batch written again would revert what the Magento admin changed since); a batch that failed before
+    them all is still retried, one that failed three times still given up."""
     from nacento_pipeline.defs.schedules import catchup_run_requests
 
     others = [f"media_other{i:05d}" for i in range(12_000)]

@@ -1,4 +1,4 @@
-"""Big batches run with one process per step (the drop sensor's run config), small ones in the run's process."""
+"""Big batches run a process per step (the drop sensor's run config), small ones in the run's process."""
 
 import dataclasses
 import os

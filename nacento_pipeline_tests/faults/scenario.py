@@ -1,5 +1,6 @@
-"""The fault tests' shared scenario: 60 SKUs x 3 images in 10 chunks, a first batch, then a second one that relabels,
-replaces one image per SKU (a purge and an insert) and moves roles; plus what "the same tables" means.
+"""The fault tests' shared scenario: 60 SKUs x 3 images in 10 chunks, a first batch, then a second one that
+relabels, replaces one image per SKU (a purge and an insert) and moves roles; plus what "the same tables"
+means.
 
 `gallery_state` reads, per SKU, everything a write decides (gallery rows with their store-0 values and ETags,
 store-0 roles and the sync state), by value rather than by id, so two databases can be compared.

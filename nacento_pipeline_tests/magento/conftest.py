@@ -32,7 +32,7 @@ def db(magento_url, prefix):
 
 @pytest.fixture
 def row_id_db(magento_url):
-    """Adobe Commerce's content-staging schema (links carry row_id), no products: each test seeds its versions."""
+    """Adobe Commerce's content-staging schema (links carry row_id), no products: tests seed versions."""
     database = MagentoDatabase(magento_url)
     create_demo_schema(database.engine, link="row_id")
     database.refresh_schema()

@@ -2,8 +2,9 @@
 
 Each function follows the Magento 2.4.8 method named in its docstring (module Magento_Catalog unless said
 otherwise), so a test can check that the shop is still right when an admin edits a product the pipeline wrote.
-The admin saves in the default scope (store 0) unless a function takes a `store_id`. The product is taken to be
-in every store view of the store table, as on a shop with one website (Magento reads catalog_product_website).
+The admin saves in the default scope (store 0) unless a function takes a `store_id`. The product is taken to
+be in every store view of the store table, as on a shop with one website (Magento reads
+catalog_product_website).
 """
 
 from __future__ import annotations
@@ -23,21 +24,24 @@ PRODUCT_IMAGES_ROLES = ("image", "small_image", "thumbnail")
 
 
 class RemovalRefused(Exception):
-    """Magento kept the image: `DeleteValidator::validate` returned errors, so `CreateHandler::execute` cleared
-    the image's `removed` flag (the admin sees no error; the image is simply still there)."""
+    """Magento kept the image: `DeleteValidator::validate` returned errors, so `CreateHandler::execute`
+    cleared the image's `removed` flag (the admin sees no error; the image is simply still there)."""
 
 
 def link_of(db: MagentoDatabase, sku: str) -> int:
-    """The product's link field value (`EntityManager\\MetadataPool::getMetadata(ProductInterface)->getLinkField()`:
-    entity_id on Open Source, row_id on content staging, where the staged tests read rows by row_id themselves)."""
+    """The product's link field value: entity_id on Open Source, row_id on content staging.
+
+    As `EntityManager\\MetadataPool::getMetadata(ProductInterface)->getLinkField()` gives it; the staged tests
+    read rows by row_id themselves.
+    """
     t = db.tables
     with db.engine.connect() as conn:
         return int(conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == sku)).scalar())
 
 
 def media_attribute_ids(conn: sa.Connection, db: MagentoDatabase) -> dict[str, int]:
-    """`Product\\Media\\Config::getMediaAttributeCodes`: every catalog_product attribute whose frontend input is
-    `media_image` (custom ones included), code -> attribute_id (the pipeline's own reading of them)."""
+    """`Product\\Media\\Config::getMediaAttributeCodes`: every catalog_product attribute whose frontend input
+    is `media_image` (custom ones included), code -> attribute_id (the pipeline's own reading of them)."""
     return media_image_attribute_ids(conn, db.tables)
 
 
@@ -61,8 +65,8 @@ def product_store_ids(conn: sa.Connection, db: MagentoDatabase) -> list[int]:
 
 
 def product_images(conn: sa.Connection, db: MagentoDatabase, link: int, store_ids: list[int]) -> list[str]:
-    """`ResourceModel\\Product\\Gallery::getProductImages`: the values of image, small_image and thumbnail of the
-    product in these stores (the value as stored)."""
+    """`ResourceModel\\Product\\Gallery::getProductImages`: the values of image, small_image and thumbnail of
+    the product in these stores (the value as stored)."""
     vc = db.tables.varchar
     ids = list(_attribute_ids(conn, db, PRODUCT_IMAGES_ROLES).values())
     query = sa.select(vc.c.value).where(
@@ -74,9 +78,9 @@ def product_images(conn: sa.Connection, db: MagentoDatabase, link: int, store_id
 def delete_validator_errors(
     conn: sa.Connection, db: MagentoDatabase, link: int, path: str, store_id: int = 0
 ) -> list[str]:
-    """`Product\\Gallery\\DeleteValidator::validate`: when the product is in more than one store view and `path`
-    is a role's image in a store other than the one saved (store 0 counted, the saved one left out), the
-    removal is refused with Magento's message."""
+    """`Product\\Gallery\\DeleteValidator::validate`: when the product is in more than one store view and
+    `path` is a role's image in a store other than the one saved (store 0 counted, the saved one left out),
+    the removal is refused with Magento's message."""
     stores = product_store_ids(conn, db)
     if len(stores) <= 1:
         return []
@@ -134,8 +138,8 @@ def load_gallery(db: MagentoDatabase, sku: str, store_id: int = 0) -> list[tuple
 
 
 def count_image_uses(conn: sa.Connection, db: MagentoDatabase, path: str) -> int:
-    """`ResourceModel\\Product\\Gallery::countImageUses`: media_gallery rows whose value is the path (compared by
-    the database, under the column's collation)."""
+    """`ResourceModel\\Product\\Gallery::countImageUses`: media_gallery rows whose value is the path (compared
+    by the database, under the column's collation)."""
     mg = db.tables.media_gallery
     return int(conn.execute(sa.select(sa.func.count()).select_from(mg).where(mg.c.value == path)).scalar())
 
@@ -153,12 +157,12 @@ def admin_remove_image(
     through `CreateHandler::execute`):
 
     - `DeleteValidator::validate` first: a refused removal raises RemovalRefused and changes nothing;
-    - `CreateHandler::processMediaAttributes`: every media_image attribute (`getMediaAttributeCodes`) whose value
-      in the saved scope names the file becomes no_selection there, and the `*_label` of image, small_image and
-      thumbnail (`processMediaAttributeLabel`) is emptied (its row deleted);
-    - `UpdateHandler::processDeletedImages`: `deleteMediaAttributeValues` deletes every media_image value naming
-      the file, in every store (compared as stored), `Gallery::deleteGallery` deletes the media_gallery row
-      (the foreign keys cascade to every product linked to it), and `canDeleteImage` deletes the file from
+    - `CreateHandler::processMediaAttributes`: every media_image attribute (`getMediaAttributeCodes`) whose
+      value in the saved scope names the file becomes no_selection there, and the `*_label` of image,
+      small_image and thumbnail (`processMediaAttributeLabel`) is emptied (its row deleted);
+    - `UpdateHandler::processDeletedImages`: `deleteMediaAttributeValues` deletes every media_image value
+      naming the file, in every store (compared as stored), `Gallery::deleteGallery` deletes the media_gallery
+      row (the foreign keys cascade to every product linked to it), and `canDeleteImage` deletes the file from
       storage when it exists and `countImageUses(path) <= 1`, counted before the row went.
 
     Returns whether the file was deleted from storage."""
@@ -239,7 +243,8 @@ def admin_set_store_value(
     disabled: int = 0,
 ) -> None:
     """The admin edits the image in a store view scope (`CreateHandler::processNewAndExistingImages` with the
-    product's store id, `saveGalleryStoreValue`): a store-level value row for the product's own gallery row."""
+    product's store id, `saveGalleryStoreValue`): a store-level value row for the product's own gallery row.
+    """
     t = db.tables
     link = link_of(db, sku)
     vte, mg = t.value_to_entity, t.media_gallery

@@ -4,7 +4,8 @@ The admin's transaction (a thread) saves a product the way Magento does, its pro
 then removes an image; it holds its locks a while before committing. The writer's chunk starts in the
 meantime: its products are locked first (SELECT ... FOR UPDATE), so it waits for the admin's commit, sees the
 removal, plans the chunk again and writes the batch onto the admin's state. With plain reads it would write
-the plan made before the save (an update of a row the admin deleted: the batch's image lost, reported written).
+the plan made before the save (an update of a row the admin deleted: the batch's image lost, reported
+written).
 """
 
 from __future__ import annotations

@@ -426,7 +426,8 @@ def test_native_store_view_only_rows_write_as_magentos_import(db):
     etags = etag_frame({v: "1-" + v for v in (A, B)})
     result = sync_gallery(db, parsed, etags, mode="append", batch_key="media_n", batch_time=T1)
     assert result.counts()["inserted"] == 2 and result.sku_results["status"].tolist() == ["ok", "ok"]
-    # S1: one global gallery row per image, linked to S1; store 0 without label, enabled; the de rows as given.
+    # S1: one global gallery row per image, linked to S1; store 0 without label, enabled; the de rows as
+    # given.
     assert gallery(db, "S1") == [(B, None, 2, 0), (A, None, 1, 0)]
     assert gallery(db, "S1", DE) == [(B, "Hinten", 2, 0), (A, "Vorne", 1, 0)]
     assert load_gallery(db, "S1", DE)[0][:4] == (A, "Vorne", 1, 0)
@@ -726,8 +727,8 @@ def test_a_path_equal_to_a_video_of_the_product_is_refused(db):
 
 
 def test_duplicate_store0_value_rows_collapse_into_the_one_magento_shows(db):
-    # createBatchBaseSelect returns a row per store-0 value row; ReadHandler keys them by value_id, so the last in
-    # position order is the one shown: the write keeps that one and deletes the others
+    # createBatchBaseSelect returns a row per store-0 value row; ReadHandler keys them by value_id, so the
+    # last in position order is the one shown: the write keeps that one and deletes the others
     rows = [("S1", A, "front", 1, False, "image")]
     sync(db, rows)
     t = db.tables

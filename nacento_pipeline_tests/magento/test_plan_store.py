@@ -1,5 +1,5 @@
-"""gallery_delta's plan stored as parts (resources.plan_store): a small handle to pickle, the chunks read back one
-part at a time, and the write of the stored plan is the write of the plan. SQLite and MariaDB."""
+"""gallery_delta's plan stored as parts (resources.plan_store): a small handle to pickle, the chunks read back
+one part at a time, and the write of the stored plan is the write of the plan. SQLite and MariaDB."""
 
 from __future__ import annotations
 

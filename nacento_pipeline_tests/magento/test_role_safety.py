@@ -1,5 +1,6 @@
 """Role safety: no write leaves a role (in any store) naming an image outside the product's gallery, in
-particular when one image of a SKU is missing from storage (roles frozen, purge held back for what they name)."""
+particular when one image of a SKU is missing from storage (roles frozen, purge held back for what they name).
+"""
 
 from __future__ import annotations
 

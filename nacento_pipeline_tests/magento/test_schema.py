@@ -200,7 +200,7 @@ def test_longest_magento_table_prefix_fits_mysql_identifier_limits(mysql_url):
 
 
 def test_our_own_tables_are_all_created_on_a_magento_database(tmp_path):
-    """A real Magento has none of our tables: `create_own_tables` (doctor, the resources) creates every one."""
+    """A real Magento has none of our tables: `create_own_tables` (doctor, the resources) creates them all."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'magento.sqlite'}")
     tables = build_tables()
     tables.metadata.create_all(engine, tables=tables.magento_tables)

@@ -1,4 +1,4 @@
-"""A setting flows env -> Settings -> SettingsResource -> thin resource -> adapter, with no default restated."""
+"""A setting flows env -> Settings -> SettingsResource -> thin resource -> adapter, no default restated."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_the_resource_round_trips_every_setting(tmp_path):
 
 
 def test_every_optional_setting_defaults_to_unset():
-    """SettingsResource leaves None values out of its config map: that is only right if None is the default."""
+    """SettingsResource leaves None values out of its config map: only right if None is the default."""
     nullable = [f for f in fields(Settings) if "None" in str(f.type)]
     assert nullable and all(f.default is None for f in nullable)
     assert all(f.default is not MISSING or f.default_factory is not MISSING for f in fields(Settings))

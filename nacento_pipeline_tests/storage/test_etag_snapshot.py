@@ -1,4 +1,4 @@
-"""ETag snapshot: LIST for dense prefixes, HEAD for sparse keys, budget fallback, same answers on every store."""
+"""ETag snapshot: LIST for dense prefixes, HEAD for sparse keys, budget fallback, one answer on all stores."""
 
 from __future__ import annotations
 

@@ -386,8 +386,8 @@ def test_same_path_twice_keeps_the_last_with_a_warning() -> None:
 
 
 def test_unknown_roles_are_warnings_and_the_image_is_kept() -> None:
-    # a name that can be an attribute code is kept as a role by code (a custom media_image attribute; the delta
-    # checks it against the shop's); other names are warned about here
+    # a name that can be an attribute code is kept as a role by code (a custom media_image attribute; the
+    # delta checks it against the shop's); other names are warned about here
     parsed = one(
         [{"sku": "S1", "images": [{"file_path": "a.jpg", "roles": ["Base", "hero", "base", "Hero Shot!"]}]}]
     )

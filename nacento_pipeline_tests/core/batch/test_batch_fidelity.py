@@ -1,5 +1,5 @@
-"""core.batch.parse, issue 8's input side: positions not given, store-level values (JSON `stores` maps and native
-`store_view_code` rows), native CSV with Magento's import semantics, and the batch's default mode.
+"""core.batch.parse, issue 8's input side: positions not given, store-level values (JSON `stores` maps and
+native `store_view_code` rows), native CSV with Magento's import semantics, and the batch's default mode.
 
 Every rule is asserted on the frames the parser hands to the delta (values, dtypes, rejections)."""
 
@@ -178,7 +178,7 @@ def test_empty_batch_frames_carry_the_contract_dtypes() -> None:
     assert tuple(parsed.role_scope.columns) == ROLE_SCOPE_COLUMNS and parsed.role_scope.empty
 
 
-# --- 2. store views: JSON / JSONL `stores` maps ----------------------------------------------------------------
+# --- 2. store views: JSON / JSONL `stores` maps -------------------------------------------------------------
 
 
 @pytest.mark.parametrize("make", [bulk, jsonl], ids=["bulk", "jsonl"])
@@ -349,7 +349,8 @@ def test_store_values_follow_the_winning_item_and_the_kept_duplicate_path() -> N
             jsonl("b_02.jsonl", [{"sku": "A", "images": [{"file_path": "a.jpg"}]}]),
         ]
     )
-    # A's first item is superseded: its store values go with its images. B lists b.jpg twice: the last is kept.
+    # A's first item is superseded: its store values go with its images. B lists b.jpg twice: the last is
+    # kept.
     assert stores(parsed, "sku", "value", "store", "label") == [("B", "/b.jpg", "fr", "last")]
     assert images(parsed, "sku", "value", "file") == [
         ("B", "/b.jpg", "b_01.json"),
@@ -488,7 +489,7 @@ def test_native_store_rows_of_one_store_merge_last_given_wins() -> None:
     ]
 
 
-# --- 3. native CSV = Magento import semantics ----------------------------------------------------------------
+# --- 3. native CSV = Magento import semantics ---------------------------------------------------------------
 
 
 def test_native_role_scope_lists_only_the_role_columns_given() -> None:
@@ -623,7 +624,7 @@ def test_default_mode_is_append_only_when_every_bunch_is_a_native_csv(files, mod
     assert parse_batch(files()).default_mode == mode
 
 
-# --- 4. query strings -----------------------------------------------------------------------------------------
+# --- 4. query strings ---------------------------------------------------------------------------------------
 
 
 def test_query_strings_are_dropped_from_relative_paths_in_every_format() -> None:

@@ -1,5 +1,6 @@
-"""The format registry (core.batch.formats): the drop convention, the sensor's sniff and the parser all follow it, so
-a format registered with its reader (the toy format of toy_format.py) is accepted, sniffed and parsed."""
+"""The format registry (core.batch.formats): the drop convention, the sensor's sniff and the parser all follow
+it, so a format registered with its reader (the toy format of toy_format.py) is accepted, sniffed and parsed.
+"""
 
 from __future__ import annotations
 

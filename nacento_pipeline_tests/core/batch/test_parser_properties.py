@@ -168,7 +168,7 @@ batch_items = st.lists(item, min_size=1, max_size=5)
 
 @functools.cache
 def _template_database() -> Path:
-    """A SQLite file with the demo schema and SKUS, copied for every example (creating it is the slow part)."""
+    """A SQLite file with the demo schema and SKUS, copied for every example (creating it is what is slow)."""
     path = Path(tempfile.mkdtemp(prefix="nacento-props-")) / "template.sqlite"
     db = MagentoDatabase(f"sqlite:///{path}")
     try:

@@ -118,8 +118,8 @@ def test_an_export_folder_becomes_galleries_roles_and_store_view_labels(s3_maria
         written[k] == 0
         for k in ("inserted", "updated_value", "updated_meta", "purged", "roles_assigned", "store_values")
     )
-    # no Magento row changes; only the pipeline's own tables note the newer batch (sync state, digests, and the
-    # journal keeping their before-images): 4 statements in all
+    # no Magento row changes; only the pipeline's own tables note the newer batch (sync state, digests, and
+    # the journal keeping their before-images): 4 statements in all
     assert written["write_statements"] == 4
     assert p.table_snapshot() == snapshot and _store_rows(p).equals(stores)
 

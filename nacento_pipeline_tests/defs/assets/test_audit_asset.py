@@ -1,4 +1,4 @@
-"""The daily gallery audit: missing files, ETags changed outside any batch, unlinked rows; the optional fix."""
+"""The daily gallery audit: missing files, ETags changed outside a batch, unlinked rows; the optional fix."""
 
 import sqlalchemy as sa
 

@@ -114,7 +114,8 @@ def _drop(p, name: str, text: str) -> str:
 
 def test_checks_fail_when_they_should(s3_mariadb_pipeline, instance):
     p = s3_mariadb_pipeline
-    # a rejected row (label too long), an unknown SKU, and a product whose base role points outside its gallery
+    # a rejected row (label too long), an unknown SKU, and a product whose base role points outside its
+    # gallery
     long_label = "x" * 300
     text = (
         "\n".join(
@@ -128,7 +129,8 @@ def test_checks_fail_when_they_should(s3_mariadb_pipeline, instance):
         + "\n"
     )
     key = _drop(p, "badrows", text)
-    # NAC-1001 has a rejected image, so role sync is skipped for it: a role pointing elsewhere stays and is caught
+    # NAC-1001 has a rejected image, so role sync is skipped for it: a role pointing elsewhere stays and is
+    # caught
     t = p.db.tables
     attrs = p.db.attribute_ids()
     with p.db.engine.begin() as conn:

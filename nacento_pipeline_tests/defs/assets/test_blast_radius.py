@@ -1,5 +1,5 @@
-"""The blast-radius guard on MariaDB + moto S3: an over-limit batch writes nothing and its check is red; the same
-batch approved by the run tag naming it writes."""
+"""The blast-radius guard on MariaDB + moto S3: an over-limit batch writes nothing and its check is red; the
+same batch approved by the run tag naming it writes."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def moto_bucket(moto_endpoint: str, sqs) -> tuple[str, str]:
 def moto_feed(
     moto_endpoint: str, moto_bucket: tuple[str, str]
 ) -> tuple[str, str, S3ObjectStore, SqsEventQueue]:
-    """(bucket, queue URL, its store with every wanted image uploaded (their events in the queue), the queue)."""
+    """(bucket, queue URL, its store with every wanted image uploaded (events in the queue), the queue)."""
     bucket, url = moto_bucket
     store = _store(moto_endpoint, bucket)
     _put_all(store)
@@ -206,7 +206,7 @@ def test_the_daily_full_list_finds_a_change_the_feed_missed(moto_feed, db):
 
 
 def test_real_s3_feed_snapshot_gives_the_full_snapshots_etags(juicefs_endpoint, moto_endpoint, sqs, db):
-    """The JuiceFS gateway sends no notifications: its webhook's S3-shaped events are sent to moto's SQS here."""
+    """The JuiceFS gateway sends no notifications: its webhook's S3-shaped events go to moto's SQS here."""
     bucket = create_bucket("juicefs", juicefs_endpoint)
     store = _store(juicefs_endpoint, bucket)
     url = sqs.create_queue(QueueName=f"media-{uuid.uuid4().hex[:8]}")["QueueUrl"]

@@ -64,10 +64,12 @@ def test_the_check_reads_the_database_and_only_a_sample_of_storage(
     assert passed
     assert meta["checked"] == 36 and meta["not_in_database"] == 0
     assert meta["sampled_in_storage"] == 36 and meta["missing"] == 0  # 36 <= the sample size: all of them
-    # one statement per chunk of products, whatever the number of images (two connections on MariaDB: any order)
+    # one statement per chunk of products, whatever the number of images (two connections on MariaDB: any
+    # order)
     assert sorted(chunks) == [2, 5, 5]
     assert read_back == []  # every chunk's numbers agreed: no row-by-row read-back (the slow path)
-    # the run's storage requests: the sensor, the archive, the snapshot and the small re-check, no 2nd snapshot
+    # the run's storage requests: the sensor, the archive, the snapshot and the small re-check, no 2nd
+    # snapshot
     assert p.store.requests.since(before)["HEAD"] <= 36
 
 

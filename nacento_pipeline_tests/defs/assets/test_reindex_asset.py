@@ -1,4 +1,4 @@
-"""reindex_decision in a run on MariaDB: partial -> changelog rows, full -> invalidated, cache purge, run tag."""
+"""reindex_decision in a run on MariaDB: partial -> changelog rows, full -> invalidated, cache purge, tag."""
 
 import sqlalchemy as sa
 

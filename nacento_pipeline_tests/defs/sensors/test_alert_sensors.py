@@ -1,4 +1,4 @@
-"""Alerts: a failed run and a failed check reach a loopback SMTP server (SSL + login) and a loopback Slack API."""
+"""Alerts: a failed run and a failed check reach loopback servers: SMTP (SSL + login) and Slack's API."""
 
 import datetime as dt
 import email

@@ -1,4 +1,4 @@
-"""After a run the archived batch is marked; an older batch replayed after a newer one does not overwrite it."""
+"""After a run the archived batch is marked; an older batch replayed after a newer one leaves it alone."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""pim_drop_sensor on real S3 endpoints (moto and the JuiceFS gateway): registration, run requests exactly once, rejections."""
+"""pim_drop_sensor on real S3 endpoints (moto, JuiceFS gateway): registration, one run request, rejections."""
 
 import json
 

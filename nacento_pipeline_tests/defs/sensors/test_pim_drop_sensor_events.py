@@ -1,4 +1,4 @@
-"""pim_drop_sensor in event mode: S3 event notifications through SQS (moto server), LIST only what events name."""
+"""pim_drop_sensor in event mode: S3 event notifications via SQS (moto server), LIST only what events name."""
 
 from __future__ import annotations
 

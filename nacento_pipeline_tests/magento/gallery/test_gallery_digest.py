@@ -1,4 +1,4 @@
-"""What was applied per SKU: a re-sync plans only the SKUs whose batch, ETags or product changed (SQLite, MariaDB)."""
+"""Applied per SKU: a re-sync plans only the SKUs whose batch, ETags or product changed (SQLite, MariaDB)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The post-write check's fast path (magento/gallery_verify.check_written): one aggregate statement per chunk
-of products; a chunk whose numbers disagree, and only that one, is compared row by row and reported as before."""
+of products; a chunk whose numbers disagree, and only that one, is compared row by row and reported as before.
+"""
 
 from __future__ import annotations
 
@@ -293,8 +294,9 @@ def _unique_key_columns(db, name: str) -> list[str]:
 
 
 def test_the_roles_statement_is_pinned_to_the_unique_key_of_the_link_column(db):
-    """Right after a big write MariaDB's statistics may be the empty table's and it would scan the varchar table
-    per chunk: the roles statement names the (link, attribute_id, store_id) unique key on MySQL/MariaDB."""
+    """Right after a big write MariaDB's statistics may be the empty table's and it would scan the varchar
+    table per chunk: the roles statement names the (link, attribute_id, store_id) unique key on MySQL/MariaDB.
+    """
     hint = db.link_key_hint(db.tables.varchar)
     if not db.is_mysql:
         assert hint is None

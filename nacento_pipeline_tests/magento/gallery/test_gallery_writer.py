@@ -1,4 +1,4 @@
-"""The gallery writer's rules: batch ordering, ETag spelling, legacy rows, purges, rollback, statement counts."""
+"""The gallery writer's rules: batch order, ETag spelling, legacy rows, purges, rollback, statement counts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Planning chunks together (one state read and one delta per group of chunks, cut per chunk) plans exactly what
-planning each chunk alone plans: the same chunks, deltas, fingerprints and joined delta. SQLite and MariaDB."""
+"""Planning chunks together (one state read and one delta per group of chunks, cut per chunk) plans exactly
+what planning each chunk alone plans: the same chunks, deltas, fingerprints and joined delta. SQLite and
+MariaDB."""
 
 from __future__ import annotations
 
@@ -117,7 +118,8 @@ def test_chunks_planned_together_are_the_chunks_planned_alone(db, monkeypatch):
             _same_frame(getattr(together.delta, name), getattr(alone.delta, name), dtypes=False)
         assert together.totals() == alone.totals() and together.unknown_skus == alone.unknown_skus
         totals[mode] = together.totals()
-    # every rule at work; S1's B, the base image of store view "de", is kept as Magento's DeleteValidator keeps it
+    # every rule at work; S1's B, the base image of store view "de", is kept as Magento's DeleteValidator
+    # keeps it
     assert totals["replace"]["purged"] == 0 and totals["upsert"]["purged"] == 0
     assert {
         k: totals["replace"][k]
@@ -177,7 +179,8 @@ def test_a_group_whose_delta_cannot_be_cut_is_planned_chunk_by_chunk(db, monkeyp
 
 def test_the_plan_reads_in_one_snapshot_whatever_the_servers_default_isolation(db, monkeypatch):
     """A DBA's READ COMMITTED default would let a fingerprint taken after a concurrent commit vouch for state
-    the group's delta never saw: the plan's connection runs REPEATABLE READ (one snapshot for the whole plan)."""
+    the group's delta never saw: the plan's connection runs REPEATABLE READ (one snapshot for the whole plan).
+    """
     if not db.is_mysql:
         return  # SQLite: one writer, the demo and tests only
     _shop(db)

@@ -1,4 +1,4 @@
-"""S3ObjectStore against real S3 HTTP endpoints (moto's server and the JuiceFS gateway), spoken to through boto3."""
+"""S3ObjectStore against real S3 HTTP endpoints (moto's server and the JuiceFS gateway), through boto3."""
 
 from __future__ import annotations
 

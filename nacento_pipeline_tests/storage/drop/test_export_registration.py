@@ -1,4 +1,4 @@
-"""Registration of an export folder: images copied to the media prefix once, values archived, run reads them."""
+"""An export folder registered: images copied to the media prefix once, values archived, read by the run."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def test_a_translated_export_is_rejected_at_the_sensor_with_its_report(tmp_path)
 
 
 class _OneMessageQueue:
-    """A queue holding one bucket event (the OK file's creation), as SQS delivers it to the event-mode sensor."""
+    """A queue holding one bucket event (the OK file's creation), as SQS gives it to the event-mode sensor."""
 
     def __init__(self, info):
         from nacento_pipeline.core.drop.events import BucketEvent
@@ -101,8 +101,9 @@ class _OneMessageQueue:
 
 
 def test_event_mode_registers_the_whole_export_folder_from_the_ok_files_event(tmp_path):
-    """The OK file's event names the batch; its LIST keeps the folder's export file and media (the names of the
-    folder's files are not drop names), so the folder is archived and its images placed as in LIST mode."""
+    """The OK file's event names the batch; its LIST keeps the folder's export file and media (the names of
+    the folder's files are not drop names), so the folder is archived and its images placed as in LIST mode.
+    """
     from nacento_pipeline.storage.drop.event_registration import batch_objects, register_from_events
 
     store = LocalFolderStore(tmp_path)
