@@ -71,7 +71,7 @@ def _seed(engine: sa.Engine, products: int) -> list[int]:
 
 
 def _fill_redis(client: redis.Redis, ids: list[int]) -> int:
-    """A cached page per product and parent, tagged as Magento's Cm backend writes it; returns the pages."""
+    """A cached page per product and parent, as Magento's Cm backend writes it; returns how many."""
     pages = [*ids, *sorted({100000 + (i - 1) // 5 for i in ids})]
     pipe = client.pipeline(transaction=False)
     for pid in pages:

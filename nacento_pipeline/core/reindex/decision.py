@@ -213,7 +213,7 @@ class QueuedByTriggers:
     name = "queued-by-triggers"
 
     def __call__(self, facts: PurposeInput) -> Verdict | None:
-        """`partial` (nothing added) when the changelog already holds every changed id, else None."""
+        """`partial` (nothing added) when scheduled and the changelog holds every changed id, else None."""
         state = facts.state
         if not state.scheduled or not facts.changed_ids or not facts.changed_ids <= state.backlog_ids:
             return None

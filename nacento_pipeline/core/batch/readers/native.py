@@ -67,7 +67,7 @@ NATIVE_COLUMNS = (
 
 
 def is_native_header(header: list[str]) -> bool:
-    """Whether a CSV header is a native import's: a `sku` column and at least one standard image column."""
+    """Whether a CSV header is a native import's: a `sku` column and at least one image column."""
     return "sku" in header and any(name in header for name in IMAGE_COLUMNS)
 
 
