@@ -30,16 +30,16 @@ def _instance(settings: Settings):
 
 
 def _store(settings: Settings):
-    from nacento_pipeline.resources.wiring import make_object_store
+    from nacento_pipeline.resources.build import object_store_resource
 
-    return make_object_store(settings)
+    return object_store_resource(settings).get_store()
 
 
 def _database(settings: Settings):
     """Magento's database as configured, without the pipeline's own tables (doctor creates them itself)."""
-    from nacento_pipeline.resources.wiring import make_database
+    from nacento_pipeline.resources.build import magento_resource
 
-    return make_database(settings, create_own_tables=False)
+    return magento_resource(settings, create_own_tables=False).get_database()
 
 
 def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:

@@ -14,9 +14,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from nacento_pipeline.core.akeneo.mapping import MODEL_IMAGE_MODES, AkeneoMapping
-from nacento_pipeline.core.batch.input_limits import MIB, InputLimits
-from nacento_pipeline.core.blast_radius import BlastLimits
+from nacento_pipeline.core.akeneo.mapping import MODEL_IMAGE_MODES
 from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
 from nacento_pipeline.core.delta.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex.decision import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
@@ -726,42 +724,8 @@ class Settings:
     def uses_local_bucket(self) -> bool:
         return not self.s3_bucket
 
-    @property
-    def blast_limits(self) -> BlastLimits:
-        return BlastLimits(
-            self.guard_max_removed_share,
-            self.guard_max_emptied,
-            self.guard_max_base_changed_share,
-            self.guard_max_touched_share,
-            self.guard_min_count,
-        )
-
-    @property
-    def input_limits(self) -> InputLimits:
-        return InputLimits(
-            bunch_file_bytes=self.max_bunch_file_mb * MIB,
-            ok_file_bytes=self.max_ok_file_kb * 1024,
-            invalid_names_per_pass=self.max_invalid_names_per_tick,
-            field_chars=self.max_field_chars,
-            batch_images=self.max_batch_images,
-        )
-
     def threshold_for(self, indexer: str) -> float:
         return float(self.thresholds.get(indexer, self.default_threshold))
-
-    def akeneo_mapping(self) -> AkeneoMapping:
-        """The Akeneo export mapping these settings describe."""
-        return AkeneoMapping(
-            gallery_attributes=self.akeneo_gallery_attributes,
-            roles=self.akeneo_roles,
-            label_attributes=self.akeneo_label_attribute,
-            identifier=self.akeneo_identifier,
-            default_locale=self.akeneo_default_locale,
-            default_channel=self.akeneo_default_channel,
-            locale_stores=dict(self.akeneo_locales),
-            channel_websites=dict(self.akeneo_channels),
-            model_images=self.akeneo_model_images,
-        )
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

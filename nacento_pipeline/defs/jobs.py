@@ -24,6 +24,31 @@ IN_PROCESS_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": {}}}
 STEP_PROCESSES_CONFIG: dict[str, Any] = {"execution": {"config": {"multiprocess": {"max_concurrent": 1}}}}
 
 
+def with_job_defaults(
+    job: dg.JobDefinition, partition_key: str, run_config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`run_config` over the job's default run config for the partition (the NACENTO_* policy, definitions.py).
+
+    A partitioned job's default config is what a run gets when it is given none: a run config given instead
+    replaces it whole. So whoever adds some config of its own (the drop sensor's executor, a log level) merges
+    it over the default here, key by key.
+    """
+    defaults = (
+        job.partitioned_config.get_run_config_for_partition_key(partition_key)
+        if job.partitioned_config
+        else {}
+    )
+    return _merged(defaults, run_config)
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+        out[key] = _merged(out[key], value) if both else value
+    return out
+
+
 def _as_given(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
@@ -41,8 +66,13 @@ STEP_EXECUTOR = dg.multi_or_in_process_executor.configured(
 )
 
 
-def build_pim_batch_job(run_tags: Mapping[str, str] | None = None) -> UnresolvedAssetJobDefinition:
-    """The batch job; `run_tags` go on every run (definitions.py: the Magento database the runs write)."""
+def build_pim_batch_job(
+    run_tags: Mapping[str, str] | None = None, config: Mapping[str, Any] | None = None
+) -> UnresolvedAssetJobDefinition:
+    """The batch job; `run_tags` go on every run, `config` is its default run config.
+
+    definitions.py passes the Magento database the runs write as a tag and the NACENTO_* policy as config.
+    """
     return dg.define_asset_job(
         name=BATCH_JOB,
         selection=dg.AssetSelection.groups(BATCH_GROUP),
@@ -50,6 +80,7 @@ def build_pim_batch_job(run_tags: Mapping[str, str] | None = None) -> Unresolved
         executor_def=STEP_EXECUTOR,  # in_process unless the run config asks for step processes
         hooks=BATCH_HOOKS,
         run_tags=run_tags,
+        config=config,
         description="Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch.",
     )
 
@@ -70,15 +101,21 @@ def build_gallery_audit_job(run_tags: Mapping[str, str] | None = None) -> Unreso
 pim_batch_job = build_pim_batch_job()
 
 
-def build_pim_batch_validate_job(run_tags: Mapping[str, str] | None = None) -> UnresolvedAssetJobDefinition:
-    """The validation job (plans, never writes); `run_tags` as for the batch job (its time limit)."""
+VALIDATE_ASSETS = ("pim_batch", "image_etags", "gallery_delta")
+
+
+def build_pim_batch_validate_job(
+    run_tags: Mapping[str, str] | None = None, config: Mapping[str, Any] | None = None
+) -> UnresolvedAssetJobDefinition:
+    """The validation job (plans, never writes); `run_tags` and `config` as for the batch job."""
     return dg.define_asset_job(
         name=VALIDATE_JOB,
-        selection=dg.AssetSelection.assets("pim_batch", "image_etags", "gallery_delta"),
+        selection=dg.AssetSelection.assets(*VALIDATE_ASSETS),
         partitions_def=pim_batches,
         executor_def=STEP_EXECUTOR,
         hooks=BATCH_HOOKS,
         run_tags=run_tags,
+        config=config,
         description=(
             "Validation only: parse the batch, snapshot ETags and plan the delta; Magento is read, never written. "
             "Launch it for a partition to see what a batch would change before running pim_batch_job."

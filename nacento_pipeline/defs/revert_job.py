@@ -39,15 +39,14 @@ def restore_before_images(
     context: dg.OpExecutionContext, config: RevertConfig, magento: MagentoDatabaseResource
 ) -> GalleryChanges:
     key = context.partition_key
-    settings = magento.settings
     try:
         result = revert_batch(
             magento.get_database(),
             key,
             run_id=context.run.run_id,
             force=config.force,
-            chunk_size=settings.chunk_size,
-            retention_days=settings.journal_retention_days,
+            chunk_size=magento.chunk_size,
+            retention_days=magento.journal_retention_days,
         )
     except RevertRefused as exc:
         raise dg.Failure(description=f"{exc}. Nothing was changed.") from exc
@@ -81,9 +80,10 @@ def reindex_reverted(
     magento: MagentoDatabaseResource,
     reindex: ReindexResource,
     object_store: ObjectStoreResource,
+    cache: CacheResource,
     changes: GalleryChanges,
 ) -> GalleryChanges:
-    context.add_output_metadata(decide_and_trigger(context, magento, reindex, object_store, changes))
+    context.add_output_metadata(decide_and_trigger(context, magento, reindex, object_store, cache, changes))
     return changes
 
 

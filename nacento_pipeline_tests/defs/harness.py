@@ -14,7 +14,7 @@ from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.defs.constants import DROP_SENSOR, PARTITIONS_NAME, VALIDATE_JOB
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.resources.wiring import make_object_store
+from nacento_pipeline.resources.build import object_store_resource
 from nacento_pipeline.storage.adapters.base import ObjectStore
 from nacento_pipeline.storage.drop.registration import register_drops
 from nacento_pipeline.storage.drop.samples import DEMO_SKUS, drop_sample_batch, put_demo_images
@@ -108,6 +108,6 @@ def make_pipeline(tmp_path: Path, settings: Settings) -> Pipeline:
     create_demo_schema(db.engine, settings.table_prefix)
     seed_demo_products(db.engine, list(DEMO_SKUS), settings.table_prefix)
     db.refresh_schema()
-    store = make_object_store(settings)
+    store = object_store_resource(settings).get_store()
     put_demo_images(store, settings.media_prefix)
     return Pipeline(settings=settings, defs=build_definitions(settings), store=store, db=db)

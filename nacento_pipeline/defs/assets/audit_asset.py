@@ -69,9 +69,7 @@ def gallery_audit(
     durations: dict[str, float] = {}
     before = store.requests.snapshot()
     with phase(durations, "list_storage"):
-        storage = list_media(
-            store, object_store.settings.media_prefix, object_store.settings.media_cache_prefix
-        )
+        storage = list_media(store, object_store.media_prefix, object_store.media_cache_prefix)
     with phase(durations, "read_gallery"):
         frames = list(iter_gallery_rows(db))
         gallery = (
@@ -86,7 +84,7 @@ def gallery_audit(
         duplicates = duplicate_default_value_rows(db)
     with phase(durations, "compare_applied"):
         outside = changed_since_applied(db)
-    findings = reconcile(gallery, storage, object_store.settings.media_prefix)
+    findings = reconcile(gallery, storage, object_store.media_prefix)
     counts = {
         **findings.counts(),
         "orphaned_meta_rows": len(orphan_meta),
@@ -110,7 +108,7 @@ def gallery_audit(
                 db, sorted(set(outside["sku"].astype(str)) | set(findings.etag_changed["sku"].astype(str)))
             )
         context.log.info(f"audit fix: {fixed}")
-    retention = magento.settings.journal_retention_days
+    retention = magento.journal_retention_days
     with phase(durations, "prune_journal"):
         pruned = prune_journal(db, retention)
     requests = {k: v for k, v in store.requests.since(before).items() if v}

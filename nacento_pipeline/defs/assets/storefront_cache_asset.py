@@ -78,8 +78,7 @@ def clean_storefront(
     """The cache step after a write (a batch's, or a revert's): the changed products' and their parents' pages
     cleaned, then whether a managed indexer still has them pending. `magento_gallery`: GalleryChanges."""
     db = magento.get_database()
-    settings = reindex.settings
-    images = sorted(magento_gallery.content_changed_values) if settings.purge_image_cache else []
+    images = sorted(magento_gallery.content_changed_values) if cache.purge_image_cache else []
     try:
         backend = cache.get_backend()
     except Exception as exc:  # a misconfigured backend must not fail the committed write either
@@ -92,8 +91,8 @@ def clean_storefront(
             backend,
             magento_gallery.changed_entity_ids,
             images,
-            prefix=settings.table_prefix,
-            attempts=settings.cache_retries,
+            prefix=db.prefix,
+            attempts=cache.retries,
             log=context.log.warning,
         )
         errors = list(done.errors)
@@ -102,7 +101,7 @@ def clean_storefront(
     for error in errors:
         context.log.error(f"storefront cache not cleaned: {error}")
     metadata: dict[str, dg.MetadataValue] = {
-        "backend": dg.MetadataValue.text(settings.cache_backend),
+        "backend": dg.MetadataValue.text(cache.backend),
         "status": dg.MetadataValue.text("failed" if errors else "ok"),
     }
     if done is not None:
@@ -129,7 +128,7 @@ def clean_storefront(
             metadata["notes"] = dg.MetadataValue.text("; ".join(done.notes))
     if errors:
         metadata["errors"] = dg.MetadataValue.text("; ".join(errors))
-    pending = reindex.pending_indexers(db.engine, magento_gallery.changed_entity_ids)
+    pending = reindex.pending_indexers(db.engine, db.prefix, magento_gallery.changed_entity_ids)
     reasons = list(errors)
     if not pending.empty:
         reasons.append(
