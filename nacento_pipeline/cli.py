@@ -131,7 +131,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print(f"dropped  batch {batch.batch_key}: {', '.join(k.rsplit('/', 1)[-1] for k in batch.keys)}")
     export_key, export_files = drop_demo_export(_store(settings), settings.drop_prefix)
     print(
-        f"dropped  Akeneo export folder {export_key}/: {export_files} files (export.csv + files/), and its OK file"
+        f"dropped  Akeneo export folder {export_key}/: {export_files} files (export.csv + files/), and its "
+        f"OK file"
     )
     with _instance(settings) as instance:
         outcome = tick_and_run(build_definitions(settings), instance, log_level="WARNING")

@@ -2,8 +2,9 @@
 
 The `Settings` dataclass *is* the variables table: each field that a `NACENTO_*` variable sets is declared
 with `setting(name, parser, default, help)`, so its name, default and help are stated once; `VARIABLES`,
-`--help` and the test of docs/configuration.md read them from the fields. Nothing else in the project reads `os.environ`.
-The embedded default runs on a laptop: a local folder as the bucket and a SQLite file as Magento's database.
+`--help` and the test of docs/configuration.md read them from the fields. Nothing else in the project reads
+`os.environ`. The embedded default runs on a laptop: a local folder as the bucket and a SQLite file as
+Magento's database.
 """
 
 from __future__ import annotations
@@ -164,12 +165,12 @@ def _locale_stores(name: str, raw: str) -> dict[str, tuple[str, ...]]:
     }
 
 
-# --- The table: one `setting(...)` per variable, declared on the Settings field it sets ----------------------
+# --- The table: one `setting(...)` per variable, declared on the Settings field it sets ------------------
 
 
 @dataclass(frozen=True)
 class Variable:
-    """One `NACENTO_*` variable: the single source for parsing, `--help` and the configuration table's test (docs/configuration.md)."""
+    """One `NACENTO_*` variable: the single source for parsing, `--help` and docs/configuration.md's test."""
 
     name: str
     attr: str
@@ -232,8 +233,8 @@ class Settings:
         "NACENTO_DB_READ_TIMEOUT_SECONDS",
         _positive,
         600,
-        "MySQL/MariaDB: longest wait for a server's answer (a half-open connection fails after it); above the "
-        "lock-wait timeout and the writer lock's 60 s",
+        "MySQL/MariaDB: longest wait for a server's answer (a half-open connection fails after it); above "
+        "the lock-wait timeout and the writer lock's 60 s",
     )
     db_write_timeout_seconds: int = setting(
         "NACENTO_DB_WRITE_TIMEOUT_SECONDS",
@@ -295,7 +296,8 @@ class Settings:
         "NACENTO_MAX_BUNCH_FILE_MB",
         _positive,
         256,
-        "a drop with a bunch file larger than this is refused (moved to the rejected prefix) before it is read",
+        "a drop with a bunch file larger than this is refused (moved to the rejected prefix) before it is "
+        "read",
     )
     max_ok_file_kb: int = setting(
         "NACENTO_MAX_OK_FILE_KB",
@@ -313,7 +315,8 @@ class Settings:
         "NACENTO_MAX_FIELD_CHARS",
         _positive,
         65536,
-        "a bunch file with a longer field (CSV cell, JSON value) of an image row is unreadable: the run fails",
+        "a bunch file with a longer field (CSV cell, JSON value) of an image row is unreadable: the run "
+        "fails",
     )
     max_batch_images: int = setting(
         "NACENTO_MAX_BATCH_IMAGES",
@@ -350,8 +353,8 @@ class Settings:
         "NACENTO_MEDIA_FEED_QUEUE_URL",
         _stripped,
         None,
-        "turns the media change feed on: the SQS queue receiving the bucket's notifications for the media prefix "
-        "(the ETag snapshot then LISTs only prefixes with events)",
+        "turns the media change feed on: the SQS queue receiving the bucket's notifications for the media "
+        "prefix (the ETag snapshot then LISTs only prefixes with events)",
     )
     media_feed_endpoint_url: str | None = setting(
         "NACENTO_MEDIA_FEED_ENDPOINT_URL",
@@ -364,7 +367,8 @@ class Settings:
         "NACENTO_MEDIA_FEED_FULL_HOURS",
         _positive,
         24,
-        "media feed: a full LIST of the batch's images (the feed's audit) when the last one is older than this",
+        "media feed: a full LIST of the batch's images (the feed's audit) when the last one is older than "
+        "this",
     )
 
     # Sync engine
@@ -382,8 +386,8 @@ class Settings:
         "NACENTO_STEP_PROCESSES_ABOVE_MB",
         _int,
         5,
-        "the drop sensor runs a batch whose bunch files exceed this many MB with one process per step (0: every "
-        "batch)",
+        "the drop sensor runs a batch whose bunch files exceed this many MB with one process per step (0: "
+        "every batch)",
     )
     unknown_sku_severity: str = setting(
         "NACENTO_UNKNOWN_SKU_SEVERITY", _lower, "warn", "severity of the all_skus_known check (warn or error)"
@@ -539,22 +543,23 @@ class Settings:
         "NACENTO_CACHE_COMMAND",
         _stripped,
         "bin/magento cache:clean full_page",
-        "command backend: template; the cache tags on stdin, in {tags_file}, or as arguments ({tags}, not with ssh)",
+        "command backend: template; the cache tags on stdin, in {tags_file}, or as arguments ({tags}, not "
+        "with ssh)",
     )
     cache_images_command: str | None = setting(
         "NACENTO_CACHE_IMAGES_COMMAND",
         _stripped,
         None,
-        "command backend: template run for purged resized copies; the gallery values on stdin, in {images_file}, "
-        "or as arguments ({images}, not with ssh)",
+        "command backend: template run for purged resized copies; the gallery values on stdin, in "
+        "{images_file}, or as arguments ({images}, not with ssh)",
     )
     command_env: tuple[str, ...] = setting(
         "NACENTO_COMMAND_ENV",
         _list,
         (),
         shown="empty = PATH, HOME and the variables a template names",
-        help="environment variables cache and reindex commands get besides PATH, HOME and those their template "
-        "names ($NAME)",
+        help="environment variables cache and reindex commands get besides PATH, HOME and those their "
+        "template names ($NAME)",
     )
     cache_retries: int = setting("NACENTO_CACHE_RETRIES", _positive, 3, "attempts per cache request")
     cache_timeout_seconds: int = setting(
@@ -616,7 +621,8 @@ class Settings:
         "NACENTO_AKENEO_MODEL_IMAGES",
         _lower,
         "own",
-        "own (a product model's row sets its own code's gallery) or variants (also its variants' empty images)",
+        "own (a product model's row sets its own code's gallery) or variants (also its variants' empty "
+        "images)",
     )
     akeneo_catalog_prefix: str = setting(
         "NACENTO_AKENEO_CATALOG_PREFIX",
@@ -691,7 +697,7 @@ class Settings:
         "Slack Web API base URL (a proxy, or a test endpoint)",
     )
 
-    # Secret fields whose value came from the environment (Dagster then reads them as EnvVar, never shows them)
+    # Secret fields whose value came from the environment (Dagster reads them as EnvVar, never shows them)
     env_sourced: frozenset[str] = frozenset()
 
     @property
@@ -784,7 +790,7 @@ def command_environment(template: str, extra: tuple[str, ...] = ()) -> dict[str,
     return {name: os.environ[name] for name in environment_names(template, extra) if name in os.environ}
 
 
-# --- Validation: one check per rule, each naming the variable it concerns ------------------------------------
+# --- Validation: one check per rule, each naming the variable it concerns --------------------------------
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -864,7 +870,8 @@ def _check_database(s: Settings) -> None:
     if s.db_read_timeout_seconds <= floor:
         raise ConfigError(
             f"NACENTO_DB_READ_TIMEOUT_SECONDS={s.db_read_timeout_seconds}: must exceed the lock-wait timeout "
-            f"(NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS) and the writer lock's {WRITER_LOCK_WAIT_SECONDS} s, or a wait "
+            f"(NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS) and the writer lock's {WRITER_LOCK_WAIT_SECONDS} s, or "
+            f"a wait "
             "for a lock would end as a lost connection instead of a lock timeout"
         )
 

@@ -19,7 +19,8 @@ from nacento_pipeline.resources.dagster_internals import (
 # failed batch run keeps the checks tab on the last real verdicts (defs/hooks.py).
 BATCH_HOOKS = {release_consumed_frames, carry_over_check_results}
 
-# Run config selecting each executor of STEP_EXECUTOR. The five steps form a chain, so one step process at a time.
+# Run config selecting each executor of STEP_EXECUTOR. The five steps form a chain: one step process at a
+# time.
 IN_PROCESS_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 STEP_PROCESSES_CONFIG: dict[str, Any] = {"execution": {"config": {"multiprocess": {"max_concurrent": 1}}}}
 
@@ -27,7 +28,7 @@ STEP_PROCESSES_CONFIG: dict[str, Any] = {"execution": {"config": {"multiprocess"
 def with_job_defaults(
     job: dg.JobDefinition, partition_key: str, run_config: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """`run_config` over the job's default run config for the partition (the NACENTO_* policy, definitions.py).
+    """`run_config` merged over the job's default run config for the partition (the NACENTO_* policy).
 
     A partitioned job's default config is what a run gets when it is given none: a run config given instead
     replaces it whole. So whoever adds some config of its own (the drop sensor's executor, a log level) merges
@@ -53,8 +54,9 @@ def _as_given(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-# Dagster's multi_or_in_process_executor, defaulting to in_process instead of multiprocess: one process per run
-# starts the five steps ~5 s sooner each, but every step's allocator-held memory then adds up in that process.
+# Dagster's multi_or_in_process_executor, defaulting to in_process instead of multiprocess: one process per
+# run starts the five steps ~5 s sooner each, but every step's allocator-held memory then adds up in that
+# process.
 # A big batch's run config (the drop sensor's, see STEP_PROCESSES_CONFIG) runs each step in a process of its
 # own, whose memory returns to the OS when the step ends: the run's peak is its biggest step, not their sum.
 STEP_EXECUTOR = dg.multi_or_in_process_executor.configured(
@@ -81,7 +83,9 @@ def build_pim_batch_job(
         hooks=BATCH_HOOKS,
         run_tags=run_tags,
         config=config,
-        description="Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch.",
+        description=(
+            "Parse, snapshot ETags, plan the delta, write the gallery and decide the reindex for one batch."
+        ),
     )
 
 
@@ -117,8 +121,9 @@ def build_pim_batch_validate_job(
         run_tags=run_tags,
         config=config,
         description=(
-            "Validation only: parse the batch, snapshot ETags and plan the delta; Magento is read, never written. "
-            "Launch it for a partition to see what a batch would change before running pim_batch_job."
+            "Validation only: parse the batch, snapshot ETags and plan the delta; Magento is read, never "
+            "written. Launch it for a partition to see what a batch would change before running "
+            "pim_batch_job."
         ),
     )
 

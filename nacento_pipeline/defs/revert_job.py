@@ -115,6 +115,8 @@ def build_revert_job(run_tags: Mapping[str, str]) -> dg.JobDefinition:
         partitions_def=pim_batches,
         executor_def=dg.in_process_executor,
         run_tags=run_tags,
-        description="Undo a batch: its products back to how they were before it (from the undo journal), where "
-        "nobody changed them since (force: all of them), then reindex and storefront caches.",
+        description=(
+            "Undo a batch: its products back to how they were before it (from the undo journal), where "
+            "nobody changed them since (force: all of them), then reindex and storefront caches."
+        ),
     )

@@ -132,6 +132,8 @@ def build_audit_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefini
         job=job,
         cron_schedule="15 3 * * *",
         execution_timezone="UTC",
-        description="Every day at 03:15 UTC: the gallery audit of the whole catalog as it is then (no partitions).",
+        description=(
+            "Every day at 03:15 UTC: the gallery audit of the whole catalog as it is then (no partitions)."
+        ),
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )

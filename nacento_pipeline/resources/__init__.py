@@ -1,6 +1,8 @@
-"""Dagster resources, each with its own typed fields: the object store, the drop zone, the Magento database,
-the reindex trigger and the storefront cache; `build` maps a Settings onto them, `wiring` their fields onto
-adapters."""
+"""Dagster resources, each with typed fields of its own.
+
+The object store, the drop zone, the Magento database, the reindex trigger and the storefront cache;
+`build` maps a Settings onto them, `wiring` their fields onto adapters.
+"""
 
 from nacento_pipeline.resources.build import build_resources
 from nacento_pipeline.resources.cache import CacheResource

@@ -29,6 +29,7 @@ def secret(settings: Settings, attr: str, value: T) -> T:
 
 
 def object_store_resource(settings: Settings) -> ObjectStoreResource:
+    """The bucket (or local folder), its media layout and queues; the drop queue only in event mode."""
     events = settings.drop_events != "off"
     return ObjectStoreResource(
         bucket=settings.s3_bucket,
@@ -47,6 +48,7 @@ def object_store_resource(settings: Settings) -> ObjectStoreResource:
 
 
 def drop_zone_resource(settings: Settings) -> DropZoneResource:
+    """The drop, archive and rejected prefixes and the input caps the sensor and `pim_batch` share."""
     return DropZoneResource(
         drop_prefix=settings.drop_prefix,
         archive_prefix=settings.archive_prefix,
@@ -62,6 +64,7 @@ def drop_zone_resource(settings: Settings) -> DropZoneResource:
 
 
 def magento_resource(settings: Settings, create_own_tables: bool = True) -> MagentoDatabaseResource:
+    """Magento's database: the URL (EnvVar from the environment; else the embedded SQLite file's)."""
     return MagentoDatabaseResource(
         url=secret(settings, "magento_db_url", settings.magento_url),
         table_prefix=settings.table_prefix,
@@ -76,6 +79,7 @@ def magento_resource(settings: Settings, create_own_tables: bool = True) -> Mage
 
 
 def reindex_resource(settings: Settings) -> ReindexResource:
+    """The reindex decision's indexers, purposes and thresholds, and the trigger with its command."""
     return ReindexResource(
         trigger_kind=settings.reindex_trigger,
         command=settings.reindex_command,
@@ -91,6 +95,7 @@ def reindex_resource(settings: Settings) -> ReindexResource:
 
 
 def cache_resource(settings: Settings) -> CacheResource:
+    """The storefront cache backend and its options (Redis URLs as EnvVar from the environment)."""
     return CacheResource(
         backend=settings.cache_backend,
         hosts=list(settings.cache_hosts),

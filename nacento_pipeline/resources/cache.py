@@ -1,4 +1,8 @@
-"""Where Magento's storefront caches live and how to clean them (NACENTO_CACHE_*, NACENTO_PURGE_IMAGE_CACHE)."""
+"""Where Magento's storefront caches live and how to clean them.
+
+NACENTO_CACHE_* and NACENTO_PURGE_IMAGE_CACHE: the page cache's backend, and whether the resized copies of
+changed images are purged too (the reindex step deletes them, the cache step cleans their entries).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ class CacheResource(dg.ConfigurableResource):
     retries: int = Field(description="Attempts per cache request.")
     timeout_seconds: int = Field(description="Timeout of one cache request (a command gets 60 times it).")
     purge_image_cache: bool = Field(
-        description="Resized copies of images whose content changed are deleted and their cache entries cleaned."
+        description="Delete resized copies of images whose content changed and clean their cache entries."
     )
 
     def get_backend(self) -> CacheBackend:

@@ -27,7 +27,7 @@ class DropZoneResource(dg.ConfigurableResource):
         description="Event mode: a full LIST of the drop prefix at least this often."
     )
     step_processes_above_mb: int = Field(
-        description="A batch whose bunch files exceed this many MB runs one process per step (0: every batch)."
+        description="Bunch files above this many MB run one process per step (0: every batch)."
     )
 
     @property

@@ -1,5 +1,7 @@
-"""How Magento is told to reindex: the managed indexers' decisions and the configured trigger
-(NACENTO_REINDEX_*, NACENTO_INDEXERS, NACENTO_INDEXER_VIEWS)."""
+"""How Magento is told to reindex: the managed indexers' decisions and the configured trigger.
+
+NACENTO_REINDEX_*, NACENTO_INDEXERS, NACENTO_INDEXER_VIEWS and NACENTO_COMMAND_ENV are its fields.
+"""
 
 from __future__ import annotations
 

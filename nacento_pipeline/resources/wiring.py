@@ -145,7 +145,7 @@ def reindex_decisions(
     default_threshold: float,
     thresholds: Mapping[str, float],
 ) -> list[ReindexDecision]:
-    """The managed indexers' decisions for these changed products (NACENTO_INDEXERS, _PURPOSES, _THRESHOLD*)."""
+    """The managed indexers' decisions for these changed products (NACENTO_INDEXERS, _PURPOSES, ...)."""
     return decide_from_database(
         engine,
         prefix,

@@ -41,8 +41,8 @@ class Pipeline:
         assert isinstance(result, dg.SensorResult)
         return result
 
-    def validate_sample_batch(self, instance: dg.DagsterInstance) -> tuple[str, dg.ExecuteInProcessResult]:
-        """Drop and register the sample batch, then run the validation job on it: (batch key, result)."""
+    def register_sample_batch(self, instance: dg.DagsterInstance) -> str:
+        """Drop the sample batch, register it (archive) and add its partition: the batch key."""
         batch = drop_sample_batch(self.store, self.settings.drop_prefix)
         register_drops(
             self.store,
@@ -51,8 +51,13 @@ class Pipeline:
             rejected_prefix=self.settings.rejected_prefix,
         )
         instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
+        return batch.batch_key
+
+    def validate_sample_batch(self, instance: dg.DagsterInstance) -> tuple[str, dg.ExecuteInProcessResult]:
+        """Drop and register the sample batch, then run the validation job on it: (batch key, result)."""
+        key = self.register_sample_batch(instance)
         job = self.defs.resolve_job_def(VALIDATE_JOB)
-        return batch.batch_key, job.execute_in_process(instance=instance, partition_key=batch.batch_key)
+        return key, job.execute_in_process(instance=instance, partition_key=key)
 
     def gallery(self) -> pd.DataFrame:
         """Store-0 gallery rows: sku, value, label, position, disabled, etag."""

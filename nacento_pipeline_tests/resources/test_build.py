@@ -1,15 +1,18 @@
-"""A setting flows env -> Settings -> the resource's own typed fields -> adapter, with no default restated;
-no resource carries the Settings object; secrets from the environment reach Dagster as EnvVar only."""
+"""A setting flows env -> Settings -> the resource's own typed fields -> adapter, no default restated.
+
+No resource carries the Settings object; secrets from the environment reach Dagster as EnvVar only.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import field, make_dataclass
+from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 
-from nacento_pipeline.config import Settings
+from nacento_pipeline.config import VARIABLES, Settings
 from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.defs.constants import BATCH_JOB
 from nacento_pipeline.magento.reindex_trigger import CommandTrigger
@@ -111,3 +114,10 @@ def test_secrets_set_in_code_stay_plain_values(tmp_path):
     settings = Settings(var_dir=tmp_path, magento_db_url="sqlite:///x.sqlite")
     magento = build_resources(settings)["magento"]
     assert magento.url == "sqlite:///x.sqlite" and not isinstance(magento.url, dg.EnvVar)
+
+
+def test_the_docs_say_where_every_setting_lands():
+    """docs/configuration.md's "Where each setting lands in Dagster" names every variable."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = doc.split("## Where each setting lands in Dagster", 1)[1].split("\n## ", 1)[0]
+    assert [v.name for v in VARIABLES if f"`{v.name}`" not in section] == []

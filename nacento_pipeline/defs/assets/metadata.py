@@ -58,7 +58,7 @@ def duration_metadata(durations: Mapping[str, float]) -> dict[str, dg.MetadataVa
 
 
 def preview_metadata(preview: Preview) -> dict[str, dg.MetadataValue]:
-    """A plan's preview: the first products' images and roles before -> after, the changes per kind charted."""
+    """A plan's preview: the first products' images and roles before -> after, changes per kind charted."""
     return {
         f"preview_images (first {PREVIEW_PRODUCTS} products)": md_table(preview.images, limit=100),
         f"preview_roles (first {PREVIEW_PRODUCTS} products)": md_table(preview.roles, limit=100),

@@ -55,8 +55,9 @@ def decide_and_trigger(
 ) -> dict[str, dg.MetadataValue]:
     """The reindex step after a write (a batch's, or a revert's): decide, trigger, purge resized images.
 
-    Decides per indexer, triggers, and with the cache's `purge_image_cache` deletes the resized copies of the
-    images whose content changed; returns the metadata reporting it. `magento_gallery`: what the write changed.
+    Decides per indexer, triggers, and with the cache's `purge_image_cache` deletes the resized copies of
+    the images whose content changed; returns the metadata reporting it. `magento_gallery`: what the write
+    changed.
     """
     db = magento.get_database()
     durations: dict[str, float] = {}

@@ -79,8 +79,10 @@ class DeltaPlanConfig(dg.Config):
 
 
 class GalleryWriteConfig(dg.Config):
-    """Run config of the write (Launchpad: ops > magento_gallery > config): the blast-radius guard's limits
-    (NACENTO_GUARD_*, 0 = that limit off)."""
+    """Run config of the write (Launchpad: ops > magento_gallery > config).
+
+    The blast-radius guard's limits (NACENTO_GUARD_*, 0 = that limit off).
+    """
 
     max_removed_share: float = Field(default=EMBEDDED.guard_max_removed_share, ge=0, le=1)
     max_emptied: int = Field(default=EMBEDDED.guard_max_emptied, ge=0)
@@ -141,6 +143,6 @@ def policy_config(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def job_run_config(settings: Settings, assets: Iterable[str]) -> dict[str, Any]:
-    """The default run config of a job materializing `assets`: the policy of those among them that have one."""
+    """The default run config of a job materializing `assets`: the policy of those that have one."""
     policy = policy_config(settings)
     return {"ops": {name: {"config": policy[name]} for name in assets if name in policy}}

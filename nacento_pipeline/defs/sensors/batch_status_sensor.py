@@ -1,4 +1,4 @@
-"""After each `pim_batch_job` run, mark the archived batch with the outcome (status.json next to its manifest)."""
+"""After each `pim_batch_job` run, mark the archived batch with the outcome (status.json by its manifest)."""
 
 import dagster as dg
 

@@ -1,4 +1,4 @@
-"""`pim_drop_sensor`: every complete batch in the drop prefix becomes a `pim_batches` partition and one run."""
+"""`pim_drop_sensor`: each complete batch in the drop prefix becomes a `pim_batches` partition and a run."""
 
 import json
 import time
@@ -109,8 +109,9 @@ def _events_pass(
         previous.pop(ok_key)  # its files left the drop prefix some other way: stop looking at it
     retry = [key for key, _ in outcome.failed if BATCH_KEY_PATTERN.fullmatch(key)]
     context.log.info(
-        f"event mode: {passed.messages} message(s), {passed.events} event(s), {len(passed.batches)} batch(es) "
-        f"looked at{', full LIST of the drop prefix' if passed.reconciled else ''}; queue calls {passed.queue_calls}"
+        f"event mode: {passed.messages} message(s), {passed.events} event(s), {len(passed.batches)} "
+        f"batch(es) looked at{', full LIST of the drop prefix' if passed.reconciled else ''}; queue calls "
+        f"{passed.queue_calls}"
     )
     for error in passed.unreadable:
         context.log.warning(f"not a bucket event notification, dropped: {error}")
@@ -149,7 +150,8 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
         context.log.error(f"batch {key} left in the drop prefix for the next tick: {error}")
     for rejected in outcome.rejected:
         context.log.warning(
-            f"rejected drop {rejected.label or '(bad names)'}: {rejected.reason}; moved to {rejected.moved_to}"
+            f"rejected drop {rejected.label or '(bad names)'}: {rejected.reason}; moved to "
+            f"{rejected.moved_to}"
         )
     if outcome.media_copied or outcome.media_kept:
         context.log.info(
@@ -172,9 +174,10 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Watches the drop prefix for OK files. Each complete, valid batch is archived, added as a "
-        "`pim_batches` partition and run once (run key = batch key + OK-file ETag + bunch fingerprint). Invalid "
-        "drops are moved to the rejected prefix with a report. With NACENTO_DROP_EVENTS=sqs it reads the bucket's "
-        "event notifications instead and lists only the batches they name (plus a periodic full LIST)."
+        "`pim_batches` partition and run once (run key = batch key + OK-file ETag + bunch fingerprint). "
+        "Invalid drops are moved to the rejected prefix with a report. With NACENTO_DROP_EVENTS=sqs it reads "
+        "the bucket's event notifications instead and lists only the batches they name (plus a periodic full "
+        "LIST)."
     ),
 )
 def pim_drop_sensor(

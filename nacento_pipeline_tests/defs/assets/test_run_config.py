@@ -7,9 +7,8 @@ import dagster as dg
 from nacento_pipeline.config import Settings
 from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.defs.assets.batch_assets import gallery_delta, image_etags, pim_batch
-from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME, VALIDATE_JOB
-from nacento_pipeline.defs.jobs import with_job_defaults
-from nacento_pipeline.storage.drop.registration import register_drops
+from nacento_pipeline.defs.constants import BATCH_JOB, VALIDATE_JOB
+from nacento_pipeline.defs.jobs import STEP_PROCESSES_CONFIG, with_job_defaults
 from nacento_pipeline.storage.drop.samples import drop_sample_batch
 from nacento_pipeline_tests.defs.harness import make_pipeline, materializations
 
@@ -48,21 +47,9 @@ def test_the_jobs_default_config_is_the_environments_policy(tmp_path):
     assert _op_defaults(defs, VALIDATE_JOB)["gallery_delta"]["default_mode"] == "append"
 
 
-def _registered_batch(p) -> str:
-    batch = drop_sample_batch(p.store, p.settings.drop_prefix)
-    register_drops(
-        p.store,
-        drop_prefix=p.settings.drop_prefix,
-        archive_prefix=p.settings.archive_prefix,
-        rejected_prefix=p.settings.rejected_prefix,
-    )
-    return batch.batch_key
-
-
 def test_run_config_overrides_the_sync_mode_of_the_plan(tmp_path, instance):
     p = make_pipeline(tmp_path, Settings(var_dir=tmp_path / "var", sync_mode="replace_all").validate())
-    key = _registered_batch(p)
-    instance.add_dynamic_partitions(PARTITIONS_NAME, [key])
+    key = p.register_sample_batch(instance)
     job = p.defs.resolve_job_def(VALIDATE_JOB)
 
     default = job.execute_in_process(instance=instance, partition_key=key)
@@ -83,4 +70,16 @@ def test_run_config_overrides_the_sync_mode_of_the_plan(tmp_path, instance):
         run_config={"ops": {"gallery_delta": {"config": {"mode": "replace_owned"}}}},
     )
     assert materializations(materialized)["gallery_delta"]["mode"] == "replace_owned (run config)"
+    p.db.dispose()
+
+
+def test_the_drop_sensors_runs_carry_the_policy_and_their_executor(tmp_path, instance):
+    """The sensor's executor config is merged over the job's default, not given instead of it."""
+    settings = Settings(var_dir=tmp_path / "var", sync_mode="append", step_processes_above_mb=0).validate()
+    p = make_pipeline(tmp_path, settings)
+    drop_sample_batch(p.store, p.settings.drop_prefix)
+    [request] = p.tick(instance).run_requests
+    assert request.run_config["ops"]["gallery_delta"]["config"]["default_mode"] == "append"
+    assert request.run_config["ops"]["magento_gallery"]["config"]["max_emptied"] == 50
+    assert request.run_config["execution"] == STEP_PROCESSES_CONFIG["execution"]
     p.db.dispose()
