@@ -3,7 +3,9 @@
 Each class's defaults are the embedded defaults (`Settings()`); `policy_config` gives the deployment's values
 (its NACENTO_* variables), which `build_definitions` sets as the jobs' default run config. So a run of
 `pim_batch_job` (sensor, schedule, backfill, Launchpad) applies the NACENTO_* policy unless its config says
-otherwise, and the Launchpad shows what a run will use. What sensors read as well lives in a resource
+otherwise, and the Launchpad shows what a run will use. Code that gives such a run some config of its own
+merges it over the default (defs.jobs.with_job_defaults). A materialization from the asset graph, outside
+these jobs, gets the classes' embedded defaults. What sensors read as well lives in a resource
 (resources/drop_zone.py), not here.
 """
 
