@@ -115,6 +115,7 @@ _SUMMARY_KEYS = {
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Prepare the embedded default, drop the demo batches and run them through one sensor tick."""
     from nacento_pipeline.definitions import build_definitions
     from nacento_pipeline.defs.local_runner import tick_and_run
     from nacento_pipeline.storage.drop.akeneo_sample import drop_demo_export
@@ -144,6 +145,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_drop_sample(settings: Settings, args: argparse.Namespace) -> int:
+    """Drop another generation of the sample batch (and its images) into the configured bucket."""
     from nacento_pipeline.storage.drop.samples import drop_sample_batch, put_demo_images
 
     store = _store(settings)
@@ -157,6 +159,7 @@ def cmd_drop_sample(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
+    """One drop-sensor tick and the runs it requests, in this process."""
     from nacento_pipeline.definitions import build_definitions
     from nacento_pipeline.defs.local_runner import tick_and_run
 
@@ -166,7 +169,7 @@ def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
-
+    """Check that the bucket and Magento's database answer; create the pipeline's own tables."""
     problems = 0
     store = _store(settings)
     try:
@@ -194,8 +197,10 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    """The Dagster webserver and daemon on `<var>/dagster_home`, the two processes `dagster dev` would start,
-    without its deprecation notice and with a prompt stop: SIGTERM or Ctrl-C stops both within seconds."""
+    """The Dagster webserver and daemon on `<var>/dagster_home`: the two processes `dagster dev` starts.
+
+    Without its deprecation notice and with a prompt stop: SIGTERM or Ctrl-C stops both within seconds.
+    """
     import os
     import signal
     import subprocess
@@ -262,6 +267,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: parse the arguments and the NACENTO_* environment, run the command."""
     parser = argparse.ArgumentParser(
         prog="nacento-pipeline",
         description=__doc__,

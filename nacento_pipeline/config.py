@@ -146,8 +146,10 @@ def parse_pairs(name: str, raw: str) -> dict[str, str]:
 
 
 def _label_pairs(name: str, raw: str) -> dict[str, str]:
-    """`name` (every image's label) or `picture=picture_alt,image=name` (per gallery attribute); a bare
-    attribute among pairs labels the gallery attributes no pair names."""
+    """`name` (every image's label) or `picture=picture_alt,image=name` (per gallery attribute).
+
+    A bare attribute among pairs labels the gallery attributes no pair names.
+    """
     result: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
         key, sep, value = part.partition("=")
@@ -702,14 +704,17 @@ class Settings:
 
     @property
     def magento_db_url_from_env(self) -> bool:
+        """Whether Magento's database URL came from the environment (then it reaches Dagster as EnvVar)."""
         return "magento_db_url" in self.env_sourced
 
     @property
     def cache_redis_urls_from_env(self) -> bool:
+        """Whether a Redis URL of the cache came from the environment."""
         return bool({"cache_redis_url", "cache_redis_default_url"} & self.env_sourced)
 
     @property
     def magento_url(self) -> str:
+        """Magento's database URL: the configured one, else the embedded SQLite file's."""
         return self.magento_db_url or f"sqlite:///{(self.var_dir / 'magento.sqlite').resolve()}"
 
     @property
@@ -724,16 +729,20 @@ class Settings:
 
     @property
     def bucket_dir(self) -> Path:
+        """The local folder used as the bucket when no bucket is named."""
         return (self.local_bucket_dir or self.var_dir / "bucket").resolve()
 
     @property
     def uses_local_bucket(self) -> bool:
+        """Whether the bucket is the local folder (no NACENTO_S3_BUCKET)."""
         return not self.s3_bucket
 
     def threshold_for(self, indexer: str) -> float:
+        """The full-reindex threshold of one indexer (its own, else the default)."""
         return float(self.thresholds.get(indexer, self.default_threshold))
 
     def with_overrides(self, **changes: object) -> Settings:
+        """A copy with these fields changed (validate() it before use)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def validate(self) -> Settings:
@@ -785,8 +794,10 @@ def variables_help() -> str:
 
 
 def command_environment(template: str, extra: tuple[str, ...] = ()) -> dict[str, str]:
-    """The whole environment of a cache or reindex command: PATH, HOME, the variables `template` names and
-    `extra` (NACENTO_COMMAND_ENV), those of them that are set; never the rest (database URL, storage keys)."""
+    """The whole environment of a cache or reindex command, never the rest (database URL, storage keys).
+
+    PATH, HOME, the variables `template` names and `extra` (NACENTO_COMMAND_ENV), those of them that are set.
+    """
     return {name: os.environ[name] for name in environment_names(template, extra) if name in os.environ}
 
 

@@ -1,5 +1,8 @@
-"""Jobs: one run per PIM batch partition, and the gallery audit (unpartitioned: it reads the whole catalog
-as it is now, so a day partition would only be a label)."""
+"""Jobs: one run per PIM batch partition, and the gallery audit.
+
+The audit is unpartitioned: it reads the whole catalog as it is now, so a day partition would only be a
+label.
+"""
 
 from collections.abc import Mapping
 from typing import Any

@@ -17,6 +17,8 @@ from nacento_pipeline.defs.sensors.batch_status_sensor import mark_batch
 
 @dataclass(frozen=True)
 class TickOutcome:
+    """What a tick did: the partitions it requested, their runs' results, its skip reason and cursor."""
+
     requested: tuple[str, ...]  # partition keys the tick requested
     results: tuple[dg.ExecuteInProcessResult, ...]
     skip_reason: str | None

@@ -38,6 +38,7 @@ class RevertConfig(dg.Config):
 def restore_before_images(
     context: dg.OpExecutionContext, config: RevertConfig, magento: MagentoDatabaseResource
 ) -> GalleryChanges:
+    """Restore the partition's batch from the undo journal; report it as magento_gallery's event."""
     key = context.partition_key
     try:
         result = revert_batch(
@@ -83,6 +84,7 @@ def reindex_reverted(
     cache: CacheResource,
     changes: GalleryChanges,
 ) -> GalleryChanges:
+    """The reindex step for the reverted products."""
     context.add_output_metadata(decide_and_trigger(context, magento, reindex, object_store, cache, changes))
     return changes
 
@@ -97,6 +99,7 @@ def clean_reverted(
     reindex: ReindexResource,
     changes: GalleryChanges,
 ) -> None:
+    """The storefront cache step for the reverted products."""
     cleaned = clean_storefront(context, magento, cache, reindex, changes)
     context.add_output_metadata(
         {**cleaned.metadata, "storefront_fresh": dg.MetadataValue.text(cleaned.freshness)}
@@ -105,6 +108,7 @@ def clean_reverted(
 
 @dg.graph(name=REVERT_JOB)
 def revert_batch_graph() -> None:
+    """Restore, then reindex, then clean the caches."""
     clean_reverted(reindex_reverted(restore_before_images()))
 
 

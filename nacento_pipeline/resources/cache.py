@@ -35,6 +35,7 @@ class CacheResource(dg.ConfigurableResource):
     )
 
     def get_backend(self) -> CacheBackend:
+        """The configured backend, built from these fields."""
         options = CacheOptions(
             hosts=self.hosts,
             redis_url=resolved(self.redis_url),

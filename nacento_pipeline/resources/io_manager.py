@@ -38,7 +38,10 @@ KEEP_OUTPUT_TAG = "nacento/keep_output"
 
 
 class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
+    """Dagster's pickle IO manager, one file per partition, the batch's plan stored as parts."""
+
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Pickle `obj` for the run's one partition (a GalleryPlan as parts plus a handle)."""
         if context.has_asset_partitions:
             paths = self._get_paths_for_partitions(context)  # one run, one batch partition
             if len(paths) != 1:
@@ -84,5 +87,6 @@ class PathlessFilesystemIOManager(dg.FilesystemIOManager):
     """The jobs' io_manager: pickles without the path metadata, deleted per the retention policy above."""
 
     def create_io_manager(self, context: dg.InitResourceContext) -> PickledObjectFilesystemIOManager:
+        """The run-scoped manager on the instance's storage directory (or `base_dir`)."""
         base_dir = self.base_dir or (context.instance.storage_directory() if context.instance else None)
         return RunScopedPickleIOManager(base_dir=base_dir)

@@ -30,6 +30,7 @@ class MagentoDatabaseResource(dg.ConfigurableResource):
     _db: MagentoDatabase | None = PrivateAttr(default=None)
 
     def get_database(self) -> MagentoDatabase:
+        """The database (built once per resource instance; own tables created unless told not to)."""
         if self._db is None:
             self._db = make_database(
                 resolved(self.url),
@@ -43,6 +44,7 @@ class MagentoDatabaseResource(dg.ConfigurableResource):
         return self._db
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Dispose of the connection pool after the step."""
         if self._db is not None:
             self._db.dispose()
             self._db = None

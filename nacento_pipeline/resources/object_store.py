@@ -39,6 +39,7 @@ class ObjectStoreResource(dg.ConfigurableResource):
     _media_queue: SqsEventQueue | None = PrivateAttr(default=None)
 
     def get_store(self) -> ObjectStore:
+        """The bucket, or the local folder (built once per resource instance)."""
         if self._store is None:
             self._store = make_object_store(
                 bucket=self.bucket,

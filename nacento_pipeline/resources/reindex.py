@@ -38,6 +38,7 @@ class ReindexResource(dg.ConfigurableResource):
     def decide(
         self, engine: sa.Engine, prefix: str, changed_entity_ids: Iterable[int]
     ) -> list[ReindexDecision]:
+        """The managed indexers' decisions for these changed products."""
         return reindex_decisions(
             engine,
             prefix,
@@ -50,6 +51,7 @@ class ReindexResource(dg.ConfigurableResource):
         )
 
     def trigger(self, engine: sa.Engine | None, prefix: str) -> ReindexTrigger:
+        """The configured trigger on this database."""
         return make_trigger(
             self.trigger_kind,
             engine,

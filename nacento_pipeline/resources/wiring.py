@@ -103,6 +103,7 @@ def make_database(
     lock_wait_timeout: int,
     create_own_tables: bool = True,
 ) -> MagentoDatabase:
+    """Magento's database with the session timeouts; its own tables created unless told not to."""
     timeouts = DatabaseTimeouts(
         connect=connect_timeout, read=read_timeout, write=write_timeout, lock_wait=lock_wait_timeout
     )

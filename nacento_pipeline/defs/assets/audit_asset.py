@@ -67,6 +67,7 @@ def gallery_audit(
     magento: MagentoDatabaseResource,
     object_store: ObjectStoreResource,
 ) -> dg.MaterializeResult:
+    """Reconcile every gallery row with storage; with `fix`, repair what can be repaired."""
     db = magento.get_database()
     store = object_store.get_store()
     durations: dict[str, float] = {}

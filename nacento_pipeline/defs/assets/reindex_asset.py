@@ -40,6 +40,7 @@ def reindex_decision(
     cache: CacheResource,
     magento_gallery: GalleryChanges,
 ) -> dg.MaterializeResult:
+    """Decide and trigger the reindex for what the batch's write changed."""
     return dg.MaterializeResult(
         metadata=decide_and_trigger(context, magento, reindex, object_store, cache, magento_gallery)
     )

@@ -39,6 +39,7 @@ class AkeneoConfig(dg.Config):
     catalog_prefix: str = EMBEDDED.akeneo_catalog_prefix  # unset: raw storage keys are refused
 
     def mapping(self) -> AkeneoMapping:
+        """The mapping core.akeneo reads, from this config."""
         return AkeneoMapping(
             gallery_attributes=tuple(self.gallery_attributes)
             if self.gallery_attributes is not None
@@ -94,6 +95,7 @@ class GalleryWriteConfig(dg.Config):
 
     @property
     def blast_limits(self) -> BlastLimits:
+        """The limits as core.blast_radius takes them."""
         return BlastLimits(
             self.max_removed_share,
             self.max_emptied,

@@ -1,5 +1,8 @@
-"""`storefront_cache`: after the write (and the reindex trigger), Magento's caches are cleaned for the changed
-products and their parents; the `storefront_fresh` check says whether the shop shows the batch yet."""
+"""`storefront_cache`: after the write (and the reindex trigger), Magento's caches are cleaned.
+
+They are cleaned for the changed products and their parents; the `storefront_fresh` check says whether the
+shop shows the batch yet.
+"""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +50,7 @@ def storefront_cache(
     reindex: ReindexResource,
     magento_gallery: GalleryChanges,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Clean the storefront caches after the batch's write and check the shop shows it."""
     cleaned = clean_storefront(context, magento, cache, reindex, magento_gallery)
     yield dg.MaterializeResult(metadata=cleaned.metadata)
     yield dg.AssetCheckResult(
@@ -75,8 +79,11 @@ def clean_storefront(
     reindex: ReindexResource,
     magento_gallery: GalleryChanges,
 ) -> Cleaned:
-    """The cache step after a write (a batch's, or a revert's): the changed products' and their parents' pages
-    cleaned, then whether a managed indexer still has them pending. `magento_gallery`: GalleryChanges."""
+    """The cache step after a write (a batch's, or a revert's), and whether the shop shows the write.
+
+    The changed products' and their parents' pages are cleaned, then whether a managed indexer still has
+    them pending is read. `magento_gallery`: GalleryChanges.
+    """
     db = magento.get_database()
     images = sorted(magento_gallery.content_changed_values) if cache.purge_image_cache else []
     try:

@@ -36,16 +36,21 @@ class AlertSlackResource(SlackResource):
     base_url: str = "https://slack.com/api/"
 
     def get_client(self) -> WebClient:
+        """A Slack Web API client on the configured base URL."""
         return WebClient(token=self.token, base_url=self.base_url)
 
 
 def alerts_enabled(settings: Settings) -> bool:
+    """Whether any alert channel is configured (e-mail recipients or a Slack token)."""
     return bool(settings.alert_email_to or settings.alert_slack_token)
 
 
 def _run_failure_text(context: dg.RunFailureSensorContext, settings: Settings) -> str:
-    """The alert of a failed run: the run's failure and its first failed step's cause, without SQL statements
-    or values, cut to about 2 KB (core.failure_text); plain text (escaped where it goes into HTML)."""
+    """The alert of a failed run: the run's failure and its first failed step's cause.
+
+    Without SQL statements or values, cut to about 2 KB (core.failure_text); plain text (escaped where it
+    goes into HTML).
+    """
     run = context.dagster_run
     partition = run.tags.get("dagster/partition", "-")
     message = context.failure_event.message or "run failed"
@@ -159,6 +164,7 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
 
 
 def alert_resources(settings: Settings) -> dict[str, AlertSlackResource]:
+    """The Slack resource when a token is set (the token as EnvVar: never shown)."""
     if not settings.alert_slack_token:
         return {}
     return {

@@ -27,8 +27,11 @@ MB = 1024 * 1024
 
 
 def run_config_for(item: Registered, step_processes_above_mb: int) -> dict:
-    """In-process run config for a small batch; one process per step for a batch whose bunch files exceed the
-    setting, so each step's memory returns to the OS when it ends and the run peaks at its biggest step."""
+    """In-process run config for a small batch; one process per step for a batch above the setting.
+
+    A batch whose bunch files exceed it runs each step in a process of its own, so each step's memory returns
+    to the OS when it ends and the run peaks at its biggest step.
+    """
     big = item.drop.total_size > step_processes_above_mb * MB
     return STEP_PROCESSES_CONFIG if big else IN_PROCESS_CONFIG
 
@@ -183,6 +186,7 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
 def pim_drop_sensor(
     context: dg.SensorEvaluationContext, object_store: ObjectStoreResource, drop_zone: DropZoneResource
 ) -> dg.SensorResult:
+    """Register the complete drops (LIST, or the queue's events) and request one run per batch."""
     store = object_store.get_store()
     previous = _load_cursor(context.cursor)
     events_state: dict | None = None
