@@ -55,10 +55,10 @@ from bench.gallery_bench import bench_database
 from bench.synthetic import CatalogSpec, bunch_name, bunch_ranges, csv_chunks, image_content, ok_name
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB, PARTITIONS_NAME
-from nacento_pipeline.defs.jobs import STEP_PROCESSES_CONFIG
+from nacento_pipeline.defs.jobs import STEP_PROCESSES_CONFIG, with_job_defaults
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.resources.wiring import make_object_store
+from nacento_pipeline.resources.build import object_store_resource
 from nacento_pipeline.storage.drop.registration import register_drops
 
 MB = 1024 * 1024
@@ -77,7 +77,7 @@ def prepare(var_dir: Path, db_url: str, spec: CatalogSpec) -> str:
     create_demo_schema(db.engine)
     seed_demo_products(db.engine, spec.skus())
     db.dispose()
-    store = make_object_store(settings)
+    store = object_store_resource(settings).get_store()
     for i in range(spec.products):
         for j in range(spec.images_per_product):
             key = spec.key(i, j)
@@ -103,10 +103,10 @@ def prepare(var_dir: Path, db_url: str, spec: CatalogSpec) -> str:
 def bench_job() -> dg.JobDefinition:
     """pim_batch_job as a run worker builds it (the child's BENCH_* environment names the bucket and database)."""
     from nacento_pipeline.definitions import build_definitions
-    from nacento_pipeline.resources import from_settings
+    from nacento_pipeline.resources import build
 
     if os.environ.get("BENCH_KEEP_FRAMES"):  # the old behaviour: Dagster's own pickle IO manager
-        from_settings.PathlessFilesystemIOManager = dg.FilesystemIOManager  # type: ignore[assignment,misc]
+        build.PathlessFilesystemIOManager = dg.FilesystemIOManager  # type: ignore[assignment,misc]
     settings = _settings(Path(os.environ["BENCH_VAR_DIR"]), os.environ["BENCH_DB_URL"])
     return build_definitions(settings).resolve_job_def(BATCH_JOB)
 
@@ -122,6 +122,7 @@ def run_job(home: Path, partition: str, in_process: bool, step_processes: bool) 
     config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     if step_processes:
         config.update(STEP_PROCESSES_CONFIG)
+    config = with_job_defaults(bench_job(), partition, config)  # the NACENTO_* policy, as the sensor's runs
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         instance.add_dynamic_partitions(PARTITIONS_NAME, [partition])
         start = time.perf_counter()

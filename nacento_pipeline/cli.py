@@ -30,16 +30,16 @@ def _instance(settings: Settings):
 
 
 def _store(settings: Settings):
-    from nacento_pipeline.resources.wiring import make_object_store
+    from nacento_pipeline.resources.build import object_store_resource
 
-    return make_object_store(settings)
+    return object_store_resource(settings).get_store()
 
 
 def _database(settings: Settings):
     """Magento's database as configured, without the pipeline's own tables (doctor creates them itself)."""
-    from nacento_pipeline.resources.wiring import make_database
+    from nacento_pipeline.resources.build import magento_resource
 
-    return make_database(settings, create_own_tables=False)
+    return magento_resource(settings, create_own_tables=False).get_database()
 
 
 def prepare_embedded(settings: Settings, reset_magento: bool = False) -> None:
@@ -115,6 +115,7 @@ _SUMMARY_KEYS = {
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Prepare the embedded default, drop the demo batches and run them through one sensor tick."""
     from nacento_pipeline.definitions import build_definitions
     from nacento_pipeline.defs.local_runner import tick_and_run
     from nacento_pipeline.storage.drop.akeneo_sample import drop_demo_export
@@ -131,7 +132,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print(f"dropped  batch {batch.batch_key}: {', '.join(k.rsplit('/', 1)[-1] for k in batch.keys)}")
     export_key, export_files = drop_demo_export(_store(settings), settings.drop_prefix)
     print(
-        f"dropped  Akeneo export folder {export_key}/: {export_files} files (export.csv + files/), and its OK file"
+        f"dropped  Akeneo export folder {export_key}/: {export_files} files (export.csv + files/), and its "
+        f"OK file"
     )
     with _instance(settings) as instance:
         outcome = tick_and_run(build_definitions(settings), instance, log_level="WARNING")
@@ -143,6 +145,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_drop_sample(settings: Settings, args: argparse.Namespace) -> int:
+    """Drop another generation of the sample batch (and its images) into the configured bucket."""
     from nacento_pipeline.storage.drop.samples import drop_sample_batch, put_demo_images
 
     store = _store(settings)
@@ -156,6 +159,7 @@ def cmd_drop_sample(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
+    """One drop-sensor tick and the runs it requests, in this process."""
     from nacento_pipeline.definitions import build_definitions
     from nacento_pipeline.defs.local_runner import tick_and_run
 
@@ -165,7 +169,7 @@ def cmd_tick(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
-
+    """Check that the bucket and Magento's database answer; create the pipeline's own tables."""
     problems = 0
     store = _store(settings)
     try:
@@ -193,8 +197,10 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    """The Dagster webserver and daemon on `<var>/dagster_home`, the two processes `dagster dev` would start,
-    without its deprecation notice and with a prompt stop: SIGTERM or Ctrl-C stops both within seconds."""
+    """The Dagster webserver and daemon on `<var>/dagster_home`: the two processes `dagster dev` starts.
+
+    Without its deprecation notice and with a prompt stop: SIGTERM or Ctrl-C stops both within seconds.
+    """
     import os
     import signal
     import subprocess
@@ -261,6 +267,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: parse the arguments and the NACENTO_* environment, run the command."""
     parser = argparse.ArgumentParser(
         prog="nacento-pipeline",
         description=__doc__,

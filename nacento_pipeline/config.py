@@ -2,8 +2,9 @@
 
 The `Settings` dataclass *is* the variables table: each field that a `NACENTO_*` variable sets is declared
 with `setting(name, parser, default, help)`, so its name, default and help are stated once; `VARIABLES`,
-`--help` and the test of docs/configuration.md read them from the fields. Nothing else in the project reads `os.environ`.
-The embedded default runs on a laptop: a local folder as the bucket and a SQLite file as Magento's database.
+`--help` and the test of docs/configuration.md read them from the fields. Nothing else in the project reads
+`os.environ`. The embedded default runs on a laptop: a local folder as the bucket and a SQLite file as
+Magento's database.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from nacento_pipeline.core.akeneo.mapping import MODEL_IMAGE_MODES, AkeneoMapping
-from nacento_pipeline.core.batch.input_limits import MIB, InputLimits
-from nacento_pipeline.core.blast_radius import BlastLimits
+from nacento_pipeline.core.akeneo.mapping import MODEL_IMAGE_MODES
 from nacento_pipeline.core.command_template import CommandTemplateError, environment_names, parse_template
 from nacento_pipeline.core.delta.modes import DEFAULT_SYNC_MODE, SyncModeError, normalize_mode
 from nacento_pipeline.core.reindex.decision import DEFAULT_PURPOSE_NAMES, PURPOSES, SAFE_INDEXER_NAME
@@ -147,8 +146,10 @@ def parse_pairs(name: str, raw: str) -> dict[str, str]:
 
 
 def _label_pairs(name: str, raw: str) -> dict[str, str]:
-    """`name` (every image's label) or `picture=picture_alt,image=name` (per gallery attribute); a bare
-    attribute among pairs labels the gallery attributes no pair names."""
+    """`name` (every image's label) or `picture=picture_alt,image=name` (per gallery attribute).
+
+    A bare attribute among pairs labels the gallery attributes no pair names.
+    """
     result: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
         key, sep, value = part.partition("=")
@@ -166,12 +167,12 @@ def _locale_stores(name: str, raw: str) -> dict[str, tuple[str, ...]]:
     }
 
 
-# --- The table: one `setting(...)` per variable, declared on the Settings field it sets ----------------------
+# --- The table: one `setting(...)` per variable, declared on the Settings field it sets ------------------
 
 
 @dataclass(frozen=True)
 class Variable:
-    """One `NACENTO_*` variable: the single source for parsing, `--help` and the configuration table's test (docs/configuration.md)."""
+    """One `NACENTO_*` variable: the single source for parsing, `--help` and docs/configuration.md's test."""
 
     name: str
     attr: str
@@ -234,8 +235,8 @@ class Settings:
         "NACENTO_DB_READ_TIMEOUT_SECONDS",
         _positive,
         600,
-        "MySQL/MariaDB: longest wait for a server's answer (a half-open connection fails after it); above the "
-        "lock-wait timeout and the writer lock's 60 s",
+        "MySQL/MariaDB: longest wait for a server's answer (a half-open connection fails after it); above "
+        "the lock-wait timeout and the writer lock's 60 s",
     )
     db_write_timeout_seconds: int = setting(
         "NACENTO_DB_WRITE_TIMEOUT_SECONDS",
@@ -297,7 +298,8 @@ class Settings:
         "NACENTO_MAX_BUNCH_FILE_MB",
         _positive,
         256,
-        "a drop with a bunch file larger than this is refused (moved to the rejected prefix) before it is read",
+        "a drop with a bunch file larger than this is refused (moved to the rejected prefix) before it is "
+        "read",
     )
     max_ok_file_kb: int = setting(
         "NACENTO_MAX_OK_FILE_KB",
@@ -315,7 +317,8 @@ class Settings:
         "NACENTO_MAX_FIELD_CHARS",
         _positive,
         65536,
-        "a bunch file with a longer field (CSV cell, JSON value) of an image row is unreadable: the run fails",
+        "a bunch file with a longer field (CSV cell, JSON value) of an image row is unreadable: the run "
+        "fails",
     )
     max_batch_images: int = setting(
         "NACENTO_MAX_BATCH_IMAGES",
@@ -352,8 +355,8 @@ class Settings:
         "NACENTO_MEDIA_FEED_QUEUE_URL",
         _stripped,
         None,
-        "turns the media change feed on: the SQS queue receiving the bucket's notifications for the media prefix "
-        "(the ETag snapshot then LISTs only prefixes with events)",
+        "turns the media change feed on: the SQS queue receiving the bucket's notifications for the media "
+        "prefix (the ETag snapshot then LISTs only prefixes with events)",
     )
     media_feed_endpoint_url: str | None = setting(
         "NACENTO_MEDIA_FEED_ENDPOINT_URL",
@@ -366,7 +369,8 @@ class Settings:
         "NACENTO_MEDIA_FEED_FULL_HOURS",
         _positive,
         24,
-        "media feed: a full LIST of the batch's images (the feed's audit) when the last one is older than this",
+        "media feed: a full LIST of the batch's images (the feed's audit) when the last one is older than "
+        "this",
     )
 
     # Sync engine
@@ -384,8 +388,8 @@ class Settings:
         "NACENTO_STEP_PROCESSES_ABOVE_MB",
         _int,
         5,
-        "the drop sensor runs a batch whose bunch files exceed this many MB with one process per step (0: every "
-        "batch)",
+        "the drop sensor runs a batch whose bunch files exceed this many MB with one process per step (0: "
+        "every batch)",
     )
     unknown_sku_severity: str = setting(
         "NACENTO_UNKNOWN_SKU_SEVERITY", _lower, "warn", "severity of the all_skus_known check (warn or error)"
@@ -541,22 +545,23 @@ class Settings:
         "NACENTO_CACHE_COMMAND",
         _stripped,
         "bin/magento cache:clean full_page",
-        "command backend: template; the cache tags on stdin, in {tags_file}, or as arguments ({tags}, not with ssh)",
+        "command backend: template; the cache tags on stdin, in {tags_file}, or as arguments ({tags}, not "
+        "with ssh)",
     )
     cache_images_command: str | None = setting(
         "NACENTO_CACHE_IMAGES_COMMAND",
         _stripped,
         None,
-        "command backend: template run for purged resized copies; the gallery values on stdin, in {images_file}, "
-        "or as arguments ({images}, not with ssh)",
+        "command backend: template run for purged resized copies; the gallery values on stdin, in "
+        "{images_file}, or as arguments ({images}, not with ssh)",
     )
     command_env: tuple[str, ...] = setting(
         "NACENTO_COMMAND_ENV",
         _list,
         (),
         shown="empty = PATH, HOME and the variables a template names",
-        help="environment variables cache and reindex commands get besides PATH, HOME and those their template "
-        "names ($NAME)",
+        help="environment variables cache and reindex commands get besides PATH, HOME and those their "
+        "template names ($NAME)",
     )
     cache_retries: int = setting("NACENTO_CACHE_RETRIES", _positive, 3, "attempts per cache request")
     cache_timeout_seconds: int = setting(
@@ -618,7 +623,8 @@ class Settings:
         "NACENTO_AKENEO_MODEL_IMAGES",
         _lower,
         "own",
-        "own (a product model's row sets its own code's gallery) or variants (also its variants' empty images)",
+        "own (a product model's row sets its own code's gallery) or variants (also its variants' empty "
+        "images)",
     )
     akeneo_catalog_prefix: str = setting(
         "NACENTO_AKENEO_CATALOG_PREFIX",
@@ -693,19 +699,22 @@ class Settings:
         "Slack Web API base URL (a proxy, or a test endpoint)",
     )
 
-    # Secret fields whose value came from the environment (Dagster then reads them as EnvVar, never shows them)
+    # Secret fields whose value came from the environment (Dagster reads them as EnvVar, never shows them)
     env_sourced: frozenset[str] = frozenset()
 
     @property
     def magento_db_url_from_env(self) -> bool:
+        """Whether Magento's database URL came from the environment (then it reaches Dagster as EnvVar)."""
         return "magento_db_url" in self.env_sourced
 
     @property
     def cache_redis_urls_from_env(self) -> bool:
+        """Whether a Redis URL of the cache came from the environment."""
         return bool({"cache_redis_url", "cache_redis_default_url"} & self.env_sourced)
 
     @property
     def magento_url(self) -> str:
+        """Magento's database URL: the configured one, else the embedded SQLite file's."""
         return self.magento_db_url or f"sqlite:///{(self.var_dir / 'magento.sqlite').resolve()}"
 
     @property
@@ -720,50 +729,20 @@ class Settings:
 
     @property
     def bucket_dir(self) -> Path:
+        """The local folder used as the bucket when no bucket is named."""
         return (self.local_bucket_dir or self.var_dir / "bucket").resolve()
 
     @property
     def uses_local_bucket(self) -> bool:
+        """Whether the bucket is the local folder (no NACENTO_S3_BUCKET)."""
         return not self.s3_bucket
 
-    @property
-    def blast_limits(self) -> BlastLimits:
-        return BlastLimits(
-            self.guard_max_removed_share,
-            self.guard_max_emptied,
-            self.guard_max_base_changed_share,
-            self.guard_max_touched_share,
-            self.guard_min_count,
-        )
-
-    @property
-    def input_limits(self) -> InputLimits:
-        return InputLimits(
-            bunch_file_bytes=self.max_bunch_file_mb * MIB,
-            ok_file_bytes=self.max_ok_file_kb * 1024,
-            invalid_names_per_pass=self.max_invalid_names_per_tick,
-            field_chars=self.max_field_chars,
-            batch_images=self.max_batch_images,
-        )
-
     def threshold_for(self, indexer: str) -> float:
+        """The full-reindex threshold of one indexer (its own, else the default)."""
         return float(self.thresholds.get(indexer, self.default_threshold))
 
-    def akeneo_mapping(self) -> AkeneoMapping:
-        """The Akeneo export mapping these settings describe."""
-        return AkeneoMapping(
-            gallery_attributes=self.akeneo_gallery_attributes,
-            roles=self.akeneo_roles,
-            label_attributes=self.akeneo_label_attribute,
-            identifier=self.akeneo_identifier,
-            default_locale=self.akeneo_default_locale,
-            default_channel=self.akeneo_default_channel,
-            locale_stores=dict(self.akeneo_locales),
-            channel_websites=dict(self.akeneo_channels),
-            model_images=self.akeneo_model_images,
-        )
-
     def with_overrides(self, **changes: object) -> Settings:
+        """A copy with these fields changed (validate() it before use)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def validate(self) -> Settings:
@@ -815,12 +794,14 @@ def variables_help() -> str:
 
 
 def command_environment(template: str, extra: tuple[str, ...] = ()) -> dict[str, str]:
-    """The whole environment of a cache or reindex command: PATH, HOME, the variables `template` names and
-    `extra` (NACENTO_COMMAND_ENV), those of them that are set; never the rest (database URL, storage keys)."""
+    """The whole environment of a cache or reindex command, never the rest (database URL, storage keys).
+
+    PATH, HOME, the variables `template` names and `extra` (NACENTO_COMMAND_ENV), those of them that are set.
+    """
     return {name: os.environ[name] for name in environment_names(template, extra) if name in os.environ}
 
 
-# --- Validation: one check per rule, each naming the variable it concerns ------------------------------------
+# --- Validation: one check per rule, each naming the variable it concerns --------------------------------
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -900,7 +881,8 @@ def _check_database(s: Settings) -> None:
     if s.db_read_timeout_seconds <= floor:
         raise ConfigError(
             f"NACENTO_DB_READ_TIMEOUT_SECONDS={s.db_read_timeout_seconds}: must exceed the lock-wait timeout "
-            f"(NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS) and the writer lock's {WRITER_LOCK_WAIT_SECONDS} s, or a wait "
+            f"(NACENTO_DB_LOCK_WAIT_TIMEOUT_SECONDS) and the writer lock's {WRITER_LOCK_WAIT_SECONDS} s, or "
+            f"a wait "
             "for a lock would end as a lost connection instead of a lock timeout"
         )
 

@@ -59,9 +59,7 @@ def test_catchup_minutes_must_fit_a_cron_minute_step():
 
 def test_cache_settings_from_env_and_backend_registry():
     from nacento_pipeline.cache.varnish import VarnishHost
-    from nacento_pipeline.resources import resources_from_settings
-    from nacento_pipeline.resources.settings import SettingsResource
-    from nacento_pipeline.resources.wiring import make_backend
+    from nacento_pipeline.resources.build import cache_resource
 
     s = Settings.from_env(
         {
@@ -71,9 +69,8 @@ def test_cache_settings_from_env_and_backend_registry():
         }
     )
     assert (s.cache_backend, s.cache_hosts, s.cache_retries) == ("varnish", ("v1:6081", "v2"), 5)
-    backend = make_backend(s)
+    backend = cache_resource(s).get_backend()
     assert backend.hosts == (VarnishHost("v1", 6081), VarnishHost("v2", 80))
-    assert resources_from_settings(s)["cache"].get_backend().hosts == backend.hosts
     assert Settings().indexers == ("catalog_product_flat", "catalogrule_product")
     with pytest.raises(ConfigError, match="NACENTO_CACHE_BACKEND"):
         Settings.from_env({"NACENTO_CACHE_BACKEND": "memcached"})
@@ -83,7 +80,7 @@ def test_cache_settings_from_env_and_backend_registry():
         {"NACENTO_CACHE_BACKEND": "redis", "NACENTO_CACHE_REDIS_URL": "redis://:pw@r:6379/1"}
     )
     assert secret.cache_redis_urls_from_env
-    assert "pw" not in repr(SettingsResource.from_settings(secret).cache_redis_url)
+    assert "pw" not in repr(cache_resource(secret).redis_url)
 
 
 def test_drop_events_settings():

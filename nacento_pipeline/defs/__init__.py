@@ -1,1 +1,1 @@
-"""The Dagster layer: assets, sensors, schedules, jobs and the run launcher (thin: read, call core, report)."""
+"""The Dagster layer: assets, sensors, schedules, jobs, the run launcher (thin: read, call core, report)."""

@@ -62,6 +62,7 @@ def downstream_steps(plan: ExecutionPlanSnapshot, step_key: str) -> set[str]:
 
 
 def planned_checks(plan: ExecutionPlanSnapshot, steps: set[str]) -> Iterator[dg.AssetCheckKey]:
+    """The asset checks the plan's `steps` evaluate."""
     for step in plan.steps:
         if step.key in steps:
             for output in step.outputs:
@@ -112,6 +113,7 @@ def carried_evaluation(
 
 @dg.failure_hook
 def carry_over_check_results(context: dg.HookContext) -> None:
+    """On a failed step, the checks after it keep the partition's last real verdict (not "planned")."""
     instance = context.instance
     run = instance.get_run_by_id(context.run_id)
     partition = run.tags.get(PARTITION_TAG) if run is not None else None
@@ -135,8 +137,10 @@ def _succeeded_steps(instance: dg.DagsterInstance, run_id: str) -> set[str]:
 
 
 def released_outputs(plan: ExecutionPlanSnapshot, done: set[str]) -> list[dg.AssetKey]:
-    """Asset outputs of finished steps whose readers in this plan have all finished (no reader: released),
-    except those of steps tagged KEEP_OUTPUT_TAG."""
+    """Asset outputs of finished steps whose readers in this plan have all finished (no reader: released).
+
+    Those of steps tagged KEEP_OUTPUT_TAG are never released.
+    """
     planned = set(plan.step_keys_to_execute or [s.key for s in plan.steps])
     readers = output_readers(plan, planned)
     released = []

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 import dagster as dg
 
 from nacento_pipeline.defs.constants import BATCH_JOB, DROP_SENSOR, PARTITIONS_NAME
+from nacento_pipeline.defs.jobs import with_job_defaults
 from nacento_pipeline.defs.sensors.batch_status_sensor import mark_batch
 
 
 @dataclass(frozen=True)
 class TickOutcome:
+    """What a tick did: the partitions it requested, their runs' results, its skip reason and cursor."""
+
     requested: tuple[str, ...]  # partition keys the tick requested
     results: tuple[dg.ExecuteInProcessResult, ...]
     skip_reason: str | None
@@ -49,7 +52,8 @@ def tick_and_run(
 ) -> TickOutcome:
     """One sensor tick, its runs, the run-status marks, then the next tick (which cleans the drop prefix)."""
     job = defs.resolve_job_def(BATCH_JOB)
-    object_store = (defs.resources or {})["object_store"]
+    resources = defs.resources or {}
+    object_store, drop_zone = resources["object_store"], resources["drop_zone"]
     seen = {
         r.tags.get("dagster/run_key")
         for r in instance.get_runs(dg.RunsFilter(job_name=BATCH_JOB), limit=10000)
@@ -75,8 +79,12 @@ def tick_and_run(
                 partition_key=request.partition_key,
                 tags=tags,
                 raise_on_error=raise_on_error,
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                run_config=with_job_defaults(
+                    job,
+                    str(request.partition_key),
+                    {"loggers": {"console": {"config": {"log_level": log_level}}}},
+                ),
             )
             results.append(run)
-            mark_batch(object_store, run.dagster_run, "succeeded" if run.success else "failed")
+            mark_batch(object_store, drop_zone, run.dagster_run, "succeeded" if run.success else "failed")
     return TickOutcome(tuple(requested), tuple(results), skip, cursor)

@@ -38,16 +38,16 @@ class RevertConfig(dg.Config):
 def restore_before_images(
     context: dg.OpExecutionContext, config: RevertConfig, magento: MagentoDatabaseResource
 ) -> GalleryChanges:
+    """Restore the partition's batch from the undo journal; report it as magento_gallery's event."""
     key = context.partition_key
-    settings = magento.settings
     try:
         result = revert_batch(
             magento.get_database(),
             key,
             run_id=context.run.run_id,
             force=config.force,
-            chunk_size=settings.chunk_size,
-            retention_days=settings.journal_retention_days,
+            chunk_size=magento.chunk_size,
+            retention_days=magento.journal_retention_days,
         )
     except RevertRefused as exc:
         raise dg.Failure(description=f"{exc}. Nothing was changed.") from exc
@@ -81,9 +81,11 @@ def reindex_reverted(
     magento: MagentoDatabaseResource,
     reindex: ReindexResource,
     object_store: ObjectStoreResource,
+    cache: CacheResource,
     changes: GalleryChanges,
 ) -> GalleryChanges:
-    context.add_output_metadata(decide_and_trigger(context, magento, reindex, object_store, changes))
+    """The reindex step for the reverted products."""
+    context.add_output_metadata(decide_and_trigger(context, magento, reindex, object_store, cache, changes))
     return changes
 
 
@@ -97,6 +99,7 @@ def clean_reverted(
     reindex: ReindexResource,
     changes: GalleryChanges,
 ) -> None:
+    """The storefront cache step for the reverted products."""
     cleaned = clean_storefront(context, magento, cache, reindex, changes)
     context.add_output_metadata(
         {**cleaned.metadata, "storefront_fresh": dg.MetadataValue.text(cleaned.freshness)}
@@ -105,6 +108,7 @@ def clean_reverted(
 
 @dg.graph(name=REVERT_JOB)
 def revert_batch_graph() -> None:
+    """Restore, then reindex, then clean the caches."""
     clean_reverted(reindex_reverted(restore_before_images()))
 
 
@@ -115,6 +119,8 @@ def build_revert_job(run_tags: Mapping[str, str]) -> dg.JobDefinition:
         partitions_def=pim_batches,
         executor_def=dg.in_process_executor,
         run_tags=run_tags,
-        description="Undo a batch: its products back to how they were before it (from the undo journal), where "
-        "nobody changed them since (force: all of them), then reindex and storefront caches.",
+        description=(
+            "Undo a batch: its products back to how they were before it (from the undo journal), where "
+            "nobody changed them since (force: all of them), then reindex and storefront caches."
+        ),
     )

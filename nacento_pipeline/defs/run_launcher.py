@@ -46,9 +46,11 @@ class LocalRunLauncher(DefaultRunLauncher):
 
     @property
     def supports_check_run_worker_health(self) -> bool:
+        """Run monitoring may ask this launcher about a run's worker."""
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        """The run worker's status, for run monitoring."""
         instance: DagsterInstance = self._instance
         records = instance.get_records_for_run(
             run.run_id, of_type=DagsterEventType.RUN_START, limit=1

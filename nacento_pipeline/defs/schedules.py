@@ -16,8 +16,11 @@ from nacento_pipeline.resources.dagster_internals import SerializableErrorInfo, 
 
 
 def recorded_chain(error: SerializableErrorInfo | None) -> list[tuple[str, str]]:
-    """(class name, message without the `module.Class: ` Dagster puts before it) of a recorded error and of
-    its causes and contexts, as core.retry.recorded_error_retriable reads them."""
+    """(class name, message) of a recorded error and of its causes and contexts.
+
+    The message without the `module.Class: ` Dagster puts before it, as core.retry.recorded_error_retriable
+    reads them.
+    """
     chain: list[tuple[str, str]] = []
     todo = [error]
     while todo and len(chain) < 20:
@@ -49,10 +52,12 @@ def step_errors(instance: dg.DagsterInstance, run_id: str) -> list[list[tuple[st
 def partition_runs(
     instance: dg.DagsterInstance, keys: set[str], max_attempts: int
 ) -> dict[str, PartitionRuns]:
-    """The runs of each batch partition in `keys` as core.catchup reads them, from the run storage's
-    per-partition view (the newest run of every partition, one query over all runs: nothing ages out however
-    many runs the instance holds); a partition whose newest run failed gets its last `max_attempts` runs (the
-    failures in a row) and the cause of that failure (core.retry)."""
+    """The runs of each batch partition in `keys` as core.catchup reads them.
+
+    From the run storage's per-partition view (the newest run of every partition, one query over all runs:
+    nothing ages out however many runs the instance holds); a partition whose newest run failed gets its last
+    `max_attempts` runs (the failures in a row) and the cause of that failure (core.retry).
+    """
     newest = {
         data.partition: data
         for data in instance.get_run_partition_data(dg.RunsFilter(job_name=BATCH_JOB))
@@ -93,6 +98,8 @@ def catchup_run_requests(
 
 
 def build_catchup_schedule(every_minutes: int = 5) -> dg.ScheduleDefinition:
+    """The catch-up schedule: every `every_minutes`, runs for batches whose newest run did not succeed."""
+
     @dg.schedule(
         name=CATCHUP_SCHEDULE,
         job_name=BATCH_JOB,
@@ -127,11 +134,14 @@ def build_catchup_schedule(every_minutes: int = 5) -> dg.ScheduleDefinition:
 
 
 def build_audit_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    """The daily audit schedule of `job`."""
     return dg.ScheduleDefinition(
         name=AUDIT_SCHEDULE,
         job=job,
         cron_schedule="15 3 * * *",
         execution_timezone="UTC",
-        description="Every day at 03:15 UTC: the gallery audit of the whole catalog as it is then (no partitions).",
+        description=(
+            "Every day at 03:15 UTC: the gallery audit of the whole catalog as it is then (no partitions)."
+        ),
         default_status=dg.DefaultScheduleStatus.RUNNING,
     )

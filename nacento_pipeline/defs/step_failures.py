@@ -1,7 +1,9 @@
-"""What a step failure says: the error's text without SQL statements or bound values, cut to about 2 KB
-(core.failure_text), raised as `StepFailed`, or `TransientStepFailed` when core.retry calls the cause
-transient, so that the catch-up's reading of the recorded failure is decided by the error's class and driver
-code, never by its text. Where it happened is kept as the innermost frames' file, line and function (no values).
+"""What a step failure says: the error's text without SQL statements or bound values, cut to about 2 KB.
+
+The text (core.failure_text) is raised as `StepFailed`, or `TransientStepFailed` when core.retry calls the
+cause transient, so that the catch-up's reading of the recorded failure is decided by the error's class and
+driver code, never by its text. Where it happened is kept as the innermost frames' file, line and function
+(no values).
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ def reported(exc: Exception) -> StepFailed:
 
 @contextlib.contextmanager
 def reported_failures() -> Iterator[None]:
-    """Any error escaping the block becomes its `reported` step failure (chain dropped: the chain's messages are
-    what carries SQL literals); Dagster's own exceptions (a Failure with its metadata, a RetryRequested) pass."""
+    """Any error escaping the block becomes its `reported` step failure; Dagster's own exceptions pass.
+
+    The chain is dropped: the chain's messages are what carries SQL literals. A Failure with its metadata or
+    a RetryRequested passes as raised.
+    """
     try:
         yield
     except (dg.DagsterError, dg.Failure, dg.RetryRequested, StepFailed):

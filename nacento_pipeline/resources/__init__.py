@@ -1,16 +1,21 @@
-"""Dagster resources: one `SettingsResource` (the configuration) read by thin resources for the object store,
-the Magento database, the reindex trigger and the storefront cache; `wiring` maps settings onto adapters."""
+"""Dagster resources, each with typed fields of its own.
 
-from nacento_pipeline.resources.from_settings import resources_from_settings
+The object store, the drop zone, the Magento database, the reindex trigger and the storefront cache;
+`build` maps a Settings onto them, `wiring` their fields onto adapters.
+"""
+
+from nacento_pipeline.resources.build import build_resources
+from nacento_pipeline.resources.cache import CacheResource
+from nacento_pipeline.resources.drop_zone import DropZoneResource
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
-from nacento_pipeline.resources.settings import SettingsResource
 
 __all__ = [
+    "CacheResource",
+    "DropZoneResource",
     "MagentoDatabaseResource",
     "ObjectStoreResource",
     "ReindexResource",
-    "SettingsResource",
-    "resources_from_settings",
+    "build_resources",
 ]

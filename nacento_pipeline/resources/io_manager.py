@@ -1,10 +1,10 @@
-"""Frames between the batch assets: Dagster's pickle files under `<DAGSTER_HOME>/storage/<asset>/<partition>`,
-kept only as long as a run needs them.
+"""Frames between the batch assets: Dagster's pickle files, kept only as long as a run needs them.
 
-Retention policy (`defs.hooks.release_consumed_frames`, a success hook on the jobs): an output's file is deleted as soon
-as every step of the same run that reads it has succeeded (an output nobody in the run reads is deleted when
-its own step succeeds). So a successful run leaves no frame behind; a failed run keeps exactly the inputs of
-the steps that did not succeed, which is what Dagster's "re-execute from failure" (and the run retries of
+They live under `<DAGSTER_HOME>/storage/<asset>/<partition>`. Retention policy
+(`defs.hooks.release_consumed_frames`, a success hook on the jobs): an output's file is deleted as soon as
+every step of the same run that reads it has succeeded (an output nobody in the run reads is deleted when its
+own step succeeds). So a successful run leaves no frame behind; a failed run keeps exactly the inputs of the
+steps that did not succeed, which is what Dagster's "re-execute from failure" (and the run retries of
 dagster.yaml) load; the partition's next successful run overwrites and then deletes them. What stays for good
 is the materialization metadata: counts and first-N tables.
 
@@ -38,7 +38,10 @@ KEEP_OUTPUT_TAG = "nacento/keep_output"
 
 
 class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
+    """Dagster's pickle IO manager, one file per partition, the batch's plan stored as parts."""
+
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Pickle `obj` for the run's one partition (a GalleryPlan as parts plus a handle)."""
         if context.has_asset_partitions:
             paths = self._get_paths_for_partitions(context)  # one run, one batch partition
             if len(paths) != 1:
@@ -61,7 +64,7 @@ class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
         return Path(f"{frame_path}.parts")
 
     def frame_path(self, asset_key: dg.AssetKey, partition_key: str | None) -> UPath:
-        """Where handle_output wrote this asset's output for the partition (the same rule as UPathIOManager)."""
+        """Where handle_output wrote this asset's output for the partition (UPathIOManager's rule)."""
         asset_path = self._base_path.joinpath(*asset_key.path)
         if partition_key is None:
             return self._with_extension(asset_path)
@@ -81,8 +84,9 @@ class RunScopedPickleIOManager(PickledObjectFilesystemIOManager):
 
 
 class PathlessFilesystemIOManager(dg.FilesystemIOManager):
-    """The jobs' io_manager: pickles without the path metadata, deleted per `defs.hooks.release_consumed_frames`."""
+    """The jobs' io_manager: pickles without the path metadata, deleted per the retention policy above."""
 
     def create_io_manager(self, context: dg.InitResourceContext) -> PickledObjectFilesystemIOManager:
+        """The run-scoped manager on the instance's storage directory (or `base_dir`)."""
         base_dir = self.base_dir or (context.instance.storage_directory() if context.instance else None)
         return RunScopedPickleIOManager(base_dir=base_dir)

@@ -27,8 +27,10 @@ from nacento_pipeline.storage.plan_parts import MappedParts, StoredParts, write_
 
 
 def _frameless(request: DeltaRequest) -> DeltaRequest:
-    """The request's settings (mode, batch key and time, flags) with empty frames: what the plan itself still
-    reads once its chunks' requests are stored with them."""
+    """The request's settings (mode, batch key and time, flags) with empty frames.
+
+    That is what the plan itself still reads once its chunks' requests are stored with them.
+    """
 
     def empty(frame: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if frame is None else frame.iloc[0:0]
@@ -56,8 +58,10 @@ def _part_request(request: DeltaRequest, skus: list[str]) -> DeltaRequest:
 
 
 def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, PlannedChunk]]:
-    """The plan's (chunk request, chunk) pairs, as GalleryPlan.parts gives them, cut one part at a time: only
-    one part's copy of the request's rows exists at once (parts() cuts the whole request first)."""
+    """The plan's (chunk request, chunk) pairs, as GalleryPlan.parts gives them, cut one part at a time.
+
+    Only one part's copy of the request's rows exists at once (parts() cuts the whole request first).
+    """
     chunks = plan.chunks
     if len(chunks) <= 1 or plan.stored is not None:
         yield from plan.parts()

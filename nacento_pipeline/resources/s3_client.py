@@ -1,5 +1,8 @@
-"""The boto3 S3 client, built through dagster-aws's `S3Resource` (region, endpoint, profile, credentials,
-retries, SSL), plus what an S3-compatible store needs that `S3Resource` does not set."""
+"""The boto3 S3 client, built through dagster-aws's `S3Resource`.
+
+`S3Resource` gives the region, endpoint, profile, credentials, retries and SSL; this adds what an
+S3-compatible store needs that `S3Resource` does not set.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ from pydantic import Field
 
 
 class S3ClientResource(S3Resource):
-    """`S3Resource` with path-style addressing (MinIO), a connection pool sized for the ETag snapshot's
-    threads and botocore's adaptive retry mode; credentials left unset come from the standard AWS chain."""
+    """`S3Resource` with path-style addressing (MinIO), a sized pool and botocore's adaptive retries.
+
+    The connection pool is sized for the ETag snapshot's threads; credentials left unset come from the
+    standard AWS chain.
+    """
 
     path_style: bool = Field(
         default=False, description="Path-style addressing (MinIO, most self-hosted servers)."
@@ -26,6 +32,7 @@ class S3ClientResource(S3Resource):
     )
 
     def get_client(self) -> Any:
+        """A boto3 S3 client from the resource's fields and the botocore Config above."""
         # S3Resource.get_client builds its client from the same fields but takes no botocore Config for
         # addressing style and pool size, so the client is built here from the same fields.
         config = Config(

@@ -1,13 +1,17 @@
-"""Settings -> adapters: the one place that reads a `Settings` and hands adapters plain values.
+"""Typed fields -> adapters: the resources' helpers that build stores, queues, databases, triggers and caches.
 
-Adapters (`storage/`, `magento/`, `cache/`) take urls, prefixes, timeouts and lists, never the settings
-object; the CLI, the Dagster resources and the tests all build them through these functions.
+Adapters (`storage/`, `magento/`, `cache/`) take urls, prefixes, timeouts and lists; these functions take the
+resources' own fields (never the settings object) and hand the adapters plain values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
+import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
@@ -21,7 +25,7 @@ from nacento_pipeline.cache import (
     VarnishCache,
     VarnishHost,
 )
-from nacento_pipeline.config import Settings, command_environment
+from nacento_pipeline.config import command_environment
 from nacento_pipeline.core.reindex.decision import DEFAULT_PURPOSES, ReindexDecision, build_purposes
 from nacento_pipeline.magento.database import DatabaseTimeouts, MagentoDatabase
 from nacento_pipeline.magento.freshness import pending_indexers
@@ -32,152 +36,195 @@ from nacento_pipeline.storage.adapters.base import ObjectStore
 from nacento_pipeline.storage.adapters.event_queue import SqsEventQueue
 from nacento_pipeline.storage.adapters.factory import open_object_store, s3_pool_size
 
+T = TypeVar("T")
+
+
+def resolved(value: T) -> T:
+    """A field's value used outside a run: an `EnvVar` read now (inside a run Dagster has read it already)."""
+    return value.get_value() if isinstance(value, dg.EnvVar) else value  # type: ignore[return-value]
+
+
 # --- Object store -------------------------------------------------------------------------------------------
 
 
-def s3_client_resource(settings: Settings) -> S3ClientResource:
-    """dagster-aws's S3Resource for NACENTO_S3_*; the pool follows NACENTO_HEAD_CONCURRENCY."""
+def s3_client_resource(
+    *, region_name: str | None, endpoint_url: str | None, path_style: bool, concurrency: int
+) -> S3ClientResource:
+    """dagster-aws's S3Resource for the bucket; the pool follows the storage concurrency."""
     return S3ClientResource(
-        region_name=settings.s3_region,
-        endpoint_url=settings.s3_endpoint_url,
-        path_style=settings.s3_path_style,
-        max_pool_connections=s3_pool_size(settings.head_concurrency),
+        region_name=region_name,
+        endpoint_url=endpoint_url,
+        path_style=path_style,
+        max_pool_connections=s3_pool_size(concurrency),
     )
 
 
-def make_object_store(settings: Settings) -> ObjectStore:
-    """The bucket NACENTO_S3_* name (its client from `s3_client_resource`), else the local folder."""
-    client = s3_client_resource(settings).get_client() if settings.s3_bucket else None
+def make_object_store(
+    *,
+    bucket: str | None,
+    endpoint_url: str | None,
+    region_name: str | None,
+    path_style: bool,
+    concurrency: int,
+    local_dir: str | Path,
+) -> ObjectStore:
+    """The bucket (its client from `s3_client_resource`) when one is named, else the local folder."""
+    client = (
+        s3_client_resource(
+            region_name=region_name, endpoint_url=endpoint_url, path_style=path_style, concurrency=concurrency
+        ).get_client()
+        if bucket
+        else None
+    )
     return open_object_store(
-        bucket=settings.s3_bucket,
-        endpoint_url=settings.s3_endpoint_url,
-        client=client,
-        local_dir=settings.bucket_dir,
+        bucket=bucket, endpoint_url=endpoint_url, client=client, local_dir=Path(local_dir)
     )
 
 
-def make_event_queue(settings: Settings) -> SqsEventQueue | None:
-    """The queue of the bucket's event notifications, or None when the drop sensor scans by LIST only."""
-    if settings.drop_events == "off" or not settings.drop_events_queue_url:
+def make_queue(
+    queue_url: str | None, endpoint_url: str | None, region_name: str | None
+) -> SqsEventQueue | None:
+    """The SQS queue of a prefix's event notifications, or None when no queue is configured."""
+    if not queue_url:
         return None
-    return SqsEventQueue(
-        settings.drop_events_queue_url,
-        endpoint_url=settings.drop_events_endpoint_url,
-        region=settings.s3_region,
-    )
-
-
-def make_media_feed_queue(settings: Settings) -> SqsEventQueue | None:
-    """The queue of the media prefix's event notifications, or None when the media change feed is off."""
-    if not settings.media_feed_queue_url:
-        return None
-    return SqsEventQueue(
-        settings.media_feed_queue_url,
-        endpoint_url=settings.media_feed_endpoint_url,
-        region=settings.s3_region,
-    )
+    return SqsEventQueue(queue_url, endpoint_url=endpoint_url, region=region_name)
 
 
 # --- Magento ------------------------------------------------------------------------------------------------
 
 
-def make_database(settings: Settings, create_own_tables: bool = True) -> MagentoDatabase:
+def make_database(
+    url: str,
+    *,
+    prefix: str,
+    connect_timeout: int,
+    read_timeout: int,
+    write_timeout: int,
+    lock_wait_timeout: int,
+    create_own_tables: bool = True,
+) -> MagentoDatabase:
+    """Magento's database with the session timeouts; its own tables created unless told not to."""
     timeouts = DatabaseTimeouts(
-        connect=settings.db_connect_timeout_seconds,
-        read=settings.db_read_timeout_seconds,
-        write=settings.db_write_timeout_seconds,
-        lock_wait=settings.db_lock_wait_timeout_seconds,
+        connect=connect_timeout, read=read_timeout, write=write_timeout, lock_wait=lock_wait_timeout
     )
-    db = MagentoDatabase(settings.magento_url, prefix=settings.table_prefix, timeouts=timeouts)
+    db = MagentoDatabase(url, prefix=prefix, timeouts=timeouts)
     if create_own_tables:
         db.ensure_own_tables()
     return db
 
 
-def make_trigger(settings: Settings, engine: sa.Engine | None, prefix: str | None = None) -> ReindexTrigger:
-    """The trigger NACENTO_REINDEX_TRIGGER names, with the command settings it needs."""
+def make_trigger(
+    kind: str,
+    engine: sa.Engine | None,
+    prefix: str,
+    *,
+    command: str,
+    partial_command: str | None,
+    timeout_seconds: int,
+    command_env: Sequence[str],
+) -> ReindexTrigger:
+    """The trigger `kind` names (NACENTO_REINDEX_TRIGGER), with the command settings it needs."""
     return trigger_for(
-        settings.reindex_trigger,
+        kind,
         engine,
-        settings.table_prefix if prefix is None else prefix,
-        command=settings.reindex_command,
-        partial_command=settings.reindex_partial_command,
-        timeout_seconds=settings.reindex_timeout_seconds,
-        env=command_environment(
-            f"{settings.reindex_command} {settings.reindex_partial_command or ''}", settings.command_env
-        ),
+        prefix,
+        command=command,
+        partial_command=partial_command,
+        timeout_seconds=timeout_seconds,
+        env=command_environment(f"{command} {partial_command or ''}", tuple(command_env)),
     )
 
 
 def reindex_decisions(
-    settings: Settings, engine: sa.Engine, changed_entity_ids: Iterable[int]
+    engine: sa.Engine,
+    prefix: str,
+    changed_entity_ids: Iterable[int],
+    *,
+    indexers: Sequence[str],
+    indexer_views: Mapping[str, str],
+    purposes: Sequence[str],
+    default_threshold: float,
+    thresholds: Mapping[str, float],
 ) -> list[ReindexDecision]:
-    """The managed indexers' decisions for these changed products (NACENTO_INDEXERS, _PURPOSES, _THRESHOLD*)."""
-    purposes = build_purposes(settings.reindex_purposes) if settings.reindex_purposes else DEFAULT_PURPOSES
+    """The managed indexers' decisions for these changed products (NACENTO_INDEXERS, _PURPOSES, ...)."""
     return decide_from_database(
         engine,
-        settings.table_prefix,
-        settings.indexers,
-        settings.indexer_views,
+        prefix,
+        tuple(indexers),
+        indexer_views,
         changed_entity_ids,
-        settings.threshold_for,
-        purposes=purposes,
-        default_threshold=settings.default_threshold,
+        thresholds,  # an indexer it does not name gets default_threshold
+        purposes=build_purposes(tuple(purposes)) if purposes else DEFAULT_PURPOSES,
+        default_threshold=default_threshold,
     )
 
 
 def pending_indexers_for(
-    settings: Settings, engine: sa.Engine, changed_entity_ids: Iterable[int]
+    engine: sa.Engine,
+    prefix: str,
+    indexers: Sequence[str],
+    indexer_views: Mapping[str, str],
+    changed_entity_ids: Iterable[int],
 ) -> pd.DataFrame:
     """Which managed indexers do not show these products yet (see magento.freshness)."""
-    return pending_indexers(
-        engine, settings.table_prefix, settings.indexers, settings.indexer_views, changed_entity_ids
-    )
+    return pending_indexers(engine, prefix, tuple(indexers), indexer_views, changed_entity_ids)
 
 
 # --- Storefront cache ---------------------------------------------------------------------------------------
 
 
-def _varnish(s: Settings) -> CacheBackend:
-    return VarnishCache([VarnishHost.parse(h) for h in s.cache_hosts], timeout=float(s.cache_timeout_seconds))
+@dataclass(frozen=True)
+class CacheOptions:
+    """What the cache backends are built from (the cache resource's fields, secrets read)."""
+
+    hosts: Sequence[str]
+    redis_url: str
+    redis_prefix: str
+    redis_default_url: str | None
+    redis_default_prefix: str
+    command: str
+    images_command: str | None
+    command_env: Sequence[str]
+    timeout_seconds: int
 
 
-def _redis(s: Settings) -> CacheBackend:
-    timeout = float(s.cache_timeout_seconds)
+def _varnish(o: CacheOptions) -> CacheBackend:
+    return VarnishCache([VarnishHost.parse(h) for h in o.hosts], timeout=float(o.timeout_seconds))
+
+
+def _redis(o: CacheOptions) -> CacheBackend:
+    timeout = float(o.timeout_seconds)
     default = (
-        RedisTarget(s.cache_redis_default_url, s.cache_redis_default_prefix, timeout)
-        if s.cache_redis_default_url
-        else None
+        RedisTarget(o.redis_default_url, o.redis_default_prefix, timeout) if o.redis_default_url else None
     )
-    return RedisCache(RedisTarget(s.cache_redis_url, s.cache_redis_prefix, timeout), default)
+    return RedisCache(RedisTarget(o.redis_url, o.redis_prefix, timeout), default)
 
 
-def _command(s: Settings) -> CacheBackend:
-    templates = f"{s.cache_command} {s.cache_images_command or ''}"
+def _command(o: CacheOptions) -> CacheBackend:
+    templates = f"{o.command} {o.images_command or ''}"
     return CommandCache(
-        s.cache_command,
-        s.cache_images_command,
-        timeout=float(s.cache_timeout_seconds) * 60,
-        env=command_environment(templates, s.command_env),
+        o.command,
+        o.images_command,
+        timeout=float(o.timeout_seconds) * 60,
+        env=command_environment(templates, tuple(o.command_env)),
     )
 
 
 # One entry per NACENTO_CACHE_BACKEND value (config.CACHE_BACKENDS lists the accepted names)
-CACHE_BACKEND_BUILDERS: dict[str, Callable[[Settings], CacheBackend]] = {
-    "none": lambda s: NoCache(),
+CACHE_BACKEND_BUILDERS: dict[str, Callable[[CacheOptions], CacheBackend]] = {
+    "none": lambda o: NoCache(),
     "varnish": _varnish,
     "redis": _redis,
     "command": _command,
 }
 
 
-def make_backend(settings: Settings) -> CacheBackend:
-    """The backend NACENTO_CACHE_BACKEND names, configured from the other NACENTO_CACHE_* settings."""
+def make_backend(backend: str, options: CacheOptions) -> CacheBackend:
+    """The backend NACENTO_CACHE_BACKEND names, configured from the other NACENTO_CACHE_* values."""
     try:
-        build = CACHE_BACKEND_BUILDERS[settings.cache_backend]
+        build = CACHE_BACKEND_BUILDERS[backend]
     except KeyError:
         raise CacheError(
-            f"NACENTO_CACHE_BACKEND={settings.cache_backend!r}: "
-            f"expected one of {sorted(CACHE_BACKEND_BUILDERS)}"
+            f"NACENTO_CACHE_BACKEND={backend!r}: expected one of {sorted(CACHE_BACKEND_BUILDERS)}"
         ) from None
-    return build(settings)
+    return build(options)

@@ -15,7 +15,7 @@ import pytest
 
 from nacento_pipeline.cache import CacheError, CommandCache
 from nacento_pipeline.config import ConfigError, Settings
-from nacento_pipeline.resources.wiring import make_backend
+from nacento_pipeline.resources.build import cache_resource
 
 
 def _executable(path: Path, text: str) -> Path:
@@ -114,7 +114,7 @@ def test_commands_get_path_home_named_and_listed_variables_only(tmp_path, monkey
         cache_command=f"{script} $SHOP_ROOT {{tags}}",
         command_env=("SSH_AUTH_SOCK", "NOT_SET_ANYWHERE"),
     )
-    make_backend(settings).clean_tags(["cat_p_1"])
+    cache_resource(settings).get_backend().clean_tags(["cat_p_1"])
     names = set(json.loads(dump.read_text()))
     assert {"PATH", "SSH_AUTH_SOCK", "SHOP_ROOT"} <= names
     assert names - {"PATH", "HOME", "SSH_AUTH_SOCK", "SHOP_ROOT", "LC_CTYPE", "PWD", "SHLVL", "_"} == set()

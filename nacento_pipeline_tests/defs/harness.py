@@ -14,7 +14,7 @@ from nacento_pipeline.definitions import build_definitions
 from nacento_pipeline.defs.constants import DROP_SENSOR, PARTITIONS_NAME, VALIDATE_JOB
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
-from nacento_pipeline.resources.wiring import make_object_store
+from nacento_pipeline.resources.build import object_store_resource
 from nacento_pipeline.storage.adapters.base import ObjectStore
 from nacento_pipeline.storage.drop.registration import register_drops
 from nacento_pipeline.storage.drop.samples import DEMO_SKUS, drop_sample_batch, put_demo_images
@@ -41,8 +41,8 @@ class Pipeline:
         assert isinstance(result, dg.SensorResult)
         return result
 
-    def validate_sample_batch(self, instance: dg.DagsterInstance) -> tuple[str, dg.ExecuteInProcessResult]:
-        """Drop and register the sample batch, then run the validation job on it: (batch key, result)."""
+    def register_sample_batch(self, instance: dg.DagsterInstance) -> str:
+        """Drop the sample batch, register it (archive) and add its partition: the batch key."""
         batch = drop_sample_batch(self.store, self.settings.drop_prefix)
         register_drops(
             self.store,
@@ -51,8 +51,13 @@ class Pipeline:
             rejected_prefix=self.settings.rejected_prefix,
         )
         instance.add_dynamic_partitions(PARTITIONS_NAME, [batch.batch_key])
+        return batch.batch_key
+
+    def validate_sample_batch(self, instance: dg.DagsterInstance) -> tuple[str, dg.ExecuteInProcessResult]:
+        """Drop and register the sample batch, then run the validation job on it: (batch key, result)."""
+        key = self.register_sample_batch(instance)
         job = self.defs.resolve_job_def(VALIDATE_JOB)
-        return batch.batch_key, job.execute_in_process(instance=instance, partition_key=batch.batch_key)
+        return key, job.execute_in_process(instance=instance, partition_key=key)
 
     def gallery(self) -> pd.DataFrame:
         """Store-0 gallery rows: sku, value, label, position, disabled, etag."""
@@ -108,6 +113,6 @@ def make_pipeline(tmp_path: Path, settings: Settings) -> Pipeline:
     create_demo_schema(db.engine, settings.table_prefix)
     seed_demo_products(db.engine, list(DEMO_SKUS), settings.table_prefix)
     db.refresh_schema()
-    store = make_object_store(settings)
+    store = object_store_resource(settings).get_store()
     put_demo_images(store, settings.media_prefix)
     return Pipeline(settings=settings, defs=build_definitions(settings), store=store, db=db)

@@ -66,10 +66,10 @@ def test_checks_are_declared():
 
 def test_database_url_from_environment_is_an_env_var_secret(monkeypatch):
     from nacento_pipeline.config import Settings
-    from nacento_pipeline.resources import resources_from_settings
+    from nacento_pipeline.resources import build_resources
 
     settings = Settings.from_env({"NACENTO_MAGENTO_DB_URL": "mysql+pymysql://u:secret@db/magento"})
-    resource = resources_from_settings(settings)["magento"]
+    resource = build_resources(settings)["magento"]
     assert isinstance(resource.url, dg.EnvVar)
     assert "secret" not in repr(resource)
 

@@ -17,7 +17,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from nacento_pipeline.cli import prepare_embedded
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB, TAG_MAGENTO_DB
-from nacento_pipeline.resources.wiring import make_object_store
+from nacento_pipeline.resources.build import object_store_resource
 from nacento_pipeline.storage.drop.samples import drop_sample_batch
 from nacento_pipeline_tests.processes import stop_process
 
@@ -34,7 +34,7 @@ def test_deploy_instance_queues_and_runs_a_batch_through_the_daemon(postgres_url
     var = tmp_path / "var"
     settings = Settings.from_env({"NACENTO_VAR_DIR": str(var)})
     prepare_embedded(settings)
-    batch = drop_sample_batch(make_object_store(settings), settings.drop_prefix)
+    batch = drop_sample_batch(object_store_resource(settings).get_store(), settings.drop_prefix)
     (tmp_path / "workspace.yaml").write_text(
         yaml.safe_dump(
             {

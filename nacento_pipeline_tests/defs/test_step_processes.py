@@ -29,13 +29,14 @@ def test_the_sensor_picks_step_processes_for_a_batch_above_the_size_setting(loca
     p = local_pipeline
     drop_sample_batch(p.store, p.settings.drop_prefix)
     [small] = p.tick(instance).run_requests  # a few KB of bunch files, under the default
-    assert small.run_config == IN_PROCESS_CONFIG
+    assert small.run_config["execution"] == IN_PROCESS_CONFIG["execution"]
+    assert "gallery_delta" in small.run_config["ops"]  # over the job's default (the policy), not instead
 
     settings = p.settings.with_overrides(step_processes_above_mb=0)
     big_pipeline = dataclasses.replace(p, settings=settings, defs=build_definitions(settings))
     [big] = big_pipeline.tick(instance).run_requests  # the same batch again: its partition was never added
     assert big.partition_key == small.partition_key
-    assert big.run_config == STEP_PROCESSES_CONFIG
+    assert big.run_config["execution"] == STEP_PROCESSES_CONFIG["execution"]
 
     job = p.defs.resolve_job_def(BATCH_JOB)
     assert _executor(job, small.run_config) == "multi_or_in_process_executor:in_process"

@@ -18,7 +18,7 @@ import pytest
 from nacento_pipeline.cli import dagster_home, prepare_embedded
 from nacento_pipeline.config import Settings
 from nacento_pipeline.defs.constants import BATCH_JOB
-from nacento_pipeline.resources.wiring import make_object_store
+from nacento_pipeline.resources.build import object_store_resource
 from nacento_pipeline.storage.drop.samples import drop_sample_batch
 from nacento_pipeline_tests.conftest import unreachable
 
@@ -64,7 +64,7 @@ def dev_server(tmp_path):
     prepare_embedded(settings)
     with dg.DagsterInstance.from_config(str(dagster_home(settings))):
         pass  # storage created once here, not raced by the webserver, the daemon and this test
-    store = make_object_store(settings)
+    store = object_store_resource(settings).get_store()
     batch = drop_sample_batch(store, settings.drop_prefix)
     # a drop whose OK file lists a bunch file that never arrived: the sensor rejects it with a REPORT.md
     store.put(f"{settings.drop_prefix}import-media_listed_01.csv", b"sku,file_path\nNAC-1001,/n/a/x.png\n")

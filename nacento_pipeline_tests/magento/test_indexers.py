@@ -17,7 +17,7 @@ from nacento_pipeline.magento.indexers import (
     read_indexer_states,
 )
 from nacento_pipeline.magento.reindex_trigger import ChangelogTrigger, DryRunTrigger
-from nacento_pipeline.resources.wiring import make_trigger, reindex_decisions
+from nacento_pipeline.resources.build import reindex_resource
 
 INDEXERS = ("catalog_product_attribute", "catalogsearch_fulltext", "catalog_product_flat")
 
@@ -228,7 +228,7 @@ def test_changelog_on_sqlite_with_prefix(sqlite_url: str):
     decisions = decide_reindex(
         [2, 3], read_indexer_states(engine, "mg_", INDEXERS), 10, settings.threshold_for
     )
-    report = make_trigger(settings, engine).apply(decisions, lambda _: None)
+    report = reindex_resource(settings).trigger(engine, "mg_").apply(decisions, lambda _: None)
     assert report.trigger == "changelog" and report.changelog_inserted == 3
     assert cl_rows(engine, "catalog_product_flat", "mg_") == [2, 3]
     engine.dispose()
@@ -259,7 +259,7 @@ def test_decide_from_database_uses_settings(mariadb: sa.Engine):
         default_threshold=0.1,
         thresholds={"catalogsearch_fulltext": 5},
     )
-    attr, search = reindex_decisions(settings, mariadb, [1, 2, 3])
+    attr, search = reindex_resource(settings).decide(mariadb, "m_", [1, 2, 3])
     assert (attr.decision, attr.threshold, attr.catalog_size) == ("full", 2.0, 20)
     assert (search.decision, search.threshold, search.entity_ids) == ("partial", 5.0, (1, 2, 3))
 

@@ -1,5 +1,5 @@
 """The command trigger with a real script (output streaming, failure, timeout with process-group kill),
-the dry-run trigger and `make_trigger`."""
+the dry-run trigger and the trigger the reindex resource builds."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from nacento_pipeline.magento.reindex_command import (
     run_command,
 )
 from nacento_pipeline.magento.reindex_trigger import ChangelogTrigger, CommandTrigger, DryRunTrigger, route
-from nacento_pipeline.resources.wiring import make_trigger
+from nacento_pipeline.resources.build import reindex_resource
 
 SCRIPT = """#!{python}
 import os, sys, time
@@ -203,16 +203,20 @@ def test_dry_run_reports_every_decision():
     assert [o.decision for o in report.outcomes] == ["none"] * 3
 
 
-def test_make_trigger_by_settings(sqlite_url):
+def _trigger(settings: Settings, engine: sa.Engine | None, prefix: str = ""):
+    return reindex_resource(settings).trigger(engine, prefix)
+
+
+def test_the_reindex_resource_builds_the_trigger_its_settings_name(sqlite_url):
     engine = sa.create_engine(sqlite_url)
-    assert isinstance(make_trigger(Settings(reindex_trigger="dry-run"), None), DryRunTrigger)
-    assert isinstance(make_trigger(Settings(), engine, "mg_"), ChangelogTrigger)
-    assert make_trigger(Settings(), engine, "mg_").prefix == "mg_"
-    command = make_trigger(Settings(reindex_trigger="command", reindex_timeout_seconds=7), engine)
+    assert isinstance(_trigger(Settings(reindex_trigger="dry-run"), None), DryRunTrigger)
+    assert isinstance(_trigger(Settings(), engine, "mg_"), ChangelogTrigger)
+    assert _trigger(Settings(), engine, "mg_").prefix == "mg_"
+    command = _trigger(Settings(reindex_trigger="command", reindex_timeout_seconds=7), engine)
     assert isinstance(command, CommandTrigger)
     assert (command.timeout_seconds, command.changelog is not None) == (7, True)
     with pytest.raises(ReindexTriggerError):
-        make_trigger(Settings(), None)
+        _trigger(Settings(), None)
     engine.dispose()
 
 
@@ -288,7 +292,7 @@ def test_entity_ids_reach_the_command_on_stdin_and_in_a_file(tmp_path: Path):
     assert stdin.read_text() == copied.read_text() == "1\n2\n3\n4\n5\n"
 
 
-def test_make_trigger_gives_commands_a_small_environment(tmp_path: Path, monkeypatch, sqlite_url):
+def test_the_command_trigger_gives_commands_a_small_environment(tmp_path: Path, monkeypatch, sqlite_url):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     monkeypatch.setenv("MAGENTO_ROOT", str(tmp_path))
     monkeypatch.setenv("EXTRA_ONE", "1")
@@ -300,7 +304,7 @@ def test_make_trigger_gives_commands_a_small_environment(tmp_path: Path, monkeyp
     )
     engine = sa.create_engine(sqlite_url)
     ds = decisions(attr={"status": "invalid"}, search={"installed": False}, flat={"installed": False})
-    make_trigger(settings, engine).apply(ds, lambda _: None)
+    _trigger(settings, engine).apply(ds, lambda _: None)
     names = {line.partition("=")[0] for line in dump.read_text().splitlines()}
     assert {"PATH", "MAGENTO_ROOT", "EXTRA_ONE"} <= names and "AWS_SECRET_ACCESS_KEY" not in names
     assert names - {"PATH", "HOME", "MAGENTO_ROOT", "EXTRA_ONE", "PWD", "OLDPWD", "SHLVL", "_"} == set()

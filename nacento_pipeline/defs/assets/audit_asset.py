@@ -28,13 +28,16 @@ SHOWN = ["sku", "value", "key", "s3_etag", "storage_etag"]
 
 
 class GalleryAuditConfig(dg.Config):
-    """fix: delete orphaned ETag rows and unlinked gallery rows, split media_gallery rows shared between
-    products (the PHP connector's) so each product has its own, rewrite files spelled more than one way (`/a/b.jpg`
-    and the legacy `a/b.jpg`: Magento counts a file's uses by the exact value) to the canonical spelling, store
-    the ETags seen now for images whose content changed outside any batch, delete duplicate store-0 value rows of an
-    image (the one Magento shows stays), and forget what was applied to products whose gallery changed outside the
-    pipeline (the next sync plans them again). Missing files are only reported: an image is never removed by the
-    audit."""
+    """Run config of the audit (Launchpad: ops > gallery_audit > config): `fix` repairs what it can.
+
+    fix: delete orphaned ETag rows and unlinked gallery rows, split media_gallery rows shared between products
+    (the PHP connector's) so each product has its own, rewrite files spelled more than one way (`/a/b.jpg` and
+    the legacy `a/b.jpg`: Magento counts a file's uses by the exact value) to the canonical spelling, store
+    the ETags seen now for images whose content changed outside any batch, delete duplicate store-0 value rows
+    of an image (the one Magento shows stays), and forget what was applied to products whose gallery changed
+    outside the pipeline (the next sync plans them again). Missing files are only reported: an image is never
+    removed by the audit.
+    """
 
     fix: bool = False
 
@@ -46,9 +49,9 @@ class GalleryAuditConfig(dg.Config):
     description=(
         "Reconciles all Magento gallery rows with storage: files missing from the bucket, ETags changed "
         "outside any batch, rows never synced by the pipeline, orphaned ETag rows and unlinked gallery rows; "
-        "and products whose gallery or roles changed outside the pipeline since it wrote them (a re-sync leaves "
-        "SKUs whose batch content is unchanged alone, so it would not see such a change). "
-        "Prunes the undo journal's entries older than NACENTO_JOURNAL_RETENTION_DAYS."
+        "and products whose gallery or roles changed outside the pipeline since it wrote them (a re-sync "
+        "leaves SKUs whose batch content is unchanged alone, so it would not see such a change). Prunes the "
+        "undo journal's entries older than NACENTO_JOURNAL_RETENTION_DAYS."
     ),
     check_specs=[
         dg.AssetCheckSpec(
@@ -64,14 +67,13 @@ def gallery_audit(
     magento: MagentoDatabaseResource,
     object_store: ObjectStoreResource,
 ) -> dg.MaterializeResult:
+    """Reconcile every gallery row with storage; with `fix`, repair what can be repaired."""
     db = magento.get_database()
     store = object_store.get_store()
     durations: dict[str, float] = {}
     before = store.requests.snapshot()
     with phase(durations, "list_storage"):
-        storage = list_media(
-            store, object_store.settings.media_prefix, object_store.settings.media_cache_prefix
-        )
+        storage = list_media(store, object_store.media_prefix, object_store.media_cache_prefix)
     with phase(durations, "read_gallery"):
         frames = list(iter_gallery_rows(db))
         gallery = (
@@ -86,7 +88,7 @@ def gallery_audit(
         duplicates = duplicate_default_value_rows(db)
     with phase(durations, "compare_applied"):
         outside = changed_since_applied(db)
-    findings = reconcile(gallery, storage, object_store.settings.media_prefix)
+    findings = reconcile(gallery, storage, object_store.media_prefix)
     counts = {
         **findings.counts(),
         "orphaned_meta_rows": len(orphan_meta),
@@ -110,7 +112,7 @@ def gallery_audit(
                 db, sorted(set(outside["sku"].astype(str)) | set(findings.etag_changed["sku"].astype(str)))
             )
         context.log.info(f"audit fix: {fixed}")
-    retention = magento.settings.journal_retention_days
+    retention = magento.journal_retention_days
     with phase(durations, "prune_journal"):
         pruned = prune_journal(db, retention)
     requests = {k: v for k, v in store.requests.since(before).items() if v}

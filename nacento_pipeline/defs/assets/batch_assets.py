@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 import dagster as dg
 import pandas as pd
 
-from nacento_pipeline.config import Settings
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
 from nacento_pipeline.core.batch.parse import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
@@ -31,6 +30,13 @@ from nacento_pipeline.defs.assets.metadata import (
     phase,
     preview_metadata,
 )
+from nacento_pipeline.defs.assets.run_config import (
+    AkeneoConfig,
+    DeltaPlanConfig,
+    GalleryWriteConfig,
+    ImageEtagsConfig,
+    PimBatchConfig,
+)
 from nacento_pipeline.defs.constants import (
     MAGENTO_POOL,
     TAG_APPROVE_BLAST_RADIUS,
@@ -44,6 +50,7 @@ from nacento_pipeline.magento.blast_radius import measure_plan, preview_plan
 from nacento_pipeline.magento.gallery.reader import read_store_websites
 from nacento_pipeline.magento.gallery.sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
 from nacento_pipeline.magento.gallery.verify import STORAGE_SAMPLE, ChunkVerifier, Verification, verify_write
+from nacento_pipeline.resources.drop_zone import DropZoneResource
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
@@ -67,19 +74,13 @@ class LoadedBatch:
     parsed: ParsedBatch
 
 
-class DeltaPlanConfig(dg.Config):
-    """Run config of the plan (Launchpad: ops > gallery_delta > config); the write applies the same settings."""
+def _akeneo_mapping(akeneo: AkeneoConfig, magento: MagentoDatabaseResource) -> AkeneoMapping:
+    """The run's Akeneo mapping, with each store view's website read from Magento when several channels map.
 
-    force: bool = False  # write SKUs even when a newer batch already wrote them (replaying an old batch)
-    # replace_owned | replace_all | append; default: the batch's own (append for native import CSVs), else
-    # NACENTO_SYNC_MODE
-    mode: str | None = None
-
-
-def _akeneo_mapping(settings: Settings, magento: MagentoDatabaseResource) -> AkeneoMapping:
-    """The Akeneo mapping of the settings; with more than one channel mapped, each store view's website read from
-    Magento (`store`, `store_website`), so a store view shows the channel mapped to its website."""
-    mapping = settings.akeneo_mapping()
+    With more than one channel mapped, `store` and `store_website` give each store view's website, so a store
+    view shows the channel mapped to its website.
+    """
+    mapping = akeneo.mapping()
     if len(mapping.channel_websites) > 1 and mapping.locale_stores:
         db = magento.get_database()
         with db.engine.connect() as conn:
@@ -109,22 +110,25 @@ def _custom_roles(magento: MagentoDatabaseResource) -> tuple[str, ...]:
     ],
 )
 def pim_batch(
-    context: dg.AssetExecutionContext, object_store: ObjectStoreResource, magento: MagentoDatabaseResource
+    context: dg.AssetExecutionContext,
+    config: PimBatchConfig,
+    object_store: ObjectStoreResource,
+    drop_zone: DropZoneResource,
+    magento: MagentoDatabaseResource,
 ) -> Iterator[dg.Output[LoadedBatch] | dg.AssetCheckResult]:
     store = object_store.get_store()
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
     with phase(durations, "parse"), reported_failures():
-        settings = object_store.settings
-        manifest = load_manifest(store, settings.archive_prefix, context.partition_key, version)
+        manifest = load_manifest(store, drop_zone.archive_prefix, context.partition_key, version)
         export = (
             parse_export_batch(
                 store,
                 manifest,
-                _akeneo_mapping(settings, magento),
-                media_prefix=settings.media_prefix,
-                catalog_prefix=settings.akeneo_catalog_prefix,
-                concurrency=settings.head_concurrency,
+                _akeneo_mapping(config.akeneo, magento),
+                media_prefix=object_store.media_prefix,
+                catalog_prefix=config.akeneo.catalog_prefix,
+                concurrency=object_store.concurrency,
             )
             if manifest.export_folder
             else None
@@ -134,8 +138,8 @@ def pim_batch(
             if export
             else parse_batch(
                 bunch_sources(store, manifest),
-                list_separator=settings.csv_list_separator,
-                limits=settings.input_limits,
+                list_separator=config.list_separator,
+                limits=drop_zone.limits,
                 custom_roles=lambda: _custom_roles(magento),
             )
         )
@@ -202,28 +206,28 @@ def _wanted_objects(parsed: ParsedBatch, media_prefix: str) -> pd.DataFrame:
 )
 def image_etags(
     context: dg.AssetExecutionContext,
+    config: ImageEtagsConfig,
     object_store: ObjectStoreResource,
     magento: MagentoDatabaseResource,
     pim_batch: LoadedBatch,
 ) -> dg.Output[pd.DataFrame]:
     store = object_store.get_store()
-    settings = object_store.settings
     durations: dict[str, float] = {}
-    wanted = _wanted_objects(pim_batch.parsed, settings.media_prefix)
+    wanted = _wanted_objects(pim_batch.parsed, object_store.media_prefix)
     queue = object_store.get_media_feed_queue()
     feed: dict[str, dg.MetadataValue] = {"feed_mode": dg.MetadataValue.text("off (full LIST)")}
     with phase(durations, "snapshot"), reported_failures():
         if queue is None:
-            snapshot = snapshot_etags(store, wanted, head_concurrency=settings.head_concurrency)
+            snapshot = snapshot_etags(store, wanted, head_concurrency=object_store.concurrency)
         else:
             taken = feed_snapshot(
                 store,
                 magento.get_database(),
                 queue,
                 wanted,
-                media_prefix=settings.media_prefix,
-                full_hours=settings.media_feed_full_hours,
-                head_concurrency=settings.head_concurrency,
+                media_prefix=object_store.media_prefix,
+                full_hours=config.media_feed_full_hours,
+                head_concurrency=object_store.concurrency,
             )
             snapshot = taken.snapshot
             feed = _feed_metadata(context, taken)
@@ -312,7 +316,7 @@ def gallery_delta(
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
     mode, mode_source = choose_mode(
-        config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.settings.sync_mode
+        config.mode, getattr(pim_batch.parsed, "default_mode", None), config.default_mode
     )
     with phase(durations, "plan"), reported_failures():
         delta = plan_gallery(
@@ -322,9 +326,9 @@ def gallery_delta(
             mode=mode,
             batch_time=pim_batch.manifest.batch_datetime,
             force=config.force,
-            chunk_size=magento.settings.chunk_size,
+            chunk_size=magento.chunk_size,
             batch_key=pim_batch.manifest.batch_key,
-            remove_store_role_images=magento.settings.remove_store_role_images,
+            remove_store_role_images=config.remove_store_role_images,
         )
     with phase(durations, "preview"):
         shown = preview_plan(magento.get_database(), delta)
@@ -338,7 +342,7 @@ def gallery_delta(
         check_name="all_skus_known",
         passed=not unknown_skus,
         severity=dg.AssetCheckSeverity.ERROR
-        if magento.settings.unknown_sku_severity == "error"
+        if config.unknown_sku_severity == "error"
         else dg.AssetCheckSeverity.WARN,
         metadata={"unknown_skus": len(unknown_skus), "first": ", ".join(unknown_skus[:20]) or "-"},
     )
@@ -462,6 +466,7 @@ def _write_checks(
 )
 def magento_gallery(
     context: dg.AssetExecutionContext,
+    config: GalleryWriteConfig,
     magento: MagentoDatabaseResource,
     object_store: ObjectStoreResource,
     gallery_delta: GalleryPlan,
@@ -469,7 +474,7 @@ def magento_gallery(
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
     with phase(durations, "blast_radius"):
-        radius, shown = measure_plan(magento.get_database(), plan, magento.settings.blast_limits)
+        radius, shown = measure_plan(magento.get_database(), plan, config.blast_limits)
     approval = _approval(context, radius)
     yield _blast_radius_check(radius, approval, shown)
     if not radius.within_limits and approval is None:
@@ -491,8 +496,8 @@ def magento_gallery(
             found = verify_write(
                 db,
                 result,
-                storage_lookup(object_store.get_store(), object_store.settings.head_concurrency),
-                media_prefix=object_store.settings.media_prefix,
+                storage_lookup(object_store.get_store(), object_store.concurrency),
+                media_prefix=object_store.media_prefix,
                 seed=context.run.run_id,
                 durations=durations,
                 verifier=verifier,

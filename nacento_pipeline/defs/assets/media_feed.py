@@ -33,7 +33,7 @@ MAX_DRAIN_MESSAGES = 100_000  # per snapshot; more waiting is a gap (a full LIST
 
 @dataclass
 class FeedSnapshot:
-    """The snapshot and how it was taken: `mode` feed or full, why, what was listed and what came from memory."""
+    """The snapshot and how it was taken: `mode` feed or full, why, what was listed, what came from memory."""
 
     snapshot: EtagSnapshot
     mode: str
@@ -70,7 +70,10 @@ def _events_frame(messages: list[QueueMessage], media_prefix: str) -> pd.DataFra
 def drain_feed(
     db: MagentoDatabase, queue: SqsEventQueue, media_prefix: str
 ) -> tuple[int, int, list[str], list[str]]:
-    """Receive what waits, record the media prefix's events, then acknowledge: (messages, events, gaps, warnings)."""
+    """Receive what waits, record the media prefix's events, then acknowledge.
+
+    Returns (messages, events, gaps, warnings).
+    """
     gaps: list[str] = []
     warnings: list[str] = []
     messages: list[QueueMessage] = []

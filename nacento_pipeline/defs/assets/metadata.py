@@ -36,10 +36,12 @@ def changed_images(items: pd.DataFrame) -> pd.DataFrame:
 
 
 def counts_table(counts: Mapping[str, int], title: str = "kind") -> dg.MetadataValue:
+    """Counts by kind as a Markdown table."""
     return dg.MetadataValue.md(counts_markdown(counts, title))
 
 
 def int_metadata(counts: Mapping[str, int]) -> dict[str, dg.MetadataValue]:
+    """Counts as integer metadata, one entry each."""
     return {key: dg.MetadataValue.int(int(value)) for key, value in counts.items()}
 
 
@@ -54,11 +56,12 @@ def phase(durations: dict[str, float], name: str) -> Iterator[None]:
 
 
 def duration_metadata(durations: Mapping[str, float]) -> dict[str, dg.MetadataValue]:
+    """Phase durations as `duration_<phase>_s` float metadata."""
     return {f"duration_{name}_s": dg.MetadataValue.float(value) for name, value in durations.items()}
 
 
 def preview_metadata(preview: Preview) -> dict[str, dg.MetadataValue]:
-    """A plan's preview: the first products' images and roles before -> after, the changes per kind charted."""
+    """A plan's preview: the first products' images and roles before -> after, changes per kind charted."""
     return {
         f"preview_images (first {PREVIEW_PRODUCTS} products)": md_table(preview.images, limit=100),
         f"preview_roles (first {PREVIEW_PRODUCTS} products)": md_table(preview.roles, limit=100),

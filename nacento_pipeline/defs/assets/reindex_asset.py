@@ -10,6 +10,7 @@ from nacento_pipeline.defs.assets.batch_assets import GalleryChanges
 from nacento_pipeline.defs.assets.metadata import BATCH_ASSET, duration_metadata, phase
 from nacento_pipeline.defs.constants import TAG_REINDEX
 from nacento_pipeline.defs.step_failures import reported_failures
+from nacento_pipeline.resources.cache import CacheResource
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.resources.reindex import ReindexResource
@@ -36,10 +37,12 @@ def reindex_decision(
     magento: MagentoDatabaseResource,
     reindex: ReindexResource,
     object_store: ObjectStoreResource,
+    cache: CacheResource,
     magento_gallery: GalleryChanges,
 ) -> dg.MaterializeResult:
+    """Decide and trigger the reindex for what the batch's write changed."""
     return dg.MaterializeResult(
-        metadata=decide_and_trigger(context, magento, reindex, object_store, magento_gallery)
+        metadata=decide_and_trigger(context, magento, reindex, object_store, cache, magento_gallery)
     )
 
 
@@ -48,25 +51,29 @@ def decide_and_trigger(
     magento: MagentoDatabaseResource,
     reindex: ReindexResource,
     object_store: ObjectStoreResource,
+    cache: CacheResource,
     magento_gallery: GalleryChanges,
 ) -> dict[str, dg.MetadataValue]:
-    """The reindex step after a write (a batch's, or a revert's): decide per indexer, trigger, optionally purge
-    resized images; the metadata reporting it. `magento_gallery`: what the write changed (GalleryChanges)."""
+    """The reindex step after a write (a batch's, or a revert's): decide, trigger, purge resized images.
+
+    Decides per indexer, triggers, and with the cache's `purge_image_cache` deletes the resized copies of
+    the images whose content changed; returns the metadata reporting it. `magento_gallery`: what the write
+    changed.
+    """
     db = magento.get_database()
-    settings = reindex.settings
     durations: dict[str, float] = {}
     changed = set(magento_gallery.changed_entity_ids)
     with phase(durations, "decide"), reported_failures():
-        decisions = reindex.decide(db.engine, changed)
+        decisions = reindex.decide(db.engine, db.prefix, changed)
     with phase(durations, "trigger"), reported_failures():
-        report = reindex.trigger(db.engine).apply(decisions, context.log.info)
+        report = reindex.trigger(db.engine, db.prefix).apply(decisions, context.log.info)
     metadata: dict[str, dg.MetadataValue] = {}
-    if settings.purge_image_cache:
+    if cache.purge_image_cache:
         with phase(durations, "cache_purge"):
             purge = purge_resized_images(
                 object_store.get_store(),
                 magento_gallery.content_changed_values,
-                settings.media_cache_prefix,
+                object_store.media_cache_prefix,
             )
         metadata["cache_purged"] = dg.MetadataValue.int(purge.deleted)
         metadata["cache_purge"] = dg.MetadataValue.text(purge.summary())
@@ -75,7 +82,7 @@ def decide_and_trigger(
     context.instance.add_run_tags(context.run.run_id, {TAG_REINDEX: tag})
     return {
         "decisions": dg.MetadataValue.md(decisions_markdown(decisions)),
-        "trigger": dg.MetadataValue.text(settings.reindex_trigger),
+        "trigger": dg.MetadataValue.text(reindex.trigger_kind),
         "trigger_report": dg.MetadataValue.md(report.markdown()),
         "changed_products": dg.MetadataValue.int(len(changed)),
         "full": dg.MetadataValue.int(counts.get("full", 0)),

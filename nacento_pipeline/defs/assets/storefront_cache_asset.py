@@ -1,5 +1,8 @@
-"""`storefront_cache`: after the write (and the reindex trigger), Magento's caches are cleaned for the changed
-products and their parents; the `storefront_fresh` check says whether the shop shows the batch yet."""
+"""`storefront_cache`: after the write (and the reindex trigger), Magento's caches are cleaned.
+
+They are cleaned for the changed products and their parents; the `storefront_fresh` check says whether the
+shop shows the batch yet.
+"""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +50,7 @@ def storefront_cache(
     reindex: ReindexResource,
     magento_gallery: GalleryChanges,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Clean the storefront caches after the batch's write and check the shop shows it."""
     cleaned = clean_storefront(context, magento, cache, reindex, magento_gallery)
     yield dg.MaterializeResult(metadata=cleaned.metadata)
     yield dg.AssetCheckResult(
@@ -75,11 +79,13 @@ def clean_storefront(
     reindex: ReindexResource,
     magento_gallery: GalleryChanges,
 ) -> Cleaned:
-    """The cache step after a write (a batch's, or a revert's): the changed products' and their parents' pages
-    cleaned, then whether a managed indexer still has them pending. `magento_gallery`: GalleryChanges."""
+    """The cache step after a write (a batch's, or a revert's), and whether the shop shows the write.
+
+    The changed products' and their parents' pages are cleaned, then whether a managed indexer still has
+    them pending is read. `magento_gallery`: GalleryChanges.
+    """
     db = magento.get_database()
-    settings = reindex.settings
-    images = sorted(magento_gallery.content_changed_values) if settings.purge_image_cache else []
+    images = sorted(magento_gallery.content_changed_values) if cache.purge_image_cache else []
     try:
         backend = cache.get_backend()
     except Exception as exc:  # a misconfigured backend must not fail the committed write either
@@ -92,8 +98,8 @@ def clean_storefront(
             backend,
             magento_gallery.changed_entity_ids,
             images,
-            prefix=settings.table_prefix,
-            attempts=settings.cache_retries,
+            prefix=db.prefix,
+            attempts=cache.retries,
             log=context.log.warning,
         )
         errors = list(done.errors)
@@ -102,7 +108,7 @@ def clean_storefront(
     for error in errors:
         context.log.error(f"storefront cache not cleaned: {error}")
     metadata: dict[str, dg.MetadataValue] = {
-        "backend": dg.MetadataValue.text(settings.cache_backend),
+        "backend": dg.MetadataValue.text(cache.backend),
         "status": dg.MetadataValue.text("failed" if errors else "ok"),
     }
     if done is not None:
@@ -129,7 +135,7 @@ def clean_storefront(
             metadata["notes"] = dg.MetadataValue.text("; ".join(done.notes))
     if errors:
         metadata["errors"] = dg.MetadataValue.text("; ".join(errors))
-    pending = reindex.pending_indexers(db.engine, magento_gallery.changed_entity_ids)
+    pending = reindex.pending_indexers(db.engine, db.prefix, magento_gallery.changed_entity_ids)
     reasons = list(errors)
     if not pending.empty:
         reasons.append(

@@ -1,9 +1,9 @@
 """Alerts: a failed run, or a failed asset check, posts to Slack and/or sends an e-mail.
 
-Off by default: no sensor exists until `NACENTO_ALERT_EMAIL_TO` or `NACENTO_ALERT_SLACK_TOKEN` is set. Built on
-Dagster's own integrations: `make_email_on_run_failure_sensor` for failed runs by e-mail, dagster-slack's
-`SlackResource` for Slack (with the Web API base URL configurable, for a proxy or a test endpoint), and the
-a plain-text e-mail over the same SSL/STARTTLS login for failed checks.
+Off by default: no sensor exists until `NACENTO_ALERT_EMAIL_TO` or `NACENTO_ALERT_SLACK_TOKEN` is set.
+Built on Dagster's own integrations: `make_email_on_run_failure_sensor` for failed runs by e-mail,
+dagster-slack's `SlackResource` for Slack (with the Web API base URL configurable, for a proxy or a test
+endpoint), and a plain-text e-mail over the same SSL/STARTTLS login for failed checks.
 """
 
 from __future__ import annotations
@@ -36,16 +36,21 @@ class AlertSlackResource(SlackResource):
     base_url: str = "https://slack.com/api/"
 
     def get_client(self) -> WebClient:
+        """A Slack Web API client on the configured base URL."""
         return WebClient(token=self.token, base_url=self.base_url)
 
 
 def alerts_enabled(settings: Settings) -> bool:
+    """Whether any alert channel is configured (e-mail recipients or a Slack token)."""
     return bool(settings.alert_email_to or settings.alert_slack_token)
 
 
 def _run_failure_text(context: dg.RunFailureSensorContext, settings: Settings) -> str:
-    """The alert of a failed run: the run's failure and its first failed step's cause, without SQL statements
-    or values, cut to about 2 KB (core.failure_text); plain text (escaped where it goes into HTML)."""
+    """The alert of a failed run: the run's failure and its first failed step's cause.
+
+    Without SQL statements or values, cut to about 2 KB (core.failure_text); plain text (escaped where it
+    goes into HTML).
+    """
     run = context.dagster_run
     partition = run.tags.get("dagster/partition", "-")
     message = context.failure_event.message or "run failed"
@@ -78,9 +83,11 @@ def _check_failure_text(evaluation: dg.AssetCheckEvaluation, run_id: str, settin
 
 
 def email_html(text: str) -> str:
-    """Plain alert text as the HTML body of an e-mail: escaped, line breaks kept, and no line of the message
-    longer than SMTP allows (1,000 octets; an error without line breaks would be refused): each line is sent in
-    pieces of EMAIL_PIECE characters, escaped one by one (an entity is never split), that HTML joins again."""
+    """Plain alert text as the HTML body of an e-mail: escaped, line breaks kept, no line too long for SMTP.
+
+    SMTP allows 1,000 octets per line (an error without line breaks would be refused): each line is sent in
+    pieces of EMAIL_PIECE characters, escaped one by one (an entity is never split), that HTML joins again.
+    """
     return "<br>\n".join(
         "\n".join(
             html.escape(line[start : start + EMAIL_PIECE]) for start in range(0, len(line), EMAIL_PIECE)
@@ -90,8 +97,10 @@ def email_html(text: str) -> str:
 
 
 def send_alert_email(settings: Settings, subject: str, body: str) -> None:
-    """One HTML e-mail (the text escaped, email_html) to NACENTO_ALERT_EMAIL_TO, over SSL or STARTTLS with login,
-    as Dagster's run-failure e-mail sensor sends its own."""
+    """One HTML e-mail (the text escaped, email_html) to NACENTO_ALERT_EMAIL_TO.
+
+    Sent over SSL or STARTTLS with login, as Dagster's run-failure e-mail sensor sends its own.
+    """
     message = EmailMessage()
     message["From"] = settings.alert_email_from
     message["To"] = ", ".join(settings.alert_email_to)
@@ -155,6 +164,7 @@ def build_alert_sensors(settings: Settings) -> list[dg.SensorDefinition]:
 
 
 def alert_resources(settings: Settings) -> dict[str, AlertSlackResource]:
+    """The Slack resource when a token is set (the token as EnvVar: never shown)."""
     if not settings.alert_slack_token:
         return {}
     return {

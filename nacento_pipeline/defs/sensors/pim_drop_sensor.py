@@ -1,4 +1,4 @@
-"""`pim_drop_sensor`: every complete batch in the drop prefix becomes a `pim_batches` partition and one run."""
+"""`pim_drop_sensor`: each complete batch in the drop prefix becomes a `pim_batches` partition and a run."""
 
 import json
 import time
@@ -15,8 +15,9 @@ from nacento_pipeline.defs.constants import (
     TAG_OK_ETAG,
     TAG_SOURCE,
 )
-from nacento_pipeline.defs.jobs import IN_PROCESS_CONFIG, STEP_PROCESSES_CONFIG
+from nacento_pipeline.defs.jobs import IN_PROCESS_CONFIG, STEP_PROCESSES_CONFIG, with_job_defaults
 from nacento_pipeline.defs.partitions import pim_batches
+from nacento_pipeline.resources.drop_zone import DropZoneResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.drop.event_registration import EventPass, register_from_events
 from nacento_pipeline.storage.drop.registration import DropPass, Registered, Rejected, register_drops
@@ -26,10 +27,27 @@ MB = 1024 * 1024
 
 
 def run_config_for(item: Registered, step_processes_above_mb: int) -> dict:
-    """In-process run config for a small batch; one process per step for a batch whose bunch files exceed the
-    setting, so each step's memory returns to the OS when it ends and the run peaks at its biggest step."""
+    """In-process run config for a small batch; one process per step for a batch above the setting.
+
+    A batch whose bunch files exceed it runs each step in a process of its own, so each step's memory returns
+    to the OS when it ends and the run peaks at its biggest step.
+    """
     big = item.drop.total_size > step_processes_above_mb * MB
     return STEP_PROCESSES_CONFIG if big else IN_PROCESS_CONFIG
+
+
+def _run_config(context: dg.SensorEvaluationContext, item: Registered, step_processes_above_mb: int) -> dict:
+    """The run's config: the executor `run_config_for` picks, over the batch job's default config.
+
+    The job's default is the NACENTO_* policy (definitions.py); a run config given alone would replace it.
+    """
+    executor = run_config_for(item, step_processes_above_mb)
+    repository = context.repository_def
+    return (
+        with_job_defaults(repository.get_job(BATCH_JOB), item.drop.batch_key, executor)
+        if repository
+        else executor
+    )
 
 
 def _load_cursor(raw: str | None) -> dict[str, str]:
@@ -54,7 +72,10 @@ def _load_event_state(raw: str | None) -> dict:
 
 
 def _events_pass(
-    context: dg.SensorEvaluationContext, object_store: ObjectStoreResource, previous: dict[str, str]
+    context: dg.SensorEvaluationContext,
+    object_store: ObjectStoreResource,
+    drop_zone: DropZoneResource,
+    previous: dict[str, str],
 ) -> tuple[DropPass, dict]:
     """One event-mode pass: the batches the queue's events name, plus those the cursor carries."""
     store, queue = object_store.get_store(), object_store.get_event_queue()
@@ -63,37 +84,37 @@ def _events_pass(
     now = time.time()
     last_full = float(state.get("last_full_scan", 0) or 0)
     reconcile = (
-        bool(state.get("reconcile", False))
-        or now - last_full >= object_store.settings.drop_events_reconcile_minutes * 60
+        bool(state.get("reconcile", False)) or now - last_full >= drop_zone.events_reconcile_minutes * 60
     )
     batch_of = {
         ok_key: parsed.batch_key
         for ok_key in previous
-        if isinstance(parsed := parse_drop_name(ok_key, object_store.settings.drop_prefix), DropName)
+        if isinstance(parsed := parse_drop_name(ok_key, drop_zone.drop_prefix), DropName)
     }
     carried = list(batch_of.values())
     carried += [key for key in state.get("retry", []) if isinstance(key, str)]
     passed: EventPass = register_from_events(
         store,
         queue,
-        drop_prefix=object_store.settings.drop_prefix,
-        archive_prefix=object_store.settings.archive_prefix,
-        rejected_prefix=object_store.settings.rejected_prefix,
+        drop_prefix=drop_zone.drop_prefix,
+        archive_prefix=drop_zone.archive_prefix,
+        rejected_prefix=drop_zone.rejected_prefix,
         carried=carried,
         reconcile=reconcile,
         is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
         archived_versions=previous,
-        media_prefix=object_store.settings.media_prefix,
-        copy_concurrency=object_store.settings.head_concurrency,
-        limits=object_store.settings.input_limits,
+        media_prefix=object_store.media_prefix,
+        copy_concurrency=object_store.concurrency,
+        limits=drop_zone.limits,
     )
     outcome = passed.drop
     for ok_key in [k for k, batch_key in batch_of.items() if batch_key in passed.gone]:
         previous.pop(ok_key)  # its files left the drop prefix some other way: stop looking at it
     retry = [key for key, _ in outcome.failed if BATCH_KEY_PATTERN.fullmatch(key)]
     context.log.info(
-        f"event mode: {passed.messages} message(s), {passed.events} event(s), {len(passed.batches)} batch(es) "
-        f"looked at{', full LIST of the drop prefix' if passed.reconciled else ''}; queue calls {passed.queue_calls}"
+        f"event mode: {passed.messages} message(s), {passed.events} event(s), {len(passed.batches)} "
+        f"batch(es) looked at{', full LIST of the drop prefix' if passed.reconciled else ''}; queue calls "
+        f"{passed.queue_calls}"
     )
     for error in passed.unreadable:
         context.log.warning(f"not a bucket event notification, dropped: {error}")
@@ -132,7 +153,8 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
         context.log.error(f"batch {key} left in the drop prefix for the next tick: {error}")
     for rejected in outcome.rejected:
         context.log.warning(
-            f"rejected drop {rejected.label or '(bad names)'}: {rejected.reason}; moved to {rejected.moved_to}"
+            f"rejected drop {rejected.label or '(bad names)'}: {rejected.reason}; moved to "
+            f"{rejected.moved_to}"
         )
     if outcome.media_copied or outcome.media_kept:
         context.log.info(
@@ -155,30 +177,32 @@ def _log_outcome(context: dg.SensorEvaluationContext, outcome: DropPass) -> None
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Watches the drop prefix for OK files. Each complete, valid batch is archived, added as a "
-        "`pim_batches` partition and run once (run key = batch key + OK-file ETag + bunch fingerprint). Invalid "
-        "drops are moved to the rejected prefix with a report. With NACENTO_DROP_EVENTS=sqs it reads the bucket's "
-        "event notifications instead and lists only the batches they name (plus a periodic full LIST)."
+        "`pim_batches` partition and run once (run key = batch key + OK-file ETag + bunch fingerprint). "
+        "Invalid drops are moved to the rejected prefix with a report. With NACENTO_DROP_EVENTS=sqs it reads "
+        "the bucket's event notifications instead and lists only the batches they name (plus a periodic full "
+        "LIST)."
     ),
 )
 def pim_drop_sensor(
-    context: dg.SensorEvaluationContext, object_store: ObjectStoreResource
+    context: dg.SensorEvaluationContext, object_store: ObjectStoreResource, drop_zone: DropZoneResource
 ) -> dg.SensorResult:
+    """Register the complete drops (LIST, or the queue's events) and request one run per batch."""
     store = object_store.get_store()
     previous = _load_cursor(context.cursor)
     events_state: dict | None = None
     if object_store.get_event_queue() is not None:
-        outcome, events_state = _events_pass(context, object_store, previous)
+        outcome, events_state = _events_pass(context, object_store, drop_zone, previous)
     else:
         outcome = register_drops(
             store,
-            drop_prefix=object_store.settings.drop_prefix,
-            archive_prefix=object_store.settings.archive_prefix,
-            rejected_prefix=object_store.settings.rejected_prefix,
+            drop_prefix=drop_zone.drop_prefix,
+            archive_prefix=drop_zone.archive_prefix,
+            rejected_prefix=drop_zone.rejected_prefix,
             is_registered=lambda key: context.instance.has_dynamic_partition(PARTITIONS_NAME, key),
             archived_versions=previous,
-            media_prefix=object_store.settings.media_prefix,
-            copy_concurrency=object_store.settings.head_concurrency,
-            limits=object_store.settings.input_limits,
+            media_prefix=object_store.media_prefix,
+            copy_concurrency=object_store.concurrency,
+            limits=drop_zone.limits,
         )
     _log_outcome(context, outcome)
 
@@ -191,7 +215,7 @@ def pim_drop_sensor(
         dg.RunRequest(
             partition_key=item.drop.batch_key,
             run_key=item.run_key,
-            run_config=run_config_for(item, object_store.settings.step_processes_above_mb),
+            run_config=_run_config(context, item, drop_zone.step_processes_above_mb),
             tags={
                 TAG_OK_ETAG: item.drop.ok_etag,
                 TAG_ARCHIVE_VERSION: item.manifest.version,
@@ -202,7 +226,7 @@ def pim_drop_sensor(
     ]
     skip_reason = None
     if not run_requests:
-        parts = [f"no complete batch in {object_store.settings.drop_prefix}"]
+        parts = [f"no complete batch in {drop_zone.drop_prefix}"]
         if outcome.rejected:  # first, so the tick list shows it: a rejection is not an idle tick
             parts.insert(
                 0,

@@ -40,7 +40,7 @@ def test_run_status_sensor_marks_the_archived_batch(local_pipeline, instance):
     # a run without an archive (e.g. a typo'd manual partition) is simply not marked
     resource: ObjectStoreResource = resources["object_store"]
     fake = run.with_tags({"dagster/partition": "media_unknown"})
-    assert mark_batch(resource, fake, "failed") is None
+    assert mark_batch(resource, resources["drop_zone"], fake, "failed") is None
     assert json.loads(p.store.get(manifest.prefix + "status.json"))["status"] == "succeeded"
 
 

@@ -9,7 +9,7 @@ from datetime import UTC
 import pytest
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline.resources.wiring import make_object_store
+from nacento_pipeline.resources.build import object_store_resource
 from nacento_pipeline.storage.adapters.base import ObjectStore
 from nacento_pipeline.storage.adapters.local import TMP_MARKER, LocalFolderStore, UnsafeKeyError
 
@@ -204,7 +204,7 @@ def test_md5_cache_keeps_the_most_recent_files_only(store: LocalFolderStore, mon
 
 def test_factory_builds_local_store_by_default(tmp_path) -> None:
     settings = Settings(var_dir=tmp_path, local_bucket_dir=tmp_path / "my-bucket")
-    store = make_object_store(settings)
+    store = object_store_resource(settings).get_store()
     assert isinstance(store, LocalFolderStore)
     assert store.root == (tmp_path / "my-bucket").resolve()
     assert store.root.is_dir()

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from nacento_pipeline.config import Settings
-from nacento_pipeline.resources.wiring import make_object_store
+from nacento_pipeline.resources.build import object_store_resource
 from nacento_pipeline.storage.adapters.base import ObjectStore, StorageError
 from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
 from nacento_pipeline_tests.conftest import seed_objects
@@ -133,7 +133,7 @@ def test_factory_builds_s3_store_from_settings(s3_endpoint: str, s3_bucket: str)
     settings = Settings(
         s3_bucket=s3_bucket, s3_endpoint_url=s3_endpoint, s3_region="us-east-1", s3_path_style=True
     )
-    store = make_object_store(settings)
+    store = object_store_resource(settings).get_store()
     assert isinstance(store, S3ObjectStore)
     assert store.bucket == s3_bucket
     assert store._client.meta.config.s3["addressing_style"] == "path"
@@ -141,9 +141,9 @@ def test_factory_builds_s3_store_from_settings(s3_endpoint: str, s3_bucket: str)
     assert store.get("via-factory.txt") == b"ok"
 
 
-def test_the_resource_and_the_settings_build_the_same_store(tmp_path):
-    """One builder: a head concurrency above 16 gets a pool that fits it, through the resource too."""
-    from nacento_pipeline.resources.from_settings import resources_from_settings
+def test_the_definitions_and_the_settings_build_the_same_store(tmp_path):
+    """One builder: a head concurrency above 16 gets a pool that fits it, through the definitions too."""
+    from nacento_pipeline.resources import build_resources
 
     settings = Settings.from_env(
         {
@@ -153,8 +153,8 @@ def test_the_resource_and_the_settings_build_the_same_store(tmp_path):
             "NACENTO_VAR_DIR": str(tmp_path),
         }
     )
-    via_settings = make_object_store(settings)
-    via_resource = resources_from_settings(settings)["object_store"].get_store()
+    via_settings = object_store_resource(settings).get_store()
+    via_resource = build_resources(settings)["object_store"].get_store()
     for store in (via_settings, via_resource):
         assert isinstance(store, S3ObjectStore) and store.bucket == "catalog"
         config = store._client.meta.config
@@ -168,10 +168,9 @@ def test_the_client_is_built_through_dagster_aws_s3_resource():
 
     from nacento_pipeline.resources.wiring import s3_client_resource
 
-    settings = Settings(
-        s3_bucket="catalog", s3_endpoint_url="http://127.0.0.1:9", s3_region="auto", s3_path_style=True
+    resource = s3_client_resource(
+        region_name="auto", endpoint_url="http://127.0.0.1:9", path_style=True, concurrency=16
     )
-    resource = s3_client_resource(settings)
     assert isinstance(resource, S3Resource)
     assert (resource.endpoint_url, resource.region_name, resource.path_style) == (
         "http://127.0.0.1:9",
