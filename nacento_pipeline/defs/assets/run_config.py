@@ -1,12 +1,12 @@
 """The batch assets' run config: the policy a run applies, overridable per run in the Launchpad.
 
-Each class's defaults are the embedded defaults (`Settings()`); `policy_config` gives the deployment's values
-(its NACENTO_* variables), which `build_definitions` sets as the jobs' default run config. So a run of
-`pim_batch_job` (sensor, schedule, backfill, Launchpad) applies the NACENTO_* policy unless its config says
-otherwise, and the Launchpad shows what a run will use. Code that gives such a run some config of its own
-merges it over the default (defs.jobs.with_job_defaults). A materialization from the asset graph, outside
-these jobs, gets the classes' embedded defaults. What sensors read as well lives in a resource
-(resources/drop_zone.py), not here.
+Each class's defaults are the policy of the environment the code location loads in (its NACENTO_* variables,
+else the embedded defaults), so a materialization from the asset graph, outside the jobs, applies the shop's
+policy too. `policy_config` gives the values of the Settings passed to `build_definitions`, set as the
+jobs' default run config: a run of `pim_batch_job` (sensor, schedule, backfill, Launchpad) applies them unless
+its config says otherwise, and the Launchpad shows what a run will use. Code that gives such a run some config
+of its own merges it over the default (defs.jobs.with_job_defaults). What sensors read as well lives in a
+resource (resources/drop_zone.py), not here.
 """
 
 from __future__ import annotations
@@ -21,7 +21,20 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
 from nacento_pipeline.core.blast_radius import BlastLimits
 
-EMBEDDED = Settings()
+
+def _environment_policy() -> Settings:
+    """The settings of the environment this module loads in; the embedded ones when it does not parse.
+
+    A bad environment is reported by `build_definitions` (Settings.from_env there), with every problem named;
+    the classes below only need defaults.
+    """
+    try:
+        return Settings.from_env()
+    except ValueError:
+        return Settings()
+
+
+EMBEDDED = _environment_policy()  # the defaults of the classes below
 
 
 class AkeneoConfig(dg.Config):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import dagster as dg
 
 from nacento_pipeline.config import Settings
@@ -83,3 +87,21 @@ def test_the_drop_sensors_runs_carry_the_policy_and_their_executor(tmp_path, ins
     assert request.run_config["ops"]["magento_gallery"]["config"]["max_emptied"] == 50
     assert request.run_config["execution"] == STEP_PROCESSES_CONFIG["execution"]
     p.db.dispose()
+
+
+def test_the_config_classes_default_to_the_environment_a_code_location_loads_in():
+    """A materialization from the asset graph runs outside the jobs: the classes default to the policy."""
+    code = (
+        "from nacento_pipeline.defs.assets.run_config import DeltaPlanConfig, GalleryWriteConfig\n"
+        "print(DeltaPlanConfig().default_mode, DeltaPlanConfig().unknown_sku_severity, "
+        "GalleryWriteConfig().max_emptied)\n"
+    )
+    env = {**os.environ, "NACENTO_SYNC_MODE": "append", "NACENTO_UNKNOWN_SKU_SEVERITY": "error"}
+    env["NACENTO_GUARD_MAX_EMPTIED"] = "7"
+    shown = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["append", "error", "7"]
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("NACENTO_")}
+    embedded = subprocess.run(
+        [sys.executable, "-c", code], env=plain, capture_output=True, text=True, check=True
+    )
+    assert embedded.stdout.split() == [Settings().sync_mode, Settings().unknown_sku_severity, "50"]
