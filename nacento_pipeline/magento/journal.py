@@ -100,12 +100,14 @@ def _datetime_positions(t: MagentoTables) -> dict[str, list[int]]:
 
 @dataclass(frozen=True)
 class _Part:
-    """A part's rows for the product of the enclosing journal row: what they are read from (`rows`, a
-    correlated select without columns), the columns its before-image holds and those its fingerprint digests."""
+    """A part's rows for the product of the enclosing statement: what they are read from (`rows`, a correlated
+    select without columns) and the columns its before-image holds; the columns its fingerprint digests, read
+    from `digest_rows` when given (the values' digest covers their ETag rows in the same pass)."""
 
     rows: sa.Select
     image: list[sa.ColumnElement]
     digested: list[sa.ColumnElement]
+    digest_rows: sa.Select | None = None
 
 
 def _exact(column: sa.ColumnElement) -> sa.ColumnElement:
@@ -116,15 +118,15 @@ def _exact(column: sa.ColumnElement) -> sa.ColumnElement:
 def _correlated_parts(
     t: MagentoTables, varchar: tuple[int, ...], dialect: str, link: sa.ColumnElement, sku: sa.ColumnElement
 ) -> dict[str, _Part]:
-    """Every part, correlated with the enclosing statement's product (its `link` and `sku` columns)."""
-    mg, vte, val, meta, vc, st, p = (
+    """Every part but `product` (the enclosing statement's own row), correlated with the enclosing statement's
+    product (its `link` and `sku` columns)."""
+    mg, vte, val, meta, vc, st = (
         t.media_gallery,
         t.value_to_entity,
         t.media_gallery_value,
         t.gallery_meta,
         t.varchar,
         t.sku_sync_state,
-        t.product,
     )
     same_sku = st.c.sku == sku
     if dialect != "sqlite":
@@ -137,13 +139,20 @@ def _correlated_parts(
             list(mg.c),
             list(mg.c),
         ),
-        "values": _Part(sa.select().select_from(val).where(val.c[t.link] == link), list(val.c), list(val.c)),
+        "values": _Part(
+            sa.select().select_from(val).where(val.c[t.link] == link),
+            list(val.c),
+            [*val.c, meta.c.record_id, meta.c.s3_etag],
+            sa.select()
+            .select_from(val.outerjoin(meta, meta.c.record_id == val.c.record_id))
+            .where(val.c[t.link] == link),
+        ),
         "meta": _Part(
             sa.select()
             .select_from(meta.join(val, val.c.record_id == meta.c.record_id))
             .where(val.c[t.link] == link),
             list(meta.c),
-            [meta.c.record_id, meta.c.s3_etag],
+            [],  # digested with the values
         ),
         "roles": _Part(
             sa.select()
@@ -157,7 +166,6 @@ def _correlated_parts(
             list(st.c),
             [c for c in st.c if c.name != "updated_at"],
         ),
-        "product": _Part(sa.select().select_from(p).where(p.c[t.link] == link), [p.c.updated_at], []),
     }
 
 
@@ -193,10 +201,14 @@ def _insert_entries(t: MagentoTables, varchar: tuple[int, ...], dialect: str, sc
     aggregate = sa.func.json_group_array if dialect == "sqlite" else sa.func.json_arrayagg
     pieces = [_text(f'{{"v":{FORMAT}')]
     for name in SCOPES[scope]:
-        rows = parts[name].rows.with_only_columns(
-            aggregate(sa.func.json_array(*parts[name].image), type_=sa.String)
-        )
-        pieces += [_text(f',"{name}":'), sa.func.coalesce(rows.scalar_subquery(), _text("[]"))]
+        if name == "product":  # its one row is the journaled product's
+            value = sa.func.json_array(sa.func.json_array(journaled.c.updated_at), type_=sa.String)
+        else:
+            rows = parts[name].rows.with_only_columns(
+                aggregate(sa.func.json_array(*parts[name].image), type_=sa.String)
+            )
+            value = sa.func.coalesce(rows.scalar_subquery(), _text("[]"))
+        pieces += [_text(f',"{name}":'), value]
     select = sa.select(
         sa.bindparam("batch_key", type_=sa.String),
         sa.bindparam("kind", type_=sa.String),
@@ -230,7 +242,8 @@ def _fingerprint(t: MagentoTables, varchar: tuple[int, ...], dialect: str) -> sa
         if part.digested:
             n = sa.cast(sa.func.count(), sa.String)
             total = sa.cast(sa.func.coalesce(sa.func.sum(row_crc32(part.digested)), 0), sa.String)
-            digest = part.rows.with_only_columns(_joined([_text(f"{name}:"), n, _text(":"), total]))
+            rows = part.rows if part.digest_rows is None else part.digest_rows
+            digest = rows.with_only_columns(_joined([_text(f"{name}:"), n, _text(":"), total]))
             digests[name] = digest.scalar_subquery()
     pieces: list[sa.ColumnElement[str]] = []
     for digest in digests.values():
