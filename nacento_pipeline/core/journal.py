@@ -31,8 +31,10 @@ class UnknownFormat(ValueError):
 
 def _plain(value: Any) -> Any:
     """A value JSON can carry exactly: datetimes as ISO text, numpy scalars unwrapped."""
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
         return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
     if hasattr(value, "item"):
         return value.item()
     return value

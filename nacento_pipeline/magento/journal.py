@@ -237,14 +237,14 @@ def _fingerprint(t: MagentoTables, varchar: tuple[int, ...], dialect: str) -> sa
     """The digest of a journal row's product's rows now, of the parts its scope covers (timestamps left out):
     per part its row count and the sum of its rows' CRC32, hashed (MD5) by the database."""
     j = t.batch_journal
-    digests = {}
+    digests: dict[str, sa.ColumnElement[str]] = {}
     for name, part in _correlated_parts(t, varchar, dialect, j.c.link_id, j.c.sku).items():
         if part.digested:
             n = sa.cast(sa.func.count(), sa.String)
             total = sa.cast(sa.func.coalesce(sa.func.sum(row_crc32(part.digested)), 0), sa.String)
             rows = part.rows if part.digest_rows is None else part.digest_rows
-            digest = rows.with_only_columns(_joined([_text(f"{name}:"), n, _text(":"), total]))
-            digests[name] = digest.scalar_subquery()
+            counted = rows.with_only_columns(_joined([_text(f"{name}:"), n, _text(":"), total]))
+            digests[name] = counted.scalar_subquery()
     pieces: list[sa.ColumnElement[str]] = []
     for digest in digests.values():
         pieces += [_text(";"), digest] if pieces else [digest]
@@ -353,7 +353,7 @@ class Journal:
         former: dict[int, bytes] = {}
         for ids in in_chunks(sorted(widened), LINK_LIST):
             query = sa.select(j.c.journal_id, j.c.before_image).where(j.c.journal_id.in_(ids))
-            former.update({widened[int(i)]: bytes(blob) for i, blob in conn.execute(query)})
+            former.update({widened[int(row[0])]: bytes(row[1]) for row in conn.execute(query)})
         for ids in in_chunks([*stale, *widened], LINK_LIST):
             conn.execute(sa.delete(j).where(j.c.journal_id.in_(ids)))
         return former

@@ -3,6 +3,8 @@ before and after, row by row."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -196,3 +198,21 @@ def test_a_new_batch_over_unchanged_galleries_journals_and_restores_the_sync_sta
     assert {k: v for k, v in dump(db).items() if k != state} == {
         k: v for k, v in edited.items() if k != state
     }
+
+
+def test_a_batch_journaled_in_the_first_format_is_refused_and_nothing_changes(db):
+    """Format 1 (blobs zlib-compressed by Python, hex digests) cannot be restored by this version: refused
+    before any product is touched."""
+    sync(db, FIRST, batch_key="media_first")
+    j = db.tables.batch_journal
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.update(j).values(
+                before_image=zlib.compress(json.dumps({"sync": []}).encode(), 1),
+                after_fingerprint="0123456789abcdef0123456789abcdef",
+            )
+        )
+    written = dump(db)
+    with pytest.raises(RevertRefused, match="journal format 1"):
+        revert_batch(db, "media_first", run_id="revert-1")
+    assert dump(db) == written
