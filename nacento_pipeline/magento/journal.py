@@ -261,7 +261,7 @@ def _prepare(conn: sa.Connection) -> None:
         raw.create_function(  # type: ignore[union-attr]
             "md5",
             1,
-            lambda text: None if text is None else hashlib.md5(str(text).encode()).hexdigest(),
+            lambda text: None if text is None else hashlib.md5(str(text).encode(), usedforsecurity=False).hexdigest(),
             deterministic=True,
         )
         raw.create_function(  # type: ignore[union-attr]
