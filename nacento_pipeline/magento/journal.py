@@ -39,7 +39,7 @@ from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, ensure_crc32
 from nacento_pipeline.magento.gallery.digest import forget_in
-from nacento_pipeline.magento.gallery.reader import row_crc32, unindexed
+from nacento_pipeline.magento.gallery.reader import unindexed
 from nacento_pipeline.magento.schema import MagentoTables
 
 BATCH, REVERT = "batch", "revert"
@@ -235,13 +235,15 @@ def _insert_entries(t: MagentoTables, varchar: tuple[int, ...], dialect: str, sc
 @functools.lru_cache(maxsize=16)
 def _fingerprint(t: MagentoTables, varchar: tuple[int, ...], dialect: str) -> sa.ColumnElement[str]:
     """The digest of a journal row's product's rows now, of the parts its scope covers (timestamps left out):
-    per part its row count and the sum of its rows' CRC32, hashed (MD5) by the database."""
+    per part its row count and the sum of the CRC32 of its rows (each row as a JSON array: NULL and 'null',
+    1 and '1' stay apart), hashed (MD5) by the database."""
     j = t.batch_journal
     digests: dict[str, sa.ColumnElement[str]] = {}
     for name, part in _correlated_parts(t, varchar, dialect, j.c.link_id, j.c.sku).items():
         if part.digested:
             n = sa.cast(sa.func.count(), sa.String)
-            total = sa.cast(sa.func.coalesce(sa.func.sum(row_crc32(part.digested)), 0), sa.String)
+            row = sa.func.crc32(sa.func.json_array(*part.digested))  # 3x cheaper than CONCAT of CASTs
+            total = sa.cast(sa.func.coalesce(sa.func.sum(row), 0), sa.String)
             rows = part.rows if part.digest_rows is None else part.digest_rows
             counted = rows.with_only_columns(_joined([_text(f"{name}:"), n, _text(":"), total]))
             digests[name] = counted.scalar_subquery()
@@ -261,7 +263,9 @@ def _prepare(conn: sa.Connection) -> None:
         raw.create_function(  # type: ignore[union-attr]
             "md5",
             1,
-            lambda text: None if text is None else hashlib.md5(str(text).encode(), usedforsecurity=False).hexdigest(),
+            lambda text: (
+                None if text is None else hashlib.md5(str(text).encode(), usedforsecurity=False).hexdigest()
+            ),
             deterministic=True,
         )
         raw.create_function(  # type: ignore[union-attr]
