@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS
 from nacento_pipeline.magento.journal import revert_batch
 from nacento_pipeline_tests.magento.gallery_helpers import T1, A, C, legacy_rows, sync
-from nacento_pipeline_tests.magento.test_journal import admin_relabel, dump, without_product
+from nacento_pipeline_tests.magento.test_journal import dump, edit_then_revert, product_rows, without_product
 
 D = "/a/b/d.jpg"
 
@@ -65,18 +65,11 @@ def test_a_rewritten_product_edited_since_is_skipped_and_listed(db):
     legacy_image(db, "S2", "a/b/a.jpg")
     before = dump(db)
     sync(db, [("S1", A, "front", 1, False, "image")], batch_key="media_first")
-    admin_relabel(db, "S2", "edited by hand")
-    edited = dump(db)
-
-    result = revert_batch(db, "media_first", run_id="revert-1")
+    result, edited, now = edit_then_revert(db, "S2", "media_first")
     assert result.counts() == {"reverted": 1, "skipped_changed_since": 1, "already_reverted": 0}
-    assert result.skipped["sku"].tolist() == ["S2"]
-    now = dump(db)
     assert without_product(db, now, "S2", before) == without_product(db, before, "S2", now)  # S1 restored
     assert values_of(db, "S2") == [A]  # S2 as the admin left it
-    assert {k: set(v) - set(without_product(db, now, "S2", edited)[k]) for k, v in now.items()} == {
-        k: set(v) - set(without_product(db, edited, "S2", now)[k]) for k, v in edited.items()
-    }
+    assert product_rows(db, now, "S2", edited) == product_rows(db, edited, "S2", now)
 
 
 def test_a_product_journaled_for_its_sync_state_then_rewritten_keeps_its_whole_before_image(db):
