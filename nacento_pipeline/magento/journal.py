@@ -1,12 +1,13 @@
 """The undo journal (nacento_batch_journal) and the revert of a batch.
 
 In the transaction of each chunk's write, before anything is written, one journal row per product the chunk
-changes is inserted and its before-image built by the database from the product's rows (`Journal.before`):
-its gallery rows and links, its value rows in every store, their ETag rows, its role and `*_label` rows in
-every store, its sync-state row and its `updated_at`, as one compressed JSON document (core.journal's format;
-one UPDATE per IN list of links, no row passes through Python). After the write, the database digests what the
-write left into each row's fingerprint (`Journal.after`, one UPDATE per IN list). Rows of other products the
-write changes (magento.spellings' rewrites) are journaled the same way in the same transaction.
+changes is inserted with its before-image built by the database from the product's rows (`Journal.before`,
+one `INSERT ... SELECT` per scope and IN list of links; no journaled row passes through Python): its gallery
+rows and links, its value rows in every store, their ETag rows, its role and `*_label` rows in every store,
+its sync-state row and its `updated_at`, as one compressed JSON document (core.journal's format). After the
+write, the database digests what the write left into each entry's fingerprint (`Journal.after`, one UPDATE
+per IN list). Products the batch does not list whose rows its write changes (magento.spellings' rewrites)
+are journaled the same way in the same transaction.
 
 `revert_batch` restores a batch's products, chunk by chunk under the writer lock, where their rows are still
 exactly what the batch left (the digest again); the others are listed and left alone unless forced. Restoring
