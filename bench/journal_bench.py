@@ -5,7 +5,9 @@ of its own, dropped at the end). Two copies of the catalog under two table prefi
 journal on) get the same batches: a first sync (every image inserted), then a batch where ~10% of the images
 carry a new label. Each batch is planned on each copy, then the two writes are timed one after the other (the
 order alternating with --repeat). The batch is parsed from the synthetic catalog's bunch files and its ETag
-frame built from the synthetic store (no S3). Prints figures, never asserts.
+frame built from the synthetic store (no S3). With --breakdown, the seconds of the journal's own statements
+(before-images, fingerprints, the look-up of existing entries) are printed per batch. Prints figures, never
+asserts.
 """
 
 from __future__ import annotations
@@ -33,6 +35,47 @@ from nacento_pipeline.magento.gallery.sync import plan_gallery, write_gallery
 from nacento_pipeline.magento.schema import create_own_tables
 
 PREFIXES = {False: "nj_", True: "jo_"}
+
+
+class StatementClock:
+    """Seconds and counts of the statements on the journal table, by what they do (engine events)."""
+
+    KINDS = (
+        ("INSERT", "before-images (INSERT ... SELECT)"),
+        ("UPDATE", "fingerprints (UPDATE)"),
+        ("SELECT", "existing entries (SELECT)"),
+        ("DELETE", "stale entries (DELETE)"),
+    )
+
+    def __init__(self, engine: sa.Engine, table: str) -> None:
+        self.table = table
+        self.seconds: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        sa.event.listen(engine, "before_cursor_execute", self._before)
+        sa.event.listen(engine, "after_cursor_execute", self._after)
+
+    def _kind(self, statement: str) -> str | None:
+        if self.table not in statement:
+            return None
+        head = statement.lstrip()[:6].upper()
+        return next((name for verb, name in self.KINDS if head == verb), "other")
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        conn.info["journal_clock"] = (time.perf_counter(), self._kind(statement))
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        started, kind = conn.info.pop("journal_clock", (0.0, None))
+        if kind is not None:
+            self.seconds[kind] = self.seconds.get(kind, 0.0) + time.perf_counter() - started
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def take(self) -> str:
+        """The figures since the last call, as one line."""
+        shown = ", ".join(
+            f"{kind} {self.seconds[kind]:.2f} s / {self.counts[kind]}" for kind in sorted(self.seconds)
+        )
+        self.seconds, self.counts = {}, {}
+        return shown or "none"
 
 
 def batch(spec: CatalogSpec, meta_percent: int, salt: int) -> ParsedBatch:
@@ -86,6 +129,7 @@ def run_once(
     chunk_size: int,
     rep: int,
     stack: ExitStack,
+    breakdown: bool = False,
 ) -> list[tuple[str, float, float, int, int, int]]:
     """Both copies (prefixes of this repetition) through every scenario; the copy written first alternates."""
     dbs: dict[bool, MagentoDatabase] = {}
@@ -97,6 +141,7 @@ def run_once(
         create_own_tables(db.engine, db.prefix)
         db.refresh_schema()
         dbs[journal] = db
+    clock = StatementClock(dbs[True].engine, dbs[True].tables.batch_journal.name) if breakdown else None
     rows: list[tuple[str, float, float, int, int, int]] = []
     journaled = 0
     for number, (name, parsed) in enumerate(scenarios, start=1):
@@ -118,6 +163,7 @@ def run_once(
             result = write_gallery(db, plan, run_id=f"bench-{number}", journal=journal)
             seconds[journal] = time.perf_counter() - started
             statements[journal] = result.statements
+        statements_shown = clock.take() if clock is not None else None
         entries, size = journal_size(dbs[True])
         rows.append(
             (
@@ -134,6 +180,8 @@ def run_once(
             f"  run {rep + 1}, {name}: write without journal {seconds[False]:.2f} s, with {seconds[True]:.2f} s "
             f"({seconds[True] / seconds[False] - 1:+.0%}), load average {os.getloadavg()[0]:.1f}"
         )
+        if statements_shown is not None:
+            print(f"    the journal's statements: {statements_shown}")
     return rows
 
 
@@ -146,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-size", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=1, help="runs on fresh copies; the table shows medians")
     parser.add_argument("--db-url", default=DEFAULT_DB_URL)
+    parser.add_argument("--breakdown", action="store_true", help="time the journal's statements per batch")
     args = parser.parse_args(argv)
     spec = CatalogSpec(args.products, args.images_per_product)
     print(
@@ -158,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     with ExitStack() as stack:
         url = stack.enter_context(bench_database(args.db_url))
         for rep in range(args.repeat):
-            runs.append(run_once(url, spec, scenarios, etags, args.chunk_size, rep, stack))
+            runs.append(run_once(url, spec, scenarios, etags, args.chunk_size, rep, stack, args.breakdown))
     print(
         "\n| scenario | images | write s, no journal | write s, journal | overhead (of the medians) | overhead per run "
         "| extra statements | journal rows | journal MB (total) |"

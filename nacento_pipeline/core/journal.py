@@ -1,16 +1,19 @@
-"""The undo journal's before-images, pure: rows of several tables grouped per product, one compressed JSON blob
-each, and back; and which journaled products a revert may restore.
+"""The undo journal's before-images, pure: the blob format the database writes, read back, and which journaled
+products a revert may restore.
 
 A before-image is `{part: [row, ...]}` with each row a list of column values in the part's column order
-(the adapter names the parts and their columns; this module never knows table names). Datetimes travel as
-ISO text and come back as datetimes for the columns the adapter says are datetimes.
+(the adapter names the parts and their columns and builds the blob in SQL; this module never knows table
+names). The blob is MySQL's `COMPRESS()` layout (the uncompressed length in 4 bytes, little-endian, then a
+zlib stream) of a JSON object whose `"v"` is FORMAT; datetimes travel as text and come back as datetimes for
+the columns the adapter says are datetimes.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -18,45 +21,46 @@ from typing import Any
 import pandas as pd
 
 Image = dict[str, list[list[Any]]]
-EMPTY_IMAGE: Image = {}
+FORMAT = 2  # 1: a zlib stream of the image as Python built it (refused by revert; the journal keeps days)
 FIRST_SHOWN = 20
+
+
+class UnknownFormat(ValueError):
+    """A journal blob of another format than FORMAT."""
 
 
 def _plain(value: Any) -> Any:
     """A value JSON can carry exactly: datetimes as ISO text, numpy scalars unwrapped."""
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
         return value.isoformat()
     if hasattr(value, "item"):
         return value.item()
     return value
 
 
-def group_images(
-    parts: Mapping[str, Iterable[Sequence[Any]]], datetime_columns: Mapping[str, Iterable[int]]
-) -> dict[int, Image]:
-    """Per product, its rows of every part: `parts` holds per part the rows as read, each row's first value the
-    product's link id (left out of the image); `datetime_columns` (part -> positions, the link not counted)
-    are the columns turned into ISO text. One pass over the rows; a product has only the parts it has rows in."""
-    images: dict[int, Image] = {}
-    for name, rows in parts.items():
-        timed = list(datetime_columns.get(name, ()))
-        for row in rows:
-            values = list(row[1:])
-            for i in timed:
-                if values[i] is not None:
-                    values[i] = _plain(values[i])
-            images.setdefault(int(row[0]), {}).setdefault(name, []).append(values)
-    return images
+def compress(data: bytes) -> bytes:
+    """MySQL's COMPRESS(): the length in 4 bytes (little-endian), then zlib (SQLite's stand-in for it)."""
+    return struct.pack("<I", len(data) & 0x3FFFFFFF) + zlib.compress(data) if data else b""
 
 
 def encode(image: Image) -> bytes:
-    """The compressed blob of a before-image."""
-    return zlib.compress(json.dumps(image, separators=(",", ":"), default=_plain).encode(), 1)
+    """The blob of a before-image, as the database builds it (a before-image pieced together in Python)."""
+    document = {"v": FORMAT, **image}
+    return compress(json.dumps(document, separators=(",", ":"), default=_plain).encode())
 
 
 def decode(blob: bytes, datetime_columns: Mapping[str, Iterable[int]] | None = None) -> Image:
-    """A before-image from its blob; `datetime_columns` (part -> column positions) turned back into datetimes."""
-    image: Image = json.loads(zlib.decompress(blob))
+    """A before-image from its blob; `datetime_columns` (part -> column positions) turned back into datetimes.
+    Raises UnknownFormat for a blob of another format."""
+    try:
+        document = json.loads(zlib.decompress(bytes(blob[4:])))
+    except (zlib.error, ValueError) as exc:
+        raise UnknownFormat(f"not a journal blob of format {FORMAT}") from exc
+    if not isinstance(document, dict) or document.pop("v", None) != FORMAT:
+        raise UnknownFormat(f"not a journal blob of format {FORMAT}")
+    image: Image = document
     for name, positions in (datetime_columns or {}).items():
         for row in image.get(name, []):
             for i in positions:

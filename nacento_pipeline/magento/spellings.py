@@ -24,6 +24,7 @@ from nacento_pipeline.core.paths import canonical_values
 from nacento_pipeline.magento import bulk_sql
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery.reader import unindexed
+from nacento_pipeline.magento.journal import Journal
 
 SPELLING_COLUMNS = ["value_id", "link_id", "stored", "canonical"]
 CHUNK = 1000
@@ -66,11 +67,14 @@ def _links_holding(
     return found
 
 
-def rewrite_spellings(conn: sa.Connection, db: MagentoDatabase, rows: pd.DataFrame) -> int:
+def rewrite_spellings(
+    conn: sa.Connection, db: MagentoDatabase, rows: pd.DataFrame, journal: Journal | None = None
+) -> int:
     """Rewrite these media_gallery rows (SPELLING_COLUMNS) to their canonical value, and the products' role
     values (every role attribute, every store) naming the old spelling byte for byte, inside the caller's
     transaction. A product that already holds the canonical value keeps its legacy row as it is (rewritten, it
-    would hold the file twice; the batch's dedupe removes such a row). Returns the rows rewritten."""
+    would hold the file twice; the batch's dedupe removes such a row). With `journal`, the products rewritten
+    are journaled first (their whole before-image, as the batch's own products). Returns the rows rewritten."""
     if rows.empty:
         return 0
     t = db.tables
@@ -80,6 +84,8 @@ def rewrite_spellings(conn: sa.Connection, db: MagentoDatabase, rows: pd.DataFra
     rows = rows[pd.Series(keep, index=rows.index, dtype=bool)]
     if rows.empty:
         return 0
+    if journal is not None:
+        journal.before(conn, _products_of(conn, db, rows["link_id"].astype(int).tolist()))
     per_row = rows.drop_duplicates("value_id")
     bulk_sql.update(conn, t.media_gallery, {"value_id": per_row["value_id"]}, {"value": per_row["canonical"]})
     vc = t.varchar
@@ -99,6 +105,18 @@ def rewrite_spellings(conn: sa.Connection, db: MagentoDatabase, rows: pd.DataFra
     return len(per_row)
 
 
+def _products_of(conn: sa.Connection, db: MagentoDatabase, links: list[int]) -> pd.DataFrame:
+    """The products (sku, entity_id, link_id) of these links, to journal."""
+    p = db.tables.product
+    link = p.c[db.tables.link]
+    rows = [
+        tuple(r)
+        for part in chunked(sorted(set(links)), CHUNK)
+        for r in conn.execute(sa.select(p.c.sku, p.c.entity_id, link).where(link.in_(part)))
+    ]
+    return pd.DataFrame(rows, columns=["sku", "entity_id", "link_id"])
+
+
 @dataclass
 class LegacySpellings:
     """The catalog's rows not in the canonical form, read once per write (under the writer lock, by the first
@@ -107,18 +125,25 @@ class LegacySpellings:
     db: MagentoDatabase
     rows: pd.DataFrame | None = field(default=None, repr=False)
 
-    def rewrite_for(self, conn: sa.Connection, values: Iterable[str], chunk_links: Iterable[int]) -> int:
+    def rewrite_for(
+        self,
+        conn: sa.Connection,
+        values: Iterable[str],
+        chunk_links: Iterable[int],
+        journal: Journal | None = None,
+    ) -> int:
         """Rewrite other products' rows of these (canonical) values to the canonical spelling, in `conn`'s
-        transaction (see `rewrite_spellings`). The chunk's own products (`chunk_links`) are left out: their
-        rows and roles are what the chunk's delta writes. A product of a later chunk whose row is rewritten
-        has that chunk planned again under the lock (its fingerprint changed), as for any change since the plan."""
+        transaction (see `rewrite_spellings`; with `journal`, their products journaled first). The chunk's own
+        products (`chunk_links`) are left out: their rows and roles are what the chunk's delta writes. A
+        product of a later chunk whose row is rewritten has that chunk planned again under the lock (its
+        fingerprint changed), as for any change since the plan."""
         wanted = set(values)
         if not wanted:
             return 0
         if self.rows is None:
             self.rows = legacy_spelling_rows(conn, self.db)
         rows = self.rows[self.rows["canonical"].isin(wanted) & ~self.rows["link_id"].isin(set(chunk_links))]
-        return rewrite_spellings(conn, self.db, rows)
+        return rewrite_spellings(conn, self.db, rows, journal)
 
 
 def mixed_spellings(db: MagentoDatabase) -> pd.DataFrame:

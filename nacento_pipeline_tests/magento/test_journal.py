@@ -3,6 +3,8 @@ before and after, row by row."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -91,6 +93,12 @@ def without_product(db, rows: dict[str, list[tuple]], sku: str, others: dict[str
     return {name: [r for r in table_rows if keep[name](r)] for name, table_rows in rows.items()}
 
 
+def product_rows(db, rows: dict[str, list[tuple]], sku: str, others: dict[str, list[tuple]]) -> dict:
+    """The rows of the product `sku` in `rows` (per table, as a set)."""
+    kept = without_product(db, rows, sku, others)
+    return {name: set(table_rows) - set(kept[name]) for name, table_rows in rows.items()}
+
+
 def admin_relabel(db, sku: str, label: str) -> None:
     """An edit in the admin between the batch and its revert: the product's store-0 labels."""
     t = db.tables
@@ -98,6 +106,15 @@ def admin_relabel(db, sku: str, label: str) -> None:
         link = conn.execute(sa.select(t.product.c[t.link]).where(t.product.c.sku == sku)).scalar_one()
         val = t.media_gallery_value
         conn.execute(sa.update(val).where(val.c[t.link] == link, val.c.store_id == 0).values(label=label))
+
+
+def edit_then_revert(db, sku: str, batch_key: str):
+    """An admin edit of `sku`, then the revert of `batch_key`: (its result, the rows edited, the rows now)."""
+    admin_relabel(db, sku, "edited by hand")
+    edited = dump(db)
+    result = revert_batch(db, batch_key, run_id="revert-1")
+    assert result.skipped["sku"].tolist() == [sku]
+    return result, edited, dump(db)
 
 
 def test_revert_after_a_first_sync_restores_every_row(db):
@@ -130,18 +147,11 @@ def test_revert_after_a_batch_of_changes_restores_unchanged_products_and_skips_e
     after_first = dump(db)
     sync(db, CHANGES, version="2", batch_key="media_changes", batch_time=T1 + timedelta(hours=1))
     assert dump(db) != after_first
-    admin_relabel(db, "S3", "edited by hand")
-    edited = dump(db)
-
-    result = revert_batch(db, "media_changes", run_id="revert-1")
+    result, edited, now = edit_then_revert(db, "S3", "media_changes")
     assert result.counts() == {"reverted": 2, "skipped_changed_since": 1, "already_reverted": 0}
-    assert result.skipped["sku"].tolist() == ["S3"]
-    now = dump(db)
     # S1 and S2 byte for byte as the first batch left them; S3 as the admin left it
     assert without_product(db, now, "S3", after_first) == without_product(db, after_first, "S3", now)
-    s3_now = {k: set(v) - set(without_product(db, now, "S3", edited)[k]) for k, v in now.items()}
-    s3_edited = {k: set(v) - set(without_product(db, edited, "S3", now)[k]) for k, v in edited.items()}
-    assert s3_now == s3_edited
+    assert product_rows(db, now, "S3", edited) == product_rows(db, edited, "S3", now)
 
     again = revert_batch(db, "media_changes", run_id="revert-2")  # a second revert changes nothing
     assert again.counts() == {"reverted": 0, "skipped_changed_since": 1, "already_reverted": 2}
@@ -196,3 +206,21 @@ def test_a_new_batch_over_unchanged_galleries_journals_and_restores_the_sync_sta
     assert {k: v for k, v in dump(db).items() if k != state} == {
         k: v for k, v in edited.items() if k != state
     }
+
+
+def test_a_batch_journaled_in_the_first_format_is_refused_and_nothing_changes(db):
+    """Format 1 (blobs zlib-compressed by Python, hex digests) cannot be restored by this version: refused
+    before any product is touched."""
+    sync(db, FIRST, batch_key="media_first")
+    j = db.tables.batch_journal
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.update(j).values(
+                before_image=zlib.compress(json.dumps({"sync": []}).encode(), 1),
+                after_fingerprint="0123456789abcdef0123456789abcdef",
+            )
+        )
+    written = dump(db)
+    with pytest.raises(RevertRefused, match="journal format 1"):
+        revert_batch(db, "media_first", run_id="revert-1")
+    assert dump(db) == written

@@ -25,7 +25,7 @@ from nacento_pipeline.magento.gallery.statements import (
     split_shared_rows,
     upsert,
 )
-from nacento_pipeline.magento.journal import read_before, record
+from nacento_pipeline.magento.journal import Journal
 from nacento_pipeline.magento.schema import MagentoTables
 from nacento_pipeline.magento.spellings import LegacySpellings
 
@@ -49,14 +49,16 @@ def write_chunk(
     """Execute one chunk's delta inside the caller's transaction (a constant number of statements). With
     `spellings`, other products' rows of a file the chunk inserts are rewritten to its canonical spelling
     (magento.spellings: Magento counts a file's uses by the exact value); with `journal`, the before-image of
-    every product it changes goes into the undo journal in the same transaction (magento.journal)."""
+    every product it changes (and of every product a spelling rewrite changes) goes into the undo journal in
+    the same transaction (magento.journal)."""
     t = db.tables
     link_of = dict(
         zip(state.products["entity_id"].astype(int), state.products["link_id"].astype(int), strict=True)
     )
     sync_changes = _sync_state_changes(delta, state, batch_key=batch_key, batch_time=batch_time)
-    journaled = _journaled_products(delta, state, sync_changes) if journal else None
-    before = read_before(conn, t, attrs, journaled) if journaled is not None and len(journaled) else None
+    log = Journal(t, attrs, batch_key, run_id) if journal else None
+    if log is not None:
+        log.before(conn, _journaled_products(delta, state, sync_changes))
     items = delta.items.copy()
     items["link_id"] = items["entity_id"].astype(int).map(link_of).fillna(0).astype("int64")
     items = split_shared_rows(conn, db, t, attrs, items)
@@ -68,7 +70,10 @@ def write_chunk(
     )
     if spellings is not None:
         spellings.rewrite_for(
-            conn, new_rows.loc[new_rows["action"] == "inserted", "value"].astype(str), link_of.values()
+            conn,
+            new_rows.loc[new_rows["action"] == "inserted", "value"].astype(str),
+            link_of.values(),
+            journal=log,
         )
     # ETags: every new value row, and every existing row whose content changed.
     meta = pd.concat(
@@ -113,8 +118,8 @@ def write_chunk(
     _write_roles(conn, db, t, attrs, delta.roles, link_of)
     _touch_products(conn, t, [link_of[e] for e in delta.changed_entity_ids if e in link_of])
     _write_sync_state(conn, db, t, sync_changes, batch_key=batch_key, batch_time=batch_time, run_id=run_id)
-    if journaled is not None and before is not None:
-        record(conn, t, attrs, journaled, before, batch_key=batch_key, run_id=run_id)
+    if log is not None:
+        log.after(conn)
 
 
 def _journaled_products(delta: GalleryDelta, state: ChunkState, sync_changes: pd.DataFrame) -> pd.DataFrame:

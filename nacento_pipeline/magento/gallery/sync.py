@@ -34,7 +34,7 @@ from nacento_pipeline.magento.gallery.chunks import ChunkWriter, batch_key_of
 from nacento_pipeline.magento.gallery.digest import advance_unchanged, applied_digests
 from nacento_pipeline.magento.gallery.plan import GalleryPlan, plan_chunks
 from nacento_pipeline.magento.gallery.reader import read_stores
-from nacento_pipeline.magento.journal import read_before, record
+from nacento_pipeline.magento.journal import Journal
 
 __all__ = [
     "TOTAL_NAMES",
@@ -241,13 +241,12 @@ def _advance_unchanged(
         ]
         products = pd.DataFrame(rows, columns=["sku", "entity_id", "link_id"]).drop_duplicates("link_id")
         products = products.assign(scope="sync").reset_index(drop=True)
-    attrs = db.attribute_ids()
-    before = read_before(conn, db.tables, attrs, products) if len(products) else None
+    log = Journal(db.tables, db.attribute_ids(), batch_key, run_id)
+    log.before(conn, products)
     advance_unchanged(
         conn, db.tables, skus, batch_key=batch_key, batch_time=plan.request.batch_time, run_id=run_id
     )
-    if before is not None:
-        record(conn, db.tables, attrs, products, before, batch_key=batch_key, run_id=run_id)
+    log.after(conn)
 
 
 def sync_request(
