@@ -1,4 +1,7 @@
-"""Reads and small fixes for checks and the daily audit: roles vs gallery, whole-catalog gallery rows, orphans."""
+"""Reads and small fixes for checks and the daily audit.
+
+They cover roles vs gallery, whole-catalog gallery rows and orphans.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +22,13 @@ CHUNK = 1000
 def roles_outside_gallery(
     db: MagentoDatabase, entity_ids: Iterable[int], gallery_links: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Role values (not no_selection), in every store, of these products that name no path of their own
-    gallery (a store-level role is shown in its store as much as a store-0 one). `gallery_links`
-    (entity_id, canonical value; e.g. magento.gallery.verify.read_gallery_links of these products) spares
-    reading the galleries again. Rows are selected by link column (row_id on content-staging schemas) through
-    catalog.live_link_ids and reported by entity_id."""
+    """Role values, in every store, of these products that name no path of their own gallery.
+
+    Values equal to no_selection are left out; a store-level role is shown in its store as much as a
+    store-0 one. `gallery_links` (entity_id, canonical value; e.g. magento.gallery.verify.read_gallery_links
+    of these products) spares reading the galleries again. Rows are selected by link column (row_id on
+    content-staging schemas) through catalog.live_link_ids and reported by entity_id.
+    """
     t = db.tables
     attrs = db.attribute_ids()
     code_of = {aid: code for code, aid in attrs.roles.items()}
@@ -101,7 +106,7 @@ def gallery_summary(db: MagentoDatabase) -> str:
 
 
 def iter_gallery_rows(db: MagentoDatabase, chunk_size: int = 50_000) -> Iterator[pd.DataFrame]:
-    """Every store-0 gallery row of the catalog with its stored ETag, in record_id order, a chunk at a time."""
+    """The catalog's store-0 gallery rows with their stored ETags, in record_id order, a chunk at a time."""
     t = db.tables
     v, g, m, p = t.media_gallery_value, t.media_gallery, t.gallery_meta, t.product
     last = 0
@@ -197,8 +202,11 @@ def refresh_etags(db: MagentoDatabase, record_etags: pd.DataFrame) -> int:
 
 
 def shared_gallery_rows(db: MagentoDatabase) -> pd.DataFrame:
-    """media_gallery rows linked to more than one product (value_id, value, products): the PHP connector
-    shared them; Magento never does, and one admin removal on such a row empties every sharer's gallery."""
+    """media_gallery rows linked to more than one product (value_id, value, products).
+
+    The PHP connector shared them; Magento never does, and one admin removal on such a row empties every
+    sharer's gallery.
+    """
     t = db.tables
     vte, mg = t.value_to_entity, t.media_gallery
     counts = (
@@ -216,8 +224,11 @@ def shared_gallery_rows(db: MagentoDatabase) -> pd.DataFrame:
 
 
 def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> int:
-    """Give every product but the first (lowest link id) of each shared row a row of its own, under the
-    writer lock, a chunk of rows per transaction. Returns the number of products moved to their own row."""
+    """Give every product but the first (lowest link id) of each shared row a row of its own.
+
+    Runs under the writer lock, a chunk of rows per transaction. Returns the number of products moved to their
+    own row.
+    """
     from nacento_pipeline.magento.gallery.statements import split_rows
 
     t = db.tables
@@ -246,9 +257,12 @@ def split_shared_gallery_rows(db: MagentoDatabase, chunk_size: int = 1000) -> in
 
 
 def duplicate_default_value_rows(db: MagentoDatabase) -> pd.DataFrame:
-    """Store-0 value rows of a (product, image) pair that has several (no unique key prevents it): record_id,
-    link_id, value_id, position, extra (not the one Magento shows: its reader keeps the last in position order,
-    `Gallery::createBatchBaseSelect` read through `ReadHandler`, ties by record_id here)."""
+    """Store-0 value rows of a (product, image) pair that has several (no unique key prevents it).
+
+    Columns record_id, link_id, value_id, position, extra (not the one Magento shows: its reader keeps the
+    last in position order, `Gallery::createBatchBaseSelect` read through `ReadHandler`, ties by record_id
+    here).
+    """
     t = db.tables
     val = t.media_gallery_value
     pairs = (
@@ -274,8 +288,10 @@ def duplicate_default_value_rows(db: MagentoDatabase) -> pd.DataFrame:
 
 
 def collapse_duplicate_default_value_rows(db: MagentoDatabase) -> int:
-    """Delete the extra store-0 value rows (`duplicate_default_value_rows`) with their ETag rows, under the
-    writer lock, one transaction; the row Magento shows stays. Returns the rows deleted."""
+    """Delete the extra store-0 value rows (`duplicate_default_value_rows`) with their ETag rows.
+
+    Runs under the writer lock, one transaction; the row Magento shows stays. Returns the rows deleted.
+    """
     t = db.tables
     with db.writer_lock() as lock:
         extra = duplicate_default_value_rows(db)

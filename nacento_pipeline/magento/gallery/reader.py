@@ -31,8 +31,11 @@ IMAGE_MEDIA_TYPE = "image"
 
 
 def unindexed(column: sa.ColumnElement) -> sa.ColumnElement:
-    """`column + 0`: keeps planners without statistics (SQLite) off an index that matches nearly every row
-    (every gallery row has the media_gallery attribute), so the products' links drive the join."""
+    """`column + 0`: keeps planners without statistics (SQLite) off an index that matches nearly every row.
+
+    Every gallery row has the media_gallery attribute; kept off that index, the products' links drive the
+    join.
+    """
     return column + 0
 
 
@@ -51,6 +54,7 @@ class ChunkState:
     other_media: pd.DataFrame = field(default_factory=lambda: empty_frame(OTHER_MEDIA_COLUMNS))
 
     def as_magento_state(self) -> MagentoState:
+        """The chunk's state as the MagentoState the delta reads (warnings left out)."""
         return MagentoState(
             self.products,
             self.gallery,
@@ -63,8 +67,10 @@ class ChunkState:
         )
 
     def fingerprint(self) -> str:
-        """A digest of everything the delta reads about the chunk (products, gallery rows with their ETags and
-        link counts, store-level rows, role values, sync state, stores): equal digests, equal deltas.
+        """A digest of everything the delta reads about the chunk: equal digests, equal deltas.
+
+        It covers products, gallery rows with their ETags and link counts, store-level rows, role values,
+        sync state and stores.
 
         Row order does not matter (rows are hashed one by one and the hashes summed), so two reads of an
         unchanged chunk agree whatever order the database returns the rows in.
@@ -92,8 +98,11 @@ def _frame_digest(frame: pd.DataFrame) -> str:
 
 
 def _driver_rows(conn: sa.Connection, query: sa.Select) -> list[tuple]:
-    """The rows of `query` as the driver returns them (its cursor's tuples). For large reads whose columns
-    need no conversion (ints, text; a flag as 0/1): SQLAlchemy's Row objects cost more than the query."""
+    """The rows of `query` as the driver returns them (its cursor's tuples).
+
+    For large reads whose columns need no conversion (ints, text; a flag as 0/1): SQLAlchemy's Row objects
+    cost more than the query.
+    """
     result = conn.execute(query)
     try:
         return list(result.cursor.fetchall()) if result.returns_rows else []
@@ -112,8 +121,11 @@ def _frame(rows: list, columns: Iterable[str]) -> pd.DataFrame:
 def _gallery_query(
     tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter
 ) -> sa.Select:
-    """Image rows linked to these product links, with their store-0 values, stored ETags, whether we own
-    them and how many products each row is linked to (read_gallery's columns, in its order)."""
+    """Image rows linked to these product links, in read_gallery's columns and their order.
+
+    With their store-0 values, stored ETags, whether we own them and how many products each row is linked
+    to.
+    """
     mg, val, vte, meta = (
         tables.media_gallery,
         tables.media_gallery_value,
@@ -164,8 +176,10 @@ def _gallery_query(
 def _other_media_query(
     tables: MagentoTables, attrs: AttributeIds, links: Sequence[int] | sa.BindParameter
 ) -> sa.Select:
-    """Gallery rows of these product links that are no images (videos), shown by Magento (row not disabled),
-    with their store-0 position."""
+    """Gallery rows of these product links that are no images (videos), with their store-0 position.
+
+    Only the rows Magento shows (row not disabled).
+    """
     mg, val, vte = tables.media_gallery, tables.media_gallery_value, tables.value_to_entity
     link = tables.link
     return (
@@ -190,8 +204,10 @@ def _other_media_query(
 def read_other_media(
     conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, link_to_entity: dict[int, int]
 ) -> pd.DataFrame:
-    """The products' gallery rows that are no images (OTHER_MEDIA_COLUMNS): their positions count when new
-    images are placed, and their values may not be written as images."""
+    """The products' gallery rows that are no images (OTHER_MEDIA_COLUMNS).
+
+    Their positions count when new images are placed, and their values may not be written as images.
+    """
     frame = _rows_by_link(
         conn,
         lambda part: _other_media_query(tables, attrs, part),
@@ -209,8 +225,10 @@ def _rows_by_link(
     link_to_entity: dict[int, int],
     columns: list[str],
 ) -> pd.DataFrame | None:
-    """The rows of `query_of(links)` for these product links, one statement per part of the links, as a frame of
-    `columns` (the first being link_id) with their entity_id; None when there is none."""
+    """The rows of `query_of(links)` for these product links, one statement per part of the links.
+
+    Returned as a frame of `columns` (the first being link_id) with their entity_id; None when there is none.
+    """
     rows: list[tuple] = []
     for part in in_chunks(sorted(link_to_entity)):
         rows.extend(_driver_rows(conn, query_of(part)))
@@ -339,8 +357,10 @@ def read_stores(conn: sa.Connection, tables: MagentoTables) -> dict[str, int]:
 
 
 def read_store_websites(conn: sa.Connection, tables: MagentoTables) -> dict[str, str]:
-    """Store view code -> its website's code (the admin store 0 excluded; a store whose website row is missing
-    is left out)."""
+    """Store view code -> its website's code (the admin store 0 excluded).
+
+    A store whose website row is missing is left out.
+    """
     st, w = tables.store, tables.website
     query = (
         sa.select(st.c.code, w.c.code).join(w, w.c.website_id == st.c.website_id).where(st.c.store_id != 0)
@@ -401,9 +421,11 @@ def state_fingerprint(
     skus: Iterable[str],
     products: pd.DataFrame,
 ) -> str:
-    """A digest of the rows the delta of a chunk of `skus` depends on, `products` being the chunk's products
-    as read_chunk_state found them; computed by the database in one aggregate statement (count and sum of a
-    CRC32 per row, for each kind of row). Other dialects: the digest of a fresh read (ChunkState.fingerprint).
+    """A digest of the rows the delta of a chunk of `skus` depends on, computed by the database.
+
+    `products` are the chunk's products as read_chunk_state found them. One aggregate statement: count and
+    sum of a CRC32 per row, for each kind of row. Other dialects: the digest of a fresh read
+    (ChunkState.fingerprint).
 
     The rows are those `read_chunk_state` reads: the products carrying the SKUs (and, for SKUs without a
     usable product, their near misses), the gallery rows of the products with their store-0 values and ETags,
@@ -433,15 +455,20 @@ def _fingerprint_statement(
     varchar: tuple[tuple[str, int], ...],
     near_misses: bool,
 ) -> sa.CompoundSelect:
-    """The fingerprint statement of a schema, its SKUs and links bound at execution (`skus`, `links` and, with
-    near misses, `missing`): built once, not once per chunk (building and keying it costs more than running it)."""
+    """The fingerprint statement of a schema, built once, not once per chunk.
+
+    Its SKUs and links are bound at execution (`skus`, `links` and, with near misses, `missing`): building
+    and keying the statement costs more than running it.
+    """
     attrs = AttributeIds(media_gallery, dict(varchar))
     return sa.union_all(*_fingerprint_parts(tables, attrs, near_misses))
 
 
 def row_crc32(columns: Iterable[sa.ColumnElement]) -> sa.ColumnElement[int]:
-    """CRC32 of a row's columns joined by `|`, NULL spelt apart (the databases' part of every digest of rows;
-    SQLite needs `ensure_crc32` on the connection first)."""
+    """CRC32 of a row's columns joined by `|`, NULL spelt apart (the databases' part of every digest of rows).
+
+    SQLite needs `ensure_crc32` on the connection first.
+    """
     fields: list[sa.ColumnElement[str]] = [sa.func.coalesce(sa.cast(c, sa.String), _NULL) for c in columns]
     return sa.func.crc32(functools.reduce(lambda left, right: left + sa.literal("|") + right, fields))
 

@@ -1,5 +1,6 @@
-"""The set-based statements of a gallery write: gallery rows inserted, split, removed, value rows and upserts,
-built from column arrays by bulk_sql (a constant number of statements per chunk).
+"""The set-based statements of a gallery write, built from column arrays by bulk_sql.
+
+Gallery rows inserted, split, removed, value rows and upserts: a constant number of statements per chunk.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ def upsert(
     update: list[str],
     touch: str | None = None,
 ) -> None:
-    """INSERT ... ON DUPLICATE KEY UPDATE / ON CONFLICT DO UPDATE on a real unique key, from column arrays
-    (a frame, a dict of columns, or row dicts), multi-row statements (bulk_sql)."""
+    """INSERT ... ON DUPLICATE KEY UPDATE / ON CONFLICT DO UPDATE on a real unique key, from column arrays.
+
+    The arrays are a frame, a dict of columns, or row dicts; multi-row statements (bulk_sql).
+    """
     columns = _as_columns(rows)
     if columns:
         bulk_sql.upsert(conn, table, columns, keys, update, touch)
@@ -49,8 +52,10 @@ def bulk_update(
     rows: pd.DataFrame,
     columns: dict[str, str],
 ) -> None:
-    """Set `table.<target> = rows.<source>` (columns: target -> source) for the rows matched on `keys`:
-    one joined UPDATE per statement-size part (bulk_sql.update)."""
+    """Set `table.<target> = rows.<source>` (columns: target -> source) for the rows matched on `keys`.
+
+    One joined UPDATE per statement-size part (bulk_sql.update).
+    """
     if rows.empty:
         return
     bulk_sql.update(
@@ -68,12 +73,14 @@ def _pairs(frame: pd.DataFrame) -> list[tuple[int, int]]:
 def _insert_gallery_rows(
     conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, rows: pd.DataFrame
 ) -> pd.Series:
-    """One new media_gallery row per row of `rows` (columns link_id, stored): Magento never shares a row
-    between products. Returns the new value_ids aligned with `rows`.
+    """One new media_gallery row per row of `rows` (columns link_id, stored); returns the new value_ids.
+
+    Magento never shares a row between products. The value_ids returned are aligned with `rows`.
 
     One multi-row INSERT. Where the database gives it consecutive ids (bulk_sql.settings) they come from the
     driver; otherwise the rows go in (value, link) order and are re-selected above the previous maximum id
-    under the writer lock, the n-th new row of a value being the n-th row asked for."""
+    under the writer lock, the n-th new row of a value being the n-th row asked for.
+    """
     mg = t.media_gallery
     if bulk_sql.settings(conn).consecutive_ids:
         ids = bulk_sql.insert_with_ids(conn, mg, _gallery_columns(attrs, rows["stored"]))
@@ -117,8 +124,10 @@ def _gallery_columns(attrs: AttributeIds, stored: pd.Series) -> dict[str, bulk_s
 def split_shared_rows(
     conn: sa.Connection, db: MagentoDatabase, t: MagentoTables, attrs: AttributeIds, items: pd.DataFrame
 ) -> pd.DataFrame:
-    """Give each product of the chunk whose media_gallery row is shared with other products (the PHP
-    connector's rows) a row of its own before anything else is written (see `split_rows`)."""
+    """Give each product of the chunk whose media_gallery row is shared a row of its own (see `split_rows`).
+
+    Shared with other products: the PHP connector's rows. Done before anything else is written.
+    """
     split = items[items["split"] & (items["value_id"] > 0)]
     if split.empty:
         return items
@@ -139,10 +148,12 @@ def split_shared_rows(
 def split_rows(
     conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, pairs: pd.DataFrame
 ) -> pd.DataFrame:
-    """Move products off shared media_gallery rows: for each (link_id, value_id) a copy of the row is
-    inserted, the product's value rows (every store, so its meta rows and labels follow) and its link move to
-    the copy, the other products keep the old row, and a row left without products is deleted. Roles name
-    paths, not rows, so they stay valid. Returns the pairs with `new_id`."""
+    """Move products off shared media_gallery rows; returns the pairs with `new_id`.
+
+    For each (link_id, value_id) a copy of the row is inserted, the product's value rows (every store, so its
+    meta rows and labels follow) and its link move to the copy, the other products keep the old row, and a row
+    left without products is deleted. Roles name paths, not rows, so they stay valid.
+    """
     t = db.tables
     mg = t.media_gallery
     pairs = pairs[["link_id", "value_id"]].drop_duplicates().reset_index(drop=True)
@@ -188,8 +199,11 @@ def delete_value_rows(conn: sa.Connection, t: MagentoTables, record_ids: list[in
 
 
 def remove_rows(conn: sa.Connection, t: MagentoTables, removed: pd.DataFrame) -> None:
-    """Purged/deduped, as Magento's admin removes an image: the product's value rows (all stores), their
-    meta rows and its link, then the media_gallery row itself unless another product still uses it."""
+    """Remove purged/deduped images the way Magento's admin removes an image.
+
+    The product's value rows (all stores), their meta rows and its link, then the media_gallery row itself
+    unless another product still uses it.
+    """
     if removed.empty:
         return
     val, vte, meta = t.media_gallery_value, t.value_to_entity, t.gallery_meta
@@ -264,8 +278,10 @@ def empty_as_null(labels: pd.Series) -> pd.Series:
 def _new_record_ids(
     conn: sa.Connection, t: MagentoTables, keys: list[tuple[int, int]], *, store_id: int | None
 ) -> list[int]:
-    """Record ids of the value rows just inserted for (link, value_id) pairs (the newest row of each pair;
-    per store when `store_id` is None, keys then being (link, value_id, store_id))."""
+    """Record ids of the value rows just inserted for (link, value_id) pairs (the newest row of each pair).
+
+    Per store when `store_id` is None, keys then being (link, value_id, store_id).
+    """
     val, link = t.media_gallery_value, t.link
     found: dict[tuple[int, ...], int] = {}
     for part in in_chunks(list(dict.fromkeys(keys)), 2000):
