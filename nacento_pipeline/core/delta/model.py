@@ -5,7 +5,7 @@ below (other frames are those of `core.frames`). The rules that compute a delta 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -241,6 +241,15 @@ class GalleryDelta:
     def totals(self) -> dict[str, int]:
         """Batch statistics with the connector's names."""
         return summarize(self.sku_results)
+
+
+def sum_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Rows per action of several deltas (GalleryDelta.counts of each), every action of DELTA_ACTIONS present."""
+    totals = dict.fromkeys(DELTA_ACTIONS, 0)
+    for counts in parts:
+        for action, n in counts.items():
+            totals[action] = totals.get(action, 0) + int(n)
+    return totals
 
 
 class DeltaView:

@@ -15,6 +15,7 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
 from nacento_pipeline.core.batch.parse import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
+from nacento_pipeline.core.delta.model import GalleryDelta
 from nacento_pipeline.core.delta.modes import choose_mode
 from nacento_pipeline.core.frames import ROLE_CODES
 from nacento_pipeline.core.paths import object_key
@@ -22,8 +23,6 @@ from nacento_pipeline.core.preview import Preview
 from nacento_pipeline.defs.assets.media_feed import FeedSnapshot, feed_metadata, feed_snapshot
 from nacento_pipeline.defs.assets.metadata import (
     BATCH_ASSET,
-    CHANGED_SHOWN,
-    changed_images,
     counts_table,
     duration_metadata,
     int_metadata,
@@ -31,6 +30,7 @@ from nacento_pipeline.defs.assets.metadata import (
     phase,
     preview_metadata,
 )
+from nacento_pipeline.defs.assets.write_tables import WrittenTables
 from nacento_pipeline.defs.constants import (
     MAGENTO_POOL,
     TAG_APPROVE_BLAST_RADIUS,
@@ -50,7 +50,6 @@ from nacento_pipeline.resources.object_store import ObjectStoreResource
 from nacento_pipeline.storage.drop.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.drop.export_batch import parse_export_batch
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_lookup
-from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
 warnings.filterwarnings(
@@ -355,21 +354,15 @@ class GalleryChanges:
 
 
 def _write_metadata(
-    result: WriteResult, mode: str, durations: dict[str, float]
+    result: WriteResult, tables: WrittenTables, mode: str, durations: dict[str, float]
 ) -> dict[str, dg.MetadataValue]:
-    hidden = result.delta.warnings[result.delta.warnings["field"] == "store_view"]
-    statuses = result.sku_results["status"]
     return {
         **int_metadata(result.totals()),
         "mode": dg.MetadataValue.text(mode),
-        "hidden_by_store_view": dg.MetadataValue.int(len(hidden)),
-        "first_hidden_by_store_view": md_table(hidden, ["sku", "value", "reason"]),
         "write_statements": dg.MetadataValue.int(result.write_statements),
         "replanned_chunks": dg.MetadataValue.int(result.replanned_chunks),
         "sql_statements": dg.MetadataValue.int(result.statements),
-        "changed_images": md_table(changed_images(result.items), CHANGED_SHOWN),
-        "first_sku_errors": md_table(result.sku_results[statuses == "error"], ["sku", "message"]),
-        "first_stale_skus": md_table(result.sku_results[statuses == "stale"], ["sku", "message"]),
+        **tables.metadata(),
         **duration_metadata(durations),
     }
 
@@ -482,10 +475,21 @@ def magento_gallery(
             metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)},
         )
     db = magento.get_database()
+    tables = WrittenTables()
+
+    def written(delta: GalleryDelta) -> None:
+        verifier.submit(delta)
+        tables.add(delta)
+
     with ChunkVerifier(db) as verifier:  # each chunk checked while the next one is written
         with phase(durations, "write"), reported_failures():
             result = write_gallery(
-                db, plan, run_id=context.run.run_id, progress=context.log.info, on_written=verifier.submit
+                db,
+                plan,
+                run_id=context.run.run_id,
+                progress=context.log.info,
+                on_written=written,
+                keep_delta=False,  # summed chunk by chunk (memory of one chunk): the summary and `tables`
             )
         with phase(durations, "verify"), reported_failures():
             found = verify_write(
@@ -499,11 +503,14 @@ def magento_gallery(
             )
     changes = GalleryChanges(
         changed_entity_ids=[int(i) for i in result.changed_entity_ids],
-        content_changed_values=sorted(content_changed_values(result.items)),
+        content_changed_values=sorted(tables.content_changed),
     )
     yield dg.Output(
         changes,
-        metadata={**_write_metadata(result, plan.mode, durations), **_blast_metadata(radius, approval)},
+        metadata={
+            **_write_metadata(result, tables, plan.mode, durations),
+            **_blast_metadata(radius, approval),
+        },
     )
     yield from _write_checks(gallery_delta.counts(), result, found)
 

@@ -7,7 +7,7 @@ The state is read and the delta computed per group of chunks, then cut per chunk
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -26,6 +26,7 @@ from nacento_pipeline.core.delta.model import (
     rows_per_chunk,
     split_delta,
     split_request,
+    sum_counts,
 )
 from nacento_pipeline.core.frames import (
     REJECTION_COLUMNS,
@@ -95,6 +96,24 @@ class GalleryPlan(DeltaView):
     @property
     def mode(self) -> str:
         return self.request.mode
+
+    def counts(self) -> dict[str, int]:
+        """Rows per action, summed over the chunks (one stored part read at a time, nothing joined)."""
+        return sum_counts(chunk.delta.counts() for chunk in self.chunks)
+
+    def chunk_groups(self) -> Iterator[list[PlannedChunk]]:
+        """The planned chunks a group at a time: a stored plan's parts one after the other (one part read at
+        once), an unstored plan's chunks in groups of PLAN_GROUP_SKUS worth of chunks."""
+        stored = self.stored
+        read_part = getattr(stored, "part", None)  # storage.plan_parts.StoredParts (not imported: layers)
+        if read_part is not None:
+            for number in range(len(getattr(stored, "files", ()))):
+                yield [chunk for _, chunk in read_part(number)]
+            return
+        per = max(1, PLAN_GROUP_SKUS // max(1, self.chunk_size))
+        chunks = list(self.chunks)
+        for start in range(0, len(chunks), per):
+            yield chunks[start : start + per]
 
     def sku_count(self) -> int:
         """SKUs of the planned chunks (without reading stored parts when their sizes were kept)."""
