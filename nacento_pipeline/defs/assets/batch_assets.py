@@ -15,9 +15,11 @@ from nacento_pipeline.config import Settings
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
 from nacento_pipeline.core.batch.parse import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
-from nacento_pipeline.core.delta.model import GalleryDelta
+from nacento_pipeline.core.delta.model import GalleryDelta, sum_counts
 from nacento_pipeline.core.delta.modes import choose_mode
+from nacento_pipeline.core.first_rows import FirstRows
 from nacento_pipeline.core.frames import ROLE_CODES
+from nacento_pipeline.core.markdown import MAX_TABLE_ROWS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.core.preview import Preview
 from nacento_pipeline.defs.assets.media_feed import FeedSnapshot, feed_metadata, feed_snapshot
@@ -47,6 +49,7 @@ from nacento_pipeline.magento.gallery.verify import STORAGE_SAMPLE, ChunkVerifie
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
+from nacento_pipeline.resources.plan_store import part_sink, planning_directory
 from nacento_pipeline.storage.drop.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.drop.export_batch import parse_export_batch
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_lookup
@@ -267,20 +270,37 @@ def _feed_metadata(context: dg.AssetExecutionContext, taken: FeedSnapshot) -> di
     return out
 
 
-def _delta_metadata(delta: GalleryPlan, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
-    counts = delta.counts()
-    items = delta.items
-    problems = items[items["action"].isin(["error", "invalid", "stale"])]
-    return {
-        **int_metadata(counts),
-        "skus": dg.MetadataValue.int(len(delta.sku_results)),
+def _delta_metadata(
+    delta: GalleryPlan, durations: dict[str, float]
+) -> tuple[dict[str, dg.MetadataValue], list[str]]:
+    """gallery_delta's metadata and the plan's unknown SKUs, read one stored part of the plan at a time."""
+    counts: list[dict[str, int]] = []
+    problems = FirstRows(MAX_TABLE_ROWS)
+    skus = changed = roles = 0
+    unknown: list[str] = []
+    for chunks in delta.chunk_groups():
+        for chunk in chunks:
+            part = chunk.delta
+            items = part.items
+            counts.append(part.counts())
+            problems.add(items[items["action"].isin(["error", "invalid", "stale"])])
+            skus += len(part.sku_results)
+            changed += len(part.changed_entity_ids)  # chunks share no product
+            roles += len(part.roles)
+            unknown.extend(part.unknown_skus)
+    metadata = {
+        **int_metadata(sum_counts(counts)),
+        "skus": dg.MetadataValue.int(skus),
         # left out of the plan: their digest is the one applied (magento.gallery.digest)
         "unchanged_skus": dg.MetadataValue.int(len(getattr(delta, "unchanged_skus", ()))),
-        "changed_products": dg.MetadataValue.int(len(delta.changed_entity_ids)),
-        "role_changes": dg.MetadataValue.int(len(delta.roles)),
-        "first_problems": md_table(problems, ["sku", "value", "action", "reason"]),
+        "changed_products": dg.MetadataValue.int(changed),
+        "role_changes": dg.MetadataValue.int(roles),
+        "first_problems": md_table(
+            problems.frame, ["sku", "value", "action", "reason"], total=problems.total
+        ),
         **duration_metadata(durations),
     }
+    return metadata, unknown
 
 
 @dg.asset(
@@ -313,7 +333,11 @@ def gallery_delta(
     mode, mode_source = choose_mode(
         config.mode, getattr(pim_batch.parsed, "default_mode", None), magento.settings.sync_mode
     )
-    with phase(durations, "plan"), reported_failures():
+    with (
+        phase(durations, "plan"),
+        reported_failures(),
+        planning_directory(context.instance.storage_directory(), context.run.run_id) as parts,
+    ):
         delta = plan_gallery(
             magento.get_database(),
             pim_batch.parsed,
@@ -324,15 +348,17 @@ def gallery_delta(
             chunk_size=magento.settings.chunk_size,
             batch_key=pim_batch.manifest.batch_key,
             remove_store_role_images=magento.settings.remove_store_role_images,
+            sink=part_sink(parts, magento.settings.chunk_size),  # each group on disk once planned
         )
     with phase(durations, "preview"):
         shown = preview_plan(magento.get_database(), delta)
-    metadata = {**_delta_metadata(delta, durations), **preview_metadata(shown)}
+    figures, unknown = _delta_metadata(delta, durations)
+    metadata = {**figures, **preview_metadata(shown)}
     metadata["mode"] = dg.MetadataValue.text(f"{delta.mode} ({mode_source})")
     context.instance.add_run_tags(context.run.run_id, {TAG_MODE: delta.mode})
     metadata["force"] = dg.MetadataValue.bool(config.force)
     yield dg.Output(delta, metadata=metadata)
-    unknown_skus = sorted(delta.unknown_skus)
+    unknown_skus = sorted(unknown)
     yield dg.AssetCheckResult(
         check_name="all_skus_known",
         passed=not unknown_skus,

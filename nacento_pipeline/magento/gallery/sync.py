@@ -33,7 +33,7 @@ from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery.chunks import ChunkWriter, batch_key_of
 from nacento_pipeline.magento.gallery.digest import advance_unchanged, applied_digests
-from nacento_pipeline.magento.gallery.plan import GalleryPlan, plan_chunks
+from nacento_pipeline.magento.gallery.plan import GalleryPlan, PartSink, plan_chunks
 from nacento_pipeline.magento.gallery.reader import read_stores
 from nacento_pipeline.magento.gallery.verify import STORAGE_SAMPLE
 from nacento_pipeline.magento.journal import read_before, record
@@ -108,6 +108,7 @@ def plan_gallery(
     chunk_size: int = 500,
     batch_key: str | None = None,
     remove_store_role_images: bool = False,
+    sink: PartSink | None = None,
 ) -> GalleryPlan:
     """The plan of the batch (read-only): per chunk of SKUs the state read, its fingerprint and its delta.
 
@@ -118,7 +119,8 @@ def plan_gallery(
 
     SKUs whose digest (core.gallery_digest: what the batch and the ETag snapshot say for them) is the one
     recorded when they were last written, on a product not saved since, are left out (`unchanged_skus` of the
-    plan): they never reach the delta rules or the write. `force` plans every SKU.
+    plan): they never reach the delta rules or the write. `force` plans every SKU. `sink`: where each planned
+    group's chunks go at once (plan.plan_chunks; resources.plan_store.part_sink writes them to disk).
     """
     request = build_request(
         batch,
@@ -144,7 +146,7 @@ def plan_gallery(
             ]
             request = request.for_skus(set(request.skus).difference(unchanged))
             digests = digests.drop(unchanged)
-    plan = plan_chunks(db, request, chunk_size)
+    plan = plan_chunks(db, request, chunk_size, sink)
     return replace(plan, digests=digests, unchanged_skus=tuple(unchanged), advance_skus=tuple(advance))
 
 
