@@ -1,8 +1,8 @@
-"""The first rows of a long sequence of frames, kept bounded: what a first-N metadata table shows, and the count.
+"""The first rows of a long run of frames, kept bounded: what a first-N metadata table shows, and a count.
 
 A step that meets its rows part by part (a write chunk by chunk) keeps only the first `limit` of them (in
-arrival order, or in `order` as a stable sort of all of them would give) and how many there were in all, so the
-table it reports is the one the whole frame would give while at most `limit` + one part's rows are held.
+arrival order, or in `order` as a stable sort of all of them would give) and how many there were in all, so
+the table it reports is the one the whole frame would give while at most `limit` + one part's rows are held.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pandas as pd
 
 
 class FirstRows:
-    """The first `limit` rows of the frames added, in arrival order or sorted stably by `order`; `total` counts
-    every row added."""
+    """The first `limit` rows of the frames added, in arrival order or sorted stably by `order`.
+
+    `total` counts every row added."""
 
     def __init__(self, limit: int, order: Sequence[str] = ()) -> None:
         self.limit = max(0, int(limit))

@@ -75,8 +75,8 @@ def current_gallery(db: MagentoDatabase, link_to_entity: dict[int, int]) -> pd.D
 def measure_plan(db: MagentoDatabase, plan: GalleryPlan, limits: BlastLimits) -> tuple[BlastRadius, Preview]:
     """The blast radius of writing `plan` to this database now, and the plan's preview.
 
-    Measured a group of chunks at a time (a stored plan's part, core.blast_radius.tally): one group's delta and
-    its products' galleries in memory at once, the counts summed and the first products kept."""
+    Measured a group of chunks at a time (a stored plan's part, core.blast_radius.tally): one group's delta
+    and its products' galleries in memory at once, the counts summed and the first products kept."""
     products, based = catalog_counts(db)
     counted = BlastTally()
     shown: list[Preview] = []

@@ -92,8 +92,8 @@ def planning_directory(storage_dir: str | Path, run_id: str) -> Iterator[Path]:
 
 
 def part_sink(directory: Path, chunk_size: int) -> PartSink:
-    """A sink for plan_chunks/plan_gallery: the pairs written into `directory` as they are planned, one part per
-    planned group (store_plan then moves the directory where the IO manager keeps the plan's parts)."""
+    """A sink for plan_chunks/plan_gallery: the pairs written into `directory` as they are planned, one part
+    per planned group (store_plan then moves the directory where the IO manager keeps the plan's parts)."""
     per_part = max(1, gallery_plan.PLAN_GROUP_SKUS // max(1, int(chunk_size)))
 
     def sink(

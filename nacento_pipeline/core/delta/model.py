@@ -272,7 +272,7 @@ class GalleryDelta:
 
 
 def sum_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    """Rows per action of several deltas (GalleryDelta.counts of each), every action of DELTA_ACTIONS present."""
+    """Rows per action of several deltas (their GalleryDelta.counts), every action of DELTA_ACTIONS in it."""
     totals = dict.fromkeys(DELTA_ACTIONS, 0)
     for counts in parts:
         for action, n in counts.items():

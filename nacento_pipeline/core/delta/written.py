@@ -59,5 +59,5 @@ class WrittenSummary:
         return sorted(str(v) for v in self._sample.index)
 
     def totals(self) -> dict[str, int]:
-        """The per-SKU totals with the connector's names (core.delta.model.TOTAL_NAMES), 0 when nothing was added."""
+        """The per-SKU totals with the connector's names (core.delta.model.TOTAL_NAMES), 0 before a delta."""
         return {name: self.sku_totals.get(name, 0) for name in TOTAL_NAMES}

@@ -18,7 +18,7 @@ from nacento_pipeline.storage.image_cache import content_changed_values
 
 
 class WrittenTables:
-    """What magento_gallery reports of the written rows: `add` each written delta (the write's `on_written`)."""
+    """What magento_gallery reports of the written rows: `add` each written delta (the write's on_written)."""
 
     def __init__(self) -> None:
         self.changed = FirstRows(MAX_TABLE_ROWS, ["sku", "value"])

@@ -1,7 +1,8 @@
 """Planning a gallery write (read-only): per chunk of SKUs the state read, its fingerprint and its delta.
 
 The state is read and the delta computed per group of chunks, then cut per chunk; `GalleryPlan` is what
-`magento.gallery.sync` writes.
+`magento.gallery.sync` writes. Given a sink (gallery_delta's: resources.plan_store.part_sink), each group's
+chunks leave memory for a part file as soon as they are planned, and the plan reads them back from there.
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ def state_delta(request: DeltaRequest, state: ChunkState) -> GalleryDelta:
 PLAN_GROUP_SKUS = 10_000
 
 
-# Where a plan's (chunk request, planned chunk) pairs go as they are planned: a function that consumes them (one
-# group's worth at a time) and returns them as a sequence read back lazily (storage.plan_parts.write_parts).
+# Where a plan's (chunk request, planned chunk) pairs go as they are planned: a function that consumes them
+# (one group's worth at a time) and returns them as a sequence read back lazily (plan_parts.write_parts).
 PartSink = Callable[
     [Iterator[tuple[DeltaRequest, "PlannedChunk"]]], Sequence[tuple[DeltaRequest, "PlannedChunk"]]
 ]
@@ -246,7 +247,8 @@ def planned_pairs(
 
 def _plan_groups(request: DeltaRequest, size: int) -> Iterator[DeltaRequest]:
     """The request cut into groups of whole chunks, each group with only its own SKUs' rows (as its chunks
-    would have them), one group copied at a time; a request of one chunk as it is (as split_request gives it)."""
+    would have them), one group copied at a time; a request of one chunk as it is (as split_request gives
+    it)."""
     if len(request.skus) <= size:
         return iter(split_request(request, size))
     return iter_cut_request(request, max(size, PLAN_GROUP_SKUS // size * size))

@@ -23,6 +23,7 @@ from nacento_pipeline.core.delta.model import (
     DeltaView,
     GalleryDelta,
     concat_deltas,
+    iter_cut_request,
     to_utc_naive,
 )
 from nacento_pipeline.core.delta.written import SAMPLED_ACTIONS, WrittenSummary
@@ -31,6 +32,7 @@ from nacento_pipeline.core.progress import progress_line
 from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.gallery import plan as gallery_plan
 from nacento_pipeline.magento.gallery.chunks import ChunkWriter, batch_key_of
 from nacento_pipeline.magento.gallery.digest import advance_unchanged, applied_digests
 from nacento_pipeline.magento.gallery.plan import GalleryPlan, PartSink, plan_chunks
@@ -131,7 +133,7 @@ def plan_gallery(
         batch_key=batch_key,
         remove_store_role_images=remove_store_role_images,
     )
-    digests = planned_digests(request)
+    digests = _planned_digests(request)
     unchanged: list[str] = []
     advance: list[str] = []
     if not force and len(digests):
@@ -150,6 +152,16 @@ def plan_gallery(
     return replace(plan, digests=digests, unchanged_skus=tuple(unchanged), advance_skus=tuple(advance))
 
 
+def _planned_digests(request: DeltaRequest) -> pd.Series:
+    """core.gallery_digest.planned_digests a plan group at a time (each digest is a SKU's own: the same
+    series), so its frames of text hold one group's rows, not the batch's."""
+    size = gallery_plan.PLAN_GROUP_SKUS
+    if len(request.skus) <= size:
+        return planned_digests(request)
+    parts = [planned_digests(group) for group in iter_cut_request(request, size)]
+    return pd.concat(parts) if len(parts) > 1 else parts[0]
+
+
 def write_gallery(
     db: MagentoDatabase,
     plan: GalleryPlan,
@@ -164,8 +176,8 @@ def write_gallery(
     when its products changed since the plan, one transaction per chunk. `progress` receives one line per
     chunk (x of y SKUs, rate, ETA) on multi-chunk writes; `on_written` each chunk's written delta once it is
     committed (magento.gallery.verify.ChunkVerifier checks it meanwhile); `journal`: the undo journal written
-    with each chunk (off only to measure its cost); `keep_delta=False`: the result holds the summed figures only,
-    not every chunk's delta (sync_request)."""
+    with each chunk (off only to measure its cost); `keep_delta=False`: the result holds the summed figures
+    only, not every chunk's delta (sync_request)."""
     return sync_request(
         db,
         plan,
@@ -316,8 +328,8 @@ def sync_request(
     falls back to one transaction per SKU. `progress` gets one line per chunk (x of y SKUs, rate, ETA) when
     there is more than one chunk; `on_written` each delta written, once its transaction is committed (the
     post-write check of a chunk can then run while the next one is written). `journal`: the undo journal
-    written with each chunk (off only to measure its cost). `keep_delta=False`: each chunk's delta is summed into
-    the result's summary and dropped (memory bounded by a chunk); else the result joins them too."""
+    written with each chunk (off only to measure its cost). `keep_delta=False`: each chunk's delta is summed
+    into the result's summary and dropped (memory bounded by a chunk); else the result joins them too."""
     batch_key_of(plan.request)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
