@@ -276,7 +276,8 @@ def _delta_metadata(
     """gallery_delta's metadata and the plan's unknown SKUs, read one stored part of the plan at a time."""
     counts: list[dict[str, int]] = []
     problems = FirstRows(MAX_TABLE_ROWS)
-    skus = changed = roles = 0
+    skus = roles = 0
+    changed: set[int] = set()
     unknown: list[str] = []
     for chunks in delta.chunk_groups():
         for chunk in chunks:
@@ -285,7 +286,7 @@ def _delta_metadata(
             counts.append(part.counts())
             problems.add(items[items["action"].isin(["error", "invalid", "stale"])])
             skus += len(part.sku_results)
-            changed += len(part.changed_entity_ids)  # chunks share no product
+            changed.update(part.changed_entity_ids)
             roles += len(part.roles)
             unknown.extend(part.unknown_skus)
     metadata = {
@@ -293,7 +294,7 @@ def _delta_metadata(
         "skus": dg.MetadataValue.int(skus),
         # left out of the plan: their digest is the one applied (magento.gallery.digest)
         "unchanged_skus": dg.MetadataValue.int(len(getattr(delta, "unchanged_skus", ()))),
-        "changed_products": dg.MetadataValue.int(changed),
+        "changed_products": dg.MetadataValue.int(len(changed)),
         "role_changes": dg.MetadataValue.int(roles),
         "first_problems": md_table(
             problems.frame, ["sku", "value", "action", "reason"], total=problems.total

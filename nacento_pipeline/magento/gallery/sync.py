@@ -225,7 +225,7 @@ class WriteResult(DeltaView):
     since the plan; None when the write was asked not to keep it), statement counts, failures, and how many
     chunks had to be planned again under the lock."""
 
-    delta: GalleryDelta | None  # type: ignore[assignment]  # None: not kept (keep_delta=False)
+    kept: GalleryDelta | None  # None: not kept (keep_delta=False)
     summary: WrittenSummary = field(default_factory=WrittenSummary)
     statements: int = 0
     write_statements: int = 0
@@ -235,31 +235,12 @@ class WriteResult(DeltaView):
     retries: int = 0
     seconds: float = 0.0
 
-    def kept(self) -> GalleryDelta:
-        """The written delta joined (for the row frames: items, roles, sku_results, warnings)."""
-        if self.delta is None:
+    @property
+    def delta(self) -> GalleryDelta:  # type: ignore[override]  # DeltaView's frames read it
+        """The written delta joined (items, roles, sku_results, warnings...), when the write kept it."""
+        if self.kept is None:
             raise ValueError("this write kept no delta (keep_delta=False): read its summary")
-        return self.delta
-
-    @property
-    def items(self) -> pd.DataFrame:
-        return self.kept().items
-
-    @property
-    def roles(self) -> pd.DataFrame:
-        return self.kept().roles
-
-    @property
-    def sku_results(self) -> pd.DataFrame:
-        return self.kept().sku_results
-
-    @property
-    def warnings(self) -> pd.DataFrame:
-        return self.kept().warnings
-
-    @property
-    def unknown_skus(self) -> tuple[str, ...]:
-        return self.kept().unknown_skus
+        return self.kept
 
     @property
     def changed_entity_ids(self) -> list[int]:
@@ -361,7 +342,7 @@ def sync_request(
                 )
     total_after, writes_after = db.statements()
     return WriteResult(
-        delta=concat_deltas(kept, plan.request) if keep_delta else None,
+        kept=concat_deltas(kept, plan.request) if keep_delta else None,
         summary=summary,
         statements=total_after - total_before,
         write_statements=writes_after - writes_before,

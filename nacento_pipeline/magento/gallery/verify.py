@@ -582,7 +582,7 @@ def verify_write(
         written = (
             verifier.result()
             if verifier is not None
-            else check_written(db, result.items, entity_ids, result.kept().store_values)
+            else check_written(db, result.items, entity_ids, result.delta.store_values)
         )
         durations["verify_database"] = round(time.perf_counter() - started, 3)
         present = storage.result()
