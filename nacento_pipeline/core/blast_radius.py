@@ -111,8 +111,11 @@ def _enabled_after(items: pd.DataFrame, current: pd.DataFrame) -> pd.Series:
 
 @dataclass(frozen=True)
 class BlastTally:
-    """The blast radius's counts of part of a plan, before the verdict: additive over parts that share no
-    product (a plan's chunks), each count with the first FIRST_PRODUCTS SKUs (sorted) it would hit."""
+    """The blast radius's counts of part of a plan, before the verdict.
+
+    Additive over parts that share no product (a plan's chunks); each count comes with the first
+    FIRST_PRODUCTS SKUs (sorted) it would hit.
+    """
 
     images_of_touched_products: int = 0
     removed: int = 0
@@ -137,8 +140,10 @@ class BlastTally:
 
 
 def tally(items: pd.DataFrame, roles: pd.DataFrame, current: pd.DataFrame) -> BlastTally:
-    """The counts of a plan's (or a part's) delta frames (core.frames DELTA_COLUMNS and ROLE_COLUMNS) against
-    `current`, the touched products' gallery rows now (CURRENT_COLUMNS)."""
+    """The counts of a plan's (or a part's) delta frames against the touched products' galleries now.
+
+    `items` and `roles` are core.frames DELTA_COLUMNS and ROLE_COLUMNS, `current` CURRENT_COLUMNS.
+    """
     items = items.assign(
         entity_id=items["entity_id"].astype("int64"), value_id=items["value_id"].astype("int64")
     )
@@ -193,9 +198,11 @@ def measure(
     catalog_base_images: int,
     limits: BlastLimits,
 ) -> BlastRadius:
-    """The blast radius of a plan: `items` and `roles` the delta's frames (core.frames DELTA_COLUMNS and
-    ROLE_COLUMNS), `current` the touched products' gallery rows now (CURRENT_COLUMNS), the catalog's product
-    and base-image counts."""
+    """The blast radius of a plan, from the delta's frames, the galleries now and the catalog's counts.
+
+    `items` and `roles` are the delta's frames (core.frames DELTA_COLUMNS and ROLE_COLUMNS), `current` the
+    touched products' gallery rows now (CURRENT_COLUMNS), then the catalog's product and base-image counts.
+    """
     return judge(
         tally(items, roles, current),
         catalog_products=catalog_products,
@@ -207,8 +214,10 @@ def measure(
 def judge(
     counted: BlastTally, *, catalog_products: int, catalog_base_images: int, limits: BlastLimits
 ) -> BlastRadius:
-    """The figures and the verdict of a plan's tally (summed over its parts) against the catalog's product
-    and base-image counts."""
+    """The figures and the verdict of a plan's tally (summed over its parts).
+
+    Shares are of the catalog's product and base-image counts.
+    """
     touched_images = counted.images_of_touched_products
     removed_count = counted.removed
     removed_share = removed_count / touched_images if touched_images else 0.0

@@ -15,7 +15,8 @@ import pandas as pd
 class FirstRows:
     """The first `limit` rows of the frames added, in arrival order or sorted stably by `order`.
 
-    `total` counts every row added."""
+    `total` counts every row added.
+    """
 
     def __init__(self, limit: int, order: Sequence[str] = ()) -> None:
         self.limit = max(0, int(limit))

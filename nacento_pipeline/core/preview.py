@@ -145,8 +145,11 @@ def preview(
 
 
 def merge_previews(parts: list[Preview], limit: int = PREVIEW_PRODUCTS) -> Preview:
-    """The preview of a plan out of its parts' previews (parts that share no SKU, each made with the same
-    `limit`): the first `limit` SKUs of them all, their rows in the same order, the counts summed."""
+    """The preview of a plan out of its parts' previews.
+
+    The parts share no SKU and were made with the same `limit`: the first `limit` SKUs of them all, their
+    rows in the same order, the counts summed.
+    """
     if len(parts) == 1:
         return parts[0]
     skus = sorted({str(s) for p in parts for frame in (p.images, p.roles) for s in frame["sku"]})[:limit]
