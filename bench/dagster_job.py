@@ -30,6 +30,9 @@ Measured (2-core VM shared with other jobs, local-folder bucket, 5 images per pr
   magento_gallery 580 MB).
 - magento_gallery on the final code: write 6.6 s, verify 0.97 s at 100,000; write 13.6 s, verify 1.7 s at
   200,000 (MariaDB).
+- issue 24 part 1, third round (the write one part at a time, the plan written as planned; --step-processes,
+  MariaDB, load 6-10): 100,000 / 200,000 images pim_batch 311 / 363, image_etags 391 / 493, gallery_delta
+  473 / 544, magento_gallery 362 / 376 MB (main the same day: 323 / 369, 386 / 487, 433 / 548, 449 / 617).
 """
 
 from __future__ import annotations

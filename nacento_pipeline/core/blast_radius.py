@@ -112,26 +112,46 @@ def _enabled_after(items: pd.DataFrame, current: pd.DataFrame) -> pd.Series:
     return enabled.groupby("entity_id").size()
 
 
-def measure(
-    items: pd.DataFrame,
-    roles: pd.DataFrame,
-    current: pd.DataFrame,
-    *,
-    catalog_products: int,
-    catalog_base_images: int,
-    limits: BlastLimits,
-) -> BlastRadius:
-    """The blast radius of a plan, from the delta's frames, the galleries now and the catalog's counts.
+@dataclass(frozen=True)
+class BlastTally:
+    """The blast radius's counts of part of a plan, before the verdict.
 
-    `items` and `roles` are the delta's frames (core.frames DELTA_COLUMNS and ROLE_COLUMNS), `current` the
-    touched products' gallery rows now (CURRENT_COLUMNS), then the catalog's product and base-image counts.
+    Additive over parts that share no product (a plan's chunks); each count comes with the first
+    FIRST_PRODUCTS SKUs (sorted) it would hit.
+    """
+
+    images_of_touched_products: int = 0
+    removed: int = 0
+    emptied: int = 0
+    base_changed: int = 0
+    touched: int = 0
+    first: dict[str, tuple[str, ...]] = field(default_factory=dict)  # count name -> first SKUs
+
+    def __add__(self, other: BlastTally) -> BlastTally:
+        names = set(self.first) | set(other.first)
+        return BlastTally(
+            self.images_of_touched_products + other.images_of_touched_products,
+            self.removed + other.removed,
+            self.emptied + other.emptied,
+            self.base_changed + other.base_changed,
+            self.touched + other.touched,
+            {
+                n: tuple(sorted(self.first.get(n, ()) + other.first.get(n, ()))[:FIRST_PRODUCTS])
+                for n in names
+            },
+        )
+
+
+def tally(items: pd.DataFrame, roles: pd.DataFrame, current: pd.DataFrame) -> BlastTally:
+    """The counts of a plan's (or a part's) delta frames against the touched products' galleries now.
+
+    `items` and `roles` are core.frames DELTA_COLUMNS and ROLE_COLUMNS, `current` CURRENT_COLUMNS.
     """
     items = items.assign(
         entity_id=items["entity_id"].astype("int64"), value_id=items["value_id"].astype("int64")
     )
     items = items[items["entity_id"] > 0]
     current = current.astype({"entity_id": "int64", "value_id": "int64"})
-    touched_images = len(current)
     key = ["entity_id", "value_id"]
 
     removed = items[items["action"].isin(REMOVING_ACTIONS)]
@@ -143,7 +163,6 @@ def measure(
         updates["disabled"].fillna(False).astype(bool) & ~updates["_was"].fillna(True).astype(bool)
     ]
     removed_ids = pd.Index(pd.concat([removed["entity_id"], disabled_now["entity_id"]]).unique())
-    removed_count = len(removed) + len(disabled_now)
 
     enabled_before = current[~current["disabled"].astype(bool)].groupby("entity_id").size()
     after = _enabled_after(items, current).reindex(enabled_before.index, fill_value=0)
@@ -158,29 +177,75 @@ def measure(
 
     changing = items[~items["action"].isin(("skipped_no_change", "invalid", "error", "stale"))]["entity_id"]
     touched = pd.Index(pd.concat([changing, roles["entity_id"].astype("int64")]).unique())
+    return BlastTally(
+        len(current),
+        len(removed) + len(disabled_now),
+        len(emptied),
+        len(base_changed),
+        len(touched),
+        {
+            "removed": _skus(items, removed_ids),
+            "emptied": _skus(items, emptied),
+            "base_changed": _skus(items, base_changed),
+            "touched": _skus(items, touched),
+        },
+    )
 
+
+def measure(
+    items: pd.DataFrame,
+    roles: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    catalog_products: int,
+    catalog_base_images: int,
+    limits: BlastLimits,
+) -> BlastRadius:
+    """The blast radius of a plan, from the delta's frames, the galleries now and the catalog's counts.
+
+    `items` and `roles` are the delta's frames (core.frames DELTA_COLUMNS and ROLE_COLUMNS), `current` the
+    touched products' gallery rows now (CURRENT_COLUMNS), then the catalog's product and base-image counts.
+    """
+    return judge(
+        tally(items, roles, current),
+        catalog_products=catalog_products,
+        catalog_base_images=catalog_base_images,
+        limits=limits,
+    )
+
+
+def judge(
+    counted: BlastTally, *, catalog_products: int, catalog_base_images: int, limits: BlastLimits
+) -> BlastRadius:
+    """The figures and the verdict of a plan's tally (summed over its parts).
+
+    Shares are of the catalog's product and base-image counts.
+    """
+    touched_images = counted.images_of_touched_products
+    removed_count = counted.removed
     removed_share = removed_count / touched_images if touched_images else 0.0
-    base_share = len(base_changed) / catalog_base_images if catalog_base_images else 0.0
-    touched_share = len(touched) / catalog_products if catalog_products else 0.0
+    base_share = counted.base_changed / catalog_base_images if catalog_base_images else 0.0
+    touched_share = counted.touched / catalog_products if catalog_products else 0.0
     figures = {
         "images_of_touched_products": float(touched_images),
         "images_removed": float(removed_count),
         "images_removed_share": round(removed_share, 4),
-        "galleries_emptied": float(len(emptied)),
-        "base_images_changed": float(len(base_changed)),
+        "galleries_emptied": float(counted.emptied),
+        "base_images_changed": float(counted.base_changed),
         "base_images_changed_share": round(base_share, 4),
-        "products_touched": float(len(touched)),
+        "products_touched": float(counted.touched),
         "products_touched_share": round(touched_share, 4),
         "catalog_products": float(catalog_products),
         "catalog_base_images": float(catalog_base_images),
     }
     breaches: list[Breach] = []
     floor = max(1, limits.min_count)
+    first = counted.first
 
-    def share(name: str, value: float, count: int, limit: float, ids: pd.Index, what: str) -> None:
+    def share(name: str, value: float, count: int, limit: float, products: str, what: str) -> None:
         if limit > 0 and value > limit and count >= floor:
             breaches.append(
-                Breach(name, f"{_percent(value)} ({count} {what})", _percent(limit), _skus(items, ids))
+                Breach(name, f"{_percent(value)} ({count} {what})", _percent(limit), first.get(products, ()))
             )
 
     share(
@@ -188,32 +253,32 @@ def measure(
         removed_share,
         removed_count,
         limits.max_removed_share,
-        removed_ids,
+        "removed",
         f"of {touched_images} images",
     )
-    if limits.max_emptied > 0 and len(emptied) > limits.max_emptied:
+    if limits.max_emptied > 0 and counted.emptied > limits.max_emptied:
         breaches.append(
             Breach(
                 "galleries_emptied",
-                f"{len(emptied)} galleries",
+                f"{counted.emptied} galleries",
                 str(limits.max_emptied),
-                _skus(items, emptied),
+                first.get("emptied", ()),
             )
         )
     share(
         "base_images_changed_share",
         base_share,
-        len(base_changed),
+        counted.base_changed,
         limits.max_base_changed_share,
-        base_changed,
+        "base_changed",
         f"of {catalog_base_images} base images",
     )
     share(
         "products_touched_share",
         touched_share,
-        len(touched),
+        counted.touched,
         limits.max_touched_share,
-        touched,
+        "touched",
         f"of {catalog_products} products",
     )
     return BlastRadius(figures, tuple(breaches))

@@ -24,10 +24,12 @@ def markdown_table(
     right_aligned: Collection[str] = (),
     empty: str = EMPTY,
     max_cell: int = MAX_CELL_CHARS,
+    total: int | None = None,
 ) -> str:
     """The first `limit` rows (all when None) of `columns` (all when None) of a frame as a markdown table.
 
     A note says how many rows were left out; `empty` for no rows; cells cut at `max_cell` characters.
+    `total`: how many rows the frame's rows are the first of (core.first_rows.FirstRows), for the note.
     """
     if frame is None or frame.empty:
         return empty
@@ -42,8 +44,9 @@ def markdown_table(
         "| " + " | ".join(markdown_cell(v, max_cell) for v in row) + " |"
         for row in head.itertuples(index=False)
     ]
-    if len(shown) > len(head):
-        lines.append(f"\n_{len(shown) - len(head)} more row(s) not shown_")
+    rows = len(shown) if total is None else max(total, len(shown))
+    if rows > len(head):
+        lines.append(f"\n_{rows - len(head)} more row(s) not shown_")
     return "\n".join(lines)
 
 

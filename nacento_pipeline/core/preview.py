@@ -147,3 +147,33 @@ def preview(
     return Preview(
         image_changes(items, current, skus), role_changes(roles, skus), change_counts(items, roles)
     )
+
+
+def merge_previews(parts: list[Preview], limit: int = PREVIEW_PRODUCTS) -> Preview:
+    """The preview of a plan out of its parts' previews.
+
+    The parts share no SKU and were made with the same `limit`: the first `limit` SKUs of them all, their
+    rows in the same order, the counts summed.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    skus = sorted({str(s) for p in parts for frame in (p.images, p.roles) for s in frame["sku"]})[:limit]
+
+    def rows(frames: list[pd.DataFrame], columns: list[str], order: list[str]) -> pd.DataFrame:
+        shown = [f[f["sku"].isin(skus)] for f in frames]
+        shown = [f for f in shown if len(f)]
+        if not shown:
+            return frames[0].iloc[0:0] if frames else pd.DataFrame(columns=columns)
+        joined = pd.concat(shown, ignore_index=True)
+        return joined.sort_values(order, kind="stable").reset_index(drop=True)
+
+    totals: dict[str, int] = {}
+    for p in parts:
+        for kind, n in p.counts.items():
+            totals[kind] = totals.get(kind, 0) + n
+    words = [*CHANGE_WORDS.values(), "role values changed"]
+    return Preview(
+        rows([p.images for p in parts], CHANGE_SHOWN, ["sku", "image"]),
+        rows([p.roles for p in parts], ROLE_SHOWN, ["sku", "store_id", "role"]),
+        {word: totals[word] for word in words if totals.get(word)},
+    )

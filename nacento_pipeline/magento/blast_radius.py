@@ -3,20 +3,30 @@ the catalog's size (products, products with a base image). One statement per IN 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 import sqlalchemy as sa
 
-from nacento_pipeline.core.blast_radius import CURRENT_COLUMNS, BlastLimits, BlastRadius, measure
+from nacento_pipeline.core.blast_radius import (
+    CURRENT_COLUMNS,
+    BlastLimits,
+    BlastRadius,
+    BlastTally,
+    judge,
+    tally,
+)
+from nacento_pipeline.core.delta.model import concat_deltas
 from nacento_pipeline.core.frames import NO_SELECTION, empty_frame
-from nacento_pipeline.core.preview import Preview, changed_skus, preview
+from nacento_pipeline.core.preview import Preview, changed_skus, merge_previews, preview
 from nacento_pipeline.magento.database import MagentoDatabase
-from nacento_pipeline.magento.gallery.plan import GalleryPlan
+from nacento_pipeline.magento.gallery.plan import GalleryPlan, PlannedChunk
 from nacento_pipeline.magento.gallery.reader import read_gallery
 
 
-def plan_links(plan: GalleryPlan, skus: set[str] | None = None) -> dict[int, int]:
-    """link id -> entity id of the plan's usable products (of these SKUs only, when given)."""
-    frames = [c.products for c in plan.chunks if len(c.products)]
+def chunk_links(chunks: Iterable[PlannedChunk], skus: set[str] | None = None) -> dict[int, int]:
+    """link id -> entity id of these chunks' usable products (of these SKUs only, when given)."""
+    frames = [c.products for c in chunks if len(c.products)]
     if not frames:
         return {}
     products = pd.concat(frames, ignore_index=True)
@@ -63,16 +73,28 @@ def current_gallery(db: MagentoDatabase, link_to_entity: dict[int, int]) -> pd.D
 
 
 def measure_plan(db: MagentoDatabase, plan: GalleryPlan, limits: BlastLimits) -> tuple[BlastRadius, Preview]:
-    """The blast radius of writing `plan` to this database now, and the plan's preview."""
+    """The blast radius of writing `plan` to this database now, and the plan's preview.
+
+    Measured a group of chunks at a time (a stored plan's part, core.blast_radius.tally): one group's delta
+    and its products' galleries in memory at once, the counts summed and the first products kept."""
     products, based = catalog_counts(db)
-    current = current_gallery(db, plan_links(plan))
-    radius = measure(
-        plan.items, plan.roles, current, catalog_products=products, catalog_base_images=based, limits=limits
-    )
-    return radius, preview(plan.items, plan.roles, current)
+    counted = BlastTally()
+    shown: list[Preview] = []
+    for chunks in plan.chunk_groups():
+        delta = concat_deltas([c.delta for c in chunks])
+        current = current_gallery(db, chunk_links(chunks))
+        counted += tally(delta.items, delta.roles, current)
+        shown = [merge_previews([*shown, preview(delta.items, delta.roles, current)])]
+    radius = judge(counted, catalog_products=products, catalog_base_images=based, limits=limits)
+    return radius, shown[0] if shown else preview(plan.items, plan.roles, empty_frame(CURRENT_COLUMNS))
 
 
 def preview_plan(db: MagentoDatabase, plan: GalleryPlan) -> Preview:
-    """The plan's preview, reading the galleries of the previewed products only."""
-    skus = set(changed_skus(plan.items, plan.roles))
-    return preview(plan.items, plan.roles, current_gallery(db, plan_links(plan, skus)))
+    """The plan's preview, reading the galleries of the previewed products only (a group at a time)."""
+    shown: list[Preview] = []
+    for chunks in plan.chunk_groups():
+        delta = concat_deltas([c.delta for c in chunks])
+        skus = set(changed_skus(delta.items, delta.roles))
+        current = current_gallery(db, chunk_links(chunks, skus))
+        shown = [merge_previews([*shown, preview(delta.items, delta.roles, current)])]
+    return shown[0] if shown else preview(plan.items, plan.roles, empty_frame(CURRENT_COLUMNS))

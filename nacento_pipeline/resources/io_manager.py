@@ -15,7 +15,8 @@ per partition, overwritten by the partition's next run), so it must be a summary
 gallery_delta's plan is the one output that grows with the batch: it is stored as parts
 (resources/plan_store.py) in `<storage dir>/gallery_delta/<partition>.parts/<run id>/`, and only a small
 handle is pickled; the parts directory is deleted together with the handle (same retention), and replaced by
-the partition's next run of gallery_delta.
+the partition's next run of gallery_delta. The asset writes each part as soon as it is planned, into
+`<storage dir>/gallery_delta/.planning/<run id>/`; storing its output moves that directory into place.
 
 The `path` metadata Dagster adds to every output is left out: an asset's metadata is about the catalog.
 """

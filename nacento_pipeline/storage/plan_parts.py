@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Generic, TypeVar, overload
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 PART_SUFFIX = ".pickle"
 
@@ -86,29 +85,6 @@ class StoredParts(Sequence[T], Generic[T]):
                 return self.part(number)[position]
             position -= count
         raise IndexError(index)  # pragma: no cover - counts sum to len
-
-
-@dataclass(frozen=True)
-class MappedParts(Sequence[U], Generic[T, U]):
-    """A lazy view of a sequence through a function (e.g. the chunks of stored (request, chunk) pairs)."""
-
-    base: Sequence[T]
-    function: Callable[[T], U]
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __iter__(self) -> Iterator[U]:
-        return (self.function(item) for item in self.base)
-
-    @overload
-    def __getitem__(self, index: int) -> U: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[U]: ...
-    def __getitem__(self, index: int | slice) -> U | list[U]:
-        if isinstance(index, slice):
-            return [self.function(item) for item in self.base[index]]
-        return self.function(self.base[index])
 
 
 def write_parts(

@@ -14,7 +14,10 @@ from nacento_pipeline.core.journal import UnknownFormat, choose_restores, decode
 
 
 def test_a_blob_as_the_database_builds_it_decodes_with_its_datetimes():
-    text = '{"v":2,"gallery":[[7,90,"/a/b/a.jpg","image",0]],"sync":[["S1",1,"b1","2026-03-01 12:00:00.654321"]]}'
+    text = (
+        '{"v":2,"gallery":[[7,90,"/a/b/a.jpg","image",0]],'
+        '"sync":[["S1",1,"b1","2026-03-01 12:00:00.654321"]]}'
+    )
     blob = struct.pack("<I", len(text)) + zlib.compress(text.encode(), 6)  # what COMPRESS() returns
     image = decode(blob, {"sync": [3], "gallery": []})
     assert image == {

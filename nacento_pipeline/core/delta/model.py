@@ -5,11 +5,12 @@ below (other frames are those of `core.frames`). The rules that compute a delta 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
 from nacento_pipeline.core.delta.modes import DEFAULT_SYNC_MODE, normalize_mode
@@ -104,6 +105,23 @@ class DeltaRequest:
         known = set(seen)
         return seen + [s for s in rejected_only_skus(self.rejections, known)]
 
+    def settings_only(self) -> DeltaRequest:
+        """The request's settings (mode, batch key and time, flags) with empty frames: what a plan still reads
+        once its chunks' requests are stored apart (resources.plan_store)."""
+
+        def empty(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            return None if frame is None else frame.iloc[0:0]
+
+        return replace(
+            self,
+            images=self.images.iloc[0:0],
+            etags=self.etags.iloc[0:0],
+            payload_values=self.payload_values.iloc[0:0],
+            rejections=empty(self.rejections),
+            store_values=empty(self.store_values),
+            role_scope=empty(self.role_scope),
+        )
+
     def for_skus(self, skus: Iterable[str]) -> DeltaRequest:
         """The request's rows of these SKUs (its ETags kept whole); masks by hash lookups, fast on Arrow strings."""
         wanted = set(skus)
@@ -141,45 +159,55 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
 def cut_request(request: DeltaRequest, chunk_size: int, skus: list[str] | None = None) -> list[DeltaRequest]:
     """split_request, but always cut: each part keeps only the rows of its own SKUs, even when the request
     fits one part (a part then holds what split_request would give its chunks together)."""
+    return list(iter_cut_request(request, chunk_size, skus))
+
+
+def iter_cut_request(
+    request: DeltaRequest, chunk_size: int, skus: list[str] | None = None
+) -> Iterator[DeltaRequest]:
+    """cut_request one part at a time: each part's rows are copied when it is reached, so only the request and
+    one part exist at once (the frames are sorted by part once, as row positions, then sliced)."""
     skus = request.skus if skus is None else skus
     size = max(1, int(chunk_size))
     if not skus:
-        return []
+        return
     count = (len(skus) + size - 1) // size
     index = pd.Index(skus)
 
-    def groups(frame: pd.DataFrame | None) -> list[pd.DataFrame | None]:
+    def slicer(frame: pd.DataFrame | None) -> Callable[[int], pd.DataFrame | None]:
         if frame is None:
-            return [None] * count
-        return list(rows_per_chunk(frame, chunk_numbers(frame["sku"], index, size), count))
+            return lambda _: None
+        numbers = chunk_numbers(frame["sku"], index, size).to_numpy(dtype="float64", na_value=np.nan)
+        order = np.argsort(numbers, kind="stable")  # rows of no part (NaN) sort last, never reached
+        bounds = np.searchsorted(numbers[order], np.arange(count + 1), side="left")
+        return lambda i: frame.take(order[bounds[i] : bounds[i + 1]])
 
-    images = groups(request.images)
-    payload = groups(request.payload_values)
-    rejections = groups(request.rejections)
-    store_values = groups(request.store_values)
-    role_scope = groups(request.role_scope)
-    wanted = request.images[["sku", "value"]].assign(_chunk=chunk_numbers(request.images["sku"], index, size))
-    wanted = wanted[["_chunk", "value"]].drop_duplicates()
-    etags = request.etags.drop_duplicates("value", keep="last").merge(wanted, on="value", how="inner")
-    etag_groups = {int(k): g.drop(columns="_chunk") for k, g in etags.groupby("_chunk", sort=False)}
-    empty_etags = request.etags.iloc[0:0]
+    images, payload, rejections = (
+        slicer(request.images),
+        slicer(request.payload_values),
+        slicer(request.rejections),
+    )
+    store_values, role_scope = slicer(request.store_values), slicer(request.role_scope)
+    etags = request.etags
+    if etags["value"].duplicated(keep="last").any():
+        etags = etags.drop_duplicates("value", keep="last")
+    etag_values = pd.Index(etags["value"])
     invalid = request.invalid_skus
-    parts = []
     for i in range(count):
         members = skus[i * size : (i + 1) * size]
-        parts.append(
-            replace(
-                request,
-                images=images[i],
-                payload_values=payload[i],
-                rejections=rejections[i],
-                store_values=store_values[i],
-                role_scope=role_scope[i],
-                etags=etag_groups.get(i, empty_etags),
-                invalid_skus=frozenset(invalid.intersection(members)),
-            )
+        part_images = images(i)
+        assert part_images is not None
+        found = etag_values.get_indexer(pd.unique(part_images["value"]))
+        yield replace(
+            request,
+            images=part_images,
+            payload_values=payload(i),
+            rejections=rejections(i),
+            store_values=store_values(i),
+            role_scope=role_scope(i),
+            etags=etags.take(np.sort(found[found >= 0])),
+            invalid_skus=frozenset(invalid.intersection(members)),
         )
-    return parts
 
 
 def chunk_numbers(sku: pd.Series, skus: pd.Index, chunk_size: int) -> pd.Series:
@@ -241,6 +269,15 @@ class GalleryDelta:
     def totals(self) -> dict[str, int]:
         """Batch statistics with the connector's names."""
         return summarize(self.sku_results)
+
+
+def sum_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Rows per action of several deltas (their GalleryDelta.counts), every action of DELTA_ACTIONS in it."""
+    totals = dict.fromkeys(DELTA_ACTIONS, 0)
+    for counts in parts:
+        for action, n in counts.items():
+            totals[action] = totals.get(action, 0) + int(n)
+    return totals
 
 
 class DeltaView:

@@ -14,15 +14,16 @@ import pandas as pd
 from nacento_pipeline.core.akeneo.mapping import AkeneoMapping
 from nacento_pipeline.core.batch.parse import ParsedBatch, parse_batch
 from nacento_pipeline.core.blast_radius import BlastRadius
+from nacento_pipeline.core.delta.model import GalleryDelta, sum_counts
 from nacento_pipeline.core.delta.modes import choose_mode
+from nacento_pipeline.core.first_rows import FirstRows
 from nacento_pipeline.core.frames import ROLE_CODES
+from nacento_pipeline.core.markdown import MAX_TABLE_ROWS
 from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.core.preview import Preview
 from nacento_pipeline.defs.assets.media_feed import FeedSnapshot, feed_metadata, feed_snapshot
 from nacento_pipeline.defs.assets.metadata import (
     BATCH_ASSET,
-    CHANGED_SHOWN,
-    changed_images,
     counts_table,
     duration_metadata,
     int_metadata,
@@ -37,6 +38,7 @@ from nacento_pipeline.defs.assets.run_config import (
     ImageEtagsConfig,
     PimBatchConfig,
 )
+from nacento_pipeline.defs.assets.write_tables import WrittenTables
 from nacento_pipeline.defs.constants import (
     MAGENTO_POOL,
     TAG_APPROVE_BLAST_RADIUS,
@@ -54,10 +56,10 @@ from nacento_pipeline.resources.drop_zone import DropZoneResource
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource
 from nacento_pipeline.resources.object_store import ObjectStoreResource
+from nacento_pipeline.resources.plan_store import part_sink, planning_directory
 from nacento_pipeline.storage.drop.archive import BatchManifest, bunch_sources, load_manifest
 from nacento_pipeline.storage.drop.export_batch import parse_export_batch
 from nacento_pipeline.storage.etag_snapshot import snapshot_etags, storage_lookup
-from nacento_pipeline.storage.image_cache import content_changed_values
 
 # Per-partition check results (one verdict per batch in the UI) are a preview feature in Dagster 1.13.
 warnings.filterwarnings(
@@ -272,20 +274,38 @@ def _feed_metadata(context: dg.AssetExecutionContext, taken: FeedSnapshot) -> di
     return out
 
 
-def _delta_metadata(delta: GalleryPlan, durations: dict[str, float]) -> dict[str, dg.MetadataValue]:
-    counts = delta.counts()
-    items = delta.items
-    problems = items[items["action"].isin(["error", "invalid", "stale"])]
-    return {
-        **int_metadata(counts),
-        "skus": dg.MetadataValue.int(len(delta.sku_results)),
+def _delta_metadata(
+    delta: GalleryPlan, durations: dict[str, float]
+) -> tuple[dict[str, dg.MetadataValue], list[str]]:
+    """gallery_delta's metadata and the plan's unknown SKUs, read one stored part of the plan at a time."""
+    counts: list[dict[str, int]] = []
+    problems = FirstRows(MAX_TABLE_ROWS)
+    skus = roles = 0
+    changed: set[int] = set()
+    unknown: list[str] = []
+    for chunks in delta.chunk_groups():
+        for chunk in chunks:
+            part = chunk.delta
+            items = part.items
+            counts.append(part.counts())
+            problems.add(items[items["action"].isin(["error", "invalid", "stale"])])
+            skus += len(part.sku_results)
+            changed.update(part.changed_entity_ids)
+            roles += len(part.roles)
+            unknown.extend(part.unknown_skus)
+    metadata = {
+        **int_metadata(sum_counts(counts)),
+        "skus": dg.MetadataValue.int(skus),
         # left out of the plan: their digest is the one applied (magento.gallery.digest)
         "unchanged_skus": dg.MetadataValue.int(len(getattr(delta, "unchanged_skus", ()))),
-        "changed_products": dg.MetadataValue.int(len(delta.changed_entity_ids)),
-        "role_changes": dg.MetadataValue.int(len(delta.roles)),
-        "first_problems": md_table(problems, ["sku", "value", "action", "reason"]),
+        "changed_products": dg.MetadataValue.int(len(changed)),
+        "role_changes": dg.MetadataValue.int(roles),
+        "first_problems": md_table(
+            problems.frame, ["sku", "value", "action", "reason"], total=problems.total
+        ),
         **duration_metadata(durations),
     }
+    return metadata, unknown
 
 
 @dg.asset(
@@ -318,7 +338,11 @@ def gallery_delta(
     mode, mode_source = choose_mode(
         config.mode, getattr(pim_batch.parsed, "default_mode", None), config.default_mode
     )
-    with phase(durations, "plan"), reported_failures():
+    with (
+        phase(durations, "plan"),
+        reported_failures(),
+        planning_directory(context.instance.storage_directory(), context.run.run_id) as parts,
+    ):
         delta = plan_gallery(
             magento.get_database(),
             pim_batch.parsed,
@@ -329,15 +353,17 @@ def gallery_delta(
             chunk_size=magento.chunk_size,
             batch_key=pim_batch.manifest.batch_key,
             remove_store_role_images=config.remove_store_role_images,
+            sink=part_sink(parts, magento.chunk_size),  # each group on disk once planned
         )
     with phase(durations, "preview"):
         shown = preview_plan(magento.get_database(), delta)
-    metadata = {**_delta_metadata(delta, durations), **preview_metadata(shown)}
+    figures, unknown = _delta_metadata(delta, durations)
+    metadata = {**figures, **preview_metadata(shown)}
     metadata["mode"] = dg.MetadataValue.text(f"{delta.mode} ({mode_source})")
     context.instance.add_run_tags(context.run.run_id, {TAG_MODE: delta.mode})
     metadata["force"] = dg.MetadataValue.bool(config.force)
     yield dg.Output(delta, metadata=metadata)
-    unknown_skus = sorted(delta.unknown_skus)
+    unknown_skus = sorted(unknown)
     yield dg.AssetCheckResult(
         check_name="all_skus_known",
         passed=not unknown_skus,
@@ -359,21 +385,15 @@ class GalleryChanges:
 
 
 def _write_metadata(
-    result: WriteResult, mode: str, durations: dict[str, float]
+    result: WriteResult, tables: WrittenTables, mode: str, durations: dict[str, float]
 ) -> dict[str, dg.MetadataValue]:
-    hidden = result.delta.warnings[result.delta.warnings["field"] == "store_view"]
-    statuses = result.sku_results["status"]
     return {
         **int_metadata(result.totals()),
         "mode": dg.MetadataValue.text(mode),
-        "hidden_by_store_view": dg.MetadataValue.int(len(hidden)),
-        "first_hidden_by_store_view": md_table(hidden, ["sku", "value", "reason"]),
         "write_statements": dg.MetadataValue.int(result.write_statements),
         "replanned_chunks": dg.MetadataValue.int(result.replanned_chunks),
         "sql_statements": dg.MetadataValue.int(result.statements),
-        "changed_images": md_table(changed_images(result.items), CHANGED_SHOWN),
-        "first_sku_errors": md_table(result.sku_results[statuses == "error"], ["sku", "message"]),
-        "first_stale_skus": md_table(result.sku_results[statuses == "stale"], ["sku", "message"]),
+        **tables.metadata(),
         **duration_metadata(durations),
     }
 
@@ -487,10 +507,21 @@ def magento_gallery(
             metadata={**_blast_metadata(radius, approval), **preview_metadata(shown)},
         )
     db = magento.get_database()
+    tables = WrittenTables()
+
+    def written(delta: GalleryDelta) -> None:
+        verifier.submit(delta)
+        tables.add(delta)
+
     with ChunkVerifier(db) as verifier:  # each chunk checked while the next one is written
         with phase(durations, "write"), reported_failures():
             result = write_gallery(
-                db, plan, run_id=context.run.run_id, progress=context.log.info, on_written=verifier.submit
+                db,
+                plan,
+                run_id=context.run.run_id,
+                progress=context.log.info,
+                on_written=written,
+                keep_delta=False,  # summed chunk by chunk (memory of one chunk): the summary and `tables`
             )
         with phase(durations, "verify"), reported_failures():
             found = verify_write(
@@ -504,11 +535,14 @@ def magento_gallery(
             )
     changes = GalleryChanges(
         changed_entity_ids=[int(i) for i in result.changed_entity_ids],
-        content_changed_values=sorted(content_changed_values(result.items)),
+        content_changed_values=sorted(tables.content_changed),
     )
     yield dg.Output(
         changes,
-        metadata={**_write_metadata(result, plan.mode, durations), **_blast_metadata(radius, approval)},
+        metadata={
+            **_write_metadata(result, tables, plan.mode, durations),
+            **_blast_metadata(radius, approval),
+        },
     )
     yield from _write_checks(gallery_delta.counts(), result, found)
 

@@ -18,10 +18,14 @@ BATCH_ASSET: dict[str, Any] = {"partitions_def": pim_batches, "group_name": BATC
 
 
 def md_table(
-    frame: pd.DataFrame, columns: list[str] | None = None, limit: int = MAX_TABLE_ROWS
+    frame: pd.DataFrame,
+    columns: list[str] | None = None,
+    limit: int = MAX_TABLE_ROWS,
+    total: int | None = None,
 ) -> dg.MetadataValue:
-    """The first `limit` rows of a frame as a markdown table (with a note of how many were left out)."""
-    return dg.MetadataValue.md(markdown_table(frame, columns, limit))
+    """The first `limit` rows of a frame as a markdown table (with a note of how many were left out; `total`:
+    the rows the frame's are the first of, core.markdown.markdown_table)."""
+    return dg.MetadataValue.md(markdown_table(frame, columns, limit, total=total))
 
 
 CHANGED_SHOWN = ["change", "sku", "value", "reason"]

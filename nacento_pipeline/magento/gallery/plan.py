@@ -1,16 +1,18 @@
 """Planning a gallery write (read-only): per chunk of SKUs the state read, its fingerprint and its delta.
 
 The state is read and the delta computed per group of chunks, then cut per chunk; `GalleryPlan` is what
-`magento.gallery.sync` writes.
+`magento.gallery.sync` writes. Given a sink (gallery_delta's: resources.plan_store.part_sink), each group's
+chunks leave memory for a part file as soon as they are planned, and the plan reads them back from there.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import overload
 
 import pandas as pd
 import sqlalchemy as sa
@@ -23,9 +25,11 @@ from nacento_pipeline.core.delta.model import (
     chunk_numbers,
     concat_deltas,
     cut_request,
+    iter_cut_request,
     rows_per_chunk,
     split_delta,
     split_request,
+    sum_counts,
 )
 from nacento_pipeline.core.frames import (
     REJECTION_COLUMNS,
@@ -96,6 +100,24 @@ class GalleryPlan(DeltaView):
     def mode(self) -> str:
         return self.request.mode
 
+    def counts(self) -> dict[str, int]:
+        """Rows per action, summed over the chunks (one stored part read at a time, nothing joined)."""
+        return sum_counts(chunk.delta.counts() for chunk in self.chunks)
+
+    def chunk_groups(self) -> Iterator[list[PlannedChunk]]:
+        """The planned chunks a group at a time: a stored plan's parts one after the other (one part read at
+        once), an unstored plan's chunks in groups of PLAN_GROUP_SKUS worth of chunks."""
+        stored = self.stored
+        read_part = getattr(stored, "part", None)  # storage.plan_parts.StoredParts (not imported: layers)
+        if read_part is not None:
+            for number in range(len(getattr(stored, "files", ()))):
+                yield [chunk for _, chunk in read_part(number)]
+            return
+        per = max(1, PLAN_GROUP_SKUS // max(1, self.chunk_size))
+        chunks = list(self.chunks)
+        for start in range(0, len(chunks), per):
+            yield chunks[start : start + per]
+
     def sku_count(self) -> int:
         """SKUs of the planned chunks (without reading stored parts when their sizes were kept)."""
         sizes = getattr(self.stored, "sizes", ())
@@ -139,16 +161,61 @@ def state_delta(request: DeltaRequest, state: ChunkState) -> GalleryDelta:
 PLAN_GROUP_SKUS = 10_000
 
 
-def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> GalleryPlan:
+# Where a plan's (chunk request, planned chunk) pairs go as they are planned: a function that consumes them
+# (one group's worth at a time) and returns them as a sequence read back lazily (plan_parts.write_parts).
+PartSink = Callable[
+    [Iterator[tuple[DeltaRequest, "PlannedChunk"]]], Sequence[tuple[DeltaRequest, "PlannedChunk"]]
+]
+
+
+def plan_chunks(
+    db: MagentoDatabase, request: DeltaRequest, chunk_size: int, sink: PartSink | None = None
+) -> GalleryPlan:
     """The plan of a request (read-only): per chunk of SKUs, the state read, its fingerprint and its delta.
 
     The state is read and the delta computed per group of chunks (PLAN_GROUP_SKUS), then cut per chunk; each
     chunk gets its own fingerprint, the one its write re-checks. A group's delta is computed in a worker
     thread while the connection fingerprints its chunks and reads the next group: pandas works while the
-    database does, every statement still on the one connection (one consistent view of the tables)."""
-    attrs = db.attribute_ids()
+    database does, every statement still on the one connection (one consistent view of the tables).
+
+    With `sink`, each group's chunks go to it (with their requests) as soon as they are planned, and the plan
+    reads them back from it: no more than two groups of the plan are in memory at once (plan_groups)."""
     size = max(1, int(chunk_size))
-    chunks: list[PlannedChunk] = []
+    if sink is None:
+        chunks = tuple(chunk for _, chunk in planned_pairs(db, request, size, requests=False))
+        return GalleryPlan(request, chunk_size, chunks)
+    stored = sink(planned_pairs(db, request, size, requests=True))
+    return GalleryPlan(request.settings_only(), chunk_size, StoredChunks(stored), stored=stored)
+
+
+@dataclass(frozen=True)
+class StoredChunks(Sequence["PlannedChunk"]):
+    """The planned chunks of stored (chunk request, chunk) pairs, read lazily through them."""
+
+    pairs: Sequence[tuple[DeltaRequest, PlannedChunk]]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[PlannedChunk]:
+        return (chunk for _, chunk in self.pairs)
+
+    @overload
+    def __getitem__(self, index: int) -> PlannedChunk: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[PlannedChunk]: ...
+    def __getitem__(self, index: int | slice) -> PlannedChunk | list[PlannedChunk]:
+        if isinstance(index, slice):
+            return [chunk for _, chunk in self.pairs[index]]
+        return self.pairs[index][1]
+
+
+def planned_pairs(
+    db: MagentoDatabase, request: DeltaRequest, size: int, *, requests: bool
+) -> Iterator[tuple[DeltaRequest, PlannedChunk]]:
+    """The (chunk request, planned chunk) pairs of a request, group by group (see plan_chunks); without
+    `requests`, the chunk requests are not cut (the request given in their place)."""
+    attrs = db.attribute_ids()
     with (
         db.engine.connect() as conn,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-delta") as worker,
@@ -159,21 +226,32 @@ def plan_chunks(db: MagentoDatabase, request: DeltaRequest, chunk_size: int) -> 
             conn.execution_options(isolation_level="REPEATABLE READ")
         stores = read_stores(conn, db.tables)
         pending: deque[_GroupRead] = deque()
+
+        def done(group: _GroupRead) -> Iterator[tuple[DeltaRequest, PlannedChunk]]:
+            chunks = _planned_group(conn, db, attrs, group, size, stores)
+            cut = (
+                cut_request(group.request, size, group.request.skus) if requests else [request] * len(chunks)
+            )
+            for sub, chunk in zip(cut, chunks, strict=True):
+                if requests and tuple(sub.skus) != chunk.skus:
+                    raise ValueError("plan and request disagree on the chunks' SKUs")
+                yield sub, chunk
+
         for group in _plan_groups(request, size):
             pending.append(_read_group(conn, db, attrs, group, size, stores, worker))
             if len(pending) > 1:  # two groups' states at most in memory: the previous group's delta is due
-                chunks.extend(_planned_group(conn, db, attrs, pending.popleft(), size, stores))
+                yield from done(pending.popleft())
         while pending:
-            chunks.extend(_planned_group(conn, db, attrs, pending.popleft(), size, stores))
-    return GalleryPlan(request, chunk_size, tuple(chunks))
+            yield from done(pending.popleft())
 
 
-def _plan_groups(request: DeltaRequest, size: int) -> list[DeltaRequest]:
+def _plan_groups(request: DeltaRequest, size: int) -> Iterator[DeltaRequest]:
     """The request cut into groups of whole chunks, each group with only its own SKUs' rows (as its chunks
-    would have them); a request of one chunk as it is (as split_request gives it)."""
+    would have them), one group copied at a time; a request of one chunk as it is (as split_request gives
+    it)."""
     if len(request.skus) <= size:
-        return split_request(request, size)
-    return cut_request(request, max(size, PLAN_GROUP_SKUS // size * size))
+        return iter(split_request(request, size))
+    return iter_cut_request(request, max(size, PLAN_GROUP_SKUS // size * size))
 
 
 @dataclass

@@ -23,17 +23,21 @@ from nacento_pipeline.core.delta.model import (
     DeltaView,
     GalleryDelta,
     concat_deltas,
+    iter_cut_request,
     to_utc_naive,
 )
+from nacento_pipeline.core.delta.written import SAMPLED_ACTIONS, WrittenSummary
 from nacento_pipeline.core.gallery_digest import planned_digests, unchanged_skus
 from nacento_pipeline.core.progress import progress_line
 from nacento_pipeline.core.retry import DEFAULT_ATTEMPTS
 from nacento_pipeline.magento.catalog import in_chunks
 from nacento_pipeline.magento.database import MagentoDatabase
+from nacento_pipeline.magento.gallery import plan as gallery_plan
 from nacento_pipeline.magento.gallery.chunks import ChunkWriter, batch_key_of
 from nacento_pipeline.magento.gallery.digest import advance_unchanged, applied_digests
-from nacento_pipeline.magento.gallery.plan import GalleryPlan, plan_chunks
+from nacento_pipeline.magento.gallery.plan import GalleryPlan, PartSink, plan_chunks
 from nacento_pipeline.magento.gallery.reader import read_stores
+from nacento_pipeline.magento.gallery.verify import STORAGE_SAMPLE
 from nacento_pipeline.magento.journal import Journal
 
 __all__ = [
@@ -106,6 +110,7 @@ def plan_gallery(
     chunk_size: int = 500,
     batch_key: str | None = None,
     remove_store_role_images: bool = False,
+    sink: PartSink | None = None,
 ) -> GalleryPlan:
     """The plan of the batch (read-only): per chunk of SKUs the state read, its fingerprint and its delta.
 
@@ -116,7 +121,8 @@ def plan_gallery(
 
     SKUs whose digest (core.gallery_digest: what the batch and the ETag snapshot say for them) is the one
     recorded when they were last written, on a product not saved since, are left out (`unchanged_skus` of the
-    plan): they never reach the delta rules or the write. `force` plans every SKU.
+    plan): they never reach the delta rules or the write. `force` plans every SKU. `sink`: where each planned
+    group's chunks go at once (plan.plan_chunks; resources.plan_store.part_sink writes them to disk).
     """
     request = build_request(
         batch,
@@ -127,7 +133,7 @@ def plan_gallery(
         batch_key=batch_key,
         remove_store_role_images=remove_store_role_images,
     )
-    digests = planned_digests(request)
+    digests = _planned_digests(request)
     unchanged: list[str] = []
     advance: list[str] = []
     if not force and len(digests):
@@ -142,8 +148,18 @@ def plan_gallery(
             ]
             request = request.for_skus(set(request.skus).difference(unchanged))
             digests = digests.drop(unchanged)
-    plan = plan_chunks(db, request, chunk_size)
+    plan = plan_chunks(db, request, chunk_size, sink)
     return replace(plan, digests=digests, unchanged_skus=tuple(unchanged), advance_skus=tuple(advance))
+
+
+def _planned_digests(request: DeltaRequest) -> pd.Series:
+    """core.gallery_digest.planned_digests a plan group at a time (each digest is a SKU's own: the same
+    series), so its frames of text hold one group's rows, not the batch's."""
+    size = gallery_plan.PLAN_GROUP_SKUS
+    if len(request.skus) <= size:
+        return planned_digests(request)
+    parts = [planned_digests(group) for group in iter_cut_request(request, size)]
+    return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
 def write_gallery(
@@ -154,13 +170,23 @@ def write_gallery(
     progress: Callable[[str], None] | None = None,
     on_written: Callable[[GalleryDelta], None] | None = None,
     journal: bool = True,
+    keep_delta: bool = True,
 ) -> WriteResult:
     """Write a plan: writer lock held, each chunk's fingerprint re-checked, the chunk planned again only
     when its products changed since the plan, one transaction per chunk. `progress` receives one line per
     chunk (x of y SKUs, rate, ETA) on multi-chunk writes; `on_written` each chunk's written delta once it is
     committed (magento.gallery.verify.ChunkVerifier checks it meanwhile); `journal`: the undo journal written
-    with each chunk (off only to measure its cost)."""
-    return sync_request(db, plan, run_id=run_id, progress=progress, on_written=on_written, journal=journal)
+    with each chunk (off only to measure its cost); `keep_delta=False`: the result holds the summed figures
+    only, not every chunk's delta (sync_request)."""
+    return sync_request(
+        db,
+        plan,
+        run_id=run_id,
+        progress=progress,
+        on_written=on_written,
+        journal=journal,
+        keep_delta=keep_delta,
+    )
 
 
 def sync_gallery(
@@ -194,10 +220,13 @@ def sync_gallery(
 
 @dataclass
 class WriteResult(DeltaView):
-    """What was really written: the delta per chunk (planned, or recomputed where the chunk changed since the
-    plan), statement counts, failures, and how many chunks had to be planned again under the lock."""
+    """What was really written: the figures summed chunk by chunk (`summary`: counts, totals, products, a
+    sample of the written paths), the delta per chunk joined (planned, or recomputed where the chunk changed
+    since the plan; None when the write was asked not to keep it), statement counts, failures, and how many
+    chunks had to be planned again under the lock."""
 
-    delta: GalleryDelta
+    kept: GalleryDelta | None  # None: not kept (keep_delta=False)
+    summary: WrittenSummary = field(default_factory=WrittenSummary)
     statements: int = 0
     write_statements: int = 0
     errors: list[str] = field(default_factory=list)
@@ -206,18 +235,31 @@ class WriteResult(DeltaView):
     retries: int = 0
     seconds: float = 0.0
 
+    @property
+    def delta(self) -> GalleryDelta:  # type: ignore[override]  # DeltaView's frames read it
+        """The written delta joined (items, roles, sku_results, warnings...), when the write kept it."""
+        if self.kept is None:
+            raise ValueError("this write kept no delta (keep_delta=False): read its summary")
+        return self.kept
+
+    @property
+    def changed_entity_ids(self) -> list[int]:
+        return sorted(self.summary.changed_entity_ids)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.summary.action_counts)
+
+    def totals(self) -> dict[str, int]:
+        return self.summary.totals()
+
     def written_values(self) -> list[str]:
         """Gallery values this write inserted or updated (for post-write checks), sorted."""
-        items = self.delta.items
-        return sorted(
-            set(items.loc[items["action"].isin(("inserted", "updated_value", "updated_meta")), "value"])
-        )
+        items = self.items
+        return sorted(set(items.loc[items["action"].isin(SAMPLED_ACTIONS), "value"]))
 
     def entity_ids(self) -> list[int]:
         """Products of the batch's SKUs that were found (whether or not anything changed), sorted."""
-        ids = set(self.delta.sku_results["entity_id"].astype("int64").tolist())
-        ids.discard(0)
-        return sorted(ids)
+        return sorted(self.summary.entity_ids)
 
 
 def _advance_unchanged(
@@ -260,12 +302,14 @@ def sync_request(
     progress: Callable[[str], None] | None = None,
     on_written: Callable[[GalleryDelta], None] | None = None,
     journal: bool = True,
+    keep_delta: bool = True,
 ) -> WriteResult:
     """Write a plan chunk by chunk under the writer lock (see sync_batch_chunk); a chunk that fails for good
     falls back to one transaction per SKU. `progress` gets one line per chunk (x of y SKUs, rate, ETA) when
     there is more than one chunk; `on_written` each delta written, once its transaction is committed (the
     post-write check of a chunk can then run while the next one is written). `journal`: the undo journal
-    written with each chunk (off only to measure its cost)."""
+    written with each chunk (off only to measure its cost). `keep_delta=False`: each chunk's delta is summed
+    into the result's summary and dropped (memory bounded by a chunk); else the result joins them too."""
     batch_key_of(plan.request)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
@@ -278,13 +322,18 @@ def sync_request(
             with lock.transaction() as conn:
                 _advance_unchanged(conn, db, plan, run_id=run_id, journal=journal)
         writer = ChunkWriter(db, lock, stores, run_id, attempts, sleep, plan.digests, journal)
+        summary = WrittenSummary(seed=run_id, sample_size=STORAGE_SAMPLE)
+        kept: list[GalleryDelta] = []
         done_skus = 0
         for number, (request, planned) in enumerate(parts, start=1):
-            before = len(writer.written)
             writer.chunk(request, planned)
-            if on_written is not None:
-                for delta in writer.written[before:]:
+            for delta in writer.written:
+                summary.add(delta)
+                if on_written is not None:
                     on_written(delta)
+            if keep_delta:
+                kept.extend(writer.written)
+            writer.written.clear()
             done_skus += len(planned.skus)
             if progress is not None and len(parts) > 1:
                 progress(
@@ -292,7 +341,8 @@ def sync_request(
                 )
     total_after, writes_after = db.statements()
     return WriteResult(
-        delta=concat_deltas(writer.written, plan.request),
+        kept=concat_deltas(kept, plan.request) if keep_delta else None,
+        summary=summary,
         statements=total_after - total_before,
         write_statements=writes_after - writes_before,
         errors=writer.errors,

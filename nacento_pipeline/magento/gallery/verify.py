@@ -562,9 +562,11 @@ def verify_write(
     disagree: `check_written`), and a bounded sample of the written paths is still in storage: `lookup`
     gives the sample's rows with `exists` (the asset's post-write check; the benchmark times it too). With
     `verifier` (given every chunk's delta during the write) the database part is what it already checked,
-    waited for here. `durations` gets verify_database and verify_storage_sample (seconds)."""
+    waited for here (the result then need not keep its delta: its summary is read). `durations` gets
+    verify_database and verify_storage_sample (seconds). The storage sample is drawn from the summary's
+    sample of the written paths (seeded by the write's run id), seeded again by `seed`."""
     entity_ids = result.entity_ids()
-    sampled = storage_sample(result.written_values(), media_prefix, seed)
+    sampled = storage_sample(result.summary.sampled_values(), media_prefix, seed)
 
     def timed_lookup() -> pd.DataFrame:
         started = time.perf_counter()
@@ -585,7 +587,7 @@ def verify_write(
         durations["verify_database"] = round(time.perf_counter() - started, 3)
         present = storage.result()
     return Verification(
-        checked=int(result.items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS).sum()),
+        checked=sum(result.counts().get(action, 0) for action in KEPT_ACTIONS + REMOVED_ACTIONS),
         not_in_database=written.mismatches,
         sampled=sampled,
         gone=present.loc[~present["exists"].astype(bool), ["value", "key"]],

@@ -32,6 +32,7 @@ def test_a_successful_run_leaves_only_the_writes_summary_in_storage(s3_mariadb_p
     # the frames are gone; magento_gallery's summary (changed product ids, content-changed paths) stays
     assert _frames(root, batch.batch_key) == {"magento_gallery"}
     assert not (root / "gallery_delta" / f"{batch.batch_key}.parts").exists()  # the plan's parts went with it
+    assert not (root / "gallery_delta" / ".planning").exists()  # planned into parts, moved into place
     summary = pickle.loads((root / "magento_gallery" / batch.batch_key).read_bytes())
     assert isinstance(summary, GalleryChanges) and len(summary.changed_entity_ids) == 12
     assert (root / "magento_gallery" / batch.batch_key).stat().st_size < 1024
