@@ -15,25 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.media_feed import MEMORY_COLUMNS
-from nacento_pipeline.magento import bulk_sql
+from nacento_pipeline.magento import bulk_read, bulk_sql
 from nacento_pipeline.magento.database import MagentoDatabase
 
 LAST_FULL = "last_full_snapshot"
 READ_CHUNK = 5000  # keys per IN (...) of the memory read
-SCAN_SHARE = 0.25  # wanted keys / remembered rows from which the memory read is one scan of the table
-SCAN_MIN_KEYS = 20_000  # below, IN lists without counting the table first (they take well under a second)
-# A packed memory row (MySQL/MariaDB): its fields in this order, NUL-separated (HTTP values hold no NUL), the key
-# last so that it may hold any character.
-_PACKED = ("present", "size", "etag", "content_type", "key")
-_SEPARATOR = "\x00"
 
 
 def record_events(db: MagentoDatabase, events: pd.DataFrame, received_at: datetime) -> int:
@@ -72,75 +63,25 @@ def event_keys_since(db: MagentoDatabase, since: datetime | None) -> list[str]:
 def read_memory(db: MagentoDatabase, keys: Sequence[str]) -> pd.DataFrame:
     """The remembered state (MEMORY_COLUMNS) of those of `keys` a snapshot looked up before.
 
-    When the keys are at least SCAN_SHARE of the memory (a re-sync of the whole catalog), one SELECT of the whole
-    table, filtered here, costs less than IN lists (bench/feed_memory_bench.py: 100,000 keys in 0.45 s against
-    2.6 s for 20 IN lists of 5,000 on MariaDB); fewer keys are read by IN lists of READ_CHUNK.
+    A feed snapshot of the whole catalog asks for most of the memory: then it is one scan of the table
+    (bulk_read: 100,000 keys in ~0.5 s on MariaDB, ~2.6 s as 20 IN lists of 5,000).
     """
-    keys = list(keys)
-    table = db.tables.media_etag
+    t = db.tables.media_etag
+    query = sa.select(
+        t.c.present, t.c.etag, t.c.size, t.c.content_type, t.c.object_key
+    )  # the key last: any text
     with db.engine.connect() as conn:
-        scan = len(keys) >= SCAN_MIN_KEYS and len(keys) >= SCAN_SHARE * _remembered(conn, table)
-        if scan:
-            frames = [_memory_rows(conn, table, None)]
-        else:
-            frames = [_memory_rows(conn, table, chunk) for chunk in chunked(keys, READ_CHUNK)]
-    frame = pd.concat(frames, ignore_index=True) if frames else _memory_frame([], packed=False)
-    if scan:
-        frame = frame[frame["key"].isin(keys)].reset_index(drop=True)
-    return frame
-
-
-def _remembered(conn: sa.Connection, table: sa.Table) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
-
-
-def _memory_rows(conn: sa.Connection, table: sa.Table, keys: list[str] | None) -> pd.DataFrame:
-    """The memory rows of `keys` (every row when None) as a MEMORY_COLUMNS frame.
-
-    MySQL/MariaDB: each row comes as one text (present, size, ETag, Content-Type, key, NUL-separated, the key
-    last so it may hold any character), fetched by the driver's cursor: pymysql decodes each field in Python,
-    so one field per row instead of five is most of the read's time saved. Other databases: the columns.
-    """
-    c = table.c
-    packed = conn.dialect.name == "mysql"
-    if packed:
-        columns: list[sa.ColumnElement] = [
-            sa.func.concat_ws(sa.literal(_SEPARATOR), c.present, c.size, c.etag, c.content_type, c.object_key)
-        ]
-    else:
-        columns = [c.object_key, c.present, c.etag, c.size, c.content_type]
-    query = sa.select(*columns)
-    if keys is not None:
-        query = query.where(c.object_key.in_(keys))
-    result = conn.execute(query)
-    try:
-        rows = list(result.cursor.fetchall()) if result.cursor is not None else []
-    finally:
-        result.close()
-    return _memory_frame(rows, packed=packed)
-
-
-def _memory_frame(rows: list, packed: bool) -> pd.DataFrame:
-    """MEMORY_COLUMNS from the driver's rows: the columns, or one packed text per row split by pyarrow (no
-    Python call per row)."""
-    if packed and rows:
-        texts = pa.array([r[0] for r in rows], type=pa.large_string())
-        parts = pc.split_pattern(texts, _SEPARATOR, max_splits=len(_PACKED) - 1)
-        if not pc.all(pc.equal(pc.list_value_length(parts), len(_PACKED))).as_py():
-            raise ValueError("a packed memory row without its five fields")
-        flat = parts.flatten()
-        field = {name: flat.take(np.arange(n, len(flat), len(_PACKED))) for n, name in enumerate(_PACKED)}
-        frame = pd.DataFrame(
-            {
-                "key": field["key"].to_numpy(zero_copy_only=False),
-                "exists": pc.equal(field["present"], "1").to_numpy(zero_copy_only=False),
-                "etag": field["etag"].to_numpy(zero_copy_only=False),
-                "size": pc.cast(field["size"], pa.int64()).to_numpy(),
-                "content_type": field["content_type"].to_numpy(zero_copy_only=False),
-            }
-        )
-    else:
-        frame = pd.DataFrame([tuple(r) for r in rows], columns=list(MEMORY_COLUMNS))
+        rows = bulk_read.rows_for_keys(conn, query, t.c.object_key, keys, table=t, chunk=READ_CHUNK)
+    frame = pd.DataFrame(
+        {
+            "key": rows["object_key"],
+            "exists": pd.to_numeric(rows["present"]).astype(bool),
+            "etag": rows["etag"],
+            "size": pd.to_numeric(rows["size"]),
+            "content_type": rows["content_type"],
+        },
+        columns=list(MEMORY_COLUMNS),
+    )
     return frame.astype(
         {"key": object, "exists": bool, "etag": object, "size": "int64", "content_type": object}
     )

@@ -9,7 +9,7 @@ import pytest
 
 from nacento_pipeline.core.frames import ETAG_COLUMNS
 from nacento_pipeline.core.media_feed import MEMORY_COLUMNS
-from nacento_pipeline.magento import media_feed
+from nacento_pipeline.magento import bulk_read, media_feed
 
 # Keys a bucket may hold: separators of other encodings, quotes, a tab, non-ASCII, a long name.
 ODD_KEYS = [
@@ -47,7 +47,7 @@ def test_the_memory_reads_back_every_field_of_the_keys_asked_for(db, monkeypatch
     exactly, odd characters included, and nothing for keys never remembered or not asked for."""
     frame = _remembered()
     media_feed.remember(db, frame, datetime(2026, 12, 4, 3, 0))
-    monkeypatch.setattr(media_feed, "SCAN_MIN_KEYS", 0 if scan else 10**9)
+    monkeypatch.setattr(bulk_read, "SCAN_MIN_KEYS", 0 if scan else 10**9)
     monkeypatch.setattr(media_feed, "READ_CHUNK", 7)  # several IN lists
     asked = list(frame["key"].iloc[::2]) + ["media/catalog/product/never/seen.jpg"]
     got = media_feed.read_memory(db, asked)
@@ -63,16 +63,17 @@ def test_the_memory_read_scans_the_table_only_for_a_large_share(db, monkeypatch)
     """A batch asking for most remembered keys is served by one statement; a few keys by IN lists."""
     frame = _remembered()
     media_feed.remember(db, frame, datetime(2026, 12, 4, 3, 0))
-    monkeypatch.setattr(media_feed, "SCAN_MIN_KEYS", 0)
+    monkeypatch.setattr(bulk_read, "SCAN_MIN_KEYS", 0)
     monkeypatch.setattr(media_feed, "READ_CHUNK", 5)
     statements: list[int] = []
-    original = media_feed._memory_rows
+    original = bulk_read.packed_rows
 
-    def counted(conn, table, keys):  # noqa: ANN001, ANN202
-        statements.append(0 if keys is None else len(keys))
-        return original(conn, table, keys)
+    def counted(conn, query):  # noqa: ANN001, ANN202
+        in_list = [len(v) for v in query.compile().params.values() if isinstance(v, list)]
+        statements.append(in_list[0] if in_list else 0)
+        return original(conn, query)
 
-    monkeypatch.setattr(media_feed, "_memory_rows", counted)
+    monkeypatch.setattr(bulk_read, "packed_rows", counted)
     everything = list(frame["key"])
     assert len(media_feed.read_memory(db, everything)) == len(frame)
     assert statements == [0]  # one scan
