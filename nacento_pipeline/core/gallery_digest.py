@@ -8,8 +8,9 @@ the database (magento.gallery.digest guards it with the product's updated_at, an
 checksum of the product's gallery rows).
 
 Computed for a whole batch at once: one 64-bit hash per row (pandas, no Python call per row), summed per SKU,
-with the SKU's row count (a chance of 2**-64 that two different requests for a SKU agree). Order-independent sums, so each row carries its rank within its SKU where order
-matters (the images: the last one carrying a role wins, positions may follow the payload order).
+with the SKU's row count (a chance of 2**-64 that two different requests for a SKU agree). Order-independent
+sums, so each row carries its rank within its SKU where order matters (the images: the last one carrying a
+role wins, positions may follow the payload order).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def _row_hashes(kind: str, frame: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(rows, index=False, hash_key=_KEY, categorize=False).to_numpy(np.uint64)
 
 
+_Rows = tuple[np.ndarray, np.ndarray]  # (position of each row's SKU among the request's SKUs, row hash)
+
+
 def _sku_rows(kind: str, frame: pd.DataFrame | None, columns: Iterable[str], skus: pd.Index) -> _Rows | None:
     """(position of the row's SKU in `skus`, row hash) of the rows of `frame` whose SKU is one of `skus`."""
     if frame is None or frame.empty:
@@ -54,9 +58,6 @@ def _sku_rows(kind: str, frame: pd.DataFrame | None, columns: Iterable[str], sku
     if not mine.any():
         return None
     return codes[mine], _row_hashes(kind, _text(frame.loc[mine], columns))
-
-
-_Rows = tuple[np.ndarray, np.ndarray]
 
 
 def planned_digests(request: DeltaRequest) -> pd.Series:

@@ -1,10 +1,10 @@
 """Large reads of our own tables by key: one scan or IN lists, each row fetched as one packed text on MySQL.
 
 A re-sync of the whole catalog asks for most rows of a table (the ETag memory, the per-SKU digests): then one
-SELECT of the whole table, filtered in pandas, costs less than IN lists of thousands of keys (the server looks
-each key up, the client escapes each one). On MySQL/MariaDB, pymysql decodes every field of every row in Python,
-so each row is fetched as one text (its columns NUL-separated, NULL as "") and split by pyarrow, with no
-Python call per row: 100,000 rows of five columns in ~0.5 s instead of ~2.6 s by IN lists
+SELECT of the whole table, filtered in pandas, costs less than IN lists of thousands of keys (the server
+looks each key up, the client escapes each one). On MySQL/MariaDB, pymysql decodes every field of every row
+in Python, so each row is fetched as one text (its columns NUL-separated, NULL as "") and split by pyarrow,
+with no Python call per row: 100,000 rows of five columns in ~0.5 s instead of ~2.6 s by IN lists
 (bench/feed_memory_bench.py). Other databases fetch the columns as they are.
 """
 

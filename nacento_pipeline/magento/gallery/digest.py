@@ -95,10 +95,10 @@ def current_checksums(
 
 
 def applied_digests(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str]) -> pd.DataFrame:
-    """digest and batch_key (the batch that last wrote or advanced the SKU), indexed by sku, of those SKUs whose
-    product still has the link and `updated_at` it had right after the write that applied the digest.
+    """The applied digest and batch_key of those SKUs whose product is as the write that applied it left it.
 
-    A re-sync of the whole catalog asks for most digests: then one scan of the join (bulk_read), else one
+    Indexed by sku; batch_key is the batch that last wrote or advanced the SKU. A SKU is left out when its
+    product's link or `updated_at` differ from those recorded right after that write. A re-sync of the whole catalog asks for most digests: then one scan of the join (bulk_read), else one
     statement per IN list."""
     d, p = tables.sku_digest, tables.product
     query = sa.select(d.c.sku, d.c.plan_digest, d.c.batch_key).join(
