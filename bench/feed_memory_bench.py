@@ -58,23 +58,14 @@ def _columns(db: MagentoDatabase) -> list[sa.Column]:
     return [t.c.object_key, t.c.present, t.c.etag, t.c.size, t.c.content_type]
 
 
-def in_lists(db: MagentoDatabase, keys: list[str]) -> int:
+def in_lists(db: MagentoDatabase, keys: list[str], raw: bool = False) -> int:
+    """IN lists of 5,000 keys; rows as SQLAlchemy gives them, or (`raw`) as the driver's cursor does."""
     rows: list[tuple] = []
     table = db.tables.media_etag
     with db.engine.connect() as conn:
         for chunk in chunked(keys, 5000):
-            query = sa.select(*_columns(db)).where(table.c.object_key.in_(chunk))
-            rows += [tuple(r) for r in conn.execute(query)]
-    return len(pd.DataFrame(rows, columns=list(MEMORY_COLUMNS)))
-
-
-def in_lists_raw(db: MagentoDatabase, keys: list[str]) -> int:
-    rows: list[tuple] = []
-    table = db.tables.media_etag
-    with db.engine.connect() as conn:
-        for chunk in chunked(keys, 5000):
-            query = sa.select(*_columns(db)).where(table.c.object_key.in_(chunk))
-            rows += conn.execute(query).cursor.fetchall()  # type: ignore[union-attr]
+            result = conn.execute(sa.select(*_columns(db)).where(table.c.object_key.in_(chunk)))
+            rows += result.cursor.fetchall() if raw else [tuple(r) for r in result]  # type: ignore[union-attr]
     return len(pd.DataFrame.from_records(rows, columns=list(MEMORY_COLUMNS)))
 
 
@@ -144,7 +135,7 @@ def current(db: MagentoDatabase, keys: list[str]) -> int:
 
 WAYS: dict[str, Callable[[MagentoDatabase, list[str]], int]] = {
     "in-lists": in_lists,
-    "in-lists raw": in_lists_raw,
+    "in-lists raw": lambda db, keys: in_lists(db, keys, raw=True),
     "scan": scan,
     "temp join": temp_join,
     "scan concat": scan_concat,
