@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from nacento_pipeline.core.frames import ETAG_COLUMNS
+from nacento_pipeline.core.membership import is_in
 from nacento_pipeline.core.paths import parent_prefix
 
 MEMORY_COLUMNS = ("key", "exists", "etag", "size", "content_type")
@@ -56,7 +57,7 @@ def split_wanted(wanted: pd.DataFrame, memory: pd.DataFrame, event_keys: Iterabl
     # no event, no prefix to compute (the no-op re-sync)
     wanted_prefixes = parent_prefixes(wanted["key"]) if prefixes else pd.Series("", index=wanted.index)
     in_event_prefix = wanted_prefixes.isin(prefixes)
-    known = wanted["key"].isin(memory["key"])
+    known = pd.Series(is_in(wanted["key"], memory["key"]), index=wanted.index)
     lookup = ~known | in_event_prefix
     remembered = wanted.loc[~lookup, ["value", "key"]].merge(memory, on="key", how="left")
     return FeedSplit(

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
+from nacento_pipeline.core.membership import is_in
 
 SCAN_SHARE = 0.25  # keys asked / rows in the table from which one scan is read instead of IN lists
 SCAN_MIN_KEYS = 20_000  # below, IN lists without counting the table first (they take well under a second)
@@ -43,7 +44,7 @@ def rows_for_keys(
     count = sa.select(sa.func.count()).select_from(table)
     if len(keys) >= SCAN_MIN_KEYS and len(keys) >= SCAN_SHARE * int(conn.execute(count).scalar() or 0):
         whole = packed_rows(conn, query)
-        return whole[whole[key.name].isin(keys)].reset_index(drop=True)
+        return whole[is_in(whole[key.name], keys)].reset_index(drop=True)
     frames = [packed_rows(conn, query.where(key.in_(part))) for part in chunked(keys, chunk)]
     return pd.concat(frames, ignore_index=True)
 
