@@ -70,6 +70,7 @@ def in_lists(db: MagentoDatabase, keys: list[str], raw: bool = False) -> int:
 
 
 def scan(db: MagentoDatabase, keys: list[str]) -> int:
+    """One streamed SELECT of the whole table (server-side cursor), filtered in pandas."""
     with db.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, max_row_buffer=20000).execute(
             sa.select(*_columns(db))
@@ -82,6 +83,7 @@ def scan(db: MagentoDatabase, keys: list[str]) -> int:
 
 
 def temp_join(db: MagentoDatabase, keys: list[str]) -> int:
+    """The keys bulk-loaded into a temporary table in one statement, joined by the server."""
     md = sa.MetaData()
     wanted = sa.Table(
         "tmp_wanted_keys",
@@ -113,6 +115,7 @@ def _unpack(rows: list) -> pd.DataFrame:
 
 
 def scan_concat(db: MagentoDatabase, keys: list[str]) -> int:
+    """One SELECT of the whole table, one packed text per row, filtered in pandas."""
     with db.engine.connect() as conn:
         rows = conn.execute(sa.select(_packed(db))).cursor.fetchall()  # type: ignore[union-attr]
     whole = _unpack(rows)
@@ -120,6 +123,7 @@ def scan_concat(db: MagentoDatabase, keys: list[str]) -> int:
 
 
 def in_lists_concat(db: MagentoDatabase, keys: list[str]) -> int:
+    """IN lists of 5,000 keys, one packed text per row."""
     rows: list[tuple] = []
     table = db.tables.media_etag
     with db.engine.connect() as conn:
@@ -130,6 +134,7 @@ def in_lists_concat(db: MagentoDatabase, keys: list[str]) -> int:
 
 
 def current(db: MagentoDatabase, keys: list[str]) -> int:
+    """magento.media_feed.read_memory as it is."""
     return len(feed.read_memory(db, keys))
 
 
@@ -145,6 +150,7 @@ WAYS: dict[str, Callable[[MagentoDatabase, list[str]], int]] = {
 
 
 def main() -> None:
+    """Fill the memory, then time each way for all the keys and for a share of them."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

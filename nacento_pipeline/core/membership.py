@@ -13,8 +13,10 @@ import pyarrow.compute as pc
 def is_in(values: pd.Series, keys: pd.Series | Iterable[str]) -> np.ndarray:
     """`values.isin(keys)` for text, as a boolean array, computed by pyarrow.
 
-    pandas' `isin` on an Arrow string column turns each key into a pyarrow scalar in Python first (2.7 s for
-    100,000 keys); pyarrow's own lookup takes ~0.1 s. A missing value is in `keys` when one is missing there."""
+    pandas' `isin` on an Arrow string column turns each key into a pyarrow scalar in Python first (2.7 s
+    for 100,000 keys); pyarrow's own lookup takes ~0.1 s. A missing value is in `keys` when one is missing
+    there.
+    """
     wanted = keys if isinstance(keys, pd.Series) else pd.Series(list(keys), dtype=object)
     text = pa.large_string()
     found = pc.is_in(

@@ -35,9 +35,11 @@ def rows_for_keys(
     table: sa.Table,
     chunk: int,
 ) -> pd.DataFrame:
-    """The rows of `query` whose `key` (one of its columns) is in `keys`, as packed_rows gives them: by one
-    scan of the whole query when the keys are at least SCAN_SHARE of `table`'s rows, else by IN lists of
-    `chunk` keys."""
+    """The rows of `query` whose `key` (one of its columns) is in `keys`, as packed_rows gives them.
+
+    By one scan of the whole query when the keys are at least SCAN_SHARE of `table`'s rows, else by IN lists
+    of `chunk` keys.
+    """
     keys = list(keys)
     if not keys:
         return packed_rows(conn, query.where(sa.false()))
@@ -54,7 +56,8 @@ def packed_rows(conn: sa.Connection, query: sa.Select) -> pd.DataFrame:
 
     MySQL/MariaDB: every value as text (NULL as ""), read as one packed text per row; no column but the last
     may hold a NUL character (SKUs, ETags, hashes, numbers and HTTP values hold none). Other databases: the
-    driver's values."""
+    driver's values.
+    """
     names = [c.name for c in query.selected_columns]
     if conn.dialect.name != "mysql":
         return pd.DataFrame(_driver_rows(conn, query), columns=names)

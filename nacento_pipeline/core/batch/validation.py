@@ -322,7 +322,8 @@ def _first_match(text: pd.Series, pattern: str) -> pd.Series:
     """The first character of each text that `pattern` (one group) matches; NaN where none does.
 
     One search over all texts joined by a space (which neither pattern matches) first: a clean column, the
-    usual case, costs no regex call per row."""
+    usual case, costs no regex call per row.
+    """
     if re.search(pattern, " ".join(text.dropna().astype(str).tolist())) is None:
         return pd.Series(np.nan, index=text.index, dtype=object)
     return text.str.extract(pattern, expand=False)
