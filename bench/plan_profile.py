@@ -53,6 +53,10 @@ from nacento_pipeline.magento.gallery.sync import GalleryPlan, plan_gallery, wri
 
 # (module, attribute, label) of the functions timed; a class attribute as "Class.method".
 TIMED: tuple[tuple[str, str, str], ...] = (
+    ("nacento_pipeline.magento.gallery.sync", "build_request", "build request"),
+    ("nacento_pipeline.magento.gallery.sync", "planned_digests", "planned digests"),
+    ("nacento_pipeline.magento.gallery.sync", "applied_digests", "applied digests (read)"),
+    ("nacento_pipeline.core.delta.model", "DeltaRequest.for_skus", "request of the changed SKUs"),
     ("nacento_pipeline.magento.gallery.plan", "split_request", "split request"),
     ("nacento_pipeline.magento.gallery.plan", "cut_request", "cut request in groups"),
     ("nacento_pipeline.magento.gallery.plan", "read_request_state", "state read (whole request)"),

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.media_feed import MEMORY_COLUMNS
-from nacento_pipeline.magento import bulk_sql
+from nacento_pipeline.magento import bulk_read, bulk_sql
 from nacento_pipeline.magento.database import MagentoDatabase
 
 LAST_FULL = "last_full_snapshot"
@@ -61,16 +61,27 @@ def event_keys_since(db: MagentoDatabase, since: datetime | None) -> list[str]:
 
 
 def read_memory(db: MagentoDatabase, keys: Sequence[str]) -> pd.DataFrame:
-    """The remembered state (MEMORY_COLUMNS) of those of `keys` a snapshot looked up before."""
-    table = db.tables.media_etag
-    columns = [table.c.object_key, table.c.present, table.c.etag, table.c.size, table.c.content_type]
-    rows: list[tuple] = []
+    """The remembered state (MEMORY_COLUMNS) of those of `keys` a snapshot looked up before.
+
+    A feed snapshot of the whole catalog asks for most of the memory: then it is one scan of the table
+    (bulk_read: 100,000 keys in ~0.5 s on MariaDB, ~2.6 s as 20 IN lists of 5,000).
+    """
+    t = db.tables.media_etag
+    query = sa.select(
+        t.c.present, t.c.etag, t.c.size, t.c.content_type, t.c.object_key
+    )  # the key last: any text
     with db.engine.connect() as conn:
-        for chunk in chunked(list(keys), READ_CHUNK):
-            rows += [
-                tuple(row) for row in conn.execute(sa.select(*columns).where(table.c.object_key.in_(chunk)))
-            ]
-    frame = pd.DataFrame(rows, columns=list(MEMORY_COLUMNS))
+        rows = bulk_read.rows_for_keys(conn, query, t.c.object_key, keys, table=t, chunk=READ_CHUNK)
+    frame = pd.DataFrame(
+        {
+            "key": rows["object_key"],
+            "exists": pd.to_numeric(rows["present"]).astype(bool),
+            "etag": rows["etag"],
+            "size": pd.to_numeric(rows["size"]),
+            "content_type": rows["content_type"],
+        },
+        columns=list(MEMORY_COLUMNS),
+    )
     return frame.astype(
         {"key": object, "exists": bool, "etag": object, "size": "int64", "content_type": object}
     )

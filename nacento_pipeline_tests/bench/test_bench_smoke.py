@@ -107,6 +107,8 @@ def test_bench_smoke_figures(mysql_url, moto_endpoint, s3_bucket, capsys):
         ("gallery_bench.py", ["--help"], "usage:"),
         ("dagster_job.py", ["--help"], "usage:"),
         ("cache_bench.py", ["--help"], "usage:"),
+        ("feed_memory_bench.py", ["--help"], "usage:"),
+        ("plan_profile.py", ["--help"], "usage:"),
         ("list_parse.py", [], "LIST page parse"),  # no options: it runs in well under a second
     ],
 )

@@ -7,7 +7,14 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from nacento_pipeline.core.frames import ETAG_COLUMNS
-from nacento_pipeline.core.media_feed import combine, full_snapshot_reason, missed_changes, split_wanted
+from nacento_pipeline.core.media_feed import (
+    combine,
+    full_snapshot_reason,
+    missed_changes,
+    parent_prefixes,
+    split_wanted,
+)
+from nacento_pipeline.core.paths import parent_prefix
 
 M = "media/catalog/product/"
 
@@ -37,6 +44,14 @@ def test_only_keys_of_prefixes_with_events_and_keys_never_seen_are_looked_up():
     assert split.event_prefixes == [f"{M}a/a/"] and split.never_seen == 1
     assert list(split.remembered.columns) == list(ETAG_COLUMNS)
     assert split.remembered[["key", "etag"]].values.tolist() == [[f"{M}b/b/1.jpg", "e3"]]
+
+
+def test_parent_prefixes_are_each_keys_parent_prefix():
+    keys = pd.Series(
+        [f"{M}a/b/1.jpg", "top.jpg", "a/", "a/x\ny", "ü/ß/é.jpg", "a//b", ""], index=[3, 1, 4, 1, 5, 9, 2]
+    )
+    got = parent_prefixes(keys)
+    assert got.tolist() == [parent_prefix(k) for k in keys] and list(got.index) == list(keys.index)
 
 
 def test_combine_keeps_the_wanted_order():

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from nacento_pipeline.core.chunks import chunked
 from nacento_pipeline.core.delta.model import GalleryDelta, to_utc_naive
-from nacento_pipeline.magento import bulk_sql
-from nacento_pipeline.magento.catalog import in_chunks
+from nacento_pipeline.magento import bulk_read, bulk_sql
+from nacento_pipeline.magento.catalog import IN_LIST_SIZE, in_chunks
 from nacento_pipeline.magento.database import AttributeIds, MagentoDatabase, ensure_crc32
 from nacento_pipeline.magento.gallery.reader import IMAGE_MEDIA_TYPE
 from nacento_pipeline.magento.schema import MagentoTables
@@ -95,26 +95,29 @@ def current_checksums(
 
 
 def applied_digests(conn: sa.Connection, tables: MagentoTables, skus: Iterable[str]) -> pd.DataFrame:
-    """digest and batch_key (the batch that last wrote or advanced the SKU), indexed by sku, of those SKUs whose
-    product still has the link and `updated_at` it had right after the write that applied the digest (one
-    statement per IN list)."""
+    """The applied digest and batch_key of those SKUs whose product is as the write that applied it left it.
+
+    Indexed by sku; batch_key is the batch that last wrote or advanced the SKU. A SKU is left out when its
+    product's link or `updated_at` differ from those recorded right after that write. A re-sync of the whole catalog asks for most digests: then one scan of the join (bulk_read), else one
+    statement per IN list."""
     d, p = tables.sku_digest, tables.product
-    rows: list[tuple[str, str, str]] = []
-    for part in in_chunks(list(dict.fromkeys(skus))):
-        query = (
-            sa.select(d.c.sku, d.c.plan_digest, d.c.batch_key)
-            .join(
-                p,
-                sa.and_(
-                    p.c[tables.link] == d.c.link_id,
-                    p.c.sku == d.c.sku,
-                    p.c.updated_at == d.c.product_updated_at,
-                ),
-            )
-            .where(d.c.sku.in_(part))
-        )
-        rows.extend((str(s), str(g), str(k or "")) for s, g, k in conn.execute(query))
-    frame = pd.DataFrame(rows, columns=["sku", "digest", "batch_key"]).drop_duplicates("sku")
+    query = sa.select(d.c.sku, d.c.plan_digest, d.c.batch_key).join(
+        p,
+        sa.and_(
+            p.c[tables.link] == d.c.link_id,
+            p.c.sku == d.c.sku,
+            p.c.updated_at == d.c.product_updated_at,
+        ),
+    )
+    wanted = list(dict.fromkeys(skus))
+    rows = bulk_read.rows_for_keys(conn, query, d.c.sku, wanted, table=d, chunk=IN_LIST_SIZE)
+    frame = pd.DataFrame(
+        {
+            "sku": rows["sku"].astype(str).to_numpy(object),
+            "digest": rows["plan_digest"].astype(str).to_numpy(object),
+            "batch_key": rows["batch_key"].fillna("").astype(str).to_numpy(object),
+        }
+    ).drop_duplicates("sku")
     return frame.set_index("sku")
 
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from nacento_pipeline.magento.gallery.digest import changed_since_applied, forget
+from nacento_pipeline.magento import bulk_read
+from nacento_pipeline.magento.gallery.digest import applied_digests, changed_since_applied, forget
 from nacento_pipeline.magento.gallery.sync import plan_gallery, write_gallery
 from nacento_pipeline_tests.helpers import FakeBatch, image_frame
 from nacento_pipeline_tests.magento.gallery_helpers import T1, A, B, C, etags_for, gallery, sync
@@ -157,3 +158,19 @@ def test_a_newer_identical_batch_advances_the_sync_state_so_an_older_one_stays_s
         assert set(conn.execute(sa.select(st.c.last_batch_key)).scalars()) == {"media_3"}
     older = plan(db, [("S1", C, "older")], batch_key="media_2", batch_time=T1 + timedelta(hours=1))
     assert set(older.sku_results["status"]) == {"stale"}
+
+
+def test_the_applied_digests_read_alike_by_one_scan_and_by_in_lists(db, monkeypatch):
+    """A whole-catalog re-sync reads the digests by one scan of the join: the same digests and batch keys as
+    the IN lists, a product saved since (S1) and a SKU never written (S9) absent either way."""
+    write_gallery(db, plan(db, ROWS), run_id="run-1")
+    admin_save(db, "S1", "edited in admin")
+    found = []
+    for min_keys in (0, 10**9):  # scan, IN lists
+        monkeypatch.setattr(bulk_read, "SCAN_MIN_KEYS", min_keys)
+        with db.engine.connect() as conn:
+            found.append(applied_digests(conn, db.tables, ["S1", "S2", "S3", "S9", "S2"]).sort_index())
+    assert found[0].equals(found[1])
+    assert list(found[0].index) == ["S2", "S3"] and set(found[0]["batch_key"]) == {"media_1"}
+    recorded = digest_rows(db)
+    assert list(found[0]["digest"]) == [recorded["S2"].plan_digest, recorded["S3"].plan_digest]
