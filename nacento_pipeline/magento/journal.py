@@ -47,7 +47,8 @@ BATCH, REVERT = "batch", "revert"
 REVERT_PREFIX = "revert:"
 LINK_LIST = 1000  # links per IN list (MariaDB turns longer lists into a derived table)
 # What a journal entry covers: `gallery`, every part of the product (its gallery, roles or labels change);
-# `sync`, its sync-state row only (the batch changed nothing else of it: a new batch over an unchanged gallery).
+# `sync`, its sync-state row only (the batch changed nothing else of it: a new batch over an unchanged
+# gallery).
 SCOPES: dict[str, tuple[str, ...]] = {
     "gallery": ("gallery", "values", "meta", "roles", "sync", "product"),
     "sync": ("sync",),
@@ -56,12 +57,15 @@ FINGERPRINT_MARK = "v"  # format-2 fingerprints start with it (format 1's were h
 
 
 class RevertRefused(RuntimeError):
-    """A batch that cannot be reverted (no journal, a revert itself, an older journal format); the message
-    says why."""
+    """A batch that cannot be reverted; the message says why.
+
+    No journal, a revert itself, or an older journal format.
+    """
 
 
 # ------------------------------------------------------------------------------------------------------
-# The parts of a before-image: name -> the table whose rows it holds, and the rows of one journal row's product
+# The parts of a before-image: name -> the table whose rows it holds, and the rows of one journal row's
+# product
 
 
 def _columns(table: sa.Table) -> list[str]:
@@ -101,9 +105,12 @@ def _datetime_positions(t: MagentoTables) -> dict[str, list[int]]:
 
 @dataclass(frozen=True)
 class _Part:
-    """A part's rows for the product of the enclosing statement: what they are read from (`rows`, a correlated
-    select without columns) and the columns its before-image holds; the columns its fingerprint digests, read
-    from `digest_rows` when given (the values' digest covers their ETag rows in the same pass)."""
+    """A part's rows for the product of the enclosing statement.
+
+    What they are read from (`rows`, a correlated select without columns) and the columns its before-image
+    holds; the columns its fingerprint digests, read from `digest_rows` when given (the values' digest covers
+    their ETag rows in the same pass).
+    """
 
     rows: sa.Select
     image: list[sa.ColumnElement]
@@ -119,8 +126,10 @@ def _exact(column: sa.ColumnElement) -> sa.ColumnElement:
 def _correlated_parts(
     t: MagentoTables, varchar: tuple[int, ...], dialect: str, link: sa.ColumnElement, sku: sa.ColumnElement
 ) -> dict[str, _Part]:
-    """Every part but `product` (the enclosing statement's own row), correlated with the enclosing statement's
-    product (its `link` and `sku` columns)."""
+    """Every part but `product`, correlated with the enclosing statement's product.
+
+    `product` is the enclosing statement's own row; the correlation is on its `link` and `sku` columns.
+    """
     mg, vte, val, meta, vc, st = (
         t.media_gallery,
         t.value_to_entity,
@@ -193,9 +202,12 @@ ENTRY_COLUMNS = [
 
 @functools.lru_cache(maxsize=32)
 def _insert_entries(t: MagentoTables, varchar: tuple[int, ...], dialect: str, scope: str) -> sa.Insert:
-    """`INSERT INTO journal ... SELECT` of the products of the links bound as `links`, each row's before-image
-    built by the database (per part of `scope` a JSON array of its rows, each a JSON array of its columns,
-    compressed); an entry already there is kept. `batch_key`, `kind`, `run_id` bound at execution."""
+    """`INSERT INTO journal ... SELECT` of the products of the links bound as `links`.
+
+    Each row's before-image is built by the database (per part of `scope` a JSON array of its rows, each a
+    JSON array of its columns, compressed); an entry already there is kept. `batch_key`, `kind`, `run_id`
+    bound at execution.
+    """
     journaled = t.product.alias("journaled")
     link = journaled.c[t.link]
     parts = _correlated_parts(t, varchar, dialect, link, journaled.c.sku)
@@ -235,9 +247,11 @@ def _insert_entries(t: MagentoTables, varchar: tuple[int, ...], dialect: str, sc
 
 @functools.lru_cache(maxsize=16)
 def _fingerprint(t: MagentoTables, varchar: tuple[int, ...], dialect: str) -> sa.ColumnElement[str]:
-    """The digest of a journal row's product's rows now, of the parts its scope covers (timestamps left out):
-    per part its row count and the sum of the CRC32 of its rows (each row as a JSON array: NULL and 'null',
-    1 and '1' stay apart), hashed (MD5) by the database."""
+    """The digest of a journal row's product's rows now, of the parts its scope covers (timestamps left out).
+
+    Per part its row count and the sum of the CRC32 of its rows (each row as a JSON array: NULL and 'null',
+    1 and '1' stay apart), hashed (MD5) by the database.
+    """
     j = t.batch_journal
     digests: dict[str, sa.ColumnElement[str]] = {}
     for name, part in _correlated_parts(t, varchar, dialect, j.c.link_id, j.c.sku).items():
@@ -256,8 +270,11 @@ def _fingerprint(t: MagentoTables, varchar: tuple[int, ...], dialect: str) -> sa
 
 
 def _prepare(conn: sa.Connection) -> None:
-    """What the journal's statements need of the connection: SQLite gets CRC32, MD5 and COMPRESS as MySQL
-    has them; MariaDB's JSON_ARRAYAGG is cut at group_concat_max_len (1 MB by default): raised."""
+    """Give the connection what the journal's statements need.
+
+    SQLite gets CRC32, MD5 and COMPRESS as MySQL has them; MariaDB's JSON_ARRAYAGG is cut at
+    group_concat_max_len (1 MB by default): raised.
+    """
     if conn.dialect.name == "sqlite":
         ensure_crc32(conn)
         raw = conn.connection.dbapi_connection
@@ -289,11 +306,13 @@ def _varchar(attrs: AttributeIds) -> tuple[int, ...]:
 
 @dataclass
 class Journal:
-    """The journal entries one transaction writes under `batch_key`: `before` (ahead of the rows' change)
-    inserts each product's entry with its before-image, `after` (once everything is written) digests what the
-    transaction left into every entry it journaled. A product the batch journaled before keeps its first
-    before-image (a re-run of the batch, a product journaled by an earlier chunk) unless that entry was
-    reverted since; a revert's entry is replaced."""
+    """The journal entries one transaction writes under `batch_key`.
+
+    `before` (ahead of the rows' change) inserts each product's entry with its before-image, `after` (once
+    everything is written) digests what the transaction left into every entry it journaled. A product the
+    batch journaled before keeps its first before-image (a re-run of the batch, a product journaled by an
+    earlier chunk) unless that entry was reverted since; a revert's entry is replaced.
+    """
 
     t: MagentoTables
     attrs: AttributeIds
@@ -304,9 +323,11 @@ class Journal:
     prepared: bool = False
 
     def before(self, conn: sa.Connection, products: pd.DataFrame) -> None:
-        """Journal these products (sku, entity_id, link_id, scope: `gallery` when absent) before their rows
-        change: a journal row per product, its before-image built by the database (one INSERT ... SELECT per
-        scope and IN list)."""
+        """Journal these products before their rows change.
+
+        Columns sku, entity_id, link_id, scope (`gallery` when absent). A journal row per product, its
+        before-image built by the database (one INSERT ... SELECT per scope and IN list).
+        """
         if products.empty:
             return
         if not self.prepared:
@@ -340,9 +361,12 @@ class Journal:
             )
 
     def _clear_stale(self, conn: sa.Connection, scopes: dict[int, str]) -> dict[int, bytes]:
-        """Delete these products' entries that were reverted since or that a revert wrote, and the sync-only
-        entries of products now journaled whole (a later chunk changes their gallery: a spelling rewrite, a
-        re-run), returning the latter's images (link -> blob: the sync state they hold is the one kept)."""
+        """Delete these products' stale entries, returning the images of the sync-only ones.
+
+        Stale: the entries reverted since or that a revert wrote, and the sync-only entries of products now
+        journaled whole (a later chunk changes their gallery: a spelling rewrite, a re-run). The latter's
+        images are returned (link -> blob: the sync state they hold is the one kept).
+        """
         j = self.t.batch_journal
         stale: list[int] = []
         widened: dict[int, int] = {}
@@ -384,8 +408,10 @@ class Journal:
 def fingerprints(
     conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, batch_key: str, links: list[int]
 ) -> dict[int, str]:
-    """link id -> the fingerprint of the product's rows now, for these products' entries under `batch_key`
-    (of the parts each entry's scope covers; one statement per IN list)."""
+    """Link id -> the fingerprint of the product's rows now, for these products' entries under `batch_key`.
+
+    Of the parts each entry's scope covers; one statement per IN list.
+    """
     _prepare(conn)
     j = t.batch_journal
     fingerprint = _fingerprint(t, _varchar(attrs), conn.dialect.name)
@@ -410,7 +436,10 @@ def _scoped(products: pd.DataFrame) -> Iterator[tuple[tuple[str, ...], pd.DataFr
 def _delete_current(
     conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, products: pd.DataFrame
 ) -> None:
-    """Delete every journaled row of these products (the rows a before-image of their scope holds), set-based."""
+    """Delete every journaled row of these products, set-based.
+
+    The rows deleted are those a before-image of their scope holds.
+    """
     st = t.sku_sync_state
     for wanted, group in _scoped(products):
         if "gallery" in wanted:
@@ -457,8 +486,10 @@ def _columns_of(frame: pd.DataFrame, columns: list[str]) -> dict[str, bulk_sql.C
 def _insert_images(
     conn: sa.Connection, t: MagentoTables, frames: dict[str, pd.DataFrame], gallery_links: pd.DataFrame
 ) -> None:
-    """Insert a set of before-images' rows, ids included: gallery rows no product kept, links, values, ETags,
-    roles, sync state; then the products' updated_at."""
+    """Insert a set of before-images' rows, ids included, then the products' updated_at.
+
+    The rows: gallery rows no product kept, links, values, ETags, roles, sync state.
+    """
     mg = t.media_gallery
     gallery = frames["gallery"].drop_duplicates("value_id")
     if len(gallery):
@@ -529,8 +560,11 @@ def restore(conn: sa.Connection, t: MagentoTables, attrs: AttributeIds, entries:
 
 @dataclass(frozen=True)
 class RevertResult:
-    """What a revert did: the products restored, those skipped because they changed since the batch, and
-    how many had been reverted already (a second revert restores nothing)."""
+    """What a revert did.
+
+    The products restored, those skipped because they changed since the batch, and how many had been
+    reverted already (a second revert restores nothing).
+    """
 
     batch_key: str
     reverted: pd.DataFrame  # sku, entity_id
@@ -540,9 +574,11 @@ class RevertResult:
 
     @property
     def changed_entity_ids(self) -> list[int]:
+        """The entity ids of the products restored, sorted and distinct."""
         return sorted(set(self.reverted["entity_id"].astype(int)))
 
     def counts(self) -> dict[str, int]:
+        """The revert's counts: products reverted, skipped as changed since, already reverted."""
         return {
             "reverted": len(self.reverted),
             "skipped_changed_since": len(self.skipped),
@@ -612,8 +648,10 @@ def revert_batch(
     chunk_size: int = 500,
     retention_days: int | None = None,
 ) -> RevertResult:
-    """Restore the products a batch wrote to their before-images, where they are still what the batch left
-    (all of them with `force`), chunk by chunk in one transaction each under the writer lock."""
+    """Restore the products a batch wrote to their before-images, where they are still what the batch left.
+
+    All of them with `force`; chunk by chunk, in one transaction each under the writer lock.
+    """
     entries = _entries(db, batch_key)
     if entries.empty:
         kept = f" (the journal keeps {retention_days} days)" if retention_days else ""
@@ -667,6 +705,7 @@ def revert_batch(
 
 
 def first_products(frame: pd.DataFrame) -> str:
+    """The frame's first skus, comma-separated (`...` when there are more, `-` when none)."""
     skus = frame["sku"].astype(str).tolist() if len(frame) else []
     return ", ".join(skus[:FIRST_SHOWN]) + (" ..." if len(skus) > FIRST_SHOWN else "") or "-"
 
