@@ -76,9 +76,11 @@ def _links_query(db: MagentoDatabase, link_ids: list[int]) -> sa.Select:
 
 
 def read_gallery_links(db: MagentoDatabase, entity_ids: Iterable[int]) -> pd.DataFrame:
-    """entity_id, value (canonical), has_row (a store-0 value row), s3_etag of every gallery link of the
-    products: one SELECT per CHUNK products, by link column (catalog.live_link_ids). The slow path of the
-    check after a write, read once for the written-rows and the roles comparison."""
+    """entity_id, value (canonical), has_row (a store-0 value row), s3_etag of the products' gallery links.
+
+    One SELECT per CHUNK products, by link column (catalog.live_link_ids). The slow path of the check after a
+    write, read once for the written-rows and the roles comparison.
+    """
     rows: list[tuple] = []
     with db.engine.connect() as conn:
         entity_of = {link: entity for entity, link in live_link_ids(conn, db.tables, entity_ids).items()}
@@ -114,7 +116,10 @@ def _problems(merged: pd.DataFrame) -> pd.Series:
 
 
 def _written_rows(items: pd.DataFrame) -> pd.DataFrame:
-    """The rows of `items` the write says it wrote or removed, with int entity_id, canonical value, str etag."""
+    """The rows of `items` the write says it wrote or removed.
+
+    With int entity_id, canonical value and str etag.
+    """
     written = items[
         items["action"].isin(KEPT_ACTIONS + REMOVED_ACTIONS) & (items["entity_id"].astype(int) > 0)
     ]
@@ -126,9 +131,11 @@ def _written_rows(items: pd.DataFrame) -> pd.DataFrame:
 
 
 def written_rows_mismatches(items: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
-    """Written delta rows (KEPT_ACTIONS / REMOVED_ACTIONS of `items`, core.frames.DELTA_COLUMNS) that the
-    gallery links read back (`read_gallery_links` of at least the written products) do not reflect:
-    sku, value, action, problem. Empty when the write is all there."""
+    """Written delta rows that the gallery links read back do not reflect: sku, value, action, problem.
+
+    The rows are the KEPT_ACTIONS / REMOVED_ACTIONS of `items` (core.frames.DELTA_COLUMNS); `links` is
+    `read_gallery_links` of at least the written products. Empty when the write is all there.
+    """
     written = _written_rows(items)
     if written.empty:
         return pd.DataFrame(columns=MISMATCH_COLUMNS)
@@ -144,8 +151,11 @@ def written_rows_mismatches(items: pd.DataFrame, links: pd.DataFrame) -> pd.Data
 
 @dataclass(frozen=True)
 class WrittenCheck:
-    """What `check_written` found: the mismatches and bad roles (both empty when the write is all there), the
-    chunks of products checked and how many of them took the slow path."""
+    """What `check_written` found.
+
+    The mismatches and bad roles (both empty when the write is all there), the chunks of products checked
+    and how many of them took the slow path.
+    """
 
     mismatches: pd.DataFrame  # MISMATCH_COLUMNS
     bad_roles: pd.DataFrame  # BAD_ROLE_COLUMNS
@@ -154,8 +164,10 @@ class WrittenCheck:
 
 
 def checksum(texts: Iterable[str]) -> int:
-    """Order-independent checksum: the sum of the CRC32 of each text's UTF-8 bytes (MySQL's SUM(CRC32(..)),
-    SQLite's with magento.database.ensure_crc32)."""
+    """Order-independent checksum: the sum of the CRC32 of each text's UTF-8 bytes.
+
+    As MySQL's SUM(CRC32(..)) computes it (SQLite's with magento.database.ensure_crc32).
+    """
     return sum(_crc32s(texts))
 
 
@@ -173,9 +185,11 @@ class _Expected:
 
 
 def _expected_by_chunk(written: pd.DataFrame, link_of: dict[int, int]) -> dict[int, _Expected | None]:
-    """Per chunk (the `chunk` column of the written rows): the numbers the database must report, or None when
-    they cannot vouch for the chunk (a kept row written without an ETag, a product with no live link): that
-    chunk takes the slow path. One pass over all the written rows, not one per chunk."""
+    """Per chunk (the `chunk` column of the written rows): the numbers the database must report.
+
+    None when they cannot vouch for the chunk (a kept row written without an ETag, a product with no live
+    link): that chunk takes the slow path. One pass over all the written rows, not one per chunk.
+    """
     links = written["entity_id"].map(link_of)
     kept_rows = written["action"].isin(KEPT_ACTIONS)
     unverifiable = links.isna() | (kept_rows & (written["etag"] == ""))
@@ -197,9 +211,11 @@ def _expected_by_chunk(written: pd.DataFrame, link_of: dict[int, int]) -> dict[i
 
 
 def _in_ints(expr: sa.ColumnElement, values: Iterable[int]) -> sa.ColumnElement[bool]:
-    """`expr IN (...)` with the integers written into the statement as digits (false for none). Integers
-    only, so nothing needs escaping; for the thousands of ids and path checksums of a chunk, binding or
-    literal-rendering them one by one cost the client more than the statement cost the server."""
+    """`expr IN (...)` with the integers written into the statement as digits (false for none).
+
+    Integers only, so nothing needs escaping; for the thousands of ids and path checksums of a chunk, binding
+    or literal-rendering them one by one cost the client more than the statement cost the server.
+    """
     wanted = sorted({int(v) for v in values})
     if not wanted:
         return sa.false()
@@ -207,13 +223,16 @@ def _in_ints(expr: sa.ColumnElement, values: Iterable[int]) -> sa.ColumnElement[
 
 
 def _links_numbers(db: MagentoDatabase, links: list[int], expected: _Expected) -> sa.Select:
-    """One pass over every gallery link of the chunk's products (restricted by link; the written paths
-    recognised in CASEs by their CRC32, a byte-exact key cheaper to pass and compare than the paths): the kept
-    links to a written path with a store-0 value row and an ETag row, how many and the sum of
-    CRC32(link|value|ETag) over their stored bytes (any other form, duplicate or ETag changes the numbers).
+    """One pass over every gallery link of the chunk's products: the count and checksum of its kept links.
+
+    Restricted by link; the written paths are recognised in CASEs by their CRC32, a byte-exact key cheaper to
+    pass and compare than the paths. Counted: the kept links to a written path with a store-0 value row and
+    an ETag row, how many and the sum of CRC32(link|value|ETag) over their stored bytes (any other form,
+    duplicate or ETag changes the numbers).
     A checksum collision can only add to the count, so it sends the chunk to the slow path, never past it.
     Purged paths are not looked for here: a link left in another spelling of the path (`//p`, ` /p`) has
-    other bytes, so no checksum of the canonical path could see it (see `_purges_left`)."""
+    other bytes, so no checksum of the canonical path could see it (see `_purges_left`).
+    """
     t = db.tables
     vte, g, v, m = t.value_to_entity, t.media_gallery, t.media_gallery_value, t.gallery_meta
     link = vte.c[t.link]
@@ -241,13 +260,15 @@ def _links_numbers(db: MagentoDatabase, links: list[int], expected: _Expected) -
 
 
 def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
-    """Role values (not no_selection, any store) of these products that name no path of the product's own
-    gallery byte for byte: must be none. Byte for byte (HEX on both sides) because MariaDB's collations
+    """Role values (not no_selection, any store) of these products naming no path of their own gallery.
+
+    Compared byte for byte: there must be none. Byte for byte (HEX on both sides) because MariaDB's collations
     compare paths case-insensitively and a case-different path is another file. An anti-join, not NOT EXISTS:
     MariaDB caches a correlated subquery's result by its outer values compared under their collation, so a
     case-different role of the same product got the cached answer of the right one (the wrong answers the
     roles check once saw with CAST AS BINARY). A value in another form (no leading slash) counts here and is
-    settled by the slow path's canonical comparison."""
+    settled by the slow path's canonical comparison.
+    """
     t = db.tables
     r, own, g = t.varchar, t.value_to_entity, t.media_gallery
     gallery = (
@@ -286,8 +307,10 @@ def _roles_outside_numbers(db: MagentoDatabase, links: list[int]) -> sa.Select:
 
 
 def _chunk_numbers_query(db: MagentoDatabase, links: list[int], expected: _Expected) -> sa.CompoundSelect:
-    """The chunk's numbers in ONE statement: (name, kept links, their checksum) over the gallery links, and
-    (name, role values outside the gallery, 0)."""
+    """The chunk's numbers in ONE statement.
+
+    (name, kept links, their checksum) over the gallery links, and (name, role values outside the gallery, 0).
+    """
     return sa.union_all(_links_numbers(db, links, expected), _roles_outside_numbers(db, links))
 
 
@@ -305,9 +328,11 @@ def _chunk_agrees(
 
 
 def _lanes(db: MagentoDatabase, chunks: int) -> int:
-    """Connections the fast path spreads its chunks over: the server computes a chunk's numbers on one core,
-    so on MySQL/MariaDB two chunks run at once (each on its own connection); SQLite, one file or memory
-    shared by the process, gets one."""
+    """Connections the fast path spreads its chunks over.
+
+    The server computes a chunk's numbers on one core, so on MySQL/MariaDB two chunks run at once (each on its
+    own connection); SQLite, one file or memory shared by the process, gets one.
+    """
     return max(1, min(chunks, PARALLEL_STATEMENTS if db.engine.dialect.name in ("mysql", "mariadb") else 1))
 
 
@@ -315,8 +340,10 @@ def _agreeing_lane(
     db: MagentoDatabase,
     work: list[tuple[int, list[int], _Expected | None]],
 ) -> list[tuple[int, bool]]:
-    """Each chunk of `work` (number, its products' links, expected numbers) with whether the database agrees,
-    on one connection of its own."""
+    """Each chunk of `work` with whether the database agrees, on one connection of its own.
+
+    A chunk of `work` is its number, its products' links and the expected numbers.
+    """
     if not work:
         return []
     with db.engine.connect() as conn:
@@ -325,8 +352,11 @@ def _agreeing_lane(
 
 
 def _product_chunks(ids: list[int], rows_of: dict[int, int]) -> list[list[int]]:
-    """Consecutive chunks of the sorted product ids: at most CHUNK products and, unless a single product has
-    more, at most ROWS_PER_STATEMENT written rows each."""
+    """Consecutive chunks of the sorted product ids.
+
+    At most CHUNK products and, unless a single product has more, at most ROWS_PER_STATEMENT written rows
+    each.
+    """
     chunks: list[list[int]] = []
     current: list[int] = []
     rows = 0
@@ -343,10 +373,12 @@ def _product_chunks(ids: list[int], rows_of: dict[int, int]) -> list[list[int]]:
 def _purges_left(
     db: MagentoDatabase, items: pd.DataFrame, written: pd.DataFrame, checked: set[int]
 ) -> pd.DataFrame:
-    """Purged rows still linked, compared on canonical paths: the links of the products with a purged row (those
-    not already read back by the slow path, `checked`) read back and compared row by row. A link left as `//p`
-    or ` /p` is the same image to Magento's storefront and must be reported; its bytes differ from any
-    spelling the fast path's checksums could name."""
+    """Purged rows still linked, compared on canonical paths.
+
+    The links of the products with a purged row (those not already read back by the slow path, `checked`) read
+    back and compared row by row. A link left as `//p` or ` /p` is the same image to Magento's storefront and
+    must be reported; its bytes differ from any spelling the fast path's checksums could name.
+    """
     purging = sorted(
         set(written.loc[written["action"].isin(REMOVED_ACTIONS), "entity_id"].tolist()) - checked
     )
@@ -368,9 +400,11 @@ def _store_rows_query(db: MagentoDatabase, link_ids: list[int]) -> sa.Select:
 
 
 def store_value_mismatches(db: MagentoDatabase, store_values: pd.DataFrame) -> pd.DataFrame:
-    """Store-level value rows the write set (core.frames.STORE_WRITE_COLUMNS) that the database does not hold
-    as written (label, position, disabled compared, NULL as NULL): sku, value, action "store_value", problem.
-    One SELECT per CHUNK products, the rows read back once."""
+    """Store-level value rows the write set that the database does not hold as written.
+
+    The rows are core.frames.STORE_WRITE_COLUMNS; label, position, disabled compared, NULL as NULL. Returns
+    sku, value, action "store_value", problem. One SELECT per CHUNK products, the rows read back once.
+    """
     if store_values.empty:
         return pd.DataFrame(columns=MISMATCH_COLUMNS)
     wanted = store_values.assign(
@@ -424,11 +458,13 @@ def check_written(
     entity_ids: Iterable[int],
     store_values: pd.DataFrame | None = None,
 ) -> WrittenCheck:
-    """The write's rows (`items`, core.frames.DELTA_COLUMNS) against the database, and the roles of the
-    products (`entity_ids`, the batch's) against their galleries: one aggregate statement per CHUNK products,
-    the detailed read-back and comparison only for the chunks whose numbers disagree. The store-level rows
-    the write set (`store_values`, core.frames.STORE_WRITE_COLUMNS) are read back and compared field by field
-    (`store_value_mismatches`)."""
+    """The write's rows against the database, and the roles of the products against their galleries.
+
+    `items` holds core.frames.DELTA_COLUMNS, `entity_ids` the batch's products. One aggregate statement per
+    CHUNK products, the detailed read-back and comparison only for the chunks whose numbers disagree. The
+    store-level rows the write set (`store_values`, core.frames.STORE_WRITE_COLUMNS) are read back and
+    compared field by field (`store_value_mismatches`).
+    """
     written = _written_rows(items)
     ids = sorted({int(i) for i in entity_ids} | set(written["entity_id"].tolist()))
     chunks = _product_chunks(ids, written["entity_id"].value_counts().to_dict())
@@ -465,10 +501,13 @@ def check_written(
 
 
 class ChunkVerifier:
-    """`check_written` chunk by chunk while the write goes on: `submit` each written delta as its transaction
-    commits (magento.gallery.sync.write_gallery's `on_written`), and a worker thread checks it (on connections of its
-    own) while the writer's connection writes the next chunk; `result` waits for the last check and joins them.
-    Use it as a context manager (the worker stops on exit)."""
+    """`check_written` chunk by chunk while the write goes on.
+
+    `submit` each written delta as its transaction commits (magento.gallery.sync.write_gallery's
+    `on_written`), and a worker thread checks it (on connections of its own) while the writer's connection
+    writes the next chunk; `result` waits for the last check and joins them. Use it as a context manager (the
+    worker stops on exit).
+    """
 
     def __init__(self, db: MagentoDatabase) -> None:
         self._db = db
@@ -482,6 +521,7 @@ class ChunkVerifier:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, delta: GalleryDelta) -> None:
+        """Queue a check of this written delta on the worker thread (nothing when it wrote nothing)."""
         results = delta.sku_results
         ids = [int(i) for i in results["entity_id"].astype("int64") if int(i) > 0]
         if ids or len(delta.items) or (delta.store_values is not None and len(delta.store_values)):
@@ -490,6 +530,7 @@ class ChunkVerifier:
             )
 
     def result(self) -> WrittenCheck:
+        """Wait for every submitted check and return their findings joined into one."""
         found = [check.result() for check in self._checks]
         return WrittenCheck(
             mismatches=_concat([pd.DataFrame(columns=MISMATCH_COLUMNS), *(f.mismatches for f in found)])
@@ -538,7 +579,8 @@ def storage_sample(
     STORAGE_SAMPLE keys (a LIST page or a few HEADs, well under a second) catches what goes wrong wholesale
     (a wrong bucket or prefix, a lifecycle rule or a cleanup emptying the folder); a single file deleted
     mid-run is the daily `gallery_audit`'s job, which lists the whole media prefix anyway.
-    The sample is seeded by the run id: a re-execution checks the same paths."""
+    The sample is seeded by the run id: a re-execution checks the same paths.
+    """
     chosen = (
         written_values
         if len(written_values) <= size
@@ -557,14 +599,17 @@ def verify_write(
     durations: dict[str, float],
     verifier: ChunkVerifier | None = None,
 ) -> Verification:
-    """The database holds what the write says and the batch's products' roles point at their gallery (one
+    """Verify a write: the database holds it and a sample of its paths is still in storage.
+
+    The database holds what the write says and the batch's products' roles point at their gallery (one
     aggregate statement per chunk of products, the detailed comparison only for a chunk whose numbers
     disagree: `check_written`), and a bounded sample of the written paths is still in storage: `lookup`
     gives the sample's rows with `exists` (the asset's post-write check; the benchmark times it too). With
     `verifier` (given every chunk's delta during the write) the database part is what it already checked,
     waited for here (the result then need not keep its delta: its summary is read). `durations` gets
     verify_database and verify_storage_sample (seconds). The storage sample is drawn from the summary's
-    sample of the written paths (seeded by the write's run id), seeded again by `seed`."""
+    sample of the written paths (seeded by the write's run id), seeded again by `seed`.
+    """
     entity_ids = result.entity_ids()
     sampled = storage_sample(result.summary.sampled_values(), media_prefix, seed)
 
@@ -576,7 +621,8 @@ def verify_write(
             durations["verify_storage_sample"] = round(time.perf_counter() - started, 3)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-storage") as pool:
-        # The storage sample waits on the object store while the database check waits on the database: at once.
+        # The storage sample waits on the object store while the database check waits on the database: at
+        # once.
         storage = pool.submit(timed_lookup)
         started = time.perf_counter()
         written = (
