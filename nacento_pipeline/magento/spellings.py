@@ -1,13 +1,13 @@
-"""One spelling per file: every media_gallery row of a file carries the same value, byte for byte.
+r"""One spelling per file: every media_gallery row of a file carries the same value, byte for byte.
 
-Magento counts a file's uses by the exact value (`ResourceModel\\Product\\Gallery::countImageUses`, `value = ?`)
+Magento counts a file's uses by the exact value (`ResourceModel\Product\Gallery::countImageUses`, `value = ?`)
 and deletes the file from storage when an admin removes an image whose count is 1 or less
-(`Product\\Gallery\\UpdateHandler::canDeleteImage`). A product holding `/a/b/a.jpg` while another holds the legacy
-`a/b/a.jpg` is counted once, so one admin removal deletes the other product's file. Older tools wrote values
-without the leading slash (or with blanks or a doubled slash); the pipeline writes the canonical form
+(`Product\Gallery\UpdateHandler::canDeleteImage`). A product holding `/a/b/a.jpg` while another holds the
+legacy `a/b/a.jpg` is counted once, so one admin removal deletes the other product's file. Older tools wrote
+values without the leading slash (or with blanks or a doubled slash); the pipeline writes the canonical form
 (core.paths.canonical_of). When a write gives a file a canonical row while other products hold it in another
-spelling, those rows and their products' role values naming that spelling are rewritten to the canonical form in
-the same transaction (`rewrite_spellings`); the audit reports files still spelled more than one way
+spelling, those rows and their products' role values naming that spelling are rewritten to the canonical form
+in the same transaction (`rewrite_spellings`); the audit reports files still spelled more than one way
 (`mixed_spellings`) and its fix unifies them (`unify_mixed_spellings`).
 """
 
@@ -31,8 +31,11 @@ CHUNK = 1000
 
 
 def legacy_spelling_rows(conn: sa.Connection, db: MagentoDatabase) -> pd.DataFrame:
-    """Linked media_gallery rows whose value is not in the canonical form (no leading slash, a doubled one,
-    surrounding blanks): value_id, link_id, stored, canonical. One statement, a scan of media_gallery."""
+    """Linked media_gallery rows whose value is not in the canonical form.
+
+    Not canonical: no leading slash, a doubled one, surrounding blanks. Columns value_id, link_id, stored,
+    canonical. One statement, a scan of media_gallery.
+    """
     t = db.tables
     mg, vte = t.media_gallery, t.value_to_entity
     value = mg.c.value
@@ -45,7 +48,8 @@ def legacy_spelling_rows(conn: sa.Connection, db: MagentoDatabase) -> pd.DataFra
     rows = pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=["value_id", "link_id", "stored"])
     rows["stored"] = rows["stored"].astype(str)
     rows["canonical"] = canonical_values(rows["stored"])
-    # LIKE and the collation may match more than the bytes say: keep what really differs from its canonical form
+    # LIKE and the collation may match more than the bytes say: keep what really differs from its canonical
+    # form
     return rows[rows["stored"] != rows["canonical"]].reset_index(drop=True)[SPELLING_COLUMNS]
 
 
@@ -70,11 +74,14 @@ def _links_holding(
 def rewrite_spellings(
     conn: sa.Connection, db: MagentoDatabase, rows: pd.DataFrame, journal: Journal | None = None
 ) -> int:
-    """Rewrite these media_gallery rows (SPELLING_COLUMNS) to their canonical value, and the products' role
-    values (every role attribute, every store) naming the old spelling byte for byte, inside the caller's
-    transaction. A product that already holds the canonical value keeps its legacy row as it is (rewritten, it
-    would hold the file twice; the batch's dedupe removes such a row). With `journal`, the products rewritten
-    are journaled first (their whole before-image, as the batch's own products). Returns the rows rewritten."""
+    """Rewrite these media_gallery rows and the role values naming them to their canonical value.
+
+    The rows are SPELLING_COLUMNS; the role values are the products' (every role attribute, every store)
+    naming the old spelling byte for byte. Inside the caller's transaction. A product that already holds the
+    canonical value keeps its legacy row as it is (rewritten, it would hold the file twice; the batch's dedupe
+    removes such a row). With `journal`, the products rewritten are journaled first (their whole before-image,
+    as the batch's own products). Returns the rows rewritten.
+    """
     if rows.empty:
         return 0
     t = db.tables
@@ -119,8 +126,11 @@ def _products_of(conn: sa.Connection, db: MagentoDatabase, links: list[int]) -> 
 
 @dataclass
 class LegacySpellings:
-    """The catalog's rows not in the canonical form, read once per write (under the writer lock, by the first
-    chunk that inserts a row), and the rewrite of those of the files a chunk inserts."""
+    """The catalog's rows not in the canonical form, read once per write, and the rewrite of a chunk's files.
+
+    Read under the writer lock, by the first chunk that inserts a row; rewritten are those of the files a
+    chunk inserts.
+    """
 
     db: MagentoDatabase
     rows: pd.DataFrame | None = field(default=None, repr=False)
@@ -132,11 +142,13 @@ class LegacySpellings:
         chunk_links: Iterable[int],
         journal: Journal | None = None,
     ) -> int:
-        """Rewrite other products' rows of these (canonical) values to the canonical spelling, in `conn`'s
-        transaction (see `rewrite_spellings`; with `journal`, their products journaled first). The chunk's own
-        products (`chunk_links`) are left out: their rows and roles are what the chunk's delta writes. A
-        product of a later chunk whose row is rewritten has that chunk planned again under the lock (its
-        fingerprint changed), as for any change since the plan."""
+        """Rewrite other products' rows of these (canonical) values to the canonical spelling.
+
+        In `conn`'s transaction (see `rewrite_spellings`; with `journal`, their products journaled first). The
+        chunk's own products (`chunk_links`) are left out: their rows and roles are what the chunk's delta
+        writes. A product of a later chunk whose row is rewritten has that chunk planned again under the lock
+        (its fingerprint changed), as for any change since the plan.
+        """
         wanted = set(values)
         if not wanted:
             return 0
@@ -147,8 +159,11 @@ class LegacySpellings:
 
 
 def mixed_spellings(db: MagentoDatabase) -> pd.DataFrame:
-    """Files whose media_gallery rows carry more than one spelling: canonical, spellings (how many), rows (the
-    rows not in the canonical form). Two statements per CHUNK such files at most, after one scan."""
+    """Files whose media_gallery rows carry more than one spelling.
+
+    Columns canonical, spellings (how many), rows (the rows not in the canonical form). Two statements per
+    CHUNK such files at most, after one scan.
+    """
     with db.engine.connect() as conn:
         legacy = legacy_spelling_rows(conn, db)
         return _mixed(conn, db, legacy)[0]
@@ -185,8 +200,10 @@ def _mixed(
 
 
 def unify_mixed_spellings(db: MagentoDatabase) -> int:
-    """Rewrite every file spelled more than one way to its canonical spelling (rows and role values), under the
-    writer lock, one transaction. Returns the rows rewritten."""
+    """Rewrite every file spelled more than one way to its canonical spelling (rows and role values).
+
+    Under the writer lock, one transaction. Returns the rows rewritten.
+    """
     with db.writer_lock() as lock, lock.transaction() as conn:
         _, rows = _mixed(conn, db, legacy_spelling_rows(conn, db))
         return rewrite_spellings(conn, db, rows)
