@@ -46,9 +46,12 @@ from nacento_pipeline.magento.gallery.reader import (
 
 @dataclass(frozen=True)
 class PlannedChunk:
-    """One chunk of a plan: its SKUs, the delta computed from what was read, the fingerprint of that state
+    """One chunk of a plan.
+
+    Its SKUs, the delta computed from what was read, the fingerprint of that state
     (magento.gallery.reader.state_fingerprint) and the parts of it the write needs (products, sync state). The
-    delta carries no request (the plan holds it once)."""
+    delta carries no request (the plan holds it once).
+    """
 
     skus: tuple[str, ...]
     delta: GalleryDelta
@@ -58,6 +61,7 @@ class PlannedChunk:
 
     @classmethod
     def of(cls, skus: list[str], delta: GalleryDelta, state: ChunkState, fingerprint: str) -> PlannedChunk:
+        """The planned chunk of these SKUs, its delta kept without the request (the plan holds it once)."""
         return cls(tuple(skus), replace(delta, request=None), fingerprint, state.products, state.sync_state)
 
     def state(self) -> ChunkState:
@@ -68,8 +72,10 @@ class PlannedChunk:
 
 @dataclass(frozen=True)
 class GalleryPlan(DeltaView):
-    """A batch's delta, planned chunk by chunk (read-only), ready to be written: the request, the chunk size it
-    was cut with and, per chunk, the delta and the fingerprint of the state it was computed from. Picklable.
+    """A batch's delta, planned chunk by chunk (read-only), ready to be written.
+
+    The request, the chunk size it was cut with and, per chunk, the delta and the fingerprint of the state it
+    was computed from. Picklable.
 
     Reads like a GalleryDelta (counts, items, roles, sku_results, warnings, totals, unknown_skus, mode)
     through `delta`, the chunks' deltas joined once.
@@ -90,6 +96,7 @@ class GalleryPlan(DeltaView):
 
     @cached_property
     def delta(self) -> GalleryDelta:  # type: ignore[override]  # DeltaView reads it; here joined once, on demand
+        """The chunks' deltas joined into one, once, on demand."""
         return concat_deltas([c.delta for c in self.chunks], self.request)
 
     def __getstate__(self) -> dict[str, object]:
@@ -98,6 +105,7 @@ class GalleryPlan(DeltaView):
 
     @property
     def mode(self) -> str:
+        """The request's mode."""
         return self.request.mode
 
     def counts(self) -> dict[str, int]:
@@ -105,8 +113,11 @@ class GalleryPlan(DeltaView):
         return sum_counts(chunk.delta.counts() for chunk in self.chunks)
 
     def chunk_groups(self) -> Iterator[list[PlannedChunk]]:
-        """The planned chunks a group at a time: a stored plan's parts one after the other (one part read at
-        once), an unstored plan's chunks in groups of PLAN_GROUP_SKUS worth of chunks."""
+        """The planned chunks a group at a time.
+
+        A stored plan's parts one after the other (one part read at once), an unstored plan's chunks in groups
+        of PLAN_GROUP_SKUS worth of chunks.
+        """
         stored = self.stored
         read_part = getattr(stored, "part", None)  # storage.plan_parts.StoredParts (not imported: layers)
         if read_part is not None:
@@ -150,8 +161,10 @@ def chunk_delta(
 
 
 def state_delta(request: DeltaRequest, state: ChunkState) -> GalleryDelta:
-    """The delta of a request against the state read for it, with the read's warnings (the one place a delta
-    is computed from Magento's tables)."""
+    """The delta of a request against the state read for it, with the read's warnings.
+
+    The one place a delta is computed from Magento's tables.
+    """
     return delta_for(request, state.as_magento_state()).with_warnings(state.warnings)
 
 
@@ -179,7 +192,8 @@ def plan_chunks(
     database does, every statement still on the one connection (one consistent view of the tables).
 
     With `sink`, each group's chunks go to it (with their requests) as soon as they are planned, and the plan
-    reads them back from it: no more than two groups of the plan are in memory at once (plan_groups)."""
+    reads them back from it: no more than two groups of the plan are in memory at once (plan_groups).
+    """
     size = max(1, int(chunk_size))
     if sink is None:
         chunks = tuple(chunk for _, chunk in planned_pairs(db, request, size, requests=False))
@@ -213,8 +227,10 @@ class StoredChunks(Sequence["PlannedChunk"]):
 def planned_pairs(
     db: MagentoDatabase, request: DeltaRequest, size: int, *, requests: bool
 ) -> Iterator[tuple[DeltaRequest, PlannedChunk]]:
-    """The (chunk request, planned chunk) pairs of a request, group by group (see plan_chunks); without
-    `requests`, the chunk requests are not cut (the request given in their place)."""
+    """The (chunk request, planned chunk) pairs of a request, group by group (see plan_chunks).
+
+    Without `requests`, the chunk requests are not cut (the request given in their place).
+    """
     attrs = db.attribute_ids()
     with (
         db.engine.connect() as conn,
@@ -246,9 +262,11 @@ def planned_pairs(
 
 
 def _plan_groups(request: DeltaRequest, size: int) -> Iterator[DeltaRequest]:
-    """The request cut into groups of whole chunks, each group with only its own SKUs' rows (as its chunks
-    would have them), one group copied at a time; a request of one chunk as it is (as split_request gives
-    it)."""
+    """The request cut into groups of whole chunks, one group copied at a time.
+
+    Each group with only its own SKUs' rows (as its chunks would have them); a request of one chunk as it is
+    (as split_request gives it).
+    """
     if len(request.skus) <= size:
         return iter(split_request(request, size))
     return iter_cut_request(request, max(size, PLAN_GROUP_SKUS // size * size))
@@ -256,8 +274,11 @@ def _plan_groups(request: DeltaRequest, size: int) -> Iterator[DeltaRequest]:
 
 @dataclass
 class _GroupRead:
-    """A group of chunks as read: its request, per chunk the SKUs, products, sync state and fingerprint, and
-    the group's delta (being computed by the worker)."""
+    """A group of chunks as read.
+
+    Its request, per chunk the SKUs, products, sync state and fingerprint, and the group's delta (being
+    computed by the worker).
+    """
 
     request: DeltaRequest
     members: list[list[str]]
@@ -276,8 +297,10 @@ def _read_group(
     stores: dict[str, int],
     worker: ThreadPoolExecutor,
 ) -> _GroupRead:
-    """Read the group's state, hand its delta to the worker, then fingerprint each chunk. The chunks' products
-    and sync state are cut before: the worker alone reads the state from then on."""
+    """Read the group's state, hand its delta to the worker, then fingerprint each chunk.
+
+    The chunks' products and sync state are cut before: the worker alone reads the state from then on.
+    """
     skus = group.skus
     state = read_chunk_state(conn, db.tables, attrs, skus, stores)
     members = [skus[start : start + size] for start in range(0, len(skus), size)]
@@ -299,8 +322,11 @@ def _planned_group(
     size: int,
     stores: dict[str, int],
 ) -> list[PlannedChunk]:
-    """The planned chunks of a group: its delta cut per chunk; each chunk read and computed alone instead when
-    a row of the delta names no SKU of the group (it could not be placed in a chunk)."""
+    """The planned chunks of a group: its delta cut per chunk.
+
+    Each chunk is read and computed alone instead when a row of the delta names no SKU of the group (it could
+    not be placed in a chunk).
+    """
     delta = group.delta.result()
     parts = (
         split_delta(delta, group.request.skus, size)

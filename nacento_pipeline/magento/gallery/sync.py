@@ -83,6 +83,7 @@ def build_request(
     batch_key: str | None = None,
     remove_store_role_images: bool = False,
 ) -> DeltaRequest:
+    """The delta request of a batch against these ETags, with the write's settings."""
     return DeltaRequest(
         images=batch.images,
         etags=_etag_frame(etags),
@@ -153,8 +154,11 @@ def plan_gallery(
 
 
 def _planned_digests(request: DeltaRequest) -> pd.Series:
-    """core.gallery_digest.planned_digests a plan group at a time (each digest is a SKU's own: the same
-    series), so its frames of text hold one group's rows, not the batch's."""
+    """core.gallery_digest.planned_digests a plan group at a time.
+
+    Each digest is a SKU's own (the same series), so its frames of text hold one group's rows, not the
+    batch's.
+    """
     size = gallery_plan.PLAN_GROUP_SKUS
     if len(request.skus) <= size:
         return planned_digests(request)
@@ -172,12 +176,14 @@ def write_gallery(
     journal: bool = True,
     keep_delta: bool = True,
 ) -> WriteResult:
-    """Write a plan: writer lock held, each chunk's fingerprint re-checked, the chunk planned again only
-    when its products changed since the plan, one transaction per chunk. `progress` receives one line per
+    """Write a plan: writer lock held, each chunk's fingerprint re-checked, one transaction per chunk.
+
+    A chunk is planned again only when its products changed since the plan. `progress` receives one line per
     chunk (x of y SKUs, rate, ETA) on multi-chunk writes; `on_written` each chunk's written delta once it is
     committed (magento.gallery.verify.ChunkVerifier checks it meanwhile); `journal`: the undo journal written
     with each chunk (off only to measure its cost); `keep_delta=False`: the result holds the summed figures
-    only, not every chunk's delta (sync_request)."""
+    only, not every chunk's delta (sync_request).
+    """
     return sync_request(
         db,
         plan,
@@ -220,10 +226,13 @@ def sync_gallery(
 
 @dataclass
 class WriteResult(DeltaView):
-    """What was really written: the figures summed chunk by chunk (`summary`: counts, totals, products, a
-    sample of the written paths), the delta per chunk joined (planned, or recomputed where the chunk changed
-    since the plan; None when the write was asked not to keep it), statement counts, failures, and how many
-    chunks had to be planned again under the lock."""
+    """What was really written.
+
+    The figures summed chunk by chunk (`summary`: counts, totals, products, a sample of the written paths),
+    the delta per chunk joined (planned, or recomputed where the chunk changed since the plan; None when the
+    write was asked not to keep it), statement counts, failures, and how many chunks had to be planned again
+    under the lock.
+    """
 
     kept: GalleryDelta | None  # None: not kept (keep_delta=False)
     summary: WrittenSummary = field(default_factory=WrittenSummary)
@@ -244,12 +253,15 @@ class WriteResult(DeltaView):
 
     @property
     def changed_entity_ids(self) -> list[int]:
+        """The entity ids of the products the write changed, sorted."""
         return sorted(self.summary.changed_entity_ids)
 
     def counts(self) -> dict[str, int]:
+        """Rows written per action."""
         return dict(self.summary.action_counts)
 
     def totals(self) -> dict[str, int]:
+        """The write's summed totals (see the summary's `totals`)."""
         return self.summary.totals()
 
     def written_values(self) -> list[str]:
@@ -265,8 +277,11 @@ class WriteResult(DeltaView):
 def _advance_unchanged(
     conn: sa.Connection, db: MagentoDatabase, plan: GalleryPlan, *, run_id: str, journal: bool
 ) -> None:
-    """The sync state of the SKUs the plan left out as unchanged names this batch (gallery_digest); with
-    `journal`, their sync-state rows' before-images go into the undo journal first, so a revert restores them."""
+    """The sync state of the SKUs the plan left out as unchanged names this batch (gallery_digest).
+
+    With `journal`, their sync-state rows' before-images go into the undo journal first, so a revert restores
+    them.
+    """
     skus = list(plan.advance_skus)
     batch_key = batch_key_of(plan.request)
     products = pd.DataFrame(columns=["sku", "entity_id", "link_id", "scope"])
@@ -304,12 +319,15 @@ def sync_request(
     journal: bool = True,
     keep_delta: bool = True,
 ) -> WriteResult:
-    """Write a plan chunk by chunk under the writer lock (see sync_batch_chunk); a chunk that fails for good
-    falls back to one transaction per SKU. `progress` gets one line per chunk (x of y SKUs, rate, ETA) when
-    there is more than one chunk; `on_written` each delta written, once its transaction is committed (the
-    post-write check of a chunk can then run while the next one is written). `journal`: the undo journal
-    written with each chunk (off only to measure its cost). `keep_delta=False`: each chunk's delta is summed
-    into the result's summary and dropped (memory bounded by a chunk); else the result joins them too."""
+    """Write a plan chunk by chunk under the writer lock (see sync_batch_chunk).
+
+    A chunk that fails for good falls back to one transaction per SKU. `progress` gets one line per chunk (x
+    of y SKUs, rate, ETA) when there is more than one chunk; `on_written` each delta written, once its
+    transaction is committed (the post-write check of a chunk can then run while the next one is written).
+    `journal`: the undo journal written with each chunk (off only to measure its cost). `keep_delta=False`:
+    each chunk's delta is summed into the result's summary and dropped (memory bounded by a chunk); else the
+    result joins them too.
+    """
     batch_key_of(plan.request)
     started = time.perf_counter()
     total_before, writes_before = db.statements()
