@@ -1,6 +1,7 @@
-"""One chunk's delta written inside the caller's transaction: images, ETags, value rows, store-level rows,
-roles and labels, updated_at, sync state and the undo journal (the rows as Magento's admin and import write
-them; upserts only where a real unique key exists).
+"""One chunk's delta written inside the caller's transaction.
+
+Images, ETags, value rows, store-level rows, roles and labels, updated_at, sync state and the undo journal
+(the rows as Magento's admin and import write them; upserts only where a real unique key exists).
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def write_chunk(
     spellings: LegacySpellings | None = None,
     journal: bool = True,
 ) -> None:
-    """Execute one chunk's delta inside the caller's transaction (a constant number of statements). With
-    `spellings`, other products' rows of a file the chunk inserts are rewritten to its canonical spelling
+    """Execute one chunk's delta inside the caller's transaction (a constant number of statements).
+
+    With `spellings`, other products' rows of a file the chunk inserts are rewritten to its canonical spelling
     (magento.spellings: Magento counts a file's uses by the exact value); with `journal`, the before-image of
     every product it changes (and of every product a spelling rewrite changes) goes into the undo journal in
-    the same transaction (magento.journal)."""
+    the same transaction (magento.journal).
+    """
     t = db.tables
     link_of = dict(
         zip(state.products["entity_id"].astype(int), state.products["link_id"].astype(int), strict=True)
@@ -123,8 +126,11 @@ def write_chunk(
 
 
 def _journaled_products(delta: GalleryDelta, state: ChunkState, sync_changes: pd.DataFrame) -> pd.DataFrame:
-    """The chunk's products (sku, entity_id, link_id, scope) whose rows the write changes: scope `gallery` for
-    those whose gallery, roles or labels change, `sync` for those whose sync state only changes (magento.journal)."""
+    """The chunk's products (sku, entity_id, link_id, scope) whose rows the write changes.
+
+    Scope `gallery` for those whose gallery, roles or labels change, `sync` for those whose sync state only
+    changes (magento.journal).
+    """
     changed = set(delta.changed_entity_ids)
     wanted = changed | set(sync_changes["entity_id"].astype(int))
     products = state.products[state.products["error"] == ""]
@@ -181,7 +187,10 @@ def _write_store_values(
 
 
 def _with_value_ids(plan: pd.DataFrame, value_ids: pd.DataFrame) -> pd.DataFrame:
-    """`plan` with the value_id of its (entity_id, value) from `value_ids` (the last one listed), 0 when none."""
+    """`plan` with the value_id of its (entity_id, value) from `value_ids`, 0 when none.
+
+    The last one listed wins.
+    """
     ids = pd.DataFrame(
         {
             "_e": value_ids["entity_id"].astype("int64").to_numpy(),
@@ -205,8 +214,10 @@ def _write_roles(
     plan: pd.DataFrame,
     link_of: dict[int, int],
 ) -> None:
-    """Role and label values: upserted where set, deleted where the plan says None (Magento deletes a
-    store-level role of a removed image and an emptied label)."""
+    """Role and label values: upserted where set, deleted where the plan says None.
+
+    Magento deletes a store-level role of a removed image and an emptied label.
+    """
     if plan.empty:
         return
     codes = attrs.varchar_codes()
@@ -246,8 +257,10 @@ def _touch_products(conn: sa.Connection, t: MagentoTables, links: list[int]) -> 
 def _sync_state_changes(
     delta: GalleryDelta, state: ChunkState, *, batch_key: str, batch_time: datetime | None
 ) -> pd.DataFrame:
-    """The ok SKUs (sku, entity_id, message) whose sync state this batch changes (a re-run of the same batch
-    changes none)."""
+    """The ok SKUs (sku, entity_id, message) whose sync state this batch changes.
+
+    A re-run of the same batch changes none.
+    """
     results = delta.sku_results
     ok = results[(results["status"] == "ok") & (results["entity_id"].astype(int) > 0)]
     if ok.empty:

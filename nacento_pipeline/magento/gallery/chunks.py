@@ -1,7 +1,8 @@
-"""Chunk transactions of a gallery write: under the writer lock each chunk's products are locked and its
-fingerprint compared with the plan's (equal: the planned delta is written; different: the chunk is read and
-its delta recomputed), retried on retriable errors, and a chunk that fails for good falls back to one
-transaction per SKU.
+"""Chunk transactions of a gallery write.
+
+Under the writer lock each chunk's products are locked and its fingerprint compared with the plan's (equal:
+the planned delta is written; different: the chunk is read and its delta recomputed), retried on retriable
+errors, and a chunk that fails for good falls back to one transaction per SKU.
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ def sync_batch_chunk(
     digests: pd.Series | None = None,
     journal: bool = True,
 ) -> tuple[GalleryDelta, bool]:
-    """One transaction under the writer lock, its products locked first (lock_products): when the chunk's
-    fingerprint is still the plan's (one aggregate statement), write the planned delta; otherwise (the
-    products changed since the plan, or no plan) read the chunk's state, compute its delta again and write
-    that. Returns what was written and whether it was planned again. With `digests`, what was applied per SKU
-    is recorded in the same transaction."""
+    """Write a chunk in one transaction under the writer lock, its products locked first (lock_products).
+
+    When the chunk's fingerprint is still the plan's (one aggregate statement), write the planned delta;
+    otherwise (the products changed since the plan, or no plan) read the chunk's state, compute its delta
+    again and write that. Returns what was written and whether it was planned again. With `digests`, what was
+    applied per SKU is recorded in the same transaction.
+    """
     with lock.transaction() as conn:
         lock_products(conn, db, request.skus)
         if planned is not None and _unchanged(conn, db, attrs, planned):
@@ -73,12 +76,14 @@ def sync_batch_chunk(
 
 
 def lock_products(conn: sa.Connection, db: MagentoDatabase, skus: list[str]) -> None:
-    """The transaction's first statement: `SELECT ... FOR UPDATE` on the products carrying the chunk's SKUs
-    (every row_id version on Adobe Commerce). A Magento admin save updates its product's row in its own
+    """The transaction's first statement: `SELECT ... FOR UPDATE` on the products carrying the chunk's SKUs.
+
+    Every row_id version on Adobe Commerce. A Magento admin save updates its product's row in its own
     transaction, so from here to the commit no admin save of these products can commit: one in progress is
     waited for (up to the lock-wait timeout) and then seen by the reads that follow, which take their snapshot
     after this statement; one that starts later waits for this transaction. The fingerprint check and the
-    write therefore see the same rows. SQLite: nothing to lock (its writers are serialised by the file lock)."""
+    write therefore see the same rows. SQLite: nothing to lock (its writers are serialised by the file lock).
+    """
     if not db.is_mysql:
         return
     product = db.tables.product
@@ -94,6 +99,7 @@ def _unchanged(conn: sa.Connection, db: MagentoDatabase, attrs: AttributeIds, pl
 
 
 def batch_key_of(request: DeltaRequest) -> str:
+    """The request's batch_key; a ValueError when it has none (a plan to be written needs one)."""
     if request.batch_key is None:
         raise ValueError("a plan to be written needs a batch_key (recorded in the SKUs' sync state)")
     return request.batch_key
@@ -169,7 +175,10 @@ class ChunkWriter:
         self.spellings = LegacySpellings(self.db)
 
     def chunk(self, request: DeltaRequest, planned: PlannedChunk) -> None:
-        """The chunk in one transaction; on a permanent error, each of its SKUs in a transaction of its own."""
+        """The chunk in one transaction.
+
+        On a permanent error, each of its SKUs in a transaction of its own.
+        """
         try:
             delta, replanned = self._transaction(request, planned)
         except Exception as exc:  # noqa: BLE001 - permanent for the chunk: isolate the bad SKU(s)

@@ -38,7 +38,10 @@ def _row_text(*columns: sa.ColumnElement) -> sa.ColumnElement[str]:
 
 
 def _gallery_rows(tables: MagentoTables) -> tuple[sa.ColumnElement[int], sa.ColumnElement[str], sa.Select]:
-    """(link column, row text, select of both) over every image value row (all stores) with its path and ETag."""
+    """(link column, row text, select of both) over every image value row.
+
+    All stores, each row with its path and ETag.
+    """
     v, mg, meta = tables.media_gallery_value, tables.media_gallery, tables.gallery_meta
     link = v.c[tables.link]
     text = _row_text(mg.c.value, v.c.store_id, v.c.label, v.c.position, v.c.disabled, meta.c.s3_etag)
@@ -79,8 +82,10 @@ def _checksum_of(
 def current_checksums(
     conn: sa.Connection, tables: MagentoTables, attrs: AttributeIds, links: Sequence[int]
 ) -> dict[int, int]:
-    """link -> checksum of its gallery and role rows now (the one recorded at write time, if unchanged); one
-    grouped statement per kind of row. Links without any row are absent (their checksum is 0)."""
+    """Link -> checksum of its gallery and role rows now (the one recorded at write time, if unchanged).
+
+    One grouped statement per kind of row. Links without any row are absent (their checksum is 0).
+    """
     ensure_crc32(conn)
     found: dict[int, int] = {}
     for own_link, text, query in (_gallery_rows(tables), _role_rows(tables, attrs)):
@@ -98,8 +103,9 @@ def applied_digests(conn: sa.Connection, tables: MagentoTables, skus: Iterable[s
     """The applied digest and batch_key of those SKUs whose product is as the write that applied it left it.
 
     Indexed by sku; batch_key is the batch that last wrote or advanced the SKU. A SKU is left out when its
-    product's link or `updated_at` differ from those recorded right after that write. A re-sync of the whole catalog asks for most digests: then one scan of the join (bulk_read), else one
-    statement per IN list."""
+    product's link or `updated_at` differ from those recorded right after that write. A re-sync of the whole
+    catalog asks for most digests: then one scan of the join (bulk_read), else one statement per IN list.
+    """
     d, p = tables.sku_digest, tables.product
     query = sa.select(d.c.sku, d.c.plan_digest, d.c.batch_key).join(
         p,
@@ -131,11 +137,13 @@ def record_applied(
     *,
     batch_key: str,
 ) -> None:
-    """Inside the write's transaction: the digest of each SKU of `delta` written without a problem (status ok,
-    no message, nothing invalid or rejected) with its link, its product's updated_at and gallery checksum. The
-    row of a SKU written in part (status ok with a message) is deleted, so it is planned again next time; a
-    stale or failed SKU keeps its row (nothing of this batch was written to it). `products`: the chunk's
-    products (sku, entity_id, link_id, error) as read for the write."""
+    """Record, inside the write's transaction, the digest of each SKU of `delta` written without a problem.
+
+    Without a problem: status ok, no message, nothing invalid or rejected. Recorded with its link, its
+    product's updated_at and gallery checksum. The row of a SKU written in part (status ok with a message) is
+    deleted, so it is planned again next time; a stale or failed SKU keeps its row (nothing of this batch was
+    written to it). `products`: the chunk's products (sku, entity_id, link_id, error) as read for the write.
+    """
     results = delta.sku_results
     if results.empty:
         return
@@ -214,10 +222,12 @@ def advance_unchanged(
     batch_time: datetime | None,
     run_id: str,
 ) -> int:
-    """The sync state of SKUs a newer batch left unchanged now names that batch (as a write would have), so the
-    stale-batch rule still refuses an older batch replayed later. Only where this batch is newer (drop time,
-    then batch key: core.delta.compute' order); one UPDATE per IN list, no read, and the digest rows name the
-    batch (a replay of it then finds nothing to advance). Returns the sync-state rows updated."""
+    """The sync state of SKUs a newer batch left unchanged now names that batch (as a write would have).
+
+    So the stale-batch rule still refuses an older batch replayed later. Only where this batch is newer (drop
+    time, then batch key: core.delta.compute' order); one UPDATE per IN list, no read, and the digest rows
+    name the batch (a replay of it then finds nothing to advance). Returns the sync-state rows updated.
+    """
     when = to_utc_naive(batch_time)
     if when is None or not skus:
         return 0
@@ -247,9 +257,12 @@ def advance_unchanged(
 
 
 def changed_since_applied(db: MagentoDatabase) -> pd.DataFrame:
-    """SKUs whose gallery or role rows differ from what the pipeline left there (sku, link_id, recorded,
-    current checksums): the out-of-band changes a re-sync would not see, since it skips SKUs whose digest is
-    unchanged. One statement per AUDIT_CHUNK SKUs for the recorded rows and two for the current checksums."""
+    """SKUs whose gallery or role rows differ from what the pipeline left there.
+
+    Columns sku, link_id, recorded and current checksums: the out-of-band changes a re-sync would not see,
+    since it skips SKUs whose digest is unchanged. One statement per AUDIT_CHUNK SKUs for the recorded rows
+    and two for the current checksums.
+    """
     t = db.tables
     attrs = db.attribute_ids()
     d = t.sku_digest
