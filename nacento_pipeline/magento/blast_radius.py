@@ -1,5 +1,8 @@
-"""What the blast-radius guard reads from Magento before a write: the touched products' gallery rows now and
-the catalog's size (products, products with a base image). One statement per IN list, two aggregates."""
+"""What the blast-radius guard reads from Magento before a write.
+
+The touched products' gallery rows now and the catalog's size (products, products with a base image). One
+statement per IN list, two aggregates.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from nacento_pipeline.magento.gallery.reader import read_gallery
 
 
 def chunk_links(chunks: Iterable[PlannedChunk], skus: set[str] | None = None) -> dict[int, int]:
-    """link id -> entity id of these chunks' usable products (of these SKUs only, when given)."""
+    """Link id -> entity id of these chunks' usable products (of these SKUs only, when given)."""
     frames = [c.products for c in chunks if len(c.products)]
     if not frames:
         return {}
@@ -76,7 +79,8 @@ def measure_plan(db: MagentoDatabase, plan: GalleryPlan, limits: BlastLimits) ->
     """The blast radius of writing `plan` to this database now, and the plan's preview.
 
     Measured a group of chunks at a time (a stored plan's part, core.blast_radius.tally): one group's delta
-    and its products' galleries in memory at once, the counts summed and the first products kept."""
+    and its products' galleries in memory at once, the counts summed and the first products kept.
+    """
     products, based = catalog_counts(db)
     counted = BlastTally()
     shown: list[Preview] = []

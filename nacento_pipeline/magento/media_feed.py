@@ -1,8 +1,10 @@
-"""Our tables of the media change feed, in Magento's database: changed keys, the ETag memory, the last full snapshot.
+"""Our tables of the media change feed, in Magento's database.
 
-- `nacento_media_feed_event`: one row per bucket event for the media prefix (key, created/removed, the ETag when
-  the event carries one, the event's time, when it was drained). Rows older than the last full snapshot are
-  deleted when a full snapshot is recorded: that snapshot looked at every key they name.
+They hold the changed keys, the ETag memory, the last full snapshot.
+
+- `nacento_media_feed_event`: one row per bucket event for the media prefix (key, created/removed, the ETag
+  when the event carries one, the event's time, when it was drained). Rows older than the last full snapshot
+  are deleted when a full snapshot is recorded: that snapshot looked at every key they name.
 - `nacento_media_etag`: the last known state (present, ETag, size, Content-Type) of every media key a snapshot
   looked up; the feed-mode snapshot reads the keys no event named from here.
 - `nacento_media_feed_state`: when the last full snapshot started (`last_full_snapshot`).
@@ -28,8 +30,11 @@ READ_CHUNK = 5000  # keys per IN (...) of the memory read
 
 
 def record_events(db: MagentoDatabase, events: pd.DataFrame, received_at: datetime) -> int:
-    """Insert the drained events (columns key, created, etag, event_time) and forget the remembered state of the
-    keys they name, in one transaction; committed on return, so the caller may acknowledge their messages."""
+    """Insert the drained events and forget the remembered state of the keys they name, in one transaction.
+
+    The events' columns: key, created, etag, event_time. The transaction is committed on return, so the caller
+    may acknowledge their messages.
+    """
     if events.empty:
         return 0
     table, memory = db.tables.media_feed_event, db.tables.media_etag
@@ -110,13 +115,14 @@ def remember(db: MagentoDatabase, frame: pd.DataFrame, seen_at: datetime) -> Non
 
 
 def last_full_snapshot(db: MagentoDatabase) -> datetime | None:
+    """When the last full snapshot started, None when none was recorded."""
     table = db.tables.media_feed_state
     with db.engine.connect() as conn:
         return conn.execute(sa.select(table.c.value_time).where(table.c.name == LAST_FULL)).scalar()
 
 
 def record_full_snapshot(db: MagentoDatabase, started_at: datetime) -> None:
-    """The full snapshot that started at `started_at` is done: note it, and drop the events received before it."""
+    """Note the full snapshot started at `started_at` as done, and drop the events received before it."""
     state, events = db.tables.media_feed_state, db.tables.media_feed_event
     with db.engine.begin() as conn:
         conn.execute(sa.delete(events).where(events.c.received_at < started_at))
