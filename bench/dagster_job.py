@@ -1,8 +1,9 @@
-"""A synthetic batch through the real Dagster job (pim_batch_job): peak RSS of the run and what it leaves in
-DAGSTER_HOME/storage (issue 13, target 5).
+"""A synthetic batch through the real Dagster job (pim_batch_job): peak RSS and what it leaves in storage.
 
-    python bench/dagster_job.py --images 100000 [--db-url mysql+pymysql://root@127.0.0.1:3306/] [--keep-frames]
-                                [--in-process] [--step-processes]
+What it leaves is that in DAGSTER_HOME/storage (issue 13, target 5).
+
+    python bench/dagster_job.py --images 100000 [--db-url mysql+pymysql://root@127.0.0.1:3306/]
+                                [--keep-frames] [--in-process] [--step-processes]
 
 Setup (images in a local-folder bucket, products in Magento, the bunch files registered) runs in this process;
 the job runs in a fresh child process, so its peak RSS is the run's own. `--keep-frames` swaps in Dagster's
@@ -21,12 +22,13 @@ Measured (2-core VM shared with other jobs, local-folder bucket, 5 images per pr
       100,000   658 MB              631 MB             502 MB (gallery_delta)                  25 / 48
       200,000   1,093 MB            980 MB             770 MB (gallery_delta)                  42 / 92
   Step processes at 100,000 / 200,000: pim_batch 338 / 384, image_etags 386 / 495, gallery_delta 502 / 770,
-  magento_gallery 446 / 643, reindex_decision and storefront_cache ~245 MB (a step process starts at ~220 MB: Dagster, pandas,
-  SQLAlchemy, boto3). gallery_delta grows ~270 MB per 100,000 images: ~2.6 GB at 1M by extrapolation, so
-  1,000,000 was not run; the plan (core/delta/, magento/gallery/plan.py) is what still grows.
+  magento_gallery 446 / 643, reindex_decision and storefront_cache ~245 MB (a step process starts at ~220 MB:
+  Dagster, pandas, SQLAlchemy, boto3). gallery_delta grows ~270 MB per 100,000 images: ~2.6 GB at 1M by
+  extrapolation, so 1,000,000 was not run; the plan (core/delta/, magento/gallery/plan.py) is what still
+  grows.
   SQLite: 100,000 images in process 654 MB before (its post-write database check took 246 s there).
-- final code (the plan in groups of 10,000 SKUs): 100,000 images 648 MB in process, 526 MB with step processes;
-  200,000 images 791 MB with step processes (pim_batch 395, image_etags 491, gallery_delta 791,
+- final code (the plan in groups of 10,000 SKUs): 100,000 images 648 MB in process, 526 MB with step
+  processes; 200,000 images 791 MB with step processes (pim_batch 395, image_etags 491, gallery_delta 791,
   magento_gallery 580 MB).
 - magento_gallery on the final code: write 6.6 s, verify 0.97 s at 100,000; write 13.6 s, verify 1.7 s at
   200,000 (MariaDB).
@@ -104,7 +106,10 @@ def prepare(var_dir: Path, db_url: str, spec: CatalogSpec) -> str:
 
 
 def bench_job() -> dg.JobDefinition:
-    """pim_batch_job as a run worker builds it (the child's BENCH_* environment names the bucket and database)."""
+    """pim_batch_job as a run worker builds it.
+
+    The child's BENCH_* environment names the bucket and database.
+    """
     from nacento_pipeline.definitions import build_definitions
     from nacento_pipeline.resources import build
 
@@ -121,7 +126,8 @@ def run_job(home: Path, partition: str, in_process: bool, step_processes: bool) 
     `in_process`: `execute_in_process` (the local runner's way), which also keeps every step output in
     memory for the result object until the run ends. `step_processes`: the drop sensor's run config for a big
     batch (one process per step); the step processes are joined by the run's process, so RUSAGE_CHILDREN's
-    ru_maxrss is the biggest of them."""
+    ru_maxrss is the biggest of them.
+    """
     config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     if step_processes:
         config.update(STEP_PROCESSES_CONFIG)
@@ -161,7 +167,10 @@ def run_job(home: Path, partition: str, in_process: bool, step_processes: bool) 
 
 
 def peak_rss() -> dict[str, float]:
-    """Peak RSS of this process, of its biggest waited-for descendant (step processes), and the max of both."""
+    """Peak RSS of this process, of its biggest waited-for descendant, and the max of both.
+
+    The descendants waited for are the step processes.
+    """
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
@@ -172,8 +181,11 @@ def peak_rss() -> dict[str, float]:
 
 
 class ChildPeaks:
-    """Samples the high-water RSS (VmHWM) of this process's children while a run goes: with step processes,
-    each step's own peak (the run's STEP_WORKER_STARTED events name the step of each pid)."""
+    """Samples the high-water RSS (VmHWM) of this process's children while a run goes.
+
+    With step processes: each step's own peak (the run's STEP_WORKER_STARTED events name the step of each
+    pid).
+    """
 
     def __init__(self, interval: float = 0.1) -> None:
         self.peaks: dict[int, float] = {}
@@ -233,6 +245,7 @@ def _metadata(events: Sequence[dg.DagsterEvent], asset: str) -> dict[str, object
 
 
 def storage_left(storage: Path) -> dict[str, object]:
+    """Return the files and bytes left under `storage`, by top-level folder."""
     files = {str(p.relative_to(storage)): p.stat().st_size for p in storage.rglob("*") if p.is_file()}
     by_top: dict[str, int] = {}
     for name, size in files.items():
@@ -247,6 +260,7 @@ def storage_left(storage: Path) -> dict[str, object]:
 
 
 def main() -> None:
+    """Set up the synthetic batch, run the job in a child process and print its figures."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=100_000)
     p.add_argument("--images-per-product", type=int, default=5)

@@ -108,6 +108,7 @@ class MotoChild:
         self.endpoint = f"http://127.0.0.1:{port}"
 
     def command(self, **cmd: object) -> int:
+        """Send one JSON command to the child; return the object count it replies."""
         assert self.proc.stdin and self.proc.stdout
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
@@ -117,6 +118,7 @@ class MotoChild:
         return int(json.loads(reply)["objects"])
 
     def close(self) -> None:
+        """Close the child's stdin and wait for it to exit (killed after 10 s)."""
         if self.proc.stdin:
             self.proc.stdin.close()
         try:
@@ -128,8 +130,11 @@ class MotoChild:
 
 @contextmanager
 def bench_database(url: str) -> Iterator[str]:
-    """A database URL for the run: a named database or SQLite file is used as given; a server URL without a
-    database gets `nacento_bench_<pid>`, created here and dropped at the end; `sqlite://` a temporary file."""
+    """A database URL for the run.
+
+    A named database or SQLite file is used as given; a server URL without a database gets
+    `nacento_bench_<pid>`, created here and dropped at the end; `sqlite://` a temporary file.
+    """
     sa_url = sa.make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
@@ -170,6 +175,7 @@ def _database_version(db: MagentoDatabase) -> str:
 
 
 def make_store(endpoint: str, bucket: str, pool: int = 64) -> S3ObjectStore:
+    """Return an S3 store on `bucket` at `endpoint` (path style, us-east-1, `pool` connections)."""
     return S3ObjectStore(
         bucket, endpoint_url=endpoint, region="us-east-1", path_style=True, max_pool_connections=pool
     )
@@ -187,6 +193,8 @@ def _parallel(work: Callable[[int], object], n: int, threads: int = 32) -> None:
 
 @dataclass
 class Context:
+    """What every scenario needs: the spec, arguments, stores, databases, counters and results so far."""
+
     spec: CatalogSpec
     args: argparse.Namespace
     setup_store: S3ObjectStore
@@ -203,6 +211,7 @@ class Context:
 
     @property
     def server_pid(self) -> int | None:
+        """Return the moto child's PID, or None when the endpoint is external."""
         return self.moto.proc.pid if self.moto else None
 
 
@@ -225,8 +234,11 @@ def drop_batch(ctx: Context, batch_key: str, meta_percent: int = 0, meta_salt: i
 def run_pipeline(
     ctx: Context, scenario: str, manifest: BatchManifest, feed: SqsEventQueue | None = None
 ) -> tuple[Measurement, ParsedBatch]:
-    """The real path: parse_batch (from the archive) -> snapshot_etags (with `feed`: the media change feed's
-    snapshot, as image_etags takes it) -> plan_gallery -> write_gallery."""
+    """The real path: parse_batch -> snapshot_etags -> plan_gallery -> write_gallery.
+
+    parse_batch reads from the archive; snapshot_etags runs with `feed`: the media change feed's snapshot, as
+    image_etags takes it.
+    """
     m = Measurement(scenario, "ours", ctx.spec.images)
     phase = Phases(m.phases)
     with Probe(m, [ctx.store], ctx.db, ctx.rows, ctx.rss, ctx.server_pid):
@@ -283,7 +295,8 @@ def run_pipeline(
             say(f"cProfile of the first sync's write phase (top 25 by own time):\n{out.getvalue()}")
     # What the magento_gallery asset checks after its write (written paths present, roles in the gallery):
     # timed apart, outside the scenario's wall time and request counts (comparable with earlier runs).
-    # Timed: what is left of it once the write is done (the checks of the chunks still queued, the storage sample).
+    # Timed: what is left of it once the write is done (the checks of the chunks still queued, the storage
+    # sample).
     with phase("verify"), CpuSplit(m, "verify", ctx.server_pid), verifier:
         verify_phases: dict[str, float] = {}
         found = verify_write(
@@ -308,7 +321,10 @@ def run_pipeline(
 
 @contextmanager
 def counting_delta_calls() -> Iterator[list[int]]:
-    """Counts the engine's delta computations (core.delta.model via gallery_plan.delta_for) inside the block."""
+    """Counts the engine's delta computations inside the block.
+
+    Counted: core.delta.model's, through gallery_plan.delta_for.
+    """
     calls: list[int] = []
     original = gallery_plan.delta_for
 
@@ -326,7 +342,10 @@ def counting_delta_calls() -> Iterator[list[int]]:
 def delta_call_figures(
     result: gallery_sync.WriteResult, plan_calls: list[int], write_calls: list[int]
 ) -> dict:
-    """Delta computations per chunk (plan + write; 1.0 when the write re-planned nothing) and re-planned chunks."""
+    """Delta computations per chunk and re-planned chunks.
+
+    Per chunk: plan + write; 1.0 when the write re-planned nothing.
+    """
     chunks = max(1, result.chunks)
     return {
         "delta_calls_per_chunk": (len(plan_calls) + len(write_calls)) / chunks,
@@ -336,8 +355,11 @@ def delta_call_figures(
 
 
 def plan_reuse_table(results: Sequence[Measurement]) -> str:
-    """Per scenario of ours: delta computations per chunk, chunks re-planned under the lock, write statements,
-    seconds and the share of the first sync's time (issue 13, targets 2 and 4)."""
+    """Per scenario of ours: the delta and write figures of issue 13 (targets 2 and 4).
+
+    Delta computations per chunk, chunks re-planned under the lock, write statements, seconds and the share
+    of the first sync's time.
+    """
     ours = [m for m in results if m.engine == "ours" and "delta_calls_per_chunk" in m.figures]
     first = next((m for m in ours if m.scenario == "first sync"), None)
     rows = [
@@ -388,6 +410,7 @@ def run_ceiling(ctx: Context, url: str, first: Measurement, parsed: ParsedBatch)
 
 
 def run_naive(ctx: Context, scenario: str, parsed: ParsedBatch) -> Measurement:
+    """Run the baseline engine on the sample SKUs of `parsed`; record and return its measurement."""
     images = parsed.images[parsed.images["sku"].isin(set(ctx.sample))]
     m = Measurement(scenario, "baseline", len(images), note=f"sample of {len(ctx.sample)} SKUs")
     with Probe(m, [ctx.naive_store], ctx.naive_db, ctx.rows, ctx.rss, ctx.server_pid):
@@ -427,6 +450,7 @@ def change_content(ctx: Context, percent: int, salt: int) -> int:
 
 
 def upload_images(ctx: Context) -> None:
+    """Put the spec's images into the setup bucket (seeded in the moto child when there is one)."""
     spec = ctx.spec
     if ctx.moto:
         ctx.moto.command(
@@ -450,8 +474,11 @@ def upload_images(ctx: Context) -> None:
 
 
 def fill_tick_prefix(ctx: Context, store: S3ObjectStore, objects: int) -> None:
-    """`objects` objects in the tick drop prefix: one complete batch (bunch + OK file) among pending bunch
-    files of batches whose OK file has not arrived yet."""
+    """`objects` objects in the tick drop prefix: one complete batch among pending bunch files.
+
+    The complete batch has its bunch and OK file; the pending bunch files belong to batches whose OK file has
+    not arrived yet.
+    """
     pending = max(0, objects - 2)
     body = "sku,file_path,label,position,disabled,roles\n"
     if ctx.moto:
@@ -491,9 +518,12 @@ class CpuSplit:
 
 
 def event_tick(ctx: Context, endpoint: str, bucket: str, objects: int) -> Measurement | None:
-    """The drop sensor in event mode: `objects` objects lie in the drop prefix (no events: they were there
-    before), then one batch (bunch + OK file) is dropped through the API, whose event notifications reach
-    an SQS queue; one pass reads them and registers the batch; then an idle pass."""
+    """The drop sensor in event mode.
+
+    `objects` objects lie in the drop prefix (no events: they were there before), then one batch (bunch + OK
+    file) is dropped through the API, whose event notifications reach an SQS queue; one pass reads them and
+    registers the batch; then an idle pass.
+    """
     import boto3
 
     store = make_store(endpoint, bucket)
@@ -560,10 +590,13 @@ def event_tick(ctx: Context, endpoint: str, bucket: str, objects: int) -> Measur
 
 
 def media_feed_resync(ctx: Context, endpoint: str, manifest: BatchManifest) -> None:
-    """The no-op re-sync with the media change feed on: the bucket notifies an SQS queue of the media prefix's
-    changes; a first feed snapshot (full: it fills the ETag memory) is timed apart as the feed's priming, then
-    the replayed batch's snapshot reads every ETag from memory (no event: no LIST). The notification is removed
-    afterwards, so the later scenarios run as before."""
+    """The no-op re-sync with the media change feed on.
+
+    The bucket notifies an SQS queue of the media prefix's changes; a first feed snapshot (full: it fills the
+    ETag memory) is timed apart as the feed's priming, then the replayed batch's snapshot reads every ETag
+    from memory (no event: no LIST). The notification is removed afterwards, so the later scenarios run as
+    before.
+    """
     import boto3
 
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
@@ -601,7 +634,8 @@ def media_feed_resync(ctx: Context, endpoint: str, manifest: BatchManifest) -> N
             raise RuntimeError(f"the feed's first snapshot ran as {primed.mode}, expected full")
         m, _ = run_pipeline(ctx, "no-op re-sync, media feed", manifest, feed=queue)
         m.note += (
-            f": {m.figures['feed_prefixes_listed']:,} prefixes listed, {m.figures['feed_keys_from_memory']:,} "
+            f": {m.figures['feed_prefixes_listed']:,} prefixes listed, "
+            f"{m.figures['feed_keys_from_memory']:,} "
             "keys from memory"
         )
     finally:
@@ -609,8 +643,10 @@ def media_feed_resync(ctx: Context, endpoint: str, manifest: BatchManifest) -> N
 
 
 def list_parse_comparison(ctx: Context, pages: int) -> None:
-    """LIST `pages` pages of the images with botocore's parser and with ours, same endpoint: client CPU per
-    1,000 keys, server CPU separately."""
+    """LIST `pages` pages of the images with botocore's parser and with ours, same endpoint.
+
+    Measured: client CPU per 1,000 keys, server CPU separately.
+    """
     from itertools import islice
 
     import boto3
@@ -734,6 +770,7 @@ def million_child(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run_million(ctx_args: argparse.Namespace) -> Measurement:
+    """Run the million-image scenario in a child process of this script; return its measurement."""
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -797,6 +834,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def results_table(results: Sequence[Measurement]) -> str:
+    """Return the table of every measurement's figures, one row per scenario and engine."""
     headers = [
         "scenario",
         "engine",
@@ -836,6 +874,7 @@ def results_table(results: Sequence[Measurement]) -> str:
 
 
 def comparison_table(results: Sequence[Measurement]) -> str:
+    """Return the table comparing ours with the baseline, per scenario both ran."""
     ours = {m.scenario: m for m in results if m.engine == "ours"}
     base = {m.scenario: m for m in results if m.engine == "baseline"}
     headers = [
@@ -873,6 +912,8 @@ def comparison_table(results: Sequence[Measurement]) -> str:
 
 @dataclass(frozen=True)
 class Target:
+    """One performance target: its goal, what was measured and whether it was met."""
+
     name: str
     goal: str
     measured: str
@@ -880,6 +921,7 @@ class Target:
 
 
 def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
+    """Return the targets checked against the measurements that are present."""
     ours = {m.scenario: m for m in results if m.engine == "ours"}
     base = {m.scenario: m for m in results if m.engine == "baseline"}
     targets = []
@@ -984,7 +1026,8 @@ def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
                     f"{name} non-S3 time",
                     f"<= {share:.0%} of the first sync's (parse + plan + write + verify)",
                     f"{non_s3(m) / non_s3(first):.1%} ({non_s3(m):.2f} s vs {non_s3(first):.2f} s; "
-                    f"{m.figures.get('planned_skus', 0):,.0f} SKUs planned, {m.figures.get('unchanged_skus', 0):,.0f} "
+                    f"{m.figures.get('planned_skus', 0):,.0f} SKUs planned, "
+                    f"{m.figures.get('unchanged_skus', 0):,.0f} "
                     "unchanged)",
                     non_s3(m) <= share * non_s3(first),
                 )
@@ -1010,8 +1053,10 @@ def evaluate_targets(results: Sequence[Measurement]) -> list[Target]:
                 Target(
                     f"{name}: writes proportional to the change",
                     "gallery rows written <= 3 per changed image",
-                    f"{changed:,} {action}; {m.gallery_rows:,} gallery rows ({m.gallery_rows / max(1, changed):.1f}/image) "
-                    f"+ {m.bookkeeping_rows:,} sync-state, digest and journal rows; {m.writes} write stmts ({share:.0%} of first sync)",
+                    f"{changed:,} {action}; {m.gallery_rows:,} gallery rows "
+                    f"({m.gallery_rows / max(1, changed):.1f}/image) "
+                    f"+ {m.bookkeeping_rows:,} sync-state, digest and journal rows; {m.writes} write stmts "
+                    f"({share:.0%} of first sync)",
                     changed > 0 and m.gallery_rows <= limit,
                 )
             )
@@ -1108,6 +1153,7 @@ def s3_cost_table(results: Sequence[Measurement]) -> str:
 
 
 def targets_table(targets: Sequence[Target]) -> str:
+    """Return the table of the targets with their status (met or MISSED)."""
     return _table(
         ["target", "goal", "measured", "status"],
         [[t.name, t.goal, t.measured, "met" if t.met else "MISSED"] for t in targets],
@@ -1115,6 +1161,7 @@ def targets_table(targets: Sequence[Target]) -> str:
 
 
 def machine() -> dict[str, str]:
+    """Return the machine's description: CPU, cores, memory, Python and library versions."""
     import dagster
 
     cpu = platform.processor()
@@ -1146,6 +1193,7 @@ def machine() -> dict[str, str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Return the benchmark's command-line arguments."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), for the test suite")
     p.add_argument("--products", type=int, default=20_000)
@@ -1220,6 +1268,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def say(text: str) -> None:
+    """Print `text` at once (flushed, so progress shows while it runs)."""
     print(text, flush=True)
 
 
@@ -1279,7 +1328,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         info["database"] = _database_version(db)
         info["s3"] = "moto (ThreadedMotoServer, child process)" if not args.s3_endpoint else endpoint
         say(
-            f"nacento_pipeline gallery benchmark: {spec.products:,} products x {spec.images_per_product} images = "
+            f"nacento_pipeline gallery benchmark: {spec.products:,} products x {spec.images_per_product} "
+            "images = "
             f"{spec.images:,} images, layout {spec.layout}, baseline sample {args.baseline_sample:,} SKUs"
         )
         say("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
@@ -1343,7 +1393,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     say("")
     say(results_table(results))
     say(
-        "\nrows written = rows in Magento's gallery/role tables and our ETag table + rows of our sync-state and digest "
+        "\nrows written = rows in Magento's gallery/role tables and our ETag table + rows of our sync-state "
+        "and digest "
         f"tables (as the driver reports affected rows). Baseline: first {args.baseline_sample:,} SKUs only."
     )
     say("")
@@ -1353,7 +1404,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     say("\nS3 cost, client vs server (server CPU = the moto child's; '-' when the endpoint is not ours):")
     say(s3_cost_table(results))
     say(
-        f"LIST page parse without a server (1,000 keys, client CPU): botocore {parse['botocore_ms_per_page']:.1f} ms, "
+        "LIST page parse without a server (1,000 keys, client CPU): "
+        f"botocore {parse['botocore_ms_per_page']:.1f} ms, "
         f"ours {parse['ours_ms_per_page']:.1f} ms"
     )
     say("")

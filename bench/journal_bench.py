@@ -1,13 +1,13 @@
 """What the undo journal costs the write phase: `write_gallery` with and without it, side by side.
 
 Run `python bench/journal_bench.py` (20,000 SKUs x 5 images = 100,000, MariaDB on 127.0.0.1:3306 in a database
-of its own, dropped at the end). Two copies of the catalog under two table prefixes (`nj_`: journal off, `jo_`:
-journal on) get the same batches: a first sync (every image inserted), then a batch where ~10% of the images
-carry a new label. Each batch is planned on each copy, then the two writes are timed one after the other (the
-order alternating with --repeat). The batch is parsed from the synthetic catalog's bunch files and its ETag
-frame built from the synthetic store (no S3). With --breakdown, the seconds of the journal's own statements
-(before-images, fingerprints, the look-up of existing entries) are printed per batch. Prints figures, never
-asserts.
+of its own, dropped at the end). Two copies of the catalog under two table prefixes (`nj_`: journal off,
+`jo_`: journal on) get the same batches: a first sync (every image inserted), then a batch where ~10% of the
+images carry a new label. Each batch is planned on each copy, then the two writes are timed one after the
+other (the order alternating with --repeat). The batch is parsed from the synthetic catalog's bunch files and
+its ETag frame built from the synthetic store (no S3). With --breakdown, the seconds of the journal's own
+statements (before-images, fingerprints, the look-up of existing entries) are printed per batch. Prints
+figures, never asserts.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class StatementClock:
 
 
 def batch(spec: CatalogSpec, meta_percent: int, salt: int) -> ParsedBatch:
+    """Return the synthetic catalog's batch parsed (`meta_percent`% of images relabelled, by `salt`)."""
     per_file = max(1, 100_000 // spec.images_per_product)
     bunches = {
         f"archive/{bunch_name('media_journal', n)}": (products, meta_percent, salt)
@@ -111,6 +112,7 @@ def _etags(spec: CatalogSpec, parsed: ParsedBatch) -> pd.DataFrame:
 
 
 def journal_size(db: MagentoDatabase) -> tuple[int, int]:
+    """Return the journal's rows and the summed length of their before-images."""
     j = db.tables.batch_journal
     with db.engine.connect() as conn:
         rows, size = conn.execute(
@@ -177,7 +179,8 @@ def run_once(
         )
         journaled = entries
         print(
-            f"  run {rep + 1}, {name}: write without journal {seconds[False]:.2f} s, with {seconds[True]:.2f} s "
+            f"  run {rep + 1}, {name}: write without journal {seconds[False]:.2f} s, "
+            f"with {seconds[True]:.2f} s "
             f"({seconds[True] / seconds[False] - 1:+.0%}), load average {os.getloadavg()[0]:.1f}"
         )
         if statements_shown is not None:
@@ -186,6 +189,7 @@ def run_once(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments, run the batches on both copies and print the table of figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -209,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         for rep in range(args.repeat):
             runs.append(run_once(url, spec, scenarios, etags, args.chunk_size, rep, stack, args.breakdown))
     print(
-        "\n| scenario | images | write s, no journal | write s, journal | overhead (of the medians) | overhead per run "
+        "\n| scenario | images | write s, no journal | write s, journal | overhead (of the medians) "
+        "| overhead per run "
         "| extra statements | journal rows | journal MB (total) |"
     )
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|")

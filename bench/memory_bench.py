@@ -1,4 +1,6 @@
-"""Peak memory of parse -> snapshot -> plan at two batch sizes, and what holds it (each size in a fresh process).
+"""Peak memory of parse -> snapshot -> plan at two batch sizes, and what holds it.
+
+Each size runs in a fresh process.
 
     .venv/bin/python bench/memory_bench.py                     # 50,000 and 200,000 images
     .venv/bin/python bench/memory_bench.py --sizes 20000 80000
@@ -7,11 +9,11 @@ Per size a child process builds the synthetic catalog (bench/synthetic.py: produ
 generated while read, LIST pages computed in process) in a temporary SQLite database, then parses, snapshots
 and plans the batch (`plan_gallery`, what the gallery_delta asset does). Printed per size: the process's peak
 RSS in each phase (sampled every 20 ms), the RSS after the setup, and the deep size (pandas memory_usage with
-strings) of each frame the plan keeps until the write (the gallery_delta output), plus the peak while the plan is
-stored as the IO manager stores it (resources.plan_store: its chunks as parts on disk, a handle pickled) and the
-sizes of the handle and of the parts, then the peak while the stored plan is read back chunk by chunk (as the
-write reads it) in the same process after the batch's frames were dropped. Then MB per 100k images of each,
-between the two sizes: a holder whose share stays flat grows with the batch.
+strings) of each frame the plan keeps until the write (the gallery_delta output), plus the peak while the plan
+is stored as the IO manager stores it (resources.plan_store: its chunks as parts on disk, a handle pickled)
+and the sizes of the handle and of the parts, then the peak while the stored plan is read back chunk by chunk
+(as the write reads it) in the same process after the batch's frames were dropped. Then MB per 100k images of
+each, between the two sizes: a holder whose share stays flat grows with the batch.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def _plan_holders(plan) -> dict[str, int]:  # noqa: ANN001 - a GalleryPlan
 
 
 def child(images: int, chunk_size: int) -> dict[str, object]:
+    """Measure one size in this process (the child); return its peaks, held frame sizes and seconds."""
     spec = CatalogSpec(max(1, images // 5), 5, "dense")
     bunches = {
         f"archive/{bunch_name('media_memory', n)}": (products, 0, 0)
@@ -154,6 +157,7 @@ def child(images: int, chunk_size: int) -> dict[str, object]:
 
 
 def run(sizes: Sequence[int], chunk_size: int) -> list[dict]:
+    """Run each size in a child process of this script; return their figures."""
     found = []
     for images in sizes:
         done = subprocess.run(
@@ -176,6 +180,7 @@ def run(sizes: Sequence[int], chunk_size: int) -> list[dict]:
 
 
 def report(found: list[dict]) -> str:
+    """Return the report: a table of each figure per size with its MB per 100k images, then the seconds."""
     lines = []
     names = [
         "rss_after_setup_mb",
@@ -210,6 +215,7 @@ def report(found: list[dict]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the arguments; run the child's measurement, or every size and print the report."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

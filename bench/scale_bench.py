@@ -1,9 +1,11 @@
-"""Issue 24's scale goal through the real job: pim_batch_job (default IO manager, MariaDB) at two batch sizes,
-each a fresh `bench/dagster_job.py` run (one process per step, as the drop sensor runs a big batch); prints each run's peak RSS over its processes, the ratio of the two
-peaks, what each run left in Dagster's storage, and met/missed per goal.
+"""Issue 24's scale goal through the real job: pim_batch_job (default IO manager, MariaDB) at two batch sizes.
 
-    .venv/bin/python bench/scale_bench.py                          # 1,000,000 and 2,000,000 images (make bench)
-    .venv/bin/python bench/scale_bench.py --sizes 100000 200000    # a quick look
+Each size is a fresh `bench/dagster_job.py` run (one process per step, as the drop sensor runs a big batch);
+prints each run's peak RSS over its processes, the ratio of the two peaks, what each run left in Dagster's
+storage, and met/missed per goal.
+
+    .venv/bin/python bench/scale_bench.py                        # 1,000,000 and 2,000,000 images (make bench)
+    .venv/bin/python bench/scale_bench.py --sizes 100000 200000  # a quick look
 
 Goals: the smaller size's peak < 1 GB (at 1M images), the larger's within 10% of it, < 50 MB left in Dagster's
 storage per run. A size that does not finish within `--timeout` seconds is reported as not measured.
@@ -44,6 +46,7 @@ def run_size(images: int, db_url: str, timeout: int, step_processes: bool) -> di
 
 
 def report(found: list[tuple[int, dict | None]]) -> str:
+    """Return the table of each size's run, then each goal's figure (peak, peaks' ratio, left) and verdict."""
     lines = [
         "| images | success | seconds | peak RSS MB (all processes) | left in Dagster storage MB |",
         "|---:|---|---:|---:|---:|",
@@ -79,6 +82,7 @@ def report(found: list[tuple[int, dict | None]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the arguments, run both sizes and print the report."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

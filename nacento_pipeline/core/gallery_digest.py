@@ -30,8 +30,10 @@ _STORE_FIELDS = ("value", "store", "label", "position", "disabled", "roles")
 
 
 def _text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    """The columns as text (missing values as one marker), so equal requests hash equally whatever the dtypes
-    their reader gave them."""
+    """The columns as text (missing values as one marker).
+
+    So equal requests hash equally whatever the dtypes their reader gave them.
+    """
     out = pd.DataFrame(index=frame.index)
     for name in columns:
         column = frame[name].astype(object)
@@ -61,11 +63,14 @@ def _sku_rows(kind: str, frame: pd.DataFrame | None, columns: Iterable[str], sku
 
 
 def planned_digests(request: DeltaRequest) -> pd.Series:
-    """sku -> digest (DIGEST_LENGTH hex characters) of every SKU with images in the request, except SKUs with
-    rejected or invalid rows (those are always planned). Index: the SKUs, in request order.
+    """Sku -> digest of every SKU with images in the request, except SKUs with rejected or invalid rows.
+
+    Digests of DIGEST_LENGTH hex characters; SKUs with rejected or invalid rows are always planned. Index: the
+    SKUs, in request order.
 
     Set-based: the rows' SKUs as positions in the request's SKUs (one hash lookup per frame), one hash per row
-    (pandas), summed per SKU by numpy (uint64 sums wrap: still order-independent)."""
+    (pandas), summed per SKU by numpy (uint64 sums wrap: still order-independent).
+    """
     images = request.images
     if images.empty:
         return pd.Series([], dtype=object, name="digest")
@@ -110,8 +115,10 @@ def _rejected_skus(rejections: pd.DataFrame | None) -> set[str]:
 
 
 def unchanged_skus(planned: pd.Series, applied: pd.Series) -> list[str]:
-    """SKUs of `planned` (sku -> digest) whose digest equals the one `applied` (sku -> digest) holds, in
-    `planned`'s order."""
+    """SKUs of `planned` whose digest equals the one `applied` holds, in `planned`'s order.
+
+    Both map sku -> digest.
+    """
     if planned.empty or applied.empty:
         return []
     same = planned.to_numpy(object) == applied.reindex(planned.index).to_numpy(object)

@@ -1,5 +1,6 @@
-"""The undo journal's before-images, pure: the blob format the database writes, read back, and which journaled
-products a revert may restore.
+"""The undo journal's before-images, pure: the blob format, read back, and which products a revert restores.
+
+The blob format is the one the database writes; the products a revert may restore are journaled ones.
 
 A before-image is `{part: [row, ...]}` with each row a list of column values in the part's column order
 (the adapter names the parts and their columns and builds the blob in SQL; this module never knows table
@@ -53,7 +54,9 @@ def encode(image: Image) -> bytes:
 
 def decode(blob: bytes, datetime_columns: Mapping[str, Iterable[int]] | None = None) -> Image:
     """A before-image from its blob; `datetime_columns` (part -> column positions) turned back into datetimes.
-    Raises UnknownFormat for a blob of another format."""
+
+    Raises UnknownFormat for a blob of another format.
+    """
     try:
         document = json.loads(zlib.decompress(bytes(blob[4:])))
     except (zlib.error, ValueError) as exc:
@@ -90,8 +93,11 @@ class RevertChoice:
 
 
 def choose_restores(entries: pd.DataFrame, current: Mapping[int, str], *, force: bool) -> RevertChoice:
-    """`entries` (link_id, after_fingerprint, ...) against the products' fingerprints now (link_id -> digest):
-    a product still exactly as the batch left it is restored; one changed since is skipped unless `force`."""
+    """Which journaled products a revert restores and which it skips, by their fingerprints now.
+
+    `entries` (link_id, after_fingerprint, ...) against the products' fingerprints now (link_id -> digest):
+    a product still exactly as the batch left it is restored; one changed since is skipped unless `force`.
+    """
     now = entries["link_id"].astype("int64").map(current)
     same = now.eq(entries["after_fingerprint"])
     if force:

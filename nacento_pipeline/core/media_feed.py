@@ -1,11 +1,11 @@
-"""The media change feed's decisions, pure: which snapshot runs, which keys come from memory, what the feed missed.
+"""The media change feed's decisions, pure: which snapshot runs, which keys come from memory, what it missed.
 
-With the feed on, the ETag snapshot knows every media key it looked up before (its ETag memory) and the keys the
-bucket's events named since the last full snapshot. A key's ETag comes from memory unless its parent prefix has
-an event since then or memory has never seen it; those keys are looked up in storage (their prefixes LISTed). A
-full snapshot (every key looked up) runs when none ran yet, when the last one is older than the audit interval,
-or when the feed has a gap; it is the feed's audit: a key whose state differs from memory although no event named
-it is a change the feed missed.
+With the feed on, the ETag snapshot knows every media key it looked up before (its ETag memory) and the keys
+the bucket's events named since the last full snapshot. A key's ETag comes from memory unless its parent
+prefix has an event since then or memory has never seen it; those keys are looked up in storage (their
+prefixes LISTed). A full snapshot (every key looked up) runs when none ran yet, when the last one is older
+than the audit interval, or when the feed has a gap; it is the feed's audit: a key whose state differs from
+memory although no event named it is a change the feed missed.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ MEMORY_COLUMNS = ("key", "exists", "etag", "size", "content_type")
 def full_snapshot_reason(
     last_full: datetime | None, now: datetime, full_hours: int, gaps: Iterable[str]
 ) -> str:
-    """Why this snapshot must be full ("" when the feed may be used): the first one, the audit is due, a gap."""
+    """Why this snapshot must be full ("" when the feed may be used).
+
+    The reasons: the first one, the audit is due, a gap.
+    """
     gaps = list(gaps)
     if gaps:
         return "feed gap: " + "; ".join(gaps)
@@ -41,7 +44,10 @@ def full_snapshot_reason(
 
 @dataclass(frozen=True)
 class FeedSplit:
-    """The wanted keys split: `lookup` (value, key) goes to storage, `remembered` (ETAG_COLUMNS) from memory."""
+    """The wanted keys split: `lookup` goes to storage, `remembered` comes from memory.
+
+    `lookup` holds (value, key) rows, `remembered` ETAG_COLUMNS rows.
+    """
 
     lookup: pd.DataFrame
     remembered: pd.DataFrame
@@ -50,9 +56,12 @@ class FeedSplit:
 
 
 def split_wanted(wanted: pd.DataFrame, memory: pd.DataFrame, event_keys: Iterable[str]) -> FeedSplit:
-    """`wanted` (value, key: distinct keys), `memory` (MEMORY_COLUMNS, some of the wanted keys), the keys events
+    """The keys to look up and the rest's rows from memory, from the wanted keys, memory and event keys.
+
+    `wanted` (value, key: distinct keys), `memory` (MEMORY_COLUMNS, some of the wanted keys), the keys events
     named since the last full snapshot: the keys to look up (in a prefix with an event, or not in memory) and
-    the rest's rows from memory."""
+    the rest's rows from memory.
+    """
     prefixes = {parent_prefix(k) for k in event_keys}
     # no event, no prefix to compute (the no-op re-sync)
     wanted_prefixes = parent_prefixes(wanted["key"]) if prefixes else pd.Series("", index=wanted.index)
@@ -87,9 +96,12 @@ def combine(wanted: pd.DataFrame, looked_up: pd.DataFrame, remembered: pd.DataFr
 
 
 def missed_changes(full: pd.DataFrame, memory: pd.DataFrame, event_keys: Iterable[str]) -> pd.DataFrame:
-    """Keys (key, was_etag, now_etag) whose state in a full snapshot differs from memory although no event since
-    the last full snapshot named them: changes the feed did not deliver. Keys memory never saw are left out
-    (nothing to compare with)."""
+    """Keys whose state in a full snapshot differs from memory although no event named them.
+
+    Rows (key, was_etag, now_etag); no event since the last full snapshot named these keys: changes the feed
+    did not deliver. Keys memory never saw are left out
+    (nothing to compare with).
+    """
     named_keys = set(event_keys)
     both = full.loc[:, ["key", "exists", "etag"]].merge(
         memory.loc[:, ["key", "exists", "etag"]], on="key", suffixes=("", "_was")

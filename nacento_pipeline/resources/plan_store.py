@@ -63,8 +63,10 @@ def _pairs(plan: GalleryPlan, per_part: int) -> Iterator[tuple[DeltaRequest, Pla
 
 
 def store_plan(plan: GalleryPlan, directory: Path) -> GalleryPlan:
-    """The plan with its chunks written into `directory` (replaced if it exists) and read back lazily. A plan
-    planned into parts already (`part_sink`) has its directory moved there (a rename on the same disk)."""
+    """The plan with its chunks written into `directory` (replaced if it exists) and read back lazily.
+
+    A plan planned into parts already (`part_sink`) has its directory moved there (a rename on the same disk).
+    """
     if isinstance(plan.stored, StoredParts):
         if Path(plan.stored.directory) == directory:
             return plan  # already there
@@ -82,9 +84,11 @@ def store_plan(plan: GalleryPlan, directory: Path) -> GalleryPlan:
 
 @contextmanager
 def planning_directory(storage_dir: str | Path, run_id: str) -> Iterator[Path]:
-    """Where gallery_delta plans into parts for this run (`<storage dir>/gallery_delta/.planning/<run id>`, on
-    the disk of the IO manager's storage, so that store_plan's move is a rename); removed if the step fails
-    before its output took it over."""
+    """Where gallery_delta plans into parts for this run.
+
+    The directory is `<storage dir>/gallery_delta/.planning/<run id>`, on the disk of the IO manager's
+    storage, so that store_plan's move is a rename; removed if the step fails before its output took it over.
+    """
     directory = Path(storage_dir) / "gallery_delta" / ".planning" / run_id
     try:
         yield directory
@@ -94,8 +98,11 @@ def planning_directory(storage_dir: str | Path, run_id: str) -> Iterator[Path]:
 
 
 def part_sink(directory: Path, chunk_size: int) -> PartSink:
-    """A sink for plan_chunks/plan_gallery: the pairs written into `directory` as they are planned, one part
-    per planned group (store_plan then moves the directory where the IO manager keeps the plan's parts)."""
+    """A sink for plan_chunks/plan_gallery: the pairs written into `directory` as they are planned.
+
+    One part per planned group (store_plan then moves the directory where the IO manager keeps the plan's
+    parts).
+    """
     per_part = max(1, gallery_plan.PLAN_GROUP_SKUS // max(1, int(chunk_size)))
 
     def sink(

@@ -51,7 +51,8 @@ class _Found:
     """Objects found, as columns: the wanted key (the caller's own string), its ETag, size and Content-Type.
 
     One ETag string and a few references per object instead of an ObjectInfo (with its dict and datetime):
-    a snapshot of a million keys is held through the pool, so the per-key cost is what counts."""
+    a snapshot of a million keys is held through the pool, so the per-key cost is what counts.
+    """
 
     keys: list[str] = field(default_factory=list)
     etags: list[str] = field(default_factory=list)
@@ -157,8 +158,10 @@ class _LookupPlan:
 
 
 def _plan_lookups(keys: Sequence[str], workers: int, page_size: int, list_min_keys: int) -> _LookupPlan:
-    """Group the keys by parent prefix: dense groups are LISTed in key ranges (several threads share a big
-    folder), the sparse rest HEADed."""
+    """Group the keys by parent prefix: dense groups are LISTed in key ranges, the sparse rest HEADed.
+
+    Several threads share a big folder's ranges.
+    """
     groups: dict[str, list[str]] = {}
     for key in keys:
         groups.setdefault(parent_prefix(key), []).append(key)
@@ -181,8 +184,11 @@ def _plan_lookups(keys: Sequence[str], workers: int, page_size: int, list_min_ke
 
 
 def _run_lookups(store: ObjectStore, plan: _LookupPlan, workers: int, page_size: int) -> _Found:
-    """LIST the ranges (longest first: they are the long tasks) and HEAD the rest around them in one pool; a
-    listing that gives up on its budget hands its remaining keys to HEADs."""
+    """LIST the ranges and HEAD the rest around them in one pool.
+
+    The ranges go longest first: they are the long tasks. A listing that gives up on its budget hands its
+    remaining keys to HEADs.
+    """
     found = _Found()
     strategy = plan.strategy
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etag-snapshot") as pool:
@@ -267,9 +273,11 @@ def snapshot_etags(
 
 
 def storage_lookup(store: ObjectStore, head_concurrency: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """A lookup of (value, key) rows in `store` giving (value, key, exists, etag, ...) rows, by HEADs only: a
-    sample spread over many folders costs one cheap request per key, where a LIST per folder would page
-    through the folder's other objects (the post-write check's storage sample)."""
+    """A lookup of (value, key) rows in `store` giving (value, key, exists, etag, ...) rows, by HEADs only.
+
+    A sample spread over many folders costs one cheap request per key, where a LIST per folder would page
+    through the folder's other objects (the post-write check's storage sample).
+    """
 
     def lookup(sampled: pd.DataFrame) -> pd.DataFrame:
         return snapshot_etags(

@@ -31,8 +31,10 @@ PART_SUFFIX = ".pickle"
 
 @dataclass(frozen=True, eq=False)
 class StoredParts(Sequence[T], Generic[T]):
-    """The items written by `write_parts`, as a read-only sequence loading one part file at a time (the part
-    last read is kept, so consecutive indexing reads each file once). Picklable: the handle only."""
+    """The items written by `write_parts`, as a read-only sequence loading one part file at a time.
+
+    The part last read is kept, so consecutive indexing reads each file once. Picklable: the handle only.
+    """
 
     directory: str
     files: tuple[str, ...]  # part file names, in order
@@ -90,8 +92,11 @@ class StoredParts(Sequence[T], Generic[T]):
 def write_parts(
     items: Iterable[T], directory: Path, per_part: int, size: Callable[[T], int] | None = None
 ) -> StoredParts[T]:
-    """Write `items` into `directory` (created; emptied first) in parts of `per_part` items, one pickle file each,
-    holding one part at a time; the handle to read them back. `size`: a figure kept per item in the handle."""
+    """Write `items` into `directory` in parts of `per_part` items; return the handle to read them back.
+
+    `directory` is created (emptied first); one pickle file per part, holding one part at a time. `size`: a
+    figure kept per item in the handle.
+    """
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)

@@ -1,7 +1,7 @@
 """Parse and validate the bunch files of one batch into one table of images plus rejections and warnings.
 
-Formats are those of the registry (core.batch.formats): gallery CSV (row per image), Magento's native import CSV,
-the connector's JSON bulk payload and JSON Lines. Each file is read by its format's reader into raw image
+Formats are those of the registry (core.batch.formats): gallery CSV (row per image), Magento's native import
+CSV, the connector's JSON bulk payload and JSON Lines. Each file is read by its format's reader into raw image
 rows that one vectorised validator checks (batch_validate); this module reads the files in order, assembles
 the chunks and applies the batch rules:
 
@@ -60,12 +60,15 @@ _ITEM_KEYS = ["file_idx", "item_no", "sku"]
 
 @dataclass
 class ParsedBatch:
-    """The batch as one table of valid images (frames.IMAGE_COLUMNS) plus rejections/warnings
-    (frames.REJECTION_COLUMNS), the request ids of JSON payloads, and counts (see `parse_batch`).
+    """The batch as one table of valid images plus rejections/warnings, JSON request ids and counts.
+
+    Valid images: frames.IMAGE_COLUMNS; rejections/warnings: frames.REJECTION_COLUMNS; the request ids are
+    those of JSON payloads; counts: see `parse_batch`.
 
     `store_values` (frames.STORE_VALUE_COLUMNS) overrides images in store views; `role_scope`
     (frames.ROLE_SCOPE_COLUMNS) limits the roles of native-CSV SKUs; `default_mode` is the batch's sync mode
-    when its settings do not say otherwise ("append" for native import CSVs only, else None)."""
+    when its settings do not say otherwise ("append" for native import CSVs only, else None).
+    """
 
     images: pd.DataFrame
     rejections: pd.DataFrame
@@ -80,7 +83,10 @@ class ParsedBatch:
 
     @property
     def invalid_skus(self) -> frozenset[str]:
-        """SKUs whose winning item had at least one image rejected as an error: the writer skips their roles."""
+        """SKUs whose winning item had at least one image rejected as an error.
+
+        The writer skips their roles.
+        """
         return self.invalid_sku_set
 
     @property
@@ -115,7 +121,10 @@ def _empty_role_scope() -> pd.DataFrame:
 
 
 def _read_source(source: BunchSource, context: ReadContext) -> Iterator[RawChunk]:
-    """The raw chunks of one bunch file, read by its registered format (core.batch.formats) once known to be UTF-8."""
+    """The raw chunks of one bunch file, read by its registered format once known to be UTF-8.
+
+    The formats are registered in core.batch.formats.
+    """
     bunch_format = format_of(source.name)
     yield from bunch_format.read(utf8_checked(source.chunks(), source.name), context)
 
@@ -240,10 +249,11 @@ def parse_batch(
     stats: files, files_unreadable, items_seen, image_rows (raw images read), skus (winning items), images,
     rejected_images, rejected_items, warnings, duplicate_skus (superseded items), duplicate_paths,
     store_view_rows_ignored, invalid_skus, store_values. `read` replaces the registered formats' readers (an
-    Akeneo export's files are read by core.akeneo.export with its mapping). `limits` (core.batch.input_limits): a
-    file with a field longer than the field cap, or that takes the batch past the image-row cap, is unreadable.
-    `custom_roles` gives the shop's custom media_image attribute codes (asked once, and only when a native CSV
-    has columns beyond the standard ones): their columns are image columns of native CSVs, as in Magento's import.
+    Akeneo export's files are read by core.akeneo.export with its mapping). `limits`
+    (core.batch.input_limits): a file with a field longer than the field cap, or that takes the batch past the
+    image-row cap, is unreadable. `custom_roles` gives the shop's custom media_image attribute codes (asked
+    once, and only when a native CSV has columns beyond the standard ones): their columns are image columns
+    of native CSVs, as in Magento's import.
     """
     limits = limits or InputLimits()
     roles = functools.cache(custom_roles) if custom_roles is not None else (lambda: ())
@@ -274,8 +284,11 @@ def parse_batch(
 
 
 def _check_limits(raw: pd.DataFrame, file: str, rows_before: int, limits: InputLimits) -> None:
-    """BatchFileError when a raw image row has a field longer than the cap (naming the first such line and
-    field), or when these rows take the batch past its image-row cap."""
+    """BatchFileError when a raw image row has a field over the cap or the rows pass the image-row cap.
+
+    A field longer than the cap: the error names the first such line and field. The image-row cap: when these
+    rows take the batch past it.
+    """
     if rows_before + len(raw) > limits.batch_images:
         line = int(raw["line"].iloc[max(0, limits.batch_images - rows_before)]) if len(raw) else 0
         raise BatchFileError(
@@ -380,8 +393,11 @@ def _winner_filter(winners: pd.DataFrame, any_superseded: bool) -> Callable[[pd.
 
 @dataclass(frozen=True)
 class _Items:
-    """The items of a batch: each once (`problem_*` set for rejected ones), the winner of each SKU (its last
-    valid item) and the valid items a later one of their SKU supersedes."""
+    """The items of a batch: each once, the winner of each SKU and the superseded valid items.
+
+    Each item once (`problem_*` set for rejected ones), the winner of each SKU (its last valid item) and the
+    valid items a later one of their SKU supersedes.
+    """
 
     seen: pd.DataFrame
     winners: pd.DataFrame
@@ -464,8 +480,10 @@ def _winning_images(
     image_parts: list[pd.DataFrame],
     keep: Callable[[pd.DataFrame], pd.DataFrame],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the winning items' images in payload order as IMAGE_COLUMNS, the rows dropped as a path repeated
-    later in their item). Empties `image_parts` (the chunk frames) before the copies."""
+    """(winning items' images in payload order, rows dropped as a path repeated later in their item).
+
+    The images as IMAGE_COLUMNS. Empties `image_parts` (the chunk frames) before the copies.
+    """
     columns = list(IMAGE_COLUMNS) + ["file_idx", "item_no", "from_store"]
     images = keep(_concat([p[columns] for p in image_parts if len(p)], _typed_empty(columns)))
     image_parts.clear()
@@ -496,8 +514,10 @@ def _winning_images(
 
 
 def _without_store_images_listed_elsewhere(images: pd.DataFrame) -> pd.DataFrame:
-    """A native store-view row's image joins the gallery only when its item lists it nowhere else (the item's
-    default-scope row may sit in an earlier chunk)."""
+    """A native store-view row's image joins the gallery only when its item lists it nowhere else.
+
+    The item's default-scope row may sit in an earlier chunk.
+    """
     if not images["from_store"].any():
         return images
     from_store = images["from_store"].astype(bool)
@@ -556,8 +576,8 @@ def _store_values(rows: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
     """STORE_VALUE_COLUMNS of the winning items' store rows whose image is in the batch's images.
 
     A row older than its (sku, value) image belongs to a superseded duplicate path and is dropped. Several
-    rows for one (sku, value, store): per field the last one given wins, roles are united (core.delta.roles.ordered_roles
-    order).
+    rows for one (sku, value, store): per field the last one given wins, roles are united
+    (core.delta.roles.ordered_roles order).
     """
     if rows.empty:
         return _empty_store_values()

@@ -1,6 +1,8 @@
-"""ETag delta, the model: the batch side of a delta (DeltaRequest), Magento's side (MagentoState) and the
-result (GalleryDelta, read through DeltaView), with the frames they carry described by the *_COLUMNS tuples
-below (other frames are those of `core.frames`). The rules that compute a delta live in `core.delta.compute`.
+"""ETag delta, the model: the request, Magento's state and the resulting delta, with their frames.
+
+The batch side of a delta (DeltaRequest), Magento's side (MagentoState) and the result (GalleryDelta, read
+through DeltaView), with the frames they carry described by the *_COLUMNS tuples below (other frames are
+those of `core.frames`). The rules that compute a delta live in `core.delta.compute`.
 """
 
 from __future__ import annotations
@@ -99,15 +101,20 @@ class DeltaRequest:
 
     @cached_property
     def skus(self) -> list[str]:
-        """SKUs the request is about: those with images, then those whose every image was rejected (worked out
-        once per request: planning reads them many times, and a request's frames are never changed)."""
+        """SKUs the request is about: those with images, then those whose every image was rejected.
+
+        Worked out once per request: planning reads them many times, and a request's frames are never
+        changed.
+        """
         seen = self.images["sku"].astype(str).unique().tolist()
         known = set(seen)
         return seen + [s for s in rejected_only_skus(self.rejections, known)]
 
     def settings_only(self) -> DeltaRequest:
-        """The request's settings (mode, batch key and time, flags) with empty frames: what a plan still reads
-        once its chunks' requests are stored apart (resources.plan_store)."""
+        """The request's settings (mode, batch key and time, flags) with empty frames.
+
+        What a plan still reads once its chunks' requests are stored apart (resources.plan_store).
+        """
 
         def empty(frame: pd.DataFrame | None) -> pd.DataFrame | None:
             return None if frame is None else frame.iloc[0:0]
@@ -123,7 +130,10 @@ class DeltaRequest:
         )
 
     def for_skus(self, skus: Iterable[str]) -> DeltaRequest:
-        """The request's rows of these SKUs (its ETags kept whole); masks by hash lookups, fast on Arrow strings."""
+        """The request's rows of these SKUs (its ETags kept whole).
+
+        Masks by hash lookups, fast on Arrow strings.
+        """
         wanted = set(skus)
         index = pd.Index(list(wanted))
 
@@ -157,16 +167,22 @@ def split_request(request: DeltaRequest, chunk_size: int) -> list[DeltaRequest]:
 
 
 def cut_request(request: DeltaRequest, chunk_size: int, skus: list[str] | None = None) -> list[DeltaRequest]:
-    """split_request, but always cut: each part keeps only the rows of its own SKUs, even when the request
-    fits one part (a part then holds what split_request would give its chunks together)."""
+    """split_request, but always cut: each part keeps only the rows of its own SKUs.
+
+    Even when the request fits one part (a part then holds what split_request would give its chunks
+    together).
+    """
     return list(iter_cut_request(request, chunk_size, skus))
 
 
 def iter_cut_request(
     request: DeltaRequest, chunk_size: int, skus: list[str] | None = None
 ) -> Iterator[DeltaRequest]:
-    """cut_request one part at a time: each part's rows are copied when it is reached, so only the request and
-    one part exist at once (the frames are sorted by part once, as row positions, then sliced)."""
+    """cut_request one part at a time.
+
+    Each part's rows are copied when it is reached, so only the request and one part exist at once (the
+    frames are sorted by part once, as row positions, then sliced).
+    """
     skus = request.skus if skus is None else skus
     size = max(1, int(chunk_size))
     if not skus:
@@ -211,8 +227,10 @@ def iter_cut_request(
 
 
 def chunk_numbers(sku: pd.Series, skus: pd.Index, chunk_size: int) -> pd.Series:
-    """The chunk of each value of `sku` when the SKUs `skus` (unique) are cut in order into chunks of
-    `chunk_size`; NaN for a SKU not among them. One hash lookup per row, no Python call per row."""
+    """The chunk of each value of `sku` when the unique SKUs `skus` are cut in order into chunks.
+
+    Chunks of `chunk_size`; NaN for a SKU not among them. One hash lookup per row, no Python call per row.
+    """
     positions = skus.get_indexer(sku)
     numbers = pd.Series(positions // max(1, int(chunk_size)), index=sku.index)
     return numbers.where(positions >= 0) if (positions < 0).any() else numbers
@@ -221,9 +239,11 @@ def chunk_numbers(sku: pd.Series, skus: pd.Index, chunk_size: int) -> pd.Series:
 def rows_per_chunk(
     frame: pd.DataFrame, numbers: pd.Series, count: int, *, reindex: bool = False
 ) -> list[pd.DataFrame]:
-    """The rows of `frame` in each of `count` chunks, in order, by their chunk number (`numbers`: chunk_numbers
-    of its sku column; rows of no chunk are dropped), each keeping its rows' order; `reindex` numbers each
-    part's rows from 0."""
+    """The rows of `frame` in each of `count` chunks, in order, by their chunk number.
+
+    `numbers`: chunk_numbers of its sku column; rows of no chunk are dropped. Each part keeps its rows' order;
+    `reindex` numbers each part's rows from 0.
+    """
     found = {int(k): g for k, g in frame.groupby(numbers, sort=False)} if len(frame) else {}
     parts = [found.get(i, frame.iloc[0:0]) for i in range(count)]
     return [part.reset_index(drop=True) for part in parts] if reindex else parts
@@ -231,8 +251,11 @@ def rows_per_chunk(
 
 @dataclass(frozen=True)
 class GalleryDelta:
-    """The plan: items (DELTA_COLUMNS), role and label changes (ROLE_COLUMNS), per-SKU results
-    (SKU_RESULT_COLUMNS), store-level value rows to write (STORE_WRITE_COLUMNS)."""
+    """The plan: items, role and label changes, per-SKU results and store-level value rows to write.
+
+    Their frames: items (DELTA_COLUMNS), role and label changes (ROLE_COLUMNS), per-SKU results
+    (SKU_RESULT_COLUMNS), store-level value rows to write (STORE_WRITE_COLUMNS).
+    """
 
     items: pd.DataFrame
     roles: pd.DataFrame
@@ -240,7 +263,8 @@ class GalleryDelta:
     warnings: pd.DataFrame = field(default_factory=lambda: empty_frame(REJECTION_COLUMNS))
     request: DeltaRequest | None = None
     store_values: pd.DataFrame = field(default_factory=lambda: empty_frame(STORE_WRITE_COLUMNS))
-    # SKUs of the batch no product carries (ambiguous and near-miss SKUs are errors of their own, not unknown).
+    # SKUs of the batch no product carries (ambiguous and near-miss SKUs are errors of their own, not
+    # unknown).
     unknown_skus: tuple[str, ...] = ()
     extra_value_rows: pd.DataFrame = field(default_factory=lambda: empty_frame(EXTRA_VALUE_ROW_COLUMNS))
 
@@ -287,32 +311,40 @@ class DeltaView:
 
     @property
     def items(self) -> pd.DataFrame:
+        """The delta's items (DELTA_COLUMNS)."""
         return self.delta.items
 
     @property
     def roles(self) -> pd.DataFrame:
+        """The delta's role and label changes (ROLE_COLUMNS)."""
         return self.delta.roles
 
     @property
     def sku_results(self) -> pd.DataFrame:
+        """The delta's per-SKU results (SKU_RESULT_COLUMNS)."""
         return self.delta.sku_results
 
     @property
     def warnings(self) -> pd.DataFrame:
+        """The delta's warning rows (REJECTION_COLUMNS)."""
         return self.delta.warnings
 
     @property
     def changed_entity_ids(self) -> list[int]:
+        """Products whose gallery or roles the delta changes, sorted."""
         return self.delta.changed_entity_ids
 
     @property
     def unknown_skus(self) -> tuple[str, ...]:
+        """SKUs of the batch no product carries."""
         return self.delta.unknown_skus
 
     def counts(self) -> dict[str, int]:
+        """The delta's rows per action (GalleryDelta.counts)."""
         return self.delta.counts()
 
     def totals(self) -> dict[str, int]:
+        """The delta's totals (GalleryDelta.totals)."""
         return self.delta.totals()
 
 
@@ -334,10 +366,12 @@ _SPLIT_FRAMES = ("items", "roles", "sku_results", "warnings", "store_values", "e
 
 
 def split_delta(delta: GalleryDelta, skus: list[str], chunk_size: int) -> list[GalleryDelta] | None:
-    """The delta of `skus` cut into the deltas of its chunks of `chunk_size` SKUs (in order), without request:
-    each row goes to the chunk of its SKU, keeping its order. Every rule of a delta is per SKU (a product
+    """The delta of `skus` cut into the deltas of its chunks of `chunk_size` SKUs (in order), without request.
+
+    Each row goes to the chunk of its SKU, keeping its order. Every rule of a delta is per SKU (a product
     carries one SKU of a batch), so each part is the delta its chunk alone would have, and concat_deltas
-    joins them back. None when a row names no SKU of `skus` (it would belong to no chunk)."""
+    joins them back. None when a row names no SKU of `skus` (it would belong to no chunk).
+    """
     size = max(1, int(chunk_size))
     count = (len(skus) + size - 1) // size
     chunk_of = {sku: i // size for i, sku in enumerate(skus)}
@@ -391,6 +425,7 @@ def concat_deltas(deltas: list[GalleryDelta], request: DeltaRequest | None = Non
 
 
 def empty_delta(request: DeltaRequest | None = None) -> GalleryDelta:
+    """Return a delta with no rows (of `request`, when given)."""
     return GalleryDelta(
         empty_frame(DELTA_COLUMNS),
         empty_frame(ROLE_COLUMNS),

@@ -1,7 +1,8 @@
-"""The batch assets, one partition per PIM batch: pim_batch -> image_etags -> gallery_delta -> magento_gallery.
+"""The batch assets, one partition per PIM batch.
 
-Thin on purpose: each asset reads its inputs, calls the core/adapters, and reports what happened as metadata
-and asset checks. The reindex decision lives in `reindex_asset.py`.
+pim_batch -> image_etags -> gallery_delta -> magento_gallery. Thin on purpose: each asset reads its inputs,
+calls the core/adapters, and reports what happened as metadata and asset checks. The reindex decision lives in
+`reindex_asset.py`.
 """
 
 import warnings
@@ -118,6 +119,7 @@ def pim_batch(
     drop_zone: DropZoneResource,
     magento: MagentoDatabaseResource,
 ) -> Iterator[dg.Output[LoadedBatch] | dg.AssetCheckResult]:
+    """Load the batch from its archive, parse and validate it; yield it with its validity check."""
     store = object_store.get_store()
     durations: dict[str, float] = {}
     version = context.run.tags.get(TAG_ARCHIVE_VERSION)
@@ -213,6 +215,7 @@ def image_etags(
     magento: MagentoDatabaseResource,
     pim_batch: LoadedBatch,
 ) -> dg.Output[pd.DataFrame]:
+    """Return the current ETags of the batch's images in object storage, with their lookup figures."""
     store = object_store.get_store()
     durations: dict[str, float] = {}
     wanted = _wanted_objects(pim_batch.parsed, object_store.media_prefix)
@@ -244,8 +247,9 @@ def image_etags(
             "missing": dg.MetadataValue.int(len(missing)),
             "content_type_known": dg.MetadataValue.int(typed),
             "content_type_check": dg.MetadataValue.text(
-                f"Content-Type checked for {typed} of {len(frame) - len(missing)} existing objects: those looked up "
-                "by HEAD; a LIST reports no Content-Type, so listed objects were checked for size (0 bytes) only"
+                f"Content-Type checked for {typed} of {len(frame) - len(missing)} existing objects: "
+                "those looked up by HEAD; a LIST reports no Content-Type, so listed objects were checked "
+                "for size (0 bytes) only"
             ),
             "s3_requests": dg.MetadataValue.int(sum(requests.values())),
             "requests_by_kind": counts_table(requests, "request"),
@@ -332,6 +336,7 @@ def gallery_delta(
     pim_batch: LoadedBatch,
     image_etags: pd.DataFrame,
 ) -> Iterator[dg.Output[GalleryPlan] | dg.AssetCheckResult]:
+    """Plan the batch's gallery changes against Magento; yield the plan with its known-SKUs check."""
     durations: dict[str, float] = {}
     if config.force:
         context.instance.add_run_tags(context.run.run_id, {TAG_FORCE: "true"})
@@ -376,9 +381,12 @@ def gallery_delta(
 
 @dataclass(frozen=True)
 class GalleryChanges:
-    """magento_gallery's output: what the write changed, as much as the assets after it read. Small (product ids
-    and content-changed paths, no frame): it is the one output kept per partition, so that re-materializing
-    storefront_cache or reindex_decision for a batch later still works (resources/io_manager.py)."""
+    """magento_gallery's output: what the write changed, as much as the assets after it read.
+
+    Small (product ids and content-changed paths, no frame): it is the one output kept per partition, so that
+    re-materializing storefront_cache or reindex_decision for a batch later still works
+    (resources/io_manager.py).
+    """
 
     changed_entity_ids: list[int]
     content_changed_values: list[str]  # paths whose content changed under the same name (resized cache)
@@ -491,6 +499,7 @@ def magento_gallery(
     object_store: ObjectStoreResource,
     gallery_delta: GalleryPlan,
 ) -> Iterator[dg.Output[GalleryChanges] | dg.AssetCheckResult]:
+    """Write the plan into Magento's gallery tables; yield what changed with the write's checks."""
     plan = gallery_delta  # the GalleryPlan: the write applies it, re-planning only chunks changed since
     durations: dict[str, float] = {}
     with phase(durations, "blast_radius"):
@@ -548,8 +557,11 @@ def magento_gallery(
 
 
 def _approval(context: dg.AssetExecutionContext, radius: BlastRadius) -> str | None:
-    """How an over-limit batch was approved (None: not approved, or nothing to approve). Only the run tag naming
-    this very batch approves it: a backfill or a re-execution carrying another batch's approval does not."""
+    """How an over-limit batch was approved (None: not approved, or nothing to approve).
+
+    Only the run tag naming this very batch approves it: a backfill or a re-execution carrying another batch's
+    approval does not.
+    """
     if radius.within_limits or context.run.tags.get(TAG_APPROVE_BLAST_RADIUS) != context.partition_key:
         return None
     return f"run {context.run.run_id[:8]}: {TAG_APPROVE_BLAST_RADIUS}={context.partition_key}"

@@ -23,8 +23,10 @@ def md_table(
     limit: int = MAX_TABLE_ROWS,
     total: int | None = None,
 ) -> dg.MetadataValue:
-    """The first `limit` rows of a frame as a markdown table (with a note of how many were left out; `total`:
-    the rows the frame's are the first of, core.markdown.markdown_table)."""
+    """The first `limit` rows of a frame as a markdown table, with a note of how many were left out.
+
+    `total`: the rows the frame's are the first of (core.markdown.markdown_table).
+    """
     return dg.MetadataValue.md(markdown_table(frame, columns, limit, total=total))
 
 
