@@ -65,7 +65,8 @@ def in_lists(db: MagentoDatabase, keys: list[str], raw: bool = False) -> int:
     with db.engine.connect() as conn:
         for chunk in chunked(keys, 5000):
             result = conn.execute(sa.select(*_columns(db)).where(table.c.object_key.in_(chunk)))
-            rows += result.cursor.fetchall() if raw else [tuple(r) for r in result]  # type: ignore[union-attr]
+            cursor = result.cursor
+            rows += cursor.fetchall() if raw else [tuple(r) for r in result]  # type: ignore[union-attr]
     return len(pd.DataFrame.from_records(rows, columns=list(MEMORY_COLUMNS)))
 
 

@@ -44,7 +44,7 @@ class RowCounter:
         """Count the rows of every statement `engine` executes from now on."""
         sa.event.listen(engine, "after_cursor_execute", self._after)
 
-    def _after(self, conn, cursor, statement: str, parameters, context, executemany: bool) -> None:  # noqa: ANN001
+    def _after(self, conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
         match = _WRITE.match(statement)
         if match and cursor.rowcount and cursor.rowcount > 0:
             with self._lock:

@@ -87,7 +87,7 @@ class StatementCounter:
         self.total = 0
         self.writes = 0
 
-    def on_execute(self, conn, cursor, statement: str, parameters, context, executemany: bool) -> None:  # noqa: ANN001
+    def on_execute(self, conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
         """Count one statement (the `before_cursor_execute` listener)."""
         verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
         n = len(parameters) if executemany and verb != "INSERT" and parameters else 1

@@ -34,7 +34,8 @@ class SchemaError(RuntimeError):
 
 def _short_name(constraint: sa.Constraint | sa.Index, table: sa.Table) -> str:
     """Index/constraint names within MySQL's 64 characters, unique per database (SQLite has one namespace)."""
-    columns = "_".join(c.name for c in constraint.columns)  # type: ignore[union-attr]  # every Constraint we name is a ColumnCollectionConstraint
+    # every Constraint we name is a ColumnCollectionConstraint
+    columns = "_".join(c.name for c in constraint.columns)  # type: ignore[union-attr]
     digest = hashlib.md5(f"{table.name}:{columns}".encode()).hexdigest()[:12].upper()
     return f"{table.name[:36]}_{digest}"
 

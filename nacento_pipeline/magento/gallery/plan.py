@@ -94,8 +94,9 @@ class GalleryPlan(DeltaView):
     # `request` then holds the batch's settings without its frames
     stored: Sequence[tuple[DeltaRequest, PlannedChunk]] | None = None
 
+    # DeltaView reads it; here joined once, on demand
     @cached_property
-    def delta(self) -> GalleryDelta:  # type: ignore[override]  # DeltaView reads it; here joined once, on demand
+    def delta(self) -> GalleryDelta:  # type: ignore[override]
         """The chunks' deltas joined into one, once, on demand."""
         return concat_deltas([c.delta for c in self.chunks], self.request)
 

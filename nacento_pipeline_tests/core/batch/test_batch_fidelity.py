@@ -620,7 +620,7 @@ def test_role_labels_go_to_the_image_carrying_the_role() -> None:
         (lambda: [native("n_01.csv")], "append"),  # header only: still a native file
     ],
 )
-def test_default_mode_is_append_only_when_every_bunch_is_a_native_csv(files, mode: str | None) -> None:  # noqa: ANN001
+def test_default_mode_is_append_only_when_every_bunch_is_a_native_csv(files, mode: str | None) -> None:
     assert parse_batch(files()).default_mode == mode
 
 
