@@ -53,7 +53,7 @@ from nacento_pipeline.magento.demo import create_demo_schema, seed_demo_products
 from nacento_pipeline.magento.gallery import plan as gallery_plan
 from nacento_pipeline.magento.gallery import sync as gallery_sync
 from nacento_pipeline.magento.gallery.sync import plan_gallery, write_gallery
-from nacento_pipeline.magento.gallery.verify import ChunkVerifier, verify_write
+from nacento_pipeline.magento.gallery.verify_write import ChunkVerifier, verify_write
 from nacento_pipeline.storage.adapters.event_queue import SqsEventQueue
 from nacento_pipeline.storage.adapters.s3 import S3ObjectStore
 from nacento_pipeline.storage.drop.archive import BatchManifest, bunch_sources

@@ -52,7 +52,12 @@ from nacento_pipeline.defs.step_failures import reported_failures
 from nacento_pipeline.magento.blast_radius import measure_plan, preview_plan
 from nacento_pipeline.magento.gallery.reader import read_store_websites
 from nacento_pipeline.magento.gallery.sync import GalleryPlan, WriteResult, plan_gallery, write_gallery
-from nacento_pipeline.magento.gallery.verify import STORAGE_SAMPLE, ChunkVerifier, Verification, verify_write
+from nacento_pipeline.magento.gallery.verify_write import (
+    STORAGE_SAMPLE,
+    ChunkVerifier,
+    Verification,
+    verify_write,
+)
 from nacento_pipeline.resources.drop_zone import DropZoneResource
 from nacento_pipeline.resources.io_manager import KEEP_OUTPUT_TAG
 from nacento_pipeline.resources.magento_db import MagentoDatabaseResource

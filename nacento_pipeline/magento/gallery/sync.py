@@ -37,7 +37,7 @@ from nacento_pipeline.magento.gallery.chunks import ChunkWriter, batch_key_of
 from nacento_pipeline.magento.gallery.digest import advance_unchanged, applied_digests
 from nacento_pipeline.magento.gallery.plan import GalleryPlan, PartSink, plan_chunks
 from nacento_pipeline.magento.gallery.reader import read_stores
-from nacento_pipeline.magento.gallery.verify import STORAGE_SAMPLE
+from nacento_pipeline.magento.gallery.verify_write import STORAGE_SAMPLE
 from nacento_pipeline.magento.journal import Journal
 
 __all__ = [
@@ -180,9 +180,9 @@ def write_gallery(
 
     A chunk is planned again only when its products changed since the plan. `progress` receives one line per
     chunk (x of y SKUs, rate, ETA) on multi-chunk writes; `on_written` each chunk's written delta once it is
-    committed (magento.gallery.verify.ChunkVerifier checks it meanwhile); `journal`: the undo journal written
-    with each chunk (off only to measure its cost); `keep_delta=False`: the result holds the summed figures
-    only, not every chunk's delta (sync_request).
+    committed (magento.gallery.verify_write.ChunkVerifier checks it meanwhile); `journal`: the undo journal
+    written with each chunk (off only to measure its cost); `keep_delta=False`: the result holds the summed
+    figures only, not every chunk's delta (sync_request).
     """
     return sync_request(
         db,

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS
 from nacento_pipeline.magento.gallery import verify as gallery_verify
+from nacento_pipeline.magento.gallery import verify_write
 from nacento_pipeline.magento.gallery.audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery.verify import check_written, checksum
 from nacento_pipeline_tests.magento.gallery_helpers import sync
@@ -331,7 +332,7 @@ def test_chunks_checked_during_the_write_find_what_a_check_after_it_finds(db, mo
         batch_key="media_2",
     )
     seen: list[int] = []
-    with gallery_verify.ChunkVerifier(db) as verifier:
+    with verify_write.ChunkVerifier(db) as verifier:
 
         def submit(delta):
             seen.append(len(delta.sku_results))
@@ -353,7 +354,7 @@ def test_chunks_checked_during_the_write_find_what_a_check_after_it_finds(db, mo
                 db.tables.value_to_entity.c.value_id == _value_id(conn, db, C, link)
             )
         )
-    with gallery_verify.ChunkVerifier(db) as verifier:
+    with verify_write.ChunkVerifier(db) as verifier:
         for part in (result.delta,):
             verifier.submit(part)
         found = verifier.result()
