@@ -20,13 +20,13 @@ from nacento_pipeline.core.paths import object_key
 from nacento_pipeline.magento.database import MagentoDatabase
 from nacento_pipeline.magento.gallery.verify import (
     BAD_ROLE_COLUMNS,
-    KEPT_ACTIONS,
     MISMATCH_COLUMNS,
     REMOVED_ACTIONS,
     WrittenCheck,
     check_written,
     concat_frames,
 )
+from nacento_pipeline.magento.gallery.verify_numbers import KEPT_ACTIONS
 
 if TYPE_CHECKING:
     from nacento_pipeline.magento.gallery.sync import WriteResult

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from nacento_pipeline.defs.local_runner import tick_and_run
 from nacento_pipeline.magento.gallery import verify as gallery_verify
+from nacento_pipeline.magento.gallery import verify_numbers
 from nacento_pipeline.magento.gallery.audit import roles_outside_gallery
 from nacento_pipeline.magento.gallery.verify import read_gallery_links, written_rows_mismatches
 from nacento_pipeline.storage.drop.samples import drop_sample_batch, image_value, put_demo_images
@@ -42,9 +43,10 @@ def test_the_check_reads_the_database_and_only_a_sample_of_storage(
 ):
     p = s3_mariadb_pipeline
     monkeypatch.setattr(gallery_verify, "CHUNK", 5)  # 12 products: 3 statements, one per chunk
+    monkeypatch.setattr(verify_numbers, "CHUNK", 5)
     chunks: list[int] = []
     read_back: list[int] = []
-    numbers_query, links_query = gallery_verify._chunk_numbers_query, gallery_verify._links_query
+    numbers_query, links_query = verify_numbers._chunk_numbers_query, gallery_verify._links_query
 
     def counted(db, links, expected):
         chunks.append(len(links))
@@ -54,7 +56,7 @@ def test_the_check_reads_the_database_and_only_a_sample_of_storage(
         read_back.append(len(links))
         return links_query(db, links)
 
-    monkeypatch.setattr(gallery_verify, "_chunk_numbers_query", counted)
+    monkeypatch.setattr(verify_numbers, "_chunk_numbers_query", counted)
     monkeypatch.setattr(gallery_verify, "_links_query", counted_read_back)
     before = p.store.requests.snapshot()
     drop_sample_batch(p.store, p.settings.drop_prefix)

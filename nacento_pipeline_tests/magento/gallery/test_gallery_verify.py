@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from nacento_pipeline.magento.database import MagentoDatabase, ensure_crc32
 from nacento_pipeline.magento.demo import DEMO_ATTRIBUTE_IDS
 from nacento_pipeline.magento.gallery import verify as gallery_verify
-from nacento_pipeline.magento.gallery import verify_write
+from nacento_pipeline.magento.gallery import verify_numbers, verify_write
 from nacento_pipeline.magento.gallery.audit import roles_outside_gallery
-from nacento_pipeline.magento.gallery.verify import check_written, checksum
+from nacento_pipeline.magento.gallery.verify import check_written
+from nacento_pipeline.magento.gallery.verify_numbers import checksum
 from nacento_pipeline_tests.magento.gallery_helpers import sync
 
 A, B, C = "/v/f/a.jpg", "/v/f/b.jpg", "/v/f/c.jpg"
@@ -26,6 +27,7 @@ SKUS = ("S1", "S2", "S3")
 @pytest.fixture
 def one_product_per_chunk(monkeypatch):
     monkeypatch.setattr(gallery_verify, "CHUNK", 1)
+    monkeypatch.setattr(verify_numbers, "CHUNK", 1)
 
 
 def _link(db, sku: str) -> int:
@@ -102,7 +104,7 @@ def test_a_write_that_changed_nothing_is_verified_by_the_numbers_alone(db):
 
 
 def test_a_chunk_closes_early_on_products_with_many_written_rows(db, monkeypatch):
-    monkeypatch.setattr(gallery_verify, "ROWS_PER_STATEMENT", 3)  # 2 written rows per product: one per chunk
+    monkeypatch.setattr(verify_numbers, "ROWS_PER_STATEMENT", 3)  # 2 written rows per product: one per chunk
     result = _two_writes(db)
     found = check_written(db, result.items, result.entity_ids())
     assert found.mismatches.empty and (found.chunks, found.slow_chunks) == (3, 0)
@@ -305,10 +307,10 @@ def test_the_roles_statement_is_pinned_to_the_unique_key_of_the_link_column(db):
     assert hint is not None and hint.startswith("FORCE INDEX (")
     name = hint[len("FORCE INDEX (") : -1].strip("`")
     assert _unique_key_columns(db, name) == [db.tables.link, "attribute_id", "store_id"]
-    sql = str(gallery_verify._roles_outside_numbers(db, [1, 2]).compile(db.engine))
+    sql = str(verify_numbers._roles_outside_numbers(db, [1, 2]).compile(db.engine))
     assert hint in sql
     with db.engine.connect() as conn:  # the hinted statement runs
-        assert conn.execute(gallery_verify._roles_outside_numbers(db, [1, 2])).one()[1] == 0
+        assert conn.execute(verify_numbers._roles_outside_numbers(db, [1, 2])).one()[1] == 0
 
 
 def test_chunks_checked_during_the_write_find_what_a_check_after_it_finds(db, monkeypatch):
