@@ -1,4 +1,4 @@
-"""Issue 24's scale property, small: what writing a batch holds beyond its inputs does not grow with the batch.
+"""Issue 24's scale property, small: what writing a batch holds beyond its inputs stays flat.
 
 Each size runs in a fresh process (memory_probe: peak RSS of each phase over its start).
 
